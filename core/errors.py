@@ -1,0 +1,25 @@
+"""Errors a user can act on: each message names the thing at fault and the fix."""
+
+
+class TransferLensError(Exception):
+    """Base class for errors whose message is meant for the user as-is."""
+
+
+class DatasetError(TransferLensError):
+    """A dataset cannot be loaded (missing files, empty class, bad path, ...)."""
+
+
+class BackboneUnavailableError(TransferLensError):
+    """A backbone's weights cannot be loaded here (offline, missing package, ...)."""
+
+
+class CacheError(TransferLensError):
+    """A cache entry is unreadable or inconsistent."""
+
+
+class UnsafePickleError(TransferLensError):
+    """A weight file asked the unpickler for something outside the allowed set."""
+
+
+class CancelledError(TransferLensError):
+    """Long work was cancelled by the caller's cancel hook."""
