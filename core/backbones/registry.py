@@ -25,7 +25,7 @@ class BackboneSpec:
     feature_dim: int
     offline: bool
     description: str
-    builder: str  # "module:function", called as function(input_size=S)
+    builder: str | Callable  # "module:function" (imported lazily) or a callable; called as f(input_size=S)
     weights_id: Callable[[], str]
     unavailable_reason: Callable[[], Optional[str]]
 
@@ -36,8 +36,11 @@ class BackboneSpec:
         reason = self.unavailable_reason()
         if reason:
             raise BackboneUnavailableError(reason)
-        module_name, function_name = self.builder.split(":")
-        function = getattr(importlib.import_module(module_name), function_name)
+        if callable(self.builder):
+            function = self.builder
+        else:
+            module_name, function_name = self.builder.split(":")
+            function = getattr(importlib.import_module(module_name), function_name)
         return function(input_size=input_size or self.native_size)
 
 

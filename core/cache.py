@@ -1,0 +1,226 @@
+"""An on-disk cache of named numpy arrays plus a JSON manifest, one folder per key.
+
+Layout: <root>/<kind>/<key>/{<name>.npy..., manifest.json}. Entries appear atomically
+(written to a temp folder, then renamed), carry per-file sizes and checksums, and are
+opened with mmap. No pickle anywhere: arrays are loaded with allow_pickle=False.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import tempfile
+import time
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from core.hashing import hash_file
+from core.paths import cache_root
+
+MANIFEST = "manifest.json"
+_verified: set[tuple[str, int, int]] = set()  # files whose checksum matched in this process
+
+
+class CorruptEntryWarning(UserWarning):
+    """A cache entry failed its checks and will be recomputed."""
+
+
+@dataclass
+class CacheEntry:
+    path: Path
+    manifest: dict[str, Any]
+    arrays: dict[str, np.ndarray]
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.arrays[name]
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write a file so readers see the old content or the new, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_save_npy(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.save(handle, np.ascontiguousarray(array), allow_pickle=False)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _file_record(path: Path) -> dict[str, Any]:
+    return {"bytes": path.stat().st_size, "blake2b": hash_file(path)}
+
+
+class ArrayCache:
+    """Entries of one kind (transfer values, projections, ...) under a cache root."""
+
+    def __init__(self, *, kind: str, root: str | Path | None = None) -> None:
+        self.kind = kind
+        self.dir = cache_root(root) / kind
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    def entry_path(self, key: str) -> Path:
+        return self.dir / key
+
+    def work_path(self, key: str) -> Path:
+        """A folder for resumable work in progress on `key` (kept across crashes)."""
+        return self.dir / f"{key}.partial"
+
+    def exists(self, key: str) -> bool:
+        return (self.entry_path(key) / MANIFEST).is_file()
+
+    def load(self, key: str, *, mmap: bool = True, verify: bool = True) -> CacheEntry | None:
+        """The entry, or None when missing. A damaged entry is removed (with a warning)."""
+        path = self.entry_path(key)
+        if not (path / MANIFEST).is_file():
+            return None
+        try:
+            return self._read(path, mmap=mmap, verify=verify)
+        except Exception as error:  # any damage means: recompute, never load
+            warnings.warn(f"Cache entry {path} is damaged ({error}); it will be recomputed.",
+                          CorruptEntryWarning, stacklevel=2)
+            self.remove(key)
+            return None
+
+    def _read(self, path: Path, *, mmap: bool, verify: bool) -> CacheEntry:
+        manifest = json.loads((path / MANIFEST).read_text())
+        arrays = {}
+        for name, record in manifest["files"].items():
+            file = path / name
+            stat = file.stat()
+            if stat.st_size != record["bytes"]:
+                raise ValueError(f"{name} has {stat.st_size} bytes, manifest says {record['bytes']}")
+            token = (str(file), stat.st_mtime_ns, stat.st_size)
+            if verify and token not in _verified:
+                if hash_file(file) != record["blake2b"]:
+                    raise ValueError(f"{name} checksum mismatch")
+                _verified.add(token)
+            array = np.load(file, mmap_mode="r" if mmap else None, allow_pickle=False)
+            expected = record.get("shape")
+            if expected is not None and list(array.shape) != expected:
+                raise ValueError(f"{name} has shape {array.shape}, manifest says {expected}")
+            arrays[name.removesuffix(".npy")] = array
+        return CacheEntry(path=path, manifest=manifest, arrays=arrays)
+
+    def save(self, key: str, *, arrays: dict[str, np.ndarray], manifest: dict[str, Any]) -> CacheEntry:
+        """Write an entry atomically; if another writer won the race, keep theirs."""
+        tmp = Path(tempfile.mkdtemp(dir=self.dir, prefix=f".{key}.", suffix=".tmp"))
+        try:
+            files = {}
+            for name, array in arrays.items():
+                file = tmp / f"{name}.npy"
+                np.save(file, np.ascontiguousarray(array), allow_pickle=False)
+                files[file.name] = {**_file_record(file), "shape": list(np.shape(array)),
+                                    "dtype": str(np.asarray(array).dtype)}
+            full = {**manifest, "key": key, "kind": self.kind, "files": files,
+                    "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+            (tmp / MANIFEST).write_text(json.dumps(full, indent=1, default=_json_default))
+            for file in tmp.iterdir():
+                with open(file, "rb") as handle:
+                    os.fsync(handle.fileno())
+            try:
+                os.rename(tmp, self.entry_path(key))
+            except OSError:  # the entry appeared meanwhile (another process finished first)
+                if not self.exists(key):
+                    raise
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        entry = self.load(key)
+        if entry is None:
+            raise RuntimeError(f"cache entry {key} vanished right after it was written")
+        return entry
+
+    def remove(self, key: str) -> None:
+        path = self.entry_path(key)
+        if path.exists():
+            # rename first so no reader ever sees a half-deleted entry
+            doomed = self.dir / f".{key}.{os.getpid()}.{time.monotonic_ns()}.deleted"
+            try:
+                os.rename(path, doomed)
+            except OSError:
+                return
+            shutil.rmtree(doomed, ignore_errors=True)
+
+    @contextmanager
+    def lock(self, key: str) -> Iterator[None]:
+        """Hold an exclusive inter-process lock on `key` (blocks until it is free)."""
+        lock_file = self.dir / f"{key}.lock"
+        with open(lock_file, "a+") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+    def keys(self) -> list[str]:
+        return sorted(p.name for p in self.dir.iterdir()
+                      if p.is_dir() and not p.name.startswith(".") and (p / MANIFEST).is_file())
+
+    def manifest(self, key: str) -> dict[str, Any] | None:
+        try:
+            return json.loads((self.entry_path(key) / MANIFEST).read_text())
+        except (OSError, ValueError):
+            return None
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+def folder_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def cache_summary(root: str | Path | None = None) -> dict[str, Any]:
+    """Location, total size and entry count per kind (for the CLI and the dashboard)."""
+    base = cache_root(root)
+    kinds = {}
+    for kind_dir in sorted(p for p in base.iterdir() if p.is_dir()):
+        entries = [p for p in kind_dir.iterdir() if p.is_dir() and (p / MANIFEST).is_file()]
+        kinds[kind_dir.name] = {"entries": len(entries), "bytes": folder_size(kind_dir)}
+    return {"path": str(base), "bytes": sum(k["bytes"] for k in kinds.values()), "kinds": kinds}
+
+
+def clear_cache(root: str | Path | None = None) -> int:
+    """Delete every cache entry under the root (keeps the folder); returns bytes freed."""
+    base = cache_root(root)
+    freed = 0
+    for child in base.iterdir():
+        if child.name == ".gitkeep":
+            continue
+        if child.is_dir():
+            freed += folder_size(child)
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            freed += child.stat().st_size
+            child.unlink(missing_ok=True)
+    return freed

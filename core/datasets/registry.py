@@ -1,0 +1,79 @@
+"""Dataset names the product knows, and one entry point that loads any of them or a path."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from core.datasets import builtin
+from core.datasets.base import ImageDataset
+from core.errors import DatasetError
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    description: str
+    offline: bool
+    loader: Callable[[], ImageDataset]
+    local: Callable[[], bool]  # loadable right now without the internet
+
+    def status(self) -> str:
+        if self.local():
+            return "available"
+        return "needs a one-time download" if not self.offline else "missing"
+
+
+def _keras_cached(name: str) -> Callable[[], bool]:
+    def cached() -> bool:
+        import os
+
+        home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets"
+        files = {"cifar10": "cifar-10-batches-py", "mnist": "mnist.npz"}
+        return (home / files[name]).exists()
+
+    return cached
+
+
+DATASETS: dict[str, DatasetInfo] = {
+    "digits": DatasetInfo("digits", "scikit-learn's 8×8 digits, 1,797 images, 10 classes",
+                          True, builtin.load_digits, lambda: True),
+    "fashion_mnist": DatasetInfo(
+        "fashion_mnist", "Fashion-MNIST, 70,000 28×28 clothing images, 10 classes (60k/10k)",
+        True, builtin.load_fashion_mnist, lambda: builtin.find_fashion_mnist() is not None),
+    "cifar10": DatasetInfo("cifar10", "CIFAR-10, 60,000 32×32 photos, 10 classes (keras.datasets)",
+                           False, builtin.load_cifar10, _keras_cached("cifar10")),
+    "mnist": DatasetInfo("mnist", "MNIST, 70,000 28×28 digits (keras.datasets)",
+                         False, builtin.load_mnist, _keras_cached("mnist")),
+}
+
+
+def default_dataset_name() -> str:
+    """The offline default: Fashion-MNIST when its files are here, else digits."""
+    return "fashion_mnist" if DATASETS["fashion_mnist"].local() else "digits"
+
+
+def load_dataset(*, name: str, val_fraction: float = 0.1, test_fraction: float = 0.1,
+                 seed: int = 0) -> ImageDataset:
+    """A built-in dataset by name, or a folder (one sub-folder per class) or .zip by path.
+
+    The fractions and seed apply to folders without their own train/test sub-folders.
+    """
+    if name in DATASETS:
+        return DATASETS[name].loader()
+    path = Path(name).expanduser()
+    if path.suffix.lower() == ".zip" and path.is_file():
+        from core.datasets.zip_import import extract_zip_dataset
+        from core.paths import cache_root
+
+        path = extract_zip_dataset(zip_path_or_fileobj=path, dest_dir=cache_root() / "uploads")
+    if path.is_dir():
+        from core.datasets.folder import load_image_folder
+
+        return load_image_folder(path=path, val_fraction=val_fraction,
+                                 test_fraction=test_fraction, seed=seed)
+    known = ", ".join(DATASETS)
+    raise DatasetError(f"No dataset named '{name}' and no folder or .zip at {path.resolve()}. "
+                       f"Fix: use one of {known}, or a path to a folder with one sub-folder "
+                       f"of images per class.")

@@ -1,0 +1,214 @@
+"""Transfer values: a backbone's pooled penultimate features for every image, cached.
+
+`compute_transfer_values` is resumable (finished chunks survive a crash), atomic (readers
+see a complete entry or none) and safe under concurrent writers (an inter-process lock
+per key; the loser of the race reads the winner's entry).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from core.backbones.registry import DEFAULT_BACKBONE, BackboneSpec, get_backbone
+from core.cache import ArrayCache, CacheEntry, atomic_save_npy, atomic_write_bytes
+from core.datasets.base import ImageDataset
+from core.errors import CancelledError
+from core.hashing import hash_key
+from core.progress import ProgressCallback, ProgressTracker
+
+KIND = "transfer_values"
+EXTRACTOR_VERSION = 1  # bump when extraction changes its output for the same inputs
+DEFAULT_BATCH = 64
+DEFAULT_CHUNK = 2048  # images per resumable chunk; a multiple of the batch size
+
+
+@dataclass
+class TransferValues:
+    """A matrix of transfer values with the dataset facts needed to use it."""
+
+    values: np.ndarray  # (N, D), float32 or float16, usually a read-only memmap
+    labels: np.ndarray
+    splits: np.ndarray
+    sample_ids: np.ndarray
+    class_names: tuple[str, ...]
+    key: str
+    path: Path
+    cache: str  # "hit" or "miss"
+    seconds: float
+    manifest: dict[str, Any]
+
+    @property
+    def n(self) -> int:
+        return int(self.values.shape[0])
+
+    @property
+    def dim(self) -> int:
+        return int(self.values.shape[1])
+
+
+def preprocessing_id(dataset: ImageDataset) -> str:
+    return f"rgb;crop={dataset.crop_fraction:g};bilinear;0-255"
+
+
+def cache_key_fields(*, dataset: ImageDataset, spec: BackboneSpec, image_size: int,
+                     dtype: str) -> dict[str, Any]:
+    """Everything that changes the output; hashed into the cache key."""
+    return {
+        "dataset": dataset.fingerprint,
+        "backbone": spec.name,
+        "weights": spec.weights_id(),
+        "image_size": int(image_size),
+        "preprocessing": preprocessing_id(dataset),
+        "dtype": dtype,
+        "extractor_version": EXTRACTOR_VERSION,
+    }
+
+
+def transfer_values_key(*, dataset: ImageDataset, backbone: str = DEFAULT_BACKBONE,
+                        image_size: int | None = None, dtype: str = "float32") -> str:
+    spec = get_backbone(backbone)
+    return hash_key(cache_key_fields(dataset=dataset, spec=spec,
+                                     image_size=image_size or spec.native_size, dtype=dtype))
+
+
+def compute_transfer_values(*, dataset: ImageDataset, backbone: str = DEFAULT_BACKBONE,
+                            image_size: int | None = None, dtype: str = "float32",
+                            cache_dir: str | Path | None = None, batch_size: int = DEFAULT_BATCH,
+                            chunk_size: int = DEFAULT_CHUNK,
+                            progress: Optional[ProgressCallback] = None,
+                            cancel: Optional[Callable[[], bool]] = None) -> TransferValues:
+    """Transfer values for every sample of `dataset`, from the cache or computed once."""
+    started = time.perf_counter()
+    if dtype not in ("float32", "float16"):
+        raise ValueError("dtype must be 'float32' or 'float16'")
+    spec = get_backbone(backbone)
+    size = int(image_size or spec.native_size)
+    fields = cache_key_fields(dataset=dataset, spec=spec, image_size=size, dtype=dtype)
+    key = hash_key(fields)
+    cache = ArrayCache(kind=KIND, root=cache_dir)
+
+    entry = cache.load(key)
+    status = "hit"
+    if entry is None:
+        with cache.lock(key):
+            entry = cache.load(key)  # another process may have finished while we waited
+            if entry is None:
+                status = "miss"
+                values = _extract_resumable(
+                    dataset=dataset, spec=spec, image_size=size, dtype=dtype, cache=cache,
+                    key=key, fields=fields, batch_size=batch_size, chunk_size=chunk_size,
+                    progress=progress, cancel=cancel)
+                entry = cache.save(key, arrays={"values": values, "labels": dataset.labels,
+                                                "splits": dataset.splits,
+                                                "sample_ids": dataset.sample_ids.astype(str)},
+                                   manifest=_manifest(dataset, spec, fields, values))
+                _remove_work(cache.work_path(key))
+    return _from_entry(entry, status=status, seconds=time.perf_counter() - started)
+
+
+def load_transfer_values(*, key: str, cache_dir: str | Path | None = None) -> TransferValues | None:
+    """Open cached transfer values by key without a dataset or TensorFlow."""
+    entry = ArrayCache(kind=KIND, root=cache_dir).load(key)
+    return None if entry is None else _from_entry(entry, status="hit", seconds=0.0)
+
+
+def _from_entry(entry: CacheEntry, *, status: str, seconds: float) -> TransferValues:
+    return TransferValues(
+        values=entry["values"], labels=np.asarray(entry["labels"]),
+        splits=np.asarray(entry["splits"]), sample_ids=np.asarray(entry["sample_ids"]),
+        class_names=tuple(entry.manifest["class_names"]), key=entry.manifest["key"],
+        path=entry.path / "values.npy", cache=status, seconds=seconds, manifest=entry.manifest)
+
+
+def _manifest(dataset: ImageDataset, spec: BackboneSpec, fields: dict, values: np.ndarray) -> dict:
+    return {
+        "key_fields": fields,
+        "dataset_name": dataset.name,
+        "dataset_source": dataset.source,
+        "class_names": list(dataset.class_names),
+        "backbone": spec.name,
+        "shape": list(values.shape),
+        "dtype": str(values.dtype),
+        "n": int(values.shape[0]),
+        "dim": int(values.shape[1]),
+        "skipped_files": [{"path": s.path, "reason": s.reason} for s in dataset.skipped],
+    }
+
+
+# --- the resumable extraction itself ---
+
+def _extract_resumable(*, dataset: ImageDataset, spec: BackboneSpec, image_size: int, dtype: str,
+                       cache: ArrayCache, key: str, fields: dict, batch_size: int,
+                       chunk_size: int, progress: Optional[ProgressCallback],
+                       cancel: Optional[Callable[[], bool]]) -> np.ndarray:
+    import json
+
+    work = cache.work_path(key)
+    work.mkdir(parents=True, exist_ok=True)
+    plan_file = work / "plan.json"
+    plan = {"fields": fields, "n": len(dataset), "chunk_size": chunk_size,
+            "batch_size": batch_size, "dim": spec.feature_dim}
+    if plan_file.exists():
+        try:
+            previous = json.loads(plan_file.read_text())
+        except ValueError:
+            previous = None
+        if previous and previous.get("fields") == fields and previous.get("n") == len(dataset):
+            plan = previous  # keep the old chunking so finished chunks line up
+        else:
+            _remove_work(work)
+            work.mkdir(parents=True)
+    atomic_write_bytes(plan_file, json.dumps(plan).encode())
+    chunk_size, batch_size = plan["chunk_size"], plan["batch_size"]
+
+    n = len(dataset)
+    bounds = [(start, min(start + chunk_size, n)) for start in range(0, n, chunk_size)]
+    chunks: list[np.ndarray | None] = [_read_chunk(work, i, stop - start, plan["dim"])
+                                       for i, (start, stop) in enumerate(bounds)]
+    done_before = sum(stop - start for (start, stop), c in zip(bounds, chunks) if c is not None)
+    tracker = ProgressTracker(stage=f"extract {spec.name}@{image_size}px", total=n,
+                              callback=progress, done_before=done_before)
+    tracker.update(done_before, "resuming" if done_before else "")
+    if done_before < n:
+        from core.extractor import FeatureExtractor
+
+        extractor = FeatureExtractor.for_backbone(spec=spec, image_size=image_size)
+        done = done_before
+        for index, (start, stop) in enumerate(bounds):
+            if chunks[index] is not None:
+                continue
+            parts = []
+            for batch in extractor.run(dataset=dataset, indices=np.arange(start, stop),
+                                       batch_size=batch_size, crop_fraction=dataset.crop_fraction):
+                if cancel is not None and cancel():
+                    raise CancelledError(f"Extraction cancelled at {done}/{n} images; the "
+                                         f"{index} finished chunks are kept for next time.")
+                parts.append(batch.astype(dtype))
+                done += len(batch)
+                tracker.update(done)
+            chunk = np.concatenate(parts)
+            atomic_save_npy(work / f"chunk_{index:06d}.npy", chunk)
+            chunks[index] = chunk
+    return np.concatenate(chunks) if chunks else np.zeros((0, plan["dim"]), dtype=dtype)
+
+
+def _read_chunk(work: Path, index: int, rows: int, dim: int) -> np.ndarray | None:
+    file = work / f"chunk_{index:06d}.npy"
+    if not file.exists():
+        return None
+    try:
+        chunk = np.load(file, allow_pickle=False)
+    except Exception:  # a chunk from a crashed writer is just redone
+        return None
+    return chunk if chunk.shape == (rows, dim) and np.isfinite(chunk).all() else None
+
+
+def _remove_work(work: Path) -> None:
+    import shutil
+
+    shutil.rmtree(work, ignore_errors=True)
