@@ -87,7 +87,8 @@ def _official_split_dataset(*, name: str, x_train: np.ndarray, y_train: np.ndarr
     labels = np.concatenate([y_train.reshape(-1), y_test.reshape(-1)]).astype(np.int64)
     n_train = len(x_train)
     splits = np.full(len(labels), SPLIT_CODES["test"], dtype=np.uint8)
-    splits[:n_train] = stratified_splits(labels[:n_train], val_fraction=VAL_FROM_TRAIN / n_train,
+    n_val = min(VAL_FROM_TRAIN, n_train // 12)  # 5,000 of 60,000; proportionally fewer if smaller
+    splits[:n_train] = stratified_splits(labels[:n_train], val_fraction=n_val / n_train,
                                          test_fraction=0.0, seed=0)
     ids = np.array([f"train/{i:05d}" for i in range(n_train)]
                    + [f"test/{i:05d}" for i in range(len(x_test))])
