@@ -82,9 +82,10 @@ def _decode(source: str | Path | bytes, *, max_pixels: int | None, reduced: bool
         raise ImageReadError(name, "permission denied") from None
     except UnidentifiedImageError:
         raise ImageReadError(name, "not an image (or a format Pillow cannot read)") from None
-    except Image.DecompressionBombError:
-        # Pillow's own guard fires in open() for images far beyond its limit.
-        raise ImageReadError(name, "too large: exceeds Pillow's decompression-bomb limit") from None
+    except Image.DecompressionBombError as exc:
+        # Pillow's own guard fires in open(), before our check, for images beyond twice
+        # Image.MAX_IMAGE_PIXELS; its message carries the pixel counts.
+        raise ImageReadError(name, f"too large: {exc}") from None
     except MemoryError:
         raise ImageReadError(name, "too large: out of memory while decoding") from None
     except (OSError, SyntaxError, ValueError, TypeError, EOFError, IndexError, KeyError) as exc:

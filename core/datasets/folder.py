@@ -1,0 +1,317 @@
+"""Datasets from a folder of class sub-folders (the flower_photos layout), with optional
+train/val/test split folders."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from core.datasets.base import SPLIT_CODES, FileImages, ImageDataset, SkippedFile, stratified_splits
+from core.datasets.image_io import IMAGE_EXTENSIONS, ImageReadError, verify_image
+from core.errors import DatasetError
+from core.hashing import hash_file, new_hasher
+from core.progress import ProgressCallback, ProgressTracker
+
+PHOTO_CROP_FRACTION = 0.875
+
+# Folder names that mark layout B (split folders), mapped to our split names.
+SPLIT_FOLDERS = {"train": "train", "val": "val", "validation": "val", "valid": "val",
+                 "test": "test"}
+
+# Files that are plainly not images are ignored without a report; anything else that is
+# not a decodable image is reported in `dataset.skipped` so nothing vanishes silently.
+_NOT_IMAGE_EXTENSIONS = frozenset({
+    ".txt", ".md", ".rst", ".json", ".jsonl", ".csv", ".tsv", ".xml", ".yaml", ".yml", ".toml",
+    ".ini", ".cfg", ".log", ".html", ".htm", ".pdf", ".doc", ".docx", ".rtf", ".py", ".ipynb",
+    ".sh", ".db", ".url", ".lnk", ".zip", ".tar", ".gz", ".tgz", ".7z", ".npy", ".npz", ".pkl",
+    ".h5", ".mat", ".pt", ".pth", ".onnx",
+})
+_NOT_IMAGE_NAMES = frozenset({
+    "license", "licence", "readme", "copying", "notice", "authors", "changelog", "makefile",
+})
+_IGNORED_DIRS = frozenset({"__macosx", "__pycache__"})
+
+# Files bigger than this are hashed and checked from disk instead of being read into memory
+# once for both (the normal path, which saves a second read of every photo).
+_IN_MEMORY_LIMIT = 64 << 20
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    rel: str  # POSIX path relative to the dataset root; becomes the sample id
+    path: Path
+    class_name: str
+    split: str | None  # None in layout A (split drawn later)
+
+
+def load_image_folder(*, path: str | Path, val_fraction: float = 0.1, test_fraction: float = 0.1,
+                      seed: int = 0, verify: bool = True, workers: int | None = None,
+                      progress: ProgressCallback | None = None) -> ImageDataset:
+    """Load `path/<class>/<images>` or `path/{train,val,test}/<class>/<images>`.
+
+    Layout A gets a seeded stratified split; layout B keeps its split folders and carves a
+    missing val (or test) split out of train. With `verify`, every image is decoded (JPEGs
+    at 1/8 scale) so broken files land in `dataset.skipped` instead of failing training.
+    """
+    if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
+        # Checked before the (slow) image check rather than after it.
+        raise ValueError("val_fraction and test_fraction must be in [0, 1) and sum to less than 1")
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise DatasetError(f"Dataset folder {root} does not exist. Check the path; it should "
+                           "be a folder with one sub-folder of images per class.")
+    if not root.is_dir():
+        raise DatasetError(f"{root} is a file, not a folder. Point to the folder that holds one "
+                           "sub-folder of images per class (or upload it as a .zip).")
+    root = root.resolve()
+
+    split_dirs = _split_folders(root)
+    scan = _scan_split_layout(root, split_dirs) if split_dirs else _scan_class_layout(root)
+    class_names = tuple(sorted(scan.class_folders))
+    digests = _check_and_hash(scan, verify=verify, workers=workers, progress=progress)
+    kept = [c for c, d in zip(scan.candidates, digests) if d is not None]
+    kept_digests = [d for d in digests if d is not None]
+    _check_classes(root, scan, kept, split_dirs=split_dirs)
+
+    index = {name: i for i, name in enumerate(class_names)}
+    labels = np.array([index[c.class_name] for c in kept], dtype=np.int64)
+    if split_dirs:
+        splits = _folder_splits(kept, labels, val_fraction=val_fraction,
+                                test_fraction=test_fraction, seed=seed)
+    else:
+        splits = stratified_splits(labels, val_fraction=val_fraction,
+                                   test_fraction=test_fraction, seed=seed)
+    rels = [c.rel for c in kept]
+    return ImageDataset(
+        name=root.name,
+        images=FileImages([c.path for c in kept]),
+        labels=labels,
+        class_names=class_names,
+        splits=splits.astype(np.uint8),
+        sample_ids=np.array(rels, dtype=str),
+        fingerprint=_fingerprint(rels, kept_digests, labels, splits, class_names),
+        crop_fraction=PHOTO_CROP_FRACTION,
+        skipped=tuple(sorted(scan.skipped, key=lambda s: s.path)),
+        source=str(root),
+    )
+
+
+# --- scanning ---------------------------------------------------------------------------
+
+@dataclass
+class _Scan:
+    """What the folder walk found, before any file is opened."""
+
+    candidates: list[_Candidate] = field(default_factory=list)
+    class_folders: dict[str, list[Path]] = field(default_factory=dict)
+    skipped: list[SkippedFile] = field(default_factory=list)
+    skipped_by_class: dict[str, list[SkippedFile]] = field(default_factory=dict)
+
+    def skip(self, item: SkippedFile, class_name: str | None) -> None:
+        self.skipped.append(item)
+        if class_name is not None:
+            self.skipped_by_class.setdefault(class_name, []).append(item)
+
+
+def _visible(name: str) -> bool:
+    return not name.startswith(".") and name.lower() not in _IGNORED_DIRS
+
+
+def _subdirs(folder: Path) -> list[Path]:
+    with os.scandir(folder) as entries:
+        return sorted(Path(e.path) for e in entries if _visible(e.name) and e.is_dir())
+
+
+def _split_folders(root: Path) -> dict[str, Path]:
+    """Split name -> folder when `root` is layout B (only split folders, train has classes)."""
+    subdirs = _subdirs(root)
+    if not subdirs or any(d.name.lower() not in SPLIT_FOLDERS for d in subdirs):
+        return {}
+    found: dict[str, Path] = {}
+    for folder in subdirs:
+        split = SPLIT_FOLDERS[folder.name.lower()]
+        if split in found:
+            raise DatasetError(f"{root} has two folders for the {split} split: "
+                               f"{found[split].name}/ and {folder.name}/. Keep only one.")
+        found[split] = folder
+    # A lone `train/` full of images (no class sub-folders) is really a class named
+    # "train"; layout A handles it (and will ask for a second class).
+    if "train" not in found or not _subdirs(found["train"]):
+        return {}
+    return found
+
+
+def _file_kind(name: str) -> str:
+    """'image', 'ignore' (plainly not an image) or 'unsupported' (report it)."""
+    suffix = os.path.splitext(name)[1].lower()
+    if suffix in IMAGE_EXTENSIONS:
+        return "image"
+    if suffix in _NOT_IMAGE_EXTENSIONS:
+        return "ignore"
+    if not suffix and name.lower() in _NOT_IMAGE_NAMES:
+        return "ignore"
+    return "unsupported"
+
+
+def _unsupported_reason(name: str) -> str:
+    suffix = os.path.splitext(name)[1].lower()
+    supported = ", ".join(sorted(IMAGE_EXTENSIONS))
+    if not suffix:
+        return f"no file extension; rename it if it is an image (supported: {supported})"
+    return f"unsupported file type {suffix}; convert it to JPEG or PNG (supported: {supported})"
+
+
+def _walk_class(scan: _Scan, root: Path, folder: Path, split: str | None) -> None:
+    """Collect the image files under a class folder, recursively, hidden entries excluded."""
+    class_name = folder.name
+    scan.class_folders.setdefault(class_name, []).append(folder)
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if _visible(d))
+        for name in sorted(filenames):
+            if name.startswith("."):
+                continue  # .DS_Store, ._foo.jpg (AppleDouble), editor swap files
+            file_path = Path(dirpath) / name
+            rel = file_path.relative_to(root).as_posix()
+            kind = _file_kind(name)
+            if kind == "image":
+                scan.candidates.append(_Candidate(rel, file_path, class_name, split))
+            elif kind == "unsupported":
+                scan.skip(SkippedFile(rel, _unsupported_reason(name)), class_name)
+
+
+def _report_loose_files(scan: _Scan, root: Path, folder: Path) -> None:
+    """Images lying next to the class folders belong to no class: report, don't guess."""
+    where = folder.relative_to(root).as_posix() + "/" if folder != root else ""
+    with os.scandir(folder) as entries:
+        for entry in sorted(entries, key=lambda e: e.name):
+            if _visible(entry.name) and entry.is_file() and _file_kind(entry.name) == "image":
+                rel = Path(entry.path).relative_to(root).as_posix()
+                scan.skip(SkippedFile(rel, f"not inside a class folder; move it into "
+                                           f"{where}<class>/"), None)
+
+
+def _scan_class_layout(root: Path) -> _Scan:
+    scan = _Scan()
+    class_dirs = _subdirs(root)
+    if not class_dirs:
+        raise DatasetError(f"{root} has no class sub-folders. Put each class's images in its "
+                           f"own sub-folder, e.g. {root / 'cats'}/*.jpg and {root / 'dogs'}/*.jpg.")
+    _report_loose_files(scan, root, root)
+    for folder in class_dirs:
+        _walk_class(scan, root, folder, None)
+    return scan
+
+
+def _scan_split_layout(root: Path, split_dirs: dict[str, Path]) -> _Scan:
+    scan = _Scan()
+    for split, split_dir in split_dirs.items():
+        _report_loose_files(scan, root, split_dir)
+        for folder in _subdirs(split_dir):
+            _walk_class(scan, root, folder, split)
+    scan.candidates.sort(key=lambda c: c.rel)
+    return scan
+
+
+# --- checking and hashing ---------------------------------------------------------------
+
+def _check_and_hash(scan: _Scan, *, verify: bool, workers: int | None,
+                    progress: ProgressCallback | None) -> list[str | None]:
+    """Content digest per candidate, or None (and a SkippedFile) when it cannot be used.
+
+    Each file is read once: the same bytes are hashed and, with `verify`, decoded. Threads
+    give real parallelism here because hashlib and Pillow's decoders release the GIL.
+    """
+    def check(candidate: _Candidate) -> tuple[str | None, str | None]:
+        try:
+            if candidate.path.stat().st_size > _IN_MEMORY_LIMIT:
+                digest = hash_file(candidate.path)
+                if verify:
+                    verify_image(candidate.path, path=candidate.rel)
+                return digest, None
+            data = candidate.path.read_bytes()
+            hasher = new_hasher()  # same digest as hash_file gives for large files
+            hasher.update(data)
+            digest = hasher.hexdigest()
+            if verify:
+                verify_image(data, path=candidate.rel)
+            return digest, None
+        except ImageReadError as exc:
+            return None, exc.reason
+        except OSError as exc:
+            return None, f"cannot read file: {exc.strerror or exc}"
+
+    candidates = scan.candidates
+    tracker = ProgressTracker(stage="Checking images" if verify else "Hashing images",
+                              total=len(candidates), callback=progress)
+    workers = workers or min(8, (os.cpu_count() or 1) * 2)
+    digests: list[str | None] = []
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for done, (candidate, (digest, reason)) in enumerate(
+                zip(candidates, pool.map(check, candidates)), start=1):
+            digests.append(digest)
+            if reason is not None:
+                scan.skip(SkippedFile(candidate.rel, reason), candidate.class_name)
+            if progress is not None and (done % 64 == 0 or done == len(candidates)):
+                tracker.update(done)
+    return digests
+
+
+def _check_classes(root: Path, scan: _Scan, kept: list[_Candidate], *,
+                   split_dirs: dict[str, Path]) -> None:
+    """Every class needs readable (training) images, and there must be two classes."""
+    if not scan.class_folders:
+        raise DatasetError(f"{root} has no class sub-folders. Put each class's images in its "
+                           f"own sub-folder, e.g. {root / 'cats'}/*.jpg.")
+    kept_classes = {c.class_name for c in kept}
+    for name, folders in sorted(scan.class_folders.items()):
+        if name in kept_classes:
+            continue
+        bad = scan.skipped_by_class.get(name, [])
+        example = f", e.g. {bad[0].path}: {bad[0].reason}" if bad else ""
+        where = " and ".join(str(f) for f in folders)
+        raise DatasetError(f"Class folder {where} has no readable images ({len(bad)} file(s) "
+                           f"skipped{example}). Add images to it or remove the folder.")
+    if split_dirs:
+        train_classes = {c.class_name for c in kept if c.split == "train"}
+        for name in sorted(scan.class_folders):
+            if name not in train_classes:
+                elsewhere = sorted({c.split for c in kept if c.class_name == name})
+                raise DatasetError(f"Class '{name}' has images in {' and '.join(elsewhere)} but "
+                                   f"none in {split_dirs['train'] / name}. Add training images "
+                                   "for it or remove it from the other splits.")
+    if len(scan.class_folders) < 2:
+        only = next(iter(scan.class_folders))
+        raise DatasetError(f"{root} has only one class ('{only}'); a classifier needs at least "
+                           "two. Add another class sub-folder.")
+
+
+def _folder_splits(kept: list[_Candidate], labels: np.ndarray, *, val_fraction: float,
+                   test_fraction: float, seed: int) -> np.ndarray:
+    """Split codes from the split folders; a missing val/test split is drawn from train."""
+    splits = np.array([SPLIT_CODES[c.split] for c in kept], dtype=np.uint8)
+    present = set(c.split for c in kept)
+    carve_val = val_fraction if "val" not in present else 0.0
+    carve_test = test_fraction if "test" not in present else 0.0
+    if carve_val or carve_test:
+        train = np.flatnonzero(splits == SPLIT_CODES["train"])
+        drawn = stratified_splits(labels[train], val_fraction=carve_val,
+                                  test_fraction=carve_test, seed=seed)
+        splits[train] = drawn
+    return splits
+
+
+def _fingerprint(rels: list[str], digests: list[str], labels: np.ndarray, splits: np.ndarray,
+                 class_names: tuple[str, ...]) -> str:
+    """Hash of every file's relative path and bytes, plus labels, splits and class names."""
+    hasher = new_hasher()
+    hasher.update(b"image-folder-v1\0")
+    hasher.update("\0".join(class_names).encode() + b"\0\0")
+    for rel, digest in zip(rels, digests):
+        hasher.update(rel.encode() + b"\0" + bytes.fromhex(digest))
+    hasher.update(np.ascontiguousarray(labels, dtype=np.int64).tobytes())
+    hasher.update(np.ascontiguousarray(splits, dtype=np.uint8).tobytes())
+    return hasher.hexdigest()

@@ -1,0 +1,227 @@
+"""Safe extraction of an uploaded .zip holding a class-folder image dataset."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat
+import tempfile
+import zipfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+from core.errors import DatasetError
+from core.hashing import new_hasher
+
+# Bumped when extraction rules change, so old extractions are not reused under new rules.
+_EXTRACT_VERSION = b"zip-import-v1\0"
+_CHUNK = 1 << 20
+# Compression ratio is only judged on members at least this big: a small blank BMP can
+# legitimately deflate 1000:1, and small members cannot inflate to much anyway
+# (max_total_bytes caps the total).
+RATIO_MIN_BYTES = 1 << 20
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+class UnsafeArchiveError(DatasetError):
+    """A zip member breaks a safety rule (path, symlink, size, count or ratio limit)."""
+
+    def __init__(self, member: str, problem: str) -> None:
+        self.member = member
+        self.problem = problem
+        super().__init__(f"Refusing to extract the archive: member {member!r} {problem}")
+
+
+def extract_zip_dataset(*, zip_path_or_fileobj: str | Path | BinaryIO, dest_dir: str | Path,
+                        max_total_bytes: int = 2_000_000_000, max_files: int = 200_000,
+                        max_ratio: float = 200) -> Path:
+    """Extract a dataset .zip into `dest_dir/<content hash>/` and return the dataset root.
+
+    Every member is checked before anything is written (paths, type, declared sizes, count,
+    ratio) and bytes are counted again while streaming, since declared sizes can lie.
+    Extraction goes to a temporary folder renamed into place, so a half-extracted archive is
+    never visible and re-uploading the same bytes returns the same folder without work.
+    The root is the archive's single top-level folder if it has one.
+    """
+    dest = Path(dest_dir)
+    dest.mkdir(parents=True, exist_ok=True)
+    with _open_source(zip_path_or_fileobj, dest) as source:
+        key = _content_key(source)
+        try:
+            archive = zipfile.ZipFile(source)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
+            raise DatasetError(f"The upload is not a readable .zip file ({exc}). Create it "
+                               "with your system's 'Compress' or 'Send to > Compressed folder'."
+                               ) from None
+        with archive:
+            members = _plan(archive, max_total_bytes=max_total_bytes, max_files=max_files,
+                            max_ratio=max_ratio)
+            final = dest / key
+            if not final.is_dir():
+                _extract_atomically(archive, members, dest, final,
+                                    max_total_bytes=max_total_bytes, max_ratio=max_ratio)
+    return _dataset_root(final)
+
+
+@contextmanager
+def _open_source(source: str | Path | BinaryIO, dest: Path) -> Iterator[BinaryIO]:
+    """A seekable binary handle on the upload; closes it only if we opened it."""
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.is_file():
+            raise DatasetError(f"Zip file {path} does not exist. Check the path.")
+        with open(path, "rb") as handle:
+            yield handle
+    elif getattr(source, "seekable", lambda: False)():
+        source.seek(0)
+        yield source
+    else:
+        # zipfile must seek (the directory is at the end), so spool a pipe to disk first.
+        with tempfile.TemporaryFile(dir=dest) as handle:
+            shutil.copyfileobj(source, handle, _CHUNK)
+            handle.seek(0)
+            yield handle
+
+
+def _content_key(handle: BinaryIO) -> str:
+    hasher = new_hasher()
+    hasher.update(_EXTRACT_VERSION)
+    handle.seek(0)
+    while block := handle.read(_CHUNK):
+        hasher.update(block)
+    handle.seek(0)
+    return hasher.hexdigest()
+
+
+def _safe_parts(name: str) -> list[str] | None:
+    """Path components of a member name, or None for entries to skip; raises if unsafe."""
+    if "\0" in name:
+        raise UnsafeArchiveError(name, "has a NUL character in its name")
+    if "\\" in name:
+        # Windows treats backslash as a separator, so '..\\x' could escape on extraction there.
+        raise UnsafeArchiveError(name, "uses backslashes in its path (zip paths must use '/')")
+    if name.startswith("/"):
+        raise UnsafeArchiveError(name, "has an absolute path")
+    if _DRIVE.match(name):
+        raise UnsafeArchiveError(name, "starts with a drive letter")
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise UnsafeArchiveError(name, "contains '..' (path traversal outside the target folder)")
+    if not parts or any(p.startswith(".") or p == "__MACOSX" for p in parts):
+        return None  # macOS resource forks, .DS_Store and other hidden files
+    return parts
+
+
+def _plan(archive: zipfile.ZipFile, *, max_total_bytes: int, max_files: int,
+          max_ratio: float) -> list[tuple[zipfile.ZipInfo, tuple[str, ...]]]:
+    """Check every member against the rules using the central directory; list the files."""
+    members: list[tuple[zipfile.ZipInfo, tuple[str, ...]]] = []
+    seen: set[str] = set()
+    total = 0
+    for info in archive.infolist():
+        parts = _safe_parts(info.filename)
+        mode = info.external_attr >> 16
+        if stat.S_ISLNK(mode):
+            raise UnsafeArchiveError(info.filename, "is a symbolic link; symlinks are not allowed")
+        # Only Unix-made archives keep a file type in the high bits; others may hold noise.
+        if info.create_system == 3 and stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
+            raise UnsafeArchiveError(info.filename, "is a special file (device, FIFO or socket)")
+        if parts is None or info.is_dir():
+            continue
+        if info.flag_bits & 0x1:
+            raise UnsafeArchiveError(info.filename, "is encrypted; upload an archive without a "
+                                                    "password")
+        key = "/".join(parts).casefold()  # case-insensitive file systems would merge these
+        if key in seen:
+            raise UnsafeArchiveError(info.filename, "appears twice in the archive")
+        seen.add(key)
+        members.append((info, tuple(parts)))
+        if len(members) > max_files:
+            raise UnsafeArchiveError(info.filename, f"exceeds the limit of {max_files:,} files")
+        total += info.file_size
+        if total > max_total_bytes:
+            raise UnsafeArchiveError(info.filename, f"takes the uncompressed total past the "
+                                                    f"limit of {max_total_bytes:,} bytes")
+        _check_ratio(info.filename, info.file_size, info.compress_size, max_ratio)
+    if not members:
+        raise DatasetError("The archive contains no files (hidden files and __MACOSX are "
+                           "ignored). Zip the dataset folder itself.")
+    return members
+
+
+def _check_ratio(name: str, size: int, compressed: int, max_ratio: float) -> None:
+    if size >= RATIO_MIN_BYTES and size > max_ratio * max(compressed, 1):
+        raise UnsafeArchiveError(name, f"expands {size / max(compressed, 1):,.0f}:1, beyond the "
+                                       f"compression ratio limit of {max_ratio:g}:1 (zip bomb?)")
+
+
+def _extract_atomically(archive: zipfile.ZipFile,
+                        members: list[tuple[zipfile.ZipInfo, tuple[str, ...]]], dest: Path,
+                        final: Path, *, max_total_bytes: int, max_ratio: float) -> None:
+    temp = Path(tempfile.mkdtemp(prefix=".extracting-", dir=dest))
+    try:
+        temp_resolved = temp.resolve()
+        total = 0
+        for info, parts in members:
+            target = temp.joinpath(*parts)
+            # Belt and braces after _safe_parts: the resolved target must stay inside temp.
+            if not target.resolve().is_relative_to(temp_resolved):
+                raise UnsafeArchiveError(info.filename, "resolves outside the target folder")
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+            except (FileExistsError, NotADirectoryError):
+                raise UnsafeArchiveError(info.filename, "needs a folder where another member "
+                                                        "is a file") from None
+            total += _stream_member(archive, info, target, already=total,
+                                    max_total_bytes=max_total_bytes, max_ratio=max_ratio)
+        try:
+            os.rename(temp, final)
+        except OSError:
+            # Another upload of the same bytes finished first: its copy is identical.
+            if not final.is_dir():
+                raise
+            shutil.rmtree(temp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+
+
+def _stream_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, *,
+                   already: int, max_total_bytes: int, max_ratio: float) -> int:
+    """Copy one member, counting real bytes against the size, total and ratio limits."""
+    written = 0
+    try:
+        # "xb" refuses to overwrite anything (including a planted symlink).
+        with archive.open(info) as src, open(target, "xb") as out:
+            while block := src.read(_CHUNK):
+                written += len(block)
+                if written > info.file_size:
+                    raise UnsafeArchiveError(info.filename, f"inflates past its declared size of "
+                                                            f"{info.file_size:,} bytes")
+                if already + written > max_total_bytes:
+                    raise UnsafeArchiveError(info.filename, "takes the uncompressed total past "
+                                                            f"the limit of {max_total_bytes:,} "
+                                                            "bytes")
+                _check_ratio(info.filename, written, info.compress_size, max_ratio)
+                out.write(block)
+    except (zipfile.BadZipFile, EOFError, RuntimeError, NotImplementedError) as exc:
+        # Bad CRC, truncated data, unsupported compression method, ...
+        raise DatasetError(f"Archive member {info.filename!r} is corrupt or unsupported ({exc}). "
+                           "Re-create the .zip and upload it again.") from None
+    except FileExistsError:
+        raise UnsafeArchiveError(info.filename, "clashes with another member's path") from None
+    return written
+
+
+def _dataset_root(folder: Path) -> Path:
+    """The single top-level folder when the archive wraps the dataset in one.
+
+    A lone folder without sub-folders is a single class, not a wrapper: keeping the outer
+    folder lets the loader say "only one class" instead of "no class sub-folders".
+    """
+    entries = [e for e in folder.iterdir() if not e.name.startswith(".")]
+    if len(entries) == 1 and entries[0].is_dir() and any(e.is_dir() for e in entries[0].iterdir()):
+        return entries[0]
+    return folder
