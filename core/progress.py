@@ -63,6 +63,11 @@ class ProgressTracker:
         self.done_before = done_before
         self.started = time.perf_counter()
 
+    def restart_clock(self, done: int) -> None:
+        """Measure the rate from now on (after a slow set-up such as building a model)."""
+        self.started = time.perf_counter()
+        self.done_before = done
+
     def update(self, done: int, message: str = "") -> Progress:
         elapsed = time.perf_counter() - self.started
         new_work = done - self.done_before
@@ -75,7 +80,21 @@ class ProgressTracker:
 
 
 def stderr_progress_bar(width: int = 30) -> ProgressCallback:
-    """A callback that draws a one-line progress bar on stderr (for the CLI)."""
+    """A callback that draws a one-line progress bar on stderr (for the CLI).
+
+    When stderr is not a terminal (CI logs, pipes) it prints a plain line every 10 % instead.
+    """
+    if not sys.stderr.isatty():
+        last = {"decile": -1}
+
+        def log(progress: Progress) -> None:
+            decile = int(progress.fraction * 10)
+            if decile != last["decile"] or progress.message:
+                last["decile"] = decile
+                sys.stderr.write(progress.describe() + "\n")
+                sys.stderr.flush()
+
+        return log
 
     def draw(progress: Progress) -> None:
         filled = int(round(progress.fraction * width))

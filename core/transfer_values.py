@@ -177,7 +177,9 @@ def _extract_resumable(*, dataset: ImageDataset, spec: BackboneSpec, image_size:
     if done_before < n:
         from core.extractor import FeatureExtractor
 
+        tracker.update(done_before, "loading the backbone")
         extractor = FeatureExtractor.for_backbone(spec=spec, image_size=image_size)
+        tracker.restart_clock(done_before)
         done = done_before
         for index, (start, stop) in enumerate(bounds):
             if chunks[index] is not None:

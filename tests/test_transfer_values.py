@@ -92,6 +92,7 @@ def test_sigkill_midway_then_resume_equals_uninterrupted(tiny_backbone, isolated
                                       batch_size=32, progress=seen.append)
     assert resumed.cache == "miss"
     assert seen[0].done == 256 and seen[0].message == "resuming"
+    assert seen[1].message == "loading the backbone"
     assert not work[0].exists()
 
     clean = compute_transfer_values(dataset=data, backbone=tiny_backbone, chunk_size=128,
