@@ -224,7 +224,14 @@ class _Trainer:
         keras, config = self.keras, self.config
         from core.backbones.registry import get_backbone
 
-        features = get_backbone(self.backbone).build(input_size=config.image_size)
+        if config.bn == "frozen" and self.backbone.startswith("efficientnet_lite"):
+            # fixed BN statistics are an affine map: fold them into the convs (fewer ops)
+            from core.backbones.efficientnet_lite import build_efficientnet_lite
+
+            features = build_efficientnet_lite(variant=self.backbone, fold_bn=True,
+                                               input_size=config.image_size)
+        else:
+            features = get_backbone(self.backbone).build(input_size=config.image_size)
         features.trainable = True
         blocks = _block_prefixes(features)
         if config.unfreeze != "all":

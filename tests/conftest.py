@@ -26,3 +26,8 @@ def tiny_backbone():
     from core.backbones.registry import REGISTRY
 
     REGISTRY.pop(NAME, None)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Browser tests run last: they are the slowest and need the rest to be sound first."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)

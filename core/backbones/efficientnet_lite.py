@@ -132,47 +132,53 @@ def _keras() -> Any:
 
 
 def _conv_bn_act(layers: Any, x: Any, *, conv_name: str, prefix: str, kernel: int,
-                 stride: int = 1, filters: int | None = None, activation: bool = True) -> Any:
-    """Bias-free conv (depthwise when filters is None) → BatchNorm → optional ReLU6."""
+                 stride: int = 1, filters: int | None = None, activation: bool = True,
+                 fold_bn: bool = False) -> Any:
+    """Bias-free conv (depthwise when filters is None) → BatchNorm → optional ReLU6.
+
+    With fold_bn the BatchNorm is folded into the conv (which then has a bias).
+    """
     if filters is None:
-        conv = layers.DepthwiseConv2D(kernel, strides=stride, padding="same", use_bias=False,
+        conv = layers.DepthwiseConv2D(kernel, strides=stride, padding="same", use_bias=fold_bn,
                                       name=conv_name)
     else:
-        conv = layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False,
+        conv = layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=fold_bn,
                              name=conv_name)
     x = conv(x)
-    x = layers.BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=f"{prefix}_bn")(x)
+    if not fold_bn:
+        x = layers.BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM,
+                                      name=f"{prefix}_bn")(x)
     if activation:
         x = layers.ReLU(max_value=6.0, name=f"{prefix}_activation")(x)
     return x
 
 
-def _mbconv(layers: Any, inputs: Any, block: _Block) -> Any:
+def _mbconv(layers: Any, inputs: Any, block: _Block, fold_bn: bool = False) -> Any:
     """Inverted residual: [1x1 expand] → kxk depthwise → 1x1 linear projection [+ input]."""
     b, x = block.name, inputs
     if block.expand != 1:
         x = _conv_bn_act(layers, x, conv_name=f"{b}_expand_conv", prefix=f"{b}_expand", kernel=1,
-                         filters=block.filters_in * block.expand)
+                         filters=block.filters_in * block.expand, fold_bn=fold_bn)
     x = _conv_bn_act(layers, x, conv_name=f"{b}_dwconv", prefix=f"{b}_dwconv",
-                     kernel=block.kernel, stride=block.stride)
+                     kernel=block.kernel, stride=block.stride, fold_bn=fold_bn)
     x = _conv_bn_act(layers, x, conv_name=f"{b}_project_conv", prefix=f"{b}_project", kernel=1,
-                     filters=block.filters_out, activation=False)
+                     filters=block.filters_out, activation=False, fold_bn=fold_bn)
     if block.has_skip:  # the reference's drop-connect only acts in training: a plain add
         x = layers.Add(name=f"{b}_add")([x, inputs])
     return x
 
 
 def _build_graph(keras: Any, *, variant: _Variant, blocks: list[_Block], size: int,
-                 include_top: bool, name: str) -> "keras.Model":
+                 include_top: bool, name: str, fold_bn: bool = False) -> "keras.Model":
     layers = keras.layers
     inputs = keras.Input(shape=(size, size, 3), dtype="float32", name="pixels")
     x = layers.Rescaling(1.0 / PIXEL_STD, offset=-PIXEL_MEAN / PIXEL_STD, name="normalize")(inputs)
     x = _conv_bn_act(layers, x, conv_name="stem_conv", prefix="stem", kernel=3, stride=2,
-                     filters=STEM_FILTERS)
+                     filters=STEM_FILTERS, fold_bn=fold_bn)
     for block in blocks:
-        x = _mbconv(layers, x, block)
+        x = _mbconv(layers, x, block, fold_bn=fold_bn)
     x = _conv_bn_act(layers, x, conv_name="head_conv", prefix="head", kernel=1,
-                     filters=HEAD_FILTERS)
+                     filters=HEAD_FILTERS, fold_bn=fold_bn)
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
     if include_top:
         x = layers.Dropout(variant.dropout, name="top_dropout")(x)
@@ -260,11 +266,13 @@ def _weights_file(key: str) -> Path:
 
 
 def build_efficientnet_lite(*, variant: str, input_size: int | None = None,
-                            include_top: bool = False) -> "keras.Model":
+                            include_top: bool = False, fold_bn: bool = False) -> "keras.Model":
     """EfficientNet-Lite with ImageNet weights; input (B, S, S, 3) float32 pixels in [0, 255].
 
     Output: global-average-pooled 1280-d features, or with include_top 1000 ImageNet class
     probabilities (softmax). S defaults to the variant's native size (224/240/260).
+    fold_bn folds every BatchNorm into its conv: the same function in inference mode, fewer
+    ops — used to fine-tune with BN statistics kept fixed.
     """
     key, spec = _variant(variant)
     size = int(input_size or spec.native_size)
@@ -277,7 +285,35 @@ def build_efficientnet_lite(*, variant: str, input_size: int | None = None,
     model = _build_graph(keras, variant=spec, blocks=blocks, size=size, include_top=include_top,
                          name=f"efficientnet_{key}")
     _load_torch_weights(model, blocks, state, include_top=include_top, source=path.name)
+    if fold_bn:
+        folded = _build_graph(keras, variant=spec, blocks=blocks, size=size,
+                              include_top=include_top, name=f"efficientnet_{key}_folded",
+                              fold_bn=True)
+        _copy_folded(model, folded)
+        return folded
     return model
+
+
+def _copy_folded(model: "keras.Model", folded: "keras.Model") -> None:
+    """Copy weights into the BN-folded twin: w·γ/√(σ²+ε) per output channel, β − μ·γ/√(σ²+ε)."""
+    bn_of = {layer.name.removesuffix("_bn"): layer for layer in model.layers
+             if layer.name.endswith("_bn")}
+    for layer in folded.layers:
+        if not layer.weights:
+            continue
+        source = model.get_layer(layer.name)
+        prefix = layer.name.removesuffix("_conv")
+        if prefix not in bn_of:
+            layer.set_weights(source.get_weights())
+            continue
+        gamma, beta, mean, var = bn_of[prefix].get_weights()
+        scale = gamma / np.sqrt(var + BN_EPSILON)
+        (kernel,) = source.get_weights()
+        if kernel.shape[-1] == 1 and len(scale) == kernel.shape[-2]:  # depthwise (kh,kw,C,1)
+            kernel = kernel * scale[None, None, :, None]
+        else:
+            kernel = kernel * scale
+        layer.set_weights([kernel, beta - mean * scale])
 
 
 def build_feature_extractor_lite0(*, input_size: int | None = None) -> "keras.Model":

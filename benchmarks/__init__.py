@@ -1,0 +1,1 @@
+"""Side-by-side benchmarks: `python -m benchmarks` (or `make bench`) writes benchmarks/RESULTS.md."""

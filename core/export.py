@@ -1,0 +1,123 @@
+"""Exports: one end-to-end Keras model (raw uint8 images → class probabilities), transfer
+values as .npy/.parquet, and projections as CSV. Every file is written atomically."""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from core.cache import atomic_save_npy, atomic_write_bytes
+
+SPLIT_NAMES = np.array(["train", "val", "test"])
+
+
+def build_end_to_end_model(*, head, backbone: str, image_size: int | None = None,
+                           channels: int = 3, crop_fraction: float | None = None):
+    """A Keras model: uint8 images (B, H, W, channels) of any size → probabilities (B, C).
+
+    Preprocessing is inside the model and matches extraction: cast to float in [0, 255],
+    grey → RGB (channels=1; with channels=3 give greyscale images as three equal
+    channels), centre crop to a square (then to `crop_fraction`, by default the one the
+    head's training images had), bilinear resize to `image_size`; the backbone carries its
+    own normalisation. Only built-in layers, so the file loads with safe_mode=True and
+    without this project installed.
+    """
+    from core.backbones.registry import get_backbone
+    from core.tf_env import import_tensorflow
+
+    import_tensorflow()
+    import keras
+
+    if crop_fraction is None:
+        from core.feature_sets import crop_fraction_of
+
+        crop_fraction = crop_fraction_of(getattr(head, "preprocessing", None))
+    if channels not in (1, 3):
+        raise ValueError("channels must be 1 (greyscale) or 3 (RGB)")
+    spec = get_backbone(backbone)
+    size = int(image_size or spec.native_size)
+    features = spec.build(input_size=size)
+    head_model = (head.model if hasattr(head, "model") else head).to_keras()
+
+    inputs = keras.Input((None, None, channels), dtype="uint8", name="images")
+    x = keras.layers.Rescaling(1.0, name="to_float")(inputs)  # uint8 → float32, still 0..255
+    if channels == 1:
+        x = keras.layers.Concatenate(axis=-1, name="grey_to_rgb")([x, x, x])
+    if crop_fraction < 1.0:
+        outer = int(round(size / crop_fraction))
+        x = keras.layers.Resizing(outer, outer, interpolation="bilinear",
+                                  crop_to_aspect_ratio=True, name="resize")(x)
+        x = keras.layers.CenterCrop(size, size, name="centre_crop")(x)
+    else:
+        x = keras.layers.Resizing(size, size, interpolation="bilinear",
+                                  crop_to_aspect_ratio=True, name="resize")(x)
+    outputs = head_model(features(x))
+    return keras.Model(inputs, outputs, name=f"{spec.name}_{getattr(head, 'head', 'head')}")
+
+
+def export_end_to_end_model(*, head, backbone: str, image_size: int | None, path: str | Path,
+                            channels: int = 3, crop_fraction: float | None = None) -> Path:
+    """Save `build_end_to_end_model(...)` as a .keras file at `path`."""
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ValueError("the end-to-end model is saved as a .keras file")
+    model = build_end_to_end_model(head=head, backbone=backbone, image_size=image_size,
+                                   channels=channels, crop_fraction=crop_fraction)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".keras")
+    os.close(fd)
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return path
+
+
+def values_frame(*, tv):
+    """A DataFrame of sample_id, label, class, split and one column per feature."""
+    import pandas as pd
+
+    values = np.asarray(tv.values, dtype=np.float32)
+    frame = pd.DataFrame(values, columns=[f"f{i}" for i in range(values.shape[1])])
+    meta = pd.DataFrame({"sample_id": np.asarray(tv.sample_ids), "label": np.asarray(tv.labels),
+                         "class": np.asarray(tv.class_names, dtype=object)[np.asarray(tv.labels)],
+                         "split": SPLIT_NAMES[np.asarray(tv.splits)]})
+    return pd.concat([meta, frame], axis=1)
+
+
+def export_values(*, tv, path: str | Path, format: str = "npy") -> Path:
+    """npy: the (N, D) matrix alone; parquet: metadata columns plus one column per feature."""
+    path = Path(path)
+    if format == "npy":
+        atomic_save_npy(path, np.asarray(tv.values))
+    elif format == "parquet":
+        buffer = io.BytesIO()
+        values_frame(tv=tv).to_parquet(buffer, index=False)
+        atomic_write_bytes(path, buffer.getvalue())
+    else:
+        raise ValueError("format must be npy or parquet")
+    return path
+
+
+def projection_frame(*, projection, tv):
+    import pandas as pd
+
+    coords = np.asarray(projection.coords)
+    frame = pd.DataFrame({"sample_id": np.asarray(tv.sample_ids), "label": np.asarray(tv.labels),
+                          "class": np.asarray(tv.class_names, dtype=object)[np.asarray(tv.labels)],
+                          "split": SPLIT_NAMES[np.asarray(tv.splits)]})
+    for axis, name in zip(range(coords.shape[1]), "xyz"):
+        frame[name] = coords[:, axis]
+    return frame
+
+
+def export_projection_csv(*, projection, tv, path: str | Path) -> Path:
+    path = Path(path)
+    atomic_write_bytes(path, projection_frame(projection=projection, tv=tv)
+                       .to_csv(index=False).encode())
+    return path

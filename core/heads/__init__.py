@@ -1,0 +1,17 @@
+"""Classification heads trained on transfer values.
+
+`HEADS` maps a name to a head class; `train_head` trains one by name. Adding a head (e.g.
+"finetune", which will train the backbone's top blocks on images) means writing a
+`HeadModel` subclass and decorating it with `register_head` — see `core.heads.base`.
+"""
+
+from core.heads import logreg as _logreg  # noqa: F401  (registers logreg, first: the default)
+from core.heads import keras_heads as _keras_heads  # noqa: F401  (registers softmax, mlp)
+from core.heads.base import EpochLog, HeadData, HeadModel
+from core.heads.registry import HEADS, default_head_params, describe_head, register_head
+from core.heads.storage import load_head, save_head
+from core.heads.training import TrainedHead, evaluate_head, split_rows, train_head
+
+__all__ = ["HEADS", "EpochLog", "HeadData", "HeadModel", "TrainedHead", "default_head_params",
+           "describe_head", "evaluate_head", "load_head", "register_head", "save_head",
+           "split_rows", "train_head"]

@@ -1,0 +1,101 @@
+"""The pieces every classification head shares: what it is trained on, what it logs, and the
+estimator interface a new head implements to appear in `HEADS`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Optional
+
+import numpy as np
+
+from core.progress import ProgressCallback
+
+CancelHook = Callable[[], bool]
+
+
+@dataclass(frozen=True)
+class EpochLog:
+    """One epoch of a Keras head (logistic regression has none)."""
+
+    epoch: int
+    loss: float
+    accuracy: float
+    val_loss: Optional[float]
+    val_accuracy: Optional[float]
+    seconds: float
+
+
+@dataclass
+class HeadData:
+    """The rows a head trains on. `x_train` may hold extra (augmented) rows after the
+    original ones; `train_rows`/`val_rows` are the sample indices into `tv` behind the
+    original rows. `tv` and `dataset` are context for heads that need more than features
+    (a fine-tuning head reads images from `dataset`)."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    num_classes: int
+    train_rows: np.ndarray
+    val_rows: np.ndarray
+    tv: Any = None  # core.transfer_values.TransferValues
+    dataset: Any = None  # core.datasets.ImageDataset, when the caller has it
+
+
+class HeadModel:
+    """A trainable head: scikit-learn style (`fit` returns self, learned state ends in `_`).
+
+    To add a head: subclass, set `name`, `description`, `defaults` (every parameter, with
+    its default), implement the five methods below, and decorate with
+    `core.heads.registry.register_head`. `needs_images = True` marks heads that train on
+    images rather than cached transfer values (fine-tuning); `train_head` then requires a
+    dataset.
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    defaults: ClassVar[dict[str, Any]] = {}
+    needs_images: ClassVar[bool] = False
+
+    def __init__(self, *, params: dict[str, Any] | None = None, seed: int = 0) -> None:
+        self.params = self.resolve_params(params)
+        self.seed = int(seed)
+        self.history_: list[EpochLog] = []
+        self.details_: dict[str, Any] = {}
+
+    @classmethod
+    def resolve_params(cls, params: dict[str, Any] | None) -> dict[str, Any]:
+        unknown = set(params or {}) - set(cls.defaults)
+        if unknown:
+            raise ValueError(f"unknown parameter(s) {sorted(unknown)} for head '{cls.name}'; "
+                             f"known: {sorted(cls.defaults)}")
+        return {**cls.defaults, **(params or {})}
+
+    def fit(self, data: HeadData, *, progress: Optional[ProgressCallback] = None,
+            cancel: Optional[CancelHook] = None,
+            on_epoch: Optional[Callable[[EpochLog], None]] = None) -> "HeadModel":
+        raise NotImplementedError
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """(n, C) float32 class probabilities for transfer values X (n, D)."""
+        raise NotImplementedError
+
+    def to_keras(self):
+        """A Keras model: transfer values (B, D) → probabilities (B, C), for export."""
+        raise NotImplementedError
+
+    def save_state(self, folder: Path) -> list[str]:
+        """Write the learned state into `folder`; returns the file names written."""
+        raise NotImplementedError
+
+    @classmethod
+    def load_state(cls, folder: Path, *, params: dict[str, Any], seed: int) -> "HeadModel":
+        raise NotImplementedError
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)

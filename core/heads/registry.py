@@ -1,0 +1,32 @@
+"""HEADS: name → head class. The registration point for new heads (e.g. "finetune")."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from core.heads.base import HeadModel
+
+HEADS: dict[str, type[HeadModel]] = {}
+H = TypeVar("H", bound=type[HeadModel])
+
+
+def register_head(cls: H) -> H:
+    """Class decorator: make a HeadModel subclass trainable by name through `train_head`."""
+    if not cls.name:
+        raise ValueError(f"{cls.__qualname__} needs a `name`")
+    HEADS[cls.name] = cls
+    return cls
+
+
+def get_head_class(name: str) -> type[HeadModel]:
+    if name not in HEADS:
+        raise ValueError(f"unknown head '{name}'; available: {', '.join(HEADS)}")
+    return HEADS[name]
+
+
+def describe_head(name: str) -> str:
+    return get_head_class(name).description
+
+
+def default_head_params(name: str) -> dict[str, Any]:
+    return dict(get_head_class(name).defaults)

@@ -1,0 +1,108 @@
+"""Saving and loading trained heads — without pickle.
+
+A saved head is a folder:
+  manifest.json   head name, parameters, seed, class names, metrics, epoch history
+  outputs.npz     the probabilities on the transfer values it was trained on
+  weights.npz     logistic regression: coef, intercept, scaler mean/scale
+  model.keras     Keras heads: the Keras v3 archive
+
+Trust model: a head folder is data, never code. JSON is parsed with `json`, arrays are read
+with `np.load(..., allow_pickle=False)`, and `.keras` archives are loaded with
+`safe_mode=True`, which refuses Lambda layers and any other deserialization that would run
+Python from the file; our heads use built-in layers only. So opening a head from someone else
+cannot execute code through our loaders (it still trusts numpy's, zipfile's and Keras'
+parsers to be free of bugs, like opening any file does). The head name in the manifest only
+selects one of the registered classes in `HEADS`; it never imports anything by name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from core.heads.base import EpochLog
+from core.heads.registry import get_head_class
+
+FORMAT = "transfer-lens-head"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+OUTPUTS = "outputs.npz"
+
+
+def save_head(trained, path: str | Path) -> Path:
+    """Write `trained` (a TrainedHead) to the folder `path`, atomically (replaces it)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    try:
+        files = trained.model.save_state(tmp)
+        np.savez(tmp / OUTPUTS, probabilities=np.asarray(trained.probabilities, np.float32))
+        manifest = {
+            "format": FORMAT, "format_version": FORMAT_VERSION, "head": trained.head,
+            "params": trained.params, "seed": trained.seed, "classes": list(trained.classes),
+            "cross_fit_folds": trained.cross_fit_folds, "tv_key": trained.tv_key,
+            "feature_dim": trained.feature_dim, "key": trained.key,
+            "preprocessing": trained.preprocessing, "metrics": trained.metrics,
+            "history": [asdict(h) for h in trained.history], "details": trained.model.details_,
+            "files": files + [OUTPUTS], "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, default=_json_default))
+        for file in tmp.iterdir():
+            with open(file, "rb") as handle:
+                os.fsync(handle.fileno())
+        old = None
+        if path.exists():  # move the old one aside so readers never see a mix
+            old = path.parent / f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.old"
+            os.rename(path, old)
+        os.rename(tmp, path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return path
+
+
+def load_head(path: str | Path):
+    """A TrainedHead from a folder written by `save_head` (see the trust model above)."""
+    from core.errors import TransferLensError
+    from core.heads.training import TrainedHead
+
+    path = Path(path)
+    try:
+        manifest = json.loads((path / MANIFEST).read_text())
+    except (OSError, ValueError) as error:
+        raise TransferLensError(f"{path} is not a saved head ({error}).") from error
+    if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
+        raise TransferLensError(f"{path} is not a version-{FORMAT_VERSION} Transfer Lens head.")
+    cls = get_head_class(manifest["head"])
+    model = cls.load_state(path, params=manifest["params"], seed=int(manifest["seed"]))
+    model.details_ = manifest.get("details", {})
+    history = [EpochLog(**h) for h in manifest.get("history", [])]
+    model.history_ = history
+    with np.load(path / OUTPUTS, allow_pickle=False) as outputs:
+        probabilities = outputs["probabilities"].astype(np.float32)
+    return TrainedHead(head=manifest["head"], params=manifest["params"],
+                       classes=tuple(manifest["classes"]), probabilities=probabilities,
+                       predictions=probabilities.argmax(axis=1) if len(probabilities) else
+                       np.zeros(0, np.int64), history=history, metrics=manifest["metrics"],
+                       model=model, seed=int(manifest["seed"]),
+                       cross_fit_folds=int(manifest.get("cross_fit_folds", 0)),
+                       tv_key=manifest.get("tv_key"), feature_dim=int(manifest.get("feature_dim", 0)),
+                       key=manifest.get("key"), cache="hit",
+                       preprocessing=manifest.get("preprocessing"))
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)

@@ -1,0 +1,269 @@
+"""`train_head`: train on the train split, tune on validation, report on test.
+
+Probabilities come back for every sample; with `cross_fit_folds=K` the training samples'
+probabilities are out-of-fold (K models, each blind to one fold), so label-issue detection
+does not ask a model about labels it memorised. Results are cached per (transfer values,
+head, parameters, seed, folds, augmentations).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+
+from core.feature_sets import preprocessing_of
+from core.heads.base import EpochLog, HeadData, HeadModel
+from core.heads.registry import get_head_class
+from core.progress import Progress, ProgressCallback
+from core.transfer_values import TransferValues
+
+CACHE_KIND = "heads"
+HEADS_VERSION = 1
+CARVED_VAL_FRACTION = 0.1  # when a dataset has no val split, early stopping needs one
+TRAIN, VAL, TEST = 0, 1, 2
+
+
+@dataclass
+class TrainedHead:
+    """A trained head with its outputs on the transfer values it was trained on."""
+
+    head: str
+    params: dict[str, Any]
+    classes: tuple[str, ...]
+    probabilities: np.ndarray  # (N, C) float32, every sample; out-of-fold on train if cross-fit
+    predictions: np.ndarray  # (N,)
+    history: list[EpochLog]
+    metrics: dict[str, Any]
+    model: HeadModel
+    seed: int = 0
+    cross_fit_folds: int = 0
+    tv_key: Optional[str] = None
+    feature_dim: int = 0
+    key: Optional[str] = None
+    cache: str = "miss"
+    # how the training images were turned into transfer values ("rgb;crop=1;bilinear;0-255"),
+    # so exports and predictions on new images resize and crop them the same way
+    preprocessing: Optional[str] = None
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return self.model.predict_proba(X)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.predict_proba(X).argmax(axis=1)
+
+    def save(self, path: str | Path) -> Path:
+        from core.heads.storage import save_head
+
+        return save_head(self, path)
+
+
+def train_head(*, tv: TransferValues, head: str, params: dict[str, Any] | None = None,
+               seed: int = 0, progress: Optional[ProgressCallback] = None,
+               cancel: Optional[Callable[[], bool]] = None,
+               on_epoch: Optional[Callable[[EpochLog], None]] = None,
+               cross_fit_folds: int = 0, augmented: Sequence[TransferValues] = (),
+               dataset=None, cache_dir: str | Path | None = None,
+               use_cache: bool = True) -> TrainedHead:
+    """Train `head` on tv's train split (plus `augmented` views of the same training samples,
+    e.g. transfer values of flipped images), early-stop/tune on val, evaluate on test."""
+    cls = get_head_class(head)
+    resolved = cls.resolve_params(params)
+    if cls.needs_images and dataset is None:
+        raise ValueError(f"head '{head}' trains on images: pass dataset=")
+    if cross_fit_folds == 1 or cross_fit_folds < 0:
+        raise ValueError("cross_fit_folds must be 0 (off) or at least 2")
+    for view in augmented:
+        if not np.array_equal(view.sample_ids, tv.sample_ids):
+            raise ValueError(f"augmented view {view.key} is not of the same samples as {tv.key}")
+
+    from core.hashing import hash_key
+
+    fields = {"tv": tv.key, "head": head, "params": resolved, "seed": int(seed),
+              "cross_fit_folds": int(cross_fit_folds), "augmented": [v.key for v in augmented],
+              "version": HEADS_VERSION}
+    key = hash_key(fields)
+    if not use_cache:
+        return _train(tv=tv, cls=cls, params=resolved, seed=seed, progress=progress,
+                      cancel=cancel, on_epoch=on_epoch, folds=cross_fit_folds,
+                      augmented=augmented, dataset=dataset, key=key)
+
+    from core.cache import ArrayCache
+    from core.heads.storage import load_head, save_head
+
+    cache = ArrayCache(kind=CACHE_KIND, root=cache_dir)
+    entry = cache.entry_path(key)
+    loaded = _try_load(entry, load_head)
+    if loaded is None:
+        with cache.lock(key):
+            loaded = _try_load(entry, load_head)
+            if loaded is None:
+                trained = _train(tv=tv, cls=cls, params=resolved, seed=seed, progress=progress,
+                                 cancel=cancel, on_epoch=on_epoch, folds=cross_fit_folds,
+                                 augmented=augmented, dataset=dataset, key=key)
+                save_head(trained, entry)
+                return trained
+    loaded.cache = "hit"
+    return loaded
+
+
+def _try_load(path: Path, load_head) -> Optional[TrainedHead]:
+    if not (path / "manifest.json").is_file():
+        return None
+    try:
+        return load_head(path)
+    except Exception:  # a damaged cached head is retrained, never half-used
+        import shutil
+
+        shutil.rmtree(path, ignore_errors=True)
+        return None
+
+
+# --- the training itself ---
+
+def split_rows(tv: TransferValues, *, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """(train, val, test) sample indices; val carved from train when the dataset has none."""
+    splits = np.asarray(tv.splits)
+    train, val, test = (np.flatnonzero(splits == code) for code in (TRAIN, VAL, TEST))
+    if len(train) == 0:
+        from core.errors import TransferLensError
+
+        raise TransferLensError("The dataset has no training samples; a head cannot be trained.")
+    source = "val split"
+    if len(val) == 0 and len(train) >= 20:
+        from core.datasets.base import stratified_splits
+
+        codes = stratified_splits(np.asarray(tv.labels)[train], val_fraction=CARVED_VAL_FRACTION,
+                                  test_fraction=0.0, seed=seed)
+        train, val = train[codes == TRAIN], train[codes == VAL]
+        source = f"{CARVED_VAL_FRACTION:.0%} carved from train"
+    return train, val, test, source
+
+
+def _rows(tv: TransferValues, rows: np.ndarray) -> np.ndarray:
+    return np.asarray(tv.values[rows], dtype=np.float32)
+
+
+def _head_data(*, tv, train, val, augmented, dataset) -> HeadData:
+    labels = np.asarray(tv.labels)
+    x_train = _rows(tv, train)
+    y_train = labels[train]
+    if augmented:
+        x_train = np.vstack([x_train] + [_rows(view, train) for view in augmented])
+        y_train = np.concatenate([y_train] * (1 + len(augmented)))
+    return HeadData(x_train=x_train, y_train=y_train, x_val=_rows(tv, val), y_val=labels[val],
+                    num_classes=len(tv.class_names), train_rows=train, val_rows=val, tv=tv,
+                    dataset=dataset)
+
+
+def _predict_all(model: HeadModel, tv: TransferValues, chunk: int = 16384) -> np.ndarray:
+    parts = [model.predict_proba(_rows(tv, np.arange(s, min(tv.n, s + chunk))))
+             for s in range(0, tv.n, chunk)]
+    return np.concatenate(parts).astype(np.float32)
+
+
+def _prefixed(progress: Optional[ProgressCallback], prefix: str) -> Optional[ProgressCallback]:
+    if progress is None:
+        return None
+    return lambda p: progress(Progress(f"{prefix}{p.stage}", p.done, p.total, p.rate,
+                                       p.eta_seconds, p.message))
+
+
+def _train(*, tv, cls, params, seed, progress, cancel, on_epoch, folds, augmented, dataset,
+           key) -> TrainedHead:
+    started = time.perf_counter()
+    train, val, test, val_source = split_rows(tv, seed=seed)
+    data = _head_data(tv=tv, train=train, val=val, augmented=augmented, dataset=dataset)
+    model = cls(params=params, seed=seed).fit(data, progress=progress, cancel=cancel,
+                                              on_epoch=on_epoch)
+    train_seconds = time.perf_counter() - started
+    del data
+    probabilities = _predict_all(model, tv)
+    in_sample_train = probabilities[train].argmax(axis=1)
+
+    cross_fit_seconds = None
+    if folds:
+        fold_started = time.perf_counter()
+        probabilities[train] = _out_of_fold(tv=tv, cls=cls, params=params, seed=seed,
+                                            train=train, val=val, folds=folds,
+                                            augmented=augmented, dataset=dataset,
+                                            progress=progress, cancel=cancel)
+        cross_fit_seconds = time.perf_counter() - fold_started
+
+    labels = np.asarray(tv.labels)
+    metrics = evaluate_head(labels=labels, probabilities=probabilities, train=train, val=val,
+                            test=test, class_names=tv.class_names)
+    metrics["train_accuracy"] = float(np.mean(in_sample_train == labels[train]))
+    if folds:
+        metrics["train_accuracy_out_of_fold"] = float(
+            np.mean(probabilities[train].argmax(axis=1) == labels[train]))
+    metrics.update(train_seconds=round(train_seconds, 3),
+                   cross_fit_seconds=None if cross_fit_seconds is None else round(cross_fit_seconds, 3),
+                   total_seconds=round(time.perf_counter() - started, 3), val_source=val_source,
+                   n_augmented_views=len(augmented), details=model.details_)
+    return TrainedHead(head=cls.name, params=params, classes=tuple(tv.class_names),
+                       probabilities=probabilities, predictions=probabilities.argmax(axis=1),
+                       history=list(model.history_), metrics=metrics, model=model, seed=seed,
+                       cross_fit_folds=folds, tv_key=tv.key, feature_dim=tv.dim, key=key,
+                       preprocessing=preprocessing_of(tv))
+
+
+def _out_of_fold(*, tv, cls, params, seed, train, val, folds, augmented, dataset, progress,
+                 cancel) -> np.ndarray:
+    """Probabilities for each training sample from a model that never saw it."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    labels = np.asarray(tv.labels)[train]
+    counts = np.bincount(labels)
+    smallest = counts[counts > 0].min()
+    # stratify when every class can appear in every fold; otherwise plain shuffled folds
+    splitter = (StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+                if smallest >= folds else KFold(n_splits=folds, shuffle=True, random_state=seed))
+    out = np.zeros((len(train), len(tv.class_names)), dtype=np.float32)
+    for fold, (fit_pos, held_pos) in enumerate(splitter.split(np.zeros(len(train)), labels)):
+        data = _head_data(tv=tv, train=train[fit_pos], val=val, augmented=augmented,
+                          dataset=dataset)
+        model = cls(params=params, seed=seed + 1 + fold).fit(
+            data, progress=_prefixed(progress, f"cross-fit {fold + 1}/{folds}: "), cancel=cancel)
+        out[held_pos] = model.predict_proba(_rows(tv, train[held_pos]))
+    return out
+
+
+def evaluate_head(*, labels: np.ndarray, probabilities: np.ndarray, train: np.ndarray,
+                  val: np.ndarray, test: np.ndarray, class_names: Sequence[str]) -> dict[str, Any]:
+    """Accuracies per split, the chance level, and per-class precision/recall/F1 on test."""
+    from sklearn.metrics import log_loss, precision_recall_fscore_support
+
+    predictions = probabilities.argmax(axis=1)
+    num_classes = len(class_names)
+
+    def accuracy(rows):
+        return float(np.mean(predictions[rows] == labels[rows])) if len(rows) else None
+
+    report_rows = test if len(test) else val
+    majority = int(np.bincount(labels[train], minlength=num_classes).argmax())
+    metrics: dict[str, Any] = {
+        "val_accuracy": accuracy(val), "test_accuracy": accuracy(test),
+        # "before training": always answering the most frequent training class
+        "chance_accuracy": (float(np.mean(labels[report_rows] == majority))
+                            if len(report_rows) else None),
+        "chance_rule": f"majority class of train ('{class_names[majority]}'), scored on "
+                       f"{'test' if len(test) else 'val'}",
+        "uniform_chance": 1.0 / num_classes,
+        "n_train": int(len(train)), "n_val": int(len(val)), "n_test": int(len(test)),
+    }
+    if len(test):
+        p, r, f, s = precision_recall_fscore_support(labels[test], predictions[test],
+                                                     labels=np.arange(num_classes), zero_division=0)
+        metrics["per_class"] = [{"class": class_names[c], "precision": float(p[c]),
+                                 "recall": float(r[c]), "f1": float(f[c]), "support": int(s[c])}
+                                for c in range(num_classes)]
+        clipped = np.clip(probabilities[test], 1e-7, 1.0)
+        metrics["test_log_loss"] = float(log_loss(labels[test], clipped / clipped.sum(1, keepdims=True),
+                                                  labels=np.arange(num_classes)))
+    else:
+        metrics["per_class"] = []
+    return metrics

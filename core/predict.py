@@ -1,0 +1,93 @@
+"""Predict new images with a trained head: top-k classes and the nearest training images."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from core.transfer_values import TransferValues
+
+
+def image_features(*, images: Sequence[np.ndarray], backbone: str, image_size: int | None,
+                   tv: TransferValues | None = None, crop_fraction: float = 1.0) -> np.ndarray:
+    """Transfer values of new uint8 images, computed the way the training ones were."""
+    from core.feature_sets import PIXELS
+
+    if backbone == PIXELS:
+        return _pixel_features(images, tv)
+    from core.backbones.registry import get_backbone
+    from core.extractor import FeatureExtractor, resize_for_backbone
+
+    spec = get_backbone(backbone)
+    size = int(image_size or spec.native_size)
+    extractor = FeatureExtractor.for_backbone(spec=spec, image_size=size)
+    shapes = {np.shape(image) for image in images}
+    first = np.shape(images[0])
+    if len(shapes) == 1 and len(first) in (2, 3) and first[0] == first[1]:
+        # square images of one shape: the in-graph resize array datasets were extracted with
+        # (non-square ones go through the folder pipeline: shorter side, centre crop)
+        batch = np.stack([np.asarray(i, np.uint8) for i in images])
+        if batch.ndim == 3:
+            batch = batch[..., None]
+        return extractor.features(batch, crop_fraction=crop_fraction)
+    batch = np.stack([resize_for_backbone(_hwc(image), size=size, crop_fraction=crop_fraction)
+                      for image in images])
+    return extractor.features(batch, crop_fraction=1.0)
+
+
+def _hwc(image: np.ndarray) -> np.ndarray:
+    image = np.asarray(image, dtype=np.uint8)
+    return image[..., None] if image.ndim == 2 else image
+
+
+def _pixel_features(images: Sequence[np.ndarray], tv: TransferValues | None) -> np.ndarray:
+    from PIL import Image
+
+    if tv is None or "image_shape" not in tv.manifest:
+        raise ValueError("pixel features need the training feature set (tv) for the image shape")
+    height, width, channels = tv.manifest["image_shape"]
+    rows = []
+    for image in images:
+        pil = Image.fromarray(np.squeeze(_hwc(image)))
+        pil = pil.convert("L" if channels == 1 else "RGB").resize((width, height), Image.BILINEAR)
+        rows.append(np.asarray(pil, np.float32).reshape(-1) / 255.0)
+    return np.stack(rows)
+
+
+def predict_images(*, images: Sequence[np.ndarray], head, backbone: str, image_size: int | None,
+                   tv: TransferValues, top_k: int = 5, n_neighbors: int = 5,
+                   crop_fraction: float | None = None) -> list[dict[str, Any]]:
+    """For each image: {"prediction", "top_k": [{class, class_index, probability}],
+    "neighbors": [{index, sample_id, label, class, distance}]} — neighbours are training
+    samples, by euclidean distance in the full transfer-value space. crop_fraction defaults
+    to the one tv was extracted with."""
+    from sklearn.neighbors import NearestNeighbors
+
+    from core.feature_sets import crop_fraction_of, preprocessing_of
+
+    if not len(images):
+        return []
+    if crop_fraction is None:
+        crop_fraction = crop_fraction_of(preprocessing_of(tv))
+    features = image_features(images=images, backbone=backbone, image_size=image_size, tv=tv,
+                              crop_fraction=crop_fraction)
+    probabilities = head.predict_proba(features)
+    train = np.flatnonzero(np.asarray(tv.splits) == 0)
+    k = min(n_neighbors, len(train))
+    distances, positions = (NearestNeighbors(n_neighbors=k, algorithm="brute")
+                            .fit(np.asarray(tv.values[train], np.float32)).kneighbors(features))
+    names = tv.class_names
+    labels = np.asarray(tv.labels)
+    results = []
+    for row in range(len(features)):
+        order = np.argsort(-probabilities[row], kind="stable")[:top_k]
+        neighbours = [{"index": int(train[p]), "sample_id": str(tv.sample_ids[train[p]]),
+                       "label": int(labels[train[p]]), "class": names[labels[train[p]]],
+                       "distance": float(d)}
+                      for p, d in zip(positions[row], distances[row])]
+        results.append({"prediction": names[order[0]],
+                        "top_k": [{"class": names[c], "class_index": int(c),
+                                   "probability": float(probabilities[row, c])} for c in order],
+                        "neighbors": neighbours})
+    return results

@@ -1,0 +1,307 @@
+"""2-D/3-D projections of transfer values: PCA, t-SNE (openTSNE) and UMAP (umap-learn).
+
+Each projection is cached under (transfer-values key, method, dims, resolved parameters,
+seed), so asking twice is instant. t-SNE and UMAP run on the shared PCA-50 reduction and
+the shared kNN graph (`core.neighbors`), so the expensive neighbour search is done once
+per transfer-values matrix.
+
+Two UMAP traps are handled here:
+- `import umap` imports TensorFlow (for ParametricUMAP) — seconds and a GB we do not need;
+  `import_umap_class` blocks that one sub-module during the import.
+- numba compiles UMAP's kernels on the first fit in a process (~30 s without a precomputed
+  kNN graph, ~7 s with one); `warm_up_umap_in_background` does it once in a thread, and
+  `compute_projection` reports progress while waiting for it instead of freezing.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from core.cache import ArrayCache
+from core.errors import CancelledError
+from core.hashing import hash_key
+from core.progress import Progress, ProgressCallback
+from core.transfer_values import TransferValues
+
+KIND = "projections"
+PROJECTION_VERSION = 1
+METHODS = ("pca", "tsne", "umap")
+_DEFAULTS: dict[str, dict[str, Any]] = {
+    "pca": {"solver": "auto"},
+    # n_iter counts all iterations: 250 early-exaggeration ones + the rest (openTSNE's split)
+    "tsne": {"perplexity": 30.0, "n_iter": 750, "pca_dims": 50},
+    "umap": {"n_neighbors": 15, "min_dist": 0.1, "metric": "euclidean", "pca_dims": 50},
+}
+TSNE_EARLY_EXAGGERATION_ITER = 250
+FFT_ABOVE = 10_000  # samples; openTSNE's docs: BH is faster below ~10k
+
+
+
+def _silence_umap_notices() -> None:
+    # umap-learn warns on every seeded fit that seeding disables its parallelism, and that a
+    # precomputed kNN graph without a search index cannot transform new points: both intended.
+    warnings.filterwarnings("ignore", message="n_jobs value .* overridden", category=UserWarning)
+    warnings.filterwarnings("ignore", message=".*precomputed_knn.*", category=UserWarning)
+
+
+_silence_umap_notices()  # also covers the warm-up thread (catch_warnings is not thread-safe)
+
+
+@dataclass
+class Projection:
+    coords: np.ndarray  # (N, dims) float32
+    method: str
+    dims: int
+    params: dict[str, Any]
+    key: str
+    cache: str  # "hit" or "miss"
+    seconds: float
+    explained_variance: Optional[np.ndarray] = None  # PCA only: ratio per component
+    seed: int = 0
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def default_params(method: str) -> dict[str, Any]:
+    if method not in _DEFAULTS:
+        raise ValueError(f"unknown projection method {method!r}; choose one of {METHODS}")
+    return dict(_DEFAULTS[method])
+
+
+def resolve_params(method: str, params: dict[str, Any] | None) -> dict[str, Any]:
+    """Defaults overlaid with `params`; unknown names are an error (a typo must not be
+    silently ignored and cached)."""
+    resolved = default_params(method)
+    unknown = set(params or {}) - set(resolved)
+    if unknown:
+        raise ValueError(f"unknown {method} parameter(s) {sorted(unknown)}; "
+                         f"known: {sorted(resolved)}")
+    resolved.update(params or {})
+    if method == "tsne":
+        resolved["perplexity"] = float(resolved["perplexity"])
+        resolved["n_iter"] = int(resolved["n_iter"])
+        if resolved["n_iter"] <= TSNE_EARLY_EXAGGERATION_ITER:
+            raise ValueError(f"t-SNE n_iter must exceed the {TSNE_EARLY_EXAGGERATION_ITER} "
+                             f"early-exaggeration iterations")
+    if method == "umap":
+        resolved["n_neighbors"] = int(resolved["n_neighbors"])
+        resolved["min_dist"] = float(resolved["min_dist"])
+        if resolved["metric"] not in ("euclidean", "cosine"):
+            raise ValueError("UMAP metric must be euclidean or cosine")
+    if "pca_dims" in resolved and resolved["pca_dims"] is not None:
+        resolved["pca_dims"] = int(resolved["pca_dims"])
+    return resolved
+
+
+def compute_projection(*, tv: TransferValues, method: str, dims: int = 2,
+                       params: dict[str, Any] | None = None, seed: int = 0,
+                       cache_dir: str | Path | None = None,
+                       progress: Optional[ProgressCallback] = None,
+                       cancel: Optional[Callable[[], bool]] = None) -> Projection:
+    """The `method` projection of tv to `dims` (2 or 3) dimensions, from the cache or computed."""
+    if dims not in (2, 3):
+        raise ValueError("dims must be 2 or 3")
+    if tv.n < 4 or tv.dim < dims:
+        raise ValueError(f"a {dims}-D projection needs at least 4 samples and {dims} features")
+    params = resolve_params(method, params)
+    started = time.perf_counter()
+    from core.reduction import effective_pca_dims
+
+    key_params = dict(params)
+    if "pca_dims" in key_params:  # 50 and "more than the features" must share one entry
+        key_params["pca_dims"] = effective_pca_dims(tv, params["pca_dims"])
+    fields = {"tv": tv.key, "method": method, "dims": dims, "params": key_params,
+              "seed": int(seed), "version": PROJECTION_VERSION}
+    key = hash_key(fields)
+    cache = ArrayCache(kind=KIND, root=cache_dir)
+    entry, status = cache.load(key), "hit"
+    if entry is None:
+        with cache.lock(key):
+            entry = cache.load(key)
+            if entry is None:
+                status = "miss"
+                runner = {"pca": _run_pca, "tsne": _run_tsne, "umap": _run_umap}[method]
+                arrays, details = runner(tv=tv, dims=dims, params=params, seed=seed,
+                                         cache_dir=cache_dir, progress=progress, cancel=cancel)
+                details["compute_seconds"] = round(time.perf_counter() - started, 3)
+                entry = cache.save(key, arrays=arrays,
+                                   manifest={"key_fields": fields, "details": details})
+    explained = entry.arrays.get("explained_variance")
+    return Projection(coords=entry["coords"], method=method, dims=dims, params=params, key=key,
+                      cache=status, seconds=time.perf_counter() - started,
+                      explained_variance=None if explained is None else np.asarray(explained),
+                      seed=int(seed), details=dict(entry.manifest.get("details", {})))
+
+
+# --- PCA ---
+
+def _run_pca(*, tv, dims, params, seed, cache_dir, progress, cancel):
+    from core.reduction import pca_reduce
+
+    reduction = pca_reduce(tv=tv, dims=dims, solver=params["solver"], seed=seed,
+                           cache_dir=cache_dir, progress=progress)
+    return ({"coords": np.asarray(reduction.coords, np.float32),
+             "explained_variance": reduction.explained_variance_ratio},
+            {"solver": reduction.solver})
+
+
+# --- t-SNE ---
+
+def _run_tsne(*, tv, dims, params, seed, cache_dir, progress, cancel):
+    from openTSNE import TSNE
+    from openTSNE.affinity import PerplexityBasedNN
+    from openTSNE.nearest_neighbors import PrecomputedNeighbors
+
+    from core.neighbors import knn_graph
+    from core.reduction import reduced_values
+
+    X = reduced_values(tv=tv, pca_dims=params["pca_dims"], cache_dir=cache_dir, progress=progress)
+    # openTSNE's own rule: 3 × perplexity neighbours; the perplexity shrinks if N is small
+    k = min(tv.n - 1, int(3 * params["perplexity"]))
+    graph = knn_graph(tv=tv, n_neighbors=k, pca_dims=params["pca_dims"], cache_dir=cache_dir,
+                      progress=progress, cancel=cancel)
+    affinities = PerplexityBasedNN(
+        perplexity=min(params["perplexity"], (tv.n - 1) / 3),
+        knn_index=PrecomputedNeighbors(np.asarray(graph.indices_), np.asarray(graph.distances_)),
+        random_state=seed)
+    total = params["n_iter"]
+    state = {"phase_offset": 0}
+
+    def report(iteration: int, error: float, embedding) -> bool:
+        if cancel is not None and cancel():
+            raise CancelledError("t-SNE cancelled")
+        done = state["phase_offset"] + iteration
+        if progress is not None:
+            progress(Progress("t-SNE", min(done, total), total, message=f"KL {error:.3f}"))
+        if iteration >= TSNE_EARLY_EXAGGERATION_ITER and state["phase_offset"] == 0:
+            state["phase_offset"] = TSNE_EARLY_EXAGGERATION_ITER  # openTSNE restarts its count
+        return False
+
+    gradient = tsne_gradient_method(n=tv.n, dims=dims)
+    tsne = TSNE(n_components=dims, n_iter=total - TSNE_EARLY_EXAGGERATION_ITER,
+                early_exaggeration_iter=TSNE_EARLY_EXAGGERATION_ITER, random_state=seed,
+                negative_gradient_method=gradient,
+                # threads only pay off on large N (measured: on 1.8k digits 2 threads were
+                # slower than 1 on a shared 2-core machine)
+                n_jobs=1 if tv.n < FFT_ABOVE else -1,
+                callbacks=report, callbacks_every_iters=25, verbose=False)
+    embedding = tsne.fit(X, affinities=affinities, initialization="pca")
+    return ({"coords": np.asarray(embedding, dtype=np.float32)},
+            {"knn_neighbors": k, "gradient": gradient,
+             "kl_divergence": float(embedding.kl_divergence)})
+
+
+def tsne_gradient_method(*, n: int, dims: int) -> str:
+    """Barnes-Hut below FFT_ABOVE points and in 3-D (openTSNE's FFT interpolation is 1-/2-D
+    only); FFT above. Measured on digits (1,797): BH 6 s, FFT 26 s for 750 iterations."""
+    return "fft" if dims <= 2 and n >= FFT_ABOVE else "bh"
+
+
+# --- UMAP ---
+
+_import_lock = threading.Lock()
+_warm_up_lock = threading.Lock()
+_warm_up_thread: Optional[threading.Thread] = None
+_warm_up_state: dict[str, Any] = {"state": "idle", "seconds": None, "error": None}
+
+
+def import_umap_class():
+    """umap.UMAP without importing TensorFlow (umap's package import pulls in ParametricUMAP)."""
+    with _import_lock:
+        module = sys.modules.get("umap.umap_")
+        if module is None:
+            # A None entry makes `from .parametric_umap import ...` raise ImportError, which
+            # umap's __init__ catches (it then offers a stub ParametricUMAP). Removed after,
+            # so an explicit `import umap.parametric_umap` later still works.
+            block = "umap.parametric_umap" not in sys.modules
+            if block:
+                sys.modules["umap.parametric_umap"] = None  # type: ignore[assignment]
+            try:
+                import umap.umap_ as module
+            finally:
+                if block and sys.modules.get("umap.parametric_umap", 0) is None:
+                    del sys.modules["umap.parametric_umap"]
+        return module.UMAP
+
+
+def _warm_up() -> None:
+    started = time.perf_counter()
+    _warm_up_state["state"] = "running"
+    try:
+        from core.neighbors import KNNGraph
+
+        UMAP = import_umap_class()
+        X = np.random.default_rng(0).normal(size=(64, 8)).astype(np.float32)
+        graph = KNNGraph(n_neighbors=7).fit(X)
+        indices, distances = graph.with_self()
+        # the same code path as a real fit (seeded → single-threaded kernels, precomputed kNN)
+        UMAP(n_neighbors=8, n_components=2, random_state=0, n_epochs=20,
+             precomputed_knn=(indices, distances, None)).fit_transform(X)
+        _warm_up_state["state"] = "done"
+    except Exception as error:  # a failed warm-up only means the real fit compiles instead
+        _warm_up_state.update(state="failed", error=f"{type(error).__name__}: {error}")
+    finally:
+        _warm_up_state["seconds"] = round(time.perf_counter() - started, 2)
+
+
+def warm_up_umap_in_background() -> threading.Thread:
+    """Import umap and compile its numba kernels in a daemon thread, once per process."""
+    global _warm_up_thread
+    with _warm_up_lock:
+        if _warm_up_thread is None:
+            _warm_up_thread = threading.Thread(target=_warm_up, name="umap-warm-up", daemon=True)
+            _warm_up_thread.start()
+        return _warm_up_thread
+
+
+def umap_warm_up_status() -> dict[str, Any]:
+    """{"state": idle|running|done|failed, "seconds", "error"} for a status line."""
+    return dict(_warm_up_state)
+
+
+def _wait_for_warm_up(progress: Optional[ProgressCallback],
+                      cancel: Optional[Callable[[], bool]]) -> None:
+    thread = warm_up_umap_in_background()
+    started = time.perf_counter()
+    while thread.is_alive():
+        if cancel is not None and cancel():
+            raise CancelledError("UMAP cancelled while its kernels were compiling")
+        if progress is not None:
+            waited = time.perf_counter() - started
+            progress(Progress("UMAP", 0, 1, message=f"compiling numba kernels (once per "
+                                                   f"process), {waited:.0f}s"))
+        thread.join(timeout=0.5)
+
+
+def _run_umap(*, tv, dims, params, seed, cache_dir, progress, cancel):
+    from core.neighbors import knn_graph
+    from core.reduction import reduced_values
+
+    warm_up_umap_in_background()  # compiles while the kNN graph is built
+    X = reduced_values(tv=tv, pca_dims=params["pca_dims"], cache_dir=cache_dir, progress=progress)
+    k = min(params["n_neighbors"], tv.n) - 1  # UMAP counts the point itself
+    graph = knn_graph(tv=tv, n_neighbors=k, metric=params["metric"],
+                      pca_dims=params["pca_dims"], cache_dir=cache_dir, progress=progress,
+                      cancel=cancel)
+    indices, distances = graph.with_self()
+    _wait_for_warm_up(progress, cancel)
+    if progress is not None:
+        progress(Progress("UMAP", 0, 1, message="optimising the layout"))
+    UMAP = import_umap_class()
+    reducer = UMAP(n_components=dims, n_neighbors=k + 1, min_dist=params["min_dist"],
+                   metric=params["metric"], random_state=seed,
+                   precomputed_knn=(np.ascontiguousarray(indices), np.ascontiguousarray(distances),
+                                    None))
+    with warnings.catch_warnings():  # the module-level filters may be reset by a caller
+        _silence_umap_notices()
+        coords = reducer.fit_transform(X)
+    if progress is not None:
+        progress(Progress("UMAP", 1, 1))
+    return {"coords": np.asarray(coords, dtype=np.float32)}, {"knn_neighbors": k}

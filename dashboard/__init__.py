@@ -1,0 +1,1 @@
+"""Transfer Lens dashboard: the Streamlit UI over `core` (no computation lives here)."""

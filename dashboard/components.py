@@ -1,0 +1,175 @@
+"""Reusable UI pieces: progress adapter, error display, image gallery grid."""
+
+from __future__ import annotations
+
+import math
+import time
+import traceback
+from contextlib import contextmanager
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+import streamlit as st
+
+from core.errors import CancelledError, TransferLensError
+from core.progress import Progress
+
+THUMB = 96  # px: thumbnails are upscaled (nearest-neighbour) to this size by core.images
+
+
+CSS = """
+<style>
+/* less empty space above the first line: the header carries the context already */
+[data-testid="stMainBlockContainer"] { padding-top: 2.2rem; }
+/* a little air between gallery thumbnails, which otherwise touch */
+[data-testid="stImageContainer"] { padding: 2px 3px; }
+[data-testid="stImageContainer"] img { border-radius: 3px; }
+</style>
+"""
+
+
+def inject_css() -> None:
+    st.html(CSS)
+
+
+class ProgressPanel:
+    """Feeds core Progress snapshots into one st.progress bar with rate and ETA.
+
+    Redraws at most ~8 times a second: each redraw is a message to the browser, and a
+    fast loop (small batches) would otherwise flood it.
+    """
+
+    def __init__(self, label: str, *, starting: str | None = None) -> None:
+        self._slot = st.empty()
+        self._bar = self._slot.progress(0.0, text=label)
+        self._last = 0.0
+        self._starting = starting  # said while nothing has been measured yet (no rate)
+
+    def __call__(self, progress: Progress) -> None:
+        now = time.monotonic()
+        if progress.done < progress.total and now - self._last < 0.12:
+            return
+        self._last = now
+        text = progress.describe()
+        if self._starting and progress.rate == 0 and progress.done < progress.total:
+            text += f" · {self._starting}"  # so a slow start does not look frozen
+        self._bar.progress(progress.fraction, text=text)
+
+    def clear(self) -> None:
+        self._slot.empty()
+
+
+@contextmanager
+def progress_panel(label: str, *, starting: str | None = None) -> Iterator[ProgressPanel]:
+    """A progress bar that disappears when the work is done (or fails)."""
+    panel = ProgressPanel(label, starting=starting)
+    try:
+        yield panel
+    finally:
+        panel.clear()
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Show errors as messages, never as a traceback.
+
+    TransferLensError messages are written for users (they name the fix), so they are shown
+    as they are. Anything else is a bug: say so plainly, with details folded away.
+    Streamlit's own rerun/stop signals derive from BaseException and pass through.
+    """
+    try:
+        yield
+    except CancelledError as error:
+        st.warning(str(error), icon=":material/stop_circle:")
+    except TransferLensError as error:
+        st.error(str(error), icon=":material/error:")
+    except Exception as error:  # noqa: BLE001 - last line of defence for the UI
+        st.error(f"Something went wrong: {type(error).__name__}: {error}. This is a bug in "
+                 "Transfer Lens; the details below help to report it.",
+                 icon=":material/bug_report:")
+        with st.expander("Technical details"):
+            st.code(traceback.format_exc(), language="text")
+
+
+def thumbnails(dataset, indices: Sequence[int], *, size: int = THUMB) -> list[np.ndarray]:
+    """RGB uint8 thumbnails for dataset samples (tiny images upscaled without blurring)."""
+    from core.images import thumbnail
+
+    return [thumbnail(dataset.images.get(int(i)), size=size) for i in indices]
+
+
+def image_grid(dataset, indices: Sequence[int], captions: Sequence[str], *,
+               size: int = THUMB) -> None:
+    """A wrapping grid of thumbnails with a caption under each."""
+    if len(indices) == 0:
+        return
+    # PNG, not the default JPEG: upscaled pixels must stay crisp
+    st.image(thumbnails(dataset, indices, size=size), caption=list(captions), width=size,
+             output_format="PNG")
+
+
+def paginated_grid(dataset, indices: Sequence[int] | np.ndarray,
+                   caption: Callable[[int], str], *, key: str, per_page: int = 48,
+                   size: int = THUMB) -> None:
+    """A grid of `per_page` thumbnails with page buttons below (only one page is encoded)."""
+    indices = np.asarray(indices)
+    pages = max(1, math.ceil(len(indices) / per_page))
+    grid = st.container()
+    page = 1
+    if pages > 1:
+        page_key = f"{key}_page"
+        if st.session_state.get(page_key, 1) > pages:  # the list shrank under a filter
+            st.session_state[page_key] = 1
+        page = st.pagination(pages, key=page_key)
+    shown = indices[(page - 1) * per_page: page * per_page]
+    with grid:
+        if pages > 1:
+            st.caption(f"Showing {len(shown)} of {len(indices):,} · page {page} of {pages}")
+        image_grid(dataset, shown, [caption(int(i)) for i in shown], size=size)
+
+
+def need_head(what: str, key: str) -> None:
+    """The message views show when they depend on a trained head that does not exist yet."""
+    from dashboard.state import go_to
+
+    st.info(f"Train a head first: {what} needs a classifier trained on these transfer values. "
+            "A head trained on other data or another backbone does not apply here.",
+            icon=":material/model_training:")
+    st.button("Go to “Train a head”", on_click=go_to, args=("Train a head",), type="primary",
+              key=f"goto_train_{key}")
+
+
+def class_mix_chart(labels: np.ndarray, class_names: Sequence[str]) -> None:
+    """How many of the given samples fall in each class, as a small bar chart."""
+    import pandas as pd
+
+    counts = np.bincount(labels, minlength=len(class_names))
+    frame = pd.DataFrame({"class": list(class_names), "images": counts})
+    frame = frame[frame["images"] > 0].sort_values("images", ascending=False)
+    st.bar_chart(frame, x="class", y="images", horizontal=True, sort=False,
+                 height=max(120, 28 * len(frame)))
+
+
+def human_bytes(size: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
+
+
+def customdata(point: dict) -> list[float]:
+    """A selected point's customdata as a list of numbers.
+
+    Plotly sends numpy customdata as binary typed arrays; a row of a typed array reaches
+    Python as {"0": a, "1": b} (JSON of a Float64Array), a plain list as [a, b], a scalar
+    as a. NaN becomes null in JSON.
+    """
+    custom = point.get("customdata")
+    if custom is None:
+        return []
+    if isinstance(custom, dict):
+        custom = [custom[k] for k in sorted(custom, key=int)]
+    elif not isinstance(custom, (list, tuple)):
+        custom = [custom]
+    return [math.nan if v is None else float(v) for v in custom]  # NaN arrives as null

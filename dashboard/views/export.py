@@ -1,0 +1,143 @@
+"""Export: transfer values, projections, the trained head and the end-to-end model.
+
+Each file is written by core into the cache folder on request (so a 70k×1280 matrix is not
+re-encoded on every rerun), then offered for download; its path is shown for local use.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import streamlit as st
+
+from core.paths import cache_root
+from dashboard import components, resources
+from dashboard.resources import Workspace
+from dashboard.views.projections import METHODS
+
+
+def render(ws: Workspace) -> None:
+    folder = cache_root() / "exports" / ws.tv.key[:16]
+    stem = _stem(ws)
+    st.markdown(f"Files are written to `{folder}` and can be downloaded from here.")
+
+    with st.container(border=True):
+        st.markdown("#### Transfer values")
+        st.caption(f"{ws.tv.n:,} × {ws.tv.dim:,} float matrix, one row per image.")
+        fmt = st.radio("Format", ["npy", "parquet"], horizontal=True, key="export_values_fmt",
+                       format_func={"npy": ".npy (values only)",
+                                    "parquet": "Parquet (values + label, split, sample id)"}.get)
+        _export_item(ws, f"values_{fmt}", folder / f"{stem}.{fmt}", "Create transfer values",
+                     lambda path: _values(ws, path, fmt))
+
+    with st.container(border=True):
+        st.markdown("#### Projection")
+        method = st.session_state.get("proj_method", "pca")
+        dims = 3 if st.session_state.get("proj_3d") else 2
+        st.caption(f"The {METHODS.get(method, method)} {dims}-D coordinates shown in "
+                   "Projections, with labels, as CSV.")
+        _export_item(ws, f"projection_{method}_{dims}", folder / f"{stem}_{method}{dims}d.csv",
+                     "Create projection CSV", lambda path: _projection(ws, path, method, dims))
+
+    with st.container(border=True):
+        st.markdown("#### Trained head")
+        record = ws.head
+        if record is None:
+            components.need_head("exporting a head", "export")
+        else:
+            head = record.head
+            st.caption(f"The {head.head} head alone: it takes {ws.tv.dim:,} transfer values and "
+                       f"returns {len(ws.class_names)} class probabilities.")
+            _export_item(ws, f"head_{record.token}", folder / f"{stem}_{head.head}_head",
+                         "Save the head", lambda path: head.save(path))
+            st.caption("A folder with the weights and a manifest; load it with "
+                       "`core.heads.load_head(path)`.")
+    if record is not None:
+        with st.container(border=True):
+            st.markdown("#### End-to-end model")
+            st.caption(f"{ws.settings.backbone} at {ws.settings.image_size} px plus the head in "
+                       "one Keras model that takes raw uint8 images of any size.")
+            _export_item(ws, f"model_{record.token}", folder / f"{stem}_{head.head}_model.keras",
+                         "Create end-to-end model", lambda path: _model(ws, record.head, path))
+
+
+def _stem(ws: Workspace) -> str:
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in ws.settings.dataset_label)
+    return f"{safe}_{ws.tv.n}_{ws.settings.backbone}_{ws.settings.image_size}px"
+
+
+def _export_item(ws: Workspace, what: str, path: Path, label: str,
+                 write: Callable[[Path], object]) -> None:
+    """A create button, then (once the file exists) a download button and the path."""
+    key = (ws.tv.key, what)
+    created = st.session_state["exports"].get(key)
+    if created is None or not Path(created).exists():
+        slot = st.empty()
+        if not slot.button(label, key=f"create_{what}", icon=":material/save:"):
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with st.spinner(f"Writing {path.name}…"):
+            result = write(path)
+        slot.empty()
+        created = str(result if isinstance(result, (str, Path)) else path)
+        st.session_state["exports"][key] = created
+        resources.cache_overview.clear()
+    file = Path(created)
+    name = f"{file.name}.zip" if file.is_dir() else file.name  # folders download zipped
+    st.download_button(f"Download {name}", data=lambda: _read(file), file_name=name,
+                       key=f"download_{what}", icon=":material/download:", on_click="ignore",
+                       mime="application/zip" if file.is_dir() else "application/octet-stream")
+    st.caption(f"{_size(file)} · `{file}`")
+
+
+def _read(file: Path) -> bytes:
+    if file.is_dir():  # a SavedModel-style folder: zip it for the browser
+        import io
+        import zipfile
+
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for item in sorted(file.rglob("*")):
+                if item.is_file():
+                    archive.write(item, item.relative_to(file.parent))
+        return buffer.getvalue()
+    return file.read_bytes()
+
+
+def _size(file: Path) -> str:
+    total = (sum(f.stat().st_size for f in file.rglob("*") if f.is_file()) if file.is_dir()
+             else file.stat().st_size)
+    return components.human_bytes(total)
+
+
+def _values(ws: Workspace, path: Path, fmt: str):
+    from core.export import export_values
+
+    return export_values(tv=ws.tv, path=path, format=fmt)
+
+
+def _projection(ws: Workspace, path: Path, method: str, dims: int):
+    from core.export import export_projection_csv
+
+    params = _projection_params(method)
+    projection = resources.projection(ws.tv, method=method, dims=dims, params=params)
+    return export_projection_csv(projection=projection, tv=ws.tv, path=path)
+
+
+def _projection_params(method: str) -> dict | None:
+    """The same parameters the Projections view passes, so the cached result is reused."""
+    if method == "tsne" and "tsne_perplexity" in st.session_state:
+        return {"perplexity": st.session_state["tsne_perplexity"]}
+    if method == "umap" and "umap_neighbors" in st.session_state:
+        return {"n_neighbors": st.session_state["umap_neighbors"],
+                "min_dist": st.session_state["umap_min_dist"]}
+    return None
+
+
+def _model(ws: Workspace, head, path: Path):
+    from core.export import export_end_to_end_model
+
+    return export_end_to_end_model(head=head, backbone=ws.settings.backbone,
+                                   image_size=ws.settings.image_size, path=path)
+

@@ -1,0 +1,64 @@
+"""Failure gallery: misclassified images, worst (most confidently wrong) first."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import components
+from dashboard.resources import Workspace
+
+SPLITS = {"test": 2, "val": 1}
+
+
+def render(ws: Workspace) -> None:
+    from core.evaluation import failure_ranking
+
+    record = ws.head
+    if record is None:
+        components.need_head("the failure gallery", "failures")
+        return
+    head, tv, names = record.head, ws.tv, ws.class_names
+    st.session_state.setdefault("fail_split", "test")
+    split_col, true_col, pred_col = st.columns([1, 2, 2], vertical_alignment="bottom")
+    split = split_col.segmented_control("Split", list(SPLITS), key="fail_split", required=True,
+                                        persist_state="session")
+    mask = tv.splits == SPLITS[split]
+    ranking = failure_ranking(labels=tv.labels, probabilities=head.probabilities, mask=mask)
+    options = list(range(len(names)))
+    true_filter = true_col.multiselect("True class", options, format_func=lambda c: names[c],
+                                       key="fail_true", placeholder="any",
+                                       persist_state="session")
+    pred_filter = pred_col.multiselect("Predicted class", options,
+                                       format_func=lambda c: names[c], key="fail_pred",
+                                       placeholder="any", persist_state="session")
+    shown = ranking
+    if true_filter:
+        shown = shown[shown["true"].isin(true_filter)]
+    if pred_filter:
+        shown = shown[shown["predicted"].isin(pred_filter)]
+    total = int(mask.sum())
+    st.markdown(f"**{len(ranking):,} of {total:,} {split} images are misclassified** "
+                f"({len(ranking) / max(total, 1):.1%})"
+                + (f" · {len(shown):,} match the filters" if len(shown) != len(ranking) else ""))
+    if shown.empty:
+        st.success("No misclassified images here.", icon=":material/check_circle:")
+        return
+    rows = shown.set_index("index")
+
+    def caption(index: int) -> str:
+        row = rows.loc[index]
+        return (f"{names[int(row['true'])]} → {names[int(row['predicted'])]} "
+                f"{row['confidence']:.0%}")
+
+    st.caption("Under each image: true class → predicted class, and the head's confidence "
+               "in its (wrong) prediction. Worst first: confidently wrong images often hide "
+               "label errors or look-alike classes.")
+    components.paginated_grid(ws.dataset, shown["index"].to_numpy(), caption,
+                              key="fail_gallery", per_page=40, size=112)
+    with st.expander("As a table"):
+        table = shown.assign(true=shown["true"].map(lambda c: names[c]),
+                             predicted=shown["predicted"].map(lambda c: names[c]),
+                             sample_id=tv.sample_ids[shown["index"].to_numpy()])
+        st.dataframe(table, hide_index=True, column_config={
+            "confidence": st.column_config.NumberColumn(format="percent"),
+            "true_prob": st.column_config.NumberColumn("p(true class)", format="percent")})

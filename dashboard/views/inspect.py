@@ -1,0 +1,129 @@
+"""Inspect an image: its transfer values as a picture (as in the classic tutorial), the
+head's top-k prediction and its nearest neighbours; or classify a new, uploaded image."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from dashboard import components, figures, state
+from dashboard.resources import Workspace
+from dashboard.views.projections import show_neighbours
+
+TOP_K = 5
+
+
+def render(ws: Workspace) -> None:
+    st.session_state.setdefault("inspect_source", "dataset")
+    source = st.segmented_control(
+        "Image", ["dataset", "upload"], key="inspect_source", required=True,
+        persist_state="session",
+        format_func={"dataset": "From the dataset", "upload": "Upload a new image"}.get)
+    if source == "upload":
+        _uploaded(ws)
+    else:
+        _from_dataset(ws)
+
+
+def _from_dataset(ws: Workspace) -> None:
+    tv = ws.tv
+    chosen = state.chosen_image(tv.key)
+    st.session_state["inspect_index"] = 0 if chosen is None else chosen
+    index = int(st.number_input(
+        f"Sample index (0–{tv.n - 1:,})", min_value=0, max_value=tv.n - 1, step=1,
+        key="inspect_index", on_change=_choose, args=(tv.key,),
+        help="Or pick an image in the Projections view and press “Inspect this image”."))
+    names = ws.class_names
+    split = ("train", "val", "test")[int(tv.splits[index])]
+    picture, values = st.columns([1, 3])
+    with picture:
+        components.image_grid(ws.dataset, [index], [f"#{index}"], size=192)
+        st.markdown(f"Label **{names[tv.labels[index]]}** · {split} split  \n"
+                    f":gray[{tv.sample_ids[index]}]")
+    with values:
+        vector = np.asarray(tv.values[index], dtype=np.float32)
+        rows, cols = figures.grid_shape(len(vector))
+        st.plotly_chart(figures.values_heatmap(
+            vector, title=f"Its {len(vector):,} transfer values as a {rows}×{cols} picture"),
+            config={"displaylogo": False}, key="values_heatmap")
+    _prediction(ws, index)
+    st.subheader("Nearest neighbours")
+    show_neighbours(ws, index, inspect_button=False)
+
+
+def _choose(tv_key: str) -> None:
+    state.choose_image(tv_key, st.session_state["inspect_index"])
+
+
+def _prediction(ws: Workspace, index: int) -> None:
+    record = ws.head
+    st.subheader("Prediction")
+    if record is None:
+        components.need_head("the prediction", "inspect")
+        return
+    probabilities = record.head.probabilities[index]
+    top = np.argsort(probabilities)[::-1][:TOP_K]
+    _top_k_table([ws.class_names[c] for c in top], [float(probabilities[c]) for c in top],
+                 true_name=ws.class_names[ws.tv.labels[index]])
+    if ws.tv.splits[index] == 0:
+        st.caption("This is a training image: the head saw it, so its confidence here is "
+                   "optimistic.")
+
+
+def _top_k_table(names: list[str], probabilities: list[float], true_name: str | None) -> None:
+    frame = pd.DataFrame({"class": names, "probability": probabilities})
+    if true_name is not None:
+        frame["label"] = ["✓ given label" if n == true_name else "" for n in names]
+    st.dataframe(frame, hide_index=True, column_config={
+        "class": st.column_config.TextColumn("Class"),
+        "probability": st.column_config.ProgressColumn("Probability", format="percent",
+                                                       min_value=0, max_value=1),
+        "label": st.column_config.TextColumn("")})
+
+
+def _uploaded(ws: Workspace) -> None:
+    upload = st.file_uploader("An image to classify", key="inspect_upload",
+                              type=["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"])
+    record = ws.head
+    if upload is None:
+        st.caption("The image goes through the same backbone and input size as the dataset "
+                   f"({ws.settings.backbone} at {ws.settings.image_size} px), then the head.")
+        if record is None:
+            components.need_head("classifying a new image", "upload")
+        return
+    if record is None:
+        components.need_head("classifying a new image", "upload")
+        return
+    image = _decode(upload)
+    from core.predict import predict_images
+
+    with st.spinner(f"Running {ws.settings.backbone} and the head…"):
+        result = predict_images(images=[image], head=record.head, backbone=ws.settings.backbone,
+                                image_size=ws.settings.image_size, tv=ws.tv, top_k=TOP_K,
+                                n_neighbors=8)[0]
+    picture, prediction = st.columns([1, 2])
+    picture.image(image, caption=upload.name, width=192)
+    with prediction:
+        st.markdown("**Prediction**")
+        _top_k_table([row["class"] for row in result["top_k"]],
+                     [row["probability"] for row in result["top_k"]], true_name=None)
+    st.subheader("Nearest training images")
+    neighbours = result["neighbors"]
+    components.image_grid(
+        ws.dataset, [row["index"] for row in neighbours],
+        [f"#{row['index']} · {row['class']} · d={row['distance']:.3g}" for row in neighbours])
+
+
+def _decode(upload) -> np.ndarray:
+    """Decode with core's reader (EXIF rotation, alpha, 16-bit handled there)."""
+    from core.datasets.image_io import load_rgb
+
+    suffix = Path(upload.name).suffix
+    with tempfile.NamedTemporaryFile(suffix=suffix) as handle:
+        handle.write(upload.getvalue())
+        handle.flush()
+        return load_rgb(handle.name)

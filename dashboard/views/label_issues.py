@@ -1,0 +1,88 @@
+"""Label issues: images whose given label disagrees with a cross-fitted head and with their
+neighbours, most suspicious first, with the suggested label and the neighbours as evidence."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import streamlit as st
+
+from dashboard import components, resources, state
+from dashboard.resources import Workspace
+
+FOLDS = 5
+PER_PAGE = 8
+
+
+def render(ws: Workspace) -> None:
+    record = state.crossfit_head(ws.tv.key)
+    if record is None:
+        _explain_and_offer(ws)
+        return
+    issues = resources.remembered(("label_issues", ws.tv.key, record.token),
+                                  lambda: _find(ws, record.head))
+    names = ws.class_names
+    st.markdown(f"**{len(issues):,} suspected label errors** among {ws.tv.n:,} images, "
+                f"ranked by a cross-fitted {record.head.head} head and the 15 nearest "
+                "neighbours of each image.")
+    if issues.empty:
+        st.success("No suspicious labels found: the head and the neighbours agree with the "
+                   "given labels.", icon=":material/check_circle:")
+        return
+    given = st.multiselect("Given label", list(range(len(names))), key="issues_given",
+                           format_func=lambda c: names[c], placeholder="any",
+                           persist_state="session")
+    shown = issues[issues["given"].isin(given)] if given else issues
+    pages = max(1, math.ceil(len(shown) / PER_PAGE))
+    body = st.container()
+    page = st.pagination(pages, key="issues_page") if pages > 1 else 1
+    knn = resources.knn(ws.tv)
+    with body:
+        for _, row in shown.iloc[(page - 1) * PER_PAGE: page * PER_PAGE].iterrows():
+            _issue_row(ws, row, knn)
+
+
+def _find(ws: Workspace, head):
+    from core.label_issues import find_label_issues
+
+    with st.spinner("Ranking suspicious labels…"):
+        return find_label_issues(tv=ws.tv, probabilities=head.probabilities,
+                                 knn=resources.knn(ws.tv))
+
+
+def _explain_and_offer(ws: Workspace) -> None:
+    st.markdown(
+        "A label is suspicious when a classifier that **never saw the image** confidently "
+        "predicts another class, and the image's nearest neighbours agree with it. To get "
+        f"such out-of-fold predictions for every image, a logistic-regression head is trained "
+        f"{FOLDS} times, each time holding out a fifth of the data.")
+    if st.button(f"Find label issues ({FOLDS}-fold cross-fitted logistic regression)",
+                 type="primary", icon=":material/search:", key="find_issues"):
+        from core.heads import train_head
+
+        with components.progress_panel("Cross-fitting a logistic-regression head…") as panel:
+            head = train_head(tv=ws.tv, head="logreg", progress=panel, cross_fit_folds=FOLDS)
+        state.store_crossfit_head(ws.tv.key, head)
+        st.rerun()
+    st.caption("A head trained with cross-fitting in “Train a head” is used too.")
+
+
+def _issue_row(ws: Workspace, row, knn) -> None:
+    names = ws.class_names
+    index = int(row["index"])
+    with st.container(border=True):
+        image_col, text_col, neighbours_col = st.columns([1, 2, 5])
+        with image_col:
+            components.image_grid(ws.dataset, [index], [f"#{index}"], size=112)
+        text_col.markdown(f"Given: **{names[int(row['given'])]}**  \n"
+                          f"Suggested: **:orange[{names[int(row['suggested'])]}]**  \n"
+                          f"Suspicion {row['score']:.2f} · the head gives the given label "
+                          f"{row['self_confidence']:.0%}, its neighbours "
+                          f"{row['knn_agreement']:.0%}  \n"
+                          f":gray[{row['sample_id']}]")
+        neighbours = [int(j) for j in np.asarray(knn.indices_[index])[:6]]
+        with neighbours_col:
+            st.caption("Nearest neighbours (their given labels)")
+            components.image_grid(ws.dataset, neighbours,
+                                  [names[ws.tv.labels[j]] for j in neighbours], size=72)

@@ -1,0 +1,196 @@
+"""Projections: the transfer values in 2-D or 3-D as a WebGL scatter; a box or lasso
+selection fills an image gallery, and one chosen image shows its nearest neighbours."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+import streamlit as st
+
+from dashboard import components, figures, resources, state
+from dashboard.resources import Workspace
+
+METHODS = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
+COLOURS = {"class": "class", "predicted": "predicted class", "correct": "correct / wrong",
+           "confidence": "confidence", "split": "split"}
+NEEDS_HEAD = {"predicted", "correct", "confidence"}
+CHART_KEY = "projection_chart"
+
+
+def render(ws: Workspace) -> None:
+    st.session_state.setdefault("proj_method", "pca")
+    st.session_state.setdefault("proj_colour", "class")
+    left, middle, right = st.columns([3, 1, 5], vertical_alignment="bottom")
+    method = left.segmented_control("Method", list(METHODS), format_func=METHODS.get,
+                                    key="proj_method", required=True, persist_state="session")
+    three_d = middle.toggle("3-D", key="proj_3d", persist_state="session",
+                            help="Rotate with the mouse. Selecting points works in 2-D.")
+    colour = right.segmented_control("Colour by", list(COLOURS), format_func=COLOURS.get,
+                                     key="proj_colour", required=True, persist_state="session")
+    params = _params(method)
+    head = ws.head
+    if colour in NEEDS_HEAD and head is None:
+        st.caption(f"Colouring by {COLOURS[colour]} needs a trained head "
+                   "(see “Train a head”); coloured by class meanwhile.")
+        colour = "class"
+
+    dims = 3 if three_d else 2
+    projection = resources.projection(ws.tv, method=method, dims=dims, params=params)
+    token = head.token if head is not None else 0
+    figure = resources.remembered(
+        ("figure", projection.key, colour, token),
+        lambda: figures.PrerenderedFigure(figures.projection_figure(
+            coords=np.asarray(projection.coords), labels=ws.tv.labels, splits=ws.tv.splits,
+            class_names=ws.class_names, sample_ids=ws.tv.sample_ids, colour=colour,
+            predictions=None if head is None else head.head.predictions,
+            probabilities=None if head is None else head.head.probabilities)))
+    config = {"scrollZoom": True, "displaylogo": False}
+    if dims == 2:
+        st.plotly_chart(figure, key=CHART_KEY, on_select=partial(_on_select, ws.tv.key),
+                        selection_mode=("points", "box", "lasso"), config=config)
+    else:
+        st.plotly_chart(figure, key="projection_chart_3d", config=config)
+    st.caption(_describe(projection, ws))
+    if method != "umap":
+        from core.projections import warm_up_umap_in_background
+
+        # compile UMAP's kernels (once per process) while the user looks at this plot
+        warm_up_umap_in_background()
+    _selection_panel(ws)
+
+
+def _params(method: str) -> dict | None:
+    """The few parameters worth exposing; core fills in the rest (Projection.params).
+
+    In a form: t-SNE and UMAP take a while, so a slider nudge must not start a new run.
+    """
+    if method == "pca":
+        return None
+    from core.projections import default_params
+
+    defaults = default_params(method)
+    if method == "tsne":
+        st.session_state.setdefault("tsne_perplexity", int(defaults["perplexity"]))
+    else:
+        st.session_state.setdefault("umap_neighbors", int(defaults["n_neighbors"]))
+        st.session_state.setdefault("umap_min_dist", float(defaults["min_dist"]))
+    with st.expander(f"{METHODS[method]} parameters"), st.form(f"{method}_params", border=False):
+        if method == "tsne":
+            st.slider("Perplexity", 5, 100, key="tsne_perplexity", persist_state="session",
+                      help="Roughly how many neighbours each point keeps close.")
+        else:
+            st.slider("Neighbours", 5, 100, key="umap_neighbors", persist_state="session",
+                      help="Larger values keep more global structure.")
+            st.slider("Minimum distance", 0.0, 1.0, step=0.05, key="umap_min_dist",
+                      persist_state="session", help="Smaller values pack clusters tighter.")
+        st.form_submit_button("Recompute", icon=":material/refresh:")
+    if method == "tsne":
+        return {"perplexity": st.session_state["tsne_perplexity"]}
+    return {"n_neighbors": st.session_state["umap_neighbors"],
+            "min_dist": st.session_state["umap_min_dist"]}
+
+
+def _describe(projection, ws: Workspace) -> str:
+    parts = [f"{METHODS[projection.method]} of {ws.tv.n:,} points"]
+    if projection.explained_variance is not None:
+        parts.append(f"explains {float(np.sum(projection.explained_variance)):.0%} of the "
+                     "variance")
+    source = "from the cache" if projection.cache == "hit" else "computed"
+    parts.append(f"{source} in {projection.seconds:.1f} s")
+    hint = ("Drag to select a region (lasso in the toolbar); scroll to zoom; "
+            "click a legend entry to hide a class.")
+    return " · ".join(parts) + ". " + (hint if projection.dims == 2 else
+                                       "Switch off 3-D to select points.")
+
+
+def _on_select(tv_key: str) -> None:
+    """Copy the chart's selection into our own state: the chart's widget state is dropped
+    when another view is shown (or the figure changes), ours is kept."""
+    event = st.session_state.get(CHART_KEY)
+    points = (event or {}).get("selection", {}).get("points", [])
+    indices = [index for point in points if (index := _sample_index(point)) is not None]
+    state.set_selection(tv_key, indices)
+    if len(indices) == 1:
+        state.choose_image(tv_key, indices[0])
+
+
+def _sample_index(point: dict) -> int | None:
+    """The sample index a selected point carries in customdata[0]."""
+    values = components.customdata(point)
+    return None if not values else int(round(values[0]))
+
+
+def _selection_panel(ws: Workspace) -> None:
+    tv = ws.tv
+    selected = state.selection(tv.key)
+    if len(selected) == 0:
+        st.info("Select points on the plot (drag a box, or pick the lasso) to see their images "
+                "here.", icon=":material/select:")
+        return
+    head = ws.head
+    title, clear = st.columns([5, 1], vertical_alignment="bottom")
+    title.subheader(f"Selection: {len(selected):,} image{'s' if len(selected) != 1 else ''}")
+    clear.button("Clear selection", on_click=state.clear_selection, key="clear_selection")
+    mix, gallery = st.columns([1, 3])
+    with mix:
+        st.markdown("**Class mix**")
+        components.class_mix_chart(tv.labels[selected], ws.class_names)
+        if head is not None:
+            wrong = int(np.sum(head.head.predictions[selected] != tv.labels[selected]))
+            st.metric("Misclassified by the head", f"{wrong:,}",
+                      help="Predictions for train samples are in-sample unless the head "
+                           "was cross-fitted.")
+    with gallery:
+        components.paginated_grid(ws.dataset, selected, lambda i: _caption(ws, i),
+                                  key="selection_gallery", per_page=40)
+    _neighbours_panel(ws, selected)
+
+
+def _caption(ws: Workspace, index: int) -> str:
+    name = ws.class_names[ws.tv.labels[index]]
+    head = ws.head
+    if head is not None:
+        predicted = int(head.head.predictions[index])
+        if predicted != ws.tv.labels[index]:
+            return f"#{index} · {name} → {ws.class_names[predicted]}"
+    return f"#{index} · {name}"
+
+
+def _neighbours_panel(ws: Workspace, selected: np.ndarray) -> None:
+    st.subheader("Nearest neighbours")
+    options = [int(i) for i in selected[:2000]]  # a long list only makes the box slow
+    chosen = state.chosen_image(ws.tv.key)
+    if chosen not in options:
+        chosen = options[0]
+    st.session_state["neighbour_image"] = chosen  # the chosen image is kept in our state
+    captions = {i: _caption(ws, i) for i in options}  # format_func must not read state
+    index = st.selectbox("Image", options, format_func=captions.get,
+                         key="neighbour_image", on_change=_choose, args=(ws.tv.key,),
+                         help="Its nearest neighbours in transfer-value space.")
+    show_neighbours(ws, index)
+
+
+def _choose(tv_key: str) -> None:
+    state.choose_image(tv_key, st.session_state["neighbour_image"])
+
+
+def show_neighbours(ws: Workspace, index: int, k: int = 8, *,
+                    inspect_button: bool = True) -> None:
+    """The image and its k nearest neighbours, with class and distance."""
+    neighbours = resources.nearest(ws.tv, index, k=k)
+    indices = [index] + [j for j, _ in neighbours]
+    captions = [f"#{index} · {ws.class_names[ws.tv.labels[index]]} (query)"]
+    captions += [f"#{j} · {ws.class_names[ws.tv.labels[j]]} · d={d:.3g}" for j, d in neighbours]
+    components.image_grid(ws.dataset, indices, captions)
+    same = sum(ws.tv.labels[j] == ws.tv.labels[index] for j, _ in neighbours)
+    st.caption(f"{same} of {len(neighbours)} neighbours share its label "
+               f"“{ws.class_names[ws.tv.labels[index]]}”.")
+    if inspect_button:
+        st.button("Inspect this image", on_click=_inspect, args=(ws.tv.key, index),
+                  key=f"inspect_{index}", icon=":material/image_search:")
+
+
+def _inspect(tv_key: str, index: int) -> None:
+    state.choose_image(tv_key, index)
+    state.go_to("Inspect an image")

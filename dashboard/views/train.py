@@ -1,0 +1,173 @@
+"""Train a head: pick a classifier and its hyper-parameters, watch it train (cancellable),
+then compare accuracy before and after, with a per-class table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import components, resources, state
+from dashboard.resources import Workspace
+
+HEAD_LABELS = {"logreg": "Logistic regression", "softmax": "Softmax (Keras)",
+               "mlp": "MLP (Keras)", "finetune": "Fine-tune"}
+SHOWN_HEADS = ("logreg", "softmax", "mlp")  # fine-tuning needs images and the backbone
+
+
+def render(ws: Workspace) -> None:
+    from core.heads import default_head_params, describe_head
+
+    st.session_state.setdefault("head_type", "logreg")
+    head_name = st.segmented_control("Head", SHOWN_HEADS, format_func=HEAD_LABELS.get,
+                                     key="head_type", required=True, persist_state="session")
+    st.caption(describe_head(head_name))
+    with st.form("train_form", border=False):
+        params = _param_widgets(head_name, default_head_params(head_name))
+        with st.expander("Cross-fitting (for label issues)"):
+            folds = st.number_input(
+                "Folds", min_value=0, max_value=10, value=0, key="cross_fit_folds",
+                persist_state="session",
+                help="With k ≥ 2 folds the train samples' probabilities are out-of-fold, so "
+                     "“Label issues” can trust them. Costs k extra fits; 0 = off.")
+        submitted = st.form_submit_button("Train", type="primary", icon=":material/play_arrow:")
+    if st.session_state.pop("train_cancelled", False):
+        st.warning("Training cancelled. " + ("The previous head is kept."
+                   if ws.head is not None else "No head was stored."),
+                   icon=":material/stop_circle:")
+    if submitted:
+        _train(ws, head_name, params, int(folds))
+    record = ws.head
+    if record is not None:
+        _results(ws, record)
+
+
+def _param_widgets(head_name: str, defaults: dict[str, Any]) -> dict[str, Any]:
+    """One input per hyper-parameter, typed after its default value."""
+    params: dict[str, Any] = {}
+    columns = st.columns(3)
+    for position, (name, default) in enumerate(defaults.items()):
+        column = columns[position % 3]
+        key = f"hp_{head_name}_{name}"
+        label = name.replace("_", " ").capitalize()
+        keep = {"key": key, "persist_state": "session"}  # values survive view switches
+        if isinstance(default, bool):
+            params[name] = column.checkbox(label, value=default, **keep)
+        elif isinstance(default, int):
+            params[name] = int(column.number_input(label, value=default, step=1, **keep))
+        elif isinstance(default, float):
+            # steps that make sense for 1e-3 (learning rate), 0.01 (C) and 0.0 (dropout)
+            step = abs(default) / 2 if 0 < abs(default) < 1 else (abs(default) / 10 or 0.05)
+            params[name] = float(column.number_input(label, value=default, step=step,
+                                                     format="%g", **keep))
+        elif isinstance(default, (list, tuple)) and all(isinstance(v, int) for v in default):
+            text = column.text_input(label, value=", ".join(map(str, default)),
+                                     help="Comma-separated whole numbers.", **keep)
+            params[name] = _int_list(text, default)
+        elif isinstance(default, str):
+            params[name] = column.text_input(label, value=default, **keep)
+        # anything else (None, nested settings) stays at core's default
+    return params
+
+
+def _int_list(text: str, default) -> tuple[int, ...]:
+    try:
+        values = tuple(int(part) for part in text.replace(" ", "").split(",") if part)
+    except ValueError:
+        st.warning(f"“{text}” is not a list of whole numbers; using {default}.")
+        return tuple(default)
+    return values or tuple(default)
+
+
+def _cancel() -> None:
+    st.session_state["train_cancelled"] = True
+
+
+def _train(ws: Workspace, head_name: str, params: dict, folds: int) -> None:
+    """Train with live progress and curves. Cancel reruns the script, which stops training
+    at its next progress update (Streamlit interrupts the running script)."""
+    from core.heads import train_head
+
+    cancel_slot = st.empty()
+    cancel_slot.button("Cancel training", on_click=_cancel, icon=":material/stop_circle:",
+                       key="cancel_training")
+    curves_slot = st.empty()
+    logs: list = []
+
+    def on_epoch(log) -> None:
+        logs.append(log)
+        with curves_slot.container():
+            _curves(logs)
+
+    try:
+        with components.progress_panel(f"Training a {HEAD_LABELS[head_name]} head on "
+                                       f"{ws.tv.n:,} samples…", starting="fitting…") as panel:
+            head = train_head(tv=ws.tv, head=head_name, params=params, progress=panel,
+                              on_epoch=on_epoch, cross_fit_folds=folds)
+    finally:
+        cancel_slot.empty()
+        curves_slot.empty()
+    state.store_head(ws.tv.key, head)
+    if folds >= 2:
+        state.store_crossfit_head(ws.tv.key, head)
+    st.toast(f"Trained: test accuracy {head.metrics['test_accuracy']:.1%}",
+             icon=":material/check_circle:")
+
+
+def _curves(history) -> None:
+    """Loss and accuracy per epoch, train against validation."""
+    frame = pd.DataFrame([{"epoch": log.epoch, "train loss": log.loss,
+                           "validation loss": log.val_loss, "train accuracy": log.accuracy,
+                           "validation accuracy": log.val_accuracy} for log in history])
+    frame = frame.set_index("epoch")
+    left, right = st.columns(2)
+    left.markdown("**Loss**")
+    left.line_chart(frame[["train loss", "validation loss"]], height=220,
+                    x_label="epoch", color=["#4c6ef5", "#f76707"])
+    right.markdown("**Accuracy**")
+    right.line_chart(frame[["train accuracy", "validation accuracy"]], height=220,
+                     x_label="epoch", color=["#4c6ef5", "#f76707"])
+
+
+def _results(ws: Workspace, record: state.HeadRecord) -> None:
+    head = record.head
+    metrics = head.metrics
+    st.subheader(f"{HEAD_LABELS.get(head.head, head.head)} head")
+    test = metrics["test_accuracy"]
+    columns = st.columns(5)
+    delta = None
+    if record.before_accuracy is not None:
+        delta = f"{test - record.before_accuracy:+.1%} vs {record.before_label}"
+    columns[0].metric("Test accuracy", f"{test:.1%}", delta=delta, border=True,
+                      help=f"On {metrics['n_test']:,} held-out test images.")
+    columns[1].metric("Validation accuracy", f"{metrics['val_accuracy']:.1%}", border=True,
+                      help=f"On {metrics['n_val']:,} validation images (early stopping).")
+    columns[2].metric("Train accuracy", f"{metrics['train_accuracy']:.1%}", border=True,
+                      help=f"On {metrics['n_train']:,} training images.")
+    columns[3].metric("Before: chance", f"{metrics['chance_accuracy']:.1%}", border=True,
+                      help="Always predicting the most frequent class.")
+    knn = resources.separability(ws.tv)
+    columns[4].metric("Before: kNN vote", f"{knn['knn_accuracy']:.1%}", border=True,
+                      help="A 10-nearest-neighbour vote in transfer-value space, no training: "
+                           "how separable the classes already are.")
+    when = ("loaded from the cache (trained earlier in {:.1f} s)" if head.cache == "hit"
+            else "trained in {:.1f} s").format(metrics["train_seconds"])
+    st.caption(f"{when.capitalize()} · {metrics['n_train']:,} training images · parameters: "
+               + ", ".join(f"{k}={v}" for k, v in head.params.items()))
+    if head.history:
+        _curves(head.history)
+    st.markdown("**Per class** (test split)")
+    table = pd.DataFrame(metrics["per_class"])
+    for column in ("precision", "recall", "f1"):  # shown as 0–100 so the bars read "87%"
+        table[column] = 100 * table[column].astype(float)
+    percent = {"format": "%.0f%%", "min_value": 0, "max_value": 100}
+    st.dataframe(
+        table, hide_index=True,
+        column_config={
+            "class": st.column_config.TextColumn("Class"),
+            "precision": st.column_config.ProgressColumn("Precision", **percent),
+            "recall": st.column_config.ProgressColumn("Recall", **percent),
+            "f1": st.column_config.ProgressColumn("F1", **percent),
+            "support": st.column_config.NumberColumn("Test images", format="%d"),
+        })

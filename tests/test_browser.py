@@ -1,0 +1,191 @@
+"""The dashboard in a real browser: `streamlit run` on a free port, driven by headless Chromium.
+
+Runs last (see conftest.py). Box-selects points by dragging on the WebGL plot and checks that
+the gallery shows the selected images, then visits every view. A screenshot of each view
+goes to test-artifacts/ (git-ignored) for a human to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = ROOT / "test-artifacts"
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.read().strip() == b"ok":
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError(f"streamlit did not answer at {url} within {timeout} s")
+
+
+@pytest.fixture
+def server(tmp_path):
+    """The app on digits with the tiny test backbone, served on a free localhost port."""
+    port = free_port()
+    env = {**os.environ, "TRANSFER_LENS_CACHE": str(tmp_path / "cache"),
+           "TRANSFER_LENS_DATASET": "digits", "TRANSFER_LENS_BACKBONE": "tiny_test_cnn",
+           "TRANSFER_LENS_IMAGE_SIZE": "32", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    log = open(tmp_path / "streamlit.log", "w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "tests" / "dashboard_entry.py"),
+         "--server.address", "127.0.0.1", "--server.port", str(port),
+         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, process)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+        print((tmp_path / "streamlit.log").read_text()[-3000:])
+
+
+@pytest.fixture
+def page(server):
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing (apt install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        page.set_default_timeout(120_000)
+        page.goto(server)
+        yield page
+        browser.close()
+
+
+def idle(page) -> None:
+    """Wait until Streamlit has finished the current run (no running indicator)."""
+    page.wait_for_timeout(300)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=120_000)
+    page.wait_for_timeout(300)
+
+
+def open_view(page, name: str) -> None:
+    page.locator("[data-testid='stMain'] button", has_text=name).first.click()
+    idle(page)
+
+
+def shot(page, name: str) -> None:
+    """The whole page: Streamlit scrolls inside its main pane, so grow the window to fit."""
+    height = page.evaluate(
+        "() => Math.max(...Array.from(document.querySelectorAll('section, div'),"
+        " e => e.scrollHeight))")
+    page.set_viewport_size({"width": 1440, "height": min(max(int(height) + 40, 1000), 7000)})
+    page.wait_for_timeout(800)  # charts re-layout to the new size
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    page.set_viewport_size({"width": 1440, "height": 1000})
+    page.wait_for_timeout(300)
+
+
+def main_text(page) -> str:
+    return page.locator("[data-testid='stMain']").inner_text()
+
+
+def test_dashboard_in_chromium(page) -> None:
+    # first visit: transfer values are computed, then the projection appears
+    page.wait_for_selector(".js-plotly-plot .nsewdrag", timeout=180_000)
+    idle(page)
+    assert "Select points on the plot" in main_text(page)
+    shot(page, "1_projections")
+
+    # box-select the middle of the plot by dragging (the default drag mode is "select")
+    area = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+    page.mouse.move(area["x"] + area["width"] * 0.25, area["y"] + area["height"] * 0.25)
+    page.mouse.down()
+    page.mouse.move(area["x"] + area["width"] * 0.55, area["y"] + area["height"] * 0.6,
+                    steps=12)
+    page.mouse.up()
+    page.wait_for_selector("text=/Selection: [\\d,]+ images?/")
+    idle(page)
+    count = int(re.search(r"Selection: ([\d,]+) image", main_text(page)).group(1)
+                .replace(",", ""))
+    assert count > 0
+    # the first page of the selection (up to 40) plus the query image and its 8 neighbours
+    expected = min(count, 40) + 9
+    page.wait_for_function(
+        f"() => document.querySelectorAll(\"[data-testid='stImage'] img\").length >= {expected}")
+    gallery = page.locator("[data-testid='stImage'] img")
+    assert gallery.count() == expected
+    captions = page.locator("[data-testid='stImageCaption']").all_inner_texts()
+    assert sum(caption.startswith("#") for caption in captions) == expected
+    page.wait_for_selector("text=Class mix")
+    page.wait_for_selector("text=/\\d of 8 neighbours share its label/")
+    shot(page, "1_projections_selection")
+
+    open_view(page, "Train a head")
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.wait_for_selector("text=Test accuracy")
+    idle(page)
+    assert "Per class" in main_text(page)
+    shot(page, "2_train")
+
+    open_view(page, "Confusion matrix")
+    page.wait_for_selector(".js-plotly-plot")
+    assert re.search(r"\d+ test images, \d+ on the diagonal", main_text(page))
+    # clicking a cell (true 1, predicted 1) shows that cell's images
+    cells = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+    page.mouse.click(cells["x"] + cells["width"] * 0.15, cells["y"] + cells["height"] * 0.15)
+    page.wait_for_selector("text=/images of class “1” correctly classified/")
+    idle(page)
+    shot(page, "3_confusion")
+
+    open_view(page, "Failures")
+    assert "misclassified" in main_text(page)
+    shot(page, "4_failures")
+
+    open_view(page, "Label issues")
+    page.get_by_role("button", name=re.compile("Find label issues")).click()
+    page.wait_for_selector("text=/suspected label errors/")
+    idle(page)
+    shot(page, "5_label_issues")
+
+    open_view(page, "Inspect an image")
+    page.wait_for_selector("text=/transfer values as a/")
+    assert "Prediction" in main_text(page)
+    shot(page, "6_inspect")
+
+    open_view(page, "Export")
+    page.get_by_role("button", name="Create transfer values").click()
+    page.wait_for_selector("text=/Download .*\\.npy/")
+    shot(page, "7_export")
+
+    # back on the projections, the selection is still there
+    open_view(page, "Projections")
+    page.wait_for_selector(f"text=Selection: {count:,} image")

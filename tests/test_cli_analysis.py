@@ -1,0 +1,68 @@
+"""The analysis CLI commands, in-process, with --json (last stdout line is one JSON object)."""
+
+import json
+
+from core.cli import main
+
+DATA = ["--dataset", "digits", "--backbone", "pixels", "--limit", "500"]
+
+
+def run(capsys, *args):
+    code = main(list(args))
+    out = capsys.readouterr().out.strip().splitlines()
+    assert code == 0, out
+    return json.loads(out[-1])
+
+
+def test_project_pca_then_hit(capsys):
+    first = run(capsys, "project", *DATA, "--method", "pca", "--dims", "3", "--json")
+    assert {"n", "method", "cache", "seconds"} <= set(first)
+    assert (first["n"], first["method"], first["dims"], first["cache"]) == (500, "pca", 3, "miss")
+    assert len(first["explained_variance"]) == 3
+    second = run(capsys, "project", *DATA, "--method", "pca", "--dims", "3", "--json")
+    assert second["cache"] == "hit" and second["key"] == first["key"]
+
+
+def test_project_tsne_with_csv(capsys, tmp_path):
+    out = tmp_path / "coords.csv"
+    result = run(capsys, "project", *DATA, "--method", "tsne", "--n-iter", "260",
+                 "--perplexity", "10", "--out", str(out), "--json")
+    assert result["params"]["perplexity"] == 10 and result["cache"] == "miss"
+    lines = out.read_text().splitlines()
+    assert lines[0] == "sample_id,label,class,split,x,y" and len(lines) == 501
+
+
+def test_train_save_and_json(capsys, tmp_path):
+    result = run(capsys, "train", *DATA, "--head", "logreg", "--cross-fit", "3",
+                 "--save", str(tmp_path / "head"), "--json")
+    for key in ("head", "test_accuracy", "val_accuracy", "train_seconds", "n_train"):
+        assert key in result
+    assert result["head"] == "logreg" and result["test_accuracy"] > 0.85
+    assert result["confusion_sum"] == result["n_test"]
+    assert result["train_accuracy_out_of_fold"] is not None
+    from core.heads import load_head
+
+    assert load_head(result["saved"]).head == "logreg"
+
+
+def test_train_softmax_epochs(capsys):
+    result = run(capsys, "train", *DATA, "--head", "softmax", "--epochs", "3", "--json")
+    assert result["epochs_run"] <= 3 and result["params"]["epochs"] == 3
+
+
+def test_label_issues_neighbors_separability(capsys):
+    issues = run(capsys, "label-issues", *DATA, "--top", "3", "--cross-fit", "3", "--json")
+    assert issues["n"] == 500 and len(issues["top"]) <= 3
+    if issues["top"]:
+        assert {"sample_id", "given", "suggested", "score"} <= set(issues["top"][0])
+    near = run(capsys, "neighbors", *DATA, "--index", "4", "-k", "3", "--json")
+    assert len(near["neighbors"]) == 3 and near["index"] == 4
+    sep = run(capsys, "separability", *DATA, "--json")
+    assert 0 < sep["knn_accuracy"] <= 1 and sep["n"] == 500
+
+
+def test_bad_parameter_is_reported(capsys):
+    code = main(["project", *DATA, "--method", "umap", "--param", "bogus=1", "--json"])
+    captured = capsys.readouterr()
+    assert code == 2 and "bogus" in captured.err
+    assert "bogus" in json.loads(captured.out.strip().splitlines()[-1])["error"]

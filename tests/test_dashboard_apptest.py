@@ -1,0 +1,439 @@
+"""The dashboard driven headless with Streamlit's AppTest, offline, on digits.
+
+Most tests use the tiny test backbone (seconds, no weights); one uses the real
+EfficientNet-Lite0 at a small input size. Each asserts on what a user would see: texts,
+metrics, tables and images, and that no error or traceback is shown.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "dashboard" / "app.py")
+TIMEOUT = 240  # s per run: the first run imports TensorFlow and builds the backbone
+TRAIN = "FormSubmitter:train_form-Train"
+
+
+# --- helpers ---
+
+def texts(at: AppTest) -> str:
+    """Everything readable on the page (markdown, captions, alerts, headings), one string."""
+    parts = []
+    for kind in ("markdown", "caption", "info", "warning", "success", "error", "subheader",
+                 "title", "header"):
+        parts += [str(element.value) for element in getattr(at, kind)]
+    return "\n".join(parts)
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def show(at: AppTest, view: str) -> AppTest:
+    at.segmented_control(key="view").set_value(view).run()
+    assert_clean(at)
+    return at
+
+
+def metric(at: AppTest, label: str) -> str:
+    found = [m for m in at.metric if m.label == label]
+    assert found, f"no metric {label!r} among {[m.label for m in at.metric]}"
+    return found[0].value
+
+
+def chart_title(at: AppTest) -> str:
+    return json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["title"]["text"]
+
+
+def percent(text: str) -> float:
+    return float(text.rstrip("%")) / 100
+
+
+def all_captions(at: AppTest) -> list[str]:
+    return [caption for image in at.image for caption in image.captions]
+
+
+def train(at: AppTest, head: str = "logreg", **params) -> AppTest:
+    show(at, "Train a head")
+    at.segmented_control(key="head_type").set_value(head).run()
+    for name, value in params.items():
+        at.number_input(key=f"hp_{head}_{name}").set_value(value)
+    at.button(key=TRAIN).click().run()
+    assert_clean(at)
+    return at
+
+
+def digits_test_count() -> int:
+    from core.datasets.registry import load_dataset
+
+    return int(load_dataset(name="digits").split_mask("test").sum())
+
+
+def digit_pngs(classes=("0", "1", "7"), per_class: int = 12) -> dict[str, bytes]:
+    """Real digit images as PNG files in class folders (for folder and .zip datasets)."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    files = {}
+    for name in classes:
+        rows = np.flatnonzero(bunch.target == int(name))[:per_class]
+        for i, row in enumerate(rows):
+            pixels = np.round(bunch.images[row] * 255 / 16).astype(np.uint8)
+            buffer = io.BytesIO()
+            Image.fromarray(pixels).resize((24, 24), Image.NEAREST).save(buffer, format="PNG")
+            files[f"digit_{name}/img_{i:02d}.png"] = buffer.getvalue()
+    return files
+
+
+@pytest.fixture
+def app(tiny_backbone, monkeypatch) -> AppTest:
+    """The app on digits with the tiny backbone, after its first run."""
+    monkeypatch.setenv("TRANSFER_LENS_DATASET", "digits")
+    monkeypatch.setenv("TRANSFER_LENS_BACKBONE", tiny_backbone)
+    monkeypatch.setenv("TRANSFER_LENS_IMAGE_SIZE", "32")
+    monkeypatch.delenv("TRANSFER_LENS_LIMIT", raising=False)
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert_clean(at)
+    return at
+
+
+# --- tests ---
+
+def test_opens_on_projections_with_cache_status(app: AppTest, tiny_backbone) -> None:
+    page = texts(app)
+    assert "**digits** · 1,797 images · 10 classes" in page
+    assert f"**{tiny_backbone}** at 32 px → 16-d transfer values" in page
+    assert "PCA of 1,797 points" in page
+    assert "Transfer values: **computed** (cache miss)" in page
+    assert "Head: none trained on these transfer values yet" in page
+    assert "Select points on the plot" in page
+    assert app.segmented_control(key="view").value == "Projections"
+    # a second visitor (new session, same cache) gets the cached transfer values
+    again = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    again.run()
+    assert_clean(again)
+    assert "Transfer values: **cache hit**" in texts(again)
+
+
+def test_selection_shows_gallery_class_mix_and_neighbours(app: AppTest) -> None:
+    from dashboard.state import Selection
+
+    tv_key = app.session_state["tv_key"]
+    chosen = np.array([3, 10, 17, 42, 100, 1500])
+    app.session_state["selection"] = Selection(tv_key=tv_key, indices=chosen)
+    app.run()
+    assert_clean(app)
+    assert "Selection: 6 images" in texts(app)
+    captions = all_captions(app)
+    for index in chosen:
+        assert any(c.startswith(f"#{index} ") for c in captions), (index, captions)
+    # the neighbours of the first selected image: the query plus 8 neighbours
+    query = [c for c in captions if c.endswith("(query)")]
+    assert query and query[0].startswith("#3 ")
+    assert sum("d=" in c for c in captions) == 8
+    assert re.search(r"\d of 8 neighbours share its label", texts(app))
+    # the selection survives a trip to another view and back
+    show(app, "Export")
+    show(app, "Projections")
+    assert "Selection: 6 images" in texts(app)
+    app.button(key="clear_selection").click().run()
+    assert "Select points on the plot" in texts(app)
+
+
+def test_projection_methods_and_colouring(app: AppTest) -> None:
+    app.segmented_control(key="proj_method").set_value("tsne").run()
+    assert_clean(app)
+    assert "t-SNE of 1,797 points" in texts(app)
+    app.toggle(key="proj_3d").set_value(True).run()
+    assert_clean(app)
+    assert "Switch off 3-D to select points" in texts(app)
+    app.toggle(key="proj_3d").set_value(False).run()
+    # colouring by prediction needs a head: said so, and coloured by class meanwhile
+    app.segmented_control(key="proj_colour").set_value("correct").run()
+    assert "needs a trained head" in texts(app)
+    train(app)
+    show(app, "Projections")
+    assert "needs a trained head" not in texts(app)
+    figure = app.get("plotly_chart")[0].proto.spec
+    assert '"wrong"' in figure and '"correct"' in figure
+    app.segmented_control(key="proj_method").set_value("umap").run()
+    assert_clean(app)
+    assert "UMAP of 1,797 points" in texts(app)
+
+
+@pytest.mark.parametrize("head,params", [
+    ("logreg", {}),
+    ("softmax", {"epochs": 30, "learning_rate": 0.01}),
+    ("mlp", {"epochs": 20, "hidden": 64, "learning_rate": 0.01})])
+def test_train_each_head(app: AppTest, head: str, params: dict) -> None:
+    train(app, head, **params)
+    test_accuracy = percent(metric(app, "Test accuracy"))
+    chance = percent(metric(app, "Before: chance"))
+    assert 0.3 < test_accuracy <= 1.0 and chance < 0.2
+    delta = [m for m in app.metric if m.label == "Test accuracy"][0].proto.delta
+    assert delta.endswith("vs chance")
+    assert percent(metric(app, "Before: kNN vote")) > chance
+    table = app.dataframe[-1].value
+    assert list(table["class"]) == [str(d) for d in range(10)]
+    assert set(table.columns) >= {"precision", "recall", "f1", "support"}
+    assert table["support"].sum() == digits_test_count()
+    if head != "logreg":  # Keras heads log epochs: the curves are drawn
+        assert "**Loss**" in texts(app) and "**Accuracy**" in texts(app)
+    # the sidebar and other views now know the head
+    assert f"Head: **{head}**, test accuracy {test_accuracy:.1%}" in texts(app)
+    # training again compares with the previous head
+    train(app, head, **params)
+    delta = [m for m in app.metric if m.label == "Test accuracy"][0].proto.delta
+    assert delta.endswith(f"vs previous {head}")
+
+
+def test_views_ask_for_a_head_first(app: AppTest) -> None:
+    for view in ("Confusion matrix", "Failures"):
+        show(app, view)
+        assert "Train a head first" in texts(app)
+    app.button(key="goto_train_failures").click().run()
+    assert app.segmented_control(key="view").value == "Train a head"
+
+
+def test_confusion_matrix_and_cell_gallery(app: AppTest) -> None:
+    train(app)
+    show(app, "Confusion matrix")
+    page = texts(app)
+    match = re.search(r"([\d,]+) test images, ([\d,]+) on the diagonal", page)
+    assert match and int(match.group(1)) == digits_test_count()
+    spec = app.get("plotly_chart")[0].proto.spec
+    assert '"heatmap"' in spec
+    # pick the diagonal cell of class 0: its correctly classified images
+    app.selectbox(key="cm_true").set_value(0)
+    app.selectbox(key="cm_pred").set_value(0).run()
+    assert_clean(app)
+    match = re.search(r"\*\*([\d,]+) images of class “0” correctly classified\*\*", texts(app))
+    assert match and int(match.group(1)) > 0
+    assert len(all_captions(app)) == int(match.group(1))
+    app.toggle(key="cm_normalized").set_value(True).run()
+    assert_clean(app)
+    assert "%" in app.get("plotly_chart")[0].proto.spec
+    app.segmented_control(key="cm_split").set_value("all").run()
+    assert "1,797 all images" in texts(app)
+
+
+def test_failure_gallery_worst_first_with_filters(app: AppTest) -> None:
+    train(app)
+    show(app, "Failures")
+    match = re.search(rf"\*\*([\d,]+) of {digits_test_count()} test images are misclassified\*\*",
+                      texts(app))
+    assert match
+    failures = int(match.group(1))
+    assert failures > 0
+    captions = all_captions(app)
+    assert len(captions) == min(failures, 40)
+    confidences = [int(c.rsplit(" ", 1)[1].rstrip("%")) for c in captions]
+    assert confidences == sorted(confidences, reverse=True)  # worst (most confident) first
+    true_class = int(captions[0].split(" → ")[0])
+    app.multiselect(key="fail_true").set_value([true_class]).run()
+    assert_clean(app)
+    assert all(c.startswith(f"{true_class} → ") for c in all_captions(app))
+    assert "match the filters" in texts(app) or failures == len(all_captions(app))
+
+
+def test_label_issues(app: AppTest) -> None:
+    show(app, "Label issues")
+    assert "never saw the image" in texts(app)
+    app.button(key="find_issues").click().run()
+    assert_clean(app)
+    page = texts(app)
+    match = re.search(r"\*\*([\d,]+) suspected label errors\*\* among 1,797 images", page)
+    assert match, page
+    if int(match.group(1)) > 0:
+        assert "Given: **" in page and "Suggested: **" in page
+        assert any(c.startswith("#") for c in all_captions(app))
+
+
+def test_inspect_dataset_image_and_upload(app: AppTest) -> None:
+    from PIL import Image
+
+    show(app, "Inspect an image")
+    assert "Train a head first" in texts(app)  # the prediction needs a head
+    train(app)
+    show(app, "Inspect an image")
+    app.number_input(key="inspect_index").set_value(7).run()
+    assert_clean(app)
+    page = texts(app)
+    assert "Label **7** · " in page  # digits are stored 0, 1, ..., 9, 0, 1, ...
+    assert chart_title(app) == "Its 16 transfer values as a 4×4 picture"
+    top = app.dataframe[0].value
+    assert len(top) == 5 and top["probability"].is_monotonic_decreasing
+    assert abs(top["probability"].sum()) <= 1.0001
+    assert any(c.endswith("(query)") and c.startswith("#7 ") for c in all_captions(app))
+    # a new image, classified end to end
+    app.segmented_control(key="inspect_source").set_value("upload").run()
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((20, 20, 3), 200, np.uint8)).save(buffer, format="PNG")
+    app.file_uploader(key="inspect_upload").set_value(("new.png", buffer.getvalue(),
+                                                       "image/png")).run()
+    assert_clean(app)
+    assert len(app.dataframe[0].value) == 5
+    assert sum("d=" in c for c in all_captions(app)) == 8
+
+
+def test_export_files(app: AppTest, isolated_cache) -> None:
+    show(app, "Export")
+    assert "Train a head first" in texts(app)
+    app.button(key="create_values_npy").click().run()
+    assert_clean(app)
+    values = list(isolated_cache.glob("exports/*/*.npy"))
+    assert len(values) == 1 and np.load(values[0]).shape == (1797, 16)
+    assert any(b.label == f"Download {values[0].name}" for b in app.get("download_button"))
+    app.radio(key="export_values_fmt").set_value("parquet").run()
+    app.button(key="create_values_parquet").click().run()
+    app.button(key="create_projection_pca_2").click().run()
+    assert_clean(app)
+    assert list(isolated_cache.glob("exports/*/*.parquet"))
+    csv = list(isolated_cache.glob("exports/*/*.csv"))
+    assert csv and csv[0].read_text().count("\n") >= 1797
+    train(app)
+    show(app, "Export")
+    head_button = [b for b in app.button if b.key and b.key.startswith("create_head_")]
+    head_button[0].click().run()
+    model_button = [b for b in app.button if b.key and b.key.startswith("create_model_")]
+    model_button[0].click().run()
+    assert_clean(app)
+    labels = [b.label for b in app.get("download_button")]
+    assert any("head" in label for label in labels)
+    assert any(label.endswith("_model.keras") for label in labels)
+
+
+def test_change_dataset_backbone_and_invalidation(app: AppTest, tmp_path, monkeypatch) -> None:
+    from core.backbones.registry import REGISTRY, BackboneSpec
+
+    train(app)
+    assert "Head: **logreg**" in texts(app)
+    # another backbone: new transfer values (a cache miss), and the head no longer applies
+    REGISTRY["tiny_test_cnn_b"] = BackboneSpec(
+        name="tiny_test_cnn_b", native_size=16, feature_dim=16, offline=True,
+        description="second test-only CNN", builder="tests.tiny_backbone:build_tiny",
+        weights_id=lambda: "seed7-b", unavailable_reason=lambda: None)
+    try:
+        app.run()  # the sidebar lists backbones as they are registered at each run
+        app.selectbox(key="backbone_choice").set_value("tiny_test_cnn_b").run()
+        assert_clean(app)
+        page = texts(app)
+        assert "**tiny_test_cnn_b** at 32 px" in page
+        assert "Transfer values: **computed** (cache miss)" in page
+        assert "Head: none trained on these transfer values yet" in page
+        show(app, "Confusion matrix")
+        assert "Train a head first" in texts(app)
+        # back to the first backbone: its head is still there
+        app.selectbox(key="backbone_choice").set_value("tiny_test_cnn").run()
+        assert "Head: **logreg**" in texts(app)
+    finally:
+        REGISTRY.pop("tiny_test_cnn_b", None)
+    # input size: the header and the key follow it
+    app.selectbox(key="image_size").set_value(48).run()
+    assert_clean(app)
+    assert "at 48 px" in texts(app)
+    # a folder dataset: class folders of PNGs
+    folder = tmp_path / "my_digits"
+    for name, data in digit_pngs().items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+    app.selectbox(key="dataset_choice").set_value("__folder__").run()
+    app.text_input(key="dataset_folder").set_value(str(folder)).run()
+    assert_clean(app)
+    assert "**my_digits** · 36 images · 3 classes" in texts(app)
+    show(app, "Projections")
+    assert "PCA of 36 points" in texts(app)
+
+
+def test_zip_upload_dataset(app: AppTest) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in digit_pngs(("3", "8"), per_class=10).items():
+            archive.writestr(f"two_digits/{name}", data)
+    app.selectbox(key="dataset_choice").set_value("__upload__").run()
+    assert "Upload a .zip" in texts(app)
+    app.file_uploader(key="dataset_zip").set_value(("two_digits.zip", buffer.getvalue(),
+                                                    "application/zip")).run()
+    assert_clean(app)
+    assert "**two_digits** · 20 images · 2 classes" in texts(app)
+
+
+def test_fashion_mnist_subset(app: AppTest) -> None:
+    from core.datasets.registry import DATASETS
+
+    if not DATASETS["fashion_mnist"].local():
+        pytest.skip("Fashion-MNIST files are not installed (apt package dataset-fashion-mnist)")
+    app.selectbox(key="dataset_choice").set_value("fashion_mnist").run()
+    assert_clean(app)
+    # the default is a 10,000-image subset, shown as such; then a smaller one on request
+    assert "Embedding a random 10,000 of 70,000 images." in texts(app)
+    app.select_slider(key="limit").set_value(1000).run()
+    assert_clean(app)
+    assert "**fashion_mnist** · 1,000 of 70,000 images · 10 classes" in texts(app)
+
+
+def test_errors_are_messages_not_tracebacks(app: AppTest, tmp_path) -> None:
+    app.selectbox(key="dataset_choice").set_value("__folder__").run()
+    app.text_input(key="dataset_folder").set_value(str(tmp_path / "missing")).run()
+    assert not app.exception
+    assert len(app.error) == 1
+    assert "Fix:" in app.error[0].value and "Something went wrong" not in app.error[0].value
+    # the cache panel still works
+    assert "Clear cache" in [b.label for b in app.button]
+
+
+def test_unavailable_backbone_explains_why(app: AppTest) -> None:
+    from core.backbones.registry import REGISTRY
+
+    spec = REGISTRY["resnet50"]
+    if spec.unavailable_reason() is None:
+        pytest.skip("resnet50 weights are reachable here; nothing to explain")
+    app.selectbox(key="backbone_choice").set_value("resnet50").run()
+    assert not app.exception
+    assert any("Fix:" in w.value for w in app.warning)  # the sidebar explains
+    assert any("Fix:" in e.value for e in app.error)  # and the page does not crash
+
+
+def test_clear_cache(app: AppTest, isolated_cache) -> None:
+    assert any(isolated_cache.iterdir())
+    app.button(key="clear_cache").click().run()
+    assert_clean(app)
+    assert "Cache cleared:" in texts(app)
+    # the transfer values were recomputed for the page that is still open
+    assert "Transfer values: **computed** (cache miss)" in texts(app)
+
+
+@pytest.mark.slow
+def test_efficientnet_lite0_small(monkeypatch) -> None:
+    """The real default backbone, on a digits subset at a small input size."""
+    from core.backbones.registry import REGISTRY
+
+    if not REGISTRY["efficientnet_lite0"].available():
+        pytest.skip(REGISTRY["efficientnet_lite0"].unavailable_reason())
+    monkeypatch.setenv("TRANSFER_LENS_DATASET", "digits")
+    monkeypatch.setenv("TRANSFER_LENS_BACKBONE", "efficientnet_lite0")
+    monkeypatch.setenv("TRANSFER_LENS_IMAGE_SIZE", "32")
+    monkeypatch.setenv("TRANSFER_LENS_LIMIT", "1000")
+    at = AppTest.from_file(APP, default_timeout=600)
+    at.run()
+    assert_clean(at)
+    assert ("**digits** · 1,000 of 1,797 images · 10 classes · **efficientnet_lite0** at 32 px "
+            "→ 1,280-d transfer values") in texts(at)
+    train(at)
+    assert percent(metric(at, "Test accuracy")) > 0.5
+    show(at, "Inspect an image")
+    assert chart_title(at) == "Its 1,280 transfer values as a 32×40 picture"

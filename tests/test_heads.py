@@ -1,0 +1,195 @@
+"""Heads: train on train, tune on val, report on test; cross-fitting; save/load; export."""
+
+import numpy as np
+import pytest
+
+from core.errors import CancelledError
+from core.feature_sets import from_arrays
+from core.heads import (HEADS, HeadModel, default_head_params, describe_head, load_head,
+                        register_head, train_head)
+from core.heads.base import softmax
+from tests.analysis_data import digits_pixels
+
+FAST_KERAS = {"epochs": 6, "learning_rate": 1e-2}  # enough to learn digits in seconds
+
+
+@pytest.fixture
+def tv(isolated_cache):
+    return digits_pixels()
+
+
+def test_registry_lists_the_heads():
+    assert {"logreg", "softmax", "mlp"} <= set(HEADS)
+    assert list(HEADS)[0] == "logreg"  # the default comes first
+    for name in ("logreg", "softmax", "mlp"):
+        assert describe_head(name)
+    assert default_head_params("mlp")["hidden"] == 1024
+    assert default_head_params("mlp")["batch_size"] == 64
+    with pytest.raises(ValueError, match="unknown head"):
+        describe_head("nope")
+
+
+def test_logreg_beats_chance_with_full_report(tv):
+    trained = train_head(tv=tv, head="logreg")
+    m = trained.metrics
+    assert m["chance_accuracy"] < 0.15 and "majority class" in m["chance_rule"]
+    assert m["test_accuracy"] > 0.9 and m["val_accuracy"] > 0.9
+    assert (m["n_train"], m["n_val"], m["n_test"]) == (int((tv.splits == 0).sum()),
+                                                      int((tv.splits == 1).sum()),
+                                                      int((tv.splits == 2).sum()))
+    assert m["train_seconds"] > 0 and len(m["per_class"]) == 10
+    assert {"class", "precision", "recall", "f1", "support"} <= set(m["per_class"][0])
+    assert sum(row["support"] for row in m["per_class"]) == m["n_test"]
+    assert trained.probabilities.shape == (tv.n, 10)
+    np.testing.assert_allclose(trained.probabilities.sum(axis=1), 1, atol=1e-5)
+    np.testing.assert_array_equal(trained.predictions, trained.probabilities.argmax(axis=1))
+    assert trained.classes == tv.class_names
+
+
+def test_logreg_auto_C_tunes_on_validation(tv):
+    trained = train_head(tv=tv, head="logreg", params={"C": "auto"})
+    tried = trained.metrics["details"]["tried"]
+    assert [t["C"] for t in tried] == [0.001, 0.01, 0.1][:len(tried)] and len(tried) >= 2
+    best = max(tried, key=lambda t: t["val_accuracy"])
+    assert trained.metrics["details"]["C"] == best["C"]
+    assert trained.metrics["val_accuracy"] == best["val_accuracy"]
+
+
+@pytest.mark.parametrize("head", ["softmax", "mlp"])
+def test_keras_head_beats_chance_and_logs_epochs(tv, head):
+    epochs = []
+    progress = []
+    trained = train_head(tv=tv, head=head, params=FAST_KERAS, on_epoch=epochs.append,
+                         progress=progress.append)
+    assert trained.metrics["test_accuracy"] > 0.85
+    assert len(epochs) == len(trained.history) >= 1
+    first = epochs[0]
+    assert first.epoch == 1 and first.val_accuracy is not None and first.seconds > 0
+    assert progress[-1].stage == f"train {head}"
+
+
+def test_keras_head_cancel(tv):
+    with pytest.raises(CancelledError):
+        train_head(tv=tv, head="mlp", params=FAST_KERAS, cancel=lambda: True, use_cache=False)
+
+
+def test_cross_fit_gives_out_of_fold_probabilities(tv):
+    plain = train_head(tv=tv, head="logreg")
+    stages = []
+    crossed = train_head(tv=tv, head="logreg", cross_fit_folds=4,
+                         progress=lambda p: stages.append(p.stage))
+    train = tv.splits == 0
+    # val/test come from the same final model either way
+    np.testing.assert_array_equal(crossed.probabilities[~train], plain.probabilities[~train])
+    # train rows now come from models that did not see them: less optimistic
+    assert not np.allclose(crossed.probabilities[train], plain.probabilities[train])
+    m = crossed.metrics
+    assert m["train_accuracy_out_of_fold"] < m["train_accuracy"]
+    assert m["train_accuracy_out_of_fold"] > 0.9
+    assert {s.split(":")[0] for s in stages if s.startswith("cross-fit")} == {
+        f"cross-fit {i}/4" for i in range(1, 5)}
+
+
+def test_out_of_fold_probabilities_do_not_memorise_flipped_labels(isolated_cache):
+    # weakly regularised (C=100), logistic regression on 64 pixels fits most flipped training
+    # labels in-sample; out-of-fold probabilities must not be fooled by them
+    base = digits_pixels()
+    labels = np.asarray(base.labels).copy()
+    train = np.flatnonzero(base.splits == 0)
+    flipped = train[:15]
+    labels[flipped] = (labels[flipped] + 1) % 10
+    noisy = from_arrays(values=np.asarray(base.values), labels=labels, splits=base.splits,
+                        class_names=base.class_names, name="noisy")
+    in_sample = train_head(tv=noisy, head="logreg", params={"C": 100.0})
+    out_of_fold = train_head(tv=noisy, head="logreg", params={"C": 100.0}, cross_fit_folds=5)
+    p_in = in_sample.probabilities[flipped, labels[flipped]].mean()
+    p_oof = out_of_fold.probabilities[flipped, labels[flipped]].mean()
+    assert p_oof < 0.2 < p_in
+
+
+@pytest.mark.parametrize("head,params", [("logreg", None), ("mlp", {"epochs": 2})])
+def test_save_load_round_trip(tv, tmp_path, head, params):
+    trained = train_head(tv=tv, head=head, params=params, use_cache=False)
+    folder = trained.save(tmp_path / "my_head")
+    names = {p.name for p in folder.iterdir()}
+    assert names == {"manifest.json", "outputs.npz",
+                     "weights.npz" if head == "logreg" else "model.keras"}
+    loaded = load_head(folder)
+    X = np.asarray(tv.values[:64])
+    np.testing.assert_array_equal(loaded.predict_proba(X), trained.predict_proba(X))
+    np.testing.assert_array_equal(loaded.probabilities, trained.probabilities)
+    assert loaded.metrics["test_accuracy"] == trained.metrics["test_accuracy"]
+    assert loaded.history == trained.history and loaded.params == trained.params
+    # saving over an existing folder replaces it
+    trained.save(folder)
+    assert load_head(folder).head == head
+
+
+def test_training_is_cached(tv):
+    first = train_head(tv=tv, head="logreg", cross_fit_folds=3)
+    second = train_head(tv=tv, head="logreg", cross_fit_folds=3)
+    assert (first.cache, second.cache) == ("miss", "hit")
+    np.testing.assert_array_equal(first.probabilities, second.probabilities)
+    assert train_head(tv=tv, head="logreg", params={"C": 0.5}).cache == "miss"
+
+
+def test_augmented_views_add_training_rows(tv):
+    rng = np.random.default_rng(0)
+    jittered = from_arrays(values=np.asarray(tv.values) + rng.normal(0, 0.01, (tv.n, tv.dim)),
+                           labels=tv.labels, splits=tv.splits, sample_ids=tv.sample_ids,
+                           class_names=tv.class_names, name="jittered")
+    trained = train_head(tv=tv, head="logreg", augmented=[jittered])
+    assert trained.metrics["n_augmented_views"] == 1 and trained.metrics["test_accuracy"] > 0.9
+    other = from_arrays(values=np.asarray(tv.values)[:100], labels=tv.labels[:100])
+    with pytest.raises(ValueError, match="same samples"):
+        train_head(tv=tv, head="logreg", augmented=[other])
+
+
+def test_a_new_head_registers_and_trains(tv):
+    @register_head
+    class NearestCentroid(HeadModel):
+        name = "test_centroid"
+        description = "test-only nearest centroid"
+        defaults = {"temperature": 1.0}
+
+        def fit(self, data, *, progress=None, cancel=None, on_epoch=None):
+            self.centroids_ = np.stack([data.x_train[data.y_train == c].mean(axis=0)
+                                        for c in range(data.num_classes)])
+            return self
+
+        def predict_proba(self, X):
+            d = ((np.asarray(X)[:, None, :] - self.centroids_[None]) ** 2).sum(-1)
+            return softmax(-d / self.params["temperature"]).astype(np.float32)
+
+    try:
+        trained = train_head(tv=tv, head="test_centroid", use_cache=False)
+        assert trained.metrics["test_accuracy"] > 0.8
+    finally:
+        HEADS.pop("test_centroid", None)
+
+
+def test_end_to_end_export_and_predict_images(tiny_backbone, tmp_path):
+    import keras
+
+    from core.datasets import load_dataset
+    from core.export import export_end_to_end_model
+    from core.predict import predict_images
+    from core.transfer_values import compute_transfer_values
+
+    data = load_dataset(name="digits").limited(limit=300)
+    tv = compute_transfer_values(dataset=data, backbone=tiny_backbone)
+    trained = train_head(tv=tv, head="logreg")
+    path = export_end_to_end_model(head=trained, backbone=tiny_backbone, image_size=16,
+                                   path=tmp_path / "model.keras", channels=1)
+    model = keras.saving.load_model(path, safe_mode=True, compile=False)
+    images = data.images.batch(np.arange(8))  # raw uint8 8×8×1, resized inside the model
+    np.testing.assert_allclose(model.predict(images, verbose=0),
+                               trained.predict_proba(np.asarray(tv.values[:8])), atol=1e-5)
+
+    results = predict_images(images=[images[0][..., 0], images[1]], head=trained,
+                             backbone=tiny_backbone, image_size=16, tv=tv, top_k=3, n_neighbors=4)
+    assert len(results) == 2
+    probs = [row["probability"] for row in results[0]["top_k"]]
+    assert len(probs) == 3 and probs == sorted(probs, reverse=True)
+    assert len(results[0]["neighbors"]) == 4
+    assert all(tv.splits[n["index"]] == 0 for n in results[0]["neighbors"])

@@ -1,0 +1,123 @@
+"""Projections and the shared kNN graph: deterministic with a seed, cached, computed once."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from core.cache import ArrayCache
+from core.neighbors import KNNGraph, knn_graph, nearest_neighbors
+from core.projections import (compute_projection, default_params, umap_warm_up_status,
+                              warm_up_umap_in_background)
+from tests.analysis_data import digits_pixels_subset
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module", autouse=True)
+def umap_compiling_meanwhile():
+    """Start numba's one-off UMAP compile now, so it overlaps the PCA and t-SNE tests."""
+    warm_up_umap_in_background()
+
+
+@pytest.fixture
+def tv(isolated_cache):
+    return digits_pixels_subset(n=300)
+
+
+def test_pca_2d_3d_cached(tv):
+    two = compute_projection(tv=tv, method="pca", dims=2)
+    three = compute_projection(tv=tv, method="pca", dims=3)
+    assert two.cache == three.cache == "miss"
+    assert two.coords.shape == (300, 2) and three.coords.shape == (300, 3)
+    assert two.coords.dtype == np.float32
+    ratios = three.explained_variance
+    assert len(ratios) == 3 and np.all(np.diff(ratios) <= 0) and 0 < ratios.sum() < 1
+    np.testing.assert_allclose(two.coords, three.coords[:, :2], rtol=1e-4, atol=1e-4)
+    again = compute_projection(tv=tv, method="pca", dims=2)
+    assert again.cache == "hit" and again.key == two.key
+    np.testing.assert_array_equal(again.coords, two.coords)
+
+
+@pytest.mark.parametrize("method,params", [
+    ("tsne", {"perplexity": 20, "n_iter": 300}),
+    ("umap", {"n_neighbors": 10}),
+])
+def test_seeded_projection_is_deterministic_and_cached(tv, tmp_path, method, params):
+    first = compute_projection(tv=tv, method=method, params=params, seed=3)
+    assert first.cache == "miss" and first.coords.shape == (300, 2)
+    assert np.isfinite(first.coords).all() and first.coords.std() > 0
+    assert first.params == {**default_params(method), **params}
+    hit = compute_projection(tv=tv, method=method, params=params, seed=3)
+    assert hit.cache == "hit"
+    np.testing.assert_array_equal(hit.coords, first.coords)
+    # recomputed from scratch in another cache: the same coordinates
+    fresh = compute_projection(tv=tv, method=method, params=params, seed=3,
+                               cache_dir=tmp_path / "other")
+    assert fresh.cache == "miss"
+    np.testing.assert_array_equal(fresh.coords, first.coords)
+    other_seed = compute_projection(tv=tv, method=method, params=params, seed=4)
+    assert other_seed.key != first.key and not np.array_equal(other_seed.coords, first.coords)
+
+
+def test_umap_3d_reports_progress(tv):
+    seen = []
+    projection = compute_projection(tv=tv, method="umap", dims=3, params={"metric": "cosine"},
+                                    progress=seen.append)
+    assert projection.coords.shape == (300, 3)
+    assert seen and seen[-1].stage == "UMAP" and seen[-1].done == seen[-1].total
+    assert umap_warm_up_status()["state"] == "done"
+
+
+def test_tsne_and_umap_share_one_knn_graph(tv, isolated_cache):
+    compute_projection(tv=tv, method="tsne", params={"n_iter": 260})
+    compute_projection(tv=tv, method="umap")
+    graph = knn_graph(tv=tv, n_neighbors=10)
+    assert graph.cache == "hit"
+    assert len(ArrayCache(kind="knn").keys()) == 1  # k=90 graph sliced for k=14 and k=10
+
+
+def test_unknown_parameter_is_an_error(tv):
+    with pytest.raises(ValueError, match="perplexty"):
+        compute_projection(tv=tv, method="tsne", params={"perplexty": 5})
+
+
+def test_knn_graph_matches_brute_force_and_slices(tv):
+    from sklearn.neighbors import NearestNeighbors
+
+    X = np.asarray(tv.values, np.float32)
+    graph = KNNGraph(n_neighbors=6).fit(X)
+    dist, idx = NearestNeighbors(n_neighbors=7).fit(X).kneighbors(X)
+    assert graph.indices_.shape == (300, 6)
+    assert not np.any(graph.indices_ == np.arange(300)[:, None])  # self excluded
+    np.testing.assert_allclose(graph.distances_, dist[:, 1:], rtol=1e-4, atol=1e-4)
+    small = KNNGraph(n_neighbors=3).fit(X)
+    np.testing.assert_array_equal(graph.subgraph(3).indices_, small.indices_)
+    with_self, _ = graph.with_self()
+    assert np.array_equal(with_self[:, 0], np.arange(300)) and with_self.shape == (300, 7)
+
+
+def test_knn_graph_drops_self_among_duplicates():
+    X = np.array([[0, 0], [0, 0], [0, 0], [5, 5]], np.float32)
+    graph = KNNGraph(n_neighbors=2).fit(X)
+    for row in range(4):
+        assert row not in graph.indices_[row]
+
+
+def test_nearest_neighbors_lookup(tv):
+    pairs = nearest_neighbors(tv=tv, index=5, k=4, pca_dims=None)
+    assert len(pairs) == 4 and all(i != 5 for i, _ in pairs)
+    distances = [d for _, d in pairs]
+    assert distances == sorted(distances)
+    X = np.asarray(tv.values, np.float32)
+    assert distances[0] == pytest.approx(float(np.linalg.norm(X[pairs[0][0]] - X[5])), rel=1e-4)
+
+
+def test_importing_umap_does_not_import_tensorflow():
+    code = ("import sys; from core.projections import import_umap_class; import_umap_class(); "
+            "print('tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
