@@ -155,6 +155,22 @@ class ArrayCache:
             raise RuntimeError(f"cache entry {key} vanished right after it was written")
         return entry
 
+    def load_or_compute(self, key: str, compute) -> tuple[CacheEntry, str]:
+        """The entry for `key` and "hit", or compute it once and return it with "miss".
+
+        `compute()` returns (arrays, manifest). It runs under the key's inter-process lock, so
+        concurrent callers compute once; a caller that waited reads the winner's entry.
+        """
+        entry = self.load(key)
+        if entry is not None:
+            return entry, "hit"
+        with self.lock(key):
+            entry = self.load(key)  # another process may have finished while we waited
+            if entry is not None:
+                return entry, "hit"
+            arrays, manifest = compute()
+            return self.save(key, arrays=arrays, manifest=manifest), "miss"
+
     def remove(self, key: str) -> None:
         path = self.entry_path(key)
         if path.exists():

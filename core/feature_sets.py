@@ -160,22 +160,19 @@ def _cached(*, fields: dict[str, Any], cache_dir, backbone: str, dataset_name: s
     started = time.perf_counter()
     key = hash_key(fields)
     cache = ArrayCache(kind=KIND, root=cache_dir)
-    entry, status = cache.load(key), "hit"
-    if entry is None:
-        with cache.lock(key):
-            entry = cache.load(key)
-            if entry is None:
-                status = "miss"
-                values, labels, splits, sample_ids = build()
-                manifest = {"key_fields": fields, "dataset_name": dataset_name,
-                            "class_names": list(class_names), "backbone": backbone,
-                            "shape": list(values.shape), "dtype": str(values.dtype),
-                            "n": int(values.shape[0]), "dim": int(values.shape[1]),
-                            **(extra_manifest or {})}
-                entry = cache.save(key, arrays={"values": values, "labels": np.asarray(labels),
-                                                "splits": np.asarray(splits, np.uint8),
-                                                "sample_ids": np.asarray(sample_ids).astype(str)},
-                                   manifest=manifest)
+
+    def compute():
+        values, labels, splits, sample_ids = build()
+        manifest = {"key_fields": fields, "dataset_name": dataset_name,
+                    "class_names": list(class_names), "backbone": backbone,
+                    "shape": list(values.shape), "dtype": str(values.dtype),
+                    "n": int(values.shape[0]), "dim": int(values.shape[1]),
+                    **(extra_manifest or {})}
+        return {"values": values, "labels": np.asarray(labels),
+                "splits": np.asarray(splits, np.uint8),
+                "sample_ids": np.asarray(sample_ids).astype(str)}, manifest
+
+    entry, status = cache.load_or_compute(key, compute)
     return _from_entry(entry, status=status, seconds=time.perf_counter() - started)
 
 

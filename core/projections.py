@@ -121,18 +121,15 @@ def compute_projection(*, tv: TransferValues, method: str, dims: int = 2,
               "seed": int(seed), "version": PROJECTION_VERSION}
     key = hash_key(fields)
     cache = ArrayCache(kind=KIND, root=cache_dir)
-    entry, status = cache.load(key), "hit"
-    if entry is None:
-        with cache.lock(key):
-            entry = cache.load(key)
-            if entry is None:
-                status = "miss"
-                runner = {"pca": _run_pca, "tsne": _run_tsne, "umap": _run_umap}[method]
-                arrays, details = runner(tv=tv, dims=dims, params=params, seed=seed,
-                                         cache_dir=cache_dir, progress=progress, cancel=cancel)
-                details["compute_seconds"] = round(time.perf_counter() - started, 3)
-                entry = cache.save(key, arrays=arrays,
-                                   manifest={"key_fields": fields, "details": details})
+
+    def compute():
+        runner = {"pca": _run_pca, "tsne": _run_tsne, "umap": _run_umap}[method]
+        arrays, details = runner(tv=tv, dims=dims, params=params, seed=seed,
+                                 cache_dir=cache_dir, progress=progress, cancel=cancel)
+        details["compute_seconds"] = round(time.perf_counter() - started, 3)
+        return arrays, {"key_fields": fields, "details": details}
+
+    entry, status = cache.load_or_compute(key, compute)
     explained = entry.arrays.get("explained_variance")
     return Projection(coords=entry["coords"], method=method, dims=dims, params=params, key=key,
                       cache=status, seconds=time.perf_counter() - started,

@@ -61,16 +61,14 @@ def pca_reduce(*, tv: TransferValues, dims: int, solver: str = "auto", seed: int
               "seed": int(seed) if solver == "randomized" else None, "version": REDUCTION_VERSION}
     key = hash_key(fields)
     cache = ArrayCache(kind=KIND, root=cache_dir)
-    entry, status = cache.load(key), "hit"
-    if entry is None:
-        with cache.lock(key):
-            entry = cache.load(key)
-            if entry is None:
-                status = "miss"
-                if progress is not None:
-                    progress(Progress(f"PCA-{dims} ({solver})", 0, 1))
-                arrays = _fit_pca(np.asarray(tv.values, dtype=np.float32), dims, solver, seed)
-                entry = cache.save(key, arrays=arrays, manifest={"key_fields": fields})
+
+    def compute():
+        if progress is not None:
+            progress(Progress(f"PCA-{dims} ({solver})", 0, 1))
+        arrays = _fit_pca(np.asarray(tv.values, dtype=np.float32), dims, solver, seed)
+        return arrays, {"key_fields": fields}
+
+    entry, status = cache.load_or_compute(key, compute)
     if progress is not None:
         progress(Progress(f"PCA-{dims} ({solver})", 1, 1, message=status))
     return PCAReduction(coords=entry["coords"], components=np.asarray(entry["components"]),

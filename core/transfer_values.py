@@ -92,22 +92,19 @@ def compute_transfer_values(*, dataset: ImageDataset, backbone: str = DEFAULT_BA
     key = hash_key(fields)
     cache = ArrayCache(kind=KIND, root=cache_dir)
 
-    entry = cache.load(key)
-    status = "hit"
-    if entry is None:
-        with cache.lock(key):
-            entry = cache.load(key)  # another process may have finished while we waited
-            if entry is None:
-                status = "miss"
-                values = _extract_resumable(
-                    dataset=dataset, spec=spec, image_size=size, dtype=dtype, cache=cache,
-                    key=key, fields=fields, batch_size=batch_size, chunk_size=chunk_size,
-                    progress=progress, cancel=cancel)
-                entry = cache.save(key, arrays={"values": values, "labels": dataset.labels,
-                                                "splits": dataset.splits,
-                                                "sample_ids": dataset.sample_ids.astype(str)},
-                                   manifest=_manifest(dataset, spec, fields, values))
-                _remove_work(cache.work_path(key))
+
+    def compute():
+        values = _extract_resumable(
+            dataset=dataset, spec=spec, image_size=size, dtype=dtype, cache=cache, key=key,
+            fields=fields, batch_size=batch_size, chunk_size=chunk_size, progress=progress,
+            cancel=cancel)
+        return ({"values": values, "labels": dataset.labels, "splits": dataset.splits,
+                 "sample_ids": dataset.sample_ids.astype(str)},
+                _manifest(dataset, spec, fields, values))
+
+    entry, status = cache.load_or_compute(key, compute)
+    if status == "miss":
+        _remove_work(cache.work_path(key))
     return _from_entry(entry, status=status, seconds=time.perf_counter() - started)
 
 
