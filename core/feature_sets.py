@@ -18,11 +18,11 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from core.cache import ArrayCache, CacheEntry
+from core.cache import ArrayCache
 from core.datasets.base import ImageDataset, stratified_splits
 from core.hashing import hash_array, hash_key, new_hasher
 from core.progress import ProgressCallback
-from core.transfer_values import TransferValues
+from core.transfer_values import TransferValues, _from_entry
 
 KIND = "feature_sets"
 PIXELS = "pixels"  # pseudo-backbone name: raw pixels as features
@@ -174,14 +174,6 @@ def _cached(*, fields: dict[str, Any], cache_dir, backbone: str, dataset_name: s
 
     entry, status = cache.load_or_compute(key, compute)
     return _from_entry(entry, status=status, seconds=time.perf_counter() - started)
-
-
-def _from_entry(entry: CacheEntry, *, status: str, seconds: float) -> TransferValues:
-    return TransferValues(
-        values=entry["values"], labels=np.asarray(entry["labels"]),
-        splits=np.asarray(entry["splits"]), sample_ids=np.asarray(entry["sample_ids"]),
-        class_names=tuple(entry.manifest["class_names"]), key=entry.manifest["key"],
-        path=entry.path / "values.npy", cache=status, seconds=seconds, manifest=entry.manifest)
 
 
 def load_feature_set(*, key: str, cache_dir: str | Path | None = None) -> TransferValues | None:
