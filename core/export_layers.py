@@ -1,4 +1,5 @@
-"""Keras layers that make exported models take raw uint8 images of any size.
+"""Keras layers that saved and exported models contain: the uint8-images front end, and the
+matmul form of 1×1 convolutions the EfficientNet-Lite port uses.
 
 Registered as serializable so a saved `.keras` file loads with `safe_mode=True` once this
 module is imported (`core.export_layers`): no Lambda layers, no pickled code.
@@ -39,3 +40,45 @@ class ResizeToBackbone(keras.layers.Layer):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "size": self.size, "crop_fraction": self.crop_fraction}
+
+
+@keras.saving.register_keras_serializable(package="transfer_lens")
+class PointwiseConv2D(keras.layers.Conv2D):
+    """A 1×1, stride-1 convolution whose gradients are computed as matrix products.
+
+    Same weights and config as `Conv2D(filters, 1)`, so weight loading, BN folding and
+    saved files are unchanged, and the forward pass is the same convolution. Why: the CPU
+    gradient kernels of TensorFlow's 1×1 convolutions (Conv2DBackpropFilter/Input) are
+    several times slower than a matmul's at the small feature maps of EfficientNet's later
+    blocks (measured here on 2 cores: 121 ms vs 20 ms for 128×2×2×320 → 1280), and made
+    CPU fine-tuning mostly wait on them; a matmul forward, on the other hand, is slower than
+    oneDNN's convolution at the large early maps. Benchmarks: `python -m benchmarks`.
+    """
+
+    def __init__(self, filters: int, kernel_size=1, **kwargs) -> None:
+        super().__init__(filters, kernel_size, **kwargs)
+        if tuple(self.kernel_size) != (1, 1) or tuple(self.strides) != (1, 1):
+            raise ValueError("PointwiseConv2D is a 1×1, stride-1 convolution")
+
+    def call(self, inputs):
+        outputs = _pointwise(inputs, self.kernel)
+        if self.use_bias:
+            outputs = outputs + self.bias
+        return outputs if self.activation is None else self.activation(outputs)
+
+
+def _pointwise(x, kernel):
+    import tensorflow as tf
+
+    @tf.custom_gradient
+    def conv(x, kernel):
+        def grad(dy):
+            c_in, c_out = kernel.shape[-2], kernel.shape[-1]
+            dy_rows = tf.reshape(dy, (-1, c_out))
+            dx = tf.matmul(dy_rows, tf.reshape(kernel, (c_in, c_out)), transpose_b=True)
+            dk = tf.matmul(tf.reshape(x, (-1, c_in)), dy_rows, transpose_a=True)
+            return tf.reshape(dx, tf.shape(x)), tf.reshape(dk, tf.shape(kernel))
+
+        return tf.nn.conv2d(x, kernel, strides=1, padding="VALID"), grad
+
+    return conv(x, tf.convert_to_tensor(kernel))

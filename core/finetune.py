@@ -11,12 +11,13 @@ with SIGKILL continues from its last finished epoch when started again with the 
 settings. Batches are drawn from a permutation seeded by (seed, epoch) and augmented with
 stateless random ops seeded by (seed, epoch, step), so a resumed run sees the same data.
 
-Batch normalisation: blocks that stay frozen run their BN layers in inference mode
-(`trainable = False` in Keras 3 means inference mode). In unfrozen blocks, `bn="train"`
-(default) lets BN update its statistics: upscaled grey Fashion-MNIST is far from ImageNet's
-statistics and, measured on a 10k-image Fashion-MNIST subset (see benchmarks), adapting them
-generalised better than keeping ImageNet's. `bn="frozen"` keeps every BN layer in inference
-mode instead.
+Batch normalisation: `bn="frozen"` (default) keeps ImageNet's BN statistics and folds every
+BN layer into its convolution (an affine map with trainable scale and shift left in the
+conv's kernel and bias). Measured here on an 11k-image Fashion-MNIST subset, 2 epochs at
+64 px, side by side: frozen reached 89.8 % validation accuracy at 162 images/s, BN in
+training mode 83.4 % at 98 images/s — batch statistics of short CPU-sized runs are noisy, and
+the unfolded BN layers cost time. `bn="train"` lets BN in the unfrozen blocks adapt its
+statistics instead (frozen blocks always run BN in inference mode).
 """
 
 from __future__ import annotations
@@ -47,8 +48,10 @@ KIND = "finetune"
 class FineTuneConfig:
     """Everything that changes a fine-tuning run (part of its key)."""
 
-    epochs: int = 6
-    image_size: int = 96
+    # 4 epochs at 80 px: the defaults that fit 45 minutes on 2 CPU cores for Fashion-MNIST's
+    # 55k training images (80 px beat 64 px by 1.4 points at equal epochs, measured)
+    epochs: int = 4
+    image_size: int = 80
     batch_size: int = 128
     peak_lr: float = 1e-3
     weight_decay: float = 0.05
@@ -56,7 +59,7 @@ class FineTuneConfig:
     schedule: str = "onecycle"  # or "cosine"
     warmup_fraction: float = 0.25  # one-cycle: share of steps spent rising to the peak
     unfreeze: str = "all"  # "all" or "top-K" (K blocks of the backbone, plus its head conv)
-    bn: str = "train"  # "train": BN in unfrozen blocks adapts; "frozen": inference mode everywhere
+    bn: str = "frozen"  # "frozen": ImageNet statistics, folded; "train": BN in unfrozen blocks adapts
     crop_pad_fraction: float = 0.1  # pad by this share of the side, then random-crop back
     flip: bool = True
     dropout: float = 0.2
@@ -99,11 +102,12 @@ class FineTuneResult:
     train_seconds: float
     resumed_from_epoch: int
     images_per_second: float
+    feature_layer: str = "avg_pool"  # the extractor's output layer (its pooling)
 
     @property
     def backbone_name(self) -> str:
         """The name `core.backbones.get_backbone` resolves to the fine-tuned extractor."""
-        return f"{self.backbone_path}:avg_pool"
+        return f"{self.backbone_path}:{self.feature_layer}"
 
 
 def run_key(*, dataset: ImageDataset, backbone: str, weights_id: str, config: FineTuneConfig) -> str:
@@ -150,7 +154,8 @@ def _load_result(run_dir: Path, config: FineTuneConfig) -> FineTuneResult:
         head_weights=(head["kernel"], head["bias"]),
         history=[FineTuneEpoch(**h) for h in result["history"]], config=config,
         train_seconds=result["train_seconds"], resumed_from_epoch=result["resumed_from_epoch"],
-        images_per_second=result["images_per_second"])
+        images_per_second=result["images_per_second"],
+        feature_layer=result.get("feature_layer", "avg_pool"))
 
 
 class OneCycleSchedule:
@@ -224,12 +229,13 @@ class _Trainer:
         keras, config = self.keras, self.config
         from core.backbones.registry import get_backbone
 
-        if config.bn == "frozen" and self.backbone.startswith("efficientnet_lite"):
-            # fixed BN statistics are an affine map: fold them into the convs (fewer ops)
+        if self.backbone.startswith("efficientnet_lite"):
+            # fixed BN statistics are an affine map: fold them into the convs (fewer ops);
+            # matmul gradients for the 1×1 convs (measured: benchmarks, fine-tuning section)
             from core.backbones.efficientnet_lite import build_efficientnet_lite
 
-            features = build_efficientnet_lite(variant=self.backbone, fold_bn=True,
-                                               input_size=config.image_size)
+            features = build_efficientnet_lite(variant=self.backbone, input_size=config.image_size,
+                                               fold_bn=config.bn == "frozen", fast_gradients=True)
         else:
             features = get_backbone(self.backbone).build(input_size=config.image_size)
         features.trainable = True
@@ -449,14 +455,16 @@ class _Trainer:
         result = {"history": [asdict(h) for h in history], "train_seconds": total_seconds,
                   "resumed_from_epoch": first_epoch, "images_per_second": rate,
                   "config": asdict(self.config), "backbone": self.backbone,
-                  "class_names": list(self.dataset.class_names)}
+                  "class_names": list(self.dataset.class_names),
+                  "feature_layer": features.layers[-1].name}
         atomic_write_bytes(self.run_dir / "result.json", json.dumps(result, indent=1).encode())
         for old in self.run_dir.glob("epoch_*"):
             old.unlink(missing_ok=True)
         return FineTuneResult(run_dir=self.run_dir, backbone_path=backbone_path,
                               model_path=model_path, head_weights=(kernel, bias),
                               history=history, config=self.config, train_seconds=total_seconds,
-                              resumed_from_epoch=first_epoch, images_per_second=rate)
+                              resumed_from_epoch=first_epoch, images_per_second=rate,
+                              feature_layer=features.layers[-1].name)
 
 
 def _seed_generators(model) -> list:

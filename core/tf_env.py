@@ -32,9 +32,17 @@ def configure() -> None:
 
 
 def import_tensorflow():
-    """TensorFlow, configured: quiet logs, all cores used."""
+    """TensorFlow, configured: quiet logs, all cores used, one op at a time.
+
+    One op at a time (inter-op parallelism 1; each op still uses every core): with the
+    default, two ops each asking for all cores oversubscribe a small CPU. Measured here on
+    2 cores, side by side: EfficientNet-Lite0 training steps 1.5× faster, extraction
+    1.2–1.7× faster. TRANSFER_LENS_TF_INTER_OP=N overrides it (0: TensorFlow's default).
+    """
     configure()
     import tensorflow as tf
+
+    _set_inter_op_threads(tf)
 
     if os.environ.get("TRANSFER_LENS_TF_VERBOSE") != "1":
         tf.get_logger().setLevel(logging.ERROR)
@@ -45,3 +53,13 @@ def import_tensorflow():
         except ImportError:  # absl ships with TF; be safe anyway
             pass
     return tf
+
+
+def _set_inter_op_threads(tf) -> None:
+    threads = int(os.environ.get("TRANSFER_LENS_TF_INTER_OP", "1"))
+    if tf.config.threading.get_inter_op_parallelism_threads() == threads:
+        return
+    try:
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:  # the runtime already started (TensorFlow imported elsewhere first)
+        pass

@@ -37,10 +37,12 @@ def custom_backbone_spec(name: str) -> BackboneSpec:
 
 
 def _load(path: str):
-    from core.tf_env import configure
+    from core.tf_env import import_tensorflow
 
-    configure()
+    import_tensorflow()
     import keras
+
+    import core.export_layers  # noqa: F401  (registers the layers our saved models contain)
 
     try:
         return keras.saving.load_model(path, safe_mode=True, compile=False)

@@ -117,12 +117,9 @@ def _variant(name: str) -> tuple[str, _Variant]:
 
 def _keras() -> Any:
     """Import Keras, after the project's TensorFlow settings if that module exists."""
-    try:
-        from core import tf_env
-    except ImportError:  # written separately; plain TF defaults until then
-        pass
-    else:
-        tf_env.configure()
+    from core.tf_env import import_tensorflow
+
+    import_tensorflow()  # quiet logs and thread settings before Keras pulls TensorFlow in
     import keras
 
     return keras
@@ -133,14 +130,19 @@ def _keras() -> Any:
 
 def _conv_bn_act(layers: Any, x: Any, *, conv_name: str, prefix: str, kernel: int,
                  stride: int = 1, filters: int | None = None, activation: bool = True,
-                 fold_bn: bool = False) -> Any:
+                 fold_bn: bool = False, fast_gradients: bool = False) -> Any:
     """Bias-free conv (depthwise when filters is None) → BatchNorm → optional ReLU6.
 
-    With fold_bn the BatchNorm is folded into the conv (which then has a bias).
+    With fold_bn the BatchNorm is folded into the conv (which then has a bias). With
+    fast_gradients 1×1 convs are `PointwiseConv2D` (matmul gradients; for training).
     """
     if filters is None:
         conv = layers.DepthwiseConv2D(kernel, strides=stride, padding="same", use_bias=fold_bn,
                                       name=conv_name)
+    elif kernel == 1 and stride == 1 and fast_gradients:
+        from core.export_layers import PointwiseConv2D
+
+        conv = PointwiseConv2D(filters, use_bias=fold_bn, name=conv_name)
     else:
         conv = layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=fold_bn,
                              name=conv_name)
@@ -153,32 +155,36 @@ def _conv_bn_act(layers: Any, x: Any, *, conv_name: str, prefix: str, kernel: in
     return x
 
 
-def _mbconv(layers: Any, inputs: Any, block: _Block, fold_bn: bool = False) -> Any:
+def _mbconv(layers: Any, inputs: Any, block: _Block, fold_bn: bool = False,
+            fast_gradients: bool = False) -> Any:
     """Inverted residual: [1x1 expand] → kxk depthwise → 1x1 linear projection [+ input]."""
     b, x = block.name, inputs
     if block.expand != 1:
         x = _conv_bn_act(layers, x, conv_name=f"{b}_expand_conv", prefix=f"{b}_expand", kernel=1,
-                         filters=block.filters_in * block.expand, fold_bn=fold_bn)
+                         filters=block.filters_in * block.expand, fold_bn=fold_bn,
+                         fast_gradients=fast_gradients)
     x = _conv_bn_act(layers, x, conv_name=f"{b}_dwconv", prefix=f"{b}_dwconv",
                      kernel=block.kernel, stride=block.stride, fold_bn=fold_bn)
     x = _conv_bn_act(layers, x, conv_name=f"{b}_project_conv", prefix=f"{b}_project", kernel=1,
-                     filters=block.filters_out, activation=False, fold_bn=fold_bn)
+                     filters=block.filters_out, activation=False, fold_bn=fold_bn,
+                     fast_gradients=fast_gradients)
     if block.has_skip:  # the reference's drop-connect only acts in training: a plain add
         x = layers.Add(name=f"{b}_add")([x, inputs])
     return x
 
 
 def _build_graph(keras: Any, *, variant: _Variant, blocks: list[_Block], size: int,
-                 include_top: bool, name: str, fold_bn: bool = False) -> "keras.Model":
+                 include_top: bool, name: str, fold_bn: bool = False,
+                 fast_gradients: bool = False) -> "keras.Model":
     layers = keras.layers
     inputs = keras.Input(shape=(size, size, 3), dtype="float32", name="pixels")
     x = layers.Rescaling(1.0 / PIXEL_STD, offset=-PIXEL_MEAN / PIXEL_STD, name="normalize")(inputs)
     x = _conv_bn_act(layers, x, conv_name="stem_conv", prefix="stem", kernel=3, stride=2,
                      filters=STEM_FILTERS, fold_bn=fold_bn)
     for block in blocks:
-        x = _mbconv(layers, x, block, fold_bn=fold_bn)
+        x = _mbconv(layers, x, block, fold_bn=fold_bn, fast_gradients=fast_gradients)
     x = _conv_bn_act(layers, x, conv_name="head_conv", prefix="head", kernel=1,
-                     filters=HEAD_FILTERS, fold_bn=fold_bn)
+                     filters=HEAD_FILTERS, fold_bn=fold_bn, fast_gradients=fast_gradients)
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
     if include_top:
         x = layers.Dropout(variant.dropout, name="top_dropout")(x)
@@ -266,13 +272,16 @@ def _weights_file(key: str) -> Path:
 
 
 def build_efficientnet_lite(*, variant: str, input_size: int | None = None,
-                            include_top: bool = False, fold_bn: bool = False) -> "keras.Model":
+                            include_top: bool = False, fold_bn: bool = False,
+                            fast_gradients: bool = False) -> "keras.Model":
     """EfficientNet-Lite with ImageNet weights; input (B, S, S, 3) float32 pixels in [0, 255].
 
     Output: global-average-pooled 1280-d features, or with include_top 1000 ImageNet class
     probabilities (softmax). S defaults to the variant's native size (224/240/260).
     fold_bn folds every BatchNorm into its conv: the same function in inference mode, fewer
-    ops — used to fine-tune with BN statistics kept fixed.
+    ops — used to fine-tune with BN statistics kept fixed. fast_gradients makes the 1×1
+    convs `core.export_layers.PointwiseConv2D` (same function, faster CPU gradients) — for
+    training; the saved model then needs `core.export_layers` imported to load.
     """
     key, spec = _variant(variant)
     size = int(input_size or spec.native_size)
@@ -283,12 +292,12 @@ def build_efficientnet_lite(*, variant: str, input_size: int | None = None,
     keras = _keras()
     blocks = _blocks(spec)
     model = _build_graph(keras, variant=spec, blocks=blocks, size=size, include_top=include_top,
-                         name=f"efficientnet_{key}")
+                         name=f"efficientnet_{key}", fast_gradients=fast_gradients and not fold_bn)
     _load_torch_weights(model, blocks, state, include_top=include_top, source=path.name)
     if fold_bn:
         folded = _build_graph(keras, variant=spec, blocks=blocks, size=size,
                               include_top=include_top, name=f"efficientnet_{key}_folded",
-                              fold_bn=True)
+                              fold_bn=True, fast_gradients=fast_gradients)
         _copy_folded(model, folded)
         return folded
     return model

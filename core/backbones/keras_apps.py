@@ -48,9 +48,9 @@ def keras_weights_unavailable_reason(name: str) -> Optional[str]:
 
 
 def _build(name: str, *, input_size: int):
-    from core.tf_env import configure
+    from core.tf_env import import_tensorflow
 
-    configure()
+    import_tensorflow()
     import keras
 
     attr = KERAS_APPS[name][0]
