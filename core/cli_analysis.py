@@ -86,15 +86,19 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     from core.heads import train_head
 
     started = time.perf_counter()
-    tv = _features(args)
     params = _param_dict(args.param)
     if args.epochs is not None:
         params["epochs"] = args.epochs
-    if args.C is not None:
-        params["C"] = _parse_value(args.C)
-    trained = train_head(tv=tv, head=args.head, params=params, seed=args.seed,
-                         cross_fit_folds=args.cross_fit, cache_dir=args.cache_dir,
-                         use_cache=not args.no_cache, progress=_progress())
+    extra: dict[str, Any] = {}
+    if args.head == "finetune":
+        tv, trained, extra = _fine_tune(args, params)
+    else:
+        if args.C is not None:
+            params["C"] = _parse_value(args.C)
+        tv = _features(args)
+        trained = train_head(tv=tv, head=args.head, params=params, seed=args.seed,
+                             cross_fit_folds=args.cross_fit, cache_dir=args.cache_dir,
+                             use_cache=not args.no_cache, progress=_progress())
     m = trained.metrics
     test = tv.splits == 2
     matrix = confusion_matrix(labels=tv.labels, predictions=trained.predictions,
@@ -109,11 +113,16 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
               "epochs_run": len(trained.history), "details": m.get("details"),
               "confusion_sum": int(matrix.sum()),
               "top_confusions": top_confusions(matrix=matrix, class_names=tv.class_names),
-              "per_class": m.get("per_class"),
+              "per_class": m.get("per_class"), **extra,
               "total_seconds": round(time.perf_counter() - started, 3)}
     if args.save:
         result["saved"] = str(trained.save(args.save))
-    if args.export:
+    if args.export and args.head == "finetune":
+        import shutil
+
+        shutil.copyfile(extra["model_path"], args.export)  # already end to end
+        result["exported"] = str(args.export)
+    elif args.export:
         from core.export import export_end_to_end_model
         from core.feature_sets import PIXELS
 
@@ -131,6 +140,35 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
         for row in result["top_confusions"]:
             print(f"  {row['true']} → {row['predicted']}: {row['count']}")
     return result
+
+
+def _fine_tune(args: argparse.Namespace, params: dict[str, Any]):
+    """Fine-tune (or resume, or load) and evaluate: (values after, head, extra JSON fields)."""
+    from core.feature_sets import PIXELS
+    from core.finetune_evaluation import config_from_params, fine_tune_and_evaluate
+
+    if args.backbone == PIXELS:
+        raise TransferLensError("Fine-tuning needs a backbone; pixels have none.")
+    if args.cross_fit:
+        raise TransferLensError("--cross-fit does not go with --head finetune (it would "
+                                "fine-tune once per fold).")
+    if args.image_size is not None:
+        params["image_size"] = args.image_size
+    if args.unfreeze is not None:
+        params["unfreeze"] = args.unfreeze
+    config = config_from_params(params, seed=args.seed)
+    dataset = load_for_cli(args)
+    done = fine_tune_and_evaluate(dataset=dataset, backbone=args.backbone, config=config,
+                                  cache_dir=args.cache_dir, progress=_progress())
+    result = done.result
+    extra = {"image_size": config.image_size, "epochs": config.epochs,
+             "unfreeze": config.unfreeze, "images_per_second": round(result.images_per_second, 1),
+             "resumed_from_epoch": result.resumed_from_epoch,
+             "val_accuracy_per_epoch": [round(h.val_accuracy, 4) for h in result.history],
+             "model_path": str(result.model_path), "backbone_path": str(result.backbone_path),
+             "run_dir": str(result.run_dir), "before_key": done.before.key,
+             "after_key": done.after.key}
+    return done.after, done.head, extra
 
 
 # --- label issues ---
@@ -229,7 +267,10 @@ def register_analysis_commands(subparsers, handlers: dict[str, Handler]) -> None
     p = subparsers.add_parser("train", help="train a head on the transfer values and evaluate it")
     add_dataset_args(p)
     p.add_argument("--head", choices=list(HEADS), default="logreg")
-    p.add_argument("--epochs", type=int, default=None, help="Keras heads: maximum epochs")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="Keras heads: maximum epochs; finetune: epochs (default 6)")
+    p.add_argument("--unfreeze", default=None, metavar="all|top-K",
+                   help="finetune: train the whole backbone (all) or its top K blocks")
     p.add_argument("--C", default=None, help="logreg: inverse regularisation, or 'auto'")
     p.add_argument("--cross-fit", type=int, default=0, metavar="K",
                    help="out-of-fold probabilities for training samples from K folds")

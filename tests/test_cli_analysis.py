@@ -66,3 +66,33 @@ def test_bad_parameter_is_reported(capsys):
     captured = capsys.readouterr()
     assert code == 2 and "bogus" in captured.err
     assert "bogus" in json.loads(captured.out.strip().splitlines()[-1])["error"]
+
+
+def test_train_finetune_json_and_export(capsys, tmp_path, tiny_backbone):
+    """`train --head finetune`: the same JSON fields as the other heads, evaluated on the
+    fine-tuned backbone's values; a second run is served from the finished run."""
+    args = ["train", "--dataset", "digits", "--backbone", tiny_backbone, "--limit", "400",
+            "--head", "finetune", "--image-size", "32", "--epochs", "2",
+            "--param", "batch_size=32", "--param", "head_epochs=2", "--json"]
+    first = run(capsys, *args, "--export", str(tmp_path / "model.keras"))
+    for key in ("head", "test_accuracy", "val_accuracy", "train_seconds", "n_train"):
+        assert first[key] is not None, key
+    assert first["head"] == "finetune" and first["epochs"] == 2 and first["image_size"] == 32
+    assert len(first["val_accuracy_per_epoch"]) == 2 and first["images_per_second"] > 0
+    assert first["confusion_sum"] == first["n_test"] and first["before_key"] != first["after_key"]
+    assert first["test_accuracy"] > 0.15  # above chance (10 classes) after two short epochs
+    assert (tmp_path / "model.keras").stat().st_size > 0
+    again = run(capsys, *args)
+    assert again["resumed_from_epoch"] == 2 and again["test_accuracy"] == first["test_accuracy"]
+    assert again["train_seconds"] == first["train_seconds"]  # the run's own time, not a reload's
+
+
+def test_finetune_refuses_cross_fit_and_bad_settings(capsys, tiny_backbone):
+    base = ["train", "--dataset", "digits", "--backbone", tiny_backbone, "--limit", "200",
+            "--head", "finetune", "--image-size", "32"]
+    assert main([*base, "--cross-fit", "3"]) != 0
+    assert "fine-tune once per fold" in capsys.readouterr().err
+    assert main([*base, "--unfreeze", "some"]) != 0
+    assert "unfreeze must be 'all' or 'top-K'" in capsys.readouterr().err
+    assert main([*base, "--param", "warp=9"]) != 0
+    assert "unknown fine-tuning parameter" in capsys.readouterr().err

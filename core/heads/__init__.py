@@ -1,12 +1,14 @@
 """Classification heads trained on transfer values.
 
-`HEADS` maps a name to a head class; `train_head` trains one by name. Adding a head (e.g.
-"finetune", which will train the backbone's top blocks on images) means writing a
-`HeadModel` subclass and decorating it with `register_head` — see `core.heads.base`.
+`HEADS` maps a name to a head class; `train_head` trains one by name. Adding a head means
+writing a `HeadModel` subclass and decorating it with `register_head` — see
+`core.heads.base`. "finetune" is the classifier of a fine-tuning run (`core.finetune`) on the
+fine-tuned backbone's values; `core.finetune_evaluation` runs both.
 """
 
 from core.heads import logreg as _logreg  # noqa: F401  (registers logreg, first: the default)
 from core.heads import keras_heads as _keras_heads  # noqa: F401  (registers softmax, mlp)
+from core.heads import finetuned as _finetuned  # noqa: F401  (registers finetune)
 from core.heads.base import EpochLog, HeadData, HeadModel
 from core.heads.registry import HEADS, default_head_params, describe_head, register_head
 from core.heads.storage import load_head, save_head

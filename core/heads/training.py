@@ -76,6 +76,10 @@ def train_head(*, tv: TransferValues, head: str, params: dict[str, Any] | None =
         raise ValueError(f"head '{head}' trains on images: pass dataset=")
     if cross_fit_folds == 1 or cross_fit_folds < 0:
         raise ValueError("cross_fit_folds must be 0 (off) or at least 2")
+    if cross_fit_folds and head == "finetune":
+        raise ValueError("cross-fitting would fine-tune the backbone once per fold; use a head "
+                         "on the fine-tuned transfer values (e.g. logreg) for out-of-fold "
+                         "probabilities instead")
     for view in augmented:
         if not np.array_equal(view.sample_ids, tv.sample_ids):
             raise ValueError(f"augmented view {view.key} is not of the same samples as {tv.key}")
@@ -179,7 +183,8 @@ def _train(*, tv, cls, params, seed, progress, cancel, on_epoch, folds, augmente
     data = _head_data(tv=tv, train=train, val=val, augmented=augmented, dataset=dataset)
     model = cls(params=params, seed=seed).fit(data, progress=progress, cancel=cancel,
                                               on_epoch=on_epoch)
-    train_seconds = time.perf_counter() - started
+    # a head that reads work done elsewhere (a fine-tuning run) reports that work's time
+    train_seconds = float(model.details_.get("train_seconds", time.perf_counter() - started))
     del data
     probabilities = _predict_all(model, tv)
     in_sample_train = probabilities[train].argmax(axis=1)

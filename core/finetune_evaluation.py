@@ -1,0 +1,66 @@
+"""Fine-tune, then look at the result the way every other head is looked at.
+
+`fine_tune_and_evaluate` runs (or resumes, or loads) a fine-tuning run, computes the
+fine-tuned backbone's transfer values (cached under a key naming the run's checkpoint), and
+wraps the run's classifier as the "finetune" head on those values. The original backbone's
+values at the same input size come along, so projections, confusion matrices, failures and
+label issues can be compared before and after.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from core.datasets.base import ImageDataset
+from core.finetune import FineTuneConfig, FineTuneEpoch, FineTuneResult, fine_tune
+from core.heads.training import TrainedHead
+from core.progress import ProgressCallback
+from core.transfer_values import TransferValues
+
+
+@dataclass
+class FineTuned:
+    result: FineTuneResult
+    before: TransferValues  # the original backbone at the same input size
+    after: TransferValues  # the fine-tuned backbone
+    head: TrainedHead  # the fine-tuned classifier, evaluated on `after`
+
+
+def config_from_params(params: dict[str, Any] | None, *, seed: int = 0) -> FineTuneConfig:
+    """A FineTuneConfig from loose parameters (CLI `--param`, dashboard widgets); unknown
+    names are an error that lists the known ones."""
+    known = {f.name for f in fields(FineTuneConfig)}
+    params = dict(params or {})
+    unknown = set(params) - known
+    if unknown:
+        raise ValueError(f"unknown fine-tuning parameter(s) {sorted(unknown)}; known: "
+                         f"{sorted(known)}")
+    params.setdefault("seed", seed)
+    config = FineTuneConfig(**params)
+    config.validate()
+    return config
+
+
+def fine_tune_and_evaluate(*, dataset: ImageDataset, backbone: str = "efficientnet_lite0",
+                           config: FineTuneConfig = FineTuneConfig(),
+                           cache_dir: str | Path | None = None,
+                           progress: Optional[ProgressCallback] = None,
+                           on_epoch: Optional[Callable[[FineTuneEpoch], None]] = None,
+                           cancel: Optional[Callable[[], bool]] = None) -> FineTuned:
+    """Fine-tune `backbone` on `dataset` (resuming a killed run), then evaluate it."""
+    from core.heads import train_head
+    from core.transfer_values import compute_transfer_values
+
+    result = fine_tune(dataset=dataset, backbone=backbone, config=config, cache_dir=cache_dir,
+                       progress=progress, on_epoch=on_epoch, cancel=cancel)
+    before = compute_transfer_values(dataset=dataset, backbone=backbone,
+                                     image_size=config.image_size, cache_dir=cache_dir,
+                                     progress=progress)
+    after = compute_transfer_values(dataset=dataset, backbone=result.backbone_name,
+                                    image_size=config.image_size, cache_dir=cache_dir,
+                                    progress=progress)
+    head = train_head(tv=after, head="finetune", params={"run_dir": str(result.run_dir)},
+                      seed=config.seed, cache_dir=cache_dir)
+    return FineTuned(result=result, before=before, after=after, head=head)
