@@ -61,6 +61,7 @@ def prepare(header, slots: dict) -> resources.Workspace | None:
     finally:
         note.empty()
     if ws is not None:
+        sidebar.feature_space_picker(ws)
         header.markdown(ws.describe())
         st.session_state["tv_key"] = ws.tv.key  # what the current page shows (tests read it)
     return ws

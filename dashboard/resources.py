@@ -219,6 +219,19 @@ class Workspace:
     dataset: ImageDataset  # the embedded subset, aligned row-for-row with tv
     total: int  # images in the whole dataset
     tv: Any  # core.transfer_values.TransferValues
+    # set when the views show a fine-tuned backbone's values: the fine-tuning
+    # (core.finetune_evaluation.FineTuned) whose `after` is `tv`
+    finetuned: Any = None
+
+    @property
+    def fine_tuned_view(self) -> bool:
+        return self.finetuned is not None and self.tv is self.finetuned.after
+
+    @property
+    def values_backbone(self) -> str:
+        """The backbone that turns an image into `tv`'s kind of values (for new images)."""
+        return self.finetuned.result.backbone_name if self.fine_tuned_view else \
+            self.settings.backbone
 
     @property
     def head(self) -> state.HeadRecord | None:
@@ -233,8 +246,9 @@ class Workspace:
         s = self.settings
         count = (f"{self.tv.n:,} images" if self.tv.n == self.total
                  else f"{self.tv.n:,} of {self.total:,} images")
+        backbone = f"**{s.backbone}**" + (" **fine-tuned**" if self.fine_tuned_view else "")
         return (f"**{s.dataset_label}** · {count} · {len(self.class_names)} classes · "
-                f"**{s.backbone}** at {s.image_size} px → {self.tv.dim:,}-d transfer values")
+                f"{backbone} at {s.image_size} px → {self.tv.dim:,}-d transfer values")
 
 
 def workspace(settings: Settings) -> Workspace | None:
@@ -243,5 +257,8 @@ def workspace(settings: Settings) -> Workspace | None:
     tv = transfer_values(settings)
     if tv is None:
         return None
+    done = state.finetuned(tv.key)
+    if done is not None and st.session_state.get(state.FEATURE_SPACE_KEY) == state.FINE_TUNED:
+        tv = done.after
     return Workspace(settings=settings, dataset=dataset,
-                     total=len(full_dataset(settings.dataset)), tv=tv)
+                     total=len(full_dataset(settings.dataset)), tv=tv, finetuned=done)

@@ -14,7 +14,7 @@ import streamlit as st
 
 from core.datasets.base import ImageDataset
 from dashboard import components, resources, state
-from dashboard.resources import Settings
+from dashboard.resources import Settings, Workspace
 
 FOLDER, UPLOAD = "__folder__", "__upload__"
 CUSTOM = "__custom__"
@@ -226,6 +226,20 @@ def _limit_picker(n_total: int) -> int | None:
 
 def _remember_limit() -> None:
     st.session_state["limit_preference"] = st.session_state["limit"]
+
+
+# --- original or fine-tuned backbone ---
+
+def feature_space_picker(ws: Workspace) -> None:
+    """Once the backbone was fine-tuned on these images, every view can show either."""
+    if ws.finetuned is None:
+        return
+    st.sidebar.segmented_control(
+        "Feature space", [state.ORIGINAL, state.FINE_TUNED], key=state.FEATURE_SPACE_KEY,
+        required=True, default=state.ORIGINAL, format_func=str.capitalize,
+        help="Fine-tuned: the backbone after fine-tuning on these images. Every view "
+             "(projections, confusion matrix, failures, label issues) then uses its transfer "
+             "values, so you can compare before and after.")
 
 
 # --- cache and head status ---

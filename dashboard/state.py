@@ -44,6 +44,7 @@ def init() -> None:
     st.session_state.setdefault("crossfit_heads", {})
     st.session_state.setdefault("tv_status", {})
     st.session_state.setdefault("exports", {})
+    st.session_state.setdefault("finetuned", {})
 
 
 def go_to(view: str) -> None:
@@ -82,6 +83,27 @@ def store_crossfit_head(tv_key: str, head: Any) -> HeadRecord:
     record = HeadRecord(head=head, token=next(_tokens), before_accuracy=None, before_label="")
     st.session_state["crossfit_heads"][tv_key] = record
     return record
+
+
+# --- fine-tuned backbones, keyed by the original transfer values ---
+
+FEATURE_SPACE_KEY = "feature_space"
+ORIGINAL, FINE_TUNED = "original", "fine-tuned"
+
+
+def finetuned(tv_key: str) -> Any:
+    """The fine-tuning (core.finetune_evaluation.FineTuned) done on these values, if any."""
+    return st.session_state["finetuned"].get(tv_key)
+
+
+def store_finetuned(tv_key: str, done: Any) -> None:
+    st.session_state["finetuned"][tv_key] = done
+    store_head(done.after.key, done.head)
+
+
+def show_fine_tuned() -> None:
+    """Switch every view to the fine-tuned feature space (an on_click callback)."""
+    st.session_state[FEATURE_SPACE_KEY] = FINE_TUNED
 
 
 # --- the projection selection ---

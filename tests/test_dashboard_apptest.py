@@ -417,6 +417,45 @@ def test_clear_cache(app: AppTest, isolated_cache) -> None:
     assert "Transfer values: **computed** (cache miss)" in texts(app)
 
 
+def test_fine_tune_then_compare_before_and_after(app: AppTest) -> None:
+    show(app, "Train a head")
+    app.segmented_control(key="head_type").set_value("finetune").run()
+    assert_clean(app)
+    assert "Fine-tune the backbone itself" in texts(app)
+    assert "feature_space" not in [w.key for w in app.segmented_control]  # nothing to switch yet
+    app.number_input(key="hp_finetune_epochs").set_value(3)
+    app.number_input(key="hp_finetune_batch_size").set_value(64)
+    app.button(key="FormSubmitter:finetune_form-Fine-tune").click().run()
+    assert_clean(app)
+    page = texts(app)
+    assert "Fine-tuned backbone" in page and "3 epochs at 32 px, unfreeze all" in page
+    assert "**Loss**" in page and "**Accuracy**" in page  # the per-epoch curves
+    test_accuracy = percent(metric(app, "Test accuracy"))
+    assert 0.2 < test_accuracy <= 1.0  # 10 classes: clearly above chance
+    before, after = metric(app, "kNN vote: before → after").split(" → ")
+    assert percent(before) > 0.1 and percent(after) > 0.1
+
+    # every view can now show the fine-tuned backbone's values
+    app.button(key="show_fine_tuned").click().run()
+    assert_clean(app)
+    assert app.segmented_control(key="feature_space").value == "fine-tuned"
+    assert "**fine-tuned** at 32 px" in texts(app)
+    assert f"Head: **finetune**, test accuracy {test_accuracy:.1%}" in texts(app)
+    show(app, "Confusion matrix")
+    assert "needs a trained head" not in texts(app)
+    show(app, "Projections")
+    app.toggle(key="proj_compare").set_value(True).run()
+    assert_clean(app)
+    titles = [json.loads(chart.proto.spec)["layout"]["title"]["text"]
+              for chart in app.get("plotly_chart")]
+    assert titles == ["Before fine-tuning", "After fine-tuning"]
+    assert sum("kNN-vote accuracy" in c.value for c in app.caption) == 2
+    # back to the original values: the original page again, the fine-tuning remembered
+    app.segmented_control(key="feature_space").set_value("original").run()
+    assert_clean(app)
+    assert "**fine-tuned**" not in texts(app)
+
+
 @pytest.mark.slow
 def test_efficientnet_lite0_small(monkeypatch) -> None:
     """The real default backbone, on a digits subset at a small input size."""

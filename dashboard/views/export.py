@@ -56,8 +56,9 @@ def render(ws: Workspace) -> None:
     if record is not None:
         with st.container(border=True):
             st.markdown("#### End-to-end model")
-            st.caption(f"{ws.settings.backbone} at {ws.settings.image_size} px plus the head in "
-                       "one Keras model that takes raw uint8 images of any size.")
+            st.caption(f"{ws.settings.backbone}{' (fine-tuned)' if ws.fine_tuned_view else ''} "
+                       f"at {ws.settings.image_size} px plus the head in one Keras model that "
+                       "takes raw uint8 images of any size.")
             _export_item(ws, f"model_{record.token}", folder / f"{stem}_{head.head}_model.keras",
                          "Create end-to-end model", lambda path: _model(ws, record.head, path))
 
@@ -138,6 +139,11 @@ def _projection_params(method: str) -> dict | None:
 def _model(ws: Workspace, head, path: Path):
     from core.export import export_end_to_end_model
 
-    return export_end_to_end_model(head=head, backbone=ws.settings.backbone,
+    if head.head == "finetune":  # the fine-tuning run saved its end-to-end model
+        import shutil
+
+        shutil.copyfile(ws.finetuned.result.model_path, path)
+        return path
+    return export_end_to_end_model(head=head, backbone=ws.values_backbone,
                                    image_size=ws.settings.image_size, path=path)
 

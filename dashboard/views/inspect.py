@@ -102,7 +102,7 @@ def _uploaded(ws: Workspace) -> None:
     from core.predict import predict_images
 
     with st.spinner(f"Running {ws.settings.backbone} and the head…"):
-        result = predict_images(images=[image], head=record.head, backbone=ws.settings.backbone,
+        result = predict_images(images=[image], head=record.head, backbone=ws.values_backbone,
                                 image_size=ws.settings.image_size, tv=ws.tv, top_k=TOP_K,
                                 n_neighbors=8)[0]
     picture, prediction = st.columns([1, 2])

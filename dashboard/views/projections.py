@@ -36,6 +36,12 @@ def render(ws: Workspace) -> None:
         colour = "class"
 
     dims = 3 if three_d else 2
+    if ws.finetuned is not None and st.toggle(
+            "Before and after fine-tuning, side by side", key="proj_compare",
+            persist_state="session",
+            help="The same projection of the original and the fine-tuned backbone's values."):
+        _before_after(ws, method=method, dims=dims, params=params)
+        return
     projection = resources.projection(ws.tv, method=method, dims=dims, params=params)
     token = head.token if head is not None else 0
     figure = resources.remembered(
@@ -58,6 +64,31 @@ def render(ws: Workspace) -> None:
         # compile UMAP's kernels (once per process) while the user looks at this plot
         warm_up_umap_in_background()
     _selection_panel(ws)
+
+
+def _before_after(ws: Workspace, *, method: str, dims: int, params: dict | None) -> None:
+    """Two charts (two WebGL contexts: browsers allow only a few), coloured by class."""
+    done = ws.finetuned
+    columns = st.columns(2)
+    for column, (title, tv) in zip(columns, (("Before fine-tuning", done.before),
+                                             ("After fine-tuning", done.after))):
+        projection = resources.projection(tv, method=method, dims=dims, params=params)
+        def draw(projection=projection, tv=tv, title=title):
+            figure = figures.projection_figure(
+                coords=np.asarray(projection.coords), labels=tv.labels, splits=tv.splits,
+                class_names=ws.class_names, sample_ids=tv.sample_ids, colour="class")
+            figure.update_layout(title={"text": title})
+            return figures.PrerenderedFigure(figure)
+
+        figure = resources.remembered(("figure", projection.key, "class", 0, title), draw)
+        knn = resources.separability(tv)
+        with column:
+            st.plotly_chart(figure, key=f"projection_{'after' if tv is done.after else 'before'}",
+                            config={"scrollZoom": True, "displaylogo": False})
+            st.caption(f"{METHODS[method]} of {tv.n:,} points · kNN-vote accuracy "
+                       f"{knn['knn_accuracy']:.1%} · silhouette {knn['silhouette']:.2f}")
+    st.caption("Fine-tuning pulls the classes apart: compare how tight and separate the "
+               "clusters are. Switch the toggle off to select points.")
 
 
 def _params(method: str) -> dict | None:

@@ -13,7 +13,10 @@ from dashboard.resources import Workspace
 
 HEAD_LABELS = {"logreg": "Logistic regression", "softmax": "Softmax (Keras)",
                "mlp": "MLP (Keras)", "finetune": "Fine-tune"}
-SHOWN_HEADS = ("logreg", "softmax", "mlp")  # fine-tuning needs images and the backbone
+SHOWN_HEADS = ("logreg", "softmax", "mlp", "finetune")
+# the fine-tuning settings worth a widget; the rest keep core's defaults (FineTuneConfig)
+FINETUNE_WIDGETS = ("epochs", "unfreeze", "batch_size", "peak_lr", "weight_decay",
+                    "label_smoothing", "bn", "flip", "crop_pad_fraction")
 
 
 def render(ws: Workspace) -> None:
@@ -23,6 +26,9 @@ def render(ws: Workspace) -> None:
     head_name = st.segmented_control("Head", SHOWN_HEADS, format_func=HEAD_LABELS.get,
                                      key="head_type", required=True, persist_state="session")
     st.caption(describe_head(head_name))
+    if head_name == "finetune":
+        _render_finetune(ws)
+        return
     with st.form("train_form", border=False):
         params = _param_widgets(head_name, default_head_params(head_name))
         with st.expander("Cross-fitting (for label issues)"):
@@ -32,15 +38,116 @@ def render(ws: Workspace) -> None:
                 help="With k ≥ 2 folds the train samples' probabilities are out-of-fold, so "
                      "“Label issues” can trust them. Costs k extra fits; 0 = off.")
         submitted = st.form_submit_button("Train", type="primary", icon=":material/play_arrow:")
-    if st.session_state.pop("train_cancelled", False):
-        st.warning("Training cancelled. " + ("The previous head is kept."
-                   if ws.head is not None else "No head was stored."),
-                   icon=":material/stop_circle:")
+    _say_if_cancelled(ws)
     if submitted:
         _train(ws, head_name, params, int(folds))
     record = ws.head
     if record is not None:
         _results(ws, record)
+
+
+def _say_if_cancelled(ws: Workspace) -> None:
+    if st.session_state.pop("train_cancelled", False):
+        st.warning("Training cancelled. " + ("The previous head is kept."
+                   if ws.head is not None else "No head was stored."),
+                   icon=":material/stop_circle:")
+
+
+# --- fine-tuning the backbone ---
+
+def _render_finetune(ws: Workspace) -> None:
+    from dataclasses import asdict
+
+    from core.finetune import FineTuneConfig
+
+    if ws.fine_tuned_view:
+        st.info("These are the fine-tuned backbone's values. Switch the feature space in the "
+                "sidebar back to “Original” to fine-tune again; the heads above train on "
+                "whichever is shown.", icon=":material/swap_horiz:")
+    else:
+        defaults = asdict(FineTuneConfig())
+        st.caption(f"Trains on the {int((ws.tv.splits == 0).sum()):,} training images at the "
+                   f"sidebar's input size ({ws.settings.image_size} px), validates on the "
+                   "validation split after every epoch and keeps a checkpoint, so a stopped "
+                   "run continues where it was. On a CPU an epoch over thousands of images "
+                   "takes minutes: try a subset and one epoch first.")
+        with st.form("finetune_form", border=False):
+            params = _param_widgets("finetune", {k: defaults[k] for k in FINETUNE_WIDGETS})
+            submitted = st.form_submit_button("Fine-tune", type="primary",
+                                              icon=":material/play_arrow:")
+        _say_if_cancelled(ws)
+        if submitted:
+            _fine_tune(ws, params)
+    done = ws.finetuned
+    if done is not None:
+        _finetune_results(ws, done)
+
+
+def _fine_tune(ws: Workspace, params: dict) -> None:
+    from core.finetune_evaluation import config_from_params, fine_tune_and_evaluate
+
+    config = config_from_params({**params, "image_size": ws.settings.image_size})
+    cancel_slot = st.empty()
+    cancel_slot.button("Cancel fine-tuning", on_click=_cancel, icon=":material/stop_circle:",
+                       key="cancel_training",
+                       help="Stops now; finished epochs are kept and the next run resumes.")
+    curves_slot = st.empty()
+    logs: list = []
+
+    def on_epoch(log) -> None:
+        logs.append(log)
+        with curves_slot.container():
+            _curves(logs)
+
+    try:
+        with components.progress_panel(
+                f"Fine-tuning {ws.settings.backbone} on {ws.dataset.split_indices('train').size:,}"
+                f" images at {config.image_size} px…",
+                starting="training the first head, then compiling the network…") as panel:
+            done = fine_tune_and_evaluate(dataset=ws.dataset, backbone=ws.settings.backbone,
+                                          config=config, progress=panel, on_epoch=on_epoch)
+    finally:
+        cancel_slot.empty()
+        curves_slot.empty()
+    state.store_finetuned(ws.tv.key, done)
+    st.toast(f"Fine-tuned: test accuracy {done.head.metrics['test_accuracy']:.1%}",
+             icon=":material/check_circle:")
+    st.rerun()  # the sidebar's feature-space switch appears now
+
+
+def _finetune_results(ws: Workspace, done) -> None:
+    metrics = done.head.metrics
+    before = state.head_record(done.before.key)
+    knn = resources.separability(done.before)
+    knn_after = resources.separability(done.after)
+    result = done.result
+    st.subheader("Fine-tuned backbone")
+    columns = st.columns(4)
+    reference = (before.head.metrics["test_accuracy"], f"the {before.head.head} head before"
+                 ) if before is not None else (knn["knn_accuracy"], "the kNN vote before")
+    columns[0].metric("Test accuracy", f"{metrics['test_accuracy']:.1%}",
+                      delta=f"{metrics['test_accuracy'] - reference[0]:+.1%} vs {reference[1]}",
+                      border=True, help=f"On {metrics['n_test']:,} held-out test images.")
+    columns[1].metric("Validation accuracy", f"{metrics['val_accuracy']:.1%}", border=True)
+    columns[2].metric("kNN vote: before → after",
+                      f"{knn['knn_accuracy']:.1%} → {knn_after['knn_accuracy']:.1%}", border=True,
+                      help="A 10-nearest-neighbour vote in transfer-value space: how well the "
+                           "features alone separate the classes, before and after.")
+    columns[3].metric("Images / s", f"{result.images_per_second:,.0f}", border=True,
+                      help="Training throughput on this machine.")
+    c = result.config
+    st.caption(f"{len(result.history)} epochs at {c.image_size} px, unfreeze {c.unfreeze}, "
+               f"batch {c.batch_size}, peak learning rate {c.peak_lr:g}, BN {c.bn} · "
+               f"{result.train_seconds / 60:.1f} min of training"
+               + (f" (resumed after epoch {result.resumed_from_epoch})"
+                  if result.resumed_from_epoch else ""))
+    if done.head.history:
+        _curves(done.head.history)
+    if not ws.fine_tuned_view:
+        st.button("Show every view on the fine-tuned backbone", on_click=state.show_fine_tuned,
+                  icon=":material/swap_horiz:", key="show_fine_tuned",
+                  help="Same as choosing “Fine-tuned” under Feature space in the sidebar. "
+                       "The Projections view can also put before and after side by side.")
 
 
 def _param_widgets(head_name: str, defaults: dict[str, Any]) -> dict[str, Any]:
