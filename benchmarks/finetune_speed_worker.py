@@ -20,10 +20,20 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=96)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--steps", type=int, default=12)
-    parser.add_argument("--bn", default="train")
+    parser.add_argument("--bn", default="frozen")
     parser.add_argument("--unfreeze", default="all")
     parser.add_argument("--mixed", default="")  # e.g. mixed_bfloat16
+    parser.add_argument("--plain-pointwise", action="store_true",
+                        help="1×1 convolutions with TensorFlow's own gradients (the A/B baseline "
+                             "for core.export_layers.PointwiseConv2D)")
     args = parser.parse_args()
+    if args.plain_pointwise:
+        import keras
+
+        import core.export_layers
+
+        core.export_layers.PointwiseConv2D = (
+            lambda filters, **kwargs: keras.layers.Conv2D(filters, 1, **kwargs))
 
     from core.datasets.base import make_array_dataset
     from core.finetune import FineTuneConfig, _Trainer
@@ -67,6 +77,8 @@ def main() -> None:
         step(i + 2)
     seconds = time.perf_counter() - start
     emit({"size": args.size, "batch": args.batch, "bn": args.bn, "unfreeze": args.unfreeze,
+          "plain_pointwise": args.plain_pointwise,
+          "inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
           "mixed": args.mixed or "float32", "train_images_per_s": args.steps * args.batch / seconds,
           "first_step_seconds": first, "peak_rss_mb": peak_rss_mb()})
 

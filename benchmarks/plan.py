@@ -1,0 +1,129 @@
+"""What a run measures (full or quick sizes) and the state its sections share."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import ROOT, run_worker
+
+BACKBONE = "efficientnet_lite0"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Sizes and settings of every section; `full()` is what RESULTS.md reports."""
+
+    quick: bool
+    output: Path
+    # 1. extraction
+    extraction_sizes: tuple[int, ...]
+    extraction_images: int
+    extraction_rounds: int
+    # 2. cache
+    cache_rows: int
+    cache_dim: int
+    recompute_size: int  # px of the extraction rate that prices a recompute
+    recompute_images: int  # subset measured when section 1 did not run at that size
+    # 3. projections
+    projection_points: tuple[int, ...]
+    projection_real: bool  # use cached Fashion-MNIST values when the dataset is here
+    sklearn_max_points: int
+    sklearn_cap_s: float
+    # 4. heads
+    heads_dataset: str
+    head_sizes: tuple[int, ...]
+    heads: tuple[str, ...]
+    # 5. dashboard
+    dashboard_dataset: str
+    dashboard_backbone: str
+    dashboard_size: int
+    dashboard_limits: tuple[str, ...]
+    dashboard_repeats: int
+    # finetune
+    finetune_sizes: tuple[int, ...]
+    finetune_batch: int
+    finetune_steps: int
+    worker_timeout_s: float
+
+    @classmethod
+    def full(cls, *, fashion_available: bool) -> "Plan":
+        dataset = "fashion_mnist" if fashion_available else "digits"
+        return cls(
+            quick=False, output=ROOT / "benchmarks" / "RESULTS.md",
+            extraction_sizes=(96, 128, 224), extraction_images=2048, extraction_rounds=2,
+            cache_rows=70_000, cache_dim=1280, recompute_size=96, recompute_images=1024,
+            projection_points=(2_000, 10_000, 70_000), projection_real=fashion_available,
+            sklearn_max_points=10_000, sklearn_cap_s=600.0,
+            heads_dataset=dataset, head_sizes=(96, 128), heads=("logreg", "softmax", "mlp"),
+            dashboard_dataset=dataset, dashboard_backbone=BACKBONE, dashboard_size=96,
+            dashboard_limits=("10000", "all"), dashboard_repeats=5,
+            finetune_sizes=(64, 96, 128), finetune_batch=128, finetune_steps=12,
+            worker_timeout_s=3 * 3600.0)
+
+    @classmethod
+    def quick_run(cls) -> "Plan":
+        # Tiny everything: a smoke test of the code paths, seconds per worker. The dashboard
+        # uses the test suite's tiny backbone because rerun cost depends on points, not model.
+        return cls(
+            quick=True, output=ROOT / "benchmarks" / "RESULTS-quick.md",
+            extraction_sizes=(32, 48), extraction_images=64, extraction_rounds=1,
+            cache_rows=2_000, cache_dim=1280, recompute_size=32, recompute_images=64,
+            projection_points=(200, 400), projection_real=False,
+            sklearn_max_points=400, sklearn_cap_s=60.0,
+            heads_dataset="digits", head_sizes=(32,), heads=("logreg", "softmax", "mlp"),
+            dashboard_dataset="digits", dashboard_backbone="tiny_test_cnn", dashboard_size=32,
+            dashboard_limits=("1000", "all"), dashboard_repeats=1,
+            finetune_sizes=(32, 48), finetune_batch=8, finetune_steps=2,
+            worker_timeout_s=600.0)
+
+    def with_overrides(self, *, sizes: tuple[int, ...] | None, points: tuple[int, ...] | None,
+                       heads_224: bool) -> "Plan":
+        plan = self
+        if sizes:
+            plan = replace(plan, extraction_sizes=sizes, head_sizes=sizes, finetune_sizes=sizes)
+        if points:
+            plan = replace(plan, projection_points=points)
+        if heads_224 and 224 not in plan.head_sizes:
+            plan = replace(plan, head_sizes=(*plan.head_sizes, 224))
+        return plan
+
+
+@dataclass
+class Run:
+    """One benchmark run: the plan, the workers' environment and results shared between
+    sections (section 2 prices a recompute with section 1's extraction rate)."""
+
+    plan: Plan
+    env: dict[str, str]  # extra environment for every worker (quick runs: a scratch cache)
+    scratch: Path  # temporary files of this run
+    results: dict[str, Any] = field(default_factory=dict)
+    started: float = field(default_factory=time.perf_counter)
+
+    def log(self, message: str) -> None:
+        elapsed = time.perf_counter() - self.started
+        print(f"[{elapsed:7.1f} s] {message}", file=sys.stderr, flush=True)
+
+    def worker(self, module: str, *args: Any, timeout: float | None = None,
+               env: dict[str, str] | None = None) -> dict:
+        """Run one worker module in a fresh process and return its JSON result."""
+        self.log(f"{module.removeprefix('benchmarks.')} {' '.join(map(str, args))}"
+                 + (f" {env}" if env else ""))
+        return run_worker(module, *map(str, args), timeout=timeout or self.plan.worker_timeout_s,
+                          env={**self.env, **(env or {})})
+
+
+class SectionFailed(RuntimeError):
+    """Every measurement of a section failed; `details` lists each failure."""
+
+    def __init__(self, summary: str, details: list[str]) -> None:
+        super().__init__(summary)
+        self.details = details
+
+
+def is_timeout(error: BaseException) -> bool:
+    return isinstance(error, subprocess.TimeoutExpired)

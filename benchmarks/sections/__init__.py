@@ -1,0 +1,12 @@
+"""One module per results section; each has TITLE and `run(*, run) -> markdown lines`."""
+
+from __future__ import annotations
+
+from importlib import import_module
+from types import ModuleType
+
+ORDER = ("extraction", "cache", "projections", "heads", "dashboard", "finetune")
+
+
+def section_module(name: str) -> ModuleType:
+    return import_module(f"benchmarks.sections.{name}")

@@ -1,0 +1,73 @@
+"""Fine-tuning throughput (optimizer steps, images/s) at several input sizes, and the
+speed-ups core uses (matmul gradients for 1×1 convolutions, one op at a time, BN folded)
+against their baselines, side by side."""
+
+from __future__ import annotations
+
+from benchmarks import report
+from benchmarks.plan import BACKBONE, Run, SectionFailed
+
+TITLE = "Fine-tuning speed"
+
+
+def run(*, run: Run) -> list[str]:
+    plan = run.plan
+    results, errors = [], []
+    for size in plan.finetune_sizes:
+        try:
+            results.append(run.worker("benchmarks.finetune_speed_worker", "--size", size,
+                                      "--batch", plan.finetune_batch,
+                                      "--steps", plan.finetune_steps))
+        except Exception as error:
+            errors.append(f"- {size} px: `{report.error_summary(error)}`")
+    if not results:
+        raise SectionFailed("every size failed", errors)
+    ablation = _ablation(run=run, size=plan.finetune_sizes[0], errors=errors)
+    base = results[0]
+    rows = [[f"{r['size']} px", report.number(r["train_images_per_s"]),
+             report.ratio(r["train_images_per_s"] / base["train_images_per_s"]),
+             report.ratio((r["size"] / base["size"]) ** 2),
+             report.seconds(r["first_step_seconds"]), report.number(r["peak_rss_mb"], 4)]
+            for r in results]
+    return [f"{BACKBONE}, the real training step of `core.finetune` (augmentation, forward, "
+            f"backward, AdamW) with unfreeze={base['unfreeze']}, bn={base['bn']}, "
+            f"{base['mixed']}, batch {base['batch']}, on random 28×28 uint8 images: "
+            f"{plan.finetune_steps} timed steps after two warm-up steps (the first, which "
+            "traces the graph, is shown apart). One fresh process per size.", "",
+            *report.table(["input", "train images/s", f"speed vs {base['size']} px",
+                           f"pixels vs {base['size']} px", "first step (tracing)",
+                           "peak RSS MB"], rows),
+            *ablation, *errors, *([""] if errors else [])]
+
+
+# (label, extra worker arguments, extra environment): core's defaults first
+VARIANTS = (
+    ("core's defaults (BN folded, matmul 1×1 gradients, inter-op 1)", ("--bn", "frozen"), {}),
+    ("TensorFlow's own 1×1 convolution gradients", ("--bn", "frozen", "--plain-pointwise"), {}),
+    ("TensorFlow's default inter-op threads", ("--bn", "frozen"),
+     {"TRANSFER_LENS_TF_INTER_OP": "0"}),
+    ("BN in training mode (statistics adapt)", ("--bn", "train"), {}),
+)
+
+
+def _ablation(*, run: Run, size: int, errors: list[str]) -> list[str]:
+    """Each variant twice, alternating, best of two: a noisy neighbour slows all alike."""
+    plan = run.plan
+    best: dict[str, float] = {}
+    for _ in range(2):
+        for label, args, env in VARIANTS:
+            try:
+                result = run.worker("benchmarks.finetune_speed_worker", "--size", size,
+                                    "--batch", plan.finetune_batch, "--steps",
+                                    plan.finetune_steps, *args, env=env)
+            except Exception as error:
+                errors.append(f"- {label}: `{report.error_summary(error)}`")
+                continue
+            best[label] = max(best.get(label, 0.0), result["train_images_per_s"])
+    if VARIANTS[0][0] not in best:
+        return []
+    ours = best[VARIANTS[0][0]]
+    rows = [[label, report.number(rate), report.ratio(ours / rate)]
+            for label, rate in best.items()]
+    return ["", f"At {size} px, each variant in its own process, alternating, best of two:", "",
+            *report.table(["variant", "train images/s", "core's defaults vs this"], rows)]

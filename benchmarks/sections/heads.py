@@ -1,0 +1,76 @@
+"""4. Classification heads on transfer values (per input size) and on raw pixels."""
+
+from __future__ import annotations
+
+from benchmarks import report
+from benchmarks.plan import BACKBONE, Run, SectionFailed
+
+TITLE = "Heads"
+PIXELS = "pixels"
+
+
+def run(*, run: Run) -> list[str]:
+    plan = run.plan
+    dataset = plan.heads_dataset
+    inputs = [(BACKBONE, size, plan.heads) for size in plan.head_sizes]
+    inputs.append((PIXELS, 0, ("logreg",)))
+    rows, notes, errors, counts = [], [], [], None
+    baseline = None  # pixels + logreg test accuracy
+    for backbone, size, heads in inputs:
+        label = "raw pixels" if backbone == PIXELS else f"{backbone} at {size} px"
+        try:  # extraction (or a cache hit) first, so head workers time only training
+            values = run.worker("benchmarks.transfer_values_worker", "--dataset", dataset,
+                                "--backbone", backbone, "--size", size)
+        except Exception as error:
+            errors.append(f"- {label}: preparing the values failed: "
+                          f"`{report.error_summary(error)}`")
+            continue
+        how = ("cache hit" if values["cache"] == "hit" else
+               f"computed in {report.seconds(values['seconds'])}")
+        notes.append(f"{label}: {values['n']:,} × {values['dim']} ({how})")
+        logreg_s = None
+        for head in heads:
+            try:
+                result = run.worker("benchmarks.head_training_worker", "--dataset", dataset,
+                                    "--backbone", backbone, "--size", size, "--head", head)
+            except Exception as error:
+                errors.append(f"- {label}, {head}: `{report.error_summary(error)}`")
+                continue
+            counts = (result["n_train"], result["n_val"], result["n_test"])
+            if head == "logreg":
+                logreg_s = result["seconds"]
+                if backbone == PIXELS:
+                    baseline = result["test_accuracy"]
+            rows.append((label, head, result, logreg_s))
+            run.log(f"  {label} {head}: {result['test_accuracy']:.4f} in {result['seconds']:.1f} s")
+    if not rows:
+        raise SectionFailed("every head failed", errors)
+    table_rows = [[label, head, report.seconds(r["seconds"]),
+                   report.ratio(r["seconds"] / logreg_s) if logreg_s else "–",
+                   report.percent(r["test_accuracy"]), report.percent(r["val_accuracy"]),
+                   _gain(r["test_accuracy"], baseline), _details(r["details"]),
+                   report.number(r["peak_rss_mb"], 4)]
+                  for label, head, r, logreg_s in rows]
+    n_train, n_val, n_test = counts
+    return [f"Dataset {dataset}: {n_train:,} train + {n_val:,} validation (early stopping, C) / "
+            f"{n_test:,} test. `core.heads.train_head(use_cache=False)` with default parameters, "
+            "seed 0, one fresh process per head (time = the `train_head` call; values prepared "
+            "beforehand). Values: " + "; ".join(notes) + ".", "",
+            *report.table(["input", "head", "train time", "time / logreg", "test accuracy",
+                           "val accuracy", "vs pixels logreg (test)", "epochs or C",
+                           "peak RSS MB"], table_rows),
+            *errors, *([""] if errors else [])]
+
+
+def _gain(accuracy: float, baseline: float | None) -> str:
+    if baseline is None:
+        return "–"
+    return f"{100 * (accuracy - baseline):+.2f} points"
+
+
+def _details(details: dict) -> str:
+    if "epochs_run" in details:
+        return f"{details['epochs_run']} epochs (best {details.get('best_epoch')})"
+    if "C" in details:
+        return f"C = {details['C']}"
+    return "–"

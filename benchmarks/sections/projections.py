@@ -1,0 +1,141 @@
+"""3. Projections: openTSNE vs scikit-learn t-SNE, UMAP cold vs warm, randomized vs full PCA,
+at several N with a fitted growth exponent per method."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from benchmarks import report
+from benchmarks.common import growth_exponent
+from benchmarks.features import SYNTHETIC, describe_source, real_source
+from benchmarks.plan import BACKBONE, Run, is_timeout
+
+TITLE = "Projections"
+REAL_SIZE = 96  # px of the real transfer values (Fashion-MNIST is 28×28)
+SKLEARN_STARTUP_S = 60  # allowance for imports and loading the input before the fit
+
+
+def run(*, run: Run) -> list[str]:
+    plan = run.plan
+    source, source_note = _source(run)
+    got: dict[str, dict[int, Any]] = {m: {} for m in ("pca", "tsne", "sklearn", "umap")}
+    for n in plan.projection_points:
+        got["pca"][n] = _attempt(run, "benchmarks.projection_worker", "--method", "pca",
+                                 "--n", n, "--source", source)
+        x_file = run.scratch / f"tsne-input-{n}.npy"
+        got["tsne"][n] = _attempt(run, "benchmarks.projection_worker", "--method", "tsne",
+                                  "--n", n, "--source", source, "--save-input", x_file)
+        if n <= plan.sklearn_max_points and "error" not in got["tsne"][n]:
+            got["sklearn"][n] = _attempt(run, "benchmarks.sklearn_tsne_worker", "--input", x_file,
+                                         timeout=plan.sklearn_cap_s + SKLEARN_STARTUP_S)
+            x_file.unlink(missing_ok=True)
+        got["umap"][n] = _attempt(run, "benchmarks.projection_worker", "--method", "umap",
+                                  "--n", n, "--source", source)
+    return [f"Input: {source_note}. Each method and N ran in a fresh worker process with an "
+            "empty scratch cache (nothing is a cache hit). t-SNE: perplexity 30, 750 "
+            "iterations (250 exaggerated), on the same PCA-50 input for both libraries "
+            "(openTSNE: `compute_projection`, including its kNN graph; scikit-learn: "
+            f"`TSNE(method='barnes_hut', n_jobs=-1)`, killed after {plan.sklearn_cap_s:.0f} s "
+            f"+ {SKLEARN_STARTUP_S} s for start-up, run up to N = {plan.sklearn_max_points:,}). "
+            "UMAP: the kNN graph is built untimed first; the first call in a fresh process "
+            "includes numba compilation, the warm call is a second fit (another seed) in the "
+            "same process. PCA: 2-D `compute_projection` with each solver.", "",
+            *report.table(
+                ["N", "PCA randomized", "PCA full", "full / randomized", "openTSNE",
+                 "scikit-learn TSNE", "scikit-learn / openTSNE", "UMAP first call",
+                 "UMAP warm", "first / warm"],
+                [_row(n, got) for n in plan.projection_points]),
+            "Growth exponent b in seconds ≈ a·N^b (least squares in log-log):", "",
+            *report.table(["method", "b", "from N ="], _exponents(got)),
+            "Untimed preparation and quality checks:", "",
+            *report.table(["N", "PCA-50 input", "kNN graph (90-NN)", "openTSNE gradient",
+                           "openTSNE KL", "scikit-learn KL", "peak RSS MB (PCA / openTSNE / "
+                           "scikit-learn / UMAP)"],
+                          [_detail_row(n, got) for n in plan.projection_points]),
+            *_errors(got)]
+
+
+def _source(run: Run) -> tuple[str, str]:
+    """Real Fashion-MNIST transfer values (computed once, then cached) or synthetic blobs."""
+    if not run.plan.projection_real:
+        why = "quick run" if run.plan.quick else "Fashion-MNIST is not available here"
+        return SYNTHETIC, f"{describe_source(SYNTHETIC)} ({why})"
+    try:
+        tv = run.worker("benchmarks.transfer_values_worker", "--dataset", "fashion_mnist",
+                        "--backbone", BACKBONE, "--size", REAL_SIZE)
+    except Exception as error:
+        return SYNTHETIC, (f"{describe_source(SYNTHETIC)}, because computing the real values "
+                           f"failed: `{report.error_summary(error)}`")
+    run.results[f"values:fashion_mnist:{REAL_SIZE}"] = tv
+    how = ("a cache hit" if tv["cache"] == "hit" else
+           f"computed now in {report.seconds(tv['seconds'])}, {tv['images_per_s']:.0f} images/s")
+    source = real_source(dataset="fashion_mnist", backbone=BACKBONE, size=REAL_SIZE)
+    return source, (f"{describe_source(source)} ({tv['n']:,} × {tv['dim']}, {how}); "
+                    "smaller N are seeded random subsets")
+
+
+def _attempt(run: Run, module: str, *args: Any, timeout: float | None = None) -> dict:
+    try:
+        return run.worker(module, *args, timeout=timeout)
+    except Exception as error:
+        if is_timeout(error) and timeout is not None:
+            return {"capped": True, "cap_s": timeout - SKLEARN_STARTUP_S}
+        return {"error": report.error_summary(error)}
+
+
+def _s(result: dict | None, field: str) -> str:
+    if result is None:
+        return "not run"
+    if result.get("capped"):
+        return f"> {result['cap_s']:.0f} s"
+    return "failed" if "error" in result else report.seconds(result[field])
+
+
+def _ratio(a: dict | None, a_field: str, b: dict | None, b_field: str) -> str:
+    if not a or not b or "error" in a or "error" in b or b.get("capped"):
+        return "–"
+    if a.get("capped"):
+        return report.ratio(a["cap_s"] / b[b_field], lower_bound=True)
+    return report.ratio(a[a_field] / b[b_field])
+
+
+def _row(n: int, got: dict) -> list[str]:
+    pca, tsne, sk, umap = (got[m].get(n) for m in ("pca", "tsne", "sklearn", "umap"))
+    tsne_cell = _s(tsne, "seconds")
+    return [f"{n:,}", _s(pca, "randomized_seconds"), _s(pca, "full_seconds"),
+            _ratio(pca, "full_seconds", pca, "randomized_seconds"), tsne_cell,
+            _s(sk, "seconds"), _ratio(sk, "seconds", tsne, "seconds"),
+            _s(umap, "first_seconds"), _s(umap, "warm_seconds"),
+            _ratio(umap, "first_seconds", umap, "warm_seconds")]
+
+
+def _exponents(got: dict) -> list[list[str]]:
+    series = [("PCA randomized", "pca", "randomized_seconds"), ("PCA full", "pca", "full_seconds"),
+              ("openTSNE", "tsne", "seconds"), ("scikit-learn TSNE", "sklearn", "seconds"),
+              ("UMAP warm", "umap", "warm_seconds"), ("UMAP first call", "umap", "first_seconds")]
+    rows = []
+    for label, method, field in series:
+        points = [(r.get("n", n), r[field]) for n, r in got[method].items() if field in r]
+        capped = [n for n, r in got[method].items() if r.get("capped")]
+        if len(points) < 2:
+            rows.append([label, "– (fewer than 2 finished sizes)", ""])
+            continue
+        b = growth_exponent([p[0] for p in points], [p[1] for p in points])
+        note = (f" (N = {', '.join(f'{n:,}' for n in capped)} hit the cap, not in the fit)"
+                if capped else "")
+        rows.append([label, f"{b:.2f}{note}", ", ".join(f"{p[0]:,}" for p in points)])
+    return rows
+
+
+def _detail_row(n: int, got: dict) -> list[str]:
+    pca, tsne, sk, umap = (got[m].get(n) or {} for m in ("pca", "tsne", "sklearn", "umap"))
+    rss = " / ".join(report.number(r.get("peak_rss_mb"), 4) for r in (pca, tsne, sk, umap))
+    return [f"{n:,}", report.seconds(tsne.get("pca50_seconds")),
+            report.seconds(umap.get("knn_seconds")), tsne.get("gradient", "–"),
+            report.number(tsne.get("kl_divergence")), report.number(sk.get("kl_divergence")), rss]
+
+
+def _errors(got: dict) -> list[str]:
+    lines = [f"- {method} at N = {n:,} failed: `{r['error']}`"
+             for method, by_n in got.items() for n, r in by_n.items() if "error" in r]
+    return [*lines, ""] if lines else []
