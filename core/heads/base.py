@@ -99,3 +99,18 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=1, keepdims=True)
     exp = np.exp(shifted)
     return exp / exp.sum(axis=1, keepdims=True)
+
+
+def linear_softmax_model(*, kernel: np.ndarray, bias: np.ndarray, layer_name: str,
+                         model_name: str):
+    """A Keras model: transfer values (B, D) → softmax(x @ kernel + bias), for export."""
+    from core.tf_env import import_tensorflow
+
+    import_tensorflow()
+    import keras
+
+    inputs = keras.Input((kernel.shape[0],), name="transfer_values")
+    dense = keras.layers.Dense(kernel.shape[1], activation="softmax", name=layer_name)
+    outputs = dense(inputs)
+    dense.set_weights([np.asarray(kernel, np.float32), np.asarray(bias, np.float32)])
+    return keras.Model(inputs, outputs, name=model_name)

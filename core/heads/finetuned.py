@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from core.errors import TransferLensError
-from core.heads.base import EpochLog, HeadData, HeadModel, softmax
+from core.heads.base import EpochLog, HeadData, HeadModel, linear_softmax_model, softmax
 from core.heads.registry import register_head
 
 WEIGHTS_FILE = "weights.npz"
@@ -61,17 +61,8 @@ class FineTunedHead(HeadModel):
         return softmax(logits).astype(np.float32)
 
     def to_keras(self):
-        from core.tf_env import import_tensorflow
-
-        import_tensorflow()
-        import keras
-
-        inputs = keras.Input((self.kernel_.shape[0],), name="transfer_values")
-        dense = keras.layers.Dense(self.kernel_.shape[1], activation="softmax",
-                                   name="probabilities")
-        outputs = dense(inputs)
-        dense.set_weights([self.kernel_, self.bias_])
-        return keras.Model(inputs, outputs, name="finetuned_head")
+        return linear_softmax_model(kernel=self.kernel_, bias=self.bias_,
+                                    layer_name="probabilities", model_name="finetuned_head")
 
     def save_state(self, folder: Path) -> list[str]:
         np.savez(folder / WEIGHTS_FILE, kernel=self.kernel_, bias=self.bias_)

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from core.errors import CancelledError
-from core.heads.base import HeadData, HeadModel, softmax
+from core.heads.base import HeadData, HeadModel, linear_softmax_model, softmax
 from core.heads.registry import register_head
 from core.progress import Progress
 
@@ -94,18 +94,10 @@ class LogisticRegressionHead(HeadModel):
 
     def to_keras(self):
         """One Dense softmax layer with the standardization folded into its weights."""
-        from core.tf_env import configure
-
-        configure()
-        import keras
-
         kernel = (self.coef_ / self.scale_).T
         bias = self.intercept_ - (self.mean_ / self.scale_) @ self.coef_.T
-        inputs = keras.Input((kernel.shape[0],), name="transfer_values")
-        dense = keras.layers.Dense(kernel.shape[1], activation="softmax", name="logreg")
-        outputs = dense(inputs)
-        dense.set_weights([kernel.astype(np.float32), bias.astype(np.float32)])
-        return keras.Model(inputs, outputs, name="logreg_head")
+        return linear_softmax_model(kernel=kernel, bias=bias, layer_name="logreg",
+                                    model_name="logreg_head")
 
     def save_state(self, folder: Path) -> list[str]:
         np.savez(folder / WEIGHTS_FILE, coef=self.coef_, intercept=self.intercept_,
