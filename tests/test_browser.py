@@ -189,3 +189,23 @@ def test_dashboard_in_chromium(page) -> None:
     # back on the projections, the selection is still there
     open_view(page, "Projections")
     page.wait_for_selector(f"text=Selection: {count:,} image")
+
+    # fine-tune the backbone, then every view on it and before/after side by side
+    open_view(page, "Train a head")
+    page.locator("[data-testid='stMain'] button", has_text="Fine-tune").first.click()
+    idle(page)
+    page.get_by_text("Flip", exact=True).click()  # digits are not mirror-symmetric
+    page.get_by_role("button", name="Start fine-tuning").click()
+    page.wait_for_selector("text=Fine-tuned backbone", timeout=300_000)
+    idle(page)
+    assert "kNN vote: before → after" in main_text(page)
+    shot(page, "8_finetune")
+    page.get_by_role("button", name="Show every view on the fine-tuned backbone").click()
+    idle(page)
+    assert "fine-tuned at 32 px" in main_text(page)
+    open_view(page, "Projections")
+    page.get_by_text("Before and after fine-tuning, side by side").click()
+    page.wait_for_selector("text=After fine-tuning")
+    idle(page)
+    assert page.locator(".js-plotly-plot").count() == 2
+    shot(page, "9_before_after")

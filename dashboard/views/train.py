@@ -3,7 +3,8 @@ then compare accuracy before and after, with a per-class table."""
 
 from __future__ import annotations
 
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 import pandas as pd
 import streamlit as st
@@ -72,8 +73,9 @@ def _render_finetune(ws: Workspace) -> None:
                    "run continues where it was. On a CPU an epoch over thousands of images "
                    "takes minutes: try a subset and one epoch first.")
         with st.form("finetune_form", border=False):
-            params = _param_widgets("finetune", {k: defaults[k] for k in FINETUNE_WIDGETS})
-            submitted = st.form_submit_button("Fine-tune", type="primary",
+            params = _param_widgets("finetune", {k: defaults[k] for k in FINETUNE_WIDGETS},
+                                    helps=FINETUNE_HELP)
+            submitted = st.form_submit_button("Start fine-tuning", type="primary",
                                               icon=":material/play_arrow:")
         _say_if_cancelled(ws)
         if submitted:
@@ -87,28 +89,14 @@ def _fine_tune(ws: Workspace, params: dict) -> None:
     from core.finetune_evaluation import config_from_params, fine_tune_and_evaluate
 
     config = config_from_params({**params, "image_size": ws.settings.image_size})
-    cancel_slot = st.empty()
-    cancel_slot.button("Cancel fine-tuning", on_click=_cancel, icon=":material/stop_circle:",
-                       key="cancel_training",
-                       help="Stops now; finished epochs are kept and the next run resumes.")
-    curves_slot = st.empty()
-    logs: list = []
-
-    def on_epoch(log) -> None:
-        logs.append(log)
-        with curves_slot.container():
-            _curves(logs)
-
-    try:
-        with components.progress_panel(
-                f"Fine-tuning {ws.settings.backbone} on {ws.dataset.split_indices('train').size:,}"
-                f" images at {config.image_size} px…",
-                starting="training the first head, then compiling the network…") as panel:
-            done = fine_tune_and_evaluate(dataset=ws.dataset, backbone=ws.settings.backbone,
-                                          config=config, progress=panel, on_epoch=on_epoch)
-    finally:
-        cancel_slot.empty()
-        curves_slot.empty()
+    keep = "Stops now; finished epochs are kept and the next run resumes."
+    with _live_training("Cancel fine-tuning", cancel_help=keep) as on_epoch, \
+            components.progress_panel(
+            f"Fine-tuning {ws.settings.backbone} on {ws.dataset.split_indices('train').size:,}"
+            f" images at {config.image_size} px…",
+            starting="training the first head, then compiling the network…") as panel:
+        done = fine_tune_and_evaluate(dataset=ws.dataset, backbone=ws.settings.backbone,
+                                      config=config, progress=panel, on_epoch=on_epoch)
     state.store_finetuned(ws.tv.key, done)
     st.toast(f"Fine-tuned: test accuracy {done.head.metrics['test_accuracy']:.1%}",
              icon=":material/check_circle:")
@@ -150,7 +138,22 @@ def _finetune_results(ws: Workspace, done) -> None:
                        "The Projections view can also put before and after side by side.")
 
 
-def _param_widgets(head_name: str, defaults: dict[str, Any]) -> dict[str, Any]:
+FINETUNE_HELP = {
+    "epochs": "Passes over the training images. Each is checkpointed.",
+    "unfreeze": "'all' trains the whole backbone; 'top-K' only its last K blocks (faster "
+                "per step, usually less accurate).",
+    "peak_lr": "AdamW's learning rate at the top of the one-cycle schedule.",
+    "bn": "'frozen' keeps ImageNet's batch-norm statistics (folded: faster, and better on "
+          "short runs, measured); 'train' lets them adapt.",
+    "flip": "Mirror training images left-right at random. Right for clothing, animals and "
+            "photos; wrong for digits and text.",
+    "crop_pad_fraction": "Pad by this share of the side, then crop back at a random place.",
+    "label_smoothing": "Share of the target spread over the other classes.",
+}
+
+
+def _param_widgets(head_name: str, defaults: dict[str, Any],
+                   helps: dict[str, str] | None = None) -> dict[str, Any]:
     """One input per hyper-parameter, typed after its default value."""
     params: dict[str, Any] = {}
     columns = st.columns(3)
@@ -158,7 +161,8 @@ def _param_widgets(head_name: str, defaults: dict[str, Any]) -> dict[str, Any]:
         column = columns[position % 3]
         key = f"hp_{head_name}_{name}"
         label = name.replace("_", " ").capitalize()
-        keep = {"key": key, "persist_state": "session"}  # values survive view switches
+        # values survive view switches
+        keep = {"key": key, "persist_state": "session", "help": (helps or {}).get(name)}
         if isinstance(default, bool):
             params[name] = column.checkbox(label, value=default, **keep)
         elif isinstance(default, int):
@@ -169,8 +173,8 @@ def _param_widgets(head_name: str, defaults: dict[str, Any]) -> dict[str, Any]:
             params[name] = float(column.number_input(label, value=default, step=step,
                                                      format="%g", **keep))
         elif isinstance(default, (list, tuple)) and all(isinstance(v, int) for v in default):
-            text = column.text_input(label, value=", ".join(map(str, default)),
-                                     help="Comma-separated whole numbers.", **keep)
+            keep["help"] = keep["help"] or "Comma-separated whole numbers."
+            text = column.text_input(label, value=", ".join(map(str, default)), **keep)
             params[name] = _int_list(text, default)
         elif isinstance(default, str):
             params[name] = column.text_input(label, value=default, **keep)
@@ -191,14 +195,14 @@ def _cancel() -> None:
     st.session_state["train_cancelled"] = True
 
 
-def _train(ws: Workspace, head_name: str, params: dict, folds: int) -> None:
-    """Train with live progress and curves. Cancel reruns the script, which stops training
-    at its next progress update (Streamlit interrupts the running script)."""
-    from core.heads import train_head
-
+@contextmanager
+def _live_training(cancel_label: str, *, cancel_help: str | None = None) -> Iterator[Callable]:
+    """A cancel button and loss/accuracy curves redrawn after every epoch, while the block
+    runs; yields the on_epoch callback. Cancel reruns the script, which stops training at
+    its next progress update (Streamlit interrupts the running script)."""
     cancel_slot = st.empty()
-    cancel_slot.button("Cancel training", on_click=_cancel, icon=":material/stop_circle:",
-                       key="cancel_training")
+    cancel_slot.button(cancel_label, on_click=_cancel, icon=":material/stop_circle:",
+                       key="cancel_training", help=cancel_help)
     curves_slot = st.empty()
     logs: list = []
 
@@ -208,13 +212,21 @@ def _train(ws: Workspace, head_name: str, params: dict, folds: int) -> None:
             _curves(logs)
 
     try:
-        with components.progress_panel(f"Training a {HEAD_LABELS[head_name]} head on "
-                                       f"{ws.tv.n:,} samples…", starting="fitting…") as panel:
-            head = train_head(tv=ws.tv, head=head_name, params=params, progress=panel,
-                              on_epoch=on_epoch, cross_fit_folds=folds)
+        yield on_epoch
     finally:
         cancel_slot.empty()
         curves_slot.empty()
+
+
+def _train(ws: Workspace, head_name: str, params: dict, folds: int) -> None:
+    """Train with live progress, curves and a cancel button."""
+    from core.heads import train_head
+
+    with _live_training("Cancel training") as on_epoch, components.progress_panel(
+            f"Training a {HEAD_LABELS[head_name]} head on {ws.tv.n:,} samples…",
+            starting="fitting…") as panel:
+        head = train_head(tv=ws.tv, head=head_name, params=params, progress=panel,
+                          on_epoch=on_epoch, cross_fit_folds=folds)
     state.store_head(ws.tv.key, head)
     if folds >= 2:
         state.store_crossfit_head(ws.tv.key, head)
