@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from typing import Any
 
@@ -158,8 +159,14 @@ def _fine_tune(args: argparse.Namespace, params: dict[str, Any]):
         params["unfreeze"] = args.unfreeze
     config = config_from_params(params, seed=args.seed)
     dataset = load_for_cli(args)
+    def on_epoch(record) -> None:
+        print(f"epoch {record.epoch}/{config.epochs}: train loss {record.loss:.4f} · train "
+              f"accuracy {record.accuracy:.4f} · val accuracy {record.val_accuracy:.4f} · "
+              f"{record.images_per_second:.0f} images/s", file=sys.stderr)
+
     done = fine_tune_and_evaluate(dataset=dataset, backbone=args.backbone, config=config,
-                                  cache_dir=args.cache_dir, progress=_progress())
+                                  cache_dir=args.cache_dir, progress=_progress(),
+                                  on_epoch=on_epoch)
     result = done.result
     extra = {"image_size": config.image_size, "epochs": config.epochs,
              "unfreeze": config.unfreeze, "images_per_second": round(result.images_per_second, 1),

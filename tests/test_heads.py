@@ -193,3 +193,13 @@ def test_end_to_end_export_and_predict_images(tiny_backbone, tmp_path):
     assert len(probs) == 3 and probs == sorted(probs, reverse=True)
     assert len(results[0]["neighbors"]) == 4
     assert all(tv.splits[n["index"]] == 0 for n in results[0]["neighbors"])
+
+
+def test_finetune_head_reads_a_finished_run_only(tv):
+    from core.errors import TransferLensError
+
+    assert "finetune" in HEADS and "Fine-tune the backbone" in describe_head("finetune")
+    with pytest.raises(TransferLensError, match="reads a finished fine-tuning run"):
+        train_head(tv=tv, head="finetune", use_cache=False)
+    with pytest.raises(ValueError, match="once per fold"):
+        train_head(tv=tv, head="finetune", cross_fit_folds=3)
