@@ -48,8 +48,9 @@ KIND = "finetune"
 class FineTuneConfig:
     """Everything that changes a fine-tuning run (part of its key)."""
 
-    # 4 epochs at 80 px: the defaults that fit 45 minutes on 2 CPU cores for Fashion-MNIST's
-    # 55k training images (80 px beat 64 px by 1.4 points at equal epochs, measured)
+    # 4 epochs at 80 px fit 45 minutes on 2 CPU cores for Fashion-MNIST's 55k training images
+    # (measured: 39 min 47 s for the whole CLI command, 93.62 % test); 80 px beat 64 px by
+    # 1.4 points at equal epochs on an 11k subset
     epochs: int = 4
     image_size: int = 80
     batch_size: int = 128
