@@ -77,7 +77,8 @@ def _before_after(ws: Workspace, *, method: str, dims: int, params: dict | None)
             figure = figures.projection_figure(
                 coords=np.asarray(projection.coords), labels=tv.labels, splits=tv.splits,
                 class_names=ws.class_names, sample_ids=tv.sample_ids, colour="class")
-            figure.update_layout(title={"text": title})
+            figure.update_layout(title={"text": title, "y": 0.97, "yanchor": "top"},
+                                 margin={"t": 48})
             return figures.PrerenderedFigure(figure)
 
         figure = resources.remembered(("figure", projection.key, "class", 0, title), draw)
@@ -87,8 +88,9 @@ def _before_after(ws: Workspace, *, method: str, dims: int, params: dict | None)
                             config={"scrollZoom": True, "displaylogo": False})
             st.caption(f"{METHODS[method]} of {tv.n:,} points · kNN-vote accuracy "
                        f"{knn['knn_accuracy']:.1%} · silhouette {knn['silhouette']:.2f}")
-    st.caption("Fine-tuning pulls the classes apart: compare how tight and separate the "
-               "clusters are. Switch the toggle off to select points.")
+    st.caption("Compare how tight and separate the classes are before and after; the kNN-vote "
+               "accuracy and silhouette under each say it in numbers. Switch the toggle off to "
+               "select points.")
 
 
 def _params(method: str) -> dict | None:

@@ -117,10 +117,11 @@ def _finetune_results(ws: Workspace, done) -> None:
                       delta=f"{metrics['test_accuracy'] - reference[0]:+.1%} vs {reference[1]}",
                       border=True, help=f"On {metrics['n_test']:,} held-out test images.")
     columns[1].metric("Validation accuracy", f"{metrics['val_accuracy']:.1%}", border=True)
-    columns[2].metric("kNN vote: before → after",
-                      f"{knn['knn_accuracy']:.1%} → {knn_after['knn_accuracy']:.1%}", border=True,
+    columns[2].metric("kNN vote after", f"{knn_after['knn_accuracy']:.1%}", border=True,
+                      delta=f"{knn_after['knn_accuracy'] - knn['knn_accuracy']:+.1%} vs "
+                            f"{knn['knn_accuracy']:.1%} before",
                       help="A 10-nearest-neighbour vote in transfer-value space: how well the "
-                           "features alone separate the classes, before and after.")
+                           "features alone separate the classes, after and before.")
     columns[3].metric("Images / s", f"{result.images_per_second:,.0f}", border=True,
                       help="Training throughput on this machine.")
     c = result.config
