@@ -159,6 +159,7 @@ def _fine_tune(args: argparse.Namespace, params: dict[str, Any]):
         params["unfreeze"] = args.unfreeze
     config = config_from_params(params, seed=args.seed)
     dataset = load_for_cli(args)
+
     def on_epoch(record) -> None:
         print(f"epoch {record.epoch}/{config.epochs}: train loss {record.loss:.4f} · train "
               f"accuracy {record.accuracy:.4f} · val accuracy {record.val_accuracy:.4f} · "
@@ -274,8 +275,11 @@ def register_analysis_commands(subparsers, handlers: dict[str, Handler]) -> None
     p = subparsers.add_parser("train", help="train a head on the transfer values and evaluate it")
     add_dataset_args(p)
     p.add_argument("--head", choices=list(HEADS), default="logreg")
+    from core.finetune import FineTuneConfig
+
     p.add_argument("--epochs", type=int, default=None,
-                   help="Keras heads: maximum epochs; finetune: epochs (default 6)")
+                   help=f"Keras heads: maximum epochs; finetune: epochs (default "
+                        f"{FineTuneConfig.epochs})")
     p.add_argument("--unfreeze", default=None, metavar="all|top-K",
                    help="finetune: train the whole backbone (all) or its top K blocks")
     p.add_argument("--C", default=None, help="logreg: inverse regularisation, or 'auto'")

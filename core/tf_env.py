@@ -35,9 +35,10 @@ def import_tensorflow():
     """TensorFlow, configured: quiet logs, all cores used, one op at a time.
 
     One op at a time (inter-op parallelism 1; each op still uses every core): with the
-    default, two ops each asking for all cores oversubscribe a small CPU. Measured here on
-    2 cores, side by side: EfficientNet-Lite0 training steps 1.5× faster, extraction
-    1.2–1.7× faster. TRANSFER_LENS_TF_INTER_OP=N overrides it (0: TensorFlow's default).
+    default, two ops each asking for all cores oversubscribe a small CPU. Measured on 2 cores
+    (benchmarks/RESULTS.md, fine-tuning section): EfficientNet-Lite0 training steps 1.13×
+    faster on an idle machine; 1.5× (training) and 1.2–1.7× (extraction) while another
+    process loaded the cores. TRANSFER_LENS_TF_INTER_OP=N overrides it (0: TF's default).
     """
     configure()
     import tensorflow as tf

@@ -58,6 +58,9 @@ class HeadModel:
     description: ClassVar[str] = ""
     defaults: ClassVar[dict[str, Any]] = {}
     needs_images: ClassVar[bool] = False
+    # why `train_head(cross_fit_folds=K)` refuses this head ("" = it allows it): set by heads
+    # whose fit is no cheap refit on other rows (fine-tuning)
+    cross_fit_reason: ClassVar[str] = ""
 
     def __init__(self, *, params: dict[str, Any] | None = None, seed: int = 0) -> None:
         self.params = self.resolve_params(params)

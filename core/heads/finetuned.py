@@ -32,6 +32,9 @@ class FineTunedHead(HeadModel):
                    "with random-crop and flip augmentation, AdamW one-cycle and label smoothing. "
                    "Minutes to hours; checkpoints after every epoch.")
     defaults: dict[str, Any] = {"run_dir": ""}
+    cross_fit_reason = ("cross-fitting would fine-tune the backbone once per fold; use a head "
+                        "on the fine-tuned transfer values (e.g. logreg) for out-of-fold "
+                        "probabilities instead")
 
     def fit(self, data: HeadData, *, progress=None, cancel=None, on_epoch=None):
         run_dir = Path(str(self.params["run_dir"]))

@@ -76,10 +76,8 @@ def train_head(*, tv: TransferValues, head: str, params: dict[str, Any] | None =
         raise ValueError(f"head '{head}' trains on images: pass dataset=")
     if cross_fit_folds == 1 or cross_fit_folds < 0:
         raise ValueError("cross_fit_folds must be 0 (off) or at least 2")
-    if cross_fit_folds and head == "finetune":
-        raise ValueError("cross-fitting would fine-tune the backbone once per fold; use a head "
-                         "on the fine-tuned transfer values (e.g. logreg) for out-of-fold "
-                         "probabilities instead")
+    if cross_fit_folds and cls.cross_fit_reason:
+        raise ValueError(cls.cross_fit_reason)
     for view in augmented:
         if not np.array_equal(view.sample_ids, tv.sample_ids):
             raise ValueError(f"augmented view {view.key} is not of the same samples as {tv.key}")
