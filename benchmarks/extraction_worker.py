@@ -3,6 +3,8 @@
 Both run the same compiled backbone on the same images, alternating, so a noisy neighbour
 slows both alike. Bare = the model's tf.function on ready-made float32 batches;
 pipeline = compute_transfer_values (uint8 batches, in-graph resize, chunked cache writes).
+For EfficientNet-Lite the unfolded port (a BatchNorm layer after every conv) runs bare too:
+the registry's extractor folds BN into the convs.
 """
 
 from __future__ import annotations
@@ -43,15 +45,28 @@ def main() -> None:
              for i in range(4)]
     bare_fn = tf.function(lambda x: model(x, training=False))
     bare_fn(ready[0])  # trace once, as the pipeline's graph is traced in its warm-up below
+    unfolded_fn = None
+    if args.backbone.startswith("efficientnet_lite"):
+        from core.backbones.efficientnet_lite import build_efficientnet_lite
+
+        unfolded = build_efficientnet_lite(variant=args.backbone, input_size=args.size)
+        unfolded_fn = tf.function(lambda x: unfolded(x, training=False))
+        unfolded_fn(ready[0])
     extractor.features(data.images.batch(np.arange(min(8, len(data)))), crop_fraction=1.0)
 
-    bare_rates, pipe_rates = [], []
+    bare_rates, pipe_rates, unfolded_rates = [], [], []
     batches = int(np.ceil(len(data) / args.batch))
-    for round_ in range(args.rounds):
+
+    def bare(fn) -> float:
         start = time.perf_counter()
         for i in range(batches):
-            bare_fn(ready[i % len(ready)]).numpy()
-        bare_rates.append(batches * args.batch / (time.perf_counter() - start))
+            fn(ready[i % len(ready)]).numpy()
+        return batches * args.batch / (time.perf_counter() - start)
+
+    for round_ in range(args.rounds):
+        bare_rates.append(bare(bare_fn))
+        if unfolded_fn is not None:
+            unfolded_rates.append(bare(unfolded_fn))
         with tempfile.TemporaryDirectory() as cache:
             start = time.perf_counter()
             tv = compute_transfer_values(dataset=data, backbone=args.backbone,
@@ -61,7 +76,8 @@ def main() -> None:
     emit({"backbone": args.backbone, "size": args.size, "n": len(data), "dataset": name,
           "bare_images_per_s": max(bare_rates), "pipeline_images_per_s": max(pipe_rates),
           "ratio": max(pipe_rates) / max(bare_rates), "bare_all": bare_rates,
-          "pipeline_all": pipe_rates, "peak_rss_mb": peak_rss_mb()})
+          "pipeline_all": pipe_rates, "peak_rss_mb": peak_rss_mb(),
+          "unfolded_bare_images_per_s": max(unfolded_rates) if unfolded_rates else None})
 
 
 if __name__ == "__main__":

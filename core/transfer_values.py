@@ -22,7 +22,9 @@ from core.hashing import hash_key
 from core.progress import ProgressCallback, ProgressTracker
 
 KIND = "transfer_values"
-EXTRACTOR_VERSION = 1  # bump when extraction changes its output for the same inputs
+# bump when extraction changes its output for the same inputs; 2: EfficientNet-Lite
+# extractors fold BatchNorm into the convolutions (same function, last-bit differences)
+EXTRACTOR_VERSION = 2
 DEFAULT_BATCH = 64
 DEFAULT_CHUNK = 2048  # images per resumable chunk; a multiple of the batch size
 

@@ -198,7 +198,12 @@ def test_lite0_feature_extractor(size: int) -> None:
     features = model(_images(size), training=False).numpy()
     assert features.shape == (2, 1280)
     assert np.isfinite(features).all() and features.std() > 0
-    assert model.count_params() == 4_694_024 - 1280 * 1000 - 1000  # no classifier
+    # the extractor folds BatchNorm into its convs: the same function as the unfolded port
+    unfolded = lite.build_efficientnet_lite(variant="lite0", input_size=size)
+    assert unfolded.count_params() == 4_694_024 - 1280 * 1000 - 1000  # no classifier
+    assert not any("bn" in layer.name for layer in model.layers)
+    reference = unfolded(_images(size), training=False).numpy()
+    np.testing.assert_allclose(features, reference, rtol=1e-4, atol=1e-4 * np.abs(reference).max())
 
 
 @pytest.mark.slow

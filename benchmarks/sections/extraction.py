@@ -22,9 +22,13 @@ def run(*, run: Run) -> list[str]:
             continue
         rates[size] = result["pipeline_images_per_s"]
         met = "yes" if result["ratio"] >= TARGET else "**no**"
+        unfolded = result.get("unfolded_bare_images_per_s")
         rows.append([f"{size} px", report.number(result["bare_images_per_s"]),
                      report.number(result["pipeline_images_per_s"]),
-                     f"{result['ratio']:.3f}", met, report.number(result["peak_rss_mb"], 4),
+                     f"{result['ratio']:.3f}", met,
+                     (f"{report.number(unfolded)} ({report.ratio(result['bare_images_per_s'] / unfolded)})"
+                      if unfolded else "–"),
+                     report.number(result["peak_rss_mb"], 4),
                      ", ".join(report.number(r) for r in result["pipeline_all"])])
         dataset = result["dataset"]
         run.log(f"  {size} px: pipeline/bare = {result['ratio']:.3f}")
@@ -35,9 +39,11 @@ def run(*, run: Run) -> list[str]:
             f"batch 64, best of {plan.extraction_rounds} alternating rounds. Bare = the model's "
             "`tf.function` on ready float32 batches; pipeline = `compute_transfer_values` "
             "(uint8 batches, in-graph resize, chunked cache writes to a temp dir). Peak memory "
-            "= ru_maxrss of the worker process (both paths ran in it).", "",
+            "= ru_maxrss of the worker process (both paths ran in it). Unfolded BN = the same "
+            "network with a BatchNorm layer after every conv, bare (in brackets: how much faster "
+            "the folded extractor core uses is).", "",
             *report.table(["input", "bare images/s", "pipeline images/s", "pipeline / bare",
-                           f"≥ {TARGET} met", "peak RSS MB", "pipeline images/s per round"],
-                          rows),
+                           f"≥ {TARGET} met", "unfolded BN, bare images/s", "peak RSS MB",
+                           "pipeline images/s per round"], rows),
             *errors]
 

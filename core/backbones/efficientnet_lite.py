@@ -175,9 +175,10 @@ def _mbconv(layers: Any, inputs: Any, block: _Block, fold_bn: bool = False,
 
 def _build_graph(keras: Any, *, variant: _Variant, blocks: list[_Block], size: int,
                  include_top: bool, name: str, fold_bn: bool = False,
-                 fast_gradients: bool = False) -> "keras.Model":
+                 fast_gradients: bool = False, any_size: bool = False) -> "keras.Model":
     layers = keras.layers
-    inputs = keras.Input(shape=(size, size, 3), dtype="float32", name="pixels")
+    side = None if any_size else size
+    inputs = keras.Input(shape=(side, side, 3), dtype="float32", name="pixels")
     x = layers.Rescaling(1.0 / PIXEL_STD, offset=-PIXEL_MEAN / PIXEL_STD, name="normalize")(inputs)
     x = _conv_bn_act(layers, x, conv_name="stem_conv", prefix="stem", kernel=3, stride=2,
                      filters=STEM_FILTERS, fold_bn=fold_bn)
@@ -273,15 +274,17 @@ def _weights_file(key: str) -> Path:
 
 def build_efficientnet_lite(*, variant: str, input_size: int | None = None,
                             include_top: bool = False, fold_bn: bool = False,
-                            fast_gradients: bool = False) -> "keras.Model":
+                            fast_gradients: bool = False, any_size: bool = False) -> "keras.Model":
     """EfficientNet-Lite with ImageNet weights; input (B, S, S, 3) float32 pixels in [0, 255].
 
     Output: global-average-pooled 1280-d features, or with include_top 1000 ImageNet class
     probabilities (softmax). S defaults to the variant's native size (224/240/260).
     fold_bn folds every BatchNorm into its conv: the same function in inference mode, fewer
-    ops — used to fine-tune with BN statistics kept fixed. fast_gradients makes the 1×1
+    ops — the registry's feature extractors use it (faster extraction), and fine-tuning
+    with BN statistics kept fixed. fast_gradients makes the 1×1
     convs `core.export_layers.PointwiseConv2D` (same function, faster CPU gradients) — for
-    training; the saved model then needs `core.export_layers` imported to load.
+    training; the saved model then needs `core.export_layers` imported to load. any_size
+    builds it for inputs of any spatial size (progressive-resizing fine-tuning).
     """
     key, spec = _variant(variant)
     size = int(input_size or spec.native_size)
@@ -292,12 +295,13 @@ def build_efficientnet_lite(*, variant: str, input_size: int | None = None,
     keras = _keras()
     blocks = _blocks(spec)
     model = _build_graph(keras, variant=spec, blocks=blocks, size=size, include_top=include_top,
-                         name=f"efficientnet_{key}", fast_gradients=fast_gradients and not fold_bn)
+                         name=f"efficientnet_{key}", fast_gradients=fast_gradients and not fold_bn,
+                         any_size=any_size and not fold_bn)
     _load_torch_weights(model, blocks, state, include_top=include_top, source=path.name)
     if fold_bn:
         folded = _build_graph(keras, variant=spec, blocks=blocks, size=size,
                               include_top=include_top, name=f"efficientnet_{key}_folded",
-                              fold_bn=True, fast_gradients=fast_gradients)
+                              fold_bn=True, fast_gradients=fast_gradients, any_size=any_size)
         _copy_folded(model, folded)
         return folded
     return model
@@ -326,18 +330,18 @@ def _copy_folded(model: "keras.Model", folded: "keras.Model") -> None:
 
 
 def build_feature_extractor_lite0(*, input_size: int | None = None) -> "keras.Model":
-    """EfficientNet-Lite0 (ImageNet) → pooled 1280-d features."""
-    return build_efficientnet_lite(variant="lite0", input_size=input_size)
+    """EfficientNet-Lite0 (ImageNet) → pooled 1280-d features (BatchNorm folded)."""
+    return build_efficientnet_lite(variant="lite0", input_size=input_size, fold_bn=True)
 
 
 def build_feature_extractor_lite1(*, input_size: int | None = None) -> "keras.Model":
-    """EfficientNet-Lite1 (ImageNet) → pooled 1280-d features."""
-    return build_efficientnet_lite(variant="lite1", input_size=input_size)
+    """EfficientNet-Lite1 (ImageNet) → pooled 1280-d features (BatchNorm folded)."""
+    return build_efficientnet_lite(variant="lite1", input_size=input_size, fold_bn=True)
 
 
 def build_feature_extractor_lite2(*, input_size: int | None = None) -> "keras.Model":
-    """EfficientNet-Lite2 (ImageNet) → pooled 1280-d features."""
-    return build_efficientnet_lite(variant="lite2", input_size=input_size)
+    """EfficientNet-Lite2 (ImageNet) → pooled 1280-d features (BatchNorm folded)."""
+    return build_efficientnet_lite(variant="lite2", input_size=input_size, fold_bn=True)
 
 
 def block_names(model: "keras.Model") -> list[str]:
