@@ -157,11 +157,12 @@ def _fine_tune(args: argparse.Namespace, params: dict[str, Any]):
         params["image_size"] = args.image_size
     if args.unfreeze is not None:
         params["unfreeze"] = args.unfreeze
-    config = config_from_params(params, seed=args.seed)
+    config = config_from_params(params, seed=args.seed, backbone=args.backbone)
     dataset = load_for_cli(args)
 
     def on_epoch(record) -> None:
-        print(f"epoch {record.epoch}/{config.epochs}: train loss {record.loss:.4f} · train "
+        print(f"epoch {record.epoch}/{config.epochs} ({record.image_size} px): train loss "
+              f"{record.loss:.4f} · train "
               f"accuracy {record.accuracy:.4f} · val accuracy {record.val_accuracy:.4f} · "
               f"{record.images_per_second:.0f} images/s", file=sys.stderr)
 
@@ -169,7 +170,8 @@ def _fine_tune(args: argparse.Namespace, params: dict[str, Any]):
                                   cache_dir=args.cache_dir, progress=_progress(),
                                   on_epoch=on_epoch)
     result = done.result
-    extra = {"image_size": config.image_size, "epochs": config.epochs,
+    extra = {"image_size": config.image_size, "epoch_sizes": config.epoch_sizes(),
+             "epochs": config.epochs,
              "unfreeze": config.unfreeze, "images_per_second": round(result.images_per_second, 1),
              "resumed_from_epoch": result.resumed_from_epoch,
              "val_accuracy_per_epoch": [round(h.val_accuracy, 4) for h in result.history],
@@ -281,7 +283,11 @@ def register_analysis_commands(subparsers, handlers: dict[str, Handler]) -> None
                    help=f"Keras heads: maximum epochs; finetune: epochs (default "
                         f"{FineTuneConfig.epochs})")
     p.add_argument("--unfreeze", default=None, metavar="all|top-K",
-                   help="finetune: train the whole backbone (all) or its top K blocks")
+                   help=f"finetune: train the whole backbone (all) or its top K blocks (default "
+                        f"{FineTuneConfig.unfreeze} for EfficientNet-Lite, else all); "
+                        f"--image-size is the last epoch's size (default "
+                        f"{FineTuneConfig.image_size}), growing from --param start_size="
+                        f"{FineTuneConfig.start_size} (0: one size)")
     p.add_argument("--C", default=None, help="logreg: inverse regularisation, or 'auto'")
     p.add_argument("--cross-fit", type=int, default=0, metavar="K",
                    help="out-of-fold probabilities for training samples from K folds")

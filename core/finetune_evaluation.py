@@ -9,7 +9,7 @@ label issues can be compared before and after.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -28,9 +28,20 @@ class FineTuned:
     head: TrainedHead  # the fine-tuned classifier, evaluated on `after`
 
 
-def config_from_params(params: dict[str, Any] | None, *, seed: int = 0) -> FineTuneConfig:
-    """A FineTuneConfig from loose parameters (CLI `--param`, dashboard widgets); unknown
-    names are an error that lists the known ones."""
+def default_params(backbone: str | None = None) -> dict[str, Any]:
+    """FineTuneConfig's defaults, adapted to the backbone: choosing the top K blocks and
+    progressive resizing need the EfficientNet-Lite port's structure, so other backbones
+    unfreeze all of it at one input size."""
+    params = asdict(FineTuneConfig())
+    if backbone is not None and not backbone.startswith("efficientnet_lite"):
+        params.update(unfreeze="all", start_size=0)
+    return params
+
+
+def config_from_params(params: dict[str, Any] | None, *, seed: int = 0,
+                       backbone: str | None = None) -> FineTuneConfig:
+    """A FineTuneConfig from loose parameters (CLI `--param`, dashboard widgets) over the
+    backbone's defaults; unknown names are an error that lists the known ones."""
     known = {f.name for f in fields(FineTuneConfig)}
     params = dict(params or {})
     unknown = set(params) - known
@@ -38,7 +49,7 @@ def config_from_params(params: dict[str, Any] | None, *, seed: int = 0) -> FineT
         raise ValueError(f"unknown fine-tuning parameter(s) {sorted(unknown)}; known: "
                          f"{sorted(known)}")
     params.setdefault("seed", seed)
-    config = FineTuneConfig(**params)
+    config = FineTuneConfig(**{**default_params(backbone), **params})
     config.validate()
     return config
 

@@ -19,8 +19,10 @@ SETUP = """
     from core.datasets import load_dataset
     from core.finetune import fine_tune, FineTuneConfig
     data = load_dataset(name="digits").limited(limit=240)
-    config = FineTuneConfig(epochs=3, image_size=32, batch_size=32, head_epochs=2,
-                            unfreeze="top-2")
+    # progressive: epochs at 32, 32 and 40 px, so the resumed epoch runs at a new size
+    config = FineTuneConfig(epochs=3, image_size=40, start_size=32, batch_size=32,
+                            head_epochs=2, unfreeze="top-2")
+    assert config.epoch_sizes() == [32, 32, 40]
 """
 
 
@@ -90,3 +92,48 @@ def test_finetuned_backbone_gives_new_cached_transfer_values(tmp_path):
     kernel, bias = result.head_weights
     logits = np.asarray(after.values[:16]) @ kernel + bias
     np.testing.assert_array_equal(probs.argmax(1), logits.argmax(1))
+
+
+def test_progressive_resizing_grows_the_input_and_saves_the_final_size(tmp_path):
+    from core.datasets import load_dataset
+    from core.finetune import FineTuneConfig, fine_tune
+    from core.transfer_values import compute_transfer_values
+
+    config = FineTuneConfig(epochs=3, image_size=48, start_size=32, batch_size=32, head_epochs=2,
+                            flip=False, unfreeze="top-2")
+    assert config.epoch_sizes() == [32, 40, 48]
+    data = load_dataset(name="digits").limited(limit=240)
+    result = fine_tune(dataset=data, config=config, cache_dir=tmp_path)
+    assert [h.epoch for h in result.history] == [1, 2, 3]
+    assert all(np.isfinite(h.val_loss) for h in result.history)
+
+    import keras
+    import core.export_layers  # noqa: F401
+
+    backbone = keras.saving.load_model(result.backbone_path, safe_mode=True, compile=False)
+    assert backbone.input_shape == (None, 48, 48, 3)  # declares the final size, not "any"
+    after = compute_transfer_values(dataset=data, backbone=result.backbone_name, image_size=48,
+                                    cache_dir=tmp_path)
+    model = keras.saving.load_model(result.model_path, safe_mode=True)
+    probs = model(data.images.batch(np.arange(16)), training=False).numpy()
+    kernel, bias = result.head_weights
+    np.testing.assert_array_equal(probs.argmax(1),
+                                  (np.asarray(after.values[:16]) @ kernel + bias).argmax(1))
+
+
+def test_epoch_sizes_rise_in_multiples_of_eight_to_the_final_size():
+    from core.errors import TransferLensError
+    from core.finetune import FineTuneConfig
+
+    assert FineTuneConfig(epochs=5, image_size=96, start_size=64).epoch_sizes() == [
+        64, 72, 80, 88, 96]
+    assert FineTuneConfig(epochs=4, image_size=96, start_size=64).epoch_sizes() == [
+        64, 72, 88, 96]
+    assert FineTuneConfig().epoch_sizes() == [64, 72, 72, 80, 80, 88]  # the defaults
+    assert FineTuneConfig(epochs=3, image_size=80, start_size=0).epoch_sizes() == [80, 80, 80]
+    assert not FineTuneConfig(epochs=3, image_size=80, start_size=0).progressive
+    assert FineTuneConfig(epochs=1, image_size=80, start_size=64).epoch_sizes() == [80]
+    assert FineTuneConfig(epochs=3, image_size=48, start_size=64).epoch_sizes() == [48, 48, 48]
+    with pytest.raises(TransferLensError, match="start_size"):
+        FineTuneConfig(image_size=80, start_size=16).validate()
+
