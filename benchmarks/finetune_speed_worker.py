@@ -21,7 +21,10 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--bn", default="frozen")
-    parser.add_argument("--unfreeze", default="all")
+    parser.add_argument("--unfreeze", default=None, help="default: FineTuneConfig's")
+    parser.add_argument("--start-size", type=int, default=None,
+                        help="0 builds a fixed-size model; default: FineTuneConfig's (an "
+                             "any-size model, as progressive resizing trains)")
     parser.add_argument("--mixed", default="")  # e.g. mixed_bfloat16
     parser.add_argument("--plain-pointwise", action="store_true",
                         help="1×1 convolutions with TensorFlow's own gradients (the A/B baseline "
@@ -50,8 +53,11 @@ def main() -> None:
                               labels=np.arange(n) % 10, class_names=[str(i) for i in range(10)],
                               splits=np.zeros(n, np.uint8), sample_ids=np.arange(n).astype(str),
                               source="random")
+    overrides = {key: value for key, value in (("unfreeze", args.unfreeze),
+                                               ("start_size", args.start_size))
+                 if value is not None}
     config = FineTuneConfig(image_size=args.size, batch_size=args.batch, bn=args.bn,
-                            unfreeze=args.unfreeze)
+                            **overrides)
     trainer = _Trainer(dataset=data, backbone="efficientnet_lite0", config=config,
                        run_dir=Path("/nonexistent"), cache_dir=None, progress=None,
                        on_epoch=None, cancel=None)
@@ -65,7 +71,7 @@ def main() -> None:
     def step(i: int) -> None:
         rows = np.arange(i % 4 * args.batch, (i % 4 + 1) * args.batch)
         loss, _ = train_step(tf.constant(images[rows]), tf.constant(labels[rows]),
-                             tf.constant([0, i], dtype=tf.int64))
+                             tf.constant([0, i], dtype=tf.int64), args.size)
         float(loss)
 
     start = time.perf_counter()
@@ -76,7 +82,8 @@ def main() -> None:
     for i in range(args.steps):
         step(i + 2)
     seconds = time.perf_counter() - start
-    emit({"size": args.size, "batch": args.batch, "bn": args.bn, "unfreeze": args.unfreeze,
+    emit({"size": args.size, "batch": args.batch, "bn": args.bn, "unfreeze": config.unfreeze,
+          "start_size": config.start_size,
           "plain_pointwise": args.plain_pointwise,
           "inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
           "mixed": args.mixed or "float32", "train_images_per_s": args.steps * args.batch / seconds,

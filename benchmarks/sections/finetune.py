@@ -42,7 +42,10 @@ def run(*, run: Run) -> list[str]:
 
 # (label, extra worker arguments, extra environment): core's defaults first
 VARIANTS = (
-    ("core's defaults (BN folded, matmul 1×1 gradients, inter-op 1)", ("--bn", "frozen"), {}),
+    ("core's defaults (top-13 blocks, BN folded, matmul 1×1 gradients, inter-op 1, any-size "
+     "model)", ("--bn", "frozen"), {}),
+    ("all blocks unfrozen", ("--bn", "frozen", "--unfreeze", "all"), {}),
+    ("fixed-size model (no progressive resizing)", ("--bn", "frozen", "--start-size", "0"), {}),
     ("TensorFlow's own 1×1 convolution gradients", ("--bn", "frozen", "--plain-pointwise"), {}),
     ("TensorFlow's default inter-op threads", ("--bn", "frozen"),
      {"TRANSFER_LENS_TF_INTER_OP": "0"}),
