@@ -162,9 +162,9 @@ def _fine_tune(args: argparse.Namespace, params: dict[str, Any]):
 
     def on_epoch(record) -> None:
         print(f"epoch {record.epoch}/{config.epochs} ({record.image_size} px): train loss "
-              f"{record.loss:.4f} · train "
-              f"accuracy {record.accuracy:.4f} · val accuracy {record.val_accuracy:.4f} · "
-              f"{record.images_per_second:.0f} images/s", file=sys.stderr)
+              f"{record.loss:.4f} · train accuracy {record.accuracy:.4f} · val accuracy "
+              f"{record.val_accuracy:.4f} · {record.images_per_second:.0f} images/s",
+              file=sys.stderr)
 
     done = fine_tune_and_evaluate(dataset=dataset, backbone=args.backbone, config=config,
                                   cache_dir=args.cache_dir, progress=_progress(),

@@ -257,7 +257,7 @@ class _Trainer:
         keras, config = self.keras, self.config
         from core.backbones.registry import get_backbone
 
-        if self.backbone.startswith("efficientnet_lite"):
+        if has_lite_structure(self.backbone):
             # fixed BN statistics are an affine map: fold them into the convs (fewer ops);
             # matmul gradients for the 1×1 convs (measured: benchmarks, fine-tuning section)
             from core.backbones.efficientnet_lite import build_efficientnet_lite
@@ -271,12 +271,8 @@ class _Trainer:
         else:
             features = get_backbone(self.backbone).build(input_size=config.image_size)
         features.trainable = True
-        blocks = _block_prefixes(features)
-        if config.unfreeze != "all" and not blocks:
-            raise TransferLensError(f"{self.backbone} has no blocks named the way Transfer Lens "
-                                    f"knows, so '{config.unfreeze}' cannot pick its top blocks; "
-                                    f"use unfreeze all (--unfreeze all).")
         if config.unfreeze != "all":
+            blocks = _block_prefixes(features, backbone=self.backbone, unfreeze=config.unfreeze)
             k = int(config.unfreeze[4:])
             keep = set(blocks[len(blocks) - k:]) if k > 0 else set()
             for layer in features.layers:
@@ -409,9 +405,8 @@ class _Trainer:
             return loss, hits
 
         @tf.function(reduce_retracing=True)
-        def eval_step(batch, y, flip, size: int):
+        def eval_step(batch, y, size: int):
             x = prepare(batch, tf.constant([0, 0], tf.int64), augment=False, size=size)
-            x = tf.cond(flip, lambda: tf.reverse(x, axis=[2]), lambda: x)
             logits = model(x, training=False)
             return logits, loss_fn(y, logits)
 
@@ -424,8 +419,7 @@ class _Trainer:
         losses, hits = [], 0
         for start in range(0, len(rows), 256):
             part = rows[start:start + 256]
-            logits, loss = eval_step(tf.constant(images[part]), tf.constant(labels[part]),
-                                     tf.constant(False), size)
+            logits, loss = eval_step(tf.constant(images[part]), tf.constant(labels[part]), size)
             losses.append(float(loss) * len(part))
             hits += int((np.argmax(logits.numpy(), -1) == labels[part]).sum())
         return sum(losses) / len(rows), hits / len(rows)
@@ -493,7 +487,7 @@ class _Trainer:
 
     def _finish(self, model, features, history, started, first_epoch, rates) -> FineTuneResult:
         kernel, bias = (np.asarray(w) for w in model.get_layer("classifier").get_weights())
-        if self.config.progressive and features.inputs[0].shape[1] is None:
+        if self.config.progressive:  # trained as an any-size model
             features = self._fixed_size_copy(features)
         _atomic_npz(self.run_dir / "head.npz", kernel=kernel, bias=bias)
         backbone_path = self.run_dir / "backbone.keras"
@@ -525,14 +519,24 @@ def _seed_generators(model) -> list:
             if getattr(layer, "seed_generator", None) is not None]
 
 
-def _block_prefixes(model) -> list[str]:
-    try:
-        from core.backbones.efficientnet_lite import block_names
+def has_lite_structure(backbone: str) -> bool:
+    """Whether `backbone` is the EfficientNet-Lite port, whose named blocks `top-K` picks from
+    and which builds for any input size (progressive resizing)."""
+    from core.backbones.registry import LITE_SIZES
 
-        return block_names(model)
-    except Exception as error:  # other backbones: no block structure we know
-        raise TransferLensError("Unfreezing the top K blocks is supported for the "
-                                "EfficientNet-Lite backbones; use --unfreeze all.") from error
+    return backbone in LITE_SIZES
+
+
+def _block_prefixes(model, *, backbone: str, unfreeze: str) -> list[str]:
+    """The model's blocks, input to output; an error when it has none we know."""
+    from core.backbones.efficientnet_lite import block_names
+
+    blocks = block_names(model)
+    if not blocks:
+        raise TransferLensError(f"{backbone} has no blocks named the way Transfer Lens knows, "
+                                f"so '{unfreeze}' cannot pick its top blocks; use unfreeze all "
+                                f"(--unfreeze all).")
+    return blocks
 
 
 def _end_to_end(keras, features, kernel, bias, *, size: int, crop_fraction: float,

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from core.datasets.base import ImageDataset
-from core.finetune import FineTuneConfig, FineTuneEpoch, FineTuneResult, fine_tune
+from core.finetune import (FineTuneConfig, FineTuneEpoch, FineTuneResult, fine_tune,
+                           has_lite_structure)
 from core.heads.training import TrainedHead
 from core.progress import ProgressCallback
 from core.transfer_values import TransferValues
@@ -33,7 +34,7 @@ def default_params(backbone: str | None = None) -> dict[str, Any]:
     progressive resizing need the EfficientNet-Lite port's structure, so other backbones
     unfreeze all of it at one input size."""
     params = asdict(FineTuneConfig())
-    if backbone is not None and not backbone.startswith("efficientnet_lite"):
+    if backbone is not None and not has_lite_structure(backbone):
         params.update(unfreeze="all", start_size=0)
     return params
 

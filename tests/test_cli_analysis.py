@@ -105,5 +105,8 @@ def test_finetune_refuses_cross_fit_and_bad_settings(capsys, tiny_backbone):
     assert "fine-tune once per fold" in capsys.readouterr().err
     assert main([*base, "--unfreeze", "some"]) != 0
     assert "unfreeze must be 'all' or 'top-K'" in capsys.readouterr().err
+    # the tiny backbone has no named blocks: top-K is an error, not a head-only "fine-tune"
+    assert main([*base, "--unfreeze", "top-2", "--param", "head_epochs=1"]) != 0
+    assert "cannot pick its top blocks" in capsys.readouterr().err
     assert main([*base, "--param", "warp=9"]) != 0
     assert "unknown fine-tuning parameter" in capsys.readouterr().err

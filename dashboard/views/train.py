@@ -124,9 +124,8 @@ def _finetune_results(ws: Workspace, done) -> None:
     columns[3].metric("Images / s", f"{result.images_per_second:,.0f}", border=True,
                       help="Training throughput on this machine.")
     c = result.config
-    sizes = c.epoch_sizes()
-    size_text = (f"{c.image_size} px" if len(set(sizes)) == 1
-                 else f"{sizes[0]} → {c.image_size} px")
+    size_text = (f"{c.epoch_sizes()[0]} → {c.image_size} px" if c.progressive
+                 else f"{c.image_size} px")
     st.caption(f"{len(result.history)} epochs at {size_text}, unfreeze {c.unfreeze}, "
                f"batch {c.batch_size}, peak learning rate {c.peak_lr:g}, BN {c.bn} · "
                f"{result.train_seconds / 60:.1f} min of training"
