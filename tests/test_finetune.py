@@ -129,7 +129,7 @@ def test_epoch_sizes_rise_in_multiples_of_eight_to_the_final_size():
         64, 72, 80, 88, 96]
     assert FineTuneConfig(epochs=4, image_size=96, start_size=64).epoch_sizes() == [
         64, 72, 88, 96]
-    assert FineTuneConfig().epoch_sizes() == [64, 72, 72, 80, 80, 88]  # the defaults
+    assert FineTuneConfig().epoch_sizes() == [48, 56, 56, 64, 72, 80, 80, 88]  # defaults
     assert FineTuneConfig(epochs=3, image_size=80, start_size=0).epoch_sizes() == [80, 80, 80]
     assert not FineTuneConfig(epochs=3, image_size=80, start_size=0).progressive
     assert FineTuneConfig(epochs=1, image_size=80, start_size=64).epoch_sizes() == [80]
