@@ -30,6 +30,7 @@ def main() -> None:
     from core.backbones.registry import get_backbone
     from core.datasets import default_dataset_name, load_dataset
     from core.extractor import FeatureExtractor
+    from core.finetune import has_lite_structure
     from core.tf_env import import_tensorflow
     from core.transfer_values import compute_transfer_values
 
@@ -46,7 +47,7 @@ def main() -> None:
     bare_fn = tf.function(lambda x: model(x, training=False))
     bare_fn(ready[0])  # trace once, as the pipeline's graph is traced in its warm-up below
     unfolded_fn = None
-    if args.backbone.startswith("efficientnet_lite"):
+    if has_lite_structure(args.backbone):
         from core.backbones.efficientnet_lite import build_efficientnet_lite
 
         unfolded = build_efficientnet_lite(variant=args.backbone, input_size=args.size)
