@@ -2,7 +2,7 @@
 
 Two phases in two processes, so opening is measured in a process that has not just
 written (and checksummed) the entry: `--phase build` writes it through the core cache API
-(`core.feature_sets.from_arrays`), `--phase open` opens it as the app would.
+(`core.features.feature_sets.from_arrays`), `--phase open` opens it as the app would.
 The file is still in the OS page cache after the build (a warm open, stated in the report).
 """
 
@@ -16,8 +16,8 @@ from benchmarks.common import emit, peak_rss_mb, timer
 
 def build(*, n: int, dim: int, cache_dir: str) -> dict:
     from benchmarks.features import synthetic_blobs
-    from core.cache import folder_size
-    from core.feature_sets import from_arrays
+    from core.base.cache import folder_size
+    from core.features.feature_sets import from_arrays
 
     values, labels = synthetic_blobs(n=n, dim=dim)
     with timer() as took:
@@ -29,8 +29,8 @@ def build(*, n: int, dim: int, cache_dir: str) -> dict:
 
 def open_and_project(*, key: str, cache_dir: str) -> dict:
     started = time.perf_counter()
-    from core.feature_sets import load_feature_set
-    from core.projections import compute_projection
+    from core.features.feature_sets import load_feature_set
+    from core.analysis.projections import compute_projection
     from sklearn.decomposition import PCA  # noqa: F401  (imported on first use otherwise)
 
     imports = time.perf_counter() - started

@@ -106,7 +106,7 @@ def _chart_bytes(at) -> int | None:
 
 
 def _points(at) -> int | None:
-    from core.transfer_values import load_transfer_values
+    from core.features.transfer_values import load_transfer_values
 
     try:
         tv = load_transfer_values(key=at.session_state["tv_key"])

@@ -29,10 +29,10 @@ def main() -> None:
 
     from core.backbones.registry import get_backbone
     from core.datasets import default_dataset_name, load_dataset
-    from core.extractor import FeatureExtractor
-    from core.finetune import has_lite_structure
-    from core.tf_env import import_tensorflow
-    from core.transfer_values import compute_transfer_values
+    from core.features.extractor import FeatureExtractor
+    from core.backbones.registry import has_lite_structure
+    from core.base.tf_env import import_tensorflow
+    from core.features.transfer_values import compute_transfer_values
 
     tf = import_tensorflow()
     name = default_dataset_name()

@@ -41,13 +41,13 @@ def synthetic_blobs(*, n: int, dim: int = 1280, classes: int = 10,
 def load_points(*, source: str, n: int, scratch: str | Path, seed: int = 0):
     """TransferValues of `n` rows of `source` (a seeded random subset of real values), whose
     derived results (PCA, kNN, projections) are cached under `scratch`, never reused."""
-    from core.feature_sets import from_arrays
+    from core.features.feature_sets import from_arrays
 
     if source == SYNTHETIC:
         values, labels = synthetic_blobs(n=n, seed=seed)
         return from_arrays(values=values, labels=labels, name=f"blobs-{n}", cache_dir=scratch)
     from core.datasets import load_dataset
-    from core.transfer_values import compute_transfer_values
+    from core.features.transfer_values import compute_transfer_values
 
     dataset, backbone, size = source.split(":")
     tv = compute_transfer_values(dataset=load_dataset(name=dataset), backbone=backbone,

@@ -28,19 +28,20 @@ def main() -> None:
     parser.add_argument("--mixed", default="")  # e.g. mixed_bfloat16
     parser.add_argument("--plain-pointwise", action="store_true",
                         help="1×1 convolutions with TensorFlow's own gradients (the A/B baseline "
-                             "for core.export_layers.PointwiseConv2D)")
+                             "for core.backbones.layers.PointwiseConv2D)")
     args = parser.parse_args()
     if args.plain_pointwise:
         import keras
 
-        import core.export_layers
+        import core.backbones.layers
 
-        core.export_layers.PointwiseConv2D = (
+        core.backbones.layers.PointwiseConv2D = (
             lambda filters, **kwargs: keras.layers.Conv2D(filters, 1, **kwargs))
 
     from core.datasets.base import make_array_dataset
-    from core.finetune import FineTuneConfig, _Trainer
-    from core.tf_env import import_tensorflow
+    from core.finetune import FineTuneConfig
+    from core.finetune.trainer import Trainer
+    from core.base.tf_env import import_tensorflow
 
     tf = import_tensorflow()
     import keras
@@ -58,7 +59,7 @@ def main() -> None:
                  if value is not None}
     config = FineTuneConfig(image_size=args.size, batch_size=args.batch, bn=args.bn,
                             **overrides)
-    trainer = _Trainer(dataset=data, backbone="efficientnet_lite0", config=config,
+    trainer = Trainer(dataset=data, backbone="efficientnet_lite0", config=config,
                        run_dir=Path("/nonexistent"), cache_dir=None, progress=None,
                        on_epoch=None, cancel=None)
     trainer.tf, trainer.keras = tf, keras

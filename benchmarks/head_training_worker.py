@@ -18,7 +18,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from core.datasets import load_dataset
-    from core.feature_sets import feature_values
+    from core.features.feature_sets import feature_values
     from core.heads import train_head
 
     tv = feature_values(dataset=load_dataset(name=args.dataset), backbone=args.backbone,

@@ -23,7 +23,7 @@ from benchmarks.common import emit, peak_rss_mb, timer
 def measure_pca(*, tv, scratch: str) -> dict:
     from sklearn.decomposition import PCA
 
-    from core.projections import compute_projection
+    from core.analysis.projections import compute_projection
 
     # warm BLAS threads and sklearn imports so the first solver timed is not penalised
     PCA(n_components=2).fit(np.random.default_rng(0).normal(size=(200, 50)))
@@ -36,8 +36,8 @@ def measure_pca(*, tv, scratch: str) -> dict:
 
 
 def measure_tsne(*, tv, scratch: str, save_input: str | None) -> dict:
-    from core.projections import compute_projection
-    from core.reduction import reduced_values
+    from core.analysis.projections import compute_projection
+    from core.analysis.reduction import reduced_values
 
     with timer() as prep:
         X = reduced_values(tv=tv, pca_dims=50, cache_dir=scratch)
@@ -52,8 +52,8 @@ def measure_tsne(*, tv, scratch: str, save_input: str | None) -> dict:
 
 
 def measure_umap(*, tv, scratch: str) -> dict:
-    from core.neighbors import knn_graph
-    from core.projections import compute_projection, default_params
+    from core.analysis.neighbors import knn_graph
+    from core.analysis.projections import compute_projection, default_params
 
     k = min(default_params("umap")["n_neighbors"], tv.n) - 1
     with timer() as prep:

@@ -19,7 +19,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from core.datasets import load_dataset
-    from core.feature_sets import feature_values
+    from core.features.feature_sets import feature_values
 
     dataset = load_dataset(name=args.dataset)
     with timer() as took:

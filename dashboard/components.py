@@ -11,10 +11,10 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 import streamlit as st
 
-from core.errors import CancelledError, TransferLensError
-from core.progress import Progress
+from core.base.errors import CancelledError, TransferLensError
+from core.base.progress import Progress
 
-THUMB = 96  # px: thumbnails are upscaled (nearest-neighbour) to this size by core.images
+THUMB = 96  # px: thumbnails are upscaled (nearest-neighbour) to this size by core.datasets.thumbnails
 
 
 CSS = """
@@ -93,7 +93,7 @@ def user_errors() -> Iterator[None]:
 
 def thumbnails(dataset, indices: Sequence[int], *, size: int = THUMB) -> list[np.ndarray]:
     """RGB uint8 thumbnails for dataset samples (tiny images upscaled without blurring)."""
-    from core.images import thumbnail
+    from core.datasets.thumbnails import thumbnail
 
     return [thumbnail(dataset.images.get(int(i)), size=size) for i in indices]
 

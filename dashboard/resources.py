@@ -17,7 +17,7 @@ from typing import Any, Callable, Hashable
 import streamlit as st
 
 from core.datasets.base import ImageDataset
-from core.paths import cache_root
+from core.base.paths import cache_root
 from dashboard import state
 from dashboard.components import progress_panel
 
@@ -107,7 +107,7 @@ class Settings:
 
 def transfer_values(settings: Settings):
     """Transfer values for the settings: memo, then disk cache, else computed with progress."""
-    from core.transfer_values import (compute_transfer_values, load_transfer_values,
+    from core.features.transfer_values import (compute_transfer_values, load_transfer_values,
                                       transfer_values_key)
 
     dataset = limited_dataset(settings.dataset, settings.limit)
@@ -163,7 +163,7 @@ def _show_paused() -> None:
 # --- analysis results (core caches these on disk; the memo skips even the disk read) ---
 
 def projection(tv, *, method: str, dims: int, params: dict | None = None):
-    from core.projections import compute_projection
+    from core.analysis.projections import compute_projection
 
     params_id = json.dumps(params or {}, sort_keys=True)
 
@@ -177,7 +177,7 @@ def projection(tv, *, method: str, dims: int, params: dict | None = None):
 
 
 def knn(tv, *, n_neighbors: int = 15):
-    from core.neighbors import knn_graph
+    from core.analysis.neighbors import knn_graph
 
     def compute():
         with progress_panel(f"Finding the nearest neighbours of {tv.n:,} points…") as panel:
@@ -187,14 +187,14 @@ def knn(tv, *, n_neighbors: int = 15):
 
 
 def nearest(tv, index: int, k: int = 8) -> list[tuple[int, float]]:
-    from core.neighbors import nearest_neighbors
+    from core.analysis.neighbors import nearest_neighbors
 
     knn(tv)  # build (or load) the shared graph once, with a spinner, before the look-up
     return nearest_neighbors(tv=tv, index=int(index), k=k)
 
 
 def separability(tv) -> dict:
-    from core.separability import separability as compute
+    from core.analysis.separability import separability as compute
 
     def run():
         with st.spinner("Measuring how separable the classes are (kNN accuracy)…"):
@@ -206,7 +206,7 @@ def separability(tv) -> dict:
 @st.cache_data(ttl=60, show_spinner=False)
 def cache_overview(root: str) -> dict:
     """Size and entry counts of the cache (walks the folder, so kept for a minute)."""
-    from core.cache import cache_summary
+    from core.base.cache import cache_summary
 
     return cache_summary(root)
 
@@ -218,9 +218,9 @@ class Workspace:
     settings: Settings
     dataset: ImageDataset  # the embedded subset, aligned row-for-row with tv
     total: int  # images in the whole dataset
-    tv: Any  # core.transfer_values.TransferValues
+    tv: Any  # core.features.transfer_values.TransferValues
     # set when the views show a fine-tuned backbone's values: the fine-tuning
-    # (core.finetune_evaluation.FineTuned) whose `after` is `tv`
+    # (core.finetune.evaluate.FineTuned) whose `after` is `tv`
     finetuned: Any = None
 
     @property

@@ -109,7 +109,7 @@ def _uploaded_zip() -> tuple[str, str] | None:
     done = st.session_state.get("extracted_zip")
     if done is None or done[0] != upload.file_id:
         from core.datasets.zip_import import extract_zip_dataset
-        from core.paths import cache_root
+        from core.base.paths import cache_root
 
         with st.sidebar.status(f"Unpacking {upload.name}…"):
             folder = extract_zip_dataset(zip_path_or_fileobj=upload,
@@ -247,7 +247,7 @@ def feature_space_picker(ws: Workspace) -> None:
 def status_panel(where, tv_key: str | None) -> None:
     """Cache hit/miss for the current transfer values, the head, the cache's size and
     location, and clearing it; drawn into `where` (a sidebar container)."""
-    from core.paths import cache_root
+    from core.base.paths import cache_root
 
     where.subheader("Cache")
     if tv_key is not None:
@@ -277,7 +277,7 @@ def status_panel(where, tv_key: str | None) -> None:
 
 
 def _clear_cache() -> None:
-    from core.cache import clear_cache
+    from core.base.cache import clear_cache
 
     freed = clear_cache()
     resources.forget_everything()

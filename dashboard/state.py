@@ -92,7 +92,7 @@ ORIGINAL, FINE_TUNED = "original", "fine-tuned"
 
 
 def finetuned(tv_key: str) -> Any:
-    """The fine-tuning (core.finetune_evaluation.FineTuned) done on these values, if any."""
+    """The fine-tuning (core.finetune.evaluate.FineTuned) done on these values, if any."""
     return st.session_state["finetuned"].get(tv_key)
 
 

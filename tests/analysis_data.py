@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from core.datasets import load_dataset
-from core.feature_sets import from_arrays, pixel_values
+from core.features.feature_sets import from_arrays, pixel_values
 
 
 def digits_pixels(*, cache_dir=None):

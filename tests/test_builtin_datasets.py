@@ -12,7 +12,7 @@ import pytest
 
 from core.datasets import DATASETS, default_dataset_name, load_dataset
 from core.datasets import builtin
-from core.errors import DatasetError
+from core.base.errors import DatasetError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -93,7 +93,7 @@ OFFLINE_CHILD = """
     urllib.request.urlretrieve = refuse
     urllib.request.urlopen = refuse
     from core.datasets import load_dataset
-    from core.errors import DatasetError
+    from core.base.errors import DatasetError
     try:
         load_dataset(name="{name}")
     except DatasetError as error:

@@ -84,7 +84,7 @@ def test_train_finetune_json_and_export(capsys, tmp_path, tiny_backbone):
     import keras
     import numpy as np
 
-    import core.export_layers  # noqa: F401  (registers the layers the model contains)
+    import core.backbones.layers  # noqa: F401  (registers the layers the model contains)
     from core.datasets import load_dataset
 
     data = load_dataset(name="digits").limited(limit=400)

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from core.evaluation import cell_indices, confusion_matrix, failure_ranking, top_confusions
-from core.feature_sets import concatenate, from_arrays
+from core.analysis.evaluation import cell_indices, confusion_matrix, failure_ranking, top_confusions
+from core.features.feature_sets import concatenate, from_arrays
 from core.heads import train_head
-from core.label_issues import find_label_issues
-from core.separability import separability
+from core.analysis.label_issues import find_label_issues
+from core.analysis.separability import separability
 from tests.analysis_data import digits_pixels, with_flipped_labels
 
 

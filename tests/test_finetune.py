@@ -68,7 +68,7 @@ def test_sigkill_after_an_epoch_resumes_from_checkpoint(tmp_path):
 def test_finetuned_backbone_gives_new_cached_transfer_values(tmp_path):
     from core.datasets import load_dataset
     from core.finetune import FineTuneConfig, fine_tune
-    from core.transfer_values import compute_transfer_values
+    from core.features.transfer_values import compute_transfer_values
 
     data = load_dataset(name="digits").limited(limit=240)
     config = FineTuneConfig(epochs=1, image_size=32, batch_size=32, head_epochs=2)
@@ -84,7 +84,7 @@ def test_finetuned_backbone_gives_new_cached_transfer_values(tmp_path):
     assert again.run_dir == result.run_dir and len(again.history) == 1
 
     import keras
-    import core.export_layers  # noqa: F401  registers the layer used by the exported model
+    import core.backbones.layers  # noqa: F401  registers the layer used by the exported model
 
     model = keras.saving.load_model(result.model_path, safe_mode=True)
     probs = model(data.images.batch(np.arange(16)), training=False).numpy()
@@ -97,7 +97,7 @@ def test_finetuned_backbone_gives_new_cached_transfer_values(tmp_path):
 def test_progressive_resizing_grows_the_input_and_saves_the_final_size(tmp_path):
     from core.datasets import load_dataset
     from core.finetune import FineTuneConfig, fine_tune
-    from core.transfer_values import compute_transfer_values
+    from core.features.transfer_values import compute_transfer_values
 
     config = FineTuneConfig(epochs=3, image_size=48, start_size=32, batch_size=32, head_epochs=2,
                             flip=False, unfreeze="top-2")
@@ -108,7 +108,7 @@ def test_progressive_resizing_grows_the_input_and_saves_the_final_size(tmp_path)
     assert all(np.isfinite(h.val_loss) for h in result.history)
 
     import keras
-    import core.export_layers  # noqa: F401
+    import core.backbones.layers  # noqa: F401
 
     backbone = keras.saving.load_model(result.backbone_path, safe_mode=True, compile=False)
     assert backbone.input_shape == (None, 48, 48, 3)  # declares the final size, not "any"
@@ -122,7 +122,7 @@ def test_progressive_resizing_grows_the_input_and_saves_the_final_size(tmp_path)
 
 
 def test_epoch_sizes_rise_in_multiples_of_eight_to_the_final_size():
-    from core.errors import TransferLensError
+    from core.base.errors import TransferLensError
     from core.finetune import FineTuneConfig
 
     assert FineTuneConfig(epochs=5, image_size=96, start_size=64).epoch_sizes() == [

@@ -11,7 +11,7 @@ from PIL import Image
 from core.datasets.base import SPLIT_CODES, FileImages, SkippedFile
 from core.datasets.folder import load_image_folder
 from core.datasets.image_io import ImageReadError
-from core.errors import DatasetError
+from core.base.errors import DatasetError
 
 TRAIN, VAL, TEST = SPLIT_CODES["train"], SPLIT_CODES["val"], SPLIT_CODES["test"]
 

@@ -4,8 +4,8 @@ import numpy as np
 from PIL import Image
 
 from core.datasets import load_dataset
-from core.extractor import resize_for_backbone
-from core.transfer_values import compute_transfer_values
+from core.features.extractor import resize_for_backbone
+from core.features.transfer_values import compute_transfer_values
 
 
 def make_folder(root, rng):

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from core.errors import CancelledError
-from core.feature_sets import from_arrays
+from core.base.errors import CancelledError
+from core.features.feature_sets import from_arrays
 from core.heads import (HEADS, HeadModel, default_head_params, describe_head, load_head,
                         register_head, train_head)
 from core.heads.base import softmax
@@ -172,9 +172,9 @@ def test_end_to_end_export_and_predict_images(tiny_backbone, tmp_path):
     import keras
 
     from core.datasets import load_dataset
-    from core.export import export_end_to_end_model
-    from core.predict import predict_images
-    from core.transfer_values import compute_transfer_values
+    from core.serving.export import export_end_to_end_model
+    from core.serving.predict import predict_images
+    from core.features.transfer_values import compute_transfer_values
 
     data = load_dataset(name="digits").limited(limit=300)
     tv = compute_transfer_values(dataset=data, backbone=tiny_backbone)
@@ -196,7 +196,7 @@ def test_end_to_end_export_and_predict_images(tiny_backbone, tmp_path):
 
 
 def test_finetune_head_reads_a_finished_run_only(tv):
-    from core.errors import TransferLensError
+    from core.base.errors import TransferLensError
 
     assert "finetune" in HEADS and "Fine-tune the backbone" in describe_head("finetune")
     with pytest.raises(TransferLensError, match="reads a finished fine-tuning run"):

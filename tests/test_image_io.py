@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from core.datasets.image_io import IMAGE_EXTENSIONS, ImageReadError, load_rgb, verify_image
-from core.errors import DatasetError
+from core.base.errors import DatasetError
 
 WHITE = [255, 255, 255]
 

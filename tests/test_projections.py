@@ -6,9 +6,9 @@ import sys
 import numpy as np
 import pytest
 
-from core.cache import ArrayCache
-from core.neighbors import KNNGraph, knn_graph, nearest_neighbors
-from core.projections import (compute_projection, default_params, umap_warm_up_status,
+from core.base.cache import ArrayCache
+from core.analysis.neighbors import KNNGraph, knn_graph, nearest_neighbors
+from core.analysis.projections import (compute_projection, default_params, umap_warm_up_status,
                               warm_up_umap_in_background)
 from tests.analysis_data import digits_pixels_subset
 
@@ -115,7 +115,7 @@ def test_nearest_neighbors_lookup(tv):
 
 
 def test_importing_umap_does_not_import_tensorflow():
-    code = ("import sys; from core.projections import import_umap_class; import_umap_class(); "
+    code = ("import sys; from core.analysis.projections import import_umap_class; import_umap_class(); "
             "print('tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          timeout=120)

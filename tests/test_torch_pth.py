@@ -13,7 +13,7 @@ import pytest
 
 from core.backbones.registry import lite_weights_path
 from core.backbones.torch_pth import TorchFormatError, load_state_dict
-from core.errors import UnsafePickleError
+from core.base.errors import UnsafePickleError
 
 # --- a tiny writer for torch's formats, built from raw pickle opcodes (protocol 2) ---
 # It reproduces the structure torch.save emits for a state dict (see pickletools.dis on a

@@ -9,10 +9,10 @@ import warnings
 import numpy as np
 import pytest
 
-from core.cache import CorruptEntryWarning
+from core.base.cache import CorruptEntryWarning
 from core.datasets import load_dataset
-from core.errors import CancelledError
-from core.transfer_values import compute_transfer_values, load_transfer_values
+from core.base.errors import CancelledError
+from core.features.transfer_values import compute_transfer_values, load_transfer_values
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 
@@ -67,7 +67,7 @@ CHILD_PRELUDE = """
     import os, signal, sys
     from tests.tiny_backbone import register_tiny
     from core.datasets import load_dataset
-    from core.transfer_values import compute_transfer_values
+    from core.features.transfer_values import compute_transfer_values
     name = register_tiny()
     data = load_dataset(name="digits").limited(limit=600)
 """
@@ -132,13 +132,13 @@ def test_two_concurrent_writers_end_with_one_correct_entry(isolated_cache, tiny_
 
 @pytest.mark.parametrize("damage", ["truncate", "flip_byte", "bad_manifest"])
 def test_damaged_entry_is_detected_and_recomputed(tiny_backbone, damage):
-    import core.cache
+    import core.base.cache
 
     data = digits_subset(100)
     first = compute_transfer_values(dataset=data, backbone=tiny_backbone)
     expected = np.array(first.values)
     values_file = first.path
-    core.cache._verified.clear()  # a new process would verify again
+    core.base.cache._verified.clear()  # a new process would verify again
     if damage == "truncate":
         with open(values_file, "r+b") as f:
             f.truncate(values_file.stat().st_size - 100)

@@ -14,7 +14,7 @@ from PIL import Image
 
 from core.datasets.folder import load_image_folder
 from core.datasets.zip_import import UnsafeArchiveError, extract_zip_dataset
-from core.errors import DatasetError
+from core.base.errors import DatasetError
 
 
 def _jpeg_bytes(seed: int) -> bytes:

@@ -8,7 +8,7 @@ NAME = "tiny_test_cnn"
 
 
 def build_tiny(*, input_size: int):
-    from core.tf_env import configure
+    from core.base.tf_env import configure
 
     configure()
     import keras

@@ -33,7 +33,7 @@ def run(*, run: Run) -> list[str]:
     run.log(f"  open {opened['open_seconds']:.2f} s vs recompute {recompute:.0f} s")
     return [f"A synthetic entry of {n:,} × {built['dim']} float32 "
             f"({built['bytes'] / 2**20:.0f} MB on disk) written with "
-            f"`core.feature_sets.from_arrays` into a temp cache in "
+            f"`core.features.feature_sets.from_arrays` into a temp cache in "
             f"{report.seconds(built['write_seconds'])}, then opened in a new process with "
             "`load_feature_set` (the file is still in the OS page cache: a warm open). "
             "Importing the core modules and scikit-learn's PCA took "

@@ -12,7 +12,7 @@ import functools
 from pathlib import Path
 
 from core.backbones.registry import BackboneSpec, _file_digest
-from core.errors import BackboneUnavailableError
+from core.base.errors import BackboneUnavailableError
 
 
 def parse_custom(name: str) -> tuple[Path, str | None]:
@@ -37,12 +37,12 @@ def custom_backbone_spec(name: str) -> BackboneSpec:
 
 
 def _load(path: str):
-    from core.tf_env import import_tensorflow
+    from core.base.tf_env import import_tensorflow
 
     import_tensorflow()
     import keras
 
-    import core.export_layers  # noqa: F401  (registers the layers our saved models contain)
+    import core.backbones.layers  # noqa: F401  (registers the layers our saved models contain)
 
     try:
         return keras.saving.load_model(path, safe_mode=True, compile=False)

@@ -25,7 +25,7 @@ import numpy as np
 
 from core.backbones.imagenet_labels import imagenet_class_names, top_k_classes
 from core.backbones.torch_pth import TorchFormatError, load_state_dict
-from core.errors import BackboneUnavailableError
+from core.base.errors import BackboneUnavailableError
 
 if TYPE_CHECKING:
     import keras
@@ -117,7 +117,7 @@ def _variant(name: str) -> tuple[str, _Variant]:
 
 def _keras() -> Any:
     """Import Keras, after the project's TensorFlow settings if that module exists."""
-    from core.tf_env import import_tensorflow
+    from core.base.tf_env import import_tensorflow
 
     import_tensorflow()  # quiet logs and thread settings before Keras pulls TensorFlow in
     import keras
@@ -140,7 +140,7 @@ def _conv_bn_act(layers: Any, x: Any, *, conv_name: str, prefix: str, kernel: in
         conv = layers.DepthwiseConv2D(kernel, strides=stride, padding="same", use_bias=fold_bn,
                                       name=conv_name)
     elif kernel == 1 and stride == 1 and fast_gradients:
-        from core.export_layers import PointwiseConv2D
+        from core.backbones.layers import PointwiseConv2D
 
         conv = PointwiseConv2D(filters, use_bias=fold_bn, name=conv_name)
     else:
@@ -282,8 +282,8 @@ def build_efficientnet_lite(*, variant: str, input_size: int | None = None,
     fold_bn folds every BatchNorm into its conv: the same function in inference mode, fewer
     ops — the registry's feature extractors use it (faster extraction), and fine-tuning
     with BN statistics kept fixed. fast_gradients makes the 1×1
-    convs `core.export_layers.PointwiseConv2D` (same function, faster CPU gradients) — for
-    training; the saved model then needs `core.export_layers` imported to load. any_size
+    convs `core.backbones.layers.PointwiseConv2D` (same function, faster CPU gradients) — for
+    training; the saved model then needs `core.backbones.layers` imported to load. any_size
     builds it for inputs of any spatial size (progressive-resizing fine-tuning).
     """
     key, spec = _variant(variant)

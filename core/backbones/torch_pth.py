@@ -27,7 +27,7 @@ from typing import Any, BinaryIO, NamedTuple
 
 import numpy as np
 
-from core.errors import TransferLensError, UnsafePickleError
+from core.base.errors import TransferLensError, UnsafePickleError
 
 __all__ = ["TorchFormatError", "load_state_dict"]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from core.datasets.base import SPLIT_CODES, ImageDataset, make_array_dataset, stratified_splits
-from core.errors import DatasetError
+from core.base.errors import DatasetError
 
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
@@ -126,7 +126,7 @@ def load_mnist() -> ImageDataset:
 
 
 def _keras_download(name: str, class_names: tuple[str, ...], *, hint: str) -> ImageDataset:
-    from core.tf_env import configure
+    from core.base.tf_env import configure
 
     configure()
     import keras

@@ -12,9 +12,9 @@ import numpy as np
 
 from core.datasets.base import SPLIT_CODES, FileImages, ImageDataset, SkippedFile, stratified_splits
 from core.datasets.image_io import IMAGE_EXTENSIONS, ImageReadError, verify_image
-from core.errors import DatasetError
-from core.hashing import hash_file, new_hasher
-from core.progress import ProgressCallback, ProgressTracker
+from core.base.errors import DatasetError
+from core.base.hashing import hash_file, new_hasher
+from core.base.progress import ProgressCallback, ProgressTracker
 
 PHOTO_CROP_FRACTION = 0.875
 

@@ -9,7 +9,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from core.errors import DatasetError
+from core.base.errors import DatasetError
 
 # Lower-case suffixes Pillow decodes here (WebP and TIFF support is checked at runtime by
 # Pillow itself; a file it cannot decode becomes an ImageReadError, not a silent skip).

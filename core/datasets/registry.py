@@ -8,7 +8,7 @@ from typing import Callable
 
 from core.datasets import builtin
 from core.datasets.base import ImageDataset
-from core.errors import DatasetError
+from core.base.errors import DatasetError
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ def load_dataset(*, name: str, val_fraction: float = 0.1, test_fraction: float =
     path = Path(name).expanduser()
     if path.suffix.lower() == ".zip" and path.is_file():
         from core.datasets.zip_import import extract_zip_dataset
-        from core.paths import cache_root
+        from core.base.paths import cache_root
 
         path = extract_zip_dataset(zip_path_or_fileobj=path, dest_dir=cache_root() / "uploads")
     if path.is_dir():

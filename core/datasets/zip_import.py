@@ -12,8 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from core.errors import DatasetError
-from core.hashing import new_hasher
+from core.base.errors import DatasetError
+from core.base.hashing import new_hasher
 
 # Bumped when extraction rules change, so old extractions are not reused under new rules.
 _EXTRACT_VERSION = b"zip-import-v1\0"

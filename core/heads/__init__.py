@@ -3,7 +3,7 @@
 `HEADS` maps a name to a head class; `train_head` trains one by name. Adding a head means
 writing a `HeadModel` subclass and decorating it with `register_head` — see
 `core.heads.base`. "finetune" is the classifier of a fine-tuning run (`core.finetune`) on the
-fine-tuned backbone's values; `core.finetune_evaluation` runs both.
+fine-tuned backbone's values; `core.finetune.evaluate` runs both.
 """
 
 from core.heads import logreg as _logreg  # noqa: F401  (registers logreg, first: the default)

@@ -9,7 +9,7 @@ from typing import Any, Callable, ClassVar, Optional
 
 import numpy as np
 
-from core.progress import ProgressCallback
+from core.base.progress import ProgressCallback
 
 CancelHook = Callable[[], bool]
 
@@ -40,7 +40,7 @@ class HeadData:
     num_classes: int
     train_rows: np.ndarray
     val_rows: np.ndarray
-    tv: Any = None  # core.transfer_values.TransferValues
+    tv: Any = None  # core.features.transfer_values.TransferValues
     dataset: Any = None  # core.datasets.ImageDataset, when the caller has it
 
 
@@ -107,7 +107,7 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 def linear_softmax_model(*, kernel: np.ndarray, bias: np.ndarray, layer_name: str,
                          model_name: str):
     """A Keras model: transfer values (B, D) → softmax(x @ kernel + bias), for export."""
-    from core.tf_env import import_tensorflow
+    from core.base.tf_env import import_tensorflow
 
     import_tensorflow()
     import keras

@@ -6,7 +6,7 @@ Its end-to-end model is `softmax(features(image) @ kernel + bias)`, so on the fi
 backbone's transfer values this head gives exactly the fine-tuned model's predictions, and
 every analysis that works on a (transfer values, head) pair — confusion matrix, failure
 gallery, label issues, export — works on the fine-tuned model too. `fit` does not train: it
-reads the run folder named by the `run_dir` parameter (see `core.finetune_evaluation`).
+reads the run folder named by the `run_dir` parameter (see `core.finetune.evaluate`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from core.errors import TransferLensError
+from core.base.errors import TransferLensError
 from core.heads.base import EpochLog, HeadData, HeadModel, linear_softmax_model, softmax
 from core.heads.registry import register_head
 
@@ -41,7 +41,7 @@ class FineTunedHead(HeadModel):
         if not (run_dir / "result.json").is_file():
             raise TransferLensError(
                 "The 'finetune' head reads a finished fine-tuning run: use "
-                "core.finetune_evaluation.fine_tune_and_evaluate (CLI: train --head finetune).")
+                "core.finetune.evaluate.fine_tune_and_evaluate (CLI: train --head finetune).")
         result = json.loads((run_dir / "result.json").read_text())
         with np.load(run_dir / "head.npz", allow_pickle=False) as head:
             self.kernel_ = head["kernel"].astype(np.float32)

@@ -14,17 +14,17 @@ from typing import Any
 
 import numpy as np
 
-from core.errors import CancelledError
+from core.base.errors import CancelledError
 from core.heads.base import EpochLog, HeadData, HeadModel
 from core.heads.registry import register_head
-from core.progress import Progress
+from core.base.progress import Progress
 
 MODEL_FILE = "model.keras"
 _CANCEL_EVERY_BATCHES = 20
 
 
 def _keras():
-    from core.tf_env import import_tensorflow
+    from core.base.tf_env import import_tensorflow
 
     import_tensorflow()  # quiet logs before keras pulls TensorFlow in
     import keras

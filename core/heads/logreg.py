@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from core.errors import CancelledError
+from core.base.errors import CancelledError
 from core.heads.base import HeadData, HeadModel, linear_softmax_model, softmax
 from core.heads.registry import register_head
-from core.progress import Progress
+from core.base.progress import Progress
 
 SINGLE_THREAD_BELOW = 2_000_000  # matrix entries; see _blas_threads
 C_GRID = (0.001, 0.01, 0.1)  # C="auto": tried in this order (warm-started) while val improves

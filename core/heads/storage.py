@@ -72,7 +72,7 @@ def save_head(trained, path: str | Path) -> Path:
 
 def load_head(path: str | Path):
     """A TrainedHead from a folder written by `save_head` (see the trust model above)."""
-    from core.errors import TransferLensError
+    from core.base.errors import TransferLensError
     from core.heads.training import TrainedHead
 
     path = Path(path)

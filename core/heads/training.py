@@ -15,11 +15,11 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from core.feature_sets import preprocessing_of
+from core.features.feature_sets import preprocessing_of
 from core.heads.base import EpochLog, HeadData, HeadModel
 from core.heads.registry import get_head_class
-from core.progress import Progress, ProgressCallback
-from core.transfer_values import TransferValues
+from core.base.progress import Progress, ProgressCallback
+from core.features.transfer_values import TransferValues
 
 CACHE_KIND = "heads"
 HEADS_VERSION = 1
@@ -82,7 +82,7 @@ def train_head(*, tv: TransferValues, head: str, params: dict[str, Any] | None =
         if not np.array_equal(view.sample_ids, tv.sample_ids):
             raise ValueError(f"augmented view {view.key} is not of the same samples as {tv.key}")
 
-    from core.hashing import hash_key
+    from core.base.hashing import hash_key
 
     fields = {"tv": tv.key, "head": head, "params": resolved, "seed": int(seed),
               "cross_fit_folds": int(cross_fit_folds), "augmented": [v.key for v in augmented],
@@ -93,7 +93,7 @@ def train_head(*, tv: TransferValues, head: str, params: dict[str, Any] | None =
                       cancel=cancel, on_epoch=on_epoch, folds=cross_fit_folds,
                       augmented=augmented, dataset=dataset, key=key)
 
-    from core.cache import ArrayCache
+    from core.base.cache import ArrayCache
     from core.heads.storage import load_head, save_head
 
     cache = ArrayCache(kind=CACHE_KIND, root=cache_dir)
@@ -131,7 +131,7 @@ def split_rows(tv: TransferValues, *, seed: int) -> tuple[np.ndarray, np.ndarray
     splits = np.asarray(tv.splits)
     train, val, test = (np.flatnonzero(splits == code) for code in (TRAIN, VAL, TEST))
     if len(train) == 0:
-        from core.errors import TransferLensError
+        from core.base.errors import TransferLensError
 
         raise TransferLensError("The dataset has no training samples; a head cannot be trained.")
     source = "val split"

@@ -13,7 +13,7 @@ CHART_KEY = "confusion_chart"
 
 
 def render(ws: Workspace) -> None:
-    from core.evaluation import cell_indices, confusion_matrix
+    from core.analysis.evaluation import cell_indices, confusion_matrix
 
     record = ws.head
     if record is None:

@@ -11,7 +11,7 @@ from typing import Callable
 
 import streamlit as st
 
-from core.paths import cache_root
+from core.base.paths import cache_root
 from dashboard import components, resources
 from dashboard.resources import Workspace
 from dashboard.views.projections import METHODS
@@ -113,13 +113,13 @@ def _size(file: Path) -> str:
 
 
 def _values(ws: Workspace, path: Path, fmt: str):
-    from core.export import export_values
+    from core.serving.export import export_values
 
     return export_values(tv=ws.tv, path=path, format=fmt)
 
 
 def _projection(ws: Workspace, path: Path, method: str, dims: int):
-    from core.export import export_projection_csv
+    from core.serving.export import export_projection_csv
 
     params = _projection_params(method)
     projection = resources.projection(ws.tv, method=method, dims=dims, params=params)
@@ -137,7 +137,7 @@ def _projection_params(method: str) -> dict | None:
 
 
 def _model(ws: Workspace, head, path: Path):
-    from core.export import export_end_to_end_model
+    from core.serving.export import export_end_to_end_model
 
     if head.head == "finetune":  # the fine-tuning run saved its end-to-end model
         import shutil

@@ -11,7 +11,7 @@ SPLITS = {"test": 2, "val": 1}
 
 
 def render(ws: Workspace) -> None:
-    from core.evaluation import failure_ranking
+    from core.analysis.evaluation import failure_ranking
 
     record = ws.head
     if record is None:

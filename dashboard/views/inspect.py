@@ -99,7 +99,7 @@ def _uploaded(ws: Workspace) -> None:
         components.need_head("classifying a new image", "upload")
         return
     image = _decode(upload)
-    from core.predict import predict_images
+    from core.serving.predict import predict_images
 
     with st.spinner(f"Running {ws.settings.backbone} and the head…"):
         result = predict_images(images=[image], head=record.head, backbone=ws.values_backbone,

@@ -44,7 +44,7 @@ def render(ws: Workspace) -> None:
 
 
 def _find(ws: Workspace, head):
-    from core.label_issues import find_label_issues
+    from core.analysis.label_issues import find_label_issues
 
     with st.spinner("Ranking suspicious labels…"):
         return find_label_issues(tv=ws.tv, probabilities=head.probabilities,

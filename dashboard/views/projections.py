@@ -59,7 +59,7 @@ def render(ws: Workspace) -> None:
         st.plotly_chart(figure, key="projection_chart_3d", config=config)
     st.caption(_describe(projection, ws))
     if method != "umap":
-        from core.projections import warm_up_umap_in_background
+        from core.analysis.projections import warm_up_umap_in_background
 
         # compile UMAP's kernels (once per process) while the user looks at this plot
         warm_up_umap_in_background()
@@ -100,7 +100,7 @@ def _params(method: str) -> dict | None:
     """
     if method == "pca":
         return None
-    from core.projections import default_params
+    from core.analysis.projections import default_params
 
     defaults = default_params(method)
     if method == "tsne":

@@ -57,7 +57,7 @@ def _say_if_cancelled(ws: Workspace) -> None:
 # --- fine-tuning the backbone ---
 
 def _render_finetune(ws: Workspace) -> None:
-    from core.finetune_evaluation import default_params
+    from core.finetune.evaluate import default_params
 
     if ws.fine_tuned_view:
         st.info("These are the fine-tuned backbone's values. Switch the feature space in the "
@@ -84,7 +84,7 @@ def _render_finetune(ws: Workspace) -> None:
 
 
 def _fine_tune(ws: Workspace, params: dict) -> None:
-    from core.finetune_evaluation import config_from_params, fine_tune_and_evaluate
+    from core.finetune.evaluate import config_from_params, fine_tune_and_evaluate
 
     config = config_from_params({**params, "image_size": ws.settings.image_size},
                                 backbone=ws.settings.backbone)

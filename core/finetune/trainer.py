@@ -20,194 +20,28 @@ training mode 83.4 % at 98 images/s — batch statistics of short CPU-sized runs
 the unfolded BN layers cost time. `bn="train"` lets BN in the unfrozen blocks adapt its
 statistics instead (frozen blocks always run BN in inference mode).
 """
-
 from __future__ import annotations
 
 import json
 import math
 import os
-import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import numpy as np
 
-from core.cache import atomic_write_bytes
+from core.base.atomic import atomic_write_bytes
+from core.base.errors import CancelledError, TransferLensError
+from core.backbones.registry import has_lite_structure
+from core.base.progress import Progress
 from core.datasets.base import ImageDataset
-from core.errors import CancelledError, TransferLensError
-from core.hashing import hash_key
-from core.paths import cache_root
-from core.progress import Progress, ProgressCallback, format_seconds
-
-FINETUNE_VERSION = 1
-KIND = "finetune"
+from core.finetune.config import FineTuneConfig, FineTuneEpoch, FineTuneResult
+from core.finetune.schedule import OneCycleSchedule
 
 
-@dataclass(frozen=True)
-class FineTuneConfig:
-    """Everything that changes a fine-tuning run (part of its key)."""
-
-    # 8 epochs growing from 48 to 88 px, the top 13 of 16 blocks unfrozen, peak lr 5e-4.
-    # Measured on 2 CPU cores, Fashion-MNIST (55k training images), the whole CLI command from
-    # an empty cache: 94.50 % test in 32 min 16 s (seed 1: 94.49 % in 34 min 28 s). With peak
-    # lr 1e-3: 94.12 % in 33 min 4 s; the stop-9 defaults (6 epochs 64 -> 88 px, lr 1e-3):
-    # 94.26 % in 35 min 19 s.
-    # On a 20k-image subset, 2 epochs at 64 px, the final training loss by peak lr: 2e-3
-    # 0.844, 1e-3 0.774, 5e-4 0.743, 3e-4 0.745, 1.5e-4 0.769: this set-up (BN folded, top 13
-    # blocks) fits better with a gentler step than the recipe's 1e-3. Freezing the stem and
-    # first three blocks trained 1.16x faster at no loss (20k subset, 80 px: 91.25 % vs
-    # 91.08 % test)
-    epochs: int = 8
-    image_size: int = 88  # the last epoch's input size, and the fine-tuned extractor's
-    # progressive resizing: 0 trains every epoch at image_size; N > 0 trains the first epoch at
-    # N px and grows the size linearly (multiples of 8) to image_size in the last epoch —
-    # cheap small images while the network adapts, the full size where it settles
-    start_size: int = 48
-    batch_size: int = 128
-    peak_lr: float = 5e-4
-    weight_decay: float = 0.05
-    label_smoothing: float = 0.1
-    schedule: str = "onecycle"  # or "cosine"
-    warmup_fraction: float = 0.25  # one-cycle: share of steps spent rising to the peak
-    unfreeze: str = "top-13"  # "all" or "top-K" (K blocks of the backbone, plus its head conv)
-    bn: str = "frozen"  # "frozen": ImageNet statistics, folded; "train": BN in unfrozen blocks adapts
-    crop_pad_fraction: float = 0.1  # pad by this share of the side, then random-crop back
-    flip: bool = True
-    dropout: float = 0.2
-    head_epochs: int = 8  # phase 1, on cached transfer values
-    seed: int = 0
-
-    def validate(self) -> None:
-        if self.unfreeze != "all" and not (self.unfreeze.startswith("top-")
-                                           and self.unfreeze[4:].isdigit()):
-            raise TransferLensError(f"unfreeze must be 'all' or 'top-K' (e.g. top-3), not "
-                                    f"'{self.unfreeze}'")
-        if self.schedule not in ("onecycle", "cosine"):
-            raise TransferLensError("schedule must be 'onecycle' or 'cosine'")
-        if self.bn not in ("train", "frozen"):
-            raise TransferLensError("bn must be 'train' or 'frozen'")
-        if self.epochs < 1 or self.batch_size < 1 or self.image_size < 32:
-            raise TransferLensError("epochs and batch size must be positive, image size ≥ 32")
-        if self.start_size and self.start_size < 32:
-            raise TransferLensError(f"start_size must be 0 (off) or at least 32, not "
-                                    f"{self.start_size}")
-
-    @property
-    def progressive(self) -> bool:
-        """Whether epochs train at different input sizes."""
-        return len(set(self.epoch_sizes())) > 1
-
-    def epoch_sizes(self) -> list[int]:
-        """The input size of every epoch (all image_size unless start_size is set)."""
-        start = min(self.start_size, self.image_size)  # never above the final size
-        if not start or self.epochs == 1 or start == self.image_size:
-            return [self.image_size] * self.epochs
-        span = self.image_size - start
-        sizes = [start + span * e / (self.epochs - 1) for e in range(self.epochs)]
-        return [min(self.image_size, max(32, 8 * round(size / 8))) for size in sizes[:-1]] + [
-            self.image_size]
-
-
-@dataclass
-class FineTuneEpoch:
-    epoch: int  # 1-based
-    loss: float
-    accuracy: float
-    val_loss: float
-    val_accuracy: float
-    seconds: float
-    images_per_second: float
-    learning_rate: float
-    image_size: int = 0  # the epoch's input size (0: not recorded by older runs)
-
-
-@dataclass
-class FineTuneResult:
-    run_dir: Path
-    backbone_path: Path  # the fine-tuned feature extractor, usable as a backbone
-    model_path: Path  # end to end: uint8 images of any size in, class probabilities out
-    head_weights: tuple[np.ndarray, np.ndarray]  # (D, C) kernel and (C,) bias
-    history: list[FineTuneEpoch]
-    config: FineTuneConfig
-    train_seconds: float
-    resumed_from_epoch: int
-    images_per_second: float
-    feature_layer: str = "avg_pool"  # the extractor's output layer (its pooling)
-
-    @property
-    def backbone_name(self) -> str:
-        """The name `core.backbones.get_backbone` resolves to the fine-tuned extractor."""
-        return f"{self.backbone_path}:{self.feature_layer}"
-
-
-def run_key(*, dataset: ImageDataset, backbone: str, weights_id: str, config: FineTuneConfig) -> str:
-    return hash_key({"dataset": dataset.fingerprint, "backbone": backbone, "weights": weights_id,
-                     "config": asdict(config), "version": FINETUNE_VERSION})
-
-
-def run_dir_for(*, dataset: ImageDataset, backbone: str, config: FineTuneConfig,
-                cache_dir: str | Path | None = None) -> Path:
-    from core.backbones.registry import get_backbone
-
-    spec = get_backbone(backbone)
-    key = run_key(dataset=dataset, backbone=backbone, weights_id=spec.weights_id(), config=config)
-    return cache_root(cache_dir) / KIND / key
-
-
-def fine_tune(*, dataset: ImageDataset, backbone: str = "efficientnet_lite0",
-              config: FineTuneConfig = FineTuneConfig(), cache_dir: str | Path | None = None,
-              progress: Optional[ProgressCallback] = None,
-              on_epoch: Optional[Callable[[FineTuneEpoch], None]] = None,
-              cancel: Optional[Callable[[], bool]] = None) -> FineTuneResult:
-    """Fine-tune `backbone` on `dataset`'s train split (validation on its val split).
-
-    Continues a run with the same settings from its last finished epoch; returns at once when
-    that run is complete.
-    """
-    config.validate()
-    if dataset.num_classes < 2 or len(dataset.split_indices("train")) == 0:
-        raise TransferLensError("Fine-tuning needs a train split with at least two classes.")
-    run_dir = run_dir_for(dataset=dataset, backbone=backbone, config=config, cache_dir=cache_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if (run_dir / "result.json").is_file():
-        return _load_result(run_dir, config)
-    trainer = _Trainer(dataset=dataset, backbone=backbone, config=config, run_dir=run_dir,
-                       cache_dir=cache_dir, progress=progress, on_epoch=on_epoch, cancel=cancel)
-    return trainer.run()
-
-
-def _load_result(run_dir: Path, config: FineTuneConfig) -> FineTuneResult:
-    result = json.loads((run_dir / "result.json").read_text())
-    head = np.load(run_dir / "head.npz", allow_pickle=False)
-    return FineTuneResult(
-        run_dir=run_dir, backbone_path=run_dir / "backbone.keras", model_path=run_dir / "model.keras",
-        head_weights=(head["kernel"], head["bias"]),
-        history=[FineTuneEpoch(**h) for h in result["history"]], config=config,
-        train_seconds=result["train_seconds"], resumed_from_epoch=result["resumed_from_epoch"],
-        images_per_second=result["images_per_second"],
-        feature_layer=result.get("feature_layer", "avg_pool"))
-
-
-class OneCycleSchedule:
-    """Learning rate for step t: linear warm-up to the peak, then cosine decay to ~0."""
-
-    def __init__(self, *, total_steps: int, peak: float, warmup_fraction: float,
-                 kind: str) -> None:
-        self.total = max(1, total_steps)
-        self.peak = peak
-        self.warmup = int(self.total * warmup_fraction) if kind == "onecycle" else 0
-        self.start = peak / 25.0  # one-cycle's usual starting point
-
-    def __call__(self, step: int) -> float:
-        if step < self.warmup:
-            return self.start + (self.peak - self.start) * step / max(1, self.warmup)
-        progress = (step - self.warmup) / max(1, self.total - self.warmup)
-        return self.peak * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-
-class _Trainer:
+class Trainer:
     def __init__(self, *, dataset: ImageDataset, backbone: str, config: FineTuneConfig,
                  run_dir: Path, cache_dir, progress, on_epoch, cancel) -> None:
         self.dataset, self.backbone, self.config = dataset, backbone, config
@@ -221,7 +55,7 @@ class _Trainer:
         store = self.dataset.images
         if store.uniform_shape is not None:
             return store.array
-        from core.extractor import resize_for_backbone
+        from core.features.extractor import resize_for_backbone
 
         size = self.config.image_size
         return np.stack([resize_for_backbone(store.get(i), size=size,
@@ -234,7 +68,7 @@ class _Trainer:
         if head_file.is_file():
             saved = np.load(head_file, allow_pickle=False)
             return saved["kernel"], saved["bias"]
-        from core.transfer_values import compute_transfer_values
+        from core.features.transfer_values import compute_transfer_values
 
         tv = compute_transfer_values(dataset=self.dataset, backbone=self.backbone,
                                      image_size=self.config.image_size, cache_dir=self.cache_dir,
@@ -296,7 +130,7 @@ class _Trainer:
         return model, features
 
     def run(self) -> FineTuneResult:
-        from core.tf_env import import_tensorflow
+        from core.base.tf_env import import_tensorflow
 
         tf = import_tensorflow()
         import keras
@@ -523,14 +357,6 @@ def _seed_generators(model) -> list:
             if getattr(layer, "seed_generator", None) is not None]
 
 
-def has_lite_structure(backbone: str) -> bool:
-    """Whether `backbone` is the EfficientNet-Lite port, whose named blocks `top-K` picks from
-    and which builds for any input size (progressive resizing)."""
-    from core.backbones.registry import LITE_SIZES
-
-    return backbone in LITE_SIZES
-
-
 def _block_prefixes(model, *, backbone: str, unfreeze: str) -> list[str]:
     """The model's blocks, input to output; an error when it has none we know."""
     from core.backbones.efficientnet_lite import block_names
@@ -546,7 +372,7 @@ def _block_prefixes(model, *, backbone: str, unfreeze: str) -> list[str]:
 def _end_to_end(keras, features, kernel, bias, *, size: int, crop_fraction: float,
                 class_names) -> Any:
     """uint8 images (any size, 1 or 3 channels) → class probabilities, one .keras file."""
-    from core.export_layers import ResizeToBackbone
+    from core.backbones.layers import ResizeToBackbone
 
     inputs = keras.Input((None, None, None), dtype="uint8", name="images")
     x = ResizeToBackbone(size=size, crop_fraction=crop_fraction, name="resize")(inputs)
@@ -567,8 +393,3 @@ def _atomic_keras_save(model, path: Path) -> None:
     tmp = path.with_name(f".tmp_{os.getpid()}_{path.name}")
     model.save(tmp)
     os.replace(tmp, path)
-
-
-def describe_history(history: list[FineTuneEpoch]) -> str:
-    return "; ".join(f"epoch {h.epoch}: val {h.val_accuracy:.4f} ({format_seconds(h.seconds)})"
-                     for h in history)

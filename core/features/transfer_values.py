@@ -15,11 +15,12 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from core.backbones.registry import DEFAULT_BACKBONE, BackboneSpec, get_backbone
-from core.cache import ArrayCache, CacheEntry, atomic_save_npy, atomic_write_bytes
+from core.base.atomic import atomic_save_npy, atomic_write_bytes
+from core.base.cache import ArrayCache, CacheEntry
 from core.datasets.base import ImageDataset
-from core.errors import CancelledError
-from core.hashing import hash_key
-from core.progress import ProgressCallback, ProgressTracker
+from core.base.errors import CancelledError
+from core.base.hashing import hash_key
+from core.base.progress import ProgressCallback, ProgressTracker
 
 KIND = "transfer_values"
 # bump when extraction changes its output for the same inputs; 2: EfficientNet-Lite
@@ -174,7 +175,7 @@ def _extract_resumable(*, dataset: ImageDataset, spec: BackboneSpec, image_size:
                               callback=progress, done_before=done_before)
     tracker.update(done_before, "resuming" if done_before else "")
     if done_before < n:
-        from core.extractor import FeatureExtractor
+        from core.features.extractor import FeatureExtractor
 
         tracker.update(done_before, "loading the backbone")
         extractor = FeatureExtractor.for_backbone(spec=spec, image_size=image_size)

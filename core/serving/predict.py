@@ -6,18 +6,18 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from core.transfer_values import TransferValues
+from core.features.transfer_values import TransferValues
 
 
 def image_features(*, images: Sequence[np.ndarray], backbone: str, image_size: int | None,
                    tv: TransferValues | None = None, crop_fraction: float = 1.0) -> np.ndarray:
     """Transfer values of new uint8 images, computed the way the training ones were."""
-    from core.feature_sets import PIXELS
+    from core.features.feature_sets import PIXELS
 
     if backbone == PIXELS:
         return _pixel_features(images, tv)
     from core.backbones.registry import get_backbone
-    from core.extractor import FeatureExtractor, resize_for_backbone
+    from core.features.extractor import FeatureExtractor, resize_for_backbone
 
     spec = get_backbone(backbone)
     size = int(image_size or spec.native_size)
@@ -64,7 +64,7 @@ def predict_images(*, images: Sequence[np.ndarray], head, backbone: str, image_s
     to the one tv was extracted with."""
     from sklearn.neighbors import NearestNeighbors
 
-    from core.feature_sets import crop_fraction_of, preprocessing_of
+    from core.features.feature_sets import crop_fraction_of, preprocessing_of
 
     if not len(images):
         return []

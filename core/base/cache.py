@@ -21,8 +21,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from core.hashing import hash_file
-from core.paths import cache_root
+from core.base.hashing import hash_file
+from core.base.paths import cache_root
 
 MANIFEST = "manifest.json"
 _verified: set[tuple[str, int, int]] = set()  # files whose checksum matched in this process
@@ -40,30 +40,6 @@ class CacheEntry:
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.arrays[name]
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Call write(handle) on a temp file beside `path`, then rename: readers see old or new."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    _atomic_write(path, lambda handle: handle.write(data))
-
-
-def atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    _atomic_write(path, lambda handle: np.save(handle, np.ascontiguousarray(array),
-                                               allow_pickle=False))
 
 
 def _file_record(path: Path) -> dict[str, Any]:

@@ -36,7 +36,7 @@ class FeatureExtractor:
     """A backbone at one input size, compiled once per process."""
 
     def __init__(self, *, model, image_size: int) -> None:
-        from core.tf_env import import_tensorflow
+        from core.base.tf_env import import_tensorflow
 
         tf = import_tensorflow()
         self.model = model

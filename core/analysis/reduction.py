@@ -14,10 +14,10 @@ from typing import Optional
 
 import numpy as np
 
-from core.cache import ArrayCache
-from core.hashing import hash_key
-from core.progress import Progress, ProgressCallback
-from core.transfer_values import TransferValues
+from core.base.cache import ArrayCache
+from core.base.hashing import hash_key
+from core.base.progress import Progress, ProgressCallback
+from core.features.transfer_values import TransferValues
 
 KIND = "reductions"
 REDUCTION_VERSION = 1

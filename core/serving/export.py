@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.cache import atomic_save_npy, atomic_write_bytes
+from core.base.atomic import atomic_save_npy, atomic_write_bytes
 
 SPLIT_NAMES = np.array(["train", "val", "test"])
 
@@ -27,13 +27,13 @@ def build_end_to_end_model(*, head, backbone: str, image_size: int | None = None
     without this project installed.
     """
     from core.backbones.registry import get_backbone
-    from core.tf_env import import_tensorflow
+    from core.base.tf_env import import_tensorflow
 
     import_tensorflow()
     import keras
 
     if crop_fraction is None:
-        from core.feature_sets import crop_fraction_of
+        from core.features.feature_sets import crop_fraction_of
 
         crop_fraction = crop_fraction_of(getattr(head, "preprocessing", None))
     if channels not in (1, 3):

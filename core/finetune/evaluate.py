@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from core.datasets.base import ImageDataset
-from core.finetune import (FineTuneConfig, FineTuneEpoch, FineTuneResult, fine_tune,
-                           has_lite_structure)
+from core.backbones.registry import has_lite_structure
+from core.finetune.config import FineTuneConfig, FineTuneEpoch, FineTuneResult
+from core.finetune.run import fine_tune
 from core.heads.training import TrainedHead
-from core.progress import ProgressCallback
-from core.transfer_values import TransferValues
+from core.base.progress import ProgressCallback
+from core.features.transfer_values import TransferValues
 
 
 @dataclass
@@ -63,7 +64,7 @@ def fine_tune_and_evaluate(*, dataset: ImageDataset, backbone: str = "efficientn
                            cancel: Optional[Callable[[], bool]] = None) -> FineTuned:
     """Fine-tune `backbone` on `dataset` (resuming a killed run), then evaluate it."""
     from core.heads import train_head
-    from core.transfer_values import compute_transfer_values
+    from core.features.transfer_values import compute_transfer_values
 
     result = fine_tune(dataset=dataset, backbone=backbone, config=config, cache_dir=cache_dir,
                        progress=progress, on_epoch=on_epoch, cancel=cancel)

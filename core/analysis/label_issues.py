@@ -25,8 +25,8 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from core.neighbors import KNNGraph, knn_graph, neighbor_label_votes
-from core.transfer_values import TransferValues
+from core.analysis.neighbors import KNNGraph, knn_graph, neighbor_label_votes
+from core.features.transfer_values import TransferValues
 
 DEFAULT_NEIGHBORS = 10
 

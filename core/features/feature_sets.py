@@ -18,11 +18,11 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from core.cache import ArrayCache
+from core.base.cache import ArrayCache
 from core.datasets.base import ImageDataset, stratified_splits
-from core.hashing import hash_array, hash_key, new_hasher
-from core.progress import ProgressCallback
-from core.transfer_values import TransferValues, _from_entry
+from core.base.hashing import hash_array, hash_key, new_hasher
+from core.base.progress import ProgressCallback
+from core.features.transfer_values import TransferValues, _from_entry
 
 KIND = "feature_sets"
 PIXELS = "pixels"  # pseudo-backbone name: raw pixels as features
@@ -73,7 +73,7 @@ def pixel_values(*, dataset: ImageDataset, cache_dir: str | Path | None = None,
     """
     shape = dataset.images.uniform_shape
     if shape is None:
-        from core.errors import DatasetError
+        from core.base.errors import DatasetError
 
         raise DatasetError(f"Dataset '{dataset.name}' has images of different sizes, so raw "
                            f"pixels do not form one feature matrix. Fix: use a backbone.")
@@ -88,7 +88,7 @@ def pixel_values(*, dataset: ImageDataset, cache_dir: str | Path | None = None,
             rows = np.arange(start, min(n, start + step))
             values[rows] = dataset.images.batch(rows).reshape(len(rows), dim) / np.float32(255)
             if progress is not None:
-                from core.progress import Progress
+                from core.base.progress import Progress
 
                 progress(Progress("pixels", int(rows[-1]) + 1, n))
         return values, dataset.labels, dataset.splits, dataset.sample_ids.astype(str)
@@ -125,7 +125,7 @@ def feature_values(*, dataset: ImageDataset, backbone: str, image_size: int | No
     """Transfer values of `backbone`, or raw pixels when backbone == "pixels"."""
     if backbone == PIXELS:
         return pixel_values(dataset=dataset, cache_dir=cache_dir, progress=progress)
-    from core.transfer_values import compute_transfer_values
+    from core.features.transfer_values import compute_transfer_values
 
     return compute_transfer_values(dataset=dataset, backbone=backbone, image_size=image_size,
                                    cache_dir=cache_dir, dtype=dtype, progress=progress,

@@ -2,12 +2,12 @@
 matmul form of 1×1 convolutions the EfficientNet-Lite port uses.
 
 Registered as serializable so a saved `.keras` file loads with `safe_mode=True` once this
-module is imported (`core.export_layers`): no Lambda layers, no pickled code.
+module is imported (`core.backbones.layers`): no Lambda layers, no pickled code.
 """
 
 from __future__ import annotations
 
-from core.tf_env import configure
+from core.base.tf_env import configure
 
 configure()
 import keras  # noqa: E402  (after the quiet-logging set-up)
@@ -17,7 +17,7 @@ import keras  # noqa: E402  (after the quiet-logging set-up)
 class ResizeToBackbone(keras.layers.Layer):
     """uint8 (B, H, W, 1|3) → float32 (B, S, S, 3) in [0, 255]: grey→RGB, centre crop, resize.
 
-    The same preprocessing as extraction (`core.extractor`), inside the model.
+    The same preprocessing as extraction (`core.features.extractor`), inside the model.
     """
 
     def __init__(self, *, size: int, crop_fraction: float = 1.0, **kwargs) -> None:

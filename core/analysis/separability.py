@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from core.cache import ArrayCache
-from core.hashing import hash_key
-from core.transfer_values import TransferValues
+from core.base.cache import ArrayCache
+from core.base.hashing import hash_key
+from core.features.transfer_values import TransferValues
 
 KIND = "separability"
 SEPARABILITY_VERSION = 1
@@ -50,7 +50,7 @@ def separability(*, tv: TransferValues, n_neighbors: int = 10, max_samples: int 
                 "seconds": time.perf_counter() - started}
     from sklearn.metrics import silhouette_score
 
-    from core.neighbors import KNNGraph, neighbor_label_votes
+    from core.analysis.neighbors import KNNGraph, neighbor_label_votes
 
     labels = np.asarray(tv.labels, dtype=np.int64)
     chosen = _subsample(labels, max_samples, seed)

@@ -2,7 +2,7 @@
 
 Each projection is cached under (transfer-values key, method, dims, resolved parameters,
 seed), so asking twice is instant. t-SNE and UMAP run on the shared PCA-50 reduction and
-the shared kNN graph (`core.neighbors`), so the expensive neighbour search is done once
+the shared kNN graph (`core.analysis.neighbors`), so the expensive neighbour search is done once
 per transfer-values matrix.
 
 Two UMAP traps are handled here:
@@ -25,11 +25,11 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from core.cache import ArrayCache
-from core.errors import CancelledError
-from core.hashing import hash_key
-from core.progress import Progress, ProgressCallback
-from core.transfer_values import TransferValues
+from core.base.cache import ArrayCache
+from core.base.errors import CancelledError
+from core.base.hashing import hash_key
+from core.base.progress import Progress, ProgressCallback
+from core.features.transfer_values import TransferValues
 
 KIND = "projections"
 PROJECTION_VERSION = 1
@@ -112,7 +112,7 @@ def compute_projection(*, tv: TransferValues, method: str, dims: int = 2,
         raise ValueError(f"a {dims}-D projection needs at least 4 samples and {dims} features")
     params = resolve_params(method, params)
     started = time.perf_counter()
-    from core.reduction import effective_pca_dims
+    from core.analysis.reduction import effective_pca_dims
 
     key_params = dict(params)
     if "pca_dims" in key_params:  # 50 and "more than the features" must share one entry
@@ -140,7 +140,7 @@ def compute_projection(*, tv: TransferValues, method: str, dims: int = 2,
 # --- PCA ---
 
 def _run_pca(*, tv, dims, params, seed, cache_dir, progress, cancel):
-    from core.reduction import pca_reduce
+    from core.analysis.reduction import pca_reduce
 
     reduction = pca_reduce(tv=tv, dims=dims, solver=params["solver"], seed=seed,
                            cache_dir=cache_dir, progress=progress)
@@ -156,8 +156,8 @@ def _run_tsne(*, tv, dims, params, seed, cache_dir, progress, cancel):
     from openTSNE.affinity import PerplexityBasedNN
     from openTSNE.nearest_neighbors import PrecomputedNeighbors
 
-    from core.neighbors import knn_graph
-    from core.reduction import reduced_values
+    from core.analysis.neighbors import knn_graph
+    from core.analysis.reduction import reduced_values
 
     X = reduced_values(tv=tv, pca_dims=params["pca_dims"], cache_dir=cache_dir, progress=progress)
     # openTSNE's own rule: 3 × perplexity neighbours; the perplexity shrinks if N is small
@@ -232,7 +232,7 @@ def _warm_up() -> None:
     started = time.perf_counter()
     _warm_up_state["state"] = "running"
     try:
-        from core.neighbors import KNNGraph
+        from core.analysis.neighbors import KNNGraph
 
         UMAP = import_umap_class()
         X = np.random.default_rng(0).normal(size=(64, 8)).astype(np.float32)
@@ -278,8 +278,8 @@ def _wait_for_warm_up(progress: Optional[ProgressCallback],
 
 
 def _run_umap(*, tv, dims, params, seed, cache_dir, progress, cancel):
-    from core.neighbors import knn_graph
-    from core.reduction import reduced_values
+    from core.analysis.neighbors import knn_graph
+    from core.analysis.reduction import reduced_values
 
     warm_up_umap_in_background()  # compiles while the kNN graph is built
     X = reduced_values(tv=tv, pca_dims=params["pca_dims"], cache_dir=cache_dir, progress=progress)

@@ -18,12 +18,12 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from core.cache import ArrayCache
-from core.errors import CancelledError
-from core.hashing import hash_key
-from core.progress import ProgressCallback, ProgressTracker
-from core.reduction import effective_pca_dims, reduced_values
-from core.transfer_values import TransferValues
+from core.base.cache import ArrayCache
+from core.base.errors import CancelledError
+from core.base.hashing import hash_key
+from core.base.progress import ProgressCallback, ProgressTracker
+from core.analysis.reduction import effective_pca_dims, reduced_values
+from core.features.transfer_values import TransferValues
 
 KIND = "knn"
 KNN_VERSION = 1

@@ -1,0 +1,98 @@
+"""What every command shares: the dataset/backbone arguments, loading the features, loose
+`--param name=value` pairs, and turning core's ValueErrors into one-line user errors."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from typing import Callable
+
+from core.base.errors import TransferLensError
+
+Handler = Callable[[argparse.Namespace], dict[str, Any]]
+
+
+def add_dataset_args(parser: argparse.ArgumentParser) -> None:
+    from core.backbones.registry import DEFAULT_BACKBONE
+
+    parser.add_argument("--dataset", default="digits",
+                        help="built-in name (digits, fashion_mnist, cifar10, mnist), a folder "
+                             "with one sub-folder per class, or a .zip of one")
+    parser.add_argument("--backbone", default=DEFAULT_BACKBONE,
+                        help="backbone name (see `backbones`) or path/to/model.keras:layer")
+    parser.add_argument("--image-size", type=int, default=None,
+                        help="input size in pixels (default: the backbone's native size)")
+    parser.add_argument("--limit", type=int, default=None,
+                        help="embed a random subset of at most N images (seeded)")
+    parser.add_argument("--cache-dir", default=None,
+                        help="cache folder (default: $TRANSFER_LENS_CACHE or <repo>/cache)")
+    parser.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
+
+
+def load_for_cli(args: argparse.Namespace, split: str = "all"):
+    from core.datasets import load_dataset
+
+    dataset = load_dataset(name=args.dataset)
+    for skipped in dataset.skipped:
+        print(f"skipped {skipped.path}: {skipped.reason}", file=sys.stderr)
+    return dataset.limited(limit=args.limit, split=split)
+
+
+def transfer_values_for_cli(args: argparse.Namespace, split: str = "all"):
+    from core.base.progress import stderr_progress_bar
+    from core.features.transfer_values import compute_transfer_values
+
+    dataset = load_for_cli(args, split=split)
+    return compute_transfer_values(dataset=dataset, backbone=args.backbone,
+                                   image_size=args.image_size, cache_dir=args.cache_dir,
+                                   dtype=getattr(args, "dtype", "float32"),
+                                   progress=stderr_progress_bar())
+
+
+def features_for_cli(args: argparse.Namespace):
+    from core.features.feature_sets import PIXELS, pixel_values
+    from core.base.progress import stderr_progress_bar
+
+    if args.backbone == PIXELS:
+        return pixel_values(dataset=load_for_cli(args), cache_dir=args.cache_dir,
+                            progress=stderr_progress_bar())
+    return transfer_values_for_cli(args)
+
+
+def parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text  # a bare string such as "cosine" or "auto"
+
+
+def param_dict(pairs: list[str] | None) -> dict[str, Any]:
+    params = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise SystemExit(f"--param expects name=value, got {pair!r}")
+        name, value = pair.split("=", 1)
+        params[name.strip().replace("-", "_")] = parse_value(value)
+    return params
+
+
+def progress_bar():
+    from core.base.progress import stderr_progress_bar
+
+    return stderr_progress_bar()
+
+
+def user_errors(handler: Handler) -> Handler:
+    """Bad parameter values (ValueError from core) become user-facing errors: `main` prints
+    them as one line (and a JSON error with --json) instead of a traceback."""
+
+    def run(args: argparse.Namespace) -> dict[str, Any]:
+        try:
+            return handler(args)
+        except ValueError as error:
+            raise TransferLensError(str(error)) from error
+
+    return run

@@ -1,0 +1,142 @@
+"""`train`: a head on the transfer values (or a fine-tuning run), evaluated on test."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+from core.base.errors import TransferLensError
+from core.cli.args import (Handler, add_dataset_args, features_for_cli, load_for_cli, param_dict,
+                           parse_value, progress_bar, user_errors)
+
+
+def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
+    from core.analysis.evaluation import confusion_matrix, top_confusions
+    from core.heads import train_head
+
+    started = time.perf_counter()
+    params = param_dict(args.param)
+    if args.epochs is not None:
+        params["epochs"] = args.epochs
+    extra: dict[str, Any] = {}
+    if args.head == "finetune":
+        tv, trained, extra = _fine_tune(args, params)
+    else:
+        if args.C is not None:
+            params["C"] = parse_value(args.C)
+        tv = features_for_cli(args)
+        trained = train_head(tv=tv, head=args.head, params=params, seed=args.seed,
+                             cross_fit_folds=args.cross_fit, cache_dir=args.cache_dir,
+                             use_cache=not args.no_cache, progress=progress_bar())
+    m = trained.metrics
+    test = tv.splits == 2
+    matrix = confusion_matrix(labels=tv.labels, predictions=trained.predictions,
+                              num_classes=len(tv.class_names), mask=test)
+    result = {"head": trained.head, "params": trained.params, "backbone": args.backbone,
+              "image_size": tv.manifest.get("key_fields", {}).get("image_size"),
+              "n": tv.n, "dim": tv.dim, "cache": trained.cache,
+              **{k: m.get(k) for k in ("chance_accuracy", "chance_rule", "train_accuracy",
+                                       "val_accuracy", "test_accuracy", "test_log_loss",
+                                       "train_seconds", "cross_fit_seconds", "n_train", "n_val",
+                                       "n_test", "train_accuracy_out_of_fold")},
+              "epochs_run": len(trained.history), "details": m.get("details"),
+              "confusion_sum": int(matrix.sum()),
+              "top_confusions": top_confusions(matrix=matrix, class_names=tv.class_names),
+              "per_class": m.get("per_class"), **extra,
+              "total_seconds": round(time.perf_counter() - started, 3)}
+    if args.save:
+        result["saved"] = str(trained.save(args.save))
+    if args.export and args.head == "finetune":
+        import shutil
+
+        shutil.copyfile(extra["model_path"], args.export)  # already end to end
+        result["exported"] = str(args.export)
+    elif args.export:
+        from core.serving.export import export_end_to_end_model
+        from core.features.feature_sets import PIXELS
+
+        if args.backbone == PIXELS:
+            raise SystemExit("--export needs a backbone (pixels have no model to export)")
+        result["exported"] = str(export_end_to_end_model(
+            head=trained, backbone=args.backbone,
+            image_size=tv.manifest["key_fields"]["image_size"], path=args.export,
+            channels=args.export_channels))
+    if not args.json:
+        fmt = lambda v: "—" if v is None else f"{v:.4f}"  # noqa: E731
+        print(f"{trained.head} on {tv.n} × {tv.dim} ({trained.cache}): test {fmt(m['test_accuracy'])}"
+              f" · val {fmt(m['val_accuracy'])} · chance {fmt(m['chance_accuracy'])} · "
+              f"{m['train_seconds']:.1f}s")
+        for row in result["top_confusions"]:
+            print(f"  {row['true']} → {row['predicted']}: {row['count']}")
+    return result
+
+
+def _fine_tune(args: argparse.Namespace, params: dict[str, Any]):
+    """Fine-tune (or resume, or load) and evaluate: (values after, head, extra JSON fields)."""
+    from core.features.feature_sets import PIXELS
+    from core.finetune.evaluate import config_from_params, fine_tune_and_evaluate
+
+    if args.backbone == PIXELS:
+        raise TransferLensError("Fine-tuning needs a backbone; pixels have none.")
+    if args.cross_fit:
+        raise TransferLensError("--cross-fit does not go with --head finetune (it would "
+                                "fine-tune once per fold).")
+    if args.image_size is not None:
+        params["image_size"] = args.image_size
+    if args.unfreeze is not None:
+        params["unfreeze"] = args.unfreeze
+    config = config_from_params(params, seed=args.seed, backbone=args.backbone)
+    dataset = load_for_cli(args)
+
+    def on_epoch(record) -> None:
+        print(f"epoch {record.epoch}/{config.epochs} ({record.image_size} px): train loss "
+              f"{record.loss:.4f} · train accuracy {record.accuracy:.4f} · val accuracy "
+              f"{record.val_accuracy:.4f} · {record.images_per_second:.0f} images/s",
+              file=sys.stderr)
+
+    done = fine_tune_and_evaluate(dataset=dataset, backbone=args.backbone, config=config,
+                                  cache_dir=args.cache_dir, progress=progress_bar(),
+                                  on_epoch=on_epoch)
+    result = done.result
+    extra = {"image_size": config.image_size, "epoch_sizes": config.epoch_sizes(),
+             "epochs": config.epochs,
+             "unfreeze": config.unfreeze, "images_per_second": round(result.images_per_second, 1),
+             "resumed_from_epoch": result.resumed_from_epoch,
+             "val_accuracy_per_epoch": [round(h.val_accuracy, 4) for h in result.history],
+             "model_path": str(result.model_path), "backbone_path": str(result.backbone_path),
+             "run_dir": str(result.run_dir), "before_key": done.before.key,
+             "after_key": done.after.key}
+    return done.after, done.head, extra
+
+
+def register(subparsers, handlers: dict[str, Handler]) -> None:
+    from core.heads import HEADS
+
+    p = subparsers.add_parser("train", help="train a head on the transfer values and evaluate it")
+    add_dataset_args(p)
+    p.add_argument("--head", choices=list(HEADS), default="logreg")
+    from core.finetune import FineTuneConfig
+
+    p.add_argument("--epochs", type=int, default=None,
+                   help=f"Keras heads: maximum epochs; finetune: epochs (default "
+                        f"{FineTuneConfig.epochs})")
+    p.add_argument("--unfreeze", default=None, metavar="all|top-K",
+                   help=f"finetune: train the whole backbone (all) or its top K blocks (default "
+                        f"{FineTuneConfig.unfreeze} for EfficientNet-Lite, else all); "
+                        f"--image-size is the last epoch's size (default "
+                        f"{FineTuneConfig.image_size}), growing from --param start_size="
+                        f"{FineTuneConfig.start_size} (0: one size)")
+    p.add_argument("--C", default=None, help="logreg: inverse regularisation, or 'auto'")
+    p.add_argument("--cross-fit", type=int, default=0, metavar="K",
+                   help="out-of-fold probabilities for training samples from K folds")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--param", action="append", metavar="NAME=VALUE", help="any head parameter")
+    p.add_argument("--save", default=None, metavar="FOLDER", help="save the trained head here")
+    p.add_argument("--export", default=None, metavar="MODEL.keras",
+                   help="export backbone + head as one Keras model taking uint8 images")
+    p.add_argument("--export-channels", type=int, choices=[1, 3], default=3,
+                   help="channels of the exported model's input (1 = greyscale images)")
+    p.add_argument("--no-cache", action="store_true", help="train again even if cached")
+    handlers["train"] = user_errors(cmd_train)

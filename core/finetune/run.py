@@ -1,0 +1,74 @@
+"""Start, resume or load a fine-tuning run: its key, its folder and the entry point."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+from core.base.errors import TransferLensError
+from core.base.hashing import hash_key
+from core.base.paths import cache_root
+from core.base.progress import ProgressCallback, format_seconds
+from core.datasets.base import ImageDataset
+from core.finetune.config import FINETUNE_VERSION, FineTuneConfig, FineTuneEpoch, FineTuneResult
+
+KIND = "finetune"
+
+
+def run_key(*, dataset: ImageDataset, backbone: str, weights_id: str, config: FineTuneConfig) -> str:
+    return hash_key({"dataset": dataset.fingerprint, "backbone": backbone, "weights": weights_id,
+                     "config": asdict(config), "version": FINETUNE_VERSION})
+
+
+def run_dir_for(*, dataset: ImageDataset, backbone: str, config: FineTuneConfig,
+                cache_dir: str | Path | None = None) -> Path:
+    from core.backbones.registry import get_backbone
+
+    spec = get_backbone(backbone)
+    key = run_key(dataset=dataset, backbone=backbone, weights_id=spec.weights_id(), config=config)
+    return cache_root(cache_dir) / KIND / key
+
+
+def fine_tune(*, dataset: ImageDataset, backbone: str = "efficientnet_lite0",
+              config: FineTuneConfig = FineTuneConfig(), cache_dir: str | Path | None = None,
+              progress: Optional[ProgressCallback] = None,
+              on_epoch: Optional[Callable[[FineTuneEpoch], None]] = None,
+              cancel: Optional[Callable[[], bool]] = None) -> FineTuneResult:
+    """Fine-tune `backbone` on `dataset`'s train split (validation on its val split).
+
+    Continues a run with the same settings from its last finished epoch; returns at once when
+    that run is complete.
+    """
+    config.validate()
+    if dataset.num_classes < 2 or len(dataset.split_indices("train")) == 0:
+        raise TransferLensError("Fine-tuning needs a train split with at least two classes.")
+    run_dir = run_dir_for(dataset=dataset, backbone=backbone, config=config, cache_dir=cache_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if (run_dir / "result.json").is_file():
+        return _load_result(run_dir, config)
+    from core.finetune.trainer import Trainer
+
+    trainer = Trainer(dataset=dataset, backbone=backbone, config=config, run_dir=run_dir,
+                       cache_dir=cache_dir, progress=progress, on_epoch=on_epoch, cancel=cancel)
+    return trainer.run()
+
+
+def _load_result(run_dir: Path, config: FineTuneConfig) -> FineTuneResult:
+    result = json.loads((run_dir / "result.json").read_text())
+    head = np.load(run_dir / "head.npz", allow_pickle=False)
+    return FineTuneResult(
+        run_dir=run_dir, backbone_path=run_dir / "backbone.keras", model_path=run_dir / "model.keras",
+        head_weights=(head["kernel"], head["bias"]),
+        history=[FineTuneEpoch(**h) for h in result["history"]], config=config,
+        train_seconds=result["train_seconds"], resumed_from_epoch=result["resumed_from_epoch"],
+        images_per_second=result["images_per_second"],
+        feature_layer=result.get("feature_layer", "avg_pool"))
+
+
+def describe_history(history: list[FineTuneEpoch]) -> str:
+    return "; ".join(f"epoch {h.epoch}: val {h.val_accuracy:.4f} ({format_seconds(h.seconds)})"
+                     for h in history)
