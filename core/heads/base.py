@@ -58,6 +58,9 @@ class HeadModel:
     description: ClassVar[str] = ""
     defaults: ClassVar[dict[str, Any]] = {}
     needs_images: ClassVar[bool] = False
+    # True for the head of a fine-tuning run (the backbone itself is trained, on images):
+    # front ends offer it apart from the heads trained on cached transfer values
+    fine_tunes_backbone: ClassVar[bool] = False
     # why `train_head(cross_fit_folds=K)` refuses this head ("" = it allows it): set by heads
     # whose fit is no cheap refit on other rows (fine-tuning)
     cross_fit_reason: ClassVar[str] = ""

@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 from core.heads.base import HeadModel
 
 HEADS: dict[str, type[HeadModel]] = {}
+DEFAULT_HEAD = "logreg"
 H = TypeVar("H", bound=type[HeadModel])
 
 
@@ -30,3 +31,10 @@ def describe_head(name: str) -> str:
 
 def default_head_params(name: str) -> dict[str, Any]:
     return dict(get_head_class(name).defaults)
+
+
+def head_names(*, fine_tunes_backbone: bool | None = None) -> list[str]:
+    """Registered heads in registration order; filtered to those that do (True) or do not
+    (False) fine-tune the backbone."""
+    return [name for name, cls in HEADS.items()
+            if fine_tunes_backbone is None or cls.fine_tunes_backbone == fine_tunes_backbone]
