@@ -43,14 +43,18 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 reqs=(requirements.txt)
 [ "$DEV" = 1 ] && reqs+=(requirements-dev.txt)
-stamp="$VENV/.installed-$(cat "${reqs[@]}" | sha1sum | cut -c1-12)"
+# One stamp per set of requirement files, named by their hash. The dev set includes the
+# runtime one, so installing it stamps both: `make run` after `make test` installs nothing.
+runtime_stamp="$VENV/.installed-$(cat requirements.txt | sha1sum | cut -c1-12)"
+stamp="$runtime_stamp"
+[ "$DEV" = 1 ] && stamp="$VENV/.installed-dev-$(cat "${reqs[@]}" | sha1sum | cut -c1-12)"
 if [ ! -f "$stamp" ]; then
   say "installing Python packages from ${reqs[*]} (first time: a few minutes, about 2.5 GB)"
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
   args=()
   for r in "${reqs[@]}"; do args+=(-r "$r"); done
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check "${args[@]}"
-  touch "$stamp"
+  touch "$stamp" "$runtime_stamp"
 else
   say "Python packages already installed ($stamp)"
 fi
