@@ -29,6 +29,31 @@ def configure() -> None:
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     os.environ.setdefault("GLOG_minloglevel", "3")
     warnings.filterwarnings("ignore", module=r"(tensorflow|keras)(\..*)?")
+    _import_without_native_stderr()
+
+
+def _import_without_native_stderr() -> None:
+    """Import TensorFlow and Keras with file descriptor 2 pointed at /dev/null.
+
+    TensorFlow 2.21 logs its oneDNN notice through absl before absl's logging is set up,
+    which TF_CPP_MIN_LOG_LEVEL no longer silences; only the C++ side's stderr is muted, and
+    only during the import (Python exceptions still propagate as usual).
+    """
+    import sys
+
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow  # noqa: F401
+        import keras  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def import_tensorflow():
