@@ -4,7 +4,6 @@ import numpy as np
 from PIL import Image
 
 from core.datasets import load_dataset
-from core.features.extractor import resize_for_backbone
 from core.features.transfer_values import compute_transfer_values
 
 
@@ -33,13 +32,3 @@ def test_folder_extracts_and_reports_skipped(tmp_path, tiny_backbone):
     centroids = np.stack([tv.values[tv.labels == c].mean(0) for c in range(3)])
     predicted = np.argmin(((tv.values[:, None] - centroids[None]) ** 2).sum(-1), axis=1)
     assert (predicted == tv.labels).mean() > 0.6
-
-
-def test_resize_for_backbone_centre_crops_shorter_side():
-    image = np.zeros((100, 200, 3), np.uint8)
-    image[:, 90:110] = 255  # a bright vertical bar in the middle survives the centre crop
-    out = resize_for_backbone(image, size=32, crop_fraction=0.875)
-    assert out.shape == (32, 32, 3) and out.dtype == np.uint8
-    assert out[:, 16].mean() > 200 and out[:, 0].mean() < 10
-    gray = resize_for_backbone(np.full((8, 8, 1), 7, np.uint8), size=16, crop_fraction=1.0)
-    assert gray.shape == (16, 16, 3) and (gray == 7).all()

@@ -180,7 +180,7 @@ def test_end_to_end_export_and_predict_images(tiny_backbone, tmp_path):
     tv = compute_transfer_values(dataset=data, backbone=tiny_backbone)
     trained = train_head(tv=tv, head="logreg")
     path = export_end_to_end_model(head=trained, backbone=tiny_backbone, image_size=16,
-                                   path=tmp_path / "model.keras", channels=1)
+                                   path=tmp_path / "model.keras")
     model = keras.saving.load_model(path, safe_mode=True, compile=False)
     images = data.images.batch(np.arange(8))  # raw uint8 8×8×1, resized inside the model
     np.testing.assert_allclose(model.predict(images, verbose=0),

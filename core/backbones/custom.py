@@ -42,7 +42,9 @@ def _load(path: str):
     import_tensorflow()
     import keras
 
-    import core.backbones.layers  # noqa: F401  (registers the layers our saved models contain)
+    # registers the layers our saved models contain (PreprocessImages, PointwiseConv2D), so
+    # exported end-to-end models and fine-tuned backbones load with safe_mode=True
+    import core.backbones.layers  # noqa: F401
 
     try:
         return keras.saving.load_model(path, safe_mode=True, compile=False)

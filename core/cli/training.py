@@ -61,8 +61,7 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
             raise SystemExit("--export needs a backbone (pixels have no model to export)")
         result["exported"] = str(export_end_to_end_model(
             head=trained, backbone=args.backbone,
-            image_size=tv.manifest["key_fields"]["image_size"], path=args.export,
-            channels=args.export_channels))
+            image_size=tv.manifest["key_fields"]["image_size"], path=args.export))
     if not args.json:
         fmt = lambda v: "—" if v is None else f"{v:.4f}"  # noqa: E731
         print(f"{trained.head} on {tv.n} × {tv.dim} ({trained.cache}): test {fmt(m['test_accuracy'])}"
@@ -135,8 +134,7 @@ def register(subparsers, handlers: dict[str, Handler]) -> None:
     p.add_argument("--param", action="append", metavar="NAME=VALUE", help="any head parameter")
     p.add_argument("--save", default=None, metavar="FOLDER", help="save the trained head here")
     p.add_argument("--export", default=None, metavar="MODEL.keras",
-                   help="export backbone + head as one Keras model taking uint8 images")
-    p.add_argument("--export-channels", type=int, choices=[1, 3], default=3,
-                   help="channels of the exported model's input (1 = greyscale images)")
+                   help="export backbone + head as one Keras model taking uint8 images of "
+                        "any size, greyscale or RGB")
     p.add_argument("--no-cache", action="store_true", help="train again even if cached")
     handlers["train"] = user_errors(cmd_train)

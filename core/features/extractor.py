@@ -1,35 +1,23 @@
 """Runs a backbone over uint8 images in batches: the only place extraction touches TensorFlow.
 
-Array datasets (digits, Fashion-MNIST, CIFAR) are resized inside the TensorFlow graph from
-uint8 batches, so memory stays at the dataset's uint8 size. Folder images differ in size, so
-a thread pool decodes and resizes them (EfficientNet-Lite reference: shorter side to
-size/crop, centre crop) while the model runs the previous batch.
+Every image goes through `core.features.preprocessing`. Array datasets (digits,
+Fashion-MNIST, CIFAR) are preprocessed inside the TensorFlow graph from uint8 batches, so
+memory stays at the dataset's uint8 size. Folder images differ in size, so a thread pool
+decodes and preprocesses them one by one (the same TensorFlow function) while the model
+runs the previous batch.
 """
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 
 from core.backbones.registry import BackboneSpec
 from core.datasets.base import ImageDataset
-
-
-def resize_for_backbone(image: np.ndarray, *, size: int, crop_fraction: float) -> np.ndarray:
-    """uint8 H×W×C → uint8 size×size×3: shorter side to size/crop, centre crop (PIL bilinear)."""
-    from PIL import Image
-
-    if image.shape[-1] == 1:
-        image = np.repeat(image, 3, axis=-1)
-    pil = Image.fromarray(image)
-    scale = size / crop_fraction / min(pil.size)
-    resized = pil.resize((max(size, round(pil.width * scale)), max(size, round(pil.height * scale))),
-                         Image.BILINEAR)
-    left, top = (resized.width - size) // 2, (resized.height - size) // 2
-    return np.asarray(resized.crop((left, top, left + size, top + size)))
+from core.features.preprocessing import Preprocessing, preprocess_batch, preprocess_image
 
 
 class FeatureExtractor:
@@ -42,35 +30,43 @@ class FeatureExtractor:
         self.model = model
         self.image_size = image_size
         self._tf = tf
-        self._functions: dict[tuple, object] = {}
+        self._functions: dict[Preprocessing, object] = {}
+        self._model_function = tf.function(
+            lambda x: model(x, training=False), reduce_retracing=True,
+            input_signature=[tf.TensorSpec([None, image_size, image_size, 3], tf.float32)])
 
     @staticmethod
     def for_backbone(*, spec: BackboneSpec, image_size: int) -> "FeatureExtractor":
         return _cached_extractor(spec.name, image_size)
 
-    def _graph(self, crop_fraction: float, channels: int):
-        """A tf.function: uint8 (B, H, W, C) → features (B, D), resizing in the graph."""
-        key = (crop_fraction, channels)
-        if key not in self._functions:
-            tf, size, model = self._tf, self.image_size, self.model
+    def preprocessing(self, crop_fraction: float) -> Preprocessing:
+        return Preprocessing(size=self.image_size, crop_fraction=crop_fraction)
 
-            @tf.function(input_signature=[tf.TensorSpec([None, None, None, channels], tf.uint8)],
+    def _graph(self, preprocessing: Preprocessing):
+        """A tf.function: uint8 (B, H, W, C) → features (B, D), preprocessing in the graph."""
+        if preprocessing not in self._functions:
+            tf, model = self._tf, self.model
+
+            @tf.function(input_signature=[tf.TensorSpec([None, None, None, None], tf.uint8)],
                          reduce_retracing=True)
             def features(batch):
-                x = tf.cast(batch, tf.float32)
-                if channels == 1:
-                    x = tf.image.grayscale_to_rgb(x)
-                if crop_fraction < 1.0:
-                    x = tf.image.central_crop(x, crop_fraction)
-                if tf.shape(x)[1] != size or tf.shape(x)[2] != size:
-                    x = tf.image.resize(x, (size, size), method="bilinear", antialias=False)
-                return model(x, training=False)
+                return model(preprocess_batch(batch, preprocessing=preprocessing), training=False)
 
-            self._functions[key] = features
-        return self._functions[key]
+            self._functions[preprocessing] = features
+        return self._functions[preprocessing]
 
     def features(self, batch: np.ndarray, *, crop_fraction: float = 1.0) -> np.ndarray:
-        return self._graph(crop_fraction, batch.shape[-1])(batch).numpy()
+        """Features of a uint8 batch (B, H, W) or (B, H, W, C) of images of one size."""
+        batch = np.asarray(batch, dtype=np.uint8)
+        if batch.ndim == 3:
+            batch = batch[..., None]
+        return self._graph(self.preprocessing(crop_fraction))(batch).numpy()
+
+    def image_features(self, images: Sequence[np.ndarray], *,
+                       crop_fraction: float = 1.0) -> np.ndarray:
+        """Features of uint8 images of any sizes and channel counts."""
+        return self._model_function(
+            _preprocessed(images, self.preprocessing(crop_fraction))).numpy()
 
     def run(self, *, dataset: ImageDataset, indices: np.ndarray, batch_size: int,
             crop_fraction: float) -> Iterator[np.ndarray]:
@@ -81,12 +77,11 @@ class FeatureExtractor:
             for rows in batches:
                 yield self.features(store.batch(rows), crop_fraction=crop_fraction)
             return
-        # Variable-size files: decode+resize the next batch in threads while this one runs.
-        size = self.image_size
+        # Variable-size files: decode+preprocess the next batch in threads while this one runs.
+        preprocessing = self.preprocessing(crop_fraction)
 
         def load(rows: np.ndarray) -> np.ndarray:
-            return np.stack([resize_for_backbone(store.get(int(i)), size=size,
-                                                 crop_fraction=crop_fraction) for i in rows])
+            return _preprocessed([store.get(int(i)) for i in rows], preprocessing)
 
         with ThreadPoolExecutor(max_workers=2) as pool:
             pending = pool.submit(load, batches[0]) if batches else None
@@ -94,7 +89,11 @@ class FeatureExtractor:
                 ready = pending.result()
                 if position + 1 < len(batches):
                     pending = pool.submit(load, batches[position + 1])
-                yield self.features(ready, crop_fraction=1.0)
+                yield self._model_function(ready).numpy()
+
+
+def _preprocessed(images: Sequence[np.ndarray], preprocessing: Preprocessing) -> np.ndarray:
+    return np.stack([preprocess_image(image, preprocessing=preprocessing) for image in images])
 
 
 @lru_cache(maxsize=4)

@@ -132,19 +132,6 @@ def feature_values(*, dataset: ImageDataset, backbone: str, image_size: int | No
                                    cancel=cancel)
 
 
-def crop_fraction_of(preprocessing: str | None) -> float:
-    """The centre-crop fraction in a transfer-values preprocessing id
-    ("rgb;crop=0.875;bilinear;0-255"); 1.0 when absent (pixels, arrays)."""
-    for part in (preprocessing or "").split(";"):
-        if part.startswith("crop="):
-            return float(part[5:])
-    return 1.0
-
-
-def preprocessing_of(tv: TransferValues) -> str | None:
-    return tv.manifest.get("key_fields", {}).get("preprocessing")
-
-
 # --- shared plumbing ---
 
 def _hash_strings(strings: np.ndarray) -> str:

@@ -18,14 +18,16 @@ from core.backbones.registry import DEFAULT_BACKBONE, BackboneSpec, get_backbone
 from core.base.atomic import atomic_save_npy, atomic_write_bytes
 from core.base.cache import ArrayCache, CacheEntry
 from core.datasets.base import ImageDataset
+from core.features.preprocessing import Preprocessing
 from core.base.errors import CancelledError
 from core.base.hashing import hash_key
 from core.base.progress import ProgressCallback, ProgressTracker
 
 KIND = "transfer_values"
 # bump when extraction changes its output for the same inputs; 2: EfficientNet-Lite
-# extractors fold BatchNorm into the convolutions (same function, last-bit differences)
-EXTRACTOR_VERSION = 2
+# extractors fold BatchNorm into the convolutions (same function, last-bit differences);
+# 3: one TensorFlow preprocessing for folders too (was PIL), crop fraction a number
+EXTRACTOR_VERSION = 3
 DEFAULT_BATCH = 64
 DEFAULT_CHUNK = 2048  # images per resumable chunk; a multiple of the batch size
 
@@ -54,19 +56,16 @@ class TransferValues:
         return int(self.values.shape[1])
 
 
-def preprocessing_id(dataset: ImageDataset) -> str:
-    return f"rgb;crop={dataset.crop_fraction:g};bilinear;0-255"
-
-
 def cache_key_fields(*, dataset: ImageDataset, spec: BackboneSpec, image_size: int,
                      dtype: str) -> dict[str, Any]:
-    """Everything that changes the output; hashed into the cache key."""
+    """Everything that changes the output; hashed into the cache key. The preprocessing's
+    fields (image_size, crop_fraction, method) are read back by `preprocessing_of`."""
+    preprocessing = Preprocessing(size=image_size, crop_fraction=dataset.crop_fraction)
     return {
         "dataset": dataset.fingerprint,
         "backbone": spec.name,
         "weights": spec.weights_id(),
-        "image_size": int(image_size),
-        "preprocessing": preprocessing_id(dataset),
+        **preprocessing.fields(),
         "dtype": dtype,
         "extractor_version": EXTRACTOR_VERSION,
     }

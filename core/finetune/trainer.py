@@ -37,6 +37,7 @@ from core.base.errors import CancelledError, TransferLensError
 from core.backbones.registry import has_lite_structure
 from core.base.progress import Progress
 from core.datasets.base import ImageDataset
+from core.features.preprocessing import Preprocessing
 from core.finetune.config import FineTuneConfig, FineTuneEpoch, FineTuneResult
 from core.finetune.schedule import OneCycleSchedule
 
@@ -49,18 +50,21 @@ class Trainer:
         self.progress, self.on_epoch, self.cancel = progress, on_epoch, cancel
 
     # --- data ---
-    def _base_images(self) -> np.ndarray:
-        """The pixels augmentation starts from: the uint8 array itself, or for folders each
-        image already resized to the input size (decoded once, kept in memory)."""
+    def _base_images(self) -> tuple[np.ndarray, float]:
+        """The pixels augmentation starts from, and the crop fraction still to apply: the
+        uint8 array itself, or for folders each image already preprocessed to the input size
+        (decoded once, kept in memory as uint8, so its crop is done)."""
         store = self.dataset.images
         if store.uniform_shape is not None:
-            return store.array
-        from core.features.extractor import resize_for_backbone
+            return store.array, self.dataset.crop_fraction
+        from core.features.preprocessing import preprocess_image
 
-        size = self.config.image_size
-        return np.stack([resize_for_backbone(store.get(i), size=size,
-                                             crop_fraction=self.dataset.crop_fraction)
-                         for i in range(len(store))])
+        preprocessing = Preprocessing(size=self.config.image_size,
+                                      crop_fraction=self.dataset.crop_fraction)
+        return np.stack([np.clip(np.round(preprocess_image(store.get(i),
+                                                           preprocessing=preprocessing)),
+                                 0, 255).astype(np.uint8)
+                         for i in range(len(store))]), 1.0
 
     # --- phase 1: a head on frozen transfer values ---
     def _phase_one_head(self) -> tuple[np.ndarray, np.ndarray]:
@@ -141,7 +145,7 @@ class Trainer:
         keras.utils.set_random_seed(config.seed)
         model, features = self._build(kernel, bias)
 
-        images = self._base_images()
+        images, crop_fraction = self._base_images()
         labels = self.dataset.labels
         train_idx = self.dataset.split_indices("train")
         val_idx = self.dataset.split_indices("val")
@@ -157,7 +161,7 @@ class Trainer:
         self.started = started
         history = [FineTuneEpoch(**h) for h in state.get("history", [])]
         first_epoch = len(history)
-        train_step, eval_step = self._steps(model, optimizer, images.shape[-1])
+        train_step, eval_step = self._steps(model, optimizer, crop_fraction)
 
         n_train_total = steps_per_epoch * config.epochs
         done_steps = first_epoch * steps_per_epoch
@@ -201,15 +205,16 @@ class Trainer:
 
         return self._finish(model, features, history, started, first_epoch, rates)
 
-    def _steps(self, model, optimizer, channels: int):
+    def _steps(self, model, optimizer, crop_fraction: float):
+        from core.features.preprocessing import preprocess_batch
+
         tf, config = self.tf, self.config
         smoothing = config.label_smoothing
         classes = self.dataset.num_classes
 
         def prepare(batch, seed, augment: bool, size: int):
-            x = tf.cast(batch, tf.float32)
-            if channels == 1:
-                x = tf.image.grayscale_to_rgb(x)
+            """Augmentation (train) on the images as they are, then the one preprocessing."""
+            x = batch
             if augment:
                 h, w = tf.shape(x)[1], tf.shape(x)[2]
                 pad = tf.cast(tf.round(tf.cast(h, tf.float32) * config.crop_pad_fraction), tf.int32)
@@ -222,9 +227,8 @@ class Trainer:
                     flips = tf.random.stateless_uniform([tf.shape(x)[0], 1, 1, 1],
                                                         seed=seed + 1) < 0.5
                     x = tf.where(flips, tf.reverse(x, axis=[2]), x)
-            elif self.dataset.crop_fraction < 1.0 and self.dataset.images.uniform_shape is not None:
-                x = tf.image.central_crop(x, self.dataset.crop_fraction)
-            return tf.image.resize(x, (size, size), method="bilinear")
+            return preprocess_batch(x, preprocessing=Preprocessing(size=size,
+                                                                   crop_fraction=crop_fraction))
 
         def loss_fn(y, logits):
             target = tf.one_hot(y, classes) * (1 - smoothing) + smoothing / classes
@@ -331,9 +335,10 @@ class Trainer:
         backbone_path = self.run_dir / "backbone.keras"
         _atomic_keras_save(features, backbone_path)
         model_path = self.run_dir / "model.keras"
+        preprocessing = Preprocessing(size=self.config.image_size,
+                                      crop_fraction=self.dataset.crop_fraction)
         _atomic_keras_save(_end_to_end(self.keras, features, kernel, bias,
-                                       size=self.config.image_size,
-                                       crop_fraction=self.dataset.crop_fraction,
+                                       preprocessing=preprocessing,
                                        class_names=self.dataset.class_names), model_path)
         total_seconds = self.seconds_before + time.perf_counter() - started
         rate = float(np.mean(rates)) if rates else float("nan")
@@ -369,13 +374,13 @@ def _block_prefixes(model, *, backbone: str, unfreeze: str) -> list[str]:
     return blocks
 
 
-def _end_to_end(keras, features, kernel, bias, *, size: int, crop_fraction: float,
+def _end_to_end(keras, features, kernel, bias, *, preprocessing: Preprocessing,
                 class_names) -> Any:
     """uint8 images (any size, 1 or 3 channels) → class probabilities, one .keras file."""
-    from core.backbones.layers import ResizeToBackbone
+    from core.features.preprocessing import preprocessing_layer
 
     inputs = keras.Input((None, None, None), dtype="uint8", name="images")
-    x = ResizeToBackbone(size=size, crop_fraction=crop_fraction, name="resize")(inputs)
+    x = preprocessing_layer(preprocessing=preprocessing)(inputs)
     x = features(x)
     dense = keras.layers.Dense(len(class_names), activation="softmax", name="probabilities")
     outputs = dense(x)

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.features.preprocessing import Preprocessing
 from core.heads.base import EpochLog
 from core.heads.registry import get_head_class
 
@@ -49,7 +50,9 @@ def save_head(trained, path: str | Path) -> Path:
             "params": trained.params, "seed": trained.seed, "classes": list(trained.classes),
             "cross_fit_folds": trained.cross_fit_folds, "tv_key": trained.tv_key,
             "feature_dim": trained.feature_dim, "key": trained.key,
-            "preprocessing": trained.preprocessing, "metrics": trained.metrics,
+            "preprocessing": (None if trained.preprocessing is None
+                              else trained.preprocessing.fields()),
+            "metrics": trained.metrics,
             "history": [asdict(h) for h in trained.history], "details": trained.model.details_,
             "files": files + [OUTPUTS], "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
@@ -97,7 +100,12 @@ def load_head(path: str | Path):
                        cross_fit_folds=int(manifest.get("cross_fit_folds", 0)),
                        tv_key=manifest.get("tv_key"), feature_dim=int(manifest.get("feature_dim", 0)),
                        key=manifest.get("key"), cache="hit",
-                       preprocessing=manifest.get("preprocessing"))
+                       preprocessing=_preprocessing(manifest.get("preprocessing")))
+
+
+def _preprocessing(fields) -> Preprocessing | None:
+    # heads saved before the preprocessing was stored as fields kept a string: unknown
+    return Preprocessing.from_fields(fields) if isinstance(fields, dict) else None
 
 
 def _json_default(value):

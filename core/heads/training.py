@@ -15,7 +15,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from core.features.feature_sets import preprocessing_of
+from core.features.preprocessing import Preprocessing, preprocessing_of
 from core.heads.base import EpochLog, HeadData, HeadModel
 from core.heads.registry import get_head_class
 from core.base.progress import Progress, ProgressCallback
@@ -45,9 +45,9 @@ class TrainedHead:
     feature_dim: int = 0
     key: Optional[str] = None
     cache: str = "miss"
-    # how the training images were turned into transfer values ("rgb;crop=1;bilinear;0-255"),
-    # so exports and predictions on new images resize and crop them the same way
-    preprocessing: Optional[str] = None
+    # how the training images were turned into transfer values (None: raw pixels, imported
+    # arrays), so exports and predictions on new images resize and crop them the same way
+    preprocessing: Optional[Preprocessing] = None
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         return self.model.predict_proba(X)
@@ -211,7 +211,7 @@ def _train(*, tv, cls, params, seed, progress, cancel, on_epoch, folds, augmente
                        probabilities=probabilities, predictions=probabilities.argmax(axis=1),
                        history=list(model.history_), metrics=metrics, model=model, seed=seed,
                        cross_fit_folds=folds, tv_key=tv.key, feature_dim=tv.dim, key=key,
-                       preprocessing=preprocessing_of(tv))
+                       preprocessing=preprocessing_of(tv.manifest))
 
 
 def _out_of_fold(*, tv, cls, params, seed, train, val, folds, augmented, dataset, progress,

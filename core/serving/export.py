@@ -16,57 +16,45 @@ SPLIT_NAMES = np.array(["train", "val", "test"])
 
 
 def build_end_to_end_model(*, head, backbone: str, image_size: int | None = None,
-                           channels: int = 3, crop_fraction: float | None = None):
-    """A Keras model: uint8 images (B, H, W, channels) of any size → probabilities (B, C).
+                           crop_fraction: float | None = None):
+    """A Keras model: uint8 images (B, H, W, 1|3) of any size → probabilities (B, C).
 
-    Preprocessing is inside the model and matches extraction: cast to float in [0, 255],
-    grey → RGB (channels=1; with channels=3 give greyscale images as three equal
-    channels), centre crop to a square (then to `crop_fraction`, by default the one the
-    head's training images had), bilinear resize to `image_size`; the backbone carries its
-    own normalisation. Only built-in layers, so the file loads with safe_mode=True and
-    without this project installed.
+    The model starts with the registered `PreprocessImages` layer, the same preprocessing as
+    extraction (`core.features.preprocessing`); `image_size` and `crop_fraction` default to
+    the ones the head's training images had (else the backbone's native size, no crop). The
+    file loads with safe_mode=True in a process that has imported `core.backbones.layers`
+    (which registers the layer), so it needs this project's `core` package.
     """
     from core.backbones.registry import get_backbone
     from core.base.tf_env import import_tensorflow
+    from core.features.preprocessing import Preprocessing, preprocessing_layer
 
     import_tensorflow()
     import keras
 
-    if crop_fraction is None:
-        from core.features.feature_sets import crop_fraction_of
-
-        crop_fraction = crop_fraction_of(getattr(head, "preprocessing", None))
-    if channels not in (1, 3):
-        raise ValueError("channels must be 1 (greyscale) or 3 (RGB)")
+    trained = getattr(head, "preprocessing", None)
     spec = get_backbone(backbone)
-    size = int(image_size or spec.native_size)
-    features = spec.build(input_size=size)
+    preprocessing = Preprocessing(
+        size=image_size or (trained.size if trained else spec.native_size),
+        crop_fraction=crop_fraction if crop_fraction is not None
+        else (trained.crop_fraction if trained else 1.0))
+    features = spec.build(input_size=preprocessing.size)
     head_model = (head.model if hasattr(head, "model") else head).to_keras()
 
-    inputs = keras.Input((None, None, channels), dtype="uint8", name="images")
-    x = keras.layers.Rescaling(1.0, name="to_float")(inputs)  # uint8 → float32, still 0..255
-    if channels == 1:
-        x = keras.layers.Concatenate(axis=-1, name="grey_to_rgb")([x, x, x])
-    if crop_fraction < 1.0:
-        outer = int(round(size / crop_fraction))
-        x = keras.layers.Resizing(outer, outer, interpolation="bilinear",
-                                  crop_to_aspect_ratio=True, name="resize")(x)
-        x = keras.layers.CenterCrop(size, size, name="centre_crop")(x)
-    else:
-        x = keras.layers.Resizing(size, size, interpolation="bilinear",
-                                  crop_to_aspect_ratio=True, name="resize")(x)
+    inputs = keras.Input((None, None, None), dtype="uint8", name="images")
+    x = preprocessing_layer(preprocessing=preprocessing)(inputs)
     outputs = head_model(features(x))
     return keras.Model(inputs, outputs, name=f"{spec.name}_{getattr(head, 'head', 'head')}")
 
 
 def export_end_to_end_model(*, head, backbone: str, image_size: int | None, path: str | Path,
-                            channels: int = 3, crop_fraction: float | None = None) -> Path:
+                            crop_fraction: float | None = None) -> Path:
     """Save `build_end_to_end_model(...)` as a .keras file at `path`."""
     path = Path(path)
     if path.suffix != ".keras":
         raise ValueError("the end-to-end model is saved as a .keras file")
     model = build_end_to_end_model(head=head, backbone=backbone, image_size=image_size,
-                                   channels=channels, crop_fraction=crop_fraction)
+                                   crop_fraction=crop_fraction)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".keras")
     os.close(fd)

@@ -11,29 +11,19 @@ from core.features.transfer_values import TransferValues
 
 def image_features(*, images: Sequence[np.ndarray], backbone: str, image_size: int | None,
                    tv: TransferValues | None = None, crop_fraction: float = 1.0) -> np.ndarray:
-    """Transfer values of new uint8 images, computed the way the training ones were."""
+    """Transfer values of new uint8 images (any sizes, 1 or 3 channels), computed the way the
+    training ones were (`core.features.preprocessing`)."""
     from core.features.feature_sets import PIXELS
 
     if backbone == PIXELS:
         return _pixel_features(images, tv)
     from core.backbones.registry import get_backbone
-    from core.features.extractor import FeatureExtractor, resize_for_backbone
+    from core.features.extractor import FeatureExtractor
 
     spec = get_backbone(backbone)
-    size = int(image_size or spec.native_size)
-    extractor = FeatureExtractor.for_backbone(spec=spec, image_size=size)
-    shapes = {np.shape(image) for image in images}
-    first = np.shape(images[0])
-    if len(shapes) == 1 and len(first) in (2, 3) and first[0] == first[1]:
-        # square images of one shape: the in-graph resize array datasets were extracted with
-        # (non-square ones go through the folder pipeline: shorter side, centre crop)
-        batch = np.stack([np.asarray(i, np.uint8) for i in images])
-        if batch.ndim == 3:
-            batch = batch[..., None]
-        return extractor.features(batch, crop_fraction=crop_fraction)
-    batch = np.stack([resize_for_backbone(_hwc(image), size=size, crop_fraction=crop_fraction)
-                      for image in images])
-    return extractor.features(batch, crop_fraction=1.0)
+    extractor = FeatureExtractor.for_backbone(spec=spec,
+                                              image_size=int(image_size or spec.native_size))
+    return extractor.image_features(images, crop_fraction=crop_fraction)
 
 
 def _hwc(image: np.ndarray) -> np.ndarray:
@@ -64,12 +54,13 @@ def predict_images(*, images: Sequence[np.ndarray], head, backbone: str, image_s
     to the one tv was extracted with."""
     from sklearn.neighbors import NearestNeighbors
 
-    from core.features.feature_sets import crop_fraction_of, preprocessing_of
+    from core.features.preprocessing import preprocessing_of
 
     if not len(images):
         return []
     if crop_fraction is None:
-        crop_fraction = crop_fraction_of(preprocessing_of(tv))
+        trained = preprocessing_of(tv.manifest)
+        crop_fraction = trained.crop_fraction if trained else 1.0
     features = image_features(images=images, backbone=backbone, image_size=image_size, tv=tv,
                               crop_fraction=crop_fraction)
     probabilities = head.predict_proba(features)

@@ -1,0 +1,100 @@
+"""The one preprocessing from images to a backbone's input, and its description as data.
+
+Any uint8 image (H×W, H×W×1, ×3 or ×4) → float32 size×size×3 in [0, 255]: grey → RGB (alpha
+dropped), the centred square of the shorter side, its centred `crop_fraction`, bilinear
+resize (antialiased when shrinking). The backbone carries its own normalisation.
+
+Everything goes through it: extraction (in the graph for array datasets, per image in the
+loader threads for folders), fine-tuning, prediction and both exported end-to-end models (as
+the registered Keras layer `PreprocessImages`). The TensorFlow ops themselves live in
+`core.backbones.layers.preprocess_images`, next to the layer that saved models contain, so
+`core.backbones` can register that layer without importing upward; this module is cheap to
+import (cache keys use it) and loads TensorFlow only inside its functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Mapping, Optional
+
+import numpy as np
+
+# names the method in cache keys; change it (and EXTRACTOR_VERSION) when the maths changes
+METHOD = "rgb;centre-square;crop;bilinear-antialias-down;0-255"
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How images become a backbone's input: the input size and the centre-crop fraction."""
+
+    size: int
+    crop_fraction: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.size < 1 or not 0.0 < self.crop_fraction <= 1.0:
+            raise ValueError(f"need size ≥ 1 and 0 < crop_fraction ≤ 1, got {self}")
+        object.__setattr__(self, "size", int(self.size))
+        object.__setattr__(self, "crop_fraction", float(self.crop_fraction))
+
+    def fields(self) -> dict[str, Any]:
+        """For cache keys and manifests (numbers, not a string to parse back)."""
+        return {"image_size": self.size, "crop_fraction": self.crop_fraction,
+                "preprocessing": METHOD}
+
+    @property
+    def id(self) -> str:
+        return f"{METHOD};size={self.size};crop={self.crop_fraction:g}"
+
+    @classmethod
+    def from_fields(cls, fields: Optional[Mapping[str, Any]]) -> Optional["Preprocessing"]:
+        """The inverse of `fields()`; None when they do not describe one (raw pixels, imported
+        arrays, or entries written before the crop fraction was stored as a number)."""
+        if not fields or fields.get("preprocessing") != METHOD:
+            return None
+        return cls(size=int(fields["image_size"]), crop_fraction=float(fields["crop_fraction"]))
+
+
+def preprocessing_of(manifest: Mapping[str, Any]) -> Optional[Preprocessing]:
+    """The preprocessing a feature set's images had (from its manifest's key fields)."""
+    return Preprocessing.from_fields(manifest.get("key_fields"))
+
+
+def preprocess_batch(images, *, preprocessing: Preprocessing):
+    """TensorFlow: images (B, H, W, C) of one size, any dtype → float32 (B, S, S, 3).
+    For use inside tf.functions (extraction graph, fine-tuning steps)."""
+    from core.backbones.layers import preprocess_images
+
+    return preprocess_images(images, size=preprocessing.size,
+                             crop_fraction=preprocessing.crop_fraction)
+
+
+def preprocess_image(image: np.ndarray, *, preprocessing: Preprocessing) -> np.ndarray:
+    """One uint8 image (H, W) or (H, W, C) of any size → float32 (S, S, 3), NumPy in and out.
+    Thread-safe, so folder loaders run it in their threads."""
+    image = np.asarray(image, dtype=np.uint8)
+    if image.ndim == 2:
+        image = image[..., None]
+    return _image_function(preprocessing)(image).numpy()
+
+
+def preprocessing_layer(*, preprocessing: Preprocessing, name: str = "preprocess"):
+    """The Keras layer (registered, serializable) for the front of an end-to-end model."""
+    from core.backbones.layers import PreprocessImages
+
+    return PreprocessImages(size=preprocessing.size, crop_fraction=preprocessing.crop_fraction,
+                            name=name)
+
+
+@lru_cache(maxsize=8)
+def _image_function(preprocessing: Preprocessing):
+    from core.base.tf_env import import_tensorflow
+
+    tf = import_tensorflow()
+
+    # one trace for every image size and channel count
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None], tf.uint8)])
+    def one(image):
+        return preprocess_batch(image, preprocessing=preprocessing)
+
+    return one
