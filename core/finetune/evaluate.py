@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from core.datasets.base import ImageDataset
-from core.backbones.registry import has_lite_structure
+from core.backbones.lite_specs import has_lite_structure
 from core.finetune.config import FineTuneConfig, FineTuneEpoch, FineTuneResult
 from core.finetune.run import fine_tune
 from core.heads.training import TrainedHead

@@ -34,7 +34,7 @@ import numpy as np
 
 from core.base.atomic import atomic_write_bytes
 from core.base.errors import CancelledError, TransferLensError
-from core.backbones.registry import has_lite_structure
+from core.backbones.lite_specs import has_lite_structure
 from core.base.progress import Progress
 from core.datasets.base import ImageDataset
 from core.finetune.config import FineTuneConfig, FineTuneEpoch, FineTuneResult
