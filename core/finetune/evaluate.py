@@ -17,7 +17,7 @@ from core.datasets.base import ImageDataset
 from core.backbones.lite_specs import has_lite_structure
 from core.finetune.config import FineTuneConfig, FineTuneEpoch, FineTuneResult
 from core.finetune.run import fine_tune
-from core.heads.training import TrainedHead
+from core.heads.trained import TrainedHead
 from core.base.progress import ProgressCallback
 from core.features.transfer_values import TransferValues
 

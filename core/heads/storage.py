@@ -24,9 +24,11 @@ import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from core.base.errors import TransferLensError
 from core.heads.base import EpochLog
 from core.heads.registry import get_head_class
 
@@ -70,11 +72,9 @@ def save_head(trained, path: str | Path) -> Path:
     return path
 
 
-def load_head(path: str | Path):
-    """A TrainedHead from a folder written by `save_head` (see the trust model above)."""
-    from core.base.errors import TransferLensError
-    from core.heads.training import TrainedHead
-
+def read_head(path: str | Path) -> dict[str, Any]:
+    """The fields of the TrainedHead saved in the folder `path` by `save_head` (see the trust
+    model above); `core.heads.trained.load_head` builds it."""
     path = Path(path)
     try:
         manifest = json.loads((path / MANIFEST).read_text())
@@ -89,15 +89,14 @@ def load_head(path: str | Path):
     model.history_ = history
     with np.load(path / OUTPUTS, allow_pickle=False) as outputs:
         probabilities = outputs["probabilities"].astype(np.float32)
-    return TrainedHead(head=manifest["head"], params=manifest["params"],
-                       classes=tuple(manifest["classes"]), probabilities=probabilities,
-                       predictions=probabilities.argmax(axis=1) if len(probabilities) else
-                       np.zeros(0, np.int64), history=history, metrics=manifest["metrics"],
-                       model=model, seed=int(manifest["seed"]),
-                       cross_fit_folds=int(manifest.get("cross_fit_folds", 0)),
-                       tv_key=manifest.get("tv_key"), feature_dim=int(manifest.get("feature_dim", 0)),
-                       key=manifest.get("key"), cache="hit",
-                       preprocessing=manifest.get("preprocessing"))
+    return dict(head=manifest["head"], params=manifest["params"],
+                classes=tuple(manifest["classes"]), probabilities=probabilities,
+                predictions=probabilities.argmax(axis=1) if len(probabilities) else
+                np.zeros(0, np.int64), history=history, metrics=manifest["metrics"],
+                model=model, seed=int(manifest["seed"]),
+                cross_fit_folds=int(manifest.get("cross_fit_folds", 0)),
+                tv_key=manifest.get("tv_key"), feature_dim=int(manifest.get("feature_dim", 0)),
+                key=manifest.get("key"), cache="hit", preprocessing=manifest.get("preprocessing"))
 
 
 def _json_default(value):

@@ -9,7 +9,6 @@ head, parameters, seed, folds, augmentations).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
@@ -18,6 +17,8 @@ import numpy as np
 from core.features.feature_sets import preprocessing_of
 from core.heads.base import EpochLog, HeadData, HeadModel
 from core.heads.registry import get_head_class
+from core.heads.storage import save_head
+from core.heads.trained import TrainedHead, load_head
 from core.base.progress import Progress, ProgressCallback
 from core.features.transfer_values import TransferValues
 
@@ -25,40 +26,6 @@ CACHE_KIND = "heads"
 HEADS_VERSION = 1
 CARVED_VAL_FRACTION = 0.1  # when a dataset has no val split, early stopping needs one
 TRAIN, VAL, TEST = 0, 1, 2
-
-
-@dataclass
-class TrainedHead:
-    """A trained head with its outputs on the transfer values it was trained on."""
-
-    head: str
-    params: dict[str, Any]
-    classes: tuple[str, ...]
-    probabilities: np.ndarray  # (N, C) float32, every sample; out-of-fold on train if cross-fit
-    predictions: np.ndarray  # (N,)
-    history: list[EpochLog]
-    metrics: dict[str, Any]
-    model: HeadModel
-    seed: int = 0
-    cross_fit_folds: int = 0
-    tv_key: Optional[str] = None
-    feature_dim: int = 0
-    key: Optional[str] = None
-    cache: str = "miss"
-    # how the training images were turned into transfer values ("rgb;crop=1;bilinear;0-255"),
-    # so exports and predictions on new images resize and crop them the same way
-    preprocessing: Optional[str] = None
-
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        return self.model.predict_proba(X)
-
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        return self.predict_proba(X).argmax(axis=1)
-
-    def save(self, path: str | Path) -> Path:
-        from core.heads.storage import save_head
-
-        return save_head(self, path)
 
 
 def train_head(*, tv: TransferValues, head: str, params: dict[str, Any] | None = None,
@@ -94,14 +61,13 @@ def train_head(*, tv: TransferValues, head: str, params: dict[str, Any] | None =
                       augmented=augmented, dataset=dataset, key=key)
 
     from core.base.cache import ArrayCache
-    from core.heads.storage import load_head, save_head
 
     cache = ArrayCache(kind=CACHE_KIND, root=cache_dir)
     entry = cache.entry_path(key)
-    loaded = _try_load(entry, load_head)
+    loaded = _try_load(entry)
     if loaded is None:
         with cache.lock(key):
-            loaded = _try_load(entry, load_head)
+            loaded = _try_load(entry)
             if loaded is None:
                 trained = _train(tv=tv, cls=cls, params=resolved, seed=seed, progress=progress,
                                  cancel=cancel, on_epoch=on_epoch, folds=cross_fit_folds,
@@ -112,7 +78,7 @@ def train_head(*, tv: TransferValues, head: str, params: dict[str, Any] | None =
     return loaded
 
 
-def _try_load(path: Path, load_head) -> Optional[TrainedHead]:
+def _try_load(path: Path) -> Optional[TrainedHead]:
     if not (path / "manifest.json").is_file():
         return None
     try:
