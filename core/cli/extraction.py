@@ -6,6 +6,7 @@ import argparse
 import time
 from typing import Any
 
+from core.base.splits import SPLITS
 from core.cli.args import Handler, add_dataset_args, transfer_values_for_cli
 
 
@@ -24,6 +25,6 @@ def cmd_extract(args: argparse.Namespace) -> dict[str, Any]:
 def register(sub, handlers: dict[str, Handler]) -> None:
     p = sub.add_parser("extract", help="compute (or load cached) transfer values")
     add_dataset_args(p)
-    p.add_argument("--split", choices=["train", "val", "test", "all"], default="all")
+    p.add_argument("--split", choices=[*SPLITS, "all"], default="all")
     p.add_argument("--dtype", choices=["float32", "float16"], default="float32")
     handlers["extract"] = cmd_extract

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from core.base.errors import TransferLensError
+from core.base.splits import split_mask
 from core.cli.args import (Handler, add_dataset_args, features_for_cli, load_for_cli, param_dict,
                            parse_value, progress_bar, user_errors)
 
@@ -31,7 +32,7 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
                              cross_fit_folds=args.cross_fit, cache_dir=args.cache_dir,
                              use_cache=not args.no_cache, progress=progress_bar())
     m = trained.metrics
-    test = tv.splits == 2
+    test = split_mask(tv.splits, "test")
     matrix = confusion_matrix(labels=tv.labels, predictions=trained.predictions,
                               num_classes=len(tv.class_names), mask=test)
     result = {"head": trained.head, "params": trained.params, "backbone": args.backbone,

@@ -20,12 +20,12 @@ from core.heads.registry import get_head_class
 from core.heads.storage import save_head
 from core.heads.trained import TrainedHead, load_head
 from core.base.progress import Progress, ProgressCallback
+from core.base.splits import TEST, TRAIN, VAL
 from core.features.transfer_values import TransferValues
 
 CACHE_KIND = "heads"
 HEADS_VERSION = 1
 CARVED_VAL_FRACTION = 0.1  # when a dataset has no val split, early stopping needs one
-TRAIN, VAL, TEST = 0, 1, 2
 
 
 def train_head(*, tv: TransferValues, head: str, params: dict[str, Any] | None = None,

@@ -11,8 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from core.base.atomic import atomic_save_npy, atomic_write_bytes
-
-SPLIT_NAMES = np.array(["train", "val", "test"])
+from core.base.splits import SPLIT_NAMES
 
 
 def build_end_to_end_model(*, head, backbone: str, image_size: int | None = None,
