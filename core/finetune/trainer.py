@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -32,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from core.base.atomic import atomic_write_bytes
+from core.base.atomic import atomic_path, atomic_save_npz, atomic_write_bytes
 from core.base.errors import CancelledError, TransferLensError
 from core.backbones.lite_specs import has_lite_structure
 from core.base.progress import Progress
@@ -87,7 +86,7 @@ class Trainer:
         head.fit(x, y, batch_size=256, epochs=epochs, verbose=0, shuffle=True)
         kernel, bias = (w.numpy() if hasattr(w, "numpy") else np.asarray(w)
                         for w in head.layers[-1].weights)
-        _atomic_npz(head_file, kernel=kernel, bias=bias)
+        atomic_save_npz(head_file, kernel=kernel, bias=bias)
         return kernel, bias
 
     # --- the model ---
@@ -276,14 +275,13 @@ class Trainer:
     def _checkpoint(self, model, optimizer, history: list[FineTuneEpoch]) -> None:
         epoch = history[-1].epoch
         weights = self.run_dir / f"epoch_{epoch:03d}.weights.h5"
-        tmp = self.run_dir / f"tmp_{os.getpid()}.weights.h5"
-        model.save_weights(tmp)
-        os.replace(tmp, weights)
+        with atomic_path(weights) as tmp:
+            model.save_weights(tmp)
         # dropout's random state is not among the model weights; keep it so a resumed run
         # draws the same masks as an uninterrupted one
         seeds = {f"s{i:04d}": np.asarray(g.state.numpy()) for i, g in
                  enumerate(_seed_generators(model))}
-        _atomic_npz(self.run_dir / f"epoch_{epoch:03d}.optimizer.npz", **seeds,
+        atomic_save_npz(self.run_dir / f"epoch_{epoch:03d}.optimizer.npz", **seeds,
                     **{f"v{i:04d}": np.asarray(v.numpy()) for i, v in
                        enumerate(optimizer.variables)})
         state = {"epoch": epoch, "history": [asdict(h) for h in history],
@@ -327,7 +325,7 @@ class Trainer:
         kernel, bias = (np.asarray(w) for w in model.get_layer("classifier").get_weights())
         if self.config.progressive:  # trained as an any-size model
             features = self._fixed_size_copy(features)
-        _atomic_npz(self.run_dir / "head.npz", kernel=kernel, bias=bias)
+        atomic_save_npz(self.run_dir / "head.npz", kernel=kernel, bias=bias)
         backbone_path = self.run_dir / "backbone.keras"
         _atomic_keras_save(features, backbone_path)
         model_path = self.run_dir / "model.keras"
@@ -383,13 +381,6 @@ def _end_to_end(keras, features, kernel, bias, *, size: int, crop_fraction: floa
     return keras.Model(inputs, outputs, name="transfer_lens_finetuned")
 
 
-def _atomic_npz(path: Path, **arrays: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
-
-
 def _atomic_keras_save(model, path: Path) -> None:
-    tmp = path.with_name(f".tmp_{os.getpid()}_{path.name}")
-    model.save(tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        model.save(tmp)

@@ -18,9 +18,6 @@ selects one of the registered classes in `HEADS`; it never imports anything by n
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -28,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from core.base.atomic import atomic_folder
 from core.base.errors import TransferLensError
 from core.heads.base import EpochLog
 from core.heads.registry import get_head_class
@@ -41,9 +39,7 @@ OUTPUTS = "outputs.npz"
 def save_head(trained, path: str | Path) -> Path:
     """Write `trained` (a TrainedHead) to the folder `path`, atomically (replaces it)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
-    try:
+    with atomic_folder(path) as tmp:
         files = trained.model.save_state(tmp)
         np.savez(tmp / OUTPUTS, probabilities=np.asarray(trained.probabilities, np.float32))
         manifest = {
@@ -56,19 +52,6 @@ def save_head(trained, path: str | Path) -> Path:
             "files": files + [OUTPUTS], "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, default=_json_default))
-        for file in tmp.iterdir():
-            with open(file, "rb") as handle:
-                os.fsync(handle.fileno())
-        old = None
-        if path.exists():  # move the old one aside so readers never see a mix
-            old = path.parent / f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.old"
-            os.rename(path, old)
-        os.rename(tmp, path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return path
 
 
