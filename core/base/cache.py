@@ -22,6 +22,7 @@ import numpy as np
 
 from core.base.atomic import atomic_folder
 from core.base.hashing import hash_file
+from core.base.jsonio import manifest_json
 from core.base.paths import cache_root
 
 MANIFEST = "manifest.json"
@@ -108,7 +109,7 @@ class ArrayCache:
                                     "dtype": str(np.asarray(array).dtype)}
             full = {**manifest, "key": key, "kind": self.kind, "files": files,
                     "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-            (tmp / MANIFEST).write_text(json.dumps(full, indent=1, default=_json_default))
+            (tmp / MANIFEST).write_text(manifest_json(full))
         entry = self.load(key)
         if entry is None:
             raise RuntimeError(f"cache entry {key} vanished right after it was written")
@@ -161,14 +162,6 @@ class ArrayCache:
             return json.loads((self.entry_path(key) / MANIFEST).read_text())
         except (OSError, ValueError):
             return None
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)
 
 
 def folder_size(path: Path) -> int:

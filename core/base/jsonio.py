@@ -18,5 +18,6 @@ def json_default(value: Any) -> Any:
     return str(value)
 
 
-def dumps(value: Any, *, indent: int | None = 1) -> str:
-    return json.dumps(value, indent=indent, default=json_default)
+def manifest_json(value: Any) -> str:
+    """`value` as the indented JSON text of a manifest file."""
+    return json.dumps(value, indent=1, default=json_default)

@@ -27,6 +27,7 @@ import numpy as np
 
 from core.base.atomic import atomic_folder
 from core.base.errors import TransferLensError
+from core.base.jsonio import manifest_json
 from core.heads.base import EpochLog
 from core.heads.registry import get_head_class
 
@@ -51,7 +52,7 @@ def save_head(trained, path: str | Path) -> Path:
             "history": [asdict(h) for h in trained.history], "details": trained.model.details_,
             "files": files + [OUTPUTS], "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, default=_json_default))
+        (tmp / MANIFEST).write_text(manifest_json(manifest))
     return path
 
 
@@ -80,11 +81,3 @@ def read_head(path: str | Path) -> dict[str, Any]:
                 cross_fit_folds=int(manifest.get("cross_fit_folds", 0)),
                 tv_key=manifest.get("tv_key"), feature_dim=int(manifest.get("feature_dim", 0)),
                 key=manifest.get("key"), cache="hit", preprocessing=manifest.get("preprocessing"))
-
-
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)
