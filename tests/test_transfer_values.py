@@ -12,7 +12,9 @@ import pytest
 from core.base.cache import CorruptEntryWarning
 from core.datasets import load_dataset
 from core.base.errors import CancelledError
-from core.features.transfer_values import compute_transfer_values, load_transfer_values
+from core.features.input_size import SMALL_IMAGE_INPUT
+from core.features.transfer_values import (compute_transfer_values, load_transfer_values,
+                                           transfer_values_key)
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 
@@ -48,6 +50,21 @@ def test_key_changes_with_inputs(tiny_backbone):
     assert len({base.key, bigger.key, other_data.key, half.key}) == 4
     assert half.values.dtype == np.float16
     assert bigger.cache == other_data.cache == "miss"
+
+
+def test_no_image_size_means_the_default_size():
+    """Every caller that leaves the size out (CLI, app, scripts) gets default_image_size: for
+    8-px digits that is the small-image input, not the backbone's native 224 px."""
+    data = digits_subset()
+    key = transfer_values_key(dataset=data, backbone="efficientnet_lite0")
+    assert key == transfer_values_key(dataset=data, backbone="efficientnet_lite0",
+                                      image_size=SMALL_IMAGE_INPUT)
+    assert key != transfer_values_key(dataset=data, backbone="efficientnet_lite0", image_size=224)
+
+
+def test_values_report_their_image_size(tiny_backbone):
+    tv = compute_transfer_values(dataset=digits_subset(), backbone=tiny_backbone, image_size=24)
+    assert tv.image_size == 24 and load_transfer_values(key=tv.key).image_size == 24
 
 
 def test_float16_matches_float32(tiny_backbone):

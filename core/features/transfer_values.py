@@ -21,6 +21,7 @@ from core.datasets.base import ImageDataset
 from core.base.errors import CancelledError
 from core.base.hashing import hash_key
 from core.base.progress import ProgressCallback, ProgressTracker
+from core.features.input_size import default_image_size
 
 KIND = "transfer_values"
 # bump when extraction changes its output for the same inputs; 2: EfficientNet-Lite
@@ -53,6 +54,12 @@ class TransferValues:
     def dim(self) -> int:
         return int(self.values.shape[1])
 
+    @property
+    def image_size(self) -> int | None:
+        """The backbone's input size these values were extracted at (None: not a backbone's,
+        e.g. raw pixels)."""
+        return self.manifest.get("key_fields", {}).get("image_size")
+
 
 def preprocessing_id(dataset: ImageDataset) -> str:
     return f"rgb;crop={dataset.crop_fraction:g};bilinear;0-255"
@@ -75,8 +82,8 @@ def cache_key_fields(*, dataset: ImageDataset, spec: BackboneSpec, image_size: i
 def transfer_values_key(*, dataset: ImageDataset, backbone: str = DEFAULT_BACKBONE,
                         image_size: int | None = None, dtype: str = "float32") -> str:
     spec = get_backbone(backbone)
-    return hash_key(cache_key_fields(dataset=dataset, spec=spec,
-                                     image_size=image_size or spec.native_size, dtype=dtype))
+    size = image_size or default_image_size(dataset=dataset, spec=spec)
+    return hash_key(cache_key_fields(dataset=dataset, spec=spec, image_size=size, dtype=dtype))
 
 
 def compute_transfer_values(*, dataset: ImageDataset, backbone: str = DEFAULT_BACKBONE,
@@ -85,12 +92,16 @@ def compute_transfer_values(*, dataset: ImageDataset, backbone: str = DEFAULT_BA
                             chunk_size: int = DEFAULT_CHUNK,
                             progress: Optional[ProgressCallback] = None,
                             cancel: Optional[Callable[[], bool]] = None) -> TransferValues:
-    """Transfer values for every sample of `dataset`, from the cache or computed once."""
+    """Transfer values for every sample of `dataset`, from the cache or computed once.
+
+    `image_size=None` means `default_image_size` (the backbone's native size, smaller for
+    datasets of small images), so the CLI, the app and scripts agree on it; `tv.image_size`
+    says which size was used."""
     started = time.perf_counter()
     if dtype not in ("float32", "float16"):
         raise ValueError("dtype must be 'float32' or 'float16'")
     spec = get_backbone(backbone)
-    size = int(image_size or spec.native_size)
+    size = int(image_size or default_image_size(dataset=dataset, spec=spec))
     fields = cache_key_fields(dataset=dataset, spec=spec, image_size=size, dtype=dtype)
     key = hash_key(fields)
     cache = ArrayCache(kind=KIND, root=cache_dir)
