@@ -69,9 +69,14 @@ def test_keras_head_beats_chance_and_logs_epochs(tv, head):
     assert progress[-1].stage == f"train {head}"
 
 
-def test_keras_head_cancel(tv):
+@pytest.mark.parametrize("head", ["logreg", "mlp"])
+def test_a_progress_callback_stops_training(tv, head):
+    def stop(progress):
+        raise CancelledError("stop")
+
     with pytest.raises(CancelledError):
-        train_head(tv=tv, head="mlp", params=FAST_KERAS, cancel=lambda: True, use_cache=False)
+        train_head(tv=tv, head=head, params=FAST_KERAS if head == "mlp" else None,
+                   progress=stop, use_cache=False)
 
 
 def test_cross_fit_gives_out_of_fold_probabilities(tv):
@@ -153,7 +158,7 @@ def test_a_new_head_registers_and_trains(tv):
         description = "test-only nearest centroid"
         defaults = {"temperature": 1.0}
 
-        def fit(self, data, *, progress=None, cancel=None, on_epoch=None):
+        def fit(self, data, *, progress=None, on_epoch=None):
             self.centroids_ = np.stack([data.x_train[data.y_train == c].mean(axis=0)
                                         for c in range(data.num_classes)])
             return self

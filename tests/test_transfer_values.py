@@ -173,17 +173,17 @@ def test_damaged_entry_is_detected_and_recomputed(tiny_backbone, damage):
     np.testing.assert_array_equal(np.asarray(again.values), expected)
 
 
-def test_cancel_keeps_finished_chunks(tiny_backbone, isolated_cache):
+def test_a_progress_callback_stops_extraction_and_finished_chunks_are_kept(tiny_backbone,
+                                                                            isolated_cache):
     data = digits_subset(400)
-    calls = {"n": 0}
 
-    def cancel():
-        calls["n"] += 1
-        return calls["n"] > 6  # after six batches of 32: one 128-chunk done and a bit
+    def stop_after_160(progress):  # five batches of 32: one 128-chunk done and a bit
+        if progress.done >= 160:
+            raise CancelledError("stop")
 
-    with pytest.raises(CancelledError, match="kept"):
+    with pytest.raises(CancelledError, match="1 finished chunks are kept"):
         compute_transfer_values(dataset=data, backbone=tiny_backbone, chunk_size=128,
-                                batch_size=32, cancel=cancel)
+                                batch_size=32, progress=stop_after_160)
     work = next((isolated_cache / "transfer_values").glob("*.partial"))
     assert len(list(work.glob("chunk_*.npy"))) == 1
     done = compute_transfer_values(dataset=data, backbone=tiny_backbone, chunk_size=128, batch_size=32)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import numpy as np
 
@@ -90,13 +90,13 @@ def compute_transfer_values(*, dataset: ImageDataset, backbone: str = DEFAULT_BA
                             image_size: int | None = None, dtype: str = "float32",
                             cache_dir: str | Path | None = None, batch_size: int = DEFAULT_BATCH,
                             chunk_size: int = DEFAULT_CHUNK,
-                            progress: Optional[ProgressCallback] = None,
-                            cancel: Optional[Callable[[], bool]] = None) -> TransferValues:
+                            progress: Optional[ProgressCallback] = None) -> TransferValues:
     """Transfer values for every sample of `dataset`, from the cache or computed once.
 
     `image_size=None` means `default_image_size` (the backbone's native size, smaller for
     datasets of small images), so the CLI, the app and scripts agree on it; `tv.image_size`
-    says which size was used."""
+    says which size was used. `progress` may raise CancelledError to stop: finished chunks
+    are kept, and the same call resumes from them."""
     started = time.perf_counter()
     if dtype not in ("float32", "float16"):
         raise ValueError("dtype must be 'float32' or 'float16'")
@@ -110,8 +110,7 @@ def compute_transfer_values(*, dataset: ImageDataset, backbone: str = DEFAULT_BA
     def compute():
         values = _extract_resumable(
             dataset=dataset, spec=spec, image_size=size, dtype=dtype, cache=cache, key=key,
-            fields=fields, batch_size=batch_size, chunk_size=chunk_size, progress=progress,
-            cancel=cancel)
+            fields=fields, batch_size=batch_size, chunk_size=chunk_size, progress=progress)
         return ({"values": values, "labels": dataset.labels, "splits": dataset.splits,
                  "sample_ids": dataset.sample_ids.astype(str)},
                 _manifest(dataset, spec, fields, values))
@@ -155,8 +154,7 @@ def _manifest(dataset: ImageDataset, spec: BackboneSpec, fields: dict, values: n
 
 def _extract_resumable(*, dataset: ImageDataset, spec: BackboneSpec, image_size: int, dtype: str,
                        cache: ArrayCache, key: str, fields: dict, batch_size: int,
-                       chunk_size: int, progress: Optional[ProgressCallback],
-                       cancel: Optional[Callable[[], bool]]) -> np.ndarray:
+                       chunk_size: int, progress: Optional[ProgressCallback]) -> np.ndarray:
     import json
 
     work = cache.work_path(key)
@@ -198,12 +196,15 @@ def _extract_resumable(*, dataset: ImageDataset, spec: BackboneSpec, image_size:
             parts = []
             for batch in extractor.run(dataset=dataset, indices=np.arange(start, stop),
                                        batch_size=batch_size, crop_fraction=dataset.crop_fraction):
-                if cancel is not None and cancel():
-                    raise CancelledError(f"Extraction cancelled at {done}/{n} images; the "
-                                         f"{index} finished chunks are kept for next time.")
                 parts.append(batch.astype(dtype))
                 done += len(batch)
-                tracker.update(done)
+                try:
+                    tracker.update(done)  # the caller's progress callback may stop us here
+                except CancelledError as stop:
+                    finished = sum(chunk is not None for chunk in chunks)
+                    raise CancelledError(f"Extraction stopped at {done}/{n} images; the "
+                                         f"{finished} finished chunks are kept for next "
+                                         f"time.") from stop
             chunk = np.concatenate(parts)
             atomic_save_npy(work / f"chunk_{index:06d}.npy", chunk)
             chunks[index] = chunk

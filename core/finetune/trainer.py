@@ -42,10 +42,10 @@ from core.finetune.schedule import OneCycleSchedule
 
 class Trainer:
     def __init__(self, *, dataset: ImageDataset, backbone: str, config: FineTuneConfig,
-                 run_dir: Path, cache_dir, progress, on_epoch, cancel) -> None:
+                 run_dir: Path, cache_dir, progress, on_epoch) -> None:
         self.dataset, self.backbone, self.config = dataset, backbone, config
         self.run_dir, self.cache_dir = run_dir, cache_dir
-        self.progress, self.on_epoch, self.cancel = progress, on_epoch, cancel
+        self.progress, self.on_epoch = progress, on_epoch
 
     # --- data ---
     def _base_images(self) -> np.ndarray:
@@ -169,9 +169,6 @@ class Trainer:
             order = np.random.default_rng([config.seed, epoch]).permutation(train_idx)
             loss_sum = correct = seen = 0.0
             for step in range(steps_per_epoch):
-                if self.cancel is not None and self.cancel():
-                    raise CancelledError(f"Fine-tuning cancelled in epoch {epoch + 1}; "
-                                         f"{epoch} finished epochs are kept for next time.")
                 rows = np.sort(order[step * config.batch_size:(step + 1) * config.batch_size])
                 optimizer.learning_rate.assign(schedule(done_steps))
                 loss, hits = train_step(tf.constant(images[rows]), tf.constant(labels[rows]),
@@ -181,10 +178,14 @@ class Trainer:
                 correct += float(hits)
                 seen += len(rows)
                 done_steps += 1
-                self._report(done_steps, n_train_total, first_epoch * steps_per_epoch, clock,
-                             f"epoch {epoch + 1}/{config.epochs}"
-                             + (f" at {size} px" if config.progressive else "")
-                             + f" · loss {loss_sum / seen:.3f} · acc {correct / seen:.3f}")
+                try:  # the caller's progress callback may stop the run here
+                    self._report(done_steps, n_train_total, first_epoch * steps_per_epoch,
+                                 clock, f"epoch {epoch + 1}/{config.epochs}"
+                                 + (f" at {size} px" if config.progressive else "")
+                                 + f" · loss {loss_sum / seen:.3f} · acc {correct / seen:.3f}")
+                except CancelledError as stop:
+                    raise CancelledError(f"Fine-tuning stopped in epoch {epoch + 1}; {epoch} "
+                                         f"finished epochs are kept for next time.") from stop
             seconds = time.perf_counter() - epoch_start
             rates.append(seen / seconds)
             val_loss, val_acc = self._evaluate(eval_step, images, labels, val_idx, size)

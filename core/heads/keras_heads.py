@@ -14,13 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from core.base.errors import CancelledError
 from core.heads.base import EpochLog, HeadData, HeadModel
 from core.heads.registry import register_head
 from core.base.progress import Progress
 
 MODEL_FILE = "model.keras"
-_CANCEL_EVERY_BATCHES = 20
+_REPORT_EVERY_BATCHES = 20
 
 
 def _keras():
@@ -53,7 +52,7 @@ class KerasHead(HeadModel):
         outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
         return keras.Model(inputs, outputs, name=f"{self.name}_head")
 
-    def fit(self, data: HeadData, *, progress=None, cancel=None, on_epoch=None):
+    def fit(self, data: HeadData, *, progress=None, on_epoch=None):
         keras = _keras()
         keras.utils.set_random_seed(self.seed)  # weights init and shuffling
         model = self.build(x_train=data.x_train, num_classes=data.num_classes)
@@ -63,7 +62,7 @@ class KerasHead(HeadModel):
         history: list[EpochLog] = []
         has_val = len(data.x_val) > 0
         reporter = _make_reporter(keras, history=history, epochs=epochs, name=self.name,
-                                  progress=progress, cancel=cancel, on_epoch=on_epoch)
+                                  progress=progress, on_epoch=on_epoch)
         callbacks = [reporter]
         if has_val:
             callbacks.append(keras.callbacks.EarlyStopping(
@@ -100,16 +99,17 @@ class KerasHead(HeadModel):
         return head
 
 
-def _make_reporter(keras, *, history, epochs, name, progress, cancel, on_epoch):
+def _make_reporter(keras, *, history, epochs, name, progress, on_epoch):
     class Reporter(keras.callbacks.Callback):
-        """Logs each epoch, reports progress and honours the cancel hook between batches."""
+        """Logs each epoch and reports progress, also every few batches: the progress
+        callback may stop training there (CancelledError)."""
 
         def on_epoch_begin(self, epoch, logs=None):
             self.started = time.perf_counter()
 
         def on_train_batch_end(self, batch, logs=None):
-            if cancel is not None and batch % _CANCEL_EVERY_BATCHES == 0 and cancel():
-                raise CancelledError(f"training {name} cancelled in epoch {len(history) + 1}")
+            if progress is not None and batch % _REPORT_EVERY_BATCHES == 0:
+                progress(Progress(f"train {name}", len(history), epochs))
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}

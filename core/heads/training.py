@@ -30,7 +30,6 @@ CARVED_VAL_FRACTION = 0.1  # when a dataset has no val split, early stopping nee
 
 def train_head(*, tv: TransferValues, head: str, params: dict[str, Any] | None = None,
                seed: int = 0, progress: Optional[ProgressCallback] = None,
-               cancel: Optional[Callable[[], bool]] = None,
                on_epoch: Optional[Callable[[EpochLog], None]] = None,
                cross_fit_folds: int = 0, augmented: Sequence[TransferValues] = (),
                dataset=None, cache_dir: str | Path | None = None,
@@ -57,7 +56,7 @@ def train_head(*, tv: TransferValues, head: str, params: dict[str, Any] | None =
     key = hash_key(fields)
     if not use_cache:
         return _train(tv=tv, cls=cls, params=resolved, seed=seed, progress=progress,
-                      cancel=cancel, on_epoch=on_epoch, folds=cross_fit_folds,
+                      on_epoch=on_epoch, folds=cross_fit_folds,
                       augmented=augmented, dataset=dataset, key=key)
 
     from core.base.cache import ArrayCache
@@ -70,7 +69,7 @@ def train_head(*, tv: TransferValues, head: str, params: dict[str, Any] | None =
             loaded = _try_load(entry)
             if loaded is None:
                 trained = _train(tv=tv, cls=cls, params=resolved, seed=seed, progress=progress,
-                                 cancel=cancel, on_epoch=on_epoch, folds=cross_fit_folds,
+                                 on_epoch=on_epoch, folds=cross_fit_folds,
                                  augmented=augmented, dataset=dataset, key=key)
                 save_head(trained, entry)
                 return trained
@@ -140,13 +139,12 @@ def _prefixed(progress: Optional[ProgressCallback], prefix: str) -> Optional[Pro
                                        p.eta_seconds, p.message))
 
 
-def _train(*, tv, cls, params, seed, progress, cancel, on_epoch, folds, augmented, dataset,
+def _train(*, tv, cls, params, seed, progress, on_epoch, folds, augmented, dataset,
            key) -> TrainedHead:
     started = time.perf_counter()
     train, val, test, val_source = split_rows(tv, seed=seed)
     data = _head_data(tv=tv, train=train, val=val, augmented=augmented, dataset=dataset)
-    model = cls(params=params, seed=seed).fit(data, progress=progress, cancel=cancel,
-                                              on_epoch=on_epoch)
+    model = cls(params=params, seed=seed).fit(data, progress=progress, on_epoch=on_epoch)
     # a head that reads work done elsewhere (a fine-tuning run) reports that work's time
     train_seconds = float(model.details_.get("train_seconds", time.perf_counter() - started))
     del data
@@ -159,7 +157,7 @@ def _train(*, tv, cls, params, seed, progress, cancel, on_epoch, folds, augmente
         probabilities[train] = _out_of_fold(tv=tv, cls=cls, params=params, seed=seed,
                                             train=train, val=val, folds=folds,
                                             augmented=augmented, dataset=dataset,
-                                            progress=progress, cancel=cancel)
+                                            progress=progress)
         cross_fit_seconds = time.perf_counter() - fold_started
 
     labels = np.asarray(tv.labels)
@@ -180,8 +178,8 @@ def _train(*, tv, cls, params, seed, progress, cancel, on_epoch, folds, augmente
                        preprocessing=preprocessing_of(tv))
 
 
-def _out_of_fold(*, tv, cls, params, seed, train, val, folds, augmented, dataset, progress,
-                 cancel) -> np.ndarray:
+def _out_of_fold(*, tv, cls, params, seed, train, val, folds, augmented, dataset,
+                 progress) -> np.ndarray:
     """Probabilities for each training sample from a model that never saw it."""
     from sklearn.model_selection import KFold, StratifiedKFold
 
@@ -196,7 +194,7 @@ def _out_of_fold(*, tv, cls, params, seed, train, val, folds, augmented, dataset
         data = _head_data(tv=tv, train=train[fit_pos], val=val, augmented=augmented,
                           dataset=dataset)
         model = cls(params=params, seed=seed + 1 + fold).fit(
-            data, progress=_prefixed(progress, f"cross-fit {fold + 1}/{folds}: "), cancel=cancel)
+            data, progress=_prefixed(progress, f"cross-fit {fold + 1}/{folds}: "))
         out[held_pos] = model.predict_proba(_rows(tv, train[held_pos]))
     return out
 
