@@ -30,7 +30,7 @@ def main() -> None:
     from core.backbones.registry import get_backbone
     from core.datasets import default_dataset_name, load_dataset
     from core.features.extractor import FeatureExtractor
-    from core.backbones.registry import has_lite_structure
+    from core.backbones.lite_specs import has_lite_structure
     from core.base.tf_env import import_tensorflow
     from core.features.transfer_values import compute_transfer_values
 

@@ -61,7 +61,7 @@ def main() -> None:
                             **overrides)
     trainer = Trainer(dataset=data, backbone="efficientnet_lite0", config=config,
                        run_dir=Path("/nonexistent"), cache_dir=None, progress=None,
-                       on_epoch=None, cancel=None)
+                       on_epoch=None)
     trainer.tf, trainer.keras = tf, keras
     model, _ = trainer._build(np.zeros((1280, 10), np.float32), np.zeros(10, np.float32))
     optimizer = keras.optimizers.AdamW(learning_rate=1e-4, weight_decay=0.05)

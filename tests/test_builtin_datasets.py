@@ -13,6 +13,7 @@ import pytest
 from core.datasets import DATASETS, default_dataset_name, load_dataset
 from core.datasets import builtin
 from core.base.errors import DatasetError
+from core.base.splits import TEST
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,7 +38,7 @@ def test_limited_subset_is_reproducible_and_keeps_splits():
     np.testing.assert_array_equal(a.sample_ids, b.sample_ids)
     assert set(np.unique(a.splits)) == {0, 1, 2}
     test_only = data.limited(split="test")
-    assert len(test_only) == 179 and (test_only.splits == 2).all()
+    assert len(test_only) == 179 and (test_only.splits == TEST).all()
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:
@@ -82,7 +83,7 @@ def test_truncated_idx_file_is_a_clear_error(tmp_path):
 def test_real_fashion_mnist_official_split():
     data = load_dataset(name="fashion_mnist")
     assert len(data) == 70000 and np.bincount(data.splits).tolist() == [55000, 5000, 10000]
-    assert np.bincount(data.labels[data.splits == 2]).tolist() == [1000] * 10
+    assert np.bincount(data.labels[data.splits == TEST]).tolist() == [1000] * 10
     assert default_dataset_name() == "fashion_mnist"
 
 

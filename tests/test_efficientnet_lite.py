@@ -8,7 +8,7 @@ from skimage import data
 
 from core.backbones import efficientnet_lite as lite
 from core.backbones.imagenet_labels import imagenet_class_names, top_k_classes
-from core.backbones.registry import lite_weights_path
+from core.backbones.lite_specs import lite_weights_path
 from core.backbones.torch_pth import load_state_dict
 
 CAT_CLASSES = set(range(281, 286))  # tabby, tiger cat, Persian, Siamese, Egyptian cat

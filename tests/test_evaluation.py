@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from core.base.splits import TEST
 from core.analysis.evaluation import cell_indices, confusion_matrix, failure_ranking, top_confusions
 from core.features.feature_sets import concatenate, from_arrays
 from core.heads import train_head
@@ -18,7 +19,7 @@ def tv(isolated_cache):
 
 def test_confusion_matrix_cells_and_normalisation(tv):
     trained = train_head(tv=tv, head="logreg")
-    test = tv.splits == 2
+    test = tv.splits == TEST
     matrix = confusion_matrix(labels=tv.labels, predictions=trained.predictions, num_classes=10,
                               mask=test)
     assert matrix.sum() == test.sum() == trained.metrics["n_test"]
@@ -64,7 +65,7 @@ def test_failure_ranking_worst_first():
 def test_failure_ranking_on_a_trained_head(tv):
     trained = train_head(tv=tv, head="logreg")
     ranking = failure_ranking(labels=tv.labels, probabilities=trained.probabilities,
-                              mask=tv.splits == 2)
+                              mask=tv.splits == TEST)
     assert len(ranking) == round((1 - trained.metrics["test_accuracy"]) * trained.metrics["n_test"])
     assert ranking["confidence"].is_monotonic_decreasing
     assert np.all(ranking["true"] != ranking["predicted"])

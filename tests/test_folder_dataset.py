@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.datasets.base import SPLIT_CODES, FileImages, SkippedFile
+from core.base.splits import TEST, TRAIN, VAL
+from core.datasets.base import FileImages, SkippedFile
 from core.datasets.folder import load_image_folder
 from core.datasets.image_io import ImageReadError
 from core.base.errors import DatasetError
 
-TRAIN, VAL, TEST = SPLIT_CODES["train"], SPLIT_CODES["val"], SPLIT_CODES["test"]
 
 
 def _write_jpeg(path: Path, seed: int, size: tuple[int, int] = (12, 10)) -> Path:

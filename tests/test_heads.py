@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from core.base.errors import CancelledError
+from core.base.splits import TEST, TRAIN, VAL
 from core.features.feature_sets import from_arrays
 from core.heads import (HEADS, HeadModel, default_head_params, describe_head, load_head,
                         register_head, train_head)
@@ -34,9 +35,9 @@ def test_logreg_beats_chance_with_full_report(tv):
     m = trained.metrics
     assert m["chance_accuracy"] < 0.15 and "majority class" in m["chance_rule"]
     assert m["test_accuracy"] > 0.9 and m["val_accuracy"] > 0.9
-    assert (m["n_train"], m["n_val"], m["n_test"]) == (int((tv.splits == 0).sum()),
-                                                      int((tv.splits == 1).sum()),
-                                                      int((tv.splits == 2).sum()))
+    assert (m["n_train"], m["n_val"], m["n_test"]) == (int((tv.splits == TRAIN).sum()),
+                                                      int((tv.splits == VAL).sum()),
+                                                      int((tv.splits == TEST).sum()))
     assert m["train_seconds"] > 0 and len(m["per_class"]) == 10
     assert {"class", "precision", "recall", "f1", "support"} <= set(m["per_class"][0])
     assert sum(row["support"] for row in m["per_class"]) == m["n_test"]
@@ -68,9 +69,14 @@ def test_keras_head_beats_chance_and_logs_epochs(tv, head):
     assert progress[-1].stage == f"train {head}"
 
 
-def test_keras_head_cancel(tv):
+@pytest.mark.parametrize("head", ["logreg", "mlp"])
+def test_a_progress_callback_stops_training(tv, head):
+    def stop(progress):
+        raise CancelledError("stop")
+
     with pytest.raises(CancelledError):
-        train_head(tv=tv, head="mlp", params=FAST_KERAS, cancel=lambda: True, use_cache=False)
+        train_head(tv=tv, head=head, params=FAST_KERAS if head == "mlp" else None,
+                   progress=stop, use_cache=False)
 
 
 def test_cross_fit_gives_out_of_fold_probabilities(tv):
@@ -78,7 +84,7 @@ def test_cross_fit_gives_out_of_fold_probabilities(tv):
     stages = []
     crossed = train_head(tv=tv, head="logreg", cross_fit_folds=4,
                          progress=lambda p: stages.append(p.stage))
-    train = tv.splits == 0
+    train = tv.splits == TRAIN
     # val/test come from the same final model either way
     np.testing.assert_array_equal(crossed.probabilities[~train], plain.probabilities[~train])
     # train rows now come from models that did not see them: less optimistic
@@ -95,7 +101,7 @@ def test_out_of_fold_probabilities_do_not_memorise_flipped_labels(isolated_cache
     # labels in-sample; out-of-fold probabilities must not be fooled by them
     base = digits_pixels()
     labels = np.asarray(base.labels).copy()
-    train = np.flatnonzero(base.splits == 0)
+    train = np.flatnonzero(base.splits == TRAIN)
     flipped = train[:15]
     labels[flipped] = (labels[flipped] + 1) % 10
     noisy = from_arrays(values=np.asarray(base.values), labels=labels, splits=base.splits,
@@ -152,7 +158,7 @@ def test_a_new_head_registers_and_trains(tv):
         description = "test-only nearest centroid"
         defaults = {"temperature": 1.0}
 
-        def fit(self, data, *, progress=None, cancel=None, on_epoch=None):
+        def fit(self, data, *, progress=None, on_epoch=None):
             self.centroids_ = np.stack([data.x_train[data.y_train == c].mean(axis=0)
                                         for c in range(data.num_classes)])
             return self

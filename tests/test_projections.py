@@ -121,3 +121,16 @@ def test_importing_umap_does_not_import_tensorflow():
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("stage", ["-NN graph", "t-SNE"])
+def test_a_progress_callback_stops_tsne_and_nothing_half_done_is_cached(tv, stage):
+    from core.base.errors import CancelledError
+
+    def stop_at(progress):
+        if stage in progress.stage:
+            raise CancelledError("stop")
+
+    with pytest.raises(CancelledError):
+        compute_projection(tv=tv, method="tsne", params={"n_iter": 260}, progress=stop_at)
+    assert ArrayCache(kind="projections").keys() == []

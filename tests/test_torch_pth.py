@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.backbones.registry import lite_weights_path
+from core.backbones.lite_specs import lite_weights_path
 from core.backbones.torch_pth import TorchFormatError, load_state_dict
 from core.base.errors import UnsafePickleError
 

@@ -12,7 +12,9 @@ import pytest
 from core.base.cache import CorruptEntryWarning
 from core.datasets import load_dataset
 from core.base.errors import CancelledError
-from core.features.transfer_values import compute_transfer_values, load_transfer_values
+from core.features.input_size import SMALL_IMAGE_INPUT
+from core.features.transfer_values import (compute_transfer_values, load_transfer_values,
+                                           transfer_values_key)
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 
@@ -48,6 +50,21 @@ def test_key_changes_with_inputs(tiny_backbone):
     assert len({base.key, bigger.key, other_data.key, half.key}) == 4
     assert half.values.dtype == np.float16
     assert bigger.cache == other_data.cache == "miss"
+
+
+def test_no_image_size_means_the_default_size():
+    """Every caller that leaves the size out (CLI, app, scripts) gets default_image_size: for
+    8-px digits that is the small-image input, not the backbone's native 224 px."""
+    data = digits_subset()
+    key = transfer_values_key(dataset=data, backbone="efficientnet_lite0")
+    assert key == transfer_values_key(dataset=data, backbone="efficientnet_lite0",
+                                      image_size=SMALL_IMAGE_INPUT)
+    assert key != transfer_values_key(dataset=data, backbone="efficientnet_lite0", image_size=224)
+
+
+def test_values_report_their_image_size(tiny_backbone):
+    tv = compute_transfer_values(dataset=digits_subset(), backbone=tiny_backbone, image_size=24)
+    assert tv.image_size == 24 and load_transfer_values(key=tv.key).image_size == 24
 
 
 def test_float16_matches_float32(tiny_backbone):
@@ -156,17 +173,17 @@ def test_damaged_entry_is_detected_and_recomputed(tiny_backbone, damage):
     np.testing.assert_array_equal(np.asarray(again.values), expected)
 
 
-def test_cancel_keeps_finished_chunks(tiny_backbone, isolated_cache):
+def test_a_progress_callback_stops_extraction_and_finished_chunks_are_kept(tiny_backbone,
+                                                                            isolated_cache):
     data = digits_subset(400)
-    calls = {"n": 0}
 
-    def cancel():
-        calls["n"] += 1
-        return calls["n"] > 6  # after six batches of 32: one 128-chunk done and a bit
+    def stop_after_160(progress):  # five batches of 32: one 128-chunk done and a bit
+        if progress.done >= 160:
+            raise CancelledError("stop")
 
-    with pytest.raises(CancelledError, match="kept"):
+    with pytest.raises(CancelledError, match="1 finished chunks are kept"):
         compute_transfer_values(dataset=data, backbone=tiny_backbone, chunk_size=128,
-                                batch_size=32, cancel=cancel)
+                                batch_size=32, progress=stop_after_160)
     work = next((isolated_cache / "transfer_values").glob("*.partial"))
     assert len(list(work.glob("chunk_*.npy"))) == 1
     done = compute_transfer_values(dataset=data, backbone=tiny_backbone, chunk_size=128, batch_size=32)

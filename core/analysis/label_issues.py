@@ -29,6 +29,8 @@ from core.analysis.neighbors import KNNGraph, knn_graph, neighbor_label_votes
 from core.features.transfer_values import TransferValues
 
 DEFAULT_NEIGHBORS = 10
+# out-of-fold probabilities need K ≥ 2 models; 5 holds out a fifth of the data each time
+DEFAULT_CROSS_FIT_FOLDS = 5
 
 
 def per_class_thresholds(*, labels: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
@@ -60,6 +62,10 @@ def find_label_issues(*, tv: TransferValues, probabilities: np.ndarray,
     Columns: index, sample_id, given, suggested, score, knn_agreement, self_confidence,
     given_class, suggested_class, flagged. By default only flagged samples are returned;
     include_all=True ranks every sample. `top` keeps the first rows.
+
+    `knn` may have more than `n_neighbors` neighbours per row (e.g. a front end's display
+    graph): only its first `n_neighbors` columns vote, so the ranking is the one
+    `knn=None` gives. A graph with fewer columns (tiny datasets) is used as it is.
     """
     labels = np.asarray(tv.labels, dtype=np.int64)
     probabilities = np.asarray(probabilities, dtype=np.float64)
@@ -68,6 +74,8 @@ def find_label_issues(*, tv: TransferValues, probabilities: np.ndarray,
                          f"got {probabilities.shape}")
     if knn is None:
         knn = knn_graph(tv=tv, n_neighbors=n_neighbors, cache_dir=cache_dir)
+    elif knn.n_neighbors_ > n_neighbors:  # rows are sorted nearest first: slicing is exact
+        knn = knn.subgraph(n_neighbors)
     votes = neighbor_label_votes(graph=knn, labels=labels, num_classes=probabilities.shape[1])
     rows = np.arange(tv.n)
     knn_agreement = votes[rows, labels].astype(np.float64)

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 
 from core.base.cache import ArrayCache
-from core.base.errors import CancelledError
 from core.base.hashing import hash_key
 from core.base.progress import ProgressCallback, ProgressTracker
 from core.analysis.reduction import effective_pca_dims, reduced_values
@@ -29,7 +28,7 @@ KIND = "knn"
 KNN_VERSION = 1
 STORED_NEIGHBORS = 90
 METRICS = ("euclidean", "cosine")
-_ROWS_PER_STEP = 4096  # rows queried between progress reports and cancel checks
+_ROWS_PER_STEP = 4096  # rows queried between progress reports (where the caller can stop)
 
 
 class KNNGraph:
@@ -49,8 +48,7 @@ class KNNGraph:
         self.cache: str | None = None
         self.seconds = 0.0
 
-    def fit(self, X: np.ndarray, *, progress: Optional[ProgressCallback] = None,
-            cancel: Optional[Callable[[], bool]] = None) -> "KNNGraph":
+    def fit(self, X: np.ndarray, *, progress: Optional[ProgressCallback] = None) -> "KNNGraph":
         from sklearn.neighbors import NearestNeighbors
 
         X = self._prepare(X)
@@ -63,8 +61,6 @@ class KNNGraph:
         distances = np.empty((n, k), dtype=np.float32)
         tracker = ProgressTracker(stage=f"{k}-NN graph", total=n, callback=progress)
         for start in range(0, n, _ROWS_PER_STEP):
-            if cancel is not None and cancel():
-                raise CancelledError("kNN graph cancelled")
             stop = min(n, start + _ROWS_PER_STEP)
             dist, idx = index.kneighbors(X[start:stop])
             indices[start:stop], distances[start:stop] = _drop_self(idx, dist, start)
@@ -113,8 +109,7 @@ def _drop_self(idx: np.ndarray, dist: np.ndarray, start: int) -> tuple[np.ndarra
 
 def knn_graph(*, tv: TransferValues, n_neighbors: int = 15, metric: str = "euclidean",
               pca_dims: int | None = 50, cache_dir: str | Path | None = None,
-              progress: Optional[ProgressCallback] = None,
-              cancel: Optional[Callable[[], bool]] = None) -> KNNGraph:
+              progress: Optional[ProgressCallback] = None) -> KNNGraph:
     """The kNN graph of tv (on its PCA-`pca_dims` reduction), cached per
     (tv.key, stored k, metric, pca_dims); `n_neighbors` ≤ 90 slices the shared 90-NN graph."""
     if n_neighbors < 1:
@@ -134,8 +129,7 @@ def knn_graph(*, tv: TransferValues, n_neighbors: int = 15, metric: str = "eucli
             if entry is None:
                 status = "miss"
                 X = reduced_values(tv=tv, pca_dims=dims, cache_dir=cache_dir, progress=progress)
-                fitted = KNNGraph(n_neighbors=stored, metric=metric).fit(
-                    X, progress=progress, cancel=cancel)
+                fitted = KNNGraph(n_neighbors=stored, metric=metric).fit(X, progress=progress)
                 entry = cache.save(key, arrays={"indices": fitted.indices_,
                                                 "distances": fitted.distances_},
                                    manifest={"key_fields": fields})

@@ -21,12 +21,11 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import numpy as np
 
 from core.base.cache import ArrayCache
-from core.base.errors import CancelledError
 from core.base.hashing import hash_key
 from core.base.progress import Progress, ProgressCallback
 from core.features.transfer_values import TransferValues
@@ -103,8 +102,7 @@ def resolve_params(method: str, params: dict[str, Any] | None) -> dict[str, Any]
 def compute_projection(*, tv: TransferValues, method: str, dims: int = 2,
                        params: dict[str, Any] | None = None, seed: int = 0,
                        cache_dir: str | Path | None = None,
-                       progress: Optional[ProgressCallback] = None,
-                       cancel: Optional[Callable[[], bool]] = None) -> Projection:
+                       progress: Optional[ProgressCallback] = None) -> Projection:
     """The `method` projection of tv to `dims` (2 or 3) dimensions, from the cache or computed."""
     if dims not in (2, 3):
         raise ValueError("dims must be 2 or 3")
@@ -125,7 +123,7 @@ def compute_projection(*, tv: TransferValues, method: str, dims: int = 2,
     def compute():
         runner = {"pca": _run_pca, "tsne": _run_tsne, "umap": _run_umap}[method]
         arrays, details = runner(tv=tv, dims=dims, params=params, seed=seed,
-                                 cache_dir=cache_dir, progress=progress, cancel=cancel)
+                                 cache_dir=cache_dir, progress=progress)
         details["compute_seconds"] = round(time.perf_counter() - started, 3)
         return arrays, {"key_fields": fields, "details": details}
 
@@ -139,7 +137,7 @@ def compute_projection(*, tv: TransferValues, method: str, dims: int = 2,
 
 # --- PCA ---
 
-def _run_pca(*, tv, dims, params, seed, cache_dir, progress, cancel):
+def _run_pca(*, tv, dims, params, seed, cache_dir, progress):
     from core.analysis.reduction import pca_reduce
 
     reduction = pca_reduce(tv=tv, dims=dims, solver=params["solver"], seed=seed,
@@ -151,7 +149,7 @@ def _run_pca(*, tv, dims, params, seed, cache_dir, progress, cancel):
 
 # --- t-SNE ---
 
-def _run_tsne(*, tv, dims, params, seed, cache_dir, progress, cancel):
+def _run_tsne(*, tv, dims, params, seed, cache_dir, progress):
     from openTSNE import TSNE
     from openTSNE.affinity import PerplexityBasedNN
     from openTSNE.nearest_neighbors import PrecomputedNeighbors
@@ -163,7 +161,7 @@ def _run_tsne(*, tv, dims, params, seed, cache_dir, progress, cancel):
     # openTSNE's own rule: 3 × perplexity neighbours; the perplexity shrinks if N is small
     k = min(tv.n - 1, int(3 * params["perplexity"]))
     graph = knn_graph(tv=tv, n_neighbors=k, pca_dims=params["pca_dims"], cache_dir=cache_dir,
-                      progress=progress, cancel=cancel)
+                      progress=progress)
     affinities = PerplexityBasedNN(
         perplexity=min(params["perplexity"], (tv.n - 1) / 3),
         knn_index=PrecomputedNeighbors(np.asarray(graph.indices_), np.asarray(graph.distances_)),
@@ -172,8 +170,6 @@ def _run_tsne(*, tv, dims, params, seed, cache_dir, progress, cancel):
     state = {"phase_offset": 0}
 
     def report(iteration: int, error: float, embedding) -> bool:
-        if cancel is not None and cancel():
-            raise CancelledError("t-SNE cancelled")
         done = state["phase_offset"] + iteration
         if progress is not None:
             progress(Progress("t-SNE", min(done, total), total, message=f"KL {error:.3f}"))
@@ -263,13 +259,10 @@ def umap_warm_up_status() -> dict[str, Any]:
     return dict(_warm_up_state)
 
 
-def _wait_for_warm_up(progress: Optional[ProgressCallback],
-                      cancel: Optional[Callable[[], bool]]) -> None:
+def _wait_for_warm_up(progress: Optional[ProgressCallback]) -> None:
     thread = warm_up_umap_in_background()
     started = time.perf_counter()
     while thread.is_alive():
-        if cancel is not None and cancel():
-            raise CancelledError("UMAP cancelled while its kernels were compiling")
         if progress is not None:
             waited = time.perf_counter() - started
             progress(Progress("UMAP", 0, 1, message=f"compiling numba kernels (once per "
@@ -277,7 +270,7 @@ def _wait_for_warm_up(progress: Optional[ProgressCallback],
         thread.join(timeout=0.5)
 
 
-def _run_umap(*, tv, dims, params, seed, cache_dir, progress, cancel):
+def _run_umap(*, tv, dims, params, seed, cache_dir, progress):
     from core.analysis.neighbors import knn_graph
     from core.analysis.reduction import reduced_values
 
@@ -285,10 +278,9 @@ def _run_umap(*, tv, dims, params, seed, cache_dir, progress, cancel):
     X = reduced_values(tv=tv, pca_dims=params["pca_dims"], cache_dir=cache_dir, progress=progress)
     k = min(params["n_neighbors"], tv.n) - 1  # UMAP counts the point itself
     graph = knn_graph(tv=tv, n_neighbors=k, metric=params["metric"],
-                      pca_dims=params["pca_dims"], cache_dir=cache_dir, progress=progress,
-                      cancel=cancel)
+                      pca_dims=params["pca_dims"], cache_dir=cache_dir, progress=progress)
     indices, distances = graph.with_self()
-    _wait_for_warm_up(progress, cancel)
+    _wait_for_warm_up(progress)
     if progress is not None:
         progress(Progress("UMAP", 0, 1, message="optimising the layout"))
     UMAP = import_umap_class()

@@ -15,6 +15,8 @@ from core.features.transfer_values import TransferValues
 
 KIND = "separability"
 SEPARABILITY_VERSION = 1
+DEFAULT_NEIGHBORS = 10
+DEFAULT_MAX_SAMPLES = 5000  # the silhouette is O(n²): a stratified subsample keeps it quick
 
 
 def _subsample(labels: np.ndarray, max_samples: int, seed: int) -> np.ndarray:
@@ -31,7 +33,8 @@ def _subsample(labels: np.ndarray, max_samples: int, seed: int) -> np.ndarray:
     return np.sort(chosen)
 
 
-def separability(*, tv: TransferValues, n_neighbors: int = 10, max_samples: int = 5000,
+def separability(*, tv: TransferValues, n_neighbors: int = DEFAULT_NEIGHBORS,
+                 max_samples: int = DEFAULT_MAX_SAMPLES,
                  seed: int = 0, cache_dir: str | Path | None = None) -> dict[str, Any]:
     """{"knn_accuracy", "silhouette", "n", "n_neighbors", "seconds", "cache"}, cached.
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from core.backbones.registry import BackboneSpec, _file_digest
+from core.backbones.spec import BackboneSpec, file_digest
 from core.base.errors import BackboneUnavailableError
 
 
@@ -32,7 +32,7 @@ def custom_backbone_spec(name: str) -> BackboneSpec:
         name=name, native_size=size, feature_dim=dim, offline=True,
         description=f"your model {path.name}" + (f", layer {layer}" if layer else ""),
         builder=functools.partial(_build_bound, path=path, layer=layer),
-        weights_id=lambda: _file_digest(str(path)) + ":" + (layer or ""),
+        weights_id=lambda: file_digest(str(path)) + ":" + (layer or ""),
         unavailable_reason=lambda: None)
 
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 import numpy as np
 
 from core.backbones.imagenet_labels import imagenet_class_names, top_k_classes
+from core.backbones.lite_specs import VARIANTS, LiteVariant, lite_unavailable_reason, lite_weights_path
 from core.backbones.torch_pth import TorchFormatError, load_state_dict
 from core.base.errors import BackboneUnavailableError
 
@@ -36,20 +37,6 @@ __all__ = [
     "reference_preprocess", "top_k_classes",
 ]
 
-
-@dataclass(frozen=True)
-class _Variant:
-    width: float
-    depth: float
-    native_size: int
-    dropout: float
-
-
-VARIANTS = {
-    "lite0": _Variant(1.0, 1.0, 224, 0.2),
-    "lite1": _Variant(1.0, 1.1, 240, 0.2),
-    "lite2": _Variant(1.1, 1.2, 260, 0.3),
-}
 
 # EfficientNet-B0 stages: (kernel, repeats, stride, expand ratio, filters in, filters out).
 _STAGES = [
@@ -92,7 +79,7 @@ def _round_filters(filters: int, width: float, divisor: int = 8) -> int:
     return int(rounded + divisor if rounded < 0.9 * scaled else rounded)
 
 
-def _blocks(variant: _Variant) -> list[_Block]:
+def _blocks(variant: LiteVariant) -> list[_Block]:
     blocks, index = [], 0
     for stage, (kernel, repeats, stride, expand, f_in, f_out) in enumerate(_STAGES):
         fixed = stage in (0, len(_STAGES) - 1)  # Lite keeps first/last stage depth
@@ -108,7 +95,7 @@ def _blocks(variant: _Variant) -> list[_Block]:
     return blocks
 
 
-def _variant(name: str) -> tuple[str, _Variant]:
+def _variant(name: str) -> tuple[str, LiteVariant]:
     key = name.lower().replace("efficientnet", "").strip("_-")
     if key not in VARIANTS:
         raise ValueError(f"Unknown EfficientNet-Lite variant {name!r}; known: {', '.join(VARIANTS)}")
@@ -173,7 +160,7 @@ def _mbconv(layers: Any, inputs: Any, block: _Block, fold_bn: bool = False,
     return x
 
 
-def _build_graph(keras: Any, *, variant: _Variant, blocks: list[_Block], size: int,
+def _build_graph(keras: Any, *, variant: LiteVariant, blocks: list[_Block], size: int,
                  include_top: bool, name: str, fold_bn: bool = False,
                  fast_gradients: bool = False, any_size: bool = False) -> "keras.Model":
     layers = keras.layers
@@ -259,12 +246,10 @@ def _load_torch_weights(model: "keras.Model", blocks: list[_Block], state: dict[
 
 
 def _weights_file(key: str) -> Path:
-    from core.backbones.registry import REGISTRY, lite_weights_path
-
     name = f"efficientnet_{key}"
     path = lite_weights_path(name)
     if path is None:
-        raise BackboneUnavailableError(REGISTRY[name].unavailable_reason()
+        raise BackboneUnavailableError(lite_unavailable_reason(name)
                                        or f"{name}: weights file not found")
     return path
 

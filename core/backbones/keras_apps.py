@@ -8,8 +8,17 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Optional
 
-from core.backbones.registry import KERAS_APPS
+from core.backbones.spec import BackboneSpec
 from core.base.errors import BackboneUnavailableError
+
+KERAS_APPS = {
+    # name: (keras.applications attribute, native size, feature dim)
+    "inception_v3": ("InceptionV3", 299, 2048),
+    "resnet50": ("ResNet50", 224, 2048),
+    "vgg16": ("VGG16", 224, 512),
+    "mobilenet_v2": ("MobileNetV2", 224, 1280),
+    "efficientnet_b0": ("EfficientNetB0", 224, 1280),
+}
 
 # Each application's own input normalisation, applied inside the model to [0, 255] RGB input.
 PREPROCESS_MODE = {
@@ -20,6 +29,17 @@ PREPROCESS_MODE = {
     "efficientnet_b0": "none",   # the model rescales by itself
 }
 OFFLINE_ALTERNATIVES = "efficientnet_lite0, efficientnet_lite1, efficientnet_lite2"
+
+
+def keras_app_specs() -> dict[str, BackboneSpec]:
+    """The registry's entries for KERAS_APPS (nothing imported until a model is built)."""
+    return {name: BackboneSpec(
+        name=name, native_size=size, feature_dim=dim, offline=False,
+        description=f"keras.applications.{attr} with ImageNet weights (downloaded once, online)",
+        builder=f"core.backbones.keras_apps:build_{name}",
+        weights_id=lambda attr=attr: f"keras.applications.{attr}:imagenet",
+        unavailable_reason=lambda name=name: keras_weights_unavailable_reason(name))
+        for name, (attr, size, dim) in KERAS_APPS.items()}
 
 
 def _weights_cached(name: str) -> bool:

@@ -11,7 +11,6 @@ import fcntl
 import json
 import os
 import shutil
-import tempfile
 import time
 import warnings
 from contextlib import contextmanager
@@ -21,7 +20,9 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from core.base.atomic import atomic_folder
 from core.base.hashing import hash_file
+from core.base.jsonio import manifest_json
 from core.base.paths import cache_root
 
 MANIFEST = "manifest.json"
@@ -99,8 +100,7 @@ class ArrayCache:
 
     def save(self, key: str, *, arrays: dict[str, np.ndarray], manifest: dict[str, Any]) -> CacheEntry:
         """Write an entry atomically; if another writer won the race, keep theirs."""
-        tmp = Path(tempfile.mkdtemp(dir=self.dir, prefix=f".{key}.", suffix=".tmp"))
-        try:
+        with atomic_folder(self.entry_path(key), replace=False) as tmp:
             files = {}
             for name, array in arrays.items():
                 file = tmp / f"{name}.npy"
@@ -109,18 +109,7 @@ class ArrayCache:
                                     "dtype": str(np.asarray(array).dtype)}
             full = {**manifest, "key": key, "kind": self.kind, "files": files,
                     "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-            (tmp / MANIFEST).write_text(json.dumps(full, indent=1, default=_json_default))
-            for file in tmp.iterdir():
-                with open(file, "rb") as handle:
-                    os.fsync(handle.fileno())
-            try:
-                os.rename(tmp, self.entry_path(key))
-            except OSError:  # the entry appeared meanwhile (another process finished first)
-                if not self.exists(key):
-                    raise
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
+            (tmp / MANIFEST).write_text(manifest_json(full))
         entry = self.load(key)
         if entry is None:
             raise RuntimeError(f"cache entry {key} vanished right after it was written")
@@ -173,14 +162,6 @@ class ArrayCache:
             return json.loads((self.entry_path(key) / MANIFEST).read_text())
         except (OSError, ValueError):
             return None
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)
 
 
 def folder_size(path: Path) -> int:

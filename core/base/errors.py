@@ -22,4 +22,4 @@ class UnsafePickleError(TransferLensError):
 
 
 class CancelledError(TransferLensError):
-    """Long work was cancelled by the caller's cancel hook."""
+    """Long work was stopped: its progress callback raised this (see core.base.progress)."""

@@ -1,4 +1,14 @@
-"""Progress reporting shared by extraction, projections and training."""
+"""Progress reporting shared by extraction, projections and training — and the way to stop
+them.
+
+Long work takes one `progress` callback (`ProgressCallback`) and calls it with a `Progress`
+snapshot at every point where it can stop (after each extraction batch, kNN step, t-SNE
+round, logistic-regression C, Keras batch group, fine-tuning step). To stop the work, raise
+`core.base.errors.CancelledError` from the callback: it propagates out of the call, and what
+was finished before that point is kept (finished extraction chunks and fine-tuning epochs
+are resumed next time; nothing half-done is cached). Like openTSNE's callbacks, one hook
+both watches and stops, so there is no separate `cancel` argument to thread through.
+"""
 
 from __future__ import annotations
 
@@ -34,7 +44,7 @@ class Progress:
         return " · ".join(parts)
 
 
-ProgressCallback = Callable[[Progress], None]
+ProgressCallback = Callable[[Progress], None]  # may raise CancelledError to stop the work
 
 
 def format_seconds(seconds: float) -> str:

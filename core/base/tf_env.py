@@ -60,11 +60,10 @@ def import_tensorflow():
     """TensorFlow, configured: quiet logs, all cores used, one op at a time.
 
     One op at a time (inter-op parallelism 1; each op still uses every core): with the
-    default, two ops each asking for all cores oversubscribe a small CPU. Measured on 2 cores
-    (benchmarks/RESULTS.md, fine-tuning section): EfficientNet-Lite0 training steps 1.13×
-    faster on an idle machine in one benchmark run and 0.93× in the next (within this
-    machine's run-to-run noise); 1.5× (training) and 1.2–1.7× (extraction) while another
-    process loaded the cores, which is the case the setting is for.
+    default, two ops each asking for all cores oversubscribe a small CPU. On an idle 2-core
+    machine it is within run-to-run noise (benchmarks/RESULTS.md, fine-tuning section, has
+    the current figure); it pays off clearly while another process loads the cores, which is
+    the case the setting is for.
     TRANSFER_LENS_TF_INTER_OP=N overrides it (0: TF's default).
     """
     configure()

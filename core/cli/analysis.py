@@ -28,7 +28,7 @@ def cmd_project(args: argparse.Namespace) -> dict[str, Any]:
             params[name] = value
     projection = compute_projection(tv=tv, method=args.method, dims=args.dims, params=params,
                                     seed=args.seed, cache_dir=args.cache_dir, progress=progress_bar())
-    result = {"n": tv.n, "dim": tv.dim, "method": projection.method, "dims": projection.dims,
+    result = {"n": tv.n, "dim": tv.dim, "image_size": tv.image_size, "method": projection.method, "dims": projection.dims,
               "params": projection.params, "seed": projection.seed, "cache": projection.cache,
               "seconds": round(projection.seconds, 4), "key": projection.key,
               "total_seconds": round(time.perf_counter() - started, 3)}
@@ -56,7 +56,8 @@ def cmd_label_issues(args: argparse.Namespace) -> dict[str, Any]:
                                n_neighbors=args.neighbors, cache_dir=args.cache_dir)
     flagged = len(issues)
     rows = issues.head(args.top)
-    result = {"n": tv.n, "head": trained.head, "cross_fit_folds": args.cross_fit,
+    result = {"n": tv.n, "image_size": tv.image_size, "head": trained.head,
+              "cross_fit_folds": args.cross_fit, "neighbors": args.neighbors,
               "flagged": flagged, "top": json.loads(rows.to_json(orient="records")),
               "seconds": round(time.perf_counter() - started, 3)}
     if not args.json:
@@ -85,7 +86,8 @@ def cmd_neighbors(args: argparse.Namespace) -> dict[str, Any]:
         print(f"{tv.sample_ids[index]} ({tv.class_names[int(tv.labels[index])]}):")
         for row in rows:
             print(f"  {row['sample_id']:<16} {row['class']:<14} {row['distance']:.4f}")
-    return {"index": index, "sample_id": str(tv.sample_ids[index]), "neighbors": rows}
+    return {"index": index, "sample_id": str(tv.sample_ids[index]), "image_size": tv.image_size,
+            "neighbors": rows}
 
 
 def cmd_separability(args: argparse.Namespace) -> dict[str, Any]:
@@ -98,33 +100,44 @@ def cmd_separability(args: argparse.Namespace) -> dict[str, Any]:
         sil = "—" if result["silhouette"] is None else f"{result['silhouette']:.3f}"
         print(f"kNN accuracy {result['knn_accuracy']:.4f} · silhouette {sil} "
               f"(n={result['n']}, k={result['n_neighbors']})")
-    return {"backbone": args.backbone, **result}
+    return {"backbone": args.backbone, "image_size": tv.image_size, **result}
 
 
 def register(subparsers, handlers: dict[str, Handler]) -> None:
-    from core.heads import HEADS
+    from core.analysis.label_issues import DEFAULT_CROSS_FIT_FOLDS, DEFAULT_NEIGHBORS
+    from core.analysis.projections import default_params
+    from core.analysis import separability
+    from core.heads import DEFAULT_HEAD, head_names
+
+    tsne, umap = default_params("tsne"), default_params("umap")
 
     p = subparsers.add_parser("project", help="2-D/3-D projection: pca, tsne or umap (cached)")
     add_dataset_args(p)
     p.add_argument("--method", choices=["pca", "tsne", "umap"], default="pca")
     p.add_argument("--dims", type=int, choices=[2, 3], default=2)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--perplexity", type=float, default=None, help="t-SNE (default 30)")
-    p.add_argument("--n-iter", type=int, default=None, help="t-SNE iterations (default 750)")
-    p.add_argument("--n-neighbors", type=int, default=None, help="UMAP (default 15)")
-    p.add_argument("--min-dist", type=float, default=None, help="UMAP (default 0.1)")
+    p.add_argument("--perplexity", type=float, default=None,
+                   help=f"t-SNE (default {tsne['perplexity']:g})")
+    p.add_argument("--n-iter", type=int, default=None,
+                   help=f"t-SNE iterations (default {tsne['n_iter']})")
+    p.add_argument("--n-neighbors", type=int, default=None,
+                   help=f"UMAP (default {umap['n_neighbors']})")
+    p.add_argument("--min-dist", type=float, default=None,
+                   help=f"UMAP (default {umap['min_dist']:g})")
     p.add_argument("--metric", choices=["euclidean", "cosine"], default=None, help="UMAP")
     p.add_argument("--pca-dims", type=int, default=None,
-                   help="t-SNE/UMAP input reduction (default 50; 0 = raw features)")
+                   help=f"t-SNE/UMAP input reduction (default {tsne['pca_dims']}; 0 = raw "
+                        f"features)")
     p.add_argument("--param", action="append", metavar="NAME=VALUE", help="any other parameter")
     p.add_argument("--out", default=None, help="also write the coordinates to this CSV")
     handlers["project"] = user_errors(cmd_project)
 
     p = subparsers.add_parser("label-issues", help="rank suspected label errors")
     add_dataset_args(p)
-    p.add_argument("--head", choices=list(HEADS), default="logreg")
-    p.add_argument("--cross-fit", type=int, default=5, metavar="K")
-    p.add_argument("--neighbors", type=int, default=10)
+    # heads that fine-tune the backbone cannot be cross-fitted (one run per fold)
+    p.add_argument("--head", choices=head_names(fine_tunes_backbone=False), default=DEFAULT_HEAD)
+    p.add_argument("--cross-fit", type=int, default=DEFAULT_CROSS_FIT_FOLDS, metavar="K")
+    p.add_argument("--neighbors", type=int, default=DEFAULT_NEIGHBORS)
     p.add_argument("--top", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
     handlers["label-issues"] = user_errors(cmd_label_issues)
@@ -138,7 +151,7 @@ def register(subparsers, handlers: dict[str, Handler]) -> None:
 
     p = subparsers.add_parser("separability", help="kNN accuracy and silhouette of the features")
     add_dataset_args(p)
-    p.add_argument("--neighbors", type=int, default=10)
-    p.add_argument("--max-samples", type=int, default=5000)
+    p.add_argument("--neighbors", type=int, default=separability.DEFAULT_NEIGHBORS)
+    p.add_argument("--max-samples", type=int, default=separability.DEFAULT_MAX_SAMPLES)
     p.add_argument("--seed", type=int, default=0)
     handlers["separability"] = user_errors(cmd_separability)

@@ -6,9 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
-
-from typing import Callable
+from typing import Any, Callable
 
 from core.base.errors import TransferLensError
 
@@ -17,6 +15,7 @@ Handler = Callable[[argparse.Namespace], dict[str, Any]]
 
 def add_dataset_args(parser: argparse.ArgumentParser) -> None:
     from core.backbones.registry import DEFAULT_BACKBONE
+    from core.features.input_size import SMALL_IMAGE, SMALL_IMAGE_INPUT
 
     parser.add_argument("--dataset", default="digits",
                         help="built-in name (digits, fashion_mnist, cifar10, mnist), a folder "
@@ -24,7 +23,8 @@ def add_dataset_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backbone", default=DEFAULT_BACKBONE,
                         help="backbone name (see `backbones`) or path/to/model.keras:layer")
     parser.add_argument("--image-size", type=int, default=None,
-                        help="input size in pixels (default: the backbone's native size)")
+                        help=f"input size in pixels (default: the backbone's native size, or "
+                             f"{SMALL_IMAGE_INPUT} for datasets of images up to {SMALL_IMAGE} px)")
     parser.add_argument("--limit", type=int, default=None,
                         help="embed a random subset of at most N images (seeded)")
     parser.add_argument("--cache-dir", default=None,
@@ -41,25 +41,14 @@ def load_for_cli(args: argparse.Namespace, split: str = "all"):
     return dataset.limited(limit=args.limit, split=split)
 
 
-def transfer_values_for_cli(args: argparse.Namespace, split: str = "all"):
-    from core.base.progress import stderr_progress_bar
-    from core.features.transfer_values import compute_transfer_values
+def features_for_cli(args: argparse.Namespace, split: str = "all"):
+    """`feature_values` for the command's arguments: the backbone's transfer values (at
+    --image-size, else core's default size) or raw pixels (--backbone pixels)."""
+    from core.features.feature_sets import feature_values
 
-    dataset = load_for_cli(args, split=split)
-    return compute_transfer_values(dataset=dataset, backbone=args.backbone,
-                                   image_size=args.image_size, cache_dir=args.cache_dir,
-                                   dtype=getattr(args, "dtype", "float32"),
-                                   progress=stderr_progress_bar())
-
-
-def features_for_cli(args: argparse.Namespace):
-    from core.features.feature_sets import PIXELS, pixel_values
-    from core.base.progress import stderr_progress_bar
-
-    if args.backbone == PIXELS:
-        return pixel_values(dataset=load_for_cli(args), cache_dir=args.cache_dir,
-                            progress=stderr_progress_bar())
-    return transfer_values_for_cli(args)
+    return feature_values(dataset=load_for_cli(args, split=split), backbone=args.backbone,
+                          image_size=args.image_size, cache_dir=args.cache_dir,
+                          dtype=getattr(args, "dtype", "float32"), progress=progress_bar())
 
 
 def parse_value(text: str) -> Any:

@@ -8,20 +8,23 @@ import time
 from typing import Any
 
 from core.base.errors import TransferLensError
+from core.base.splits import split_mask
 from core.cli.args import (Handler, add_dataset_args, features_for_cli, load_for_cli, param_dict,
                            parse_value, progress_bar, user_errors)
 
 
 def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     from core.analysis.evaluation import confusion_matrix, top_confusions
-    from core.heads import train_head
+    from core.heads import HEADS, train_head
 
     started = time.perf_counter()
     params = param_dict(args.param)
     if args.epochs is not None:
         params["epochs"] = args.epochs
     extra: dict[str, Any] = {}
-    if args.head == "finetune":
+    # a head that fine-tunes the backbone trains on images and brings its own model
+    fine_tunes = HEADS[args.head].fine_tunes_backbone
+    if fine_tunes:
         tv, trained, extra = _fine_tune(args, params)
     else:
         if args.C is not None:
@@ -31,11 +34,11 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
                              cross_fit_folds=args.cross_fit, cache_dir=args.cache_dir,
                              use_cache=not args.no_cache, progress=progress_bar())
     m = trained.metrics
-    test = tv.splits == 2
+    test = split_mask(tv.splits, "test")
     matrix = confusion_matrix(labels=tv.labels, predictions=trained.predictions,
                               num_classes=len(tv.class_names), mask=test)
     result = {"head": trained.head, "params": trained.params, "backbone": args.backbone,
-              "image_size": tv.manifest.get("key_fields", {}).get("image_size"),
+              "image_size": tv.image_size,
               "n": tv.n, "dim": tv.dim, "cache": trained.cache,
               **{k: m.get(k) for k in ("chance_accuracy", "chance_rule", "train_accuracy",
                                        "val_accuracy", "test_accuracy", "test_log_loss",
@@ -48,7 +51,7 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
               "total_seconds": round(time.perf_counter() - started, 3)}
     if args.save:
         result["saved"] = str(trained.save(args.save))
-    if args.export and args.head == "finetune":
+    if args.export and fine_tunes:
         import shutil
 
         shutil.copyfile(extra["model_path"], args.export)  # already end to end
@@ -111,11 +114,11 @@ def _fine_tune(args: argparse.Namespace, params: dict[str, Any]):
 
 
 def register(subparsers, handlers: dict[str, Handler]) -> None:
-    from core.heads import HEADS
+    from core.heads import DEFAULT_HEAD, head_names
 
     p = subparsers.add_parser("train", help="train a head on the transfer values and evaluate it")
     add_dataset_args(p)
-    p.add_argument("--head", choices=list(HEADS), default="logreg")
+    p.add_argument("--head", choices=head_names(), default=DEFAULT_HEAD)
     from core.finetune import FineTuneConfig
 
     p.add_argument("--epochs", type=int, default=None,

@@ -9,9 +9,7 @@ from typing import Protocol, Sequence
 import numpy as np
 
 from core.base.hashing import hash_array, new_hasher
-
-SPLITS = ("train", "val", "test")
-SPLIT_CODES = {name: code for code, name in enumerate(SPLITS)}
+from core.base.splits import TEST, VAL, split_indices, split_mask
 
 
 class ImageStore(Protocol):
@@ -124,12 +122,10 @@ class ImageDataset:
         return len(self.class_names)
 
     def split_indices(self, split: str) -> np.ndarray:
-        if split == "all":
-            return np.arange(len(self))
-        return np.flatnonzero(self.splits == SPLIT_CODES[split])
+        return split_indices(self.splits, split)
 
     def split_mask(self, split: str) -> np.ndarray:
-        return self.splits == SPLIT_CODES[split]
+        return split_mask(self.splits, split)
 
     def subset(self, indices: np.ndarray, *, tag: str = "") -> "ImageDataset":
         """The samples at `indices`, in that order; a new fingerprint derived from the old."""
@@ -192,8 +188,8 @@ def stratified_splits(labels: np.ndarray, *, val_fraction: float, test_fraction:
         if n >= 3:
             n_test = max(n_test, 1) if test_fraction > 0 else 0
             n_val = max(n_val, 1) if val_fraction > 0 else 0
-        codes[members[:n_test]] = SPLIT_CODES["test"]
-        codes[members[n_test:n_test + n_val]] = SPLIT_CODES["val"]
+        codes[members[:n_test]] = TEST
+        codes[members[n_test:n_test + n_val]] = VAL
     return codes
 
 

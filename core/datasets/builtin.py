@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from core.datasets.base import SPLIT_CODES, ImageDataset, make_array_dataset, stratified_splits
+from core.base.splits import TEST
+from core.datasets.base import ImageDataset, make_array_dataset, stratified_splits
 from core.base.errors import DatasetError
 
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -86,7 +87,7 @@ def _official_split_dataset(*, name: str, x_train: np.ndarray, y_train: np.ndarr
     images = np.concatenate([x_train, x_test])
     labels = np.concatenate([y_train.reshape(-1), y_test.reshape(-1)]).astype(np.int64)
     n_train = len(x_train)
-    splits = np.full(len(labels), SPLIT_CODES["test"], dtype=np.uint8)
+    splits = np.full(len(labels), TEST, dtype=np.uint8)
     n_val = min(VAL_FROM_TRAIN, n_train // 12)  # 5,000 of 60,000; proportionally fewer if smaller
     splits[:n_train] = stratified_splits(labels[:n_train], val_fraction=n_val / n_train,
                                          test_fraction=0.0, seed=0)

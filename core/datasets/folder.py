@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from core.datasets.base import SPLIT_CODES, FileImages, ImageDataset, SkippedFile, stratified_splits
+from core.base.splits import SPLIT_CODES, TRAIN
+from core.datasets.base import FileImages, ImageDataset, SkippedFile, stratified_splits
 from core.datasets.image_io import IMAGE_EXTENSIONS, ImageReadError, verify_image
 from core.base.errors import DatasetError
 from core.base.hashing import hash_file, new_hasher
@@ -297,7 +298,7 @@ def _folder_splits(kept: list[_Candidate], labels: np.ndarray, *, val_fraction: 
     carve_val = val_fraction if "val" not in present else 0.0
     carve_test = test_fraction if "test" not in present else 0.0
     if carve_val or carve_test:
-        train = np.flatnonzero(splits == SPLIT_CODES["train"])
+        train = np.flatnonzero(splits == TRAIN)
         drawn = stratified_splits(labels[train], val_fraction=carve_val,
                                   test_fraction=carve_test, seed=seed)
         splits[train] = drawn

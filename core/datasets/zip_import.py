@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
+from core.base.atomic import atomic_folder
 from core.base.errors import DatasetError
 from core.base.hashing import new_hasher
 
@@ -60,8 +61,8 @@ def extract_zip_dataset(*, zip_path_or_fileobj: str | Path | BinaryIO, dest_dir:
                             max_ratio=max_ratio)
             final = dest / key
             if not final.is_dir():
-                _extract_atomically(archive, members, dest, final,
-                                    max_total_bytes=max_total_bytes, max_ratio=max_ratio)
+                _extract_atomically(archive, members, final, max_total_bytes=max_total_bytes,
+                                    max_ratio=max_ratio)
     return _dataset_root(final)
 
 
@@ -158,10 +159,10 @@ def _check_ratio(name: str, size: int, compressed: int, max_ratio: float) -> Non
 
 
 def _extract_atomically(archive: zipfile.ZipFile,
-                        members: list[tuple[zipfile.ZipInfo, tuple[str, ...]]], dest: Path,
-                        final: Path, *, max_total_bytes: int, max_ratio: float) -> None:
-    temp = Path(tempfile.mkdtemp(prefix=".extracting-", dir=dest))
-    try:
+                        members: list[tuple[zipfile.ZipInfo, tuple[str, ...]]], final: Path, *,
+                        max_total_bytes: int, max_ratio: float) -> None:
+    # replace=False: another upload of the same bytes that finished first left an identical copy
+    with atomic_folder(final, replace=False) as temp:
         temp_resolved = temp.resolve()
         total = 0
         for info, parts in members:
@@ -176,16 +177,6 @@ def _extract_atomically(archive: zipfile.ZipFile,
                                                         "is a file") from None
             total += _stream_member(archive, info, target, already=total,
                                     max_total_bytes=max_total_bytes, max_ratio=max_ratio)
-        try:
-            os.rename(temp, final)
-        except OSError:
-            # Another upload of the same bytes finished first: its copy is identical.
-            if not final.is_dir():
-                raise
-            shutil.rmtree(temp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise
 
 
 def _stream_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, *,

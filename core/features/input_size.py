@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.backbones.registry import BackboneSpec
+from core.backbones.spec import BackboneSpec
 from core.datasets.base import ImageDataset
 
 SMALL_IMAGE = 64  # px: images up to this size gain nothing from a 224 px input...

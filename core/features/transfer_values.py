@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import numpy as np
 
@@ -22,6 +22,7 @@ from core.features.preprocessing import Preprocessing
 from core.base.errors import CancelledError
 from core.base.hashing import hash_key
 from core.base.progress import ProgressCallback, ProgressTracker
+from core.features.input_size import default_image_size
 
 KIND = "transfer_values"
 # bump when extraction changes its output for the same inputs; 2: EfficientNet-Lite
@@ -55,6 +56,12 @@ class TransferValues:
     def dim(self) -> int:
         return int(self.values.shape[1])
 
+    @property
+    def image_size(self) -> int | None:
+        """The backbone's input size these values were extracted at (None: not a backbone's,
+        e.g. raw pixels)."""
+        return self.manifest.get("key_fields", {}).get("image_size")
+
 
 def cache_key_fields(*, dataset: ImageDataset, spec: BackboneSpec, image_size: int,
                      dtype: str) -> dict[str, Any]:
@@ -74,22 +81,26 @@ def cache_key_fields(*, dataset: ImageDataset, spec: BackboneSpec, image_size: i
 def transfer_values_key(*, dataset: ImageDataset, backbone: str = DEFAULT_BACKBONE,
                         image_size: int | None = None, dtype: str = "float32") -> str:
     spec = get_backbone(backbone)
-    return hash_key(cache_key_fields(dataset=dataset, spec=spec,
-                                     image_size=image_size or spec.native_size, dtype=dtype))
+    size = image_size or default_image_size(dataset=dataset, spec=spec)
+    return hash_key(cache_key_fields(dataset=dataset, spec=spec, image_size=size, dtype=dtype))
 
 
 def compute_transfer_values(*, dataset: ImageDataset, backbone: str = DEFAULT_BACKBONE,
                             image_size: int | None = None, dtype: str = "float32",
                             cache_dir: str | Path | None = None, batch_size: int = DEFAULT_BATCH,
                             chunk_size: int = DEFAULT_CHUNK,
-                            progress: Optional[ProgressCallback] = None,
-                            cancel: Optional[Callable[[], bool]] = None) -> TransferValues:
-    """Transfer values for every sample of `dataset`, from the cache or computed once."""
+                            progress: Optional[ProgressCallback] = None) -> TransferValues:
+    """Transfer values for every sample of `dataset`, from the cache or computed once.
+
+    `image_size=None` means `default_image_size` (the backbone's native size, smaller for
+    datasets of small images), so the CLI, the app and scripts agree on it; `tv.image_size`
+    says which size was used. `progress` may raise CancelledError to stop: finished chunks
+    are kept, and the same call resumes from them."""
     started = time.perf_counter()
     if dtype not in ("float32", "float16"):
         raise ValueError("dtype must be 'float32' or 'float16'")
     spec = get_backbone(backbone)
-    size = int(image_size or spec.native_size)
+    size = int(image_size or default_image_size(dataset=dataset, spec=spec))
     fields = cache_key_fields(dataset=dataset, spec=spec, image_size=size, dtype=dtype)
     key = hash_key(fields)
     cache = ArrayCache(kind=KIND, root=cache_dir)
@@ -98,8 +109,7 @@ def compute_transfer_values(*, dataset: ImageDataset, backbone: str = DEFAULT_BA
     def compute():
         values = _extract_resumable(
             dataset=dataset, spec=spec, image_size=size, dtype=dtype, cache=cache, key=key,
-            fields=fields, batch_size=batch_size, chunk_size=chunk_size, progress=progress,
-            cancel=cancel)
+            fields=fields, batch_size=batch_size, chunk_size=chunk_size, progress=progress)
         return ({"values": values, "labels": dataset.labels, "splits": dataset.splits,
                  "sample_ids": dataset.sample_ids.astype(str)},
                 _manifest(dataset, spec, fields, values))
@@ -143,8 +153,7 @@ def _manifest(dataset: ImageDataset, spec: BackboneSpec, fields: dict, values: n
 
 def _extract_resumable(*, dataset: ImageDataset, spec: BackboneSpec, image_size: int, dtype: str,
                        cache: ArrayCache, key: str, fields: dict, batch_size: int,
-                       chunk_size: int, progress: Optional[ProgressCallback],
-                       cancel: Optional[Callable[[], bool]]) -> np.ndarray:
+                       chunk_size: int, progress: Optional[ProgressCallback]) -> np.ndarray:
     import json
 
     work = cache.work_path(key)
@@ -186,12 +195,15 @@ def _extract_resumable(*, dataset: ImageDataset, spec: BackboneSpec, image_size:
             parts = []
             for batch in extractor.run(dataset=dataset, indices=np.arange(start, stop),
                                        batch_size=batch_size, crop_fraction=dataset.crop_fraction):
-                if cancel is not None and cancel():
-                    raise CancelledError(f"Extraction cancelled at {done}/{n} images; the "
-                                         f"{index} finished chunks are kept for next time.")
                 parts.append(batch.astype(dtype))
                 done += len(batch)
-                tracker.update(done)
+                try:
+                    tracker.update(done)  # the caller's progress callback may stop us here
+                except CancelledError as stop:
+                    finished = sum(chunk is not None for chunk in chunks)
+                    raise CancelledError(f"Extraction stopped at {done}/{n} images; the "
+                                         f"{finished} finished chunks are kept for next "
+                                         f"time.") from stop
             chunk = np.concatenate(parts)
             atomic_save_npy(work / f"chunk_{index:06d}.npy", chunk)
             chunks[index] = chunk

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from core.datasets.base import ImageDataset
-from core.backbones.registry import has_lite_structure
+from core.backbones.lite_specs import has_lite_structure
 from core.finetune.config import FineTuneConfig, FineTuneEpoch, FineTuneResult
 from core.finetune.run import fine_tune
-from core.heads.training import TrainedHead
+from core.heads.trained import TrainedHead
 from core.base.progress import ProgressCallback
 from core.features.transfer_values import TransferValues
 
@@ -60,14 +60,13 @@ def fine_tune_and_evaluate(*, dataset: ImageDataset, backbone: str = "efficientn
                            config: FineTuneConfig = FineTuneConfig(),
                            cache_dir: str | Path | None = None,
                            progress: Optional[ProgressCallback] = None,
-                           on_epoch: Optional[Callable[[FineTuneEpoch], None]] = None,
-                           cancel: Optional[Callable[[], bool]] = None) -> FineTuned:
+                           on_epoch: Optional[Callable[[FineTuneEpoch], None]] = None) -> FineTuned:
     """Fine-tune `backbone` on `dataset` (resuming a killed run), then evaluate it."""
     from core.heads import train_head
     from core.features.transfer_values import compute_transfer_values
 
     result = fine_tune(dataset=dataset, backbone=backbone, config=config, cache_dir=cache_dir,
-                       progress=progress, on_epoch=on_epoch, cancel=cancel)
+                       progress=progress, on_epoch=on_epoch)
     before = compute_transfer_values(dataset=dataset, backbone=backbone,
                                      image_size=config.image_size, cache_dir=cache_dir,
                                      progress=progress)

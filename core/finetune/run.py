@@ -36,12 +36,12 @@ def run_dir_for(*, dataset: ImageDataset, backbone: str, config: FineTuneConfig,
 def fine_tune(*, dataset: ImageDataset, backbone: str = "efficientnet_lite0",
               config: FineTuneConfig = FineTuneConfig(), cache_dir: str | Path | None = None,
               progress: Optional[ProgressCallback] = None,
-              on_epoch: Optional[Callable[[FineTuneEpoch], None]] = None,
-              cancel: Optional[Callable[[], bool]] = None) -> FineTuneResult:
+              on_epoch: Optional[Callable[[FineTuneEpoch], None]] = None) -> FineTuneResult:
     """Fine-tune `backbone` on `dataset`'s train split (validation on its val split).
 
     Continues a run with the same settings from its last finished epoch; returns at once when
-    that run is complete.
+    that run is complete. `progress` is called after every step and may raise CancelledError
+    to stop: finished epochs are kept for next time.
     """
     config.validate()
     if dataset.num_classes < 2 or len(dataset.split_indices("train")) == 0:
@@ -53,7 +53,7 @@ def fine_tune(*, dataset: ImageDataset, backbone: str = "efficientnet_lite0",
     from core.finetune.trainer import Trainer
 
     trainer = Trainer(dataset=dataset, backbone=backbone, config=config, run_dir=run_dir,
-                       cache_dir=cache_dir, progress=progress, on_epoch=on_epoch, cancel=cancel)
+                       cache_dir=cache_dir, progress=progress, on_epoch=on_epoch)
     return trainer.run()
 
 

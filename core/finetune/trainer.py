@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -32,9 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from core.base.atomic import atomic_write_bytes
+from core.base.atomic import atomic_path, atomic_save_npz, atomic_write_bytes
 from core.base.errors import CancelledError, TransferLensError
-from core.backbones.registry import has_lite_structure
+from core.backbones.lite_specs import has_lite_structure
 from core.base.progress import Progress
 from core.datasets.base import ImageDataset
 from core.features.preprocessing import Preprocessing
@@ -44,10 +43,10 @@ from core.finetune.schedule import OneCycleSchedule
 
 class Trainer:
     def __init__(self, *, dataset: ImageDataset, backbone: str, config: FineTuneConfig,
-                 run_dir: Path, cache_dir, progress, on_epoch, cancel) -> None:
+                 run_dir: Path, cache_dir, progress, on_epoch) -> None:
         self.dataset, self.backbone, self.config = dataset, backbone, config
         self.run_dir, self.cache_dir = run_dir, cache_dir
-        self.progress, self.on_epoch, self.cancel = progress, on_epoch, cancel
+        self.progress, self.on_epoch = progress, on_epoch
 
     # --- data ---
     def _base_images(self) -> tuple[np.ndarray, float]:
@@ -91,7 +90,7 @@ class Trainer:
         head.fit(x, y, batch_size=256, epochs=epochs, verbose=0, shuffle=True)
         kernel, bias = (w.numpy() if hasattr(w, "numpy") else np.asarray(w)
                         for w in head.layers[-1].weights)
-        _atomic_npz(head_file, kernel=kernel, bias=bias)
+        atomic_save_npz(head_file, kernel=kernel, bias=bias)
         return kernel, bias
 
     # --- the model ---
@@ -174,9 +173,6 @@ class Trainer:
             order = np.random.default_rng([config.seed, epoch]).permutation(train_idx)
             loss_sum = correct = seen = 0.0
             for step in range(steps_per_epoch):
-                if self.cancel is not None and self.cancel():
-                    raise CancelledError(f"Fine-tuning cancelled in epoch {epoch + 1}; "
-                                         f"{epoch} finished epochs are kept for next time.")
                 rows = np.sort(order[step * config.batch_size:(step + 1) * config.batch_size])
                 optimizer.learning_rate.assign(schedule(done_steps))
                 loss, hits = train_step(tf.constant(images[rows]), tf.constant(labels[rows]),
@@ -186,10 +182,14 @@ class Trainer:
                 correct += float(hits)
                 seen += len(rows)
                 done_steps += 1
-                self._report(done_steps, n_train_total, first_epoch * steps_per_epoch, clock,
-                             f"epoch {epoch + 1}/{config.epochs}"
-                             + (f" at {size} px" if config.progressive else "")
-                             + f" · loss {loss_sum / seen:.3f} · acc {correct / seen:.3f}")
+                try:  # the caller's progress callback may stop the run here
+                    self._report(done_steps, n_train_total, first_epoch * steps_per_epoch,
+                                 clock, f"epoch {epoch + 1}/{config.epochs}"
+                                 + (f" at {size} px" if config.progressive else "")
+                                 + f" · loss {loss_sum / seen:.3f} · acc {correct / seen:.3f}")
+                except CancelledError as stop:
+                    raise CancelledError(f"Fine-tuning stopped in epoch {epoch + 1}; {epoch} "
+                                         f"finished epochs are kept for next time.") from stop
             seconds = time.perf_counter() - epoch_start
             rates.append(seen / seconds)
             val_loss, val_acc = self._evaluate(eval_step, images, labels, val_idx, size)
@@ -280,14 +280,13 @@ class Trainer:
     def _checkpoint(self, model, optimizer, history: list[FineTuneEpoch]) -> None:
         epoch = history[-1].epoch
         weights = self.run_dir / f"epoch_{epoch:03d}.weights.h5"
-        tmp = self.run_dir / f"tmp_{os.getpid()}.weights.h5"
-        model.save_weights(tmp)
-        os.replace(tmp, weights)
+        with atomic_path(weights) as tmp:
+            model.save_weights(tmp)
         # dropout's random state is not among the model weights; keep it so a resumed run
         # draws the same masks as an uninterrupted one
         seeds = {f"s{i:04d}": np.asarray(g.state.numpy()) for i, g in
                  enumerate(_seed_generators(model))}
-        _atomic_npz(self.run_dir / f"epoch_{epoch:03d}.optimizer.npz", **seeds,
+        atomic_save_npz(self.run_dir / f"epoch_{epoch:03d}.optimizer.npz", **seeds,
                     **{f"v{i:04d}": np.asarray(v.numpy()) for i, v in
                        enumerate(optimizer.variables)})
         state = {"epoch": epoch, "history": [asdict(h) for h in history],
@@ -331,7 +330,7 @@ class Trainer:
         kernel, bias = (np.asarray(w) for w in model.get_layer("classifier").get_weights())
         if self.config.progressive:  # trained as an any-size model
             features = self._fixed_size_copy(features)
-        _atomic_npz(self.run_dir / "head.npz", kernel=kernel, bias=bias)
+        atomic_save_npz(self.run_dir / "head.npz", kernel=kernel, bias=bias)
         backbone_path = self.run_dir / "backbone.keras"
         _atomic_keras_save(features, backbone_path)
         model_path = self.run_dir / "model.keras"
@@ -388,13 +387,6 @@ def _end_to_end(keras, features, kernel, bias, *, preprocessing: Preprocessing,
     return keras.Model(inputs, outputs, name="transfer_lens_finetuned")
 
 
-def _atomic_npz(path: Path, **arrays: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
-
-
 def _atomic_keras_save(model, path: Path) -> None:
-    tmp = path.with_name(f".tmp_{os.getpid()}_{path.name}")
-    model.save(tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        model.save(tmp)

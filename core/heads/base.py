@@ -11,9 +11,6 @@ import numpy as np
 
 from core.base.progress import ProgressCallback
 
-CancelHook = Callable[[], bool]
-
-
 @dataclass(frozen=True)
 class EpochLog:
     """One epoch of a Keras head (logistic regression has none)."""
@@ -80,8 +77,9 @@ class HeadModel:
         return {**cls.defaults, **(params or {})}
 
     def fit(self, data: HeadData, *, progress: Optional[ProgressCallback] = None,
-            cancel: Optional[CancelHook] = None,
             on_epoch: Optional[Callable[[EpochLog], None]] = None) -> "HeadModel":
+        """Learn from `data`; call `progress` where training can stop (it may raise
+        CancelledError, see core.base.progress)."""
         raise NotImplementedError
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:

@@ -37,7 +37,7 @@ class FineTunedHead(HeadModel):
                         "on the fine-tuned transfer values (e.g. logreg) for out-of-fold "
                         "probabilities instead")
 
-    def fit(self, data: HeadData, *, progress=None, cancel=None, on_epoch=None):
+    def fit(self, data: HeadData, *, progress=None, on_epoch=None):
         run_dir = Path(str(self.params["run_dir"]))
         if not (run_dir / "result.json").is_file():
             raise TransferLensError(

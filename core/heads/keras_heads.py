@@ -14,13 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from core.base.errors import CancelledError
 from core.heads.base import EpochLog, HeadData, HeadModel
 from core.heads.registry import register_head
 from core.base.progress import Progress
 
 MODEL_FILE = "model.keras"
-_CANCEL_EVERY_BATCHES = 20
+_REPORT_EVERY_BATCHES = 20
 
 
 def _keras():
@@ -33,9 +32,10 @@ def _keras():
 
 
 class KerasHead(HeadModel):
-    # Adam at 1e-4 as in the classic tutorial: measured on Fashion-MNIST Lite0@96px, 1e-3
-    # overfit standardized features within 1–3 epochs (softmax 87.6 %, MLP 87.1 % test);
-    # 1e-4 gave 88.6 % (softmax, 15 epochs) and 89.6 % (MLP with dropout 0.5).
+    # Adam at 1e-4 as in the classic tutorial: in a one-off comparison on Fashion-MNIST
+    # Lite0@96px, 1e-3 overfit standardized features within 1–3 epochs and tested about a
+    # point lower (softmax 87.6 %, MLP 87.1 %); the heads' current figures at these defaults
+    # are in benchmarks/RESULTS.md, "Heads".
     defaults: dict[str, Any] = {"epochs": 40, "batch_size": 64, "learning_rate": 1e-4,
                                 "patience": 5, "hidden": 0, "dropout": 0.0}
 
@@ -52,7 +52,7 @@ class KerasHead(HeadModel):
         outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
         return keras.Model(inputs, outputs, name=f"{self.name}_head")
 
-    def fit(self, data: HeadData, *, progress=None, cancel=None, on_epoch=None):
+    def fit(self, data: HeadData, *, progress=None, on_epoch=None):
         keras = _keras()
         keras.utils.set_random_seed(self.seed)  # weights init and shuffling
         model = self.build(x_train=data.x_train, num_classes=data.num_classes)
@@ -62,7 +62,7 @@ class KerasHead(HeadModel):
         history: list[EpochLog] = []
         has_val = len(data.x_val) > 0
         reporter = _make_reporter(keras, history=history, epochs=epochs, name=self.name,
-                                  progress=progress, cancel=cancel, on_epoch=on_epoch)
+                                  progress=progress, on_epoch=on_epoch)
         callbacks = [reporter]
         if has_val:
             callbacks.append(keras.callbacks.EarlyStopping(
@@ -99,16 +99,17 @@ class KerasHead(HeadModel):
         return head
 
 
-def _make_reporter(keras, *, history, epochs, name, progress, cancel, on_epoch):
+def _make_reporter(keras, *, history, epochs, name, progress, on_epoch):
     class Reporter(keras.callbacks.Callback):
-        """Logs each epoch, reports progress and honours the cancel hook between batches."""
+        """Logs each epoch and reports progress, also every few batches: the progress
+        callback may stop training there (CancelledError)."""
 
         def on_epoch_begin(self, epoch, logs=None):
             self.started = time.perf_counter()
 
         def on_train_batch_end(self, batch, logs=None):
-            if cancel is not None and batch % _CANCEL_EVERY_BATCHES == 0 and cancel():
-                raise CancelledError(f"training {name} cancelled in epoch {len(history) + 1}")
+            if progress is not None and batch % _REPORT_EVERY_BATCHES == 0:
+                progress(Progress(f"train {name}", len(history), epochs))
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
@@ -147,5 +148,6 @@ class MLPHead(KerasHead):
     description = ("The classic tutorial head: Dense(1024, relu) → softmax (Keras, Adam, "
                    "batch 64), early stopping on validation loss; dropout 0.5 after the hidden "
                    "layer (set 0 for the tutorial's exact head).")
-    # dropout 0.5 measured on Fashion-MNIST Lite0@96px: 89.6 % test vs 88.75 % without
+    # dropout 0.5: about a point better on test than none in a one-off comparison
+    # (Fashion-MNIST Lite0@96px, 88.75 % without; with it: benchmarks/RESULTS.md, "Heads")
     defaults = {**KerasHead.defaults, "hidden": 1024, "dropout": 0.5}

@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 
-from core.base.errors import CancelledError
 from core.heads.base import HeadData, HeadModel, linear_softmax_model, softmax
 from core.heads.registry import register_head
 from core.base.progress import Progress
@@ -37,7 +36,7 @@ class LogisticRegressionHead(HeadModel):
     # L-BFGS iterations; C=1 reached val 87.3 % and had not converged after 300 (291 s).
     defaults = {"C": 0.01, "max_iter": 300}  # C="auto": pick from C_GRID on validation
 
-    def fit(self, data: HeadData, *, progress=None, cancel=None, on_epoch=None):
+    def fit(self, data: HeadData, *, progress=None, on_epoch=None):
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.linear_model import LogisticRegression
         from sklearn.preprocessing import StandardScaler
@@ -50,8 +49,6 @@ class LogisticRegressionHead(HeadModel):
                                    warm_start=True)
         best, tried = None, []
         for step, C in enumerate(grid):
-            if cancel is not None and cancel():
-                raise CancelledError("logistic regression cancelled")
             if progress is not None:
                 progress(Progress("train logreg", step, len(grid), message=f"C={C:g}"))
             started = time.perf_counter()

@@ -18,15 +18,16 @@ selects one of the registered classes in `HEADS`; it never imports anything by n
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from core.base.atomic import atomic_folder
+from core.base.errors import TransferLensError
+from core.base.jsonio import manifest_json
 from core.features.preprocessing import Preprocessing
 from core.heads.base import EpochLog
 from core.heads.registry import get_head_class
@@ -40,9 +41,7 @@ OUTPUTS = "outputs.npz"
 def save_head(trained, path: str | Path) -> Path:
     """Write `trained` (a TrainedHead) to the folder `path`, atomically (replaces it)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
-    try:
+    with atomic_folder(path) as tmp:
         files = trained.model.save_state(tmp)
         np.savez(tmp / OUTPUTS, probabilities=np.asarray(trained.probabilities, np.float32))
         manifest = {
@@ -56,28 +55,13 @@ def save_head(trained, path: str | Path) -> Path:
             "history": [asdict(h) for h in trained.history], "details": trained.model.details_,
             "files": files + [OUTPUTS], "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, default=_json_default))
-        for file in tmp.iterdir():
-            with open(file, "rb") as handle:
-                os.fsync(handle.fileno())
-        old = None
-        if path.exists():  # move the old one aside so readers never see a mix
-            old = path.parent / f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.old"
-            os.rename(path, old)
-        os.rename(tmp, path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        (tmp / MANIFEST).write_text(manifest_json(manifest))
     return path
 
 
-def load_head(path: str | Path):
-    """A TrainedHead from a folder written by `save_head` (see the trust model above)."""
-    from core.base.errors import TransferLensError
-    from core.heads.training import TrainedHead
-
+def read_head(path: str | Path) -> dict[str, Any]:
+    """The fields of the TrainedHead saved in the folder `path` by `save_head` (see the trust
+    model above); `core.heads.trained.load_head` builds it."""
     path = Path(path)
     try:
         manifest = json.loads((path / MANIFEST).read_text())
@@ -92,25 +76,16 @@ def load_head(path: str | Path):
     model.history_ = history
     with np.load(path / OUTPUTS, allow_pickle=False) as outputs:
         probabilities = outputs["probabilities"].astype(np.float32)
-    return TrainedHead(head=manifest["head"], params=manifest["params"],
-                       classes=tuple(manifest["classes"]), probabilities=probabilities,
-                       predictions=probabilities.argmax(axis=1) if len(probabilities) else
-                       np.zeros(0, np.int64), history=history, metrics=manifest["metrics"],
-                       model=model, seed=int(manifest["seed"]),
-                       cross_fit_folds=int(manifest.get("cross_fit_folds", 0)),
-                       tv_key=manifest.get("tv_key"), feature_dim=int(manifest.get("feature_dim", 0)),
-                       key=manifest.get("key"), cache="hit",
-                       preprocessing=_preprocessing(manifest.get("preprocessing")))
+    return dict(head=manifest["head"], params=manifest["params"],
+                classes=tuple(manifest["classes"]), probabilities=probabilities,
+                predictions=probabilities.argmax(axis=1) if len(probabilities) else
+                np.zeros(0, np.int64), history=history, metrics=manifest["metrics"],
+                model=model, seed=int(manifest["seed"]),
+                cross_fit_folds=int(manifest.get("cross_fit_folds", 0)),
+                tv_key=manifest.get("tv_key"), feature_dim=int(manifest.get("feature_dim", 0)),
+                key=manifest.get("key"), cache="hit", preprocessing=_preprocessing(manifest.get("preprocessing")))
 
 
 def _preprocessing(fields) -> Preprocessing | None:
     # heads saved before the preprocessing was stored as fields kept a string: unknown
     return Preprocessing.from_fields(fields) if isinstance(fields, dict) else None
-
-
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)

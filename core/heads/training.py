@@ -9,61 +9,27 @@ head, parameters, seed, folds, augmentations).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from core.features.preprocessing import Preprocessing, preprocessing_of
+from core.features.preprocessing import preprocessing_of
 from core.heads.base import EpochLog, HeadData, HeadModel
 from core.heads.registry import get_head_class
+from core.heads.storage import save_head
+from core.heads.trained import TrainedHead, load_head
 from core.base.progress import Progress, ProgressCallback
+from core.base.splits import TEST, TRAIN, VAL
 from core.features.transfer_values import TransferValues
 
 CACHE_KIND = "heads"
 HEADS_VERSION = 1
 CARVED_VAL_FRACTION = 0.1  # when a dataset has no val split, early stopping needs one
-TRAIN, VAL, TEST = 0, 1, 2
-
-
-@dataclass
-class TrainedHead:
-    """A trained head with its outputs on the transfer values it was trained on."""
-
-    head: str
-    params: dict[str, Any]
-    classes: tuple[str, ...]
-    probabilities: np.ndarray  # (N, C) float32, every sample; out-of-fold on train if cross-fit
-    predictions: np.ndarray  # (N,)
-    history: list[EpochLog]
-    metrics: dict[str, Any]
-    model: HeadModel
-    seed: int = 0
-    cross_fit_folds: int = 0
-    tv_key: Optional[str] = None
-    feature_dim: int = 0
-    key: Optional[str] = None
-    cache: str = "miss"
-    # how the training images were turned into transfer values (None: raw pixels, imported
-    # arrays), so exports and predictions on new images resize and crop them the same way
-    preprocessing: Optional[Preprocessing] = None
-
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        return self.model.predict_proba(X)
-
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        return self.predict_proba(X).argmax(axis=1)
-
-    def save(self, path: str | Path) -> Path:
-        from core.heads.storage import save_head
-
-        return save_head(self, path)
 
 
 def train_head(*, tv: TransferValues, head: str, params: dict[str, Any] | None = None,
                seed: int = 0, progress: Optional[ProgressCallback] = None,
-               cancel: Optional[Callable[[], bool]] = None,
                on_epoch: Optional[Callable[[EpochLog], None]] = None,
                cross_fit_folds: int = 0, augmented: Sequence[TransferValues] = (),
                dataset=None, cache_dir: str | Path | None = None,
@@ -90,21 +56,20 @@ def train_head(*, tv: TransferValues, head: str, params: dict[str, Any] | None =
     key = hash_key(fields)
     if not use_cache:
         return _train(tv=tv, cls=cls, params=resolved, seed=seed, progress=progress,
-                      cancel=cancel, on_epoch=on_epoch, folds=cross_fit_folds,
+                      on_epoch=on_epoch, folds=cross_fit_folds,
                       augmented=augmented, dataset=dataset, key=key)
 
     from core.base.cache import ArrayCache
-    from core.heads.storage import load_head, save_head
 
     cache = ArrayCache(kind=CACHE_KIND, root=cache_dir)
     entry = cache.entry_path(key)
-    loaded = _try_load(entry, load_head)
+    loaded = _try_load(entry)
     if loaded is None:
         with cache.lock(key):
-            loaded = _try_load(entry, load_head)
+            loaded = _try_load(entry)
             if loaded is None:
                 trained = _train(tv=tv, cls=cls, params=resolved, seed=seed, progress=progress,
-                                 cancel=cancel, on_epoch=on_epoch, folds=cross_fit_folds,
+                                 on_epoch=on_epoch, folds=cross_fit_folds,
                                  augmented=augmented, dataset=dataset, key=key)
                 save_head(trained, entry)
                 return trained
@@ -112,7 +77,7 @@ def train_head(*, tv: TransferValues, head: str, params: dict[str, Any] | None =
     return loaded
 
 
-def _try_load(path: Path, load_head) -> Optional[TrainedHead]:
+def _try_load(path: Path) -> Optional[TrainedHead]:
     if not (path / "manifest.json").is_file():
         return None
     try:
@@ -174,13 +139,12 @@ def _prefixed(progress: Optional[ProgressCallback], prefix: str) -> Optional[Pro
                                        p.eta_seconds, p.message))
 
 
-def _train(*, tv, cls, params, seed, progress, cancel, on_epoch, folds, augmented, dataset,
+def _train(*, tv, cls, params, seed, progress, on_epoch, folds, augmented, dataset,
            key) -> TrainedHead:
     started = time.perf_counter()
     train, val, test, val_source = split_rows(tv, seed=seed)
     data = _head_data(tv=tv, train=train, val=val, augmented=augmented, dataset=dataset)
-    model = cls(params=params, seed=seed).fit(data, progress=progress, cancel=cancel,
-                                              on_epoch=on_epoch)
+    model = cls(params=params, seed=seed).fit(data, progress=progress, on_epoch=on_epoch)
     # a head that reads work done elsewhere (a fine-tuning run) reports that work's time
     train_seconds = float(model.details_.get("train_seconds", time.perf_counter() - started))
     del data
@@ -193,7 +157,7 @@ def _train(*, tv, cls, params, seed, progress, cancel, on_epoch, folds, augmente
         probabilities[train] = _out_of_fold(tv=tv, cls=cls, params=params, seed=seed,
                                             train=train, val=val, folds=folds,
                                             augmented=augmented, dataset=dataset,
-                                            progress=progress, cancel=cancel)
+                                            progress=progress)
         cross_fit_seconds = time.perf_counter() - fold_started
 
     labels = np.asarray(tv.labels)
@@ -214,8 +178,8 @@ def _train(*, tv, cls, params, seed, progress, cancel, on_epoch, folds, augmente
                        preprocessing=preprocessing_of(tv.manifest))
 
 
-def _out_of_fold(*, tv, cls, params, seed, train, val, folds, augmented, dataset, progress,
-                 cancel) -> np.ndarray:
+def _out_of_fold(*, tv, cls, params, seed, train, val, folds, augmented, dataset,
+                 progress) -> np.ndarray:
     """Probabilities for each training sample from a model that never saw it."""
     from sklearn.model_selection import KFold, StratifiedKFold
 
@@ -230,7 +194,7 @@ def _out_of_fold(*, tv, cls, params, seed, train, val, folds, augmented, dataset
         data = _head_data(tv=tv, train=train[fit_pos], val=val, augmented=augmented,
                           dataset=dataset)
         model = cls(params=params, seed=seed + 1 + fold).fit(
-            data, progress=_prefixed(progress, f"cross-fit {fold + 1}/{folds}: "), cancel=cancel)
+            data, progress=_prefixed(progress, f"cross-fit {fold + 1}/{folds}: "))
         out[held_pos] = model.predict_proba(_rows(tv, train[held_pos]))
     return out
 

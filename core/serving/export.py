@@ -4,15 +4,12 @@ values as .npy/.parquet, and projections as CSV. Every file is written atomicall
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from core.base.atomic import atomic_save_npy, atomic_write_bytes
-
-SPLIT_NAMES = np.array(["train", "val", "test"])
+from core.base.atomic import atomic_path, atomic_save_npy, atomic_write_bytes
+from core.base.splits import SPLIT_NAMES
 
 
 def build_end_to_end_model(*, head, backbone: str, image_size: int | None = None,
@@ -55,14 +52,8 @@ def export_end_to_end_model(*, head, backbone: str, image_size: int | None, path
         raise ValueError("the end-to-end model is saved as a .keras file")
     model = build_end_to_end_model(head=head, backbone=backbone, image_size=image_size,
                                    crop_fraction=crop_fraction)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".keras")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
     return path
 
 

@@ -6,6 +6,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from core.base.splits import split_indices
 from core.features.transfer_values import TransferValues
 
 
@@ -64,7 +65,7 @@ def predict_images(*, images: Sequence[np.ndarray], head, backbone: str, image_s
     features = image_features(images=images, backbone=backbone, image_size=image_size, tv=tv,
                               crop_fraction=crop_fraction)
     probabilities = head.predict_proba(features)
-    train = np.flatnonzero(np.asarray(tv.splits) == 0)
+    train = split_indices(tv.splits, "train")
     k = min(n_neighbors, len(train))
     distances, positions = (NearestNeighbors(n_neighbors=k, algorithm="brute")
                             .fit(np.asarray(tv.values[train], np.float32)).kneighbors(features))

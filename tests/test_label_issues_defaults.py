@@ -1,0 +1,50 @@
+"""One default for label issues, whoever asks: the CLI's defaults are core's, and a front end
+that passes its bigger display graph (15 neighbours) ranks exactly like the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from core.analysis.label_issues import (DEFAULT_CROSS_FIT_FOLDS, DEFAULT_NEIGHBORS,
+                                        find_label_issues)
+from core.analysis.neighbors import knn_graph
+from core.cli import main
+from core.cli.main import build_parser
+from core.heads import DEFAULT_HEAD, train_head
+from tests.analysis_data import digits_pixels
+
+DISPLAY_NEIGHBORS = 15  # what the app's neighbour panels show
+
+
+def test_cli_defaults_are_cores():
+    parser, _ = build_parser()
+    args = parser.parse_args(["label-issues"])
+    assert (args.neighbors, args.cross_fit, args.head) == (
+        DEFAULT_NEIGHBORS, DEFAULT_CROSS_FIT_FOLDS, DEFAULT_HEAD)
+
+
+def test_a_bigger_graph_ranks_like_the_cli(capsys):
+    code = main(["label-issues", "--dataset", "digits", "--backbone", "pixels", "--top", "100000",
+                 "--json"])
+    assert code == 0
+    cli = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert cli["neighbors"] == DEFAULT_NEIGHBORS and cli["flagged"] > 0
+
+    tv = digits_pixels()  # the same cached values the CLI used
+    head = train_head(tv=tv, head=DEFAULT_HEAD, cross_fit_folds=DEFAULT_CROSS_FIT_FOLDS)
+    assert head.cache == "hit"  # the CLI's head
+    graph = knn_graph(tv=tv, n_neighbors=DISPLAY_NEIGHBORS)
+    assert graph.n_neighbors_ == DISPLAY_NEIGHBORS > DEFAULT_NEIGHBORS
+    app = find_label_issues(tv=tv, probabilities=head.probabilities, knn=graph)
+    assert list(app["sample_id"]) == [row["sample_id"] for row in cli["top"]]
+    assert list(app["score"]) == pytest.approx([row["score"] for row in cli["top"]])  # JSON rounds
+
+    every = dict(tv=tv, probabilities=head.probabilities, include_all=True)
+    pd.testing.assert_frame_equal(find_label_issues(**every, knn=graph),
+                                  find_label_issues(**every))
+    # the slicing matters: all 15 neighbours voting rank differently
+    assert not find_label_issues(**every, n_neighbors=DISPLAY_NEIGHBORS).equals(
+        find_label_issues(**every))
