@@ -1,7 +1,8 @@
 """Transfer Lens: explore, train and debug classes in the browser.
 
 Run from the repository root: `streamlit run dashboard/app.py`.
-This file only sets up the page, draws the sidebar and hands over to the chosen view.
+This file only sets up the page, draws the sidebar and hands over to the chosen view
+(the list of views is dashboard/pages.py).
 """
 
 from __future__ import annotations
@@ -15,29 +16,10 @@ ROOT = str(Path(__file__).resolve().parent.parent)
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-import importlib  # noqa: E402
-
 import streamlit as st  # noqa: E402
 
-from dashboard import components, resources, sidebar, state  # noqa: E402
-
-VIEW_MODULES = {
-    "Projections": ("projections", ":material/scatter_plot:"),
-    "Train a head": ("train", ":material/model_training:"),
-    "Confusion matrix": ("confusion", ":material/grid_on:"),
-    "Failures": ("failures", ":material/report:"),
-    "Label issues": ("label_issues", ":material/label_off:"),
-    "Inspect an image": ("inspect", ":material/image_search:"),
-    "Export": ("export", ":material/download:"),
-}
-
-
-def view_selector() -> str:
-    """One view at a time (not tabs): only the chosen view computes and draws a chart."""
-    st.segmented_control(
-        "View", state.VIEWS, key=state.VIEW_KEY, required=True, label_visibility="collapsed",
-        format_func=lambda view: f"{VIEW_MODULES[view][1]} {view}")
-    return state.current_view()
+from dashboard import pages, resources, state  # noqa: E402
+from dashboard.ui import components, sidebar  # noqa: E402
 
 
 def prepare(header, slots: dict) -> resources.Workspace | None:
@@ -63,7 +45,7 @@ def prepare(header, slots: dict) -> resources.Workspace | None:
     if ws is not None:
         sidebar.feature_space_picker(ws)
         header.markdown(ws.describe())
-        st.session_state["tv_key"] = ws.tv.key  # what the current page shows (tests read it)
+        state.set_tv_key(ws.tv.key)
     return ws
 
 
@@ -75,15 +57,21 @@ def main() -> None:
     st.sidebar.title("Transfer Lens")
     st.sidebar.caption("How well do pretrained features separate your classes?")
     header = st.empty()  # what is being looked at; written as soon as it is known
-    view = view_selector()
     ws, slots = None, {}
+
+    def draw(view: pages.View) -> None:  # runs inside page.run(), once ws is prepared
+        with components.user_errors():
+            view.render(ws)
+
+    page, switch_to = pages.navigation(draw)  # one view at a time: only it computes, draws
     with components.user_errors():
         ws = prepare(header, slots)
-    if ws is not None:
-        with components.user_errors():
-            importlib.import_module(f"dashboard.views.{VIEW_MODULES[view][0]}").render(ws)
+    if ws is not None and switch_to is None:
+        page.run()
     with components.user_errors():
         sidebar.status_panel(slots.get("status", st.sidebar), None if ws is None else ws.tv.key)
+    if switch_to is not None:  # last: this run drew every sidebar widget, so they keep state
+        st.switch_page(switch_to)
 
 
 main()

@@ -1,4 +1,6 @@
-"""The dashboard's door to `core`: every load or computation goes through here, once.
+"""The dashboard's only door to `core`: views and ui/ call these, never core directly.
+
+Every load or computation goes through here, once.
 
 Two layers keep reruns fast. `st.cache_resource` holds datasets (shared, read-only).
 A process-wide memo holds results of core calls that core already caches on disk
@@ -16,10 +18,11 @@ from typing import Any, Callable, Hashable
 
 import streamlit as st
 
-from core.datasets.base import ImageDataset
+from core.base.errors import CancelledError, TransferLensError  # noqa: F401 (for ui/)
 from core.base.paths import cache_root
+from core.datasets.base import SPLIT_CODES, ImageDataset
 from dashboard import state
-from dashboard.components import progress_panel
+from dashboard.ui.progress import progress_panel
 
 
 class Memo:
@@ -118,7 +121,7 @@ def transfer_values(settings: Settings):
         return cached
     tv = load_transfer_values(key=key)
     if tv is None:
-        if st.session_state.get("paused_extraction") == key:
+        if state.extraction_paused(key):
             _show_paused()
             return None
         label = (f"Starting {settings.backbone} to embed {len(dataset):,} images at "
@@ -126,7 +129,8 @@ def transfer_values(settings: Settings):
         stop_slot = st.empty()
         # Clicking Stop reruns the script, which interrupts extraction at its next progress
         # update; the callback marks the key so the rerun does not simply start again.
-        stop_slot.button("Stop", key="stop_extraction", on_click=_pause, args=(key,),
+        stop_slot.button("Stop", key="stop_extraction", on_click=state.pause_extraction,
+                         args=(key,),
                          icon=":material/stop_circle:",
                          help="Stops after the current batch; finished chunks are kept.")
         explain = st.empty()
@@ -146,18 +150,10 @@ def transfer_values(settings: Settings):
     return memo().put((_root(), "tv", key), tv)
 
 
-def _pause(key: str) -> None:
-    st.session_state["paused_extraction"] = key
-
-
-def _resume() -> None:
-    st.session_state.pop("paused_extraction", None)
-
-
 def _show_paused() -> None:
     st.warning("Extraction stopped. The chunks already finished are kept in the cache; "
                "resuming continues from there.", icon=":material/pause_circle:")
-    st.button("Resume extraction", on_click=_resume, type="primary", key="resume_extraction")
+    st.button("Resume extraction", on_click=state.resume_extraction, type="primary", key="resume_extraction")
 
 
 # --- analysis results (core caches these on disk; the memo skips even the disk read) ---
@@ -201,6 +197,10 @@ def separability(tv) -> dict:
             return compute(tv=tv)
 
     return remembered(("separability", tv.key), run)
+
+
+def cache_folder() -> str:
+    return str(cache_root())
 
 
 @st.cache_data(ttl=60, show_spinner=False)
@@ -258,7 +258,281 @@ def workspace(settings: Settings) -> Workspace | None:
     if tv is None:
         return None
     done = state.finetuned(tv.key)
-    if done is not None and st.session_state.get(state.FEATURE_SPACE_KEY) == state.FINE_TUNED:
+    if done is not None and state.fine_tuned_space():
         tv = done.after
     return Workspace(settings=settings, dataset=dataset,
                      total=len(full_dataset(settings.dataset)), tv=tv, finetuned=done)
+
+
+# --- splits (one place: switch to core.base.splits once it exists on main) ---
+
+SPLIT_NAMES: tuple[str, ...] = tuple(SPLIT_CODES)  # ("train", "val", "test"), in code order
+
+
+def split_code(name: str) -> int:
+    """The code a split has in `tv.splits` / `dataset.splits`."""
+    return SPLIT_CODES[name]
+
+
+def split_name(code: int) -> str:
+    return SPLIT_NAMES[int(code)]
+
+
+def split_mask(tv, name: str | None):
+    """Rows of `tv` in the split `name` (None: every row, returned as None)."""
+    return None if name is None else tv.splits == split_code(name)
+
+
+# --- datasets and backbones (the sidebar) ---
+
+def dataset_catalog() -> dict:
+    """Built-in datasets by name (core.datasets.registry.DATASETS)."""
+    from core.datasets.registry import DATASETS
+
+    return DATASETS
+
+
+def default_dataset_name() -> str:
+    from core.datasets.registry import default_dataset_name as name
+
+    return name()
+
+
+def extract_uploaded_zip(upload) -> str:
+    """Unpack an uploaded .zip of class folders into the cache; returns the folder."""
+    from core.datasets.zip_import import extract_zip_dataset
+
+    return str(extract_zip_dataset(zip_path_or_fileobj=upload, dest_dir=cache_root() / "uploads"))
+
+
+def default_backbone() -> str:
+    from core.backbones.registry import DEFAULT_BACKBONE
+
+    return DEFAULT_BACKBONE
+
+
+def known_backbone(name: str) -> bool:
+    from core.backbones.registry import REGISTRY
+
+    return name in REGISTRY
+
+
+def backbones() -> list:
+    """Every registered backbone spec (core.backbones.registry.list_backbones)."""
+    from core.backbones.registry import list_backbones
+
+    return list_backbones()
+
+
+def backbone(name: str):
+    """The spec for a registered name or a 'model.keras:layer' string."""
+    from core.backbones.registry import get_backbone
+
+    return get_backbone(name)
+
+
+@st.cache_resource(ttl=60, show_spinner=False)
+def unavailable_reasons(names: tuple[str, ...]) -> dict[str, str | None]:
+    """Why each backbone cannot be used here (None: it can). Checking looks for packages
+    and cached weights on disk, so it is done at most once a minute, not on every rerun."""
+    return {name: backbone(name).unavailable_reason() for name in names}
+
+
+def default_image_size(dataset: ImageDataset, spec) -> int:
+    """The input size core picks when the user does not choose one (CLI and app alike)."""
+    from core.features.input_size import default_image_size as size
+
+    return size(dataset=dataset, spec=spec)
+
+
+def clear_cache() -> int:
+    """Delete the cache folder's contents and forget everything memoised; bytes freed."""
+    from core.base.cache import clear_cache as clear
+
+    freed = clear()
+    forget_everything()
+    return freed
+
+
+# --- heads ---
+
+def head_names(*, fine_tunes_backbone: bool | None = None) -> list[str]:
+    from core.heads import head_names as names
+
+    return names(fine_tunes_backbone=fine_tunes_backbone)
+
+
+def default_head() -> str:
+    from core.heads import DEFAULT_HEAD
+
+    return DEFAULT_HEAD
+
+
+def fine_tunes_backbone(head: str) -> bool:
+    """Whether training this head fine-tunes the backbone (then it has its own form)."""
+    from core.heads import HEADS
+
+    return HEADS[head].fine_tunes_backbone
+
+
+def describe_head(head: str) -> str:
+    from core.heads import describe_head as describe
+
+    return describe(head)
+
+
+def default_head_params(head: str) -> dict:
+    from core.heads import default_head_params as defaults
+
+    return defaults(head)
+
+
+def train_head(tv, *, head: str, params: dict | None = None, cross_fit_folds: int = 0,
+               progress=None, on_epoch=None):
+    from core.heads import train_head as train
+
+    return train(tv=tv, head=head, params=params, progress=progress, on_epoch=on_epoch,
+                 cross_fit_folds=cross_fit_folds)
+
+
+def default_finetune_params(backbone: str) -> dict:
+    from core.finetune.evaluate import default_params
+
+    return default_params(backbone)
+
+
+def fine_tune(ws: Workspace, params: dict, *, progress=None, on_epoch=None):
+    """Fine-tune the workspace's backbone on its images (core.finetune.evaluate)."""
+    from core.finetune.evaluate import fine_tune_and_evaluate
+
+    config = finetune_config(ws, params)
+    return fine_tune_and_evaluate(dataset=ws.dataset, backbone=ws.settings.backbone,
+                                  config=config, progress=progress, on_epoch=on_epoch)
+
+
+def finetune_config(ws: Workspace, params: dict):
+    from core.finetune.evaluate import config_from_params
+
+    return config_from_params({**params, "image_size": ws.settings.image_size},
+                              backbone=ws.settings.backbone)
+
+
+# --- evaluation ---
+
+def confusion_matrix(*, labels, predictions, num_classes: int, normalize: bool = False):
+    from core.analysis.evaluation import confusion_matrix as matrix
+
+    return matrix(labels=labels, predictions=predictions, num_classes=num_classes,
+                  normalize=normalize)
+
+
+def cell_indices(*, labels, predictions, true_class: int, predicted_class: int, mask=None):
+    from core.analysis.evaluation import cell_indices as cell
+
+    return cell(labels=labels, predictions=predictions, true_class=true_class,
+                predicted_class=predicted_class, mask=mask)
+
+
+def failure_ranking(*, labels, probabilities, mask=None):
+    from core.analysis.evaluation import failure_ranking as ranking
+
+    return ranking(labels=labels, probabilities=probabilities, mask=mask)
+
+
+# --- projections ---
+
+def projection_methods() -> tuple[str, ...]:
+    from core.analysis.projections import METHODS
+
+    return METHODS
+
+
+def projection_defaults(method: str) -> dict:
+    from core.analysis.projections import default_params
+
+    return default_params(method)
+
+
+def warm_up_umap() -> None:
+    """Compile UMAP's kernels (once per process) in the background."""
+    from core.analysis.projections import warm_up_umap_in_background
+
+    warm_up_umap_in_background()
+
+
+# --- label issues ---
+
+def label_issues(ws: Workspace, record: state.HeadRecord):
+    """Suspected label errors ranked exactly as `python -m core label-issues` ranks them:
+    core's default neighbour count; the app's (larger) kNN graph is passed for reuse."""
+    from core.analysis.label_issues import find_label_issues
+
+    def run():
+        with st.spinner("Ranking suspicious labels…"):
+            return find_label_issues(tv=ws.tv, probabilities=record.head.probabilities,
+                                     knn=knn(ws.tv))
+
+    return remembered(("label_issues", ws.tv.key, record.token), run)
+
+
+def label_issue_neighbors() -> int:
+    """How many neighbours vote in the label-issue ranking (core's default)."""
+    from core.analysis.label_issues import DEFAULT_NEIGHBORS
+
+    return DEFAULT_NEIGHBORS
+
+
+# --- images ---
+
+def thumbnail(image, *, size: int):
+    from core.datasets.thumbnails import thumbnail as thumb
+
+    return thumb(image, size=size)
+
+
+def decode_image(path: str):
+    """Decode with core's reader (EXIF rotation, alpha, 16-bit handled there)."""
+    from core.datasets.image_io import load_rgb
+
+    return load_rgb(path)
+
+
+def predict(ws: Workspace, image, *, top_k: int, n_neighbors: int) -> dict:
+    """The head's top-k for one new image, through the backbone the values came from."""
+    from core.serving.predict import predict_images
+
+    return predict_images(images=[image], head=ws.head.head, backbone=ws.values_backbone,
+                          image_size=ws.settings.image_size, tv=ws.tv, top_k=top_k,
+                          n_neighbors=n_neighbors)[0]
+
+
+# --- export ---
+
+def export_folder(ws: Workspace):
+    return cache_root() / "exports" / ws.tv.key[:16]
+
+
+def export_values(ws: Workspace, path, fmt: str):
+    from core.serving.export import export_values as export
+
+    return export(tv=ws.tv, path=path, format=fmt)
+
+
+def export_projection(ws: Workspace, path, method: str, dims: int, params: dict | None):
+    from core.serving.export import export_projection_csv
+
+    result = projection(ws.tv, method=method, dims=dims, params=params)
+    return export_projection_csv(projection=result, tv=ws.tv, path=path)
+
+
+def export_model(ws: Workspace, head, path):
+    """Backbone plus head in one Keras model. A fine-tuning run saved its own model."""
+    from core.serving.export import export_end_to_end_model
+
+    if fine_tunes_backbone(head.head):
+        import shutil
+
+        shutil.copyfile(ws.finetuned.result.model_path, path)
+        return path
+    return export_end_to_end_model(head=head, backbone=ws.values_backbone,
+                                   image_size=ws.settings.image_size, path=path)

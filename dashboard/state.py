@@ -1,5 +1,9 @@
-"""Session-state helpers: the chosen view, the selection and trained heads, keyed so that
-changing the dataset or backbone visibly drops whatever depended on the old transfer values.
+"""Every session-state key the dashboard uses, and the helpers around them.
+
+No other module writes `st.session_state["..."]`: keys are the constants below, reached
+through these helpers. Results (heads, selection, fine-tunings) are keyed by the transfer
+values they belong to, so changing the dataset or backbone visibly drops whatever depended
+on the old values. Keys that only name a widget (buttons, galleries) stay with the widget.
 """
 
 from __future__ import annotations
@@ -11,12 +15,58 @@ from typing import Any, Iterable
 import numpy as np
 import streamlit as st
 
-VIEWS: tuple[str, ...] = (
-    "Projections", "Train a head", "Confusion matrix", "Failures", "Label issues",
-    "Inspect an image", "Export",
-)
-VIEW_KEY = "view"
 _tokens = itertools.count(1)  # process-wide, so figure memo keys never collide across sessions
+
+# --- navigation (see dashboard/pages.py) ---
+VIEW_KEY = "view"  # the view selector's value: a page title
+SHOWN_VIEW = "_shown_view"  # the url path of the page drawn last (tells a URL change apart)
+
+# --- what the page shows ---
+TV_KEY = "tv_key"  # the transfer values shown by the last run (tests read it)
+FEATURE_SPACE_KEY = "feature_space"
+ORIGINAL, FINE_TUNED = "original", "fine-tuned"
+PAUSED_EXTRACTION = "paused_extraction"
+
+# --- results of this session, keyed by transfer values ---
+HEADS = "heads"
+CROSSFIT_HEADS = "crossfit_heads"
+FINETUNED = "finetuned"
+TV_STATUS = "tv_status"
+EXPORTS = "exports"
+SELECTION = "selection"
+CHOSEN_IMAGE = "chosen_image"
+TRAIN_CANCELLED = "train_cancelled"
+
+# --- sidebar widgets ---
+SIDEBAR_SEEDED = "_sidebar_seeded"
+DATASET_CHOICE = "dataset_choice"
+DATASET_FOLDER = "dataset_folder"
+DATASET_ZIP = "dataset_zip"
+EXTRACTED_ZIP = "extracted_zip"
+BACKBONE_CHOICE = "backbone_choice"
+BACKBONE_CUSTOM = "backbone_custom"
+IMAGE_SIZE = "image_size"
+LIMIT = "limit"
+LIMIT_PREFERENCE = "limit_preference"
+CACHE_CLEARED = "cache_cleared"
+
+# --- view widgets that code reads or seeds ---
+PROJ_METHOD = "proj_method"
+PROJ_3D = "proj_3d"
+PROJ_COLOUR = "proj_colour"
+TSNE_PERPLEXITY = "tsne_perplexity"
+UMAP_NEIGHBORS = "umap_neighbors"
+UMAP_MIN_DIST = "umap_min_dist"
+PROJECTION_CHART = "projection_chart"
+NEIGHBOUR_IMAGE = "neighbour_image"
+HEAD_TYPE = "head_type"
+CM_SPLIT = "cm_split"
+CM_TRUE = "cm_true"
+CM_PRED = "cm_pred"
+CONFUSION_CHART = "confusion_chart"
+FAIL_SPLIT = "fail_split"
+INSPECT_SOURCE = "inspect_source"
+INSPECT_INDEX = "inspect_index"
 
 
 @dataclass
@@ -39,28 +89,60 @@ class Selection:
 
 def init() -> None:
     """Defaults for keys the app reads before any widget writes them."""
-    st.session_state.setdefault(VIEW_KEY, VIEWS[0])
-    st.session_state.setdefault("heads", {})
-    st.session_state.setdefault("crossfit_heads", {})
-    st.session_state.setdefault("tv_status", {})
-    st.session_state.setdefault("exports", {})
-    st.session_state.setdefault("finetuned", {})
+    for key in (HEADS, CROSSFIT_HEADS, TV_STATUS, EXPORTS, FINETUNED):
+        st.session_state.setdefault(key, {})
 
+
+# --- plain access for widget keys (always one of the constants above) ---
+
+def get(key: str, default: Any = None) -> Any:
+    return st.session_state.get(key, default)
+
+
+def put(key: str, value: Any) -> None:
+    st.session_state[key] = value
+
+
+def seed(key: str, value: Any) -> Any:
+    """A widget's starting value, set once (a widget's own `value=` would fight the state)."""
+    return st.session_state.setdefault(key, value)
+
+
+def has(key: str) -> bool:
+    return key in st.session_state
+
+
+def pop(key: str, default: Any = None) -> Any:
+    return st.session_state.pop(key, default)
+
+
+# --- navigation ---
 
 def go_to(view: str) -> None:
     """Switch view (use as an on_click callback: it runs before the selector is drawn)."""
     st.session_state[VIEW_KEY] = view
 
 
-def current_view() -> str:
-    view = st.session_state.get(VIEW_KEY)
-    return view if view in VIEWS else VIEWS[0]
+def chosen_view() -> str | None:
+    return st.session_state.get(VIEW_KEY)
+
+
+def shown_view() -> str | None:
+    return st.session_state.get(SHOWN_VIEW)
+
+
+def set_shown_view(url_path: str) -> None:
+    st.session_state[SHOWN_VIEW] = url_path
+
+
+def set_tv_key(tv_key: str) -> None:
+    st.session_state[TV_KEY] = tv_key
 
 
 # --- trained heads, keyed by the transfer values they were trained on ---
 
 def head_record(tv_key: str) -> HeadRecord | None:
-    return st.session_state["heads"].get(tv_key)
+    return st.session_state[HEADS].get(tv_key)
 
 
 def store_head(tv_key: str, head: Any) -> HeadRecord:
@@ -70,34 +152,40 @@ def store_head(tv_key: str, head: Any) -> HeadRecord:
     else:
         before, label = head.metrics.get("chance_accuracy"), "chance"
     record = HeadRecord(head=head, token=next(_tokens), before_accuracy=before, before_label=label)
-    st.session_state["heads"][tv_key] = record
+    st.session_state[HEADS][tv_key] = record
     return record
 
 
 def crossfit_head(tv_key: str) -> HeadRecord | None:
     """A head whose train-sample probabilities are out-of-fold (for label issues)."""
-    return st.session_state["crossfit_heads"].get(tv_key)
+    return st.session_state[CROSSFIT_HEADS].get(tv_key)
 
 
 def store_crossfit_head(tv_key: str, head: Any) -> HeadRecord:
     record = HeadRecord(head=head, token=next(_tokens), before_accuracy=None, before_label="")
-    st.session_state["crossfit_heads"][tv_key] = record
+    st.session_state[CROSSFIT_HEADS][tv_key] = record
     return record
+
+
+def mark_cancelled() -> None:
+    """Training was cancelled (an on_click callback; the rerun interrupts the training)."""
+    st.session_state[TRAIN_CANCELLED] = True
+
+
+def was_cancelled() -> bool:
+    """Whether training was cancelled since the last time this was asked."""
+    return bool(st.session_state.pop(TRAIN_CANCELLED, False))
 
 
 # --- fine-tuned backbones, keyed by the original transfer values ---
 
-FEATURE_SPACE_KEY = "feature_space"
-ORIGINAL, FINE_TUNED = "original", "fine-tuned"
-
-
 def finetuned(tv_key: str) -> Any:
     """The fine-tuning (core.finetune.evaluate.FineTuned) done on these values, if any."""
-    return st.session_state["finetuned"].get(tv_key)
+    return st.session_state[FINETUNED].get(tv_key)
 
 
 def store_finetuned(tv_key: str, done: Any) -> None:
-    st.session_state["finetuned"][tv_key] = done
+    st.session_state[FINETUNED][tv_key] = done
     store_head(done.after.key, done.head)
 
 
@@ -106,10 +194,28 @@ def show_fine_tuned() -> None:
     st.session_state[FEATURE_SPACE_KEY] = FINE_TUNED
 
 
-# --- the projection selection ---
+def fine_tuned_space() -> bool:
+    return st.session_state.get(FEATURE_SPACE_KEY) == FINE_TUNED
+
+
+# --- transfer-value extraction paused by the user ---
+
+def pause_extraction(tv_key: str) -> None:
+    st.session_state[PAUSED_EXTRACTION] = tv_key
+
+
+def resume_extraction() -> None:
+    st.session_state.pop(PAUSED_EXTRACTION, None)
+
+
+def extraction_paused(tv_key: str) -> bool:
+    return st.session_state.get(PAUSED_EXTRACTION) == tv_key
+
+
+# --- the projection selection and the chosen image ---
 
 def selection(tv_key: str) -> np.ndarray:
-    stored: Selection | None = st.session_state.get("selection")
+    stored: Selection | None = st.session_state.get(SELECTION)
     if stored is None or stored.tv_key != tv_key:
         return np.zeros(0, dtype=np.int64)
     return stored.indices
@@ -117,30 +223,70 @@ def selection(tv_key: str) -> np.ndarray:
 
 def set_selection(tv_key: str, indices: Iterable[int]) -> None:
     array = np.unique(np.asarray(list(indices), dtype=np.int64))
-    st.session_state["selection"] = Selection(tv_key=tv_key, indices=array)
+    st.session_state[SELECTION] = Selection(tv_key=tv_key, indices=array)
 
 
 def clear_selection() -> None:
-    st.session_state.pop("selection", None)
+    st.session_state.pop(SELECTION, None)
 
 
 def chosen_image(tv_key: str) -> int | None:
     """The sample whose neighbours (and inspection) the user asked for."""
-    stored = st.session_state.get("chosen_image")
+    stored = st.session_state.get(CHOSEN_IMAGE)
     if not stored or stored[0] != tv_key:
         return None
     return stored[1]
 
 
 def choose_image(tv_key: str, index: int) -> None:
-    st.session_state["chosen_image"] = (tv_key, int(index))
+    st.session_state[CHOSEN_IMAGE] = (tv_key, int(index))
+
+
+def choose_image_from(tv_key: str, widget_key: str) -> None:
+    """on_change callback: the image a widget (selectbox, number input) now shows."""
+    choose_image(tv_key, st.session_state[widget_key])
+
+
+def projection_choice() -> tuple[str, int, dict | None]:
+    """The method, dimensions and parameters the Projections view shows (or would show)."""
+    method = st.session_state.get(PROJ_METHOD, "pca")
+    dims = 3 if st.session_state.get(PROJ_3D) else 2
+    params = None
+    if method == "tsne" and TSNE_PERPLEXITY in st.session_state:
+        params = {"perplexity": st.session_state[TSNE_PERPLEXITY]}
+    elif method == "umap" and UMAP_NEIGHBORS in st.session_state:
+        params = {"n_neighbors": st.session_state[UMAP_NEIGHBORS],
+                  "min_dist": st.session_state[UMAP_MIN_DIST]}
+    return method, dims, params
+
+
+# --- files written by the Export view ---
+
+def export_path(tv_key: str, what: str) -> str | None:
+    return st.session_state[EXPORTS].get((tv_key, what))
+
+
+def store_export(tv_key: str, what: str, path: str) -> None:
+    st.session_state[EXPORTS][(tv_key, what)] = path
 
 
 # --- what happened to the transfer values in this session (for the cache panel) ---
 
 def record_tv_status(tv_key: str, status: str, seconds: float) -> None:
-    st.session_state["tv_status"][tv_key] = (status, seconds)
+    st.session_state[TV_STATUS][tv_key] = (status, seconds)
 
 
 def tv_status(tv_key: str) -> tuple[str, float] | None:
-    return st.session_state["tv_status"].get(tv_key)
+    return st.session_state[TV_STATUS].get(tv_key)
+
+
+def cache_cleared(freed: int) -> None:
+    """After the cache was cleared: nothing extracted or computed this session is on disk."""
+    st.session_state[CACHE_CLEARED] = freed
+    st.session_state[TV_STATUS] = {}
+    st.session_state.pop(EXTRACTED_ZIP, None)  # uploads live in the cache folder too
+
+
+def take_cache_cleared() -> int | None:
+    """Bytes freed by a clear since the last time this was asked."""
+    return st.session_state.pop(CACHE_CLEARED, None)

@@ -263,6 +263,34 @@ def test_label_issues(app: AppTest) -> None:
         assert any(c.startswith("#") for c in all_captions(app))
 
 
+@pytest.mark.xfail(strict=False, reason="needs core's find_label_issues(knn=graph) to use only "
+                   "the graph's first n_neighbors columns (a parallel core change); remove "
+                   "this mark once it is merged")
+def test_label_issues_rank_like_the_cli(app: AppTest, tiny_backbone, capsys) -> None:
+    """Same data, same settings: the app ranks suspected label errors as the CLI does
+    (`python -m core label-issues`: 5-fold cross-fitted logreg, core's neighbour count)."""
+    from core.cli.main import main as cli
+
+    show(app, "Label issues")
+    app.button(key="find_issues").click().run()
+    assert_clean(app)
+    page = texts(app)
+    flagged = int(re.search(r"\*\*([\d,]+) suspected label errors\*\*", page).group(1)
+                  .replace(",", ""))
+    # the issue images are captioned "#index", their neighbours by class name
+    shown = [int(c[1:]) for c in all_captions(app) if re.fullmatch(r"#\d+", c)]
+    capsys.readouterr()
+    assert cli(["label-issues", "--dataset", "digits", "--backbone", tiny_backbone,
+                "--image-size", "32", "--json", "--top", str(len(shown))]) in (0, None)
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["n"] == 1797 and result["cross_fit_folds"] == 5
+    assert flagged == result["flagged"]
+    assert shown == [row["index"] for row in result["top"]]
+    from core.analysis.label_issues import DEFAULT_NEIGHBORS
+
+    assert f"the {DEFAULT_NEIGHBORS} nearest neighbours" in page
+
+
 def test_inspect_dataset_image_and_upload(app: AppTest) -> None:
     from PIL import Image
 

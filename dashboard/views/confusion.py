@@ -5,71 +5,72 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from dashboard import components, figures
+from dashboard import resources, state
 from dashboard.resources import Workspace
+from dashboard.ui import components, figures
 
-SPLITS = {"test": 2, "val": 1, "train": 0, "all": None}
-CHART_KEY = "confusion_chart"
+SPLITS = ("test", "val", "train", "all")  # "all": every image
 
 
 def render(ws: Workspace) -> None:
-    from core.analysis.evaluation import cell_indices, confusion_matrix
-
     record = ws.head
     if record is None:
         components.need_head("the confusion matrix", "confusion")
         return
     head, tv = record.head, ws.tv
-    st.session_state.setdefault("cm_split", "test")
+    state.seed(state.CM_SPLIT, "test")
     left, right = st.columns([3, 2], vertical_alignment="bottom")
-    split = left.segmented_control("Split", list(SPLITS), key="cm_split", required=True,
+    split = left.segmented_control("Split", list(SPLITS), key=state.CM_SPLIT, required=True,
                                    persist_state="session")
     normalized = right.toggle("Normalize rows (recall per class)", key="cm_normalized",
                               persist_state="session")
-    mask = None if SPLITS[split] is None else tv.splits == SPLITS[split]
+    mask = resources.split_mask(tv, None if split == "all" else split)
     labels = tv.labels if mask is None else tv.labels[mask]
     predictions = head.predictions if mask is None else head.predictions[mask]
     n_classes = len(ws.class_names)
-    counts = confusion_matrix(labels=labels, predictions=predictions, num_classes=n_classes)
-    shown = (confusion_matrix(labels=labels, predictions=predictions, num_classes=n_classes,
+    counts = resources.confusion_matrix(labels=labels, predictions=predictions,
+                                        num_classes=n_classes)
+    shown = (resources.confusion_matrix(labels=labels, predictions=predictions, num_classes=n_classes,
                               normalize=True) if normalized else counts)
     if split in ("train", "all"):
         st.caption("Train predictions are in-sample (the head saw these images), so they look "
                    "better than the test split.")
     figure = figures.confusion_figure(matrix=shown, class_names=ws.class_names,
                                       normalized=normalized, counts=counts)
-    st.plotly_chart(figure, key=CHART_KEY, on_select=_on_click, selection_mode="points",
+    st.plotly_chart(figure, key=state.CONFUSION_CHART, on_select=_on_click, selection_mode="points",
                     config={"displaylogo": False})
     correct = int(np.trace(counts))
     st.caption(f"{counts.sum():,} {split} images, {correct:,} on the diagonal "
                f"({correct / max(counts.sum(), 1):.1%}). Click a cell, or choose one below.")
-    _cell_gallery(ws, head, mask, counts, cell_indices)
+    _cell_gallery(ws, head, mask, counts)
 
 
 def _on_click() -> None:
     """A click on a cell selects that cell's (true, predicted) pair in the boxes below."""
-    event = st.session_state.get(CHART_KEY) or {}
+    event = state.get(state.CONFUSION_CHART) or {}
     points = event.get("selection", {}).get("points", [])
     values = components.customdata(points[0]) if points else []
     if len(values) >= 2:
-        st.session_state["cm_true"], st.session_state["cm_pred"] = int(values[0]), int(values[1])
+        state.put(state.CM_TRUE, int(values[0]))
+        state.put(state.CM_PRED, int(values[1]))
 
 
-def _cell_gallery(ws: Workspace, head, mask, counts: np.ndarray, cell_indices) -> None:
+def _cell_gallery(ws: Workspace, head, mask, counts: np.ndarray) -> None:
     n_classes = len(ws.class_names)
-    if "cm_true" not in st.session_state:
+    if not state.has(state.CM_TRUE):
         # start on the most confused pair: the cell people want to look at first
         off = counts.copy()
         np.fill_diagonal(off, 0)
         true, predicted = np.unravel_index(int(np.argmax(off)), off.shape)
-        st.session_state["cm_true"], st.session_state["cm_pred"] = int(true), int(predicted)
+        state.put(state.CM_TRUE, int(true))
+        state.put(state.CM_PRED, int(predicted))
     left, right = st.columns(2)
     options = list(range(n_classes))
-    true = left.selectbox("True class", options, key="cm_true",
+    true = left.selectbox("True class", options, key=state.CM_TRUE,
                           format_func=lambda c: ws.class_names[c])
-    predicted = right.selectbox("Predicted class", options, key="cm_pred",
+    predicted = right.selectbox("Predicted class", options, key=state.CM_PRED,
                                 format_func=lambda c: ws.class_names[c])
-    indices = cell_indices(labels=ws.tv.labels, predictions=head.predictions,
+    indices = resources.cell_indices(labels=ws.tv.labels, predictions=head.predictions,
                            true_class=true, predicted_class=predicted, mask=mask)
     verdict = ("correctly classified" if true == predicted
                else f"predicted as “{ws.class_names[predicted]}”")

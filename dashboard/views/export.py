@@ -11,14 +11,14 @@ from typing import Callable
 
 import streamlit as st
 
-from core.base.paths import cache_root
-from dashboard import components, resources
+from dashboard import resources, state
 from dashboard.resources import Workspace
-from dashboard.views.projections import METHODS
+from dashboard.ui import components
+from dashboard.ui.components import METHOD_LABELS
 
 
 def render(ws: Workspace) -> None:
-    folder = cache_root() / "exports" / ws.tv.key[:16]
+    folder = resources.export_folder(ws)
     stem = _stem(ws)
     st.markdown(f"Files are written to `{folder}` and can be downloaded from here.")
 
@@ -29,16 +29,16 @@ def render(ws: Workspace) -> None:
                        format_func={"npy": ".npy (values only)",
                                     "parquet": "Parquet (values + label, split, sample id)"}.get)
         _export_item(ws, f"values_{fmt}", folder / f"{stem}.{fmt}", "Create transfer values",
-                     lambda path: _values(ws, path, fmt))
+                     lambda path: resources.export_values(ws, path, fmt))
 
     with st.container(border=True):
         st.markdown("#### Projection")
-        method = st.session_state.get("proj_method", "pca")
-        dims = 3 if st.session_state.get("proj_3d") else 2
-        st.caption(f"The {METHODS.get(method, method)} {dims}-D coordinates shown in "
+        method, dims, params = state.projection_choice()  # what Projections shows
+        st.caption(f"The {METHOD_LABELS.get(method, method)} {dims}-D coordinates shown in "
                    "Projections, with labels, as CSV.")
         _export_item(ws, f"projection_{method}_{dims}", folder / f"{stem}_{method}{dims}d.csv",
-                     "Create projection CSV", lambda path: _projection(ws, path, method, dims))
+                     "Create projection CSV",
+                     lambda path: resources.export_projection(ws, path, method, dims, params))
 
     with st.container(border=True):
         st.markdown("#### Trained head")
@@ -60,7 +60,8 @@ def render(ws: Workspace) -> None:
                        f"at {ws.settings.image_size} px plus the head in one Keras model that "
                        "takes raw uint8 images of any size.")
             _export_item(ws, f"model_{record.token}", folder / f"{stem}_{head.head}_model.keras",
-                         "Create end-to-end model", lambda path: _model(ws, record.head, path))
+                         "Create end-to-end model",
+                         lambda path: resources.export_model(ws, record.head, path))
 
 
 def _stem(ws: Workspace) -> str:
@@ -71,8 +72,7 @@ def _stem(ws: Workspace) -> str:
 def _export_item(ws: Workspace, what: str, path: Path, label: str,
                  write: Callable[[Path], object]) -> None:
     """A create button, then (once the file exists) a download button and the path."""
-    key = (ws.tv.key, what)
-    created = st.session_state["exports"].get(key)
+    created = state.export_path(ws.tv.key, what)
     if created is None or not Path(created).exists():
         slot = st.empty()
         if not slot.button(label, key=f"create_{what}", icon=":material/save:"):
@@ -82,7 +82,7 @@ def _export_item(ws: Workspace, what: str, path: Path, label: str,
             result = write(path)
         slot.empty()
         created = str(result if isinstance(result, (str, Path)) else path)
-        st.session_state["exports"][key] = created
+        state.store_export(ws.tv.key, what, created)
         resources.cache_overview.clear()
     file = Path(created)
     name = f"{file.name}.zip" if file.is_dir() else file.name  # folders download zipped
@@ -110,40 +110,4 @@ def _size(file: Path) -> str:
     total = (sum(f.stat().st_size for f in file.rglob("*") if f.is_file()) if file.is_dir()
              else file.stat().st_size)
     return components.human_bytes(total)
-
-
-def _values(ws: Workspace, path: Path, fmt: str):
-    from core.serving.export import export_values
-
-    return export_values(tv=ws.tv, path=path, format=fmt)
-
-
-def _projection(ws: Workspace, path: Path, method: str, dims: int):
-    from core.serving.export import export_projection_csv
-
-    params = _projection_params(method)
-    projection = resources.projection(ws.tv, method=method, dims=dims, params=params)
-    return export_projection_csv(projection=projection, tv=ws.tv, path=path)
-
-
-def _projection_params(method: str) -> dict | None:
-    """The same parameters the Projections view passes, so the cached result is reused."""
-    if method == "tsne" and "tsne_perplexity" in st.session_state:
-        return {"perplexity": st.session_state["tsne_perplexity"]}
-    if method == "umap" and "umap_neighbors" in st.session_state:
-        return {"n_neighbors": st.session_state["umap_neighbors"],
-                "min_dist": st.session_state["umap_min_dist"]}
-    return None
-
-
-def _model(ws: Workspace, head, path: Path):
-    from core.serving.export import export_end_to_end_model
-
-    if head.head == "finetune":  # the fine-tuning run saved its end-to-end model
-        import shutil
-
-        shutil.copyfile(ws.finetuned.result.model_path, path)
-        return path
-    return export_end_to_end_model(head=head, backbone=ws.values_backbone,
-                                   image_size=ws.settings.image_size, path=path)
 

@@ -4,26 +4,25 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import components
+from dashboard import resources, state
 from dashboard.resources import Workspace
+from dashboard.ui import components
 
-SPLITS = {"test": 2, "val": 1}
+SPLITS = ("test", "val")
 
 
 def render(ws: Workspace) -> None:
-    from core.analysis.evaluation import failure_ranking
-
     record = ws.head
     if record is None:
         components.need_head("the failure gallery", "failures")
         return
     head, tv, names = record.head, ws.tv, ws.class_names
-    st.session_state.setdefault("fail_split", "test")
+    state.seed(state.FAIL_SPLIT, "test")
     split_col, true_col, pred_col = st.columns([1, 2, 2], vertical_alignment="bottom")
-    split = split_col.segmented_control("Split", list(SPLITS), key="fail_split", required=True,
+    split = split_col.segmented_control("Split", list(SPLITS), key=state.FAIL_SPLIT, required=True,
                                         persist_state="session")
-    mask = tv.splits == SPLITS[split]
-    ranking = failure_ranking(labels=tv.labels, probabilities=head.probabilities, mask=mask)
+    mask = resources.split_mask(tv, split)
+    ranking = resources.failure_ranking(labels=tv.labels, probabilities=head.probabilities, mask=mask)
     options = list(range(len(names)))
     true_filter = true_col.multiselect("True class", options, format_func=lambda c: names[c],
                                        key="fail_true", placeholder="any",

@@ -10,17 +10,17 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import components, figures, state
+from dashboard import resources, state
 from dashboard.resources import Workspace
-from dashboard.views.projections import show_neighbours
+from dashboard.ui import components, figures
 
 TOP_K = 5
 
 
 def render(ws: Workspace) -> None:
-    st.session_state.setdefault("inspect_source", "dataset")
+    state.seed(state.INSPECT_SOURCE, "dataset")
     source = st.segmented_control(
-        "Image", ["dataset", "upload"], key="inspect_source", required=True,
+        "Image", ["dataset", "upload"], key=state.INSPECT_SOURCE, required=True,
         persist_state="session",
         format_func={"dataset": "From the dataset", "upload": "Upload a new image"}.get)
     if source == "upload":
@@ -32,13 +32,14 @@ def render(ws: Workspace) -> None:
 def _from_dataset(ws: Workspace) -> None:
     tv = ws.tv
     chosen = state.chosen_image(tv.key)
-    st.session_state["inspect_index"] = 0 if chosen is None else chosen
+    state.put(state.INSPECT_INDEX, 0 if chosen is None else chosen)
     index = int(st.number_input(
         f"Sample index (0–{tv.n - 1:,})", min_value=0, max_value=tv.n - 1, step=1,
-        key="inspect_index", on_change=_choose, args=(tv.key,),
+        key=state.INSPECT_INDEX, on_change=state.choose_image_from,
+        args=(tv.key, state.INSPECT_INDEX),
         help="Or pick an image in the Projections view and press “Inspect this image”."))
     names = ws.class_names
-    split = ("train", "val", "test")[int(tv.splits[index])]
+    split = resources.split_name(tv.splits[index])
     picture, values = st.columns([1, 3])
     with picture:
         components.image_grid(ws.dataset, [index], [f"#{index}"], size=192)
@@ -52,11 +53,7 @@ def _from_dataset(ws: Workspace) -> None:
             config={"displaylogo": False}, key="values_heatmap")
     _prediction(ws, index)
     st.subheader("Nearest neighbours")
-    show_neighbours(ws, index, inspect_button=False)
-
-
-def _choose(tv_key: str) -> None:
-    state.choose_image(tv_key, st.session_state["inspect_index"])
+    components.show_neighbours(ws, index, inspect_button=False)
 
 
 def _prediction(ws: Workspace, index: int) -> None:
@@ -69,7 +66,7 @@ def _prediction(ws: Workspace, index: int) -> None:
     top = np.argsort(probabilities)[::-1][:TOP_K]
     _top_k_table([ws.class_names[c] for c in top], [float(probabilities[c]) for c in top],
                  true_name=ws.class_names[ws.tv.labels[index]])
-    if ws.tv.splits[index] == 0:
+    if ws.tv.splits[index] == resources.split_code("train"):
         st.caption("This is a training image: the head saw it, so its confidence here is "
                    "optimistic.")
 
@@ -99,12 +96,8 @@ def _uploaded(ws: Workspace) -> None:
         components.need_head("classifying a new image", "upload")
         return
     image = _decode(upload)
-    from core.serving.predict import predict_images
-
     with st.spinner(f"Running {ws.settings.backbone} and the head…"):
-        result = predict_images(images=[image], head=record.head, backbone=ws.values_backbone,
-                                image_size=ws.settings.image_size, tv=ws.tv, top_k=TOP_K,
-                                n_neighbors=8)[0]
+        result = resources.predict(ws, image, top_k=TOP_K, n_neighbors=8)
     picture, prediction = st.columns([1, 2])
     picture.image(image, caption=upload.name, width=192)
     with prediction:
@@ -120,10 +113,8 @@ def _uploaded(ws: Workspace) -> None:
 
 def _decode(upload) -> np.ndarray:
     """Decode with core's reader (EXIF rotation, alpha, 16-bit handled there)."""
-    from core.datasets.image_io import load_rgb
-
     suffix = Path(upload.name).suffix
     with tempfile.NamedTemporaryFile(suffix=suffix) as handle:
         handle.write(upload.getvalue())
         handle.flush()
-        return load_rgb(handle.name)
+        return resources.decode_image(handle.name)

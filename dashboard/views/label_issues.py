@@ -8,8 +8,9 @@ import math
 import numpy as np
 import streamlit as st
 
-from dashboard import components, resources, state
+from dashboard import resources, state
 from dashboard.resources import Workspace
+from dashboard.ui import components
 
 FOLDS = 5
 PER_PAGE = 8
@@ -20,12 +21,12 @@ def render(ws: Workspace) -> None:
     if record is None:
         _explain_and_offer(ws)
         return
-    issues = resources.remembered(("label_issues", ws.tv.key, record.token),
-                                  lambda: _find(ws, record.head))
+    issues = resources.label_issues(ws, record)
     names = ws.class_names
     st.markdown(f"**{len(issues):,} suspected label errors** among {ws.tv.n:,} images, "
-                f"ranked by a cross-fitted {record.head.head} head and the 15 nearest "
-                "neighbours of each image.")
+                f"ranked by a cross-fitted {record.head.head} head and the "
+                f"{resources.label_issue_neighbors()} nearest neighbours of each image "
+                "(as `python -m core label-issues` ranks them).")
     if issues.empty:
         st.success("No suspicious labels found: the head and the neighbours agree with the "
                    "given labels.", icon=":material/check_circle:")
@@ -43,14 +44,6 @@ def render(ws: Workspace) -> None:
             _issue_row(ws, row, knn)
 
 
-def _find(ws: Workspace, head):
-    from core.analysis.label_issues import find_label_issues
-
-    with st.spinner("Ranking suspicious labels…"):
-        return find_label_issues(tv=ws.tv, probabilities=head.probabilities,
-                                 knn=resources.knn(ws.tv))
-
-
 def _explain_and_offer(ws: Workspace) -> None:
     st.markdown(
         "A label is suspicious when a classifier that **never saw the image** confidently "
@@ -59,10 +52,9 @@ def _explain_and_offer(ws: Workspace) -> None:
         f"{FOLDS} times, each time holding out a fifth of the data.")
     if st.button(f"Find label issues ({FOLDS}-fold cross-fitted logistic regression)",
                  type="primary", icon=":material/search:", key="find_issues"):
-        from core.heads import train_head
-
         with components.progress_panel("Cross-fitting a logistic-regression head…") as panel:
-            head = train_head(tv=ws.tv, head="logreg", progress=panel, cross_fit_folds=FOLDS)
+            head = resources.train_head(ws.tv, head="logreg", progress=panel,
+                                        cross_fit_folds=FOLDS)
         state.store_crossfit_head(ws.tv.key, head)
         st.rerun()
     st.caption("A head trained with cross-fitting in “Train a head” is used too.")

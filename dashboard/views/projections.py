@@ -8,26 +8,28 @@ from functools import partial
 import numpy as np
 import streamlit as st
 
-from dashboard import components, figures, resources, state
+from dashboard import resources, state
 from dashboard.resources import Workspace
+from dashboard.ui import components, figures
+from dashboard.ui.components import METHOD_LABELS
 
-METHODS = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
 COLOURS = {"class": "class", "predicted": "predicted class", "correct": "correct / wrong",
            "confidence": "confidence", "split": "split"}
 NEEDS_HEAD = {"predicted", "correct", "confidence"}
-CHART_KEY = "projection_chart"
 
 
 def render(ws: Workspace) -> None:
-    st.session_state.setdefault("proj_method", "pca")
-    st.session_state.setdefault("proj_colour", "class")
+    state.seed(state.PROJ_METHOD, "pca")
+    state.seed(state.PROJ_COLOUR, "class")
     left, middle, right = st.columns([3, 1, 5], vertical_alignment="bottom")
-    method = left.segmented_control("Method", list(METHODS), format_func=METHODS.get,
-                                    key="proj_method", required=True, persist_state="session")
-    three_d = middle.toggle("3-D", key="proj_3d", persist_state="session",
+    method = left.segmented_control("Method", list(resources.projection_methods()),
+                                    format_func=lambda m: METHOD_LABELS.get(m, m),
+                                    key=state.PROJ_METHOD, required=True,
+                                    persist_state="session")
+    three_d = middle.toggle("3-D", key=state.PROJ_3D, persist_state="session",
                             help="Rotate with the mouse. Selecting points works in 2-D.")
     colour = right.segmented_control("Colour by", list(COLOURS), format_func=COLOURS.get,
-                                     key="proj_colour", required=True, persist_state="session")
+                                     key=state.PROJ_COLOUR, required=True, persist_state="session")
     params = _params(method)
     head = ws.head
     if colour in NEEDS_HEAD and head is None:
@@ -53,16 +55,13 @@ def render(ws: Workspace) -> None:
             probabilities=None if head is None else head.head.probabilities)))
     config = {"scrollZoom": True, "displaylogo": False}
     if dims == 2:
-        st.plotly_chart(figure, key=CHART_KEY, on_select=partial(_on_select, ws.tv.key),
+        st.plotly_chart(figure, key=state.PROJECTION_CHART, on_select=partial(_on_select, ws.tv.key),
                         selection_mode=("points", "box", "lasso"), config=config)
     else:
         st.plotly_chart(figure, key="projection_chart_3d", config=config)
     st.caption(_describe(projection, ws))
     if method != "umap":
-        from core.analysis.projections import warm_up_umap_in_background
-
-        # compile UMAP's kernels (once per process) while the user looks at this plot
-        warm_up_umap_in_background()
+        resources.warm_up_umap()  # compile UMAP's kernels while the user looks at this plot
     _selection_panel(ws)
 
 
@@ -86,7 +85,7 @@ def _before_after(ws: Workspace, *, method: str, dims: int, params: dict | None)
         with column:
             st.plotly_chart(figure, key=f"projection_{'after' if tv is done.after else 'before'}",
                             config={"scrollZoom": True, "displaylogo": False})
-            st.caption(f"{METHODS[method]} of {tv.n:,} points · kNN-vote accuracy "
+            st.caption(f"{METHOD_LABELS[method]} of {tv.n:,} points · kNN-vote accuracy "
                        f"{knn['knn_accuracy']:.1%} · silhouette {knn['silhouette']:.2f}")
     st.caption("Compare how tight and separate the classes are before and after; the kNN-vote "
                "accuracy and silhouette under each say it in numbers. Switch the toggle off to "
@@ -100,32 +99,28 @@ def _params(method: str) -> dict | None:
     """
     if method == "pca":
         return None
-    from core.analysis.projections import default_params
-
-    defaults = default_params(method)
+    defaults = resources.projection_defaults(method)
     if method == "tsne":
-        st.session_state.setdefault("tsne_perplexity", int(defaults["perplexity"]))
+        state.seed(state.TSNE_PERPLEXITY, int(defaults["perplexity"]))
     else:
-        st.session_state.setdefault("umap_neighbors", int(defaults["n_neighbors"]))
-        st.session_state.setdefault("umap_min_dist", float(defaults["min_dist"]))
-    with st.expander(f"{METHODS[method]} parameters"), st.form(f"{method}_params", border=False):
+        state.seed(state.UMAP_NEIGHBORS, int(defaults["n_neighbors"]))
+        state.seed(state.UMAP_MIN_DIST, float(defaults["min_dist"]))
+    with st.expander(f"{METHOD_LABELS[method]} parameters"), \
+            st.form(f"{method}_params", border=False):
         if method == "tsne":
-            st.slider("Perplexity", 5, 100, key="tsne_perplexity", persist_state="session",
+            st.slider("Perplexity", 5, 100, key=state.TSNE_PERPLEXITY, persist_state="session",
                       help="Roughly how many neighbours each point keeps close.")
         else:
-            st.slider("Neighbours", 5, 100, key="umap_neighbors", persist_state="session",
+            st.slider("Neighbours", 5, 100, key=state.UMAP_NEIGHBORS, persist_state="session",
                       help="Larger values keep more global structure.")
-            st.slider("Minimum distance", 0.0, 1.0, step=0.05, key="umap_min_dist",
+            st.slider("Minimum distance", 0.0, 1.0, step=0.05, key=state.UMAP_MIN_DIST,
                       persist_state="session", help="Smaller values pack clusters tighter.")
         st.form_submit_button("Recompute", icon=":material/refresh:")
-    if method == "tsne":
-        return {"perplexity": st.session_state["tsne_perplexity"]}
-    return {"n_neighbors": st.session_state["umap_neighbors"],
-            "min_dist": st.session_state["umap_min_dist"]}
+    return state.projection_choice()[2]
 
 
 def _describe(projection, ws: Workspace) -> str:
-    parts = [f"{METHODS[projection.method]} of {ws.tv.n:,} points"]
+    parts = [f"{METHOD_LABELS[projection.method]} of {ws.tv.n:,} points"]
     if projection.explained_variance is not None:
         parts.append(f"explains {float(np.sum(projection.explained_variance)):.0%} of the "
                      "variance")
@@ -140,7 +135,7 @@ def _describe(projection, ws: Workspace) -> str:
 def _on_select(tv_key: str) -> None:
     """Copy the chart's selection into our own state: the chart's widget state is dropped
     when another view is shown (or the figure changes), ours is kept."""
-    event = st.session_state.get(CHART_KEY)
+    event = state.get(state.PROJECTION_CHART)
     points = (event or {}).get("selection", {}).get("points", [])
     indices = [index for point in points if (index := _sample_index(point)) is not None]
     state.set_selection(tv_key, indices)
@@ -196,34 +191,11 @@ def _neighbours_panel(ws: Workspace, selected: np.ndarray) -> None:
     chosen = state.chosen_image(ws.tv.key)
     if chosen not in options:
         chosen = options[0]
-    st.session_state["neighbour_image"] = chosen  # the chosen image is kept in our state
+    state.put(state.NEIGHBOUR_IMAGE, chosen)  # the chosen image is kept in our state
     captions = {i: _caption(ws, i) for i in options}  # format_func must not read state
     index = st.selectbox("Image", options, format_func=captions.get,
-                         key="neighbour_image", on_change=_choose, args=(ws.tv.key,),
+                         key=state.NEIGHBOUR_IMAGE, on_change=state.choose_image_from,
+                         args=(ws.tv.key, state.NEIGHBOUR_IMAGE),
                          help="Its nearest neighbours in transfer-value space.")
-    show_neighbours(ws, index)
+    components.show_neighbours(ws, index)
 
-
-def _choose(tv_key: str) -> None:
-    state.choose_image(tv_key, st.session_state["neighbour_image"])
-
-
-def show_neighbours(ws: Workspace, index: int, k: int = 8, *,
-                    inspect_button: bool = True) -> None:
-    """The image and its k nearest neighbours, with class and distance."""
-    neighbours = resources.nearest(ws.tv, index, k=k)
-    indices = [index] + [j for j, _ in neighbours]
-    captions = [f"#{index} · {ws.class_names[ws.tv.labels[index]]} (query)"]
-    captions += [f"#{j} · {ws.class_names[ws.tv.labels[j]]} · d={d:.3g}" for j, d in neighbours]
-    components.image_grid(ws.dataset, indices, captions)
-    same = sum(ws.tv.labels[j] == ws.tv.labels[index] for j, _ in neighbours)
-    st.caption(f"{same} of {len(neighbours)} neighbours share its label "
-               f"“{ws.class_names[ws.tv.labels[index]]}”.")
-    if inspect_button:
-        st.button("Inspect this image", on_click=_inspect, args=(ws.tv.key, index),
-                  key=f"inspect_{index}", icon=":material/image_search:")
-
-
-def _inspect(tv_key: str, index: int) -> None:
-    state.choose_image(tv_key, index)
-    state.go_to("Inspect an image")

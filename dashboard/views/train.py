@@ -1,37 +1,67 @@
 """Train a head: pick a classifier and its hyper-parameters, watch it train (cancellable),
-then compare accuracy before and after, with a per-class table."""
+then compare accuracy before and after, with a per-class table. A head that fine-tunes the
+backbone (core says which) has its own settings and result, in the same flow:
+
+    settings (a form) → train (progress, cancel button, live curves) → result
+"""
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
-from dashboard import components, resources, state
+from dashboard import resources, state
 from dashboard.resources import Workspace
+from dashboard.ui import components
 
+# display names; a head core adds later shows under its own name until it gets one here
 HEAD_LABELS = {"logreg": "Logistic regression", "softmax": "Softmax (Keras)",
                "mlp": "MLP (Keras)", "finetune": "Fine-tune"}
-SHOWN_HEADS = ("logreg", "softmax", "mlp", "finetune")
 # the fine-tuning settings worth a widget; the rest keep core's defaults (FineTuneConfig)
 FINETUNE_WIDGETS = ("epochs", "start_size", "unfreeze", "batch_size", "peak_lr", "weight_decay",
                     "label_smoothing", "bn", "flip", "crop_pad_fraction")
 
 
-def render(ws: Workspace) -> None:
-    from core.heads import default_head_params, describe_head
+def label(head: str) -> str:
+    return HEAD_LABELS.get(head, head)
 
-    st.session_state.setdefault("head_type", "logreg")
-    head_name = st.segmented_control("Head", SHOWN_HEADS, format_func=HEAD_LABELS.get,
-                                     key="head_type", required=True, persist_state="session")
-    st.caption(describe_head(head_name))
-    if head_name == "finetune":
-        _render_finetune(ws)
-        return
+
+def render(ws: Workspace) -> None:
+    state.seed(state.HEAD_TYPE, resources.default_head())
+    head = st.segmented_control("Head", resources.head_names(), format_func=label,
+                                key=state.HEAD_TYPE, required=True, persist_state="session")
+    st.caption(resources.describe_head(head))
+    fine_tune = resources.fine_tunes_backbone(head)
+    if fine_tune and ws.fine_tuned_view:
+        st.info("These are the fine-tuned backbone's values. Switch the feature space in the "
+                "sidebar back to “Original” to fine-tune again; the heads above train on "
+                "whichever is shown.", icon=":material/swap_horiz:")
+    else:
+        # 1. settings
+        params, folds, submitted = (_finetune_settings(ws, head) if fine_tune
+                                    else _head_settings(head))
+        if state.was_cancelled():
+            st.warning("Training cancelled. " + ("The previous head is kept."
+                       if ws.head is not None else "No head was stored."),
+                       icon=":material/stop_circle:")
+        # 2. training
+        if submitted:
+            _train(ws, head, params, folds, fine_tune=fine_tune)
+    # 3. the result
+    if fine_tune:
+        if ws.finetuned is not None:
+            _finetune_results(ws, ws.finetuned)
+    elif ws.head is not None:
+        _results(ws, ws.head)
+
+
+# --- 1. settings ---
+
+def _head_settings(head: str) -> tuple[dict, int, bool]:
     with st.form("train_form", border=False):
-        params = _param_widgets(head_name, default_head_params(head_name))
+        params = _param_widgets(head, resources.default_head_params(head))
         with st.expander("Cross-fitting (for label issues)"):
             folds = st.number_input(
                 "Folds", min_value=0, max_value=10, value=0, key="cross_fit_folds",
@@ -39,68 +69,75 @@ def render(ws: Workspace) -> None:
                 help="With k ≥ 2 folds the train samples' probabilities are out-of-fold, so "
                      "“Label issues” can trust them. Costs k extra fits; 0 = off.")
         submitted = st.form_submit_button("Train", type="primary", icon=":material/play_arrow:")
-    _say_if_cancelled(ws)
-    if submitted:
-        _train(ws, head_name, params, int(folds))
-    record = ws.head
-    if record is not None:
-        _results(ws, record)
+    return params, int(folds), submitted
 
 
-def _say_if_cancelled(ws: Workspace) -> None:
-    if st.session_state.pop("train_cancelled", False):
-        st.warning("Training cancelled. " + ("The previous head is kept."
-                   if ws.head is not None else "No head was stored."),
-                   icon=":material/stop_circle:")
+def _finetune_settings(ws: Workspace, head: str) -> tuple[dict, int, bool]:
+    defaults = resources.default_finetune_params(ws.settings.backbone)
+    n_train = int((ws.tv.splits == resources.split_code("train")).sum())
+    st.caption(f"Trains on the {n_train:,} training images, ending at the sidebar's input size "
+               f"({ws.settings.image_size} px), validates on the validation split after every "
+               "epoch and keeps a checkpoint, so a stopped run continues where it was. On a "
+               "CPU an epoch over thousands of images takes minutes: try a subset and one "
+               "epoch first.")
+    with st.form("finetune_form", border=False):
+        params = _param_widgets(head, {k: defaults[k] for k in FINETUNE_WIDGETS},
+                                helps=FINETUNE_HELP)
+        submitted = st.form_submit_button("Start fine-tuning", type="primary",
+                                          icon=":material/play_arrow:")
+    return params, 0, submitted
 
 
-# --- fine-tuning the backbone ---
+# --- 2. training ---
 
-def _render_finetune(ws: Workspace) -> None:
-    from core.finetune.evaluate import default_params
+def _train(ws: Workspace, head: str, params: dict, folds: int, *, fine_tune: bool) -> None:
+    """Train with a progress bar, a cancel button and loss/accuracy curves redrawn after
+    every epoch, then store the result. Cancel reruns the script, which stops training at
+    its next progress update (Streamlit interrupts the running script)."""
+    cancel_slot = st.empty()
+    cancel_slot.button(
+        "Cancel fine-tuning" if fine_tune else "Cancel training", on_click=state.mark_cancelled,
+        icon=":material/stop_circle:", key="cancel_training",
+        help="Stops now; finished epochs are kept and the next run resumes." if fine_tune
+        else None)
+    curves_slot = st.empty()
+    logs: list = []
 
-    if ws.fine_tuned_view:
-        st.info("These are the fine-tuned backbone's values. Switch the feature space in the "
-                "sidebar back to “Original” to fine-tune again; the heads above train on "
-                "whichever is shown.", icon=":material/swap_horiz:")
-    else:
-        defaults = default_params(ws.settings.backbone)
-        st.caption(f"Trains on the {int((ws.tv.splits == 0).sum()):,} training images, ending "
-                   f"at the sidebar's input size ({ws.settings.image_size} px), validates on the "
-                   "validation split after every epoch and keeps a checkpoint, so a stopped "
-                   "run continues where it was. On a CPU an epoch over thousands of images "
-                   "takes minutes: try a subset and one epoch first.")
-        with st.form("finetune_form", border=False):
-            params = _param_widgets("finetune", {k: defaults[k] for k in FINETUNE_WIDGETS},
-                                    helps=FINETUNE_HELP)
-            submitted = st.form_submit_button("Start fine-tuning", type="primary",
-                                              icon=":material/play_arrow:")
-        _say_if_cancelled(ws)
-        if submitted:
-            _fine_tune(ws, params)
-    done = ws.finetuned
-    if done is not None:
-        _finetune_results(ws, done)
+    def on_epoch(log) -> None:
+        logs.append(log)
+        with curves_slot.container():
+            _curves(logs)
 
-
-def _fine_tune(ws: Workspace, params: dict) -> None:
-    from core.finetune.evaluate import config_from_params, fine_tune_and_evaluate
-
-    config = config_from_params({**params, "image_size": ws.settings.image_size},
-                                backbone=ws.settings.backbone)
-    keep = "Stops now; finished epochs are kept and the next run resumes."
-    with _live_training("Cancel fine-tuning", cancel_help=keep) as on_epoch, \
-            components.progress_panel(
-            f"Fine-tuning {ws.settings.backbone} on {ws.dataset.split_indices('train').size:,}"
-            f" images at {config.image_size} px…",
-            starting="training the first head, then compiling the network…") as panel:
-        done = fine_tune_and_evaluate(dataset=ws.dataset, backbone=ws.settings.backbone,
-                                      config=config, progress=panel, on_epoch=on_epoch)
-    state.store_finetuned(ws.tv.key, done)
-    st.toast(f"Fine-tuned: test accuracy {done.head.metrics['test_accuracy']:.1%}",
+    try:
+        if fine_tune:
+            size = resources.finetune_config(ws, params).image_size
+            with components.progress_panel(
+                    f"Fine-tuning {ws.settings.backbone} on "
+                    f"{ws.dataset.split_indices('train').size:,} images at {size} px…",
+                    starting="training the first head, then compiling the network…") as panel:
+                done = resources.fine_tune(ws, params, progress=panel, on_epoch=on_epoch)
+        else:
+            with components.progress_panel(
+                    f"Training a {label(head)} head on {ws.tv.n:,} samples…",
+                    starting="fitting…") as panel:
+                trained = resources.train_head(ws.tv, head=head, params=params, progress=panel,
+                                               on_epoch=on_epoch, cross_fit_folds=folds)
+    finally:
+        cancel_slot.empty()
+        curves_slot.empty()
+    if fine_tune:
+        state.store_finetuned(ws.tv.key, done)
+        st.toast(f"Fine-tuned: test accuracy {done.head.metrics['test_accuracy']:.1%}",
+                 icon=":material/check_circle:")
+        st.rerun()  # the sidebar's feature-space switch appears now
+    state.store_head(ws.tv.key, trained)
+    if folds >= 2:
+        state.store_crossfit_head(ws.tv.key, trained)
+    st.toast(f"Trained: test accuracy {trained.metrics['test_accuracy']:.1%}",
              icon=":material/check_circle:")
-    st.rerun()  # the sidebar's feature-space switch appears now
 
+
+# --- 3. results ---
 
 def _finetune_results(ws: Workspace, done) -> None:
     metrics = done.head.metrics
@@ -119,8 +156,9 @@ def _finetune_results(ws: Workspace, done) -> None:
     columns[2].metric("kNN vote after", f"{knn_after['knn_accuracy']:.1%}", border=True,
                       delta=f"{knn_after['knn_accuracy'] - knn['knn_accuracy']:+.1%} vs "
                             f"{knn['knn_accuracy']:.1%} before",
-                      help="A 10-nearest-neighbour vote in transfer-value space: how well the "
-                           "features alone separate the classes, after and before.")
+                      help=f"A {knn_after['n_neighbors']}-nearest-neighbour vote in "
+                           "transfer-value space: how well the features alone separate the "
+                           "classes, after and before.")
     columns[3].metric("Images / s", f"{result.images_per_second:,.0f}", border=True,
                       help="Training throughput on this machine.")
     c = result.config
@@ -145,13 +183,13 @@ FINETUNE_HELP = {
     "start_size": "Progressive resizing: the first epoch trains at this size and later ones "
                   "grow to the sidebar's input size (small images are cheap while the network "
                   "adapts). 0 trains every epoch at the input size.",
-    "unfreeze": "'all' trains the whole backbone; 'top-K' only its last K blocks. EfficientNet-"
-                "Lite0 has 16: top-13 keeps the stem and first three blocks as ImageNet "
-                "trained them (measured 1.16× faster at equal accuracy on Fashion-MNIST).",
-    "peak_lr": "AdamW's learning rate at the top of the one-cycle schedule. With BN folded, "
-               "5e-4 reached 94.5 % on Fashion-MNIST where 1e-3 reached 94.1 % (measured).",
-    "bn": "'frozen' keeps ImageNet's batch-norm statistics (folded: faster, and better on "
-          "short runs, measured); 'train' lets them adapt.",
+    "unfreeze": "'all' trains the whole backbone; 'top-K' only its last K blocks, keeping the "
+                "earlier ones as ImageNet trained them (faster per epoch). Measured effects: "
+                "the README's Fine-tuning section.",
+    "peak_lr": "AdamW's learning rate at the top of the one-cycle schedule. The default is the "
+               "one the README's fine-tuning benchmarks chose.",
+    "bn": "'frozen' keeps ImageNet's batch-norm statistics (folded into the convolutions, "
+          "so faster); 'train' lets them adapt. Which does better: see the README.",
     "flip": "Mirror training images left-right at random. Right for clothing, animals and "
             "photos; wrong for digits and text.",
     "crop_pad_fraction": "Pad by this share of the side, then crop back at a random place.",
@@ -198,49 +236,6 @@ def _int_list(text: str, default) -> tuple[int, ...]:
     return values or tuple(default)
 
 
-def _cancel() -> None:
-    st.session_state["train_cancelled"] = True
-
-
-@contextmanager
-def _live_training(cancel_label: str, *, cancel_help: str | None = None) -> Iterator[Callable]:
-    """A cancel button and loss/accuracy curves redrawn after every epoch, while the block
-    runs; yields the on_epoch callback. Cancel reruns the script, which stops training at
-    its next progress update (Streamlit interrupts the running script)."""
-    cancel_slot = st.empty()
-    cancel_slot.button(cancel_label, on_click=_cancel, icon=":material/stop_circle:",
-                       key="cancel_training", help=cancel_help)
-    curves_slot = st.empty()
-    logs: list = []
-
-    def on_epoch(log) -> None:
-        logs.append(log)
-        with curves_slot.container():
-            _curves(logs)
-
-    try:
-        yield on_epoch
-    finally:
-        cancel_slot.empty()
-        curves_slot.empty()
-
-
-def _train(ws: Workspace, head_name: str, params: dict, folds: int) -> None:
-    """Train with live progress, curves and a cancel button."""
-    from core.heads import train_head
-
-    with _live_training("Cancel training") as on_epoch, components.progress_panel(
-            f"Training a {HEAD_LABELS[head_name]} head on {ws.tv.n:,} samples…",
-            starting="fitting…") as panel:
-        head = train_head(tv=ws.tv, head=head_name, params=params, progress=panel,
-                          on_epoch=on_epoch, cross_fit_folds=folds)
-    state.store_head(ws.tv.key, head)
-    if folds >= 2:
-        state.store_crossfit_head(ws.tv.key, head)
-    st.toast(f"Trained: test accuracy {head.metrics['test_accuracy']:.1%}",
-             icon=":material/check_circle:")
-
-
 def _curves(history) -> None:
     """Loss and accuracy per epoch, train against validation."""
     frame = pd.DataFrame([{"epoch": log.epoch, "train loss": log.loss,
@@ -259,7 +254,7 @@ def _curves(history) -> None:
 def _results(ws: Workspace, record: state.HeadRecord) -> None:
     head = record.head
     metrics = head.metrics
-    st.subheader(f"{HEAD_LABELS.get(head.head, head.head)} head")
+    st.subheader(f"{label(head.head)} head")
     test = metrics["test_accuracy"]
     columns = st.columns(5)
     delta = None
@@ -275,7 +270,8 @@ def _results(ws: Workspace, record: state.HeadRecord) -> None:
                       help="Always predicting the most frequent class.")
     knn = resources.separability(ws.tv)
     columns[4].metric("Before: kNN vote", f"{knn['knn_accuracy']:.1%}", border=True,
-                      help="A 10-nearest-neighbour vote in transfer-value space, no training: "
+                      help=f"A {knn['n_neighbors']}-nearest-neighbour vote in transfer-value "
+                           "space, no training: "
                            "how separable the classes already are.")
     when = ("loaded from the cache (trained earlier in {:.1f} s)" if head.cache == "hit"
             else "trained in {:.1f} s").format(metrics["train_seconds"])

@@ -12,19 +12,17 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.datasets.base import ImageDataset
-from dashboard import components, resources, state
-from dashboard.resources import Settings, Workspace
+from dashboard import resources, state
+from dashboard.resources import ImageDataset, Settings, Workspace
+from dashboard.ui import components
 
 FOLDER, UPLOAD = "__folder__", "__upload__"
 CUSTOM = "__custom__"
 ALL = 0  # "limit" option meaning the whole dataset
 LIMITS = (1_000, 2_000, 5_000, 10_000, 20_000, ALL)
 DEFAULT_LIMIT = 10_000  # embed a subset first: a useful picture in well under a minute
-AUTO = 0  # "image size" option meaning: chosen from the dataset and backbone
+AUTO = 0  # "image size" option meaning: core's default for the dataset and backbone
 SIZES = (32, 48, 64, 96, 128, 160, 192, 224, 240, 260, 299)
-SMALL_IMAGE = 64  # px: images up to this size gain nothing from 224 px input...
-SMALL_IMAGE_INPUT = 96  # ...and 96 px input is ~5× faster
 
 
 def _env(name: str) -> str | None:
@@ -34,38 +32,34 @@ def _env(name: str) -> str | None:
 
 def _apply_env_defaults() -> None:
     """Seed the widgets' session-state keys once per session."""
-    if st.session_state.get("_sidebar_seeded"):
+    if state.get(state.SIDEBAR_SEEDED):
         return
-    st.session_state["_sidebar_seeded"] = True
-    from core.backbones.registry import DEFAULT_BACKBONE, REGISTRY
-    from core.datasets.registry import DATASETS, default_dataset_name
-
-    dataset = _env("DATASET") or default_dataset_name()
-    if dataset in DATASETS:
-        st.session_state["dataset_choice"] = dataset
+    state.put(state.SIDEBAR_SEEDED, True)
+    dataset = _env("DATASET") or resources.default_dataset_name()
+    if dataset in resources.dataset_catalog():
+        state.put(state.DATASET_CHOICE, dataset)
     else:  # a folder or .zip path: load_dataset understands both
-        st.session_state["dataset_choice"] = FOLDER
-        st.session_state["dataset_folder"] = dataset
-    backbone = _env("BACKBONE") or DEFAULT_BACKBONE
-    if backbone in REGISTRY:
-        st.session_state["backbone_choice"] = backbone
+        state.put(state.DATASET_CHOICE, FOLDER)
+        state.put(state.DATASET_FOLDER, dataset)
+    backbone = _env("BACKBONE") or resources.default_backbone()
+    if resources.known_backbone(backbone):
+        state.put(state.BACKBONE_CHOICE, backbone)
     else:
-        st.session_state["backbone_choice"] = CUSTOM
-        st.session_state["backbone_custom"] = backbone
+        state.put(state.BACKBONE_CHOICE, CUSTOM)
+        state.put(state.BACKBONE_CUSTOM, backbone)
     if (size := _env("IMAGE_SIZE")) and size.isdigit():
-        st.session_state["image_size"] = int(size)
+        state.put(state.IMAGE_SIZE, int(size))
     limit = _env("LIMIT")
     if limit is not None:
-        st.session_state["limit_preference"] = (ALL if limit.lower() in ("all", "0", "none")
-                                                else int(limit))
+        state.put(state.LIMIT_PREFERENCE,
+                  ALL if limit.lower() in ("all", "0", "none") else int(limit))
 
 
 # --- dataset ---
 
 def dataset_source() -> tuple[str, str] | None:
     """The chosen dataset as (name or path for core's load_dataset, label), or None."""
-    from core.datasets.registry import DATASETS
-
+    DATASETS = resources.dataset_catalog()
     _apply_env_defaults()
     st.sidebar.subheader("Dataset")
     options = [*DATASETS, FOLDER, UPLOAD]
@@ -78,7 +72,7 @@ def dataset_source() -> tuple[str, str] | None:
         info = DATASETS[option]
         return option if info.local() else f"{option} ({info.status()})"
 
-    choice = st.sidebar.selectbox("Dataset", options, format_func=label, key="dataset_choice",
+    choice = st.sidebar.selectbox("Dataset", options, format_func=label, key=state.DATASET_CHOICE, persist_state="session",
                                   label_visibility="collapsed")
     if choice in DATASETS:
         info = DATASETS[choice]
@@ -89,7 +83,7 @@ def dataset_source() -> tuple[str, str] | None:
         return choice, choice
     if choice == FOLDER:
         path = st.sidebar.text_input(
-            "Folder path", key="dataset_folder", placeholder="/path/to/images",
+            "Folder path", key=state.DATASET_FOLDER, persist_state="session", placeholder="/path/to/images",
             help="One sub-folder of images per class (optionally inside train/ val/ test/). "
                  "A path to a .zip works too.")
         if not path:
@@ -100,22 +94,22 @@ def dataset_source() -> tuple[str, str] | None:
 
 
 def _uploaded_zip() -> tuple[str, str] | None:
-    upload = st.sidebar.file_uploader("Dataset .zip", type=["zip"], key="dataset_zip",
+    upload = st.sidebar.file_uploader("Dataset .zip", type=["zip"], key=state.DATASET_ZIP,
                                       help="A .zip holding one folder of images per class.")
+    done = state.get(state.EXTRACTED_ZIP)  # (file id, folder, file name)
     if upload is None:
+        if done is not None:  # an uploader forgets its file when the view (page) changes
+            st.sidebar.caption(f"Using {done[2]}, uploaded earlier; upload another to replace "
+                               "it.")
+            return done[1], Path(done[2]).stem
         st.sidebar.info("Upload a .zip with one folder of images per class "
                         "(e.g. flower_photos.zip).")
         return None
-    done = st.session_state.get("extracted_zip")
     if done is None or done[0] != upload.file_id:
-        from core.datasets.zip_import import extract_zip_dataset
-        from core.base.paths import cache_root
-
         with st.sidebar.status(f"Unpacking {upload.name}…"):
-            folder = extract_zip_dataset(zip_path_or_fileobj=upload,
-                                         dest_dir=cache_root() / "uploads")
-        done = (upload.file_id, str(folder))
-        st.session_state["extracted_zip"] = done
+            folder = resources.extract_uploaded_zip(upload)
+        done = (upload.file_id, folder, upload.name)
+        state.put(state.EXTRACTED_ZIP, done)
     return done[1], Path(upload.name).stem
 
 
@@ -123,11 +117,9 @@ def _uploaded_zip() -> tuple[str, str] | None:
 
 def model_settings(source: tuple[str, str], dataset: ImageDataset) -> Settings | None:
     """Backbone, input size and subset for the loaded dataset (None: nothing usable chosen)."""
-    from core.backbones.registry import get_backbone, list_backbones
-
     st.sidebar.subheader("Backbone")
-    specs = list_backbones()
-    reasons = _unavailable_reasons(tuple(s.name for s in specs))
+    specs = resources.backbones()
+    reasons = resources.unavailable_reasons(tuple(s.name for s in specs))
     # offline and available first: those work here and now
     specs.sort(key=lambda s: (reasons[s.name] is not None, not s.offline))
     names = [s.name for s in specs] + [CUSTOM]
@@ -140,16 +132,16 @@ def model_settings(source: tuple[str, str], dataset: ImageDataset) -> Settings |
             return f"{name} (unavailable)"
         return f"{name} · offline" if by_name[name].offline else f"{name} · downloads weights"
 
-    choice = st.sidebar.selectbox("Backbone", names, format_func=label, key="backbone_choice",
+    choice = st.sidebar.selectbox("Backbone", names, format_func=label, key=state.BACKBONE_CHOICE, persist_state="session",
                                   label_visibility="collapsed")
     if choice == CUSTOM:
         backbone = st.sidebar.text_input(
-            "Model and layer", key="backbone_custom", placeholder="path/to/model.keras:layer",
+            "Model and layer", key=state.BACKBONE_CUSTOM, persist_state="session", placeholder="path/to/model.keras:layer",
             help="A Keras model file and the name of the layer whose output to use.")
         if not backbone:
             st.sidebar.info("Enter 'path/to/model.keras:layer_name'.")
             return None
-        spec = get_backbone(backbone)
+        spec = resources.backbone(backbone)
     else:
         backbone, spec = choice, by_name[choice]
         reason = reasons[choice]
@@ -158,31 +150,15 @@ def model_settings(source: tuple[str, str], dataset: ImageDataset) -> Settings |
         else:
             st.sidebar.caption(f"{spec.description} · {spec.feature_dim}-d transfer values")
 
-    image_size = _size_picker(dataset, spec.native_size)
+    image_size = _size_picker(resources.default_image_size(dataset, spec), spec.native_size)
     limit = _limit_picker(len(dataset))
     return Settings(dataset=source[0], dataset_label=source[1], backbone=backbone,
                     image_size=image_size, limit=limit)
 
 
-@st.cache_resource(ttl=60, show_spinner=False)
-def _unavailable_reasons(names: tuple[str, ...]) -> dict[str, str | None]:
-    """Why each backbone cannot be used here (None: it can). Checking looks for packages
-    and cached weights on disk, so it is done at most once a minute, not on every rerun."""
-    from core.backbones.registry import get_backbone
-
-    return {name: get_backbone(name).unavailable_reason() for name in names}
-
-
-def _auto_size(dataset: ImageDataset, native: int) -> int:
-    shape = dataset.images.uniform_shape
-    if shape is not None and max(shape[:2]) <= SMALL_IMAGE:
-        return min(SMALL_IMAGE_INPUT, native)  # never above the size the backbone was made for
-    return native
-
-
-def _size_picker(dataset: ImageDataset, native: int) -> int:
-    auto = _auto_size(dataset, native)
-    options = [AUTO, *sorted(set(SIZES) | {native, st.session_state.get("image_size") or native})]
+def _size_picker(auto: int, native: int) -> int:
+    """The input size; "auto" is core's default for this dataset and backbone."""
+    options = [AUTO, *sorted(set(SIZES) | {native, state.get(state.IMAGE_SIZE) or native})]
 
     def label(size: int) -> str:
         if size == AUTO:
@@ -190,28 +166,29 @@ def _size_picker(dataset: ImageDataset, native: int) -> int:
             return f"auto: {auto} px ({why})"
         return f"{size} px" + (" (native)" if size == native else "")
 
-    st.session_state.setdefault("image_size", AUTO)
+    state.seed(state.IMAGE_SIZE, AUTO)
     size = st.sidebar.selectbox(
-        "Input size", options, format_func=label, key="image_size",
-        help="Images are resized to this before the backbone. Small images (≤64 px) gain "
-             "little from 224 px, and 96 px runs about five times faster.")
+        "Input size", options, format_func=label, key=state.IMAGE_SIZE, persist_state="session",
+        help="Images are resized to this before the backbone. Larger inputs are slower, and "
+             "small images gain little from a large one, so auto picks a smaller input for "
+             "them. Measured speeds: the README's Benchmarks section.")
     return auto if size == AUTO else int(size)
 
 
 def _limit_picker(n_total: int) -> int | None:
     """How many images to embed; the choice is remembered per session across datasets."""
-    preferred = st.session_state.setdefault("limit_preference", DEFAULT_LIMIT)
+    preferred = state.seed(state.LIMIT_PREFERENCE, DEFAULT_LIMIT)
     sizes = {limit for limit in LIMITS if limit != ALL} | ({preferred} - {ALL})
     options = sorted(limit for limit in sizes if limit < n_total) + [ALL]
     # the widget shows the preference when this dataset is big enough for it, else "all"
-    st.session_state["limit"] = preferred if preferred in options else ALL
+    state.put(state.LIMIT, preferred if preferred in options else ALL)
 
     def label(limit: int) -> str:
         return f"all {n_total:,}" if limit == ALL else f"{limit:,}"
 
     if len(options) > 1:
         limit = st.sidebar.select_slider(
-            "Images to embed", options, format_func=label, key="limit",
+            "Images to embed", options, format_func=label, key=state.LIMIT, persist_state="session",
             on_change=_remember_limit,
             help="Start with a random subset (each split keeps its share); embed the full "
                  "set when the picture looks right.")
@@ -225,7 +202,7 @@ def _limit_picker(n_total: int) -> int | None:
 
 
 def _remember_limit() -> None:
-    st.session_state["limit_preference"] = st.session_state["limit"]
+    state.put(state.LIMIT_PREFERENCE, state.get(state.LIMIT))
 
 
 # --- original or fine-tuned backbone ---
@@ -235,7 +212,7 @@ def feature_space_picker(ws: Workspace) -> None:
     if ws.finetuned is None:
         return
     st.sidebar.segmented_control(
-        "Feature space", [state.ORIGINAL, state.FINE_TUNED], key=state.FEATURE_SPACE_KEY,
+        "Feature space", [state.ORIGINAL, state.FINE_TUNED], key=state.FEATURE_SPACE_KEY, persist_state="session",
         required=True, default=state.ORIGINAL, format_func=str.capitalize,
         help="Fine-tuned: the backbone after fine-tuning on these images. Every view "
              "(projections, confusion matrix, failures, label issues) then uses its transfer "
@@ -247,8 +224,6 @@ def feature_space_picker(ws: Workspace) -> None:
 def status_panel(where, tv_key: str | None) -> None:
     """Cache hit/miss for the current transfer values, the head, the cache's size and
     location, and clearing it; drawn into `where` (a sidebar container)."""
-    from core.base.paths import cache_root
-
     where.subheader("Cache")
     if tv_key is not None:
         record = state.tv_status(tv_key)
@@ -263,7 +238,7 @@ def status_panel(where, tv_key: str | None) -> None:
             where.markdown(f":green[●] Head: **{head.head.head}**, test accuracy {acc:.1%}")
         else:
             where.markdown(":gray[●] Head: none trained on these transfer values yet")
-    overview = resources.cache_overview(str(cache_root()))
+    overview = resources.cache_overview(resources.cache_folder())
     entries = sum(kind["entries"] for kind in overview["kinds"].values())
     where.caption(f"{components.human_bytes(overview['bytes'])} in {entries} "
                   f"entr{'y' if entries == 1 else 'ies'} at")
@@ -272,15 +247,9 @@ def status_panel(where, tv_key: str | None) -> None:
                  key="clear_cache",
                  help="Deletes every cached array (transfer values, projections, ...). "
                       "They are recomputed when needed.")
-    if (freed := st.session_state.pop("cache_cleared", None)) is not None:
+    if (freed := state.take_cache_cleared()) is not None:
         where.success(f"Cache cleared: {components.human_bytes(freed)} freed.")
 
 
 def _clear_cache() -> None:
-    from core.base.cache import clear_cache
-
-    freed = clear_cache()
-    resources.forget_everything()
-    st.session_state["cache_cleared"] = freed
-    st.session_state["tv_status"] = {}
-    st.session_state.pop("extracted_zip", None)  # uploads live in the cache folder too
+    state.cache_cleared(resources.clear_cache())

@@ -1,9 +1,8 @@
-"""Reusable UI pieces: progress adapter, error display, image gallery grid."""
+"""Shared UI pieces: error display, image galleries, nearest neighbours, small charts."""
 
 from __future__ import annotations
 
 import math
-import time
 import traceback
 from contextlib import contextmanager
 from typing import Callable, Iterator, Sequence
@@ -11,10 +10,13 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 import streamlit as st
 
-from core.base.errors import CancelledError, TransferLensError
-from core.base.progress import Progress
+from dashboard import pages, resources, state
+from dashboard.resources import CancelledError, TransferLensError, Workspace
+from dashboard.ui.progress import progress_panel  # noqa: F401 (views draw progress from here)
 
-THUMB = 96  # px: thumbnails are upscaled (nearest-neighbour) to this size by core.datasets.thumbnails
+THUMB = 96  # px: thumbnails are upscaled (nearest-neighbour) to this size by core
+# display names of core's projection methods (core.analysis.projections.METHODS)
+METHOD_LABELS = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
 
 
 CSS = """
@@ -30,43 +32,6 @@ CSS = """
 
 def inject_css() -> None:
     st.html(CSS)
-
-
-class ProgressPanel:
-    """Feeds core Progress snapshots into one st.progress bar with rate and ETA.
-
-    Redraws at most ~8 times a second: each redraw is a message to the browser, and a
-    fast loop (small batches) would otherwise flood it.
-    """
-
-    def __init__(self, label: str, *, starting: str | None = None) -> None:
-        self._slot = st.empty()
-        self._bar = self._slot.progress(0.0, text=label)
-        self._last = 0.0
-        self._starting = starting  # said while nothing has been measured yet (no rate)
-
-    def __call__(self, progress: Progress) -> None:
-        now = time.monotonic()
-        if progress.done < progress.total and now - self._last < 0.12:
-            return
-        self._last = now
-        text = progress.describe()
-        if self._starting and progress.rate == 0 and progress.done < progress.total:
-            text += f" · {self._starting}"  # so a slow start does not look frozen
-        self._bar.progress(progress.fraction, text=text)
-
-    def clear(self) -> None:
-        self._slot.empty()
-
-
-@contextmanager
-def progress_panel(label: str, *, starting: str | None = None) -> Iterator[ProgressPanel]:
-    """A progress bar that disappears when the work is done (or fails)."""
-    panel = ProgressPanel(label, starting=starting)
-    try:
-        yield panel
-    finally:
-        panel.clear()
 
 
 @contextmanager
@@ -93,9 +58,7 @@ def user_errors() -> Iterator[None]:
 
 def thumbnails(dataset, indices: Sequence[int], *, size: int = THUMB) -> list[np.ndarray]:
     """RGB uint8 thumbnails for dataset samples (tiny images upscaled without blurring)."""
-    from core.datasets.thumbnails import thumbnail
-
-    return [thumbnail(dataset.images.get(int(i)), size=size) for i in indices]
+    return [resources.thumbnail(dataset.images.get(int(i)), size=size) for i in indices]
 
 
 def image_grid(dataset, indices: Sequence[int], captions: Sequence[str], *,
@@ -113,30 +76,28 @@ def paginated_grid(dataset, indices: Sequence[int] | np.ndarray,
                    size: int = THUMB) -> None:
     """A grid of `per_page` thumbnails with page buttons below (only one page is encoded)."""
     indices = np.asarray(indices)
-    pages = max(1, math.ceil(len(indices) / per_page))
+    n_pages = max(1, math.ceil(len(indices) / per_page))
     grid = st.container()
     page = 1
-    if pages > 1:
-        page_key = f"{key}_page"
-        if st.session_state.get(page_key, 1) > pages:  # the list shrank under a filter
-            st.session_state[page_key] = 1
-        page = st.pagination(pages, key=page_key)
+    if n_pages > 1:
+        page_key = f"{key}_page"  # a widget key derived from the gallery's
+        if state.get(page_key, 1) > n_pages:  # the list shrank under a filter
+            state.put(page_key, 1)
+        page = st.pagination(n_pages, key=page_key)
     shown = indices[(page - 1) * per_page: page * per_page]
     with grid:
-        if pages > 1:
-            st.caption(f"Showing {len(shown)} of {len(indices):,} · page {page} of {pages}")
+        if n_pages > 1:
+            st.caption(f"Showing {len(shown)} of {len(indices):,} · page {page} of {n_pages}")
         image_grid(dataset, shown, [caption(int(i)) for i in shown], size=size)
 
 
 def need_head(what: str, key: str) -> None:
     """The message views show when they depend on a trained head that does not exist yet."""
-    from dashboard.state import go_to
-
     st.info(f"Train a head first: {what} needs a classifier trained on these transfer values. "
             "A head trained on other data or another backbone does not apply here.",
             icon=":material/model_training:")
-    st.button("Go to “Train a head”", on_click=go_to, args=("Train a head",), type="primary",
-              key=f"goto_train_{key}")
+    st.button(f"Go to “{pages.TRAIN.title}”", on_click=state.go_to, args=(pages.TRAIN.title,),
+              type="primary", key=f"goto_train_{key}")
 
 
 def class_mix_chart(labels: np.ndarray, class_names: Sequence[str]) -> None:
@@ -173,3 +134,24 @@ def customdata(point: dict) -> list[float]:
     elif not isinstance(custom, (list, tuple)):
         custom = [custom]
     return [math.nan if v is None else float(v) for v in custom]  # NaN arrives as null
+
+
+def show_neighbours(ws: Workspace, index: int, k: int = 8, *,
+                    inspect_button: bool = True) -> None:
+    """The image and its k nearest neighbours, with class and distance."""
+    neighbours = resources.nearest(ws.tv, index, k=k)
+    indices = [index] + [j for j, _ in neighbours]
+    captions = [f"#{index} · {ws.class_names[ws.tv.labels[index]]} (query)"]
+    captions += [f"#{j} · {ws.class_names[ws.tv.labels[j]]} · d={d:.3g}" for j, d in neighbours]
+    image_grid(ws.dataset, indices, captions)
+    same = sum(ws.tv.labels[j] == ws.tv.labels[index] for j, _ in neighbours)
+    st.caption(f"{same} of {len(neighbours)} neighbours share its label "
+               f"“{ws.class_names[ws.tv.labels[index]]}”.")
+    if inspect_button:
+        st.button("Inspect this image", on_click=_inspect, args=(ws.tv.key, index),
+                  key=f"inspect_{index}", icon=":material/image_search:")
+
+
+def _inspect(tv_key: str, index: int) -> None:
+    state.choose_image(tv_key, index)
+    state.go_to(pages.INSPECT.title)

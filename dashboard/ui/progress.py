@@ -1,0 +1,46 @@
+"""Core progress reports drawn as one st.progress bar with rate and ETA."""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+import streamlit as st
+
+
+class ProgressPanel:
+    """Feeds core Progress snapshots into one st.progress bar with rate and ETA.
+
+    Redraws at most ~8 times a second: each redraw is a message to the browser, and a
+    fast loop (small batches) would otherwise flood it.
+    """
+
+    def __init__(self, label: str, *, starting: str | None = None) -> None:
+        self._slot = st.empty()
+        self._bar = self._slot.progress(0.0, text=label)
+        self._last = 0.0
+        self._starting = starting  # said while nothing has been measured yet (no rate)
+
+    def __call__(self, progress: Any) -> None:  # a core.base.progress.Progress snapshot
+        now = time.monotonic()
+        if progress.done < progress.total and now - self._last < 0.12:
+            return
+        self._last = now
+        text = progress.describe()
+        if self._starting and progress.rate == 0 and progress.done < progress.total:
+            text += f" · {self._starting}"  # so a slow start does not look frozen
+        self._bar.progress(progress.fraction, text=text)
+
+    def clear(self) -> None:
+        self._slot.empty()
+
+
+@contextmanager
+def progress_panel(label: str, *, starting: str | None = None) -> Iterator[ProgressPanel]:
+    """A progress bar that disappears when the work is done (or fails)."""
+    panel = ProgressPanel(label, starting=starting)
+    try:
+        yield panel
+    finally:
+        panel.clear()
