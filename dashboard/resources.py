@@ -20,7 +20,9 @@ import streamlit as st
 
 from core.base.errors import CancelledError, TransferLensError  # noqa: F401 (for ui/)
 from core.base.paths import cache_root
-from core.datasets.base import SPLIT_CODES, ImageDataset
+from core.base.splits import SPLIT_CODES, SPLIT_NAMES  # noqa: F401 (SPLIT_NAMES for views)
+from core.base.splits import split_mask as _split_mask
+from core.datasets.base import ImageDataset
 from dashboard import state
 from dashboard.ui.progress import progress_panel
 
@@ -264,10 +266,7 @@ def workspace(settings: Settings) -> Workspace | None:
                      total=len(full_dataset(settings.dataset)), tv=tv, finetuned=done)
 
 
-# --- splits (one place: switch to core.base.splits once it exists on main) ---
-
-SPLIT_NAMES: tuple[str, ...] = tuple(SPLIT_CODES)  # ("train", "val", "test"), in code order
-
+# --- splits (core.base.splits; re-exported so views and ui/ need no core import) ---
 
 def split_code(name: str) -> int:
     """The code a split has in `tv.splits` / `dataset.splits`."""
@@ -280,7 +279,7 @@ def split_name(code: int) -> str:
 
 def split_mask(tv, name: str | None):
     """Rows of `tv` in the split `name` (None: every row, returned as None)."""
-    return None if name is None else tv.splits == split_code(name)
+    return None if name is None else _split_mask(tv.splits, name)
 
 
 # --- datasets and backbones (the sidebar) ---

@@ -263,9 +263,6 @@ def test_label_issues(app: AppTest) -> None:
         assert any(c.startswith("#") for c in all_captions(app))
 
 
-@pytest.mark.xfail(strict=False, reason="needs core's find_label_issues(knn=graph) to use only "
-                   "the graph's first n_neighbors columns (a parallel core change); remove "
-                   "this mark once it is merged")
 def test_label_issues_rank_like_the_cli(app: AppTest, tiny_backbone, capsys) -> None:
     """Same data, same settings: the app ranks suspected label errors as the CLI does
     (`python -m core label-issues`: 5-fold cross-fitted logreg, core's neighbour count)."""

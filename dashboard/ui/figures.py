@@ -12,7 +12,6 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 
-SPLIT_NAMES = ("train", "val", "test")
 CORRECT_COLOUR, WRONG_COLOUR = "#adb5bd", "#e03131"
 PAIR_TRACES_UP_TO = 20  # classes; beyond, (true, predicted) pairs would mean too many traces
 
@@ -46,11 +45,13 @@ def marker_size(n: int) -> float:
 def projection_figure(*, coords: np.ndarray, labels: np.ndarray, splits: np.ndarray,
                       class_names: Sequence[str], sample_ids: np.ndarray, colour: str,
                       predictions: np.ndarray | None = None,
-                      probabilities: np.ndarray | None = None) -> go.Figure:
+                      probabilities: np.ndarray | None = None,
+                      split_names: Sequence[str] = ()) -> go.Figure:
     """A 2-D or 3-D scatter of the projection, one trace per legend entry.
 
     `colour` is "class", "predicted", "correct", "confidence" or "split". Each point's
     customdata is [sample index, confidence]; the selection maps back through it.
+    `split_names` names the split codes in `splits`, in code order (for colour "split").
     """
     n, dims = coords.shape
     has_head = predictions is not None
@@ -71,7 +72,7 @@ def projection_figure(*, coords: np.ndarray, labels: np.ndarray, splits: np.ndar
         groups.append(("wrong", WRONG_COLOUR, predictions != labels))
     elif colour == "split":
         split_colours = ("#4c6ef5", "#fab005", "#12b886")
-        for code, split in enumerate(SPLIT_NAMES):
+        for code, split in enumerate(split_names):
             groups.append((split, split_colours[code], splits == code))
     else:
         for c, name in enumerate(names):

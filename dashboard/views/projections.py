@@ -52,7 +52,8 @@ def render(ws: Workspace) -> None:
             coords=np.asarray(projection.coords), labels=ws.tv.labels, splits=ws.tv.splits,
             class_names=ws.class_names, sample_ids=ws.tv.sample_ids, colour=colour,
             predictions=None if head is None else head.head.predictions,
-            probabilities=None if head is None else head.head.probabilities)))
+            probabilities=None if head is None else head.head.probabilities,
+            split_names=resources.SPLIT_NAMES)))
     config = {"scrollZoom": True, "displaylogo": False}
     if dims == 2:
         st.plotly_chart(figure, key=state.PROJECTION_CHART, on_select=partial(_on_select, ws.tv.key),
