@@ -374,6 +374,12 @@ def fine_tunes_backbone(head: str) -> bool:
     return HEADS[head].fine_tunes_backbone
 
 
+def head_title(head: str) -> str:
+    from core.heads import head_title as title
+
+    return title(head)
+
+
 def describe_head(head: str) -> str:
     from core.heads import describe_head as describe
 
@@ -479,6 +485,13 @@ def label_issue_neighbors() -> int:
     from core.analysis.label_issues import DEFAULT_NEIGHBORS
 
     return DEFAULT_NEIGHBORS
+
+
+def label_issue_folds() -> int:
+    """How many folds the label-issue head is cross-fitted with (core's default)."""
+    from core.analysis.label_issues import DEFAULT_CROSS_FIT_FOLDS
+
+    return DEFAULT_CROSS_FIT_FOLDS
 
 
 # --- images ---

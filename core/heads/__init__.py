@@ -11,11 +11,11 @@ from core.heads import keras_heads as _keras_heads  # noqa: F401  (registers sof
 from core.heads import finetuned as _finetuned  # noqa: F401  (registers finetune)
 from core.heads.base import EpochLog, HeadData, HeadModel
 from core.heads.registry import (DEFAULT_HEAD, HEADS, default_head_params, describe_head,
-                                 head_names, register_head)
+                                 head_names, head_title, register_head)
 from core.heads.storage import save_head
 from core.heads.trained import TrainedHead, load_head
 from core.heads.training import evaluate_head, split_rows, train_head
 
-__all__ = ["DEFAULT_HEAD", "HEADS", "head_names", "EpochLog", "HeadData", "HeadModel", "TrainedHead", "default_head_params",
+__all__ = ["DEFAULT_HEAD", "HEADS", "head_names", "head_title", "EpochLog", "HeadData", "HeadModel", "TrainedHead", "default_head_params",
            "describe_head", "evaluate_head", "load_head", "register_head", "save_head",
            "split_rows", "train_head"]

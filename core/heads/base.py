@@ -52,6 +52,7 @@ class HeadModel:
     """
 
     name: ClassVar[str] = ""
+    title: ClassVar[str] = ""  # a short display name for front ends ("" shows `name`)
     description: ClassVar[str] = ""
     defaults: ClassVar[dict[str, Any]] = {}
     needs_images: ClassVar[bool] = False

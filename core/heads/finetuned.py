@@ -27,6 +27,7 @@ WEIGHTS_FILE = "weights.npz"
 @register_head
 class FineTunedHead(HeadModel):
     name = "finetune"
+    title = "Fine-tune"
     fine_tunes_backbone = True
     description = ("Fine-tune the backbone itself: a linear head on the frozen transfer values "
                    "first, then the whole network (or its top K blocks) end to end on the images "

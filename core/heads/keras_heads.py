@@ -137,6 +137,7 @@ def _maybe(value) -> float | None:
 @register_head
 class SoftmaxHead(KerasHead):
     name = "softmax"
+    title = "Softmax (Keras)"
     description = ("One softmax layer (Keras, Adam, batch 64) on standardized transfer values, "
                    "early stopping on validation loss.")
     defaults = {**KerasHead.defaults, "hidden": 0}
@@ -145,6 +146,7 @@ class SoftmaxHead(KerasHead):
 @register_head
 class MLPHead(KerasHead):
     name = "mlp"
+    title = "MLP (Keras)"
     description = ("The classic tutorial head: Dense(1024, relu) → softmax (Keras, Adam, "
                    "batch 64), early stopping on validation loss; dropout 0.5 after the hidden "
                    "layer (set 0 for the tutorial's exact head).")

@@ -30,6 +30,7 @@ def _blas_threads(matrix: np.ndarray):
 @register_head
 class LogisticRegressionHead(HeadModel):
     name = "logreg"
+    title = "Logistic regression"
     description = ("Logistic regression (scikit-learn, L-BFGS) on standardized transfer values. "
                    "Fast, convex, well-calibrated probabilities; the default.")
     # C=0.01 measured on Fashion-MNIST Lite0@96px (55k × 1280): val 89.3 %, converged in ~115

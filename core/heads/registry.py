@@ -25,6 +25,11 @@ def get_head_class(name: str) -> type[HeadModel]:
     return HEADS[name]
 
 
+def head_title(name: str) -> str:
+    """The head's display name (its registry name when it has none)."""
+    return get_head_class(name).title or name
+
+
 def describe_head(name: str) -> str:
     return get_head_class(name).description
 

@@ -12,7 +12,6 @@ from dashboard import resources, state
 from dashboard.resources import Workspace
 from dashboard.ui import components
 
-FOLDS = 5
 PER_PAGE = 8
 
 
@@ -45,17 +44,19 @@ def render(ws: Workspace) -> None:
 
 
 def _explain_and_offer(ws: Workspace) -> None:
+    folds, head = resources.label_issue_folds(), resources.default_head()
+    title = resources.head_title(head)
     st.markdown(
         "A label is suspicious when a classifier that **never saw the image** confidently "
         "predicts another class, and the image's nearest neighbours agree with it. To get "
-        f"such out-of-fold predictions for every image, a logistic-regression head is trained "
-        f"{FOLDS} times, each time holding out a fifth of the data.")
-    if st.button(f"Find label issues ({FOLDS}-fold cross-fitted logistic regression)",
+        f"such out-of-fold predictions for every image, the head **{title}** is "
+        f"trained {folds} times, each time holding out 1/{folds} of the data.")
+    if st.button(f"Find label issues ({folds}-fold cross-fitted {title})",
                  type="primary", icon=":material/search:", key="find_issues"):
-        with components.progress_panel("Cross-fitting a logistic-regression head…") as panel:
-            head = resources.train_head(ws.tv, head="logreg", progress=panel,
-                                        cross_fit_folds=FOLDS)
-        state.store_crossfit_head(ws.tv.key, head)
+        with components.progress_panel(f"Cross-fitting the head {title}…") as panel:
+            trained = resources.train_head(ws.tv, head=head, progress=panel,
+                                           cross_fit_folds=folds)
+        state.store_crossfit_head(ws.tv.key, trained)
         st.rerun()
     st.caption("A head trained with cross-fitting in “Train a head” is used too.")
 

@@ -16,21 +16,14 @@ from dashboard import resources, state
 from dashboard.resources import Workspace
 from dashboard.ui import components
 
-# display names; a head core adds later shows under its own name until it gets one here
-HEAD_LABELS = {"logreg": "Logistic regression", "softmax": "Softmax (Keras)",
-               "mlp": "MLP (Keras)", "finetune": "Fine-tune"}
 # the fine-tuning settings worth a widget; the rest keep core's defaults (FineTuneConfig)
 FINETUNE_WIDGETS = ("epochs", "start_size", "unfreeze", "batch_size", "peak_lr", "weight_decay",
                     "label_smoothing", "bn", "flip", "crop_pad_fraction")
 
 
-def label(head: str) -> str:
-    return HEAD_LABELS.get(head, head)
-
-
 def render(ws: Workspace) -> None:
     state.seed(state.HEAD_TYPE, resources.default_head())
-    head = st.segmented_control("Head", resources.head_names(), format_func=label,
+    head = st.segmented_control("Head", resources.head_names(), format_func=resources.head_title,
                                 key=state.HEAD_TYPE, required=True, persist_state="session")
     st.caption(resources.describe_head(head))
     fine_tune = resources.fine_tunes_backbone(head)
@@ -118,7 +111,7 @@ def _train(ws: Workspace, head: str, params: dict, folds: int, *, fine_tune: boo
                 done = resources.fine_tune(ws, params, progress=panel, on_epoch=on_epoch)
         else:
             with components.progress_panel(
-                    f"Training a {label(head)} head on {ws.tv.n:,} samples…",
+                    f"Training a {resources.head_title(head)} head on {ws.tv.n:,} samples…",
                     starting="fitting…") as panel:
                 trained = resources.train_head(ws.tv, head=head, params=params, progress=panel,
                                                on_epoch=on_epoch, cross_fit_folds=folds)
@@ -254,7 +247,7 @@ def _curves(history) -> None:
 def _results(ws: Workspace, record: state.HeadRecord) -> None:
     head = record.head
     metrics = head.metrics
-    st.subheader(f"{label(head.head)} head")
+    st.subheader(f"{resources.head_title(head.head)} head")
     test = metrics["test_accuracy"]
     columns = st.columns(5)
     delta = None
