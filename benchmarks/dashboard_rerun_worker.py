@@ -56,7 +56,10 @@ def measure(*, dataset: str, backbone: str, size: int, limit: str, repeats: int)
 def _measure_app(*, entry: Path, repeats: int) -> dict:
     from streamlit.testing.v1 import AppTest
 
-    from dashboard.state import VIEWS  # the app's own list, so a new view is timed too
+    from dashboard.pages import VIEWS as PAGES  # the app's own list, so a new view is timed too
+    from dashboard.state import VIEW_KEY
+
+    VIEWS = [view.title for view in PAGES]
 
     at = AppTest.from_file(str(entry), default_timeout=3600)
     started = time.perf_counter()
@@ -64,22 +67,22 @@ def _measure_app(*, entry: Path, repeats: int) -> dict:
     first = time.perf_counter() - started
     _check(at)
     header = at.markdown[0].value
-    at.segmented_control(key="view").set_value("Train a head").run()
+    at.segmented_control(key=VIEW_KEY).set_value("Train a head").run()
     started = time.perf_counter()
     at.button(key="FormSubmitter:train_form-Train").click().run()
     training = time.perf_counter() - started
     _check(at)
-    at.segmented_control(key="view").set_value("Label issues").run()
+    at.segmented_control(key=VIEW_KEY).set_value("Label issues").run()
     if any(b.key == "find_issues" for b in at.button):
         at.button(key="find_issues").click().run()
     for view in VIEWS:  # warm: first visits build figures, kNN graphs, ...
-        at.segmented_control(key="view").set_value(view).run()
+        at.segmented_control(key=VIEW_KEY).set_value(view).run()
         _check(at)
     server: dict[str, list[float]] = {view: [] for view in VIEWS}
     round_trip: dict[str, list[float]] = {view: [] for view in VIEWS}
     for _ in range(repeats):
         for view in VIEWS:
-            at.segmented_control(key="view").set_value(view)
+            at.segmented_control(key=VIEW_KEY).set_value(view)
             started = time.perf_counter()
             at.run()
             round_trip[view].append(time.perf_counter() - started)
@@ -89,7 +92,7 @@ def _measure_app(*, entry: Path, repeats: int) -> dict:
     for _ in range(repeats):  # a rerun without any change (e.g. a click that changes nothing)
         at.run()
         same.append(at.session_state["_script_seconds"])
-    at.segmented_control(key="view").set_value("Projections").run()
+    at.segmented_control(key=VIEW_KEY).set_value("Projections").run()
     _check(at)
     return {"header": header, "points": _points(at), "first_run_s": first, "train_s": training,
             "server_ms": {v: 1000 * statistics.median(t) for v, t in server.items()},
