@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 import warnings
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -27,6 +28,7 @@ import numpy as np
 
 from core.base.cache import ArrayCache
 from core.base.hashing import hash_key
+from core.base.jobs import heavy_job
 from core.base.progress import Progress, ProgressCallback
 from core.features.transfer_values import TransferValues
 
@@ -122,8 +124,12 @@ def compute_projection(*, tv: TransferValues, method: str, dims: int = 2,
 
     def compute():
         runner = {"pca": _run_pca, "tsne": _run_tsne, "umap": _run_umap}[method]
-        arrays, details = runner(tv=tv, dims=dims, params=params, seed=seed,
-                                 cache_dir=cache_dir, progress=progress)
+        # PCA takes seconds even at 70k points; t-SNE and UMAP are the heavy ones
+        gate = heavy_job(name=f"{method} of {tv.n:,} points", progress=progress) \
+            if method != "pca" else nullcontext()
+        with gate:
+            arrays, details = runner(tv=tv, dims=dims, params=params, seed=seed,
+                                     cache_dir=cache_dir, progress=progress)
         details["compute_seconds"] = round(time.perf_counter() - started, 3)
         return arrays, {"key_fields": fields, "details": details}
 

@@ -29,6 +29,10 @@ def get_backbone(name: str) -> BackboneSpec:
     if name in REGISTRY:
         return REGISTRY[name]
     if ".keras" in name:
+        from core.base.public import refuse_if_public
+
+        refuse_if_public("A custom .keras model from the server's disk",
+                         why="only the built-in backbones are offered")
         return custom_backbone_spec(name)
     known = ", ".join(REGISTRY)
     raise BackboneUnavailableError(

@@ -180,6 +180,9 @@ def cache_summary(root: str | Path | None = None) -> dict[str, Any]:
 
 def clear_cache(root: str | Path | None = None) -> int:
     """Delete every cache entry under the root (keeps the folder); returns bytes freed."""
+    from core.base.public import refuse_if_public
+
+    refuse_if_public("Clearing the cache", why="it is shared by every visitor")
     base = cache_root(root)
     freed = 0
     for child in base.iterdir():

@@ -226,19 +226,24 @@ def _check_and_hash(scan: _Scan, *, verify: bool, workers: int | None,
     Each file is read once: the same bytes are hashed and, with `verify`, decoded. Threads
     give real parallelism here because hashlib and Pillow's decoders release the GIL.
     """
+    from core.base.public import policy
+
+    rules = policy()  # a public app also caps the pixels of each uploaded image
+    max_pixels = rules.max_image_pixels if rules.enabled else None
+
     def check(candidate: _Candidate) -> tuple[str | None, str | None]:
         try:
             if candidate.path.stat().st_size > _IN_MEMORY_LIMIT:
                 digest = hash_file(candidate.path)
                 if verify:
-                    verify_image(candidate.path, path=candidate.rel)
+                    verify_image(candidate.path, path=candidate.rel, max_pixels=max_pixels)
                 return digest, None
             data = candidate.path.read_bytes()
             hasher = new_hasher()  # same digest as hash_file gives for large files
             hasher.update(data)
             digest = hasher.hexdigest()
             if verify:
-                verify_image(data, path=candidate.rel)
+                verify_image(data, path=candidate.rel, max_pixels=max_pixels)
             return digest, None
         except ImageReadError as exc:
             return None, exc.reason

@@ -63,6 +63,7 @@ def load_dataset(*, name: str, val_fraction: float = 0.1, test_fraction: float =
     if name in DATASETS:
         return DATASETS[name].loader()
     path = Path(name).expanduser()
+    _refuse_server_path_if_public(path)
     if path.suffix.lower() == ".zip" and path.is_file():
         from core.datasets.zip_import import extract_zip_dataset
         from core.base.paths import cache_root
@@ -77,3 +78,13 @@ def load_dataset(*, name: str, val_fraction: float = 0.1, test_fraction: float =
     raise DatasetError(f"No dataset named '{name}' and no folder or .zip at {path.resolve()}. "
                        f"Fix: use one of {known}, or a path to a folder with one sub-folder "
                        f"of images per class.")
+
+
+def _refuse_server_path_if_public(path: Path) -> None:
+    """A public app reads no folder of the server's, only its visitors' own uploads."""
+    from core.base.paths import cache_root
+    from core.base.public import is_inside, is_public, refuse_if_public, uploads_root
+
+    if is_public() and not (path.is_dir() and is_inside(path, uploads_root(cache_root()))):
+        refuse_if_public("Loading a folder or .zip from the server's disk",
+                         why="visitors may only upload their own .zip")

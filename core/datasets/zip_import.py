@@ -47,6 +47,7 @@ def extract_zip_dataset(*, zip_path_or_fileobj: str | Path | BinaryIO, dest_dir:
     The root is the archive's single top-level folder if it has one.
     """
     dest = Path(dest_dir)
+    max_total_bytes, max_files = _public_limits(dest, max_total_bytes, max_files)
     dest.mkdir(parents=True, exist_ok=True)
     with _open_source(zip_path_or_fileobj, dest) as source:
         key = _content_key(source)
@@ -216,3 +217,17 @@ def _dataset_root(folder: Path) -> Path:
     if len(entries) == 1 and entries[0].is_dir() and any(e.is_dir() for e in entries[0].iterdir()):
         return entries[0]
     return folder
+
+
+def _public_limits(dest: Path, max_total_bytes: int, max_files: int) -> tuple[int, int]:
+    """In a public app: extract only into the uploads folder, within the upload limits."""
+    from core.base.paths import cache_root
+    from core.base.public import is_inside, policy, refuse_if_public, uploads_root
+
+    rules = policy()
+    if not rules.enabled:
+        return max_total_bytes, max_files
+    if not is_inside(dest, uploads_root(cache_root())):
+        refuse_if_public(f"Extracting an archive into {dest}",
+                         why="uploads are kept in each visitor's own folder")
+    return min(max_total_bytes, rules.max_upload_bytes), min(max_files, rules.max_upload_images)

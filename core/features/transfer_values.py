@@ -21,6 +21,7 @@ from core.datasets.base import ImageDataset
 from core.features.preprocessing import Preprocessing
 from core.base.errors import CancelledError
 from core.base.hashing import hash_key
+from core.base.jobs import heavy_job
 from core.base.progress import ProgressCallback, ProgressTracker
 from core.features.input_size import default_image_size
 
@@ -107,9 +108,10 @@ def compute_transfer_values(*, dataset: ImageDataset, backbone: str = DEFAULT_BA
 
 
     def compute():
-        values = _extract_resumable(
-            dataset=dataset, spec=spec, image_size=size, dtype=dtype, cache=cache, key=key,
-            fields=fields, batch_size=batch_size, chunk_size=chunk_size, progress=progress)
+        with heavy_job(name=f"embedding {len(dataset):,} images", progress=progress):
+            values = _extract_resumable(
+                dataset=dataset, spec=spec, image_size=size, dtype=dtype, cache=cache, key=key,
+                fields=fields, batch_size=batch_size, chunk_size=chunk_size, progress=progress)
         return ({"values": values, "labels": dataset.labels, "splits": dataset.splits,
                  "sample_ids": dataset.sample_ids.astype(str)},
                 _manifest(dataset, spec, fields, values))

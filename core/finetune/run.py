@@ -11,6 +11,7 @@ import numpy as np
 
 from core.base.errors import TransferLensError
 from core.base.hashing import hash_key
+from core.base.jobs import heavy_job
 from core.base.paths import cache_root
 from core.base.progress import ProgressCallback, format_seconds
 from core.datasets.base import ImageDataset
@@ -43,6 +44,7 @@ def fine_tune(*, dataset: ImageDataset, backbone: str = "efficientnet_lite0",
     that run is complete. `progress` is called after every step and may raise CancelledError
     to stop: finished epochs are kept for next time.
     """
+    _refuse_unless_allowed()
     config.validate()
     if dataset.num_classes < 2 or len(dataset.split_indices("train")) == 0:
         raise TransferLensError("Fine-tuning needs a train split with at least two classes.")
@@ -54,7 +56,8 @@ def fine_tune(*, dataset: ImageDataset, backbone: str = "efficientnet_lite0",
 
     trainer = Trainer(dataset=dataset, backbone=backbone, config=config, run_dir=run_dir,
                        cache_dir=cache_dir, progress=progress, on_epoch=on_epoch)
-    return trainer.run()
+    with heavy_job(name="fine-tuning", progress=progress):
+        return trainer.run()
 
 
 def _load_result(run_dir: Path, config: FineTuneConfig) -> FineTuneResult:
@@ -72,3 +75,12 @@ def _load_result(run_dir: Path, config: FineTuneConfig) -> FineTuneResult:
 def describe_history(history: list[FineTuneEpoch]) -> str:
     return "; ".join(f"epoch {h.epoch}: val {h.val_accuracy:.4f} ({format_seconds(h.seconds)})"
                      for h in history)
+
+
+def _refuse_unless_allowed() -> None:
+    """A public app fine-tunes only when its operator allows it (it takes the CPU for long)."""
+    from core.base.public import FINETUNE_ENV, policy, refuse_if_public
+
+    if not policy().allow_fine_tuning:
+        refuse_if_public("Fine-tuning", why=f"it would hold the shared CPU for many minutes "
+                                            f"(the operator can allow it with {FINETUNE_ENV}=1)")

@@ -1,0 +1,113 @@
+"""Public mode: every refusal is enforced by core itself (a forged request gets it too), and
+uploads stay inside the public uploads folder within the stated limits."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.base.errors import DatasetError
+from core.base.paths import cache_root
+from core.base.public import PublicModeError, policy, uploads_root
+from tests.test_zip_import import _dataset_members, _zip
+
+
+@pytest.fixture
+def public(monkeypatch):
+    monkeypatch.setenv("TRANSFER_LENS_PUBLIC", "1")
+    monkeypatch.delenv("TRANSFER_LENS_PUBLIC_FINETUNE", raising=False)
+    assert policy().enabled
+
+
+def test_private_by_default(monkeypatch):
+    monkeypatch.delenv("TRANSFER_LENS_PUBLIC", raising=False)
+    assert not policy().enabled
+
+
+def test_server_folders_and_zip_paths_are_refused(public, tmp_path):
+    from core.datasets.registry import load_dataset
+
+    folder = tmp_path / "server_images"
+    (folder / "a").mkdir(parents=True)
+    archive = _zip(tmp_path / "data.zip", _dataset_members())
+    for path in (folder, archive, tmp_path / "missing"):
+        with pytest.raises(PublicModeError, match="server's disk"):
+            load_dataset(name=str(path))
+    assert load_dataset(name="digits").name == "digits"  # built-ins stay available
+
+
+def test_uploads_extract_only_into_the_uploads_folder(public, tmp_path):
+    from core.datasets.registry import load_dataset
+    from core.datasets.zip_import import extract_zip_dataset
+
+    archive = _zip(tmp_path / "flowers.zip", _dataset_members())
+    with pytest.raises(PublicModeError, match="own folder"):
+        extract_zip_dataset(zip_path_or_fileobj=archive, dest_dir=tmp_path / "elsewhere")
+    assert not (tmp_path / "elsewhere").exists()
+    session = uploads_root(cache_root()) / "session-a"
+    root = extract_zip_dataset(zip_path_or_fileobj=archive, dest_dir=session)
+    dataset = load_dataset(name=str(root))  # an upload of this app: allowed
+    assert dataset.class_names == ("daisy", "roses") and len(dataset) == 8
+
+
+def test_upload_limits_apply(public, tmp_path, monkeypatch):
+    from core.base import public as public_module
+    from core.datasets.zip_import import extract_zip_dataset
+
+    small = public_module.PublicPolicy(enabled=True, allow_fine_tuning=False,
+                                       max_upload_bytes=10_000_000, max_upload_images=3)
+    monkeypatch.setattr(public_module, "policy", lambda: small)
+    archive = _zip(tmp_path / "flowers.zip", _dataset_members())
+    session = uploads_root(cache_root()) / "session-b"
+    with pytest.raises(DatasetError, match="limit of 3 files"):
+        extract_zip_dataset(zip_path_or_fileobj=archive, dest_dir=session)
+    assert not any(session.rglob("*.jpg"))  # nothing half-extracted is left
+
+
+def test_custom_models_cache_location_and_clearing_are_refused(public, tmp_path):
+    from core.backbones.registry import get_backbone
+    from core.base.cache import clear_cache
+
+    with pytest.raises(PublicModeError, match="custom .keras model"):
+        get_backbone("/etc/model.keras:dense")
+    with pytest.raises(PublicModeError, match="Clearing the cache"):
+        clear_cache()
+    with pytest.raises(PublicModeError, match="cache location"):
+        cache_root(tmp_path / "mine")
+    assert cache_root() == cache_root(str(cache_root()))  # the operator's own location is fine
+
+
+def test_fine_tuning_needs_the_operators_permission(public, monkeypatch):
+    from core.datasets.registry import load_dataset
+    from core.finetune import FineTuneConfig, fine_tune
+
+    dataset = load_dataset(name="digits")
+    with pytest.raises(PublicModeError, match="TRANSFER_LENS_PUBLIC_FINETUNE"):
+        fine_tune(dataset=dataset, config=FineTuneConfig(epochs=1))
+    from core.finetune.run import _refuse_unless_allowed
+
+    monkeypatch.setenv("TRANSFER_LENS_PUBLIC_FINETUNE", "1")
+    _refuse_unless_allowed()  # allowed now: no refusal
+
+
+def test_images_over_the_pixel_limit_are_skipped_with_the_reason(public, tmp_path, monkeypatch):
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from core.base import public as public_module
+    from core.datasets.registry import load_dataset
+    from core.datasets.zip_import import extract_zip_dataset
+
+    tight = public_module.PublicPolicy(enabled=True, allow_fine_tuning=False,
+                                       max_image_pixels=100 * 100)
+    monkeypatch.setattr(public_module, "policy", lambda: tight)
+    members = _dataset_members()
+    big = io.BytesIO()
+    Image.fromarray(np.zeros((200, 150, 3), np.uint8)).save(big, format="PNG")
+    members["flowers/daisy/huge.png"] = big.getvalue()
+    root = extract_zip_dataset(zip_path_or_fileobj=_zip(tmp_path / "f.zip", members),
+                               dest_dir=uploads_root(cache_root()) / "session-c")
+    dataset = load_dataset(name=str(root))
+    assert len(dataset) == 8
+    assert [s.path for s in dataset.skipped if "too large" in s.reason] == ["daisy/huge.png"]
