@@ -111,3 +111,28 @@ def test_images_over_the_pixel_limit_are_skipped_with_the_reason(public, tmp_pat
     dataset = load_dataset(name=str(root))
     assert len(dataset) == 8
     assert [s.path for s in dataset.skipped if "too large" in s.reason] == ["daisy/huge.png"]
+
+
+def test_each_session_has_its_own_uploads_and_stale_ones_are_pruned(public, tmp_path):
+    import os
+    import time
+
+    from core.datasets.uploads import (prune_uploads, remove_session_uploads,
+                                       session_uploads_dir)
+    from core.datasets.zip_import import extract_zip_dataset
+
+    archive = _zip(tmp_path / "flowers.zip", _dataset_members())
+    mine = session_uploads_dir(session_id="session-aaaa")
+    theirs = session_uploads_dir(session_id="session-bbbb")
+    assert mine != theirs and mine.parent == theirs.parent == uploads_root(cache_root())
+    extract_zip_dataset(zip_path_or_fileobj=archive, dest_dir=mine)
+    assert any(mine.rglob("*.jpg")) and not any(theirs.rglob("*.jpg"))
+    with pytest.raises(ValueError):
+        session_uploads_dir(session_id="../../etc")
+    old = time.time() - 7200
+    for path in [mine, *mine.rglob("*")]:
+        os.utime(path, (old, old))
+    assert prune_uploads(max_age_seconds=3600) == 1  # mine is stale, theirs is fresh
+    assert not mine.exists() and theirs.exists()
+    remove_session_uploads(session_id="session-bbbb")
+    assert not theirs.exists()
