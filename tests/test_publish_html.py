@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_browser import ARTIFACTS, CHROMIUM, LAUNCH_ARGS
+from tests.test_browser import ARTIFACTS, chromium_page, drag_box
 from tests.test_publish import LIMIT, publish
 
 pytestmark = pytest.mark.browser
@@ -37,30 +37,20 @@ def share(tmp_path, capsys, tiny_backbone) -> Path:
 
 
 def test_share_in_chromium(share) -> None:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing (apt install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        fetched = []
+    fetched, errors = [], []
+
+    def listen(page) -> None:
         page.on("request", lambda request: fetched.append(request.url))
-        errors = []
         page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(share.as_uri())
+
+    with chromium_page(share.as_uri(), width=1280, on_page=listen) as page:
         page.wait_for_selector(".js-plotly-plot .nsewdrag")
         drawn = page.evaluate("() => document.getElementById('plot').data"
                               ".reduce((sum, trace) => sum + trace.x.length, 0)")
         assert drawn == LIMIT
         assert page.locator(".legend .traces").count() == 10  # one legend entry per class
 
-        area = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
-        page.mouse.move(area["x"] + area["width"] * 0.2, area["y"] + area["height"] * 0.2)
-        page.mouse.down()
-        page.mouse.move(area["x"] + area["width"] * 0.6, area["y"] + area["height"] * 0.65,
-                        steps=12)
-        page.mouse.up()
+        drag_box(page, (0.2, 0.2), (0.6, 0.65))
         page.wait_for_function("() => window.lastSelection && window.lastSelection.range")
         inside = page.evaluate(INSIDE_BOX)
         assert 0 < len(inside) < LIMIT
@@ -78,6 +68,5 @@ def test_share_in_chromium(share) -> None:
         page.wait_for_function("() => document.getElementById('count').textContent"
                                ".startsWith('No images')")
         page.screenshot(path=str(ARTIFACTS / "share_pca.png"))
-        browser.close()
     assert not errors
     assert all(url.startswith(("file:", "data:")) for url in fetched), fetched
