@@ -7,6 +7,7 @@ goes to test-artifacts/ (git-ignored) for a human to look at.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
@@ -74,19 +75,29 @@ def server(tmp_path):
         print((tmp_path / "streamlit.log").read_text()[-3000:])
 
 
-@pytest.fixture
-def page(server):
+@contextlib.contextmanager
+def chromium_page(url: str, *, width: int = 1440, height: int = 1000, on_page=None):
+    """A headless Chromium page at `url` (skips without chromium or playwright); `on_page`
+    sees the page before it loads (to listen for requests or errors)."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is missing (apt install chromium)")
     sync_api = pytest.importorskip("playwright.sync_api")
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        page = browser.new_page(viewport={"width": width, "height": height})
         page.set_default_timeout(120_000)
-        page.goto(server)
+        if on_page is not None:
+            on_page(page)
+        page.goto(url)
         yield page
         browser.close()
+
+
+@pytest.fixture
+def page(server):
+    with chromium_page(server) as page:
+        yield page
 
 
 def idle(page) -> None:
@@ -114,6 +125,17 @@ def shot(page, name: str) -> None:
     page.wait_for_timeout(300)
 
 
+def drag_box(page, start: tuple[float, float], stop: tuple[float, float]) -> None:
+    """Drag with the mouse over the first plotly chart, between two fractions of its area
+    (a box selection when the drag mode is "select")."""
+    area = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+    page.mouse.move(area["x"] + area["width"] * start[0], area["y"] + area["height"] * start[1])
+    page.mouse.down()
+    page.mouse.move(area["x"] + area["width"] * stop[0], area["y"] + area["height"] * stop[1],
+                    steps=12)
+    page.mouse.up()
+
+
 def main_text(page) -> str:
     return page.locator("[data-testid='stMain']").inner_text()
 
@@ -126,12 +148,7 @@ def test_dashboard_in_chromium(page) -> None:
     shot(page, "1_projections")
 
     # box-select the middle of the plot by dragging (the default drag mode is "select")
-    area = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
-    page.mouse.move(area["x"] + area["width"] * 0.25, area["y"] + area["height"] * 0.25)
-    page.mouse.down()
-    page.mouse.move(area["x"] + area["width"] * 0.55, area["y"] + area["height"] * 0.6,
-                    steps=12)
-    page.mouse.up()
+    drag_box(page, (0.25, 0.25), (0.55, 0.6))
     page.wait_for_selector("text=/Selection: [\\d,]+ images?/")
     idle(page)
     count = int(re.search(r"Selection: ([\d,]+) image", main_text(page)).group(1)
