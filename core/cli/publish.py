@@ -48,12 +48,14 @@ def cmd_publish(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def register(subparsers, handlers: dict[str, Handler]) -> None:
+    from core.publish.writer import DEFAULT_KNN_NEIGHBORS, DEFAULT_THUMB_SIZE
+
     p = subparsers.add_parser("publish", help="write a demo bundle (and an HTML share)")
     add_dataset_args(p)
     p.add_argument("--out", required=True, help="bundle folder, e.g. demo/fashion")
     p.add_argument("--html", default=None, help="also write one self-contained HTML page")
     p.add_argument("--thumb-size", type=int, default=None,
-                   help="thumbnail size in px (default 32)")
+                   help=f"thumbnail size in px (default {DEFAULT_THUMB_SIZE})")
     p.add_argument("--knn-neighbors", type=int, default=None,
-                   help="neighbours stored per sample (default 15)")
+                   help=f"neighbours stored per sample (default {DEFAULT_KNN_NEIGHBORS})")
     handlers["publish"] = user_errors(cmd_publish)
