@@ -144,7 +144,9 @@ def _train(*, tv, cls, params, seed, progress, on_epoch, folds, augmented, datas
     started = time.perf_counter()
     train, val, test, val_source = split_rows(tv, seed=seed)
     data = _head_data(tv=tv, train=train, val=val, augmented=augmented, dataset=dataset)
-    model = cls(params=params, seed=seed).fit(data, progress=progress, on_epoch=on_epoch)
+    model = cls(params=params, seed=seed)
+    model.check_resources(data)  # refuse what cannot fit before any allocation
+    model.fit(data, progress=progress, on_epoch=on_epoch)
     # a head that reads work done elsewhere (a fine-tuning run) reports that work's time
     train_seconds = float(model.details_.get("train_seconds", time.perf_counter() - started))
     del data
