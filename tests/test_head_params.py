@@ -79,7 +79,7 @@ def test_values_are_normalised_and_auto_is_accepted():
     assert HEADS["mlp"].resolve_params({"epochs": 3.0})["epochs"] == 3
     with pytest.raises(ParameterError, match='C must be a number above 0 .* or "auto", got 0'):
         HEADS["logreg"].resolve_params({"C": 0})
-    with pytest.raises(ParameterError, match="unknown parameter"):
+    with pytest.raises(ParameterError, match="unknown head 'logreg' parameter"):
         HEADS["logreg"].resolve_params({"epochs": 3})
 
 

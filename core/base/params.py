@@ -101,10 +101,10 @@ def _number(value: float) -> str:
 
 def check_params(params: Mapping[str, Any], specs: Mapping[str, ParamSpec], *,
                  owner: str) -> dict[str, Any]:
-    """Every value of `params` checked against its spec (values without one pass unchanged);
-    unknown names are refused with the known ones listed."""
+    """Every value of `params` checked against its spec; names without one are refused with
+    the known ones listed ("unknown <owner> parameter(s) ...")."""
     unknown = set(params) - set(specs)
     if unknown:
-        raise ParameterError(f"unknown parameter(s) {sorted(unknown)} for {owner}; known: "
+        raise ParameterError(f"unknown {owner} parameter(s) {sorted(unknown)}; known: "
                              f"{sorted(specs)}")
     return {name: specs[name].check(name, value) for name, value in params.items()}

@@ -59,15 +59,18 @@ def export_end_to_end_model(*, head, backbone: str, image_size: int | None, path
 
 
 def meta_frame(*, tv, rows=None):
-    """sample_id, index, label, class and split of `rows` (sample indices; None: all)."""
+    """sample_id, label, class and split of every sample, in order; for a list of sample
+    indices `rows`, of those, with their `index` after sample_id."""
     import pandas as pd
 
     index = np.arange(tv.n) if rows is None else np.asarray(rows, dtype=np.int64)
     labels = np.asarray(tv.labels)[index]
-    return pd.DataFrame({"sample_id": np.asarray(tv.sample_ids)[index], "index": index,
-                         "label": labels,
-                         "class": np.asarray(tv.class_names, dtype=object)[labels],
-                         "split": SPLIT_NAMES[np.asarray(tv.splits)[index]]})
+    frame = pd.DataFrame({"sample_id": np.asarray(tv.sample_ids)[index], "label": labels,
+                          "class": np.asarray(tv.class_names, dtype=object)[labels],
+                          "split": SPLIT_NAMES[np.asarray(tv.splits)[index]]})
+    if rows is not None:
+        frame.insert(1, "index", index)
+    return frame
 
 
 def prediction_frame(*, head, rows=None):
@@ -89,7 +92,7 @@ def prediction_frame(*, head, rows=None):
 
 
 def values_frame(*, tv, head=None):
-    """A DataFrame of sample_id, index, label, class, split, with `head` its predictions
+    """A DataFrame of sample_id, label, class, split, with `head` its predictions
     (`prediction_frame`), then one column per feature."""
     import pandas as pd
 
