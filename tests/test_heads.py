@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 
+from core.base.params import ParamSpec
+
 from core.base.errors import CancelledError
 from core.base.splits import TEST, TRAIN, VAL
 from core.features.feature_sets import from_arrays
@@ -157,6 +159,7 @@ def test_a_new_head_registers_and_trains(tv):
         name = "test_centroid"
         description = "test-only nearest centroid"
         defaults = {"temperature": 1.0}
+        specs = {"temperature": ParamSpec("float", min=0, min_exclusive=True)}
 
         def fit(self, data, *, progress=None, on_epoch=None):
             self.centroids_ = np.stack([data.x_train[data.y_train == c].mean(axis=0)

@@ -23,3 +23,14 @@ class UnsafePickleError(TransferLensError):
 
 class CancelledError(TransferLensError):
     """Long work was stopped: its progress callback raised this (see core.base.progress)."""
+
+
+class ParameterError(TransferLensError, ValueError):
+    """A parameter is unknown or outside its bounds (the message names the bound). Also a
+    ValueError: callers that already turned bad values into user errors keep doing so."""
+
+
+class ResourceLimitError(TransferLensError):
+    """The work would not fit in this machine's memory: the message names the estimate, the
+    limit and the parameter to lower."""
+

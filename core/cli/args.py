@@ -81,6 +81,8 @@ def user_errors(handler: Handler) -> Handler:
     def run(args: argparse.Namespace) -> dict[str, Any]:
         try:
             return handler(args)
+        except TransferLensError:
+            raise  # already a user error (ParameterError is a ValueError too): keep its type
         except ValueError as error:
             raise TransferLensError(str(error)) from error
 

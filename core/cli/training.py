@@ -15,7 +15,7 @@ from core.cli.args import (Handler, add_dataset_args, features_for_cli, load_for
 
 def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     from core.analysis.evaluation import confusion_matrix, top_confusions
-    from core.heads import HEADS, train_head
+    from core.heads import HEADS, is_degenerate, train_head
 
     started = time.perf_counter()
     params = param_dict(args.param)
@@ -45,6 +45,7 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
                                        "train_seconds", "cross_fit_seconds", "n_train", "n_val",
                                        "n_test", "train_accuracy_out_of_fold")},
               "epochs_run": len(trained.history), "details": m.get("details"),
+              "key": trained.key, "degenerate": is_degenerate(trained),
               "confusion_sum": int(matrix.sum()),
               "top_confusions": top_confusions(matrix=matrix, class_names=tv.class_names),
               "per_class": m.get("per_class"), **extra,
@@ -70,6 +71,8 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
         print(f"{trained.head} on {tv.n} × {tv.dim} ({trained.cache}): test {fmt(m['test_accuracy'])}"
               f" · val {fmt(m['val_accuracy'])} · chance {fmt(m['chance_accuracy'])} · "
               f"{m['train_seconds']:.1f}s")
+        if result["degenerate"]:
+            print(f"  degenerate, not worth keeping: {result['degenerate']}")
         for row in result["top_confusions"]:
             print(f"  {row['true']} → {row['predicted']}: {row['count']}")
     return result

@@ -9,8 +9,42 @@ from pathlib import Path
 import numpy as np
 
 from core.base.errors import TransferLensError
+from core.base.memory import require_memory
+from core.base.params import ParamSpec, check_params
 
 FINETUNE_VERSION = 1
+# bytes of training memory per input pixel of one image in a batch (activations kept for the
+# backward pass): a deliberately low figure for EfficientNet-Lite0, so the check only refuses
+# batches that cannot fit on any account
+TRAIN_BYTES_PER_PIXEL = 500
+_FRACTION = dict(kind="float", min=0, max=1, max_exclusive=True)
+
+# every FineTuneConfig field's type and bounds, in field order (a front end's widget bounds)
+FINETUNE_SPECS: dict[str, ParamSpec] = {
+    "epochs": ParamSpec("int", min=1, max=1000, help="epochs of end-to-end training"),
+    "image_size": ParamSpec("int", min=32, max=1024, help="the last epoch's input size (px)"),
+    "start_size": ParamSpec("int", min=0, max=1024,
+                            help="first epoch's input size, growing to image_size (0: off, "
+                                 "else at least 32)"),
+    "batch_size": ParamSpec("int", min=1, max=4096, help="images per step"),
+    "peak_lr": ParamSpec("float", min=0, min_exclusive=True, max=1,
+                         help="the schedule's highest learning rate"),
+    "weight_decay": ParamSpec("float", min=0, max=1, help="AdamW's decoupled weight decay"),
+    "label_smoothing": ParamSpec(**_FRACTION, help="share of the target spread over classes"),
+    "schedule": ParamSpec("choice", choices=("onecycle", "cosine"), help="learning-rate shape"),
+    "warmup_fraction": ParamSpec(**_FRACTION, help="one-cycle: share of steps rising to the "
+                                                   "peak"),
+    "unfreeze": ParamSpec("str", help="'all' or 'top-K': the backbone blocks that train"),
+    "bn": ParamSpec("choice", choices=("frozen", "train"),
+                    help="batch norm: ImageNet statistics (frozen) or adapting (train)"),
+    "crop_pad_fraction": ParamSpec("float", min=0, max=0.5,
+                                   help="pad by this share of the side, then random-crop"),
+    "flip": ParamSpec("bool", help="random horizontal flips"),
+    "dropout": ParamSpec(**_FRACTION, help="dropout before the classifier"),
+    "head_epochs": ParamSpec("int", min=0, max=1000,
+                             help="phase 1: epochs of the linear head on cached values"),
+    "seed": ParamSpec("int", min=0, max=2**31 - 1, help="random seed"),
+}
 
 @dataclass(frozen=True)
 class FineTuneConfig:
@@ -43,19 +77,25 @@ class FineTuneConfig:
     seed: int = 0
 
     def validate(self) -> None:
+        """ParameterError naming the bound of the first field outside FINETUNE_SPECS, or a
+        TransferLensError for the rules between fields."""
+        from dataclasses import asdict
+
+        check_params(asdict(self), FINETUNE_SPECS, owner="fine-tuning")
         if self.unfreeze != "all" and not (self.unfreeze.startswith("top-")
                                            and self.unfreeze[4:].isdigit()):
             raise TransferLensError(f"unfreeze must be 'all' or 'top-K' (e.g. top-3), not "
                                     f"'{self.unfreeze}'")
-        if self.schedule not in ("onecycle", "cosine"):
-            raise TransferLensError("schedule must be 'onecycle' or 'cosine'")
-        if self.bn not in ("train", "frozen"):
-            raise TransferLensError("bn must be 'train' or 'frozen'")
-        if self.epochs < 1 or self.batch_size < 1 or self.image_size < 32:
-            raise TransferLensError("epochs and batch size must be positive, image size ≥ 32")
         if self.start_size and self.start_size < 32:
             raise TransferLensError(f"start_size must be 0 (off) or at least 32, not "
                                     f"{self.start_size}")
+
+    def check_resources(self) -> None:
+        """ResourceLimitError when a batch at the largest input size cannot fit in memory."""
+        needed = self.batch_size * self.image_size ** 2 * TRAIN_BYTES_PER_PIXEL
+        require_memory(needed=needed, what=f"Fine-tuning with batches of {self.batch_size} "
+                                           f"images at {self.image_size} px",
+                       lower="batch_size or image_size")
 
     @property
     def progressive(self) -> bool:

@@ -9,13 +9,15 @@ label issues can be compared before and after.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 from core.datasets.base import ImageDataset
 from core.backbones.lite_specs import has_lite_structure
-from core.finetune.config import FineTuneConfig, FineTuneEpoch, FineTuneResult
+from core.base.params import check_params
+from core.finetune.config import (FINETUNE_SPECS, FineTuneConfig, FineTuneEpoch,
+                                  FineTuneResult)
 from core.finetune.run import fine_tune
 from core.heads.trained import TrainedHead
 from core.base.progress import ProgressCallback
@@ -44,12 +46,7 @@ def config_from_params(params: dict[str, Any] | None, *, seed: int = 0,
                        backbone: str | None = None) -> FineTuneConfig:
     """A FineTuneConfig from loose parameters (CLI `--param`, dashboard widgets) over the
     backbone's defaults; unknown names are an error that lists the known ones."""
-    known = {f.name for f in fields(FineTuneConfig)}
-    params = dict(params or {})
-    unknown = set(params) - known
-    if unknown:
-        raise ValueError(f"unknown fine-tuning parameter(s) {sorted(unknown)}; known: "
-                         f"{sorted(known)}")
+    params = check_params(dict(params or {}), FINETUNE_SPECS, owner="fine-tuning")
     params.setdefault("seed", seed)
     config = FineTuneConfig(**{**default_params(backbone), **params})
     config.validate()

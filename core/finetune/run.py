@@ -12,6 +12,7 @@ import numpy as np
 from core.base.errors import TransferLensError
 from core.base.hashing import hash_key
 from core.base.jobs import heavy_job
+from core.base.memory import out_of_memory_as_user_error
 from core.base.paths import cache_root
 from core.base.progress import ProgressCallback, format_seconds
 from core.datasets.base import ImageDataset
@@ -52,11 +53,13 @@ def fine_tune(*, dataset: ImageDataset, backbone: str = "efficientnet_lite0",
     run_dir.mkdir(parents=True, exist_ok=True)
     if (run_dir / "result.json").is_file():
         return _load_result(run_dir, config)
+    config.check_resources()  # refuse a batch that cannot fit before TensorFlow allocates it
     from core.finetune.trainer import Trainer
 
     trainer = Trainer(dataset=dataset, backbone=backbone, config=config, run_dir=run_dir,
                        cache_dir=cache_dir, progress=progress, on_epoch=on_epoch)
-    with heavy_job(name="fine-tuning", progress=progress):
+    with heavy_job(name="fine-tuning", progress=progress), \
+            out_of_memory_as_user_error(what="Fine-tuning", lower="batch_size or image_size"):
         return trainer.run()
 
 

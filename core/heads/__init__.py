@@ -10,12 +10,18 @@ from core.heads import logreg as _logreg  # noqa: F401  (registers logreg, first
 from core.heads import keras_heads as _keras_heads  # noqa: F401  (registers softmax, mlp)
 from core.heads import finetuned as _finetuned  # noqa: F401  (registers finetune)
 from core.heads.base import EpochLog, HeadData, HeadModel
+from core.heads.compare import compare_cached_heads, compare_heads
+from core.heads.degenerate import is_degenerate
+from core.heads.history import (HeadSummary, best_head, delete_head, list_heads,
+                                load_head_by_key)
 from core.heads.registry import (DEFAULT_HEAD, HEADS, default_head_params, describe_head,
-                                 head_names, head_title, register_head)
+                                 head_names, head_title, parameter_specs, register_head)
 from core.heads.storage import save_head
 from core.heads.trained import TrainedHead, load_head
 from core.heads.training import evaluate_head, split_rows, train_head
 
-__all__ = ["DEFAULT_HEAD", "HEADS", "head_names", "head_title", "EpochLog", "HeadData", "HeadModel", "TrainedHead", "default_head_params",
-           "describe_head", "evaluate_head", "load_head", "register_head", "save_head",
-           "split_rows", "train_head"]
+__all__ = ["DEFAULT_HEAD", "HEADS", "head_names", "head_title", "EpochLog", "HeadData",
+           "HeadModel", "HeadSummary", "TrainedHead", "best_head", "compare_cached_heads",
+           "compare_heads", "default_head_params", "delete_head", "describe_head",
+           "evaluate_head", "is_degenerate", "list_heads", "load_head", "load_head_by_key",
+           "parameter_specs", "register_head", "save_head", "split_rows", "train_head"]

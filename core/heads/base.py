@@ -9,6 +9,7 @@ from typing import Any, Callable, ClassVar, Optional
 
 import numpy as np
 
+from core.base.params import ParamSpec, check_params
 from core.base.progress import ProgressCallback
 
 @dataclass(frozen=True)
@@ -45,7 +46,8 @@ class HeadModel:
     """A trainable head: scikit-learn style (`fit` returns self, learned state ends in `_`).
 
     To add a head: subclass, set `name`, `description`, `defaults` (every parameter, with
-    its default), implement the five methods below, and decorate with
+    its default), `specs` (every parameter's type and bounds, see `core.base.params`),
+    implement the five methods below, and decorate with
     `core.heads.registry.register_head`. `needs_images = True` marks heads that train on
     images rather than cached transfer values (fine-tuning); `train_head` then requires a
     dataset.
@@ -55,6 +57,7 @@ class HeadModel:
     title: ClassVar[str] = ""  # a short display name for front ends ("" shows `name`)
     description: ClassVar[str] = ""
     defaults: ClassVar[dict[str, Any]] = {}
+    specs: ClassVar[dict[str, ParamSpec]] = {}
     needs_images: ClassVar[bool] = False
     # True for the head of a fine-tuning run (the backbone itself is trained, on images):
     # front ends offer it apart from the heads trained on cached transfer values
@@ -71,11 +74,19 @@ class HeadModel:
 
     @classmethod
     def resolve_params(cls, params: dict[str, Any] | None) -> dict[str, Any]:
-        unknown = set(params or {}) - set(cls.defaults)
-        if unknown:
-            raise ValueError(f"unknown parameter(s) {sorted(unknown)} for head '{cls.name}'; "
-                             f"known: {sorted(cls.defaults)}")
-        return {**cls.defaults, **(params or {})}
+        """The defaults overlaid with `params`, each checked against its spec
+        (ParameterError naming the bound)."""
+        return check_params({**cls.defaults, **(params or {})}, cls.specs,
+                            owner=f"head '{cls.name}'")
+
+    @classmethod
+    def parameter_specs(cls) -> dict[str, ParamSpec]:
+        """name → ParamSpec, in the order of `defaults` (a front end's widget bounds)."""
+        return {name: cls.specs[name] for name in cls.defaults}
+
+    def check_resources(self, data: "HeadData") -> None:
+        """Refuse (core.base.errors.ResourceLimitError) before training when `data` with these
+        parameters would not fit in memory; heads whose size is set by parameters override."""
 
     def fit(self, data: HeadData, *, progress: Optional[ProgressCallback] = None,
             on_epoch: Optional[Callable[[EpochLog], None]] = None) -> "HeadModel":

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from core.base.errors import TransferLensError
+from core.base.params import ParamSpec
 from core.heads.base import EpochLog, HeadData, HeadModel, linear_softmax_model, softmax
 from core.heads.registry import register_head
 
@@ -34,6 +35,8 @@ class FineTunedHead(HeadModel):
                    "with random-crop and flip augmentation, AdamW one-cycle and label smoothing. "
                    "Minutes to hours; checkpoints after every epoch.")
     defaults: dict[str, Any] = {"run_dir": ""}
+    specs = {"run_dir": ParamSpec("str", help="the finished fine-tuning run's folder "
+                                              "(set by core.finetune.evaluate)")}
     cross_fit_reason = ("cross-fitting would fine-tune the backbone once per fold; use a head "
                         "on the fine-tuned transfer values (e.g. logreg) for out-of-fold "
                         "probabilities instead")

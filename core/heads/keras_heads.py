@@ -14,12 +14,16 @@ from typing import Any
 
 import numpy as np
 
+from core.base.memory import out_of_memory_as_user_error, require_memory
+from core.base.params import ParamSpec
 from core.heads.base import EpochLog, HeadData, HeadModel
 from core.heads.registry import register_head
 from core.base.progress import Progress
 
 MODEL_FILE = "model.keras"
 _REPORT_EVERY_BATCHES = 20
+PREDICT_BATCH = 4096
+_LOWER = "hidden or batch_size"
 
 
 def _keras():
@@ -38,6 +42,38 @@ class KerasHead(HeadModel):
     # are in benchmarks/RESULTS.md, "Heads".
     defaults: dict[str, Any] = {"epochs": 40, "batch_size": 64, "learning_rate": 1e-4,
                                 "patience": 5, "hidden": 0, "dropout": 0.0}
+    specs = {
+        "epochs": ParamSpec("int", min=1, max=1000, help="training epochs at most (early "
+                                                         "stopping may end sooner)"),
+        "batch_size": ParamSpec("int", min=1, max=65_536, help="rows per gradient step"),
+        "learning_rate": ParamSpec("float", min=0, min_exclusive=True, max=1,
+                                   help="Adam's step size"),
+        "patience": ParamSpec("int", min=0, max=1000, help="epochs without a better validation "
+                                                           "loss before stopping"),
+        "hidden": ParamSpec("int", min=0, max=0, help="no hidden layer (the mlp head has one)"),
+        "dropout": ParamSpec("float", min=0, max=1, max_exclusive=True,
+                             help="share of hidden units dropped while training"),
+    }
+
+    def memory_estimate(self, *, n_rows: int, dim: int, num_classes: int) -> int:
+        """Bytes training and prediction need, roughly: float32 weights with their gradients
+        and Adam's two moments, a batch's activations forward and backward, and the copy of
+        the `n_rows` training and validation rows Keras makes."""
+        hidden = int(self.params["hidden"])
+        weights = (dim * hidden + hidden + hidden * num_classes if hidden else dim * num_classes)
+        batch = int(self.params["batch_size"])
+        activations = max(batch * (dim + 3 * hidden + 2 * num_classes),
+                          PREDICT_BATCH * (dim + hidden + num_classes))
+        return 4 * (4 * (weights + num_classes + 2 * dim) + activations + n_rows * dim)
+
+    def check_resources(self, data: HeadData) -> None:
+        needed = self.memory_estimate(n_rows=len(data.x_train) + len(data.x_val),
+                                      dim=data.x_train.shape[1], num_classes=data.num_classes)
+        require_memory(needed=needed, what=self._what(), lower=_LOWER)
+
+    def _what(self) -> str:
+        return (f"the {self.name} head ({self.params['hidden']} hidden units, batch "
+                f"{self.params['batch_size']})")
 
     def build(self, *, x_train: np.ndarray, num_classes: int):
         keras = _keras()
@@ -68,9 +104,10 @@ class KerasHead(HeadModel):
             callbacks.append(keras.callbacks.EarlyStopping(
                 monitor="val_loss", patience=int(self.params["patience"]),
                 restore_best_weights=True))
-        model.fit(data.x_train, data.y_train, batch_size=int(self.params["batch_size"]),
-                  epochs=epochs, shuffle=True, verbose=0, callbacks=callbacks,
-                  validation_data=(data.x_val, data.y_val) if has_val else None)
+        with out_of_memory_as_user_error(what=f"Training {self._what()}", lower=_LOWER):
+            model.fit(data.x_train, data.y_train, batch_size=int(self.params["batch_size"]),
+                      epochs=epochs, shuffle=True, verbose=0, callbacks=callbacks,
+                      validation_data=(data.x_val, data.y_val) if has_val else None)
         self.model_ = model
         self.history_ = history
         best = (int(np.argmin([h.val_loss for h in history])) + 1) if has_val and history else None
@@ -81,7 +118,8 @@ class KerasHead(HeadModel):
         X = np.asarray(X, dtype=np.float32)
         if len(X) == 0:
             return np.zeros((0, self.model_.output_shape[-1]), np.float32)
-        return np.asarray(self.model_.predict(X, batch_size=4096, verbose=0), dtype=np.float32)
+        return np.asarray(self.model_.predict(X, batch_size=PREDICT_BATCH, verbose=0),
+                          dtype=np.float32)
 
     def to_keras(self):
         return self.model_
@@ -153,3 +191,7 @@ class MLPHead(KerasHead):
     # dropout 0.5: about a point better on test than none in a one-off comparison
     # (Fashion-MNIST Lite0@96px, 88.75 % without; with it: benchmarks/RESULTS.md, "Heads")
     defaults = {**KerasHead.defaults, "hidden": 1024, "dropout": 0.5}
+    # the upper bound keeps a widget usable; what this machine can hold is checked before
+    # training (memory_estimate)
+    specs = {**KerasHead.specs, "hidden": ParamSpec("int", min=1, max=100_000,
+                                                    help="units of the hidden Dense(relu) layer")}

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from core.base.params import ParamSpec
 from core.heads.base import HeadData, HeadModel, linear_softmax_model, softmax
 from core.heads.registry import register_head
 from core.base.progress import Progress
@@ -36,6 +37,12 @@ class LogisticRegressionHead(HeadModel):
     # C=0.01 measured on Fashion-MNIST Lite0@96px (55k × 1280): val 89.3 %, converged in ~115
     # L-BFGS iterations; C=1 reached val 87.3 % and had not converged after 300 (291 s).
     defaults = {"C": 0.01, "max_iter": 300}  # C="auto": pick from C_GRID on validation
+    specs = {
+        "C": ParamSpec("float", min=0, min_exclusive=True, max=1e6, auto=True,
+                       help="inverse regularisation strength (smaller: stronger); \"auto\" "
+                            f"tries {', '.join(map(str, C_GRID))} on validation"),
+        "max_iter": ParamSpec("int", min=1, max=10_000, help="L-BFGS iterations at most"),
+    }
 
     def fit(self, data: HeadData, *, progress=None, on_epoch=None):
         from sklearn.exceptions import ConvergenceWarning

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+from core.base.params import ParamSpec
 from core.heads.base import HeadModel
 
 HEADS: dict[str, type[HeadModel]] = {}
@@ -15,6 +16,9 @@ def register_head(cls: H) -> H:
     """Class decorator: make a HeadModel subclass trainable by name through `train_head`."""
     if not cls.name:
         raise ValueError(f"{cls.__qualname__} needs a `name`")
+    undeclared = set(cls.defaults) - set(cls.specs)
+    if undeclared:
+        raise ValueError(f"{cls.__qualname__} needs a ParamSpec for {sorted(undeclared)}")
     HEADS[cls.name] = cls
     return cls
 
@@ -36,6 +40,11 @@ def describe_head(name: str) -> str:
 
 def default_head_params(name: str) -> dict[str, Any]:
     return dict(get_head_class(name).defaults)
+
+
+def parameter_specs(name: str) -> dict[str, ParamSpec]:
+    """name → ParamSpec (kind, min, max, help) of every parameter of head `name`."""
+    return get_head_class(name).parameter_specs()
 
 
 def head_names(*, fine_tunes_backbone: bool | None = None) -> list[str]:

@@ -59,9 +59,9 @@ def save_head(trained, path: str | Path) -> Path:
     return path
 
 
-def read_head(path: str | Path) -> dict[str, Any]:
-    """The fields of the TrainedHead saved in the folder `path` by `save_head` (see the trust
-    model above); `core.heads.trained.load_head` builds it."""
+def read_manifest(path: str | Path) -> dict[str, Any]:
+    """The manifest of the head saved in the folder `path` (plain JSON: no weights are read,
+    nothing imports TensorFlow)."""
     path = Path(path)
     try:
         manifest = json.loads((path / MANIFEST).read_text())
@@ -69,13 +69,26 @@ def read_head(path: str | Path) -> dict[str, Any]:
         raise TransferLensError(f"{path} is not a saved head ({error}).") from error
     if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
         raise TransferLensError(f"{path} is not a version-{FORMAT_VERSION} Transfer Lens head.")
+    return manifest
+
+
+def read_probabilities(path: str | Path) -> np.ndarray:
+    """(N, C) float32: the saved head's probabilities on the values it was trained on."""
+    with np.load(Path(path) / OUTPUTS, allow_pickle=False) as outputs:
+        return outputs["probabilities"].astype(np.float32)
+
+
+def read_head(path: str | Path) -> dict[str, Any]:
+    """The fields of the TrainedHead saved in the folder `path` by `save_head` (see the trust
+    model above); `core.heads.trained.load_head` builds it."""
+    path = Path(path)
+    manifest = read_manifest(path)
     cls = get_head_class(manifest["head"])
     model = cls.load_state(path, params=manifest["params"], seed=int(manifest["seed"]))
     model.details_ = manifest.get("details", {})
     history = [EpochLog(**h) for h in manifest.get("history", [])]
     model.history_ = history
-    with np.load(path / OUTPUTS, allow_pickle=False) as outputs:
-        probabilities = outputs["probabilities"].astype(np.float32)
+    probabilities = read_probabilities(path)
     return dict(head=manifest["head"], params=manifest["params"],
                 classes=tuple(manifest["classes"]), probabilities=probabilities,
                 predictions=probabilities.argmax(axis=1) if len(probabilities) else

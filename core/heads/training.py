@@ -19,6 +19,7 @@ from core.heads.base import EpochLog, HeadData, HeadModel
 from core.heads.registry import get_head_class
 from core.heads.storage import save_head
 from core.heads.trained import TrainedHead, load_head
+from core.base.jobs import heavy_job
 from core.base.progress import Progress, ProgressCallback
 from core.base.splits import TEST, TRAIN, VAL
 from core.features.transfer_values import TransferValues
@@ -139,12 +140,20 @@ def _prefixed(progress: Optional[ProgressCallback], prefix: str) -> Optional[Pro
                                        p.eta_seconds, p.message))
 
 
-def _train(*, tv, cls, params, seed, progress, on_epoch, folds, augmented, dataset,
-           key) -> TrainedHead:
+def _train(*, progress, **kwargs) -> TrainedHead:
+    """Train through the job gate: one heavy job at a time per process (core.base.jobs)."""
+    with heavy_job(name=f"training a {kwargs['cls'].name} head", progress=progress):
+        return _train_now(progress=progress, **kwargs)
+
+
+def _train_now(*, tv, cls, params, seed, progress, on_epoch, folds, augmented, dataset,
+               key) -> TrainedHead:
     started = time.perf_counter()
     train, val, test, val_source = split_rows(tv, seed=seed)
     data = _head_data(tv=tv, train=train, val=val, augmented=augmented, dataset=dataset)
-    model = cls(params=params, seed=seed).fit(data, progress=progress, on_epoch=on_epoch)
+    model = cls(params=params, seed=seed)
+    model.check_resources(data)  # refuse what cannot fit before any allocation
+    model.fit(data, progress=progress, on_epoch=on_epoch)
     # a head that reads work done elsewhere (a fine-tuning run) reports that work's time
     train_seconds = float(model.details_.get("train_seconds", time.perf_counter() - started))
     del data

@@ -1,5 +1,6 @@
 """Exports: one end-to-end Keras model (raw uint8 images → class probabilities), transfer
-values as .npy/.parquet, and projections as CSV. Every file is written atomically."""
+values as .npy/.parquet (with a head's predictions), projections and lists of samples
+(a selection, failures, label issues) as CSV. Every file is written atomically."""
 
 from __future__ import annotations
 
@@ -57,46 +58,109 @@ def export_end_to_end_model(*, head, backbone: str, image_size: int | None, path
     return path
 
 
-def values_frame(*, tv):
-    """A DataFrame of sample_id, label, class, split and one column per feature."""
+def meta_frame(*, tv, rows=None):
+    """sample_id, label, class and split of every sample, in order; for a list of sample
+    indices `rows`, of those, with their `index` after sample_id."""
+    import pandas as pd
+
+    index = np.arange(tv.n) if rows is None else np.asarray(rows, dtype=np.int64)
+    labels = np.asarray(tv.labels)[index]
+    frame = pd.DataFrame({"sample_id": np.asarray(tv.sample_ids)[index], "label": labels,
+                          "class": np.asarray(tv.class_names, dtype=object)[labels],
+                          "split": SPLIT_NAMES[np.asarray(tv.splits)[index]]})
+    if rows is not None:
+        frame.insert(1, "index", index)
+    return frame
+
+
+def prediction_frame(*, head, rows=None):
+    """predicted, predicted_class, confidence and p_<class> per class of `rows` (None: all),
+    from the head's probabilities on the values it was trained on (out-of-fold on train when
+    it was cross-fitted)."""
+    import pandas as pd
+
+    probabilities = np.asarray(head.probabilities, dtype=np.float32)
+    if rows is not None:
+        probabilities = probabilities[np.asarray(rows, dtype=np.int64)]
+    predicted = probabilities.argmax(axis=1)
+    frame = pd.DataFrame({"predicted": predicted,
+                          "predicted_class": np.asarray(head.classes, dtype=object)[predicted],
+                          "confidence": probabilities.max(axis=1, initial=0.0)})
+    for c, name in enumerate(head.classes):
+        frame[f"p_{name}"] = probabilities[:, c]
+    return frame
+
+
+def values_frame(*, tv, head=None):
+    """A DataFrame of sample_id, label, class, split, with `head` its predictions
+    (`prediction_frame`), then one column per feature."""
     import pandas as pd
 
     values = np.asarray(tv.values, dtype=np.float32)
-    frame = pd.DataFrame(values, columns=[f"f{i}" for i in range(values.shape[1])])
-    meta = pd.DataFrame({"sample_id": np.asarray(tv.sample_ids), "label": np.asarray(tv.labels),
-                         "class": np.asarray(tv.class_names, dtype=object)[np.asarray(tv.labels)],
-                         "split": SPLIT_NAMES[np.asarray(tv.splits)]})
-    return pd.concat([meta, frame], axis=1)
+    parts = [meta_frame(tv=tv)]
+    if head is not None:
+        _check_head(head, tv)
+        parts.append(prediction_frame(head=head))
+    parts.append(pd.DataFrame(values, columns=[f"f{i}" for i in range(values.shape[1])]))
+    return pd.concat(parts, axis=1)
 
 
-def export_values(*, tv, path: str | Path, format: str = "npy") -> Path:
-    """npy: the (N, D) matrix alone; parquet: metadata columns plus one column per feature."""
+def _check_head(head, tv) -> None:
+    if len(head.probabilities) != tv.n:
+        raise ValueError(f"the head has probabilities for {len(head.probabilities)} samples, "
+                         f"these transfer values hold {tv.n}")
+
+
+def export_values(*, tv, path: str | Path, format: str = "npy", head=None) -> Path:
+    """npy: the (N, D) matrix alone; parquet: metadata columns (plus the predictions of
+    `head`, a TrainedHead on `tv`) and one column per feature."""
     path = Path(path)
     if format == "npy":
         atomic_save_npy(path, np.asarray(tv.values))
     elif format == "parquet":
         buffer = io.BytesIO()
-        values_frame(tv=tv).to_parquet(buffer, index=False)
+        values_frame(tv=tv, head=head).to_parquet(buffer, index=False)
         atomic_write_bytes(path, buffer.getvalue())
     else:
         raise ValueError("format must be npy or parquet")
     return path
 
 
-def projection_frame(*, projection, tv):
+def rows_frame(*, tv, rows, head=None, extra_columns=None):
+    """One row per sample index in `rows`: `meta_frame`, `head`'s predictions if given, then
+    `extra_columns` (name → values aligned with `rows`, e.g. score, suggested label)."""
     import pandas as pd
 
+    parts = [meta_frame(tv=tv, rows=rows)]
+    if head is not None:
+        _check_head(head, tv)
+        parts.append(prediction_frame(head=head, rows=rows))
+    frame = pd.concat(parts, axis=1)
+    for name, column in (extra_columns or {}).items():
+        if len(column) != len(frame):
+            raise ValueError(f"column {name!r} has {len(column)} values for {len(frame)} rows")
+        frame[name] = np.asarray(column)
+    return frame
+
+
+def export_rows_csv(*, tv, rows, path: str | Path, head=None, extra_columns=None) -> Path:
+    """`rows_frame(...)` as CSV at `path`: a selection, the failures, the label issues."""
+    return _write_csv(rows_frame(tv=tv, rows=rows, head=head, extra_columns=extra_columns), path)
+
+
+def _write_csv(frame, path: str | Path) -> Path:
+    path = Path(path)
+    atomic_write_bytes(path, frame.to_csv(index=False).encode())
+    return path
+
+
+def projection_frame(*, projection, tv):
+    frame = meta_frame(tv=tv)
     coords = np.asarray(projection.coords)
-    frame = pd.DataFrame({"sample_id": np.asarray(tv.sample_ids), "label": np.asarray(tv.labels),
-                          "class": np.asarray(tv.class_names, dtype=object)[np.asarray(tv.labels)],
-                          "split": SPLIT_NAMES[np.asarray(tv.splits)]})
     for axis, name in zip(range(coords.shape[1]), "xyz"):
         frame[name] = coords[:, axis]
     return frame
 
 
 def export_projection_csv(*, projection, tv, path: str | Path) -> Path:
-    path = Path(path)
-    atomic_write_bytes(path, projection_frame(projection=projection, tv=tv)
-                       .to_csv(index=False).encode())
-    return path
+    return _write_csv(projection_frame(projection=projection, tv=tv), path)

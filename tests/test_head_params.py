@@ -1,0 +1,158 @@
+"""Every head and fine-tuning parameter is checked in core against its declared bounds, and
+sizes that cannot fit in memory are refused before TensorFlow allocates anything."""
+
+import math
+
+import pytest
+
+from core.base.errors import ParameterError, ResourceLimitError, TransferLensError
+from core.base.memory import out_of_memory_as_user_error
+from core.base.params import ParamSpec
+from core.finetune import FINETUNE_SPECS, FineTuneConfig
+from core.finetune.evaluate import config_from_params
+from core.heads import HEADS, parameter_specs, train_head
+from tests.analysis_data import digits_pixels
+
+
+def _out_of_range(spec: ParamSpec) -> list:
+    """Values just outside each bound of a numeric spec."""
+    step = 1 if spec.kind == "int" else 1e-9 * max(1.0, abs(spec.max or 1))
+    bad = []
+    if spec.min is not None:
+        bad.append(spec.min if spec.min_exclusive else spec.min - step)
+    if spec.max is not None:
+        bad.append(spec.max if spec.max_exclusive else spec.max + step)
+    return bad
+
+
+def _cases(specs_by_owner):
+    for owner, specs in specs_by_owner.items():
+        for name, spec in specs.items():
+            if spec.kind in ("int", "float"):
+                for value in _out_of_range(spec):
+                    yield pytest.param(owner, name, value, id=f"{owner}-{name}={value}")
+
+
+HEAD_CASES = list(_cases({head: parameter_specs(head) for head in HEADS}))
+
+
+def test_every_parameter_is_declared():
+    for head, cls in HEADS.items():
+        specs = parameter_specs(head)
+        assert list(specs) == list(cls.defaults)
+        for name, spec in specs.items():
+            assert spec.check(name, cls.defaults[name]) == cls.defaults[name]  # defaults pass
+            assert spec.fields()["accepts"]
+    fields = FineTuneConfig.__dataclass_fields__
+    assert list(FINETUNE_SPECS) == list(fields)
+    FineTuneConfig().validate()
+
+
+@pytest.mark.parametrize("head,name,value", HEAD_CASES)
+def test_head_parameter_out_of_range_names_its_bound(head, name, value):
+    spec = parameter_specs(head)[name]
+    with pytest.raises(ParameterError) as raised:
+        HEADS[head].resolve_params({name: value})
+    assert str(raised.value) == f"{name} must be {spec.describe()}, got {value!r}"
+
+
+def test_the_reported_values_are_refused_with_their_bounds():
+    mlp = HEADS["mlp"]
+    with pytest.raises(ParameterError, match=r"^epochs must be an integer from 1 to 1000, got -5$"):
+        mlp.resolve_params({"epochs": -5})
+    with pytest.raises(ParameterError, match="batch_size must be an integer from 1 to 65536, got 0"):
+        mlp.resolve_params({"batch_size": 0})
+    with pytest.raises(ParameterError, match="hidden must be an integer from 1 to 100000"):
+        mlp.resolve_params({"hidden": 10**9})
+    assert isinstance(ParameterError("x"), TransferLensError) and isinstance(ParameterError("x"), ValueError)
+
+
+@pytest.mark.parametrize("value", [True, "ten", 2.5, math.nan, math.inf, None])
+def test_wrong_types_are_refused(value):
+    with pytest.raises(ParameterError, match="epochs must be an integer"):
+        HEADS["softmax"].resolve_params({"epochs": value})
+
+
+def test_values_are_normalised_and_auto_is_accepted():
+    assert HEADS["logreg"].resolve_params({"C": "auto"})["C"] == "auto"
+    assert HEADS["logreg"].resolve_params({"C": 1})["C"] == 1.0
+    assert HEADS["mlp"].resolve_params({"epochs": 3.0})["epochs"] == 3
+    with pytest.raises(ParameterError, match='C must be a number above 0 .* or "auto", got 0'):
+        HEADS["logreg"].resolve_params({"C": 0})
+    with pytest.raises(ParameterError, match="unknown head 'logreg' parameter"):
+        HEADS["logreg"].resolve_params({"epochs": 3})
+
+
+@pytest.mark.parametrize("head,name,value", list(_cases({"finetune": FINETUNE_SPECS})))
+def test_fine_tuning_parameter_out_of_range_names_its_bound(head, name, value):
+    message = f"{name} must be {FINETUNE_SPECS[name].describe()}, got {value!r}"
+    with pytest.raises(ParameterError) as raised:
+        FineTuneConfig(**{name: value}).validate()
+    assert str(raised.value) == message
+    with pytest.raises(ParameterError):
+        config_from_params({name: value})
+
+
+def test_fine_tuning_choices_and_rules():
+    with pytest.raises(ParameterError, match="schedule must be one of 'onecycle', 'cosine'"):
+        FineTuneConfig(schedule="linear").validate()
+    with pytest.raises(ParameterError, match="flip must be true or false"):
+        FineTuneConfig(flip=1).validate()
+    with pytest.raises(TransferLensError, match="top-K"):
+        FineTuneConfig(unfreeze="top").validate()
+    assert FINETUNE_SPECS["crop_pad_fraction"].describe() == "a number from 0 to 0.5"
+    assert FINETUNE_SPECS["image_size"].describe() == "an integer from 32 to 1024"
+
+
+@pytest.fixture
+def no_tensorflow_training(monkeypatch):
+    """Any Keras fit fails the test: the refusal must come before TensorFlow allocates."""
+    from core.heads import keras_heads
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("Keras was asked to build or train")
+
+    monkeypatch.setattr(keras_heads, "_keras", refuse)
+
+
+def test_memory_cap_refuses_a_head_too_big_for_this_machine(monkeypatch, no_tensorflow_training):
+    from core.base import memory
+
+    monkeypatch.setattr(memory, "available_memory", lambda: 1024**3)  # 1 GB
+    tv = digits_pixels()
+    with pytest.raises(ResourceLimitError) as raised:
+        train_head(tv=tv, head="mlp", params={"hidden": 100_000}, use_cache=False)
+    message = str(raised.value)
+    assert "GB of memory" in message and "819.2 MB available" in message
+    assert "lower hidden or batch_size" in message and "100000 hidden units" in message
+    with pytest.raises(ParameterError, match="hidden must be an integer from 1 to 100000"):
+        train_head(tv=tv, head="mlp", params={"hidden": 10**9}, use_cache=False)
+
+
+def test_memory_estimate_grows_with_the_parameters():
+    mlp = HEADS["mlp"]
+    small = mlp(params={}).memory_estimate(n_rows=1000, dim=1280, num_classes=10)
+    big = mlp(params={"hidden": 100_000}).memory_estimate(n_rows=1000, dim=1280, num_classes=10)
+    assert 0 < small < 100 * 1024**2 < big  # the default MLP on Lite0 values: well under 100 MB
+
+
+def test_fine_tuning_batch_too_big_is_refused(monkeypatch):
+    from core.base import memory
+
+    monkeypatch.setattr(memory, "available_memory", lambda: 2 * 1024**3)
+    FineTuneConfig().check_resources()  # the defaults fit in 2 GB
+    with pytest.raises(ResourceLimitError, match="batches of 4096 images at 1024 px .* lower "
+                                                 "batch_size or image_size"):
+        FineTuneConfig(batch_size=4096, image_size=1024).check_resources()
+
+
+def test_out_of_memory_errors_become_user_errors():
+    class ResourceExhaustedError(Exception):  # TensorFlow's name, without TensorFlow
+        pass
+
+    with pytest.raises(ResourceLimitError, match="Training X ran out of memory; lower hidden"):
+        with out_of_memory_as_user_error(what="Training X", lower="hidden"):
+            raise ResourceExhaustedError("OOM when allocating tensor")
+    with pytest.raises(KeyError):  # anything else passes through unchanged
+        with out_of_memory_as_user_error(what="Training X", lower="hidden"):
+            raise KeyError("other")
