@@ -194,7 +194,7 @@ def test_dashboard_in_chromium(page) -> None:
     open_view(page, "Train a head")
     page.locator("[data-testid='stMain'] button", has_text="Fine-tune").first.click()
     idle(page)
-    page.get_by_text("Flip", exact=True).click()  # digits are not mirror-symmetric
+    page.get_by_text("Random left-right flip", exact=True).click()  # digits are not mirror-symmetric
     page.get_by_role("button", name="Start fine-tuning").click()
     page.wait_for_selector("text=Fine-tuned backbone", timeout=300_000)
     idle(page)
