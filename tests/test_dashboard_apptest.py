@@ -470,6 +470,9 @@ def test_zip_upload_dataset(app: AppTest) -> None:
             archive.writestr(f"two_digits/{name}", data)
     app.selectbox(key="dataset_choice").set_value("__upload__").run()
     assert "Upload a .zip" in texts(app)
+    app.file_uploader(key="dataset_zip").set_value(("nothing.zip", b"", "application/zip")).run()
+    assert not app.exception
+    assert any("nothing.zip is empty (0 bytes)" in e.value for e in app.error)
     app.file_uploader(key="dataset_zip").set_value(("two_digits.zip", buffer.getvalue(),
                                                     "application/zip")).run()
     assert_clean(app)
