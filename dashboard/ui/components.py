@@ -25,7 +25,7 @@ CSS = """
 [data-testid="stMainBlockContainer"] { padding-top: 2.2rem; }
 /* a little air between gallery thumbnails, which otherwise touch */
 [data-testid="stImageContainer"] { padding: 2px 3px; }
-[data-testid="stImageContainer"] img { border-radius: 3px; }
+[data-testid="stImageContainer"] img { border-radius: 3px; object-fit: contain; }
 </style>
 """
 

@@ -188,7 +188,7 @@ def _selection_panel(ws: Workspace) -> None:
     with gallery:
         components.paginated_grid(ws.dataset, selected, lambda i: _caption(ws, i),
                                   key="selection_gallery", per_page=40, pick=tv.key,
-                                  per_row=8)
+                                  per_row=7)
     _neighbours_panel(ws, selected)
 
 
