@@ -28,7 +28,10 @@ def prepare(header, slots: dict) -> resources.Workspace | None:
     if source is None:
         header.info("Choose a dataset in the sidebar to begin.")
         return None
-    settings = sidebar.model_settings(source, resources.full_dataset(source[0]))
+    full = resources.full_dataset(source[0])
+    slots["dataset"], slots["label"] = full, source[1]
+    sidebar.skipped_files(full)
+    settings = sidebar.model_settings(source, full)
     if settings is None:
         return None
     dataset = resources.limited_dataset(settings.dataset, settings.limit)
@@ -69,9 +72,12 @@ def main() -> None:
     if ws is not None and switch_to is None:
         page.run()
     with components.user_errors():
-        sidebar.status_panel(slots.get("status", st.sidebar), None if ws is None else ws.tv.key)
+        sidebar.status_panel(slots.get("status", st.sidebar), None if ws is None else ws.tv.key,
+                             slots.get("dataset"), slots.get("label", ""))
+    sidebar.link_warnings()
+    state.write_url(sidebar.link_values())  # a reload or a shared link shows the same
     if switch_to is not None:  # last: this run drew every sidebar widget, so they keep state
-        st.switch_page(switch_to)
+        st.switch_page(switch_to, query_params=state.url_params())
 
 
 main()

@@ -123,8 +123,8 @@ def transfer_values(settings: Settings):
         return cached
     tv = load_transfer_values(key=key)
     if tv is None:
-        if state.extraction_paused(key):
-            _show_paused()
+        if (why := state.extraction_paused(key)) is not None:
+            _show_paused(why, len(dataset))
             return None
         label = (f"Starting {settings.backbone} to embed {len(dataset):,} images at "
                  f"{settings.image_size} px…")
@@ -152,7 +152,13 @@ def transfer_values(settings: Settings):
     return memo().put((_root(), "tv", key), tv)
 
 
-def _show_paused() -> None:
+def _show_paused(why: str, n: int) -> None:
+    if why == state.CLEARED:
+        st.info(f"The cache was cleared: the transfer values of these {n:,} images are "
+                "computed again when you ask.", icon=":material/delete_sweep:")
+        st.button("Recompute transfer values", on_click=state.resume_extraction,
+                  type="primary", key="resume_extraction", icon=":material/refresh:")
+        return
     st.warning("Extraction stopped. The chunks already finished are kept in the cache; "
                "resuming continues from there.", icon=":material/pause_circle:")
     st.button("Resume extraction", on_click=state.resume_extraction, type="primary", key="resume_extraction")
@@ -166,8 +172,8 @@ def projection(tv, *, method: str, dims: int, params: dict | None = None):
     params_id = json.dumps(params or {}, sort_keys=True)
 
     def compute():
-        with progress_panel(f"Computing the {method.upper()} projection of {tv.n:,} points…") \
-                as panel:
+        name = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}.get(method, method)
+        with progress_panel(f"Computing the {name} projection of {tv.n:,} points…") as panel:
             return compute_projection(tv=tv, method=method, dims=dims, params=params,
                                       progress=panel)
 
@@ -349,6 +355,54 @@ def clear_cache() -> int:
     from core.base.cache import clear_cache as clear
 
     freed = clear()
+    forget_everything()
+    return freed
+
+
+# kinds whose folders are not ArrayCache entries
+_NOT_ENTRIES = ("uploads", "exports")
+
+
+def dataset_cache_entries(source: str) -> tuple[list[tuple[str, str]], int]:
+    """The cache entries that belong to one dataset (any subset, backbone or input size):
+    its transfer values (their manifest names the dataset's source) and every entry computed
+    from them (projections, kNN graphs, heads, ...: their manifest names the values' key).
+    Returns ([(kind, key)], bytes)."""
+    from core.base.cache import ArrayCache, folder_size
+    from core.features.transfer_values import KIND
+
+    root = cache_root()
+    values = ArrayCache(kind=KIND)
+    tv_keys = {key for key in values.keys()
+               if (values.manifest(key) or {}).get("dataset_source") == source}
+    found, size = [], 0
+    if not tv_keys:
+        return found, size
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        if folder.name.startswith(".") or folder.name in _NOT_ENTRIES:
+            continue
+        cache = ArrayCache(kind=folder.name)
+        for key in cache.keys():
+            manifest = cache.manifest(key) or {}
+            fields = manifest.get("key_fields") or {}
+            if ((folder.name == KIND and key in tv_keys) or manifest.get("tv_key") in tv_keys
+                    or (isinstance(fields, dict) and fields.get("tv") in tv_keys)):
+                found.append((folder.name, key))
+                size += folder_size(cache.entry_path(key))
+    return found, size
+
+
+def clear_dataset_cache(entries: list[tuple[str, str]]) -> int:
+    """Delete these entries (from dataset_cache_entries); bytes freed."""
+    from core.base.cache import ArrayCache, folder_size
+
+    freed = 0
+    for kind, key in entries:
+        cache = ArrayCache(kind=kind)
+        path = cache.entry_path(key)
+        if path.exists():
+            freed += folder_size(path)
+            cache.remove(key)
     forget_everything()
     return freed
 

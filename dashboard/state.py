@@ -21,6 +21,20 @@ _tokens = itertools.count(1)  # process-wide, so figure memo keys never collide 
 VIEW_KEY = "view"  # the view selector's value: a page title
 SHOWN_VIEW = "_shown_view"  # the url path of the page drawn last (tells a URL change apart)
 
+# --- the link: what the page shows, in the URL's query string (st.query_params) ---
+# Read once at session start (they seed the widgets; invalid values are ignored with a
+# warning), written back on every run, so a reload or a shared link shows the same picture.
+# The view itself is the URL's path (dashboard/pages.py).
+URL_DATASET = "ds"  # a built-in dataset name or a folder / .zip path
+URL_BACKBONE = "bb"  # a registered backbone or "model.keras:layer"
+URL_SIZE = "px"  # input size in pixels, or "auto"
+URL_LIMIT = "n"  # images to embed, or "all"
+URL_METHOD = "m"  # projection method: pca, tsne, umap
+URL_COLOUR = "c"  # colour the projection by: class, predicted, correct, confidence, split
+URL_KEYS = (URL_DATASET, URL_BACKBONE, URL_SIZE, URL_LIMIT, URL_METHOD, URL_COLOUR)
+URL_START = "_url_start"  # the link's parameters at session start, taken one by one
+URL_WARNINGS = "_url_warnings"  # link parameters that were ignored, and why
+
 # --- what the page shows ---
 TV_KEY = "tv_key"  # the transfer values shown by the last run (tests read it)
 FEATURE_SPACE_KEY = "feature_space"
@@ -47,8 +61,11 @@ BACKBONE_CHOICE = "backbone_choice"
 BACKBONE_CUSTOM = "backbone_custom"
 IMAGE_SIZE = "image_size"
 LIMIT = "limit"
-LIMIT_PREFERENCE = "limit_preference"
+LIMIT_PREFERENCE = "limit_preference"  # the applied subset size (LIMIT is the slider's)
+LIMIT_SHOWN = "_limit_shown"  # the dataset size the slider was last drawn for
 CACHE_CLEARED = "cache_cleared"
+CLEAR_CONFIRM = "clear_confirm"  # the cache panel asks which entries to delete, and confirms
+CLEAR_SCOPE = "clear_scope"
 
 # --- view widgets that code reads or seeds ---
 PROJ_METHOD = "proj_method"
@@ -58,7 +75,6 @@ TSNE_PERPLEXITY = "tsne_perplexity"
 UMAP_NEIGHBORS = "umap_neighbors"
 UMAP_MIN_DIST = "umap_min_dist"
 PROJECTION_CHART = "projection_chart"
-NEIGHBOUR_IMAGE = "neighbour_image"
 HEAD_TYPE = "head_type"
 CM_SPLIT = "cm_split"
 CM_TRUE = "cm_true"
@@ -139,6 +155,50 @@ def set_tv_key(tv_key: str) -> None:
     st.session_state[TV_KEY] = tv_key
 
 
+# --- the link (query parameters) ---
+
+def _url_start() -> dict[str, str]:
+    if URL_START not in st.session_state:
+        st.session_state[URL_START] = {key: st.query_params[key] for key in URL_KEYS
+                                       if key in st.query_params}
+    return st.session_state[URL_START]
+
+
+def take_url(name: str) -> str | None:
+    """The link's value for `name` at session start, once (None: absent or already taken)."""
+    value = _url_start().pop(name, None)
+    return None if value is None else str(value).strip() or None
+
+
+def reject_url(name: str, value: str, why: str) -> None:
+    """A link parameter that cannot be used: it is ignored, with a warning (see url_warnings)."""
+    st.session_state.setdefault(URL_WARNINGS, []).append(f"`{name}={value}`: {why}")
+
+
+def take_url_warnings() -> list[str]:
+    return st.session_state.pop(URL_WARNINGS, [])
+
+
+def write_url(values: dict[str, Any]) -> None:
+    """Put the current choices in the URL (None removes a parameter). Parameters not taken
+    yet (a method for a view not shown yet) stay as the link gave them."""
+    pending = _url_start()
+    for name in URL_KEYS:
+        value = values.get(name)
+        if value is None and name in pending:
+            value = pending[name]
+        if value is None:
+            if name in st.query_params:
+                del st.query_params[name]
+        elif st.query_params.get(name) != str(value):
+            st.query_params[name] = str(value)
+
+
+def url_params() -> dict[str, str]:
+    """The URL's parameters now (to carry them across a page switch)."""
+    return st.query_params.to_dict()
+
+
 # --- trained heads, keyed by the transfer values they were trained on ---
 
 def head_record(tv_key: str) -> HeadRecord | None:
@@ -200,16 +260,21 @@ def fine_tuned_space() -> bool:
 
 # --- transfer-value extraction paused by the user ---
 
-def pause_extraction(tv_key: str) -> None:
-    st.session_state[PAUSED_EXTRACTION] = tv_key
+STOPPED, CLEARED = "stopped", "cleared"  # why extraction waits for the user
+
+
+def pause_extraction(tv_key: str, why: str = STOPPED) -> None:
+    st.session_state[PAUSED_EXTRACTION] = (tv_key, why)
 
 
 def resume_extraction() -> None:
     st.session_state.pop(PAUSED_EXTRACTION, None)
 
 
-def extraction_paused(tv_key: str) -> bool:
-    return st.session_state.get(PAUSED_EXTRACTION) == tv_key
+def extraction_paused(tv_key: str) -> str | None:
+    """Why extraction of these values waits for the user (STOPPED, CLEARED), or None."""
+    paused = st.session_state.get(PAUSED_EXTRACTION)
+    return paused[1] if paused and paused[0] == tv_key else None
 
 
 # --- the projection selection and the chosen image ---
@@ -240,6 +305,10 @@ def chosen_image(tv_key: str) -> int | None:
 
 def choose_image(tv_key: str, index: int) -> None:
     st.session_state[CHOSEN_IMAGE] = (tv_key, int(index))
+
+
+def forget_image() -> None:
+    st.session_state.pop(CHOSEN_IMAGE, None)
 
 
 def choose_image_from(tv_key: str, widget_key: str) -> None:
@@ -280,11 +349,28 @@ def tv_status(tv_key: str) -> tuple[str, float] | None:
     return st.session_state[TV_STATUS].get(tv_key)
 
 
-def cache_cleared(freed: int) -> None:
-    """After the cache was cleared: nothing extracted or computed this session is on disk."""
+def ask_clear_cache() -> None:
+    st.session_state[CLEAR_CONFIRM] = True
+
+
+def cancel_clear_cache() -> None:
+    st.session_state.pop(CLEAR_CONFIRM, None)
+
+
+def clear_cache_asked() -> bool:
+    return bool(st.session_state.get(CLEAR_CONFIRM))
+
+
+def cache_cleared(freed: int, *, everything: bool) -> None:
+    """After the cache was cleared: what was computed is gone from disk. The values on the
+    page are not recomputed until the user asks (a clear must not start a long job)."""
+    st.session_state.pop(CLEAR_CONFIRM, None)
     st.session_state[CACHE_CLEARED] = freed
     st.session_state[TV_STATUS] = {}
-    st.session_state.pop(EXTRACTED_ZIP, None)  # uploads live in the cache folder too
+    if everything:
+        st.session_state.pop(EXTRACTED_ZIP, None)  # uploads live in the cache folder too
+    if TV_KEY in st.session_state:
+        pause_extraction(st.session_state[TV_KEY], CLEARED)
 
 
 def take_cache_cleared() -> int | None:

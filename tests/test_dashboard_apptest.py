@@ -139,19 +139,77 @@ def test_selection_shows_gallery_class_mix_and_neighbours(app: AppTest) -> None:
     assert_clean(app)
     assert "Selection: 6 images" in texts(app)
     captions = all_captions(app)
-    for index in chosen:
-        assert any(c.startswith(f"#{index} ") for c in captions), (index, captions)
+    for index in chosen:  # captioned with the stable sample id, not the row number
+        assert any(c.startswith(f"digits/{index:04d} ") for c in captions), (index, captions)
+    # the class mix: one bar per class present, most frequent first, in the scatter's colours
+    mix = json.loads(app.get("plotly_chart")[1].proto.spec)["data"][0]
+    assert sum(mix["x"]) == 6 and mix["orientation"] == "h" and len(set(mix["y"])) == len(mix["y"])
+    assert list(mix["x"]) == sorted(mix["x"], reverse=True)
+    from dashboard.ui.figures import palette
+
+    assert mix["marker"]["color"] == [palette(10)[int(label)] for label in mix["y"]]
     # the neighbours of the first selected image: the query plus 8 neighbours
     query = [c for c in captions if c.endswith("(query)")]
-    assert query and query[0].startswith("#3 ")
+    assert query and query[0].startswith("digits/0003 ")
     assert sum("d=" in c for c in captions) == 8
     assert re.search(r"\d of 8 neighbours share its label", texts(app))
+    # one click under a thumbnail: that image's neighbours
+    app.button(key="selection_gallery_nb_42").click().run()
+    assert_clean(app)
+    query = [c for c in all_captions(app) if c.endswith("(query)")]
+    assert query == [c for c in query if c.startswith("digits/0042 ")] and query
+    assert "Nearest neighbours of digits/0042" in texts(app)
+    # a neighbour's own neighbours are one click further
+    neighbour = next(b.key for b in app.button
+                     if b.key and b.key.startswith("proj_neighbours_nb_")
+                     and b.key != "proj_neighbours_nb_42")
+    app.button(key=neighbour).click().run()
+    assert f"Nearest neighbours of digits/{int(neighbour.rsplit('_', 1)[1]):04d}" in texts(app)
     # the selection survives a trip to another view and back
     show(app, "Export")
     show(app, "Projections")
     assert "Selection: 6 images" in texts(app)
+    # Inspect is one click away from any thumbnail
+    app.button(key="selection_gallery_in_100").click().run()
+    assert_clean(app)
+    assert app.segmented_control(key="view").value == "Inspect an image"
+    assert app.number_input(key="inspect_index").value == 100
+    show(app, "Projections")
     app.button(key="clear_selection").click().run()
     assert "Select points on the plot" in texts(app)
+
+
+def test_link_opens_the_same_picture(tiny_backbone, monkeypatch) -> None:
+    """Dataset, backbone, input size, subset, method and colouring come from the URL's query
+    parameters at session start, and go back into it when changed; bad ones are ignored with
+    a warning."""
+    monkeypatch.delenv("TRANSFER_LENS_DATASET", raising=False)
+    monkeypatch.delenv("TRANSFER_LENS_LIMIT", raising=False)
+    monkeypatch.setenv("TRANSFER_LENS_BACKBONE", "efficientnet_lite0")
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update({"ds": "digits", "bb": tiny_backbone, "px": "48", "n": "1000",
+                            "m": "tsne", "c": "split"})
+    at.run()
+    assert_clean(at)
+    page = texts(at)
+    assert "**digits** · 1,000 of 1,797 images · 10 classes" in page
+    assert f"**{tiny_backbone}** at 48 px" in page
+    assert "t-SNE of 1,000 points" in page
+    assert '"train"' in at.get("plotly_chart")[0].proto.spec  # coloured by split
+    assert at.query_params["m"] == "tsne" and at.query_params["n"] == "1000"
+    # a change goes back into the link
+    at.segmented_control(key="proj_method").set_value("pca").run()
+    assert at.query_params["m"] == "pca"
+    # a link with bad values: ignored with a warning, never a traceback
+    bad = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    bad.query_params.update({"ds": "digits", "bb": tiny_backbone, "px": "huge", "m": "nope",
+                             "c": "split"})
+    bad.run()
+    assert not bad.exception and not bad.error
+    warnings = " ".join(w.value for w in bad.warning)
+    assert "`px=huge`" in warnings and "`m=nope`" in warnings
+    assert "PCA of 1,797 points" in texts(bad)
+    assert bad.query_params["m"] == "pca"
 
 
 def test_projection_methods_and_colouring(app: AppTest) -> None:
@@ -248,6 +306,17 @@ def test_failure_gallery_worst_first_with_filters(app: AppTest) -> None:
     assert_clean(app)
     assert all(c.startswith(f"{true_class} → ") for c in all_captions(app))
     assert "match the filters" in texts(app) or failures == len(all_captions(app))
+    # a thumbnail's neighbours, then Inspect, each one click away
+    first = next(b.key for b in app.button if b.key and b.key.startswith("fail_gallery_nb_"))
+    index = int(first.rsplit("_", 1)[1])
+    app.button(key=first).click().run()
+    assert_clean(app)
+    assert f"Nearest neighbours of digits/{index:04d}" in texts(app)
+    assert any(c.startswith(f"digits/{index:04d} ") and c.endswith("(query)")
+               for c in all_captions(app))
+    app.button(key=f"inspect_{index}").click().run()
+    assert app.segmented_control(key="view").value == "Inspect an image"
+    assert app.number_input(key="inspect_index").value == index
 
 
 def test_label_issues(app: AppTest) -> None:
@@ -260,7 +329,12 @@ def test_label_issues(app: AppTest) -> None:
     assert match, page
     if int(match.group(1)) > 0:
         assert "Given: **" in page and "Suggested: **" in page
-        assert any(c.startswith("#") for c in all_captions(app))
+        assert any(c.startswith("digits/") for c in all_captions(app))
+        first = next(b.key for b in app.button if b.key and b.key.startswith("issue_nb_"))
+        app.button(key=first).click().run()
+        assert_clean(app)
+        index = int(first.rsplit("_", 1)[1])
+        assert f"Nearest neighbours of digits/{index:04d}" in texts(app)
 
 
 def test_label_issues_rank_like_the_cli(app: AppTest, tiny_backbone, capsys) -> None:
@@ -274,8 +348,8 @@ def test_label_issues_rank_like_the_cli(app: AppTest, tiny_backbone, capsys) -> 
     page = texts(app)
     flagged = int(re.search(r"\*\*([\d,]+) suspected label errors\*\*", page).group(1)
                   .replace(",", ""))
-    # the issue images are captioned "#index", their neighbours by class name
-    shown = [int(c[1:]) for c in all_captions(app) if re.fullmatch(r"#\d+", c)]
+    # the issue images are captioned with their sample id, their neighbours by class name
+    shown = [int(c.split("/")[1]) for c in all_captions(app) if re.fullmatch(r"digits/\d+", c)]
     capsys.readouterr()
     assert cli(["label-issues", "--dataset", "digits", "--backbone", tiny_backbone,
                 "--image-size", "32", "--json", "--top", str(len(shown))]) in (0, None)
@@ -303,7 +377,7 @@ def test_inspect_dataset_image_and_upload(app: AppTest) -> None:
     top = app.dataframe[0].value
     assert len(top) == 5 and top["probability"].is_monotonic_decreasing
     assert abs(top["probability"].sum()) <= 1.0001
-    assert any(c.endswith("(query)") and c.startswith("#7 ") for c in all_captions(app))
+    assert any(c.endswith("(query)") and c.startswith("digits/0007 ") for c in all_captions(app))
     # a new image, classified end to end
     app.segmented_control(key="inspect_source").set_value("upload").run()
     buffer = io.BytesIO()
@@ -313,6 +387,11 @@ def test_inspect_dataset_image_and_upload(app: AppTest) -> None:
     assert_clean(app)
     assert len(app.dataframe[0].value) == 5
     assert sum("d=" in c for c in all_captions(app)) == 8
+    # an empty file is named, and said to be empty
+    app.file_uploader(key="inspect_upload").set_value(("empty.jpg", b"", "image/jpeg")).run()
+    assert not app.exception
+    assert [e.value for e in app.error] == ["empty.jpg is empty (0 bytes). Fix: upload the "
+                                            "image file again, or another one."]
 
 
 def test_export_files(app: AppTest, isolated_cache) -> None:
@@ -391,6 +470,9 @@ def test_zip_upload_dataset(app: AppTest) -> None:
             archive.writestr(f"two_digits/{name}", data)
     app.selectbox(key="dataset_choice").set_value("__upload__").run()
     assert "Upload a .zip" in texts(app)
+    app.file_uploader(key="dataset_zip").set_value(("nothing.zip", b"", "application/zip")).run()
+    assert not app.exception
+    assert any("nothing.zip is empty (0 bytes)" in e.value for e in app.error)
     app.file_uploader(key="dataset_zip").set_value(("two_digits.zip", buffer.getvalue(),
                                                     "application/zip")).run()
     assert_clean(app)
@@ -406,7 +488,10 @@ def test_fashion_mnist_subset(app: AppTest) -> None:
     assert_clean(app)
     # the default is a 10,000-image subset, shown as such; then a smaller one on request
     assert "Embedding a random 10,000 of 70,000 images." in texts(app)
-    app.select_slider(key="limit").set_value(1000).run()
+    app.select_slider(key="limit").set_value(1000).run()  # a pending choice: nothing starts
+    assert_clean(app)
+    assert "Embedding a random 10,000 of 70,000 images." in texts(app)
+    app.button(key="apply_limit").click().run()
     assert_clean(app)
     assert "**fashion_mnist** · 1,000 of 70,000 images · 10 classes" in texts(app)
 
@@ -418,7 +503,7 @@ def test_errors_are_messages_not_tracebacks(app: AppTest, tmp_path) -> None:
     assert len(app.error) == 1
     assert "Fix:" in app.error[0].value and "Something went wrong" not in app.error[0].value
     # the cache panel still works
-    assert "Clear cache" in [b.label for b in app.button]
+    assert "Clear cache…" in [b.label for b in app.button]
 
 
 def test_unavailable_backbone_explains_why(app: AppTest) -> None:
@@ -435,11 +520,47 @@ def test_unavailable_backbone_explains_why(app: AppTest) -> None:
 
 def test_clear_cache(app: AppTest, isolated_cache) -> None:
     assert any(isolated_cache.iterdir())
+    app.button(key="clear_cache").click().run()  # asks first: what, and how much
+    assert_clean(app)
+    assert any(isolated_cache.glob("transfer_values/*/manifest.json"))
+    scope = app.radio(key="clear_scope")
+    assert scope.options[0].startswith("This dataset (digits): ")
+    app.button(key="clear_cache_cancel").click().run()
+    assert "clear_cache_confirm" not in [b.key for b in app.button]
+    # this dataset's entries only: its transfer values and the projection made from them
     app.button(key="clear_cache").click().run()
+    app.button(key="clear_cache_confirm").click().run()
     assert_clean(app)
     assert "Cache cleared:" in texts(app)
-    # the transfer values were recomputed for the page that is still open
+    assert not list(isolated_cache.glob("transfer_values/*/manifest.json"))
+    assert not list(isolated_cache.glob("projections/*/manifest.json"))
+    # nothing is recomputed until asked
+    assert "computed again when you ask" in texts(app)
+    app.button(key="resume_extraction").click().run()
+    assert_clean(app)
     assert "Transfer values: **computed** (cache miss)" in texts(app)
+    # everything
+    app.button(key="clear_cache").click().run()
+    app.radio(key="clear_scope").set_value("everything").run()
+    app.button(key="clear_cache_confirm").click().run()
+    assert_clean(app)
+    assert not any(p for p in isolated_cache.rglob("*") if p.is_file())
+
+
+def test_skipped_files_are_listed(app: AppTest, tmp_path) -> None:
+    folder = tmp_path / "with_broken"
+    for name, data in digit_pngs(per_class=8).items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+    (folder / "digit_0" / "corrupt.jpg").write_bytes(np.random.default_rng(0).bytes(3000))
+    app.selectbox(key="dataset_choice").set_value("__folder__").run()
+    app.text_input(key="dataset_folder").set_value(str(folder)).run()
+    assert_clean(app)
+    assert "**with_broken** · 24 images" in texts(app)
+    assert any("1 file skipped" in w.value for w in app.warning)
+    table = next(d.value for d in app.dataframe if "reason" in d.value.columns)
+    assert list(table["path"]) == ["digit_0/corrupt.jpg"]
+    assert table["reason"][0]
 
 
 def test_fine_tune_then_compare_before_and_after(app: AppTest) -> None:
@@ -460,7 +581,7 @@ def test_fine_tune_then_compare_before_and_after(app: AppTest) -> None:
     assert 0.0 <= test_accuracy <= 1.0
     assert percent(metric(app, "kNN vote after")) > 0.1
     delta = [m for m in app.metric if m.label == "kNN vote after"][0].proto.delta
-    assert re.fullmatch(r"[+-]\d+\.\d% vs \d+\.\d% before", delta), delta
+    assert re.fullmatch(r"[+-]\d+\.\d points vs \d+\.\d% before", delta), delta
 
     # every view can now show the fine-tuned backbone's values
     app.button(key="show_fine_tuned").click().run()

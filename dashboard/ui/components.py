@@ -25,7 +25,7 @@ CSS = """
 [data-testid="stMainBlockContainer"] { padding-top: 2.2rem; }
 /* a little air between gallery thumbnails, which otherwise touch */
 [data-testid="stImageContainer"] { padding: 2px 3px; }
-[data-testid="stImageContainer"] img { border-radius: 3px; }
+[data-testid="stImageContainer"] img { border-radius: 3px; object-fit: contain; }
 </style>
 """
 
@@ -62,18 +62,44 @@ def thumbnails(dataset, indices: Sequence[int], *, size: int = THUMB) -> list[np
 
 
 def image_grid(dataset, indices: Sequence[int], captions: Sequence[str], *,
-               size: int = THUMB) -> None:
-    """A wrapping grid of thumbnails with a caption under each."""
+               size: int = THUMB, pick: str | None = None, key: str = "grid",
+               per_row: int | None = None) -> None:
+    """A wrapping grid of thumbnails with a caption under each.
+
+    With `pick` (the transfer-values key the indices belong to) every thumbnail gets two
+    small buttons: its nearest neighbours (state.choose_image; the view shows them) and
+    Inspect (switches to the Inspect view on that image). The buttons' keys start with `key`.
+    """
     if len(indices) == 0:
         return
-    # PNG, not the default JPEG: upscaled pixels must stay crisp
-    st.image(thumbnails(dataset, indices, size=size), caption=list(captions), width=size,
-             output_format="PNG")
+    images = thumbnails(dataset, indices, size=size)
+    if pick is None:
+        # PNG, not the default JPEG: upscaled pixels must stay crisp
+        st.image(images, caption=list(captions), width=size, output_format="PNG")
+        return
+    per_row = per_row or max(2, 1000 // (size + 40))
+    chosen = state.chosen_image(pick)
+    for start in range(0, len(images), per_row):
+        columns = st.columns(per_row, gap="small")
+        for column, index, image, caption in zip(columns, indices[start:start + per_row],
+                                                  images[start:start + per_row],
+                                                  captions[start:start + per_row]):
+            index = int(index)
+            with column:
+                st.image(image, caption=caption, width=size, output_format="PNG")
+                left, right = st.columns(2, gap=None)
+                left.button(":material/hub:", key=f"{key}_nb_{index}", type="tertiary",
+                            on_click=state.choose_image, args=(pick, index),
+                            help="Nearest neighbours" + (" (shown)" if chosen == index else ""))
+                right.button(":material/image_search:", key=f"{key}_in_{index}",
+                             type="tertiary", on_click=_inspect, args=(pick, index),
+                             help="Inspect this image")
 
 
 def paginated_grid(dataset, indices: Sequence[int] | np.ndarray,
                    caption: Callable[[int], str], *, key: str, per_page: int = 48,
-                   size: int = THUMB) -> None:
+                   size: int = THUMB, pick: str | None = None,
+                   per_row: int | None = None) -> None:
     """A grid of `per_page` thumbnails with page buttons below (only one page is encoded)."""
     indices = np.asarray(indices)
     n_pages = max(1, math.ceil(len(indices) / per_page))
@@ -88,7 +114,8 @@ def paginated_grid(dataset, indices: Sequence[int] | np.ndarray,
     with grid:
         if n_pages > 1:
             st.caption(f"Showing {len(shown)} of {len(indices):,} · page {page} of {n_pages}")
-        image_grid(dataset, shown, [caption(int(i)) for i in shown], size=size)
+        image_grid(dataset, shown, [caption(int(i)) for i in shown], size=size, pick=pick,
+                   key=key, per_row=per_row)
 
 
 def need_head(what: str, key: str) -> None:
@@ -100,15 +127,14 @@ def need_head(what: str, key: str) -> None:
               type="primary", key=f"goto_train_{key}")
 
 
-def class_mix_chart(labels: np.ndarray, class_names: Sequence[str]) -> None:
-    """How many of the given samples fall in each class, as a small bar chart."""
-    import pandas as pd
+def class_mix_chart(labels: np.ndarray, class_names: Sequence[str], *, key: str) -> None:
+    """How many of the given samples fall in each class: every class present, one bar each,
+    most frequent on top, in the projection's class colours."""
+    from dashboard.ui import figures
 
     counts = np.bincount(labels, minlength=len(class_names))
-    frame = pd.DataFrame({"class": list(class_names), "images": counts})
-    frame = frame[frame["images"] > 0].sort_values("images", ascending=False)
-    st.bar_chart(frame, x="class", y="images", horizontal=True, sort=False,
-                 height=max(120, 28 * len(frame)))
+    st.plotly_chart(figures.class_mix_figure(counts, class_names), key=key,
+                    config={"displayModeBar": False})
 
 
 def human_bytes(size: float) -> str:
@@ -136,20 +162,44 @@ def customdata(point: dict) -> list[float]:
     return [math.nan if v is None else float(v) for v in custom]  # NaN arrives as null
 
 
+def sample_name(ws: Workspace, index: int) -> str:
+    """A sample's stable id (the same whatever subset is embedded)."""
+    return str(ws.tv.sample_ids[int(index)])
+
+
 def show_neighbours(ws: Workspace, index: int, k: int = 8, *,
-                    inspect_button: bool = True) -> None:
-    """The image and its k nearest neighbours, with class and distance."""
+                    inspect_button: bool = True, key: str = "neighbours") -> None:
+    """The image and its k nearest neighbours, with class and distance; each is clickable
+    (its own neighbours, or Inspect)."""
     neighbours = resources.nearest(ws.tv, index, k=k)
     indices = [index] + [j for j, _ in neighbours]
-    captions = [f"#{index} · {ws.class_names[ws.tv.labels[index]]} (query)"]
-    captions += [f"#{j} · {ws.class_names[ws.tv.labels[j]]} · d={d:.3g}" for j, d in neighbours]
-    image_grid(ws.dataset, indices, captions)
+    captions = [f"{sample_name(ws, index)} · {ws.class_names[ws.tv.labels[index]]} (query)"]
+    captions += [f"{sample_name(ws, j)} · {ws.class_names[ws.tv.labels[j]]} · d={d:.3g}"
+                 for j, d in neighbours]
+    image_grid(ws.dataset, indices, captions, pick=ws.tv.key, key=key, per_row=k + 1)
     same = sum(ws.tv.labels[j] == ws.tv.labels[index] for j, _ in neighbours)
     st.caption(f"{same} of {len(neighbours)} neighbours share its label "
                f"“{ws.class_names[ws.tv.labels[index]]}”.")
     if inspect_button:
         st.button("Inspect this image", on_click=_inspect, args=(ws.tv.key, index),
                   key=f"inspect_{index}", icon=":material/image_search:")
+
+
+def neighbours_panel(ws: Workspace, shown: Sequence[int] | np.ndarray, *,
+                     key: str = "neighbours") -> None:
+    """The chosen image's neighbours when it is one of `shown` (the thumbnails' buttons
+    choose it), else a hint."""
+    chosen = state.chosen_image(ws.tv.key)
+    if chosen is None or chosen not in set(int(i) for i in shown):
+        st.caption("Click :material/hub: under an image for its nearest neighbours, "
+                   ":material/image_search: to inspect it.")
+        return
+    with st.container(border=True):
+        title, close = st.columns([6, 1], vertical_alignment="center")
+        title.markdown(f"**Nearest neighbours of {sample_name(ws, chosen)}**")
+        close.button("Close", key=f"{key}_close", on_click=state.forget_image,
+                     icon=":material/close:", type="tertiary")
+        show_neighbours(ws, chosen, key=key)
 
 
 def _inspect(tv_key: str, index: int) -> None:

@@ -37,6 +37,25 @@ def palette(n: int) -> list[str]:
     return [colours[i % len(colours)] for i in range(n)]
 
 
+def class_mix_figure(counts: np.ndarray, class_names: Sequence[str]) -> go.Figure:
+    """Horizontal bars, one per class present, most frequent on top, each in the class's
+    colour on the projection (`palette`), with every label written out."""
+    colours = palette(len(class_names))
+    present = [c for c in np.argsort(-np.asarray(counts), kind="stable") if counts[c] > 0]
+    figure = go.Figure(go.Bar(
+        x=[int(counts[c]) for c in present], y=[str(class_names[c]) for c in present],
+        orientation="h", marker={"color": [colours[c] for c in present]},
+        text=[f"{int(counts[c]):,}" for c in present], textposition="outside",
+        cliponaxis=False, hovertemplate="%{y}: %{x:,} images<extra></extra>"))
+    figure.update_layout(
+        height=max(140, 22 * len(present) + 50), margin={"l": 0, "r": 30, "t": 4, "b": 24},
+        showlegend=False, bargap=0.25,
+        xaxis={"title": None, "rangemode": "tozero", "fixedrange": True},
+        yaxis={"autorange": "reversed", "type": "category", "tickmode": "linear",
+               "automargin": True, "fixedrange": True})
+    return figure
+
+
 def marker_size(n: int) -> float:
     """Smaller dots for more points, so dense clusters stay readable."""
     return float(np.clip(9 - 1.5 * np.log10(max(n, 1)), 2.5, 7))

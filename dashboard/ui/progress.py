@@ -18,6 +18,7 @@ class ProgressPanel:
 
     def __init__(self, label: str, *, starting: str | None = None) -> None:
         self._slot = st.empty()
+        self._label = label
         self._bar = self._slot.progress(0.0, text=label)
         self._last = 0.0
         self._starting = starting  # said while nothing has been measured yet (no rate)
@@ -27,6 +28,11 @@ class ProgressPanel:
         if progress.done < progress.total and now - self._last < 0.12:
             return
         self._last = now
+        if progress.total > 0 and progress.done >= progress.total:
+            # a finished stage: its "1/1" must not stand for the (maybe silent) next step
+            self._bar.progress(1.0, text=f"{self._label} {progress.stage} done; "
+                                         "working on the next step…")
+            return
         text = progress.describe()
         if self._starting and progress.rate == 0 and progress.done < progress.total:
             text += f" · {self._starting}"  # so a slow start does not look frozen

@@ -31,28 +31,76 @@ def _env(name: str) -> str | None:
 
 
 def _apply_env_defaults() -> None:
-    """Seed the widgets' session-state keys once per session."""
+    """Seed the widgets' session-state keys once per session: the link's parameters first
+    (state.URL_*), then the environment, then the offline defaults."""
     if state.get(state.SIDEBAR_SEEDED):
         return
     state.put(state.SIDEBAR_SEEDED, True)
-    dataset = _env("DATASET") or resources.default_dataset_name()
-    if dataset in resources.dataset_catalog():
+    catalog = resources.dataset_catalog()
+    dataset = _from_link(state.URL_DATASET, lambda v: v in catalog or Path(v).exists(),
+                         "no such built-in dataset, folder or .zip here")
+    dataset = dataset or _env("DATASET") or resources.default_dataset_name()
+    if dataset in catalog:
         state.put(state.DATASET_CHOICE, dataset)
     else:  # a folder or .zip path: load_dataset understands both
         state.put(state.DATASET_CHOICE, FOLDER)
         state.put(state.DATASET_FOLDER, dataset)
-    backbone = _env("BACKBONE") or resources.default_backbone()
+    backbone = _from_link(state.URL_BACKBONE,
+                          lambda v: resources.known_backbone(v) or ".keras:" in v,
+                          "not a known backbone (nor 'model.keras:layer')")
+    backbone = backbone or _env("BACKBONE") or resources.default_backbone()
     if resources.known_backbone(backbone):
         state.put(state.BACKBONE_CHOICE, backbone)
     else:
         state.put(state.BACKBONE_CHOICE, CUSTOM)
         state.put(state.BACKBONE_CUSTOM, backbone)
-    if (size := _env("IMAGE_SIZE")) and size.isdigit():
+    size = _from_link(state.URL_SIZE, lambda v: v == "auto" or (v.isdigit() and
+                                                                16 <= int(v) <= 1024),
+                      "an input size is 'auto' or a whole number of pixels (16–1024)")
+    size = size or _env("IMAGE_SIZE")
+    if size == "auto":
+        state.put(state.IMAGE_SIZE, AUTO)
+    elif size and size.isdigit():
         state.put(state.IMAGE_SIZE, int(size))
-    limit = _env("LIMIT")
+    limit = _from_link(state.URL_LIMIT, lambda v: v.lower() == "all" or (v.isdigit() and
+                                                                         int(v) > 0),
+                       "the number of images is 'all' or a positive whole number")
+    limit = limit or _env("LIMIT")
     if limit is not None:
         state.put(state.LIMIT_PREFERENCE,
                   ALL if limit.lower() in ("all", "0", "none") else int(limit))
+
+
+def _from_link(name: str, valid, why: str) -> str | None:
+    """The link's value for a sidebar setting, or None (absent, or invalid: then warned)."""
+    value = state.take_url(name)
+    if value is not None and not valid(value):
+        state.reject_url(name, value, why)
+        return None
+    return value
+
+
+def link_values() -> dict[str, str | None]:
+    """The current choices as the link's parameters (see state.URL_KEYS)."""
+    choice = state.get(state.DATASET_CHOICE)
+    dataset = (state.get(state.DATASET_FOLDER) if choice == FOLDER
+               else None if choice == UPLOAD else choice)  # an upload cannot be linked to
+    backbone = state.get(state.BACKBONE_CHOICE)
+    if backbone == CUSTOM:
+        backbone = state.get(state.BACKBONE_CUSTOM)
+    size = state.get(state.IMAGE_SIZE)
+    limit = state.get(state.LIMIT_PREFERENCE)
+    return {state.URL_DATASET: dataset or None, state.URL_BACKBONE: backbone or None,
+            state.URL_SIZE: None if size is None else ("auto" if size == AUTO else size),
+            state.URL_LIMIT: None if limit is None else ("all" if limit == ALL else limit),
+            state.URL_METHOD: state.get(state.PROJ_METHOD),
+            state.URL_COLOUR: state.get(state.PROJ_COLOUR)}
+
+
+def link_warnings() -> None:
+    """Link parameters that were ignored (once, in the sidebar)."""
+    for warning in state.take_url_warnings():
+        st.sidebar.warning(f"Ignored the link's {warning}.", icon=":material/link_off:")
 
 
 # --- dataset ---
@@ -105,12 +153,34 @@ def _uploaded_zip() -> tuple[str, str] | None:
         st.sidebar.info("Upload a .zip with one folder of images per class "
                         "(e.g. flower_photos.zip).")
         return None
+    if upload.size == 0:
+        st.sidebar.error(f"{upload.name} is empty (0 bytes). Fix: upload the .zip again, or "
+                         "another one.", icon=":material/error:")
+        return None
     if done is None or done[0] != upload.file_id:
         with st.sidebar.status(f"Unpacking {upload.name}…"):
             folder = resources.extract_uploaded_zip(upload)
         done = (upload.file_id, folder, upload.name)
         state.put(state.EXTRACTED_ZIP, done)
     return done[1], Path(upload.name).stem
+
+
+def skipped_files(dataset: ImageDataset) -> None:
+    """Files of a folder dataset that were not loaded (unreadable, not an image, ...)."""
+    skipped = dataset.skipped
+    if not skipped:
+        return
+    n = len(skipped)
+    st.sidebar.warning(f"{n:,} file{'s' if n != 1 else ''} skipped: not loaded, see below.",
+                       icon=":material/broken_image:")
+    with st.sidebar.expander(f"Skipped files ({n:,})"):
+        import pandas as pd
+
+        st.dataframe(pd.DataFrame({"path": [s.path for s in skipped],
+                                   "reason": [s.reason for s in skipped]}),
+                     hide_index=True, key="skipped_files",
+                     column_config={"path": st.column_config.TextColumn("File"),
+                                    "reason": st.column_config.TextColumn("Why")})
 
 
 # --- backbone, input size, subset ---
@@ -176,24 +246,33 @@ def _size_picker(auto: int, native: int) -> int:
 
 
 def _limit_picker(n_total: int) -> int | None:
-    """How many images to embed; the choice is remembered per session across datasets."""
+    """How many images to embed; the choice is remembered per session across datasets.
+
+    The slider is a pending choice: a new extraction starts only with Apply, not at every
+    notch passed on the way."""
     preferred = state.seed(state.LIMIT_PREFERENCE, DEFAULT_LIMIT)
     sizes = {limit for limit in LIMITS if limit != ALL} | ({preferred} - {ALL})
     options = sorted(limit for limit in sizes if limit < n_total) + [ALL]
-    # the widget shows the preference when this dataset is big enough for it, else "all"
-    state.put(state.LIMIT, preferred if preferred in options else ALL)
+    # applied: the preference when this dataset is big enough for it, else "all"
+    applied = preferred if preferred in options else ALL
+    if state.get(state.LIMIT) not in options or state.get(state.LIMIT_SHOWN) != n_total:
+        state.put(state.LIMIT, applied)  # a new dataset: the slider starts at what applies
+    state.put(state.LIMIT_SHOWN, n_total)
 
     def label(limit: int) -> str:
         return f"all {n_total:,}" if limit == ALL else f"{limit:,}"
 
     if len(options) > 1:
-        limit = st.sidebar.select_slider(
-            "Images to embed", options, format_func=label, key=state.LIMIT, persist_state="session",
-            on_change=_remember_limit,
+        pending = st.sidebar.select_slider(
+            "Images to embed", options, format_func=label, key=state.LIMIT,
+            persist_state="session",
             help="Start with a random subset (each split keeps its share); embed the full "
-                 "set when the picture looks right.")
-    else:
-        limit = ALL
+                 "set when the picture looks right. Takes effect with Apply.")
+        if pending != applied:
+            st.sidebar.button(f"Apply: embed {label(pending)} images", type="primary",
+                              key="apply_limit", on_click=_remember_limit,
+                              icon=":material/check:")
+    limit = applied
     if limit == ALL:
         st.sidebar.caption(f"Embedding all {n_total:,} images.")
         return None
@@ -221,9 +300,11 @@ def feature_space_picker(ws: Workspace) -> None:
 
 # --- cache and head status ---
 
-def status_panel(where, tv_key: str | None) -> None:
+def status_panel(where, tv_key: str | None, dataset: ImageDataset | None = None,
+                 dataset_label: str = "") -> None:
     """Cache hit/miss for the current transfer values, the head, the cache's size and
-    location, and clearing it; drawn into `where` (a sidebar container)."""
+    location, and clearing it (after a confirmation that names what goes and its size);
+    drawn into `where` (a sidebar container)."""
     where.subheader("Cache")
     if tv_key is not None:
         record = state.tv_status(tv_key)
@@ -243,13 +324,49 @@ def status_panel(where, tv_key: str | None) -> None:
     where.caption(f"{components.human_bytes(overview['bytes'])} in {entries} "
                   f"entr{'y' if entries == 1 else 'ies'} at")
     where.code(overview["path"], language=None)
-    where.button("Clear cache", on_click=_clear_cache, icon=":material/delete:",
-                 key="clear_cache",
-                 help="Deletes every cached array (transfer values, projections, ...). "
-                      "They are recomputed when needed.")
     if (freed := state.take_cache_cleared()) is not None:
         where.success(f"Cache cleared: {components.human_bytes(freed)} freed.")
+    if not state.clear_cache_asked():
+        where.button("Clear cache…", on_click=state.ask_clear_cache, icon=":material/delete:",
+                     key="clear_cache",
+                     help="Asks what to delete (this dataset's entries or everything) first. "
+                          "Deleted arrays are recomputed when you ask for them.")
+        return
+    _confirm_clear(where, overview, dataset, dataset_label)
 
 
-def _clear_cache() -> None:
-    state.cache_cleared(resources.clear_cache())
+def _confirm_clear(where, overview: dict, dataset: ImageDataset | None, label: str) -> None:
+    box = where.container(border=True)
+    scopes = {"everything": (None, overview["bytes"])}
+    if dataset is not None and dataset.source:
+        entries, size = resources.dataset_cache_entries(dataset.source)
+        scopes = {"dataset": (entries, size), **scopes}
+    names = {"dataset": f"This dataset ({label or dataset.name if dataset else ''})",
+             "everything": "Everything in the cache"}
+
+    def describe(scope: str) -> str:
+        entries, size = scopes[scope]
+        count = "" if entries is None else f", {len(entries)} entr{'y' if len(entries) == 1 else 'ies'}"
+        return f"{names[scope]}: {components.human_bytes(size)}{count}"
+
+    if state.get(state.CLEAR_SCOPE) not in scopes:
+        state.put(state.CLEAR_SCOPE, next(iter(scopes)))
+    scope = box.radio("Delete", list(scopes), format_func=describe, key=state.CLEAR_SCOPE,
+                      help="This dataset: its transfer values (every subset, backbone and "
+                           "input size) and what was computed from them (projections, "
+                           "neighbours, heads). Everything: the whole cache folder, uploads "
+                           "included.")
+    entries, size = scopes[scope]
+    box.caption("Nothing is recomputed until you ask; a long extraction may be needed then.")
+    confirm, cancel = box.columns(2)
+    confirm.button(f"Delete {components.human_bytes(size)}", type="primary",
+                   key="clear_cache_confirm", on_click=_clear_cache, args=(entries,),
+                   disabled=size == 0 and entries is not None and not entries)
+    cancel.button("Cancel", key="clear_cache_cancel", on_click=state.cancel_clear_cache)
+
+
+def _clear_cache(entries: list | None) -> None:
+    if entries is None:
+        state.cache_cleared(resources.clear_cache(), everything=True)
+    else:
+        state.cache_cleared(resources.clear_dataset_cache(entries), everything=False)

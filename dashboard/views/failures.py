@@ -52,8 +52,9 @@ def render(ws: Workspace) -> None:
     st.caption("Under each image: true class → predicted class, and the head's confidence "
                "in its (wrong) prediction. Worst first: confidently wrong images often hide "
                "label errors or look-alike classes.")
+    components.neighbours_panel(ws, shown["index"].to_numpy(), key="fail_neighbours")
     components.paginated_grid(ws.dataset, shown["index"].to_numpy(), caption,
-                              key="fail_gallery", per_page=40, size=112)
+                              key="fail_gallery", per_page=40, size=112, pick=tv.key)
     with st.expander("As a table"):
         table = shown.assign(true=shown["true"].map(lambda c: names[c]),
                              predicted=shown["predicted"].map(lambda c: names[c]),

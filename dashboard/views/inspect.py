@@ -42,7 +42,8 @@ def _from_dataset(ws: Workspace) -> None:
     split = resources.split_name(tv.splits[index])
     picture, values = st.columns([1, 3])
     with picture:
-        components.image_grid(ws.dataset, [index], [f"#{index}"], size=192)
+        components.image_grid(ws.dataset, [index], [components.sample_name(ws, index)],
+                              size=192)
         st.markdown(f"Label **{names[tv.labels[index]]}** · {split} split  \n"
                     f":gray[{tv.sample_ids[index]}]")
     with values:
@@ -53,7 +54,7 @@ def _from_dataset(ws: Workspace) -> None:
             config={"displaylogo": False}, key="values_heatmap")
     _prediction(ws, index)
     st.subheader("Nearest neighbours")
-    components.show_neighbours(ws, index, inspect_button=False)
+    components.show_neighbours(ws, index, inspect_button=False, key="inspect_neighbours")
 
 
 def _prediction(ws: Workspace, index: int) -> None:
@@ -108,13 +109,24 @@ def _uploaded(ws: Workspace) -> None:
     neighbours = result["neighbors"]
     components.image_grid(
         ws.dataset, [row["index"] for row in neighbours],
-        [f"#{row['index']} · {row['class']} · d={row['distance']:.3g}" for row in neighbours])
+        [f"{components.sample_name(ws, row['index'])} · {row['class']} · "
+         f"d={row['distance']:.3g}" for row in neighbours])
 
 
 def _decode(upload) -> np.ndarray:
-    """Decode with core's reader (EXIF rotation, alpha, 16-bit handled there)."""
+    """Decode with core's reader (EXIF rotation, alpha, 16-bit handled there). Errors name
+    the uploaded file, not the temporary copy core reads."""
+    data = upload.getvalue()
+    if not data:
+        raise resources.TransferLensError(
+            f"{upload.name} is empty (0 bytes). Fix: upload the image file again, or another "
+            "one.")
     suffix = Path(upload.name).suffix
     with tempfile.NamedTemporaryFile(suffix=suffix) as handle:
-        handle.write(upload.getvalue())
+        handle.write(data)
         handle.flush()
-        return resources.decode_image(handle.name)
+        try:
+            return resources.decode_image(handle.name)
+        except resources.TransferLensError as error:
+            raise resources.TransferLensError(
+                str(error).replace(handle.name, upload.name)) from error

@@ -38,8 +38,14 @@ def render(ws: Workspace) -> None:
     body = st.container()
     page = st.pagination(pages, key="issues_page") if pages > 1 else 1
     knn = resources.knn(ws.tv)
+    rows = shown.iloc[(page - 1) * PER_PAGE: page * PER_PAGE]
+    on_page = rows["index"].to_numpy()
     with body:
-        for _, row in shown.iloc[(page - 1) * PER_PAGE: page * PER_PAGE].iterrows():
+        # an issue image, or one of its neighbours, clicked: its own neighbours on top
+        components.neighbours_panel(
+            ws, np.concatenate([on_page, *(_neighbours(knn, i) for i in on_page)]),
+            key="issue_neighbours")
+        for _, row in rows.iterrows():
             _issue_row(ws, row, knn)
 
 
@@ -67,15 +73,20 @@ def _issue_row(ws: Workspace, row, knn) -> None:
     with st.container(border=True):
         image_col, text_col, neighbours_col = st.columns([1, 2, 5])
         with image_col:
-            components.image_grid(ws.dataset, [index], [f"#{index}"], size=112)
+            components.image_grid(ws.dataset, [index], [components.sample_name(ws, index)],
+                                  size=112, pick=ws.tv.key, key="issue", per_row=1)
         text_col.markdown(f"Given: **{names[int(row['given'])]}**  \n"
                           f"Suggested: **:orange[{names[int(row['suggested'])]}]**  \n"
                           f"Suspicion {row['score']:.2f} · the head gives the given label "
                           f"{row['self_confidence']:.0%}, its neighbours "
-                          f"{row['knn_agreement']:.0%}  \n"
-                          f":gray[{row['sample_id']}]")
-        neighbours = [int(j) for j in np.asarray(knn.indices_[index])[:6]]
+                          f"{row['knn_agreement']:.0%}")
+        neighbours = _neighbours(knn, index)
         with neighbours_col:
             st.caption("Nearest neighbours (their given labels)")
             components.image_grid(ws.dataset, neighbours,
-                                  [names[ws.tv.labels[j]] for j in neighbours], size=72)
+                                  [names[ws.tv.labels[j]] for j in neighbours], size=72,
+                                  pick=ws.tv.key, key=f"issue_{index}", per_row=6)
+
+
+def _neighbours(knn, index: int) -> list[int]:
+    return [int(j) for j in np.asarray(knn.indices_[int(index)])[:6]]

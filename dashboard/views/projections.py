@@ -19,6 +19,8 @@ NEEDS_HEAD = {"predicted", "correct", "confidence"}
 
 
 def render(ws: Workspace) -> None:
+    _seed_from_link(state.PROJ_METHOD, state.URL_METHOD, resources.projection_methods())
+    _seed_from_link(state.PROJ_COLOUR, state.URL_COLOUR, tuple(COLOURS))
     state.seed(state.PROJ_METHOD, "pca")
     state.seed(state.PROJ_COLOUR, "class")
     left, middle, right = st.columns([3, 1, 5], vertical_alignment="bottom")
@@ -64,6 +66,17 @@ def render(ws: Workspace) -> None:
     if method != "umap":
         resources.warm_up_umap()  # compile UMAP's kernels while the user looks at this plot
     _selection_panel(ws)
+
+
+def _seed_from_link(key: str, name: str, valid: tuple[str, ...]) -> None:
+    """The link's method or colouring, when it names one (else a warning, and the default)."""
+    value = state.take_url(name)
+    if value is None:
+        return
+    if value in valid:
+        state.put(key, value)
+    else:
+        state.reject_url(name, value, "choose one of " + ", ".join(valid))
 
 
 def _before_after(ws: Workspace, *, method: str, dims: int, params: dict | None) -> None:
@@ -142,6 +155,8 @@ def _on_select(tv_key: str) -> None:
     state.set_selection(tv_key, indices)
     if len(indices) == 1:
         state.choose_image(tv_key, indices[0])
+    else:  # a new selection starts with its first image's neighbours
+        state.forget_image()
 
 
 def _sample_index(point: dict) -> int | None:
@@ -164,7 +179,7 @@ def _selection_panel(ws: Workspace) -> None:
     mix, gallery = st.columns([1, 3])
     with mix:
         st.markdown("**Class mix**")
-        components.class_mix_chart(tv.labels[selected], ws.class_names)
+        components.class_mix_chart(tv.labels[selected], ws.class_names, key="class_mix")
         if head is not None:
             wrong = int(np.sum(head.head.predictions[selected] != tv.labels[selected]))
             st.metric("Misclassified by the head", f"{wrong:,}",
@@ -172,31 +187,28 @@ def _selection_panel(ws: Workspace) -> None:
                            "was cross-fitted.")
     with gallery:
         components.paginated_grid(ws.dataset, selected, lambda i: _caption(ws, i),
-                                  key="selection_gallery", per_page=40)
+                                  key="selection_gallery", per_page=40, pick=tv.key,
+                                  per_row=7)
     _neighbours_panel(ws, selected)
 
 
 def _caption(ws: Workspace, index: int) -> str:
     name = ws.class_names[ws.tv.labels[index]]
     head = ws.head
+    sample = components.sample_name(ws, index)
     if head is not None:
         predicted = int(head.head.predictions[index])
         if predicted != ws.tv.labels[index]:
-            return f"#{index} · {name} → {ws.class_names[predicted]}"
-    return f"#{index} · {name}"
+            return f"{sample} · {name} → {ws.class_names[predicted]}"
+    return f"{sample} · {name}"
 
 
 def _neighbours_panel(ws: Workspace, selected: np.ndarray) -> None:
-    st.subheader("Nearest neighbours")
-    options = [int(i) for i in selected[:2000]]  # a long list only makes the box slow
+    """The chosen image's neighbours (the first selected image's until one is clicked)."""
     chosen = state.chosen_image(ws.tv.key)
-    if chosen not in options:
-        chosen = options[0]
-    state.put(state.NEIGHBOUR_IMAGE, chosen)  # the chosen image is kept in our state
-    captions = {i: _caption(ws, i) for i in options}  # format_func must not read state
-    index = st.selectbox("Image", options, format_func=captions.get,
-                         key=state.NEIGHBOUR_IMAGE, on_change=state.choose_image_from,
-                         args=(ws.tv.key, state.NEIGHBOUR_IMAGE),
-                         help="Its nearest neighbours in transfer-value space.")
-    components.show_neighbours(ws, index)
-
+    if chosen is None:
+        chosen = int(selected[0])
+    st.subheader(f"Nearest neighbours of {components.sample_name(ws, chosen)}")
+    st.caption("Click :material/hub: under any image for its neighbours, "
+               ":material/image_search: to inspect it.")
+    components.show_neighbours(ws, chosen, key="proj_neighbours")

@@ -110,9 +110,11 @@ def _train(ws: Workspace, head: str, params: dict, folds: int, *, fine_tune: boo
                     starting="training the first head, then compiling the network…") as panel:
                 done = resources.fine_tune(ws, params, progress=panel, on_epoch=on_epoch)
         else:
+            title = resources.head_title(head)
+            n_train = int((ws.tv.splits == resources.split_code("train")).sum())
             with components.progress_panel(
-                    f"Training a {resources.head_title(head)} head on {ws.tv.n:,} samples…",
-                    starting="fitting…") as panel:
+                    f"Training {_article(title)} {title} head on {n_train:,} training "
+                    "samples…", starting="fitting…") as panel:
                 trained = resources.train_head(ws.tv, head=head, params=params, progress=panel,
                                                on_epoch=on_epoch, cross_fit_folds=folds)
     finally:
@@ -130,6 +132,19 @@ def _train(ws: Workspace, head: str, params: dict, folds: int, *, fine_tune: boo
              icon=":material/check_circle:")
 
 
+def _article(title: str) -> str:
+    """'a' or 'an' as the title is spoken: "an MLP", "a softmax", "an L2 ..."."""
+    first = title[:1]
+    acronym = len(title) > 1 and title[:2].isupper()
+    vowel_sound = first.lower() in "aeiou" or (acronym and first in "FHLMNRSX")
+    return "an" if vowel_sound else "a"
+
+
+def _points(difference: float) -> str:
+    """An accuracy difference in percentage points (not percent of a percentage)."""
+    return f"{100 * difference:+.1f} points"
+
+
 # --- 3. results ---
 
 def _finetune_results(ws: Workspace, done) -> None:
@@ -143,11 +158,11 @@ def _finetune_results(ws: Workspace, done) -> None:
     reference = (before.head.metrics["test_accuracy"], f"the {before.head.head} head before"
                  ) if before is not None else (knn["knn_accuracy"], "the kNN vote before")
     columns[0].metric("Test accuracy", f"{metrics['test_accuracy']:.1%}",
-                      delta=f"{metrics['test_accuracy'] - reference[0]:+.1%} vs {reference[1]}",
+                      delta=f"{_points(metrics['test_accuracy'] - reference[0])} vs {reference[1]}",
                       border=True, help=f"On {metrics['n_test']:,} held-out test images.")
     columns[1].metric("Validation accuracy", f"{metrics['val_accuracy']:.1%}", border=True)
     columns[2].metric("kNN vote after", f"{knn_after['knn_accuracy']:.1%}", border=True,
-                      delta=f"{knn_after['knn_accuracy'] - knn['knn_accuracy']:+.1%} vs "
+                      delta=f"{_points(knn_after['knn_accuracy'] - knn['knn_accuracy'])} vs "
                             f"{knn['knn_accuracy']:.1%} before",
                       help=f"A {knn_after['n_neighbors']}-nearest-neighbour vote in "
                            "transfer-value space: how well the features alone separate the "
@@ -170,6 +185,22 @@ def _finetune_results(ws: Workspace, done) -> None:
                   help="Same as choosing “Fine-tuned” under Feature space in the sidebar. "
                        "The Projections view can also put before and after side by side.")
 
+
+# widget labels where the parameter's name does not read well as one
+LABELS = {
+    "bn": "Batch norm",
+    "peak_lr": "Peak learning rate",
+    "learning_rate": "Learning rate",
+    "lr": "Learning rate",
+    "start_size": "Start size (px)",
+    "batch_size": "Batch size",
+    "weight_decay": "Weight decay",
+    "label_smoothing": "Label smoothing",
+    "flip": "Random left-right flip",
+    "crop_pad_fraction": "Random crop (padding, share of side)",
+    "unfreeze": "Unfrozen layers",
+    "C": "C (inverse regularisation)",
+}
 
 FINETUNE_HELP = {
     "epochs": "Passes over the training images. Each is checkpointed.",
@@ -198,7 +229,7 @@ def _param_widgets(head_name: str, defaults: dict[str, Any],
     for position, (name, default) in enumerate(defaults.items()):
         column = columns[position % 3]
         key = f"hp_{head_name}_{name}"
-        label = name.replace("_", " ").capitalize()
+        label = LABELS.get(name) or name.replace("_", " ").capitalize()
         # values survive view switches
         keep = {"key": key, "persist_state": "session", "help": (helps or {}).get(name)}
         if isinstance(default, bool):
@@ -252,7 +283,7 @@ def _results(ws: Workspace, record: state.HeadRecord) -> None:
     columns = st.columns(5)
     delta = None
     if record.before_accuracy is not None:
-        delta = f"{test - record.before_accuracy:+.1%} vs {record.before_label}"
+        delta = f"{_points(test - record.before_accuracy)} vs {record.before_label}"
     columns[0].metric("Test accuracy", f"{test:.1%}", delta=delta, border=True,
                       help=f"On {metrics['n_test']:,} held-out test images.")
     columns[1].metric("Validation accuracy", f"{metrics['val_accuracy']:.1%}", border=True,
@@ -271,6 +302,10 @@ def _results(ws: Workspace, record: state.HeadRecord) -> None:
     st.caption(f"{when.capitalize()} · {metrics['n_train']:,} training images · parameters: "
                + ", ".join(f"{k}={v}" for k, v in head.params.items()))
     if head.history:
+        planned = head.params.get("epochs")
+        if isinstance(planned, int) and 0 < len(head.history) < planned:
+            st.caption(f"Stopped early at epoch {len(head.history)} of {planned} (validation "
+                       "loss stopped improving); the weights of the best epoch are kept.")
         _curves(head.history)
     st.markdown("**Per class** (test split)")
     table = pd.DataFrame(metrics["per_class"])
