@@ -109,7 +109,13 @@ def idle(page) -> None:
 
 
 def open_view(page, name: str) -> None:
+    """Click the view switch, then wait for the page switch it ends with (its URL) and the
+    new page's own run: idle alone can fall in the gap between the two runs."""
+    from dashboard.pages import BY_TITLE, VIEWS
+
+    path = "" if BY_TITLE[name] is VIEWS[0] else BY_TITLE[name].url_path
     page.locator("[data-testid='stMain'] button", has_text=name).first.click()
+    page.wait_for_url(re.compile(rf"^[^?]*/{re.escape(path)}(\?.*)?$"), timeout=120_000)
     idle(page)
 
 
@@ -184,7 +190,7 @@ def test_dashboard_in_chromium(page) -> None:
     shot(page, "3_confusion")
 
     open_view(page, "Failures")
-    assert "misclassified" in main_text(page)
+    page.wait_for_selector("text=/misclassified/")
     shot(page, "4_failures")
 
     open_view(page, "Label issues")
