@@ -16,7 +16,7 @@ from core.cli.main import build_parser
 from core.heads import DEFAULT_HEAD, train_head
 from tests.analysis_data import digits_pixels
 
-DISPLAY_NEIGHBORS = 15  # what the app's neighbour panels show
+DISPLAY_NEIGHBORS = 60  # a graph bigger than core's default voting neighbourhood
 
 
 def test_cli_defaults_are_cores():
@@ -45,6 +45,9 @@ def test_a_bigger_graph_ranks_like_the_cli(capsys):
     every = dict(tv=tv, probabilities=head.probabilities, include_all=True)
     pd.testing.assert_frame_equal(find_label_issues(**every, knn=graph),
                                   find_label_issues(**every))
-    # the slicing matters: all 15 neighbours voting rank differently
+    # a smaller graph (the app's 15-NN display graph) is replaced by the cached one
+    pd.testing.assert_frame_equal(find_label_issues(**every, knn=knn_graph(tv=tv, n_neighbors=15)),
+                                  find_label_issues(**every))
+    # the slicing matters: all 60 neighbours voting rank differently
     assert not find_label_issues(**every, n_neighbors=DISPLAY_NEIGHBORS).equals(
         find_label_issues(**every))

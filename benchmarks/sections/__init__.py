@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib import import_module
 from types import ModuleType
 
-ORDER = ("extraction", "cache", "projections", "heads", "dashboard", "finetune")
+ORDER = ("extraction", "cache", "projections", "heads", "dashboard", "finetune", "quality")
 
 
 def section_module(name: str) -> ModuleType:
