@@ -16,7 +16,7 @@ PER_PAGE = 8
 
 
 def render(ws: Workspace) -> None:
-    record = state.crossfit_head(ws.tv.key)
+    record = resources.crossfit_head(ws.tv.key)
     if record is None:
         _explain_and_offer(ws)
         return
