@@ -724,10 +724,33 @@ def export_folder(ws: Workspace):
     return cache_root() / "exports" / ws.tv.key[:16]
 
 
-def export_values(ws: Workspace, path, fmt: str):
+def export_values(ws: Workspace, path, fmt: str, head=None):
+    """The values as .npy or Parquet; Parquet with `head` (a TrainedHead on ws.tv) also holds
+    its predictions and class probabilities."""
     from core.serving.export import export_values as export
 
-    return export(tv=ws.tv, path=path, format=fmt)
+    return export(tv=ws.tv, path=path, format=fmt, head=head if fmt == "parquet" else None)
+
+
+def rows_csv(ws: Workspace, rows, *, what: str, head=None, extra_columns=None,
+             memo_key: Hashable = None) -> tuple[bytes, str]:
+    """CSV of some samples (core.serving.export.export_rows_csv: sample id, label, class,
+    split, with `head` its prediction and probabilities, then `extra_columns`), written to
+    the export folder; returns (bytes, file name). Memoised per `memo_key` when given."""
+    from core.serving.export import export_rows_csv
+
+    dataset = "".join(c if c.isalnum() or c in "-_" else "_" for c in ws.settings.dataset_label)
+    name = f"{dataset}_{what}.csv"
+
+    def write() -> bytes:
+        path = export_folder(ws) / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        export_rows_csv(tv=ws.tv, rows=rows, path=path, head=head, extra_columns=extra_columns)
+        return path.read_bytes()
+
+    if memo_key is None:
+        return write(), name
+    return remembered(("rows_csv", ws.tv.key, what, memo_key), write), name
 
 
 def export_projection(ws: Workspace, path, method: str, dims: int, params: dict | None):
