@@ -54,6 +54,10 @@ class Memo:
         with self._lock:
             self._items.clear()
 
+    def discard(self, key: Hashable) -> None:
+        with self._lock:
+            self._items.pop(key, None)
+
 
 @st.cache_resource(show_spinner=False)
 def memo() -> Memo:
@@ -243,8 +247,8 @@ class Workspace:
 
     @property
     def head(self) -> state.HeadRecord | None:
-        """The head trained on exactly these transfer values in this session, if any."""
-        return state.head_record(self.tv.key)
+        """The active head on exactly these transfer values, if any (see active_head)."""
+        return active_head(self.tv.key)
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -454,6 +458,148 @@ def train_head(tv, *, head: str, params: dict | None = None, cross_fit_folds: in
                  cross_fit_folds=cross_fit_folds)
 
 
+def parameter_specs(head: str) -> dict:
+    """name → core.base.params.ParamSpec (kind, bounds, help) of head `head`'s parameters."""
+    from core.heads import parameter_specs as specs
+
+    return specs(head)
+
+
+def finetune_specs() -> dict:
+    """name → ParamSpec of every fine-tuning setting (core.finetune.FINETUNE_SPECS)."""
+    from core.finetune.config import FINETUNE_SPECS
+
+    return FINETUNE_SPECS
+
+
+def head_degenerate(head) -> str | None:
+    """Why a trained head is not worth using (core.heads.is_degenerate), or None."""
+    from core.heads import is_degenerate
+
+    return is_degenerate(head)
+
+
+# --- the history of heads on a set of transfer values (core.heads.history) ---
+
+def _heads_folder_stamp() -> int:
+    """Changes whenever a head is saved or deleted (the heads folder's entries change)."""
+    from core.heads.training import CACHE_KIND
+
+    folder = cache_root() / CACHE_KIND
+    return folder.stat().st_mtime_ns if folder.is_dir() else 0
+
+
+def heads_on(tv_key: str) -> list:
+    """Every cached head trained on these transfer values (core.heads.HeadSummary), newest
+    first; read from their manifests (no weights), again only when the folder changed."""
+    from core.heads import list_heads
+
+    return remembered(("head_list", tv_key, _heads_folder_stamp()),
+                      lambda: list_heads(tv_key=tv_key))
+
+
+def load_head(key: str):
+    """The cached head `key` (core.heads.TrainedHead), loaded once per process."""
+    from core.heads import load_head_by_key
+
+    return remembered(("head", key), lambda: load_head_by_key(key=key))
+
+
+def active_head(tv_key: str) -> state.HeadRecord | None:
+    """The active head on these transfer values. The first time a session looks at them it
+    is restored from the heads cache: the link's `h` if it names a usable head on these
+    values (else a warning), otherwise core's best_head (highest validation accuracy, never
+    a degenerate one)."""
+    if not state.head_resolved(tv_key):
+        state.mark_head_resolved(tv_key)
+        if state.head_record(tv_key) is None:
+            key = _linked_head(tv_key)
+            if key is None:
+                from core.heads import best_head
+
+                best = best_head(tv_key=tv_key)
+                key = None if best is None else best.key
+            if key is not None:
+                state.store_head(tv_key, load_head(key), compare=False)
+    return state.head_record(tv_key)
+
+
+def _linked_head(tv_key: str) -> str | None:
+    """The link's head key when it names a usable head on these values (else warned)."""
+    key = state.take_url(state.URL_HEAD)
+    if key is None:
+        return None
+    found = {summary.key: summary for summary in heads_on(tv_key)}
+    if key not in found:
+        state.reject_url(state.URL_HEAD, key, "no head with this key was trained on these "
+                                              "transfer values (deleted, or another cache)")
+        return None
+    if found[key].degenerate:
+        state.reject_url(state.URL_HEAD, key, f"this head is degenerate: {found[key].degenerate}")
+        return None
+    return key
+
+
+def crossfit_head(tv_key: str) -> state.HeadRecord | None:
+    """A head on these values whose train probabilities are out-of-fold (for label issues):
+    the active head when it was cross-fitted, else one cross-fitted in this session, else
+    the best cross-fitted one in the cache."""
+    active = active_head(tv_key)
+    if active is not None and active.head.cross_fit_folds >= 2:
+        return active
+    record = state.crossfit_head(tv_key)
+    if record is None:
+        cached = [s for s in heads_on(tv_key) if s.cross_fit_folds >= 2 and not s.degenerate]
+        if cached:
+            best = max(cached, key=lambda s: (s.val_accuracy or 0.0, s.created))
+            record = state.store_crossfit_head(tv_key, load_head(best.key))
+    return record
+
+
+def make_head_active(tv_key: str, key: str) -> None:
+    """Use the cached head `key` from now on (an on_click callback)."""
+    state.store_head(tv_key, load_head(key))
+
+
+def delete_head(tv_key: str, key: str) -> None:
+    """Delete the cached head `key` (an on_click callback, after the confirmation). When it
+    was the active one, the best remaining head becomes active."""
+    from core.heads import delete_head as delete
+
+    was_active = state.active_head_key(tv_key) == key
+    delete(key=key)
+    memo().discard((_root(), "head", key))
+    state.drop_head(tv_key, key)
+    cache_overview.clear()
+    if was_active:
+        record = active_head(tv_key)
+        state.notify_head(tv_key, "info", "Deleted the active head; " + (
+            f"the best remaining one ({record.head.head}) is active now." if record is not None
+            else "no other head is left on these transfer values."))
+    else:
+        state.notify_head(tv_key, "info", "Deleted the head.")
+
+
+def compare_heads(tv, key_a: str, key_b: str) -> dict:
+    """core.heads.compare_heads for two cached heads on `tv` (their probabilities are read
+    from the cache; no model is loaded)."""
+    from types import SimpleNamespace
+
+    from core.heads import compare_heads as compare
+    from core.heads.history import summarize_head
+    from core.heads.storage import read_probabilities
+
+    def side(key: str):
+        summary = summarize_head(key=key)
+        probabilities = read_probabilities(summary.path)
+        return SimpleNamespace(head=summary.head, key=key, params=summary.params,
+                               metrics=summary.metrics, degenerate=summary.degenerate,
+                               predictions=probabilities.argmax(axis=1))
+
+    return remembered(("compare_heads", tv.key, key_a, key_b),
+                      lambda: compare(side(key_a), side(key_b), tv=tv))
+
+
 def default_finetune_params(backbone: str) -> dict:
     from core.finetune.evaluate import default_params
 
@@ -578,10 +724,33 @@ def export_folder(ws: Workspace):
     return cache_root() / "exports" / ws.tv.key[:16]
 
 
-def export_values(ws: Workspace, path, fmt: str):
+def export_values(ws: Workspace, path, fmt: str, head=None):
+    """The values as .npy or Parquet; Parquet with `head` (a TrainedHead on ws.tv) also holds
+    its predictions and class probabilities."""
     from core.serving.export import export_values as export
 
-    return export(tv=ws.tv, path=path, format=fmt)
+    return export(tv=ws.tv, path=path, format=fmt, head=head if fmt == "parquet" else None)
+
+
+def rows_csv(ws: Workspace, rows, *, what: str, head=None, extra_columns=None,
+             memo_key: Hashable = None) -> tuple[bytes, str]:
+    """CSV of some samples (core.serving.export.export_rows_csv: sample id, label, class,
+    split, with `head` its prediction and probabilities, then `extra_columns`), written to
+    the export folder; returns (bytes, file name). Memoised per `memo_key` when given."""
+    from core.serving.export import export_rows_csv
+
+    dataset = "".join(c if c.isalnum() or c in "-_" else "_" for c in ws.settings.dataset_label)
+    name = f"{dataset}_{what}.csv"
+
+    def write() -> bytes:
+        path = export_folder(ws) / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        export_rows_csv(tv=ws.tv, rows=rows, path=path, head=head, extra_columns=extra_columns)
+        return path.read_bytes()
+
+    if memo_key is None:
+        return write(), name
+    return remembered(("rows_csv", ws.tv.key, what, memo_key), write), name
 
 
 def export_projection(ws: Workspace, path, method: str, dims: int, params: dict | None):

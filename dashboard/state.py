@@ -31,7 +31,8 @@ URL_SIZE = "px"  # input size in pixels, or "auto"
 URL_LIMIT = "n"  # images to embed, or "all"
 URL_METHOD = "m"  # projection method: pca, tsne, umap
 URL_COLOUR = "c"  # colour the projection by: class, predicted, correct, confidence, split
-URL_KEYS = (URL_DATASET, URL_BACKBONE, URL_SIZE, URL_LIMIT, URL_METHOD, URL_COLOUR)
+URL_HEAD = "h"  # the active head's key (a cached head on these transfer values; see HEADS)
+URL_KEYS = (URL_DATASET, URL_BACKBONE, URL_SIZE, URL_LIMIT, URL_METHOD, URL_COLOUR, URL_HEAD)
 URL_START = "_url_start"  # the link's parameters at session start, taken one by one
 URL_WARNINGS = "_url_warnings"  # link parameters that were ignored, and why
 
@@ -42,7 +43,17 @@ ORIGINAL, FINE_TUNED = "original", "fine-tuned"
 PAUSED_EXTRACTION = "paused_extraction"
 
 # --- results of this session, keyed by transfer values ---
+# The active head of each set of transfer values (what every view calls "the head"). Every
+# head trained with caching on is also on disk (core.heads.list_heads), so a fresh session
+# restores one: the link's `h` if it names a usable head, else core's best_head by
+# validation accuracy; never silently the latest. HEADS_RESOLVED: the values for which that
+# choice was made in this session (a deleted active head makes it again).
 HEADS = "heads"
+HEADS_RESOLVED = "heads_resolved"
+HEAD_NOTICE = "head_notice"  # (tv_key, level, text): why a run did not become active, once
+HEAD_DELETE = "head_delete"  # the key of the head whose deletion waits for a confirmation
+HEAD_COMPARE_A = "head_compare_a"
+HEAD_COMPARE_B = "head_compare_b"
 CROSSFIT_HEADS = "crossfit_heads"
 FINETUNED = "finetuned"
 TV_STATUS = "tv_status"
@@ -94,6 +105,11 @@ class HeadRecord:
     before_accuracy: float | None  # the previous head's test accuracy, if any
     before_label: str
 
+    @property
+    def key(self) -> str | None:
+        """The head's cache key (core.heads.list_heads lists it under this key)."""
+        return self.head.key
+
 
 @dataclass
 class Selection:
@@ -105,7 +121,7 @@ class Selection:
 
 def init() -> None:
     """Defaults for keys the app reads before any widget writes them."""
-    for key in (HEADS, CROSSFIT_HEADS, TV_STATUS, EXPORTS, FINETUNED):
+    for key in (HEADS, CROSSFIT_HEADS, TV_STATUS, EXPORTS, FINETUNED, HEADS_RESOLVED):
         st.session_state.setdefault(key, {})
 
 
@@ -205,15 +221,72 @@ def head_record(tv_key: str) -> HeadRecord | None:
     return st.session_state[HEADS].get(tv_key)
 
 
-def store_head(tv_key: str, head: Any) -> HeadRecord:
-    previous = head_record(tv_key)
+def store_head(tv_key: str, head: Any, *, compare: bool = True) -> HeadRecord:
+    """Make `head` the active head of these values (compared with the one it replaces, or
+    with chance when `compare` is off or there was none)."""
+    previous = head_record(tv_key) if compare else None
     if previous is not None:
         before, label = previous.head.metrics["test_accuracy"], f"previous {previous.head.head}"
     else:
         before, label = head.metrics.get("chance_accuracy"), "chance"
     record = HeadRecord(head=head, token=next(_tokens), before_accuracy=before, before_label=label)
     st.session_state[HEADS][tv_key] = record
+    st.session_state[HEADS_RESOLVED][tv_key] = True
     return record
+
+
+def active_head_key(tv_key: str | None) -> str | None:
+    record = None if tv_key is None else head_record(tv_key)
+    return None if record is None else record.key
+
+
+def head_resolved(tv_key: str) -> bool:
+    """Whether this session already chose the active head of these values."""
+    return bool(st.session_state[HEADS_RESOLVED].get(tv_key))
+
+
+def mark_head_resolved(tv_key: str) -> None:
+    st.session_state[HEADS_RESOLVED][tv_key] = True
+
+
+def drop_head(tv_key: str, key: str) -> None:
+    """The head `key` is gone (deleted): no longer active nor the label-issue head; the
+    next look chooses the active head again."""
+    if active_head_key(tv_key) == key:
+        st.session_state[HEADS].pop(tv_key, None)
+        st.session_state[HEADS_RESOLVED].pop(tv_key, None)
+    crossfit = crossfit_head(tv_key)
+    if crossfit is not None and crossfit.key == key:
+        st.session_state[CROSSFIT_HEADS].pop(tv_key, None)
+    for name in (HEAD_COMPARE_A, HEAD_COMPARE_B):
+        if st.session_state.get(name) == key:
+            st.session_state.pop(name)
+    st.session_state.pop(HEAD_DELETE, None)
+
+
+def notify_head(tv_key: str, level: str, text: str) -> None:
+    """A message about the active head to show once on these values ("warning", "info")."""
+    st.session_state[HEAD_NOTICE] = (tv_key, level, text)
+
+
+def take_head_notice(tv_key: str) -> tuple[str, str] | None:
+    notice = st.session_state.get(HEAD_NOTICE)
+    if not notice or notice[0] != tv_key:
+        return None
+    st.session_state.pop(HEAD_NOTICE)
+    return notice[1], notice[2]
+
+
+def ask_delete_head(key: str) -> None:
+    st.session_state[HEAD_DELETE] = key
+
+
+def cancel_delete_head() -> None:
+    st.session_state.pop(HEAD_DELETE, None)
+
+
+def head_to_delete() -> str | None:
+    return st.session_state.get(HEAD_DELETE)
 
 
 def crossfit_head(tv_key: str) -> HeadRecord | None:

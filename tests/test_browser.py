@@ -142,6 +142,14 @@ def drag_box(page, start: tuple[float, float], stop: tuple[float, float]) -> Non
     page.mouse.up()
 
 
+def head_in_url(page) -> str:
+    """The active head's key, from the page's link (query parameter h)."""
+    from urllib.parse import parse_qs, urlparse
+
+    page.wait_for_function("() => new URLSearchParams(location.search).has('h')")
+    return parse_qs(urlparse(page.url).query)["h"][0]
+
+
 def main_text(page) -> str:
     return page.locator("[data-testid='stMain']").inner_text()
 
@@ -177,7 +185,22 @@ def test_dashboard_in_chromium(page) -> None:
     page.wait_for_selector("text=Test accuracy")
     idle(page)
     assert "Per class" in main_text(page)
+    assert "Heads on these transfer values (1)" in main_text(page)
     shot(page, "2_train")
+    # a second head, more regularised: both listed, the new one active, the two compared
+    c_input = page.get_by_role("spinbutton", name="C (inverse regularisation)")
+    c_input.fill("0.0005")
+    c_input.press("Tab")
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.wait_for_selector("text=Heads on these transfer values (2)")
+    page.wait_for_selector("text=Compare two heads")
+    idle(page)
+    active = head_in_url(page)
+    assert "active" in page.locator(f".st-key-head_row_{active}").inner_text()
+    shot(page, "2_train_heads")
+    page.locator(".st-key-compare_confusion").scroll_into_view_if_needed()
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(ARTIFACTS / "2_train_compare.png"))  # the comparison, in view
 
     open_view(page, "Confusion matrix")
     page.wait_for_selector(".js-plotly-plot")
@@ -212,6 +235,17 @@ def test_dashboard_in_chromium(page) -> None:
     # back on the projections, the selection is still there
     open_view(page, "Projections")
     page.wait_for_selector(f"text=Selection: {count:,} image")
+
+    # a reload (a new session) shows the same view with the same head active
+    open_view(page, "Train a head")
+    assert head_in_url(page) == active
+    page.reload()
+    # (three by now: "Label issues" cross-fitted one)
+    page.wait_for_selector("text=Heads on these transfer values (3)", timeout=180_000)
+    idle(page)
+    assert "/train" in page.url and head_in_url(page) == active
+    assert "active" in page.locator(f".st-key-head_row_{active}").inner_text()
+    shot(page, "2_train_after_reload")
 
     # fine-tune the backbone, then every view on it and before/after side by side
     open_view(page, "Train a head")

@@ -75,6 +75,53 @@ def train(at: AppTest, head: str = "logreg", **params) -> AppTest:
     return at
 
 
+def sidebar_texts(at: AppTest) -> str:
+    return "\n".join(str(m.value) for m in at.sidebar.markdown)
+
+
+def head_keys(at: AppTest) -> list[str]:
+    """The heads listed in the Train view, in order (each has a delete button)."""
+    return [b.key.removeprefix("head_delete_") for b in at.button
+            if b.key and b.key.startswith("head_delete_") and "_yes_" not in b.key
+            and "_no_" not in b.key]
+
+
+@pytest.fixture
+def downloads(monkeypatch) -> dict[str, bytes]:
+    """file name → bytes of every file the app hands to a download button (AppTest keeps
+    them in an in-memory media store that the test cannot reach after a run)."""
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    files: dict[str, bytes] = {}
+    original = MemoryMediaFileStorage.load_and_get_id
+
+    def record(self, path_or_data, mimetype, kind, filename=None):
+        if filename is not None and isinstance(path_or_data, bytes):
+            files[filename] = path_or_data
+        return original(self, path_or_data, mimetype, kind, filename)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", record)
+    return files
+
+
+def download(at: AppTest, key: str, files: dict[str, bytes]):
+    """The CSV behind the download button `key`, as a DataFrame."""
+    import pandas as pd
+
+    found = [b for b in at.get("download_button") if b.proto.id.endswith(key)]
+    assert found, f"no download button {key}"
+    file_id = found[0].proto.url.rsplit("/", 1)[-1].split(".")[0]
+    matches = [data for name, data in files.items() if _file_id(data, name) == file_id]
+    assert matches, (found[0].proto.url, list(files))
+    return pd.read_csv(io.BytesIO(matches[0]))
+
+
+def _file_id(data: bytes, file_name: str) -> str:
+    from streamlit.runtime.memory_media_file_storage import _calculate_file_id
+
+    return _calculate_file_id(data, "text/csv", file_name)
+
+
 def digits_test_count() -> int:
     from core.datasets.registry import load_dataset
 
@@ -625,3 +672,220 @@ def test_efficientnet_lite0_small(monkeypatch) -> None:
     assert percent(metric(at, "Test accuracy")) > 0.5
     show(at, "Inspect an image")
     assert chart_title(at) == "Its 1,280 transfer values as a 32×40 picture"
+
+
+# --- heads as a history (issue 13) ---
+
+def test_heads_history_active_restored_compared_and_deleted(app: AppTest, downloads) -> None:
+    from core.heads import best_head
+
+    tv_key = app.session_state["tv_key"]
+    train(app, "logreg")
+    first = app.query_params["h"]  # the active head goes into the link
+    train(app, "logreg", C=0.0001)
+    second = app.query_params["h"]
+    assert second != first
+    listed = head_keys(app)
+    assert sorted(listed) == sorted([first, second])
+    assert "Heads on these transfer values (2)" in texts(app)
+    assert "active of 2 kept" in sidebar_texts(app)
+    # the latest run is active in this session; another one is a click away
+    app.button(key=f"head_use_{first}").click().run()
+    assert_clean(app)
+    assert app.query_params["h"] == first
+    assert f"head_use_{first}" not in [b.key for b in app.button]  # active: no "use" button
+
+    # a fresh session on the same cache lists the same heads, the best by validation active
+    best = best_head(tv_key=tv_key).key
+    fresh = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    fresh.run()
+    show(fresh, "Train a head")
+    assert sorted(head_keys(fresh)) == sorted(listed)
+    assert fresh.query_params["h"] == best
+    # a link names the active head (a reload keeps it); a bad one is ignored with a warning
+    linked = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    other = second if best == first else first
+    linked.query_params["h"] = other
+    linked.run()
+    assert_clean(linked)
+    assert linked.query_params["h"] == other
+    bad = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    bad.query_params["h"] = "nope"
+    bad.run()
+    assert "`h=nope`" in " ".join(w.value for w in bad.warning)
+    assert bad.query_params["h"] == best
+
+    # compare two side by side: accuracy, F1 per class with the change, the confusion change
+    show(app, "Train a head")
+    app.selectbox(key="head_compare_a").set_value(first)
+    app.selectbox(key="head_compare_b").set_value(second).run()
+    assert_clean(app)
+    assert any(m.label == "Test accuracy: B" for m in app.metric)
+    table = next(d.value for d in app.dataframe if "F1 A" in d.value.columns)
+    assert list(table["class"]) == [str(d) for d in range(10)]
+    assert np.allclose(table["change"], table["F1 B"] - table["F1 A"], equal_nan=True)
+    chart = json.loads(next(c for c in app.get("plotly_chart")
+                            if "compare_confusion" in c.proto.id).proto.spec)
+    heatmap = chart["data"][0]
+    assert heatmap["type"] == "heatmap" and heatmap["zmid"] == 0
+    from core.heads import compare_cached_heads
+
+    expected = compare_cached_heads(key_a=first, key_b=second)
+    moved = [[int(text) if text else 0 for text in row] for row in heatmap["text"]]
+    assert moved == expected["confusion_change"] and np.sum(moved) == 0
+
+    # delete the active head: asked first, then the best remaining one becomes active
+    app.button(key=f"head_delete_{first}").click().run()
+    assert "Delete this head from the cache?" in texts(app)
+    assert head_keys(app)  # nothing deleted yet
+    app.button(key=f"head_delete_yes_{first}").click().run()
+    assert_clean(app)
+    assert head_keys(app) == [second]
+    assert app.query_params["h"] == second
+    assert "Heads on these transfer values (1)" in texts(app)
+
+
+def test_widgets_take_core_bounds_and_refusals_keep_the_active_head(app: AppTest,
+                                                                    monkeypatch) -> None:
+    show(app, "Train a head")
+    app.segmented_control(key="head_type").set_value("mlp").run()
+    hidden = app.number_input(key="hp_mlp_hidden")
+    assert (hidden.min, hidden.max) == (1, 100_000)
+    assert "Accepts an integer from 1 to 100000" in hidden.help
+    assert 0 < app.number_input(key="hp_mlp_learning_rate").min < 1e-300  # above 0
+    assert app.number_input(key="hp_mlp_learning_rate").max == 1
+    app.segmented_control(key="head_type").set_value("softmax").run()
+    assert "hp_softmax_hidden" not in [w.key for w in app.number_input]  # fixed at 0
+    train(app, "logreg")
+    active = app.query_params["h"]
+    line = next(m for m in sidebar_texts(app).splitlines() if "Head:" in m)
+
+    # the widget enforces its bound: a value beyond it never reaches core
+    show(app, "Train a head")
+    app.segmented_control(key="head_type").set_value("mlp").run()
+    app.number_input(key="hp_mlp_hidden").set_value(10**9).run()
+    assert app.number_input(key="hp_mlp_hidden").value == 1024  # back to the default
+
+    # more memory than this machine has: core's estimate and what to lower
+    import core.base.memory
+
+    monkeypatch.setattr(core.base.memory, "available_memory", lambda: 1_000_000)
+    app.number_input(key="hp_mlp_hidden").set_value(100_000)
+    app.button(key=TRAIN).click().run()
+    assert not app.exception
+    assert len(app.error) == 1 and "of memory" in app.error[0].value, texts(app)
+    assert "lower" in app.error[0].value and "This is a bug" not in texts(app)
+    assert "The active head is still the Logistic regression" in texts(app)
+    assert app.query_params["h"] == active and line in sidebar_texts(app)
+
+
+def _train_forged_params() -> None:
+    """A script for AppTest.from_function: the Train view's training path called with
+    parameters no widget would send (session state "forged": head and params)."""
+    import streamlit as st
+
+    from dashboard import resources, state
+    from dashboard.ui import components
+    from dashboard.views import train
+
+    state.init()
+    ws = resources.workspace(resources.Settings(
+        dataset="digits", dataset_label="digits", backbone="tiny_test_cnn", image_size=32,
+        limit=None))
+    head, params = st.session_state["forged"]
+    with components.user_errors():
+        train._train(ws, head, params, 0, fine_tune=False)
+    active = ws.head
+    st.markdown(f"active: {None if active is None else active.key}")
+
+
+def test_out_of_bounds_parameters_are_refused_with_core_message(tiny_backbone) -> None:
+    at = AppTest.from_function(_train_forged_params, default_timeout=TIMEOUT)
+    at.session_state["forged"] = ("logreg", {})
+    at.run()
+    assert_clean(at)
+    active = texts(at).split("active: ")[1].split()[0]
+    assert active != "None"
+    at.session_state["forged"] = ("mlp", {"hidden": 10**9})
+    at.run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        "hidden must be an integer from 1 to 100000, got 1000000000"]
+    assert "This is a bug" not in texts(at)
+    assert "The active head is still the Logistic regression" in texts(at)
+    assert f"active: {active}" in texts(at)
+
+
+def test_degenerate_run_never_becomes_active(app: AppTest) -> None:
+    train(app, "logreg")
+    active = app.query_params["h"]
+    # one epoch at a vanishing learning rate: the weights stay random, accuracy at chance
+    train(app, "softmax", epochs=1, learning_rate=1e-9, patience=0)
+    assert any("This run is degenerate" in w.value for w in app.warning), texts(app)
+    assert app.query_params["h"] == active
+    assert len(head_keys(app)) == 2
+    assert "degenerate" in texts(app)
+    degenerate = next(k for k in head_keys(app) if k != active)
+    assert f"head_use_{degenerate}" not in [b.key for b in app.button]  # cannot be made active
+    # nor restored by a fresh session
+    fresh = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    fresh.run()
+    assert fresh.query_params["h"] == active
+
+
+# --- CSV exports (issue 13) ---
+
+def test_csv_downloads_of_selection_failures_and_label_issues(app: AppTest, downloads) -> None:
+    from dashboard.state import Selection
+
+    train(app)
+    show(app, "Projections")
+    tv_key = app.session_state["tv_key"]
+    chosen = np.array([3, 10, 17, 42, 100, 1500])
+    app.session_state["selection"] = Selection(tv_key=tv_key, indices=chosen)
+    app.run()
+    assert_clean(app)
+    frame = download(app, "selection_csv", downloads)
+    assert list(frame["index"]) == list(chosen)
+    assert list(frame["sample_id"]) == [f"digits/{i:04d}" for i in chosen]
+    assert {"label", "class", "split", "predicted", "predicted_class", "confidence",
+            "p_0", "p_9"} <= set(frame.columns)
+
+    show(app, "Failures")
+    failures = int(re.search(r"\*\*([\d,]+) of \d+ test images are misclassified", texts(app))
+                   .group(1))
+    frame = download(app, "failures_csv", downloads)
+    assert len(frame) == failures and set(frame["split"]) == {"test"}
+    assert (frame["predicted"] != frame["label"]).all()
+    assert list(frame["confidence"]) == sorted(frame["confidence"], reverse=True)
+    assert "p_true_class" in frame.columns
+
+    show(app, "Label issues")
+    app.button(key="find_issues").click().run()
+    assert_clean(app)
+    count = int(re.search(r"\*\*([\d,]+) suspected label errors", texts(app)).group(1)
+                .replace(",", ""))
+    frame = download(app, "label_issues_csv", downloads)
+    assert len(frame) == count
+    assert {"sample_id", "label", "class", "suggested", "suggested_class", "score",
+            "self_confidence", "knn_agreement"} <= set(frame.columns)
+    if count:
+        assert list(frame["score"]) == sorted(frame["score"], reverse=True)
+
+
+def test_parquet_export_holds_the_active_heads_predictions(app: AppTest,
+                                                          isolated_cache) -> None:
+    import pandas as pd
+
+    train(app)
+    active = app.query_params["h"]
+    show(app, "Export")
+    app.radio(key="export_values_fmt").set_value("parquet").run()
+    app.button(key=f"create_values_parquet_{active}").click().run()
+    assert_clean(app)
+    files = list(isolated_cache.glob(f"exports/*/*{active[:8]}.parquet"))
+    assert len(files) == 1
+    frame = pd.read_parquet(files[0])
+    assert len(frame) == 1797
+    assert {"predicted", "predicted_class", "confidence", "p_0", "p_9", "f0"} <= set(frame.columns)
+    assert np.allclose(frame[[f"p_{d}" for d in range(10)]].sum(axis=1), 1, atol=1e-4)

@@ -137,6 +137,25 @@ def class_mix_chart(labels: np.ndarray, class_names: Sequence[str], *, key: str)
                     config={"displayModeBar": False})
 
 
+def csv_download(ws: Workspace, rows, *, what: str, label: str, key: str, head=None,
+                 extra_columns: dict | None = None, help: str | None = None) -> None:
+    """A download button for a CSV of some samples (core's export_rows_csv: sample id,
+    label, class, split; with `head` its prediction, confidence and class probabilities;
+    then `extra_columns`). The file is written once per rows, head and columns."""
+    import hashlib
+
+    rows = np.asarray(rows, dtype=np.int64)
+    digest = hashlib.sha1(rows.tobytes())
+    for name, column in (extra_columns or {}).items():
+        digest.update(name.encode())
+        digest.update(np.asarray(column).astype(str).tobytes())
+    memo_key = (digest.hexdigest(), None if head is None else head.key)
+    data, file_name = resources.rows_csv(ws, rows, what=what, head=head,
+                                         extra_columns=extra_columns, memo_key=memo_key)
+    st.download_button(label, data=data, file_name=file_name, mime="text/csv", key=key,
+                       icon=":material/download:", on_click="ignore", help=help)
+
+
 def human_bytes(size: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if size < 1024 or unit == "GB":

@@ -254,3 +254,38 @@ def probabilities_bar(names: Sequence[str], probs: Sequence[float]) -> go.Figure
     figure.update_layout(height=40 * len(names) + 60, margin={"l": 10, "r": 40, "t": 10, "b": 10},
                          xaxis={"range": [0, 1.15], "tickformat": ".0%", "visible": False})
     return figure
+
+
+def confusion_change_figure(*, change: np.ndarray, before: np.ndarray, after: np.ndarray,
+                            class_names: Sequence[str], labels: tuple[str, str] = ("A", "B")
+                            ) -> go.Figure:
+    """How the test confusion matrix changes from head A to head B (B − A), as a diverging
+    heatmap. The colour says better or worse, the text says how many images moved: on the
+    diagonal more is better (green), off it more is worse (red); unchanged cells are white."""
+    names = [str(n) for n in class_names]
+    k = len(names)
+    change = np.asarray(change, dtype=np.int64)
+    better = np.where(np.eye(k, dtype=bool), change, -change)  # > 0: B does better here
+    limit = max(1, int(np.abs(better).max(initial=0)))
+    text = np.where(change != 0, np.char.mod("%+d", change), "")
+    custom = np.stack([np.asarray(before), np.asarray(after), change], axis=-1)
+    figure = go.Figure(go.Heatmap(
+        z=better, x=names, y=names, text=text, texttemplate="%{text}", zmid=0,
+        zmin=-limit, zmax=limit, customdata=custom, xgap=1, ygap=1,
+        colorscale=[[0.0, "#c92a2a"], [0.5, "#ffffff"], [1.0, "#2b8a3e"]],
+        colorbar={"title": {"text": f"{labels[1]} vs {labels[0]}", "side": "right"},
+                  "tickvals": [-limit, 0, limit],
+                  "ticktext": ["worse", "same", "better"], "thickness": 14},
+        hovertemplate=(f"true <b>%{{y}}</b><br>predicted <b>%{{x}}</b><br>"
+                       f"{_escape(labels[0])}: %{{customdata[0]:,}} · "
+                       f"{_escape(labels[1])}: %{{customdata[1]:,}} · "
+                       "change %{customdata[2]:+,}<extra></extra>")))
+    side = max(380, min(40 * k + 160, 800))
+    figure.update_layout(
+        height=side, margin={"l": 10, "r": 10, "t": 30, "b": 10}, dragmode=False,
+        xaxis={"title": {"text": "predicted class"}, "side": "top", "showgrid": False,
+               "type": "category", "zeroline": False,
+               "tickangle": -35 if max(map(len, names)) > 4 else 0},
+        yaxis={"title": {"text": "true class"}, "autorange": "reversed", "showgrid": False,
+               "type": "category", "zeroline": False})
+    return figure

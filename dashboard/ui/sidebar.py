@@ -94,7 +94,8 @@ def link_values() -> dict[str, str | None]:
             state.URL_SIZE: None if size is None else ("auto" if size == AUTO else size),
             state.URL_LIMIT: None if limit is None else ("all" if limit == ALL else limit),
             state.URL_METHOD: state.get(state.PROJ_METHOD),
-            state.URL_COLOUR: state.get(state.PROJ_COLOUR)}
+            state.URL_COLOUR: state.get(state.PROJ_COLOUR),
+            state.URL_HEAD: state.active_head_key(state.get(state.TV_KEY))}
 
 
 def link_warnings() -> None:
@@ -313,12 +314,7 @@ def status_panel(where, tv_key: str | None, dataset: ImageDataset | None = None,
                            f"in {record[1]:.1f} s, now cached")
         else:
             where.markdown(":green[●] Transfer values: **cache hit**")
-        head = state.head_record(tv_key)
-        if head is not None:
-            acc = head.head.metrics["test_accuracy"]
-            where.markdown(f":green[●] Head: **{head.head.head}**, test accuracy {acc:.1%}")
-        else:
-            where.markdown(":gray[●] Head: none trained on these transfer values yet")
+        head_status(where, tv_key)
     overview = resources.cache_overview(resources.cache_folder())
     entries = sum(kind["entries"] for kind in overview["kinds"].values())
     where.caption(f"{components.human_bytes(overview['bytes'])} in {entries} "
@@ -333,6 +329,20 @@ def status_panel(where, tv_key: str | None, dataset: ImageDataset | None = None,
                           "Deleted arrays are recomputed when you ask for them.")
         return
     _confirm_clear(where, overview, dataset, dataset_label)
+
+
+def head_status(where, tv_key: str) -> None:
+    """One line: the active head on these transfer values and how many are kept."""
+    head = resources.active_head(tv_key)
+    count = len(resources.heads_on(tv_key))
+    if head is not None:
+        acc = head.head.metrics["test_accuracy"]
+        where.markdown(f":green[●] Head: **{head.head.head}**, test accuracy {acc:.1%}"
+                       + (f" · active of {count} kept" if count > 1 else ""))
+    elif count:
+        where.markdown(f":orange[●] Head: none usable of {count} kept (degenerate runs)")
+    else:
+        where.markdown(":gray[●] Head: none trained on these transfer values yet")
 
 
 def _confirm_clear(where, overview: dict, dataset: ImageDataset | None, label: str) -> None:

@@ -22,14 +22,27 @@ def render(ws: Workspace) -> None:
     stem = _stem(ws)
     st.markdown(f"Files are written to `{folder}` and can be downloaded from here.")
 
+    record = ws.head
     with st.container(border=True):
         st.markdown("#### Transfer values")
         st.caption(f"{ws.tv.n:,} × {ws.tv.dim:,} float matrix, one row per image.")
+        parquet = ("Parquet (values + label, split, sample id"
+                   + (", the active head's predictions and probabilities)" if record is not None
+                      else ")"))
         fmt = st.radio("Format", ["npy", "parquet"], horizontal=True, key="export_values_fmt",
-                       format_func={"npy": ".npy (values only)",
-                                    "parquet": "Parquet (values + label, split, sample id)"}.get)
-        _export_item(ws, f"values_{fmt}", folder / f"{stem}.{fmt}", "Create transfer values",
-                     lambda path: resources.export_values(ws, path, fmt))
+                       format_func={"npy": ".npy (values only)", "parquet": parquet}.get)
+        if fmt == "parquet" and record is not None:
+            head = record.head
+            st.caption(f"With the active {head.head} head ({head.key[:8]}): columns predicted, "
+                       "predicted_class, confidence and p_<class> for every class.")
+            _export_item(ws, f"values_parquet_{head.key}",
+                         folder / f"{stem}_{head.head}_{head.key[:8]}.parquet",
+                         "Create transfer values",
+                         lambda path: resources.export_values(ws, path, fmt, head=head))
+        else:
+            _export_item(ws, f"values_{fmt}", folder / f"{stem}.{fmt}",
+                         "Create transfer values",
+                         lambda path: resources.export_values(ws, path, fmt))
 
     with st.container(border=True):
         st.markdown("#### Projection")
@@ -42,7 +55,6 @@ def render(ws: Workspace) -> None:
 
     with st.container(border=True):
         st.markdown("#### Trained head")
-        record = ws.head
         if record is None:
             components.need_head("exporting a head", "export")
         else:

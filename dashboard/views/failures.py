@@ -55,6 +55,13 @@ def render(ws: Workspace) -> None:
     components.neighbours_panel(ws, shown["index"].to_numpy(), key="fail_neighbours")
     components.paginated_grid(ws.dataset, shown["index"].to_numpy(), caption,
                               key="fail_gallery", per_page=40, size=112, pick=tv.key)
+    components.csv_download(
+        ws, shown["index"].to_numpy(), what=f"failures_{split}", label="Failures as CSV",
+        key="failures_csv", head=head,
+        extra_columns={"p_true_class": shown["true_prob"].to_numpy()},
+        help="The misclassified images listed here (filters applied), worst first: sample "
+             "id, label, class, split, the head's prediction, confidence and class "
+             "probabilities.")
     with st.expander("As a table"):
         table = shown.assign(true=shown["true"].map(lambda c: names[c]),
                              predicted=shown["predicted"].map(lambda c: names[c]),

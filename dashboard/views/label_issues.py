@@ -16,7 +16,7 @@ PER_PAGE = 8
 
 
 def render(ws: Workspace) -> None:
-    record = state.crossfit_head(ws.tv.key)
+    record = resources.crossfit_head(ws.tv.key)
     if record is None:
         _explain_and_offer(ws)
         return
@@ -34,6 +34,18 @@ def render(ws: Workspace) -> None:
                            format_func=lambda c: names[c], placeholder="any",
                            persist_state="session")
     shown = issues[issues["given"].isin(given)] if given else issues
+    components.csv_download(
+        ws, shown["index"].to_numpy(), what="label_issues", label="Label issues as CSV",
+        key="label_issues_csv",
+        extra_columns={"suggested": shown["suggested"].to_numpy(),
+                       "suggested_class": shown["suggested_class"].to_numpy(),
+                       "score": shown["score"].to_numpy(),
+                       "self_confidence": shown["self_confidence"].to_numpy(),
+                       "knn_agreement": shown["knn_agreement"].to_numpy()},
+        help="The suspected label errors listed here (filter applied), most suspicious "
+             "first: sample id, given label and class, split, the suggested label and the "
+             "evidence (suspicion score, the head's confidence in the given label, the "
+             "neighbours' agreement).")
     pages = max(1, math.ceil(len(shown) / PER_PAGE))
     body = st.container()
     page = st.pagination(pages, key="issues_page") if pages > 1 else 1

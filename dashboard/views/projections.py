@@ -185,6 +185,12 @@ def _selection_panel(ws: Workspace) -> None:
             st.metric("Misclassified by the head", f"{wrong:,}",
                       help="Predictions for train samples are in-sample unless the head "
                            "was cross-fitted.")
+        components.csv_download(
+            ws, selected, what="selection", label="Selection as CSV", key="selection_csv",
+            head=None if head is None else head.head,
+            help="One row per selected image: sample id, label, class, split"
+                 + (", and the active head's prediction and class probabilities."
+                    if head is not None else "."))
     with gallery:
         components.paginated_grid(ws.dataset, selected, lambda i: _caption(ws, i),
                                   key="selection_gallery", per_page=40, pick=tv.key,

@@ -2,19 +2,27 @@
 then compare accuracy before and after, with a per-class table. A head that fine-tunes the
 backbone (core says which) has its own settings and result, in the same flow:
 
-    settings (a form) → train (progress, cancel button, live curves) → result
+    settings (a form) → train (progress, cancel button, live curves) → the heads so far
+    (make one active, delete, compare two) → the active head's result
+
+Widgets take their bounds from core's ParamSpecs; what core still refuses (a bound, the
+memory a head would need) is shown as its message, and the active head stays. So does it
+when a run is degenerate (core.heads.is_degenerate): listed, marked, never used.
 """
 
 from __future__ import annotations
 
+import math
+from datetime import datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
 from dashboard import resources, state
 from dashboard.resources import Workspace
-from dashboard.ui import components
+from dashboard.ui import components, figures
 
 # the fine-tuning settings worth a widget; the rest keep core's defaults (FineTuneConfig)
 FINETUNE_WIDGETS = ("epochs", "start_size", "unfreeze", "batch_size", "peak_lr", "weight_decay",
@@ -42,7 +50,11 @@ def render(ws: Workspace) -> None:
         # 2. training
         if submitted:
             _train(ws, head, params, folds, fine_tune=fine_tune)
-    # 3. the result
+    if (notice := state.take_head_notice(ws.tv.key)) is not None:
+        getattr(st, notice[0])(notice[1], icon=":material/info:")
+    # 3. the heads so far, the active one highlighted; two side by side
+    _history(ws)
+    # 4. the result
     if fine_tune:
         if ws.finetuned is not None:
             _finetune_results(ws, ws.finetuned)
@@ -54,7 +66,8 @@ def render(ws: Workspace) -> None:
 
 def _head_settings(head: str) -> tuple[dict, int, bool]:
     with st.form("train_form", border=False):
-        params = _param_widgets(head, resources.default_head_params(head))
+        params = _param_widgets(head, resources.default_head_params(head),
+                                specs=resources.parameter_specs(head))
         with st.expander("Cross-fitting (for label issues)"):
             folds = st.number_input(
                 "Folds", min_value=0, max_value=10, value=0, key="cross_fit_folds",
@@ -75,7 +88,7 @@ def _finetune_settings(ws: Workspace, head: str) -> tuple[dict, int, bool]:
                "epoch first.")
     with st.form("finetune_form", border=False):
         params = _param_widgets(head, {k: defaults[k] for k in FINETUNE_WIDGETS},
-                                helps=FINETUNE_HELP)
+                                helps=FINETUNE_HELP, specs=resources.finetune_specs())
         submitted = st.form_submit_button("Start fine-tuning", type="primary",
                                           icon=":material/play_arrow:")
     return params, 0, submitted
@@ -101,6 +114,7 @@ def _train(ws: Workspace, head: str, params: dict, folds: int, *, fine_tune: boo
         with curves_slot.container():
             _curves(logs)
 
+    previous = ws.head
     try:
         if fine_tune:
             size = resources.finetune_config(ws, params).image_size
@@ -117,6 +131,12 @@ def _train(ws: Workspace, head: str, params: dict, folds: int, *, fine_tune: boo
                     "samples…", starting="fitting…") as panel:
                 trained = resources.train_head(ws.tv, head=head, params=params, progress=panel,
                                                on_epoch=on_epoch, cross_fit_folds=folds)
+    except resources.CancelledError:
+        raise
+    except resources.TransferLensError as error:  # a bound, the memory needed, ...: for users
+        st.error(f"{error}", icon=":material/error:")
+        st.caption(_kept(previous))
+        return
     finally:
         cancel_slot.empty()
         curves_slot.empty()
@@ -125,11 +145,23 @@ def _train(ws: Workspace, head: str, params: dict, folds: int, *, fine_tune: boo
         st.toast(f"Fine-tuned: test accuracy {done.head.metrics['test_accuracy']:.1%}",
                  icon=":material/check_circle:")
         st.rerun()  # the sidebar's feature-space switch appears now
+    reason = resources.head_degenerate(trained)
+    if reason is not None:
+        st.warning(f"This run is degenerate: {reason}. It is listed below, marked, but not "
+                   f"used. {_kept(previous)}", icon=":material/warning:")
+        return
     state.store_head(ws.tv.key, trained)
     if folds >= 2:
         state.store_crossfit_head(ws.tv.key, trained)
     st.toast(f"Trained: test accuracy {trained.metrics['test_accuracy']:.1%}",
              icon=":material/check_circle:")
+
+
+def _kept(previous: state.HeadRecord | None) -> str:
+    if previous is None:
+        return "No head is active on these transfer values yet."
+    return (f"The active head is still the {resources.head_title(previous.head.head)} "
+            f"({previous.head.metrics['test_accuracy']:.1%} on test).")
 
 
 def _article(title: str) -> str:
@@ -222,24 +254,38 @@ FINETUNE_HELP = {
 
 
 def _param_widgets(head_name: str, defaults: dict[str, Any],
-                   helps: dict[str, str] | None = None) -> dict[str, Any]:
-    """One input per hyper-parameter, typed after its default value."""
+                   helps: dict[str, str] | None = None, *,
+                   specs: dict | None = None) -> dict[str, Any]:
+    """One input per hyper-parameter, typed after its spec (core.base.params.ParamSpec),
+    else its default value; numbers get the spec's bounds, choices a select box. A parameter
+    whose spec allows one value only keeps it (no widget)."""
     params: dict[str, Any] = {}
     columns = st.columns(3)
-    for position, (name, default) in enumerate(defaults.items()):
+    shown = [(name, default) for name, default in defaults.items()
+             if not _fixed((specs or {}).get(name))]
+    for position, (name, default) in enumerate(shown):
         column = columns[position % 3]
+        spec = (specs or {}).get(name)
         key = f"hp_{head_name}_{name}"
         label = LABELS.get(name) or name.replace("_", " ").capitalize()
         # values survive view switches
-        keep = {"key": key, "persist_state": "session", "help": (helps or {}).get(name)}
-        if isinstance(default, bool):
+        keep = {"key": key, "persist_state": "session", "help": _help(name, spec, helps)}
+        kind = spec.kind if spec is not None else None
+        if kind == "choice" and default in spec.choices:
+            params[name] = column.selectbox(label, list(spec.choices),
+                                            index=list(spec.choices).index(default), **keep)
+        elif isinstance(default, bool):
             params[name] = column.checkbox(label, value=default, **keep)
         elif isinstance(default, int):
-            params[name] = int(column.number_input(label, value=default, step=1, **keep))
+            low, high = _bounds(spec, integer=True)
+            params[name] = int(column.number_input(label, value=default, step=1,
+                                                   min_value=low, max_value=high, **keep))
         elif isinstance(default, float):
+            low, high = _bounds(spec, integer=False)
             # steps that make sense for 1e-3 (learning rate), 0.01 (C) and 0.0 (dropout)
             step = abs(default) / 2 if 0 < abs(default) < 1 else (abs(default) / 10 or 0.05)
             params[name] = float(column.number_input(label, value=default, step=step,
+                                                     min_value=low, max_value=high,
                                                      format="%g", **keep))
         elif isinstance(default, (list, tuple)) and all(isinstance(v, int) for v in default):
             keep["help"] = keep["help"] or "Comma-separated whole numbers."
@@ -249,6 +295,38 @@ def _param_widgets(head_name: str, defaults: dict[str, Any],
             params[name] = column.text_input(label, value=default, **keep)
         # anything else (None, nested settings) stays at core's default
     return params
+
+
+def _fixed(spec) -> bool:
+    """A numeric parameter with one allowed value (softmax's hidden=0)."""
+    return (spec is not None and spec.kind in ("int", "float") and spec.min is not None
+            and spec.min == spec.max)
+
+
+def _bounds(spec, *, integer: bool) -> tuple[Any, Any]:
+    """The widget's min and max from a ParamSpec (exclusive bounds: the nearest value
+    inside); None where the spec is open."""
+    if spec is None or spec.kind not in ("int", "float"):
+        return None, None
+    low, high = spec.min, spec.max
+    if integer:
+        low = None if low is None else int(math.floor(low)) + (1 if spec.min_exclusive else 0)
+        high = None if high is None else int(math.ceil(high)) - (1 if spec.max_exclusive else 0)
+        return low, high
+    if low is not None:
+        low = math.nextafter(float(low), math.inf) if spec.min_exclusive else float(low)
+    if high is not None:
+        high = math.nextafter(float(high), -math.inf) if spec.max_exclusive else float(high)
+    return low, high
+
+
+def _help(name: str, spec, helps: dict[str, str] | None) -> str | None:
+    """The view's own help, else the spec's; with the accepted values (core's words)."""
+    text = (helps or {}).get(name) or (spec.help[:1].upper() + spec.help[1:] + "."
+                                       if spec is not None and spec.help else "")
+    if spec is not None and spec.kind in ("int", "float", "choice"):
+        text = (text + " " if text else "") + f"Accepts {spec.describe()}."
+    return text or None
 
 
 def _int_list(text: str, default) -> tuple[int, ...]:
@@ -321,3 +399,146 @@ def _results(ws: Workspace, record: state.HeadRecord) -> None:
             "f1": st.column_config.ProgressColumn("F1", **percent),
             "support": st.column_config.NumberColumn("Test images", format="%d"),
         })
+
+
+# --- 3. the heads so far ---
+
+def _history(ws: Workspace) -> None:
+    """Every head trained on these transfer values (from the cache, so a reload or another
+    session lists the same), newest first; the active one highlighted. One can be made
+    active, deleted (after a confirmation) and two compared."""
+    heads = resources.heads_on(ws.tv.key)
+    record = ws.head  # resolves the active head first (the link's, else the best)
+    active = None if record is None else record.key
+    st.subheader(f"Heads on these transfer values ({len(heads)})")
+    if not heads:
+        st.caption("None yet. Every head trained here is kept in the cache and listed here, "
+                   "also after a reload.")
+        return
+    st.caption("Kept in the cache, newest first. The **active** head is the one every view "
+               "uses (projection colours, confusion matrix, failures, inspect, export); a new "
+               "session starts with the best by validation accuracy. Degenerate runs are "
+               "listed but never used.")
+    for summary in heads:
+        _head_row(ws, summary, active=summary.key == active)
+    if len(heads) >= 2:
+        _compare(ws, heads, active)
+
+
+def _when(created: str) -> str:
+    try:
+        moment = datetime.strptime(created, "%Y-%m-%dT%H:%M:%S%z")
+    except ValueError:
+        return created or "?"
+    today = datetime.now(moment.tzinfo).date()
+    return moment.strftime("today %H:%M" if moment.date() == today else "%Y-%m-%d %H:%M")
+
+
+def _params_text(summary) -> str:
+    text = ", ".join(f"{k}={v}" for k, v in summary.params.items() if k != "run_dir")
+    if summary.cross_fit_folds:
+        text += f" · {summary.cross_fit_folds}-fold cross-fitted"
+    return text
+
+
+def _percent(value) -> str:
+    return "–" if value is None else f"{value:.1%}"
+
+
+def _head_row(ws: Workspace, summary, *, active: bool) -> None:
+    with st.container(border=True, key=f"head_row_{summary.key}"):
+        about, scores, actions = st.columns([5, 4, 2], vertical_alignment="center")
+        badge = (" :green-badge[:material/check: active]" if active else "") + (
+            " :orange-badge[:material/warning: degenerate]" if summary.degenerate else "")
+        about.markdown(f"**{summary.title}**{badge}  \n:gray[{_params_text(summary)}]")
+        seconds = summary.train_seconds
+        scores.markdown(f"val **{_percent(summary.val_accuracy)}** · test "
+                        f"**{_percent(summary.test_accuracy)}**  \n"
+                        f":gray[{'?' if seconds is None else f'{seconds:.1f} s'} · "
+                        f"{_when(summary.created)} · `{summary.key[:8]}`]")
+        if summary.degenerate:
+            st.caption(f":orange[Not used: {summary.degenerate}.]")
+        if state.head_to_delete() == summary.key:
+            st.warning("Delete this head from the cache? It cannot be undone (training it "
+                       "again with the same settings gives it back).", icon=":material/delete:")
+            yes, no, _ = st.columns([2, 1, 4])
+            yes.button("Delete permanently", key=f"head_delete_yes_{summary.key}",
+                       type="primary", on_click=resources.delete_head,
+                       args=(ws.tv.key, summary.key))
+            no.button("Cancel", key=f"head_delete_no_{summary.key}",
+                      on_click=state.cancel_delete_head)
+            return
+        use, delete = actions.columns(2, gap="small")
+        if not active and not summary.degenerate:
+            use.button(":material/check_circle:", key=f"head_use_{summary.key}",
+                       type="tertiary", help="Make this the active head",
+                       on_click=resources.make_head_active, args=(ws.tv.key, summary.key))
+        delete.button(":material/delete:", key=f"head_delete_{summary.key}", type="tertiary",
+                      help="Delete this head (asks first)", on_click=state.ask_delete_head,
+                      args=(summary.key,))
+
+
+def _compare(ws: Workspace, heads: list, active: str | None) -> None:
+    """Two heads side by side: accuracy, per-class F1 and how the test confusion changes."""
+    st.subheader("Compare two heads")
+    keys = [s.key for s in heads]
+    by_key = {s.key: s for s in heads}
+    if state.get(state.HEAD_COMPARE_A) not in keys:
+        state.put(state.HEAD_COMPARE_A, active if active in keys else keys[0])
+    if state.get(state.HEAD_COMPARE_B) not in keys:
+        others = [k for k in keys if k != state.get(state.HEAD_COMPARE_A)]
+        state.put(state.HEAD_COMPARE_B, others[0])
+
+    def label(key: str) -> str:
+        s = by_key[key]
+        return (f"{s.title} · {_params_text(s)} · val {_percent(s.val_accuracy)} · "
+                f"{key[:8]}" + (" (active)" if key == active else ""))
+
+    left, right = st.columns(2)
+    key_a = left.selectbox("A", keys, format_func=label, key=state.HEAD_COMPARE_A)
+    key_b = right.selectbox("B", keys, format_func=label, key=state.HEAD_COMPARE_B)
+    if key_a == key_b:
+        st.caption("Choose two different heads.")
+        return
+    result = resources.compare_heads(ws.tv, key_a, key_b)
+    a, b, test = result["a"], result["b"], result["test"]
+    columns = st.columns(4)
+    for column, name, text in ((columns[0], "val_accuracy", "Validation accuracy"),
+                               (columns[1], "test_accuracy", "Test accuracy")):
+        if a[name] is not None and b[name] is not None:
+            column.metric(f"{text}: B", f"{b[name]:.1%}", border=True,
+                          delta=f"{_points(b[name] - a[name])} vs A ({a[name]:.1%})")
+    columns[2].metric("Right only with B", f"{test['only_b_right']:,}", border=True,
+                      help=f"Of {test['n']:,} test images.")
+    columns[3].metric("Right only with A", f"{test['only_a_right']:,}", border=True,
+                      help=f"{test['both_right']:,} are right with both, "
+                           f"{test['both_wrong']:,} wrong with both.")
+    table, chart = st.columns([2, 3])
+    with table:
+        st.markdown("**F1 per class** (test split)")
+        frame = pd.DataFrame(result["per_class"]).rename(columns={
+            "f1_a": "F1 A", "f1_b": "F1 B", "f1_change": "change"})
+        for column in ("F1 A", "F1 B", "change"):
+            frame[column] = 100 * frame[column].astype(float)
+        st.dataframe(frame.style.map(_change_colour, subset=["change"]), hide_index=True,
+                     key="compare_f1", column_config={
+                         "class": st.column_config.TextColumn("Class"),
+                         "F1 A": st.column_config.NumberColumn(format="%.1f%%"),
+                         "F1 B": st.column_config.NumberColumn(format="%.1f%%"),
+                         "change": st.column_config.NumberColumn("B − A",
+                                                                 format="%+.1f points")})
+    with chart:
+        st.markdown("**Test confusion: B − A**")
+        st.plotly_chart(figures.confusion_change_figure(
+            change=np.asarray(result["confusion_change"]),
+            before=np.asarray(result["confusion_a"]), after=np.asarray(result["confusion_b"]),
+            class_names=result["class_names"]), key="compare_confusion",
+            config={"displaylogo": False})
+        st.caption("Images that moved between cells from A to B. Green: B does better there "
+                   "(more on the diagonal, fewer off it); red: worse.")
+
+
+def _change_colour(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value == 0:
+        return ""
+    return "color: #2b8a3e" if value > 0 else "color: #c92a2a"
