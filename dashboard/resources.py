@@ -708,6 +708,8 @@ def is_public() -> bool:
 
 
 def _mb(size: int) -> str:
+    if size < 1e6:
+        return f"{size / 1e3:,.0f} kB"
     return f"{size / 1e6:,.1f} MB" if size < 1e9 else f"{size / 1e9:,.1f} GB"
 
 
@@ -733,6 +735,7 @@ def start_session() -> None:
         return
     from core.datasets.uploads import prune_uploads
 
+    state.session_token()
     prune_uploads()
 
 
