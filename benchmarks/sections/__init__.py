@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib import import_module
 from types import ModuleType
 
-ORDER = ("extraction", "cache", "projections", "heads", "dashboard", "finetune")
+ORDER = ("extraction", "cache", "projections", "heads", "dashboard", "finetune", "public")
 
 
 def section_module(name: str) -> ModuleType:
