@@ -28,6 +28,8 @@ def prepare(header, slots: dict) -> resources.Workspace | None:
     if source is None:
         header.info("Choose a dataset in the sidebar to begin.")
         return None
+    if resources.is_bundle_source(source[0]):
+        return _published(header, slots, source[0])
     full = resources.full_dataset(source[0])
     slots["dataset"], slots["label"] = full, source[1]
     sidebar.skipped_files(full)
@@ -52,10 +54,22 @@ def prepare(header, slots: dict) -> resources.Workspace | None:
     return ws
 
 
+def _published(header, slots: dict, source: str) -> resources.Workspace:
+    """A published bundle: everything precomputed, read from its files (no backbone runs)."""
+    ws = resources.bundle_workspace(source)
+    slots["dataset"], slots["label"] = ws.dataset, ws.settings.dataset_label
+    sidebar.bundle_settings(ws)
+    slots["status"] = st.sidebar.container()
+    header.markdown(ws.describe())
+    state.set_tv_key(ws.tv.key)
+    return ws
+
+
 def main() -> None:
     st.set_page_config(page_title="Transfer Lens", page_icon=":material/lens_blur:",
                        layout="wide", initial_sidebar_state="expanded")
     state.init()
+    resources.start_session()
     components.inject_css()
     st.sidebar.title("Transfer Lens")
     st.sidebar.caption("How well do pretrained features separate your classes?")

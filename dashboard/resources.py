@@ -21,6 +21,7 @@ import streamlit as st
 from core.base.errors import CancelledError, TransferLensError  # noqa: F401 (for ui/)
 from core.base.paths import cache_root
 from core.base.splits import SPLIT_CODES, SPLIT_NAMES  # noqa: F401 (SPLIT_NAMES for views)
+from core.base.public import PublicModeError  # noqa: F401 (for ui/ and tests)
 from core.base.splits import split_mask as _split_mask
 from core.datasets.base import ImageDataset
 from dashboard import state
@@ -82,17 +83,38 @@ def forget_everything() -> None:
     """After the cache is cleared nothing memoised may be trusted to match the disk."""
     memo().clear()
     cache_overview.clear()
-    full_dataset.clear()  # an uploaded dataset's files were in the cache folder
+    _load_dataset.clear()  # an uploaded dataset's files were in the cache folder
     limited_dataset.clear()
 
 
 # --- datasets ---
 
-@st.cache_resource(show_spinner="Loading the dataset…", max_entries=4)
 def full_dataset(name: str) -> ImageDataset:
+    """A built-in dataset, or a folder / .zip (core refuses server paths in a public app;
+    here a public session is also kept out of other sessions' uploads)."""
+    _refuse_others_upload(name)
+    return _load_dataset(name)
+
+
+@st.cache_resource(show_spinner="Loading the dataset…", max_entries=4)
+def _load_dataset(name: str) -> ImageDataset:
     from core.datasets.registry import load_dataset
 
     return load_dataset(name=name)
+
+
+def _refuse_others_upload(name: str) -> None:
+    from pathlib import Path
+
+    from core.base.public import is_inside, uploads_root
+
+    if not is_public() or name in dataset_catalog():
+        return
+    path = Path(name)
+    if is_inside(path, uploads_root(cache_root())) and not is_inside(path, session_uploads()):
+        raise PublicModeError("Another visitor's upload is not available in this public "
+                              "Transfer Lens: every session sees only its own uploads. "
+                              "Fix: upload your .zip in this session.")
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -174,6 +196,9 @@ def projection(tv, *, method: str, dims: int, params: dict | None = None):
     from core.analysis.projections import compute_projection
 
     params_id = json.dumps(params or {}, sort_keys=True)
+    published = _bundle_projection(tv, method=method, dims=dims, params=params)
+    if published is not None:
+        return published
 
     def compute():
         name = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}.get(method, method)
@@ -187,6 +212,10 @@ def projection(tv, *, method: str, dims: int, params: dict | None = None):
 def knn(tv, *, n_neighbors: int = 15):
     from core.analysis.neighbors import knn_graph
 
+    bundle = bundle_of(tv)
+    if bundle is not None and n_neighbors <= bundle.knn_indices.shape[1]:
+        return bundle.knn_graph()  # the bundle's own graph: nothing computed
+
     def compute():
         with progress_panel(f"Finding the nearest neighbours of {tv.n:,} points…") as panel:
             return knn_graph(tv=tv, n_neighbors=n_neighbors, progress=panel)
@@ -197,7 +226,10 @@ def knn(tv, *, n_neighbors: int = 15):
 def nearest(tv, index: int, k: int = 8) -> list[tuple[int, float]]:
     from core.analysis.neighbors import nearest_neighbors
 
-    knn(tv)  # build (or load) the shared graph once, with a spinner, before the look-up
+    graph = knn(tv)  # build (or load) the shared graph once, with a spinner, before the look-up
+    if bundle_of(tv) is not None and k <= graph.indices_.shape[1]:
+        return [(int(i), float(d)) for i, d in zip(graph.indices_[int(index), :k],
+                                                   graph.distances_[int(index), :k])]
     return nearest_neighbors(tv=tv, index=int(index), k=k)
 
 
@@ -234,6 +266,9 @@ class Workspace:
     # set when the views show a fine-tuned backbone's values: the fine-tuning
     # (core.finetune.evaluate.FineTuned) whose `after` is `tv`
     finetuned: Any = None
+    # set when the workspace was opened from a published bundle (core.publish.Bundle):
+    # its projections, kNN graph, head and label issues are served from the bundle
+    bundle: Any = None
 
     @property
     def fine_tuned_view(self) -> bool:
@@ -259,6 +294,8 @@ class Workspace:
         count = (f"{self.tv.n:,} images" if self.tv.n == self.total
                  else f"{self.tv.n:,} of {self.total:,} images")
         backbone = f"**{s.backbone}**" + (" **fine-tuned**" if self.fine_tuned_view else "")
+        if self.bundle is not None:
+            backbone += " (precomputed)"
         return (f"**{s.dataset_label}** · {count} · {len(self.class_names)} classes · "
                 f"{backbone} at {s.image_size} px → {self.tv.dim:,}-d transfer values")
 
@@ -308,10 +345,18 @@ def default_dataset_name() -> str:
 
 
 def extract_uploaded_zip(upload) -> str:
-    """Unpack an uploaded .zip of class folders into the cache; returns the folder."""
+    """Unpack an uploaded .zip of class folders into this session's uploads folder (shared
+    <cache>/uploads locally; a private per-session folder in a public app); returns the
+    dataset folder. A public app refuses an upload over its size limit before writing."""
     from core.datasets.zip_import import extract_zip_dataset
 
-    return str(extract_zip_dataset(zip_path_or_fileobj=upload, dest_dir=cache_root() / "uploads"))
+    rules = public_policy()
+    if rules.enabled and upload.size > rules.max_upload_bytes:
+        raise PublicModeError(
+            f"{upload.name} is {_mb(upload.size)}; this public Transfer Lens takes a .zip of "
+            f"up to {_mb(rules.max_upload_bytes)}. Fix: upload fewer or smaller images, or run "
+            "Transfer Lens on your own machine for larger datasets.")
+    return str(extract_zip_dataset(zip_path_or_fileobj=upload, dest_dir=session_uploads()))
 
 
 def default_backbone() -> str:
@@ -414,9 +459,21 @@ def clear_dataset_cache(entries: list[tuple[str, str]]) -> int:
 # --- heads ---
 
 def head_names(*, fine_tunes_backbone: bool | None = None) -> list[str]:
+    """The heads to offer. A public app offers no fine-tuning unless its operator allows
+    it (core refuses it anyway; hiding it spares the visitor a form that cannot run)."""
     from core.heads import head_names as names
 
-    return names(fine_tunes_backbone=fine_tunes_backbone)
+    offered = names(fine_tunes_backbone=fine_tunes_backbone)
+    rules = public_policy()
+    if rules.enabled and not rules.allow_fine_tuning:
+        offered = [name for name in offered if not _fine_tunes(name)]
+    return offered
+
+
+def _fine_tunes(head: str) -> bool:
+    from core.heads import HEADS
+
+    return HEADS[head].fine_tunes_backbone
 
 
 def default_head() -> str:
@@ -610,6 +667,11 @@ def fine_tune(ws: Workspace, params: dict, *, progress=None, on_epoch=None):
     """Fine-tune the workspace's backbone on its images (core.finetune.evaluate)."""
     from core.finetune.evaluate import fine_tune_and_evaluate
 
+    if ws.bundle is not None:
+        raise TransferLensError(
+            "A published bundle holds thumbnails, not the original images, so its backbone "
+            "cannot be fine-tuned here. Fix: open the dataset itself "
+            f"({ws.bundle.manifest['dataset']['source']}) to fine-tune.")
     config = finetune_config(ws, params)
     return fine_tune_and_evaluate(dataset=ws.dataset, backbone=ws.settings.backbone,
                                   config=config, progress=progress, on_epoch=on_epoch)
@@ -672,6 +734,9 @@ def label_issues(ws: Workspace, record: state.HeadRecord):
     core's default neighbour count; the app's (larger) kNN graph is passed for reuse."""
     from core.analysis.label_issues import find_label_issues
 
+    if ws.bundle is not None and record.head is ws.bundle.head:
+        return ws.bundle.label_issues  # ranked when the bundle was published
+
     def run():
         with st.spinner("Ranking suspicious labels…"):
             return find_label_issues(tv=ws.tv, probabilities=record.head.probabilities,
@@ -703,19 +768,44 @@ def thumbnail(image, *, size: int):
 
 
 def decode_image(path: str):
-    """Decode with core's reader (EXIF rotation, alpha, 16-bit handled there)."""
+    """Decode with core's reader (EXIF rotation, alpha, 16-bit handled there); a public app
+    caps the pixels (the policy's max_image_pixels)."""
     from core.datasets.image_io import load_rgb
 
-    return load_rgb(path)
+    rules = public_policy()
+    return load_rgb(path, max_pixels=rules.max_image_pixels if rules.enabled else None)
+
+
+def check_inspect_upload(name: str, size: int) -> None:
+    """A public app classifies images of up to max_inspect_bytes (checked before decoding)."""
+    rules = public_policy()
+    if rules.enabled and size > rules.max_inspect_bytes:
+        raise PublicModeError(
+            f"{name} is {_mb(size)}; this public Transfer Lens classifies images of up to "
+            f"{_mb(rules.max_inspect_bytes)}. Fix: upload a smaller copy of the image.")
+
+
+def check_inspect_image(image) -> None:
+    rules = public_policy()
+    pixels = int(image.shape[0]) * int(image.shape[1])
+    if rules.enabled and pixels > rules.max_image_pixels:
+        raise PublicModeError(
+            f"The image has {pixels / 1e6:.1f} megapixels; this public Transfer Lens takes up "
+            f"to {rules.max_image_pixels / 1e6:g} per image. Fix: upload a smaller copy.")
 
 
 def predict(ws: Workspace, image, *, top_k: int, n_neighbors: int) -> dict:
     """The head's top-k for one new image, through the backbone the values came from."""
+    from core.base.jobs import heavy_job
     from core.serving.predict import predict_images
 
-    return predict_images(images=[image], head=ws.head.head, backbone=ws.values_backbone,
-                          image_size=ws.settings.image_size, tv=ws.tv, top_k=top_k,
-                          n_neighbors=n_neighbors)[0]
+    check_inspect_image(image)
+    # running the backbone is heavy work (TensorFlow, a model in memory): one at a time
+    with progress_panel(f"Running {ws.values_backbone} on the image…") as panel, \
+            heavy_job(name="classifying an uploaded image", progress=panel):
+        return predict_images(images=[image], head=ws.head.head, backbone=ws.values_backbone,
+                              image_size=ws.settings.image_size, tv=ws.tv, top_k=top_k,
+                              n_neighbors=n_neighbors)[0]
 
 
 # --- export ---
@@ -771,3 +861,152 @@ def export_model(ws: Workspace, head, path):
         return path
     return export_end_to_end_model(head=head, backbone=ws.values_backbone,
                                    image_size=ws.settings.image_size, path=path)
+
+
+# --- public mode (core.base.public decides and enforces; the app hides and explains) ---
+
+def public_policy():
+    """The public policy in force (core.base.public.PublicPolicy; read from the environment)."""
+    from core.base.public import policy
+
+    return policy()
+
+
+def is_public() -> bool:
+    return public_policy().enabled
+
+
+def _mb(size: int) -> str:
+    if size < 1e6:
+        return f"{size / 1e3:,.0f} kB"
+    return f"{size / 1e6:,.1f} MB" if size < 1e9 else f"{size / 1e9:,.1f} GB"
+
+
+def upload_limits() -> str:
+    """The public upload limits in words (shown next to the uploaders)."""
+    rules = public_policy()
+    return (f"Up to {rules.max_upload_bytes / 1e6:g} MB and {rules.max_upload_images:,} images "
+            f"per .zip, {rules.max_image_pixels / 1e6:g} megapixels per image. Your upload is "
+            f"kept in a folder of your session only, and removed after "
+            f"{rules.upload_ttl_seconds / 3600:g} hour{'s' if rules.upload_ttl_seconds != 3600 else ''}.")
+
+
+def session_uploads():
+    """This session's uploads folder (core.datasets.uploads; per session in a public app)."""
+    from core.datasets.uploads import session_uploads_dir
+
+    return session_uploads_dir(session_id=state.session_token())
+
+
+def start_session() -> None:
+    """Once per browser session: remove other sessions' uploads past their time limit."""
+    if state.session_started():
+        return
+    from core.datasets.uploads import prune_uploads
+
+    state.session_token()
+    prune_uploads()
+
+
+# --- published bundles (core.publish): opened without TensorFlow and without computing ---
+
+BUNDLE_PREFIX = "bundle:"  # a dataset choice naming a bundle found by core.publish.list_bundles
+
+
+def is_bundle_source(source: str) -> bool:
+    return str(source).startswith(BUNDLE_PREFIX)
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def bundle_catalog(root: str | None = None) -> dict[str, dict]:
+    """Bundles under the bundles folder ($TRANSFER_LENS_BUNDLES or demo/) by choice
+    ("bundle:<folder>"): label, size, backbone (manifest only: opening verifies later)."""
+    from core.publish.bundle import bundles_root, list_bundles, read_manifest
+
+    base = bundles_root() if root is None else root
+    found = {}
+    for folder in list_bundles(base):
+        try:
+            manifest = read_manifest(folder)
+        except TransferLensError:
+            continue  # an old format version: not offered (publishing again fixes it)
+        name = folder.relative_to(base).as_posix()
+        found[BUNDLE_PREFIX + name] = {
+            "path": str(folder), "name": name, "n": int(manifest["n"]),
+            "dataset": manifest["dataset"]["name"], "backbone": manifest["backbone"],
+            "image_size": int(manifest["image_size"]),
+            "label": f"{name} (published)"}
+    return found
+
+
+def bundles() -> dict[str, dict]:
+    from core.publish.bundle import bundles_root
+
+    return bundle_catalog(str(bundles_root()))
+
+
+@st.cache_resource(show_spinner="Opening the published bundle…", max_entries=4)
+def _published(path: str):
+    """(bundle, its dataset of thumbnails, its TransferValues), verified once per process."""
+    from core.publish import open_bundle
+
+    bundle = open_bundle(path)
+    tv = bundle.transfer_values()
+    _bundles_by_tv()[tv.key] = bundle
+    return bundle, bundle.dataset(), tv
+
+
+@st.cache_resource(show_spinner=False)
+def _bundles_by_tv() -> dict:
+    return {}
+
+
+def bundle_of(tv):
+    """The published bundle these transfer values come from, or None."""
+    if "bundle" not in (getattr(tv, "manifest", None) or {}):
+        return None
+    return _bundles_by_tv().get(tv.key)
+
+
+def bundle_workspace(source: str) -> Workspace:
+    """The workspace of a published bundle: values, thumbnails, projections, kNN graph,
+    head and label issues all read from its files. Only names found by `bundles()` open
+    (never a path from the session), so a forged choice cannot reach the disk."""
+    info = bundles().get(source)
+    if info is None:
+        raise TransferLensError(
+            f"No published bundle {source.removeprefix(BUNDLE_PREFIX)!r} here. Fix: choose "
+            "one in the sidebar, or publish it with `python -m core publish --out demo/NAME`.")
+    bundle, dataset, tv = _published(info["path"])
+    settings = Settings(dataset=source, dataset_label=info["label"],
+                        backbone=bundle.manifest["backbone"],
+                        image_size=int(bundle.manifest["image_size"]), limit=None)
+    if state.head_record(tv.key) is None:
+        state.store_head(tv.key, bundle.head)  # the published head, until the user trains one
+    if state.crossfit_head(tv.key) is None:
+        state.store_crossfit_head(tv.key, bundle.head)  # label_issues() serves the bundle's
+    if state.tv_status(tv.key) is None:
+        state.record_tv_status(tv.key, "bundle", 0.0)
+    return Workspace(settings=settings, dataset=dataset, total=bundle.n, tv=tv, bundle=bundle)
+
+
+def _bundle_projection(tv, *, method: str, dims: int, params: dict | None):
+    """The bundle's precomputed 2-D projection when these are its parameters, else None."""
+    bundle = bundle_of(tv)
+    if bundle is None or dims != 2 or method not in bundle.methods:
+        return None
+    entry = bundle.manifest["projections"][method]
+    if any(entry["params"].get(name) != value for name, value in (params or {}).items()):
+        return None  # other parameters: computed (and cached) like any projection
+
+    def load():
+        from core.analysis.projections import Projection
+        import numpy as np
+
+        return Projection(coords=np.asarray(bundle.projection(method), dtype=np.float32),
+                          method=method, dims=2, params=dict(entry["params"]),
+                          key=entry.get("key") or f"{tv.key}-{method}", cache="hit",
+                          seconds=0.0, seed=int(entry.get("seed", 0)),
+                          details={"bundle": bundle.name})
+
+    return remembered(("bundle_projection", tv.key, method), load)

@@ -9,6 +9,7 @@ on the old values. Keys that only name a widget (buttons, galleries) stay with t
 from __future__ import annotations
 
 import itertools
+import secrets
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -16,6 +17,10 @@ import numpy as np
 import streamlit as st
 
 _tokens = itertools.count(1)  # process-wide, so figure memo keys never collide across sessions
+
+# --- the browser session ---
+SESSION_TOKEN = "_session_token"  # random; names this session's private uploads folder
+SESSION_STARTED = "_session_started"  # the once-per-session chores ran (pruning old uploads)
 
 # --- navigation (see dashboard/pages.py) ---
 VIEW_KEY = "view"  # the view selector's value: a page title
@@ -123,6 +128,19 @@ def init() -> None:
     """Defaults for keys the app reads before any widget writes them."""
     for key in (HEADS, CROSSFIT_HEADS, TV_STATUS, EXPORTS, FINETUNED, HEADS_RESOLVED):
         st.session_state.setdefault(key, {})
+
+
+def session_token() -> str:
+    """A random token for this browser session, kept for its lifetime: it names the
+    session's own uploads folder, so no session can guess (or reach) another's."""
+    return st.session_state.setdefault(SESSION_TOKEN, secrets.token_hex(16))
+
+
+def session_started() -> bool:
+    """False the first time it is asked in a session, True afterwards."""
+    started = bool(st.session_state.get(SESSION_STARTED))
+    st.session_state[SESSION_STARTED] = True
+    return started
 
 
 # --- plain access for widget keys (always one of the constants above) ---

@@ -5,7 +5,8 @@ from __future__ import annotations
 from importlib import import_module
 from types import ModuleType
 
-ORDER = ("extraction", "cache", "projections", "heads", "dashboard", "finetune", "quality")
+ORDER = ("extraction", "cache", "projections", "heads", "dashboard", "finetune", "quality",
+         "public")
 
 
 def section_module(name: str) -> ModuleType:

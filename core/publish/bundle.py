@@ -109,6 +109,47 @@ class Bundle:
         return crop_tile(self._sheets[sheet], index=index - sheet * meta["grid"] ** 2,
                          grid=meta["grid"], tile=tuple(meta["tile"]), shape=shape)
 
+    def dataset(self):
+        """The bundle's samples as an ImageDataset whose images are its thumbnails (same
+        labels, splits, sample ids and order as the values), so galleries work unchanged.
+
+        Every sheet is decoded once; tiles of one shape become one ArrayImages (a copy of
+        N × tile pixels: 8 MB for 10k RGB 28 × 28), mixed shapes crop lazily per image. The
+        fingerprint differs from the source dataset's: these pixels are thumbnails, so no
+        cache entry of the full-size images may be mistaken for theirs."""
+        from core.base.hashing import hash_key
+        from core.datasets.base import ImageDataset
+
+        m = self.manifest
+        return ImageDataset(
+            name=str(m["dataset"]["name"]), images=self._thumbnail_store(),
+            labels=np.asarray(self.labels, dtype=np.int64), class_names=self.class_names,
+            splits=np.asarray(self.splits), sample_ids=np.asarray(self.sample_ids),
+            fingerprint=hash_key({"bundle_thumbnails": m["dataset"]["fingerprint"],
+                                  "inputs_key": m.get("inputs_key")}))
+
+    def _thumbnail_store(self):
+        from core.datasets.base import ArrayImages
+        from core.publish.sprites import read_sheet
+
+        meta = self.manifest["thumbnails"]
+        shapes = self._array(meta["shapes"])
+        grid, (tile_h, tile_w) = int(meta["grid"]), (int(v) for v in meta["tile"])
+        if self.n and (shapes == shapes[0]).all():
+            height, width = (int(v) for v in shapes[0])
+            parts = []
+            for sheet, name in enumerate(meta["sheets"]):
+                pixels = self._sheets.get(sheet)
+                if pixels is None:
+                    pixels = self._sheets[sheet] = read_sheet(self.path / name)
+                rows = pixels.shape[0] // tile_h
+                tiles = (pixels[:rows * tile_h].reshape(rows, tile_h, grid, tile_w, 3)
+                         .transpose(0, 2, 1, 3, 4).reshape(rows * grid, tile_h, tile_w, 3))
+                parts.append(tiles[:min(grid * grid, self.n - sheet * grid * grid),
+                                   :height, :width])
+            return ArrayImages(np.ascontiguousarray(np.concatenate(parts)))
+        return _TileImages(self, np.arange(self.n))
+
     def transfer_values(self):
         """The values as core's TransferValues (key = the bundle's `values_key`), so views
         and analyses that take one run on a bundle, and find its cached results."""
@@ -126,6 +167,26 @@ class Bundle:
 
     def _array(self, name: str) -> np.ndarray:
         return np.load(self.path / name, mmap_mode="r", allow_pickle=False)
+
+
+class _TileImages:
+    """Thumbnails of mixed shapes, cropped from the bundle's sheets when asked for."""
+
+    def __init__(self, bundle: Bundle, indices: np.ndarray) -> None:
+        self.bundle, self.indices = bundle, np.asarray(indices, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def get(self, index: int) -> np.ndarray:
+        return self.bundle.thumbnail(int(self.indices[index]))
+
+    def take(self, indices: np.ndarray) -> "_TileImages":
+        return _TileImages(self.bundle, self.indices[np.asarray(indices)])
+
+    @property
+    def uniform_shape(self) -> None:
+        return None
 
 
 def open_bundle(path: str | Path, *, verify: bool = True) -> Bundle:

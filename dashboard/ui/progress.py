@@ -25,6 +25,11 @@ class ProgressPanel:
 
     def __call__(self, progress: Any) -> None:  # a core.base.progress.Progress snapshot
         now = time.monotonic()
+        if progress.stage == "queued":  # core.base.jobs: waiting for a heavy job slot
+            if now - self._last >= 0.12:
+                self._last = now
+                self._bar.progress(0.0, text=queued_text(progress))
+            return
         if progress.done < progress.total and now - self._last < 0.12:
             return
         self._last = now
@@ -40,6 +45,13 @@ class ProgressPanel:
 
     def clear(self) -> None:
         self._slot.empty()
+
+
+def queued_text(progress: Any) -> str:
+    """Where a job waits: "Queued: place 2 of 3 in line · waiting for ... to finish."."""
+    text = f"Queued: place {progress.done} of {progress.total} in line"
+    why = str(getattr(progress, "message", "")).split(" (place ")[0]  # its place is said
+    return text + (f" · {why}" if why else "") + ". It starts by itself."
 
 
 @contextmanager

@@ -36,19 +36,35 @@ def _apply_env_defaults() -> None:
     if state.get(state.SIDEBAR_SEEDED):
         return
     state.put(state.SIDEBAR_SEEDED, True)
-    catalog = resources.dataset_catalog()
-    dataset = _from_link(state.URL_DATASET, lambda v: v in catalog or Path(v).exists(),
-                         "no such built-in dataset, folder or .zip here")
-    dataset = dataset or _env("DATASET") or resources.default_dataset_name()
-    if dataset in catalog:
+    catalog, bundles = resources.dataset_catalog(), resources.bundles()
+    public = resources.is_public()  # a public app takes no server path, from a link or else
+
+    def known(value: str) -> bool:
+        return value in catalog or value in bundles
+
+    dataset = _from_link(state.URL_DATASET,
+                         lambda v: known(v) or (not public and Path(v).exists()),
+                         "no such built-in dataset or published bundle here" if public
+                         else "no such built-in dataset, folder or .zip here")
+    env = _env("DATASET")
+    if public and env and not known(env):
+        env = None
+    # a public app opens on its first published bundle: instant, and nothing to compute
+    default = next(iter(bundles)) if public and bundles else resources.default_dataset_name()
+    dataset = dataset or env or default
+    if known(dataset):
         state.put(state.DATASET_CHOICE, dataset)
     else:  # a folder or .zip path: load_dataset understands both
         state.put(state.DATASET_CHOICE, FOLDER)
         state.put(state.DATASET_FOLDER, dataset)
     backbone = _from_link(state.URL_BACKBONE,
-                          lambda v: resources.known_backbone(v) or ".keras:" in v,
-                          "not a known backbone (nor 'model.keras:layer')")
-    backbone = backbone or _env("BACKBONE") or resources.default_backbone()
+                          lambda v: resources.known_backbone(v) or (not public and ".keras:" in v),
+                          "not a known backbone" if public
+                          else "not a known backbone (nor 'model.keras:layer')")
+    env = _env("BACKBONE")
+    if public and env and not resources.known_backbone(env):
+        env = None
+    backbone = backbone or env or resources.default_backbone()
     if resources.known_backbone(backbone):
         state.put(state.BACKBONE_CHOICE, backbone)
     else:
@@ -109,11 +125,16 @@ def link_warnings() -> None:
 def dataset_source() -> tuple[str, str] | None:
     """The chosen dataset as (name or path for core's load_dataset, label), or None."""
     DATASETS = resources.dataset_catalog()
+    bundles = resources.bundles()
     _apply_env_defaults()
     st.sidebar.subheader("Dataset")
-    options = [*DATASETS, FOLDER, UPLOAD]
+    public = resources.is_public()
+    # published bundles open at once; a public app reads no folder of the server's
+    options = [*bundles, *DATASETS, *([] if public else [FOLDER]), UPLOAD]
 
     def label(option: str) -> str:
+        if option in bundles:
+            return bundles[option]["label"]
         if option == FOLDER:
             return "A folder on this computer…"
         if option == UPLOAD:
@@ -123,6 +144,8 @@ def dataset_source() -> tuple[str, str] | None:
 
     choice = st.sidebar.selectbox("Dataset", options, format_func=label, key=state.DATASET_CHOICE, persist_state="session",
                                   label_visibility="collapsed")
+    if choice in bundles:
+        return choice, bundles[choice]["label"]
     if choice in DATASETS:
         info = DATASETS[choice]
         st.sidebar.caption(info.description)
@@ -143,8 +166,13 @@ def dataset_source() -> tuple[str, str] | None:
 
 
 def _uploaded_zip() -> tuple[str, str] | None:
-    upload = st.sidebar.file_uploader("Dataset .zip", type=["zip"], key=state.DATASET_ZIP,
-                                      help="A .zip holding one folder of images per class.")
+    rules = resources.public_policy()
+    upload = st.sidebar.file_uploader(
+        "Dataset .zip", type=["zip"], key=state.DATASET_ZIP,
+        help="A .zip holding one folder of images per class.",
+        max_upload_size=max(1, rules.max_upload_bytes // 1_000_000) if rules.enabled else None)
+    if rules.enabled:
+        st.sidebar.caption(resources.upload_limits())
     done = state.get(state.EXTRACTED_ZIP)  # (file id, folder, file name)
     if upload is None:
         if done is not None:  # an uploader forgets its file when the view (page) changes
@@ -193,7 +221,8 @@ def model_settings(source: tuple[str, str], dataset: ImageDataset) -> Settings |
     reasons = resources.unavailable_reasons(tuple(s.name for s in specs))
     # offline and available first: those work here and now
     specs.sort(key=lambda s: (reasons[s.name] is not None, not s.offline))
-    names = [s.name for s in specs] + [CUSTOM]
+    # a public app runs no model file from the server's disk
+    names = [s.name for s in specs] + ([] if resources.is_public() else [CUSTOM])
     by_name = {s.name: s for s in specs}
 
     def label(name: str) -> str:
@@ -285,6 +314,20 @@ def _remember_limit() -> None:
     state.put(state.LIMIT_PREFERENCE, state.get(state.LIMIT))
 
 
+def bundle_settings(ws: Workspace) -> None:
+    """What a published bundle holds, in place of the backbone and subset pickers: its
+    values were computed when it was published, so nothing here can change them."""
+    m = ws.bundle.manifest
+    head = m["head"]
+    st.sidebar.caption(
+        f"Published with **{ws.settings.backbone}** at {ws.settings.image_size} px: "
+        f"{ws.tv.n:,} images, {ws.tv.dim:,}-d values ({m['value_dtype']}), PCA, t-SNE and "
+        f"UMAP projections, {m['knn']['n_neighbors']} neighbours each, a {head['name']} head "
+        f"(test accuracy {head['metrics']['test_accuracy']:.1%}) and "
+        f"{m['label_issues']['flagged']:,} suspected label errors, all precomputed. "
+        "Choose the dataset itself above to change the backbone or the subset.")
+
+
 # --- original or fine-tuned backbone ---
 
 def feature_space_picker(ws: Workspace) -> None:
@@ -309,12 +352,19 @@ def status_panel(where, tv_key: str | None, dataset: ImageDataset | None = None,
     where.subheader("Cache")
     if tv_key is not None:
         record = state.tv_status(tv_key)
-        if record is not None and record[0] == "miss":
+        if record is not None and record[0] == "bundle":
+            where.markdown(":green[●] Transfer values: **from the published bundle**")
+        elif record is not None and record[0] == "miss":
             where.markdown(f":orange[●] Transfer values: **computed** (cache miss) "
                            f"in {record[1]:.1f} s, now cached")
         else:
             where.markdown(":green[●] Transfer values: **cache hit**")
         head_status(where, tv_key)
+    if resources.is_public():
+        # shared by every visitor: its location stays private, and nobody clears it
+        where.caption("Shared by every visitor of this public app: what anyone computed "
+                      "opens at once for everyone.")
+        return
     overview = resources.cache_overview(resources.cache_folder())
     entries = sum(kind["entries"] for kind in overview["kinds"].values())
     where.caption(f"{components.human_bytes(overview['bytes'])} in {entries} "

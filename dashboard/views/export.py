@@ -20,7 +20,10 @@ from dashboard.ui.components import METHOD_LABELS
 def render(ws: Workspace) -> None:
     folder = resources.export_folder(ws)
     stem = _stem(ws)
-    st.markdown(f"Files are written to `{folder}` and can be downloaded from here.")
+    if resources.is_public():  # a public app shows no server path
+        st.markdown("Files are made on the server on request and downloaded from here.")
+    else:
+        st.markdown(f"Files are written to `{folder}` and can be downloaded from here.")
 
     record = ws.head
     with st.container(border=True):
@@ -101,7 +104,7 @@ def _export_item(ws: Workspace, what: str, path: Path, label: str,
     st.download_button(f"Download {name}", data=lambda: _read(file), file_name=name,
                        key=f"download_{what}", icon=":material/download:", on_click="ignore",
                        mime="application/zip" if file.is_dir() else "application/octet-stream")
-    st.caption(f"{_size(file)} · `{file}`")
+    st.caption(_size(file) if resources.is_public() else f"{_size(file)} · `{file}`")
 
 
 def _read(file: Path) -> bytes:

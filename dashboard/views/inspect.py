@@ -84,8 +84,15 @@ def _top_k_table(names: list[str], probabilities: list[float], true_name: str | 
 
 
 def _uploaded(ws: Workspace) -> None:
+    rules = resources.public_policy()
     upload = st.file_uploader("An image to classify", key="inspect_upload",
-                              type=["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"])
+                              type=["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"],
+                              max_upload_size=max(1, rules.max_inspect_bytes // 1_000_000)
+                              if rules.enabled else None)
+    if rules.enabled:
+        st.caption(f"Up to {rules.max_inspect_bytes / 1e6:g} MB and "
+                   f"{rules.max_image_pixels / 1e6:g} megapixels; one image at a time "
+                   "(visitors take turns with the backbone).")
     record = ws.head
     if upload is None:
         st.caption("The image goes through the same backbone and input size as the dataset "
@@ -96,6 +103,7 @@ def _uploaded(ws: Workspace) -> None:
     if record is None:
         components.need_head("classifying a new image", "upload")
         return
+    resources.check_inspect_upload(upload.name, upload.size)
     image = _decode(upload)
     with st.spinner(f"Running {ws.settings.backbone} and the head…"):
         result = resources.predict(ws, image, top_k=TOP_K, n_neighbors=8)

@@ -1,0 +1,215 @@
+"""Worker: the public demo under load. Starts `streamlit run dashboard/app.py` in public mode
+(TRANSFER_LENS_PUBLIC=1) on the committed bundle, on a free localhost port with a scratch
+cache, and drives N concurrent browser sessions (pages of one headless Chromium, asyncio)
+for a fixed time: each trains one logistic-regression head (its own C, so every one is a
+real job through the job gate), then switches views and box-selects on the projection until
+the time is up. Stops the server itself; prints one JSON line.
+
+Measured: click-to-idle time of each view switch (the browser's wait until Streamlit's
+running indicator is gone: server run + transfer + drawing), peak server RSS (VmRSS of the
+server process from /proc, sampled every 0.25 s; psutil is not a dependency), errors shown
+on any page, heads trained, and how many sessions saw "Queued: place" in their progress bar.
+
+    python -m benchmarks.public_load_worker --sessions 8 --seconds 120
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.common import emit
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+VIEWS = ("Confusion matrix", "Failures", "Label issues", "Inspect an image", "Projections")
+IDLE_JS = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+ERRORS = "[data-testid='stException'], [data-testid='stAlertContentError']"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+class Sampler(threading.Thread):
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.peak, self.stop = pid, 0.0, threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            self.peak = max(self.peak, rss_mb(self.pid))
+            time.sleep(0.25)
+
+
+async def idle(page, timeout: float = 180_000) -> None:
+    await page.wait_for_timeout(150)
+    await page.wait_for_function(IDLE_JS, timeout=timeout)
+
+
+async def session(browser, url: str, index: int, deadline: float, out: dict) -> None:
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(180_000)
+    record = {"switch_ms": [], "selections": 0, "trained": False, "queued_seen": False,
+              "errors": []}
+    out[index] = record
+    try:
+        started = time.perf_counter()
+        await page.goto(url)
+        await page.wait_for_selector(".js-plotly-plot .nsewdrag")
+        record["open_s"] = time.perf_counter() - started
+        await idle(page)
+        # one head per session, each its own job (its own C)
+        await page.locator("[data-testid='stMain'] button", has_text="Train a head").first.click()
+        await idle(page)
+        field = page.get_by_label("C (inverse regularisation)")
+        c = str(round(0.5 + 0.1 * index, 2))  # as the result's caption prints it
+        await field.fill(c)
+        await field.press("Tab")
+        await page.get_by_role("button", name="Train", exact=True).click()
+        # the bundle's head shows from the start: wait for this session's own head (its C)
+        while True:  # poll: is it queued, done?
+            text = await page.locator("[data-testid='stMain']").inner_text()
+            record["queued_seen"] |= "Queued: place" in text
+            if f"parameters: C={c}," in text and await page.evaluate(IDLE_JS):
+                break
+            if time.perf_counter() > deadline + 300:
+                raise TimeoutError(f"the head with C={c} did not finish")
+            await page.wait_for_timeout(250)
+        record["trained"] = True
+        view = 0
+        while time.perf_counter() < deadline:
+            name = VIEWS[view % len(VIEWS)]
+            view += 1
+            button = page.locator("[data-testid='stMain'] button", has_text=name).first
+            clicked = time.perf_counter()
+            await button.click()
+            await idle(page)
+            record["switch_ms"].append((time.perf_counter() - clicked) * 1000)
+            if name == "Projections":
+                await page.wait_for_selector(".js-plotly-plot .nsewdrag")
+                area = await page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+                x, y, w, h = area["x"], area["y"], area["width"], area["height"]
+                await page.mouse.move(x + w * 0.3, y + h * 0.3)
+                await page.mouse.down()
+                await page.mouse.move(x + w * 0.45, y + h * 0.5, steps=8)
+                await page.mouse.up()
+                await page.wait_for_selector("text=/Selection: [\\d,]+ image/")
+                await idle(page)
+                record["selections"] += 1
+            for error in await page.locator(ERRORS).all_inner_texts():
+                record["errors"].append(error[:300])
+    except Exception as error:  # noqa: BLE001 - counted and reported, the run goes on
+        record["errors"].append(f"{type(error).__name__}: {str(error)[:300]}")
+        if os.environ.get("LOAD_SHOTS"):
+            await page.screenshot(path=f"{os.environ['LOAD_SHOTS']}/load_error_{index}.png")
+    finally:
+        await page.close()
+
+
+async def drive(url: str, sessions: int, seconds: float) -> dict:
+    from playwright.async_api import async_playwright
+
+    out: dict[int, dict] = {}
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu",
+                                            "--disable-background-networking"])
+        deadline = time.perf_counter() + seconds
+        await asyncio.gather(*(session(browser, url, i, deadline, out)
+                               for i in range(sessions)))
+        await browser.close()
+    return out
+
+
+def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 90) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if process.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.read().strip() == b"ok":
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError("streamlit did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sessions", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=120)
+    args = parser.parse_args()
+    # a terminated worker still stops its server (the finally below)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory(prefix="public-load-") as scratch:
+        env = {**os.environ, "TRANSFER_LENS_PUBLIC": "1",
+               "TRANSFER_LENS_CACHE": str(Path(scratch) / "cache"), "TF_CPP_MIN_LOG_LEVEL": "3"}
+        for name in ("TRANSFER_LENS_DATASET", "TRANSFER_LENS_BUNDLES", "TRANSFER_LENS_JOBS"):
+            env.pop(name, None)
+        log = open(Path(scratch) / "streamlit.log", "w")
+        server = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
+             "--server.address", "127.0.0.1", "--server.port", str(port),
+             "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        sampler = Sampler(server.pid)
+        try:
+            wait_healthy(url, server)
+            sampler.start()
+            started = time.perf_counter()
+            records = asyncio.run(drive(url, args.sessions, args.seconds))
+            wall = time.perf_counter() - started
+        finally:
+            sampler.stop.set()
+            server.terminate()
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+            log.close()
+        tail = (Path(scratch) / "streamlit.log").read_text()[-2000:]
+    switches = np.array([ms for r in records.values() for ms in r["switch_ms"]])
+    errors = [e for r in records.values() for e in r["errors"]]
+    emit({"sessions": args.sessions, "seconds": args.seconds, "wall_s": wall,
+          "view_switches": int(switches.size),
+          "switch_p50_ms": float(np.percentile(switches, 50)) if switches.size else None,
+          "switch_p95_ms": float(np.percentile(switches, 95)) if switches.size else None,
+          "switch_max_ms": float(switches.max()) if switches.size else None,
+          "selections": sum(r["selections"] for r in records.values()),
+          "heads_trained": sum(r["trained"] for r in records.values()),
+          "sessions_queued": sum(r["queued_seen"] for r in records.values()),
+          "open_s": [round(r.get("open_s", float("nan")), 2) for r in records.values()],
+          "peak_rss_mb": sampler.peak, "errors": errors[:20], "error_count": len(errors),
+          "server_log_tail": tail if errors else ""})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""The public demo in a real browser: `streamlit run dashboard/app.py` with
+TRANSFER_LENS_PUBLIC=1 on the committed bundle (demo/fashion_mnist_10k) opens to a drawn
+projection within seconds, and a box selection fills the gallery from the bundle's
+thumbnails. The measured time goes to test-artifacts/public_open_seconds.txt."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.test_browser import (ARTIFACTS, ROOT, chromium_page, drag_box, free_port, idle,
+                                main_text, shot, wait_healthy)
+
+pytestmark = pytest.mark.browser
+OPEN_LIMIT_S = 10.0
+# the first trace of the plot with its points laid out (plotly's data and a WebGL canvas)
+DRAWN_JS = """() => {
+  const plot = document.querySelector('.js-plotly-plot');
+  return !!plot && !!plot._fullData && plot._fullData.some(t => t.x && t.x.length > 0)
+         && !!plot.querySelector('canvas');
+}"""
+
+
+@pytest.fixture
+def public_server(tmp_path):
+    if not (ROOT / "demo" / "fashion_mnist_10k" / "manifest.json").exists():
+        pytest.skip("the committed demo bundle is missing")
+    port = free_port()
+    env = {**os.environ, "TRANSFER_LENS_PUBLIC": "1",
+           "TRANSFER_LENS_CACHE": str(tmp_path / "cache"), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    for name in ("TRANSFER_LENS_DATASET", "TRANSFER_LENS_BUNDLES", "TRANSFER_LENS_BACKBONE"):
+        env.pop(name, None)
+    log = open(tmp_path / "streamlit.log", "w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
+         "--server.address", "127.0.0.1", "--server.port", str(port),
+         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, process)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+def test_public_demo_opens_to_a_drawn_projection(public_server) -> None:
+    started = {}
+
+    def on_page(page):
+        started["t"] = time.perf_counter()  # just before page.goto: the page load
+
+    with chromium_page(public_server, on_page=on_page) as page:
+        page.wait_for_function(DRAWN_JS, timeout=60_000)
+        seconds = time.perf_counter() - started["t"]
+        ARTIFACTS.mkdir(exist_ok=True)
+        (ARTIFACTS / "public_open_seconds.txt").write_text(f"{seconds:.2f}\n")
+        print(f"public demo: projection drawn {seconds:.2f} s after the page load began")
+        idle(page)
+        text = main_text(page)
+        assert "fashion_mnist_10k (published)" in text
+        assert "10,000 images" in text and "(precomputed)" in text
+        sidebar = page.locator("[data-testid='stSidebar']").inner_text()
+        assert "Clear cache" not in sidebar and "folder on this computer" not in sidebar
+        shot(page, "public_1_open")
+        drag_box(page, (0.3, 0.3), (0.5, 0.55))
+        page.wait_for_selector("text=/Selection: [\\d,]+ images?/")
+        idle(page)
+        count = int(re.search(r"Selection: ([\d,]+) image", main_text(page)).group(1)
+                    .replace(",", ""))
+        assert count > 0
+        page.wait_for_function(
+            "() => document.querySelectorAll(\"[data-testid='stImage'] img\").length >= "
+            f"{min(count, 40) + 9}")
+        shot(page, "public_2_selection")
+        assert seconds < OPEN_LIMIT_S, f"the projection took {seconds:.1f} s to draw"

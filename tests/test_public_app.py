@@ -1,0 +1,331 @@
+"""The app on published bundles, and in public mode (TRANSFER_LENS_PUBLIC=1), with AppTest.
+
+A small bundle (600 digits through the tiny test backbone) is published once per module
+into its own cache; the app then runs on a different, empty cache, so anything it computed
+instead of reading from the bundle would show up there.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from tests.test_dashboard_apptest import (APP, TIMEOUT, assert_clean, digit_pngs,  # noqa: E402
+                                          show, texts, train)
+
+ROOT = Path(__file__).resolve().parent.parent
+BUNDLE = "bundle:digits_tiny"
+PUBLIC_REFUSAL = "is not available in this public Transfer Lens"
+
+
+@pytest.fixture(scope="module")
+def bundles_root(tmp_path_factory) -> Path:
+    from core.publish.writer import publish_bundle
+    from tests.tiny_backbone import register_tiny
+
+    root = tmp_path_factory.mktemp("bundles")
+    name = register_tiny()
+    publish_bundle(dataset="digits", backbone=name, out=root / "digits_tiny", image_size=32,
+                   limit=600, cache_dir=root.parent / "publish-cache")
+    return root
+
+
+@pytest.fixture
+def on_bundles(bundles_root, tiny_backbone, monkeypatch) -> Path:
+    monkeypatch.setenv("TRANSFER_LENS_BUNDLES", str(bundles_root))
+    for name in ("DATASET", "LIMIT", "IMAGE_SIZE", "PUBLIC", "PUBLIC_FINETUNE"):
+        monkeypatch.delenv(f"TRANSFER_LENS_{name}", raising=False)
+    monkeypatch.setenv("TRANSFER_LENS_BACKBONE", tiny_backbone)
+    return bundles_root
+
+
+@pytest.fixture
+def public(on_bundles, monkeypatch) -> Path:
+    monkeypatch.setenv("TRANSFER_LENS_PUBLIC", "1")
+    return on_bundles
+
+
+def run_app(**query) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update(query)
+    at.run()
+    return at
+
+
+def computed_entries(cache: Path) -> list[str]:
+    return sorted(str(p.parent.relative_to(cache)) for p in cache.glob("*/*/manifest.json"))
+
+
+# --- bundles ---
+
+def test_bundle_opens_every_view_without_computing(on_bundles, isolated_cache) -> None:
+    at = run_app(ds=BUNDLE)
+    assert_clean(at)
+    page = texts(at)
+    assert "**digits_tiny (published)** · 600 images · 10 classes" in page
+    assert "(precomputed) at 32 px → 16-d transfer values" in page
+    assert "Transfer values: **from the published bundle**" in page
+    assert "Head: **logreg**" in page  # the bundle's head is this session's head
+    assert "PCA of 600 points" in page and at.get("plotly_chart")
+    for method, label in (("tsne", "t-SNE"), ("umap", "UMAP")):
+        at.segmented_control(key="proj_method").set_value(method).run()
+        assert_clean(at)
+        assert f"{label} of 600 points · from the cache in 0.0 s" in texts(at)
+    # a box on the projection: gallery and neighbours from the bundle's thumbnails and graph
+    show(at, "Confusion matrix")
+    assert at.get("plotly_chart") and "images of class" in texts(at)
+    show(at, "Failures")
+    assert "misclassified" in texts(at)
+    show(at, "Label issues")
+    assert "suspected label errors" in texts(at)
+    show(at, "Inspect an image")
+    assert "Label **" in texts(at) and at.image
+    show(at, "Export")
+    at.button(key="create_projection_umap_2").click().run()
+    assert_clean(at)
+    # nothing was extracted, projected or searched: the app's own cache is still empty
+    assert computed_entries(isolated_cache) == []
+    # another head trains on the bundle's values (and is cached like any head)
+    train(at)
+    assert "Trained: test accuracy" in " ".join(t.value for t in at.toast)
+    kinds = {e.split("/")[0] for e in computed_entries(isolated_cache)}
+    assert "heads" in kinds and kinds <= {"heads", "separability"}  # the result's kNN vote
+
+
+def test_selection_on_a_bundle_shows_thumbnails_and_neighbours(on_bundles) -> None:
+    at = run_app(ds=BUNDLE)
+    tv_key = at.session_state["tv_key"]
+    from dashboard.state import Selection
+
+    at.session_state["selection"] = Selection(tv_key=tv_key, indices=np.arange(5))
+    at.run()
+    assert_clean(at)
+    captions = [c for image in at.image for c in image.captions]
+    assert sum("d=" in c for c in captions) == 8  # the first image's neighbours
+    assert "Selection: 5 images" in texts(at)
+
+
+def test_bundle_app_does_not_import_tensorflow(bundles_root) -> None:
+    """In a fresh process: open the bundle, every projection, label issues and a selection;
+    TensorFlow is never imported (the demo starts in a second and stays small)."""
+    script = f"""
+import sys
+sys.path.insert(0, {str(ROOT)!r})
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file({APP!r}, default_timeout=120)
+at.query_params["ds"] = {BUNDLE!r}
+at.run()
+for method in ("tsne", "umap", "pca"):
+    at.segmented_control(key="proj_method").set_value(method).run()
+for view in ("Confusion matrix", "Failures", "Label issues", "Inspect an image"):
+    at.segmented_control(key="view").set_value(view).run()
+assert not at.exception and not at.error, (at.exception, at.error)
+print("tensorflow" in sys.modules, "keras" in sys.modules)
+"""
+    env = {**os.environ, "TRANSFER_LENS_BUNDLES": str(bundles_root),
+           "TRANSFER_LENS_CACHE": str(bundles_root.parent / "fresh-cache")}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            env=env, timeout=300, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split()[-2:] == ["False", "False"]
+
+
+# --- public mode ---
+
+def widget_keys(at: AppTest) -> set[str]:
+    keys = set()
+    for kind in ("text_input", "selectbox", "button", "file_uploader", "radio"):
+        keys |= {w.key for w in getattr(at, kind) if w.key}
+    return keys
+
+
+def test_public_mode_offers_no_server_path_cache_clearing_or_fine_tuning(public) -> None:
+    at = run_app()
+    assert_clean(at)
+    assert "**digits_tiny (published)**" in texts(at)  # a public app opens on a bundle
+    options = at.selectbox(key="dataset_choice").options
+    assert "A folder on this computer…" not in options
+    assert options[0] == "digits_tiny (published)"
+    # a built-in dataset: no custom model, no cache location, no clearing
+    at.selectbox(key="dataset_choice").set_value("digits").run()
+    assert_clean(at)
+    assert "Your own .keras model…" not in at.selectbox(key="backbone_choice").options
+    keys = widget_keys(at)
+    assert not keys & {"dataset_folder", "backbone_custom", "clear_cache", "clear_scope"}
+    assert not [c for c in at.code if "cache" in str(c.value)]  # no cache path shown
+    assert "Shared by every visitor" in texts(at)
+    # fine-tuning: hidden unless the operator allows it
+    show(at, "Train a head")
+    from core.heads import head_names, head_title
+
+    heads = at.segmented_control(key="head_type").options
+    fine_tuning = {head_title(h) for h in head_names(fine_tunes_backbone=True)}
+    assert fine_tuning and heads and not fine_tuning & set(heads)
+    # uploaders state the limits
+    at.selectbox(key="dataset_choice").set_value("__upload__").run()
+    assert "Up to 50 MB and 2,000 images per .zip, 4 megapixels per image" in texts(at)
+
+
+def test_public_fine_tuning_when_the_operator_allows_it(public, monkeypatch) -> None:
+    monkeypatch.setenv("TRANSFER_LENS_PUBLIC_FINETUNE", "1")
+    at = run_app(ds="digits")
+    show(at, "Train a head")
+    from core.heads import head_names, head_title
+
+    heads = at.segmented_control(key="head_type").options
+    fine_tuning = {head_title(h) for h in head_names(fine_tunes_backbone=True)}
+    assert fine_tuning and fine_tuning <= set(heads)
+
+
+def test_public_links_with_paths_are_ignored(public, tmp_path) -> None:
+    (tmp_path / "a" / "x").mkdir(parents=True)
+    at = run_app(ds=str(tmp_path / "a"), bb="model.keras:dense")
+    assert_clean(at)
+    warnings = " ".join(w.value for w in at.warning)
+    assert "no such built-in dataset or published bundle here" in warnings
+    assert "not a known backbone" in warnings
+    assert "**digits_tiny (published)**" in texts(at)
+
+
+def test_forged_state_is_refused(public, tmp_path) -> None:
+    """State a browser cannot set, set anyway: core's refusal is shown as a user error."""
+    (tmp_path / "secret" / "cls").mkdir(parents=True)
+    at = run_app()  # (the first run seeds the sidebar: forge after it)
+    at.session_state["dataset_choice"] = "__upload__"
+    at.session_state["extracted_zip"] = ("forged", str(tmp_path / "secret"), "secret.zip")
+    at.run()
+    assert not at.exception
+    assert [e.value for e in at.error if PUBLIC_REFUSAL in e.value], [e.value for e in at.error]
+    assert "Loading a folder or .zip from the server's disk" in at.error[0].value
+    # a forged confirmation of clearing the cache draws nothing, and the call is refused
+    at.session_state["clear_confirm"] = True
+    at.session_state["dataset_choice"] = "bundle:digits_tiny"
+    at.run()
+    assert "clear_cache_confirm" not in widget_keys(at)
+
+
+def _call_in_app(what: str, public) -> AppTest:
+    """Run `what` (resources calls) inside the app's error display, as a view would."""
+    def script(what):
+        import streamlit as st  # noqa: F401
+
+        from dashboard import resources  # noqa: F401
+        from dashboard.ui import components
+
+        with components.user_errors():
+            exec(what)
+
+    at = AppTest.from_function(script, args=(what,), default_timeout=TIMEOUT)
+    at.run()
+    return at
+
+
+@pytest.mark.parametrize("what, refused", [
+    ("resources.clear_cache()", "Clearing the cache"),
+    ("resources.full_dataset('/etc')", "Loading a folder or .zip from the server's disk"),
+    ("resources.backbone('model.keras:dense')", "A custom .keras model"),
+])
+def test_resources_refuse_in_public_mode(public, what, refused) -> None:
+    at = _call_in_app(what, public)
+    assert not at.exception
+    assert len(at.error) == 1 and PUBLIC_REFUSAL in at.error[0].value, \
+        [e.value for e in at.error]
+    assert refused in at.error[0].value
+
+
+def zip_of(files: dict[str, bytes], top: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(f"{top}/{name}", data)
+    return buffer.getvalue()
+
+
+def upload(at: AppTest, name: str, data: bytes) -> AppTest:
+    at.selectbox(key="dataset_choice").set_value("__upload__").run()
+    at.file_uploader(key="dataset_zip").set_value((name, data, "application/zip")).run()
+    return at
+
+
+def test_two_sessions_see_only_their_own_uploads(public, isolated_cache) -> None:
+    first, second = run_app(), run_app()
+    upload(first, "threes.zip", zip_of(digit_pngs(("3", "8"), per_class=8), "threes"))
+    upload(second, "sevens.zip", zip_of(digit_pngs(("7", "1", "0"), per_class=6), "sevens"))
+    assert_clean(first)
+    assert_clean(second)
+    assert "**threes** · 16 images · 2 classes" in texts(first)
+    assert "**sevens** · 18 images · 3 classes" in texts(second)
+    folders = {}
+    for at in (first, second):
+        token = at.session_state["_session_token"]
+        folder = Path(at.session_state["extracted_zip"][1])
+        assert folder.is_relative_to(isolated_cache / "public_uploads" / token)
+        folders[token] = folder
+    assert len(folders) == 2
+    # each session's folder holds its upload only
+    assert sorted(p.name for p in (isolated_cache / "public_uploads").iterdir()) == \
+        sorted(folders)
+    # a third session, forged to open the first's folder, is refused
+    third = run_app()
+    third.session_state["dataset_choice"] = "__upload__"
+    third.session_state["extracted_zip"] = (
+        "forged", str(folders[first.session_state["_session_token"]]), "threes.zip")
+    third.run()
+    assert not third.exception
+    assert any("Another visitor's upload is not available" in e.value for e in third.error), \
+        [e.value for e in third.error]
+    assert "**threes**" not in texts(third)
+
+
+def test_uploads_over_the_limits_are_refused_clearly(public, isolated_cache,
+                                                     monkeypatch) -> None:
+    import dataclasses
+
+    from core.base import public as public_module
+
+    real = public_module.policy
+    monkeypatch.setattr(public_module, "policy", lambda: dataclasses.replace(
+        real(), max_upload_bytes=20_000, max_upload_images=10, max_image_pixels=30 * 30))
+    at = run_app()
+    token = at.session_state["_session_token"]
+    before = {p for p in isolated_cache.rglob("*") if p.is_file()}
+
+    def written() -> set:
+        mine = isolated_cache / "public_uploads" / token
+        return {p for p in isolated_cache.rglob("*") if p.is_file()} - before - \
+            {p for p in mine.rglob("*")}
+
+    # bytes: refused before anything is written
+    upload(at, "big.zip", zip_of({"a/x.bin": os.urandom(30_000), "b/y.bin": b"1"}, "big"))
+    assert not at.exception
+    assert any("big.zip is 30 kB; this public Transfer Lens takes a .zip of up to 20 kB"
+               in e.value for e in at.error), [e.value for e in at.error]
+    assert not list((isolated_cache / "public_uploads" / token).rglob("*.bin"))
+    # images: core counts the members before extracting
+    upload(at, "many.zip", zip_of(digit_pngs(("3", "8"), per_class=6), "many"))
+    assert any("exceeds the limit of 10 files" in e.value for e in at.error), \
+        [e.value for e in at.error]
+    # pixels: an image over the limit is skipped, and the sidebar says why
+    files = digit_pngs(("3", "8"), per_class=4)
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((40, 40), np.uint8)).save(buffer, format="PNG")
+    files["digit_3/huge.png"] = buffer.getvalue()
+    upload(at, "pixels.zip", zip_of(files, "pixels"))
+    assert "1 file skipped" in " ".join(w.value for w in at.warning)
+    assert "**pixels** · 8 images" in texts(at)
+    # uploads were written into this session's folder only (the rest: cache entries of the
+    # values computed for the accepted upload)
+    assert not [p for p in written() if "public_uploads" in p.parts or "uploads" in p.parts
+                or p.suffix in (".png", ".bin", ".zip")]
