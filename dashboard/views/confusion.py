@@ -21,7 +21,7 @@ def render(ws: Workspace) -> None:
     state.seed(state.CM_SPLIT, "test")
     left, right = st.columns([3, 2], vertical_alignment="bottom")
     split = left.segmented_control("Split", list(SPLITS), key=state.CM_SPLIT, required=True,
-                                   persist_state="session")
+                                   persist_state="session") or "test"
     normalized = right.toggle("Normalize rows (recall per class)", key="cm_normalized",
                               persist_state="session")
     mask = resources.split_mask(tv, None if split == "all" else split)

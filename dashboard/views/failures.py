@@ -20,7 +20,7 @@ def render(ws: Workspace) -> None:
     state.seed(state.FAIL_SPLIT, "test")
     split_col, true_col, pred_col = st.columns([1, 2, 2], vertical_alignment="bottom")
     split = split_col.segmented_control("Split", list(SPLITS), key=state.FAIL_SPLIT, required=True,
-                                        persist_state="session")
+                                        persist_state="session") or "test"
     mask = resources.split_mask(tv, split)
     ranking = resources.failure_ranking(labels=tv.labels, probabilities=head.probabilities, mask=mask)
     options = list(range(len(names)))

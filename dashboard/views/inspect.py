@@ -22,7 +22,8 @@ def render(ws: Workspace) -> None:
     source = st.segmented_control(
         "Image", ["dataset", "upload"], key=state.INSPECT_SOURCE, required=True,
         persist_state="session",
-        format_func={"dataset": "From the dataset", "upload": "Upload a new image"}.get)
+        format_func={"dataset": "From the dataset", "upload": "Upload a new image"}.get) \
+        or "dataset"
     if source == "upload":
         _uploaded(ws)
     else:

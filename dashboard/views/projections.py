@@ -24,14 +24,17 @@ def render(ws: Workspace) -> None:
     state.seed(state.PROJ_METHOD, "pca")
     state.seed(state.PROJ_COLOUR, "class")
     left, middle, right = st.columns([3, 1, 5], vertical_alignment="bottom")
+    # `or default` below: a required control can still report None in a rerun that races a
+    # click (seen in the 8-session load test); the other views' controls do the same
     method = left.segmented_control("Method", list(resources.projection_methods()),
                                     format_func=lambda m: METHOD_LABELS.get(m, m),
                                     key=state.PROJ_METHOD, required=True,
-                                    persist_state="session")
+                                    persist_state="session") or "pca"
     three_d = middle.toggle("3-D", key=state.PROJ_3D, persist_state="session",
                             help="Rotate with the mouse. Selecting points works in 2-D.")
     colour = right.segmented_control("Colour by", list(COLOURS), format_func=COLOURS.get,
-                                     key=state.PROJ_COLOUR, required=True, persist_state="session")
+                                     key=state.PROJ_COLOUR, required=True,
+                                     persist_state="session") or "class"
     params = _params(method)
     head = ws.head
     if colour in NEEDS_HEAD and head is None:

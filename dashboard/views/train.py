@@ -32,7 +32,8 @@ FINETUNE_WIDGETS = ("epochs", "start_size", "unfreeze", "batch_size", "peak_lr",
 def render(ws: Workspace) -> None:
     state.seed(state.HEAD_TYPE, resources.default_head())
     head = st.segmented_control("Head", resources.head_names(), format_func=resources.head_title,
-                                key=state.HEAD_TYPE, required=True, persist_state="session")
+                                key=state.HEAD_TYPE, required=True,
+                                persist_state="session") or resources.default_head()
     st.caption(resources.describe_head(head))
     fine_tune = resources.fine_tunes_backbone(head)
     if fine_tune and ws.fine_tuned_view:
