@@ -86,7 +86,7 @@ async def session(browser, url: str, index: int, deadline: float, out: dict) -> 
         # one head per session, each its own job (its own C)
         await page.locator("[data-testid='stMain'] button", has_text="Train a head").first.click()
         await idle(page)
-        field = page.get_by_label("C (inverse regularisation)")
+        field = page.get_by_label("C (inverse regularisation)", exact=True)
         c = str(round(0.5 + 0.1 * index, 2))  # as the result's caption prints it
         await field.fill(c)
         await field.press("Tab")
