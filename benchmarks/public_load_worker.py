@@ -19,30 +19,22 @@ import argparse
 import asyncio
 import os
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks.common import emit
+from tests.streamlit_server import streamlit_server
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 VIEWS = ("Confusion matrix", "Failures", "Label issues", "Inspect an image", "Projections")
 IDLE_JS = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
 ERRORS = "[data-testid='stException'], [data-testid='stAlertContentError']"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def rss_mb(pid: int) -> float:
@@ -146,20 +138,6 @@ async def drive(url: str, sessions: int, seconds: float) -> dict:
     return out
 
 
-def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 90) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if process.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.read().strip() == b"ok":
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise TimeoutError("streamlit did not start")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sessions", type=int, default=8)
@@ -167,34 +145,21 @@ def main() -> None:
     args = parser.parse_args()
     # a terminated worker still stops its server (the finally below)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory(prefix="public-load-") as scratch:
         env = {**os.environ, "TRANSFER_LENS_PUBLIC": "1",
                "TRANSFER_LENS_CACHE": str(Path(scratch) / "cache"), "TF_CPP_MIN_LOG_LEVEL": "3"}
         for name in ("TRANSFER_LENS_DATASET", "TRANSFER_LENS_BUNDLES", "TRANSFER_LENS_JOBS"):
             env.pop(name, None)
-        log = open(Path(scratch) / "streamlit.log", "w")
-        server = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
-             "--server.address", "127.0.0.1", "--server.port", str(port),
-             "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        sampler = Sampler(server.pid)
-        try:
-            wait_healthy(url, server)
+        with streamlit_server(script=ROOT / "dashboard" / "app.py", env=env,
+                              log_path=Path(scratch) / "streamlit.log") as (url, server):
+            sampler = Sampler(server.pid)
             sampler.start()
-            started = time.perf_counter()
-            records = asyncio.run(drive(url, args.sessions, args.seconds))
-            wall = time.perf_counter() - started
-        finally:
-            sampler.stop.set()
-            server.terminate()
             try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                server.kill()
-            log.close()
+                started = time.perf_counter()
+                records = asyncio.run(drive(url, args.sessions, args.seconds))
+                wall = time.perf_counter() - started
+            finally:
+                sampler.stop.set()
         tail = (Path(scratch) / "streamlit.log").read_text()[-2000:]
     switches = np.array([ms for r in records.values() for ms in r["switch_ms"]])
     errors = [e for r in records.values() for e in r["errors"]]

@@ -10,14 +10,11 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.streamlit_server import streamlit_server
 
 pytestmark = pytest.mark.browser
 
@@ -28,50 +25,17 @@ LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking
                "--disable-component-update"]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.read().strip() == b"ok":
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise TimeoutError(f"streamlit did not answer at {url} within {timeout} s")
-
-
 @pytest.fixture
 def server(tmp_path):
     """The app on digits with the tiny test backbone, served on a free localhost port."""
-    port = free_port()
     env = {**os.environ, "TRANSFER_LENS_CACHE": str(tmp_path / "cache"),
            "TRANSFER_LENS_DATASET": "digits", "TRANSFER_LENS_BACKBONE": "tiny_test_cnn",
            "TRANSFER_LENS_IMAGE_SIZE": "32", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    log = open(tmp_path / "streamlit.log", "w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "tests" / "dashboard_entry.py"),
-         "--server.address", "127.0.0.1", "--server.port", str(port),
-         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
     try:
-        wait_healthy(url, process)
-        yield url
+        with streamlit_server(script=ROOT / "tests" / "dashboard_entry.py", env=env,
+                              log_path=tmp_path / "streamlit.log") as (url, _):
+            yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
         print((tmp_path / "streamlit.log").read_text()[-3000:])
 
 
@@ -154,6 +118,17 @@ def main_text(page) -> str:
     return page.locator("[data-testid='stMain']").inner_text()
 
 
+def select_box(page, start: tuple[float, float], end: tuple[float, float]) -> int:
+    """Box-select on the projection (fractions of the plot area); the selection's size."""
+    drag_box(page, start, end)
+    page.wait_for_selector("text=/Selection: [\\d,]+ images?/")
+    idle(page)
+    count = int(re.search(r"Selection: ([\d,]+) image", main_text(page)).group(1)
+                .replace(",", ""))
+    assert count > 0
+    return count
+
+
 def test_dashboard_in_chromium(page) -> None:
     # first visit: transfer values are computed, then the projection appears
     page.wait_for_selector(".js-plotly-plot .nsewdrag", timeout=180_000)
@@ -162,12 +137,7 @@ def test_dashboard_in_chromium(page) -> None:
     shot(page, "1_projections")
 
     # box-select the middle of the plot by dragging (the default drag mode is "select")
-    drag_box(page, (0.25, 0.25), (0.55, 0.6))
-    page.wait_for_selector("text=/Selection: [\\d,]+ images?/")
-    idle(page)
-    count = int(re.search(r"Selection: ([\d,]+) image", main_text(page)).group(1)
-                .replace(",", ""))
-    assert count > 0
+    count = select_box(page, (0.25, 0.25), (0.55, 0.6))
     # the first page of the selection (up to 40) plus the query image and its 8 neighbours
     expected = min(count, 40) + 9
     page.wait_for_function(

@@ -6,15 +6,13 @@ thumbnails. The measured time goes to test-artifacts/public_open_seconds.txt."""
 from __future__ import annotations
 
 import os
-import re
-import subprocess
-import sys
 import time
 
 import pytest
 
-from tests.test_browser import (ARTIFACTS, ROOT, chromium_page, drag_box, free_port, idle,
-                                main_text, shot, wait_healthy)
+from tests.streamlit_server import streamlit_server
+from tests.test_browser import (ARTIFACTS, ROOT, chromium_page, idle, main_text,
+                                select_box, shot)
 
 pytestmark = pytest.mark.browser
 OPEN_LIMIT_S = 10.0
@@ -30,28 +28,13 @@ DRAWN_JS = """() => {
 def public_server(tmp_path):
     if not (ROOT / "demo" / "fashion_mnist_10k" / "manifest.json").exists():
         pytest.skip("the committed demo bundle is missing")
-    port = free_port()
     env = {**os.environ, "TRANSFER_LENS_PUBLIC": "1",
            "TRANSFER_LENS_CACHE": str(tmp_path / "cache"), "TF_CPP_MIN_LOG_LEVEL": "3"}
     for name in ("TRANSFER_LENS_DATASET", "TRANSFER_LENS_BUNDLES", "TRANSFER_LENS_BACKBONE"):
         env.pop(name, None)
-    log = open(tmp_path / "streamlit.log", "w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
-         "--server.address", "127.0.0.1", "--server.port", str(port),
-         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(url, process)
+    with streamlit_server(script=ROOT / "dashboard" / "app.py", env=env,
+                          log_path=tmp_path / "streamlit.log") as (url, _):
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
 
 
 def test_public_demo_opens_to_a_drawn_projection(public_server) -> None:
@@ -73,12 +56,7 @@ def test_public_demo_opens_to_a_drawn_projection(public_server) -> None:
         sidebar = page.locator("[data-testid='stSidebar']").inner_text()
         assert "Clear cache" not in sidebar and "folder on this computer" not in sidebar
         shot(page, "public_1_open")
-        drag_box(page, (0.3, 0.3), (0.5, 0.55))
-        page.wait_for_selector("text=/Selection: [\\d,]+ images?/")
-        idle(page)
-        count = int(re.search(r"Selection: ([\d,]+) image", main_text(page)).group(1)
-                    .replace(",", ""))
-        assert count > 0
+        count = select_box(page, (0.3, 0.3), (0.5, 0.55))
         page.wait_for_function(
             "() => document.querySelectorAll(\"[data-testid='stImage'] img\").length >= "
             f"{min(count, 40) + 9}")
