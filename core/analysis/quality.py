@@ -45,11 +45,20 @@ class QualityReport:
                                  cache_dir=self.cache_dir)
 
     @cached_property
+    def ranked_outliers(self) -> pd.DataFrame:
+        """Every sample, most unusual first (find_outliers); `outliers` keeps the flagged."""
+        return find_outliers(tv=self.tv, knn=self.graph, probabilities=self.probabilities,
+                             cache_dir=self.cache_dir)
+
+    @property
+    def outlier_limit(self) -> float:
+        """The score from which a sample is flagged: outlier_score × the median score."""
+        return self.outlier_score * float(self.ranked_outliers["score"].median())
+
+    @cached_property
     def outliers(self) -> pd.DataFrame:
-        ranked = find_outliers(tv=self.tv, knn=self.graph, probabilities=self.probabilities,
-                               cache_dir=self.cache_dir)
-        limit = self.outlier_score * float(ranked["score"].median())
-        return ranked[ranked["score"] >= limit].reset_index(drop=True)
+        ranked = self.ranked_outliers
+        return ranked[ranked["score"] >= self.outlier_limit].reset_index(drop=True)
 
     @cached_property
     def duplicates(self) -> pd.DataFrame:
