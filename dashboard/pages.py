@@ -32,13 +32,16 @@ PROJECTIONS = View("Projections", ":material/scatter_plot:", "projections", "pro
 TRAIN = View("Train a head", ":material/model_training:", "train", "train")
 CONFUSION = View("Confusion matrix", ":material/grid_on:", "confusion", "confusion")
 FAILURES = View("Failures", ":material/report:", "failures", "failures")
-LABEL_ISSUES = View("Label issues", ":material/label_off:", "label_issues", "label-issues")
+DATA_QUALITY = View("Data quality", ":material/fact_check:", "data_quality", "quality")
 INSPECT = View("Inspect an image", ":material/image_search:", "inspect", "inspect")
 EXPORT = View("Export", ":material/download:", "export", "export")
-VIEWS: tuple[View, ...] = (PROJECTIONS, TRAIN, CONFUSION, FAILURES, LABEL_ISSUES, INSPECT,
+VIEWS: tuple[View, ...] = (PROJECTIONS, TRAIN, CONFUSION, FAILURES, DATA_QUALITY, INSPECT,
                            EXPORT)
 BY_TITLE = {view.title: view for view in VIEWS}
-BY_URL = {view.url_path: view for view in VIEWS}
+# old URLs that still open a view (links shared before it was renamed)
+OLD_URLS = {"label-issues": DATA_QUALITY}
+BY_URL = {**{old: view for old, view in OLD_URLS.items()},
+          **{view.url_path: view for view in VIEWS}}
 
 
 def navigation(draw: Callable[[View], None]):
@@ -53,7 +56,9 @@ def navigation(draw: Callable[[View], None]):
     pages = {view.url_path: st.Page(partial(draw, view), title=view.title, icon=view.icon,
                                     url_path=view.url_path, default=view is VIEWS[0])
              for view in VIEWS}
-    page = st.navigation(list(pages.values()), position="hidden")
+    old = [st.Page(partial(draw, view), title=f"{view.title} ({path})", icon=view.icon,
+                   url_path=path) for path, view in OLD_URLS.items()]
+    page = st.navigation([*pages.values(), *old], position="hidden")
     current = BY_URL.get(page.url_path, VIEWS[0])  # the default page's url_path is ""
     chosen = _selector(current)
     return page, (None if chosen is current else pages[chosen.url_path])

@@ -727,23 +727,7 @@ def warm_up_umap() -> None:
     warm_up_umap_in_background()
 
 
-# --- label issues ---
-
-def label_issues(ws: Workspace, record: state.HeadRecord):
-    """Suspected label errors ranked exactly as `python -m core label-issues` ranks them:
-    core's default neighbour count; the app's (larger) kNN graph is passed for reuse."""
-    from core.analysis.label_issues import find_label_issues
-
-    if ws.bundle is not None and record.head is ws.bundle.head:
-        return ws.bundle.label_issues  # ranked when the bundle was published
-
-    def run():
-        with st.spinner("Ranking suspicious labels…"):
-            return find_label_issues(tv=ws.tv, probabilities=record.head.probabilities,
-                                     knn=knn(ws.tv))
-
-    return remembered(("label_issues", ws.tv.key, record.token), run)
-
+# --- label issues and data quality ---
 
 def label_issue_neighbors() -> int:
     """How many neighbours vote in the label-issue ranking (core's default)."""
@@ -757,6 +741,98 @@ def label_issue_folds() -> int:
     from core.analysis.label_issues import DEFAULT_CROSS_FIT_FOLDS
 
     return DEFAULT_CROSS_FIT_FOLDS
+
+
+# --- data quality (core.analysis.quality) ---
+
+def quality_report(ws: Workspace, record: state.HeadRecord, *,
+                   duplicate_threshold: float | None = None):
+    """The data-quality report on these values from `record`'s out-of-sample probabilities
+    (core.analysis.quality.data_quality). Sections compute when first read (see
+    quality_section); the kNN graph is built (or loaded) here, with a progress bar. Another
+    duplicate threshold is a sibling report sharing the graph and the label errors."""
+    from core.analysis.quality import QualityReport, data_quality
+
+    bundle = ws.bundle if ws.bundle is not None and record.head is ws.bundle.head else None
+
+    def build():
+        if bundle is not None:  # the bundle's graph and ranking: nothing recomputed
+            report = QualityReport(tv=ws.tv, probabilities=record.head.probabilities,
+                                   graph=bundle.knn_graph(), head_key=record.key)
+            report.label_issues = bundle.label_issues
+            return report
+        with progress_panel(f"Finding the nearest neighbours of {ws.tv.n:,} points…") as panel:
+            return data_quality(tv=ws.tv, probabilities=record.head.probabilities,
+                                progress=panel)
+
+    base = remembered(("quality", ws.tv.key, record.token), build)
+    if duplicate_threshold is None or duplicate_threshold == base.duplicate_threshold:
+        return base
+
+    def sibling():
+        import dataclasses
+
+        report = dataclasses.replace(base, duplicate_threshold=float(duplicate_threshold))
+        report.label_issues = quality_section(base, "label_issues")
+        return report
+
+    return remembered(("quality", ws.tv.key, record.token, float(duplicate_threshold)),
+                      sibling)
+
+
+_SECTION_SAYS = {"label_issues": "Ranking suspicious labels…",
+                 "outliers": "Scoring how unusual each image is…",
+                 "ranked_outliers": "Scoring how unusual each image is…",
+                 "duplicates": "Grouping near-duplicates…",
+                 "leakage": "Checking test images against train…",
+                 "balance": "Counting classes and flagged samples…"}
+
+
+def quality_section(report, name: str):
+    """One section of a quality report (label_issues, ranked_outliers, outliers,
+    duplicates, leakage, balance), computed on first access with a spinner; the report keeps it."""
+    if name not in report.__dict__:
+        with st.spinner(_SECTION_SAYS.get(name, "Computing…")):
+            getattr(report, name)
+    return getattr(report, name)
+
+
+def quality_flagged(report):
+    """Every flagged item of the report (index, sample_id, issue, score, given_class,
+    suggested_class): label errors, outliers, duplicates, then test images leaked."""
+    for name in ("label_issues", "outliers", "duplicates", "leakage"):
+        quality_section(report, name)
+    return report.flagged_rows()
+
+
+def leakage_accuracy(ws: Workspace, report, record: state.HeadRecord) -> dict:
+    """Split leakage (core.analysis.duplicates.split_leakage) with the head `record`'s test
+    accuracy with and without the test images that have a near-duplicate in train."""
+    from core.analysis.duplicates import split_leakage
+
+    duplicates = quality_section(report, "duplicates")
+    return remembered(
+        ("leakage", ws.tv.key, record.token, report.duplicate_threshold),
+        lambda: split_leakage(tv=ws.tv, duplicates=duplicates,
+                              probabilities=record.head.probabilities).as_dict())
+
+
+def quality_defaults() -> dict:
+    """core's defaults: duplicate threshold (× the median nearest-neighbour distance),
+    outlier score (× the median sample's), neighbours of the outlier score."""
+    from core.analysis.duplicates import DEFAULT_THRESHOLD
+    from core.analysis.outliers import DEFAULT_OUTLIER_NEIGHBORS
+    from core.analysis.quality import DEFAULT_OUTLIER_SCORE
+
+    return {"duplicate_threshold": DEFAULT_THRESHOLD, "outlier_score": DEFAULT_OUTLIER_SCORE,
+            "outlier_neighbors": DEFAULT_OUTLIER_NEIGHBORS}
+
+
+def class_counts(tv):
+    """Samples per class and split (core.analysis.class_balance, nothing flagged)."""
+    from core.analysis.class_balance import class_balance
+
+    return remembered(("class_counts", tv.key), lambda: class_balance(tv=tv))
 
 
 # --- images ---
@@ -984,7 +1060,7 @@ def bundle_workspace(source: str) -> Workspace:
     if state.head_record(tv.key) is None:
         state.store_head(tv.key, bundle.head)  # the published head, until the user trains one
     if state.crossfit_head(tv.key) is None:
-        state.store_crossfit_head(tv.key, bundle.head)  # label_issues() serves the bundle's
+        state.store_crossfit_head(tv.key, bundle.head)  # quality_report() serves the bundle's
     if state.tv_status(tv.key) is None:
         state.record_tv_status(tv.key, "bundle", 0.0)
     return Workspace(settings=settings, dataset=dataset, total=bundle.n, tv=tv, bundle=bundle)

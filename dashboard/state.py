@@ -98,6 +98,10 @@ CM_PRED = "cm_pred"
 CONFUSION_CHART = "confusion_chart"
 FAIL_SPLIT = "fail_split"
 INSPECT_SOURCE = "inspect_source"
+QUALITY_SECTION = "quality_section"  # the Data quality view's section (only it computes)
+QUALITY_THRESHOLD = "quality_dup_threshold"  # near-duplicate threshold (× median 1-NN distance)
+QUALITY_GIVEN = "issues_given"  # label errors: filter by given label
+QUALITY_ONLY_OUTLIERS = "quality_only_outliers"  # outliers: hide the unflagged ranking
 INSPECT_INDEX = "inspect_index"
 
 

@@ -367,7 +367,7 @@ def test_failure_gallery_worst_first_with_filters(app: AppTest) -> None:
 
 
 def test_label_issues(app: AppTest) -> None:
-    show(app, "Label issues")
+    show(app, "Data quality")
     assert "never saw the image" in texts(app)
     app.button(key="find_issues").click().run()
     assert_clean(app)
@@ -386,10 +386,11 @@ def test_label_issues(app: AppTest) -> None:
 
 def test_label_issues_rank_like_the_cli(app: AppTest, tiny_backbone, capsys) -> None:
     """Same data, same settings: the app ranks suspected label errors as the CLI does
-    (`python -m core label-issues`: 5-fold cross-fitted logreg, core's neighbour count)."""
+    (`python -m core label-issues`: 5-fold cross-fitted logreg, core's neighbour count);
+    the Data quality view's first section is the label errors."""
     from core.cli.main import main as cli
 
-    show(app, "Label issues")
+    show(app, "Data quality")
     app.button(key="find_issues").click().run()
     assert_clean(app)
     page = texts(app)
@@ -860,7 +861,7 @@ def test_csv_downloads_of_selection_failures_and_label_issues(app: AppTest, down
     assert list(frame["confidence"]) == sorted(frame["confidence"], reverse=True)
     assert "p_true_class" in frame.columns
 
-    show(app, "Label issues")
+    show(app, "Data quality")
     app.button(key="find_issues").click().run()
     assert_clean(app)
     count = int(re.search(r"\*\*([\d,]+) suspected label errors", texts(app)).group(1)

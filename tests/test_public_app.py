@@ -86,7 +86,7 @@ def test_bundle_opens_every_view_without_computing(on_bundles, isolated_cache) -
     assert at.get("plotly_chart") and "images of class" in texts(at)
     show(at, "Failures")
     assert "misclassified" in texts(at)
-    show(at, "Label issues")
+    show(at, "Data quality")
     assert "suspected label errors" in texts(at)
     show(at, "Inspect an image")
     assert "Label **" in texts(at) and at.image
@@ -127,7 +127,7 @@ at.query_params["ds"] = {BUNDLE!r}
 at.run()
 for method in ("tsne", "umap", "pca"):
     at.segmented_control(key="proj_method").set_value(method).run()
-for view in ("Confusion matrix", "Failures", "Label issues", "Inspect an image"):
+for view in ("Confusion matrix", "Failures", "Data quality", "Inspect an image"):
     at.segmented_control(key="view").set_value(view).run()
 assert not at.exception and not at.error, (at.exception, at.error)
 print("tensorflow" in sys.modules, "keras" in sys.modules)

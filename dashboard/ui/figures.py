@@ -56,6 +56,34 @@ def class_mix_figure(counts: np.ndarray, class_names: Sequence[str]) -> go.Figur
     return figure
 
 
+SPLIT_PATTERNS = {"train": "", "val": "/", "test": "."}
+
+
+def class_balance_figure(counts, splits: Sequence[str]) -> go.Figure:
+    """Images per class, stacked by split: one bar per class in its colour on the
+    projection (`palette`), each split its own pattern (train plain, val hatched, test
+    dotted). `counts`: core.analysis.class_balance's frame (class, one column per split)."""
+    names = [str(name) for name in counts["class"]]
+    colours = palette(len(names))
+    figure = go.Figure()
+    for split in splits:
+        values = [int(v) for v in counts[split]]
+        figure.add_trace(go.Bar(
+            x=names, y=values, name=split,
+            marker={"color": colours, "pattern": {"shape": SPLIT_PATTERNS.get(split, "x"),
+                                                   "fgcolor": "white", "size": 6},
+                    "line": {"color": "white", "width": 0.5}},
+            hovertemplate=f"%{{x}} · {split}: %{{y:,}} images<extra></extra>"))
+    figure.update_layout(
+        barmode="stack", height=320, margin={"l": 0, "r": 0, "t": 28, "b": 0},
+        title={"text": "Images per class and split", "font": {"size": 14}},
+        legend={"orientation": "h", "y": 1.12, "x": 1, "xanchor": "right",
+                "title": {"text": "split (pattern)"}},
+        xaxis={"type": "category", "title": None, "fixedrange": True},
+        yaxis={"title": "images", "rangemode": "tozero", "fixedrange": True})
+    return figure
+
+
 def marker_size(n: int) -> float:
     """Smaller dots for more points, so dense clusters stay readable."""
     return float(np.clip(9 - 1.5 * np.log10(max(n, 1)), 2.5, 7))

@@ -69,12 +69,12 @@ def _head_settings(head: str) -> tuple[dict, int, bool]:
     with st.form("train_form", border=False):
         params = _param_widgets(head, resources.default_head_params(head),
                                 specs=resources.parameter_specs(head))
-        with st.expander("Cross-fitting (for label issues)"):
+        with st.expander("Cross-fitting (for data quality)"):
             folds = st.number_input(
                 "Folds", min_value=0, max_value=10, value=0, key="cross_fit_folds",
                 persist_state="session",
                 help="With k ≥ 2 folds the train samples' probabilities are out-of-fold, so "
-                     "“Label issues” can trust them. Costs k extra fits; 0 = off.")
+                     "“Data quality” can trust them. Costs k extra fits; 0 = off.")
         submitted = st.form_submit_button("Train", type="primary", icon=":material/play_arrow:")
     return params, int(folds), submitted
 
