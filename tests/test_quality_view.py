@@ -56,6 +56,7 @@ def test_every_section_and_the_csv_equal_to_the_cli(app: AppTest, downloads, tin
     assert "Outlier score **" in texts(app)  # every image ranked, most unusual first
     scores = [float(s) for s in re.findall(r"Outlier score \*\*([\d.]+)\*\*", texts(app))]
     assert len(scores) == 8 and scores == sorted(scores, reverse=True)
+    assert re.search(r"Label: \*\*\d\*\* \((train|val|test)\)", texts(app))  # split names
     first = next(b.key for b in app.button if b.key and b.key.startswith("outlier_nb_"))
     app.button(key=first).click().run()
     assert_clean(app)
@@ -71,6 +72,7 @@ def test_every_section_and_the_csv_equal_to_the_cli(app: AppTest, downloads, tin
     assert_clean(app)
     groups = int(metric(app, "Duplicate groups").replace(",", ""))
     assert groups > 0 and "Group 1 · " in texts(app)
+    assert any(re.fullmatch(r"digits/\d+ · \d · (train|val|test)", c) for c in all_captions(app))
     assert any(b.key.startswith("dup_") for b in app.button if b.key)
     app.slider(key="quality_dup_threshold").set_value(0.1).run()
     assert_clean(app)

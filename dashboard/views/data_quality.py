@@ -186,7 +186,7 @@ def _outliers(ws: Workspace, record) -> None:
 
     def text(row) -> str:
         badge = " · :red[**outlier**]" if row["score"] >= limit else ""
-        return (f"Label: **{row['given_class']}** ({row['split']})  \n"
+        return (f"Label: **{row['given_class']}** ({resources.split_name(int(row['split']))})  \n"
                 f"Outlier score **{row['score']:.3f}**{badge}  \n"
                 f"Its own uncertainty {row['uncertainty']:.2f} · isolation "
                 f"{row['isolation']:.2f}× the typical distance to its neighbours")
@@ -224,7 +224,7 @@ def _duplicates(ws: Workspace, record) -> None:
         without = leak["test_accuracy_without_leaked"]
         cols[3].metric("Without leaked test images",
                        "—" if without is None else f"{without:.1%}",
-                       None if without is None else
+                       None if without is None or not leak["leaked_test"] else
                        f"{(without - leak['test_accuracy']) * 100:+.1f} pts",
                        help="The same head on the test images that have no near-duplicate "
                             "in train.")
@@ -253,8 +253,8 @@ def _duplicates(ws: Workspace, record) -> None:
                 indices = rows["index"].to_numpy()[:12]
                 components.image_grid(
                     ws.dataset, indices,
-                    [f"{components.sample_name(ws, i)} · {c} · {s}" for i, c, s in
-                     zip(indices, rows["given_class"], rows["split"])],
+                    [f"{components.sample_name(ws, i)} · {c} · {resources.split_name(int(s))}"
+                     for i, c, s in zip(indices, rows["given_class"], rows["split"])],
                     size=88, pick=ws.tv.key, key=f"dup_{group}", per_row=8)
 
 
