@@ -72,7 +72,7 @@ def _measure_app(*, entry: Path, repeats: int) -> dict:
     at.button(key="FormSubmitter:train_form-Train").click().run()
     training = time.perf_counter() - started
     _check(at)
-    at.segmented_control(key=VIEW_KEY).set_value("Label issues").run()
+    at.segmented_control(key=VIEW_KEY).set_value("Data quality").run()
     if any(b.key == "find_issues" for b in at.button):
         at.button(key="find_issues").click().run()
     for view in VIEWS:  # warm: first visits build figures, kNN graphs, ...

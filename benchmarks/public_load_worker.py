@@ -32,7 +32,7 @@ from tests.streamlit_server import streamlit_server
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
-VIEWS = ("Confusion matrix", "Failures", "Label issues", "Inspect an image", "Projections")
+VIEWS = ("Confusion matrix", "Failures", "Data quality", "Inspect an image", "Projections")
 IDLE_JS = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
 ERRORS = "[data-testid='stException'], [data-testid='stAlertContentError']"
 
