@@ -19,7 +19,7 @@ if ROOT not in sys.path:
 import streamlit as st  # noqa: E402
 
 from dashboard import pages, resources, state  # noqa: E402
-from dashboard.ui import components, sidebar  # noqa: E402
+from dashboard.ui import components, progress, sidebar  # noqa: E402
 
 
 def prepare(header, slots: dict) -> resources.Workspace | None:
@@ -77,14 +77,17 @@ def main() -> None:
     ws, slots = None, {}
 
     def draw(view: pages.View) -> None:  # runs inside page.run(), once ws is prepared
-        with components.user_errors():
+        with progress.view_container(), components.user_errors():
             view.render(ws)
 
     page, switch_to = pages.navigation(draw)  # one view at a time: only it computes, draws
-    with components.user_errors():
-        ws = prepare(header, slots)
-    if ws is not None and switch_to is None:
-        page.run()
+    # the view's frame: a long computation (extraction, projection, training) empties it
+    # and draws its progress there alone, so no greyed copy of the view shows below
+    with progress.view_frame(st.empty()):
+        with components.user_errors():
+            ws = prepare(header, slots)
+        if ws is not None and switch_to is None:
+            page.run()
     with components.user_errors():
         sidebar.status_panel(slots.get("status", st.sidebar), None if ws is None else ws.tv.key,
                              slots.get("dataset"), slots.get("label", ""))

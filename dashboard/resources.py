@@ -25,7 +25,7 @@ from core.base.public import PublicModeError  # noqa: F401 (for ui/ and tests)
 from core.base.splits import split_mask as _split_mask
 from core.datasets.base import ImageDataset
 from dashboard import state
-from dashboard.ui.progress import progress_panel
+from dashboard.ui.progress import computing_area, progress_panel, redraw_if_replaced
 
 
 class Memo:
@@ -76,6 +76,7 @@ def remembered(key: tuple, compute: Callable[[], Any]) -> Any:
     value = memo().get(full_key)
     if value is None:
         value = memo().put(full_key, compute())
+        redraw_if_replaced()  # a long computation replaced the view: draw it again
     return value
 
 
@@ -138,8 +139,7 @@ class Settings:
 
 def transfer_values(settings: Settings):
     """Transfer values for the settings: memo, then disk cache, else computed with progress."""
-    from core.features.transfer_values import (compute_transfer_values, load_transfer_values,
-                                      transfer_values_key)
+    from core.features.transfer_values import load_transfer_values, transfer_values_key
 
     dataset = limited_dataset(settings.dataset, settings.limit)
     key = transfer_values_key(dataset=dataset, backbone=settings.backbone,
@@ -154,28 +154,37 @@ def transfer_values(settings: Settings):
             return None
         label = (f"Starting {settings.backbone} to embed {len(dataset):,} images at "
                  f"{settings.image_size} px…")
-        stop_slot = st.empty()
-        # Clicking Stop reruns the script, which interrupts extraction at its next progress
-        # update; the callback marks the key so the rerun does not simply start again.
-        stop_slot.button("Stop", key="stop_extraction", on_click=state.pause_extraction,
-                         args=(key,),
-                         icon=":material/stop_circle:",
-                         help="Stops after the current batch; finished chunks are kept.")
-        explain = st.empty()
-        explain.caption(
-            f"First time for this dataset, backbone and input size: every image goes through "
-            f"{settings.backbone} once, and the transfer values are cached, so next time they "
-            "load in a second. The views open as soon as this is done.")
-        try:
-            with progress_panel(label, starting="loading the model, first batch…") as panel:
-                tv = compute_transfer_values(dataset=dataset, backbone=settings.backbone,
-                                             image_size=settings.image_size, progress=panel)
-        finally:
-            stop_slot.empty()
-            explain.empty()
+        with computing_area("Computing transfer values"):  # alone in the view's frame
+            tv = _extract(settings, dataset, key, label)
         state.record_tv_status(key, "miss", tv.seconds)
         cache_overview.clear()
     return memo().put((_root(), "tv", key), tv)
+
+
+def _extract(settings: Settings, dataset: ImageDataset, key: str, label: str):
+    """Compute the transfer values with progress, a Stop button and a word on why."""
+    from core.features.transfer_values import compute_transfer_values
+
+    stop_slot = st.empty()
+    # Clicking Stop reruns the script, which interrupts extraction at its next progress
+    # update; the callback marks the key so the rerun does not simply start again.
+    stop_slot.button("Stop", key="stop_extraction", on_click=state.pause_extraction,
+                     args=(key,),
+                     icon=":material/stop_circle:",
+                     help="Stops after the current batch; finished chunks are kept.")
+    explain = st.empty()
+    explain.caption(
+        f"First time for this dataset, backbone and input size: every image goes through "
+        f"{settings.backbone} once, and the transfer values are cached, so next time they "
+        "load in a second. The views open as soon as this is done.")
+    try:
+        with progress_panel(label, starting="loading the model, first batch…") as panel:
+            tv = compute_transfer_values(dataset=dataset, backbone=settings.backbone,
+                                         image_size=settings.image_size, progress=panel)
+    finally:
+        stop_slot.empty()
+        explain.empty()
+    return tv
 
 
 def _show_paused(why: str, n: int) -> None:
@@ -202,7 +211,8 @@ def projection(tv, *, method: str, dims: int, params: dict | None = None):
 
     def compute():
         name = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}.get(method, method)
-        with progress_panel(f"Computing the {name} projection of {tv.n:,} points…") as panel:
+        with progress_panel(f"Computing the {name} projection of {tv.n:,} points…",
+                            replace_view=True) as panel:
             return compute_projection(tv=tv, method=method, dims=dims, params=params,
                                       progress=panel)
 
@@ -217,7 +227,8 @@ def knn(tv, *, n_neighbors: int = 15):
         return bundle.knn_graph()  # the bundle's own graph: nothing computed
 
     def compute():
-        with progress_panel(f"Finding the nearest neighbours of {tv.n:,} points…") as panel:
+        with progress_panel(f"Finding the nearest neighbours of {tv.n:,} points…",
+                            replace_view=True) as panel:
             return knn_graph(tv=tv, n_neighbors=n_neighbors, progress=panel)
 
     return remembered(("knn", tv.key, n_neighbors), compute)

@@ -12,7 +12,8 @@ import streamlit as st
 
 from dashboard import pages, resources, state
 from dashboard.resources import CancelledError, TransferLensError, Workspace
-from dashboard.ui.progress import progress_panel  # noqa: F401 (views draw progress from here)
+from dashboard.ui.progress import (  # noqa: F401 (views draw progress from here)
+    computing_area, progress_panel, redraw_if_replaced, view_replaced)
 
 THUMB = 96  # px: thumbnails are upscaled (nearest-neighbour) to this size by core
 # display names of core's projection methods (core.analysis.projections.METHODS)

@@ -2,11 +2,96 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from contextlib import contextmanager
 from typing import Any, Iterator
 
 import streamlit as st
+
+
+# --- the view's frame: where a long computation replaces the view ---
+#
+# While a script run is busy, Streamlit keeps showing the previous run's elements that
+# the run has not reached yet, greyed out, below the new ones: during a t-SNE, an
+# extraction or a training the user saw the controls twice (the new ones above the
+# progress bar, the previous run's below it). So app.py draws the view inside one
+# placeholder (the frame), and a long computation first empties the frame and draws its
+# progress there alone; when it is done the script reruns and the view is drawn again,
+# from the memo. One frame per script thread (each session runs in its own thread).
+
+class _Frame(threading.local):
+    slot: Any = None  # the st.empty() the view is drawn in (None: draw where we are)
+    view_drawn = False  # the view has started drawing into the frame in this run
+    replaced = False  # a computation replaced the view: rerun when its result is kept
+    depth = 0  # computing areas open (an inner one draws inside the outer one)
+
+
+_frame = _Frame()
+
+
+@contextmanager
+def view_frame(slot) -> Iterator[None]:
+    """app.py: `slot` (an st.empty()) holds the view for this run."""
+    _frame.slot, _frame.view_drawn, _frame.replaced, _frame.depth = slot, False, False, 0
+    try:
+        yield
+    finally:
+        _frame.slot = None
+
+
+def view_container():
+    """The container the view draws in (a same-type block keeps the previous run's
+    children while they are redrawn, so an ordinary rerun does not flicker)."""
+    if _frame.slot is None:
+        return st.container()
+    _frame.view_drawn = True
+    return _frame.slot.container()
+
+
+@contextmanager
+def computing_area(title: str) -> Iterator[None]:
+    """Draw a long computation's progress (stop button, live curves) as the view's only
+    content, in an st.status titled `title`. Outside a frame (or inside another computing
+    area) it draws where it is.
+
+    Why a status box: a new block of the same type as the one it replaces keeps the old
+    block's children (Streamlit's frontend does that so a rerun does not flicker), and
+    st.empty().empty() just before is merged away with it; a block of another type (the
+    view is an st.container) starts empty, so nothing stale shows below the progress."""
+    if _frame.slot is None or _frame.depth > 0:
+        _frame.depth += 1
+        try:
+            yield
+        finally:
+            _frame.depth -= 1
+        return
+    area = _frame.slot.status(title, expanded=True)
+    if _frame.view_drawn:
+        _frame.replaced = True
+    _frame.depth += 1
+    try:
+        with area:
+            yield
+    except Exception:
+        area.update(state="error")
+        raise
+    finally:
+        _frame.depth -= 1
+    area.update(state="complete")
+
+
+def view_replaced() -> bool:
+    """A computation replaced the half-drawn view in this run (it is drawn again next)."""
+    return _frame.replaced
+
+
+def redraw_if_replaced() -> None:
+    """After a computation's result is kept: rerun if the computation replaced the view
+    (the view's half-drawn container is gone; the rerun draws it from the memo)."""
+    if _frame.replaced and _frame.depth == 0:
+        _frame.replaced = False
+        st.rerun()
 
 
 class ProgressPanel:
@@ -55,10 +140,19 @@ def queued_text(progress: Any) -> str:
 
 
 @contextmanager
-def progress_panel(label: str, *, starting: str | None = None) -> Iterator[ProgressPanel]:
-    """A progress bar that disappears when the work is done (or fails)."""
-    panel = ProgressPanel(label, starting=starting)
-    try:
-        yield panel
-    finally:
-        panel.clear()
+def progress_panel(label: str, *, starting: str | None = None,
+                   replace_view: bool = False) -> Iterator[ProgressPanel]:
+    """A progress bar that disappears when the work is done (or fails). `replace_view`:
+    a long computation, drawn alone in the view's frame (see computing_area); the caller
+    calls redraw_if_replaced() once the result is kept."""
+    with (computing_area(label) if replace_view else _here()):
+        panel = ProgressPanel(label, starting=starting)
+        try:
+            yield panel
+        finally:
+            panel.clear()
+
+
+@contextmanager
+def _here() -> Iterator[None]:
+    yield

@@ -100,7 +100,18 @@ def _finetune_settings(ws: Workspace, head: str) -> tuple[dict, int, bool]:
 def _train(ws: Workspace, head: str, params: dict, folds: int, *, fine_tune: bool) -> None:
     """Train with a progress bar, a cancel button and loss/accuracy curves redrawn after
     every epoch, then store the result. Cancel reruns the script, which stops training at
-    its next progress update (Streamlit interrupts the running script)."""
+    its next progress update (Streamlit interrupts the running script).
+
+    Training is drawn alone in the view's frame (no stale second copy of the form below
+    it); afterwards the script reruns and the view shows the outcome (the new head, or a
+    notice saying why it did not become active)."""
+    with components.computing_area("Fine-tuning" if fine_tune else "Training"):
+        _train_in_frame(ws, head, params, folds, fine_tune=fine_tune)
+    components.redraw_if_replaced()
+
+
+def _train_in_frame(ws: Workspace, head: str, params: dict, folds: int, *,
+                    fine_tune: bool) -> None:
     cancel_slot = st.empty()
     cancel_slot.button(
         "Cancel fine-tuning" if fine_tune else "Cancel training", on_click=state.mark_cancelled,
@@ -135,8 +146,7 @@ def _train(ws: Workspace, head: str, params: dict, folds: int, *, fine_tune: boo
     except resources.CancelledError:
         raise
     except resources.TransferLensError as error:  # a bound, the memory needed, ...: for users
-        st.error(f"{error}", icon=":material/error:")
-        st.caption(_kept(previous))
+        _tell(ws, "error", f"{error}", _kept(previous))
         return
     finally:
         cancel_slot.empty()
@@ -148,14 +158,26 @@ def _train(ws: Workspace, head: str, params: dict, folds: int, *, fine_tune: boo
         st.rerun()  # the sidebar's feature-space switch appears now
     reason = resources.head_degenerate(trained)
     if reason is not None:
-        st.warning(f"This run is degenerate: {reason}. It is listed below, marked, but not "
-                   f"used. {_kept(previous)}", icon=":material/warning:")
+        _tell(ws, "warning", f"This run is degenerate: {reason}. It is listed below, marked, "
+              f"but not used. {_kept(previous)}")
         return
     state.store_head(ws.tv.key, trained)
     if folds >= 2:
         state.store_crossfit_head(ws.tv.key, trained)
     st.toast(f"Trained: test accuracy {trained.metrics['test_accuracy']:.1%}",
              icon=":material/check_circle:")
+
+
+def _tell(ws: Workspace, level: str, text: str, more: str = "") -> None:
+    """Why a run did not become active: here, or (when training replaced the view, which
+    is drawn again next) as a notice the redrawn view shows once."""
+    if components.view_replaced():
+        state.notify_head(ws.tv.key, level, f"{text} {more}".strip())
+        return
+    icon = ":material/error:" if level == "error" else ":material/warning:"
+    getattr(st, level)(text, icon=icon)
+    if more:
+        st.caption(more)
 
 
 def _kept(previous: state.HeadRecord | None) -> str:
