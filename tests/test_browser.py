@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -118,13 +119,21 @@ def main_text(page) -> str:
     return page.locator("[data-testid='stMain']").inner_text()
 
 
+def wait_for_text(page, pattern: str, timeout: float = 120) -> re.Match:
+    """The first match of `pattern` in the main pane, waiting for it: a view whose
+    computation replaced it (the kNN graph for the neighbours) is redrawn one run later."""
+    deadline = time.monotonic() + timeout
+    while (match := re.search(pattern, main_text(page))) is None:
+        assert time.monotonic() < deadline, f"no {pattern!r} in the page after {timeout} s"
+        page.wait_for_timeout(250)
+    return match
+
+
 def select_box(page, start: tuple[float, float], end: tuple[float, float]) -> int:
     """Box-select on the projection (fractions of the plot area); the selection's size."""
     drag_box(page, start, end)
-    page.wait_for_selector("text=/Selection: [\\d,]+ images?/")
     idle(page)
-    count = int(re.search(r"Selection: ([\d,]+) image", main_text(page)).group(1)
-                .replace(",", ""))
+    count = int(wait_for_text(page, r"Selection: ([\d,]+) image").group(1).replace(",", ""))
     assert count > 0
     return count
 
@@ -133,7 +142,7 @@ def test_dashboard_in_chromium(page) -> None:
     # first visit: transfer values are computed, then the projection appears
     page.wait_for_selector(".js-plotly-plot .nsewdrag", timeout=180_000)
     idle(page)
-    assert "Select points on the plot" in main_text(page)
+    wait_for_text(page, "Select points on the plot")
     shot(page, "1_projections")
 
     # box-select the middle of the plot by dragging (the default drag mode is "select")
@@ -154,8 +163,8 @@ def test_dashboard_in_chromium(page) -> None:
     page.get_by_role("button", name="Train", exact=True).click()
     page.wait_for_selector("text=Test accuracy")
     idle(page)
-    assert "Per class" in main_text(page)
-    assert "Heads on these transfer values (1)" in main_text(page)
+    wait_for_text(page, "Per class")
+    wait_for_text(page, r"Heads on these transfer values \(1\)")
     shot(page, "2_train")
     # a second head, more regularised: both listed, the new one active, the two compared
     c_input = page.get_by_role("spinbutton", name="C (inverse regularisation)")
@@ -174,7 +183,7 @@ def test_dashboard_in_chromium(page) -> None:
 
     open_view(page, "Confusion matrix")
     page.wait_for_selector(".js-plotly-plot")
-    assert re.search(r"\d+ test images, \d+ on the diagonal", main_text(page))
+    wait_for_text(page, r"\d+ test images, \d+ on the diagonal")
     # clicking a cell (true 1, predicted 1) shows that cell's images
     cells = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
     page.mouse.click(cells["x"] + cells["width"] * 0.15, cells["y"] + cells["height"] * 0.15)
@@ -190,7 +199,7 @@ def test_dashboard_in_chromium(page) -> None:
     page.get_by_role("button", name=re.compile("Check data quality")).click()
     page.wait_for_selector("text=/suspected label errors/")
     idle(page)
-    assert "Flagged by " in main_text(page)
+    wait_for_text(page, "Flagged by ")
     shot(page, "5_data_quality")
     for name, wait, suffix in (("Outliers", "Outlier score", "outliers"),
                                ("Near-duplicates and leakage", "Duplicate groups", "duplicates"),
@@ -203,7 +212,7 @@ def test_dashboard_in_chromium(page) -> None:
 
     open_view(page, "Inspect an image")
     page.wait_for_selector("text=/transfer values as a/")
-    assert "Prediction" in main_text(page)
+    wait_for_text(page, "Prediction")
     shot(page, "6_inspect")
 
     open_view(page, "Export")
@@ -234,11 +243,11 @@ def test_dashboard_in_chromium(page) -> None:
     page.get_by_role("button", name="Start fine-tuning").click()
     page.wait_for_selector("text=Fine-tuned backbone", timeout=300_000)
     idle(page)
-    assert "kNN vote after" in main_text(page)
+    wait_for_text(page, "kNN vote after")
     shot(page, "8_finetune")
     page.get_by_role("button", name="Show every view on the fine-tuned backbone").click()
     idle(page)
-    assert "fine-tuned at 32 px" in main_text(page)
+    wait_for_text(page, "fine-tuned at 32 px")
     open_view(page, "Projections")
     page.get_by_text("Before and after fine-tuning, side by side").click()
     page.wait_for_selector("text=After fine-tuning")
