@@ -234,6 +234,36 @@ def knn(tv, *, n_neighbors: int = 15):
     return remembered(("knn", tv.key, n_neighbors), compute)
 
 
+_knn_builds: set[tuple] = set()
+_knn_builds_lock = threading.Lock()
+
+
+def build_knn_in_background(tv, *, n_neighbors: int = 15) -> None:
+    """Start the shared kNN graph of `tv` in a thread as soon as its values are ready, so the
+    first selection finds it built (a 70k selection used to wait ~30 s for it). A selection
+    that comes first computes it as before: core's cache lock makes it wait for this build
+    and read its entry instead of computing twice."""
+    if bundle_of(tv) is not None:
+        return
+    full_key = (_root(), "knn", tv.key, n_neighbors)
+    store = memo()  # resolved here: st.cache_resource belongs to the script thread
+    with _knn_builds_lock:
+        if full_key in _knn_builds or store.get(full_key) is not None:
+            return
+        _knn_builds.add(full_key)
+
+    def build() -> None:
+        from core.analysis.neighbors import knn_graph
+
+        try:
+            store.put(full_key, knn_graph(tv=tv, n_neighbors=n_neighbors, cache_dir=full_key[0]))
+        except Exception:  # noqa: BLE001 - the foreground computes it (and reports) when asked
+            with _knn_builds_lock:
+                _knn_builds.discard(full_key)
+
+    threading.Thread(target=build, name=f"knn-{tv.key}", daemon=True).start()
+
+
 def nearest(tv, index: int, k: int = 8) -> list[tuple[int, float]]:
     from core.analysis.neighbors import nearest_neighbors
 
@@ -320,6 +350,7 @@ def workspace(settings: Settings) -> Workspace | None:
     done = state.finetuned(tv.key)
     if done is not None and state.fine_tuned_space():
         tv = done.after
+    build_knn_in_background(tv)
     return Workspace(settings=settings, dataset=dataset,
                      total=len(full_dataset(settings.dataset)), tv=tv, finetuned=done)
 

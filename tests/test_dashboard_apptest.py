@@ -160,6 +160,21 @@ def app(tiny_backbone, monkeypatch) -> AppTest:
 
 # --- tests ---
 
+def test_neighbour_graph_is_built_in_the_background(app: AppTest, isolated_cache) -> None:
+    """Once the transfer values are ready the kNN graph starts in a thread: it reaches the
+    cache without any selection, so the first selection does not wait for it."""
+    import time
+
+    from core.base.cache import ArrayCache
+
+    cache = ArrayCache(kind="knn", root=isolated_cache)
+    deadline = time.monotonic() + 60
+    while not cache.keys() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert cache.keys(), "no kNN graph was built after the workspace opened"
+    assert "Selection:" not in texts(app)  # nothing was selected: the build was unasked
+
+
 def test_opens_on_projections_with_cache_status(app: AppTest, tiny_backbone) -> None:
     page = texts(app)
     assert "**digits** · 1,797 images · 10 classes" in page
