@@ -22,8 +22,10 @@ def session_uploads_dir(*, session_id: str) -> Path:
     """
     if not _SESSION_ID.match(session_id):
         raise ValueError(f"not a session id: {session_id!r}")
-    base = uploads_root(cache_root()) if policy().enabled else cache_root() / "uploads"
-    folder = base / session_id if policy().enabled else base
+    if policy().enabled:
+        folder = uploads_root(cache_root()) / session_id
+    else:
+        folder = cache_root() / "uploads"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
