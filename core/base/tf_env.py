@@ -10,26 +10,60 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import warnings
 
 _configured = False
+# Held for the whole first import: TensorFlow's import is not thread-safe (two threads
+# importing it at once fail with half-initialised modules), and the app now extracts in a
+# background thread while its script thread may import it too.
+_import_lock = threading.RLock()
 
 
 def configure() -> None:
-    """Set the logging environment; call before importing tensorflow or keras."""
+    """Set the logging environment and import TensorFlow and Keras once (thread-safe);
+    call before using tensorflow or keras."""
     global _configured
-    if _configured:
+    with _import_lock:
+        if _configured:
+            return
+        if os.environ.get("TRANSFER_LENS_TF_VERBOSE") != "1":
+            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+            os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+            # absl's "All log messages before absl::InitializeLog()" notice goes to stderr
+            os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+            os.environ.setdefault("GLOG_minloglevel", "3")
+            warnings.filterwarnings("ignore", module=r"(tensorflow|keras)(\..*)?")
+            _import_without_native_stderr()
+        import keras
+
+        _guard_clear_session(keras)
+        _configured = True
+
+
+def _guard_clear_session(keras) -> None:
+    """Make keras.backend.clear_session() wait its turn: skipped while a heavy job runs.
+
+    clear_session() replaces Keras' naming state for every thread at once, so a model being
+    built in another thread then gets duplicate layer names ("The name "conv2d" is used 2
+    times in the model"). Streamlit calls it after every script run of every session, while
+    an extraction, a training or another visitor's job may be building a model in its own
+    thread; every such job holds a slot of core.base.jobs, so the clear is skipped then (the
+    next run's clear does the tidying)."""
+    original = keras.backend.clear_session
+    if getattr(original, "guarded_by_transfer_lens", False):
         return
-    _configured = True
-    if os.environ.get("TRANSFER_LENS_TF_VERBOSE") == "1":
-        return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    # absl's "All log messages before absl::InitializeLog()" notice goes to stderr at level 0.
-    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
-    os.environ.setdefault("GLOG_minloglevel", "3")
-    warnings.filterwarnings("ignore", module=r"(tensorflow|keras)(\..*)?")
-    _import_without_native_stderr()
+
+    def clear_session(*args, **kwargs):
+        from core.base.jobs import job_gate
+
+        if job_gate().status()["running"]:
+            return None
+        return original(*args, **kwargs)
+
+    clear_session.guarded_by_transfer_lens = True
+    clear_session.__doc__ = original.__doc__
+    keras.backend.clear_session = clear_session
 
 
 def _import_without_native_stderr() -> None:
