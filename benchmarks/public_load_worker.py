@@ -67,8 +67,16 @@ async def session(browser, url: str, index: int, deadline: float, out: dict) -> 
     page = await browser.new_page(viewport={"width": 1280, "height": 900})
     page.set_default_timeout(180_000)
     record = {"switch_ms": [], "selections": 0, "trained": False, "queued_seen": False,
-              "errors": []}
+              "errors": [], "events": []}
     out[index] = record
+    # what a blank page would hide: a crashed renderer, a navigation, the frontend's errors
+    page.on("crash", lambda *_: record["events"].append("renderer crashed"))
+    page.on("framenavigated", lambda frame: frame == page.main_frame and
+            record["events"].append(f"navigated {time.perf_counter() - t0:.1f}s {frame.url}"))
+    page.on("console", lambda msg: msg.type == "error" and
+            record["events"].append(f"console {time.perf_counter() - t0:.1f}s {msg.text[:200]}"))
+    page.on("pageerror", lambda err: record["events"].append(f"pageerror {err}"[:300]))
+    t0 = time.perf_counter()
     try:
         started = time.perf_counter()
         await page.goto(url)
@@ -173,6 +181,7 @@ def main() -> None:
           "sessions_queued": sum(r["queued_seen"] for r in records.values()),
           "open_s": [round(r.get("open_s", float("nan")), 2) for r in records.values()],
           "peak_rss_mb": sampler.peak, "errors": errors[:20], "error_count": len(errors),
+          "events": {i: r["events"][:20] for i, r in records.items() if r["events"]},
           "server_log_tail": tail if errors else ""})
 
 

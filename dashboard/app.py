@@ -50,6 +50,11 @@ def prepare(header, slots: dict) -> resources.Workspace | None:
     if ws is not None:
         sidebar.feature_space_picker(ws)
         header.markdown(ws.describe())
+        if ws.pending is not None:  # the new settings are embedded in the background
+            header.markdown(f"{ws.describe()}  \n:orange[Showing the previous transfer "
+                            f"values while {ws.pending.describe()} are embedded in the "
+                            "background (progress in the sidebar).]")
+            sidebar.pending_extraction(ws.pending)
         state.set_tv_key(ws.tv.key)
     return ws
 
@@ -81,9 +86,9 @@ def main() -> None:
             view.render(ws)
 
     page, switch_to = pages.navigation(draw)  # one view at a time: only it computes, draws
-    # the view's frame: a long computation (extraction, projection, training) empties it
-    # and draws its progress there alone, so no greyed copy of the view shows below
-    with progress.view_frame(st.empty()):
+    # the view's frame: a long computation (extraction, projection, training) empties the
+    # view and draws its progress there alone, so no greyed copy of the view shows below
+    with progress.view_frame(st.container()):
         with components.user_errors():
             ws = prepare(header, slots)
         if ws is not None and switch_to is None:

@@ -18,7 +18,9 @@ from typing import Any, Callable, Hashable
 
 import streamlit as st
 
+from core.base.background import BackgroundJob, JobBoard
 from core.base.errors import CancelledError, TransferLensError  # noqa: F401 (for ui/)
+from core.base.progress import Progress
 from core.base.paths import cache_root
 from core.base.splits import SPLIT_CODES, SPLIT_NAMES  # noqa: F401 (SPLIT_NAMES for views)
 from core.base.public import PublicModeError  # noqa: F401 (for ui/ and tests)
@@ -137,54 +139,125 @@ class Settings:
     limit: int | None  # None: the whole dataset
 
 
-def transfer_values(settings: Settings):
-    """Transfer values for the settings: memo, then disk cache, else computed with progress."""
-    from core.features.transfer_values import load_transfer_values, transfer_values_key
+def tv_key(settings: Settings) -> str:
+    """The cache key of the settings' transfer values (no extraction, no file read)."""
+    from core.features.transfer_values import transfer_values_key
 
     dataset = limited_dataset(settings.dataset, settings.limit)
-    key = transfer_values_key(dataset=dataset, backbone=settings.backbone,
-                              image_size=settings.image_size)
+    return transfer_values_key(dataset=dataset, backbone=settings.backbone,
+                               image_size=settings.image_size)
+
+
+def transfer_values(settings: Settings, *, wait: bool = True):
+    """Transfer values for the settings: memo, then disk cache, else extracted in the
+    background (core.base.background) with progress. `wait`: draw the progress in the
+    view's frame until they are ready; otherwise return None at once while the extraction
+    runs (the caller shows the previous workspace meanwhile). None also while the user
+    has paused this extraction."""
+    from core.features.transfer_values import load_transfer_values
+
+    dataset = limited_dataset(settings.dataset, settings.limit)
+    key = tv_key(settings)
     cached = memo().get((_root(), "tv", key))
     if cached is not None:
         return cached
-    tv = load_transfer_values(key=key)
+    tv, finished = None, _extractions.get(key)
+    if finished is not None and finished.done:  # extracted in the background since
+        tv = _collect_extraction(finished, key)
+        if tv is not None:
+            state.record_tv_status(key, "miss", tv.seconds)
+            cache_overview.clear()
+    tv = tv or load_transfer_values(key=key)
     if tv is None:
         if (why := state.extraction_paused(key)) is not None:
+            _extractions.release(key, state.session_token())
             _show_paused(why, len(dataset))
             return None
-        label = (f"Starting {settings.backbone} to embed {len(dataset):,} images at "
-                 f"{settings.image_size} px…")
-        with computing_area("Computing transfer values"):  # alone in the view's frame
-            tv = _extract(settings, dataset, key, label)
+        job = _extraction_job(settings, dataset, key)
+        if not job.done and not wait:
+            return None
+        if not job.done:
+            with computing_area("Computing transfer values"):  # alone in the view's frame
+                _wait_for_extraction(job, settings, dataset, key)
+        tv = _collect_extraction(job, key)
+        if tv is None:  # stopped by everyone else just as this session asked again
+            return transfer_values(settings, wait=wait)
         state.record_tv_status(key, "miss", tv.seconds)
         cache_overview.clear()
     return memo().put((_root(), "tv", key), tv)
 
 
-def _extract(settings: Settings, dataset: ImageDataset, key: str, label: str):
-    """Compute the transfer values with progress, a Stop button and a word on why."""
+# One extraction per set of transfer values for the whole server: sessions asking for the
+# same values share it, and a rerun of the script (any click) does not interrupt it.
+_extractions = JobBoard()
+
+
+def _extraction_job(settings: Settings, dataset: ImageDataset, key: str) -> BackgroundJob:
+    """The running extraction of `key` (joined), or a new one; a session waits for one
+    extraction at a time, so the one it asked for before is let go (it stops unless
+    another session still waits for it)."""
     from core.features.transfer_values import compute_transfer_values
 
+    me = state.session_token()
+    before = state.watch_extraction(key)
+    if before is not None:
+        _extractions.release(before, me)
+    root = _root()
+
+    def work(progress):
+        return compute_transfer_values(dataset=dataset, backbone=settings.backbone,
+                                       image_size=settings.image_size, cache_dir=root,
+                                       progress=progress)
+
+    return _extractions.submit(key, name=f"embedding {len(dataset):,} images", work=work,
+                               watcher=me)
+
+
+def running_extraction(settings: Settings) -> BackgroundJob | None:
+    """The background extraction for these settings, while it runs."""
+    job = _extractions.get(tv_key(settings))
+    return job if job is not None and not job.done else None
+
+
+def _collect_extraction(job: BackgroundJob, key: str):
+    """The finished job's values; its error (a clear message) if it failed; None if it was
+    stopped for want of watchers (the caller asks again)."""
+    _extractions.forget(key, job)
+    state.unwatch_extraction(key)
+    if job.error is None:
+        return job.result
+    if job.cancelled:
+        return None
+    raise job.error
+
+
+def _wait_for_extraction(job: BackgroundJob, settings: Settings, dataset: ImageDataset,
+                         key: str) -> None:
+    """Progress of the background extraction with a Stop button and a word on why, until
+    it is done. A click reruns the script, which ends this wait, not the extraction."""
     stop_slot = st.empty()
-    # Clicking Stop reruns the script, which interrupts extraction at its next progress
-    # update; the callback marks the key so the rerun does not simply start again.
+    # Stop marks the key paused; the rerun then lets go of the job, which stops at its
+    # next progress report (finished chunks are kept) unless another session waits for it.
     stop_slot.button("Stop", key="stop_extraction", on_click=state.pause_extraction,
-                     args=(key,),
-                     icon=":material/stop_circle:",
+                     args=(key,), icon=":material/stop_circle:",
                      help="Stops after the current batch; finished chunks are kept.")
     explain = st.empty()
     explain.caption(
         f"First time for this dataset, backbone and input size: every image goes through "
         f"{settings.backbone} once, and the transfer values are cached, so next time they "
         "load in a second. The views open as soon as this is done.")
+    label = (f"Starting {settings.backbone} to embed {len(dataset):,} images at "
+             f"{settings.image_size} px…")
+    starting = Progress("loading the model, first batch", 0, len(dataset))
     try:
         with progress_panel(label, starting="loading the model, first batch…") as panel:
-            tv = compute_transfer_values(dataset=dataset, backbone=settings.backbone,
-                                         image_size=settings.image_size, progress=panel)
+            # every pass draws (the panel redraws at most ~8 times a second), which is
+            # also where Streamlit can end this run when the user clicks
+            while not job.wait(0.15):
+                panel(job.progress or starting)
     finally:
         stop_slot.empty()
         explain.empty()
-    return tv
 
 
 def _show_paused(why: str, n: int) -> None:
@@ -310,6 +383,9 @@ class Workspace:
     # set when the workspace was opened from a published bundle (core.publish.Bundle):
     # its projections, kNN graph, head and label issues are served from the bundle
     bundle: Any = None
+    # set while the sidebar's settings are being embedded in the background and the views
+    # show the previous workspace meanwhile (PendingExtraction)
+    pending: Any = None
 
     @property
     def fine_tuned_view(self) -> bool:
@@ -342,17 +418,61 @@ class Workspace:
 
 
 def workspace(settings: Settings) -> Workspace | None:
-    """The workspace for the settings; None while the user has paused extraction."""
-    dataset = limited_dataset(settings.dataset, settings.limit)
-    tv = transfer_values(settings)
+    """The workspace for the settings; None while the user has paused extraction.
+
+    When these settings' transfer values must be extracted and the session has shown
+    other values before, the extraction runs in the background and the previous workspace
+    is returned meanwhile, with `pending` saying what is being embedded."""
+    previous = state.ready_settings()
+    fallback = previous is not None and previous != settings and _values_ready(previous)
+    tv = transfer_values(settings, wait=not fallback)
     if tv is None:
-        return None
+        job = running_extraction(settings) if fallback else None
+        if job is None:
+            return None
+        ws = _open_workspace(previous, transfer_values(previous))
+        ws.pending = PendingExtraction(settings=settings, key=tv_key(settings), job=job,
+                                       images=len(limited_dataset(settings.dataset,
+                                                                  settings.limit)))
+        return ws
+    state.set_ready_settings(settings)
+    return _open_workspace(settings, tv)
+
+
+def _values_ready(settings: Settings) -> bool:
+    """These settings' transfer values open without extraction (memo or disk)."""
+    from core.features.transfer_values import has_transfer_values
+
+    try:
+        key = tv_key(settings)
+    except TransferLensError:  # e.g. a folder that has gone since
+        return False
+    return memo().get((_root(), "tv", key)) is not None or has_transfer_values(key=key)
+
+
+def _open_workspace(settings: Settings, tv) -> Workspace:
+    dataset = limited_dataset(settings.dataset, settings.limit)
     done = state.finetuned(tv.key)
     if done is not None and state.fine_tuned_space():
         tv = done.after
     build_knn_in_background(tv)
     return Workspace(settings=settings, dataset=dataset,
                      total=len(full_dataset(settings.dataset)), tv=tv, finetuned=done)
+
+
+@dataclass(frozen=True)
+class PendingExtraction:
+    """Transfer values being extracted in the background while the views show others."""
+
+    settings: Settings
+    key: str  # of the transfer values being extracted
+    job: BackgroundJob
+    images: int
+
+    def describe(self) -> str:
+        s = self.settings
+        return (f"{s.dataset_label} · {self.images:,} images · {s.backbone} at "
+                f"{s.image_size} px")
 
 
 # --- splits (core.base.splits; re-exported so views and ui/ need no core import) ---
@@ -593,8 +713,12 @@ def heads_on(tv_key: str) -> list:
     first; read from their manifests (no weights), again only when the folder changed."""
     from core.heads import list_heads
 
-    return remembered(("head_list", tv_key, _heads_folder_stamp()),
-                      lambda: list_heads(tv_key=tv_key))
+    heads = remembered(("head_list", tv_key, _heads_folder_stamp()),
+                       lambda: list_heads(tv_key=tv_key))
+    if is_public():  # the cache is shared: a visitor lists only their own session's heads
+        own = state.own_heads(tv_key)
+        heads = [summary for summary in heads if summary.key in own]
+    return heads
 
 
 def load_head(key: str):
@@ -613,7 +737,7 @@ def active_head(tv_key: str) -> state.HeadRecord | None:
         state.mark_head_resolved(tv_key)
         if state.head_record(tv_key) is None:
             key = _linked_head(tv_key)
-            if key is None:
+            if key is None and not is_public():  # public: never another visitor's head
                 from core.heads import best_head
 
                 best = best_head(tv_key=tv_key)
@@ -647,7 +771,7 @@ def crossfit_head(tv_key: str) -> state.HeadRecord | None:
     if active is not None and active.head.cross_fit_folds >= 2:
         return active
     record = state.crossfit_head(tv_key)
-    if record is None:
+    if record is None and not is_public():  # public: never another visitor's head
         cached = [s for s in heads_on(tv_key) if s.cross_fit_folds >= 2 and not s.degenerate]
         if cached:
             best = max(cached, key=lambda s: (s.val_accuracy or 0.0, s.created))
@@ -666,17 +790,26 @@ def delete_head(tv_key: str, key: str) -> None:
     from core.heads import delete_head as delete
 
     was_active = state.active_head_key(tv_key) == key
-    delete(key=key)
-    memo().discard((_root(), "head", key))
+    if is_public():  # the shared cache keeps it (core refuses the deletion): hidden here
+        state.forget_own_head(tv_key, key)
+    else:
+        delete(key=key)
+        memo().discard((_root(), "head", key))
     state.drop_head(tv_key, key)
     cache_overview.clear()
     if was_active:
         record = active_head(tv_key)
-        state.notify_head(tv_key, "info", "Deleted the active head; " + (
+        state.notify_head(tv_key, "info", _deleted("the active head") + "; " + (
             f"the best remaining one ({record.head.head}) is active now." if record is not None
             else "no other head is left on these transfer values."))
     else:
-        state.notify_head(tv_key, "info", "Deleted the head.")
+        state.notify_head(tv_key, "info", _deleted("the head") + ".")
+
+
+def _deleted(what: str) -> str:
+    if is_public():
+        return f"Removed {what} from your list (the shared cache keeps it for other visitors)"
+    return f"Deleted {what}"
 
 
 def compare_heads(tv, key_a: str, key_b: str) -> dict:
@@ -717,6 +850,16 @@ def fine_tune(ws: Workspace, params: dict, *, progress=None, on_epoch=None):
     config = finetune_config(ws, params)
     return fine_tune_and_evaluate(dataset=ws.dataset, backbone=ws.settings.backbone,
                                   config=config, progress=progress, on_epoch=on_epoch)
+
+
+def finetune_estimate(ws: Workspace, params: dict, *, measure: bool, progress=None):
+    """How long fine-tuning with `params` takes here (core.finetune.estimate): from timings
+    kept in the cache, or measured now (a few real steps) when `measure`; else None."""
+    from core.finetune.estimate import estimate_fine_tune
+
+    return estimate_fine_tune(dataset=ws.dataset, backbone=ws.settings.backbone,
+                              config=finetune_config(ws, params), values_cached=True,
+                              measure=measure, progress=progress)
 
 
 def finetune_config(ws: Workspace, params: dict):

@@ -46,6 +46,10 @@ TV_KEY = "tv_key"  # the transfer values shown by the last run (tests read it)
 FEATURE_SPACE_KEY = "feature_space"
 ORIGINAL, FINE_TUNED = "original", "fine-tuned"
 PAUSED_EXTRACTION = "paused_extraction"
+# The settings of the last workspace that was ready in this session: while new transfer
+# values are embedded in the background, the views keep showing these.
+READY_SETTINGS = "ready_settings"
+WATCHED_EXTRACTION = "watched_extraction"  # the one extraction this session waits for
 
 # --- results of this session, keyed by transfer values ---
 # The active head of each set of transfer values (what every view calls "the head"). Every
@@ -55,6 +59,9 @@ PAUSED_EXTRACTION = "paused_extraction"
 # choice was made in this session (a deleted active head makes it again).
 HEADS = "heads"
 HEADS_RESOLVED = "heads_resolved"
+# In a public app the heads cache is shared by every visitor, but each visitor lists only
+# the heads of their own session (trained, or opened from a link): tv_key → keys.
+OWN_HEADS = "own_heads"
 HEAD_NOTICE = "head_notice"  # (tv_key, level, text): why a run did not become active, once
 HEAD_DELETE = "head_delete"  # the key of the head whose deletion waits for a confirmation
 HEAD_COMPARE_A = "head_compare_a"
@@ -130,7 +137,8 @@ class Selection:
 
 def init() -> None:
     """Defaults for keys the app reads before any widget writes them."""
-    for key in (HEADS, CROSSFIT_HEADS, TV_STATUS, EXPORTS, FINETUNED, HEADS_RESOLVED):
+    for key in (HEADS, CROSSFIT_HEADS, TV_STATUS, EXPORTS, FINETUNED, HEADS_RESOLVED,
+                OWN_HEADS):
         st.session_state.setdefault(key, {})
 
 
@@ -253,8 +261,27 @@ def store_head(tv_key: str, head: Any, *, compare: bool = True) -> HeadRecord:
         before, label = head.metrics.get("chance_accuracy"), "chance"
     record = HeadRecord(head=head, token=next(_tokens), before_accuracy=before, before_label=label)
     st.session_state[HEADS][tv_key] = record
+    remember_own_head(tv_key, record.key)
     st.session_state[HEADS_RESOLVED][tv_key] = True
     return record
+
+
+def remember_own_head(tv_key: str, key: str | None) -> None:
+    """`key` is one of this session's heads on these values (see OWN_HEADS)."""
+    if key is not None:
+        own = st.session_state[OWN_HEADS].setdefault(tv_key, [])
+        if key not in own:
+            own.append(key)
+
+
+def own_heads(tv_key: str) -> set[str]:
+    return set(st.session_state[OWN_HEADS].get(tv_key, ()))
+
+
+def forget_own_head(tv_key: str, key: str) -> None:
+    own = st.session_state[OWN_HEADS].get(tv_key, [])
+    if key in own:
+        own.remove(key)
 
 
 def active_head_key(tv_key: str | None) -> str | None:
@@ -370,6 +397,28 @@ def extraction_paused(tv_key: str) -> str | None:
     """Why extraction of these values waits for the user (STOPPED, CLEARED), or None."""
     paused = st.session_state.get(PAUSED_EXTRACTION)
     return paused[1] if paused and paused[0] == tv_key else None
+
+
+def ready_settings() -> Any:
+    """The settings of the last workspace shown (dashboard.resources.Settings), or None."""
+    return st.session_state.get(READY_SETTINGS)
+
+
+def set_ready_settings(settings: Any) -> None:
+    st.session_state[READY_SETTINGS] = settings
+
+
+def watch_extraction(tv_key: str) -> str | None:
+    """This session now waits for `tv_key`'s extraction; returns the key it waited for
+    before, if another (the caller lets go of that one)."""
+    before = st.session_state.get(WATCHED_EXTRACTION)
+    st.session_state[WATCHED_EXTRACTION] = tv_key
+    return before if before != tv_key else None
+
+
+def unwatch_extraction(tv_key: str) -> None:
+    if st.session_state.get(WATCHED_EXTRACTION) == tv_key:
+        del st.session_state[WATCHED_EXTRACTION]
 
 
 # --- the projection selection and the chosen image ---

@@ -75,6 +75,19 @@ def train(at: AppTest, head: str = "logreg", **params) -> AppTest:
     return at
 
 
+def settle(at: AppTest) -> AppTest:
+    """After a settings change: new transfer values are embedded in the background while
+    the previous workspace shows; wait for that extraction, then rerun as the sidebar's
+    poll would (AppTest does not run fragments on a timer)."""
+    from dashboard import resources
+
+    for _, job in resources._extractions.running():
+        assert job.wait(TIMEOUT), f"{job.name} did not finish"
+    at.run()
+    assert_clean(at)
+    return at
+
+
 def sidebar_texts(at: AppTest) -> str:
     return "\n".join(str(m.value) for m in at.sidebar.markdown)
 
@@ -173,6 +186,63 @@ def test_neighbour_graph_is_built_in_the_background(app: AppTest, isolated_cache
         time.sleep(0.2)
     assert cache.keys(), "no kNN graph was built after the workspace opened"
     assert "Selection:" not in texts(app)  # nothing was selected: the build was unasked
+
+
+def test_new_settings_embed_in_the_background_while_the_previous_workspace_shows(
+        app: AppTest, tiny_backbone) -> None:
+    """Changing the input size starts an extraction in a background thread: the run comes
+    back at once with the previous workspace (its views work), the sidebar shows the
+    extraction's progress, and the next run after it finished shows the new values."""
+    import threading
+
+    from core.base.progress import Progress
+    from dashboard import resources
+
+    train(app)
+    show(app, "Projections")
+    gate, seen = threading.Event(), []
+    real = resources._extraction_job
+
+    def held_job(settings, dataset, key):  # the extraction waits for the test's go
+        job = real(settings, dataset, key)
+        seen.append(job)
+        return job
+
+    import core.features.transfer_values as tv_module
+
+    original = tv_module.compute_transfer_values
+
+    def slow_compute(**kwargs):
+        progress = kwargs["progress"]
+        progress(Progress("embedding", 0, 1797))
+        gate.wait(TIMEOUT)
+        return original(**kwargs)
+
+    tv_module.compute_transfer_values = slow_compute
+    resources._extraction_job = held_job
+    try:
+        app.selectbox(key="image_size").set_value(48).run()
+        assert_clean(app)
+        page = texts(app)
+        # the previous values are still what every view shows …
+        assert "at 32 px → 16-d transfer values" in page
+        assert "Showing the previous transfer values while digits · 1,797 images · " \
+               f"{tiny_backbone} at 48 px are embedded in the background" in page
+        assert "PCA of 1,797 points" in page
+        assert "Embedding in the background:" in sidebar_texts(app)
+        assert seen and not seen[0].done
+        show(app, "Confusion matrix")  # … and they work while the extraction runs
+        assert "Train a head first" not in texts(app)
+        gate.set()
+    finally:
+        gate.set()
+        tv_module.compute_transfer_values = original
+        resources._extraction_job = real
+    settle(app)
+    page = texts(app)
+    assert "at 48 px → 16-d transfer values" in page
+    assert "Showing the previous transfer values" not in page
+    assert "Transfer values: **computed** (cache miss)" in page
 
 
 def test_opens_on_projections_with_cache_status(app: AppTest, tiny_backbone) -> None:
@@ -497,7 +567,7 @@ def test_change_dataset_backbone_and_invalidation(app: AppTest, tmp_path, monkey
     try:
         app.run()  # the sidebar lists backbones as they are registered at each run
         app.selectbox(key="backbone_choice").set_value("tiny_test_cnn_b").run()
-        assert_clean(app)
+        settle(app)
         page = texts(app)
         assert "**tiny_test_cnn_b** at 32 px" in page
         assert "Transfer values: **computed** (cache miss)" in page
@@ -511,7 +581,7 @@ def test_change_dataset_backbone_and_invalidation(app: AppTest, tmp_path, monkey
         REGISTRY.pop("tiny_test_cnn_b", None)
     # input size: the header and the key follow it
     app.selectbox(key="image_size").set_value(48).run()
-    assert_clean(app)
+    settle(app)
     assert "at 48 px" in texts(app)
     # a folder dataset: class folders of PNGs
     folder = tmp_path / "my_digits"
@@ -520,7 +590,7 @@ def test_change_dataset_backbone_and_invalidation(app: AppTest, tmp_path, monkey
         (folder / name).write_bytes(data)
     app.selectbox(key="dataset_choice").set_value("__folder__").run()
     app.text_input(key="dataset_folder").set_value(str(folder)).run()
-    assert_clean(app)
+    settle(app)
     assert "**my_digits** · 36 images · 3 classes" in texts(app)
     show(app, "Projections")
     assert "PCA of 36 points" in texts(app)
@@ -538,7 +608,7 @@ def test_zip_upload_dataset(app: AppTest) -> None:
     assert any("nothing.zip is empty (0 bytes)" in e.value for e in app.error)
     app.file_uploader(key="dataset_zip").set_value(("two_digits.zip", buffer.getvalue(),
                                                     "application/zip")).run()
-    assert_clean(app)
+    settle(app)
     assert "**two_digits** · 20 images · 2 classes" in texts(app)
 
 
@@ -548,14 +618,14 @@ def test_fashion_mnist_subset(app: AppTest) -> None:
     if not DATASETS["fashion_mnist"].local():
         pytest.skip("Fashion-MNIST files are not installed (apt package dataset-fashion-mnist)")
     app.selectbox(key="dataset_choice").set_value("fashion_mnist").run()
-    assert_clean(app)
+    settle(app)
     # the default is a 10,000-image subset, shown as such; then a smaller one on request
     assert "Embedding a random 10,000 of 70,000 images." in texts(app)
     app.select_slider(key="limit").set_value(1000).run()  # a pending choice: nothing starts
     assert_clean(app)
     assert "Embedding a random 10,000 of 70,000 images." in texts(app)
     app.button(key="apply_limit").click().run()
-    assert_clean(app)
+    settle(app)
     assert "**fashion_mnist** · 1,000 of 70,000 images · 10 classes" in texts(app)
 
 
@@ -578,6 +648,13 @@ def test_unavailable_backbone_explains_why(app: AppTest) -> None:
     app.selectbox(key="backbone_choice").set_value("resnet50").run()
     assert not app.exception
     assert any("Fix:" in w.value for w in app.warning)  # the sidebar explains
+    # the failed extraction (in the background) is told in the next run
+    from dashboard import resources
+
+    for _, job in resources._extractions.running():
+        job.wait(TIMEOUT)
+    app.run()
+    assert not app.exception
     assert any("Fix:" in e.value for e in app.error)  # and the page does not crash
 
 
@@ -618,7 +695,7 @@ def test_skipped_files_are_listed(app: AppTest, tmp_path) -> None:
     (folder / "digit_0" / "corrupt.jpg").write_bytes(np.random.default_rng(0).bytes(3000))
     app.selectbox(key="dataset_choice").set_value("__folder__").run()
     app.text_input(key="dataset_folder").set_value(str(folder)).run()
-    assert_clean(app)
+    settle(app)
     assert "**with_broken** · 24 images" in texts(app)
     assert any("1 file skipped" in w.value for w in app.warning)
     table = next(d.value for d in app.dataframe if "reason" in d.value.columns)
@@ -632,6 +709,15 @@ def test_fine_tune_then_compare_before_and_after(app: AppTest) -> None:
     assert_clean(app)
     assert "Fine-tune the backbone itself" in texts(app)
     assert "feature_space" not in [w.key for w in app.segmented_control]  # nothing to switch yet
+    # the expected time, measured here from real steps (for the form's submitted values:
+    # the defaults now), then read from the cache on the next look
+    app.button(key="finetune_estimate").click().run()
+    assert_clean(app)
+    estimate = next(c.value for c in app.caption if "Expected: about" in c.value)
+    assert "8 epochs ×" in estimate and "s/step at 32 px" in estimate, estimate
+    app.run()
+    assert "finetune_estimate" not in [b.key for b in app.button]  # kept: no button
+    assert estimate in [c.value for c in app.caption]
     app.number_input(key="hp_finetune_epochs").set_value(3)
     app.number_input(key="hp_finetune_batch_size").set_value(64)
     app.checkbox(key="hp_finetune_flip").uncheck()  # digits are not mirror-symmetric

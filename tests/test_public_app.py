@@ -234,6 +234,8 @@ def _call_in_app(what: str, public) -> AppTest:
     ("resources.clear_cache()", "Clearing the cache"),
     ("resources.full_dataset('/etc')", "Loading a folder or .zip from the server's disk"),
     ("resources.backbone('model.keras:dense')", "A custom .keras model"),
+    ("from core.heads import delete_head; delete_head(key='0' * 20)",
+     "Deleting a head from the shared cache"),
 ])
 def test_resources_refuse_in_public_mode(public, what, refused) -> None:
     at = _call_in_app(what, public)
@@ -329,3 +331,36 @@ def test_uploads_over_the_limits_are_refused_clearly(public, isolated_cache,
     # values computed for the accepted upload)
     assert not [p for p in written() if "public_uploads" in p.parts or "uploads" in p.parts
                 or p.suffix in (".png", ".bin", ".zip")]
+
+
+def head_rows(at: AppTest) -> list[str]:
+    """The parameters line of each head listed under "Heads on these transfer values"."""
+    return [m.value for m in at.markdown if "parameters" not in m.value and "C=" in m.value]
+
+
+def test_visitors_list_and_start_from_only_their_own_heads(public, isolated_cache) -> None:
+    """The heads cache is shared, but one visitor's heads never show up in, become active
+    in, or get deleted from another visitor's session."""
+    from core.heads import list_heads
+
+    first, second = run_app(ds=BUNDLE), run_app(ds=BUNDLE)
+    train(first, C=0.7)
+    train(second, C=0.9)
+    assert any("C=0.7" in row for row in head_rows(first))
+    assert not any("C=0.9" in row for row in head_rows(first))
+    assert any("C=0.9" in row for row in head_rows(second))
+    assert not any("C=0.7" in row for row in head_rows(second))
+    # a new visitor starts from the bundle's head, not from the best anyone trained
+    third = run_app(ds=BUNDLE)
+    show(third, "Train a head")
+    assert "Heads on these transfer values (0)" in texts(third)
+    # "deleting" in a public app only hides the head from the session's own list
+    tv_key = first.session_state["tv_key"]
+    mine = [h for h in list_heads(tv_key=tv_key) if h.params.get("C") == 0.7]
+    assert len(mine) == 1
+    first.button(key=f"head_delete_{mine[0].key}").click().run()
+    first.button(key=f"head_delete_yes_{mine[0].key}").click().run()
+    assert_clean(first)
+    assert "Removed the active head from your list" in texts(first)
+    assert not any("C=0.7" in row for row in head_rows(first))
+    assert mine[0].key in {h.key for h in list_heads(tv_key=tv_key)}, "the file must stay"

@@ -122,6 +122,11 @@ def compute_transfer_values(*, dataset: ImageDataset, backbone: str = DEFAULT_BA
     return _from_entry(entry, status=status, seconds=time.perf_counter() - started)
 
 
+def has_transfer_values(*, key: str, cache_dir: str | Path | None = None) -> bool:
+    """Whether the cache holds these transfer values (no file is read)."""
+    return ArrayCache(kind=KIND, root=cache_dir).exists(key)
+
+
 def load_transfer_values(*, key: str, cache_dir: str | Path | None = None) -> TransferValues | None:
     """Open cached transfer values by key without a dataset or TensorFlow."""
     entry = ArrayCache(kind=KIND, root=cache_dir).load(key)

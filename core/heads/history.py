@@ -119,6 +119,11 @@ def load_head_by_key(*, key: str, cache_dir: str | Path | None = None) -> Traine
 
 
 def delete_head(*, key: str, cache_dir: str | Path | None = None) -> None:
-    """Remove the cached head `key` (TransferLensError when there is none)."""
+    """Remove the cached head `key` (TransferLensError when there is none). Refused in a
+    public app: its cache is shared, and one visitor must not delete another's head."""
+    from core.base.public import refuse_if_public
+
+    refuse_if_public("Deleting a head from the shared cache",
+                     why="every visitor's heads live in one cache")
     head_path(key=key, cache_dir=cache_dir)
     _cache(cache_dir).remove(key)

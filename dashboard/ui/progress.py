@@ -15,13 +15,23 @@ import streamlit as st
 # While a script run is busy, Streamlit keeps showing the previous run's elements that
 # the run has not reached yet, greyed out, below the new ones: during a t-SNE, an
 # extraction or a training the user saw the controls twice (the new ones above the
-# progress bar, the previous run's below it). So app.py draws the view inside one
-# placeholder (the frame), and a long computation first empties the frame and draws its
-# progress there alone; when it is done the script reruns and the view is drawn again,
-# from the memo. One frame per script thread (each session runs in its own thread).
+# progress bar, the previous run's below it). So app.py gives the view a frame of two
+# slots: the view draws in the first; a long computation empties it (the view's elements
+# go at once) and draws its progress in the second, alone; when it is done the script
+# reruns and the view is drawn again, from the memo. One frame per script thread (each
+# session runs in its own thread).
+#
+# Why two slots and not one replaced in place: Streamlit's outgoing queue merges a new
+# element into an unsent older one at the same path (ForwardMsgQueue composes deltas)
+# even when a new block replaced that path's parent in between, so under load the
+# progress box's first children were merged into the view's old elements, sent before
+# the box, and the browser's app crashed to a blank page ("Bad delta path index 2
+# (should be between [0, 0])", seen in the 8-session load test). Progress in a slot of
+# its own has paths the view never used.
 
 class _Frame(threading.local):
-    slot: Any = None  # the st.empty() the view is drawn in (None: draw where we are)
+    view_slot: Any = None  # the st.empty() the view is drawn in (None: draw where we are)
+    compute_slot: Any = None  # the st.empty() a long computation draws in
     view_drawn = False  # the view has started drawing into the frame in this run
     replaced = False  # a computation replaced the view: rerun when its result is kept
     depth = 0  # computing areas open (an inner one draws inside the outer one)
@@ -31,44 +41,41 @@ _frame = _Frame()
 
 
 @contextmanager
-def view_frame(slot) -> Iterator[None]:
-    """app.py: `slot` (an st.empty()) holds the view for this run."""
-    _frame.slot, _frame.view_drawn, _frame.replaced, _frame.depth = slot, False, False, 0
+def view_frame(frame) -> Iterator[None]:
+    """app.py: `frame` (an st.container()) holds the view, or a computation, for this run."""
+    _frame.view_slot, _frame.compute_slot = frame.empty(), frame.empty()
+    _frame.view_drawn, _frame.replaced, _frame.depth = False, False, 0
     try:
         yield
     finally:
-        _frame.slot = None
+        _frame.view_slot = _frame.compute_slot = None
 
 
 def view_container():
     """The container the view draws in (a same-type block keeps the previous run's
     children while they are redrawn, so an ordinary rerun does not flicker)."""
-    if _frame.slot is None:
+    if _frame.view_slot is None:
         return st.container()
     _frame.view_drawn = True
-    return _frame.slot.container()
+    return _frame.view_slot.container()
 
 
 @contextmanager
 def computing_area(title: str) -> Iterator[None]:
     """Draw a long computation's progress (stop button, live curves) as the view's only
     content, in an st.status titled `title`. Outside a frame (or inside another computing
-    area) it draws where it is.
-
-    Why a status box: a new block of the same type as the one it replaces keeps the old
-    block's children (Streamlit's frontend does that so a rerun does not flicker), and
-    st.empty().empty() just before is merged away with it; a block of another type (the
-    view is an st.container) starts empty, so nothing stale shows below the progress."""
-    if _frame.slot is None or _frame.depth > 0:
+    area) it draws where it is."""
+    if _frame.view_slot is None or _frame.depth > 0:
         _frame.depth += 1
         try:
             yield
         finally:
             _frame.depth -= 1
         return
-    area = _frame.slot.status(title, expanded=True)
+    _frame.view_slot.empty()  # the view (the previous run's, or half-drawn) goes
     if _frame.view_drawn:
-        _frame.replaced = True
+        _frame.replaced = True  # drawn again from the memo in the next run
+    area = _frame.compute_slot.status(title, expanded=True)
     _frame.depth += 1
     try:
         with area:

@@ -15,6 +15,7 @@ import streamlit as st
 from dashboard import resources, state
 from dashboard.resources import ImageDataset, Settings, Workspace
 from dashboard.ui import components
+from dashboard.ui.progress import queued_text
 
 FOLDER, UPLOAD = "__folder__", "__upload__"
 CUSTOM = "__custom__"
@@ -326,6 +327,40 @@ def bundle_settings(ws: Workspace) -> None:
         f"(test accuracy {head['metrics']['test_accuracy']:.1%}) and "
         f"{m['label_issues']['flagged']:,} suspected label errors, all precomputed. "
         "Choose the dataset itself above to change the backbone or the subset.")
+
+
+# --- an extraction running in the background ---
+
+POLL_SECONDS = 1.0
+
+
+def pending_extraction(pending) -> None:
+    """While the sidebar's new settings are embedded in the background (the views show the
+    previous workspace meanwhile): its progress, refreshed every second, and Stop; the
+    whole page reruns once the values are ready, so the views switch to them."""
+    @st.fragment(run_every=POLL_SECONDS)
+    def poll() -> None:
+        job = pending.job
+        if job.done or state.extraction_paused(pending.key):
+            st.rerun(scope="app")  # the views switch to the new values (or say it stopped)
+        box = st.container(border=True)
+        box.markdown(f"**Embedding in the background:** {pending.describe()}")
+        progress = job.progress
+        if progress is None:
+            box.progress(0.0, text="loading the model, first batch…")
+        elif progress.stage == "queued":
+            box.progress(0.0, text=queued_text(progress))
+        else:
+            box.progress(progress.fraction, text=progress.describe())
+        box.caption("The views keep showing the previous transfer values meanwhile and "
+                    "switch by themselves when the new ones are ready.")
+        box.button("Stop", key="stop_background_extraction", icon=":material/stop_circle:",
+                   on_click=state.pause_extraction, args=(pending.key,),
+                   help="Stops after the current batch; finished chunks are kept, and "
+                        "choosing these settings again resumes from them.")
+
+    with st.sidebar:
+        poll()
 
 
 # --- original or fine-tuned backbone ---

@@ -92,7 +92,32 @@ def _finetune_settings(ws: Workspace, head: str) -> tuple[dict, int, bool]:
                                 helps=FINETUNE_HELP, specs=resources.finetune_specs())
         submitted = st.form_submit_button("Start fine-tuning", type="primary",
                                           icon=":material/play_arrow:")
+    if not submitted:
+        _finetune_estimate(ws, params)
     return params, 0, submitted
+
+
+def _finetune_estimate(ws: Workspace, params: dict) -> None:
+    """The expected time of these settings, measured on this machine (a few real steps,
+    once per set-up; later looks scale the kept timings to the schedule)."""
+    try:
+        estimate = resources.finetune_estimate(ws, params, measure=False)
+        if estimate is None and st.button(
+                "Estimate the time on this machine", key="finetune_estimate",
+                icon=":material/timer:",
+                help="Builds the network and times a few real training steps at the "
+                     "schedule's smallest and largest input size (tens of seconds), then "
+                     "scales them to these settings. Kept for next time."):
+            with components.progress_panel("Timing a few fine-tuning steps…",
+                                           starting="building the network…") as panel:
+                estimate = resources.finetune_estimate(ws, params, measure=True,
+                                                       progress=panel)
+    except resources.TransferLensError as error:  # settings out of bounds, no such backbone
+        st.caption(f":orange[No time estimate: {error}]")
+        return
+    if estimate is not None:
+        st.caption(f":material/timer: Expected: {estimate.describe()} (with the values of "
+                   f"{ws.settings.image_size} px already cached).")
 
 
 # --- 2. training ---
@@ -439,9 +464,11 @@ def _history(ws: Workspace) -> None:
                    "also after a reload.")
         return
     st.caption("Kept in the cache, newest first. The **active** head is the one every view "
-               "uses (projection colours, confusion matrix, failures, inspect, export); a new "
-               "session starts with the best by validation accuracy. Degenerate runs are "
-               "listed but never used.")
+               "uses (projection colours, confusion matrix, failures, inspect, export); " + (
+                   "this public app lists only the heads of your session (other visitors' "
+                   "heads stay theirs). " if resources.is_public() else
+                   "a new session starts with the best by validation accuracy. ") +
+               "Degenerate runs are listed but never used.")
     for summary in heads:
         _head_row(ws, summary, active=summary.key == active)
     if len(heads) >= 2:
@@ -482,10 +509,14 @@ def _head_row(ws: Workspace, summary, *, active: bool) -> None:
         if summary.degenerate:
             st.caption(f":orange[Not used: {summary.degenerate}.]")
         if state.head_to_delete() == summary.key:
-            st.warning("Delete this head from the cache? It cannot be undone (training it "
-                       "again with the same settings gives it back).", icon=":material/delete:")
+            public = resources.is_public()
+            st.warning("Remove this head from your list? (It stays in the shared cache.)"
+                       if public else "Delete this head from the cache? It cannot be undone "
+                       "(training it again with the same settings gives it back).",
+                       icon=":material/delete:")
             yes, no, _ = st.columns([2, 1, 4])
-            yes.button("Delete permanently", key=f"head_delete_yes_{summary.key}",
+            yes.button("Remove" if public else "Delete permanently",
+                       key=f"head_delete_yes_{summary.key}",
                        type="primary", on_click=resources.delete_head,
                        args=(ws.tv.key, summary.key))
             no.button("Cancel", key=f"head_delete_no_{summary.key}",
