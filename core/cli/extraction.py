@@ -33,7 +33,7 @@ def cmd_extract(args: argparse.Namespace) -> dict[str, Any]:
 
 def _extract_on_ray(args: argparse.Namespace):
     from core.features.feature_sets import PIXELS
-    from core.features.ray_engine import RAY_CHUNK, DatasetRecipe, RayEngine
+    from core.features.ray_engine import DatasetRecipe, RayEngine
     from core.features.transfer_values import compute_transfer_values
 
     if args.backbone == PIXELS:
@@ -45,7 +45,7 @@ def _extract_on_ray(args: argparse.Namespace):
     tv = compute_transfer_values(dataset=load_for_cli(args, split=args.split),
                                  backbone=args.backbone, image_size=args.image_size,
                                  dtype=args.dtype, cache_dir=args.cache_dir,
-                                 chunk_size=args.chunk_size or RAY_CHUNK,
+                                 chunk_size=args.chunk_size,
                                  progress=progress_bar(),
                                  engine=engine)
     return tv, engine

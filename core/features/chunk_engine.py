@@ -17,6 +17,8 @@ from core.backbones.spec import BackboneSpec
 from core.base.progress import ProgressTracker
 from core.datasets.base import ImageDataset
 
+DEFAULT_CHUNK = 2048  # images per resumable chunk in this process; a multiple of the batch size
+
 
 @dataclass(frozen=True)
 class ChunkTask:
@@ -65,6 +67,7 @@ class ChunkProgress:
 
 class ChunkEngine(Protocol):
     name: str
+    default_chunk: int  # images per chunk when a run starts (a resumed run keeps its own)
 
     def chunks(self, *, job: ExtractionJob, todo: list[ChunkTask],
                progress: ChunkProgress) -> Iterator[tuple[int, np.ndarray]]:

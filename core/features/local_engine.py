@@ -6,13 +6,14 @@ from typing import Iterator
 
 import numpy as np
 
-from core.features.chunk_engine import ChunkProgress, ChunkTask, ExtractionJob
+from core.features.chunk_engine import DEFAULT_CHUNK, ChunkProgress, ChunkTask, ExtractionJob
 
 
 class LocalEngine:
     """Runs the backbone here, batch by batch (`core.features.extractor`)."""
 
     name = "local"
+    default_chunk = DEFAULT_CHUNK
 
     def chunks(self, *, job: ExtractionJob, todo: list[ChunkTask],
                progress: ChunkProgress) -> Iterator[tuple[int, np.ndarray]]:

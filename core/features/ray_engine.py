@@ -101,6 +101,17 @@ class ClusterSession:
             ray.shutdown()
 
 
+def quiet_ray_data() -> None:
+    """No Ray Data progress bars or execution notices on stderr: the driver reports progress
+    with rate and ETA itself (`core.base.progress`)."""
+    from ray.data import DataContext
+
+    context = DataContext.get_current()
+    context.enable_progress_bars = False
+    context.print_on_execution_start = False
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
+
+
 def _check_reachable(address: Optional[str]) -> None:
     """Fail in seconds on a host:port nobody listens on (ray.init would retry for minutes)."""
     import socket
@@ -123,6 +134,7 @@ class RayEngine:
     (default: as many as the cluster's CPUs allow, at most one per chunk)."""
 
     name = "ray"
+    default_chunk = RAY_CHUNK
 
     def __init__(self, *, address: Optional[str] = None, workers: Optional[int] = None,
                  cpus_per_worker: float = 1.0, recipe: Optional[DatasetRecipe] = None) -> None:
@@ -142,12 +154,9 @@ class RayEngine:
         items = _items(job=job, todo=todo, recipe=self.recipe)  # checks before connecting
         progress.note("connecting to Ray")
         with ClusterSession(address=self.address) as ray:
-            from ray.data import ActorPoolStrategy, DataContext
+            from ray.data import ActorPoolStrategy
 
-            context = DataContext.get_current()
-            context.enable_progress_bars = False  # ours reports instead, from the driver
-            context.print_on_execution_start = False
-            logging.getLogger("ray.data").setLevel(logging.WARNING)
+            quiet_ray_data()
             workers = self._pool_size(ray, len(todo))
             blocks = ray.data.from_items(items, override_num_blocks=len(items))
             mapped = blocks.map_batches(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
 import numpy as np
 
@@ -23,10 +23,8 @@ from core.base.errors import CancelledError
 from core.base.hashing import hash_key
 from core.base.jobs import heavy_job
 from core.base.progress import ProgressCallback, ProgressTracker
+from core.features.chunk_engine import ChunkEngine, ChunkProgress, ChunkTask, ExtractionJob
 from core.features.input_size import default_image_size
-
-if TYPE_CHECKING:
-    from core.features.chunk_engine import ChunkEngine
 
 KIND = "transfer_values"
 # bump when extraction changes its output for the same inputs; 2: EfficientNet-Lite
@@ -34,7 +32,6 @@ KIND = "transfer_values"
 # 3: one TensorFlow preprocessing for folders too (was PIL), crop fraction a number
 EXTRACTOR_VERSION = 3
 DEFAULT_BATCH = 64
-DEFAULT_CHUNK = 2048  # images per resumable chunk; a multiple of the batch size
 
 
 @dataclass
@@ -93,15 +90,16 @@ def transfer_values_key(*, dataset: ImageDataset, backbone: str = DEFAULT_BACKBO
 def compute_transfer_values(*, dataset: ImageDataset, backbone: str = DEFAULT_BACKBONE,
                             image_size: int | None = None, dtype: str = "float32",
                             cache_dir: str | Path | None = None, batch_size: int = DEFAULT_BATCH,
-                            chunk_size: int = DEFAULT_CHUNK,
+                            chunk_size: int | None = None,
                             progress: Optional[ProgressCallback] = None,
-                            engine: Optional["ChunkEngine"] = None) -> TransferValues:
+                            engine: Optional[ChunkEngine] = None) -> TransferValues:
     """Transfer values for every sample of `dataset`, from the cache or computed once.
 
     `image_size=None` means `default_image_size` (the backbone's native size, smaller for
     datasets of small images), so the CLI, the app and scripts agree on it; `tv.image_size`
     says which size was used. `progress` may raise CancelledError to stop: finished chunks
-    are kept, and the same call resumes from them. `engine` runs the unfinished chunks
+    are kept, and the same call resumes from them (`chunk_size` None: the engine's
+    `default_chunk`). `engine` runs the unfinished chunks
     (default: `LocalEngine`, this process; `core.features.ray_engine.RayEngine` spreads them
     over a Ray cluster); the entry, its key and its values are the same whichever ran."""
     started = time.perf_counter()
@@ -166,16 +164,16 @@ def _manifest(dataset: ImageDataset, spec: BackboneSpec, fields: dict, values: n
 
 def _extract_resumable(*, dataset: ImageDataset, spec: BackboneSpec, image_size: int, dtype: str,
                        cache: ArrayCache, key: str, fields: dict, batch_size: int,
-                       chunk_size: int, progress: Optional[ProgressCallback],
+                       chunk_size: int | None, progress: Optional[ProgressCallback],
                        engine: Optional[ChunkEngine] = None) -> tuple[np.ndarray, int]:
     """The values, and how many images this call computed (the rest came from chunks a
     killed run left). Any engine fills the same chunk files, so either resumes the other."""
     import json
 
-    from core.features.chunk_engine import ChunkProgress, ChunkTask, ExtractionJob
     from core.features.local_engine import LocalEngine
 
     engine = engine or LocalEngine()
+    chunk_size = chunk_size or engine.default_chunk
     work = cache.work_path(key)
     work.mkdir(parents=True, exist_ok=True)
     plan_file = work / "plan.json"

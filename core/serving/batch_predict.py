@@ -202,15 +202,13 @@ def _run_local(*, model_path, batches, top_k, tracker, **_) -> Iterator[tuple[in
 
 def _run_on_ray(*, model_path, batches, top_k, address, workers, tracker
                 ) -> Iterator[tuple[int, np.ndarray]]:
-    from core.features.ray_engine import ClusterSession
+    from core.features.ray_engine import ClusterSession, quiet_ray_data, worker_errors
 
     tracker.update(0, "connecting to Ray")
     with ClusterSession(address=address) as ray:
-        from ray.data import ActorPoolStrategy, DataContext
+        from ray.data import ActorPoolStrategy
 
-        context = DataContext.get_current()
-        context.enable_progress_bars = False
-        context.print_on_execution_start = False
+        quiet_ray_data()
         size = workers or max(1, int(ray.cluster_resources().get("CPU", 1.0)))
         items = [{"position": i, "paths": locations} for i, (_, locations) in enumerate(batches)]
         mapped = ray.data.from_items(items, override_num_blocks=max(1, len(items))).map_batches(
@@ -221,8 +219,6 @@ def _run_on_ray(*, model_path, batches, top_k, address, workers, tracker
         tracker.update(0, "starting Ray workers")
         results = mapped.iter_batches(batch_size=None, batch_format="numpy")
         try:
-            from core.features.ray_engine import worker_errors
-
             for batch in worker_errors(results):
                 for row in range(len(batch["position"])):
                     yield int(batch["position"][row]), np.asarray(batch["outputs"][row])
