@@ -3,6 +3,7 @@ local engine, a killed worker or driver, Ray missing, and batch prediction on bo
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -96,6 +97,18 @@ def test_folder_on_two_nodes_equals_the_local_engine(cluster, tiny_backbone, tmp
     assert remote.key == local.key and remote.values.shape == (36, 16)
     assert np.abs(np.asarray(remote.values) - np.asarray(local.values)).max() <= 1e-4
     assert remote.manifest["skipped_files"] == local.manifest["skipped_files"] != []
+
+
+def test_a_file_a_worker_cannot_read_stops_the_run_naming_it(cluster, tiny_backbone, tmp_path):
+    make_folder(tmp_path / "pets", np.random.default_rng(1))
+    data = load_dataset(name=str(tmp_path / "pets"))
+    gone = tmp_path / "pets" / "owls" / "3.png"
+    gone.unlink()  # after the driver loaded the folder: as if a node did not see it
+    message = (r"A Ray worker \(.+\) failed on chunk \d: Cannot read image "
+               rf"{re.escape(str(gone))}: file not found")
+    with pytest.raises(TransferLensError, match=message):
+        compute_transfer_values(dataset=data, backbone=tiny_backbone, chunk_size=8, batch_size=4,
+                                engine=RayEngine(workers=2))
 
 
 def test_killed_worker_is_replaced_and_the_values_are_identical(cluster, tiny_backbone,
@@ -239,3 +252,12 @@ def test_predict_on_both_engines_agrees_and_matches_the_head(cluster, tiny_backb
     rows = [int(os.path.basename(p)[:4]) for p in local["path"]]
     accuracy = float((local["predicted"].to_numpy() == data.labels[rows]).mean())
     assert accuracy == pytest.approx(trained.metrics["test_accuracy"], abs=1e-9)
+    # a listed file that is not there: one line naming it, from either engine
+    listing = tmp_path / "list.txt"
+    missing = folder / "missing.png"
+    listing.write_text(f"{local['path'][0]}\n{missing}\n")
+    for engine in ("local", "ray"):
+        with pytest.raises(TransferLensError, match=rf"Cannot read image {re.escape(str(missing))}"
+                                                    r": file not found"):
+            predict_to_parquet(model_path=model, images=str(listing), out=tmp_path / "x.parquet",
+                               engine=engine, workers=1)

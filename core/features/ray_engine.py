@@ -170,6 +170,10 @@ class RayEngine:
             try:
                 for batch in worker_errors(batches):
                     for row in range(len(batch["index"])):
+                        if batch["error"][row]:
+                            raise TransferLensError(
+                                f"A Ray worker ({batch['worker'][row]}) failed on chunk "
+                                f"{int(batch['index'][row])}: {batch['error'][row]}")
                         values = np.asarray(batch["values"][row])
                         worker = str(batch["worker"][row])
                         record = self.stats.setdefault(worker, {"images": 0, "seconds": 0.0})
@@ -258,11 +262,23 @@ def _user_cause(error: BaseException) -> TransferLensError | None:
 
 class ChunkWorker:
     """A Ray Data actor: builds the backbone once, then turns chunk items into values with
-    the local engine's own code (`FeatureExtractor.run_images`, the one preprocessing)."""
+    the local engine's own code (`FeatureExtractor.run_images`, the one preprocessing).
 
-    def __init__(self, *, spec, image_size: int, dtype: str, batch_size: int,
-                 crop_fraction: float, weights: str, recipe: Optional[DatasetRecipe],
-                 fingerprint: str, threads: int, versions: dict[str, Any]) -> None:
+    A user error (unreadable file, other weights, another dataset) comes back as the row's
+    `error` text rather than as an exception: Ray's exception wrapping loses our error types
+    and buries the message in a traceback, and the driver should say it in one line."""
+
+    def __init__(self, **settings: Any) -> None:
+        self.worker = f"{_node()}/{os.getpid()}"
+        self.failure = ""
+        try:
+            self._set_up(**settings)
+        except TransferLensError as error:
+            self.failure = str(error)
+
+    def _set_up(self, *, spec, image_size: int, dtype: str, batch_size: int,
+                crop_fraction: float, weights: str, recipe: Optional[DatasetRecipe],
+                fingerprint: str, threads: int, versions: dict[str, Any]) -> None:
         from core.base.tf_env import import_tensorflow
         from core.features.extractor import FeatureExtractor
 
@@ -288,26 +304,47 @@ class ChunkWorker:
                     f"Dataset '{recipe.name}' on Ray node {_node()} is not the driver's (its "
                     f"content fingerprint differs). Fix: install the same dataset files on "
                     f"every node.")
-        self.worker = f"{_node()}/{os.getpid()}"
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        indices, values, seconds = [], [], []
+        indices, values, seconds, errors = [], [], [], []
         for row in range(len(batch["index"])):
             started = time.perf_counter()
-            start, stop = int(batch["start"][row]), int(batch["stop"][row])
-            if self.dataset is not None:
-                images, rows = self.dataset.images, np.arange(start, stop)
-            else:
-                paths = [str(p) for p in batch["paths"][row]]
-                images, rows = FileImages(paths), np.arange(len(paths))
-            parts = list(self.extractor.run_images(images=images, indices=rows,
-                                                   batch_size=self.batch_size,
-                                                   crop_fraction=self.crop_fraction))
-            values.append(np.concatenate(parts).astype(self.dtype))
             indices.append(int(batch["index"][row]))
+            try:
+                values.append(self._chunk(batch, row))
+                errors.append("")
+            except TransferLensError as error:
+                values.append(np.zeros((0, 0), np.float32))
+                errors.append(str(error))
             seconds.append(time.perf_counter() - started)
-        return {"index": np.array(indices), "values": np.stack(values),
-                "worker": np.array([self.worker] * len(indices)), "seconds": np.array(seconds)}
+        return {"index": np.array(indices), "values": column_of(values),
+                "worker": np.array([self.worker] * len(indices)), "seconds": np.array(seconds),
+                "error": np.array(errors)}
+
+    def _chunk(self, batch: dict[str, np.ndarray], row: int) -> np.ndarray:
+        if self.failure:
+            raise TransferLensError(self.failure)
+        start, stop = int(batch["start"][row]), int(batch["stop"][row])
+        if self.dataset is not None:
+            images, rows = self.dataset.images, np.arange(start, stop)
+        else:
+            paths = [str(p) for p in batch["paths"][row]]
+            images, rows = FileImages(paths), np.arange(len(paths))
+        parts = list(self.extractor.run_images(images=images, indices=rows,
+                                               batch_size=self.batch_size,
+                                               crop_fraction=self.crop_fraction))
+        return np.concatenate(parts).astype(self.dtype)
+
+
+def column_of(arrays: list[np.ndarray]) -> np.ndarray:
+    """One Ray Data tensor column from per-row arrays, ragged (an error row's empty array
+    beside values) or not."""
+    if len({array.shape for array in arrays}) == 1:
+        return np.stack(arrays)
+    column = np.empty(len(arrays), dtype=object)
+    for row, array in enumerate(arrays):  # item by item: np.array() would try to broadcast
+        column[row] = array
+    return column
 
 
 def _check_same_code(versions: dict[str, Any]) -> None:

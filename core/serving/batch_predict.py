@@ -18,7 +18,7 @@ from typing import Any, Iterator, Optional, Sequence
 
 import numpy as np
 
-from core.base.errors import DatasetError
+from core.base.errors import DatasetError, TransferLensError
 from core.base.progress import ProgressCallback, ProgressTracker
 
 DEFAULT_BATCH = 64
@@ -221,6 +221,8 @@ def _run_on_ray(*, model_path, batches, top_k, address, workers, tracker
         try:
             for batch in worker_errors(results):
                 for row in range(len(batch["position"])):
+                    if batch["error"][row]:
+                        raise TransferLensError(f"A Ray worker failed: {batch['error'][row]}")
                     yield int(batch["position"][row]), np.asarray(batch["outputs"][row])
         finally:
             close = getattr(results, "close", None)
@@ -242,7 +244,15 @@ class PredictWorker:
         self.predictor = BatchPredictor(model_path=model_path, top_k=top_k)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        outputs = [self.predictor.predict([str(p) for p in paths]) for paths in batch["paths"]]
+        from core.features.ray_engine import column_of
+
+        outputs, errors = [], []
+        for paths in batch["paths"]:
+            try:  # a user error travels as text: Ray's wrapping would bury it (see ChunkWorker)
+                outputs.append(self.predictor.predict([str(p) for p in paths]))
+                errors.append("")
+            except TransferLensError as error:
+                outputs.append(np.zeros((0, 0), np.float32))
+                errors.append(str(error))
         return {"position": np.asarray(batch["position"]),
-                "outputs": np.array(outputs, dtype=object) if len({o.shape for o in outputs}) > 1
-                else np.stack(outputs)}
+                "outputs": column_of(outputs), "error": np.array(errors)}
