@@ -53,6 +53,10 @@ class Plan:
     quality_noise: tuple[float, ...]
     quality_seeds: tuple[int, ...]
     worker_timeout_s: float
+    # ray: images and px of the local-vs-Ray comparison, images of the 224 px measurement
+    ray_images: int = 10_000
+    ray_size: int = 96
+    ray_projection_images: int = 1024
 
     @classmethod
     def full(cls, *, fashion_available: bool) -> "Plan":
@@ -86,7 +90,8 @@ class Plan:
             dashboard_limits=("1000", "all"), dashboard_repeats=1,
             finetune_sizes=(32, 48), finetune_batch=8, finetune_steps=2,
             quality_inputs=(("digits", "pixels", 0, 0),), quality_noise=(0.03,),
-            quality_seeds=(1,), worker_timeout_s=600.0)
+            quality_seeds=(1,), worker_timeout_s=600.0,
+            ray_images=256, ray_size=32, ray_projection_images=128)
 
     def with_overrides(self, *, sizes: tuple[int, ...] | None, points: tuple[int, ...] | None,
                        heads_224: bool) -> "Plan":

@@ -34,3 +34,7 @@ class ResourceLimitError(TransferLensError):
     """The work would not fit in this machine's memory: the message names the estimate, the
     limit and the parameter to lower."""
 
+
+
+class DependencyError(TransferLensError):
+    """An optional package a feature needs is not installed (the message says how to add it)."""

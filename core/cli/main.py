@@ -10,10 +10,11 @@ import json
 import sys
 
 from core.base.errors import TransferLensError
-from core.cli import analysis, catalog, extraction, heads, publish, quality, training
+from core.cli import (analysis, catalog, extraction, heads, predict, publish, quality,
+                      training)
 from core.cli.args import Handler
 
-COMMAND_GROUPS = (catalog, extraction, analysis, training, heads, publish, quality)
+COMMAND_GROUPS = (catalog, extraction, analysis, training, heads, publish, quality, predict)
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:

@@ -43,6 +43,12 @@ def load_rgb(path: str | Path, *, max_pixels: int | None = None) -> np.ndarray:
     return _decode(path, max_pixels=max_pixels, reduced=False)[0]
 
 
+def decode_rgb(data: bytes, *, name: str | Path, max_pixels: int | None = None) -> np.ndarray:
+    """`load_rgb` for a file's bytes already in memory (read from a URI); `name` is the
+    path or URI errors name."""
+    return _decode(data, max_pixels=max_pixels, reduced=False, name=name)[0]
+
+
 def verify_image(source: str | Path | bytes, *, path: str | Path | None = None,
                  max_pixels: int | None = None) -> tuple[int, int]:
     """Check that an image decodes completely; return its stored (width, height).

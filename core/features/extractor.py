@@ -16,7 +16,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from core.backbones.registry import BackboneSpec
-from core.datasets.base import ImageDataset
+from core.datasets.base import ImageDataset, ImageStore
 from core.features.preprocessing import Preprocessing, preprocess_batch, preprocess_image
 
 
@@ -71,8 +71,15 @@ class FeatureExtractor:
     def run(self, *, dataset: ImageDataset, indices: np.ndarray, batch_size: int,
             crop_fraction: float) -> Iterator[np.ndarray]:
         """Features for dataset[indices], batch by batch, in order."""
+        yield from self.run_images(images=dataset.images, indices=indices,
+                                   batch_size=batch_size, crop_fraction=crop_fraction)
+
+    def run_images(self, *, images: ImageStore, indices: np.ndarray, batch_size: int,
+                   crop_fraction: float) -> Iterator[np.ndarray]:
+        """Features for images[indices] of an image store (a Ray worker's own FileImages of
+        its chunk's paths, or a re-opened dataset's), batch by batch, in order."""
         batches = [indices[i:i + batch_size] for i in range(0, len(indices), batch_size)]
-        store = dataset.images
+        store = images
         if store.uniform_shape is not None:
             for rows in batches:
                 yield self.features(store.batch(rows), crop_fraction=crop_fraction)

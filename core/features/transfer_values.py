@@ -23,6 +23,7 @@ from core.base.errors import CancelledError
 from core.base.hashing import hash_key
 from core.base.jobs import heavy_job
 from core.base.progress import ProgressCallback, ProgressTracker
+from core.features.chunk_engine import ChunkEngine, ChunkProgress, ChunkTask, ExtractionJob
 from core.features.input_size import default_image_size
 
 KIND = "transfer_values"
@@ -31,7 +32,6 @@ KIND = "transfer_values"
 # 3: one TensorFlow preprocessing for folders too (was PIL), crop fraction a number
 EXTRACTOR_VERSION = 3
 DEFAULT_BATCH = 64
-DEFAULT_CHUNK = 2048  # images per resumable chunk; a multiple of the batch size
 
 
 @dataclass
@@ -48,6 +48,7 @@ class TransferValues:
     cache: str  # "hit" or "miss"
     seconds: float
     manifest: dict[str, Any]
+    images_computed: int = 0  # by this call; 0 on a hit, less than n when it resumed
 
     @property
     def n(self) -> int:
@@ -89,14 +90,18 @@ def transfer_values_key(*, dataset: ImageDataset, backbone: str = DEFAULT_BACKBO
 def compute_transfer_values(*, dataset: ImageDataset, backbone: str = DEFAULT_BACKBONE,
                             image_size: int | None = None, dtype: str = "float32",
                             cache_dir: str | Path | None = None, batch_size: int = DEFAULT_BATCH,
-                            chunk_size: int = DEFAULT_CHUNK,
-                            progress: Optional[ProgressCallback] = None) -> TransferValues:
+                            chunk_size: int | None = None,
+                            progress: Optional[ProgressCallback] = None,
+                            engine: Optional[ChunkEngine] = None) -> TransferValues:
     """Transfer values for every sample of `dataset`, from the cache or computed once.
 
     `image_size=None` means `default_image_size` (the backbone's native size, smaller for
     datasets of small images), so the CLI, the app and scripts agree on it; `tv.image_size`
     says which size was used. `progress` may raise CancelledError to stop: finished chunks
-    are kept, and the same call resumes from them."""
+    are kept, and the same call resumes from them (`chunk_size` None: the engine's
+    `default_chunk`). `engine` runs the unfinished chunks
+    (default: `LocalEngine`, this process; `core.features.ray_engine.RayEngine` spreads them
+    over a Ray cluster); the entry, its key and its values are the same whichever ran."""
     started = time.perf_counter()
     if dtype not in ("float32", "float16"):
         raise ValueError("dtype must be 'float32' or 'float16'")
@@ -105,13 +110,15 @@ def compute_transfer_values(*, dataset: ImageDataset, backbone: str = DEFAULT_BA
     fields = cache_key_fields(dataset=dataset, spec=spec, image_size=size, dtype=dtype)
     key = hash_key(fields)
     cache = ArrayCache(kind=KIND, root=cache_dir)
-
+    computed = 0
 
     def compute():
+        nonlocal computed
         with heavy_job(name=f"embedding {len(dataset):,} images", progress=progress):
-            values = _extract_resumable(
+            values, computed = _extract_resumable(
                 dataset=dataset, spec=spec, image_size=size, dtype=dtype, cache=cache, key=key,
-                fields=fields, batch_size=batch_size, chunk_size=chunk_size, progress=progress)
+                fields=fields, batch_size=batch_size, chunk_size=chunk_size, progress=progress,
+                engine=engine)
         return ({"values": values, "labels": dataset.labels, "splits": dataset.splits,
                  "sample_ids": dataset.sample_ids.astype(str)},
                 _manifest(dataset, spec, fields, values))
@@ -119,7 +126,9 @@ def compute_transfer_values(*, dataset: ImageDataset, backbone: str = DEFAULT_BA
     entry, status = cache.load_or_compute(key, compute)
     if status == "miss":
         _remove_work(cache.work_path(key))
-    return _from_entry(entry, status=status, seconds=time.perf_counter() - started)
+    tv = _from_entry(entry, status=status, seconds=time.perf_counter() - started)
+    tv.images_computed = computed
+    return tv
 
 
 def has_transfer_values(*, key: str, cache_dir: str | Path | None = None) -> bool:
@@ -160,9 +169,16 @@ def _manifest(dataset: ImageDataset, spec: BackboneSpec, fields: dict, values: n
 
 def _extract_resumable(*, dataset: ImageDataset, spec: BackboneSpec, image_size: int, dtype: str,
                        cache: ArrayCache, key: str, fields: dict, batch_size: int,
-                       chunk_size: int, progress: Optional[ProgressCallback]) -> np.ndarray:
+                       chunk_size: int | None, progress: Optional[ProgressCallback],
+                       engine: Optional[ChunkEngine] = None) -> tuple[np.ndarray, int]:
+    """The values, and how many images this call computed (the rest came from chunks a
+    killed run left). Any engine fills the same chunk files, so either resumes the other."""
     import json
 
+    from core.features.local_engine import LocalEngine
+
+    engine = engine or LocalEngine()
+    chunk_size = chunk_size or engine.default_chunk
     work = cache.work_path(key)
     work.mkdir(parents=True, exist_ok=True)
     plan_file = work / "plan.json"
@@ -186,35 +202,36 @@ def _extract_resumable(*, dataset: ImageDataset, spec: BackboneSpec, image_size:
     chunks: list[np.ndarray | None] = [_read_chunk(work, i, stop - start, plan["dim"])
                                        for i, (start, stop) in enumerate(bounds)]
     done_before = sum(stop - start for (start, stop), c in zip(bounds, chunks) if c is not None)
-    tracker = ProgressTracker(stage=f"extract {spec.name}@{image_size}px", total=n,
-                              callback=progress, done_before=done_before)
+    stage = f"extract {spec.name}@{image_size}px" + ("" if engine.name == "local"
+                                                     else f" on {engine.name}")
+    tracker = ProgressTracker(stage=stage, total=n, callback=progress, done_before=done_before)
     tracker.update(done_before, "resuming" if done_before else "")
-    if done_before < n:
-        from core.features.extractor import FeatureExtractor
-
-        tracker.update(done_before, "loading the backbone")
-        extractor = FeatureExtractor.for_backbone(spec=spec, image_size=image_size)
-        tracker.restart_clock(done_before)
-        done = done_before
-        for index, (start, stop) in enumerate(bounds):
-            if chunks[index] is not None:
-                continue
-            parts = []
-            for batch in extractor.run(dataset=dataset, indices=np.arange(start, stop),
-                                       batch_size=batch_size, crop_fraction=dataset.crop_fraction):
-                parts.append(batch.astype(dtype))
-                done += len(batch)
-                try:
-                    tracker.update(done)  # the caller's progress callback may stop us here
-                except CancelledError as stop:
-                    finished = sum(chunk is not None for chunk in chunks)
-                    raise CancelledError(f"Extraction stopped at {done}/{n} images; the "
-                                         f"{finished} finished chunks are kept for next "
-                                         f"time.") from stop
-            chunk = np.concatenate(parts)
-            atomic_save_npy(work / f"chunk_{index:06d}.npy", chunk)
-            chunks[index] = chunk
-    return np.concatenate(chunks) if chunks else np.zeros((0, plan["dim"]), dtype=dtype)
+    todo = [ChunkTask(i, start, stop) for i, (start, stop) in enumerate(bounds)
+            if chunks[i] is None]
+    if todo:
+        job = ExtractionJob(dataset=dataset, spec=spec, image_size=image_size, dtype=dtype,
+                            batch_size=batch_size, weights=fields["weights"])
+        counter = ChunkProgress(tracker, done=done_before)
+        finished = iter(engine.chunks(job=job, todo=todo, progress=counter))
+        try:
+            for index, chunk in finished:
+                start, stop = bounds[index]
+                if chunk.shape != (stop - start, plan["dim"]):
+                    raise RuntimeError(f"engine {engine.name} returned chunk {index} with shape "
+                                       f"{chunk.shape}, expected {(stop - start, plan['dim'])}")
+                chunk = chunk.astype(dtype, copy=False)
+                atomic_save_npy(work / f"chunk_{index:06d}.npy", chunk)
+                chunks[index] = chunk
+        except CancelledError as stop:
+            kept = sum(chunk is not None for chunk in chunks)
+            raise CancelledError(f"Extraction stopped at {counter.done}/{n} images; the "
+                                 f"{kept} finished chunks are kept for next time.") from stop
+        finally:
+            close = getattr(finished, "close", None)
+            if close is not None:
+                close()  # stop the engine's work (workers, threads) whatever ended the loop
+    values = np.concatenate(chunks) if chunks else np.zeros((0, plan["dim"]), dtype=dtype)
+    return values, n - done_before
 
 
 def _read_chunk(work: Path, index: int, rows: int, dim: int) -> np.ndarray | None:
