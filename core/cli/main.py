@@ -10,10 +10,10 @@ import json
 import sys
 
 from core.base.errors import TransferLensError
-from core.cli import analysis, catalog, extraction, heads, publish, quality, training
+from core.cli import analysis, catalog, extraction, heads, publish, quality, targets, training
 from core.cli.args import Handler
 
-COMMAND_GROUPS = (catalog, extraction, analysis, training, heads, publish, quality)
+COMMAND_GROUPS = (catalog, extraction, analysis, training, heads, publish, quality, targets)
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
