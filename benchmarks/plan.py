@@ -53,6 +53,9 @@ class Plan:
     quality_noise: tuple[float, ...]
     quality_seeds: tuple[int, ...]
     worker_timeout_s: float
+    # regression: fashion_mnist_scale, a seeded subset of this many images (0: all 70,000)
+    regression_limit: int = 0
+    regression_size: int = 96
 
     @classmethod
     def full(cls, *, fashion_available: bool) -> "Plan":
@@ -86,7 +89,8 @@ class Plan:
             dashboard_limits=("1000", "all"), dashboard_repeats=1,
             finetune_sizes=(32, 48), finetune_batch=8, finetune_steps=2,
             quality_inputs=(("digits", "pixels", 0, 0),), quality_noise=(0.03,),
-            quality_seeds=(1,), worker_timeout_s=600.0)
+            quality_seeds=(1,), worker_timeout_s=600.0, regression_limit=600,
+            regression_size=32)
 
     def with_overrides(self, *, sizes: tuple[int, ...] | None, points: tuple[int, ...] | None,
                        heads_224: bool) -> "Plan":
