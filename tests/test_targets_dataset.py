@@ -181,6 +181,19 @@ def test_cli_counts_unlisted_images(tmp_path, capsys, tiny_backbone):
     assert out.err.count(UNLISTED_REASON) == 20  # the first 20 named, the rest counted
     result = json.loads(out.out.strip().splitlines()[-1])
     assert result["n"] == 12 and result["target"] == "length"
+    assert {"r2", "mae", "rmse", "baseline_mae", "n_train", "train_seconds"} <= set(result)
+    assert result["n_train"] + result["n_val"] + result["n_test"] == 12
+    code, out = _cli(["train", "--dataset", str(root), "--head", "logreg", "--target", "length",
+                      "--backbone", tiny_backbone, "--image-size", "32", "--json"], capsys)
+    assert code == 2 and "--target goes with a regression head" in out.err
+    code, out = _cli(["train", "--dataset", str(root), "--head", "logreg", "--backbone",
+                      tiny_backbone, "--image-size", "32", "--json"], capsys)
+    assert code == 2 and "needs at least two classes" in out.err and "Traceback" not in out.err
+    code, out = _cli(["target-outliers", "--dataset", str(root), "--target", "length",
+                      "--backbone", tiny_backbone, "--image-size", "32", "--cross-fit", "2",
+                      "--neighbors", "3", "--json"], capsys)
+    assert code == 0, out.err
+    assert json.loads(out.out.strip().splitlines()[-1])["target"] == "length"
 
 
 # --- the built-in demo --------------------------------------------------------------------
