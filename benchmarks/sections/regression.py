@@ -94,4 +94,7 @@ def _outliers(run: Run, *, limit: int, size: int, errors: list[str]) -> list[str
                             share(r["found_neighbours_only"])],
                            ["sum of the two z", share(r["found_mean_of_both"])]]),
             f"Flagged (both z ≥ 3): {r['flagged']:,}, of them planted: {r['flagged_planted']:,}. "
-            f"Ranking time (cross-fit + kNN graph + ranking): {report.seconds(r['seconds'])}.", ""]
+            f"Time: {report.seconds(r['seconds'])} in all, of which the ridge and its 5 "
+            f"cross-fitted copies {report.seconds(r['cross_fit_seconds'])} and the 20-NN graph "
+            f"{report.seconds(r['knn_seconds'])} "
+            f"({'a cache hit' if r['knn_cache'] == 'hit' else 'computed'}).", ""]
