@@ -57,6 +57,9 @@ class Plan:
     ray_images: int = 10_000
     ray_size: int = 96
     ray_projection_images: int = 1024
+    # regression: fashion_mnist_scale, a seeded subset of this many images (0: all 70,000)
+    regression_limit: int = 0
+    regression_size: int = 96
 
     @classmethod
     def full(cls, *, fashion_available: bool) -> "Plan":
@@ -91,7 +94,8 @@ class Plan:
             finetune_sizes=(32, 48), finetune_batch=8, finetune_steps=2,
             quality_inputs=(("digits", "pixels", 0, 0),), quality_noise=(0.03,),
             quality_seeds=(1,), worker_timeout_s=600.0,
-            ray_images=256, ray_size=32, ray_projection_images=128)
+            ray_images=256, ray_size=32, ray_projection_images=128, regression_limit=600,
+            regression_size=32)
 
     def with_overrides(self, *, sizes: tuple[int, ...] | None, points: tuple[int, ...] | None,
                        heads_224: bool) -> "Plan":

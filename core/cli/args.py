@@ -18,8 +18,12 @@ def add_dataset_args(parser: argparse.ArgumentParser) -> None:
     from core.features.input_size import SMALL_IMAGE, SMALL_IMAGE_INPUT
 
     parser.add_argument("--dataset", default="digits",
-                        help="built-in name (digits, fashion_mnist, cifar10, mnist), a folder "
-                             "with one sub-folder per class, or a .zip of one")
+                        help="built-in name (digits, fashion_mnist, fashion_mnist_scale, "
+                             "cifar10, mnist), a folder with one sub-folder per class "
+                             "(and/or a targets.csv), or a .zip of one")
+    parser.add_argument("--target", default=None, metavar="NAME",
+                        help="a numeric target of the dataset (a column of its targets.csv; "
+                             "fashion_mnist_scale: scale), for regression heads")
     parser.add_argument("--backbone", default=DEFAULT_BACKBONE,
                         help="backbone name (see `backbones`) or path/to/model.keras:layer")
     parser.add_argument("--image-size", type=int, default=None,
@@ -36,17 +40,36 @@ def load_for_cli(args: argparse.Namespace, split: str = "all"):
     from core.datasets import load_dataset
 
     dataset = load_dataset(name=args.dataset)
-    for skipped in dataset.skipped:
-        print(f"skipped {skipped.path}: {skipped.reason}", file=sys.stderr)
+    _report_skipped(dataset)
+    if getattr(args, "target", None) is not None:
+        dataset.target(args.target)  # a wrong name fails now, before any extraction
     return dataset.limited(limit=args.limit, split=split)
 
 
-def features_for_cli(args: argparse.Namespace, split: str = "all"):
+def _report_skipped(dataset, listed: int = 20) -> None:
+    """Each skipped file on stderr — the first `listed` of those a targets file leaves out,
+    then their count (a big folder may hold thousands)."""
+    from core.datasets.folder import UNLISTED_REASON
+
+    unlisted = 0
+    for skipped in dataset.skipped:
+        if skipped.reason.startswith(UNLISTED_REASON):
+            unlisted += 1
+            if unlisted > listed:
+                continue
+        print(f"skipped {skipped.path}: {skipped.reason}", file=sys.stderr)
+    if unlisted:
+        print(f"skipped {unlisted} image(s) the targets file does not list", file=sys.stderr)
+
+
+def features_for_cli(args: argparse.Namespace, split: str = "all", dataset=None):
     """`feature_values` for the command's arguments: the backbone's transfer values (at
-    --image-size, else core's default size) or raw pixels (--backbone pixels)."""
+    --image-size, else core's default size) or raw pixels (--backbone pixels); of `dataset`
+    when the caller already loaded it with `load_for_cli`."""
     from core.features.feature_sets import feature_values
 
-    return feature_values(dataset=load_for_cli(args, split=split), backbone=args.backbone,
+    dataset = dataset if dataset is not None else load_for_cli(args, split=split)
+    return feature_values(dataset=dataset, backbone=args.backbone,
                           image_size=args.image_size, cache_dir=args.cache_dir,
                           dtype=getattr(args, "dtype", "float32"), progress=progress_bar())
 

@@ -17,7 +17,7 @@ def cmd_datasets(args: argparse.Namespace) -> dict[str, Any]:
         for row in rows:
             print(f"{row['name']:<15} {row['status']:<26} {row['description']}")
         print("any folder     available                  a folder with one sub-folder of images "
-              "per class (or a .zip of one)")
+              "per class (or a .zip of one); numeric targets: a targets.csv at its root")
         print(f"default: {default_dataset_name()}")
     return {"datasets": rows, "default": default_dataset_name()}
 

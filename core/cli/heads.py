@@ -30,20 +30,35 @@ def _list(args: argparse.Namespace) -> dict[str, Any]:
     from core.heads import best_head, list_heads
 
     tv_key = None if args.all else (args.tv_key or features_for_cli(args).key)
-    rows = list_heads(tv_key=tv_key, cache_dir=args.cache_dir)
-    best = {best_head(tv_key=key, cache_dir=args.cache_dir).key
-            for key in {row.tv_key for row in rows if row.degenerate is None}}
+    rows = list_heads(tv_key=tv_key, cache_dir=args.cache_dir, task=None)
+    best = set()
+    for row in rows:  # the best classification head, and the best per regression target
+        if row.degenerate is None:
+            target = _TargetKey(row.target_key) if row.task == "regression" else None
+            chosen = best_head(tv_key=row.tv_key, cache_dir=args.cache_dir, target=target)
+            best.add(chosen.key if chosen else None)
     heads = [{**row.fields(), "best": row.key in best} for row in rows]
     if not args.json:
         fmt = lambda v: "   —  " if v is None else f"{v:6.2%}"  # noqa: E731
+        r2 = lambda v: "  —  " if v is None else f"{v:.4f}"  # noqa: E731
         for row in heads:
             mark = "*" if row["best"] else " "
             note = f"  degenerate: {row['degenerate']}" if row["degenerate"] else ""
-            print(f"{mark} {row['key']}  {row['head']:<9} val {fmt(row['val_accuracy'])}  test "
-                  f"{fmt(row['test_accuracy'])}  {row['created']}  {row['params']}{note}")
+            scores = (f"R² val {r2(row['val_r2'])}  test {r2(row['test_r2'])} ({row['target']})"
+                      if row["task"] == "regression" else
+                      f"val {fmt(row['val_accuracy'])}  test {fmt(row['test_accuracy'])}")
+            print(f"{mark} {row['key']}  {row['head']:<9} {scores}  {row['created']}  "
+                  f"{row['params']}{note}")
         if not heads:
             print("no heads trained on these transfer values yet (python -m core train)")
     return {"tv_key": tv_key, "heads": heads}
+
+
+class _TargetKey:
+    """What `best_head(target=...)` reads of a target: its key (a listing has no values)."""
+
+    def __init__(self, key: str | None) -> None:
+        self.key = key
 
 
 def _print_comparison(result: dict[str, Any]) -> None:

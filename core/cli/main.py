@@ -11,10 +11,11 @@ import sys
 
 from core.base.errors import TransferLensError
 from core.cli import (analysis, catalog, extraction, heads, predict, publish, quality,
-                      training)
+                      targets, training)
 from core.cli.args import Handler
 
-COMMAND_GROUPS = (catalog, extraction, analysis, training, heads, publish, quality, predict)
+COMMAND_GROUPS = (catalog, extraction, analysis, training, heads, publish, quality, targets,
+                  predict)
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:

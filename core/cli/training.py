@@ -1,4 +1,5 @@
-"""`train`: a head on the transfer values (or a fine-tuning run), evaluated on test."""
+"""`train`: a head on the transfer values (or a fine-tuning run), evaluated on test; a
+regression head (ridge, mlp_regressor) on a numeric target (`--target NAME`)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,11 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     extra: dict[str, Any] = {}
     # a head that fine-tunes the backbone trains on images and brings its own model
     fine_tunes = HEADS[args.head].fine_tunes_backbone
+    if HEADS[args.head].task == "regression":
+        return _train_regression(args, params, started)
+    if args.target is not None:
+        raise TransferLensError(f"--target goes with a regression head (--head ridge or "
+                                f"mlp_regressor); '{args.head}' predicts classes.")
     if fine_tunes:
         tv, trained, extra = _fine_tune(args, params)
     else:
@@ -78,6 +84,56 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def _train_regression(args: argparse.Namespace, params: dict[str, Any],
+                      started: float) -> dict[str, Any]:
+    """A regression head on the dataset's numeric target: r2, mae, rmse and the mean
+    baseline on test."""
+    from core.heads import is_degenerate, train_head
+
+    if args.C is not None:
+        raise TransferLensError("--C is logreg's; ridge takes --param alpha=VALUE (or auto).")
+    dataset = load_for_cli(args)
+    target = dataset.target(args.target)
+    tv = features_for_cli(args, dataset=dataset)
+    trained = train_head(tv=tv, head=args.head, params=params, seed=args.seed,
+                         cross_fit_folds=args.cross_fit, cache_dir=args.cache_dir,
+                         use_cache=not args.no_cache, progress=progress_bar(), target=target)
+    m = trained.metrics
+    result = {"head": trained.head, "task": "regression", "target": target.name,
+              "params": trained.params, "backbone": args.backbone, "image_size": tv.image_size,
+              "n": tv.n, "dim": tv.dim, "cache": trained.cache,
+              **{k: m.get(k) for k in ("r2", "mae", "rmse", "baseline_mae", "baseline_rmse",
+                                       "baseline_rule", "reported_on", "train_r2", "val_r2",
+                                       "val_mae", "test_r2", "test_mae", "test_rmse",
+                                       "train_r2_out_of_fold", "n_train", "n_val", "n_test",
+                                       "train_seconds", "cross_fit_seconds", "target_mean",
+                                       "target_std")},
+              "epochs_run": len(trained.history), "details": m.get("details"),
+              "key": trained.key, "degenerate": is_degenerate(trained),
+              "per_class": m.get("per_class"),
+              "total_seconds": round(time.perf_counter() - started, 3)}
+    if args.save:
+        result["saved"] = str(trained.save(args.save))
+    if args.export:
+        from core.features.feature_sets import PIXELS
+        from core.serving.export import export_end_to_end_model
+
+        if args.backbone == PIXELS:
+            raise SystemExit("--export needs a backbone (pixels have no model to export)")
+        result["exported"] = str(export_end_to_end_model(
+            head=trained, backbone=args.backbone,
+            image_size=tv.manifest["key_fields"]["image_size"], path=args.export))
+    if not args.json:
+        fmt = lambda v: "—" if v is None else f"{v:.4f}"  # noqa: E731
+        print(f"{trained.head} → {target.name} on {tv.n} × {tv.dim} ({trained.cache}), "
+              f"{m['reported_on']}: R² {fmt(m['r2'])} · MAE {fmt(m['mae'])} · RMSE "
+              f"{fmt(m['rmse'])} · baseline MAE {fmt(m['baseline_mae'])} · "
+              f"{m['train_seconds']:.1f}s")
+        if result["degenerate"]:
+            print(f"  degenerate, not worth keeping: {result['degenerate']}")
+    return result
+
+
 def _fine_tune(args: argparse.Namespace, params: dict[str, Any]):
     """Fine-tune (or resume, or load) and evaluate: (values after, head, extra JSON fields)."""
     from core.features.feature_sets import PIXELS
@@ -119,9 +175,11 @@ def _fine_tune(args: argparse.Namespace, params: dict[str, Any]):
 def register(subparsers, handlers: dict[str, Handler]) -> None:
     from core.heads import DEFAULT_HEAD, head_names
 
-    p = subparsers.add_parser("train", help="train a head on the transfer values and evaluate it")
+    p = subparsers.add_parser("train", help="train a head on the transfer values and evaluate "
+                                            "it (a regression head: on --target)")
     add_dataset_args(p)
-    p.add_argument("--head", choices=head_names(), default=DEFAULT_HEAD)
+    p.add_argument("--head", choices=head_names(task=None), default=DEFAULT_HEAD,
+                   help="ridge and mlp_regressor predict a numeric --target")
     from core.finetune import FineTuneConfig
 
     p.add_argument("--epochs", type=int, default=None,

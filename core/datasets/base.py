@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Mapping, Protocol, Sequence
 
 import numpy as np
 
@@ -95,6 +95,11 @@ class ImageDataset:
     `crop_fraction` is the centre-crop used when resizing for a backbone: 1.0 keeps the
     whole frame (small centred images such as digits), 0.875 is the ImageNet reference
     for photos.
+    `targets` holds numeric targets by name (float64, one per sample; empty for a purely
+    labeled dataset). They are not in the fingerprint: transfer values do not depend on
+    them, so editing a targets file re-trains heads (whose keys hash the chosen target)
+    without re-embedding any image. A dataset without classes (a flat folder with a
+    targets file) has no class names and all labels 0.
     """
 
     name: str
@@ -107,12 +112,36 @@ class ImageDataset:
     crop_fraction: float = 1.0
     skipped: tuple[SkippedFile, ...] = field(default=())
     source: str = ""
+    targets: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n = len(self.images)
         for what in ("labels", "splits", "sample_ids"):
             if len(getattr(self, what)) != n:
                 raise ValueError(f"{what} has {len(getattr(self, what))} entries for {n} images")
+        for name, values in self.targets.items():
+            if np.shape(values) != (n,):
+                raise ValueError(f"target {name!r} has shape {np.shape(values)} for {n} images")
+
+    @property
+    def target_names(self) -> tuple[str, ...]:
+        """The numeric targets this dataset carries, in file order."""
+        return tuple(self.targets)
+
+    def target(self, name: str | None = None):
+        """The numeric target `name` as a `core.datasets.targets.Target` (None: the only one
+        there is); DatasetError naming the dataset and the choices when it has no such one."""
+        from core.datasets.targets import Target, choose_target
+
+        chosen = choose_target(available=self.target_names, name=name, dataset=self.name,
+                               source=self.source)
+        return Target(name=chosen, values=np.asarray(self.targets[chosen], dtype=np.float64),
+                      sample_ids=np.asarray(self.sample_ids).astype(str))
+
+    def with_targets(self, targets: Mapping[str, np.ndarray]) -> "ImageDataset":
+        """This dataset with `targets` (name → N numbers) as its numeric targets."""
+        return replace(self, targets={name: np.asarray(values, dtype=np.float64)
+                                      for name, values in targets.items()})
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -138,6 +167,7 @@ class ImageDataset:
             labels=self.labels[indices],
             splits=self.splits[indices],
             sample_ids=self.sample_ids[indices],
+            targets={name: values[indices] for name, values in self.targets.items()},
             fingerprint=hash_array(indices, hasher),
             name=f"{self.name}{tag}",
         )

@@ -1,5 +1,6 @@
 """Datasets from a folder of class sub-folders (the flower_photos layout), with optional
-train/val/test split folders."""
+train/val/test split folders, and numeric targets from a `targets.csv`/`.parquet` at the
+root (`core.datasets.targets`); with a targets file, class folders are optional."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import numpy as np
 from core.base.splits import SPLIT_CODES, TRAIN
 from core.datasets.base import FileImages, ImageDataset, SkippedFile, stratified_splits
 from core.datasets.image_io import IMAGE_EXTENSIONS, ImageReadError, verify_image
+from core.datasets.targets import TargetTable, find_targets_file, read_targets_file
 from core.base.errors import DatasetError
 from core.base.hashing import hash_file, new_hasher
 from core.base.progress import ProgressCallback, ProgressTracker
@@ -39,13 +41,14 @@ _IGNORED_DIRS = frozenset({"__macosx", "__pycache__"})
 # Files bigger than this are hashed and checked from disk instead of being read into memory
 # once for both (the normal path, which saves a second read of every photo).
 _IN_MEMORY_LIMIT = 64 << 20
+UNLISTED_REASON = "not listed in"  # how an image the targets file leaves out is reported
 
 
 @dataclass(frozen=True)
 class _Candidate:
     rel: str  # POSIX path relative to the dataset root; becomes the sample id
     path: Path
-    class_name: str
+    class_name: str | None  # None in a flat folder (numeric targets, no classes)
     split: str | None  # None in layout A (split drawn later)
 
 
@@ -70,16 +73,30 @@ def load_image_folder(*, path: str | Path, val_fraction: float = 0.1, test_fract
                            "sub-folder of images per class (or upload it as a .zip).")
     root = root.resolve()
 
+    targets_file = find_targets_file(root)
+    table = read_targets_file(targets_file) if targets_file else None
     split_dirs = _split_folders(root)
-    scan = _scan_split_layout(root, split_dirs) if split_dirs else _scan_class_layout(root)
-    class_names = tuple(sorted(scan.class_folders))
+    if split_dirs:
+        scan = _scan_split_layout(root, split_dirs)
+    elif table is not None and not _subdirs(root):
+        scan = _scan_flat(root)
+    else:
+        scan = _scan_class_layout(root)
+    if table is not None:
+        _keep_listed(scan, root, table)
     digests = _check_and_hash(scan, verify=verify, workers=workers, progress=progress)
     kept = [c for c, d in zip(scan.candidates, digests) if d is not None]
     kept_digests = [d for d in digests if d is not None]
-    _check_classes(root, scan, kept, split_dirs=split_dirs)
+    if table is None:
+        _check_classes(root, scan, kept, split_dirs=split_dirs)
+        class_names = tuple(sorted(scan.class_folders))
+    else:
+        _check_some_kept(root, scan, kept, table)
+        # classes are optional with targets: the ones that kept images (none when flat)
+        class_names = tuple(sorted({c.class_name for c in kept if c.class_name is not None}))
 
     index = {name: i for i, name in enumerate(class_names)}
-    labels = np.array([index[c.class_name] for c in kept], dtype=np.int64)
+    labels = np.array([index.get(c.class_name, 0) for c in kept], dtype=np.int64)
     if split_dirs:
         splits = _folder_splits(kept, labels, val_fraction=val_fraction,
                                 test_fraction=test_fraction, seed=seed)
@@ -87,7 +104,7 @@ def load_image_folder(*, path: str | Path, val_fraction: float = 0.1, test_fract
         splits = stratified_splits(labels, val_fraction=val_fraction,
                                    test_fraction=test_fraction, seed=seed)
     rels = [c.rel for c in kept]
-    return ImageDataset(
+    dataset = ImageDataset(
         name=root.name,
         images=FileImages([c.path for c in kept]),
         labels=labels,
@@ -99,6 +116,11 @@ def load_image_folder(*, path: str | Path, val_fraction: float = 0.1, test_fract
         skipped=tuple(sorted(scan.skipped, key=lambda s: s.path)),
         source=str(root),
     )
+    if table is None:
+        return dataset
+    rows = table.row_of()
+    order = np.array([rows[rel] for rel in rels], dtype=np.int64)
+    return dataset.with_targets({name: values[order] for name, values in table.values.items()})
 
 
 # --- scanning ---------------------------------------------------------------------------
@@ -200,11 +222,57 @@ def _scan_class_layout(root: Path) -> _Scan:
     class_dirs = _subdirs(root)
     if not class_dirs:
         raise DatasetError(f"{root} has no class sub-folders. Put each class's images in its "
-                           f"own sub-folder, e.g. {root / 'cats'}/*.jpg and {root / 'dogs'}/*.jpg.")
+                           f"own sub-folder, e.g. {root / 'cats'}/*.jpg and {root / 'dogs'}/*.jpg; "
+                           f"or, for numeric targets, add a targets.csv at its root (a 'path' "
+                           f"column and one numeric column per target).")
     _report_loose_files(scan, root, root)
     for folder in class_dirs:
         _walk_class(scan, root, folder, None)
     return scan
+
+
+def _scan_flat(root: Path) -> _Scan:
+    """A folder of images without class folders (allowed with a targets file)."""
+    scan = _Scan()
+    with os.scandir(root) as entries:
+        for entry in sorted(entries, key=lambda e: e.name):
+            if entry.name.startswith(".") or not entry.is_file():
+                continue
+            kind = _file_kind(entry.name)
+            if kind == "image":
+                scan.candidates.append(_Candidate(entry.name, Path(entry.path), None, None))
+            elif kind == "unsupported":
+                scan.skip(SkippedFile(entry.name, _unsupported_reason(entry.name)), None)
+    return scan
+
+
+def _keep_listed(scan: _Scan, root: Path, table: TargetTable) -> None:
+    """Keep the candidates the targets file lists; skip (and count) the others. A listed
+    path that is no file of the folder is an error naming its row."""
+    listed = set(table.paths)
+    kept = []
+    for candidate in scan.candidates:
+        if candidate.rel in listed:
+            kept.append(candidate)
+        else:
+            scan.skip(SkippedFile(candidate.rel, f"{UNLISTED_REASON} {table.file.name}; add a row "
+                                                 f"for it to use it"), candidate.class_name)
+    found = {c.rel for c in scan.candidates} | {s.path for s in scan.skipped}
+    for path, where in zip(table.paths, table.row_labels):
+        if path not in found and not (root / path).is_file():
+            raise DatasetError(f"{table.file}, {where}: lists {path}, but there is no such "
+                               f"image in {root}. Fix: correct the path (relative to the "
+                               f"folder, '/'-separated) or remove the row.")
+    scan.candidates = kept
+
+
+def _check_some_kept(root: Path, scan: _Scan, kept: list[_Candidate], table: TargetTable) -> None:
+    if kept:
+        return
+    example = f" (e.g. {scan.skipped[0].path}: {scan.skipped[0].reason})" if scan.skipped else ""
+    raise DatasetError(f"None of the {len(table.paths)} images {table.file.name} lists could "
+                       f"be read from {root}{example}. Fix: list the folder's images, with "
+                       f"paths relative to it.")
 
 
 def _scan_split_layout(root: Path, split_dirs: dict[str, Path]) -> _Scan:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from core.datasets import builtin
+from core.datasets import builtin, scale_demo
 from core.datasets.base import ImageDataset
 from core.base.errors import DatasetError
 
@@ -42,6 +42,11 @@ DATASETS: dict[str, DatasetInfo] = {
     "fashion_mnist": DatasetInfo(
         "fashion_mnist", "Fashion-MNIST, 70,000 28×28 clothing images, 10 classes (60k/10k)",
         True, builtin.load_fashion_mnist, lambda: builtin.find_fashion_mnist() is not None),
+    "fashion_mnist_scale": DatasetInfo(
+        "fashion_mnist_scale", "numeric target: Fashion-MNIST items shrunk by a factor in "
+        "[0.35, 1] at random places on 40×40; target 'scale' (70,000 images)",
+        True, scale_demo.load_fashion_mnist_scale,
+        lambda: builtin.find_fashion_mnist() is not None),
     "cifar10": DatasetInfo("cifar10", "CIFAR-10, 60,000 32×32 photos, 10 classes (keras.datasets)",
                            False, builtin.load_cifar10, _keras_cached("cifar10")),
     "mnist": DatasetInfo("mnist", "MNIST, 70,000 28×28 digits (keras.datasets)",

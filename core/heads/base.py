@@ -1,5 +1,6 @@
-"""The pieces every classification head shares: what it is trained on, what it logs, and the
-estimator interface a new head implements to appear in `HEADS`."""
+"""The pieces every head shares: what it is trained on, what it logs, and the estimator
+interface a new head implements to appear in `HEADS` — a classification head (`HeadModel`,
+class probabilities) or a regression head (`RegressionHead`, one number per sample)."""
 
 from __future__ import annotations
 
@@ -14,19 +15,23 @@ from core.base.progress import ProgressCallback
 
 @dataclass(frozen=True)
 class EpochLog:
-    """One epoch of a Keras head (logistic regression has none)."""
+    """One epoch of a Keras head (logistic regression has none). A regression head logs no
+    accuracy (None) but its mean absolute errors in the target's units."""
 
     epoch: int
     loss: float
-    accuracy: float
+    accuracy: Optional[float]
     val_loss: Optional[float]
     val_accuracy: Optional[float]
     seconds: float
+    mae: Optional[float] = None
+    val_mae: Optional[float] = None
 
 
 @dataclass
 class HeadData:
-    """The rows a head trains on. `x_train` may hold extra (augmented) rows after the
+    """The rows a head trains on: `y_*` are class indices, or a regression head's float
+    targets (then `num_classes` is 0). `x_train` may hold extra (augmented) rows after the
     original ones; `train_rows`/`val_rows` are the sample indices into `tv` behind the
     original rows. `tv` and `dataset` are context for heads that need more than features
     (a fine-tuning head reads images from `dataset`)."""
@@ -54,6 +59,7 @@ class HeadModel:
     """
 
     name: ClassVar[str] = ""
+    task: ClassVar[str] = "classification"  # or "regression" (RegressionHead)
     title: ClassVar[str] = ""  # a short display name for front ends ("" shows `name`)
     description: ClassVar[str] = ""
     defaults: ClassVar[dict[str, Any]] = {}
@@ -111,6 +117,24 @@ class HeadModel:
         raise NotImplementedError
 
 
+class RegressionHead(HeadModel):
+    """A head that predicts one number per sample (trained with `train_head(target=...)`).
+
+    Implements `predict` instead of `predict_proba`; `to_keras` maps transfer values
+    (B, D) to the number (B, 1) in the target's own units.
+    """
+
+    task = "regression"
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """(n,) float32 predictions for transfer values X (n, D)."""
+        raise NotImplementedError
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        raise TypeError(f"the {self.name} head predicts a number, not class probabilities; "
+                        f"use predict()")
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=1, keepdims=True)
     exp = np.exp(shifted)
@@ -120,13 +144,20 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 def linear_softmax_model(*, kernel: np.ndarray, bias: np.ndarray, layer_name: str,
                          model_name: str):
     """A Keras model: transfer values (B, D) → softmax(x @ kernel + bias), for export."""
+    return dense_model(kernel=kernel, bias=bias, activation="softmax", layer_name=layer_name,
+                       model_name=model_name)
+
+
+def dense_model(*, kernel: np.ndarray, bias: np.ndarray, activation: str | None,
+                layer_name: str, model_name: str):
+    """A Keras model: transfer values (B, D) → activation(x @ kernel + bias) (B, K)."""
     from core.base.tf_env import import_tensorflow
 
     import_tensorflow()
     import keras
 
     inputs = keras.Input((kernel.shape[0],), name="transfer_values")
-    dense = keras.layers.Dense(kernel.shape[1], activation="softmax", name=layer_name)
+    dense = keras.layers.Dense(kernel.shape[1], activation=activation, name=layer_name)
     outputs = dense(inputs)
     dense.set_weights([np.asarray(kernel, np.float32), np.asarray(bias, np.float32)])
     return keras.Model(inputs, outputs, name=model_name)

@@ -72,6 +72,11 @@ def compare_cached_heads(*, key_a: str, key_b: str,
     from core.heads.storage import read_probabilities
 
     summaries = [summarize_head(key=key, cache_dir=cache_dir) for key in (key_a, key_b)]
+    regression = [s.key for s in summaries if s.task == "regression"]
+    if regression:
+        raise TransferLensError(f"Head {regression[0]} is a regression head; comparing "
+                                f"compares classifiers' accuracies and confusions (see its "
+                                f"R², MAE and RMSE with `python -m core heads`).")
     values = [_cached_values(s.tv_key, cache_dir) for s in summaries]
     if not (np.array_equal(values[0].sample_ids, values[1].sample_ids)
             and np.array_equal(values[0].labels, values[1].labels)):

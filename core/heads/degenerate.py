@@ -1,5 +1,6 @@
 """Which trained heads are not worth keeping: a run that learned nothing (no better than
-always answering the majority class) or whose loss blew up. Such a head is listed, never
+always answering the majority class, or for a regression head than always predicting the
+training mean: validation R² ≤ 0) or whose loss blew up. Such a head is listed, never
 chosen as the best (`core.heads.history.best_head`)."""
 
 from __future__ import annotations
@@ -22,11 +23,22 @@ def is_degenerate(item: Any, *, history: Iterable[Any] | None = None) -> str | N
     reason = _blown_up(history)
     if reason:
         return reason
-    for name in ("val_accuracy", "test_accuracy"):
+    for name in ("val_accuracy", "test_accuracy", "val_r2", "test_r2"):
         value = metrics.get(name)
         if value is not None and not math.isfinite(value):
             return f"{name.replace('_', ' ')} is not a number"
+    if "val_r2" in metrics or "test_r2" in metrics:
+        return _below_mean(metrics)
     return _at_chance(metrics)
+
+
+def _below_mean(metrics: Mapping[str, Any]) -> str | None:
+    split = "val" if metrics.get("val_r2") is not None else "test"
+    r2 = metrics.get(f"{split}_r2")
+    if r2 is not None and r2 <= 0:
+        return (f"{split} R² {r2:.3f} ≤ 0: no better than always predicting the training "
+                f"mean")
+    return None
 
 
 def _blown_up(history: Iterable[Any]) -> str | None:

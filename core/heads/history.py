@@ -40,6 +40,11 @@ class HeadSummary:
     degenerate: Optional[str]  # why it is not worth keeping (core.heads.degenerate), or None
     fine_tunes_backbone: bool
     metrics: dict[str, Any] = field(repr=False, default_factory=dict)
+    task: str = "classification"
+    target: Optional[str] = None  # a regression head's target, its values hashed in target_key
+    target_key: Optional[str] = None
+    val_r2: Optional[float] = None
+    test_r2: Optional[float] = None
 
     def fields(self) -> dict[str, Any]:
         """Plain data for a table or JSON (without the full metrics)."""
@@ -63,12 +68,17 @@ def _summary(path: Path) -> HeadSummary:
         chance_accuracy=metrics.get("chance_accuracy"), train_seconds=metrics.get("train_seconds"),
         created=manifest.get("created", ""), path=path,
         degenerate=is_degenerate(metrics, history=manifest.get("history", ())),
-        fine_tunes_backbone=bool(cls and cls.fine_tunes_backbone), metrics=metrics)
+        fine_tunes_backbone=bool(cls and cls.fine_tunes_backbone), metrics=metrics,
+        task=manifest.get("task", "classification"), target=manifest.get("target"),
+        target_key=manifest.get("target_key"), val_r2=metrics.get("val_r2"),
+        test_r2=metrics.get("test_r2"))
 
 
-def list_heads(*, tv_key: str | None = None, cache_dir: str | Path | None = None) -> list[HeadSummary]:
-    """The cached heads on the transfer values `tv_key` (None: all), newest first. Unreadable
-    entries are skipped."""
+def list_heads(*, tv_key: str | None = None, cache_dir: str | Path | None = None,
+               task: str | None = "classification") -> list[HeadSummary]:
+    """The cached heads on the transfer values `tv_key` (None: all), newest first; of one
+    task ("classification", the default, as before regression heads existed, or
+    "regression"; None: every head). Unreadable entries are skipped."""
     cache = _cache(cache_dir)
     summaries = []
     for key in cache.keys():
@@ -76,26 +86,33 @@ def list_heads(*, tv_key: str | None = None, cache_dir: str | Path | None = None
             summary = _summary(cache.entry_path(key))
         except (TransferLensError, KeyError, TypeError, ValueError):
             continue
-        if tv_key is None or summary.tv_key == tv_key:
+        if (tv_key is None or summary.tv_key == tv_key) and (task is None
+                                                              or summary.task == task):
             summaries.append(summary)
     return sorted(summaries, key=lambda s: s.created, reverse=True)
 
 
 def _rank(summary: HeadSummary) -> tuple:
     missing = float("-inf")
+    if summary.task == "regression":
+        return (summary.val_r2 if summary.val_r2 is not None else missing,
+                summary.test_r2 if summary.test_r2 is not None else missing, summary.created)
     return (summary.val_accuracy if summary.val_accuracy is not None else missing,
             summary.test_accuracy if summary.test_accuracy is not None else missing,
             summary.created)
 
 
 def best_head(*, tv_key: str, cache_dir: str | Path | None = None,
-              fine_tunes_backbone: bool | None = None) -> HeadSummary | None:
+              fine_tunes_backbone: bool | None = None, target=None) -> HeadSummary | None:
     """The non-degenerate head with the highest validation accuracy (ties: test accuracy,
     then the newest); optionally only heads that do (True) or do not (False) fine-tune the
-    backbone. None when there is none."""
-    candidates = [s for s in list_heads(tv_key=tv_key, cache_dir=cache_dir)
+    backbone. With `target` (a `core.datasets.targets.Target`): the regression head on
+    exactly that target's values with the highest validation R². None when there is none."""
+    task = "classification" if target is None else "regression"
+    candidates = [s for s in list_heads(tv_key=tv_key, cache_dir=cache_dir, task=task)
                   if s.degenerate is None and (fine_tunes_backbone is None
-                                               or s.fine_tunes_backbone == fine_tunes_backbone)]
+                                               or s.fine_tunes_backbone == fine_tunes_backbone)
+                  and (target is None or s.target_key == target.key)]
     return max(candidates, key=_rank, default=None)
 
 

@@ -97,7 +97,7 @@ class KerasHead(HeadModel):
         epochs = int(self.params["epochs"])
         history: list[EpochLog] = []
         has_val = len(data.x_val) > 0
-        reporter = _make_reporter(keras, history=history, epochs=epochs, name=self.name,
+        reporter = make_reporter(keras, history=history, epochs=epochs, name=self.name,
                                   progress=progress, on_epoch=on_epoch)
         callbacks = [reporter]
         if has_val:
@@ -137,7 +137,25 @@ class KerasHead(HeadModel):
         return head
 
 
-def _make_reporter(keras, *, history, epochs, name, progress, on_epoch):
+def _classification_entry(epoch: int, logs: dict, seconds: float) -> EpochLog:
+    return EpochLog(epoch=epoch, loss=float(logs.get("loss", np.nan)),
+                    accuracy=float(logs.get("accuracy", np.nan)),
+                    val_loss=_maybe(logs.get("val_loss")),
+                    val_accuracy=_maybe(logs.get("val_accuracy")), seconds=seconds)
+
+
+def _classification_message(entry: EpochLog) -> str:
+    message = f"loss {entry.loss:.3f} acc {entry.accuracy:.3f}"
+    if entry.val_accuracy is not None:
+        message += f" val acc {entry.val_accuracy:.3f}"
+    return message
+
+
+def make_reporter(keras, *, history, epochs, name, progress, on_epoch,
+                  entry=_classification_entry, message=_classification_message):
+    """A Keras callback that logs each epoch as `entry(epoch, logs, seconds)` (an EpochLog),
+    passes it to `on_epoch` and reports progress with `message(entry)`."""
+
     class Reporter(keras.callbacks.Callback):
         """Logs each epoch and reports progress, also every few batches: the progress
         callback may stop training there (CancelledError)."""
@@ -150,20 +168,12 @@ def _make_reporter(keras, *, history, epochs, name, progress, on_epoch):
                 progress(Progress(f"train {name}", len(history), epochs))
 
         def on_epoch_end(self, epoch, logs=None):
-            logs = logs or {}
-            entry = EpochLog(epoch=epoch + 1, loss=float(logs.get("loss", np.nan)),
-                             accuracy=float(logs.get("accuracy", np.nan)),
-                             val_loss=_maybe(logs.get("val_loss")),
-                             val_accuracy=_maybe(logs.get("val_accuracy")),
-                             seconds=time.perf_counter() - self.started)
-            history.append(entry)
+            record = entry(epoch + 1, logs or {}, time.perf_counter() - self.started)
+            history.append(record)
             if on_epoch is not None:
-                on_epoch(entry)
+                on_epoch(record)
             if progress is not None:
-                message = f"loss {entry.loss:.3f} acc {entry.accuracy:.3f}"
-                if entry.val_accuracy is not None:
-                    message += f" val acc {entry.val_accuracy:.3f}"
-                progress(Progress(f"train {name}", epoch + 1, epochs, message=message))
+                progress(Progress(f"train {name}", epoch + 1, epochs, message=message(record)))
 
     return Reporter()
 

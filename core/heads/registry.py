@@ -47,8 +47,11 @@ def parameter_specs(name: str) -> dict[str, ParamSpec]:
     return get_head_class(name).parameter_specs()
 
 
-def head_names(*, fine_tunes_backbone: bool | None = None) -> list[str]:
+def head_names(*, fine_tunes_backbone: bool | None = None,
+               task: str | None = "classification") -> list[str]:
     """Registered heads in registration order; filtered to those that do (True) or do not
-    (False) fine-tune the backbone."""
+    (False) fine-tune the backbone, and to one task ("classification", the default, or
+    "regression"; None: every head)."""
     return [name for name, cls in HEADS.items()
-            if fine_tunes_backbone is None or cls.fine_tunes_backbone == fine_tunes_backbone]
+            if (fine_tunes_backbone is None or cls.fine_tunes_backbone == fine_tunes_backbone)
+            and (task is None or cls.task == task)]

@@ -2,7 +2,8 @@
 
 A saved head is a folder:
   manifest.json   head name, parameters, seed, class names, metrics, epoch history
-  outputs.npz     the probabilities on the transfer values it was trained on
+  outputs.npz     the probabilities on the transfer values it was trained on (a regression
+                  head: its predictions)
   weights.npz     logistic regression: coef, intercept, scaler mean/scale
   model.keras     Keras heads: the Keras v3 archive
 
@@ -43,9 +44,13 @@ def save_head(trained, path: str | Path) -> Path:
     path = Path(path)
     with atomic_folder(path) as tmp:
         files = trained.model.save_state(tmp)
-        np.savez(tmp / OUTPUTS, probabilities=np.asarray(trained.probabilities, np.float32))
+        outputs = {"probabilities": np.asarray(trained.probabilities, np.float32)}
+        if trained.task == "regression":
+            outputs["predictions"] = np.asarray(trained.predictions, np.float32)
+        np.savez(tmp / OUTPUTS, **outputs)
         manifest = {
             "format": FORMAT, "format_version": FORMAT_VERSION, "head": trained.head,
+            "task": trained.task, "target": trained.target, "target_key": trained.target_key,
             "params": trained.params, "seed": trained.seed, "classes": list(trained.classes),
             "cross_fit_folds": trained.cross_fit_folds, "tv_key": trained.tv_key,
             "feature_dim": trained.feature_dim, "key": trained.key,
@@ -78,6 +83,12 @@ def read_probabilities(path: str | Path) -> np.ndarray:
         return outputs["probabilities"].astype(np.float32)
 
 
+def read_predictions(path: str | Path) -> np.ndarray:
+    """(N,) float32: a saved regression head's numbers on the values it was trained on."""
+    with np.load(Path(path) / OUTPUTS, allow_pickle=False) as outputs:
+        return outputs["predictions"].astype(np.float32)
+
+
 def read_head(path: str | Path) -> dict[str, Any]:
     """The fields of the TrainedHead saved in the folder `path` by `save_head` (see the trust
     model above); `core.heads.trained.load_head` builds it."""
@@ -89,14 +100,21 @@ def read_head(path: str | Path) -> dict[str, Any]:
     history = [EpochLog(**h) for h in manifest.get("history", [])]
     model.history_ = history
     probabilities = read_probabilities(path)
+    task = manifest.get("task", "classification")  # heads saved before regression existed
+    if task == "regression":
+        predictions = read_predictions(path)
+    else:
+        predictions = (probabilities.argmax(axis=1) if len(probabilities) else
+                       np.zeros(0, np.int64))
     return dict(head=manifest["head"], params=manifest["params"],
                 classes=tuple(manifest["classes"]), probabilities=probabilities,
-                predictions=probabilities.argmax(axis=1) if len(probabilities) else
-                np.zeros(0, np.int64), history=history, metrics=manifest["metrics"],
+                predictions=predictions, history=history, metrics=manifest["metrics"],
                 model=model, seed=int(manifest["seed"]),
                 cross_fit_folds=int(manifest.get("cross_fit_folds", 0)),
                 tv_key=manifest.get("tv_key"), feature_dim=int(manifest.get("feature_dim", 0)),
-                key=manifest.get("key"), cache="hit", preprocessing=_preprocessing(manifest.get("preprocessing")))
+                key=manifest.get("key"), cache="hit",
+                preprocessing=_preprocessing(manifest.get("preprocessing")), task=task,
+                target=manifest.get("target"), target_key=manifest.get("target_key"))
 
 
 def _preprocessing(fields) -> Preprocessing | None:

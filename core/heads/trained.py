@@ -16,13 +16,17 @@ from core.heads.storage import read_head, save_head
 
 @dataclass
 class TrainedHead:
-    """A trained head with its outputs on the transfer values it was trained on."""
+    """A trained head with its outputs on the transfer values it was trained on.
+
+    A regression head (`task == "regression"`) has no probabilities ((N, 0)); its
+    `predictions` are the numbers it gives for the target `target` (hashed in `target_key`).
+    """
 
     head: str
     params: dict[str, Any]
     classes: tuple[str, ...]
     probabilities: np.ndarray  # (N, C) float32, every sample; out-of-fold on train if cross-fit
-    predictions: np.ndarray  # (N,)
+    predictions: np.ndarray  # (N,) class indices, or float32 numbers for a regression head
     history: list[EpochLog]
     metrics: dict[str, Any]
     model: HeadModel
@@ -35,11 +39,17 @@ class TrainedHead:
     # how the training images were turned into transfer values (None: raw pixels, imported
     # arrays), so exports and predictions on new images resize and crop them the same way
     preprocessing: Optional[Preprocessing] = None
+    task: str = "classification"
+    target: Optional[str] = None
+    target_key: Optional[str] = None
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         return self.model.predict_proba(X)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
+        """Class indices, or a regression head's numbers."""
+        if self.task == "regression":
+            return self.model.predict(X)
         return self.predict_proba(X).argmax(axis=1)
 
     def save(self, path: str | Path) -> Path:

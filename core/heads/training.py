@@ -4,6 +4,10 @@ Probabilities come back for every sample; with `cross_fit_folds=K` the training 
 probabilities are out-of-fold (K models, each blind to one fold), so label-issue detection
 does not ask a model about labels it memorised. Results are cached per (transfer values,
 head, parameters, seed, folds, augmentations).
+
+A regression head (`task == "regression"`) trains on a numeric `target`
+(`core.datasets.targets.Target`) instead of the labels and returns a number per sample
+(out-of-fold on train likewise); its cache key adds the target's name and values.
 """
 
 from __future__ import annotations
@@ -34,11 +38,14 @@ def train_head(*, tv: TransferValues, head: str, params: dict[str, Any] | None =
                on_epoch: Optional[Callable[[EpochLog], None]] = None,
                cross_fit_folds: int = 0, augmented: Sequence[TransferValues] = (),
                dataset=None, cache_dir: str | Path | None = None,
-               use_cache: bool = True) -> TrainedHead:
+               use_cache: bool = True, target=None) -> TrainedHead:
     """Train `head` on tv's train split (plus `augmented` views of the same training samples,
-    e.g. transfer values of flipped images), early-stop/tune on val, evaluate on test."""
+    e.g. transfer values of flipped images), early-stop/tune on val, evaluate on test.
+    A regression head needs `target` (a `Target` of tv's samples); a classification head
+    takes none and needs at least two classes."""
     cls = get_head_class(head)
     resolved = cls.resolve_params(params)
+    _check_task(cls, tv=tv, target=target)
     if cls.needs_images and dataset is None:
         raise ValueError(f"head '{head}' trains on images: pass dataset=")
     if cross_fit_folds == 1 or cross_fit_folds < 0:
@@ -54,11 +61,13 @@ def train_head(*, tv: TransferValues, head: str, params: dict[str, Any] | None =
     fields = {"tv": tv.key, "head": head, "params": resolved, "seed": int(seed),
               "cross_fit_folds": int(cross_fit_folds), "augmented": [v.key for v in augmented],
               "version": HEADS_VERSION}
+    if target is not None:  # only then: classification heads keep their keys
+        fields["target"] = {"name": target.name, "values": target.key}
     key = hash_key(fields)
     if not use_cache:
         return _train(tv=tv, cls=cls, params=resolved, seed=seed, progress=progress,
                       on_epoch=on_epoch, folds=cross_fit_folds,
-                      augmented=augmented, dataset=dataset, key=key)
+                      augmented=augmented, dataset=dataset, key=key, target=target)
 
     from core.base.cache import ArrayCache
 
@@ -71,11 +80,31 @@ def train_head(*, tv: TransferValues, head: str, params: dict[str, Any] | None =
             if loaded is None:
                 trained = _train(tv=tv, cls=cls, params=resolved, seed=seed, progress=progress,
                                  on_epoch=on_epoch, folds=cross_fit_folds,
-                                 augmented=augmented, dataset=dataset, key=key)
+                                 augmented=augmented, dataset=dataset, key=key, target=target)
                 save_head(trained, entry)
                 return trained
     loaded.cache = "hit"
     return loaded
+
+
+def _check_task(cls: type[HeadModel], *, tv: TransferValues, target) -> None:
+    from core.base.errors import TransferLensError
+    from core.heads.registry import head_names
+
+    if cls.task == "regression":
+        if target is None:
+            raise ValueError(f"head '{cls.name}' predicts a number: choose a numeric target "
+                             f"(target=dataset.target(name); CLI --target NAME)")
+        target.check_aligned(tv.sample_ids)
+    elif target is not None:
+        regressors = ", ".join(n for n in head_names() if get_head_class(n).task == "regression")
+        raise ValueError(f"head '{cls.name}' predicts classes, not the target '{target.name}'; "
+                         f"for a number use a regression head ({regressors})")
+    elif len(tv.class_names) < 2:
+        raise TransferLensError(
+            f"A classification head needs at least two classes; these transfer values have "
+            f"{len(tv.class_names)} ({', '.join(tv.class_names) or 'no class folders'}). Train "
+            f"a regression head on a numeric target instead (CLI --head ridge --target NAME).")
 
 
 def _try_load(path: Path) -> Optional[TrainedHead]:
@@ -115,20 +144,22 @@ def _rows(tv: TransferValues, rows: np.ndarray) -> np.ndarray:
     return np.asarray(tv.values[rows], dtype=np.float32)
 
 
-def _head_data(*, tv, train, val, augmented, dataset) -> HeadData:
-    labels = np.asarray(tv.labels)
+def _head_data(*, tv, train, val, augmented, dataset, target=None) -> HeadData:
+    labels = np.asarray(tv.labels) if target is None else np.asarray(target.values, np.float32)
     x_train = _rows(tv, train)
     y_train = labels[train]
     if augmented:
         x_train = np.vstack([x_train] + [_rows(view, train) for view in augmented])
         y_train = np.concatenate([y_train] * (1 + len(augmented)))
     return HeadData(x_train=x_train, y_train=y_train, x_val=_rows(tv, val), y_val=labels[val],
-                    num_classes=len(tv.class_names), train_rows=train, val_rows=val, tv=tv,
-                    dataset=dataset)
+                    num_classes=0 if target is not None else len(tv.class_names),
+                    train_rows=train, val_rows=val, tv=tv, dataset=dataset)
 
 
 def _predict_all(model: HeadModel, tv: TransferValues, chunk: int = 16384) -> np.ndarray:
-    parts = [model.predict_proba(_rows(tv, np.arange(s, min(tv.n, s + chunk))))
+    """Every sample's probabilities (N, C), or a regression head's numbers (N,)."""
+    predict = model.predict if model.task == "regression" else model.predict_proba
+    parts = [predict(_rows(tv, np.arange(s, min(tv.n, s + chunk))))
              for s in range(0, tv.n, chunk)]
     return np.concatenate(parts).astype(np.float32)
 
@@ -143,6 +174,9 @@ def _prefixed(progress: Optional[ProgressCallback], prefix: str) -> Optional[Pro
 def _train(*, progress, **kwargs) -> TrainedHead:
     """Train through the job gate: one heavy job at a time per process (core.base.jobs)."""
     with heavy_job(name=f"training a {kwargs['cls'].name} head", progress=progress):
+        if kwargs["cls"].task == "regression":
+            return _train_regression_now(progress=progress, **kwargs)
+        kwargs.pop("target")
         return _train_now(progress=progress, **kwargs)
 
 
@@ -185,6 +219,65 @@ def _train_now(*, tv, cls, params, seed, progress, on_epoch, folds, augmented, d
                        history=list(model.history_), metrics=metrics, model=model, seed=seed,
                        cross_fit_folds=folds, tv_key=tv.key, feature_dim=tv.dim, key=key,
                        preprocessing=preprocessing_of(tv.manifest))
+
+
+def _train_regression_now(*, tv, cls, params, seed, progress, on_epoch, folds, augmented,
+                          dataset, key, target) -> TrainedHead:
+    from core.heads.regression_metrics import evaluate_regression
+
+    started = time.perf_counter()
+    train, val, test, val_source = split_rows(tv, seed=seed)
+    data = _head_data(tv=tv, train=train, val=val, augmented=augmented, dataset=dataset,
+                      target=target)
+    model = cls(params=params, seed=seed)
+    model.check_resources(data)
+    model.fit(data, progress=progress, on_epoch=on_epoch)
+    train_seconds = time.perf_counter() - started
+    del data
+    predictions = _predict_all(model, tv)
+    in_sample_train = predictions[train].copy()
+    cross_fit_seconds = None
+    if folds:
+        fold_started = time.perf_counter()
+        predictions[train] = _out_of_fold_values(tv=tv, cls=cls, params=params, seed=seed,
+                                                 train=train, val=val, folds=folds,
+                                                 augmented=augmented, dataset=dataset,
+                                                 target=target, progress=progress)
+        cross_fit_seconds = time.perf_counter() - fold_started
+    metrics = evaluate_regression(targets=target.values, predictions=predictions, train=train,
+                                  val=val, test=test, labels=tv.labels,
+                                  class_names=tv.class_names)
+    if folds:  # the per-split scores above saw out-of-fold numbers on train
+        from core.heads.regression_metrics import _scores
+
+        metrics["train_r2_out_of_fold"] = metrics["train_r2"]
+        metrics["train_r2"] = _scores(target.values[train], in_sample_train)["r2"]
+    metrics.update(train_seconds=round(train_seconds, 3),
+                   cross_fit_seconds=None if cross_fit_seconds is None else round(cross_fit_seconds, 3),
+                   total_seconds=round(time.perf_counter() - started, 3), val_source=val_source,
+                   n_augmented_views=len(augmented), details=model.details_)
+    return TrainedHead(head=cls.name, params=params, classes=tuple(tv.class_names),
+                       probabilities=np.zeros((tv.n, 0), np.float32), predictions=predictions,
+                       history=list(model.history_), metrics=metrics, model=model, seed=seed,
+                       cross_fit_folds=folds, tv_key=tv.key, feature_dim=tv.dim, key=key,
+                       preprocessing=preprocessing_of(tv.manifest), task="regression",
+                       target=target.name, target_key=target.key)
+
+
+def _out_of_fold_values(*, tv, cls, params, seed, train, val, folds, augmented, dataset, target,
+                        progress) -> np.ndarray:
+    """A regression head's number for each training sample from a model that never saw it."""
+    from sklearn.model_selection import KFold
+
+    out = np.zeros(len(train), dtype=np.float32)
+    splitter = KFold(n_splits=folds, shuffle=True, random_state=seed)
+    for fold, (fit_pos, held_pos) in enumerate(splitter.split(np.zeros(len(train)))):
+        data = _head_data(tv=tv, train=train[fit_pos], val=val, augmented=augmented,
+                          dataset=dataset, target=target)
+        model = cls(params=params, seed=seed + 1 + fold).fit(
+            data, progress=_prefixed(progress, f"cross-fit {fold + 1}/{folds}: "))
+        out[held_pos] = model.predict(_rows(tv, train[held_pos]))
+    return out
 
 
 def _out_of_fold(*, tv, cls, params, seed, train, val, folds, augmented, dataset,

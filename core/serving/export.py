@@ -1,6 +1,7 @@
-"""Exports: one end-to-end Keras model (raw uint8 images → class probabilities), transfer
-values as .npy/.parquet (with a head's predictions), projections and lists of samples
-(a selection, failures, label issues) as CSV. Every file is written atomically."""
+"""Exports: one end-to-end Keras model (raw uint8 images → class probabilities, or a
+regression head's number), transfer values as .npy/.parquet (with a head's predictions),
+projections and lists of samples (a selection, failures, label issues) as CSV. Every file is
+written atomically."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from core.base.splits import SPLIT_NAMES
 
 def build_end_to_end_model(*, head, backbone: str, image_size: int | None = None,
                            crop_fraction: float | None = None):
-    """A Keras model: uint8 images (B, H, W, 1|3) of any size → probabilities (B, C).
+    """A Keras model: uint8 images (B, H, W, 1|3) of any size → probabilities (B, C), or
+    for a regression head the number (B, 1) in the target's units.
 
     The model starts with the registered `PreprocessImages` layer, the same preprocessing as
     extraction (`core.features.preprocessing`); `image_size` and `crop_fraction` default to
