@@ -1,4 +1,4 @@
-"""9. Regression heads on fashion_mnist_scale: ridge on transfer values vs ridge on raw pixels
+"""10. Regression heads on fashion_mnist_scale: ridge on transfer values vs ridge on raw pixels
 vs the MLP regressor, scaling measured both ways; planted wrong targets found."""
 
 from __future__ import annotations
