@@ -42,6 +42,10 @@ DATASETS: dict[str, DatasetInfo] = {
     "fashion_mnist": DatasetInfo(
         "fashion_mnist", "Fashion-MNIST, 70,000 28×28 clothing images, 10 classes (60k/10k)",
         True, builtin.load_fashion_mnist, lambda: builtin.find_fashion_mnist() is not None),
+    "fashion_mnist_1m": DatasetInfo(
+        "fashion_mnist_1m", "Fashion-MNIST's 70,000 images and augmentations of them "
+        "(shift, flip, scale, contrast) to 1,000,000, generated on the fly",
+        True, builtin.load_fashion_mnist_1m, lambda: builtin.find_fashion_mnist() is not None),
     "cifar10": DatasetInfo("cifar10", "CIFAR-10, 60,000 32×32 photos, 10 classes (keras.datasets)",
                            False, builtin.load_cifar10, _keras_cached("cifar10")),
     "mnist": DatasetInfo("mnist", "MNIST, 70,000 28×28 digits (keras.datasets)",
