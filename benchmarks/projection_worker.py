@@ -4,6 +4,8 @@
 - tsne: openTSNE through `compute_projection` (kNN graph + affinities + optimisation),
   after the shared PCA-50 input is prepared untimed; `--save-input` writes that input so
   scikit-learn's t-SNE can be run on exactly the same points.
+- tsne and umap also report neighbour preservation: kNN recall@10 of the 2-D map against
+  the PCA-50 input on a seeded 5k subsample (`core.analysis.projection_quality`).
 - umap: the first call (numba compilation + fit) and a second call with another seed
   (fit only), both after the kNN graph is prepared untimed, so they differ only by warmth.
 
@@ -18,6 +20,7 @@ import tempfile
 import numpy as np
 
 from benchmarks.common import emit, peak_rss_mb, timer
+from core.analysis.projection_quality import knn_recall
 
 
 def measure_pca(*, tv, scratch: str) -> dict:
@@ -46,6 +49,8 @@ def measure_tsne(*, tv, scratch: str, save_input: str | None) -> dict:
     with timer() as took:
         projection = compute_projection(tv=tv, method="tsne", cache_dir=scratch)
     return {"pca50_seconds": prep["seconds"], "seconds": took["seconds"],
+            "recall10": knn_recall(high=X, low=np.asarray(projection.coords)),
+            "threads": projection.details.get("threads"),
             "gradient": projection.details.get("gradient"),
             "kl_divergence": projection.details.get("kl_divergence"),
             "n_iter": projection.params["n_iter"], "perplexity": projection.params["perplexity"]}
@@ -54,16 +59,19 @@ def measure_tsne(*, tv, scratch: str, save_input: str | None) -> dict:
 def measure_umap(*, tv, scratch: str) -> dict:
     from core.analysis.neighbors import knn_graph
     from core.analysis.projections import compute_projection, default_params
+    from core.analysis.reduction import reduced_values
 
     k = min(default_params("umap")["n_neighbors"], tv.n) - 1
     with timer() as prep:
         knn_graph(tv=tv, n_neighbors=k, pca_dims=50, cache_dir=scratch)
     with timer() as first:
-        compute_projection(tv=tv, method="umap", seed=0, cache_dir=scratch)
+        projection = compute_projection(tv=tv, method="umap", seed=0, cache_dir=scratch)
     with timer() as warm:  # another seed: a new cache key, so a real second fit
         compute_projection(tv=tv, method="umap", seed=1, cache_dir=scratch)
+    X = reduced_values(tv=tv, pca_dims=50, cache_dir=scratch)
     return {"knn_seconds": prep["seconds"], "first_seconds": first["seconds"],
-            "warm_seconds": warm["seconds"]}
+            "warm_seconds": warm["seconds"],
+            "recall10": knn_recall(high=X, low=np.asarray(projection.coords))}
 
 
 def main() -> None:

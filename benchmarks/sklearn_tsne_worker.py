@@ -9,6 +9,7 @@ import argparse
 import numpy as np
 
 from benchmarks.common import emit, peak_rss_mb, timer
+from core.analysis.projection_quality import knn_recall
 
 
 def main() -> None:
@@ -26,8 +27,9 @@ def main() -> None:
                 early_exaggeration=12.0, init="pca", method="barnes_hut",
                 random_state=args.seed, n_jobs=-1)
     with timer() as took:
-        tsne.fit_transform(X)
+        coords = tsne.fit_transform(X)
     emit({"n": len(X), "seconds": took["seconds"], "kl_divergence": float(tsne.kl_divergence_),
+          "recall10": knn_recall(high=X, low=coords),
           "n_iter": int(tsne.n_iter_), "peak_rss_mb": peak_rss_mb()})
 
 

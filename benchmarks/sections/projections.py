@@ -49,9 +49,15 @@ def run(*, run: Run) -> list[str]:
             *report.table(["method", "b", "from N ="], _exponents(got)),
             "Untimed preparation and quality checks:", "",
             *report.table(["N", "PCA-50 input", "kNN graph (90-NN)", "openTSNE gradient",
-                           "openTSNE KL", "scikit-learn KL", "peak RSS MB (PCA / openTSNE / "
-                           "scikit-learn / UMAP)"],
+                           "openTSNE threads", "openTSNE KL", "scikit-learn KL",
+                           "peak RSS MB (PCA / openTSNE / scikit-learn / UMAP)"],
                           [_detail_row(n, got) for n in plan.projection_points]),
+            "Neighbour preservation next to time: kNN recall@10 of the 2-D map against the "
+            "PCA-50 input, on a seeded 5,000-point subsample (higher keeps more of each "
+            "point's neighbours):", "",
+            *report.table(["N", "openTSNE time", "openTSNE recall@10", "scikit-learn time",
+                           "scikit-learn recall@10", "UMAP warm time", "UMAP recall@10"],
+                          [_quality_row(n, got) for n in plan.projection_points]),
             *_errors(got)]
 
 
@@ -132,7 +138,15 @@ def _detail_row(n: int, got: dict) -> list[str]:
     rss = " / ".join(report.number(r.get("peak_rss_mb"), 4) for r in (pca, tsne, sk, umap))
     return [f"{n:,}", report.seconds(tsne.get("pca50_seconds")),
             report.seconds(umap.get("knn_seconds")), tsne.get("gradient", "–"),
-            report.number(tsne.get("kl_divergence")), report.number(sk.get("kl_divergence")), rss]
+            str(tsne.get("threads", "–")), report.number(tsne.get("kl_divergence")),
+            report.number(sk.get("kl_divergence")), rss]
+
+
+def _quality_row(n: int, got: dict) -> list[str]:
+    tsne, sk, umap = (got[m].get(n) for m in ("tsne", "sklearn", "umap"))
+    return [f"{n:,}", _s(tsne, "seconds"), report.number((tsne or {}).get("recall10")),
+            _s(sk, "seconds"), report.number((sk or {}).get("recall10")),
+            _s(umap, "warm_seconds"), report.number((umap or {}).get("recall10"))]
 
 
 def _errors(got: dict) -> list[str]:

@@ -38,11 +38,22 @@ METHODS = ("pca", "tsne", "umap")
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "pca": {"solver": "auto"},
     # n_iter counts all iterations: 250 early-exaggeration ones + the rest (openTSNE's split)
-    "tsne": {"perplexity": 30.0, "n_iter": 750, "pca_dims": 50},
-    "umap": {"n_neighbors": 15, "min_dist": 0.1, "metric": "euclidean", "pca_dims": 50},
+    "tsne": {"perplexity": 30.0, "n_iter": 750, "pca_dims": 50, "landmarks": "auto"},
+    "umap": {"n_neighbors": 15, "min_dist": 0.1, "metric": "euclidean", "pca_dims": 50,
+             "landmarks": "auto"},
 }
+# Above LANDMARKS_ABOVE points, t-SNE and UMAP are fitted on a seeded sample of
+# LANDMARK_SAMPLE points and the rest are placed into that map by the library's own
+# `transform`, PLACE_CHUNK points at a time (progress and ETA between chunks).
+LANDMARKS_ABOVE = 100_000
+LANDMARK_SAMPLE = 50_000
+PLACE_CHUNK = 25_000
+MIN_LANDMARKS = 20
 TSNE_EARLY_EXAGGERATION_ITER = 250
 FFT_ABOVE = 10_000  # samples; openTSNE's docs: BH is faster below ~10k
+THREADS_FROM = 10_000  # samples
+AFFINITY_KIND = "tsne_affinities"
+AFFINITY_VERSION = 1
 
 
 
@@ -68,6 +79,14 @@ class Projection:
     explained_variance: Optional[np.ndarray] = None  # PCA only: ratio per component
     seed: int = 0
     details: dict[str, Any] = field(default_factory=dict)
+    # landmark runs: sorted indices of the points the map was fitted on (the others were
+    # placed into it by `transform`); None when every point was fitted
+    fitted: Optional[np.ndarray] = None
+
+    @property
+    def placed(self) -> int:
+        """How many points were placed into the map rather than fitted."""
+        return 0 if self.fitted is None else len(self.coords) - len(self.fitted)
 
 
 def default_params(method: str) -> dict[str, Any]:
@@ -98,7 +117,32 @@ def resolve_params(method: str, params: dict[str, Any] | None) -> dict[str, Any]
             raise ValueError("UMAP metric must be euclidean or cosine")
     if "pca_dims" in resolved and resolved["pca_dims"] is not None:
         resolved["pca_dims"] = int(resolved["pca_dims"])
+    if "landmarks" in resolved and resolved["landmarks"] != "auto":
+        landmarks = resolved["landmarks"]
+        if not isinstance(landmarks, (int, float)) or isinstance(landmarks, bool) \
+                or int(landmarks) != landmarks or landmarks < 0:
+            raise ValueError(f"{method} landmarks must be \"auto\", 0 (fit every point) or a "
+                             f"number of points to fit on, got {landmarks!r}")
+        resolved["landmarks"] = int(landmarks)
     return resolved
+
+
+def landmark_count(*, n: int, landmarks: int | str) -> int | None:
+    """How many points a t-SNE/UMAP map of `n` points is fitted on (None: all of them).
+    "auto" is LANDMARK_SAMPLE above LANDMARKS_ABOVE points; 0 or ≥ n fits every point."""
+    if landmarks == "auto":
+        return LANDMARK_SAMPLE if n > LANDMARKS_ABOVE else None
+    landmarks = int(landmarks)
+    if landmarks <= 0 or landmarks >= n:
+        return None
+    if landmarks < MIN_LANDMARKS:
+        raise ValueError(f"fit on at least {MIN_LANDMARKS} landmarks, not {landmarks}")
+    return landmarks
+
+
+def landmark_sample(*, n: int, count: int, seed: int) -> np.ndarray:
+    """The seeded, sorted sample of `count` of `n` points a landmark map is fitted on."""
+    return np.sort(np.random.default_rng(seed).choice(n, size=count, replace=False))
 
 
 def compute_projection(*, tv: TransferValues, method: str, dims: int = 2,
@@ -117,28 +161,42 @@ def compute_projection(*, tv: TransferValues, method: str, dims: int = 2,
     key_params = dict(params)
     if "pca_dims" in key_params:  # 50 and "more than the features" must share one entry
         key_params["pca_dims"] = effective_pca_dims(tv, params["pca_dims"])
+    landmarks = None
+    if "landmarks" in key_params:
+        # only a landmark run has it in its key, so maps fitted on every point keep their
+        # entries from before landmarks existed
+        landmarks = landmark_count(n=tv.n, landmarks=key_params.pop("landmarks"))
+        if landmarks is not None:
+            key_params["landmarks"] = landmarks
     fields = {"tv": tv.key, "method": method, "dims": dims, "params": key_params,
               "seed": int(seed), "version": PROJECTION_VERSION}
     key = hash_key(fields)
     cache = ArrayCache(kind=KIND, root=cache_dir)
 
     def compute():
-        runner = {"pca": _run_pca, "tsne": _run_tsne, "umap": _run_umap}[method]
         # PCA takes seconds even at 70k points; t-SNE and UMAP are the heavy ones
         gate = heavy_job(name=f"{method} of {tv.n:,} points", progress=progress) \
             if method != "pca" else nullcontext()
         with gate:
-            arrays, details = runner(tv=tv, dims=dims, params=params, seed=seed,
-                                     cache_dir=cache_dir, progress=progress)
+            if landmarks is not None:
+                arrays, details = _run_landmarks(tv=tv, method=method, dims=dims, params=params,
+                                                 seed=seed, landmarks=landmarks,
+                                                 cache_dir=cache_dir, progress=progress)
+            else:
+                runner = {"pca": _run_pca, "tsne": _run_tsne, "umap": _run_umap}[method]
+                arrays, details = runner(tv=tv, dims=dims, params=params, seed=seed,
+                                         cache_dir=cache_dir, progress=progress)
         details["compute_seconds"] = round(time.perf_counter() - started, 3)
         return arrays, {"key_fields": fields, "details": details}
 
     entry, status = cache.load_or_compute(key, compute)
     explained = entry.arrays.get("explained_variance")
+    fitted = entry.arrays.get("fitted")
     return Projection(coords=entry["coords"], method=method, dims=dims, params=params, key=key,
                       cache=status, seconds=time.perf_counter() - started,
                       explained_variance=None if explained is None else np.asarray(explained),
-                      seed=int(seed), details=dict(entry.manifest.get("details", {})))
+                      seed=int(seed), details=dict(entry.manifest.get("details", {})),
+                      fitted=None if fitted is None else np.asarray(fitted))
 
 
 # --- PCA ---
@@ -157,50 +215,90 @@ def _run_pca(*, tv, dims, params, seed, cache_dir, progress):
 
 def _run_tsne(*, tv, dims, params, seed, cache_dir, progress):
     from openTSNE import TSNE
-    from openTSNE.affinity import PerplexityBasedNN
-    from openTSNE.nearest_neighbors import PrecomputedNeighbors
 
-    from core.analysis.neighbors import knn_graph
     from core.analysis.reduction import reduced_values
 
     X = reduced_values(tv=tv, pca_dims=params["pca_dims"], cache_dir=cache_dir, progress=progress)
-    # openTSNE's own rule: 3 × perplexity neighbours; the perplexity shrinks if N is small
-    k = min(tv.n - 1, int(3 * params["perplexity"]))
-    graph = knn_graph(tv=tv, n_neighbors=k, pca_dims=params["pca_dims"], cache_dir=cache_dir,
-                      progress=progress)
-    affinities = PerplexityBasedNN(
-        perplexity=min(params["perplexity"], (tv.n - 1) / 3),
-        knn_index=PrecomputedNeighbors(np.asarray(graph.indices_), np.asarray(graph.distances_)),
-        random_state=seed)
+    affinities, k = tsne_affinities(tv=tv, perplexity=params["perplexity"],
+                                    pca_dims=params["pca_dims"], cache_dir=cache_dir,
+                                    progress=progress)
     total = params["n_iter"]
+    gradient = tsne_gradient_method(n=tv.n, dims=dims)
+    tsne = TSNE(n_components=dims, n_iter=total - TSNE_EARLY_EXAGGERATION_ITER,
+                early_exaggeration_iter=TSNE_EARLY_EXAGGERATION_ITER, random_state=seed,
+                negative_gradient_method=gradient, n_jobs=tsne_threads(n=tv.n),
+                callbacks=_tsne_reporter(total, progress), callbacks_every_iters=25,
+                verbose=False)
+    embedding = tsne.fit(X, affinities=affinities, initialization="pca")
+    return ({"coords": np.asarray(embedding, dtype=np.float32)},
+            {"knn_neighbors": k, "gradient": gradient, "threads": tsne_threads(n=tv.n),
+             "kl_divergence": float(embedding.kl_divergence)})
+
+
+def _tsne_reporter(total: int, progress: Optional[ProgressCallback], stage: str = "t-SNE"):
+    """An openTSNE callback reporting iterations over both phases (openTSNE restarts its
+    count after early exaggeration); it never stops the run itself, but a progress callback
+    raising CancelledError does."""
     state = {"phase_offset": 0}
 
     def report(iteration: int, error: float, embedding) -> bool:
         done = state["phase_offset"] + iteration
         if progress is not None:
-            progress(Progress("t-SNE", min(done, total), total, message=f"KL {error:.3f}"))
+            progress(Progress(stage, min(done, total), total, message=f"KL {error:.3f}"))
         if iteration >= TSNE_EARLY_EXAGGERATION_ITER and state["phase_offset"] == 0:
-            state["phase_offset"] = TSNE_EARLY_EXAGGERATION_ITER  # openTSNE restarts its count
+            state["phase_offset"] = TSNE_EARLY_EXAGGERATION_ITER
         return False
 
-    gradient = tsne_gradient_method(n=tv.n, dims=dims)
-    tsne = TSNE(n_components=dims, n_iter=total - TSNE_EARLY_EXAGGERATION_ITER,
-                early_exaggeration_iter=TSNE_EARLY_EXAGGERATION_ITER, random_state=seed,
-                negative_gradient_method=gradient,
-                # threads only pay off on large N (measured: on 1.8k digits 2 threads were
-                # slower than 1 on a shared 2-core machine)
-                n_jobs=1 if tv.n < FFT_ABOVE else -1,
-                callbacks=report, callbacks_every_iters=25, verbose=False)
-    embedding = tsne.fit(X, affinities=affinities, initialization="pca")
-    return ({"coords": np.asarray(embedding, dtype=np.float32)},
-            {"knn_neighbors": k, "gradient": gradient,
-             "kl_divergence": float(embedding.kl_divergence)})
+    return report
+
+
+def tsne_affinities(*, tv: TransferValues, perplexity: float, pca_dims: int | None,
+                    cache_dir: str | Path | None = None,
+                    progress: Optional[ProgressCallback] = None):
+    """openTSNE affinities (the symmetric P matrix) from the shared kNN graph, cached per
+    (kNN graph, k, perplexity): a rerun with another seed or iteration count reuses them.
+    Returns (openTSNE Affinities, k)."""
+    from openTSNE.affinity import Affinities, PerplexityBasedNN
+    from openTSNE.nearest_neighbors import PrecomputedNeighbors
+    from scipy.sparse import csr_matrix
+
+    from core.analysis.neighbors import knn_graph
+
+    # openTSNE's own rule: 3 × perplexity neighbours; the perplexity shrinks if N is small
+    k = min(tv.n - 1, int(3 * perplexity))
+    effective = min(float(perplexity), (tv.n - 1) / 3)
+    graph = knn_graph(tv=tv, n_neighbors=k, pca_dims=pca_dims, cache_dir=cache_dir,
+                      progress=progress)
+    fields = {"knn": graph.key, "k": k, "perplexity": effective, "version": AFFINITY_VERSION}
+    key = hash_key(fields)
+
+    def compute():
+        if progress is not None:
+            progress(Progress("t-SNE affinities", 0, 1))
+        P = PerplexityBasedNN(
+            perplexity=effective, n_jobs=-1,
+            knn_index=PrecomputedNeighbors(np.asarray(graph.indices_),
+                                           np.asarray(graph.distances_))).P.tocsr()
+        return ({"data": P.data, "indices": P.indices.astype(np.int32),
+                 "indptr": P.indptr.astype(np.int64)}, {"key_fields": fields})
+
+    entry, _ = ArrayCache(kind=AFFINITY_KIND, root=cache_dir).load_or_compute(key, compute)
+    affinities = Affinities()
+    # copies: openTSNE's kernels want writable, contiguous arrays, not read-only mmaps
+    affinities.P = csr_matrix((np.array(entry["data"]), np.array(entry["indices"]),
+                               np.array(entry["indptr"])), shape=(tv.n, tv.n))
+    return affinities, k
 
 
 def tsne_gradient_method(*, n: int, dims: int) -> str:
     """Barnes-Hut below FFT_ABOVE points and in 3-D (openTSNE's FFT interpolation is 1-/2-D
-    only); FFT above. Measured on digits (1,797): BH 6 s, FFT 26 s for 750 iterations."""
+    only); FFT above."""
     return "fft" if dims <= 2 and n >= FFT_ABOVE else "bh"
+
+
+def tsne_threads(*, n: int) -> int:
+    """openTSNE's n_jobs: every core from THREADS_FROM points, one below."""
+    return -1 if n >= THREADS_FROM else 1
 
 
 # --- UMAP ---
@@ -300,3 +398,77 @@ def _run_umap(*, tv, dims, params, seed, cache_dir, progress):
     if progress is not None:
         progress(Progress("UMAP", 1, 1))
     return {"coords": np.asarray(coords, dtype=np.float32)}, {"knn_neighbors": k}
+
+
+# --- landmark maps (t-SNE and UMAP above LANDMARKS_ABOVE points) ---
+
+def _run_landmarks(*, tv, method, dims, params, seed, landmarks, cache_dir, progress):
+    """Fit the map on a seeded sample, then place every other point into it with the
+    library's own `transform` (openTSNE's `TSNEEmbedding.transform`, umap-learn's
+    `UMAP.transform`), a chunk at a time so progress and ETA are reported between chunks.
+    The landmarks get their own neighbour index (the library's), since `transform` must
+    query it for the new points; the shared kNN graph of all points is not needed."""
+    from core.analysis.reduction import reduced_values
+    from core.base.progress import ProgressTracker
+
+    X = reduced_values(tv=tv, pca_dims=params["pca_dims"], cache_dir=cache_dir, progress=progress)
+    fitted = landmark_sample(n=tv.n, count=landmarks, seed=seed)
+    rest = np.setdiff1d(np.arange(tv.n), fitted, assume_unique=True)
+    label = "t-SNE" if method == "tsne" else "UMAP"
+    fit_started = time.perf_counter()
+    model, details = (_fit_tsne_landmarks if method == "tsne" else _fit_umap_landmarks)(
+        X=np.ascontiguousarray(X[fitted]), dims=dims, params=params, seed=seed,
+        progress=progress)
+    fit_seconds = time.perf_counter() - fit_started
+    coords = np.empty((tv.n, dims), dtype=np.float32)
+    tracker = ProgressTracker(stage=f"{label}: placing {len(rest):,} points into the map of "
+                                    f"{landmarks:,}", total=len(rest), callback=progress)
+    tracker.update(0)
+    for start in range(0, len(rest), PLACE_CHUNK):
+        chunk = rest[start:start + PLACE_CHUNK]
+        coords[chunk] = np.asarray(model.transform(np.ascontiguousarray(X[chunk])), np.float32)
+        tracker.update(start + len(chunk))
+    # read after the transforms: openTSNE's `transform` re-centres the fitted map in place
+    coords[fitted] = np.asarray(model if method == "tsne" else model.embedding_, np.float32)
+    return ({"coords": coords, "fitted": fitted},
+            {**details, "landmarks": int(landmarks), "placed": int(len(rest)),
+             "fit_seconds": round(fit_seconds, 3),
+             "place_seconds": round(time.perf_counter() - fit_started - fit_seconds, 3)})
+
+
+def _fit_tsne_landmarks(*, X, dims, params, seed, progress):
+    from openTSNE import TSNE
+    from openTSNE.affinity import PerplexityBasedNN
+
+    n = len(X)
+    if progress is not None:
+        progress(Progress("t-SNE affinities of the landmarks", 0, 1))
+    # openTSNE's own neighbour index (Annoy): `transform` queries it for the placed points
+    affinities = PerplexityBasedNN(X, perplexity=min(params["perplexity"], (n - 1) / 3),
+                                   method="annoy", n_jobs=-1, random_state=seed)
+    total = params["n_iter"]
+    gradient = tsne_gradient_method(n=n, dims=dims)
+    tsne = TSNE(n_components=dims, n_iter=total - TSNE_EARLY_EXAGGERATION_ITER,
+                early_exaggeration_iter=TSNE_EARLY_EXAGGERATION_ITER, random_state=seed,
+                negative_gradient_method=gradient, n_jobs=tsne_threads(n=n),
+                callbacks=_tsne_reporter(total, progress, stage=f"t-SNE of {n:,} landmarks"),
+                callbacks_every_iters=25, verbose=False)
+    embedding = tsne.fit(X, affinities=affinities, initialization="pca")
+    return embedding, {"gradient": gradient, "kl_divergence": float(embedding.kl_divergence)}
+
+
+def _fit_umap_landmarks(*, X, dims, params, seed, progress):
+    _wait_for_warm_up(progress)
+    if progress is not None:
+        progress(Progress(f"UMAP of {len(X):,} landmarks", 0, 1,
+                          message="neighbour index and layout"))
+    UMAP = import_umap_class()
+    # no precomputed kNN here: UMAP keeps its own search index, which `transform` needs
+    reducer = UMAP(n_components=dims, n_neighbors=min(params["n_neighbors"], len(X) - 1),
+                   min_dist=params["min_dist"], metric=params["metric"], random_state=seed)
+    with warnings.catch_warnings():
+        _silence_umap_notices()
+        reducer.fit(X)
+    if progress is not None:
+        progress(Progress(f"UMAP of {len(X):,} landmarks", 1, 1))
+    return reducer, {}

@@ -146,3 +146,15 @@ def _keras_download(name: str, class_names: tuple[str, ...], *, hint: str) -> Im
     return _official_split_dataset(name=name, x_train=x_train, y_train=y_train, x_test=x_test,
                                    y_test=y_test, class_names=class_names,
                                    source=f"keras.datasets.{name}")
+
+
+FASHION_1M = 1_000_000
+
+
+@lru_cache(maxsize=1)
+def load_fashion_mnist_1m() -> ImageDataset:
+    """1,000,000 images: Fashion-MNIST's 70,000 and deterministic augmentations of them
+    (shift, flip, scale, contrast), generated on the fly and never stored."""
+    from core.datasets.augmented import augmented_dataset
+
+    return augmented_dataset(base=load_fashion_mnist(), n=FASHION_1M, name="fashion_mnist_1m")

@@ -47,6 +47,10 @@ DATASETS: dict[str, DatasetInfo] = {
         "[0.35, 1] at random places on 40×40; target 'scale' (70,000 images)",
         True, scale_demo.load_fashion_mnist_scale,
         lambda: builtin.find_fashion_mnist() is not None),
+    "fashion_mnist_1m": DatasetInfo(
+        "fashion_mnist_1m", "Fashion-MNIST's 70,000 images and augmentations of them "
+        "(shift, flip, scale, contrast) to 1,000,000, generated on the fly",
+        True, builtin.load_fashion_mnist_1m, lambda: builtin.find_fashion_mnist() is not None),
     "cifar10": DatasetInfo("cifar10", "CIFAR-10, 60,000 32×32 photos, 10 classes (keras.datasets)",
                            False, builtin.load_cifar10, _keras_cached("cifar10")),
     "mnist": DatasetInfo("mnist", "MNIST, 70,000 28×28 digits (keras.datasets)",

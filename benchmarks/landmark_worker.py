@@ -1,0 +1,64 @@
+"""t-SNE or UMAP of 1,000,000 points through the landmark path (fit a seeded sample, place
+the rest with the library's `transform`), in a fresh process: wall time and peak RSS.
+
+The input is derived from real values, not extracted: the PCA-50 of Fashion-MNIST's 70,000
+transfer values (Lite0 at 96 px), each row repeated to N rows with Gaussian noise of
+`--noise` × each component's standard deviation. Extracting fashion_mnist_1m itself takes
+hours on 2 cores (another issue); the projection only sees a 50-D matrix either way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+
+import numpy as np
+
+from benchmarks.common import emit, peak_rss_mb, timer
+
+
+def derived_points(*, n: int, noise: float, seed: int = 0):
+    from core.analysis.reduction import pca_reduce
+    from core.datasets import load_dataset
+    from core.features.transfer_values import compute_transfer_values
+
+    tv = compute_transfer_values(dataset=load_dataset(name="fashion_mnist"),
+                                 backbone="efficientnet_lite0", image_size=96)
+    base = np.asarray(pca_reduce(tv=tv, dims=50).coords, np.float32)
+    source = np.arange(n) % len(base)
+    rng = np.random.default_rng(seed)
+    values = base[source] + rng.standard_normal((n, 50), dtype=np.float32) * (
+        noise * base.std(axis=0))
+    return values, np.asarray(tv.labels)[source], tv.class_names
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--method", choices=("tsne", "umap"), required=True)
+    parser.add_argument("--n", type=int, default=1_000_000)
+    parser.add_argument("--noise", type=float, default=0.05)
+    args = parser.parse_args()
+
+    from core.analysis.projection_quality import knn_recall
+    from core.analysis.projections import compute_projection
+    from core.features.feature_sets import from_arrays
+
+    values, labels, names = derived_points(n=args.n, noise=args.noise)
+    stages: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="bench-landmarks-") as scratch:
+        tv = from_arrays(values=values, labels=labels, class_names=names,
+                         name=f"derived-{args.n}", cache_dir=scratch)
+        with timer() as took:
+            projection = compute_projection(tv=tv, method=args.method, cache_dir=scratch,
+                                            progress=lambda p: stages.append(p.stage))
+        recall = knn_recall(high=values, low=np.asarray(projection.coords))
+    emit({"method": args.method, "n": args.n, "seconds": took["seconds"],
+          "fit_seconds": projection.details.get("fit_seconds"),
+          "place_seconds": projection.details.get("place_seconds"),
+          "landmarks": projection.details.get("landmarks"),
+          "placed": projection.details.get("placed"), "recall10": recall,
+          "stages": sorted(set(stages)), "peak_rss_mb": peak_rss_mb()})
+
+
+if __name__ == "__main__":
+    main()
