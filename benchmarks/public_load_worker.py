@@ -1,9 +1,9 @@
 """Worker: the public demo under load. Starts `streamlit run dashboard/app.py` in public mode
 (TRANSFER_LENS_PUBLIC=1) on the committed bundle, on a free localhost port with a scratch
 cache, and drives N concurrent browser sessions (pages of one headless Chromium, asyncio)
-for a fixed time: each trains one logistic-regression head (its own C, so every one is a
-real job through the job gate), then switches views and box-selects on the projection until
-the time is up. Stops the server itself; prints one JSON line.
+for a fixed time: each goes once through the views, trains one logistic-regression head
+(its own C, so every one is a real job through the job gate), then switches views and
+box-selects on the projection until the time is up. Stops the server itself; prints one JSON line.
 
 Measured: click-to-idle time of each view switch (the browser's wait until Streamlit's
 running indicator is gone: server run + transfer + drawing), peak server RSS (VmRSS of the
@@ -63,6 +63,33 @@ async def idle(page, timeout: float = 180_000) -> None:
     await page.wait_for_function(IDLE_JS, timeout=timeout)
 
 
+async def tour(page, record: dict, *, until: float, rounds: int | None = None) -> None:
+    """Switch through the views (box-selecting on the projection) until `until`, or for
+    `rounds` rounds of every view."""
+    view = 0
+    while time.perf_counter() < until and (rounds is None or view < rounds * len(VIEWS)):
+        name = VIEWS[view % len(VIEWS)]
+        view += 1
+        button = page.locator("[data-testid='stMain'] button", has_text=name).first
+        clicked = time.perf_counter()
+        await button.click()
+        await idle(page)
+        record["switch_ms"].append((time.perf_counter() - clicked) * 1000)
+        if name == "Projections":
+            await page.wait_for_selector(".js-plotly-plot .nsewdrag")
+            area = await page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+            x, y, w, h = area["x"], area["y"], area["width"], area["height"]
+            await page.mouse.move(x + w * 0.3, y + h * 0.3)
+            await page.mouse.down()
+            await page.mouse.move(x + w * 0.45, y + h * 0.5, steps=8)
+            await page.mouse.up()
+            await page.wait_for_selector("text=/Selection: [\\d,]+ image/")
+            await idle(page)
+            record["selections"] += 1
+        for error in await page.locator(ERRORS).all_inner_texts():
+            record["errors"].append(error[:300])
+
+
 async def session(browser, url: str, index: int, deadline: float, out: dict) -> None:
     page = await browser.new_page(viewport={"width": 1280, "height": 900})
     page.set_default_timeout(180_000)
@@ -75,7 +102,7 @@ async def session(browser, url: str, index: int, deadline: float, out: dict) -> 
             record["events"].append(f"navigated {time.perf_counter() - t0:.1f}s {frame.url}"))
     page.on("console", lambda msg: msg.type == "error" and
             record["events"].append(f"console {time.perf_counter() - t0:.1f}s {msg.text[:200]}"))
-    page.on("pageerror", lambda err: record["events"].append(f"pageerror {err}"[:300]))
+    page.on("pageerror", lambda err: record["errors"].append(f"page error: {err}"[:300]))
     t0 = time.perf_counter()
     try:
         started = time.perf_counter()
@@ -83,6 +110,7 @@ async def session(browser, url: str, index: int, deadline: float, out: dict) -> 
         await page.wait_for_selector(".js-plotly-plot .nsewdrag")
         record["open_s"] = time.perf_counter() - started
         await idle(page)
+        await tour(page, record, until=deadline, rounds=1)  # while nobody trains yet
         # one head per session, each its own job (its own C)
         await page.locator("[data-testid='stMain'] button", has_text="Train a head").first.click()
         await idle(page)
@@ -101,28 +129,7 @@ async def session(browser, url: str, index: int, deadline: float, out: dict) -> 
                 raise TimeoutError(f"the head with C={c} did not finish")
             await page.wait_for_timeout(250)
         record["trained"] = True
-        view = 0
-        while time.perf_counter() < deadline:
-            name = VIEWS[view % len(VIEWS)]
-            view += 1
-            button = page.locator("[data-testid='stMain'] button", has_text=name).first
-            clicked = time.perf_counter()
-            await button.click()
-            await idle(page)
-            record["switch_ms"].append((time.perf_counter() - clicked) * 1000)
-            if name == "Projections":
-                await page.wait_for_selector(".js-plotly-plot .nsewdrag")
-                area = await page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
-                x, y, w, h = area["x"], area["y"], area["width"], area["height"]
-                await page.mouse.move(x + w * 0.3, y + h * 0.3)
-                await page.mouse.down()
-                await page.mouse.move(x + w * 0.45, y + h * 0.5, steps=8)
-                await page.mouse.up()
-                await page.wait_for_selector("text=/Selection: [\\d,]+ image/")
-                await idle(page)
-                record["selections"] += 1
-            for error in await page.locator(ERRORS).all_inner_texts():
-                record["errors"].append(error[:300])
+        await tour(page, record, until=deadline)
     except Exception as error:  # noqa: BLE001 - counted and reported, the run goes on
         record["errors"].append(f"{type(error).__name__}: {str(error)[:300]}")
         if os.environ.get("LOAD_SHOTS"):
