@@ -948,7 +948,7 @@ def quality_report(ws: Workspace, record: state.HeadRecord, *,
             return report
         with progress_panel(f"Finding the nearest neighbours of {ws.tv.n:,} points…") as panel:
             return data_quality(tv=ws.tv, probabilities=record.head.probabilities,
-                                progress=panel)
+                                dataset=ws.dataset, progress=panel)
 
     base = remembered(("quality", ws.tv.key, record.token), build)
     if duplicate_threshold is None or duplicate_threshold == base.duplicate_threshold:
@@ -1004,13 +1004,15 @@ def leakage_accuracy(ws: Workspace, report, record: state.HeadRecord) -> dict:
 
 def quality_defaults() -> dict:
     """core's defaults: duplicate threshold (× the median nearest-neighbour distance),
-    outlier score (× the median sample's), neighbours of the outlier score."""
-    from core.analysis.duplicates import DEFAULT_THRESHOLD
+    outlier score (× the median sample's), neighbours of the outlier score, pixel
+    threshold of near-duplicates (RMS difference, fraction of 0–255)."""
+    from core.analysis.duplicates import DEFAULT_PIXEL_THRESHOLD, DEFAULT_THRESHOLD
     from core.analysis.outliers import DEFAULT_OUTLIER_NEIGHBORS
     from core.analysis.quality import DEFAULT_OUTLIER_SCORE
 
     return {"duplicate_threshold": DEFAULT_THRESHOLD, "outlier_score": DEFAULT_OUTLIER_SCORE,
-            "outlier_neighbors": DEFAULT_OUTLIER_NEIGHBORS}
+            "outlier_neighbors": DEFAULT_OUTLIER_NEIGHBORS,
+            "pixel_threshold": DEFAULT_PIXEL_THRESHOLD}
 
 
 def class_counts(tv):

@@ -89,3 +89,64 @@ def test_quality_cli_json_and_csv(capsys, tmp_path):
     frame = pd.read_csv(out)
     assert {"sample_id", "issue", "score", "suggested_class"} <= set(frame.columns)
     assert (frame["issue"] == "label").sum() == result["counts"]["label"]
+
+
+def _digits_with_planted_copies(per_kind: int = 20, seed: int = 0):
+    """300 digits upscaled to 28×28 (like a small Fashion-MNIST) with `per_kind` copies of
+    train images of each kind added to test; raw pixels stand in for transfer values."""
+    from benchmarks.outliers_worker import upscaled_digits
+    from benchmarks.planted_copies import KINDS, plant_copies
+    from core.datasets.base import make_array_dataset, stratified_splits
+
+    n = 300
+    digits = digits_pixels()
+    rng = np.random.default_rng(seed)
+    images = upscaled_digits(count=n, shape=(28, 28, 1), seed=seed)
+    labels = rng.integers(0, 10, n)  # labels do not matter to duplicates
+    splits = stratified_splits(labels, val_fraction=0.1, test_fraction=0.2, seed=seed)
+    originals = rng.choice(np.flatnonzero(splits == TRAIN), size=per_kind * len(KINDS),
+                           replace=False)
+    copies, kinds = plant_copies(images=images, originals=originals, seed=seed)
+    all_images = np.concatenate([images, copies])
+    all_labels = np.concatenate([labels, labels[originals]])
+    all_splits = np.concatenate([splits, np.full(len(copies), TEST)]).astype(np.uint8)
+    ids = np.array([f"d/{i}" for i in range(len(all_images))])
+    dataset = make_array_dataset(name="digits-28-copies", images=all_images, labels=all_labels,
+                                 class_names=digits.class_names, splits=all_splits,
+                                 sample_ids=ids, source="test")
+    tv = from_arrays(values=all_images.reshape(len(all_images), -1) / 255.0, labels=all_labels,
+                     splits=all_splits, sample_ids=ids, class_names=digits.class_names,
+                     name="digits-28-copies")
+    return dataset, tv, originals, np.arange(n, len(all_images)), kinds
+
+
+def test_resized_jpeg_and_shifted_copies_across_splits_are_found_on_the_pixels():
+    from benchmarks.planted_copies import KINDS
+
+    dataset, tv, originals, copies, kinds = _digits_with_planted_copies()
+    dups = find_duplicates(tv=tv, dataset=dataset)
+    group = pd.Series(-1, index=range(tv.n))
+    group[dups["index"].to_numpy()] = dups["group"].to_numpy()
+    copy_group, original_group = group[copies].to_numpy(), group[originals].to_numpy()
+    together = (copy_group >= 0) & (copy_group == original_group)
+    for kind in KINDS:
+        assert together[kinds == kind].mean() >= 0.95, (kind, together[kinds == kind].mean())
+    # the copies' groups are copy + original, not a flood of look-alikes
+    copy_groups = dups[dups["index"].isin(copies)]
+    assert (copy_groups["group_size"] == 2).mean() >= 0.9
+    assert set(dups["match"]) <= {"pixels", "features", "both"}
+    assert (dups.loc[dups["index"].isin(copies[kinds == "shifted"]), "match"] != "features").all()
+    leak = split_leakage(tv=tv, duplicates=dups, probabilities=np.eye(10)[tv.labels])
+    assert np.isin(copies, leak.leaked_test).mean() >= 0.95
+    # the transfer values (here: raw pixels) alone miss the shifted copies
+    alone = find_duplicates(tv=tv)
+    found = np.isin(copies[kinds == "shifted"], alone["index"]).mean()
+    assert found < 0.5, found
+
+
+def test_duplicates_refuse_images_of_other_samples():
+    from core.base.errors import DatasetError
+
+    dataset, tv, *_ = _digits_with_planted_copies(per_kind=2)
+    with pytest.raises(DatasetError, match="Fix: pass the dataset"):
+        find_duplicates(tv=tv, dataset=dataset.subset(np.arange(10)))

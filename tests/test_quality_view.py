@@ -65,6 +65,7 @@ def test_every_section_and_the_csv_equal_to_the_cli(app: AppTest, downloads, tin
     section(app, "Near-duplicates and leakage")
     assert app.slider(key="quality_dup_threshold").value == 0.1
     assert "Core's default 0.1" in app.slider(key="quality_dup_threshold").help
+    assert "`--pixel-threshold`" in app.slider(key="quality_dup_threshold").help
     assert metric(app, "Test images with a duplicate in train").endswith(
         f" of {digits_test_count():,}")
     metric(app, "Test accuracy")
@@ -72,6 +73,9 @@ def test_every_section_and_the_csv_equal_to_the_cli(app: AppTest, downloads, tin
     assert_clean(app)
     groups = int(metric(app, "Duplicate groups").replace(",", ""))
     assert groups > 0 and "Group 1 · " in texts(app)
+    # each group says which confirmation matched (the view passes the images to core)
+    assert re.search(r"Group 1 · \d+ images( · :red\[spans splits\])? · same (pixels|transfer "
+                     r"values)", texts(app))
     assert any(re.fullmatch(r"digits/\d+ · \d · (train|val|test)", c) for c in all_captions(app))
     assert any(b.key.startswith("dup_") for b in app.button if b.key)
     app.slider(key="quality_dup_threshold").set_value(0.1).run()

@@ -1,16 +1,30 @@
-"""Exact and near-duplicate groups from the kNN graph, and duplicates across splits.
+"""Exact and near-duplicate groups, and duplicates across splits.
 
-Two samples are duplicates when their distance in the cached kNN graph (PCA-50,
-euclidean) is at most `threshold` × the dataset's median nearest-neighbour distance;
-groups are the connected components of those pairs. The default 0.1 keeps exact copies
-(distance 0) and near-identical renders.
+Candidates come from two neighbour searches: each sample's 20 nearest in the cached kNN
+graph of the transfer values (PCA-50, euclidean), and — when the images are given — its
+10 nearest by pixel spectrum (pixel_match.spectrum_signatures, which a shift does not
+change). A candidate pair is a duplicate when either confirmation holds:
 
-Measured (Fashion-MNIST 10k, Lite0 @96 px, 100 copies of each kind placed in test): exact
-copies are found at any threshold; JPEG (quality 70), 1–2 px shifted and 28→20→28 px
-resized copies sit at a median 0.85, 0.90 and 1.35 × the median neighbour distance, where
-Fashion's own distinct-but-alike products are (5 % of them lie below 0.55×): transfer
-values of 28 px images do not separate a re-encoded copy from a look-alike, so raising
-the threshold finds them only together with many look-alikes.
+- **pixels** (needs the images): the RMS difference of the two blurred grey thumbnails
+  after the best shift of up to 10 % of the side is at most `pixel_threshold` of the
+  0–255 range (default 0.015; pixel_match.py says how it is computed);
+- **features**: their transfer-value distance is at most `threshold` × the dataset's median
+  nearest-neighbour distance (default 0.1: exact copies and near-identical renders).
+
+Groups are the connected components of those pairs; each row says which confirmation
+matched (`match`).
+
+Why both: transfer values of 28 px images do not separate a re-encoded copy from a
+look-alike. Measured on Fashion-MNIST 10k (Lite0 @96 px, 100 copies of train images of
+each kind placed in test): JPEG (quality 50–79), 1–2 px shifted and resized (×0.6–0.8 or
+×1.5–2 and back) copies sit at a median 0.90, 0.83 and 1.01 × the median neighbour
+distance from their original, where Fashion's own distinct-but-alike products are, and
+only 69, 69 and 46 % have the original as their nearest neighbour. On the pixels, at the
+default 0.015 the same copies were found 100, 100 and 99 % of the time (candidates: the
+original was among the 20 graph or 10 spectrum neighbours of 100 / 99 / 100 % of them),
+with 43 of 205,811 candidate pairs among the original 10k images also under 0.015 —
+mostly plain trousers and dark shirts that look identical at 28 px. The benchmark
+(section 7) re-measures this on fresh seeds.
 """
 
 from __future__ import annotations
@@ -22,23 +36,103 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
+from core.analysis import pixel_match
 from core.analysis.neighbors import KNNGraph, knn_graph
+from core.base.cache import ArrayCache
+from core.base.errors import DatasetError
+from core.base.hashing import hash_array, hash_key
+from core.base.progress import ProgressCallback
 from core.base.splits import TEST, TRAIN
+from core.datasets.base import ImageDataset
 from core.features.transfer_values import TransferValues
 
-DEFAULT_THRESHOLD = 0.1  # × median nearest-neighbour distance
-CANDIDATE_NEIGHBORS = 10  # graph columns searched for duplicates
+DEFAULT_THRESHOLD = 0.1  # features: × median nearest-neighbour distance
+DEFAULT_PIXEL_THRESHOLD = 0.015  # pixels: RMS difference after blur and shift, of 0–255
+FEATURE_CANDIDATES = 20  # transfer-value graph columns searched for duplicates
+SPECTRUM_CANDIDATES = 10  # pixel-spectrum neighbours searched (with images)
+CANDIDATE_NEIGHBORS = FEATURE_CANDIDATES  # the graph width find_duplicates needs
+KIND = "duplicate_pairs"
+PAIRS_VERSION = 1
+MATCHES = ("pixels", "features", "both")
 
 
-def duplicate_pairs(*, graph: KNNGraph, threshold: float = DEFAULT_THRESHOLD) -> np.ndarray:
-    """(P, 2) index pairs i < j closer than threshold × the median 1-NN distance."""
-    distances = np.asarray(graph.distances_[:, :CANDIDATE_NEIGHBORS], dtype=np.float64)
-    indices = np.asarray(graph.indices_[:, :CANDIDATE_NEIGHBORS], dtype=np.int64)
-    limit = threshold * float(np.median(distances[:, 0]))
-    rows, cols = np.nonzero(distances <= limit)
-    pairs = np.stack([rows, indices[rows, cols]], axis=1)
-    pairs = np.sort(pairs, axis=1)
-    return np.unique(pairs, axis=0) if len(pairs) else pairs.reshape(0, 2)
+@dataclass
+class CandidatePairs:
+    """Every candidate pair (i < j) with both confirmations' measures; thresholds are
+    applied afterwards, so another threshold costs nothing."""
+
+    pairs: np.ndarray  # (P, 2) int64
+    feature_ratio: np.ndarray  # transfer-value distance / median 1-NN distance (inf: not in the graph's columns)
+    pixel_distance: np.ndarray  # pixel_match.shifted_distances (NaN without images)
+
+
+def _check_aligned(tv: TransferValues, dataset: ImageDataset) -> None:
+    if len(dataset) != tv.n or not np.array_equal(np.asarray(dataset.sample_ids).astype(str),
+                                                  np.asarray(tv.sample_ids).astype(str)):
+        raise DatasetError(
+            f"The images of dataset '{dataset.name}' ({len(dataset)} samples) are not the "
+            f"samples of these transfer values ({tv.n}, key {tv.key}). Fix: pass the dataset "
+            f"(the same subset, in the same order) the values were computed from.")
+
+
+def _graph_pairs(graph: KNNGraph) -> tuple[np.ndarray, np.ndarray]:
+    k = min(FEATURE_CANDIDATES, graph.n_neighbors_)
+    distances = np.asarray(graph.distances_[:, :k], dtype=np.float64)
+    median = float(np.median(np.asarray(graph.distances_[:, 0], dtype=np.float64)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = distances / median if median > 0 else np.where(distances > 0, np.inf, 0.0)
+    rows = np.repeat(np.arange(len(distances)), k)
+    return np.stack([rows, np.asarray(graph.indices_[:, :k]).ravel()], axis=1), ratio.ravel()
+
+
+def _spectrum_pairs(signatures: np.ndarray, progress) -> np.ndarray:
+    k = min(SPECTRUM_CANDIDATES, len(signatures) - 1)
+    if k < 1:
+        return np.zeros((0, 2), dtype=np.int64)
+    spectrum = KNNGraph(n_neighbors=k).fit(signatures, progress=progress)
+    rows = np.repeat(np.arange(len(signatures)), k)
+    return np.stack([rows, spectrum.indices_.ravel()], axis=1)
+
+
+def duplicate_candidates(*, tv: TransferValues, graph: KNNGraph,
+                         dataset: Optional[ImageDataset] = None,
+                         cache_dir: str | Path | None = None,
+                         progress: Optional[ProgressCallback] = None) -> CandidatePairs:
+    """Candidate pairs and their measures, cached per (values, graph, images, settings)."""
+    if dataset is not None:
+        _check_aligned(tv, dataset)
+    shape = pixel_match.thumbnail_shape(dataset) if dataset is not None else None
+    k = min(FEATURE_CANDIDATES, graph.n_neighbors_)
+    fields = {"tv": tv.key, "graph": graph.key or hash_array(np.asarray(graph.indices_[:, :k])),
+              "graph_columns": k, "dataset": dataset.fingerprint if dataset is not None else None,
+              "spectrum_candidates": SPECTRUM_CANDIDATES,
+              "pixels": pixel_match.settings(shape) if shape else None, "version": PAIRS_VERSION}
+
+    def compute():
+        pairs, ratio = _graph_pairs(graph)
+        thumbs = None
+        if dataset is not None:
+            thumbs = pixel_match.blurred(pixel_match.grey_thumbnails(
+                dataset=dataset, shape=shape, progress=progress))
+            extra = _spectrum_pairs(pixel_match.spectrum_signatures(thumbs), progress)
+            pairs = np.vstack([pairs, extra])
+            ratio = np.concatenate([ratio, np.full(len(extra), np.inf)])
+        pairs = np.sort(pairs, axis=1)
+        keep = pairs[:, 0] != pairs[:, 1]
+        unique, inverse = np.unique(pairs[keep], axis=0, return_inverse=True)
+        best = np.full(len(unique), np.inf)
+        np.minimum.at(best, inverse.ravel(), ratio[keep])
+        distance = np.full(len(unique), np.nan, dtype=np.float32)
+        if thumbs is not None and len(unique):
+            distance = pixel_match.shifted_distances(blurred_thumbs=thumbs, pairs=unique,
+                                                     progress=progress)
+        return ({"pairs": unique.astype(np.int64), "feature_ratio": best.astype(np.float32),
+                 "pixel_distance": distance}, {"key_fields": fields, "pairs": len(unique)})
+
+    entry, _ = ArrayCache(kind=KIND, root=cache_dir).load_or_compute(hash_key(fields), compute)
+    return CandidatePairs(pairs=np.asarray(entry["pairs"]),
+                          feature_ratio=np.asarray(entry["feature_ratio"]),
+                          pixel_distance=np.asarray(entry["pixel_distance"]))
 
 
 def duplicate_groups(*, n: int, pairs: np.ndarray) -> np.ndarray:
@@ -57,22 +151,45 @@ def duplicate_groups(*, n: int, pairs: np.ndarray) -> np.ndarray:
     return groups
 
 
-def find_duplicates(*, tv: TransferValues, knn: Optional[KNNGraph] = None,
-                    threshold: float = DEFAULT_THRESHOLD,
-                    cache_dir: str | Path | None = None) -> pd.DataFrame:
+def find_duplicates(*, tv: TransferValues, dataset: Optional[ImageDataset] = None,
+                    knn: Optional[KNNGraph] = None, threshold: float = DEFAULT_THRESHOLD,
+                    pixel_threshold: float = DEFAULT_PIXEL_THRESHOLD,
+                    cache_dir: str | Path | None = None,
+                    progress: Optional[ProgressCallback] = None) -> pd.DataFrame:
     """One row per sample that has a duplicate: index, sample_id, given_class, split, group,
-    group_size, cross_split (its group spans more than one split); largest groups first."""
-    if knn is None or knn.n_neighbors_ < min(CANDIDATE_NEIGHBORS, tv.n - 1):
-        knn = knn_graph(tv=tv, n_neighbors=CANDIDATE_NEIGHBORS, cache_dir=cache_dir)
-    groups = duplicate_groups(n=tv.n, pairs=duplicate_pairs(graph=knn, threshold=threshold))
+    group_size, cross_split (its group spans more than one split), match (which
+    confirmation found its pairs: pixels, features or both), pixel_distance (its closest
+    confirmed pair's; NaN without images); largest groups first. Without `dataset` only
+    the transfer values are compared."""
+    if threshold < 0 or pixel_threshold < 0:
+        raise ValueError("duplicate thresholds must be at least 0, got "
+                         f"threshold={threshold}, pixel_threshold={pixel_threshold}")
+    if knn is None or knn.n_neighbors_ < min(FEATURE_CANDIDATES, tv.n - 1):
+        knn = knn_graph(tv=tv, n_neighbors=FEATURE_CANDIDATES, cache_dir=cache_dir)
+    candidates = duplicate_candidates(tv=tv, graph=knn, dataset=dataset, cache_dir=cache_dir,
+                                      progress=progress)
+    by_features = candidates.feature_ratio <= threshold
+    with np.errstate(invalid="ignore"):
+        by_pixels = candidates.pixel_distance <= pixel_threshold
+    kept = by_features | by_pixels
+    pairs = candidates.pairs[kept]
+    groups = duplicate_groups(n=tv.n, pairs=pairs)
     rows = np.flatnonzero(groups >= 0)
+    flags = np.zeros((tv.n, 2), dtype=bool)  # per sample: matched by pixels, by features
+    closest = np.full(tv.n, np.inf)
+    for side in (pairs[:, 0], pairs[:, 1]):
+        np.logical_or.at(flags[:, 0], side, by_pixels[kept])
+        np.logical_or.at(flags[:, 1], side, by_features[kept])
+        np.minimum.at(closest, side, np.nan_to_num(candidates.pixel_distance[kept], nan=np.inf))
+    match = np.where(flags[:, 0] & flags[:, 1], "both", np.where(flags[:, 0], "pixels", "features"))
     group = groups[rows]
-    splits = np.asarray(tv.splits)[rows]
     size = np.bincount(group)[group] if len(rows) else group
     frame = pd.DataFrame({
         "index": rows, "sample_id": np.asarray(tv.sample_ids)[rows],
         "given_class": np.asarray(tv.class_names, dtype=object)[np.asarray(tv.labels)[rows]],
-        "split": splits, "group": group, "group_size": size})
+        "split": np.asarray(tv.splits)[rows], "group": group, "group_size": size,
+        "match": match[rows],
+        "pixel_distance": np.where(np.isfinite(closest[rows]), closest[rows], np.nan)})
     frame["cross_split"] = frame.groupby("group")["split"].transform("nunique") > 1
     return frame.sort_values(["group_size", "group", "index"], ascending=[False, True, True],
                              ignore_index=True)

@@ -14,11 +14,13 @@ import numpy as np
 import pandas as pd
 
 from core.analysis.class_balance import class_balance
-from core.analysis.duplicates import DEFAULT_THRESHOLD, Leakage, find_duplicates, split_leakage
+from core.analysis.duplicates import (DEFAULT_PIXEL_THRESHOLD, DEFAULT_THRESHOLD, Leakage,
+                                      find_duplicates, split_leakage)
 from core.analysis.label_issues import DEFAULT_CROSS_FIT_FOLDS, DEFAULT_NEIGHBORS, find_label_issues
 from core.analysis.neighbors import STORED_NEIGHBORS, KNNGraph, knn_graph
 from core.analysis.outliers import DEFAULT_OUTLIER_NEIGHBORS, find_outliers
 from core.base.progress import ProgressCallback
+from core.datasets.base import ImageDataset
 from core.features.transfer_values import TransferValues
 
 ISSUE_TYPES = ("label", "outlier", "duplicate", "leakage")
@@ -34,6 +36,9 @@ class QualityReport:
     probabilities: np.ndarray  # out-of-sample (cross-fitted) class probabilities
     graph: KNNGraph
     duplicate_threshold: float = DEFAULT_THRESHOLD
+    # the images of tv's samples: near-duplicates are then confirmed on the pixels too
+    dataset: Optional[ImageDataset] = None
+    pixel_threshold: float = DEFAULT_PIXEL_THRESHOLD
     outlier_score: float = DEFAULT_OUTLIER_SCORE
     cache_dir: Optional[str | Path] = None
     head_key: Optional[str] = None
@@ -62,8 +67,9 @@ class QualityReport:
 
     @cached_property
     def duplicates(self) -> pd.DataFrame:
-        return find_duplicates(tv=self.tv, knn=self.graph, threshold=self.duplicate_threshold,
-                               cache_dir=self.cache_dir)
+        return find_duplicates(tv=self.tv, dataset=self.dataset, knn=self.graph,
+                               threshold=self.duplicate_threshold,
+                               pixel_threshold=self.pixel_threshold, cache_dir=self.cache_dir)
 
     @cached_property
     def leakage(self) -> Leakage:
@@ -97,11 +103,14 @@ class QualityReport:
 def data_quality(*, tv: TransferValues, probabilities: Optional[np.ndarray] = None,
                  head: str = "logreg", cross_fit_folds: int = DEFAULT_CROSS_FIT_FOLDS,
                  duplicate_threshold: float = DEFAULT_THRESHOLD,
+                 dataset: Optional[ImageDataset] = None,
+                 pixel_threshold: float = DEFAULT_PIXEL_THRESHOLD,
                  outlier_score: float = DEFAULT_OUTLIER_SCORE, seed: int = 0,
                  cache_dir: str | Path | None = None,
                  progress: Optional[ProgressCallback] = None) -> QualityReport:
     """A `QualityReport` on `tv`. Without `probabilities`, a cross-fitted `head` gives them
-    (trained once, then cached); the kNN graph is the cached shared one."""
+    (trained once, then cached); the kNN graph is the cached shared one. With `dataset`
+    (the images tv was computed from) near-duplicates are confirmed on the pixels too."""
     head_key = None
     if probabilities is None:
         from core.heads import train_head
@@ -112,8 +121,11 @@ def data_quality(*, tv: TransferValues, probabilities: Optional[np.ndarray] = No
     needed = max(DEFAULT_NEIGHBORS, DEFAULT_OUTLIER_NEIGHBORS, STORED_NEIGHBORS)
     graph = knn_graph(tv=tv, n_neighbors=needed, cache_dir=cache_dir, progress=progress)
     return QualityReport(tv=tv, probabilities=np.asarray(probabilities), graph=graph,
-                         duplicate_threshold=duplicate_threshold, outlier_score=outlier_score,
+                         duplicate_threshold=duplicate_threshold, dataset=dataset,
+                         pixel_threshold=pixel_threshold, outlier_score=outlier_score,
                          cache_dir=cache_dir, head_key=head_key,
                          settings={"head": head, "cross_fit_folds": cross_fit_folds,
                                    "duplicate_threshold": duplicate_threshold,
+                                   "pixel_threshold": pixel_threshold if dataset is not None
+                                   else None,
                                    "outlier_score": outlier_score, "seed": seed})

@@ -10,7 +10,7 @@ import argparse
 import json
 from typing import Any
 
-from core.cli.args import Handler, add_dataset_args, features_for_cli, progress_bar, user_errors
+from core.cli.args import Handler, add_dataset_args, load_for_cli, progress_bar, user_errors
 
 
 def _records(frame, top: int) -> list[dict[str, Any]]:
@@ -19,10 +19,14 @@ def _records(frame, top: int) -> list[dict[str, Any]]:
 
 def cmd_quality(args: argparse.Namespace) -> dict[str, Any]:
     from core.analysis.quality import data_quality
+    from core.features.feature_sets import feature_values
 
-    tv = features_for_cli(args)
+    dataset = load_for_cli(args)
+    tv = feature_values(dataset=dataset, backbone=args.backbone, image_size=args.image_size,
+                        cache_dir=args.cache_dir, progress=progress_bar())
     report = data_quality(tv=tv, head=args.head, cross_fit_folds=args.cross_fit,
-                          duplicate_threshold=args.duplicate_threshold,
+                          duplicate_threshold=args.duplicate_threshold, dataset=dataset,
+                          pixel_threshold=args.pixel_threshold,
                           outlier_score=args.outlier_score, seed=args.seed,
                           cache_dir=args.cache_dir, progress=progress_bar())
     counts = report.counts()
@@ -55,7 +59,7 @@ def cmd_quality(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def register(subparsers, handlers: dict[str, Handler]) -> None:
-    from core.analysis.duplicates import DEFAULT_THRESHOLD
+    from core.analysis.duplicates import DEFAULT_PIXEL_THRESHOLD, DEFAULT_THRESHOLD
     from core.analysis.label_issues import DEFAULT_CROSS_FIT_FOLDS
     from core.analysis.quality import DEFAULT_OUTLIER_SCORE
     from core.heads import DEFAULT_HEAD, head_names
@@ -66,7 +70,11 @@ def register(subparsers, handlers: dict[str, Handler]) -> None:
     p.add_argument("--head", choices=head_names(fine_tunes_backbone=False), default=DEFAULT_HEAD)
     p.add_argument("--cross-fit", type=int, default=DEFAULT_CROSS_FIT_FOLDS, metavar="K")
     p.add_argument("--duplicate-threshold", type=float, default=DEFAULT_THRESHOLD,
-                   help="× the median nearest-neighbour distance (default %(default)s)")
+                   help="near-duplicates by transfer values: × the median nearest-neighbour "
+                        "distance (default %(default)s)")
+    p.add_argument("--pixel-threshold", type=float, default=DEFAULT_PIXEL_THRESHOLD,
+                   help="near-duplicates by pixels: RMS difference of the blurred, best-shifted "
+                        "grey images as a fraction of 0-255 (default %(default)s)")
     p.add_argument("--outlier-score", type=float, default=DEFAULT_OUTLIER_SCORE,
                    help="flag outliers scoring this many times the median (default %(default)s)")
     p.add_argument("--top", type=int, default=10, help="rows per section shown")

@@ -198,15 +198,19 @@ def _outliers(ws: Workspace, record) -> None:
 # --- near-duplicates and split leakage ---
 
 def _duplicates(ws: Workspace, record) -> None:
-    default = resources.quality_defaults()["duplicate_threshold"]
+    defaults = resources.quality_defaults()
+    default, pixels = defaults["duplicate_threshold"], defaults["pixel_threshold"]
     state.seed(state.QUALITY_THRESHOLD, default)
     threshold = st.slider(
         "Near-duplicate threshold (× the median nearest-neighbour distance)", 0.0, 1.5,
         step=0.05, key=state.QUALITY_THRESHOLD,
-        help=f"Two images are near-duplicates when their distance in the transfer values "
-             f"(PCA-50) is at most this fraction of the dataset's median distance from an "
-             f"image to its nearest neighbour. Core's default {default:g} keeps exact copies "
-             "and near-identical renders; raising it also groups look-alikes "
+        help=f"Two images are near-duplicates when their pixels match — blurred grey "
+             f"thumbnails, aligned by the best shift of up to 10 % of the side, differ by at "
+             f"most {pixels:g} of the 0–255 range (RMS; `--pixel-threshold`): resized, "
+             f"re-saved or slightly shifted copies — or when their distance in the transfer "
+             f"values (PCA-50) is at most this fraction of the dataset's median distance from "
+             f"an image to its nearest neighbour. Core's default {default:g} keeps exact "
+             "copies and near-identical renders; raising it also groups look-alikes "
              "(`python -m core quality --duplicate-threshold`).")
     report = _report(ws, record, threshold)
     duplicates = resources.quality_section(report, "duplicates")
@@ -249,13 +253,28 @@ def _duplicates(ws: Workspace, record) -> None:
             cross = bool(rows["cross_split"].iloc[0])
             with st.container(border=True):
                 st.caption(f"Group {group + 1} · {len(rows)} images"
-                           + (" · :red[spans splits]" if cross else ""))
+                           + (" · :red[spans splits]" if cross else "")
+                           + f" · {_matched_by(rows)}")
                 indices = rows["index"].to_numpy()[:12]
                 components.image_grid(
                     ws.dataset, indices,
                     [f"{components.sample_name(ws, i)} · {c} · {resources.split_name(int(s))}"
                      for i, c, s in zip(indices, rows["given_class"], rows["split"])],
                     size=88, pick=ws.tv.key, key=f"dup_{group}", per_row=8)
+
+
+MATCHED = {"pixels": "same pixels (resized, re-saved or shifted copy)",
+           "features": "same transfer values", "both": "same pixels and transfer values"}
+
+
+def _matched_by(rows: pd.DataFrame) -> str:
+    """Which confirmation put the group together, and how close its pixels are."""
+    if "match" not in rows:
+        return ""
+    kinds = set(rows["match"])
+    text = MATCHED["both" if "both" in kinds or len(kinds) > 1 else next(iter(kinds))]
+    closest = rows["pixel_distance"].min() if "pixel_distance" in rows else float("nan")
+    return text + ("" if math.isnan(closest) else f" · pixel difference {closest:.3f}")
 
 
 # --- class balance ---
