@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -162,7 +163,8 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     with tempfile.TemporaryDirectory(prefix="public-load-") as scratch:
         env = {**os.environ, "TRANSFER_LENS_PUBLIC": "1",
-               "TRANSFER_LENS_CACHE": str(Path(scratch) / "cache"), "TF_CPP_MIN_LOG_LEVEL": "3"}
+               "TRANSFER_LENS_CACHE": str(Path(scratch) / "cache"), "TF_CPP_MIN_LOG_LEVEL": "3",
+               "TRANSFER_LENS_RUN_LOG": str(Path(scratch) / "runs.jsonl")}
         for name in ("TRANSFER_LENS_DATASET", "TRANSFER_LENS_BUNDLES", "TRANSFER_LENS_JOBS"):
             env.pop(name, None)
         with streamlit_server(script=ROOT / "dashboard" / "app.py", env=env,
@@ -176,6 +178,11 @@ def main() -> None:
             finally:
                 sampler.stop.set()
         tail = (Path(scratch) / "streamlit.log").read_text()[-2000:]
+        runs = [json.loads(line) for line in
+                (Path(scratch) / "runs.jsonl").read_text().splitlines() if line.strip()]
+    # the server's part: script runs of the views that only read the bundle (training runs
+    # on "Train a head" hold a job for seconds and are left out)
+    served = np.array([run["seconds"] * 1000 for run in runs if run["view"] not in (None, "train")])
     switches = np.array([ms for r in records.values() for ms in r["switch_ms"]])
     errors = [e for r in records.values() for e in r["errors"]]
     emit({"sessions": args.sessions, "seconds": args.seconds, "wall_s": wall,
@@ -183,6 +190,9 @@ def main() -> None:
           "switch_p50_ms": float(np.percentile(switches, 50)) if switches.size else None,
           "switch_p95_ms": float(np.percentile(switches, 95)) if switches.size else None,
           "switch_max_ms": float(switches.max()) if switches.size else None,
+          "server_runs": int(served.size),
+          "server_p50_ms": float(np.percentile(served, 50)) if served.size else None,
+          "server_p95_ms": float(np.percentile(served, 95)) if served.size else None,
           "selections": sum(r["selections"] for r in records.values()),
           "heads_trained": sum(r["trained"] for r in records.values()),
           "sessions_queued": sum(r["queued_seen"] for r in records.values()),

@@ -7,7 +7,10 @@ This file only sets up the page, draws the sidebar and hands over to the chosen 
 
 from __future__ import annotations
 
+import json
+import os
 import sys
+import time
 from pathlib import Path
 
 # Streamlit puts this script's folder on sys.path, not the repository root that holds
@@ -70,7 +73,28 @@ def _published(header, slots: dict, source: str) -> resources.Workspace:
     return ws
 
 
+# TRANSFER_LENS_RUN_LOG=FILE: one JSON line per script run (view, server seconds), so the
+# load benchmark can tell the server's part of a view switch from the browser's
+RUN_LOG = os.environ.get("TRANSFER_LENS_RUN_LOG")
+
+
+def log_run(started: float) -> None:
+    if RUN_LOG:
+        line = json.dumps({"view": state.shown_view(), "seconds": time.perf_counter() - started,
+                           "session": state.session_token()[:8]})
+        with open(RUN_LOG, "a", encoding="utf-8") as log:  # one short append per run
+            log.write(line + "\n")
+
+
 def main() -> None:
+    started = time.perf_counter()
+    try:
+        run_app()
+    finally:  # also when the run ends in st.rerun() or st.switch_page()
+        log_run(started)
+
+
+def run_app() -> None:
     st.set_page_config(page_title="Transfer Lens", page_icon=":material/lens_blur:",
                        layout="wide", initial_sidebar_state="expanded")
     state.init()

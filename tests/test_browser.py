@@ -261,3 +261,18 @@ def test_dashboard_in_chromium(page) -> None:
     page.wait_for_selector("text=/suspected label errors/", timeout=180_000)
     idle(page)
     assert "/label-issues" in page.url
+
+    # other settings are embedded in the background: the views keep the previous values
+    # (the header says so, the sidebar shows the job), then switch by themselves
+    open_view(page, "Projections")
+    page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']",
+                 has_text="Backbone").click()
+    page.get_by_role("option", name=re.compile(r"^efficientnet_lite0")).click()
+    page.wait_for_selector("text=/Showing the previous transfer values/", timeout=60_000)
+    assert "tiny_test_cnn" in main_text(page)  # what the views show meanwhile
+    page.wait_for_selector("[data-testid='stSidebar'] >> text=Embedding in the background")
+    shot(page, "10_background_extraction")
+    page.wait_for_selector("text=/efficientnet_lite0.* at 32 px → 1,280-d/", timeout=300_000)
+    idle(page)
+    assert "Showing the previous transfer values" not in main_text(page)
+    page.wait_for_selector(".js-plotly-plot .nsewdrag")

@@ -21,6 +21,9 @@ def run(*, run: Run) -> list[str]:
         ["view switches (cached), click to idle: p50 / p95 / max",
          f"{r['switch_p50_ms']:.0f} / {r['switch_p95_ms']:.0f} / {r['switch_max_ms']:.0f} ms "
          f"({r['view_switches']} switches)"],
+        ["server time of a script run on a cached view (not Train): p50 / p95",
+         "–" if r.get("server_p50_ms") is None else
+         f"{r['server_p50_ms']:.0f} / {r['server_p95_ms']:.0f} ms ({r['server_runs']} runs)"],
         ["box selections on the projection", f"{r['selections']}"],
         ["logreg heads trained (one per session, each a job)",
          f"{r['heads_trained']} of {r['sessions']}; {r['sessions_queued']} sessions saw "
