@@ -131,8 +131,9 @@ def _parts(location: str) -> tuple[str, list[str]]:
     """('scheme://' or '', path components) of a URI or a local path."""
     if is_uri(location):
         scheme, rest = location.split("://", 1)
-        # file:///a/b has an empty host: its path starts at "/", kept in the head
-        return scheme + "://" + "/" * rest.startswith("/"), [p for p in rest.split("/") if p]
+        if scheme.lower() == "file":  # the same files as local paths: a list may mix both
+            return "", [p for p in rest.split("/") if p]
+        return scheme + "://", [p for p in rest.split("/") if p]
     return "", [p for p in PurePosixPath(location).parts if p != "/"]
 
 
