@@ -261,3 +261,47 @@ def test_predict_on_both_engines_agrees_and_matches_the_head(cluster, tiny_backb
                                                     r": file not found"):
             predict_to_parquet(model_path=model, images=str(listing), out=tmp_path / "x.parquet",
                                engine=engine, workers=1)
+
+
+def test_uri_list_and_file_prefix_on_two_nodes_equal_the_local_engine(cluster, tiny_backbone,
+                                                                      tmp_path):
+    make_folder(tmp_path / "pets", np.random.default_rng(2))
+    (tmp_path / "pets" / "dogs" / "broken.jpg").unlink()  # a URI list names only images
+    files = sorted((tmp_path / "pets").rglob("*.png"))
+    listing = tmp_path / "pets.txt"  # file:// URIs and plain paths, mixed as a user might
+    listing.write_text("\n".join(f"file://{f}" if i % 2 else str(f) for i, f in enumerate(files)))
+    for source in (str(listing), f"file://{tmp_path / 'pets'}/"):
+        data = load_dataset(name=source)
+        engine = RayEngine(workers=2)
+        remote = compute_transfer_values(dataset=data, backbone=tiny_backbone, image_size=24,
+                                         chunk_size=8, batch_size=4, engine=engine)
+        local = local_values(data, tiny_backbone, tmp_path, image_size=24, chunk_size=8,
+                             batch_size=4)
+        assert remote.key == local.key and remote.values.shape == (36, 16)
+        assert remote.images_computed == local.images_computed == 36
+        assert np.abs(np.asarray(remote.values) - np.asarray(local.values)).max() <= 1e-4
+        assert sum(record["images"] for record in engine.stats.values()) == 36
+    # the same images as a folder give the same values (one decoder, one preprocessing)
+    folder = local_values(load_dataset(name=str(tmp_path / "pets")), tiny_backbone, tmp_path,
+                          image_size=24, batch_size=4)
+    assert np.abs(np.asarray(folder.values) - np.asarray(remote.values)).max() <= 1e-4
+
+
+def test_a_uri_gone_after_listing_stops_the_ray_run_naming_it(cluster, tiny_backbone, tmp_path):
+    make_folder(tmp_path / "pets", np.random.default_rng(3))
+    data = load_dataset(name=f"file://{tmp_path / 'pets'}")
+    gone = tmp_path / "pets" / "cats" / "5.png"
+    gone.unlink()  # after the driver listed it: as if a node did not see it
+    with pytest.raises(TransferLensError, match=rf"failed on chunk \d: Cannot read image "
+                                                rf"file://{re.escape(str(gone))}: file not found"):
+        compute_transfer_values(dataset=data, backbone=tiny_backbone, chunk_size=8, batch_size=4,
+                                engine=RayEngine(workers=2))
+
+
+def test_cpus_per_worker_on_the_cli(capsys, tiny_backbone):
+    from core.cli.main import main
+
+    assert main(["extract", "--dataset", "digits", "--limit", "50", "--backbone", tiny_backbone,
+                 "--engine", "ray", "--cpus-per-worker", "0", "--json"]) == 2
+    error = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert "cpus_per_worker must be positive, got 0.0" in error["error"]

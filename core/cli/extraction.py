@@ -8,7 +8,8 @@ from typing import Any
 
 from core.base.errors import TransferLensError
 from core.base.splits import SPLITS
-from core.cli.args import Handler, add_dataset_args, features_for_cli, load_for_cli, progress_bar
+from core.cli.args import (Handler, add_dataset_args, features_for_cli, load_for_cli,
+                           progress_bar, user_errors)
 
 
 def cmd_extract(args: argparse.Namespace) -> dict[str, Any]:
@@ -40,6 +41,7 @@ def _extract_on_ray(args: argparse.Namespace):
         raise TransferLensError("--engine ray runs a backbone; raw pixels need none (leave out "
                                 "--engine ray).")
     engine = RayEngine(address=args.address, workers=args.workers,
+                       cpus_per_worker=args.cpus_per_worker,
                        recipe=DatasetRecipe(name=args.dataset, limit=args.limit,
                                             split=args.split))
     tv = compute_transfer_values(dataset=load_for_cli(args, split=args.split),
@@ -66,8 +68,12 @@ def register(sub, handlers: dict[str, Handler]) -> None:
                    help="ray: the cluster's address (host:6379, or auto); default: "
                         "$RAY_ADDRESS, else a Ray instance on this machine")
     p.add_argument("--workers", type=int, default=None,
-                   help="ray: actors, one CPU each (default: one per CPU of the cluster)")
+                   help="ray: actors (default: as many as the cluster's CPUs allow at "
+                        "--cpus-per-worker each)")
+    p.add_argument("--cpus-per-worker", type=float, default=1.0,
+                   help="ray: CPUs each actor reserves and its TensorFlow ops use (default 1; "
+                        "e.g. 2 for fewer, bigger workers)")
     p.add_argument("--chunk-size", type=int, default=None,
                    help=f"ray: images per resumable chunk, the unit a worker takes (default "
                         f"{RAY_CHUNK}; a resumed run keeps its first run's)")
-    handlers["extract"] = cmd_extract
+    handlers["extract"] = user_errors(cmd_extract)

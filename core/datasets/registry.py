@@ -65,12 +65,19 @@ def default_dataset_name() -> str:
 
 def load_dataset(*, name: str, val_fraction: float = 0.1, test_fraction: float = 0.1,
                  seed: int = 0) -> ImageDataset:
-    """A built-in dataset by name, or a folder (one sub-folder per class) or .zip by path.
+    """A built-in dataset by name, a folder (one sub-folder per class) or .zip by path, or
+    image URIs: a `.txt` list of them or a URI prefix (`core.datasets.uri_dataset`).
 
     The fractions and seed apply to folders without their own train/test sub-folders.
     """
     if name in DATASETS:
         return DATASETS[name].loader()
+    from core.datasets.uri_dataset import is_uri_source, load_uri_dataset
+
+    if is_uri_source(name):  # a .txt list of image paths/URIs, or a URI prefix
+        _refuse_server_path_if_public(Path(name))
+        return load_uri_dataset(source=name, val_fraction=val_fraction,
+                                test_fraction=test_fraction, seed=seed)
     path = Path(name).expanduser()
     _refuse_server_path_if_public(path)
     if path.suffix.lower() == ".zip" and path.is_file():

@@ -90,9 +90,10 @@ class TargetTable:
         return {path: i for i, path in enumerate(self.paths)}
 
 
-def read_targets_file(file: Path) -> TargetTable:
-    """Parse and check a targets file (see the module docstring for the rules)."""
-    frame = _read_frame(file)
+def read_targets_file(file: Path, *, data: bytes | None = None) -> TargetTable:
+    """Parse and check a targets file (see the module docstring for the rules); `data` is
+    its content when it was read from a URI (then `file` only names it in messages)."""
+    frame = _read_frame(file, data)
     columns = [str(c) for c in frame.columns]
     if PATH_COLUMN not in columns:
         raise DatasetError(f"{file} has no '{PATH_COLUMN}' column (it has: "
@@ -112,14 +113,17 @@ def read_targets_file(file: Path) -> TargetTable:
     return TargetTable(file=file, paths=paths, values=values, row_labels=row_labels)
 
 
-def _read_frame(file: Path):
+def _read_frame(file: Path, data: bytes | None = None):
+    import io
+
     import pandas as pd
 
+    source = io.BytesIO(data) if data is not None else file
     try:
         if file.suffix.lower() == ".csv":
             # every cell as text: numbers are parsed below, where a bad one can be named
-            return pd.read_csv(file, dtype=str, keep_default_na=False, skipinitialspace=True)
-        return pd.read_parquet(file)
+            return pd.read_csv(source, dtype=str, keep_default_na=False, skipinitialspace=True)
+        return pd.read_parquet(source)
     except Exception as error:  # parser errors come in many types; all mean "cannot read it"
         raise DatasetError(f"Cannot read {file}: {type(error).__name__}: {error}. Fix: save it "
                            "as a CSV with a header row (path,<target>...) or as Parquet."

@@ -4,10 +4,11 @@ blocks, mapped by a pool of actors that each build the backbone once.
 The driver (this process) keeps what it has locally: the plan, the cache key, the lock,
 the chunk files and the manifest (`core.features.transfer_values`), so the entry is the
 one the local engine writes. What crosses the network: one small item per chunk (its row
-range, and for folders its file paths), the backbone's spec, and back the chunk's transfer
-values (N × D floats). Pixels never pass through the driver: a worker reads its own images
-— a folder's files from a path every node sees, an array dataset (digits, Fashion-MNIST)
-by re-opening it by name (`DatasetRecipe`) and reading its row range.
+range, and for folders and URI datasets its files' paths or URIs), the backbone's spec,
+and back the chunk's transfer values (N × D floats). Pixels never pass through the driver:
+a worker reads its own images — a folder's files from a path every node sees, URIs through
+pyarrow.fs (`core.datasets.uri_io`), an array dataset (digits, Fashion-MNIST) by re-opening
+it by name (`DatasetRecipe`) and reading its row range.
 
 Resuming is the chunk files': a killed worker's chunk is retried by Ray Data on a restarted
 actor; a killed driver leaves the chunks it saved, and the same command skips them.
@@ -27,6 +28,7 @@ import numpy as np
 from core.base.errors import (BackboneUnavailableError, DatasetError, DependencyError,
                               TransferLensError)
 from core.datasets.base import ArrayImages, FileImages, ImageDataset
+from core.datasets.uri_dataset import UriImages
 from core.features.chunk_engine import ChunkProgress, ChunkTask, ExtractionJob
 
 RAY_REQUIREMENT = "ray[data]>=2.60,<3"
@@ -204,11 +206,12 @@ class RayEngine:
 
 def _items(*, job: ExtractionJob, todo: list[ChunkTask],
            recipe: Optional[DatasetRecipe]) -> list[dict[str, Any]]:
-    """One item per chunk: its rows, plus its file paths for a folder dataset."""
+    """One item per chunk: its rows, plus its file paths or URIs for a folder or URI dataset."""
     images = job.dataset.images
-    if isinstance(images, FileImages):
+    if isinstance(images, (FileImages, UriImages)):
+        locations = images.paths if isinstance(images, FileImages) else images.locations
         return [{"index": t.index, "start": t.start, "stop": t.stop,
-                 "paths": [str(p) for p in images.paths[t.start:t.stop]]} for t in todo]
+                 "paths": [str(p) for p in locations[t.start:t.stop]]} for t in todo]
     if isinstance(images, ArrayImages) and recipe is not None:
         return [{"index": t.index, "start": t.start, "stop": t.stop} for t in todo]
     raise DatasetError(
@@ -328,8 +331,8 @@ class ChunkWorker:
         if self.dataset is not None:
             images, rows = self.dataset.images, np.arange(start, stop)
         else:
-            paths = [str(p) for p in batch["paths"][row]]
-            images, rows = FileImages(paths), np.arange(len(paths))
+            paths = [str(p) for p in batch["paths"][row]]  # local paths decode as in FileImages
+            images, rows = UriImages(paths), np.arange(len(paths))
         parts = list(self.extractor.run_images(images=images, indices=rows,
                                                batch_size=self.batch_size,
                                                crop_fraction=self.crop_fraction))

@@ -20,13 +20,10 @@ import numpy as np
 
 from core.base.errors import DatasetError, TransferLensError
 from core.base.progress import ProgressCallback, ProgressTracker
+from core.datasets.uri_io import is_uri, list_files, read_image  # noqa: F401  (read_image: workers)
 
 DEFAULT_BATCH = 64
 DEFAULT_TOP_K = 5
-
-
-def is_uri(location: str) -> bool:
-    return "://" in location
 
 
 def list_images(location: str) -> list[str]:
@@ -59,31 +56,7 @@ def list_images(location: str) -> list[str]:
 
 
 def _uri_listing(uri: str) -> list[str]:
-    from pyarrow import fs
-
-    filesystem, path = fs.FileSystem.from_uri(uri)
-    info = filesystem.get_file_info(path)
-    scheme = uri.split("://", 1)[0]
-    if info.type == fs.FileType.File:
-        return [uri]
-    if info.type != fs.FileType.Directory:
-        raise DatasetError(f"Nothing at {uri}. Fix: check the URI and this machine's "
-                           f"credentials for it.")
-    found = filesystem.get_file_info(fs.FileSelector(path, recursive=True))
-    return sorted(f"{scheme}://{f.path}" for f in found if f.type == fs.FileType.File)
-
-
-def read_image(location: str) -> np.ndarray:
-    """uint8 H×W×3, decoded the way folder datasets are (`core.datasets.image_io`)."""
-    from core.datasets.image_io import decode_rgb, load_rgb
-
-    if not is_uri(location):
-        return load_rgb(location)
-    from pyarrow import fs
-
-    filesystem, path = fs.FileSystem.from_uri(location)
-    with filesystem.open_input_stream(path) as stream:
-        return decode_rgb(stream.read(), name=location)
+    return [stat.uri for stat in list_files(uri)]
 
 
 def load_end_to_end_model(path: str | Path):
