@@ -137,6 +137,9 @@ class Settings:
     backbone: str
     image_size: int
     limit: int | None  # None: the whole dataset
+    # a numeric target's name, None: the classes (not part of the transfer values' key, so
+    # switching it never re-embeds)
+    target: str | None = None
 
 
 def tv_key(settings: Settings) -> str:
@@ -406,6 +409,15 @@ class Workspace:
     def class_names(self) -> tuple[str, ...]:
         return self.tv.class_names
 
+    @property
+    def target(self):
+        """The chosen numeric target (core.datasets.targets.Target) of tv's samples, or
+        None when the views work on the classes."""
+        name = self.settings.target
+        if name is None or self.bundle is not None:
+            return None
+        return remembered(("target", self.tv.key, name), lambda: self.dataset.target(name))
+
     def describe(self) -> str:
         s = self.settings
         count = (f"{self.tv.n:,} images" if self.tv.n == self.total
@@ -413,7 +425,8 @@ class Workspace:
         backbone = f"**{s.backbone}**" + (" **fine-tuned**" if self.fine_tuned_view else "")
         if self.bundle is not None:
             backbone += " (precomputed)"
-        return (f"**{s.dataset_label}** · {count} · {len(self.class_names)} classes · "
+        target = f" · target **{s.target}**" if s.target and self.bundle is None else ""
+        return (f"**{s.dataset_label}** · {count} · {len(self.class_names)} classes{target} · "
                 f"{backbone} at {s.image_size} px → {self.tv.dim:,}-d transfer values")
 
 
@@ -830,6 +843,71 @@ def compare_heads(tv, key_a: str, key_b: str) -> dict:
 
     return remembered(("compare_heads", tv.key, key_a, key_b),
                       lambda: compare(side(key_a), side(key_b), tv=tv))
+
+
+# --- regression heads on a numeric target (core.heads, task "regression") ---
+
+def regression_head_names() -> list[str]:
+    from core.heads import head_names as names
+
+    return names(task="regression")
+
+
+def train_regression_head(tv, target, *, head: str, params: dict | None = None,
+                          cross_fit_folds: int = 0, progress=None, on_epoch=None):
+    from core.heads import train_head as train
+
+    return train(tv=tv, head=head, target=target, params=params, progress=progress,
+                 on_epoch=on_epoch, cross_fit_folds=cross_fit_folds)
+
+
+def regression_heads_on(tv_key: str, target) -> list:
+    """Cached regression heads on these values for exactly this target's values, newest
+    first (core.heads.HeadSummary)."""
+    from core.heads import list_heads
+
+    heads = remembered(("regression_head_list", tv_key, _heads_folder_stamp()),
+                       lambda: list_heads(tv_key=tv_key, task="regression"))
+    heads = [s for s in heads if s.target_key == target.key]
+    if is_public():
+        own = state.own_heads(tv_key)
+        heads = [s for s in heads if s.key in own]
+    return heads
+
+
+def regression_head(ws: Workspace) -> state.HeadRecord | None:
+    """The regression head shown for the chosen target: this session's, else the cached one
+    with the best validation R² on exactly these target values (not in a public app)."""
+    target = ws.target
+    if target is None:
+        return None
+    record = state.regression_head(ws.tv.key, target.key)
+    if record is None and not is_public():
+        from core.heads import best_head
+
+        best = best_head(tv_key=ws.tv.key, target=target)
+        if best is not None:
+            record = state.store_regression_head(ws.tv.key, target.key, load_head(best.key))
+    return record
+
+
+def target_outliers(ws: Workspace, *, folds: int):
+    """core.analysis.target_outliers on the chosen target, every sample ranked (a
+    `folds`-fold cross-fitted ridge gives the out-of-sample predictions; cached)."""
+    from core.analysis.target_outliers import find_target_outliers
+
+    target = ws.target
+
+    def compute():
+        with progress_panel(f"Cross-fitting ridge ({folds} folds) for the target outliers…",
+                            replace_view=True) as panel:
+            trained = train_regression_head(ws.tv, target, head="ridge",
+                                            cross_fit_folds=folds, progress=panel)
+            panel(Progress("finding each sample's neighbours", 0, 1))
+            return find_target_outliers(tv=ws.tv, target=target,
+                                        predictions=trained.predictions, include_all=True)
+
+    return remembered(("target_outliers", ws.tv.key, target.key, folds), compute)
 
 
 def default_finetune_params(backbone: str) -> dict:

@@ -37,7 +37,9 @@ URL_LIMIT = "n"  # images to embed, or "all"
 URL_METHOD = "m"  # projection method: pca, tsne, umap
 URL_COLOUR = "c"  # colour the projection by: class, predicted, correct, confidence, split
 URL_HEAD = "h"  # the active head's key (a cached head on these transfer values; see HEADS)
-URL_KEYS = (URL_DATASET, URL_BACKBONE, URL_SIZE, URL_LIMIT, URL_METHOD, URL_COLOUR, URL_HEAD)
+URL_TARGET = "t"  # a numeric target's name (absent: the classes)
+URL_KEYS = (URL_DATASET, URL_BACKBONE, URL_SIZE, URL_LIMIT, URL_METHOD, URL_COLOUR, URL_HEAD,
+            URL_TARGET)
 URL_START = "_url_start"  # the link's parameters at session start, taken one by one
 URL_WARNINGS = "_url_warnings"  # link parameters that were ignored, and why
 
@@ -73,6 +75,10 @@ EXPORTS = "exports"
 SELECTION = "selection"
 CHOSEN_IMAGE = "chosen_image"
 TRAIN_CANCELLED = "train_cancelled"
+# Regression heads live apart from the active (classification) head, so the class views
+# never see a head without probabilities: (tv_key, target key) → HeadRecord.
+REGRESSION_HEADS = "regression_heads"
+REGRESSION_SELECTION = "regression_selection"  # picked on predicted-vs-actual (a Selection)
 
 # --- sidebar widgets ---
 SIDEBAR_SEEDED = "_sidebar_seeded"
@@ -110,6 +116,10 @@ QUALITY_THRESHOLD = "quality_dup_threshold"  # near-duplicate threshold (× medi
 QUALITY_GIVEN = "issues_given"  # label errors: filter by given label
 QUALITY_ONLY_OUTLIERS = "quality_only_outliers"  # outliers: hide the unflagged ranking
 INSPECT_INDEX = "inspect_index"
+TARGET_CHOICE = "target_choice"  # sidebar: CLASSES or a numeric target's name
+REGRESSION_HEAD_TYPE = "regression_head_type"
+REGRESSION_CHART = "regression_chart"  # the predicted-vs-actual scatter
+REGRESSION_CLASS = "regression_class"  # worst residuals: filter by class
 
 
 @dataclass
@@ -138,7 +148,7 @@ class Selection:
 def init() -> None:
     """Defaults for keys the app reads before any widget writes them."""
     for key in (HEADS, CROSSFIT_HEADS, TV_STATUS, EXPORTS, FINETUNED, HEADS_RESOLVED,
-                OWN_HEADS):
+                OWN_HEADS, REGRESSION_HEADS):
         st.session_state.setdefault(key, {})
 
 
@@ -357,6 +367,36 @@ def mark_cancelled() -> None:
 def was_cancelled() -> bool:
     """Whether training was cancelled since the last time this was asked."""
     return bool(st.session_state.pop(TRAIN_CANCELLED, False))
+
+
+# --- regression heads, keyed by transfer values and target ---
+
+def regression_head(tv_key: str, target_key: str) -> HeadRecord | None:
+    return st.session_state[REGRESSION_HEADS].get((tv_key, target_key))
+
+
+def store_regression_head(tv_key: str, target_key: str, head: Any) -> HeadRecord:
+    """Make `head` the regression head shown for this target on these values."""
+    record = HeadRecord(head=head, token=next(_tokens), before_accuracy=None, before_label="")
+    st.session_state[REGRESSION_HEADS][(tv_key, target_key)] = record
+    remember_own_head(tv_key, record.key)
+    return record
+
+
+def regression_selection(tv_key: str) -> np.ndarray:
+    stored: Selection | None = st.session_state.get(REGRESSION_SELECTION)
+    if stored is None or stored.tv_key != tv_key:
+        return np.zeros(0, dtype=np.int64)
+    return stored.indices
+
+
+def set_regression_selection(tv_key: str, indices: Iterable[int]) -> None:
+    array = np.unique(np.asarray(list(indices), dtype=np.int64))
+    st.session_state[REGRESSION_SELECTION] = Selection(tv_key=tv_key, indices=array)
+
+
+def clear_regression_selection() -> None:
+    st.session_state.pop(REGRESSION_SELECTION, None)
 
 
 # --- fine-tuned backbones, keyed by the original transfer values ---

@@ -276,3 +276,61 @@ def test_dashboard_in_chromium(page) -> None:
     idle(page)
     assert "Showing the previous transfer values" not in main_text(page)
     page.wait_for_selector(".js-plotly-plot .nsewdrag")
+
+@pytest.fixture
+def regression_server(tmp_path):
+    """The app on a folder of digit PNGs with a targets.csv (`ink`, `width`), tiny backbone."""
+    from tests.test_regression_dashboard import write_folder
+
+    folder = write_folder(tmp_path / "inky", per_class=40)
+    env = {**os.environ, "TRANSFER_LENS_CACHE": str(tmp_path / "cache"),
+           "TRANSFER_LENS_DATASET": str(folder), "TRANSFER_LENS_BACKBONE": "tiny_test_cnn",
+           "TRANSFER_LENS_IMAGE_SIZE": "32", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    try:
+        with streamlit_server(script=ROOT / "tests" / "dashboard_entry.py", env=env,
+                              log_path=tmp_path / "streamlit.log") as (url, _):
+            yield url
+    finally:
+        print((tmp_path / "streamlit.log").read_text()[-3000:])
+
+
+def test_regression_walk_in_chromium(regression_server) -> None:
+    """Pick the target, colour by it, train ridge, open predicted-vs-actual, box-select the
+    over-estimated corner and see those images, worst first."""
+    with chromium_page(regression_server) as page:
+        page.wait_for_selector(".js-plotly-plot .nsewdrag", timeout=180_000)
+        idle(page)
+        page.get_by_role("combobox", name=re.compile("Target")).click(timeout=10_000)
+        page.get_by_role("option", name="ink (a number)").click()
+        idle(page)
+        wait_for_text(page, r"target ink")
+        page.wait_for_function("() => new URLSearchParams(location.search).get('t') === 'ink'")
+        page.locator("[data-testid='stMain'] button", has_text="target").first.click()
+        idle(page)
+        assert page.locator(".js-plotly-plot .colorbar").count() == 1  # a colour bar
+        shot(page, "r1_projection_by_target")
+
+        open_view(page, "Train a head")
+        page.get_by_role("button", name="Train", exact=True).click()
+        page.wait_for_selector("text=Heads on this target (1)")
+        idle(page)
+        r2 = float(wait_for_text(page, r"R² \(test\)\s*([-\d.]+)").group(1))
+        assert r2 > 0.3
+        shot(page, "r2_train_ridge")
+
+        open_view(page, "Regression")
+        page.wait_for_selector(".js-plotly-plot .nsewdrag")
+        idle(page)
+        shot(page, "r3_regression")
+        # the corner below the identity line: predicted well under actual (the worst
+        # under-estimates; the line crosses this box's top-left, outside it)
+        drag_box(page, (0.4, 0.7), (0.75, 0.98))
+        idle(page)
+        count = int(wait_for_text(page, r"Selection: ([\d,]+) image").group(1))
+        assert count > 0
+        captions = page.locator("[data-testid='stImageCaption']").all_inner_texts()
+        errors = [float(m.group(1)) for c in captions[:count]
+                  if (m := re.search(r"error ([-+][\d.e-]+)", c))]
+        assert errors and all(e < 0 for e in errors), captions[:count]
+        assert errors == sorted(errors, key=abs, reverse=True)  # worst first
+        shot(page, "r4_regression_selection")

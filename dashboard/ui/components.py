@@ -128,6 +128,19 @@ def need_head(what: str, key: str) -> None:
               type="primary", key=f"goto_train_{key}")
 
 
+def classes_only(ws: Workspace, what: str) -> bool:
+    """True (after saying so) when the sidebar's Target is a number: `what` only makes sense
+    for classes. The same dataset's classes work as before with Target on the classes."""
+    if ws.target is None:
+        return False
+    st.info(f"{what} is for classes; the sidebar's Target is the number "
+            f"**{ws.target.name}**. Its errors are in the “{pages.REGRESSION.title}” view; "
+            "choose “Classes” under Target to see this view.", icon=":material/category:")
+    st.button(f"Go to “{pages.REGRESSION.title}”", on_click=state.go_to,
+              args=(pages.REGRESSION.title,), key="goto_regression")
+    return True
+
+
 def class_mix_chart(labels: np.ndarray, class_names: Sequence[str], *, key: str) -> None:
     """How many of the given samples fall in each class: every class present, one bar each,
     most frequent on top, in the projection's class colours."""

@@ -317,3 +317,67 @@ def confusion_change_figure(*, change: np.ndarray, before: np.ndarray, after: np
         yaxis={"title": {"text": "true class"}, "autorange": "reversed", "showgrid": False,
                "type": "category", "zeroline": False})
     return figure
+
+
+# --- numeric targets: continuous colours and the regression views' charts ---
+
+def continuous_projection_figure(*, coords: np.ndarray, values: np.ndarray, title: str,
+                                 sample_ids: np.ndarray, diverging: bool = False) -> go.Figure:
+    """The projection coloured by a number (a target, a prediction, a residual) on a
+    continuous scale with a colour bar. `diverging`: a residual, centred on zero, so both
+    signs read alike. customdata is [sample index, value] like the class figure's."""
+    n, dims = coords.shape
+    values = np.asarray(values, dtype=np.float64)
+    marker = {"size": marker_size(n), "color": values, "opacity": 0.85,
+              "colorbar": {"title": {"text": _escape(title)}}}
+    if diverging:
+        bound = float(np.nanmax(np.abs(values))) if len(values) else 1.0
+        marker.update(colorscale="RdBu_r", cmin=-bound, cmax=bound)
+    else:
+        marker.update(colorscale="Viridis")
+    figure = go.Figure(_scatter(
+        coords, dims, name=title, showlegend=False, marker=marker,
+        customdata=np.column_stack([np.arange(n), values]), text=sample_ids,
+        hovertemplate=(f"%{{text}}<br>sample #%{{customdata[0]}}<br>{_escape(title)} "
+                       "%{customdata[1]:.4g}<extra></extra>")))
+    return _finish(figure, dims, n)
+
+
+def predicted_vs_actual_figure(*, actual: np.ndarray, predicted: np.ndarray,
+                               splits: np.ndarray, split_names: Sequence[str],
+                               sample_ids: np.ndarray, target: str) -> go.Figure:
+    """Predicted against actual, one trace per split, with the identity line (a perfect
+    head puts every point on it). customdata[0] is the sample index (for the selection)."""
+    figure = go.Figure()
+    split_colours = ("#4c6ef5", "#fab005", "#12b886")
+    size = marker_size(len(actual))
+    for code, split in enumerate(split_names):
+        rows = np.flatnonzero(splits == code)
+        if len(rows) == 0:
+            continue
+        figure.add_trace(go.Scattergl(
+            x=actual[rows], y=predicted[rows], mode="markers", name=split,
+            marker={"size": size, "color": split_colours[code % 3], "opacity": 0.7},
+            customdata=np.column_stack([rows, predicted[rows] - actual[rows]]),
+            text=sample_ids[rows],
+            hovertemplate=("%{text}<br>sample #%{customdata[0]}<br>actual %{x:.4g}<br>"
+                           "predicted %{y:.4g}<br>error %{customdata[1]:+.4g}<extra></extra>")))
+    low = float(min(np.min(actual), np.min(predicted)))
+    high = float(max(np.max(actual), np.max(predicted)))
+    figure.add_trace(go.Scatter(x=[low, high], y=[low, high], mode="lines", name="identity",
+                                line={"color": "#868e96", "dash": "dash"}, hoverinfo="skip"))
+    figure.update_layout(height=520, margin={"l": 10, "r": 10, "t": 10, "b": 10},
+                         xaxis_title=f"actual {target}", yaxis_title=f"predicted {target}",
+                         dragmode="select", uirevision="keep",
+                         legend={"itemsizing": "constant"})
+    return figure
+
+
+def residual_histogram(residuals: np.ndarray, *, target: str) -> go.Figure:
+    """How the errors (predicted − actual) are spread."""
+    figure = go.Figure(go.Histogram(x=residuals, nbinsx=50, marker={"color": "#4c6ef5"}))
+    figure.add_vline(x=0, line={"color": "#868e96", "dash": "dash"})
+    figure.update_layout(height=300, margin={"l": 10, "r": 10, "t": 10, "b": 10},
+                         xaxis_title=f"error: predicted − actual {target}",
+                         yaxis_title="images", bargap=0.05)
+    return figure

@@ -19,6 +19,7 @@ from dashboard.ui.progress import queued_text
 
 FOLDER, UPLOAD = "__folder__", "__upload__"
 CUSTOM = "__custom__"
+CLASSES = "__classes__"  # "target" option meaning: the classes (classification)
 ALL = 0  # "limit" option meaning the whole dataset
 LIMITS = (1_000, 2_000, 5_000, 10_000, 20_000, ALL)
 DEFAULT_LIMIT = 10_000  # embed a subset first: a useful picture in well under a minute
@@ -112,7 +113,9 @@ def link_values() -> dict[str, str | None]:
             state.URL_LIMIT: None if limit is None else ("all" if limit == ALL else limit),
             state.URL_METHOD: state.get(state.PROJ_METHOD),
             state.URL_COLOUR: state.get(state.PROJ_COLOUR),
-            state.URL_HEAD: state.active_head_key(state.get(state.TV_KEY))}
+            state.URL_HEAD: state.active_head_key(state.get(state.TV_KEY)),
+            state.URL_TARGET: (None if state.get(state.TARGET_CHOICE) in (None, CLASSES)
+                               else state.get(state.TARGET_CHOICE))}
 
 
 def link_warnings() -> None:
@@ -254,7 +257,35 @@ def model_settings(source: tuple[str, str], dataset: ImageDataset) -> Settings |
     image_size = _size_picker(resources.default_image_size(dataset, spec), spec.native_size)
     limit = _limit_picker(len(dataset))
     return Settings(dataset=source[0], dataset_label=source[1], backbone=backbone,
-                    image_size=image_size, limit=limit)
+                    image_size=image_size, limit=limit, target=_target_picker(dataset))
+
+
+def _target_picker(dataset: ImageDataset) -> str | None:
+    """What the heads predict: the classes, or one of the dataset's numeric targets (only
+    offered when it has some). The link's `t` seeds it once."""
+    names = list(dataset.target_names)
+    linked = state.take_url(state.URL_TARGET)
+    if linked is not None:
+        if linked in names:
+            state.put(state.TARGET_CHOICE, linked)
+        else:
+            state.reject_url(state.URL_TARGET, linked, "this dataset has no such numeric target"
+                             + (f" (it has: {', '.join(names)})" if names else ""))
+    if not names:
+        state.pop(state.TARGET_CHOICE)  # so the link names no target this dataset lacks
+        return None
+    has_classes = len(dataset.class_names) >= 2
+    options = ([CLASSES] if has_classes else []) + names
+    if state.get(state.TARGET_CHOICE) not in options:
+        state.put(state.TARGET_CHOICE, options[0])
+    st.sidebar.subheader("Target")
+    choice = st.sidebar.selectbox(
+        "Target", options, key=state.TARGET_CHOICE, persist_state="session",
+        label_visibility="collapsed",
+        format_func=lambda o: "Classes (classification)" if o == CLASSES else f"{o} (a number)",
+        help="What the heads predict: the class, or a numeric column of the dataset's targets "
+             "file (regression). Switching never re-embeds the images.")
+    return None if choice == CLASSES else choice
 
 
 def _size_picker(auto: int, native: int) -> int:

@@ -13,6 +13,8 @@ SPLITS = ("test", "val", "train", "all")  # "all": every image
 
 
 def render(ws: Workspace) -> None:
+    if components.classes_only(ws, "The confusion matrix"):
+        return
     record = ws.head
     if record is None:
         components.need_head("the confusion matrix", "confusion")

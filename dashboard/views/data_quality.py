@@ -34,6 +34,10 @@ def render(ws: Workspace) -> None:
     section = st.segmented_control(
         "Section", SECTIONS, key=state.QUALITY_SECTION, required=True,
         label_visibility="collapsed", format_func=lambda s: f"{ICONS[s]} {s}") or LABELS
+    # label errors, outliers (class entropy) and the rest rest on a classifier; the target's
+    # own outliers are in the Regression view
+    if section != BALANCE and components.classes_only(ws, f"“{section}”"):
+        return
     record = resources.crossfit_head(ws.tv.key)
     if section == BALANCE:
         _balance(ws, record)

@@ -16,11 +16,14 @@ from dashboard.ui.components import METHOD_LABELS
 COLOURS = {"class": "class", "predicted": "predicted class", "correct": "correct / wrong",
            "confidence": "confidence", "split": "split"}
 NEEDS_HEAD = {"predicted", "correct", "confidence"}
+# offered when the sidebar's Target is a number: a continuous scale with a colour bar
+TARGET_COLOURS = {"target": "target", "predicted_value": "predicted value",
+                  "residual": "residual"}
 
 
 def render(ws: Workspace) -> None:
     _seed_from_link(state.PROJ_METHOD, state.URL_METHOD, resources.projection_methods())
-    _seed_from_link(state.PROJ_COLOUR, state.URL_COLOUR, tuple(COLOURS))
+    _seed_from_link(state.PROJ_COLOUR, state.URL_COLOUR, (*COLOURS, *TARGET_COLOURS))
     state.seed(state.PROJ_METHOD, "pca")
     state.seed(state.PROJ_COLOUR, "class")
     left, middle, right = st.columns([3, 1, 5], vertical_alignment="bottom")
@@ -32,7 +35,10 @@ def render(ws: Workspace) -> None:
                                     persist_state="session") or "pca"
     three_d = middle.toggle("3-D", key=state.PROJ_3D, persist_state="session",
                             help="Rotate with the mouse. Selecting points works in 2-D.")
-    colour = right.segmented_control("Colour by", list(COLOURS), format_func=COLOURS.get,
+    colours = {**COLOURS, **(TARGET_COLOURS if ws.target is not None else {})}
+    if state.get(state.PROJ_COLOUR) not in colours:  # a target colouring, target now gone
+        state.put(state.PROJ_COLOUR, "class")
+    colour = right.segmented_control("Colour by", list(colours), format_func=colours.get,
                                      key=state.PROJ_COLOUR, required=True,
                                      persist_state="session") or "class"
     params = _params(method)
@@ -51,7 +57,8 @@ def render(ws: Workspace) -> None:
         return
     projection = resources.projection(ws.tv, method=method, dims=dims, params=params)
     token = head.token if head is not None else 0
-    figure = resources.remembered(
+    figure = _target_figure(ws, projection, colour) if colour in TARGET_COLOURS else None
+    figure = figure or resources.remembered(
         ("figure", projection.key, colour, token),
         lambda: figures.PrerenderedFigure(figures.projection_figure(
             coords=np.asarray(projection.coords), labels=ws.tv.labels, splits=ws.tv.splits,
@@ -69,6 +76,30 @@ def render(ws: Workspace) -> None:
     if method != "umap":
         resources.warm_up_umap()  # compile UMAP's kernels while the user looks at this plot
     _selection_panel(ws)
+
+
+def _target_figure(ws: Workspace, projection, colour: str):
+    """The projection coloured by the chosen target, the regression head's prediction or
+    its residual (predicted − actual); None (class colours) when that needs a head."""
+    target = ws.target
+    values, title = target.values, target.name
+    if colour != "target":
+        record = resources.regression_head(ws)
+        if record is None:
+            st.caption(f"Colouring by {TARGET_COLOURS[colour]} needs a regression head on "
+                       f"{target.name} (see “Train a head”); coloured by class meanwhile.")
+            return None
+        predicted = np.asarray(record.head.predictions, dtype=np.float64)
+        values, title = ((predicted, f"predicted {target.name}") if colour == "predicted_value"
+                         else (predicted - target.values, f"error in {target.name}"))
+        token = record.token
+    else:
+        token = 0
+    return resources.remembered(
+        ("figure", projection.key, colour, target.key, token),
+        lambda: figures.PrerenderedFigure(figures.continuous_projection_figure(
+            coords=np.asarray(projection.coords), values=values, title=title,
+            sample_ids=ws.tv.sample_ids, diverging=colour == "residual")))
 
 
 def _seed_from_link(key: str, name: str, valid: tuple[str, ...]) -> None:

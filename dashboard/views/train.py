@@ -30,6 +30,9 @@ FINETUNE_WIDGETS = ("epochs", "start_size", "unfreeze", "batch_size", "peak_lr",
 
 
 def render(ws: Workspace) -> None:
+    if ws.target is not None:
+        _render_regression(ws)
+        return
     state.seed(state.HEAD_TYPE, resources.default_head())
     head = st.segmented_control("Head", resources.head_names(), format_func=resources.head_title,
                                 key=state.HEAD_TYPE, required=True,
@@ -596,3 +599,173 @@ def _change_colour(value) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)) or value == 0:
         return ""
     return "color: #2b8a3e" if value > 0 else "color: #c92a2a"
+
+
+# --- regression heads on a numeric target (the sidebar's "Target") ---
+
+def _render_regression(ws: Workspace) -> None:
+    """The same flow for a number: pick ridge or the MLP regressor, its parameters (core's
+    bounds), train with progress, cancel and live curves, then R²/MAE and the heads so far
+    on this target. Fine-tuning has no regression output in core, so it is not offered."""
+    target = ws.target
+    names = resources.regression_head_names()
+    state.seed(state.REGRESSION_HEAD_TYPE, names[0])
+    head = st.segmented_control("Head", names, format_func=resources.head_title,
+                                key=state.REGRESSION_HEAD_TYPE, required=True,
+                                persist_state="session") or names[0]
+    st.caption(f"Predicts **{target.name}** (a number) from the transfer values. "
+               + resources.describe_head(head) + " Fine-tuning the backbone is for classes "
+               "only (its trainer and evaluation are built around softmax and accuracy).")
+    with st.form("regression_form", border=False):
+        params = _param_widgets(head, resources.default_head_params(head),
+                                specs=resources.parameter_specs(head))
+        submitted = st.form_submit_button("Train", type="primary", icon=":material/play_arrow:")
+    if state.was_cancelled():
+        st.warning("Training cancelled. The previous head is kept.", icon=":material/stop_circle:")
+    if submitted:
+        with components.computing_area("Training"):
+            _train_regression(ws, head, params)
+        components.redraw_if_replaced()
+    if (notice := state.take_head_notice(ws.tv.key)) is not None:
+        getattr(st, notice[0])(notice[1], icon=":material/info:")
+    _regression_history(ws)
+    record = resources.regression_head(ws)
+    if record is not None:
+        _regression_results(ws, record)
+
+
+def _train_regression(ws: Workspace, head: str, params: dict) -> None:
+    cancel_slot = st.empty()
+    cancel_slot.button("Cancel training", on_click=state.mark_cancelled,
+                       icon=":material/stop_circle:", key="cancel_training")
+    curves_slot = st.empty()
+    logs: list = []
+
+    def on_epoch(log) -> None:
+        logs.append(log)
+        with curves_slot.container():
+            _regression_curves(logs)
+
+    title = resources.head_title(head)
+    n_train = int((ws.tv.splits == resources.split_code("train")).sum())
+    try:
+        with components.progress_panel(f"Training {_article(title)} {title} head on "
+                                       f"{n_train:,} training samples…",
+                                       starting="fitting…") as panel:
+            trained = resources.train_regression_head(ws.tv, ws.target, head=head,
+                                                      params=params, progress=panel,
+                                                      on_epoch=on_epoch)
+    except resources.CancelledError:
+        raise
+    except resources.TransferLensError as error:  # a bound, the memory needed: for users
+        _tell(ws, "error", f"{error}", "The previous head is kept.")
+        return
+    finally:
+        cancel_slot.empty()
+        curves_slot.empty()
+    reason = resources.head_degenerate(trained)
+    if reason is not None:
+        _tell(ws, "warning", f"This run is degenerate: {reason}. It is listed below, marked, "
+              "but not used.")
+        return
+    state.store_regression_head(ws.tv.key, ws.target.key, trained)
+    st.toast(f"Trained: test R² {trained.metrics['r2']:.3f}", icon=":material/check_circle:")
+
+
+def _regression_curves(history) -> None:
+    """Loss and mean absolute error per epoch, train against validation."""
+    frame = pd.DataFrame([{"epoch": log.epoch, "train loss": log.loss,
+                           "validation loss": log.val_loss, "train MAE": log.mae,
+                           "validation MAE": log.val_mae} for log in history]).set_index("epoch")
+    left, right = st.columns(2)
+    left.markdown("**Loss**")
+    left.line_chart(frame[["train loss", "validation loss"]], height=220, x_label="epoch",
+                    color=["#4c6ef5", "#f76707"])
+    right.markdown("**Mean absolute error**")
+    right.line_chart(frame[["train MAE", "validation MAE"]], height=220, x_label="epoch",
+                     color=["#4c6ef5", "#f76707"])
+
+
+def _number(value, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:.{digits}g}"
+
+
+def _regression_results(ws: Workspace, record: state.HeadRecord) -> None:
+    head = record.head
+    m = head.metrics
+    st.subheader(f"{resources.head_title(head.head)} head on {head.target}")
+    split = m.get("reported_on", "test")
+    columns = st.columns(4)
+    columns[0].metric(f"R² ({split})", _number(m["r2"]), border=True,
+                      help=f"1 − squared error / variance, on {m[f'n_{split}']:,} {split} images.")
+    columns[1].metric(f"MAE ({split})", _number(m["mae"]), border=True,
+                      delta=None if m["baseline_mae"] is None else
+                      f"{m['mae'] - m['baseline_mae']:+.3g} vs the mean",
+                      delta_color="inverse", help="Mean absolute error, in the target's units.")
+    columns[2].metric(f"RMSE ({split})", _number(m["rmse"]), border=True)
+    columns[3].metric("Before: predict the mean", _number(m["baseline_mae"]), border=True,
+                      help=f"MAE of always predicting {m['baseline_rule']}.")
+    when = ("loaded from the cache (trained earlier in {:.1f} s)" if head.cache == "hit"
+            else "trained in {:.1f} s").format(m["train_seconds"])
+    st.caption(f"{when.capitalize()} · {m['n_train']:,} training images · validation R² "
+               f"{_number(m.get('val_r2'))} · parameters: "
+               + ", ".join(f"{k}={v}" for k, v in head.params.items()))
+    if head.history:
+        _regression_curves(head.history)
+    if m.get("per_class"):
+        st.markdown(f"**Error per class** ({split} split)")
+        st.dataframe(pd.DataFrame(m["per_class"]), hide_index=True, key="train_per_class",
+                     column_config={"mean_error": st.column_config.NumberColumn(
+                         "mean error", help="predicted − actual: positive over-estimates")})
+
+
+def _regression_history(ws: Workspace) -> None:
+    """The regression heads on this target (from the cache), newest first; one can be
+    shown, deleted, and two compared by their scores."""
+    heads = resources.regression_heads_on(ws.tv.key, ws.target)
+    record = resources.regression_head(ws)
+    shown = None if record is None else record.key
+    st.subheader(f"Heads on this target ({len(heads)})")
+    if not heads:
+        st.caption("None yet. Every head trained here is kept in the cache and listed here.")
+        return
+    for summary in heads:
+        with st.container(border=True, key=f"head_row_{summary.key}"):
+            about, scores, actions = st.columns([5, 4, 2], vertical_alignment="center")
+            badge = " :green-badge[:material/check: shown]" if summary.key == shown else ""
+            about.markdown(f"**{summary.title}**{badge}  \n:gray[{_params_text(summary)}]")
+            mae = summary.metrics.get("mae")
+            scores.markdown(f"val R² **{_number(summary.val_r2)}** · test R² "
+                            f"**{_number(summary.test_r2)}** · MAE **{_number(mae)}**  \n"
+                            f":gray[{_when(summary.created)} · `{summary.key[:8]}`]")
+            if summary.key != shown and not summary.degenerate:
+                actions.button(":material/check_circle:", key=f"head_use_{summary.key}",
+                               type="tertiary", help="Show this head",
+                               on_click=_show_regression_head,
+                               args=(ws.tv.key, ws.target.key, summary.key))
+    if len(heads) >= 2:
+        _compare_regression(heads)
+
+
+def _show_regression_head(tv_key: str, target_key: str, key: str) -> None:
+    state.store_regression_head(tv_key, target_key, resources.load_head(key))
+
+
+def _compare_regression(heads: list) -> None:
+    """Two regression heads' scores side by side (B − A)."""
+    st.subheader("Compare two heads")
+    by_key = {s.key: s for s in heads}
+    keys = list(by_key)
+    left, right = st.columns(2)
+    label = lambda k: f"{by_key[k].title} · {_params_text(by_key[k])} · {k[:8]}"  # noqa: E731
+    key_a = left.selectbox("A", keys, format_func=label, key="regression_compare_a")
+    key_b = right.selectbox("B", keys, index=1, format_func=label, key="regression_compare_b")
+    if key_a == key_b:
+        st.caption("Choose two different heads.")
+        return
+    rows = []
+    for name in ("val_r2", "test_r2", "val_mae", "test_mae", "test_rmse", "train_seconds"):
+        a, b = by_key[key_a].metrics.get(name), by_key[key_b].metrics.get(name)
+        rows.append({"score": name, "A": a, "B": b,
+                     "B − A": None if a is None or b is None else b - a})
+    st.dataframe(pd.DataFrame(rows), hide_index=True, key="regression_compare")

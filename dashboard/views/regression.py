@@ -1,0 +1,164 @@
+"""Regression: how a head predicts the sidebar's numeric target. Predicted against actual
+(box or lasso fills a gallery, as on the projection), the errors' histogram, the worst
+errors as images (filter by class), the error per class, and the target outliers: values
+both an out-of-sample prediction and the neighbours contradict, ranked, as CSV."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from dashboard import pages, resources, state
+from dashboard.resources import Workspace
+from dashboard.ui import components, figures
+
+OUTLIER_FOLDS = 5  # core's label-issue default; the cross-fitted ridge takes seconds
+
+
+def render(ws: Workspace) -> None:
+    target = ws.target
+    if target is None:
+        names = ws.dataset.target_names
+        st.info("This view is for numeric targets. " + (
+            f"Choose one of this dataset's targets ({', '.join(names)}) under “Target” in the "
+            "sidebar." if names else "This dataset has none: a folder dataset gets them from "
+            "a targets.csv at its root (a 'path' column and numeric columns), and the "
+            "built-in fashion_mnist_scale has one."), icon=":material/straighten:")
+        return
+    record = resources.regression_head(ws)
+    if record is None:
+        st.info(f"Train a regression head on **{target.name}** first (ridge takes seconds).",
+                icon=":material/model_training:")
+        st.button(f"Go to “{pages.TRAIN.title}”", on_click=state.go_to,
+                  args=(pages.TRAIN.title,), type="primary", key="goto_train_regression")
+        _outliers(ws, None)
+        return
+    head = record.head
+    actual = np.asarray(target.values, dtype=np.float64)
+    predicted = np.asarray(head.predictions, dtype=np.float64)
+    m = head.metrics
+    st.caption(f"{resources.head_title(head.head)} head on **{target.name}** · R² "
+               f"{m['r2']:.3f}, MAE {m['mae']:.4g} on {m['reported_on']} (predicting the "
+               f"training mean: MAE {m['baseline_mae']:.4g}). Train-split predictions are "
+               "in-sample.")
+    figure = resources.remembered(
+        ("regression_figure", ws.tv.key, target.key, record.token),
+        lambda: figures.PrerenderedFigure(figures.predicted_vs_actual_figure(
+            actual=actual, predicted=predicted, splits=np.asarray(ws.tv.splits),
+            split_names=resources.SPLIT_NAMES, sample_ids=np.asarray(ws.tv.sample_ids),
+            target=target.name)))
+    chart, histogram = st.columns([3, 2])
+    with chart:
+        st.markdown("**Predicted against actual**")
+        st.plotly_chart(figure, key=state.REGRESSION_CHART,
+                        on_select=partial(_on_select, ws.tv.key),
+                        selection_mode=("points", "box", "lasso"),
+                        config={"displaylogo": False})
+        st.caption("On the dashed line the head is exact. Drag a box (or the lasso) around "
+                   "points to see their images below.")
+    with histogram:
+        st.markdown("**Errors** (predicted − actual, every split)")
+        st.plotly_chart(figures.residual_histogram(predicted - actual, target=target.name),
+                        key="residual_histogram", config={"displayModeBar": False})
+    _selection(ws, actual, predicted)
+    _worst(ws, actual, predicted)
+    _per_class(ws, m)
+    _outliers(ws, head)
+
+
+def _on_select(tv_key: str) -> None:
+    event = state.get(state.REGRESSION_CHART)
+    points = (event or {}).get("selection", {}).get("points", [])
+    indices = [int(round(values[0])) for point in points
+               if (values := components.customdata(point))]
+    state.set_regression_selection(tv_key, indices)
+
+
+def _caption(ws: Workspace, actual: np.ndarray, predicted: np.ndarray, index: int) -> str:
+    text = (f"{components.sample_name(ws, index)} · actual {actual[index]:.3g} · predicted "
+            f"{predicted[index]:.3g} · error {predicted[index] - actual[index]:+.3g}")
+    if len(ws.class_names) >= 2:
+        text += f" · {ws.class_names[ws.tv.labels[index]]}"
+    return text
+
+
+def _selection(ws: Workspace, actual: np.ndarray, predicted: np.ndarray) -> None:
+    selected = state.regression_selection(ws.tv.key)
+    if len(selected) == 0:
+        return
+    title, clear = st.columns([5, 1], vertical_alignment="bottom")
+    errors = np.abs(predicted[selected] - actual[selected])
+    title.subheader(f"Selection: {len(selected):,} image{'s' if len(selected) != 1 else ''} "
+                    f"· MAE {errors.mean():.3g}")
+    clear.button("Clear selection", on_click=state.clear_regression_selection,
+                 key="clear_regression_selection")
+    order = selected[np.argsort(-errors, kind="stable")]  # worst first
+    components.paginated_grid(ws.dataset, order, partial(_caption, ws, actual, predicted),
+                              key="regression_selection_gallery", per_page=28, per_row=7)
+
+
+def _worst(ws: Workspace, actual: np.ndarray, predicted: np.ndarray) -> None:
+    st.subheader("Worst errors")
+    split_names = [name for code, name in enumerate(resources.SPLIT_NAMES)
+                   if np.any(ws.tv.splits == code)]
+    left, right = st.columns(2)
+    split = left.selectbox("Split", split_names, index=len(split_names) - 1,
+                           key="regression_split")
+    rows = np.flatnonzero(ws.tv.splits == resources.split_code(split))
+    if len(ws.class_names) >= 2:
+        options = ["all", *ws.class_names]
+        chosen = right.selectbox("Class", options, key=state.REGRESSION_CLASS)
+        if chosen != "all":
+            rows = rows[ws.tv.labels[rows] == ws.class_names.index(chosen)]
+    errors = np.abs(predicted[rows] - actual[rows])
+    order = rows[np.argsort(-errors, kind="stable")]
+    if len(order) == 0:
+        st.caption("No images here.")
+        return
+    components.paginated_grid(ws.dataset, order, partial(_caption, ws, actual, predicted),
+                              key="regression_worst", per_page=21, per_row=7)
+
+
+def _per_class(ws: Workspace, metrics: dict) -> None:
+    if not metrics.get("per_class"):
+        return
+    st.subheader(f"Error per class ({metrics['reported_on']} split)")
+    frame = pd.DataFrame(metrics["per_class"]).sort_values("mae", ascending=False)
+    st.dataframe(frame, hide_index=True, key="regression_per_class", column_config={
+        "class": st.column_config.TextColumn("Class"),
+        "n": st.column_config.NumberColumn("Images", format="%d"),
+        "mae": st.column_config.NumberColumn("MAE", format="%.4g"),
+        "rmse": st.column_config.NumberColumn("RMSE", format="%.4g"),
+        "mean_error": st.column_config.NumberColumn(
+            "Mean error", format="%+.4g", help="predicted − actual: positive over-estimates")})
+
+
+def _outliers(ws: Workspace, head) -> None:
+    st.subheader("Target outliers")
+    st.caption(f"Values that both a {OUTLIER_FOLDS}-fold cross-fitted ridge (never asked about "
+               "a value it trained on) and the median of the 20 nearest neighbours contradict, "
+               "each in robust standard deviations; the score is the smaller, flagged from 3. "
+               "Suspect the value before the image.")
+    if not st.toggle("Rank the target outliers", key="regression_outliers"):
+        return
+    ranked = resources.target_outliers(ws, folds=OUTLIER_FOLDS)
+    flagged = ranked[ranked["flagged"]]
+    st.markdown(f"**{len(flagged):,}** of {len(ranked):,} values flagged; the 21 most "
+                "suspicious:")
+    top = ranked.head(21)
+    components.image_grid(
+        ws.dataset, top["index"].to_numpy(),
+        [f"{components.sample_name(ws, int(r['index']))} · given {r['given']:.3g} · model "
+         f"{r['predicted']:.3g} · neighbours {r['neighbours']:.3g} · score {r['score']:.1f}"
+         for _, r in top.iterrows()], key="target_outlier_grid")
+    st.dataframe(ranked.head(200), hide_index=True, key="target_outlier_table")
+    extra = {name: ranked[name].to_numpy() for name in
+             ("given", "predicted", "neighbours", "suggested", "score", "flagged")}
+    components.csv_download(ws, ranked["index"].to_numpy(), what="target_outliers",
+                            label="Target outliers as CSV", key="target_outliers_csv",
+                            extra_columns=extra,
+                            help="Every sample, most suspicious first: the given value, the "
+                                 "out-of-fold prediction, the neighbours' median, the score.")

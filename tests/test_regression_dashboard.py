@@ -1,0 +1,157 @@
+"""The dashboard on a numeric target, headless (AppTest), with the tiny test backbone: a
+folder of digit PNGs in class folders plus a targets.csv whose `ink` column is each image's
+mean brightness (a number the head can read from the image)."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from tests.test_dashboard_apptest import (APP, TIMEOUT, all_captions, assert_clean,  # noqa: E402
+                                          digit_pngs, settle, show, texts)
+
+
+def write_folder(folder: Path, *, per_class: int = 30, bad_row: str | None = None,
+                 header: str = "path,ink,width") -> Path:
+    """Class folders of digit PNGs and a targets.csv (`ink`: mean brightness / 255;
+    `width`: a second target). `bad_row` replaces the third data row verbatim."""
+    from PIL import Image
+
+    lines = [header]
+    for name, data in digit_pngs(per_class=per_class).items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+        pixels = np.asarray(Image.open(io.BytesIO(data)), dtype=np.float64)
+        columns = np.flatnonzero(pixels.max(axis=0) > 0)
+        lines.append(f"{name},{pixels.mean() / 255:.6f},{columns.size}")
+    if bad_row is not None:
+        lines[3] = bad_row
+    (folder / "targets.csv").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+@pytest.fixture
+def folder(tmp_path) -> Path:
+    return write_folder(tmp_path / "inky")
+
+
+def open_app(folder: Path, tiny_backbone: str, monkeypatch) -> AppTest:
+    monkeypatch.setenv("TRANSFER_LENS_DATASET", str(folder))
+    monkeypatch.setenv("TRANSFER_LENS_BACKBONE", tiny_backbone)
+    monkeypatch.setenv("TRANSFER_LENS_IMAGE_SIZE", "32")
+    monkeypatch.delenv("TRANSFER_LENS_LIMIT", raising=False)
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert_clean(at)
+    return at
+
+
+def figure_spec(at: AppTest, index: int = 0) -> dict:
+    return json.loads(at.get("plotly_chart")[index].proto.spec)
+
+
+def test_regression_session(folder, tiny_backbone, monkeypatch) -> None:
+    from dashboard import resources, state
+
+    at = open_app(folder, tiny_backbone, monkeypatch)
+    tv_key = at.session_state[state.TV_KEY]
+    # the classes first, as before; the Target picker offers the two columns
+    assert at.selectbox(key=state.TARGET_CHOICE).options == [
+        "Classes (classification)", "ink (a number)", "width (a number)"]
+    # pick the target: the same transfer values (no re-embedding), the header names it
+    at.selectbox(key=state.TARGET_CHOICE).set_value("ink").run()
+    assert_clean(at)
+    assert at.session_state[state.TV_KEY] == tv_key
+    assert not resources._extractions.running()
+    assert "target **ink**" in texts(at)
+    assert at.query_params.get("t") in ("ink", ["ink"])
+    # colour the projection by it: one continuous trace with a colour bar, not class colours
+    at.segmented_control(key=state.PROJ_COLOUR).set_value("target").run()
+    assert_clean(at)
+    spec = figure_spec(at)
+    assert len(spec["data"]) == 1
+    marker = spec["data"][0]["marker"]
+    assert marker["colorbar"]["title"]["text"] == "ink" and marker["colorscale"]
+    # a residual needs a head first: said, and class colours meanwhile
+    at.segmented_control(key=state.PROJ_COLOUR).set_value("residual").run()
+    assert "needs a regression head on ink" in texts(at)
+    # class-only views say so instead of breaking
+    show(at, "Confusion matrix")
+    assert "is for classes" in texts(at)
+    # train ridge: R², MAE against the mean baseline
+    show(at, "Train a head")
+    assert len(at.segmented_control(key=state.REGRESSION_HEAD_TYPE).options) == 2
+    assert at.segmented_control(key=state.REGRESSION_HEAD_TYPE).value == "ridge"
+    assert "Fine-tuning the backbone is for classes only" in texts(at)
+    at.button(key="FormSubmitter:regression_form-Train").click().run()
+    assert_clean(at)
+    r2 = [m for m in at.metric if m.label.startswith("R²")]
+    assert r2 and float(r2[0].value) > 0.3, [m.value for m in at.metric]
+    assert "Heads on this target (1)" in texts(at)
+    # residual colouring now works, diverging around zero
+    show(at, "Projections")
+    marker = figure_spec(at)["data"][0]["marker"]
+    assert marker["colorscale"] and marker["cmin"] == -marker["cmax"]
+    # predicted vs actual with the identity line; select the worst corner
+    show(at, "Regression")
+    spec = figure_spec(at)
+    assert any(trace.get("name") == "identity" for trace in spec["data"])
+    head = at.session_state[state.REGRESSION_HEADS][(tv_key, _target_key(folder))].head
+    target = resources.full_dataset(str(folder)).target("ink").values
+    errors = np.asarray(head.predictions) - target
+    worst = np.argsort(-np.abs(errors))[:3]
+    at.session_state[state.REGRESSION_SELECTION] = state.Selection(tv_key=tv_key,
+                                                                   indices=np.sort(worst))
+    at.run()
+    assert_clean(at)
+    assert "Selection: 3 images" in texts(at)
+    captions = all_captions(at)
+    for index in worst:
+        assert any(f"error {errors[index]:+.3g}" in c for c in captions), (index, captions[:5])
+    assert "Error per class" in texts(at)
+    # the target outliers, ranked
+    at.toggle(key="regression_outliers").set_value(True).run()
+    assert_clean(at)
+    assert "values flagged" in texts(at)
+    # back to the classes: classification as before on the same dataset
+    at.selectbox(key=state.TARGET_CHOICE).set_value("__classes__").run()
+    assert_clean(at)
+    show(at, "Confusion matrix")
+    assert "Train a head first" in texts(at)
+
+
+def _target_key(folder: Path) -> str:
+    from core.datasets.registry import load_dataset
+
+    return load_dataset(name=str(folder)).target("ink").key
+
+
+@pytest.mark.parametrize("header, bad_row, words", [
+    ("file,ink,width", None, "has no 'path' column"),
+    ("path,ink,width", "digit_0/img_02.png,n/a,3", "'ink' is 'n/a', not a number"),
+    ("path,ink,width", "digit_0/img_02.png,,3", "missing or not finite"),
+    ("path,ink,width", "digit_0/nope.png,0.3,3", "nope.png"),
+])
+def test_bad_targets_file_is_a_message(tmp_path, tiny_backbone, monkeypatch, header, bad_row,
+                                       words) -> None:
+    folder = write_folder(tmp_path / "bad", bad_row=bad_row, header=header)
+    monkeypatch.setenv("TRANSFER_LENS_DATASET", str(folder))
+    monkeypatch.setenv("TRANSFER_LENS_BACKBONE", tiny_backbone)
+    monkeypatch.setenv("TRANSFER_LENS_IMAGE_SIZE", "32")
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception
+    messages = [str(e.value) for e in at.error]
+    assert any(words in m and "targets.csv" in m for m in messages), messages
+    assert not any("Technical details" in str(e.label) for e in at.expander)
+    # nothing else lost: the sidebar still offers every dataset, another one opens
+    at.selectbox(key="dataset_choice").set_value("digits").run()
+    settle(at)
+    assert "**digits**" in texts(at)
