@@ -909,11 +909,7 @@ def density_png(*, coords, width: int, height: int, x_range, y_range, codes=None
                 colours=(), values=None, colour_scale=(), value_range=(0.0, 1.0)) -> bytes:
     """Every point of a 2-D map as one PNG (core.analysis.density_image): categorical when
     `codes` are given, else the mean of `values` per pixel through `colour_scale`."""
-    import io
-
-    from PIL import Image
-
-    from core.analysis.density_image import categorical_image, continuous_image
+    from core.analysis.density_image import categorical_image, continuous_image, to_png
 
     ranges = {"x_range": tuple(x_range), "y_range": tuple(y_range), "width": width,
               "height": height}
@@ -922,9 +918,7 @@ def density_png(*, coords, width: int, height: int, x_range, y_range, codes=None
     else:
         image = continuous_image(coords=coords, values=values, colour_scale=colour_scale,
                                  value_range=value_range, **ranges)
-    buffer = io.BytesIO()
-    Image.fromarray(image.rgba, mode="RGBA").save(buffer, format="PNG")
-    return buffer.getvalue()
+    return to_png(image)
 
 
 def select_in_map(coords, *, boxes=(), lassos=()):

@@ -71,3 +71,17 @@ def _finish(image, counts, x_range, y_range) -> DensityImage:
         image.shape[0], image.shape[1], 4)[::-1]
     return DensityImage(rgba=np.ascontiguousarray(rgba), x_range=tuple(map(float, x_range)),
                         y_range=tuple(map(float, y_range)), points=int(np.asarray(counts).sum()))
+
+
+def to_png(image: DensityImage) -> bytes:
+    """The picture as a PNG of at most 256 colours (alpha included): a 1000×600 map of 1M
+    Fashion-MNIST-derived points is 225 kB this way against 836 kB as full RGBA (measured),
+    and it goes to the browser base64-encoded on every rerun that draws it."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image.rgba, mode="RGBA").quantize(
+        256, method=Image.Quantize.FASTOCTREE).save(buffer, format="PNG")
+    return buffer.getvalue()
