@@ -37,19 +37,31 @@ def main() -> None:
     parser.add_argument("--method", choices=("tsne", "umap"), required=True)
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--noise", type=float, default=0.05)
+    parser.add_argument("--landmarks", type=int, default=0,
+                        help="points to fit on (0: core's automatic choice)")
+    parser.add_argument("--synthetic", action="store_true",
+                        help="seeded Gaussian blobs instead of values derived from real ones")
     args = parser.parse_args()
 
     from core.analysis.projection_quality import knn_recall
     from core.analysis.projections import compute_projection
     from core.features.feature_sets import from_arrays
 
-    values, labels, names = derived_points(n=args.n, noise=args.noise)
+    if args.synthetic:
+        rng = np.random.default_rng(0)
+        labels = rng.integers(0, 10, args.n)
+        values = (rng.standard_normal((10, 50))[labels] * 4
+                  + rng.standard_normal((args.n, 50))).astype(np.float32)
+        names = [str(i) for i in range(10)]
+    else:
+        values, labels, names = derived_points(n=args.n, noise=args.noise)
+    params = {"landmarks": args.landmarks} if args.landmarks else None
     stages: list[str] = []
     with tempfile.TemporaryDirectory(prefix="bench-landmarks-") as scratch:
         tv = from_arrays(values=values, labels=labels, class_names=names,
                          name=f"derived-{args.n}", cache_dir=scratch)
         with timer() as took:
-            projection = compute_projection(tv=tv, method=args.method, cache_dir=scratch,
+            projection = compute_projection(tv=tv, method=args.method, cache_dir=scratch, params=params,
                                             progress=lambda p: stages.append(p.stage))
         recall = knn_recall(high=values, low=np.asarray(projection.coords))
     emit({"method": args.method, "n": args.n, "seconds": took["seconds"],

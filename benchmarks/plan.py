@@ -60,6 +60,12 @@ class Plan:
     # regression: fashion_mnist_scale, a seeded subset of this many images (0: all 70,000)
     regression_limit: int = 0
     regression_size: int = 96
+    # projections: the chart's bytes per rerun at these N (density image above
+    # figures.POINTS_UP_TO), and t-SNE/UMAP through the landmark path at landmark_points
+    # (landmark_sample fitted; 0 = core's "auto")
+    scatter_points: tuple[int, ...] = (70_000, 1_000_000)
+    landmark_points: int = 1_000_000
+    landmark_sample: int = 0
 
     @classmethod
     def full(cls, *, fashion_available: bool) -> "Plan":
@@ -95,7 +101,8 @@ class Plan:
             quality_inputs=(("digits", "pixels", 0, 0),), quality_noise=(0.03,),
             quality_seeds=(1,), worker_timeout_s=600.0,
             ray_images=256, ray_size=32, ray_projection_images=128, regression_limit=600,
-            regression_size=32)
+            regression_size=32, scatter_points=(2_000, 200_000), landmark_points=3_000,
+            landmark_sample=500)
 
     def with_overrides(self, *, sizes: tuple[int, ...] | None, points: tuple[int, ...] | None,
                        heads_224: bool) -> "Plan":

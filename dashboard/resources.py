@@ -983,6 +983,29 @@ def projection_defaults(method: str) -> dict:
     return default_params(method)
 
 
+def density_png(*, coords, width: int, height: int, x_range, y_range, codes=None,
+                colours=(), values=None, colour_scale=(), value_range=(0.0, 1.0)) -> bytes:
+    """Every point of a 2-D map as one PNG (core.analysis.density_image): categorical when
+    `codes` are given, else the mean of `values` per pixel through `colour_scale`."""
+    from core.analysis.density_image import categorical_image, continuous_image, to_png
+
+    ranges = {"x_range": tuple(x_range), "y_range": tuple(y_range), "width": width,
+              "height": height}
+    if codes is not None:
+        image = categorical_image(coords=coords, codes=codes, colours=colours, **ranges)
+    else:
+        image = continuous_image(coords=coords, values=values, colour_scale=colour_scale,
+                                 value_range=value_range, **ranges)
+    return to_png(image)
+
+
+def select_in_map(coords, *, boxes=(), lassos=()):
+    """Indices of every point a box or lasso selects (core.analysis.selection)."""
+    from core.analysis.selection import select_points
+
+    return select_points(coords, boxes=boxes, lassos=lassos)
+
+
 def warm_up_umap() -> None:
     """Compile UMAP's kernels (once per process) in the background."""
     from core.analysis.projections import warm_up_umap_in_background

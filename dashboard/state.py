@@ -104,6 +104,7 @@ TSNE_PERPLEXITY = "tsne_perplexity"
 UMAP_NEIGHBORS = "umap_neighbors"
 UMAP_MIN_DIST = "umap_min_dist"
 PROJECTION_CHART = "projection_chart"
+PROJ_ZOOM = "proj_zoom"  # (projection key, x range, y range) of a zoomed density map
 HEAD_TYPE = "head_type"
 CM_SPLIT = "cm_split"
 CM_TRUE = "cm_true"
@@ -143,6 +144,8 @@ class Selection:
 
     tv_key: str
     indices: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    # the box/lasso's bounding box on the map (display units): what "Zoom to selection" shows
+    region: tuple | None = None
 
 
 def init() -> None:
@@ -470,9 +473,29 @@ def selection(tv_key: str) -> np.ndarray:
     return stored.indices
 
 
-def set_selection(tv_key: str, indices: Iterable[int]) -> None:
-    array = np.unique(np.asarray(list(indices), dtype=np.int64))
-    st.session_state[SELECTION] = Selection(tv_key=tv_key, indices=array)
+def set_selection(tv_key: str, indices: Iterable[int], region: tuple | None = None) -> None:
+    array = np.unique(np.asarray(indices if isinstance(indices, np.ndarray) else list(indices),
+                                 dtype=np.int64))
+    st.session_state[SELECTION] = Selection(tv_key=tv_key, indices=array, region=region)
+
+
+def selection_region(tv_key: str) -> tuple | None:
+    """((x0, x1), (y0, y1)) around the current box/lasso selection, if there is one."""
+    stored: Selection | None = st.session_state.get(SELECTION)
+    return None if stored is None or stored.tv_key != tv_key else stored.region
+
+
+def zoom(projection_key: str) -> tuple | None:
+    """The region of this map the density view is zoomed into, or None for all of it."""
+    stored = st.session_state.get(PROJ_ZOOM)
+    return stored[1] if stored and stored[0] == projection_key else None
+
+
+def set_zoom(projection_key: str, region: tuple | None) -> None:
+    if region is None:
+        st.session_state.pop(PROJ_ZOOM, None)
+    else:
+        st.session_state[PROJ_ZOOM] = (projection_key, region)
 
 
 def clear_selection() -> None:

@@ -58,7 +58,59 @@ def run(*, run: Run) -> list[str]:
             *report.table(["N", "openTSNE time", "openTSNE recall@10", "scikit-learn time",
                            "scikit-learn recall@10", "UMAP warm time", "UMAP recall@10"],
                           [_quality_row(n, got) for n in plan.projection_points]),
-            *_errors(got)]
+            *_errors(got), *_scatter_and_landmarks(run, source)]
+
+
+def _scatter_and_landmarks(run: Run, source: str) -> list[str]:
+    """The chart's bytes per rerun at each N, and t-SNE/UMAP through the landmark path."""
+    plan = run.plan
+    real = "--source", ("real" if source != SYNTHETIC else "synthetic")
+    scatter = {n: _attempt(run, "benchmarks.scatter_worker", "--n", n, *real)
+               for n in plan.scatter_points}
+    landmark_args = ("--n", plan.landmark_points,
+                     *(("--landmarks", plan.landmark_sample) if plan.landmark_sample else ()),
+                     *(("--synthetic",) if source == SYNTHETIC else ()))
+    landmarks = {m: _attempt(run, "benchmarks.landmark_worker", "--method", m, *landmark_args)
+                 for m in ("tsne", "umap")}
+
+    def scatter_row(n: int) -> list[str]:
+        r = scatter[n]
+        if "error" in r:
+            return [f"{n:,}", "failed", r["error"], "", "", ""]
+        return [f"{n:,}", r["kind"], f"{r['bytes']:,}", f"{r['bytes_per_point']:.2f}",
+                f"{r['cached_switch_ms']:.1f}",
+                report.seconds(r["aggregate_seconds"]) if r.get("aggregate_seconds") else "–"]
+
+    def landmark_row(method: str) -> list[str]:
+        r = landmarks[method]
+        if "error" in r:
+            return [method, "failed", r["error"], "", "", "", ""]
+        return [method, f"{r['n']:,}", f"{r['landmarks'] or 0:,} / {r['placed'] or 0:,}",
+                report.seconds(r["seconds"]),
+                f"{report.seconds(r['fit_seconds'])} / {report.seconds(r['place_seconds'])}",
+                report.number(r.get("peak_rss_mb"), 4), report.number(r.get("recall10"))]
+
+    where = ("the 2-D PCA of the real values, repeated with 1% jitter above 70,000 points "
+             "(derived from real values, not extracted)" if source != SYNTHETIC
+             else "seeded Gaussian blobs")
+    return ["", "The projection chart at any N (`benchmarks/scatter_worker.py`, coordinates: "
+            f"{where}): bytes of the figure JSON Streamlit sends on each rerun that draws it; "
+            "up to `figures.POINTS_UP_TO` the light scatter (uint16 positions, uint32 index "
+            "customdata, base64), above it the density image of every point (datashader, "
+            "256-colour PNG) plus a 3,000-point sample. Cached switch = serialising the "
+            "memoised figure, the part of a cached rerun that grows with N (median of 5; the "
+            "rest of the script is in the dashboard section). Aggregation = datashader + PNG, "
+            "warm (numba compiled).", "",
+            *report.table(["N", "chart", "bytes per rerun", "bytes/point",
+                           "cached switch (ms)", "aggregation"],
+                          [scatter_row(n) for n in plan.scatter_points]),
+            "t-SNE and UMAP through the landmark path (`benchmarks/landmark_worker.py`: fit a "
+            "seeded sample, place the rest with the library's `transform`; input "
+            + ("50-D values derived from real ones, see the worker" if source != SYNTHETIC
+               else "50-D seeded Gaussian blobs") + "), recall@10 against that input:", "",
+            *report.table(["method", "N", "fitted / placed", "wall time", "fit / place",
+                           "peak RSS MB", "recall@10"],
+                          [landmark_row(m) for m in ("tsne", "umap")])]
 
 
 def _source(run: Run) -> tuple[str, str]:

@@ -1,7 +1,9 @@
 """Plotly figures for the views. Presentation only: every number drawn comes from `core`.
 
-Scatter plots are built for 70,000 points: WebGL traces, numeric `customdata` (sent as
-compact binary arrays) and one fixed hover template per trace instead of a string per point.
+Scatter plots up to POINTS_UP_TO points: WebGL traces of uint16 grid positions, the sample
+index as uint32 `customdata` (base64 typed arrays), one hover template per trace and no
+string per point. Larger 2-D maps: a server-side density image of every point under a sample
+of real points (`density_figure`).
 """
 
 from __future__ import annotations
@@ -89,6 +91,60 @@ def marker_size(n: int) -> float:
     return float(np.clip(9 - 1.5 * np.log10(max(n, 1)), 2.5, 7))
 
 
+POINTS_UP_TO = 150_000  # 2-D maps with more points are drawn as a server-side density image
+DISPLAY_STEPS = 65_535  # 2-D maps are sent as uint16 grid positions (2 bytes per coordinate)
+SAMPLE_POINTS = 3_000  # real points drawn over a density image, for hover and legend
+
+
+def display_coords(coords: np.ndarray) -> np.ndarray:
+    """A 2-D map's coordinates as uint16 positions on a 0..DISPLAY_STEPS grid over its bounds.
+
+    Axes carry no ticks, so only relative positions matter; at 1/65,535 of the extent the
+    rounding is far below a pixel. The server resolves box and lasso selections against
+    these same values, so it agrees with what the browser draws point for point.
+    """
+    xy = np.asarray(coords[:, :2], dtype=np.float64)
+    lo, hi = xy.min(axis=0), xy.max(axis=0)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    return np.rint((xy - lo) / span * DISPLAY_STEPS).astype(np.uint16)
+
+
+def colour_groups(*, labels: np.ndarray, splits: np.ndarray, class_names: Sequence[str],
+                  colour: str, predictions: np.ndarray | None = None,
+                  split_names: Sequence[str] = ()) -> list[tuple[str, str, np.ndarray]]:
+    """(legend entry, colour, member mask) per category of a categorical colouring.
+
+    A continuous colouring (confidence, and the regression colourings) has no groups: its
+    caller draws values through a colour scale instead (`ContinuousColouring`).
+    """
+    names = list(class_names)
+    colours = palette(len(names))
+    if colour == "predicted" and predictions is not None:
+        return [(f"predicted {name}", colours[c], predictions == c) for c, name in enumerate(names)]
+    if colour == "correct" and predictions is not None:
+        return [("correct", CORRECT_COLOUR, predictions == labels),
+                ("wrong", WRONG_COLOUR, predictions != labels)]
+    if colour == "split":
+        split_colours = ("#4c6ef5", "#fab005", "#12b886")
+        return [(split, split_colours[code], splits == code)
+                for code, split in enumerate(split_names)]
+    return [(name, colours[c], labels == c) for c, name in enumerate(names)]
+
+
+VIRIDIS = ("#440154", "#3b528b", "#21918c", "#5ec962", "#fde725")
+
+
+class ContinuousColouring:
+    """Values drawn through a colour scale: a name for the colour bar, a value range and a
+    hover format. Confidence is one; a regression target or residual plugs in the same way."""
+
+    def __init__(self, *, name: str, values: np.ndarray, value_range: tuple[float, float],
+                 colour_scale: Sequence[str] = VIRIDIS,
+                 tick_format: str = ".0%") -> None:
+        self.name, self.values, self.value_range = name, np.asarray(values), value_range
+        self.colour_scale, self.tick_format = list(colour_scale), tick_format
+
+
 def projection_figure(*, coords: np.ndarray, labels: np.ndarray, splits: np.ndarray,
                       class_names: Sequence[str], sample_ids: np.ndarray, colour: str,
                       predictions: np.ndarray | None = None,
@@ -96,35 +152,23 @@ def projection_figure(*, coords: np.ndarray, labels: np.ndarray, splits: np.ndar
                       split_names: Sequence[str] = ()) -> go.Figure:
     """A 2-D or 3-D scatter of the projection, one trace per legend entry.
 
-    `colour` is "class", "predicted", "correct", "confidence" or "split". Each point's
-    customdata is [sample index, confidence]; the selection maps back through it.
+    `colour` is "class", "predicted", "correct", "confidence" or "split". Each point carries
+    its sample index as customdata (uint32); the selection maps back through it. 2-D
+    coordinates go out as uint16 grid positions (`display_coords`), 3-D as float32: with
+    base64 typed arrays and no string per point that is ~11 bytes a point in 2-D.
+    `sample_ids` are not sent (the gallery names the selected images).
     `split_names` names the split codes in `splits`, in code order (for colour "split").
     """
+    del sample_ids  # kept in the signature: callers pass it, the wire no longer carries it
     n, dims = coords.shape
+    xyz = display_coords(coords) if dims == 2 else np.asarray(coords, np.float32)
     has_head = predictions is not None
-    confidence = (probabilities.max(axis=1) if has_head
-                  else np.full(n, np.nan, dtype=np.float32))
     names = list(class_names)
-    colours = palette(len(names))
-    groups: list[tuple[str, str, np.ndarray]] = []  # (legend entry, colour, members)
-
     if colour == "confidence" and has_head:
-        return _finish(_confidence_figure(coords, confidence, labels, predictions, names,
-                                          sample_ids), dims, n)
-    if colour == "predicted" and has_head:
-        for c, name in enumerate(names):
-            groups.append((f"predicted {name}", colours[c], predictions == c))
-    elif colour == "correct" and has_head:
-        groups.append(("correct", CORRECT_COLOUR, predictions == labels))
-        groups.append(("wrong", WRONG_COLOUR, predictions != labels))
-    elif colour == "split":
-        split_colours = ("#4c6ef5", "#fab005", "#12b886")
-        for code, split in enumerate(split_names):
-            groups.append((split, split_colours[code], splits == code))
-    else:
-        for c, name in enumerate(names):
-            groups.append((name, colours[c], labels == c))
-
+        return _finish(_continuous_figure(xyz, _confidence(probabilities), labels, predictions,
+                                          names), dims, n)
+    groups = colour_groups(labels=labels, splits=splits, class_names=names, colour=colour,
+                           predictions=predictions, split_names=split_names)
     figure = go.Figure()
     size = marker_size(n)
     for legend, hue, mask in groups:
@@ -135,28 +179,75 @@ def projection_figure(*, coords: np.ndarray, labels: np.ndarray, splits: np.ndar
         # without a string per point; legendgroup keeps one legend toggle per entry.
         for part, template in _hover_parts(members, labels, predictions, names, has_head):
             figure.add_trace(_scatter(
-                coords[part], dims, name=legend, legendgroup=legend,
+                xyz[part], dims, name=legend, legendgroup=legend,
                 showlegend=not any(t.legendgroup == legend for t in figure.data),
                 marker={"size": size, "color": hue, "opacity": 0.8},
-                customdata=np.column_stack([part, confidence[part]]),
-                text=sample_ids[part], hovertemplate=template))
+                customdata=part.astype(np.uint32), hovertemplate=template))
     return _finish(figure, dims, n)
+
+
+def _confidence(probabilities: np.ndarray) -> ContinuousColouring:
+    return ContinuousColouring(name="confidence", value_range=(0.0, 1.0),
+                               values=np.asarray(probabilities).max(axis=1).astype(np.float32))
+
+
+def density_figure(*, image_png: bytes, x_range: tuple[float, float],
+                   y_range: tuple[float, float], full_range: tuple[tuple[float, float], ...],
+                   sample: np.ndarray, sample_xy: np.ndarray, labels: np.ndarray,
+                   splits: np.ndarray, class_names: Sequence[str], colour: str,
+                   predictions: np.ndarray | None = None,
+                   probabilities: np.ndarray | None = None,
+                   split_names: Sequence[str] = (), n: int) -> go.Figure:
+    """A map too large to send point by point: the density image of every point (a PNG,
+    `core.analysis.density_image`) under a seeded sample of real points for hover and the
+    legend. Coordinates are `display_coords` positions; `x_range`/`y_range` are the
+    image's extent (a zoomed region or the whole map, `full_range`). Box and lasso
+    selections are resolved over all points on the server, from their geometry.
+    """
+    import base64
+
+    names = list(class_names)
+    has_head = predictions is not None
+    figure = go.Figure()
+    figure.add_layout_image(
+        source="data:image/png;base64," + base64.b64encode(image_png).decode("ascii"),
+        xref="x", yref="y", x=x_range[0], y=y_range[1],
+        sizex=x_range[1] - x_range[0], sizey=y_range[1] - y_range[0],
+        sizing="stretch", layer="below", xanchor="left", yanchor="top")
+    size = max(marker_size(len(sample)) - 1, 2.5)
+    sample = np.asarray(sample)
+    if colour == "confidence" and has_head:
+        confidence = _confidence(probabilities)
+        figure = _continuous_figure(sample_xy, confidence, labels, predictions, names,
+                                    members=sample, figure=figure, size=size, opacity=0.5)
+    else:
+        groups = colour_groups(labels=labels[sample], splits=splits[sample], class_names=names,
+                               colour=colour,
+                               predictions=None if predictions is None else predictions[sample],
+                               split_names=split_names)
+        for legend, hue, mask in groups:
+            rows = np.flatnonzero(mask)
+            # an entry with no sampled point still needs its legend line
+            figure.add_trace(go.Scattergl(
+                x=sample_xy[rows, 0], y=sample_xy[rows, 1], mode="markers", name=legend,
+                legendgroup=legend, marker={"size": size, "color": hue, "opacity": 0.5},
+                customdata=sample[rows].astype(np.uint32),
+                hovertemplate=f"<b>{_escape(legend)}</b><br>sample #%{{customdata}}"
+                              "<extra></extra>"))
+    _finish(figure, 2, n)
+    figure.update_layout(xaxis={"range": list(x_range)}, yaxis={"range": list(y_range)},
+                         meta={"full_range": [list(r) for r in full_range]})
+    return figure
 
 
 def _hover_parts(members: np.ndarray, labels: np.ndarray, predictions: np.ndarray | None,
                  names: list[str], has_head: bool):
     """(indices, hover template) pairs covering `members`."""
-    base = "%{text}<br>sample #%{customdata[0]}"
-    if not has_head:
+    base = "sample #%{customdata}"
+    if not has_head or len(names) > PAIR_TRACES_UP_TO:
         for c in np.unique(labels[members]):
             part = members[labels[members] == c]
             yield part, f"<b>{_escape(names[c])}</b><br>{base}<extra></extra>"
-        return
-    if len(names) > PAIR_TRACES_UP_TO:
-        for c in np.unique(labels[members]):
-            part = members[labels[members] == c]
-            yield part, (f"<b>{_escape(names[c])}</b><br>{base}<br>confidence "
-                         "%{customdata[1]:.0%}<extra></extra>")
         return
     pairs = labels[members] * len(names) + predictions[members]
     for pair in np.unique(pairs):
@@ -164,20 +255,34 @@ def _hover_parts(members: np.ndarray, labels: np.ndarray, predictions: np.ndarra
         true, predicted = divmod(int(pair), len(names))
         verdict = "✓" if true == predicted else "✗"
         yield part, (f"<b>{_escape(names[true])}</b><br>predicted {_escape(names[predicted])} "
-                     f"{verdict} (%{{customdata[1]:.0%}})<br>{base}<extra></extra>")
+                     f"{verdict}<br>{base}<extra></extra>")
 
 
-def _confidence_figure(coords, confidence, labels, predictions, names, sample_ids) -> go.Figure:
-    n, dims = coords.shape
-    figure = go.Figure()
-    for part, template in _hover_parts(np.arange(n), labels, predictions, names, True):
+def _continuous_figure(xyz, colouring: ContinuousColouring, labels, predictions, names, *,
+                       members: np.ndarray | None = None, figure: go.Figure | None = None,
+                       size: float | None = None, opacity: float = 0.85) -> go.Figure:
+    """Points coloured through `colouring`'s scale; `members` are the sample indices of the
+    rows of `xyz` (all points when None). The value shows in the hover from marker.color."""
+    members = np.arange(len(xyz)) if members is None else np.asarray(members)
+    dims = xyz.shape[1]
+    figure = go.Figure() if figure is None else figure
+    lo, hi = colouring.value_range
+    position = np.full(int(members.max(initial=-1)) + 1, -1, dtype=np.int64)
+    position[members] = np.arange(len(members))
+    for part, template in _hover_parts(members, labels, predictions, names,
+                                       predictions is not None):
+        rows = position[part]
+        template = template.replace(
+            "<extra>", f"<br>{_escape(colouring.name)} %{{marker.color:{colouring.tick_format}}}"
+                       "<extra>")
         figure.add_trace(_scatter(
-            coords[part], dims, name="confidence", showlegend=False,
-            marker={"size": marker_size(n), "color": confidence[part], "cmin": 0, "cmax": 1,
-                    "colorscale": "Viridis", "opacity": 0.85,
-                    "colorbar": {"title": {"text": "confidence"}, "tickformat": ".0%"}},
-            customdata=np.column_stack([part, confidence[part]]),
-            text=sample_ids[part], hovertemplate=template))
+            xyz[rows], dims, name=colouring.name, showlegend=False,
+            marker={"size": size or marker_size(len(members)),
+                    "color": colouring.values[part].astype(np.float32), "cmin": lo, "cmax": hi,
+                    "colorscale": colouring.colour_scale, "opacity": opacity,
+                    "colorbar": {"title": {"text": colouring.name},
+                                 "tickformat": colouring.tick_format}},
+            customdata=part.astype(np.uint32), hovertemplate=template))
     for trace in figure.data[1:]:  # one colour bar is enough
         trace.marker.showscale = False
     return figure

@@ -19,6 +19,7 @@ NEEDS_HEAD = {"predicted", "correct", "confidence"}
 # offered when the sidebar's Target is a number: a continuous scale with a colour bar
 TARGET_COLOURS = {"target": "target", "predicted_value": "predicted value",
                   "residual": "residual"}
+DENSITY_WIDTH, DENSITY_HEIGHT = 1000, 600  # px of the density image (the chart is 620 high)
 
 
 def render(ws: Workspace) -> None:
@@ -38,7 +39,9 @@ def render(ws: Workspace) -> None:
     colours = {**COLOURS, **(TARGET_COLOURS if ws.target is not None else {})}
     if state.get(state.PROJ_COLOUR) not in colours:  # a target colouring, target now gone
         state.put(state.PROJ_COLOUR, "class")
-    colour = right.segmented_control("Colour by", list(colours), format_func=colours.get,
+    # eight colourings with a target do not fit the row's right part: a row of their own
+    where = right if len(colours) <= len(COLOURS) else st.container()
+    colour = where.segmented_control("Colour by", list(colours), format_func=colours.get,
                                      key=state.PROJ_COLOUR, required=True,
                                      persist_state="session") or "class"
     params = _params(method)
@@ -57,21 +60,25 @@ def render(ws: Workspace) -> None:
         return
     projection = resources.projection(ws.tv, method=method, dims=dims, params=params)
     token = head.token if head is not None else 0
-    figure = _target_figure(ws, projection, colour) if colour in TARGET_COLOURS else None
-    figure = figure or resources.remembered(
-        ("figure", projection.key, colour, token),
-        lambda: figures.PrerenderedFigure(figures.projection_figure(
-            coords=np.asarray(projection.coords), labels=ws.tv.labels, splits=ws.tv.splits,
-            class_names=ws.class_names, sample_ids=ws.tv.sample_ids, colour=colour,
-            predictions=None if head is None else head.head.predictions,
-            probabilities=None if head is None else head.head.probabilities,
-            split_names=resources.SPLIT_NAMES)))
+    target_figure = _target_figure(ws, projection, colour) if colour in TARGET_COLOURS else None
     config = {"scrollZoom": True, "displaylogo": False}
-    if dims == 2:
-        st.plotly_chart(figure, key=state.PROJECTION_CHART, on_select=partial(_on_select, ws.tv.key),
-                        selection_mode=("points", "box", "lasso"), config=config)
+    if dims == 2 and ws.tv.n > figures.POINTS_UP_TO and target_figure is None:
+        _density_chart(ws, projection, colour=colour, token=token, config=config)
     else:
-        st.plotly_chart(figure, key="projection_chart_3d", config=config)
+        figure = target_figure or resources.remembered(
+            ("figure", projection.key, colour, token),
+            lambda: figures.PrerenderedFigure(figures.projection_figure(
+                coords=np.asarray(projection.coords), labels=ws.tv.labels, splits=ws.tv.splits,
+                class_names=ws.class_names, sample_ids=ws.tv.sample_ids, colour=colour,
+                predictions=None if head is None else head.head.predictions,
+                probabilities=None if head is None else head.head.probabilities,
+                split_names=resources.SPLIT_NAMES)))
+        if dims == 2:
+            st.plotly_chart(figure, key=state.PROJECTION_CHART,
+                            on_select=partial(_on_select, ws.tv.key),
+                            selection_mode=("points", "box", "lasso"), config=config)
+        else:
+            st.plotly_chart(figure, key="projection_chart_3d", config=config)
     st.caption(_describe(projection, ws))
     if method != "umap":
         resources.warm_up_umap()  # compile UMAP's kernels while the user looks at this plot
@@ -172,6 +179,9 @@ def _describe(projection, ws: Workspace) -> str:
     if projection.explained_variance is not None:
         parts.append(f"explains {float(np.sum(projection.explained_variance)):.0%} of the "
                      "variance")
+    if projection.fitted is not None:
+        parts.append(f"fitted on {len(projection.fitted):,} seeded landmark points, the other "
+                     f"{projection.placed:,} placed into that map by the library's transform")
     source = "from the cache" if projection.cache == "hit" else "computed"
     parts.append(f"{source} in {projection.seconds:.1f} s")
     hint = ("Drag to select a region (lasso in the toolbar); scroll to zoom; "
@@ -180,17 +190,93 @@ def _describe(projection, ws: Workspace) -> str:
                                        "Switch off 3-D to select points.")
 
 
-def _on_select(tv_key: str) -> None:
+def _on_select(tv_key: str, display: np.ndarray | None = None) -> None:
     """Copy the chart's selection into our own state: the chart's widget state is dropped
-    when another view is shown (or the figure changes), ours is kept."""
-    event = state.get(state.PROJECTION_CHART)
-    points = (event or {}).get("selection", {}).get("points", [])
-    indices = [index for point in points if (index := _sample_index(point)) is not None]
-    state.set_selection(tv_key, indices)
+    when another view is shown (or the figure changes), ours is kept.
+
+    `display`: the map's display coordinates when it is drawn as a density image; the browser
+    then holds only a sample, so a box or lasso is resolved over every point on the server.
+    """
+    selection = (state.get(state.PROJECTION_CHART) or {}).get("selection", {})
+    boxes, lassos = selection.get("box") or [], selection.get("lasso") or []
+    region = _region(boxes, lassos)
+    if display is not None and (boxes or lassos):
+        indices = resources.select_in_map(display, boxes=boxes, lassos=lassos)
+    else:
+        points = selection.get("points", [])
+        indices = [index for point in points if (index := _sample_index(point)) is not None]
+    state.set_selection(tv_key, indices, region=region)
     if len(indices) == 1:
         state.choose_image(tv_key, indices[0])
     else:  # a new selection starts with its first image's neighbours
         state.forget_image()
+
+
+def _region(boxes: list[dict], lassos: list[dict]) -> tuple | None:
+    """((x0, x1), (y0, y1)) around every box and lasso, or None without any."""
+    xs = [float(v) for shape in [*boxes, *lassos] for v in shape.get("x", [])]
+    ys = [float(v) for shape in [*boxes, *lassos] for v in shape.get("y", [])]
+    if not xs or not ys or min(xs) == max(xs) or min(ys) == max(ys):
+        return None
+    return (min(xs), max(xs)), (min(ys), max(ys))
+
+
+def _density_chart(ws: Workspace, projection, *, colour: str, token, config: dict) -> None:
+    """A map above figures.POINTS_UP_TO points: a density image of every point under a
+    seeded sample; "Zoom to selection" re-aggregates the selected region at full detail."""
+    tv, head = ws.tv, ws.head
+    display = resources.remembered(("display", projection.key),
+                                   lambda: figures.display_coords(np.asarray(projection.coords)))
+    whole = ((0.0, float(figures.DISPLAY_STEPS)), (0.0, float(figures.DISPLAY_STEPS)))
+    region = state.zoom(projection.key) or whole
+    predictions = None if head is None else head.head.predictions
+
+    def draw():
+        (x0, x1), (y0, y1) = region
+        inside = np.flatnonzero((display[:, 0] >= x0) & (display[:, 0] <= x1)
+                                & (display[:, 1] >= y0) & (display[:, 1] <= y1))
+        rng = np.random.default_rng(0)
+        sample = np.sort(rng.choice(inside, size=min(figures.SAMPLE_POINTS, len(inside)),
+                                    replace=False))
+        ranges = {"coords": display, "width": DENSITY_WIDTH, "height": DENSITY_HEIGHT,
+                  "x_range": region[0], "y_range": region[1]}
+        if colour == "confidence" and head is not None:
+            png = resources.density_png(
+                values=head.head.probabilities.max(axis=1), value_range=(0.0, 1.0),
+                colour_scale=figures.VIRIDIS,
+                **ranges)
+        else:
+            groups = figures.colour_groups(
+                labels=tv.labels, splits=tv.splits, class_names=ws.class_names, colour=colour,
+                predictions=predictions, split_names=resources.SPLIT_NAMES)
+            codes = np.full(tv.n, -1, dtype=np.int32)
+            for code, (_, _, mask) in enumerate(groups):
+                codes[mask] = code
+            png = resources.density_png(codes=codes, colours=[g[1] for g in groups], **ranges)
+        figure = figures.density_figure(
+            image_png=png, x_range=region[0], y_range=region[1], full_range=whole,
+            sample=sample, sample_xy=display[sample], labels=tv.labels, splits=tv.splits,
+            class_names=ws.class_names, colour=colour, predictions=predictions,
+            probabilities=None if head is None else head.head.probabilities,
+            split_names=resources.SPLIT_NAMES, n=tv.n)
+        figure.update_layout(uirevision=str(region))  # a new region resets the axes to it
+        return figures.PrerenderedFigure(figure)
+
+    figure = resources.remembered(("density", projection.key, colour, token, region), draw)
+    st.plotly_chart(figure, key=state.PROJECTION_CHART,
+                    on_select=partial(_on_select, tv.key, display),
+                    selection_mode=("box", "lasso"), config=config)
+    selected_region = state.selection_region(tv.key)
+    zoom_in, back, note = st.columns([1, 1, 4], vertical_alignment="center")
+    zoom_in.button("Zoom to selection", icon=":material/zoom_in:", key="zoom_to_selection",
+                   disabled=selected_region is None,
+                   on_click=state.set_zoom, args=(projection.key, selected_region))
+    back.button("Whole map", icon=":material/zoom_out_map:", key="zoom_whole_map",
+                disabled=region == whole, on_click=state.set_zoom, args=(projection.key, None))
+    note.caption(f"{tv.n:,} points are more than the browser draws smoothly "
+                 f"(above {figures.POINTS_UP_TO:,}): the picture shows every point, the dots "
+                 f"over it are a sample of {figures.SAMPLE_POINTS:,} for hover (the legend "
+                 "toggles those). Selections count every point.")
 
 
 def _sample_index(point: dict) -> int | None:

@@ -1,0 +1,210 @@
+"""The scatter at any N: the light wire format below figures.POINTS_UP_TO, the density image
+above it (with a tiny threshold on digits), box and lasso selections resolved on the server
+over every point, and zoom to selection."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+from streamlit.testing.v1.element_tree import Block, UnknownElement, Widget  # noqa: E402
+
+from tests.test_dashboard_apptest import app, assert_clean, texts  # noqa: E402,F401
+
+
+# --- unit: aggregation and wire format ---
+
+def test_categorical_image_counts_every_point_and_blends_per_class() -> None:
+    from core.analysis.density_image import categorical_image
+
+    # class 0 fills the left half, class 1 the right, both overlap in the middle column
+    xs = np.repeat(np.array([0.5, 1.5, 2.5]), 100)
+    coords = np.column_stack([xs, np.full_like(xs, 0.5)])
+    codes = np.array([0] * 100 + [0] * 50 + [1] * 50 + [1] * 100)
+    image = categorical_image(coords=coords, codes=codes, colours=["#ff0000", "#0000ff"],
+                              x_range=(0, 3), y_range=(0, 1), width=3, height=1)
+    assert image.points == 300 and image.rgba.shape == (1, 3, 4)
+    left, middle, right = image.rgba[0]
+    assert left[0] == 255 and left[2] == 0  # pure red
+    assert right[2] == 255 and right[0] == 0  # pure blue
+    assert 100 < middle[0] < 155 and 100 < middle[2] < 155  # an even blend
+    # a point code -1 (a hidden entry) is not drawn
+    hidden = categorical_image(coords=coords, codes=np.where(codes == 1, -1, codes),
+                               colours=["#ff0000", "#0000ff"], x_range=(0, 3), y_range=(0, 1),
+                               width=3, height=1)
+    assert hidden.points == 150 and hidden.rgba[0, 2, 3] == 0
+
+
+def test_continuous_image_is_the_mean_per_pixel_and_rows_run_top_down() -> None:
+    from core.analysis.density_image import continuous_image
+
+    coords = np.array([[0.5, 0.5], [0.5, 0.5], [0.5, 1.5]])
+    image = continuous_image(coords=coords, values=np.array([0.0, 1.0, 1.0]),
+                             colour_scale=["#000000", "#ffffff"], value_range=(0, 1),
+                             x_range=(0, 1), y_range=(0, 2), width=1, height=2)
+    top, bottom = image.rgba[0, 0], image.rgba[1, 0]
+    assert tuple(top[:3]) == (255, 255, 255)  # y = 1.5, value 1, drawn in the top row
+    assert 120 <= bottom[0] <= 135  # mean of 0 and 1
+
+
+def test_light_wire_format_under_15_bytes_a_point() -> None:
+    from dashboard.ui.figures import display_coords, projection_figure
+
+    rng = np.random.default_rng(0)
+    n = 20_000
+    coords = rng.standard_normal((n, 2)).astype(np.float32)
+    labels = rng.integers(0, 10, n)
+    figure = projection_figure(coords=coords, labels=labels, splits=np.zeros(n, np.int8),
+                               class_names=[str(i) for i in range(10)],
+                               sample_ids=np.array([f"id{i}" for i in range(n)]),
+                               colour="class", predictions=rng.integers(0, 10, n),
+                               probabilities=rng.dirichlet(np.ones(10), n))
+    wire = json.dumps(figure.to_dict())
+    assert len(wire) / n <= 15, len(wire) / n
+    assert "id17" not in wire  # no string per point
+    # every point exactly once, its index in customdata, at its display position
+    display = display_coords(coords)
+    seen = []
+    for trace in figure.data:
+        index = np.asarray(trace.customdata)
+        assert np.array_equal(np.column_stack([trace.x, trace.y]), display[index])
+        assert np.all(labels[index] == labels[index[0]])
+        seen.append(index)
+    assert np.array_equal(np.sort(np.concatenate(seen)), np.arange(n))
+
+
+def test_display_coords_span_the_grid() -> None:
+    from dashboard.ui.figures import DISPLAY_STEPS, display_coords
+
+    coords = np.array([[-2.0, 10.0], [2.0, 30.0], [0.0, 20.0]])
+    display = display_coords(coords)
+    assert display.dtype == np.uint16
+    assert display.tolist() == [[0, 0], [DISPLAY_STEPS, DISPLAY_STEPS],
+                                [round(DISPLAY_STEPS / 2), round(DISPLAY_STEPS / 2)]]
+
+
+# --- AppTest: the density view with a tiny threshold ---
+
+class _ChartSelection(Widget):
+    """A plotly chart whose selection event the test sets (AppTest has no plotly widget)."""
+
+    def __init__(self, proto, root, event: dict) -> None:
+        self.proto, self.root, self.id = proto, root, proto.id
+        self.key, self.disabled, self.type, self._value = None, False, "plotly_chart", event
+
+    @property
+    def value(self):
+        return self._value
+
+    @property
+    def _widget_state(self):
+        from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+        state = WidgetState(id=self.id)
+        state.string_value = json.dumps(self._value)
+        return state
+
+
+def _select(at: AppTest, *, box=(), lasso=()) -> AppTest:
+    """Send a box or lasso selection event from the projection chart, then rerun."""
+    event = {"selection": {"points": [], "point_indices": [], "box": list(box),
+                           "lasso": list(lasso)}}
+
+    def swap(block: Block) -> bool:
+        for position, child in block.children.items():
+            if (isinstance(child, UnknownElement) and child.type == "plotly_chart"
+                    and child.proto.id.endswith("projection_chart")):
+                block.children[position] = _ChartSelection(child.proto, child.root, event)
+                return True
+            if isinstance(child, Block) and swap(child):
+                return True
+        return False
+
+    assert swap(at._tree), "no projection chart on the page"
+    return at.run()
+
+
+def _even_odd(points: np.ndarray, xs, ys) -> np.ndarray:
+    """Point in polygon by counting edge crossings of a ray to +x (the even-odd rule)."""
+    inside = np.zeros(len(points), dtype=bool)
+    px, py = points[:, 0], points[:, 1]
+    for i in range(len(xs)):
+        x0, y0, x1, y1 = xs[i - 1], ys[i - 1], xs[i], ys[i]
+        crosses = (y0 > py) != (y1 > py)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            at_x = x0 + (py - y0) * (x1 - x0) / (y1 - y0)
+        inside ^= crosses & (px < at_x)
+    return inside
+
+
+def _figure(at: AppTest) -> dict:
+    return json.loads(at.get("plotly_chart")[0].proto.spec)
+
+
+def _display(tiny_backbone) -> np.ndarray:
+    """The digits PCA map in display coordinates, as the app computed (cache hits)."""
+    from core.analysis.projections import compute_projection
+    from core.datasets import load_dataset
+    from core.features.transfer_values import compute_transfer_values
+    from dashboard.ui.figures import display_coords
+
+    tv = compute_transfer_values(dataset=load_dataset(name="digits"), backbone=tiny_backbone,
+                                 image_size=32)
+    return display_coords(np.asarray(compute_projection(tv=tv, method="pca").coords))
+
+
+def test_density_view_selects_every_point_and_zooms(app: AppTest, tiny_backbone,
+                                                    monkeypatch) -> None:
+    from dashboard.ui import figures
+
+    below = _figure(app)
+    assert not below["layout"].get("images") and len(below["data"]) >= 10
+    monkeypatch.setattr(figures, "POINTS_UP_TO", 500)
+    monkeypatch.setattr(figures, "SAMPLE_POINTS", 200)
+    app.run()
+    assert_clean(app)
+    figure = _figure(app)
+    image = figure["layout"]["images"][0]
+    assert image["source"].startswith("data:image/png;base64,")
+    sampled = sum(len(trace["customdata"]["bdata"]) for trace in figure["data"])
+    assert sampled < 1797 * 4  # a sample of points, not all 1,797
+    assert "more than the browser draws smoothly" in texts(app)
+    assert [t["name"] for t in figure["data"]] == [str(i) for i in range(10)]  # the legend
+
+    display = _display(tiny_backbone).astype(float)
+    # a box: exactly the points inside, edges included
+    box = {"x": [20000.0, 45000.0], "y": [10000.0, 40000.0]}
+    _select(app, box=[box])
+    assert_clean(app)
+    expected = np.flatnonzero((display[:, 0] >= 20000) & (display[:, 0] <= 45000)
+                              & (display[:, 1] >= 10000) & (display[:, 1] <= 40000))
+    assert 0 < len(expected) < 1797
+    assert f"Selection: {len(expected):,} images" in texts(app)
+    assert np.array_equal(app.session_state["selection"].indices, expected)
+
+    # a self-intersecting lasso (a bow tie): the even-odd rule, as plotly's own lasso
+    lasso = {"x": [5000.0, 60000.0, 60000.0, 5000.0], "y": [5000.0, 60000.0, 5000.0, 60000.0]}
+    _select(app, lasso=[lasso])
+    assert_clean(app)
+    expected = np.flatnonzero(_even_odd(display, lasso["x"], lasso["y"]))
+    assert 0 < len(expected) < 1797
+    assert np.array_equal(app.session_state["selection"].indices, expected)
+    assert f"Selection: {len(expected):,} image" in texts(app)
+
+    # zoom to the selection: the region re-aggregated at full detail, then back
+    app.button(key="zoom_to_selection").click().run()
+    assert_clean(app)
+    zoomed = _figure(app)
+    assert zoomed["layout"]["xaxis"]["range"] == [5000.0, 60000.0]
+    assert zoomed["layout"]["images"][0]["source"] != image["source"]
+    app.button(key="zoom_whole_map").click().run()
+    assert _figure(app)["layout"]["xaxis"]["range"] == [0.0, float(figures.DISPLAY_STEPS)]
+
+    # colour by split: the density picture and legend follow the colouring
+    app.segmented_control(key="proj_colour").set_value("split").run()
+    assert_clean(app)
+    assert {t["name"] for t in _figure(app)["data"]} <= {"train", "val", "test"}
