@@ -49,7 +49,11 @@ runtime_stamp="$VENV/.installed-$(cat requirements.txt | sha1sum | cut -c1-12)"
 stamp="$runtime_stamp"
 [ "$DEV" = 1 ] && stamp="$VENV/.installed-dev-$(cat "${reqs[@]}" | sha1sum | cut -c1-12)"
 if [ ! -f "$stamp" ]; then
-  say "installing Python packages from ${reqs[*]} (first time: a few minutes, about 2.5 GB)"
+  if ls "$VENV"/.installed-* >/dev/null 2>&1; then  # an earlier set was installed here
+    say "the requirement files changed since the last install: updating the packages"
+  else
+    say "installing Python packages from ${reqs[*]} (first time: a few minutes, about 2.5 GB)"
+  fi
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
   args=()
   for r in "${reqs[@]}"; do args+=(-r "$r"); done
