@@ -64,14 +64,7 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
         shutil.copyfile(extra["model_path"], args.export)  # already end to end
         result["exported"] = str(args.export)
     elif args.export:
-        from core.serving.export import export_end_to_end_model
-        from core.features.feature_sets import PIXELS
-
-        if args.backbone == PIXELS:
-            raise SystemExit("--export needs a backbone (pixels have no model to export)")
-        result["exported"] = str(export_end_to_end_model(
-            head=trained, backbone=args.backbone,
-            image_size=tv.manifest["key_fields"]["image_size"], path=args.export))
+        result["exported"] = _export_head(args, trained, tv)
     if not args.json:
         fmt = lambda v: "—" if v is None else f"{v:.4f}"  # noqa: E731
         print(f"{trained.head} on {tv.n} × {tv.dim} ({trained.cache}): test {fmt(m['test_accuracy'])}"
@@ -82,6 +75,18 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
         for row in result["top_confusions"]:
             print(f"  {row['true']} → {row['predicted']}: {row['count']}")
     return result
+
+
+def _export_head(args: argparse.Namespace, trained, tv) -> str:
+    """--export: the head on its backbone as one .keras model (uint8 images in)."""
+    from core.features.feature_sets import PIXELS
+    from core.serving.export import export_end_to_end_model
+
+    if args.backbone == PIXELS:
+        raise SystemExit("--export needs a backbone (pixels have no model to export)")
+    return str(export_end_to_end_model(head=trained, backbone=args.backbone,
+                                       image_size=tv.manifest["key_fields"]["image_size"],
+                                       path=args.export))
 
 
 def _train_regression(args: argparse.Namespace, params: dict[str, Any],
@@ -115,14 +120,7 @@ def _train_regression(args: argparse.Namespace, params: dict[str, Any],
     if args.save:
         result["saved"] = str(trained.save(args.save))
     if args.export:
-        from core.features.feature_sets import PIXELS
-        from core.serving.export import export_end_to_end_model
-
-        if args.backbone == PIXELS:
-            raise SystemExit("--export needs a backbone (pixels have no model to export)")
-        result["exported"] = str(export_end_to_end_model(
-            head=trained, backbone=args.backbone,
-            image_size=tv.manifest["key_fields"]["image_size"], path=args.export))
+        result["exported"] = _export_head(args, trained, tv)
     if not args.json:
         fmt = lambda v: "—" if v is None else f"{v:.4f}"  # noqa: E731
         print(f"{trained.head} → {target.name} on {tv.n} × {tv.dim} ({trained.cache}), "
