@@ -35,7 +35,28 @@ def _keras():
     return keras
 
 
-class KerasHead(HeadModel):
+class KerasModelState:
+    """A head whose learned state is one Keras model (`model_`): exported as it is, saved
+    as one .keras file and loaded back safely. Shared by the classification and the
+    regression Keras heads."""
+
+    def to_keras(self):
+        return self.model_
+
+    def save_state(self, folder: Path) -> list[str]:
+        self.model_.save(folder / MODEL_FILE)
+        return [MODEL_FILE]
+
+    @classmethod
+    def load_state(cls, folder: Path, *, params: dict[str, Any], seed: int):
+        keras = _keras()
+        head = cls(params=params, seed=seed)
+        # safe_mode refuses Lambda layers and other deserialization that could run code
+        head.model_ = keras.saving.load_model(folder / MODEL_FILE, compile=False, safe_mode=True)
+        return head
+
+
+class KerasHead(KerasModelState, HeadModel):
     # Adam at 1e-4 as in the classic tutorial: in a one-off comparison on Fashion-MNIST
     # Lite0@96px, 1e-3 overfit standardized features within 1–3 epochs and tested about a
     # point lower (softmax 87.6 %, MLP 87.1 %); the heads' current figures at these defaults
@@ -121,20 +142,6 @@ class KerasHead(HeadModel):
         return np.asarray(self.model_.predict(X, batch_size=PREDICT_BATCH, verbose=0),
                           dtype=np.float32)
 
-    def to_keras(self):
-        return self.model_
-
-    def save_state(self, folder: Path) -> list[str]:
-        self.model_.save(folder / MODEL_FILE)
-        return [MODEL_FILE]
-
-    @classmethod
-    def load_state(cls, folder: Path, *, params: dict[str, Any], seed: int) -> "KerasHead":
-        keras = _keras()
-        head = cls(params=params, seed=seed)
-        # safe_mode refuses Lambda layers and other deserialization that could run code
-        head.model_ = keras.saving.load_model(folder / MODEL_FILE, compile=False, safe_mode=True)
-        return head
 
 
 def _classification_entry(epoch: int, logs: dict, seconds: float) -> EpochLog:

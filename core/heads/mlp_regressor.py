@@ -8,15 +8,13 @@ called — speaks the target's own units; Huber's `delta` is in units of that sp
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from core.base.memory import out_of_memory_as_user_error, require_memory
 from core.base.params import ParamSpec
 from core.heads.base import EpochLog, HeadData, RegressionHead
-from core.heads.keras_heads import (MODEL_FILE, PREDICT_BATCH, KerasHead, _keras, _maybe,
+from core.heads.keras_heads import (PREDICT_BATCH, KerasHead, KerasModelState, _keras, _maybe,
                                     make_reporter)
 from core.heads.registry import register_head
 
@@ -39,7 +37,7 @@ def _message(entry: EpochLog) -> str:
 
 
 @register_head
-class MLPRegressorHead(RegressionHead):
+class MLPRegressorHead(KerasModelState, RegressionHead):
     name = "mlp_regressor"
     title = "MLP regressor (Keras)"
     description = ("The tutorial's regressor: Dense(256, relu) → one number (Keras, Adam), MSE "
@@ -129,16 +127,3 @@ class MLPRegressorHead(RegressionHead):
         return np.asarray(self.model_.predict(X, batch_size=PREDICT_BATCH, verbose=0),
                           dtype=np.float32).reshape(-1)
 
-    def to_keras(self):
-        return self.model_
-
-    def save_state(self, folder: Path) -> list[str]:
-        self.model_.save(folder / MODEL_FILE)
-        return [MODEL_FILE]
-
-    @classmethod
-    def load_state(cls, folder: Path, *, params: dict[str, Any], seed: int) -> "MLPRegressorHead":
-        keras = _keras()
-        head = cls(params=params, seed=seed)
-        head.model_ = keras.saving.load_model(folder / MODEL_FILE, compile=False, safe_mode=True)
-        return head
