@@ -8,7 +8,6 @@ called — speaks the target's own units; Huber's `delta` is in units of that sp
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from core.base.memory import out_of_memory_as_user_error, require_memory
