@@ -76,5 +76,18 @@ def growth_exponent(ns: list[int], seconds: list[float]) -> float:
     return float(slope)
 
 
+def input_parser():
+    """An argument parser with the inputs every data-quality worker takes: which values
+    (dataset, backbone, input size; 0 = the default) on how many images (0 = all)."""
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--backbone", required=True)
+    parser.add_argument("--size", type=int, default=0)
+    parser.add_argument("--limit", type=int, default=0)
+    return parser
+
+
 def emit(result: dict) -> None:
     print(json.dumps(result, default=float))

@@ -7,19 +7,13 @@ test; their transfer values are computed like the dataset's own."""
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 
-from benchmarks.common import emit, peak_rss_mb, timer
+from benchmarks.common import emit, input_parser, peak_rss_mb, timer
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--dataset", required=True)
-    parser.add_argument("--backbone", required=True)
-    parser.add_argument("--size", type=int, default=0)
-    parser.add_argument("--limit", type=int, default=0)
+    parser = input_parser()
     parser.add_argument("--per-kind", type=int, default=100)
     parser.add_argument("--seed", type=int, required=True)
     args = parser.parse_args()

@@ -5,19 +5,13 @@ Prints hits of the planted errors in each method's top k (k = number planted).
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 
-from benchmarks.common import emit, peak_rss_mb, timer
+from benchmarks.common import emit, input_parser, peak_rss_mb, timer
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--dataset", required=True)
-    parser.add_argument("--backbone", required=True)
-    parser.add_argument("--size", type=int, default=0)
-    parser.add_argument("--limit", type=int, default=0)
+    parser = input_parser()
     parser.add_argument("--noise", type=float, required=True)
     parser.add_argument("--seed", type=int, required=True)
     args = parser.parse_args()

@@ -5,11 +5,9 @@ probabilities."""
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 
-from benchmarks.common import emit, peak_rss_mb, timer
+from benchmarks.common import emit, input_parser, peak_rss_mb, timer
 
 
 def upscaled_digits(*, count: int, shape: tuple[int, ...], seed: int) -> np.ndarray:
@@ -30,11 +28,7 @@ def upscaled_digits(*, count: int, shape: tuple[int, ...], seed: int) -> np.ndar
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--dataset", required=True)
-    parser.add_argument("--backbone", required=True)
-    parser.add_argument("--size", type=int, default=0)
-    parser.add_argument("--limit", type=int, default=0)
+    parser = input_parser()
     parser.add_argument("--planted", type=int, default=300)
     parser.add_argument("--seed", type=int, required=True)
     args = parser.parse_args()
