@@ -152,8 +152,9 @@ def _fine_tune(args: argparse.Namespace, params: dict[str, Any]):
     def on_epoch(record) -> None:
         print(f"epoch {record.epoch}/{config.epochs} ({record.image_size} px): train loss "
               f"{record.loss:.4f} · train accuracy {record.accuracy:.4f} · val accuracy "
-              f"{record.val_accuracy:.4f} · {record.images_per_second:.0f} images/s",
-              file=sys.stderr)
+              f"{record.val_accuracy:.4f}"
+              + (f" (moving average {record.ema_val_accuracy:.4f})" if config.ema else "")
+              + f" · {record.images_per_second:.0f} images/s", file=sys.stderr)
 
     done = fine_tune_and_evaluate(dataset=dataset, backbone=args.backbone, config=config,
                                   cache_dir=args.cache_dir, progress=progress_bar(),
@@ -164,10 +165,21 @@ def _fine_tune(args: argparse.Namespace, params: dict[str, Any]):
              "unfreeze": config.unfreeze, "images_per_second": round(result.images_per_second, 1),
              "resumed_from_epoch": result.resumed_from_epoch,
              "val_accuracy_per_epoch": [round(h.val_accuracy, 4) for h in result.history],
+             **({"ema": config.ema, "ema_val_accuracy_per_epoch": [
+                 round(h.ema_val_accuracy, 4) for h in result.history]} if config.ema else {}),
+             "weights": result.weights, "fine_tune_seconds": round(result.train_seconds, 1),
+             "peak_rss_mb": _peak_rss_mb(),
              "model_path": str(result.model_path), "backbone_path": str(result.backbone_path),
              "run_dir": str(result.run_dir), "before_key": done.before.key,
              "after_key": done.after.key}
     return done.after, done.head, extra
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory so far (Linux reports kilobytes)."""
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def register(subparsers, handlers: dict[str, Handler]) -> None:

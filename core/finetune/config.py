@@ -41,6 +41,9 @@ FINETUNE_SPECS: dict[str, ParamSpec] = {
                                    help="pad by this share of the side, then random-crop"),
     "flip": ParamSpec("bool", help="random horizontal flips"),
     "dropout": ParamSpec(**_FRACTION, help="dropout before the classifier"),
+    "ema": ParamSpec("float", min=0, max=1, max_exclusive=True,
+                     help="momentum of an exponential moving average of the weights (0: off); "
+                          "the average is kept when it scores higher on validation"),
     "head_epochs": ParamSpec("int", min=0, max=1000,
                              help="phase 1: epochs of the linear head on cached values"),
     "seed": ParamSpec("int", min=0, max=2**31 - 1, help="random seed"),
@@ -73,6 +76,9 @@ class FineTuneConfig:
     crop_pad_fraction: float = 0.1  # pad by this share of the side, then random-crop back
     flip: bool = True
     dropout: float = 0.2
+    # a moving average of the weights, updated every step (0: off); each epoch's validation
+    # scores the raw weights and the average, and the run ends with whichever scores higher
+    ema: float = 0.0
     head_epochs: int = 8  # phase 1, on cached transfer values
     seed: int = 0
 
@@ -124,6 +130,7 @@ class FineTuneEpoch:
     images_per_second: float
     learning_rate: float
     image_size: int = 0  # the epoch's input size (0: not recorded by older runs)
+    ema_val_accuracy: float = float("nan")  # the weights' moving average (nan: ema off)
 
 
 @dataclass
@@ -138,6 +145,7 @@ class FineTuneResult:
     resumed_from_epoch: int
     images_per_second: float
     feature_layer: str = "avg_pool"  # the extractor's output layer (its pooling)
+    weights: str = "raw"  # "ema" when the moving average scored higher on validation
 
     @property
     def backbone_name(self) -> str:

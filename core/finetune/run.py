@@ -72,7 +72,8 @@ def _load_result(run_dir: Path, config: FineTuneConfig) -> FineTuneResult:
         history=[FineTuneEpoch(**h) for h in result["history"]], config=config,
         train_seconds=result["train_seconds"], resumed_from_epoch=result["resumed_from_epoch"],
         images_per_second=result["images_per_second"],
-        feature_layer=result.get("feature_layer", "avg_pool"))
+        feature_layer=result.get("feature_layer", "avg_pool"),
+        weights=result.get("weights", "raw"))
 
 
 def describe_history(history: list[FineTuneEpoch]) -> str:

@@ -153,7 +153,9 @@ class Trainer:
                                     peak=config.peak_lr, warmup_fraction=config.warmup_fraction,
                                     kind=config.schedule)
         optimizer = keras.optimizers.AdamW(learning_rate=schedule(0),
-                                           weight_decay=config.weight_decay)
+                                           weight_decay=config.weight_decay,
+                                           use_ema=config.ema > 0,
+                                           ema_momentum=config.ema or 0.99)
         optimizer.build(model.trainable_variables)
         state = self._restore(model, optimizer)
         self.seconds_before = float(state.get("seconds", 0.0))
@@ -193,17 +195,24 @@ class Trainer:
             seconds = time.perf_counter() - epoch_start
             rates.append(seen / seconds)
             val_loss, val_acc = self._evaluate(eval_step, images, labels, val_idx, size)
+            ema_acc = float("nan")
+            if config.ema > 0:
+                with _averaged_weights(model, optimizer):
+                    ema_acc = self._evaluate(eval_step, images, labels, val_idx, size)[1]
             record = FineTuneEpoch(epoch=epoch + 1, loss=loss_sum / seen, accuracy=correct / seen,
                                    val_loss=val_loss, val_accuracy=val_acc, seconds=seconds,
                                    images_per_second=seen / seconds,
                                    learning_rate=float(schedule(done_steps - 1)),
-                                   image_size=size)
+                                   image_size=size, ema_val_accuracy=ema_acc)
             history.append(record)
             self._checkpoint(model, optimizer, history)
             if self.on_epoch is not None:
                 self.on_epoch(record)
 
-        return self._finish(model, features, history, started, first_epoch, rates)
+        weights = _choose_weights(history, ema=config.ema)
+        if weights == "ema":
+            optimizer.finalize_variable_values(model.trainable_variables)
+        return self._finish(model, features, history, started, first_epoch, rates, weights)
 
     def _steps(self, model, optimizer, crop_fraction: float):
         from core.features.preprocessing import preprocess_batch
@@ -326,7 +335,8 @@ class Trainer:
         fixed.set_weights(features.get_weights())
         return fixed
 
-    def _finish(self, model, features, history, started, first_epoch, rates) -> FineTuneResult:
+    def _finish(self, model, features, history, started, first_epoch, rates,
+                weights: str) -> FineTuneResult:
         kernel, bias = (np.asarray(w) for w in model.get_layer("classifier").get_weights())
         if self.config.progressive:  # trained as an any-size model
             features = self._fixed_size_copy(features)
@@ -345,7 +355,7 @@ class Trainer:
                   "resumed_from_epoch": first_epoch, "images_per_second": rate,
                   "config": asdict(self.config), "backbone": self.backbone,
                   "class_names": list(self.dataset.class_names),
-                  "feature_layer": features.layers[-1].name}
+                  "feature_layer": features.layers[-1].name, "weights": weights}
         atomic_write_bytes(self.run_dir / "result.json", json.dumps(result, indent=1).encode())
         for old in self.run_dir.glob("epoch_*"):
             old.unlink(missing_ok=True)
@@ -353,7 +363,33 @@ class Trainer:
                               model_path=model_path, head_weights=(kernel, bias),
                               history=history, config=self.config, train_seconds=total_seconds,
                               resumed_from_epoch=first_epoch, images_per_second=rate,
-                              feature_layer=features.layers[-1].name)
+                              feature_layer=features.layers[-1].name, weights=weights)
+
+
+def _choose_weights(history: list[FineTuneEpoch], *, ema: float) -> str:
+    """"ema" when the moving average is on and its last validation is at least the raw
+    weights' (or there is no validation to tell them apart), else "raw"."""
+    if ema <= 0 or not history:
+        return "raw"
+    last = history[-1]
+    if math.isnan(last.val_accuracy) or math.isnan(last.ema_val_accuracy):
+        return "ema"
+    return "ema" if last.ema_val_accuracy >= last.val_accuracy else "raw"
+
+
+class _averaged_weights:
+    """Within the block the model holds the optimizer's moving average of its weights."""
+
+    def __init__(self, model, optimizer) -> None:
+        self.model, self.optimizer = model, optimizer
+
+    def __enter__(self) -> None:
+        self.raw = [v.numpy() for v in self.model.trainable_variables]
+        self.optimizer.finalize_variable_values(self.model.trainable_variables)
+
+    def __exit__(self, *exc) -> None:
+        for variable, value in zip(self.model.trainable_variables, self.raw):
+            variable.assign(value)
 
 
 def _seed_generators(model) -> list:
