@@ -119,7 +119,7 @@ def run_app() -> None:
             page.run()
     with components.user_errors():
         sidebar.status_panel(slots.get("status", st.sidebar), None if ws is None else ws.tv.key,
-                             slots.get("dataset"), slots.get("label", ""))
+                             slots.get("dataset"), slots.get("label", ""), ws=ws)
     sidebar.link_warnings()
     state.write_url(sidebar.link_values())  # a reload or a shared link shows the same
     if switch_to is not None:  # last: this run drew every sidebar widget, so they keep state

@@ -891,6 +891,21 @@ def regression_head(ws: Workspace) -> state.HeadRecord | None:
     return record
 
 
+def delete_regression_head(tv_key: str, target_key: str, key: str) -> None:
+    """Delete the cached regression head `key` (hide it in a public app; an on_click
+    callback, after the confirmation); the best remaining one on the target is shown next."""
+    from core.heads import delete_head as delete
+
+    if is_public():  # the shared cache keeps it (core refuses the deletion): hidden here
+        state.forget_own_head(tv_key, key)
+    else:
+        delete(key=key)
+        memo().discard((_root(), "head", key))
+    state.drop_regression_head(tv_key, target_key, key)
+    cache_overview.clear()
+    state.notify_head(tv_key, "info", _deleted("the head") + ".")
+
+
 def target_outliers(ws: Workspace, *, folds: int):
     """core.analysis.target_outliers on the chosen target, every sample ranked (a
     `folds`-fold cross-fitted ridge gives the out-of-sample predictions; cached)."""
@@ -1158,8 +1173,9 @@ def check_inspect_image(image) -> None:
             f"to {rules.max_image_pixels / 1e6:g} per image. Fix: upload a smaller copy.")
 
 
-def predict(ws: Workspace, image, *, top_k: int, n_neighbors: int) -> dict:
-    """The head's top-k for one new image, through the backbone the values came from."""
+def predict(ws: Workspace, image, *, top_k: int, n_neighbors: int, head=None) -> dict:
+    """`head`'s (default: the active head's) top-k, or a regression head's number, for one
+    new image, through the backbone the values came from."""
     from core.base.jobs import heavy_job
     from core.serving.predict import predict_images
 
@@ -1167,7 +1183,8 @@ def predict(ws: Workspace, image, *, top_k: int, n_neighbors: int) -> dict:
     # running the backbone is heavy work (TensorFlow, a model in memory): one at a time
     with progress_panel(f"Running {ws.values_backbone} on the image…") as panel, \
             heavy_job(name="classifying an uploaded image", progress=panel):
-        return predict_images(images=[image], head=ws.head.head, backbone=ws.values_backbone,
+        return predict_images(images=[image], head=head or ws.head.head,
+                              backbone=ws.values_backbone,
                               image_size=ws.settings.image_size, tv=ws.tv, top_k=top_k,
                               n_neighbors=n_neighbors)[0]
 
@@ -1178,12 +1195,14 @@ def export_folder(ws: Workspace):
     return cache_root() / "exports" / ws.tv.key[:16]
 
 
-def export_values(ws: Workspace, path, fmt: str, head=None):
+def export_values(ws: Workspace, path, fmt: str, head=None, target=None):
     """The values as .npy or Parquet; Parquet with `head` (a TrainedHead on ws.tv) also holds
-    its predictions and class probabilities."""
+    its predictions (and class probabilities), with `target` its values."""
     from core.serving.export import export_values as export
 
-    return export(tv=ws.tv, path=path, format=fmt, head=head if fmt == "parquet" else None)
+    parquet = fmt == "parquet"
+    return export(tv=ws.tv, path=path, format=fmt, head=head if parquet else None,
+                  target=target if parquet else None)
 
 
 def rows_csv(ws: Workspace, rows, *, what: str, head=None, extra_columns=None,

@@ -386,6 +386,18 @@ def store_regression_head(tv_key: str, target_key: str, head: Any) -> HeadRecord
     return record
 
 
+def drop_regression_head(tv_key: str, target_key: str, key: str) -> None:
+    """The regression head `key` is gone (deleted or hidden): no longer shown, compared or
+    asked about; the next look shows the best remaining one."""
+    shown = regression_head(tv_key, target_key)
+    if shown is not None and shown.key == key:
+        st.session_state[REGRESSION_HEADS].pop((tv_key, target_key), None)
+    for name in ("regression_compare_a", "regression_compare_b"):
+        if st.session_state.get(name) == key:
+            st.session_state.pop(name)
+    st.session_state.pop(HEAD_DELETE, None)
+
+
 def regression_selection(tv_key: str) -> np.ndarray:
     stored: Selection | None = st.session_state.get(REGRESSION_SELECTION)
     if stored is None or stored.tv_key != tv_key:

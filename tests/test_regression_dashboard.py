@@ -57,6 +57,17 @@ def figure_spec(at: AppTest, index: int = 0) -> dict:
     return json.loads(at.get("plotly_chart")[index].proto.spec)
 
 
+def assert_continuous(spec: dict, title: str) -> None:
+    """Every trace coloured by numbers (no class colours), one colour bar titled `title`,
+    and no string per point on the wire."""
+    traces = [t for t in spec["data"] if t.get("mode") == "markers"]
+    assert traces and all(not isinstance(t["marker"]["color"], str) for t in traces)
+    bars = [t for t in traces if t["marker"].get("showscale", True) is not False]
+    assert len(bars) == 1 and bars[0]["marker"]["colorbar"]["title"]["text"] == title
+    assert all(t["marker"]["colorscale"] for t in traces)
+    assert not any(isinstance(t.get("text"), list) for t in traces)
+
+
 def test_regression_session(folder, tiny_backbone, monkeypatch) -> None:
     from dashboard import resources, state
 
@@ -75,10 +86,7 @@ def test_regression_session(folder, tiny_backbone, monkeypatch) -> None:
     # colour the projection by it: one continuous trace with a colour bar, not class colours
     at.segmented_control(key=state.PROJ_COLOUR).set_value("target").run()
     assert_clean(at)
-    spec = figure_spec(at)
-    assert len(spec["data"]) == 1
-    marker = spec["data"][0]["marker"]
-    assert marker["colorbar"]["title"]["text"] == "ink" and marker["colorscale"]
+    assert_continuous(figure_spec(at), "ink")
     # a residual needs a head first: said, and class colours meanwhile
     at.segmented_control(key=state.PROJ_COLOUR).set_value("residual").run()
     assert "needs a regression head on ink" in texts(at)
@@ -155,3 +163,96 @@ def test_bad_targets_file_is_a_message(tmp_path, tiny_backbone, monkeypatch, hea
     at.selectbox(key="dataset_choice").set_value("digits").run()
     settle(at)
     assert "**digits**" in texts(at)
+
+
+def test_a_regression_head_in_every_view_export_inspect_sidebar_delete(
+        folder, tiny_backbone, monkeypatch, tmp_path) -> None:
+    """With a target chosen the regression head is the one the sidebar names, Inspect
+    predicts with, Export writes (values with the target and the prediction, the head, the
+    end-to-end model that outputs the number) and Train lists with a delete button."""
+    import pandas as pd
+
+    from core.datasets.registry import load_dataset
+    from dashboard import state
+
+    at = open_app(folder, tiny_backbone, monkeypatch)
+    at.selectbox(key=state.TARGET_CHOICE).set_value("ink").run()
+    sidebar = " ".join(m.value for m in at.sidebar.markdown)
+    assert "Head on **ink**: none trained yet" in sidebar
+    show(at, "Train a head")
+    at.button(key="FormSubmitter:regression_form-Train").click().run()
+    assert_clean(at)
+    tv_key = at.session_state[state.TV_KEY]
+    record = at.session_state[state.REGRESSION_HEADS][(tv_key, _target_key(folder))]
+    head = record.head
+    sidebar = " ".join(m.value for m in at.sidebar.markdown)
+    assert "Head on **ink**: **ridge**" in sidebar and "R²" in sidebar
+
+    # Inspect: the given value, the head's prediction and its error
+    show(at, "Inspect an image")
+    at.number_input(key=state.INSPECT_INDEX).set_value(5).run()
+    assert_clean(at)
+    data = load_dataset(name=str(folder))
+    given = float(data.target("ink").values[5])
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Given ink"] == f"{given:.4g}"
+    assert metrics["Predicted (ridge)"] == f"{float(head.predictions[5]):.4g}"
+
+    # Export: the values with the target and the prediction, and the end-to-end model
+    show(at, "Export")
+    assert "returns the predicted ink" in " ".join(c.value for c in at.caption)
+    at.radio(key="export_values_fmt").set_value("parquet").run()
+    at.button(key=f"create_values_parquet_{head.key}").click().run()
+    assert_clean(at)
+    written = list((tmp_path / "cache" / "exports").rglob("*.parquet"))
+    assert len(written) == 1
+    frame = pd.read_parquet(written[0])
+    np.testing.assert_allclose(frame["predicted_ink"], head.predictions, rtol=1e-6)
+    assert {"ink", "sample_id", "f0"} <= set(frame.columns)
+    at.button(key=f"create_model_{record.token}").click().run()
+    assert_clean(at)
+    model_file = next((tmp_path / "cache" / "exports").rglob("*ink_ridge_model.keras"))
+    import keras
+
+    import core.backbones.layers  # noqa: F401  registers the preprocessing layer
+
+    model = keras.saving.load_model(model_file, safe_mode=True)
+    rows = np.arange(6)
+    images = np.stack([data.images.get(int(i)) for i in rows])  # same-size PNGs
+    out = np.asarray(model(images, training=False)).reshape(-1)
+    np.testing.assert_allclose(out, np.asarray(head.predictions)[rows], rtol=1e-3, atol=1e-4)
+
+    # Train: delete it (after the confirmation); nothing is shown for the target then
+    show(at, "Train a head")
+    at.button(key=f"head_delete_{head.key}").click().run()
+    assert "Delete this head from the cache?" in texts(at)
+    at.button(key=f"head_delete_yes_{head.key}").click().run()
+    assert_clean(at)
+    assert "Heads on this target (0)" in texts(at)
+    assert "Deleted the head" in texts(at)
+    show(at, "Regression")
+    assert "Train a regression head on **ink** first" in texts(at)
+
+
+def test_a_target_colouring_above_the_point_limit_is_a_density_image(
+        folder, tiny_backbone, monkeypatch) -> None:
+    """Above figures.POINTS_UP_TO a target colours the density picture (each pixel its
+    points' mean) under a coloured sample, as the class colourings do, not every point."""
+    from dashboard import state
+    from dashboard.ui import figures
+
+    monkeypatch.setattr(figures, "POINTS_UP_TO", 40)  # the folder holds 90 images
+    monkeypatch.setattr(figures, "SAMPLE_POINTS", 20)
+    at = open_app(folder, tiny_backbone, monkeypatch)
+    at.selectbox(key=state.TARGET_CHOICE).set_value("ink").run()
+    at.segmented_control(key=state.PROJ_COLOUR).set_value("target").run()
+    assert_clean(at)
+    spec = figure_spec(at)
+    assert spec["layout"]["images"][0]["source"].startswith("data:image/png;base64,")
+    assert_continuous(spec, "ink")
+    shown = sum(len(np.frombuffer(__import__("base64").b64decode(t["customdata"]["bdata"]),
+                                  np.uint32)) for t in spec["data"])
+    assert shown == 20  # the sample, not the 90 images
+    at.segmented_control(key=state.PROJ_COLOUR).set_value("class").run()
+    assert not figure_spec(at)["layout"]["images"][0]["source"] == \
+        spec["layout"]["images"][0]["source"]  # the picture follows the colouring

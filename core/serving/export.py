@@ -81,6 +81,10 @@ def prediction_frame(*, head, rows=None):
     it was cross-fitted)."""
     import pandas as pd
 
+    if getattr(head, "task", "") == "regression":  # a number per sample, no classes
+        predicted = np.asarray(head.predictions, dtype=np.float64)
+        return pd.DataFrame({f"predicted_{head.target}": predicted if rows is None
+                             else predicted[np.asarray(rows, dtype=np.int64)]})
     probabilities = np.asarray(head.probabilities, dtype=np.float32)
     if rows is not None:
         probabilities = probabilities[np.asarray(rows, dtype=np.int64)]
@@ -93,13 +97,17 @@ def prediction_frame(*, head, rows=None):
     return frame
 
 
-def values_frame(*, tv, head=None):
-    """A DataFrame of sample_id, label, class, split, with `head` its predictions
-    (`prediction_frame`), then one column per feature."""
+def values_frame(*, tv, head=None, target=None):
+    """A DataFrame of sample_id, label, class, split, with `target` (a numeric Target of
+    tv's samples) its values, with `head` its predictions (`prediction_frame`), then one
+    column per feature."""
     import pandas as pd
 
     values = np.asarray(tv.values, dtype=np.float32)
     parts = [meta_frame(tv=tv)]
+    if target is not None:
+        target.check_aligned(tv.sample_ids)
+        parts.append(pd.DataFrame({target.name: np.asarray(target.values, dtype=np.float64)}))
     if head is not None:
         _check_head(head, tv)
         parts.append(prediction_frame(head=head))
@@ -108,20 +116,24 @@ def values_frame(*, tv, head=None):
 
 
 def _check_head(head, tv) -> None:
-    if len(head.probabilities) != tv.n:
-        raise ValueError(f"the head has probabilities for {len(head.probabilities)} samples, "
-                         f"these transfer values hold {tv.n}")
+    n = len(head.predictions if getattr(head, "task", "") == "regression"
+            else head.probabilities)
+    if n != tv.n:
+        raise ValueError(f"the head has predictions for {n} samples, these transfer values "
+                         f"hold {tv.n}")
 
 
-def export_values(*, tv, path: str | Path, format: str = "npy", head=None) -> Path:
-    """npy: the (N, D) matrix alone; parquet: metadata columns (plus the predictions of
-    `head`, a TrainedHead on `tv`) and one column per feature."""
+def export_values(*, tv, path: str | Path, format: str = "npy", head=None,
+                  target=None) -> Path:
+    """npy: the (N, D) matrix alone; parquet: metadata columns (plus a numeric `target`'s
+    values and the predictions of `head`, a TrainedHead on `tv`) and one column per
+    feature."""
     path = Path(path)
     if format == "npy":
         atomic_save_npy(path, np.asarray(tv.values))
     elif format == "parquet":
         buffer = io.BytesIO()
-        values_frame(tv=tv, head=head).to_parquet(buffer, index=False)
+        values_frame(tv=tv, head=head, target=target).to_parquet(buffer, index=False)
         atomic_write_bytes(path, buffer.getvalue())
     else:
         raise ValueError("format must be npy or parquet")

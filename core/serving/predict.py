@@ -50,7 +50,8 @@ def predict_images(*, images: Sequence[np.ndarray], head, backbone: str, image_s
                    tv: TransferValues, top_k: int = 5, n_neighbors: int = 5,
                    crop_fraction: float | None = None) -> list[dict[str, Any]]:
     """For each image: {"prediction", "top_k": [{class, class_index, probability}],
-    "neighbors": [{index, sample_id, label, class, distance}]} — neighbours are training
+    "neighbors": [{index, sample_id, label, class, distance}]}, or for a regression head
+    {"value", "target", "neighbors"} — neighbours are training
     samples, by euclidean distance in the full transfer-value space. crop_fraction defaults
     to the one tv was extracted with."""
     from sklearn.neighbors import NearestNeighbors
@@ -64,7 +65,9 @@ def predict_images(*, images: Sequence[np.ndarray], head, backbone: str, image_s
         crop_fraction = trained.crop_fraction if trained else 1.0
     features = image_features(images=images, backbone=backbone, image_size=image_size, tv=tv,
                               crop_fraction=crop_fraction)
-    probabilities = head.predict_proba(features)
+    regression = getattr(head, "task", "") == "regression"
+    probabilities = None if regression else head.predict_proba(features)
+    values = head.predict(features) if regression else None
     train = split_indices(tv.splits, "train")
     k = min(n_neighbors, len(train))
     distances, positions = (NearestNeighbors(n_neighbors=k, algorithm="brute")
@@ -73,11 +76,15 @@ def predict_images(*, images: Sequence[np.ndarray], head, backbone: str, image_s
     labels = np.asarray(tv.labels)
     results = []
     for row in range(len(features)):
-        order = np.argsort(-probabilities[row], kind="stable")[:top_k]
         neighbours = [{"index": int(train[p]), "sample_id": str(tv.sample_ids[train[p]]),
                        "label": int(labels[train[p]]), "class": names[labels[train[p]]],
                        "distance": float(d)}
                       for p, d in zip(positions[row], distances[row])]
+        if regression:  # the head's number for the target, no classes to rank
+            results.append({"value": float(values[row]), "target": head.target,
+                            "neighbors": neighbours})
+            continue
+        order = np.argsort(-probabilities[row], kind="stable")[:top_k]
         results.append({"prediction": names[order[0]],
                         "top_k": [{"class": names[c], "class_index": int(c),
                                    "probability": float(probabilities[row, c])} for c in order],

@@ -197,12 +197,14 @@ def density_figure(*, image_png: bytes, x_range: tuple[float, float],
                    splits: np.ndarray, class_names: Sequence[str], colour: str,
                    predictions: np.ndarray | None = None,
                    probabilities: np.ndarray | None = None,
-                   split_names: Sequence[str] = (), n: int) -> go.Figure:
+                   split_names: Sequence[str] = (), n: int,
+                   continuous: ContinuousColouring | None = None) -> go.Figure:
     """A map too large to send point by point: the density image of every point (a PNG,
     `core.analysis.density_image`) under a seeded sample of real points for hover and the
     legend. Coordinates are `display_coords` positions; `x_range`/`y_range` are the
     image's extent (a zoomed region or the whole map, `full_range`). Box and lasso
     selections are resolved over all points on the server, from their geometry.
+    `continuous` colours the sample by a number (a target) instead of `colour`.
     """
     import base64
 
@@ -216,9 +218,10 @@ def density_figure(*, image_png: bytes, x_range: tuple[float, float],
         sizing="stretch", layer="below", xanchor="left", yanchor="top")
     size = max(marker_size(len(sample)) - 1, 2.5)
     sample = np.asarray(sample)
-    if colour == "confidence" and has_head:
-        confidence = _confidence(probabilities)
-        figure = _continuous_figure(sample_xy, confidence, labels, predictions, names,
+    if continuous is None and colour == "confidence" and has_head:
+        continuous = _confidence(probabilities)
+    if continuous is not None:  # the sample's dots coloured through the same scale
+        figure = _continuous_figure(sample_xy, continuous, labels, predictions, names,
                                     members=sample, figure=figure, size=size, opacity=0.5)
     else:
         groups = colour_groups(labels=labels[sample], splits=splits[sample], class_names=names,
@@ -426,26 +429,34 @@ def confusion_change_figure(*, change: np.ndarray, before: np.ndarray, after: np
 
 # --- numeric targets: continuous colours and the regression views' charts ---
 
-def continuous_projection_figure(*, coords: np.ndarray, values: np.ndarray, title: str,
-                                 sample_ids: np.ndarray, diverging: bool = False) -> go.Figure:
-    """The projection coloured by a number (a target, a prediction, a residual) on a
-    continuous scale with a colour bar. `diverging`: a residual, centred on zero, so both
-    signs read alike. customdata is [sample index, value] like the class figure's."""
-    n, dims = coords.shape
+RED_BLUE = ("#2166ac", "#67a9cf", "#d1e5f0", "#f7f7f7", "#fddbc7", "#ef8a62", "#b2182b")
+
+
+def target_colouring(*, values: np.ndarray, title: str,
+                     diverging: bool = False) -> ContinuousColouring:
+    """A number per sample (a target, a prediction, a residual) as a ContinuousColouring.
+    `diverging`: a residual, centred on zero (blue under, red over), so both signs read
+    alike."""
     values = np.asarray(values, dtype=np.float64)
-    marker = {"size": marker_size(n), "color": values, "opacity": 0.85,
-              "colorbar": {"title": {"text": _escape(title)}}}
+    finite = values[np.isfinite(values)]
     if diverging:
-        bound = float(np.nanmax(np.abs(values))) if len(values) else 1.0
-        marker.update(colorscale="RdBu_r", cmin=-bound, cmax=bound)
-    else:
-        marker.update(colorscale="Viridis")
-    figure = go.Figure(_scatter(
-        coords, dims, name=title, showlegend=False, marker=marker,
-        customdata=np.column_stack([np.arange(n), values]), text=sample_ids,
-        hovertemplate=(f"%{{text}}<br>sample #%{{customdata[0]}}<br>{_escape(title)} "
-                       "%{customdata[1]:.4g}<extra></extra>")))
-    return _finish(figure, dims, n)
+        bound = float(np.max(np.abs(finite))) if len(finite) else 1.0
+        return ContinuousColouring(name=title, values=values, value_range=(-bound, bound),
+                                   colour_scale=RED_BLUE, tick_format=".3g")
+    low, high = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
+    return ContinuousColouring(name=title, values=values, value_range=(low, high),
+                               tick_format=".3g")
+
+
+def continuous_projection_figure(*, coords: np.ndarray, colouring: ContinuousColouring,
+                                 labels: np.ndarray, class_names: Sequence[str]) -> go.Figure:
+    """The projection coloured by a number on a continuous scale with one colour bar: the
+    class figure's wire format (uint16 grid positions in 2-D, the sample index as uint32
+    customdata, the value read from marker.color in the hover), one trace per class so
+    the hover names it without a string per point."""
+    n, dims = coords.shape
+    xyz = display_coords(coords) if dims == 2 else np.asarray(coords, np.float32)
+    return _finish(_continuous_figure(xyz, colouring, labels, None, list(class_names)), dims, n)
 
 
 def predicted_vs_actual_figure(*, actual: np.ndarray, predicted: np.ndarray,
@@ -474,7 +485,11 @@ def predicted_vs_actual_figure(*, actual: np.ndarray, predicted: np.ndarray,
     figure.update_layout(height=520, margin={"l": 10, "r": 10, "t": 10, "b": 10},
                          xaxis_title=f"actual {target}", yaxis_title=f"predicted {target}",
                          dragmode="select", uirevision="keep",
-                         legend={"itemsizing": "constant"})
+                         # inside, top left: off the mode bar (top right), and that corner
+                         # (low actual, high predicted) is where a useful head puts no points
+                         legend={"itemsizing": "constant", "x": 0.01, "y": 0.99,
+                                 "xanchor": "left", "yanchor": "top",
+                                 "bgcolor": "rgba(255,255,255,0.7)"})
     return figure
 
 

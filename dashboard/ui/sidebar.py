@@ -411,7 +411,7 @@ def feature_space_picker(ws: Workspace) -> None:
 # --- cache and head status ---
 
 def status_panel(where, tv_key: str | None, dataset: ImageDataset | None = None,
-                 dataset_label: str = "") -> None:
+                 dataset_label: str = "", ws: Workspace | None = None) -> None:
     """Cache hit/miss for the current transfer values, the head, the cache's size and
     location, and clearing it (after a confirmation that names what goes and its size);
     drawn into `where` (a sidebar container)."""
@@ -425,7 +425,10 @@ def status_panel(where, tv_key: str | None, dataset: ImageDataset | None = None,
                            f"in {record[1]:.1f} s, now cached")
         else:
             where.markdown(":green[●] Transfer values: **cache hit**")
-        head_status(where, tv_key)
+        if ws is not None and ws.target is not None:
+            regression_head_status(where, ws)
+        else:
+            head_status(where, tv_key)
     if resources.is_public():
         # shared by every visitor: its location stays private, and nobody clears it
         where.caption("Shared by every visitor of this public app: what anyone computed "
@@ -459,6 +462,22 @@ def head_status(where, tv_key: str) -> None:
         where.markdown(f":orange[●] Head: none usable of {count} kept (degenerate runs)")
     else:
         where.markdown(":gray[●] Head: none trained on these transfer values yet")
+
+
+def regression_head_status(where, ws: Workspace) -> None:
+    """One line: the regression head shown for the chosen target and how many are kept."""
+    record = resources.regression_head(ws)
+    count = len(resources.regression_heads_on(ws.tv.key, ws.target))
+    if record is not None:
+        m = record.head.metrics
+        where.markdown(f":green[●] Head on **{ws.target.name}**: **{record.head.head}**, "
+                       f"{m.get('reported_on', 'test')} R² {m['r2']:.3f}"
+                       + (f" · shown of {count} kept" if count > 1 else ""))
+    elif count:
+        where.markdown(f":orange[●] Head on **{ws.target.name}**: none usable of {count} kept "
+                       "(degenerate runs)")
+    else:
+        where.markdown(f":gray[●] Head on **{ws.target.name}**: none trained yet")
 
 
 def _confirm_clear(where, overview: dict, dataset: ImageDataset | None, label: str) -> None:

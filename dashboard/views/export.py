@@ -25,27 +25,34 @@ def render(ws: Workspace) -> None:
     else:
         st.markdown(f"Files are written to `{folder}` and can be downloaded from here.")
 
-    record = ws.head
+    target = ws.target
+    # with a numeric target chosen, the head that predicts it is the one exported
+    record = ws.head if target is None else resources.regression_head(ws)
     with st.container(border=True):
         st.markdown("#### Transfer values")
         st.caption(f"{ws.tv.n:,} × {ws.tv.dim:,} float matrix, one row per image.")
         parquet = ("Parquet (values + label, split, sample id"
-                   + (", the active head's predictions and probabilities)" if record is not None
-                      else ")"))
+                   + ("" if target is None else f", {target.name}")
+                   + (", the head's predictions)" if record is not None else ")"))
         fmt = st.radio("Format", ["npy", "parquet"], horizontal=True, key="export_values_fmt",
                        format_func={"npy": ".npy (values only)", "parquet": parquet}.get)
+        target_key = "" if target is None else f"_{target.key[:8]}"
         if fmt == "parquet" and record is not None:
             head = record.head
-            st.caption(f"With the active {head.head} head ({head.key[:8]}): columns predicted, "
-                       "predicted_class, confidence and p_<class> for every class.")
+            st.caption(f"With the {head.head} head ({head.key[:8]}): " + (
+                f"columns {target.name} and predicted_{target.name}." if target is not None
+                else "columns predicted, predicted_class, confidence and p_<class> for every "
+                     "class."))
             _export_item(ws, f"values_parquet_{head.key}",
                          folder / f"{stem}_{head.head}_{head.key[:8]}.parquet",
                          "Create transfer values",
-                         lambda path: resources.export_values(ws, path, fmt, head=head))
+                         lambda path: resources.export_values(ws, path, fmt, head=head,
+                                                              target=target))
         else:
-            _export_item(ws, f"values_{fmt}", folder / f"{stem}.{fmt}",
+            _export_item(ws, f"values_{fmt}{target_key if fmt == 'parquet' else ''}",
+                         folder / f"{stem}{target_key if fmt == 'parquet' else ''}.{fmt}",
                          "Create transfer values",
-                         lambda path: resources.export_values(ws, path, fmt))
+                         lambda path: resources.export_values(ws, path, fmt, target=target))
 
     with st.container(border=True):
         st.markdown("#### Projection")
@@ -58,13 +65,18 @@ def render(ws: Workspace) -> None:
 
     with st.container(border=True):
         st.markdown("#### Trained head")
-        if record is None:
+        if record is None and target is not None:
+            st.info(f"Train a regression head on **{target.name}** first (Train a head).",
+                    icon=":material/model_training:")
+        elif record is None:
             components.need_head("exporting a head", "export")
         else:
             head = record.head
+            named = head.head if target is None else f"{_safe(target.name)}_{head.head}"
             st.caption(f"The {head.head} head alone: it takes {ws.tv.dim:,} transfer values and "
-                       f"returns {len(ws.class_names)} class probabilities.")
-            _export_item(ws, f"head_{record.token}", folder / f"{stem}_{head.head}_head",
+                       + (f"returns {len(ws.class_names)} class probabilities." if target is None
+                          else f"returns the predicted {target.name}."))
+            _export_item(ws, f"head_{record.token}", folder / f"{stem}_{named}_head",
                          "Save the head", lambda path: head.save(path))
             st.caption("A folder with the weights and a manifest; load it with "
                        "`core.heads.load_head(path)`.")
@@ -73,15 +85,21 @@ def render(ws: Workspace) -> None:
             st.markdown("#### End-to-end model")
             st.caption(f"{ws.settings.backbone}{' (fine-tuned)' if ws.fine_tuned_view else ''} "
                        f"at {ws.settings.image_size} px plus the head in one Keras model that "
-                       "takes raw uint8 images of any size.")
-            _export_item(ws, f"model_{record.token}", folder / f"{stem}_{head.head}_model.keras",
+                       "takes raw uint8 images of any size and returns "
+                       + ("class probabilities." if target is None
+                          else f"the predicted {target.name}."))
+            _export_item(ws, f"model_{record.token}", folder / f"{stem}_{named}_model.keras",
                          "Create end-to-end model",
                          lambda path: resources.export_model(ws, record.head, path))
 
 
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
+
+
 def _stem(ws: Workspace) -> str:
-    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in ws.settings.dataset_label)
-    return f"{safe}_{ws.tv.n}_{ws.settings.backbone}_{ws.settings.image_size}px"
+    return f"{_safe(ws.settings.dataset_label)}_{ws.tv.n}_{ws.settings.backbone}_" \
+           f"{ws.settings.image_size}px"
 
 
 def _export_item(ws: Workspace, what: str, path: Path, label: str,

@@ -61,6 +61,11 @@ def _from_dataset(ws: Workspace) -> None:
 def _prediction(ws: Workspace, index: int) -> None:
     record = ws.head
     st.subheader("Prediction")
+    if ws.target is not None:
+        _target_prediction(ws, index)
+        if record is None:  # the classes are metadata here; no nudge to train for them
+            return
+        st.markdown("**Class**")
     if record is None:
         components.need_head("the prediction", "inspect")
         return
@@ -70,6 +75,25 @@ def _prediction(ws: Workspace, index: int) -> None:
                  true_name=ws.class_names[ws.tv.labels[index]])
     if ws.tv.splits[index] == resources.split_code("train"):
         st.caption("This is a training image: the head saw it, so its confidence here is "
+                   "optimistic.")
+
+
+def _target_prediction(ws: Workspace, index: int) -> None:
+    """The chosen target's given value, and the regression head's prediction and error."""
+    target = ws.target
+    given = float(target.values[index])
+    record = resources.regression_head(ws)
+    columns = st.columns(3)
+    columns[0].metric(f"Given {target.name}", f"{given:.4g}", border=True)
+    if record is None:
+        st.caption(f"Train a regression head on {target.name} (Train a head) to see its "
+                   "prediction here.")
+        return
+    predicted = float(record.head.predictions[index])
+    columns[1].metric(f"Predicted ({record.head.head})", f"{predicted:.4g}", border=True)
+    columns[2].metric("Error (predicted − given)", f"{predicted - given:+.3g}", border=True)
+    if ws.tv.splits[index] == resources.split_code("train"):
+        st.caption("This is a training image: the head saw its value, so the error here is "
                    "optimistic.")
 
 
@@ -94,32 +118,44 @@ def _uploaded(ws: Workspace) -> None:
         st.caption(f"Up to {rules.max_inspect_bytes / 1e6:g} MB and "
                    f"{rules.max_image_pixels / 1e6:g} megapixels; one image at a time "
                    "(visitors take turns with the backbone).")
-    record = ws.head
-    if upload is None:
-        st.caption("The image goes through the same backbone and input size as the dataset "
-                   f"({ws.settings.backbone} at {ws.settings.image_size} px), then the head.")
-        if record is None:
+    # with a numeric target chosen, the upload gets its regression head's number
+    target = ws.target
+    record = ws.head if target is None else resources.regression_head(ws)
+    if upload is None or record is None:
+        if upload is None:
+            st.caption("The image goes through the same backbone and input size as the "
+                       f"dataset ({ws.settings.backbone} at {ws.settings.image_size} px), then "
+                       "the head.")
+        if record is not None:
+            return
+        if target is not None:
+            st.info(f"Train a regression head on **{target.name}** first (Train a head).",
+                    icon=":material/model_training:")
+        else:
             components.need_head("classifying a new image", "upload")
-        return
-    if record is None:
-        components.need_head("classifying a new image", "upload")
         return
     resources.check_inspect_upload(upload.name, upload.size)
     image = _decode(upload)
     with st.spinner(f"Running {ws.settings.backbone} and the head…"):
-        result = resources.predict(ws, image, top_k=TOP_K, n_neighbors=8)
+        result = resources.predict(ws, image, top_k=TOP_K, n_neighbors=8, head=record.head)
     picture, prediction = st.columns([1, 2])
     picture.image(image, caption=upload.name, width=192)
     with prediction:
         st.markdown("**Prediction**")
-        _top_k_table([row["class"] for row in result["top_k"]],
-                     [row["probability"] for row in result["top_k"]], true_name=None)
+        if target is not None:
+            st.metric(f"Predicted {target.name} ({record.head.head})", f"{result['value']:.4g}",
+                      border=True)
+        else:
+            _top_k_table([row["class"] for row in result["top_k"]],
+                         [row["probability"] for row in result["top_k"]], true_name=None)
     st.subheader("Nearest training images")
     neighbours = result["neighbors"]
     components.image_grid(
         ws.dataset, [row["index"] for row in neighbours],
-        [f"{components.sample_name(ws, row['index'])} · {row['class']} · "
-         f"d={row['distance']:.3g}" for row in neighbours])
+        [f"{components.sample_name(ws, row['index'])} · "
+         + (f"{row['class']}" if target is None
+            else f"{target.name} {float(target.values[row['index']]):.3g}")
+         + f" · d={row['distance']:.3g}" for row in neighbours])
 
 
 def _decode(upload) -> np.ndarray:

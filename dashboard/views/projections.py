@@ -60,19 +60,24 @@ def render(ws: Workspace) -> None:
         return
     projection = resources.projection(ws.tv, method=method, dims=dims, params=params)
     token = head.token if head is not None else 0
-    target_figure = _target_figure(ws, projection, colour) if colour in TARGET_COLOURS else None
+    target = _target_colouring(ws, colour) if colour in TARGET_COLOURS else None
+    if target is None and colour in TARGET_COLOURS:
+        colour = "class"
     config = {"scrollZoom": True, "displaylogo": False}
-    if dims == 2 and ws.tv.n > figures.POINTS_UP_TO and target_figure is None:
-        _density_chart(ws, projection, colour=colour, token=token, config=config)
+    if dims == 2 and ws.tv.n > figures.POINTS_UP_TO:
+        _density_chart(ws, projection, colour=colour, token=token, config=config,
+                       continuous=None if target is None else target[0],
+                       continuous_token=None if target is None else target[1])
     else:
-        figure = target_figure or resources.remembered(
+        figure = (_target_figure(ws, projection, colour, *target) if target is not None
+                  else resources.remembered(
             ("figure", projection.key, colour, token),
             lambda: figures.PrerenderedFigure(figures.projection_figure(
                 coords=np.asarray(projection.coords), labels=ws.tv.labels, splits=ws.tv.splits,
                 class_names=ws.class_names, sample_ids=ws.tv.sample_ids, colour=colour,
                 predictions=None if head is None else head.head.predictions,
                 probabilities=None if head is None else head.head.probabilities,
-                split_names=resources.SPLIT_NAMES)))
+                split_names=resources.SPLIT_NAMES))))
         if dims == 2:
             st.plotly_chart(figure, key=state.PROJECTION_CHART,
                             on_select=partial(_on_select, ws.tv.key),
@@ -85,28 +90,32 @@ def render(ws: Workspace) -> None:
     _selection_panel(ws)
 
 
-def _target_figure(ws: Workspace, projection, colour: str):
-    """The projection coloured by the chosen target, the regression head's prediction or
-    its residual (predicted − actual); None (class colours) when that needs a head."""
+def _target_colouring(ws: Workspace, colour: str):
+    """(ContinuousColouring, memo token) of the chosen target, the regression head's
+    prediction or its residual (predicted − actual); None (class colours) when that needs a
+    head."""
     target = ws.target
-    values, title = target.values, target.name
-    if colour != "target":
-        record = resources.regression_head(ws)
-        if record is None:
-            st.caption(f"Colouring by {TARGET_COLOURS[colour]} needs a regression head on "
-                       f"{target.name} (see “Train a head”); coloured by class meanwhile.")
-            return None
-        predicted = np.asarray(record.head.predictions, dtype=np.float64)
-        values, title = ((predicted, f"predicted {target.name}") if colour == "predicted_value"
-                         else (predicted - target.values, f"error in {target.name}"))
-        token = record.token
-    else:
-        token = 0
+    if colour == "target":
+        return figures.target_colouring(values=target.values, title=target.name), (target.key,)
+    record = resources.regression_head(ws)
+    if record is None:
+        st.caption(f"Colouring by {TARGET_COLOURS[colour]} needs a regression head on "
+                   f"{target.name} (see “Train a head”); coloured by class meanwhile.")
+        return None
+    predicted = np.asarray(record.head.predictions, dtype=np.float64)
+    colouring = (figures.target_colouring(values=predicted, title=f"predicted {target.name}")
+                 if colour == "predicted_value" else
+                 figures.target_colouring(values=predicted - target.values,
+                                          title=f"error in {target.name}", diverging=True))
+    return colouring, (target.key, record.token)
+
+
+def _target_figure(ws: Workspace, projection, colour: str, colouring, token: tuple):
     return resources.remembered(
-        ("figure", projection.key, colour, target.key, token),
+        ("figure", projection.key, colour, *token),
         lambda: figures.PrerenderedFigure(figures.continuous_projection_figure(
-            coords=np.asarray(projection.coords), values=values, title=title,
-            sample_ids=ws.tv.sample_ids, diverging=colour == "residual")))
+            coords=np.asarray(projection.coords), colouring=colouring, labels=ws.tv.labels,
+            class_names=ws.class_names)))
 
 
 def _seed_from_link(key: str, name: str, valid: tuple[str, ...]) -> None:
@@ -221,9 +230,12 @@ def _region(boxes: list[dict], lassos: list[dict]) -> tuple | None:
     return (min(xs), max(xs)), (min(ys), max(ys))
 
 
-def _density_chart(ws: Workspace, projection, *, colour: str, token, config: dict) -> None:
+def _density_chart(ws: Workspace, projection, *, colour: str, token, config: dict,
+                   continuous=None, continuous_token: tuple | None = None) -> None:
     """A map above figures.POINTS_UP_TO points: a density image of every point under a
-    seeded sample; "Zoom to selection" re-aggregates the selected region at full detail."""
+    seeded sample; "Zoom to selection" re-aggregates the selected region at full detail.
+    `continuous` (a ContinuousColouring: a target) colours by a number instead of `colour`:
+    each pixel the mean of its points' values."""
     tv, head = ws.tv, ws.head
     display = resources.remembered(("display", projection.key),
                                    lambda: figures.display_coords(np.asarray(projection.coords)))
@@ -240,7 +252,11 @@ def _density_chart(ws: Workspace, projection, *, colour: str, token, config: dic
                                     replace=False))
         ranges = {"coords": display, "width": DENSITY_WIDTH, "height": DENSITY_HEIGHT,
                   "x_range": region[0], "y_range": region[1]}
-        if colour == "confidence" and head is not None:
+        if continuous is not None:
+            png = resources.density_png(values=continuous.values,
+                                        value_range=continuous.value_range,
+                                        colour_scale=continuous.colour_scale, **ranges)
+        elif colour == "confidence" and head is not None:
             png = resources.density_png(
                 values=head.head.probabilities.max(axis=1), value_range=(0.0, 1.0),
                 colour_scale=figures.VIRIDIS,
@@ -258,11 +274,12 @@ def _density_chart(ws: Workspace, projection, *, colour: str, token, config: dic
             sample=sample, sample_xy=display[sample], labels=tv.labels, splits=tv.splits,
             class_names=ws.class_names, colour=colour, predictions=predictions,
             probabilities=None if head is None else head.head.probabilities,
-            split_names=resources.SPLIT_NAMES, n=tv.n)
+            split_names=resources.SPLIT_NAMES, n=tv.n, continuous=continuous)
         figure.update_layout(uirevision=str(region))  # a new region resets the axes to it
         return figures.PrerenderedFigure(figure)
 
-    figure = resources.remembered(("density", projection.key, colour, token, region), draw)
+    figure = resources.remembered(("density", projection.key, colour, token, region,
+                                   continuous_token), draw)
     st.plotly_chart(figure, key=state.PROJECTION_CHART,
                     on_select=partial(_on_select, tv.key, display),
                     selection_mode=("box", "lasso"), config=config)

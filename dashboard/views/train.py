@@ -511,28 +511,37 @@ def _head_row(ws: Workspace, summary, *, active: bool) -> None:
                         f"{_when(summary.created)} · `{summary.key[:8]}`]")
         if summary.degenerate:
             st.caption(f":orange[Not used: {summary.degenerate}.]")
-        if state.head_to_delete() == summary.key:
-            public = resources.is_public()
-            st.warning("Remove this head from your list? (It stays in the shared cache.)"
-                       if public else "Delete this head from the cache? It cannot be undone "
-                       "(training it again with the same settings gives it back).",
-                       icon=":material/delete:")
-            yes, no, _ = st.columns([2, 1, 4])
-            yes.button("Remove" if public else "Delete permanently",
-                       key=f"head_delete_yes_{summary.key}",
-                       type="primary", on_click=resources.delete_head,
-                       args=(ws.tv.key, summary.key))
-            no.button("Cancel", key=f"head_delete_no_{summary.key}",
-                      on_click=state.cancel_delete_head)
+        if _confirm_delete(summary.key, on_delete=resources.delete_head,
+                           args=(ws.tv.key, summary.key)):
             return
         use, delete = actions.columns(2, gap="small")
         if not active and not summary.degenerate:
             use.button(":material/check_circle:", key=f"head_use_{summary.key}",
                        type="tertiary", help="Make this the active head",
                        on_click=resources.make_head_active, args=(ws.tv.key, summary.key))
-        delete.button(":material/delete:", key=f"head_delete_{summary.key}", type="tertiary",
-                      help="Delete this head (asks first)", on_click=state.ask_delete_head,
-                      args=(summary.key,))
+        _delete_button(delete, summary.key)
+
+
+def _delete_button(where, key: str) -> None:
+    where.button(":material/delete:", key=f"head_delete_{key}", type="tertiary",
+                 help="Delete this head (asks first)", on_click=state.ask_delete_head,
+                 args=(key,))
+
+
+def _confirm_delete(key: str, *, on_delete, args: tuple) -> bool:
+    """The confirmation for deleting head `key` when it was asked for (then True)."""
+    if state.head_to_delete() != key:
+        return False
+    public = resources.is_public()
+    st.warning("Remove this head from your list? (It stays in the shared cache.)"
+               if public else "Delete this head from the cache? It cannot be undone "
+               "(training it again with the same settings gives it back).",
+               icon=":material/delete:")
+    yes, no, _ = st.columns([2, 1, 4])
+    yes.button("Remove" if public else "Delete permanently", key=f"head_delete_yes_{key}",
+               type="primary", on_click=on_delete, args=args)
+    no.button("Cancel", key=f"head_delete_no_{key}", on_click=state.cancel_delete_head)
+    return True
 
 
 def _compare(ws: Workspace, heads: list, active: str | None) -> None:
@@ -738,11 +747,18 @@ def _regression_history(ws: Workspace) -> None:
             scores.markdown(f"val R² **{_number(summary.val_r2)}** · test R² "
                             f"**{_number(summary.test_r2)}** · MAE **{_number(mae)}**  \n"
                             f":gray[{_when(summary.created)} · `{summary.key[:8]}`]")
+            if summary.degenerate:
+                st.caption(f":orange[Not used: {summary.degenerate}.]")
+            if _confirm_delete(summary.key, on_delete=resources.delete_regression_head,
+                               args=(ws.tv.key, ws.target.key, summary.key)):
+                continue
+            use, delete = actions.columns(2, gap="small")
             if summary.key != shown and not summary.degenerate:
-                actions.button(":material/check_circle:", key=f"head_use_{summary.key}",
-                               type="tertiary", help="Show this head",
-                               on_click=_show_regression_head,
-                               args=(ws.tv.key, ws.target.key, summary.key))
+                use.button(":material/check_circle:", key=f"head_use_{summary.key}",
+                           type="tertiary", help="Show this head",
+                           on_click=_show_regression_head,
+                           args=(ws.tv.key, ws.target.key, summary.key))
+            _delete_button(delete, summary.key)
     if len(heads) >= 2:
         _compare_regression(heads)
 
