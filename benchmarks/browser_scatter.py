@@ -3,8 +3,8 @@ a cached method switch from click to chart drawn, the frame times while drawing 
 and mouse-up to gallery with the selection's count checked against a point-in-polygon of
 the lasso over every point's display position. Reports the JS heap.
 
-Run by hand (not a benchmark section yet): it needs the dataset's transfer values in the
-cache, e.g. `TRANSFER_LENS_CACHE=/work/main/cache python -m benchmarks.browser_scatter`.
+Run by the projections section on plan.browser_datasets (after it computed their values),
+or by hand: `python -m benchmarks.browser_scatter --dataset fashion_mnist --size 96`.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import numpy as np
 from benchmarks.common import emit
 
 ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                "--disable-component-update"]
 MARK_CHART = """() => { const gd = document.querySelector('.js-plotly-plot');
@@ -81,7 +82,7 @@ def main() -> None:
     log = Path("/tmp/browser_scatter_streamlit.log")
     with streamlit_server(script=ROOT / "dashboard" / "app.py", env=env, log_path=log) as (url, _), \
             sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=LAUNCH_ARGS)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
         page = browser.new_page(viewport={"width": 1440, "height": 1000})
         page.set_default_timeout(600_000)
         started = time.perf_counter()

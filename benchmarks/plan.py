@@ -66,6 +66,9 @@ class Plan:
     scatter_points: tuple[int, ...] = (70_000, 1_000_000)
     landmark_points: int = 1_000_000
     landmark_sample: int = 0
+    # the chart in headless Chromium (benchmarks/browser_scatter.py) on these datasets' real
+    # values at the projections' size; () skips it (quick runs, or no Chromium)
+    browser_datasets: tuple[str, ...] = ("fashion_mnist",)
 
     @classmethod
     def full(cls, *, fashion_available: bool) -> "Plan":
@@ -102,7 +105,7 @@ class Plan:
             quality_seeds=(1,), worker_timeout_s=600.0,
             ray_images=256, ray_size=32, ray_projection_images=128, regression_limit=600,
             regression_size=32, scatter_points=(2_000, 200_000), landmark_points=3_000,
-            landmark_sample=500)
+            landmark_sample=500, browser_datasets=())
 
     def with_overrides(self, *, sizes: tuple[int, ...] | None, points: tuple[int, ...] | None,
                        heads_224: bool) -> "Plan":

@@ -77,25 +77,52 @@ async def tour(page, record: dict, *, until: float, rounds: int | None = None) -
         await idle(page)
         record["switch_ms"].append((time.perf_counter() - clicked) * 1000)
         if name == "Projections":
-            await page.wait_for_selector(".js-plotly-plot .nsewdrag")
-            area = await page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+            await box_select(page, record)
+            record["selections"] += 1
+        for error in await page.locator(ERRORS).all_inner_texts():
+            record["errors"].append(error[:300])
+
+
+SELECTION_TEXT = "text=/Selection: [\\d,]+ image/"
+SELECT_TRIES = 3
+
+
+async def box_select(page, record: dict) -> None:
+    """Drag a box on the projection until its gallery shows ("Selection: N images"). A
+    drag can be lost when the chart is redrawn under the mouse (the element is replaced
+    between finding it and dragging); such drags are retried with the chart found anew and
+    counted in `select_retries`, with what the browser showed (a drawn selection outline
+    or none), so a lost drag is told from a selection the server never answered."""
+    for attempt in range(SELECT_TRIES):
+        plot = page.locator(".js-plotly-plot .nsewdrag").first
+        await plot.wait_for()
+        area = await plot.bounding_box()
+        if area is not None:
             x, y, w, h = area["x"], area["y"], area["width"], area["height"]
             await page.mouse.move(x + w * 0.3, y + h * 0.3)
             await page.mouse.down()
             await page.mouse.move(x + w * 0.45, y + h * 0.5, steps=8)
             await page.mouse.up()
-            await page.wait_for_selector("text=/Selection: [\\d,]+ image/")
-            await idle(page)
-            record["selections"] += 1
-        for error in await page.locator(ERRORS).all_inner_texts():
-            record["errors"].append(error[:300])
+            try:
+                await page.wait_for_selector(SELECTION_TEXT, timeout=30_000)
+                await idle(page)
+                return
+            except Exception:  # noqa: BLE001 - retried below, and counted
+                pass
+        outline = await page.locator(".js-plotly-plot .selectionlayer path").count()
+        record["select_retries"].append(
+            f"try {attempt + 1}: " + ("chart detached before the drag" if area is None else
+                                      f"no gallery in 30 s ({outline} selection outline(s) "
+                                      "drawn)"))
+        await idle(page)
+    raise TimeoutError(f"box selection failed {SELECT_TRIES} times")
 
 
 async def session(browser, url: str, index: int, deadline: float, out: dict) -> None:
     page = await browser.new_page(viewport={"width": 1280, "height": 900})
     page.set_default_timeout(180_000)
     record = {"switch_ms": [], "selections": 0, "trained": False, "queued_seen": False,
-              "errors": [], "events": []}
+              "errors": [], "events": [], "select_retries": []}
     out[index] = record
     # what a blank page would hide: a crashed renderer, a navigation, the frontend's errors
     page.on("crash", lambda *_: record["events"].append("renderer crashed"))
@@ -194,6 +221,7 @@ def main() -> None:
           "server_p50_ms": float(np.percentile(served, 50)) if served.size else None,
           "server_p95_ms": float(np.percentile(served, 95)) if served.size else None,
           "selections": sum(r["selections"] for r in records.values()),
+          "select_retries": [x for r in records.values() for x in r["select_retries"]][:20],
           "heads_trained": sum(r["trained"] for r in records.values()),
           "sessions_queued": sum(r["queued_seen"] for r in records.values()),
           "open_s": [round(r.get("open_s", float("nan")), 2) for r in records.values()],

@@ -26,11 +26,12 @@ LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking
                "--disable-component-update"]
 
 
-@pytest.fixture
-def server(tmp_path):
-    """The app on digits with the tiny test backbone, served on a free localhost port."""
+@contextlib.contextmanager
+def app_server(tmp_path: Path, dataset: str):
+    """The app on `dataset` with the tiny test backbone, served on a free localhost port;
+    the server's log tail is printed at the end (pytest shows it when a test fails)."""
     env = {**os.environ, "TRANSFER_LENS_CACHE": str(tmp_path / "cache"),
-           "TRANSFER_LENS_DATASET": "digits", "TRANSFER_LENS_BACKBONE": "tiny_test_cnn",
+           "TRANSFER_LENS_DATASET": dataset, "TRANSFER_LENS_BACKBONE": "tiny_test_cnn",
            "TRANSFER_LENS_IMAGE_SIZE": "32", "TF_CPP_MIN_LOG_LEVEL": "3"}
     try:
         with streamlit_server(script=ROOT / "tests" / "dashboard_entry.py", env=env,
@@ -38,6 +39,13 @@ def server(tmp_path):
             yield url
     finally:
         print((tmp_path / "streamlit.log").read_text()[-3000:])
+
+
+@pytest.fixture
+def server(tmp_path):
+    """The app on digits."""
+    with app_server(tmp_path, "digits") as url:
+        yield url
 
 
 @contextlib.contextmanager
@@ -283,15 +291,8 @@ def regression_server(tmp_path):
     from tests.test_regression_dashboard import write_folder
 
     folder = write_folder(tmp_path / "inky", per_class=40)
-    env = {**os.environ, "TRANSFER_LENS_CACHE": str(tmp_path / "cache"),
-           "TRANSFER_LENS_DATASET": str(folder), "TRANSFER_LENS_BACKBONE": "tiny_test_cnn",
-           "TRANSFER_LENS_IMAGE_SIZE": "32", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    try:
-        with streamlit_server(script=ROOT / "tests" / "dashboard_entry.py", env=env,
-                              log_path=tmp_path / "streamlit.log") as (url, _):
-            yield url
-    finally:
-        print((tmp_path / "streamlit.log").read_text()[-3000:])
+    with app_server(tmp_path, str(folder)) as url:
+        yield url
 
 
 def test_regression_walk_in_chromium(regression_server) -> None:

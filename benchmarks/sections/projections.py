@@ -3,6 +3,7 @@ at several N with a fitted growth exponent per method."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from benchmarks import report
@@ -110,7 +111,45 @@ def _scatter_and_landmarks(run: Run, source: str) -> list[str]:
                else "50-D seeded Gaussian blobs") + "), recall@10 against that input:", "",
             *report.table(["method", "N", "fitted / placed", "wall time", "fit / place",
                            "peak RSS MB", "recall@10"],
-                          [landmark_row(m) for m in ("tsne", "umap")])]
+                          [landmark_row(m) for m in ("tsne", "umap")]),
+            *(_in_chromium(run) if source != SYNTHETIC else [])]
+
+
+def _in_chromium(run: Run) -> list[str]:
+    """The app's projection chart in headless Chromium on each plan.browser_datasets."""
+    from benchmarks.browser_scatter import CHROMIUM
+
+    if not run.plan.browser_datasets:
+        return []
+    if not Path(CHROMIUM).exists():
+        return ["", f"The chart in Chromium: not measured ({CHROMIUM} is missing; "
+                    "`bash scripts/setup.sh --dev` installs it)."]
+    rows = []
+    for dataset in run.plan.browser_datasets:
+        r = _attempt(run, "benchmarks.browser_scatter", "--dataset", dataset,
+                     "--size", REAL_SIZE)
+        if "error" in r:
+            rows.append([dataset, "failed", r["error"], "", "", "", "", ""])
+            continue
+        frames = r["lasso_frame_ms"]
+        exact = ("exact" if r["expected"] == r["selected"] else
+                 f"expected {r['expected']:,}" if r["expected"] is not None else "not checked")
+        rows.append([f"{dataset} ({r['points']})", report.seconds(r["first_chart_s"]),
+                     " / ".join(f"{label} {sorted(v)[len(v) // 2]:.2f} s"
+                                for label, v in r["switch_s"].items()),
+                     f"{frames['median']:.0f} / {frames['p95']:.0f} ms",
+                     f"{r['mouse_up_to_gallery_s']:.2f} s",
+                     f"{r['selected']:,} ({exact})",
+                     report.number(r["js_heap_mb"], 4)])
+    return ["", "The chart in headless Chromium (`benchmarks/browser_scatter.py`: the app on the "
+                "real values, Debian Chromium with software WebGL, one page): first chart from "
+                "page load (values cached, projection computed), a cached method switch from "
+                "click to chart drawn (median of 3), the frame interval while a 72-move lasso "
+                "is drawn, mouse-up to the gallery, and the lasso's count against a "
+                "point-in-polygon (even-odd) of every point's display position.", "",
+            *report.table(["dataset", "first chart", "cached switch (median)",
+                           "lasso frames median / p95", "mouse-up to gallery",
+                           "selected (vs point-in-polygon)", "JS heap MB"], rows)]
 
 
 def _source(run: Run) -> tuple[str, str]:

@@ -24,7 +24,8 @@ def run(*, run: Run) -> list[str]:
         ["server time of a script run on a cached view (not Train): p50 / p95",
          "–" if r.get("server_p50_ms") is None else
          f"{r['server_p50_ms']:.0f} / {r['server_p95_ms']:.0f} ms ({r['server_runs']} runs)"],
-        ["box selections on the projection", f"{r['selections']}"],
+        ["box selections on the projection (drags retried: chart redrawn under the mouse)",
+         f"{r['selections']} ({len(r.get('select_retries', []))} retried)"],
         ["logreg heads trained (one per session, each a job)",
          f"{r['heads_trained']} of {r['sessions']}; {r['sessions_queued']} sessions saw "
          "their place in line"],
@@ -33,7 +34,8 @@ def run(*, run: Run) -> list[str]:
                             f"{RSS_LIMIT_MB:,} MB)"],
         ["errors shown on any page", f"{r['error_count']}"],
     ]
-    errors = [f"- `{e}`" for e in r["errors"]]
+    errors = [f"- `{e}`" for e in r["errors"]] + [
+        f"- retried drag: {e}" for e in r.get("select_retries", [])]
     return [f"`benchmarks/public_load_worker.py` starts `streamlit run dashboard/app.py` with "
             "TRANSFER_LENS_PUBLIC=1 on the committed `demo/fashion_mnist_10k` bundle (scratch "
             "cache, localhost, stops by itself) and drives concurrent pages of one headless "

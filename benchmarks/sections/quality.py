@@ -69,18 +69,9 @@ PLANTED_OUTLIERS = 300
 
 def _outliers(*, run: Run) -> list[str]:
     plan = run.plan
-    dataset, backbone, size, limit = plan.quality_inputs[0]
+    dataset = plan.quality_inputs[0][0]
     planted = PLANTED_OUTLIERS if not plan.quick else 30
-    results, errors = [], []
-    for seed in plan.quality_seeds:
-        try:
-            results.append(run.worker("benchmarks.outliers_worker", "--dataset", dataset,
-                                      "--backbone", backbone, "--size", size, "--limit", limit,
-                                      "--planted", planted, "--seed", seed))
-        except Exception as error:
-            errors.append(f"- outliers seed {seed}: `{report.error_summary(error)}`")
-    if not results:
-        raise SectionFailed("planted outliers: every run failed", errors)
+    results, errors = _per_seed(run, "outliers", "--planted", planted)
     k = sum(r["k"] for r in results)
     rows = [[f"{dataset} ({results[0]['n']:,})", f"{k:,}",
              *(f"{sum(r['hits'][m] for r in results):,} ({report.percent(sum(r['hits'][m] for r in results) / k)})"
@@ -104,18 +95,8 @@ def _outliers(*, run: Run) -> list[str]:
 
 def _duplicates(*, run: Run) -> list[str]:
     plan = run.plan
-    dataset, backbone, size, limit = plan.quality_inputs[0]
     per_kind = 100 if not plan.quick else 10
-    results, errors = [], []
-    for seed in plan.quality_seeds:
-        try:
-            results.append(run.worker("benchmarks.duplicates_worker", "--dataset", dataset,
-                                      "--backbone", backbone, "--size", size, "--limit", limit,
-                                      "--per-kind", per_kind, "--seed", seed))
-        except Exception as error:
-            errors.append(f"- duplicates seed {seed}: `{report.error_summary(error)}`")
-    if not results:
-        raise SectionFailed("planted near-duplicates: every run failed", errors)
+    results, errors = _per_seed(run, "duplicates", "--per-kind", per_kind)
     kinds = list(results[0]["features"])
     seeds = len(results)
     rows = []
@@ -162,6 +143,23 @@ def _duplicates(*, run: Run) -> list[str]:
             *report.table(["kind", "original is the nearest", "original in the 20 nearest",
                            "distance × median (median)"], why), "",
             *errors, *([""] if errors else [])]
+
+
+def _per_seed(run: Run, kind: str, *args) -> tuple[list[dict], list[str]]:
+    """benchmarks.<kind>_worker on the first quality input once per seed: the results, and
+    a line per failed seed (SectionFailed when every seed failed)."""
+    dataset, backbone, size, limit = run.plan.quality_inputs[0]
+    results, errors = [], []
+    for seed in run.plan.quality_seeds:
+        try:
+            results.append(run.worker(f"benchmarks.{kind}_worker", "--dataset", dataset,
+                                      "--backbone", backbone, "--size", size, "--limit", limit,
+                                      *args, "--seed", seed))
+        except Exception as error:
+            errors.append(f"- {kind} seed {seed}: `{report.error_summary(error)}`")
+    if not results:
+        raise SectionFailed(f"planted {kind}: every run failed", errors)
+    return results, errors
 
 
 def _median(values: list) -> float | None:
