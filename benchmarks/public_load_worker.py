@@ -33,7 +33,13 @@ from tests.streamlit_server import streamlit_server
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
-VIEWS = ("Confusion matrix", "Failures", "Data quality", "Inspect an image", "Projections")
+# each view and the end of its URL path (Projections is the default page, "/")
+VIEWS = {"Confusion matrix": "/confusion", "Failures": "/failures", "Data quality": "/quality",
+         "Inspect an image": "/inspect", "Projections": "/"}
+# a view switch is two script runs (the click's run ends in st.switch_page, then the new
+# page's run), and Streamlit's running indicator can be gone for a moment between them: the
+# switch is done when the URL names the new view and the page is idle
+ON_VIEW_JS = "path => window.location.pathname.endsWith(path)"
 IDLE_JS = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
 ERRORS = "[data-testid='stException'], [data-testid='stAlertContentError']"
 
@@ -68,12 +74,14 @@ async def tour(page, record: dict, *, until: float, rounds: int | None = None) -
     """Switch through the views (box-selecting on the projection) until `until`, or for
     `rounds` rounds of every view."""
     view = 0
+    names = list(VIEWS)
     while time.perf_counter() < until and (rounds is None or view < rounds * len(VIEWS)):
-        name = VIEWS[view % len(VIEWS)]
+        name = names[view % len(VIEWS)]
         view += 1
         button = page.locator("[data-testid='stMain'] button", has_text=name).first
         clicked = time.perf_counter()
         await button.click()
+        await page.wait_for_function(ON_VIEW_JS, arg=VIEWS[name], timeout=180_000)
         await idle(page)
         record["switch_ms"].append((time.perf_counter() - clicked) * 1000)
         if name == "Projections":
@@ -141,6 +149,7 @@ async def session(browser, url: str, index: int, deadline: float, out: dict) -> 
         await tour(page, record, until=deadline, rounds=1)  # while nobody trains yet
         # one head per session, each its own job (its own C)
         await page.locator("[data-testid='stMain'] button", has_text="Train a head").first.click()
+        await page.wait_for_function(ON_VIEW_JS, arg="/train", timeout=180_000)
         await idle(page)
         field = page.get_by_label("C (inverse regularisation)", exact=True)
         c = str(round(0.5 + 0.1 * index, 2))  # as the result's caption prints it
