@@ -800,16 +800,9 @@ def make_head_active(tv_key: str, key: str) -> None:
 def delete_head(tv_key: str, key: str) -> None:
     """Delete the cached head `key` (an on_click callback, after the confirmation). When it
     was the active one, the best remaining head becomes active."""
-    from core.heads import delete_head as delete
-
     was_active = state.active_head_key(tv_key) == key
-    if is_public():  # the shared cache keeps it (core refuses the deletion): hidden here
-        state.forget_own_head(tv_key, key)
-    else:
-        delete(key=key)
-        memo().discard((_root(), "head", key))
+    _remove_head(tv_key, key)
     state.drop_head(tv_key, key)
-    cache_overview.clear()
     if was_active:
         record = active_head(tv_key)
         state.notify_head(tv_key, "info", _deleted("the active head") + "; " + (
@@ -817,6 +810,19 @@ def delete_head(tv_key: str, key: str) -> None:
             else "no other head is left on these transfer values."))
     else:
         state.notify_head(tv_key, "info", _deleted("the head") + ".")
+
+
+def _remove_head(tv_key: str, key: str) -> None:
+    """Delete the cached head `key`; in a public app hide it from this visitor's list (the
+    shared cache keeps it: core refuses the deletion)."""
+    from core.heads import delete_head as delete
+
+    if is_public():
+        state.forget_own_head(tv_key, key)
+    else:
+        delete(key=key)
+        memo().discard((_root(), "head", key))
+    cache_overview.clear()
 
 
 def _deleted(what: str) -> str:
@@ -891,18 +897,17 @@ def regression_head(ws: Workspace) -> state.HeadRecord | None:
     return record
 
 
+def view_head(ws: Workspace) -> state.HeadRecord | None:
+    """The head the views use: the regression head of the chosen target, else the active
+    classification head."""
+    return ws.head if ws.target is None else regression_head(ws)
+
+
 def delete_regression_head(tv_key: str, target_key: str, key: str) -> None:
     """Delete the cached regression head `key` (hide it in a public app; an on_click
     callback, after the confirmation); the best remaining one on the target is shown next."""
-    from core.heads import delete_head as delete
-
-    if is_public():  # the shared cache keeps it (core refuses the deletion): hidden here
-        state.forget_own_head(tv_key, key)
-    else:
-        delete(key=key)
-        memo().discard((_root(), "head", key))
+    _remove_head(tv_key, key)
     state.drop_regression_head(tv_key, target_key, key)
-    cache_overview.clear()
     state.notify_head(tv_key, "info", _deleted("the head") + ".")
 
 

@@ -68,6 +68,7 @@ HEAD_NOTICE = "head_notice"  # (tv_key, level, text): why a run did not become a
 HEAD_DELETE = "head_delete"  # the key of the head whose deletion waits for a confirmation
 HEAD_COMPARE_A = "head_compare_a"
 HEAD_COMPARE_B = "head_compare_b"
+REGRESSION_COMPARE_A, REGRESSION_COMPARE_B = "regression_compare_a", "regression_compare_b"
 CROSSFIT_HEADS = "crossfit_heads"
 FINETUNED = "finetuned"
 TV_STATUS = "tv_status"
@@ -392,7 +393,7 @@ def drop_regression_head(tv_key: str, target_key: str, key: str) -> None:
     shown = regression_head(tv_key, target_key)
     if shown is not None and shown.key == key:
         st.session_state[REGRESSION_HEADS].pop((tv_key, target_key), None)
-    for name in ("regression_compare_a", "regression_compare_b"):
+    for name in (REGRESSION_COMPARE_A, REGRESSION_COMPARE_B):
         if st.session_state.get(name) == key:
             st.session_state.pop(name)
     st.session_state.pop(HEAD_DELETE, None)

@@ -165,8 +165,8 @@ def projection_figure(*, coords: np.ndarray, labels: np.ndarray, splits: np.ndar
     has_head = predictions is not None
     names = list(class_names)
     if colour == "confidence" and has_head:
-        return _finish(_continuous_figure(xyz, _confidence(probabilities), labels, predictions,
-                                          names), dims, n)
+        return _finish(_continuous_figure(xyz, confidence_colouring(probabilities), labels,
+                                          predictions, names), dims, n)
     groups = colour_groups(labels=labels, splits=splits, class_names=names, colour=colour,
                            predictions=predictions, split_names=split_names)
     figure = go.Figure()
@@ -186,7 +186,8 @@ def projection_figure(*, coords: np.ndarray, labels: np.ndarray, splits: np.ndar
     return _finish(figure, dims, n)
 
 
-def _confidence(probabilities: np.ndarray) -> ContinuousColouring:
+def confidence_colouring(probabilities: np.ndarray) -> ContinuousColouring:
+    """The head's top probability per sample, 0 to 1 through viridis."""
     return ContinuousColouring(name="confidence", value_range=(0.0, 1.0),
                                values=np.asarray(probabilities).max(axis=1).astype(np.float32))
 
@@ -196,7 +197,6 @@ def density_figure(*, image_png: bytes, x_range: tuple[float, float],
                    sample: np.ndarray, sample_xy: np.ndarray, labels: np.ndarray,
                    splits: np.ndarray, class_names: Sequence[str], colour: str,
                    predictions: np.ndarray | None = None,
-                   probabilities: np.ndarray | None = None,
                    split_names: Sequence[str] = (), n: int,
                    continuous: ContinuousColouring | None = None) -> go.Figure:
     """A map too large to send point by point: the density image of every point (a PNG,
@@ -204,12 +204,12 @@ def density_figure(*, image_png: bytes, x_range: tuple[float, float],
     legend. Coordinates are `display_coords` positions; `x_range`/`y_range` are the
     image's extent (a zoomed region or the whole map, `full_range`). Box and lasso
     selections are resolved over all points on the server, from their geometry.
-    `continuous` colours the sample by a number (a target) instead of `colour`.
+    `continuous` colours the sample by a number (the confidence, a target) instead of
+    `colour`.
     """
     import base64
 
     names = list(class_names)
-    has_head = predictions is not None
     figure = go.Figure()
     figure.add_layout_image(
         source="data:image/png;base64," + base64.b64encode(image_png).decode("ascii"),
@@ -218,8 +218,6 @@ def density_figure(*, image_png: bytes, x_range: tuple[float, float],
         sizing="stretch", layer="below", xanchor="left", yanchor="top")
     size = max(marker_size(len(sample)) - 1, 2.5)
     sample = np.asarray(sample)
-    if continuous is None and colour == "confidence" and has_head:
-        continuous = _confidence(probabilities)
     if continuous is not None:  # the sample's dots coloured through the same scale
         figure = _continuous_figure(sample_xy, continuous, labels, predictions, names,
                                     members=sample, figure=figure, size=size, opacity=0.5)

@@ -27,7 +27,7 @@ def render(ws: Workspace) -> None:
 
     target = ws.target
     # with a numeric target chosen, the head that predicts it is the one exported
-    record = ws.head if target is None else resources.regression_head(ws)
+    record = resources.view_head(ws)
     with st.container(border=True):
         st.markdown("#### Transfer values")
         st.caption(f"{ws.tv.n:,} × {ws.tv.dim:,} float matrix, one row per image.")

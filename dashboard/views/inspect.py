@@ -120,7 +120,7 @@ def _uploaded(ws: Workspace) -> None:
                    "(visitors take turns with the backbone).")
     # with a numeric target chosen, the upload gets its regression head's number
     target = ws.target
-    record = ws.head if target is None else resources.regression_head(ws)
+    record = resources.view_head(ws)
     if upload is None or record is None:
         if upload is None:
             st.caption("The image goes through the same backbone and input size as the "

@@ -234,9 +234,11 @@ def _density_chart(ws: Workspace, projection, *, colour: str, token, config: dic
                    continuous=None, continuous_token: tuple | None = None) -> None:
     """A map above figures.POINTS_UP_TO points: a density image of every point under a
     seeded sample; "Zoom to selection" re-aggregates the selected region at full detail.
-    `continuous` (a ContinuousColouring: a target) colours by a number instead of `colour`:
-    each pixel the mean of its points' values."""
+    `continuous` (a ContinuousColouring: a target) colours by a number instead of `colour`
+    (confidence is one too): each pixel the mean of its points' values."""
     tv, head = ws.tv, ws.head
+    if continuous is None and colour == "confidence" and head is not None:
+        continuous = figures.confidence_colouring(head.head.probabilities)
     display = resources.remembered(("display", projection.key),
                                    lambda: figures.display_coords(np.asarray(projection.coords)))
     whole = ((0.0, float(figures.DISPLAY_STEPS)), (0.0, float(figures.DISPLAY_STEPS)))
@@ -256,11 +258,6 @@ def _density_chart(ws: Workspace, projection, *, colour: str, token, config: dic
             png = resources.density_png(values=continuous.values,
                                         value_range=continuous.value_range,
                                         colour_scale=continuous.colour_scale, **ranges)
-        elif colour == "confidence" and head is not None:
-            png = resources.density_png(
-                values=head.head.probabilities.max(axis=1), value_range=(0.0, 1.0),
-                colour_scale=figures.VIRIDIS,
-                **ranges)
         else:
             groups = figures.colour_groups(
                 labels=tv.labels, splits=tv.splits, class_names=ws.class_names, colour=colour,
@@ -273,7 +270,6 @@ def _density_chart(ws: Workspace, projection, *, colour: str, token, config: dic
             image_png=png, x_range=region[0], y_range=region[1], full_range=whole,
             sample=sample, sample_xy=display[sample], labels=tv.labels, splits=tv.splits,
             class_names=ws.class_names, colour=colour, predictions=predictions,
-            probabilities=None if head is None else head.head.probabilities,
             split_names=resources.SPLIT_NAMES, n=tv.n, continuous=continuous)
         figure.update_layout(uirevision=str(region))  # a new region resets the axes to it
         return figures.PrerenderedFigure(figure)

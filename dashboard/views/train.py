@@ -774,8 +774,8 @@ def _compare_regression(heads: list) -> None:
     keys = list(by_key)
     left, right = st.columns(2)
     label = lambda k: f"{by_key[k].title} · {_params_text(by_key[k])} · {k[:8]}"  # noqa: E731
-    key_a = left.selectbox("A", keys, format_func=label, key="regression_compare_a")
-    key_b = right.selectbox("B", keys, index=1, format_func=label, key="regression_compare_b")
+    key_a = left.selectbox("A", keys, format_func=label, key=state.REGRESSION_COMPARE_A)
+    key_b = right.selectbox("B", keys, index=1, format_func=label, key=state.REGRESSION_COMPARE_B)
     if key_a == key_b:
         st.caption("Choose two different heads.")
         return
