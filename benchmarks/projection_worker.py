@@ -3,7 +3,9 @@
 - pca: randomized and full SVD, 2-D, on the raw features.
 - tsne: openTSNE through `compute_projection` (kNN graph + affinities + optimisation),
   after the shared PCA-50 input is prepared untimed; `--save-input` writes that input so
-  scikit-learn's t-SNE can be run on exactly the same points.
+  scikit-learn's t-SNE can be run on exactly the same points. `--engine before` runs the
+  same path with the settings core used before issue 16's tuning (`BEFORE`), for the
+  side-by-side "ours before" column.
 - tsne and umap also report neighbour preservation: kNN recall@10 of the 2-D map against
   the PCA-50 input on a seeded 5k subsample (`core.analysis.projection_quality`).
 - umap: the first call (numba compilation + fit) and a second call with another seed
@@ -38,7 +40,35 @@ def measure_pca(*, tv, scratch: str) -> dict:
     return out
 
 
-def measure_tsne(*, tv, scratch: str, save_input: str | None) -> dict:
+# core's t-SNE until commit 8e237d0: one thread and Barnes-Hut below 10k points, FFT with
+# openTSNE's default grid above, 250 + 500 iterations
+BEFORE = {"n_iter": 750, "exaggeration_iter": 250, "fft_from": 10_000, "threads_from": 10_000,
+          "ints_in_interval": 1.0}
+
+
+def tsne_before(*, tv, scratch: str) -> tuple[np.ndarray, dict]:
+    """The shared kNN graph and affinities, then openTSNE with the `BEFORE` settings."""
+    from openTSNE import TSNE
+
+    from core.analysis.projections import tsne_affinities
+    from core.analysis.reduction import reduced_values
+
+    X = reduced_values(tv=tv, pca_dims=50, cache_dir=scratch)
+    affinities, _ = tsne_affinities(tv=tv, perplexity=30.0, pca_dims=50, cache_dir=scratch)
+    large = tv.n >= BEFORE["fft_from"]
+    gradient = "fft" if large else "bh"
+    threads = -1 if tv.n >= BEFORE["threads_from"] else 1
+    embedding = TSNE(n_components=2, n_iter=BEFORE["n_iter"] - BEFORE["exaggeration_iter"],
+                     early_exaggeration_iter=BEFORE["exaggeration_iter"], random_state=0,
+                     negative_gradient_method=gradient, n_jobs=threads,
+                     ints_in_interval=BEFORE["ints_in_interval"],
+                     verbose=False).fit(X, affinities=affinities, initialization="pca")
+    return np.asarray(embedding), {"gradient": gradient, "threads": threads,
+                                   "kl_divergence": float(embedding.kl_divergence),
+                                   "n_iter": BEFORE["n_iter"]}
+
+
+def measure_tsne(*, tv, scratch: str, save_input: str | None, engine: str) -> dict:
     from core.analysis.projections import compute_projection
     from core.analysis.reduction import reduced_values
 
@@ -47,13 +77,16 @@ def measure_tsne(*, tv, scratch: str, save_input: str | None) -> dict:
     if save_input:
         np.save(save_input, np.ascontiguousarray(X, dtype=np.float32))
     with timer() as took:
-        projection = compute_projection(tv=tv, method="tsne", cache_dir=scratch)
-    return {"pca50_seconds": prep["seconds"], "seconds": took["seconds"],
-            "recall10": knn_recall(high=X, low=np.asarray(projection.coords)),
-            "threads": projection.details.get("threads"),
-            "gradient": projection.details.get("gradient"),
-            "kl_divergence": projection.details.get("kl_divergence"),
-            "n_iter": projection.params["n_iter"], "perplexity": projection.params["perplexity"]}
+        if engine == "before":
+            coords, details = tsne_before(tv=tv, scratch=scratch)
+        else:
+            projection = compute_projection(tv=tv, method="tsne", cache_dir=scratch)
+            coords = np.asarray(projection.coords)
+            details = {**projection.details, "n_iter": projection.params["n_iter"]}
+    return {"engine": engine, "pca50_seconds": prep["seconds"], "seconds": took["seconds"],
+            "recall10": knn_recall(high=X, low=coords), "threads": details.get("threads"),
+            "gradient": details.get("gradient"), "kl_divergence": details.get("kl_divergence"),
+            "n_iter": details["n_iter"]}
 
 
 def measure_umap(*, tv, scratch: str) -> dict:
@@ -80,6 +113,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, required=True)
     parser.add_argument("--source", default="synthetic")
     parser.add_argument("--save-input", help="tsne: write the PCA-50 input here (.npy)")
+    parser.add_argument("--engine", choices=("ours", "before"), default="ours",
+                        help="tsne: core's settings now, or those before issue 16's tuning")
     args = parser.parse_args()
 
     from benchmarks.features import load_points
@@ -89,7 +124,8 @@ def main() -> None:
         if args.method == "pca":
             result = measure_pca(tv=tv, scratch=scratch)
         elif args.method == "tsne":
-            result = measure_tsne(tv=tv, scratch=scratch, save_input=args.save_input)
+            result = measure_tsne(tv=tv, scratch=scratch, save_input=args.save_input,
+                                  engine=args.engine)
         else:
             result = measure_umap(tv=tv, scratch=scratch)
     emit({"method": args.method, "n": tv.n, "source": args.source, **result,

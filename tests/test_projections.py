@@ -197,3 +197,40 @@ def test_landmarks_auto_switch_on_above_the_threshold(tv, monkeypatch):
 def test_a_bad_landmark_count_is_an_error(tv, bad):
     with pytest.raises(ValueError, match="landmarks"):
         compute_projection(tv=tv, method="tsne", params={"landmarks": bad})
+
+
+def test_tsne_runs_on_every_core_and_switches_to_fft_at_the_measured_size(tv, monkeypatch):
+    import os
+
+    import core.analysis.projections as projections
+
+    bh = compute_projection(tv=tv, method="tsne", params={"n_iter": 200})
+    assert bh.details["gradient"] == "bh" and bh.details["threads"] == (os.cpu_count() or 1)
+    monkeypatch.setattr(projections, "FFT_ABOVE", 300)
+    fft = compute_projection(tv=tv, method="tsne", params={"n_iter": 200}, seed=1)
+    assert fft.details["gradient"] == "fft" and np.isfinite(fft.coords).all()
+    assert projections.tsne_gradient_method(n=10**6, dims=3) == "bh"  # FFT is 1-/2-D only
+
+
+def test_tsne_progress_counts_both_phases_once(tv):
+    seen = []
+    compute_projection(tv=tv, method="tsne", params={"n_iter": 200, "exaggeration_iter": 60},
+                       progress=seen.append)
+    done = [p.done for p in seen if p.stage == "t-SNE"]
+    # openTSNE restarts its count after the exaggerated phase; ours keeps rising to the total
+    assert done == sorted(done) and 175 <= done[-1] <= 200  # reports come every 25
+    assert 85 in done  # 60 exaggerated + 25: the second phase is offset, not restarted
+
+
+@pytest.mark.parametrize("params", [{"n_iter": 100, "exaggeration_iter": 100},
+                                    {"exaggeration_iter": -1}])
+def test_tsne_needs_more_iterations_than_exaggerated_ones(tv, params):
+    with pytest.raises(ValueError, match="early-exaggeration"):
+        compute_projection(tv=tv, method="tsne", params=params)
+
+
+def test_the_exaggerated_iterations_are_part_of_the_cache_key(tv):
+    a = compute_projection(tv=tv, method="tsne", params={"n_iter": 200})
+    b = compute_projection(tv=tv, method="tsne", params={"n_iter": 200, "exaggeration_iter": 50})
+    assert b.cache == "miss" and a.key != b.key
+    assert default_params("tsne")["exaggeration_iter"] < default_params("tsne")["n_iter"]

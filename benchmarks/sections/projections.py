@@ -19,13 +19,16 @@ SKLEARN_STARTUP_S = 60  # allowance for imports and loading the input before the
 def run(*, run: Run) -> list[str]:
     plan = run.plan
     source, source_note = _source(run)
-    got: dict[str, dict[int, Any]] = {m: {} for m in ("pca", "tsne", "sklearn", "umap")}
+    got: dict[str, dict[int, Any]] = {m: {} for m in ("pca", "tsne", "before", "sklearn",
+                                                      "umap")}
     for n in plan.projection_points:
         got["pca"][n] = _attempt(run, "benchmarks.projection_worker", "--method", "pca",
                                  "--n", n, "--source", source)
         x_file = run.scratch / f"tsne-input-{n}.npy"
         got["tsne"][n] = _attempt(run, "benchmarks.projection_worker", "--method", "tsne",
                                   "--n", n, "--source", source, "--save-input", x_file)
+        got["before"][n] = _attempt(run, "benchmarks.projection_worker", "--method", "tsne",
+                                    "--n", n, "--source", source, "--engine", "before")
         if n <= plan.sklearn_max_points and "error" not in got["tsne"][n]:
             got["sklearn"][n] = _attempt(run, "benchmarks.sklearn_tsne_worker", "--input", x_file,
                                          timeout=plan.sklearn_cap_s + SKLEARN_STARTUP_S)
@@ -33,31 +36,40 @@ def run(*, run: Run) -> list[str]:
         got["umap"][n] = _attempt(run, "benchmarks.projection_worker", "--method", "umap",
                                   "--n", n, "--source", source)
     return [f"Input: {source_note}. Each method and N ran in a fresh worker process with an "
-            "empty scratch cache (nothing is a cache hit). t-SNE: perplexity 30, 750 "
-            "iterations (250 exaggerated), on the same PCA-50 input for both libraries "
-            "(openTSNE: `compute_projection`, including its kNN graph; scikit-learn: "
+            "empty scratch cache (nothing is a cache hit). t-SNE: perplexity 30 on the same "
+            "PCA-50 input for every engine. Ours: `compute_projection` with its defaults "
+            "(including its kNN graph and affinities): 500 iterations of which 125 "
+            "exaggerated, every core, Barnes-Hut below 5,000 points and FFT (1.5 units per "
+            "grid interval) from there. Ours before: the same path with the settings before "
+            "issue 16 (`projection_worker.BEFORE`: 750 iterations of which 250 exaggerated, "
+            "one thread and Barnes-Hut below 10,000 points, FFT with openTSNE's default grid "
+            "above). scikit-learn: 750 iterations of which 250 exaggerated, "
             f"`TSNE(method='barnes_hut', n_jobs=-1)`, killed after {plan.sklearn_cap_s:.0f} s "
             f"+ {SKLEARN_STARTUP_S} s for start-up, run up to N = {plan.sklearn_max_points:,}). "
             "UMAP: the kNN graph is built untimed first; the first call in a fresh process "
             "includes numba compilation, the warm call is a second fit (another seed) in the "
             "same process. PCA: 2-D `compute_projection` with each solver.", "",
             *report.table(
-                ["N", "PCA randomized", "PCA full", "full / randomized", "openTSNE",
-                 "scikit-learn TSNE", "scikit-learn / openTSNE", "UMAP first call",
+                ["N", "PCA randomized", "PCA full", "full / randomized", "openTSNE (ours)",
+                 "ours before", "before / ours", "scikit-learn TSNE", "scikit-learn / ours",
+                 "UMAP first call",
                  "UMAP warm", "first / warm"],
                 [_row(n, got) for n in plan.projection_points]),
             "Growth exponent b in seconds ≈ a·N^b (least squares in log-log):", "",
             *report.table(["method", "b", "from N ="], _exponents(got)),
             "Untimed preparation and quality checks:", "",
-            *report.table(["N", "PCA-50 input", "kNN graph (90-NN)", "openTSNE gradient",
-                           "openTSNE threads", "openTSNE KL", "scikit-learn KL",
+            *report.table(["N", "PCA-50 input", "kNN graph (90-NN)",
+                           "openTSNE gradient (ours / before)",
+                           "openTSNE threads (ours / before)",
                            "peak RSS MB (PCA / openTSNE / scikit-learn / UMAP)"],
                           [_detail_row(n, got) for n in plan.projection_points]),
             "Neighbour preservation next to time: kNN recall@10 of the 2-D map against the "
             "PCA-50 input, on a seeded 5,000-point subsample (higher keeps more of each "
-            "point's neighbours):", "",
-            *report.table(["N", "openTSNE time", "openTSNE recall@10", "scikit-learn time",
-                           "scikit-learn recall@10", "UMAP warm time", "UMAP recall@10"],
+            "point's neighbours), and each engine's own KL divergence estimate:", "",
+            *report.table(["N", "ours time", "ours recall@10", "ours KL", "before time",
+                           "before recall@10", "before KL", "scikit-learn time",
+                           "scikit-learn recall@10", "scikit-learn KL", "UMAP warm time",
+                           "UMAP recall@10"],
                           [_quality_row(n, got) for n in plan.projection_points]),
             *_errors(got), *_scatter_and_landmarks(run, source)]
 
@@ -197,10 +209,11 @@ def _ratio(a: dict | None, a_field: str, b: dict | None, b_field: str) -> str:
 
 
 def _row(n: int, got: dict) -> list[str]:
-    pca, tsne, sk, umap = (got[m].get(n) for m in ("pca", "tsne", "sklearn", "umap"))
-    tsne_cell = _s(tsne, "seconds")
+    pca, tsne, before, sk, umap = (got[m].get(n) for m in ("pca", "tsne", "before", "sklearn",
+                                                           "umap"))
     return [f"{n:,}", _s(pca, "randomized_seconds"), _s(pca, "full_seconds"),
-            _ratio(pca, "full_seconds", pca, "randomized_seconds"), tsne_cell,
+            _ratio(pca, "full_seconds", pca, "randomized_seconds"), _s(tsne, "seconds"),
+            _s(before, "seconds"), _ratio(before, "seconds", tsne, "seconds"),
             _s(sk, "seconds"), _ratio(sk, "seconds", tsne, "seconds"),
             _s(umap, "first_seconds"), _s(umap, "warm_seconds"),
             _ratio(umap, "first_seconds", umap, "warm_seconds")]
@@ -208,7 +221,8 @@ def _row(n: int, got: dict) -> list[str]:
 
 def _exponents(got: dict) -> list[list[str]]:
     series = [("PCA randomized", "pca", "randomized_seconds"), ("PCA full", "pca", "full_seconds"),
-              ("openTSNE", "tsne", "seconds"), ("scikit-learn TSNE", "sklearn", "seconds"),
+              ("openTSNE (ours)", "tsne", "seconds"), ("ours before", "before", "seconds"),
+              ("scikit-learn TSNE", "sklearn", "seconds"),
               ("UMAP warm", "umap", "warm_seconds"), ("UMAP first call", "umap", "first_seconds")]
     rows = []
     for label, method, field in series:
@@ -225,18 +239,23 @@ def _exponents(got: dict) -> list[list[str]]:
 
 
 def _detail_row(n: int, got: dict) -> list[str]:
-    pca, tsne, sk, umap = (got[m].get(n) or {} for m in ("pca", "tsne", "sklearn", "umap"))
+    pca, tsne, before, sk, umap = (got[m].get(n) or {}
+                                   for m in ("pca", "tsne", "before", "sklearn", "umap"))
     rss = " / ".join(report.number(r.get("peak_rss_mb"), 4) for r in (pca, tsne, sk, umap))
     return [f"{n:,}", report.seconds(tsne.get("pca50_seconds")),
-            report.seconds(umap.get("knn_seconds")), tsne.get("gradient", "–"),
-            str(tsne.get("threads", "–")), report.number(tsne.get("kl_divergence")),
-            report.number(sk.get("kl_divergence")), rss]
+            report.seconds(umap.get("knn_seconds")),
+            f"{tsne.get('gradient', '–')} / {before.get('gradient', '–')}",
+            f"{tsne.get('threads', '–')} / {before.get('threads', '–')}", rss]
 
 
 def _quality_row(n: int, got: dict) -> list[str]:
-    tsne, sk, umap = (got[m].get(n) for m in ("tsne", "sklearn", "umap"))
-    return [f"{n:,}", _s(tsne, "seconds"), report.number((tsne or {}).get("recall10")),
-            _s(sk, "seconds"), report.number((sk or {}).get("recall10")),
+    tsne, before, sk, umap = (got[m].get(n) for m in ("tsne", "before", "sklearn", "umap"))
+
+    def cells(r: dict | None) -> list[str]:
+        return [_s(r, "seconds"), report.number((r or {}).get("recall10")),
+                report.number((r or {}).get("kl_divergence"))]
+
+    return [f"{n:,}", *cells(tsne), *cells(before), *cells(sk),
             _s(umap, "warm_seconds"), report.number((umap or {}).get("recall10"))]
 
 

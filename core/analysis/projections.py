@@ -15,6 +15,7 @@ Two UMAP traps are handled here:
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -34,11 +35,17 @@ from core.features.transfer_values import TransferValues
 
 KIND = "projections"
 PROJECTION_VERSION = 1
+# t-SNE 2: Barnes-Hut/FFT switch at 5k points, every core at any N, FFT grid of 1.5 embedding
+# units per interval, 125 exaggerated iterations (benchmarks/RESULTS.md, section 3)
+_VERSIONS = {"pca": PROJECTION_VERSION, "tsne": 2, "umap": PROJECTION_VERSION}
 METHODS = ("pca", "tsne", "umap")
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "pca": {"solver": "auto"},
-    # n_iter counts all iterations: 250 early-exaggeration ones + the rest (openTSNE's split)
-    "tsne": {"perplexity": 30.0, "n_iter": 750, "pca_dims": 50, "landmarks": "auto"},
+    # n_iter counts all iterations, the early-exaggeration ones included (openTSNE counts
+    # the two phases separately). 125 + 375 keeps each point's neighbours as well as 250 +
+    # 500 and scikit-learn's 750 do, at two thirds of the cost (RESULTS.md, section 3).
+    "tsne": {"perplexity": 30.0, "n_iter": 500, "exaggeration_iter": 125, "pca_dims": 50,
+             "landmarks": "auto"},
     "umap": {"n_neighbors": 15, "min_dist": 0.1, "metric": "euclidean", "pca_dims": 50,
              "landmarks": "auto"},
 }
@@ -49,9 +56,12 @@ LANDMARKS_ABOVE = 100_000
 LANDMARK_SAMPLE = 50_000
 PLACE_CHUNK = 25_000
 MIN_LANDMARKS = 20
-TSNE_EARLY_EXAGGERATION_ITER = 250
-FFT_ABOVE = 10_000  # samples; openTSNE's docs: BH is faster below ~10k
-THREADS_FROM = 10_000  # samples
+# Measured on 2 cores (RESULTS.md, section 3): Barnes-Hut and FFT cost the same near 5k
+# points, FFT is 1.6× faster at 10k. openTSNE's FFT grid has one interval per embedding
+# unit by default, so late iterations of a spread-out map are dominated by the FFT of a
+# large grid; 1.5 units per interval made 10k points 2.4× faster with the same recall@10.
+FFT_ABOVE = 5_000  # samples
+FFT_INTS_IN_INTERVAL = 1.5
 AFFINITY_KIND = "tsne_affinities"
 AFFINITY_VERSION = 1
 
@@ -107,9 +117,10 @@ def resolve_params(method: str, params: dict[str, Any] | None) -> dict[str, Any]
     if method == "tsne":
         resolved["perplexity"] = float(resolved["perplexity"])
         resolved["n_iter"] = int(resolved["n_iter"])
-        if resolved["n_iter"] <= TSNE_EARLY_EXAGGERATION_ITER:
-            raise ValueError(f"t-SNE n_iter must exceed the {TSNE_EARLY_EXAGGERATION_ITER} "
-                             f"early-exaggeration iterations")
+        resolved["exaggeration_iter"] = int(resolved["exaggeration_iter"])
+        if not 0 <= resolved["exaggeration_iter"] < resolved["n_iter"]:
+            raise ValueError(f"t-SNE n_iter ({resolved['n_iter']}) must exceed its "
+                             f"{resolved['exaggeration_iter']} early-exaggeration iterations")
     if method == "umap":
         resolved["n_neighbors"] = int(resolved["n_neighbors"])
         resolved["min_dist"] = float(resolved["min_dist"])
@@ -169,7 +180,7 @@ def compute_projection(*, tv: TransferValues, method: str, dims: int = 2,
         if landmarks is not None:
             key_params["landmarks"] = landmarks
     fields = {"tv": tv.key, "method": method, "dims": dims, "params": key_params,
-              "seed": int(seed), "version": PROJECTION_VERSION}
+              "seed": int(seed), "version": _VERSIONS[method]}
     key = hash_key(fields)
     cache = ArrayCache(kind=KIND, root=cache_dir)
 
@@ -214,39 +225,50 @@ def _run_pca(*, tv, dims, params, seed, cache_dir, progress):
 # --- t-SNE ---
 
 def _run_tsne(*, tv, dims, params, seed, cache_dir, progress):
-    from openTSNE import TSNE
-
     from core.analysis.reduction import reduced_values
 
     X = reduced_values(tv=tv, pca_dims=params["pca_dims"], cache_dir=cache_dir, progress=progress)
     affinities, k = tsne_affinities(tv=tv, perplexity=params["perplexity"],
                                     pca_dims=params["pca_dims"], cache_dir=cache_dir,
                                     progress=progress)
-    total = params["n_iter"]
-    gradient = tsne_gradient_method(n=tv.n, dims=dims)
-    tsne = TSNE(n_components=dims, n_iter=total - TSNE_EARLY_EXAGGERATION_ITER,
-                early_exaggeration_iter=TSNE_EARLY_EXAGGERATION_ITER, random_state=seed,
-                negative_gradient_method=gradient, n_jobs=tsne_threads(n=tv.n),
-                callbacks=_tsne_reporter(total, progress), callbacks_every_iters=25,
-                verbose=False)
+    tsne, engine = _tsne_estimator(n=tv.n, dims=dims, params=params, seed=seed,
+                                   progress=progress, stage="t-SNE")
     embedding = tsne.fit(X, affinities=affinities, initialization="pca")
     return ({"coords": np.asarray(embedding, dtype=np.float32)},
-            {"knn_neighbors": k, "gradient": gradient, "threads": tsne_threads(n=tv.n),
-             "kl_divergence": float(embedding.kl_divergence)})
+            {"knn_neighbors": k, **engine, "kl_divergence": float(embedding.kl_divergence)})
 
 
-def _tsne_reporter(total: int, progress: Optional[ProgressCallback], stage: str = "t-SNE"):
+def _tsne_estimator(*, n: int, dims: int, params: dict[str, Any], seed: int,
+                    progress: Optional[ProgressCallback], stage: str):
+    """openTSNE's TSNE for `n` points with our gradient method, threads and FFT grid, and
+    the settings it ran with (for the projection's details)."""
+    from openTSNE import TSNE
+
+    total, exaggerated = params["n_iter"], params["exaggeration_iter"]
+    gradient = tsne_gradient_method(n=n, dims=dims)
+    tsne = TSNE(n_components=dims, n_iter=total - exaggerated,
+                early_exaggeration_iter=exaggerated, random_state=seed,
+                negative_gradient_method=gradient, n_jobs=-1,
+                ints_in_interval=FFT_INTS_IN_INTERVAL,
+                callbacks=_tsne_reporter(total, exaggerated, progress, stage=stage),
+                callbacks_every_iters=25, verbose=False)
+    return tsne, {"gradient": gradient, "threads": os.cpu_count() or 1}
+
+
+def _tsne_reporter(total: int, exaggerated: int, progress: Optional[ProgressCallback],
+                   stage: str):
     """An openTSNE callback reporting iterations over both phases (openTSNE restarts its
     count after early exaggeration); it never stops the run itself, but a progress callback
     raising CancelledError does."""
-    state = {"phase_offset": 0}
+    state = {"phase_offset": 0, "last": 0}
 
     def report(iteration: int, error: float, embedding) -> bool:
+        if iteration < state["last"]:  # the second phase began
+            state["phase_offset"] = exaggerated
+        state["last"] = iteration
         done = state["phase_offset"] + iteration
         if progress is not None:
             progress(Progress(stage, min(done, total), total, message=f"KL {error:.3f}"))
-        if iteration >= TSNE_EARLY_EXAGGERATION_ITER and state["phase_offset"] == 0:
-            state["phase_offset"] = TSNE_EARLY_EXAGGERATION_ITER
         return False
 
     return report
@@ -294,11 +316,6 @@ def tsne_gradient_method(*, n: int, dims: int) -> str:
     """Barnes-Hut below FFT_ABOVE points and in 3-D (openTSNE's FFT interpolation is 1-/2-D
     only); FFT above."""
     return "fft" if dims <= 2 and n >= FFT_ABOVE else "bh"
-
-
-def tsne_threads(*, n: int) -> int:
-    """openTSNE's n_jobs: every core from THREADS_FROM points, one below."""
-    return -1 if n >= THREADS_FROM else 1
 
 
 # --- UMAP ---
@@ -437,7 +454,6 @@ def _run_landmarks(*, tv, method, dims, params, seed, landmarks, cache_dir, prog
 
 
 def _fit_tsne_landmarks(*, X, dims, params, seed, progress):
-    from openTSNE import TSNE
     from openTSNE.affinity import PerplexityBasedNN
 
     n = len(X)
@@ -446,15 +462,10 @@ def _fit_tsne_landmarks(*, X, dims, params, seed, progress):
     # openTSNE's own neighbour index (Annoy): `transform` queries it for the placed points
     affinities = PerplexityBasedNN(X, perplexity=min(params["perplexity"], (n - 1) / 3),
                                    method="annoy", n_jobs=-1, random_state=seed)
-    total = params["n_iter"]
-    gradient = tsne_gradient_method(n=n, dims=dims)
-    tsne = TSNE(n_components=dims, n_iter=total - TSNE_EARLY_EXAGGERATION_ITER,
-                early_exaggeration_iter=TSNE_EARLY_EXAGGERATION_ITER, random_state=seed,
-                negative_gradient_method=gradient, n_jobs=tsne_threads(n=n),
-                callbacks=_tsne_reporter(total, progress, stage=f"t-SNE of {n:,} landmarks"),
-                callbacks_every_iters=25, verbose=False)
+    tsne, engine = _tsne_estimator(n=n, dims=dims, params=params, seed=seed, progress=progress,
+                                   stage=f"t-SNE of {n:,} landmarks")
     embedding = tsne.fit(X, affinities=affinities, initialization="pca")
-    return embedding, {"gradient": gradient, "kl_divergence": float(embedding.kl_divergence)}
+    return embedding, {**engine, "kl_divergence": float(embedding.kl_divergence)}
 
 
 def _fit_umap_landmarks(*, X, dims, params, seed, progress):
