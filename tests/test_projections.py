@@ -114,6 +114,21 @@ def test_nearest_neighbors_lookup(tv):
     assert distances[0] == pytest.approx(float(np.linalg.norm(X[pairs[0][0]] - X[5])), rel=1e-4)
 
 
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_a_lookup_above_the_graph_limit_matches_the_graph_without_building_it(tv, monkeypatch,
+                                                                              metric):
+    import core.analysis.neighbors as neighbors
+
+    from_graph = nearest_neighbors(tv=tv, index=7, k=6, metric=metric)
+    built = ArrayCache(kind="knn").keys()
+    monkeypatch.setattr(neighbors, "GRAPH_FOR_LOOKUPS_UP_TO", 100)
+    one_row = nearest_neighbors(tv=tv, index=7, k=6, metric=metric)
+    assert [i for i, _ in one_row] == [i for i, _ in from_graph]
+    np.testing.assert_allclose([d for _, d in one_row], [d for _, d in from_graph], rtol=1e-4,
+                               atol=1e-6)
+    assert ArrayCache(kind="knn").keys() == built  # nothing new was built
+
+
 def test_importing_umap_does_not_import_tensorflow():
     code = ("import sys; from core.analysis.projections import import_umap_class; import_umap_class(); "
             "print('tensorflow' in sys.modules)")
