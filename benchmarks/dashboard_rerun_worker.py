@@ -6,6 +6,10 @@ a head is trained, each view is visited once to warm it, then every view switch 
 `python -m benchmarks.dashboard_rerun_worker --limit 10000` measures one subset size and
 prints JSON; `scripts/dashboard_rerun_timing.py` prints the same measurement as a table.
 
+`--method-switch` times only what the projection view does when the user switches between
+cached methods (PCA ↔ UMAP, each computed once untimed): no head, no other views, so it runs
+at a million points too.
+
 `--backbone tiny_test_cnn` registers the test backbone (seconds, no weights): the rerun
 cost depends on the number of points, not on the backbone.
 """
@@ -42,15 +46,46 @@ def use_backbone(name: str) -> None:
         register_tiny()
 
 
-def measure(*, dataset: str, backbone: str, size: int, limit: str, repeats: int) -> dict:
-    """Server-side milliseconds per view switch (median of `repeats`), with the app warm."""
+def measure(*, dataset: str, backbone: str, size: int, limit: str, repeats: int,
+            method_switch: bool = False) -> dict:
+    """Server-side milliseconds per view switch (median of `repeats`), with the app warm;
+    with `method_switch`, per cached projection-method switch instead."""
     os.environ.update({"TRANSFER_LENS_DATASET": dataset, "TRANSFER_LENS_BACKBONE": backbone,
                        "TRANSFER_LENS_IMAGE_SIZE": str(size), "TRANSFER_LENS_LIMIT": limit})
     _apply_runner_config()
     with tempfile.TemporaryDirectory(prefix="bench-app-") as folder:
         entry = Path(folder) / "timed_app.py"  # AppTest reads it again on every run
         entry.write_text(TIMED_ENTRY)
+        if method_switch:
+            return _measure_method_switch(entry=entry, repeats=repeats)
         return _measure_app(entry=entry, repeats=repeats)
+
+
+def _measure_method_switch(*, entry: Path, repeats: int) -> dict:
+    from streamlit.testing.v1 import AppTest
+
+    from dashboard.state import PROJ_METHOD
+
+    at = AppTest.from_file(str(entry), default_timeout=3600)
+    started = time.perf_counter()
+    at.run()
+    first = time.perf_counter() - started
+    _check(at)
+    header = at.markdown[0].value
+    started = time.perf_counter()
+    at.segmented_control(key=PROJ_METHOD).set_value("umap").run()  # computed once
+    umap = time.perf_counter() - started
+    _check(at)
+    server: dict[str, list[float]] = {"umap": [], "pca": []}
+    for _ in range(repeats):
+        for method in ("pca", "umap"):
+            at.segmented_control(key=PROJ_METHOD).set_value(method).run()
+            server[method].append(at.session_state["_script_seconds"])
+            _check(at)
+    return {"header": header, "points": _points(at), "first_run_s": first,
+            "umap_first_s": umap,
+            "server_ms": {m: 1000 * statistics.median(t) for m, t in server.items()},
+            "projection_chart_bytes": _chart_bytes(at)}
 
 
 def _measure_app(*, entry: Path, repeats: int) -> dict:
@@ -156,10 +191,12 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=96)
     parser.add_argument("--limit", default="10000", help="a subset size, or 'all'")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--method-switch", action="store_true",
+                        help="time only cached projection-method switches (PCA ↔ UMAP)")
     args = parser.parse_args()
     use_backbone(args.backbone)
     result = measure(dataset=args.dataset, backbone=args.backbone, size=args.size,
-                     limit=args.limit, repeats=args.repeats)
+                     limit=args.limit, repeats=args.repeats, method_switch=args.method_switch)
     emit({**result, "limit": args.limit, "repeats": args.repeats, "peak_rss_mb": peak_rss_mb()})
 
 

@@ -69,6 +69,10 @@ class Plan:
     # the chart in headless Chromium (benchmarks/browser_scatter.py) on these datasets' real
     # values at the projections' size; () skips it (quick runs, or no Chromium)
     browser_datasets: tuple[str, ...] = ("fashion_mnist",)
+    # t-SNE's recall@10, ours and scikit-learn's, over these seeds (the same input) where
+    # scikit-learn runs: one seed's map differs from another's by about as much as the
+    # engines differ, so "no worse" is judged on the spread
+    tsne_quality_seeds: tuple[int, ...] = (0, 1, 2)
 
     @classmethod
     def full(cls, *, fashion_available: bool) -> "Plan":
@@ -105,7 +109,7 @@ class Plan:
             quality_seeds=(1,), worker_timeout_s=600.0,
             ray_images=256, ray_size=32, ray_projection_images=128, regression_limit=600,
             regression_size=32, scatter_points=(2_000, 200_000), landmark_points=3_000,
-            landmark_sample=500, browser_datasets=())
+            landmark_sample=500, browser_datasets=(), tsne_quality_seeds=(0, 1))
 
     def with_overrides(self, *, sizes: tuple[int, ...] | None, points: tuple[int, ...] | None,
                        heads_224: bool) -> "Plan":

@@ -68,7 +68,8 @@ def tsne_before(*, tv, scratch: str) -> tuple[np.ndarray, dict]:
                                    "n_iter": BEFORE["n_iter"]}
 
 
-def measure_tsne(*, tv, scratch: str, save_input: str | None, engine: str) -> dict:
+def measure_tsne(*, tv, scratch: str, save_input: str | None, engine: str,
+                 seed: int = 0) -> dict:
     from core.analysis.projections import compute_projection
     from core.analysis.reduction import reduced_values
 
@@ -80,10 +81,10 @@ def measure_tsne(*, tv, scratch: str, save_input: str | None, engine: str) -> di
         if engine == "before":
             coords, details = tsne_before(tv=tv, scratch=scratch)
         else:
-            projection = compute_projection(tv=tv, method="tsne", cache_dir=scratch)
+            projection = compute_projection(tv=tv, method="tsne", cache_dir=scratch, seed=seed)
             coords = np.asarray(projection.coords)
             details = {**projection.details, "n_iter": projection.params["n_iter"]}
-    return {"engine": engine, "pca50_seconds": prep["seconds"], "seconds": took["seconds"],
+    return {"engine": engine, "seed": seed, "pca50_seconds": prep["seconds"], "seconds": took["seconds"],
             "recall10": knn_recall(high=X, low=coords), "threads": details.get("threads"),
             "gradient": details.get("gradient"), "kl_divergence": details.get("kl_divergence"),
             "n_iter": details["n_iter"]}
@@ -115,6 +116,7 @@ def main() -> None:
     parser.add_argument("--save-input", help="tsne: write the PCA-50 input here (.npy)")
     parser.add_argument("--engine", choices=("ours", "before"), default="ours",
                         help="tsne: core's settings now, or those before issue 16's tuning")
+    parser.add_argument("--seed", type=int, default=0, help="tsne (ours): the map's seed")
     args = parser.parse_args()
 
     from benchmarks.features import load_points
@@ -125,7 +127,7 @@ def main() -> None:
             result = measure_pca(tv=tv, scratch=scratch)
         elif args.method == "tsne":
             result = measure_tsne(tv=tv, scratch=scratch, save_input=args.save_input,
-                                  engine=args.engine)
+                                  engine=args.engine, seed=args.seed)
         else:
             result = measure_umap(tv=tv, scratch=scratch)
     emit({"method": args.method, "n": tv.n, "source": args.source, **result,

@@ -20,7 +20,7 @@ def run(*, run: Run) -> list[str]:
     plan = run.plan
     source, source_note = _source(run)
     got: dict[str, dict[int, Any]] = {m: {} for m in ("pca", "tsne", "before", "sklearn",
-                                                      "umap")}
+                                                      "umap", "tsne_seeds", "sklearn_seeds")}
     for n in plan.projection_points:
         got["pca"][n] = _attempt(run, "benchmarks.projection_worker", "--method", "pca",
                                  "--n", n, "--source", source)
@@ -32,6 +32,7 @@ def run(*, run: Run) -> list[str]:
         if n <= plan.sklearn_max_points and "error" not in got["tsne"][n]:
             got["sklearn"][n] = _attempt(run, "benchmarks.sklearn_tsne_worker", "--input", x_file,
                                          timeout=plan.sklearn_cap_s + SKLEARN_STARTUP_S)
+            _other_seeds(run, n, source, x_file, got)
             x_file.unlink(missing_ok=True)
         got["umap"][n] = _attempt(run, "benchmarks.projection_worker", "--method", "umap",
                                   "--n", n, "--source", source)
@@ -71,7 +72,36 @@ def run(*, run: Run) -> list[str]:
                            "scikit-learn recall@10", "scikit-learn KL", "UMAP warm time",
                            "UMAP recall@10"],
                           [_quality_row(n, got) for n in plan.projection_points]),
+            "The same recall@10 over seeds "
+            f"{', '.join(map(str, plan.tsne_quality_seeds))} of each engine (one input; the "
+            "map's seed changes):", "",
+            *report.table(["N", "ours recall@10 mean (min–max)",
+                           "scikit-learn recall@10 mean (min–max)"],
+                          [[f"{n:,}", _spread(got["tsne_seeds"].get(n)),
+                            _spread(got["sklearn_seeds"].get(n))]
+                           for n in plan.projection_points if n in got["tsne_seeds"]]),
             *_errors(got), *_scatter_and_landmarks(run, source)]
+
+
+def _other_seeds(run: Run, n: int, source: str, x_file: Path, got: dict) -> None:
+    """Ours and scikit-learn's t-SNE again with plan.tsne_quality_seeds after the first (the
+    same input), for the spread of recall@10."""
+    ours, theirs = [got["tsne"][n]], [got["sklearn"][n]]
+    for seed in run.plan.tsne_quality_seeds[1:]:
+        ours.append(_attempt(run, "benchmarks.projection_worker", "--method", "tsne", "--n", n,
+                             "--source", source, "--seed", seed))
+        theirs.append(_attempt(run, "benchmarks.sklearn_tsne_worker", "--input", x_file,
+                               "--seed", seed, timeout=run.plan.sklearn_cap_s + SKLEARN_STARTUP_S))
+    got["tsne_seeds"][n], got["sklearn_seeds"][n] = ours, theirs
+
+
+def _spread(results: list[dict] | None) -> str:
+    """Mean recall@10 over seeds, with min–max."""
+    recalls = [r["recall10"] for r in results or [] if "recall10" in r]
+    if not recalls:
+        return "–"
+    return (f"{sum(recalls) / len(recalls):.3f} ({min(recalls):.3f}–{max(recalls):.3f}, "
+            f"{len(recalls)} seeds)")
 
 
 def _scatter_and_landmarks(run: Run, source: str) -> list[str]:
@@ -261,5 +291,6 @@ def _quality_row(n: int, got: dict) -> list[str]:
 
 def _errors(got: dict) -> list[str]:
     lines = [f"- {method} at N = {n:,} failed: `{r['error']}`"
-             for method, by_n in got.items() for n, r in by_n.items() if "error" in r]
+             for method, by_n in got.items() for n, results in by_n.items()
+             for r in (results if isinstance(results, list) else [results]) if "error" in r]
     return [*lines, ""] if lines else []
