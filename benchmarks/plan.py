@@ -69,9 +69,9 @@ class Plan:
     # the chart in headless Chromium (benchmarks/browser_scatter.py) on these datasets' real
     # values at the projections' size; () skips it (quick runs, or no Chromium)
     browser_datasets: tuple[str, ...] = ("fashion_mnist",)
-    # t-SNE's recall@10, ours and scikit-learn's, over these seeds (the same input) where
-    # scikit-learn runs: one seed's map differs from another's by about as much as the
-    # engines differ, so "no worse" is judged on the spread
+    # t-SNE's recall@10, ours and scikit-learn's, on the random subsets drawn with these
+    # seeds where scikit-learn runs: one subset's recall differs from another's by about as
+    # much as the engines differ, so "no worse" is judged over several (paired) inputs
     tsne_quality_seeds: tuple[int, ...] = (0, 1, 2)
 
     @classmethod

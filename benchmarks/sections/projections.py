@@ -72,36 +72,48 @@ def run(*, run: Run) -> list[str]:
                            "scikit-learn recall@10", "scikit-learn KL", "UMAP warm time",
                            "UMAP recall@10"],
                           [_quality_row(n, got) for n in plan.projection_points]),
-            "The same recall@10 over seeds "
-            f"{', '.join(map(str, plan.tsne_quality_seeds))} of each engine (one input; the "
-            "map's seed changes):", "",
+            "t-SNE's recall@10 on the random subsets drawn with seeds "
+            f"{', '.join(map(str, plan.tsne_quality_seeds))} (both engines on each subset's "
+            "same PCA-50 input):", "",
             *report.table(["N", "ours recall@10 mean (min–max)",
-                           "scikit-learn recall@10 mean (min–max)"],
+                           "scikit-learn recall@10 mean (min–max)", "ours − scikit-learn"],
                           [[f"{n:,}", _spread(got["tsne_seeds"].get(n)),
-                            _spread(got["sklearn_seeds"].get(n))]
+                            _spread(got["sklearn_seeds"].get(n)),
+                            _paired(got["tsne_seeds"].get(n), got["sklearn_seeds"].get(n))]
                            for n in plan.projection_points if n in got["tsne_seeds"]]),
             *_errors(got), *_scatter_and_landmarks(run, source)]
 
 
 def _other_seeds(run: Run, n: int, source: str, x_file: Path, got: dict) -> None:
-    """Ours and scikit-learn's t-SNE again with plan.tsne_quality_seeds after the first (the
-    same input), for the spread of recall@10."""
+    """Ours and scikit-learn's t-SNE again on the subsets drawn with plan.tsne_quality_seeds
+    after the first, each pair on the same input, for recall@10 over several inputs."""
     ours, theirs = [got["tsne"][n]], [got["sklearn"][n]]
     for seed in run.plan.tsne_quality_seeds[1:]:
         ours.append(_attempt(run, "benchmarks.projection_worker", "--method", "tsne", "--n", n,
-                             "--source", source, "--seed", seed))
+                             "--source", source, "--subset-seed", seed, "--save-input", x_file))
         theirs.append(_attempt(run, "benchmarks.sklearn_tsne_worker", "--input", x_file,
-                               "--seed", seed, timeout=run.plan.sklearn_cap_s + SKLEARN_STARTUP_S))
+                               timeout=run.plan.sklearn_cap_s + SKLEARN_STARTUP_S))
     got["tsne_seeds"][n], got["sklearn_seeds"][n] = ours, theirs
 
 
 def _spread(results: list[dict] | None) -> str:
-    """Mean recall@10 over seeds, with min–max."""
+    """Mean recall@10 over the subsets, with min–max."""
     recalls = [r["recall10"] for r in results or [] if "recall10" in r]
     if not recalls:
         return "–"
-    return (f"{sum(recalls) / len(recalls):.3f} ({min(recalls):.3f}–{max(recalls):.3f}, "
-            f"{len(recalls)} seeds)")
+    return (f"{sum(recalls) / len(recalls):.4f} ({min(recalls):.4f}–{max(recalls):.4f}, "
+            f"{len(recalls)} subsets)")
+
+
+def _paired(ours: list[dict] | None, theirs: list[dict] | None) -> str:
+    """Mean of ours − scikit-learn's recall@10 over subsets both finished, and how many
+    subsets ours was at least as good on."""
+    pairs = [(a["recall10"], b["recall10"]) for a, b in zip(ours or [], theirs or [])
+             if "recall10" in a and "recall10" in b]
+    if not pairs:
+        return "–"
+    diff = sum(a - b for a, b in pairs) / len(pairs)
+    return f"{diff:+.4f} (ours ≥ on {sum(a >= b for a, b in pairs)} of {len(pairs)})"
 
 
 def _scatter_and_landmarks(run: Run, source: str) -> list[str]:
