@@ -67,8 +67,13 @@ class Plan:
     landmark_points: int = 1_000_000
     landmark_sample: int = 0
     # the chart in headless Chromium (benchmarks/browser_scatter.py) on these datasets' real
-    # values at the projections' size; () skips it (quick runs, or no Chromium)
-    browser_datasets: tuple[str, ...] = ("fashion_mnist",)
+    # values at these sizes (px); () skips it (quick runs, or no Chromium)
+    browser_datasets: tuple[tuple[str, int], ...] = (("fashion_mnist", 96),
+                                                     ("fashion_mnist_1m", 32))
+    # real values at a million points (dataset, px): extracted if not cached (about 6.5 min
+    # at 32 px), then the landmark maps, the cached method switch and Chromium run on them;
+    # None: values derived from the 70,000 real ones instead
+    million: tuple[str, int] | None = ("fashion_mnist_1m", 32)
     # t-SNE's recall@10, ours and scikit-learn's, on the random subsets drawn with these
     # seeds where scikit-learn runs: one subset's recall differs from another's by about as
     # much as the engines differ, so "no worse" is judged over several (paired) inputs
@@ -109,7 +114,8 @@ class Plan:
             quality_seeds=(1,), worker_timeout_s=600.0,
             ray_images=256, ray_size=32, ray_projection_images=128, regression_limit=600,
             regression_size=32, scatter_points=(2_000, 200_000), landmark_points=3_000,
-            landmark_sample=500, browser_datasets=(), tsne_quality_seeds=(0, 1))
+            landmark_sample=500, browser_datasets=(), tsne_quality_seeds=(0, 1),
+            million=None)
 
     def with_overrides(self, *, sizes: tuple[int, ...] | None, points: tuple[int, ...] | None,
                        heads_224: bool) -> "Plan":

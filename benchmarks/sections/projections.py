@@ -122,11 +122,20 @@ def _scatter_and_landmarks(run: Run, source: str) -> list[str]:
     real = "--source", ("real" if source != SYNTHETIC else "synthetic")
     scatter = {n: _attempt(run, "benchmarks.scatter_worker", "--n", n, *real)
                for n in plan.scatter_points}
+    million = _million(run) if source != SYNTHETIC else None
     landmark_args = ("--n", plan.landmark_points,
                      *(("--landmarks", plan.landmark_sample) if plan.landmark_sample else ()),
-                     *(("--synthetic",) if source == SYNTHETIC else ()))
+                     *(("--synthetic",) if source == SYNTHETIC else ()),
+                     *(("--dataset", million[0], "--size", million[1]) if million else ()))
     landmarks = {m: _attempt(run, "benchmarks.landmark_worker", "--method", m, *landmark_args)
                  for m in ("tsne", "umap")}
+    switches = [] if source == SYNTHETIC else [
+        (f"fashion_mnist at {REAL_SIZE} px", _attempt(
+            run, "benchmarks.dashboard_rerun_worker", "--dataset", "fashion_mnist", "--size",
+            REAL_SIZE, "--limit", "all", "--method-switch")),
+        *([(f"{million[0]} at {million[1]} px", _attempt(
+            run, "benchmarks.dashboard_rerun_worker", "--dataset", million[0], "--size",
+            million[1], "--limit", "all", "--method-switch"))] if million else [])]
 
     def scatter_row(n: int) -> list[str]:
         r = scatter[n]
@@ -139,11 +148,18 @@ def _scatter_and_landmarks(run: Run, source: str) -> list[str]:
     def landmark_row(method: str) -> list[str]:
         r = landmarks[method]
         if "error" in r:
-            return [method, "failed", r["error"], "", "", "", ""]
-        return [method, f"{r['n']:,}", f"{r['landmarks'] or 0:,} / {r['placed'] or 0:,}",
+            return [method, "failed", r["error"], "", "", "", "", ""]
+        return [method, r.get("source", ""), f"{r['n']:,}",
+                f"{r['landmarks'] or 0:,} / {r['placed'] or 0:,}",
                 report.seconds(r["seconds"]),
                 f"{report.seconds(r['fit_seconds'])} / {report.seconds(r['place_seconds'])}",
                 report.number(r.get("peak_rss_mb"), 4), report.number(r.get("recall10"))]
+
+    def switch_row(label: str, r: dict) -> list[str]:
+        if "error" in r:
+            return [label, "failed", r["error"], "", ""]
+        return [label, f"{r['points']:,}", f"{r['server_ms']['pca']:.0f} ms",
+                f"{r['server_ms']['umap']:.0f} ms", f"{r['projection_chart_bytes']:,}"]
 
     where = ("the 2-D PCA of the real values, repeated with 1% jitter above 70,000 points "
              "(derived from real values, not extracted)" if source != SYNTHETIC
@@ -160,13 +176,31 @@ def _scatter_and_landmarks(run: Run, source: str) -> list[str]:
                            "cached switch (ms)", "aggregation"],
                           [scatter_row(n) for n in plan.scatter_points]),
             "t-SNE and UMAP through the landmark path (`benchmarks/landmark_worker.py`: fit a "
-            "seeded sample, place the rest with the library's `transform`; input "
-            + ("50-D values derived from real ones, see the worker" if source != SYNTHETIC
-               else "50-D seeded Gaussian blobs") + "), recall@10 against that input:", "",
-            *report.table(["method", "N", "fitted / placed", "wall time", "fit / place",
-                           "peak RSS MB", "recall@10"],
+            "seeded sample, place the rest with the library's `transform`; "
+            + ("the real values from the 1280-d ones, the shared PCA-50 included in the time"
+               if million else "50-D values derived from real ones, see the worker"
+               if source != SYNTHETIC else "50-D seeded Gaussian blobs")
+            + "), recall@10 against the PCA-50 input:", "",
+            *report.table(["method", "input", "N", "fitted / placed", "wall time",
+                           "fit / place", "peak RSS MB", "recall@10"],
                           [landmark_row(m) for m in ("tsne", "umap")]),
+            *(["A cached projection-method switch in the app, server time (Streamlit AppTest "
+               "drives `dashboard/app.py` on every point; the script's own run time, median of "
+               "5, after PCA and UMAP were computed once):", "",
+               *report.table(["values", "points", "to PCA", "to UMAP", "chart bytes per rerun"],
+                             [switch_row(label, r) for label, r in switches])]
+              if switches else []),
             *(_in_chromium(run) if source != SYNTHETIC else [])]
+
+
+def _million(run: Run) -> tuple[str, int] | None:
+    """plan.million's real values, extracted now if they are not cached; None if that fails."""
+    if run.plan.million is None:
+        return None
+    dataset, size = run.plan.million
+    r = _attempt(run, "benchmarks.transfer_values_worker", "--dataset", dataset, "--backbone",
+                 BACKBONE, "--size", size)
+    return None if "error" in r else (dataset, size)
 
 
 def _in_chromium(run: Run) -> list[str]:
@@ -179,9 +213,8 @@ def _in_chromium(run: Run) -> list[str]:
         return ["", f"The chart in Chromium: not measured ({CHROMIUM} is missing; "
                     "`bash scripts/setup.sh --dev` installs it)."]
     rows = []
-    for dataset in run.plan.browser_datasets:
-        r = _attempt(run, "benchmarks.browser_scatter", "--dataset", dataset,
-                     "--size", REAL_SIZE)
+    for dataset, size in run.plan.browser_datasets:
+        r = _attempt(run, "benchmarks.browser_scatter", "--dataset", dataset, "--size", size)
         if "error" in r:
             rows.append([dataset, "failed", r["error"], "", "", "", "", ""])
             continue
