@@ -137,6 +137,12 @@ def main() -> None:
         count = int(shown.group(1).replace(",", ""))
         browser_side = page.evaluate("() => window.__selected || null")
         heap = page.evaluate("() => performance.memory ? performance.memory.usedJSHeapSize : null")
+        # the selection's CSV (written on the click above components.EAGER_CSV_ROWS rows)
+        started = time.perf_counter()
+        with page.expect_download(timeout=600_000) as download:
+            page.get_by_role("button", name=re.compile("Selection as CSV")).click()
+        csv_rows = sum(1 for _ in open(download.value.path(), "rb")) - 1
+        csv_s = time.perf_counter() - started
         browser.close()
 
     expected = None
@@ -161,7 +167,8 @@ def main() -> None:
           "first_shown": int(match.group(1).replace(",", "")),
           "browser_selected": None if not browser_side else browser_side["n"],
           "browser_head": None if not browser_side else browser_side.get("head"),
-          "js_heap_mb": None if heap is None else heap / 2**20})
+          "js_heap_mb": None if heap is None else heap / 2**20,
+          "csv_rows": csv_rows, "csv_seconds": csv_s})
 
 
 if __name__ == "__main__":

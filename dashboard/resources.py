@@ -1219,21 +1219,30 @@ def export_values(ws: Workspace, path, fmt: str, head=None, target=None):
                   target=target if parquet else None)
 
 
+def rows_csv_name(ws: Workspace, what: str) -> str:
+    dataset = "".join(c if c.isalnum() or c in "-_" else "_" for c in ws.settings.dataset_label)
+    return f"{dataset}_{what}.csv"
+
+
+def write_rows_csv(ws: Workspace, rows, *, name: str, head=None, extra_columns=None) -> bytes:
+    """Write the rows' CSV (see rows_csv) to the export folder and return its bytes."""
+    from core.serving.export import export_rows_csv
+
+    path = export_folder(ws) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    export_rows_csv(tv=ws.tv, rows=rows, path=path, head=head, extra_columns=extra_columns)
+    return path.read_bytes()
+
+
 def rows_csv(ws: Workspace, rows, *, what: str, head=None, extra_columns=None,
              memo_key: Hashable = None) -> tuple[bytes, str]:
     """CSV of some samples (core.serving.export.export_rows_csv: sample id, label, class,
     split, with `head` its prediction and probabilities, then `extra_columns`), written to
     the export folder; returns (bytes, file name). Memoised per `memo_key` when given."""
-    from core.serving.export import export_rows_csv
-
-    dataset = "".join(c if c.isalnum() or c in "-_" else "_" for c in ws.settings.dataset_label)
-    name = f"{dataset}_{what}.csv"
+    name = rows_csv_name(ws, what)
 
     def write() -> bytes:
-        path = export_folder(ws) / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        export_rows_csv(tv=ws.tv, rows=rows, path=path, head=head, extra_columns=extra_columns)
-        return path.read_bytes()
+        return write_rows_csv(ws, rows, name=name, head=head, extra_columns=extra_columns)
 
     if memo_key is None:
         return write(), name

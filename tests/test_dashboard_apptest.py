@@ -937,7 +937,8 @@ def test_degenerate_run_never_becomes_active(app: AppTest) -> None:
 
 # --- CSV exports (issue 13) ---
 
-def test_csv_downloads_of_selection_failures_and_label_issues(app: AppTest, downloads) -> None:
+def test_csv_downloads_of_selection_failures_and_label_issues(app: AppTest, downloads,
+                                                              monkeypatch) -> None:
     from dashboard.state import Selection
 
     train(app)
@@ -952,6 +953,17 @@ def test_csv_downloads_of_selection_failures_and_label_issues(app: AppTest, down
     assert list(frame["sample_id"]) == [f"digits/{i:04d}" for i in chosen]
     assert {"label", "class", "split", "predicted", "predicted_class", "confidence",
             "p_0", "p_9"} <= set(frame.columns)
+
+    # a selection above EAGER_CSV_ROWS: the file is written on the click, not on every rerun
+    import dashboard.ui.components as components
+
+    monkeypatch.setattr(components, "EAGER_CSV_ROWS", 3)
+    downloads.clear()
+    app.run()
+    assert_clean(app)
+    button = [b for b in app.get("download_button") if b.proto.id.endswith("selection_csv")]
+    assert button and not any(name.endswith("_selection.csv") for name in downloads)
+    monkeypatch.setattr(components, "EAGER_CSV_ROWS", 20_000)
 
     show(app, "Failures")
     failures = int(re.search(r"\*\*([\d,]+) of \d+ test images are misclassified", texts(app))

@@ -227,16 +227,19 @@ def _in_chromium(run: Run) -> list[str]:
                      f"{frames['median']:.0f} / {frames['p95']:.0f} ms",
                      f"{r['mouse_up_to_gallery_s']:.2f} s",
                      f"{r['selected']:,} ({exact})",
-                     report.number(r["js_heap_mb"], 4)])
+                     report.number(r["js_heap_mb"], 4),
+                     f"{r['csv_rows']:,} rows in {report.seconds(r['csv_seconds'])}"])
     return ["", "The chart in headless Chromium (`benchmarks/browser_scatter.py`: the app on the "
                 "real values, Debian Chromium with software WebGL, one page): first chart from "
                 "page load (values cached, projection computed), a cached method switch from "
                 "click to chart drawn (median of 3), the frame interval while a 72-move lasso "
-                "is drawn, mouse-up to the gallery, and the lasso's count against a "
-                "point-in-polygon (even-odd) of every point's display position.", "",
+                "is drawn, mouse-up to the gallery, the lasso's count against a "
+                "point-in-polygon (even-odd) of every point's display position, and the "
+                "selection's CSV from the click to the downloaded file.", "",
             *report.table(["dataset", "first chart", "cached switch (median)",
                            "lasso frames median / p95", "mouse-up to gallery",
-                           "selected (vs point-in-polygon)", "JS heap MB"], rows)]
+                           "selected (vs point-in-polygon)", "JS heap MB",
+                           "selection CSV, click to file"], rows)]
 
 
 def _source(run: Run) -> tuple[str, str]:

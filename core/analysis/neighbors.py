@@ -163,19 +163,42 @@ def nearest_neighbors(*, tv: TransferValues, index: int, k: int = 8, metric: str
 
 
 def _one_row_neighbors(*, tv, index, k, metric, pca_dims, cache_dir) -> list[tuple[int, float]]:
-    """Sample `index`'s k nearest others by one exact pass (the distances the graph uses)."""
+    """Sample `index`'s k nearest others by one pass over the reduced values: a matrix-vector
+    product ranks every row (|a|² − 2a·b + |b|², float32), then the best few hundred are
+    measured exactly as the graph measures them, so rounding cannot change the answer."""
+    X = reduced_values(tv=tv, pca_dims=effective_pca_dims(tv, pca_dims), cache_dir=cache_dir)
     grapher = KNNGraph(n_neighbors=k, metric=metric)
-    X = grapher._prepare(reduced_values(tv=tv, pca_dims=effective_pca_dims(tv, pca_dims),
-                                        cache_dir=cache_dir))
-    d2 = np.einsum("ij,ij->i", X - X[index], X - X[index])
-    d2[index] = np.inf
+    query = grapher._prepare(np.asarray(X[index:index + 1]))[0]
+    norms = _row_norms(X)
+    if metric == "cosine":  # unit vectors: |a − b|² = 2 − 2 cos
+        rough = 2 - 2 * (np.asarray(X, np.float32) @ query) / np.maximum(norms, 1e-12)
+    else:
+        rough = norms ** 2 - 2 * (np.asarray(X, np.float32) @ query) + query @ query
+    rough[index] = np.inf
     k = min(k, tv.n - 1)
-    nearest = np.argpartition(d2, k)[:k]
-    nearest = nearest[np.lexsort((nearest, d2[nearest]))]
-    distances = np.sqrt(d2[nearest])
+    shortlist = np.argpartition(rough, min(len(rough) - 1, 4 * k + 256))[:4 * k + 256]
+    shortlist = shortlist[shortlist != index]
+    exact = np.linalg.norm(grapher._prepare(np.asarray(X[np.sort(shortlist)])) - query, axis=1)
+    order = np.lexsort((np.sort(shortlist), exact))[:k]
+    nearest, distances = np.sort(shortlist)[order], exact[order]
     if metric == "cosine":
         distances = distances ** 2 / 2
     return [(int(i), float(d)) for i, d in zip(nearest, distances)]
+
+
+_norms: dict[int, np.ndarray] = {}
+
+
+def _row_norms(X: np.ndarray) -> np.ndarray:
+    """Each row's length; remembered for the last cached file asked about (every look-up on
+    one map reads the same reduced values, and cache entries never change)."""
+    if not isinstance(X, np.memmap) or X.filename is None:
+        return np.sqrt(np.einsum("ij,ij->i", X, X, dtype=np.float32))
+    key = hash((X.filename, X.offset, X.shape))
+    if key not in _norms:
+        _norms.clear()
+        _norms[key] = np.sqrt(np.einsum("ij,ij->i", X, X, dtype=np.float32))
+    return _norms[key]
 
 
 def neighbor_label_votes(*, graph: KNNGraph, labels: np.ndarray, num_classes: int) -> np.ndarray:
