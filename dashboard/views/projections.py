@@ -280,7 +280,8 @@ def _density_chart(ws: Workspace, projection, *, colour: str, token, config: dic
                     on_select=partial(_on_select, tv.key, display),
                     selection_mode=("box", "lasso"), config=config)
     selected_region = state.selection_region(tv.key)
-    zoom_in, back, note = st.columns([1, 1, 4], vertical_alignment="center")
+    # wide enough for "Zoom to selection" with its icon at a 1440 px window (was cut off)
+    zoom_in, back, note = st.columns([1.3, 1, 3.7], vertical_alignment="center")
     zoom_in.button("Zoom to selection", icon=":material/zoom_in:", key="zoom_to_selection",
                    disabled=selected_region is None,
                    on_click=state.set_zoom, args=(projection.key, selected_region))
