@@ -1234,19 +1234,15 @@ def write_rows_csv(ws: Workspace, rows, *, name: str, head=None, extra_columns=N
     return path.read_bytes()
 
 
-def rows_csv(ws: Workspace, rows, *, what: str, head=None, extra_columns=None,
-             memo_key: Hashable = None) -> tuple[bytes, str]:
+def rows_csv(ws: Workspace, rows, *, what: str, memo_key: Hashable, head=None,
+             extra_columns=None) -> bytes:
     """CSV of some samples (core.serving.export.export_rows_csv: sample id, label, class,
     split, with `head` its prediction and probabilities, then `extra_columns`), written to
-    the export folder; returns (bytes, file name). Memoised per `memo_key` when given."""
+    the export folder once per `memo_key` (rows_csv_name names it)."""
     name = rows_csv_name(ws, what)
-
-    def write() -> bytes:
-        return write_rows_csv(ws, rows, name=name, head=head, extra_columns=extra_columns)
-
-    if memo_key is None:
-        return write(), name
-    return remembered(("rows_csv", ws.tv.key, what, memo_key), write), name
+    return remembered(("rows_csv", ws.tv.key, what, memo_key),
+                      lambda: write_rows_csv(ws, rows, name=name, head=head,
+                                             extra_columns=extra_columns))
 
 
 def export_projection(ws: Workspace, path, method: str, dims: int, params: dict | None):

@@ -164,8 +164,8 @@ def nearest_neighbors(*, tv: TransferValues, index: int, k: int = 8, metric: str
 
 def _one_row_neighbors(*, tv, index, k, metric, pca_dims, cache_dir) -> list[tuple[int, float]]:
     """Sample `index`'s k nearest others by one pass over the reduced values: a matrix-vector
-    product ranks every row (|a|² − 2a·b + |b|², float32), then the best few hundred are
-    measured exactly as the graph measures them, so rounding cannot change the answer."""
+    product ranks every row (|a|² − 2a·b + |b|², float32), then a shortlist 4k + 256 deep is
+    measured as the graph measures it, so the ranking's rounding does not decide the answer."""
     X = reduced_values(tv=tv, pca_dims=effective_pca_dims(tv, pca_dims), cache_dir=cache_dir)
     grapher = KNNGraph(n_neighbors=k, metric=metric)
     query = grapher._prepare(np.asarray(X[index:index + 1]))[0]
@@ -177,10 +177,10 @@ def _one_row_neighbors(*, tv, index, k, metric, pca_dims, cache_dir) -> list[tup
     rough[index] = np.inf
     k = min(k, tv.n - 1)
     shortlist = np.argpartition(rough, min(len(rough) - 1, 4 * k + 256))[:4 * k + 256]
-    shortlist = shortlist[shortlist != index]
-    exact = np.linalg.norm(grapher._prepare(np.asarray(X[np.sort(shortlist)])) - query, axis=1)
-    order = np.lexsort((np.sort(shortlist), exact))[:k]
-    nearest, distances = np.sort(shortlist)[order], exact[order]
+    shortlist = np.sort(shortlist[shortlist != index])
+    exact = np.linalg.norm(grapher._prepare(np.asarray(X[shortlist])) - query, axis=1)
+    order = np.lexsort((shortlist, exact))[:k]  # nearest first, ties by index
+    nearest, distances = shortlist[order], exact[order]
     if metric == "cosine":
         distances = distances ** 2 / 2
     return [(int(i), float(d)) for i, d in zip(nearest, distances)]
@@ -195,10 +195,12 @@ def _row_norms(X: np.ndarray) -> np.ndarray:
     if not isinstance(X, np.memmap) or X.filename is None:
         return np.sqrt(np.einsum("ij,ij->i", X, X, dtype=np.float32))
     key = hash((X.filename, X.offset, X.shape))
-    if key not in _norms:
+    norms = _norms.get(key)
+    if norms is None:  # sessions share the module: never read back what another cleared
+        norms = np.sqrt(np.einsum("ij,ij->i", X, X, dtype=np.float32))
         _norms.clear()
-        _norms[key] = np.sqrt(np.einsum("ij,ij->i", X, X, dtype=np.float32))
-    return _norms[key]
+        _norms[key] = norms
+    return norms
 
 
 def neighbor_label_votes(*, graph: KNNGraph, labels: np.ndarray, num_classes: int) -> np.ndarray:

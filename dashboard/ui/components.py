@@ -165,22 +165,19 @@ def csv_download(ws: Workspace, rows, *, what: str, label: str, key: str, head=N
     import hashlib
 
     rows = np.asarray(rows, dtype=np.int64)
+    file_name = resources.rows_csv_name(ws, what)
     if len(rows) > EAGER_CSV_ROWS:
-        file_name = resources.rows_csv_name(ws, what)
         # runs on the click, outside the script run: everything it needs is bound here
-        st.download_button(label, data=partial(resources.write_rows_csv, ws, rows,
-                                               name=file_name, head=head,
-                                               extra_columns=extra_columns),
-                           file_name=file_name, mime="text/csv", key=key,
-                           icon=":material/download:", on_click="ignore", help=help)
-        return
-    digest = hashlib.sha1(rows.tobytes())
-    for name, column in (extra_columns or {}).items():
-        digest.update(name.encode())
-        digest.update(np.asarray(column).astype(str).tobytes())
-    memo_key = (digest.hexdigest(), None if head is None else head.key)
-    data, file_name = resources.rows_csv(ws, rows, what=what, head=head,
-                                         extra_columns=extra_columns, memo_key=memo_key)
+        data = partial(resources.write_rows_csv, ws, rows, name=file_name, head=head,
+                       extra_columns=extra_columns)
+    else:
+        digest = hashlib.sha1(rows.tobytes())
+        for name, column in (extra_columns or {}).items():
+            digest.update(name.encode())
+            digest.update(np.asarray(column).astype(str).tobytes())
+        memo_key = (digest.hexdigest(), None if head is None else head.key)
+        data = resources.rows_csv(ws, rows, what=what, memo_key=memo_key, head=head,
+                                  extra_columns=extra_columns)
     st.download_button(label, data=data, file_name=file_name, mime="text/csv", key=key,
                        icon=":material/download:", on_click="ignore", help=help)
 
