@@ -49,11 +49,39 @@ def main() -> None:
 
     from core.analysis.projection_quality import knn_recall
     from core.analysis.projections import compute_projection
-    from core.features.feature_sets import from_arrays
+    from core.analysis.reduction import reduced_values
 
     params = {"landmarks": args.landmarks} if args.landmarks else None
+    stages: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="bench-landmarks-") as scratch:
+        tv, source = _points(args, scratch)
+        with timer() as took:  # nothing is cached in scratch: real values' PCA-50 included
+            projection = compute_projection(tv=tv, method=args.method, cache_dir=scratch,
+                                            params=params,
+                                            progress=lambda p: stages.append(p.stage))
+        # the map's own input: the PCA-50 of real values, the 50-D derived values as they are
+        high = reduced_values(tv=tv, pca_dims=50, cache_dir=scratch)
+        recall = knn_recall(high=high, low=np.asarray(projection.coords))
+    emit({"method": args.method, "n": tv.n, "source": source, "seconds": took["seconds"],
+          "fit_seconds": projection.details.get("fit_seconds"),
+          "place_seconds": projection.details.get("place_seconds"),
+          "landmarks": projection.details.get("landmarks"),
+          "placed": projection.details.get("placed"), "recall10": recall,
+          "stages": sorted(set(stages)), "peak_rss_mb": peak_rss_mb()})
+
+
+def _points(args, scratch: str):
+    """(TransferValues, a label for the input): a dataset's cached real values, seeded
+    blobs, or values derived from the real 70,000."""
     if args.dataset:
-        return _real(args, params)
+        from core.datasets import load_dataset
+        from core.features.transfer_values import compute_transfer_values
+
+        tv = compute_transfer_values(dataset=load_dataset(name=args.dataset),
+                                     backbone="efficientnet_lite0", image_size=args.size)
+        return tv, f"{args.dataset} at {args.size} px"
+    from core.features.feature_sets import from_arrays
+
     if args.synthetic:
         rng = np.random.default_rng(0)
         labels = rng.integers(0, 10, args.n)
@@ -62,48 +90,9 @@ def main() -> None:
         names = [str(i) for i in range(10)]
     else:
         values, labels, names = derived_points(n=args.n, noise=args.noise)
-    stages: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="bench-landmarks-") as scratch:
-        tv = from_arrays(values=values, labels=labels, class_names=names,
-                         name=f"derived-{args.n}", cache_dir=scratch)
-        with timer() as took:
-            projection = compute_projection(tv=tv, method=args.method, cache_dir=scratch, params=params,
-                                            progress=lambda p: stages.append(p.stage))
-        recall = knn_recall(high=values, low=np.asarray(projection.coords))
-    emit({"method": args.method, "n": args.n,
-          "source": "blobs" if args.synthetic else "derived from real values",
-          "seconds": took["seconds"],
-          "fit_seconds": projection.details.get("fit_seconds"),
-          "place_seconds": projection.details.get("place_seconds"),
-          "landmarks": projection.details.get("landmarks"),
-          "placed": projection.details.get("placed"), "recall10": recall,
-          "stages": sorted(set(stages)), "peak_rss_mb": peak_rss_mb()})
-
-
-def _real(args, params) -> None:
-    """The projection of a dataset's cached real values, from the 1280-d values on."""
-    from core.analysis.projection_quality import knn_recall
-    from core.analysis.projections import compute_projection
-    from core.analysis.reduction import reduced_values
-    from core.datasets import load_dataset
-    from core.features.transfer_values import compute_transfer_values
-
-    tv = compute_transfer_values(dataset=load_dataset(name=args.dataset),
-                                 backbone="efficientnet_lite0", image_size=args.size)
-    stages: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="bench-landmarks-") as scratch:
-        with timer() as took:  # the PCA-50 included: nothing is cached in the scratch folder
-            projection = compute_projection(tv=tv, method=args.method, cache_dir=scratch,
-                                            params=params,
-                                            progress=lambda p: stages.append(p.stage))
-        X = reduced_values(tv=tv, pca_dims=50, cache_dir=scratch)
-        recall = knn_recall(high=X, low=np.asarray(projection.coords))
-    emit({"method": args.method, "n": tv.n, "source": f"{args.dataset} at {args.size} px",
-          "seconds": took["seconds"], "fit_seconds": projection.details.get("fit_seconds"),
-          "place_seconds": projection.details.get("place_seconds"),
-          "landmarks": projection.details.get("landmarks"),
-          "placed": projection.details.get("placed"), "recall10": recall,
-          "stages": sorted(set(stages)), "peak_rss_mb": peak_rss_mb()})
+    tv = from_arrays(values=values, labels=labels, class_names=names, name=f"derived-{args.n}",
+                     cache_dir=scratch)
+    return tv, "blobs" if args.synthetic else "derived from real values"
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ Every derived result goes to a fresh scratch cache, so nothing is a cache hit.
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 
 import numpy as np
@@ -55,9 +56,8 @@ def tsne_before(*, tv, scratch: str) -> tuple[np.ndarray, dict]:
 
     X = reduced_values(tv=tv, pca_dims=50, cache_dir=scratch)
     affinities, _ = tsne_affinities(tv=tv, perplexity=30.0, pca_dims=50, cache_dir=scratch)
-    large = tv.n >= BEFORE["fft_from"]
-    gradient = "fft" if large else "bh"
-    threads = -1 if tv.n >= BEFORE["threads_from"] else 1
+    gradient = "fft" if tv.n >= BEFORE["fft_from"] else "bh"
+    threads = (os.cpu_count() or 1) if tv.n >= BEFORE["threads_from"] else 1
     embedding = TSNE(n_components=2, n_iter=BEFORE["n_iter"] - BEFORE["exaggeration_iter"],
                      early_exaggeration_iter=BEFORE["exaggeration_iter"], random_state=0,
                      negative_gradient_method=gradient, n_jobs=threads,
@@ -130,7 +130,8 @@ def main() -> None:
                                   engine=args.engine)
         else:
             result = measure_umap(tv=tv, scratch=scratch)
-    emit({"method": args.method, "n": tv.n, "subset_seed": args.subset_seed, "source": args.source, **result,
+    emit({"method": args.method, "n": tv.n, "subset_seed": args.subset_seed,
+          "source": args.source, **result,
           "peak_rss_mb": peak_rss_mb()})
 
 

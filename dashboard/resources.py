@@ -340,18 +340,24 @@ def build_knn_in_background(tv, *, n_neighbors: int = 15) -> None:
     threading.Thread(target=build, name=f"knn-{tv.key}", daemon=True).start()
 
 
+def graph_worth_building(tv) -> bool:
+    """Whether tv's exact kNN graph is built ahead of need: up to core's
+    GRAPH_FOR_LOOKUPS_UP_TO points (it grows as N², an hour at a million); above, only a view
+    that needs the whole graph (label issues) builds it, with progress."""
+    from core.analysis.neighbors import GRAPH_FOR_LOOKUPS_UP_TO
+
+    return tv.n <= GRAPH_FOR_LOOKUPS_UP_TO
+
+
 def nearest(tv, index: int, k: int = 8) -> list[tuple[int, float]]:
     from core.analysis.neighbors import nearest_neighbors
 
-    from core.analysis.neighbors import GRAPH_FOR_LOOKUPS_UP_TO
-
-    if tv.n > GRAPH_FOR_LOOKUPS_UP_TO and bundle_of(tv) is None:
-        return nearest_neighbors(tv=tv, index=int(index), k=k)  # one row, no graph
-    graph = knn(tv)  # build (or load) the shared graph once, with a spinner, before the look-up
-    if bundle_of(tv) is not None and k <= graph.indices_.shape[1]:
-        return [(int(i), float(d)) for i, d in zip(graph.indices_[int(index), :k],
-                                                   graph.distances_[int(index), :k])]
-    return nearest_neighbors(tv=tv, index=int(index), k=k)
+    if bundle_of(tv) is not None or graph_worth_building(tv):
+        graph = knn(tv)  # build (or load) the shared graph once, with a spinner, first
+        if bundle_of(tv) is not None and k <= graph.indices_.shape[1]:
+            return [(int(i), float(d)) for i, d in zip(graph.indices_[int(index), :k],
+                                                       graph.distances_[int(index), :k])]
+    return nearest_neighbors(tv=tv, index=int(index), k=k)  # above the limit: one row
 
 
 def separability(tv) -> dict:
@@ -472,11 +478,7 @@ def _open_workspace(settings: Settings, tv) -> Workspace:
     done = state.finetuned(tv.key)
     if done is not None and state.fine_tuned_space():
         tv = done.after
-    from core.analysis.neighbors import GRAPH_FOR_LOOKUPS_UP_TO
-
-    # above it the exact graph takes long enough to slow every view while it builds (an hour
-    # at a million points): only a view that needs it (label issues) builds it, with progress
-    if tv.n <= GRAPH_FOR_LOOKUPS_UP_TO:
+    if graph_worth_building(tv):  # else it would slow every view while it builds
         build_knn_in_background(tv)
     return Workspace(settings=settings, dataset=dataset,
                      total=len(full_dataset(settings.dataset)), tv=tv, finetuned=done)

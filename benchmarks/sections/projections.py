@@ -129,13 +129,12 @@ def _scatter_and_landmarks(run: Run, source: str) -> list[str]:
                      *(("--dataset", million[0], "--size", million[1]) if million else ()))
     landmarks = {m: _attempt(run, "benchmarks.landmark_worker", "--method", m, *landmark_args)
                  for m in ("tsne", "umap")}
-    switches = [] if source == SYNTHETIC else [
-        (f"fashion_mnist at {REAL_SIZE} px", _attempt(
-            run, "benchmarks.dashboard_rerun_worker", "--dataset", "fashion_mnist", "--size",
-            REAL_SIZE, "--limit", "all", "--method-switch")),
-        *([(f"{million[0]} at {million[1]} px", _attempt(
-            run, "benchmarks.dashboard_rerun_worker", "--dataset", million[0], "--size",
-            million[1], "--limit", "all", "--method-switch"))] if million else [])]
+    switched = [] if source == SYNTHETIC else [("fashion_mnist", REAL_SIZE),
+                                              *([million] if million else [])]
+    switches = [(f"{dataset} at {size} px",
+                 _attempt(run, "benchmarks.dashboard_rerun_worker", "--dataset", dataset,
+                          "--size", size, "--limit", "all", "--method-switch"))
+                for dataset, size in switched]
 
     def scatter_row(n: int) -> list[str]:
         r = scatter[n]

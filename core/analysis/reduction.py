@@ -52,7 +52,7 @@ class PCAReduction:
 SOLVERS = ("full", "randomized", "covariance")
 
 
-def resolve_solver(solver: str, n: int, dim: int = 0) -> str:
+def resolve_solver(solver: str, n: int, dim: int) -> str:
     if solver == "auto":
         if n * dim * 4 > COVARIANCE_ABOVE_BYTES and dim <= COVARIANCE_UP_TO_DIM:
             return "covariance"
@@ -106,8 +106,9 @@ def _fit_pca(values: np.ndarray, dims: int, solver: str, seed: int) -> dict[str,
 
 def _fit_pca_by_covariance(values: np.ndarray, dims: int,
                            progress: Optional[ProgressCallback] = None) -> dict[str, np.ndarray]:
-    """Exact PCA in two passes over row chunks: the mean, then the D×D scatter of the centred
-    rows (float32 products summed in float64), its eigenvectors, then the coordinates. Memory:
+    """Exact PCA in three passes over row chunks: the mean, the D×D scatter of the centred
+    rows (float32 products summed in float64) whose eigenvectors are the components, then
+    the coordinates. Memory:
     one chunk and D² beyond the result; pages of a memory-mapped matrix are released after
     each chunk. Signs follow scikit-learn's (each component's largest loading positive)."""
     n, d = values.shape
