@@ -12,7 +12,7 @@ from core.base.errors import TransferLensError
 from core.base.memory import require_memory
 from core.base.params import ParamSpec, check_params
 
-FINETUNE_VERSION = 1
+FINETUNE_VERSION = 2  # 2: crop offsets drawn per image (were per batch)
 # bytes of training memory per input pixel of one image in a batch (activations kept for the
 # backward pass): a deliberately low figure for EfficientNet-Lite0, so the check only refuses
 # batches that cannot fit on any account
@@ -40,6 +40,9 @@ FINETUNE_SPECS: dict[str, ParamSpec] = {
     "crop_pad_fraction": ParamSpec("float", min=0, max=0.5,
                                    help="pad by this share of the side, then random-crop"),
     "flip": ParamSpec("bool", help="random horizontal flips"),
+    "erase": ParamSpec("float", min=0, max=1,
+                       help="probability of random erasing: a noise rectangle of 2-40 % of "
+                            "each image (0: off)"),
     "dropout": ParamSpec(**_FRACTION, help="dropout before the classifier"),
     "ema": ParamSpec("float", min=0, max=1, max_exclusive=True,
                      help="momentum of an exponential moving average of the weights (0: off); "
@@ -75,6 +78,7 @@ class FineTuneConfig:
     bn: str = "frozen"  # "frozen": ImageNet statistics, folded; "train": BN in unfrozen blocks adapts
     crop_pad_fraction: float = 0.1  # pad by this share of the side, then random-crop back
     flip: bool = True
+    erase: float = 0.0  # random erasing's probability per image (core.finetune.augment)
     dropout: float = 0.2
     # a moving average of the weights, updated every step (0: off); each epoch's validation
     # scores the raw weights and the average, and the run ends with whichever scores higher

@@ -2,7 +2,7 @@
 
 Phase 1 trains a softmax head on the cached transfer values (seconds). Phase 2 puts that head
 on the backbone, unfreezes all of it or its top K blocks, and trains on the images with
-augmentation (random crop after padding, horizontal flip), AdamW with a one-cycle or cosine
+augmentation (random crop after padding, horizontal flip, optional random erasing), AdamW with a one-cycle or cosine
 schedule and label smoothing. With `start_size` the input grows over the epochs (progressive
 resizing), so the early epochs cost a fraction of the last ones.
 
@@ -216,6 +216,7 @@ class Trainer:
 
     def _steps(self, model, optimizer, crop_fraction: float):
         from core.features.preprocessing import preprocess_batch
+        from core.finetune.augment import augment as augment_batch
 
         tf, config = self.tf, self.config
         smoothing = config.label_smoothing
@@ -225,17 +226,8 @@ class Trainer:
             """Augmentation (train) on the images as they are, then the one preprocessing."""
             x = batch
             if augment:
-                h, w = tf.shape(x)[1], tf.shape(x)[2]
-                pad = tf.cast(tf.round(tf.cast(h, tf.float32) * config.crop_pad_fraction), tf.int32)
-                if config.crop_pad_fraction > 0:
-                    x = tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
-                    offsets = tf.random.stateless_uniform([2], seed=seed, minval=0,
-                                                          maxval=2 * pad + 1, dtype=tf.int32)
-                    x = x[:, offsets[0]:offsets[0] + h, offsets[1]:offsets[1] + w, :]
-                if config.flip:
-                    flips = tf.random.stateless_uniform([tf.shape(x)[0], 1, 1, 1],
-                                                        seed=seed + 1) < 0.5
-                    x = tf.where(flips, tf.reverse(x, axis=[2]), x)
+                x = augment_batch(tf, x, seed=seed, pad_fraction=config.crop_pad_fraction,
+                                  flip=config.flip, erase=config.erase)
             return preprocess_batch(x, preprocessing=Preprocessing(size=size,
                                                                    crop_fraction=crop_fraction))
 

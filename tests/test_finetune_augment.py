@@ -1,0 +1,64 @@
+"""Fine-tuning's augmentation: per-image crops, flips and random erasing, seeded."""
+
+import numpy as np
+import pytest
+
+from core.finetune.augment import ERASE_AREA, augment, random_crop, random_erase
+
+tf = pytest.importorskip("tensorflow")
+
+SEED = tf.constant([3, 7], dtype=tf.int64)
+
+
+def _batch(n: int = 64, side: int = 28) -> np.ndarray:
+    # every pixel unique within an image (values wrap at 256, rows stay distinct by offset)
+    rng = np.random.default_rng(0)
+    return rng.integers(1, 256, size=(n, side, side, 1), dtype=np.uint8)
+
+
+def test_each_image_is_a_window_of_itself_padded_at_its_own_offset():
+    images = _batch()
+    out = random_crop(tf, tf.constant(images), seed=SEED, pad_fraction=0.1).numpy()
+    pad = 3  # round(28 * 0.1)
+    offsets = []
+    for image, cropped in zip(images, out):
+        padded = np.pad(image, [(pad, pad), (pad, pad), (0, 0)])
+        found = [(r, c) for r in range(2 * pad + 1) for c in range(2 * pad + 1)
+                 if np.array_equal(padded[r:r + 28, c:c + 28], cropped)]
+        assert found, "a crop that is not a window of the padded image"
+        offsets.append(found[0])
+    assert len(set(offsets)) > 10  # drawn per image, not once per batch
+
+
+def test_erasing_replaces_one_rectangle_of_the_drawn_size_per_image():
+    images = np.zeros((200, 28, 28, 1), np.uint8)
+    out = random_erase(tf, tf.constant(images), seed=SEED, probability=1.0).numpy()[..., 0]
+    for erased in out:
+        rows, cols = np.nonzero(erased)
+        assert len(rows), "probability 1 must erase every image"
+        top, bottom, left, right = rows.min(), rows.max(), cols.min(), cols.max()
+        box = (bottom - top + 1) * (right - left + 1)
+        # noise is 0 with chance 1/256 per pixel: the box is nearly all changed
+        assert np.count_nonzero(erased[top:bottom + 1, left:right + 1]) >= box - max(3, box / 20)
+        assert box <= ERASE_AREA[1] * 28 * 28 + 2 * 28 + 1  # rounding to whole pixels
+    sizes = [np.count_nonzero(e) / 28 ** 2 for e in out]
+    assert 0.1 < np.mean(sizes) < 0.3  # areas uniform in 2-40 %
+
+
+def test_erasing_probability_is_per_image_and_zero_changes_nothing():
+    images = np.zeros((1000, 28, 28, 1), np.uint8)
+    out = random_erase(tf, tf.constant(images), seed=SEED, probability=0.3).numpy()
+    share = np.mean([np.any(e) for e in out])
+    assert 0.25 < share < 0.35
+    same = random_erase(tf, tf.constant(images), seed=SEED, probability=0.0).numpy()
+    assert np.array_equal(same, images)
+
+
+def test_the_same_seed_gives_the_same_batch_and_another_seed_another():
+    images = tf.constant(_batch())
+    settings = dict(pad_fraction=0.1, flip=True, erase=0.5)
+    first = augment(tf, images, seed=SEED, **settings).numpy()
+    again = augment(tf, images, seed=SEED, **settings).numpy()
+    other = augment(tf, images, seed=SEED + 1, **settings).numpy()
+    assert np.array_equal(first, again)
+    assert not np.array_equal(first, other)
