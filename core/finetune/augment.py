@@ -17,19 +17,20 @@ ERASE_ASPECT = (0.3, 1 / 0.3)
 
 
 def random_crop(tf: Any, x, *, seed, pad_fraction: float):
-    """Pad each side by `pad_fraction` of the height (zeros), then crop back at an offset drawn
-    for each image."""
+    """Pad each side by `pad_fraction` of the height (zeros), then crop back at one random
+    offset for the whole batch.
+
+    One offset per batch, not per image: drawn per image, the default recipe measured 94.25 %
+    test accuracy against 94.50 / 94.49 % (README, "Fine-tuning"), so the measured recipe stays.
+    """
     if pad_fraction <= 0:
         return x
-    b, h, w = tf.shape(x)[0], tf.shape(x)[1], tf.shape(x)[2]
+    h, w = tf.shape(x)[1], tf.shape(x)[2]
     pad = tf.cast(tf.round(tf.cast(h, tf.float32) * pad_fraction), tf.int32)
     padded = tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
-    offsets = tf.random.stateless_uniform([b, 2], seed=seed, minval=0, maxval=2 * pad + 1,
+    offsets = tf.random.stateless_uniform([2], seed=seed, minval=0, maxval=2 * pad + 1,
                                           dtype=tf.int32)
-    rows = offsets[:, :1] + tf.range(h)[None, :]  # (b, h)
-    cols = offsets[:, 1:] + tf.range(w)[None, :]  # (b, w)
-    padded = tf.gather(padded, rows, axis=1, batch_dims=1)
-    return tf.gather(padded, cols, axis=2, batch_dims=1)
+    return padded[:, offsets[0]:offsets[0] + h, offsets[1]:offsets[1] + w, :]
 
 
 def random_flip(tf: Any, x, *, seed):

@@ -12,7 +12,7 @@ from core.base.errors import TransferLensError
 from core.base.memory import require_memory
 from core.base.params import ParamSpec, check_params
 
-FINETUNE_VERSION = 2  # 2: crop offsets drawn per image (were per batch)
+FINETUNE_VERSION = 1
 # bytes of training memory per input pixel of one image in a batch (activations kept for the
 # backward pass): a deliberately low figure for EfficientNet-Lite0, so the check only refuses
 # batches that cannot fit on any account
