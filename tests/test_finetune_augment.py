@@ -62,3 +62,20 @@ def test_the_same_seed_gives_the_same_batch_and_another_seed_another():
     other = augment(tf, images, seed=SEED + 1, **settings).numpy()
     assert np.array_equal(first, again)
     assert not np.array_equal(first, other)
+
+
+@pytest.mark.slow
+def test_a_run_with_erasing_trains_on_erased_images_under_its_own_key(tmp_path):
+    from core.datasets import load_dataset
+    from core.finetune import FineTuneConfig, fine_tune
+
+    data = load_dataset(name="digits").limited(limit=240)
+    common = dict(epochs=1, image_size=32, start_size=0, batch_size=32, head_epochs=2,
+                  flip=False, unfreeze="top-2")
+    plain = fine_tune(dataset=data, config=FineTuneConfig(**common), cache_dir=tmp_path)
+    erased = fine_tune(dataset=data, config=FineTuneConfig(**common, erase=0.5),
+                       cache_dir=tmp_path)
+    assert erased.run_dir != plain.run_dir
+    assert np.isfinite(erased.history[0].loss)
+    # same seed, same batches and crops: only the erased rectangles change the training loss
+    assert erased.history[0].loss != plain.history[0].loss
