@@ -79,3 +79,21 @@ def test_a_run_with_erasing_trains_on_erased_images_under_its_own_key(tmp_path):
     assert np.isfinite(erased.history[0].loss)
     # same seed, same batches and crops: only the erased rectangles change the training loss
     assert erased.history[0].loss != plain.history[0].loss
+
+
+def test_runs_without_erasing_keep_the_key_they_had_before_the_setting():
+    from dataclasses import asdict
+
+    from core.base.hashing import hash_key
+    from core.datasets import load_dataset
+    from core.finetune.config import FINETUNE_VERSION, FineTuneConfig
+    from core.finetune.run import run_key
+
+    data = load_dataset(name="digits")
+    before = {k: v for k, v in asdict(FineTuneConfig()).items() if k != "erase"}
+    key = dict(dataset=data, backbone="efficientnet_lite0", weights_id="w")
+    assert run_key(**key, config=FineTuneConfig()) == hash_key(
+        {"dataset": data.fingerprint, "backbone": "efficientnet_lite0", "weights": "w",
+         "config": before, "version": FINETUNE_VERSION})
+    assert run_key(**key, config=FineTuneConfig(erase=0.5)) != run_key(**key,
+                                                                      config=FineTuneConfig())

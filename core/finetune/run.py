@@ -21,9 +21,16 @@ from core.finetune.config import FINETUNE_VERSION, FineTuneConfig, FineTuneEpoch
 KIND = "finetune"
 
 
+# settings added after runs were cached, with the value that means "off": a run that leaves
+# one off keeps the key it had before the setting existed, so cached runs stay valid
+LATER_SETTINGS_OFF = {"erase": 0.0}
+
+
 def run_key(*, dataset: ImageDataset, backbone: str, weights_id: str, config: FineTuneConfig) -> str:
+    settings = {name: value for name, value in asdict(config).items()
+                if not (name in LATER_SETTINGS_OFF and value == LATER_SETTINGS_OFF[name])}
     return hash_key({"dataset": dataset.fingerprint, "backbone": backbone, "weights": weights_id,
-                     "config": asdict(config), "version": FINETUNE_VERSION})
+                     "config": settings, "version": FINETUNE_VERSION})
 
 
 def run_dir_for(*, dataset: ImageDataset, backbone: str, config: FineTuneConfig,

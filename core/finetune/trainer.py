@@ -2,8 +2,8 @@
 
 Phase 1 trains a softmax head on the cached transfer values (seconds). Phase 2 puts that head
 on the backbone, unfreezes all of it or its top K blocks, and trains on the images with
-augmentation (random crop after padding, horizontal flip, optional random erasing), AdamW with a one-cycle or cosine
-schedule and label smoothing. With `start_size` the input grows over the epochs (progressive
+augmentation (random crop after padding, horizontal flip, optional random erasing), AdamW
+with a one-cycle or cosine schedule and label smoothing. With `start_size` the input grows over the epochs (progressive
 resizing), so the early epochs cost a fraction of the last ones.
 
 Resumable: after every epoch the weights, the optimizer state and the history are written
