@@ -11,7 +11,7 @@ SEED = tf.constant([3, 7], dtype=tf.int64)
 
 
 def _batch(n: int = 64, side: int = 28) -> np.ndarray:
-    # every pixel unique within an image (values wrap at 256, rows stay distinct by offset)
+    # random non-zero pixels: every window of the zero-padded batch differs from the others
     rng = np.random.default_rng(0)
     return rng.integers(1, 256, size=(n, side, side, 1), dtype=np.uint8)
 

@@ -13,6 +13,7 @@ GOAL_ACCURACY, GOAL_SECONDS = 0.95, 45 * 60  # issue 19
 
 
 def run(*, run: Run) -> list[str]:
+    from core.base.progress import format_seconds
     from core.finetune.config import FineTuneConfig
 
     plan = run.plan
@@ -37,7 +38,7 @@ def run(*, run: Run) -> list[str]:
             r["config"]["seed"], report.percent(r["test_accuracy"]),
             " → ".join(f"{h['val_accuracy'] * 100:.1f}" for h in history) + " %",
             " / ".join(f"{h['image_size']}" for h in history),
-            report.number(r["images_per_second"]), _minutes(r["wall_seconds"]),
+            report.number(r["images_per_second"]), format_seconds(r["wall_seconds"]),
             report.number(r["peak_rss_mb"], 4),
             "yes" if (r["test_accuracy"] >= GOAL_ACCURACY
                       and r["wall_seconds"] <= GOAL_SECONDS) else "no"])
@@ -53,7 +54,3 @@ def run(*, run: Run) -> list[str]:
                            "epoch", "train images/s", "whole command", "peak RSS MB",
                            "goal met"], rows),
             *([""] if errors else []), *errors, *([""] if errors else [])]
-
-
-def _minutes(seconds: float) -> str:
-    return f"{int(seconds // 60)} min {seconds % 60:02.0f} s"
