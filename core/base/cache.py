@@ -165,7 +165,16 @@ class ArrayCache:
 
 
 def folder_size(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    """Bytes of the files under `path`. A writer may rename its temp folder into place (or a
+    file may be deleted) during the walk: what vanishes is skipped, not an error."""
+    total = 0
+    for folder, _, files in os.walk(path):  # os.walk skips a folder gone before its listing
+        for name in files:
+            try:
+                total += os.stat(os.path.join(folder, name)).st_size
+            except OSError:
+                continue
+    return total
 
 
 def cache_summary(root: str | Path | None = None) -> dict[str, Any]:
