@@ -7,7 +7,7 @@ import io
 
 import numpy as np
 
-KINDS = ("exact", "resized", "jpeg", "shifted")
+KINDS = ("exact", "resized", "jpeg", "shifted", "shifted_both")
 
 
 def resized(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -33,11 +33,19 @@ def jpeg(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def shifted(image: np.ndarray, rng: np.random.Generator, *, most: int = 2) -> np.ndarray:
-    """Moved by 1–`most` px on one or both axes; the uncovered border is black."""
-    while True:
-        dy, dx = (int(v) for v in rng.integers(-most, most + 1, size=2))
-        if (dy, dx) != (0, 0):
-            break
+    """Moved by 1–`most` px up, down, left or right; the uncovered border is black."""
+    step = int(rng.integers(1, most + 1)) * int(rng.choice([-1, 1]))
+    return _moved(image, *((step, 0) if rng.random() < 0.5 else (0, step)))
+
+
+def shifted_both(image: np.ndarray, rng: np.random.Generator, *, most: int = 2) -> np.ndarray:
+    """Moved by 1–`most` px along both axes (diagonally); the uncovered border is black."""
+    dy, dx = (int(v) * int(s) for v, s in zip(rng.integers(1, most + 1, size=2),
+                                                rng.choice([-1, 1], size=2)))
+    return _moved(image, dy, dx)
+
+
+def _moved(image: np.ndarray, dy: int, dx: int) -> np.ndarray:
     height, width = image.shape[:2]
     out = np.zeros_like(image)
     out[max(0, dy):height + min(0, dy), max(0, dx):width + min(0, dx)] = \
@@ -48,7 +56,8 @@ def shifted(image: np.ndarray, rng: np.random.Generator, *, most: int = 2) -> np
 def copy_of(kind: str, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     if kind == "exact":
         return image.copy()
-    return {"resized": resized, "jpeg": jpeg, "shifted": shifted}[kind](image, rng)
+    return {"resized": resized, "jpeg": jpeg, "shifted": shifted,
+            "shifted_both": shifted_both}[kind](image, rng)
 
 
 def _plane(image: np.ndarray) -> np.ndarray:

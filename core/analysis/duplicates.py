@@ -1,9 +1,10 @@
 """Exact and near-duplicate groups, and duplicates across splits.
 
-Candidates come from two neighbour searches: each sample's 20 nearest in the cached kNN
+Candidates come from neighbour searches: each sample's 20 nearest in the cached kNN
 graph of the transfer values (PCA-50, euclidean), and — when the images are given — its
-10 nearest by pixel spectrum (pixel_match.spectrum_signatures, which a shift does not
-change). A candidate pair is a duplicate when either confirmation holds:
+15 nearest by pixel spectrum (pixel_match.spectrum_signatures) and its 15 nearest among
+the thumbnails aligned on their centroid (pixel_match.aligned_thumbnails): two searches
+that a shift does not defeat. A candidate pair is a duplicate when either confirmation holds:
 
 - **pixels** (needs the images): the RMS difference of the two blurred grey thumbnails
   after the best shift of up to 10 % of the side is at most `pixel_threshold` of the
@@ -49,10 +50,11 @@ from core.features.transfer_values import TransferValues
 DEFAULT_THRESHOLD = 0.1  # features: × median nearest-neighbour distance
 DEFAULT_PIXEL_THRESHOLD = 0.015  # pixels: RMS difference after blur and shift, of 0–255
 FEATURE_CANDIDATES = 20  # transfer-value graph columns searched for duplicates
-SPECTRUM_CANDIDATES = 10  # pixel-spectrum neighbours searched (with images)
+SPECTRUM_CANDIDATES = 15  # pixel-spectrum neighbours searched (with images)
+ALIGNED_CANDIDATES = 15  # centroid-aligned thumbnail neighbours searched (with images)
 CANDIDATE_NEIGHBORS = FEATURE_CANDIDATES  # the graph width find_duplicates needs
 KIND = "duplicate_pairs"
-PAIRS_VERSION = 1
+PAIRS_VERSION = 2  # 2: aligned-thumbnail candidates
 MATCHES = ("pixels", "features", "both")
 
 
@@ -85,13 +87,14 @@ def _graph_pairs(graph: KNNGraph) -> tuple[np.ndarray, np.ndarray]:
     return np.stack([rows, np.asarray(graph.indices_[:, :k]).ravel()], axis=1), ratio.ravel()
 
 
-def _spectrum_pairs(signatures: np.ndarray, progress) -> np.ndarray:
-    k = min(SPECTRUM_CANDIDATES, len(signatures) - 1)
+def _neighbour_pairs(points: np.ndarray, k: int, progress) -> np.ndarray:
+    """(row, neighbour) for each row's `k` nearest (exact, euclidean)."""
+    k = min(k, len(points) - 1)
     if k < 1:
         return np.zeros((0, 2), dtype=np.int64)
-    spectrum = KNNGraph(n_neighbors=k).fit(signatures, progress=progress)
-    rows = np.repeat(np.arange(len(signatures)), k)
-    return np.stack([rows, spectrum.indices_.ravel()], axis=1)
+    graph = KNNGraph(n_neighbors=k).fit(points, progress=progress)
+    rows = np.repeat(np.arange(len(points)), k)
+    return np.stack([rows, graph.indices_.ravel()], axis=1)
 
 
 def duplicate_candidates(*, tv: TransferValues, graph: KNNGraph,
@@ -105,7 +108,7 @@ def duplicate_candidates(*, tv: TransferValues, graph: KNNGraph,
     k = min(FEATURE_CANDIDATES, graph.n_neighbors_)
     fields = {"tv": tv.key, "graph": graph.key or hash_array(np.asarray(graph.indices_[:, :k])),
               "graph_columns": k, "dataset": dataset.fingerprint if dataset is not None else None,
-              "spectrum_candidates": SPECTRUM_CANDIDATES,
+              "spectrum_candidates": SPECTRUM_CANDIDATES, "aligned_candidates": ALIGNED_CANDIDATES,
               "pixels": pixel_match.settings(shape) if shape else None, "version": PAIRS_VERSION}
 
     def compute():
@@ -114,7 +117,11 @@ def duplicate_candidates(*, tv: TransferValues, graph: KNNGraph,
         if dataset is not None:
             thumbs = pixel_match.blurred(pixel_match.grey_thumbnails(
                 dataset=dataset, shape=shape, progress=progress))
-            extra = _spectrum_pairs(pixel_match.spectrum_signatures(thumbs), progress)
+            extra = np.vstack([
+                _neighbour_pairs(pixel_match.spectrum_signatures(thumbs), SPECTRUM_CANDIDATES,
+                                 progress),
+                _neighbour_pairs(pixel_match.aligned_thumbnails(thumbs), ALIGNED_CANDIDATES,
+                                 progress)])
             pairs = np.vstack([pairs, extra])
             ratio = np.concatenate([ratio, np.full(len(extra), np.inf)])
         pairs = np.sort(pairs, axis=1)
