@@ -709,10 +709,10 @@ def parameter_specs(head: str) -> dict:
 
 
 def finetune_specs() -> dict:
-    """name → ParamSpec of every fine-tuning setting (core.finetune.FINETUNE_SPECS)."""
-    from core.finetune.config import FINETUNE_SPECS
+    """name → ParamSpec of every fine-tuning setting (core.finetune.FineTuneConfig's fields)."""
+    from core.finetune.config import FineTuneConfig
 
-    return FINETUNE_SPECS
+    return FineTuneConfig.parameter_specs()
 
 
 def head_degenerate(head) -> str | None:
