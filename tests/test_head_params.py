@@ -34,7 +34,7 @@ def _cases(specs_by_owner):
 
 
 HEAD_CASES = list(_cases({head: parameter_specs(head) for head in HEADS}))
-FINETUNE_SPECS = FineTuneConfig.parameter_specs()
+FINE_TUNING_SPECS = FineTuneConfig.parameter_specs()  # derived from the dataclass
 
 
 def test_every_parameter_is_declared():
@@ -45,7 +45,7 @@ def test_every_parameter_is_declared():
             assert spec.check(name, defaults[name]) == defaults[name]  # defaults pass
             assert spec.fields()["accepts"]
     fields = FineTuneConfig.__dataclass_fields__
-    assert list(FINETUNE_SPECS) == list(fields)
+    assert list(FINE_TUNING_SPECS) == list(fields)
     FineTuneConfig().validate()
 
 
@@ -84,9 +84,9 @@ def test_values_are_normalised_and_auto_is_accepted():
         HEADS["logreg"].resolve_params({"epochs": 3})
 
 
-@pytest.mark.parametrize("head,name,value", list(_cases({"finetune": FINETUNE_SPECS})))
+@pytest.mark.parametrize("head,name,value", list(_cases({"finetune": FINE_TUNING_SPECS})))
 def test_fine_tuning_parameter_out_of_range_names_its_bound(head, name, value):
-    message = f"{name} must be {FINETUNE_SPECS[name].describe()}, got {value!r}"
+    message = f"{name} must be {FINE_TUNING_SPECS[name].describe()}, got {value!r}"
     with pytest.raises(ParameterError) as raised:
         FineTuneConfig(**{name: value}).validate()
     assert str(raised.value) == message
@@ -101,8 +101,8 @@ def test_fine_tuning_choices_and_rules():
         FineTuneConfig(flip=1).validate()
     with pytest.raises(TransferLensError, match="top-K"):
         FineTuneConfig(unfreeze="top").validate()
-    assert FINETUNE_SPECS["crop_pad_fraction"].describe() == "a number from 0 to 0.5"
-    assert FINETUNE_SPECS["image_size"].describe() == "an integer from 32 to 1024"
+    assert FINE_TUNING_SPECS["crop_pad_fraction"].describe() == "a number from 0 to 0.5"
+    assert FINE_TUNING_SPECS["image_size"].describe() == "an integer from 32 to 1024"
 
 
 @pytest.fixture
