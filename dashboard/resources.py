@@ -709,10 +709,10 @@ def parameter_specs(head: str) -> dict:
 
 
 def finetune_specs() -> dict:
-    """name → ParamSpec of every fine-tuning setting (core.finetune.FINETUNE_SPECS)."""
-    from core.finetune.config import FINETUNE_SPECS
+    """name → ParamSpec of every fine-tuning setting (core.finetune.FineTuneConfig's fields)."""
+    from core.finetune.config import FineTuneConfig
 
-    return FINETUNE_SPECS
+    return FineTuneConfig.parameter_specs()
 
 
 def head_degenerate(head) -> str | None:
@@ -981,21 +981,21 @@ def finetune_config(ws: Workspace, params: dict):
 # --- evaluation ---
 
 def confusion_matrix(*, labels, predictions, num_classes: int, normalize: bool = False):
-    from core.analysis.evaluation import confusion_matrix as matrix
+    from core.heads.evaluation import confusion_matrix as matrix
 
     return matrix(labels=labels, predictions=predictions, num_classes=num_classes,
                   normalize=normalize)
 
 
 def cell_indices(*, labels, predictions, true_class: int, predicted_class: int, mask=None):
-    from core.analysis.evaluation import cell_indices as cell
+    from core.heads.evaluation import cell_indices as cell
 
     return cell(labels=labels, predictions=predictions, true_class=true_class,
                 predicted_class=predicted_class, mask=mask)
 
 
 def failure_ranking(*, labels, probabilities, mask=None):
-    from core.analysis.evaluation import failure_ranking as ranking
+    from core.heads.evaluation import failure_ranking as ranking
 
     return ranking(labels=labels, probabilities=probabilities, mask=mask)
 

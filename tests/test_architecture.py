@@ -3,6 +3,8 @@
 - No import cycles, counting imports inside functions too: a function-level import only
   hides a cycle from Python's import machinery, the two modules still need each other.
 - core/ never imports streamlit (it is the engine behind the CLI and the app alike).
+- core/'s packages are layers (CORE_LAYERS): a module imports only its own package and the
+  layers below it, inside functions too.
 - A dashboard view never imports another view (shared pieces live beside the views).
 
 Edges: `import a.b.c` is an edge to the module a.b.c (to a/b/c/__init__.py when it is a
@@ -157,6 +159,71 @@ def test_core_never_imports_streamlit():
     offenders = [module for module, path in _modules().items() if module.startswith("core")
                  and any(name.split(".")[0] == "streamlit" for name in _imported_names(module, path))]
     assert not offenders, f"core modules importing streamlit: {offenders}"
+
+
+# core's packages, lowest first. A module imports its own package and lower layers only;
+# packages sharing a layer (serving, publish) do not import each other. The order is the data
+# flow: base is plumbing; a dataset is read, a backbone built, features computed from both;
+# heads train on features and evaluate their predictions (core.heads.evaluation); analysis
+# comes after heads because data quality asks a head for out-of-fold probabilities (label
+# issues, target outliers); fine-tuning trains a backbone and hands its classifier over as a
+# head; serving and publish deliver trained heads and analyses; cli drives them all.
+CORE_LAYERS = (("base",), ("datasets",), ("backbones",), ("features",), ("heads",),
+               ("analysis",), ("finetune",), ("serving", "publish"), ("cli",))
+# core/__init__.py holds the version only, so any layer may import it; core/__main__.py is
+# the entry point (`python -m core`), above cli
+CORE_ROOT, CORE_ENTRY = "core", "core.__main__"
+
+
+def _core_layer(module: str, layers=CORE_LAYERS) -> int | None:
+    """The layer index of a core module (-1 the package root, len(layers) the entry point;
+    None: a package no layer names)."""
+    if module == CORE_ROOT:
+        return -1
+    if module == CORE_ENTRY:
+        return len(layers)
+    package = module.split(".")[1]
+    return next((i for i, names in enumerate(layers) if package in names), None)
+
+
+def _layer_violations(graph: dict[str, set[str]], layers=CORE_LAYERS) -> list[str]:
+    """Every import of a core module that is not of its own package or a lower layer."""
+    found = []
+    for module, targets in sorted(graph.items()):
+        if not module.startswith("core"):
+            continue
+        layer = _core_layer(module, layers)
+        if layer is None:
+            found.append(f"{module}: its package is in no layer of CORE_LAYERS")
+            continue
+        for target in sorted(targets):
+            if not target.startswith("core"):
+                found.append(f"{module} imports {target}, outside core")
+                continue
+            same_package = target.split(".")[:2] == module.split(".")[:2] and target != CORE_ROOT
+            target_layer = _core_layer(target, layers)
+            if not same_package and (target_layer is None or target_layer >= layer):
+                found.append(f"{module} imports {target}: not a lower layer")
+    return found
+
+
+def test_the_layer_rule_flags_upward_and_sideways_imports():
+    layers = (("base",), ("heads",), ("serving", "publish"))
+    graph = {"core.base.a": {"core.base.b", "core"}, "core.heads.c": {"core.base.a"},
+             "core.heads.d": {"core.serving.e"}, "core.serving.e": {"core.publish.f"},
+             "core.publish.f": set(), "core.other.g": set(), "core.base.b": {"dashboard.x"}}
+    assert _layer_violations(graph, layers) == [
+        "core.base.b imports dashboard.x, outside core",
+        "core.heads.d imports core.serving.e: not a lower layer",
+        "core.other.g: its package is in no layer of CORE_LAYERS",
+        "core.serving.e imports core.publish.f: not a lower layer"]
+
+
+def test_core_imports_only_lower_layers():
+    violations = _layer_violations(_graph())
+    assert not violations, ("core's layers, lowest first: " + " < ".join(
+        "/".join(names) for names in CORE_LAYERS) + " (imports inside functions count):\n"
+        + "\n".join(violations))
 
 
 def test_views_do_not_import_each_other():

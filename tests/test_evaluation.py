@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from core.base.splits import TEST
-from core.analysis.evaluation import cell_indices, confusion_matrix, failure_ranking, top_confusions
+from core.heads.evaluation import cell_indices, confusion_matrix, failure_ranking, top_confusions
 from core.features.feature_sets import concatenate, from_arrays
 from core.heads import train_head
 from core.analysis.label_issues import find_label_issues

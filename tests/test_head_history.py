@@ -4,6 +4,7 @@ one, delete and compare by key, the `heads` command; CSV and Parquet exports."""
 import json
 import subprocess
 import sys
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -13,7 +14,7 @@ from core.base.errors import TransferLensError
 from core.heads import (HEADS, HeadModel, best_head, compare_cached_heads, compare_heads,
                         delete_head, is_degenerate, list_heads, load_head_by_key, register_head,
                         train_head)
-from core.base.params import ParamSpec
+from core.base.params import Params, param
 from tests.analysis_data import digits_pixels
 from tests.conftest import ROOT
 
@@ -22,11 +23,14 @@ from tests.conftest import ROOT
 def constant_head():
     """A head that always answers class 0: what a run that learned nothing looks like."""
 
+    @dataclass(frozen=True)
+    class ConstantConfig(Params):
+        label: int = param(0, min=0, max=9, help="the class always answered")
+
     @register_head
     class Constant(HeadModel):
         name = "test_constant"
-        defaults = {"label": 0}
-        specs = {"label": ParamSpec("int", min=0, max=9)}
+        config = ConstantConfig
 
         def fit(self, data, *, progress=None, on_epoch=None):
             self.num_classes_ = data.num_classes

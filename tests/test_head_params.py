@@ -8,9 +8,9 @@ import pytest
 from core.base.errors import ParameterError, ResourceLimitError, TransferLensError
 from core.base.memory import out_of_memory_as_user_error
 from core.base.params import ParamSpec
-from core.finetune import FINETUNE_SPECS, FineTuneConfig
+from core.finetune import FineTuneConfig
 from core.finetune.evaluate import config_from_params
-from core.heads import HEADS, parameter_specs, train_head
+from core.heads import HEADS, default_head_params, parameter_specs, train_head
 from tests.analysis_data import digits_pixels
 
 
@@ -34,17 +34,18 @@ def _cases(specs_by_owner):
 
 
 HEAD_CASES = list(_cases({head: parameter_specs(head) for head in HEADS}))
+FINE_TUNING_SPECS = FineTuneConfig.parameter_specs()  # derived from the dataclass
 
 
 def test_every_parameter_is_declared():
-    for head, cls in HEADS.items():
-        specs = parameter_specs(head)
-        assert list(specs) == list(cls.defaults)
+    for head in HEADS:
+        specs, defaults = parameter_specs(head), default_head_params(head)
+        assert list(specs) == list(defaults)
         for name, spec in specs.items():
-            assert spec.check(name, cls.defaults[name]) == cls.defaults[name]  # defaults pass
+            assert spec.check(name, defaults[name]) == defaults[name]  # defaults pass
             assert spec.fields()["accepts"]
     fields = FineTuneConfig.__dataclass_fields__
-    assert list(FINETUNE_SPECS) == list(fields)
+    assert list(FINE_TUNING_SPECS) == list(fields)
     FineTuneConfig().validate()
 
 
@@ -83,9 +84,9 @@ def test_values_are_normalised_and_auto_is_accepted():
         HEADS["logreg"].resolve_params({"epochs": 3})
 
 
-@pytest.mark.parametrize("head,name,value", list(_cases({"finetune": FINETUNE_SPECS})))
+@pytest.mark.parametrize("head,name,value", list(_cases({"finetune": FINE_TUNING_SPECS})))
 def test_fine_tuning_parameter_out_of_range_names_its_bound(head, name, value):
-    message = f"{name} must be {FINETUNE_SPECS[name].describe()}, got {value!r}"
+    message = f"{name} must be {FINE_TUNING_SPECS[name].describe()}, got {value!r}"
     with pytest.raises(ParameterError) as raised:
         FineTuneConfig(**{name: value}).validate()
     assert str(raised.value) == message
@@ -100,8 +101,8 @@ def test_fine_tuning_choices_and_rules():
         FineTuneConfig(flip=1).validate()
     with pytest.raises(TransferLensError, match="top-K"):
         FineTuneConfig(unfreeze="top").validate()
-    assert FINETUNE_SPECS["crop_pad_fraction"].describe() == "a number from 0 to 0.5"
-    assert FINETUNE_SPECS["image_size"].describe() == "an integer from 32 to 1024"
+    assert FINE_TUNING_SPECS["crop_pad_fraction"].describe() == "a number from 0 to 0.5"
+    assert FINE_TUNING_SPECS["image_size"].describe() == "an integer from 32 to 1024"
 
 
 @pytest.fixture
@@ -156,3 +157,97 @@ def test_out_of_memory_errors_become_user_errors():
     with pytest.raises(KeyError):  # anything else passes through unchanged
         with out_of_memory_as_user_error(what="Training X", lower="hidden"):
             raise KeyError("other")
+
+
+# Keys computed by the code before the config dataclasses (ead765b, train_head's key fields
+# and run_key), so heads and fine-tuning runs cached then are found again
+CACHED_BEFORE = {
+    ("logreg", "default"): "580274cea60b4f99f36e", ("logreg", "custom"): "bd268099b1f3b53e4855",
+    ("softmax", "default"): "8aa64f1d13cecaca6791", ("softmax", "custom"): "123f32818a5ecd38fcf8",
+    ("mlp", "default"): "2de44379fec26dad9e35", ("mlp", "custom"): "9020ec352d6990b46261",
+    ("finetune", "default"): "5c824c41014264d680fd", ("finetune", "custom"): "9d818acc3e11fe48d6db",
+    ("ridge", "default"): "8e473e6b9a99a9f7caaf", ("ridge", "custom"): "db8d3eafff22bc0f8947",
+    ("mlp_regressor", "default"): "a045b55c3ef0a1e0ed78",
+    ("mlp_regressor", "custom"): "55ea2dab8bf2a34b207d",
+}
+CUSTOM = {"logreg": {"C": "auto", "max_iter": 50}, "softmax": {"epochs": 3, "learning_rate": 0.01},
+          "mlp": {"hidden": 64, "dropout": 0.0, "batch_size": 32}, "finetune": {"run_dir": "/x/run"},
+          "ridge": {"alpha": 2.5, "scaling": "standardize"},
+          "mlp_regressor": {"loss": "huber", "huber_delta": 0.5, "hidden": 32, "epochs": 2}}
+
+
+@pytest.mark.parametrize("head,which", sorted(CACHED_BEFORE))
+def test_head_cache_keys_are_those_cached_before(head, which):
+    from types import SimpleNamespace
+
+    from core.heads.training import head_key
+
+    cls = HEADS[head]
+    target = (SimpleNamespace(name="size", key="targetkey") if cls.task == "regression"
+              else None)
+    params = cls.resolve_params(CUSTOM[head] if which == "custom" else {})
+    assert head_key(tv_key="tvkey0123", head=head, params=params, target=target) == (
+        CACHED_BEFORE[head, which])
+
+
+def test_fine_tuning_run_keys_are_those_cached_before():
+    from types import SimpleNamespace
+
+    from core.finetune.run import run_key
+
+    key = dict(dataset=SimpleNamespace(fingerprint="fp0123"), backbone="efficientnet_lite0",
+               weights_id="w")
+    assert run_key(**key, config=FineTuneConfig()) == "be3d69ab9a102f56b4d5"
+    custom = FineTuneConfig(epochs=3, schedule="cosine", flip=False, erase=0.5, unfreeze="all",
+                            start_size=0, peak_lr=1e-3)
+    assert run_key(**key, config=custom) == "ec6dae5be93212607fda"
+
+
+def test_a_config_declares_each_parameter_once():
+    from dataclasses import dataclass
+
+    from core.base.params import Params, param
+    from core.heads import HeadModel, register_head
+
+    @dataclass(frozen=True)
+    class Base(Params):
+        rate: float = param(0.5, min=0, max=1, help="a share")
+        flag: bool = param(True, help="on or off")
+        mode: str = param("a", choices=("a", "b"), help="a mode")
+
+    @dataclass(frozen=True)
+    class Child(Base):
+        rate: float = 0.25  # a new default only: the parent's bounds and help stay
+
+    assert [spec.kind for spec in Base.parameter_specs().values()] == ["float", "bool", "choice"]
+    assert Child.parameter_specs() == Base.parameter_specs()
+    assert Child.defaults() == {"rate": 0.25, "flag": True, "mode": "a"}
+    assert Child.check({"mode": "b"}, owner="x") == {"rate": 0.25, "flag": True, "mode": "b"}
+    with pytest.raises(ParameterError, match="rate must be a number from 0 to 1, got 2"):
+        Child.check({"rate": 2}, owner="x")
+    with pytest.raises(ParameterError, match=r"unknown x parameter\(s\) \['nope'\]"):
+        Child.check({"nope": 1}, owner="x")
+
+    @dataclass(frozen=True)
+    class Undeclared(Params):
+        plain: int = 3
+
+    with pytest.raises(ValueError, match="Undeclared.plain has no spec"):
+        Undeclared.parameter_specs()
+
+    class OldStyle(HeadModel):  # the declarations this replaced are refused, not ignored
+        name = "test_old_style"
+        defaults = {"k": 1}
+
+    class BadDefault(HeadModel):
+        name = "test_bad_default"
+
+        @dataclass(frozen=True)
+        class config(Params):  # noqa: N801  (a class attribute holding the config)
+            k: int = param(0, min=1, max=5, help="k")
+
+    with pytest.raises(ValueError, match="declare its parameters as `config`"):
+        register_head(OldStyle)
+    with pytest.raises(ParameterError, match="k must be an integer from 1 to 5, got 0"):
+        register_head(BadDefault)
+    assert "test_old_style" not in HEADS and "test_bad_default" not in HEADS

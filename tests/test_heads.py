@@ -1,9 +1,11 @@
 """Heads: train on train, tune on val, report on test; cross-fitting; save/load; export."""
 
+from dataclasses import dataclass
+
 import numpy as np
 import pytest
 
-from core.base.params import ParamSpec
+from core.base.params import Params, param
 
 from core.base.errors import CancelledError
 from core.base.splits import TEST, TRAIN, VAL
@@ -154,12 +156,15 @@ def test_augmented_views_add_training_rows(tv):
 
 
 def test_a_new_head_registers_and_trains(tv):
+    @dataclass(frozen=True)
+    class CentroidConfig(Params):
+        temperature: float = param(1.0, min=0, min_exclusive=True, help="softmax temperature")
+
     @register_head
     class NearestCentroid(HeadModel):
         name = "test_centroid"
         description = "test-only nearest centroid"
-        defaults = {"temperature": 1.0}
-        specs = {"temperature": ParamSpec("float", min=0, min_exclusive=True)}
+        config = CentroidConfig
 
         def fit(self, data, *, progress=None, on_epoch=None):
             self.centroids_ = np.stack([data.x_train[data.y_train == c].mean(axis=0)

@@ -1,2 +1,3 @@
 """What is computed on transfer values: PCA reduction, the kNN graph, 2-D/3-D projections,
-separability, evaluation of predictions and suspected label errors."""
+separability and data quality (suspected label errors, outliers, duplicates), the last with
+heads trained through core.heads (the layer below)."""

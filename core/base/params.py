@@ -1,8 +1,10 @@
-"""Declared parameters: each knob's type and bounds written once, checked the same way for the
-CLI and the app, and readable by a front end (widget min/max, help)."""
+"""Declared parameters: each knob's default, type, bounds and help written once (a `param`
+field of a `Params` dataclass), checked the same way for the CLI and the app, and readable by a
+front end (widget min/max, help)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import asdict, dataclass
 from typing import Any, Mapping
@@ -108,3 +110,60 @@ def check_params(params: Mapping[str, Any], specs: Mapping[str, ParamSpec], *,
         raise ParameterError(f"unknown {owner} parameter(s) {sorted(unknown)}; known: "
                              f"{sorted(specs)}")
     return {name: specs[name].check(name, value) for name, value in params.items()}
+
+
+_SPEC = "param_spec"  # the dataclass field metadata key holding a field's ParamSpec
+
+
+def param(default: Any, *, kind: str | None = None, min: float | None = None,
+          max: float | None = None, min_exclusive: bool = False, max_exclusive: bool = False,
+          choices: tuple[Any, ...] = (), auto: bool = False, help: str) -> Any:
+    """A `Params` dataclass field declaring one parameter: its default and the ParamSpec that
+    checks it. `kind` follows the default's type when left out ("choice" with `choices`)."""
+    spec = ParamSpec(kind or _kind_of(default, choices), min=min, max=max,
+                     min_exclusive=min_exclusive, max_exclusive=max_exclusive,
+                     choices=tuple(choices), auto=auto, help=help)
+    return dataclasses.field(default=default, metadata={_SPEC: spec})
+
+
+def _kind_of(default: Any, choices: tuple[Any, ...]) -> str:
+    if choices:
+        return "choice"
+    for kind, types in (("bool", bool), ("int", int), ("float", float), ("str", str)):
+        if isinstance(default, types):  # bool before int: True is an int too
+            return kind
+    raise ValueError(f"param({default!r}) needs kind=")
+
+
+class Params:
+    """Base of a config dataclass whose fields are declared with `param`: the one place each
+    parameter's default, bounds and help are written. A subclass that only changes an
+    inherited parameter's default writes a plain default (`dropout: float = 0.5`) and keeps
+    the parent's spec."""
+
+    @classmethod
+    def parameter_specs(cls) -> dict[str, ParamSpec]:
+        """name → ParamSpec of every field, in field order (a front end's widget bounds)."""
+        return {field.name: _spec_of(cls, field.name) for field in dataclasses.fields(cls)}
+
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        """name → default of every field, in field order."""
+        return {field.name: field.default for field in dataclasses.fields(cls)}
+
+    @classmethod
+    def check(cls, params: Mapping[str, Any] | None, *, owner: str) -> dict[str, Any]:
+        """The defaults overlaid with `params`, each checked against its spec (ParameterError
+        naming the bound; unknown names listed with the known ones)."""
+        return check_params({**cls.defaults(), **(params or {})}, cls.parameter_specs(),
+                            owner=owner)
+
+
+def _spec_of(config: type, name: str) -> ParamSpec:
+    """The spec of field `name`: its own, else the nearest parent dataclass's."""
+    for klass in config.__mro__:
+        field = getattr(klass, "__dataclass_fields__", {}).get(name)
+        if field is not None and _SPEC in field.metadata:
+            return field.metadata[_SPEC]
+    raise ValueError(f"{config.__qualname__}.{name} has no spec: declare it with "
+                     f"core.base.params.param(default, ..., help=...)")

@@ -15,7 +15,7 @@ from core.cli.args import (Handler, add_dataset_args, features_for_cli, load_for
 
 
 def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
-    from core.analysis.evaluation import confusion_matrix, top_confusions
+    from core.heads.evaluation import confusion_matrix, top_confusions
     from core.heads import HEADS, is_degenerate, train_head
 
     started = time.perf_counter()

@@ -7,8 +7,8 @@ the saved models), `evaluate` (the run's classifier as the "finetune" head on th
 fine-tuned backbone's transfer values, with the values before and after).
 """
 
-from core.finetune.config import FINETUNE_SPECS, FineTuneConfig, FineTuneEpoch, FineTuneResult
+from core.finetune.config import FineTuneConfig, FineTuneEpoch, FineTuneResult
 from core.finetune.run import fine_tune, run_dir_for, run_key
 
-__all__ = ["FINETUNE_SPECS", "FineTuneConfig", "FineTuneEpoch", "FineTuneResult", "fine_tune",
+__all__ = ["FineTuneConfig", "FineTuneEpoch", "FineTuneResult", "fine_tune",
            "run_dir_for", "run_key"]

@@ -10,7 +10,7 @@ import numpy as np
 
 from core.base.errors import TransferLensError
 from core.base.memory import require_memory
-from core.base.params import ParamSpec, check_params
+from core.base.params import Params, check_params, param
 
 FINETUNE_VERSION = 1
 # bytes of training memory per input pixel of one image in a batch (activations kept for the
@@ -19,42 +19,11 @@ FINETUNE_VERSION = 1
 TRAIN_BYTES_PER_PIXEL = 500
 _FRACTION = dict(kind="float", min=0, max=1, max_exclusive=True)
 
-# every FineTuneConfig field's type and bounds, in field order (a front end's widget bounds)
-FINETUNE_SPECS: dict[str, ParamSpec] = {
-    "epochs": ParamSpec("int", min=1, max=1000, help="epochs of end-to-end training"),
-    "image_size": ParamSpec("int", min=32, max=1024, help="the last epoch's input size (px)"),
-    "start_size": ParamSpec("int", min=0, max=1024,
-                            help="first epoch's input size, growing to image_size (0: off, "
-                                 "else at least 32)"),
-    "batch_size": ParamSpec("int", min=1, max=4096, help="images per step"),
-    "peak_lr": ParamSpec("float", min=0, min_exclusive=True, max=1,
-                         help="the schedule's highest learning rate"),
-    "weight_decay": ParamSpec("float", min=0, max=1, help="AdamW's decoupled weight decay"),
-    "label_smoothing": ParamSpec(**_FRACTION, help="share of the target spread over classes"),
-    "schedule": ParamSpec("choice", choices=("onecycle", "cosine"), help="learning-rate shape"),
-    "warmup_fraction": ParamSpec(**_FRACTION, help="one-cycle: share of steps rising to the "
-                                                   "peak"),
-    "unfreeze": ParamSpec("str", help="'all' or 'top-K': the backbone blocks that train"),
-    "bn": ParamSpec("choice", choices=("frozen", "train"),
-                    help="batch norm: ImageNet statistics (frozen) or adapting (train)"),
-    "crop_pad_fraction": ParamSpec("float", min=0, max=0.5,
-                                   help="pad by this share of the side, then random-crop"),
-    "flip": ParamSpec("bool", help="random horizontal flips"),
-    "erase": ParamSpec("float", min=0, max=1,
-                       help="probability of random erasing: a noise rectangle of 2-40 % of "
-                            "each image (0: off)"),
-    "dropout": ParamSpec(**_FRACTION, help="dropout before the classifier"),
-    "ema": ParamSpec("float", min=0, max=1, max_exclusive=True,
-                     help="momentum of an exponential moving average of the weights (0: off); "
-                          "the average is kept when it scores higher on validation"),
-    "head_epochs": ParamSpec("int", min=0, max=1000,
-                             help="phase 1: epochs of the linear head on cached values"),
-    "seed": ParamSpec("int", min=0, max=2**31 - 1, help="random seed"),
-}
 
 @dataclass(frozen=True)
-class FineTuneConfig:
-    """Everything that changes a fine-tuning run (part of its key)."""
+class FineTuneConfig(Params):
+    """Everything that changes a fine-tuning run (part of its key); each field's default,
+    bounds and help declared once (`FineTuneConfig.parameter_specs()` for a front end)."""
 
     # 8 epochs growing from 48 to 88 px, the top 13 of 16 blocks unfrozen, peak lr 5e-4:
     # chosen by whole runs on Fashion-MNIST on 2 CPU cores. Why each (the measured runs and
@@ -62,36 +31,50 @@ class FineTuneConfig:
     # network adapts; this set-up (BN folded, top 13 blocks) fits better with a gentler step
     # than the recipe's 1e-3; freezing the stem and first three blocks trains faster at no
     # loss of accuracy.
-    epochs: int = 8
-    image_size: int = 88  # the last epoch's input size, and the fine-tuned extractor's
-    # progressive resizing: 0 trains every epoch at image_size; N > 0 trains the first epoch at
-    # N px and grows the size linearly (multiples of 8) to image_size in the last epoch —
-    # cheap small images while the network adapts, the full size where it settles
-    start_size: int = 48
-    batch_size: int = 128
-    peak_lr: float = 5e-4
-    weight_decay: float = 0.05
-    label_smoothing: float = 0.1
-    schedule: str = "onecycle"  # or "cosine"
-    warmup_fraction: float = 0.25  # one-cycle: share of steps spent rising to the peak
-    unfreeze: str = "top-13"  # "all" or "top-K" (K blocks of the backbone, plus its head conv)
-    bn: str = "frozen"  # "frozen": ImageNet statistics, folded; "train": BN in unfrozen blocks adapts
-    crop_pad_fraction: float = 0.1  # pad by this share of the side, then random-crop back
-    flip: bool = True
-    erase: float = 0.0  # random erasing's probability per image (core.finetune.augment)
-    dropout: float = 0.2
-    # a moving average of the weights, updated every step (0: off); each epoch's validation
-    # scores the raw weights and the average, and the run ends with whichever scores higher
-    ema: float = 0.0
-    head_epochs: int = 8  # phase 1, on cached transfer values
-    seed: int = 0
+    epochs: int = param(8, min=1, max=1000, help="epochs of end-to-end training")
+    # also the fine-tuned extractor's input size
+    image_size: int = param(88, min=32, max=1024, help="the last epoch's input size (px)")
+    # progressive resizing, in multiples of 8: cheap small images while the network adapts,
+    # the full size where it settles
+    start_size: int = param(48, min=0, max=1024,
+                            help="first epoch's input size, growing to image_size (0: off, "
+                                 "else at least 32)")
+    batch_size: int = param(128, min=1, max=4096, help="images per step")
+    peak_lr: float = param(5e-4, min=0, min_exclusive=True, max=1,
+                           help="the schedule's highest learning rate")
+    weight_decay: float = param(0.05, min=0, max=1, help="AdamW's decoupled weight decay")
+    label_smoothing: float = param(0.1, **_FRACTION,
+                                   help="share of the target spread over classes")
+    schedule: str = param("onecycle", choices=("onecycle", "cosine"),
+                          help="learning-rate shape")
+    warmup_fraction: float = param(0.25, **_FRACTION,
+                                   help="one-cycle: share of steps rising to the peak")
+    # top-K: K blocks of the backbone, plus its head conv
+    unfreeze: str = param("top-13", help="'all' or 'top-K': the backbone blocks that train")
+    # frozen: the statistics are folded into the convolutions
+    bn: str = param("frozen", choices=("frozen", "train"),
+                    help="batch norm: ImageNet statistics (frozen) or adapting (train)")
+    crop_pad_fraction: float = param(0.1, min=0, max=0.5,
+                                     help="pad by this share of the side, then random-crop")
+    flip: bool = param(True, help="random horizontal flips")
+    erase: float = param(0.0, min=0, max=1,  # applied in core.finetune.augment
+                         help="probability of random erasing: a noise rectangle of 2-40 % of "
+                              "each image (0: off)")
+    dropout: float = param(0.2, **_FRACTION, help="dropout before the classifier")
+    # updated every step; each epoch's validation scores the raw weights and the average
+    ema: float = param(0.0, min=0, max=1, max_exclusive=True,
+                       help="momentum of an exponential moving average of the weights (0: off); "
+                            "the average is kept when it scores higher on validation")
+    head_epochs: int = param(8, min=0, max=1000,
+                             help="phase 1: epochs of the linear head on cached values")
+    seed: int = param(0, min=0, max=2**31 - 1, help="random seed")
 
     def validate(self) -> None:
-        """ParameterError naming the bound of the first field outside FINETUNE_SPECS, or a
+        """ParameterError naming the bound of the first field outside its spec, or a
         TransferLensError for the rules between fields."""
         from dataclasses import asdict
 
-        check_params(asdict(self), FINETUNE_SPECS, owner="fine-tuning")
+        check_params(asdict(self), self.parameter_specs(), owner="fine-tuning")
         if self.unfreeze != "all" and not (self.unfreeze.startswith("top-")
                                            and self.unfreeze[4:].isdigit()):
             raise TransferLensError(f"unfreeze must be 'all' or 'top-K' (e.g. top-3), not "

@@ -16,8 +16,7 @@ from typing import Any, Callable, Optional
 from core.datasets.base import ImageDataset
 from core.backbones.lite_specs import has_lite_structure
 from core.base.params import check_params
-from core.finetune.config import (FINETUNE_SPECS, FineTuneConfig, FineTuneEpoch,
-                                  FineTuneResult)
+from core.finetune.config import FineTuneConfig, FineTuneEpoch, FineTuneResult
 from core.finetune.run import fine_tune
 from core.heads.trained import TrainedHead
 from core.base.progress import ProgressCallback
@@ -46,7 +45,8 @@ def config_from_params(params: dict[str, Any] | None, *, seed: int = 0,
                        backbone: str | None = None) -> FineTuneConfig:
     """A FineTuneConfig from loose parameters (CLI `--param`, dashboard widgets) over the
     backbone's defaults; unknown names are an error that lists the known ones."""
-    params = check_params(dict(params or {}), FINETUNE_SPECS, owner="fine-tuning")
+    params = check_params(dict(params or {}), FineTuneConfig.parameter_specs(),
+                          owner="fine-tuning")
     params.setdefault("seed", seed)
     config = FineTuneConfig(**{**default_params(backbone), **params})
     config.validate()

@@ -4,7 +4,8 @@
 `HEADS` maps a name to a head class; `train_head` trains one by name. Adding a head means
 writing a `HeadModel` subclass and decorating it with `register_head` — see
 `core.heads.base`. "finetune" is the classifier of a fine-tuning run (`core.finetune`) on the
-fine-tuned backbone's values; `core.finetune.evaluate` runs both.
+fine-tuned backbone's values; `core.finetune.evaluate` runs both. `core.heads.evaluation`
+reads predictions: confusion matrices, the samples behind a cell, failures worst first.
 """
 
 from core.heads import logreg as _logreg  # noqa: F401  (registers logreg, first: the default)

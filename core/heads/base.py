@@ -10,8 +10,14 @@ from typing import Any, Callable, ClassVar, Optional
 
 import numpy as np
 
-from core.base.params import ParamSpec, check_params
+from core.base.params import ParamSpec, Params
 from core.base.progress import ProgressCallback
+
+
+@dataclass(frozen=True)
+class NoParams(Params):
+    """The config of a head without parameters."""
+
 
 @dataclass(frozen=True)
 class EpochLog:
@@ -50,9 +56,9 @@ class HeadData:
 class HeadModel:
     """A trainable head: scikit-learn style (`fit` returns self, learned state ends in `_`).
 
-    To add a head: subclass, set `name`, `description`, `defaults` (every parameter, with
-    its default), `specs` (every parameter's type and bounds, see `core.base.params`),
-    implement the five methods below, and decorate with
+    To add a head: subclass, set `name`, `description`, `config` (a frozen dataclass
+    subclassing `core.base.params.Params` whose `param` fields declare every parameter's
+    default, bounds and help), implement the five methods below, and decorate with
     `core.heads.registry.register_head`. `needs_images = True` marks heads that train on
     images rather than cached transfer values (fine-tuning); `train_head` then requires a
     dataset.
@@ -62,8 +68,7 @@ class HeadModel:
     task: ClassVar[str] = "classification"  # or "regression" (RegressionHead)
     title: ClassVar[str] = ""  # a short display name for front ends ("" shows `name`)
     description: ClassVar[str] = ""
-    defaults: ClassVar[dict[str, Any]] = {}
-    specs: ClassVar[dict[str, ParamSpec]] = {}
+    config: ClassVar[type[Params]] = NoParams
     needs_images: ClassVar[bool] = False
     # True for the head of a fine-tuning run (the backbone itself is trained, on images):
     # front ends offer it apart from the heads trained on cached transfer values
@@ -80,15 +85,14 @@ class HeadModel:
 
     @classmethod
     def resolve_params(cls, params: dict[str, Any] | None) -> dict[str, Any]:
-        """The defaults overlaid with `params`, each checked against its spec
+        """The config's defaults overlaid with `params`, each checked against its spec
         (ParameterError naming the bound)."""
-        return check_params({**cls.defaults, **(params or {})}, cls.specs,
-                            owner=f"head '{cls.name}'")
+        return cls.config.check(params, owner=f"head '{cls.name}'")
 
     @classmethod
     def parameter_specs(cls) -> dict[str, ParamSpec]:
-        """name → ParamSpec, in the order of `defaults` (a front end's widget bounds)."""
-        return {name: cls.specs[name] for name in cls.defaults}
+        """name → ParamSpec, in the config's field order (a front end's widget bounds)."""
+        return cls.config.parameter_specs()
 
     def check_resources(self, data: "HeadData") -> None:
         """Refuse (core.base.errors.ResourceLimitError) before training when `data` with these

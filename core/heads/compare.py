@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from core.analysis.evaluation import confusion_matrix
+from core.heads.evaluation import confusion_matrix
 from core.base.errors import TransferLensError
 from core.base.splits import split_mask
 from core.heads.degenerate import is_degenerate

@@ -12,17 +12,24 @@ reads the run folder named by the `run_dir` parameter (see `core.finetune.evalua
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from core.base.errors import TransferLensError
-from core.base.params import ParamSpec
+from core.base.params import Params, param
 from core.heads.base import EpochLog, HeadData, HeadModel, linear_softmax_model, softmax
 from core.heads.registry import register_head
 
 WEIGHTS_FILE = "weights.npz"
+
+
+@dataclass(frozen=True)
+class FineTunedConfig(Params):
+    run_dir: str = param("", help="the finished fine-tuning run's folder (set by "
+                                  "core.finetune.evaluate)")
 
 
 @register_head
@@ -34,9 +41,7 @@ class FineTunedHead(HeadModel):
                    "first, then the whole network (or its top K blocks) end to end on the images "
                    "with random-crop and flip augmentation, AdamW one-cycle and label smoothing. "
                    "Minutes to hours; checkpoints after every epoch.")
-    defaults: dict[str, Any] = {"run_dir": ""}
-    specs = {"run_dir": ParamSpec("str", help="the finished fine-tuning run's folder "
-                                              "(set by core.finetune.evaluate)")}
+    config = FineTunedConfig
     cross_fit_reason = ("cross-fitting would fine-tune the backbone once per fold; use a head "
                         "on the fine-tuned transfer values (e.g. logreg) for out-of-fold "
                         "probabilities instead")

@@ -9,13 +9,14 @@ validation loss and restores the best epoch's weights.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from core.base.memory import out_of_memory_as_user_error, require_memory
-from core.base.params import ParamSpec
+from core.base.params import Params, param
 from core.heads.base import EpochLog, HeadData, HeadModel
 from core.heads.registry import register_head
 from core.base.progress import Progress
@@ -56,25 +57,40 @@ class KerasModelState:
         return head
 
 
-class KerasHead(KerasModelState, HeadModel):
+@dataclass(frozen=True)
+class KerasConfig(Params):
+    """The Keras heads' parameters; the softmax head's defaults (no hidden layer)."""
+
+    epochs: int = param(40, min=1, max=1000,
+                        help="training epochs at most (early stopping may end sooner)")
+    batch_size: int = param(64, min=1, max=65_536, help="rows per gradient step")
     # Adam at 1e-4 as in the classic tutorial: in a one-off comparison on Fashion-MNIST
     # Lite0@96px, 1e-3 overfit standardized features within 1–3 epochs and tested about a
     # point lower (softmax 87.6 %, MLP 87.1 %); the heads' current figures at these defaults
     # are in benchmarks/RESULTS.md, "Heads".
-    defaults: dict[str, Any] = {"epochs": 40, "batch_size": 64, "learning_rate": 1e-4,
-                                "patience": 5, "hidden": 0, "dropout": 0.0}
-    specs = {
-        "epochs": ParamSpec("int", min=1, max=1000, help="training epochs at most (early "
-                                                         "stopping may end sooner)"),
-        "batch_size": ParamSpec("int", min=1, max=65_536, help="rows per gradient step"),
-        "learning_rate": ParamSpec("float", min=0, min_exclusive=True, max=1,
-                                   help="Adam's step size"),
-        "patience": ParamSpec("int", min=0, max=1000, help="epochs without a better validation "
-                                                           "loss before stopping"),
-        "hidden": ParamSpec("int", min=0, max=0, help="no hidden layer (the mlp head has one)"),
-        "dropout": ParamSpec("float", min=0, max=1, max_exclusive=True,
-                             help="share of hidden units dropped while training"),
-    }
+    learning_rate: float = param(1e-4, min=0, min_exclusive=True, max=1,
+                                 help="Adam's step size")
+    patience: int = param(5, min=0, max=1000,
+                          help="epochs without a better validation loss before stopping")
+    hidden: int = param(0, min=0, max=0, help="no hidden layer (the mlp head has one)")
+    dropout: float = param(0.0, min=0, max=1, max_exclusive=True,
+                           help="share of hidden units dropped while training")
+
+
+@dataclass(frozen=True)
+class MLPConfig(KerasConfig):
+    """The mlp head's: one hidden layer, with dropout."""
+
+    # the upper bound keeps a widget usable; what this machine can hold is checked before
+    # training (memory_estimate)
+    hidden: int = param(1024, min=1, max=100_000, help="units of the hidden Dense(relu) layer")
+    # dropout 0.5: about a point better on test than none in a one-off comparison
+    # (Fashion-MNIST Lite0@96px, 88.75 % without; with it: benchmarks/RESULTS.md, "Heads")
+    dropout: float = 0.5
+
+
+class KerasHead(KerasModelState, HeadModel):
+    config = KerasConfig
 
     def memory_estimate(self, *, n_rows: int, dim: int, num_classes: int) -> int:
         """Bytes training and prediction need, roughly: float32 weights with their gradients
@@ -195,7 +211,6 @@ class SoftmaxHead(KerasHead):
     title = "Softmax (Keras)"
     description = ("One softmax layer (Keras, Adam, batch 64) on standardized transfer values, "
                    "early stopping on validation loss.")
-    defaults = {**KerasHead.defaults, "hidden": 0}
 
 
 @register_head
@@ -205,10 +220,4 @@ class MLPHead(KerasHead):
     description = ("The classic tutorial head: Dense(1024, relu) → softmax (Keras, Adam, "
                    "batch 64), early stopping on validation loss; dropout 0.5 after the hidden "
                    "layer (set 0 for the tutorial's exact head).")
-    # dropout 0.5: about a point better on test than none in a one-off comparison
-    # (Fashion-MNIST Lite0@96px, 88.75 % without; with it: benchmarks/RESULTS.md, "Heads")
-    defaults = {**KerasHead.defaults, "hidden": 1024, "dropout": 0.5}
-    # the upper bound keeps a widget usable; what this machine can hold is checked before
-    # training (memory_estimate)
-    specs = {**KerasHead.specs, "hidden": ParamSpec("int", min=1, max=100_000,
-                                                    help="units of the hidden Dense(relu) layer")}
+    config = MLPConfig

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from core.base.params import ParamSpec
+from core.base.params import Params, param
 from core.heads.base import HeadData, HeadModel, linear_softmax_model, softmax
 from core.heads.registry import register_head
 from core.base.progress import Progress
@@ -28,21 +29,23 @@ def _blas_threads(matrix: np.ndarray):
                              user_api="blas")
 
 
+@dataclass(frozen=True)
+class LogRegConfig(Params):
+    # C=0.01 measured on Fashion-MNIST Lite0@96px (55k × 1280): val 89.3 %, converged in ~115
+    # L-BFGS iterations; C=1 reached val 87.3 % and had not converged after 300 (291 s).
+    C: float | str = param(0.01, min=0, min_exclusive=True, max=1e6, auto=True,
+                           help="inverse regularisation strength (smaller: stronger); \"auto\" "
+                                f"tries {', '.join(map(str, C_GRID))} on validation")
+    max_iter: int = param(300, min=1, max=10_000, help="L-BFGS iterations at most")
+
+
 @register_head
 class LogisticRegressionHead(HeadModel):
     name = "logreg"
     title = "Logistic regression"
     description = ("Logistic regression (scikit-learn, L-BFGS) on standardized transfer values. "
                    "Fast, convex, well-calibrated probabilities; the default.")
-    # C=0.01 measured on Fashion-MNIST Lite0@96px (55k × 1280): val 89.3 %, converged in ~115
-    # L-BFGS iterations; C=1 reached val 87.3 % and had not converged after 300 (291 s).
-    defaults = {"C": 0.01, "max_iter": 300}  # C="auto": pick from C_GRID on validation
-    specs = {
-        "C": ParamSpec("float", min=0, min_exclusive=True, max=1e6, auto=True,
-                       help="inverse regularisation strength (smaller: stronger); \"auto\" "
-                            f"tries {', '.join(map(str, C_GRID))} on validation"),
-        "max_iter": ParamSpec("int", min=1, max=10_000, help="L-BFGS iterations at most"),
-    }
+    config = LogRegConfig
 
     def fit(self, data: HeadData, *, progress=None, on_epoch=None):
         from sklearn.exceptions import ConvergenceWarning

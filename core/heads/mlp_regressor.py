@@ -8,13 +8,15 @@ called — speaks the target's own units; Huber's `delta` is in units of that sp
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from core.base.memory import out_of_memory_as_user_error, require_memory
-from core.base.params import ParamSpec
+from core.base.params import param
 from core.heads.base import EpochLog, HeadData, RegressionHead
-from core.heads.keras_heads import (PREDICT_BATCH, KerasHead, KerasModelState, _keras, _maybe,
-                                    make_reporter)
+from core.heads.keras_heads import (PREDICT_BATCH, KerasHead, KerasModelState, MLPConfig, _keras,
+                                    _maybe, make_reporter)
 from core.heads.registry import register_head
 
 LOSSES = ("mse", "huber")
@@ -35,32 +37,36 @@ def _message(entry: EpochLog) -> str:
     return message
 
 
+@dataclass(frozen=True)
+class MLPRegressorConfig(MLPConfig):
+    """The tutorial regressor's defaults; the Keras heads' bounds and help."""
+
+    epochs: int = 60
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    patience: int = 8
+    hidden: int = 256
+    dropout: float = 0.0
+    loss: str = param("mse", choices=LOSSES,
+                      help="mse, or huber (less pulled by a few wrong targets)")
+    huber_delta: float = param(1.0, min=0, min_exclusive=True, max=100,
+                               help="Huber's switch from squared to absolute error, in units of "
+                                    "the targets' spread")
+    # "none": on fashion_mnist_scale (Lite0@96px, full size) raw transfer values reached val
+    # R² 0.9377 and standardised ones 0.9348 (and took longer); what these defaults reach is
+    # in benchmarks/RESULTS.md, "Regression heads"
+    scaling: str = param("none", choices=SCALINGS,
+                         help="none: raw transfer values in; standardize: a Normalization layer "
+                              "adapted on the training rows")
+
+
 @register_head
 class MLPRegressorHead(KerasModelState, RegressionHead):
     name = "mlp_regressor"
     title = "MLP regressor (Keras)"
     description = ("The tutorial's regressor: Dense(256, relu) → one number (Keras, Adam), MSE "
                    "or Huber loss, early stopping on the validation loss.")
-    # scaling "none": on fashion_mnist_scale (Lite0@96px, full size) raw transfer values
-    # reached val R² 0.9377 and standardised ones 0.9348 (and took longer); what these
-    # defaults reach is in benchmarks/RESULTS.md, "Regression heads"
-    defaults = {"epochs": 60, "batch_size": 128, "learning_rate": 1e-3, "patience": 8,
-                "hidden": 256, "dropout": 0.0, "loss": "mse", "huber_delta": 1.0,
-                "scaling": "none"}
-    specs = {
-        **{name: KerasHead.specs[name] for name in ("epochs", "batch_size", "learning_rate",
-                                                    "patience", "dropout")},
-        "hidden": ParamSpec("int", min=1, max=100_000, help="units of the hidden Dense(relu) "
-                                                            "layer"),
-        "loss": ParamSpec("choice", choices=LOSSES, help="mse, or huber (less pulled by a "
-                                                         "few wrong targets)"),
-        "huber_delta": ParamSpec("float", min=0, min_exclusive=True, max=100,
-                                 help="Huber's switch from squared to absolute error, in "
-                                      "units of the targets' spread"),
-        "scaling": ParamSpec("choice", choices=SCALINGS,
-                             help="none: raw transfer values in; standardize: a Normalization "
-                                  "layer adapted on the training rows"),
-    }
+    config = MLPRegressorConfig
 
     def check_resources(self, data: HeadData) -> None:
         needed = KerasHead.memory_estimate(self, n_rows=len(data.x_train) + len(data.x_val),

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, TypeVar
 
-from core.base.params import ParamSpec
+from core.base.params import Params, ParamSpec
 from core.heads.base import HeadModel
 
 HEADS: dict[str, type[HeadModel]] = {}
@@ -16,9 +17,13 @@ def register_head(cls: H) -> H:
     """Class decorator: make a HeadModel subclass trainable by name through `train_head`."""
     if not cls.name:
         raise ValueError(f"{cls.__qualname__} needs a `name`")
-    undeclared = set(cls.defaults) - set(cls.specs)
-    if undeclared:
-        raise ValueError(f"{cls.__qualname__} needs a ParamSpec for {sorted(undeclared)}")
+    if hasattr(cls, "defaults") or hasattr(cls, "specs"):
+        raise ValueError(f"{cls.__qualname__}: declare its parameters as `config`, a Params "
+                         f"dataclass of core.base.params.param fields, not defaults/specs")
+    if not (dataclasses.is_dataclass(cls.config) and issubclass(cls.config, Params)):
+        raise ValueError(f"{cls.__qualname__}.config must be a dataclass subclassing "
+                         f"core.base.params.Params")
+    cls.resolve_params({})  # every field has a spec and its default passes it
     HEADS[cls.name] = cls
     return cls
 
@@ -39,7 +44,7 @@ def describe_head(name: str) -> str:
 
 
 def default_head_params(name: str) -> dict[str, Any]:
-    return dict(get_head_class(name).defaults)
+    return get_head_class(name).config.defaults()
 
 
 def parameter_specs(name: str) -> dict[str, ParamSpec]:

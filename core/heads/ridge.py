@@ -11,12 +11,13 @@ for the same α (tests/test_regression_heads.py).
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from core.base.params import ParamSpec
+from core.base.params import Params, param
 from core.base.progress import Progress
 from core.heads.base import HeadData, RegressionHead
 from core.heads.registry import register_head
@@ -40,6 +41,23 @@ def feature_scaling(x: np.ndarray, *, scaling: str) -> tuple[np.ndarray, np.ndar
     return mean, np.where(std > _FLAT * max(float(std.max(initial=0.0)), 1e-30), std, 1.0)
 
 
+@dataclass(frozen=True)
+class RidgeConfig(Params):
+    alpha: float | str = param("auto", kind="float", min=0, min_exclusive=True, max=1e12,
+                               auto=True,
+                               help=f"L2 penalty; \"auto\" tries {len(RELATIVE_ALPHAS)} values "
+                                    "from 1e-6 to 1000 × the mean eigenvalue of the Gram matrix "
+                                    "on validation")
+    # "none": on fashion_mnist_scale (Lite0@96px, full size) raw transfer values reached val
+    # R² 0.8970 and standardised ones 0.8964 — a tie here, but on the issue's second size task
+    # standardising fell from R² 0.945 to 0.41 (near-constant channels blown up on held-out
+    # images), so raw is the safe default; benchmarks/RESULTS.md, "Regression heads", has both
+    # side by side
+    scaling: str = param("none", choices=SCALINGS,
+                         help="none: centre the transfer values only; standardize: also divide "
+                              "each by its spread")
+
+
 @register_head
 class RidgeHead(RegressionHead):
     name = "ridge"
@@ -47,21 +65,7 @@ class RidgeHead(RegressionHead):
     description = ("Ridge regression (closed form, one eigendecomposition for every penalty) on "
                    "the transfer values; the penalty is chosen on the validation split. Seconds; "
                    "the default regression head.")
-    # scaling "none": on fashion_mnist_scale (Lite0@96px, full size) raw transfer values
-    # reached val R² 0.8970 and standardised ones 0.8964 — a tie here, but on the issue's
-    # second size task standardising fell from R² 0.945 to 0.41 (near-constant channels blown
-    # up on held-out images), so raw is the safe default; benchmarks/RESULTS.md, "Regression
-    # heads", has both side by side
-    defaults = {"alpha": "auto", "scaling": "none"}
-    specs = {
-        "alpha": ParamSpec("float", min=0, min_exclusive=True, max=1e12, auto=True,
-                           help="L2 penalty; \"auto\" tries "
-                                f"{len(RELATIVE_ALPHAS)} values from 1e-6 to 1000 × the mean "
-                                "eigenvalue of the Gram matrix on validation"),
-        "scaling": ParamSpec("choice", choices=SCALINGS,
-                             help="none: centre the transfer values only; standardize: also "
-                                  "divide each by its spread"),
-    }
+    config = RidgeConfig
 
     def fit(self, data: HeadData, *, progress=None, on_epoch=None):
         started = time.perf_counter()

@@ -56,14 +56,9 @@ def train_head(*, tv: TransferValues, head: str, params: dict[str, Any] | None =
         if not np.array_equal(view.sample_ids, tv.sample_ids):
             raise ValueError(f"augmented view {view.key} is not of the same samples as {tv.key}")
 
-    from core.base.hashing import hash_key
-
-    fields = {"tv": tv.key, "head": head, "params": resolved, "seed": int(seed),
-              "cross_fit_folds": int(cross_fit_folds), "augmented": [v.key for v in augmented],
-              "version": HEADS_VERSION}
-    if target is not None:  # only then: classification heads keep their keys
-        fields["target"] = {"name": target.name, "values": target.key}
-    key = hash_key(fields)
+    key = head_key(tv_key=tv.key, head=head, params=resolved, seed=seed,
+                   cross_fit_folds=cross_fit_folds, augmented_keys=[v.key for v in augmented],
+                   target=target)
     if not use_cache:
         return _train(tv=tv, cls=cls, params=resolved, seed=seed, progress=progress,
                       on_epoch=on_epoch, folds=cross_fit_folds,
@@ -85,6 +80,22 @@ def train_head(*, tv: TransferValues, head: str, params: dict[str, Any] | None =
                 return trained
     loaded.cache = "hit"
     return loaded
+
+
+def head_key(*, tv_key: str, head: str, params: dict[str, Any], seed: int = 0,
+             cross_fit_folds: int = 0, augmented_keys: Sequence[str] = (),
+             target=None) -> str:
+    """The cache key of a trained head: everything that changes it, hashed. `params` are the
+    resolved ones (`HeadModel.resolve_params`), so leaving a default out or spelling it gives
+    the same key."""
+    from core.base.hashing import hash_key
+
+    fields = {"tv": tv_key, "head": head, "params": params, "seed": int(seed),
+              "cross_fit_folds": int(cross_fit_folds), "augmented": list(augmented_keys),
+              "version": HEADS_VERSION}
+    if target is not None:  # only then: classification heads keep their keys
+        fields["target"] = {"name": target.name, "values": target.key}
+    return hash_key(fields)
 
 
 def _check_task(cls: type[HeadModel], *, tv: TransferValues, target) -> None:
