@@ -58,6 +58,14 @@ def refuse_if_public(what: str, *, why: str) -> None:
                               f"Run Transfer Lens on your own machine to use it.")
 
 
+def refuse_fine_tuning_if_public(what: str = "Fine-tuning") -> None:
+    """A public app fine-tunes (or times fine-tuning steps) only when its operator allows
+    it: either takes the shared CPU for long."""
+    if not policy().allow_fine_tuning:
+        refuse_if_public(what, why=f"it would hold the shared CPU for many minutes (the "
+                                   f"operator can allow it with {FINETUNE_ENV}=1)")
+
+
 def uploads_root(cache_root: Path) -> Path:
     """Where a public app keeps its visitors' uploads (each in a session's own folder)."""
     return cache_root / UPLOADS_DIR
