@@ -35,6 +35,16 @@ class PublicPolicy:
     max_image_pixels: int = 4_000_000  # per image (e.g. 2000×2000)
     max_inspect_bytes: int = 10_000_000  # one image uploaded to "Inspect an image"
     upload_ttl_seconds: int = 3_600  # uploads older than this are removed
+    # Heavy work, bounded so one visitor cannot hold the shared CPU (or fill the disk with a
+    # new cache entry per size) for hours: extraction of at most the committed bundle's
+    # 10,000 images, at most EfficientNet-Lite0's native 224 px (a larger input costs px²
+    # and shows these small images no better); built-in datasets up to 100,000 images
+    # (Fashion-MNIST's 70,000 fit, the generated 1,000,000 do not); a head's training at
+    # most an hour by core.heads.cost's upper-bound estimate (no early stop counted).
+    max_extract_images: int = 10_000
+    max_image_size: int = 224
+    max_dataset_images: int = 100_000
+    max_head_seconds: float = 3_600.0
 
 
 def _flag(name: str) -> bool:
@@ -64,6 +74,41 @@ def refuse_fine_tuning_if_public(what: str = "Fine-tuning") -> None:
     if not policy().allow_fine_tuning:
         refuse_if_public(what, why=f"it would hold the shared CPU for many minutes (the "
                                    f"operator can allow it with {FINETUNE_ENV}=1)")
+
+
+def refuse_heavy_if_public(what: str, *, over: list[str], fix: str) -> None:
+    """Raise PublicModeError when `over` lists a public limit that `what` exceeds (each a
+    phrase like "70,000 images, over the limit of 10,000")."""
+    if over and is_public():
+        raise PublicModeError(f"{what} is not available in this public Transfer Lens: "
+                              f"{'; '.join(over)}. These limits keep one visitor from holding "
+                              f"the shared CPU for hours. Fix: {fix}, or run Transfer Lens on "
+                              f"your own machine.")
+
+
+def check_public_extraction(*, images: int, image_size: int) -> None:
+    """A public app extracts at most `max_extract_images` images at most `max_image_size`
+    px (PublicPolicy says why); called where an extraction would start."""
+    rules = policy()
+    over = []
+    if images > rules.max_extract_images:
+        over.append(f"{images:,} images, over the limit of {rules.max_extract_images:,} (the "
+                    f"published bundle's size)")
+    if image_size > rules.max_image_size:
+        over.append(f"{image_size} px input, over the limit of {rules.max_image_size} px")
+    refuse_heavy_if_public(f"Extracting {images:,} images at {image_size} px", over=over,
+                           fix=f"choose a subset of at most {rules.max_extract_images:,} images "
+                               f"and an input size of at most {rules.max_image_size} px")
+
+
+def check_public_dataset(*, name: str, images: int) -> None:
+    """A public app loads built-in datasets of at most `max_dataset_images` images."""
+    rules = policy()
+    over = ([f"it has {images:,} images, over the limit of {rules.max_dataset_images:,}"]
+            if images > rules.max_dataset_images else [])
+    refuse_heavy_if_public(f"The dataset {name}", over=over,
+                           fix="choose a smaller dataset (e.g. fashion_mnist, or a subset of "
+                               "it) or the published bundle")
 
 
 def uploads_root(cache_root: Path) -> Path:

@@ -172,7 +172,16 @@ def _prefixed(progress: Optional[ProgressCallback], prefix: str) -> Optional[Pro
 
 
 def _train(*, progress, **kwargs) -> TrainedHead:
-    """Train through the job gate: one heavy job at a time per process (core.base.jobs)."""
+    """Train through the job gate: one heavy job at a time per process (core.base.jobs);
+    a public app first bounds the run's estimated cost (core.heads.cost)."""
+    from core.heads.cost import check_public_head_cost
+
+    cls, tv = kwargs["cls"], kwargs["tv"]
+    train_rows = int((np.asarray(tv.splits) == TRAIN).sum()) or tv.n
+    check_public_head_cost(head=cls.name, params=kwargs["params"],
+                           n_rows=train_rows * (1 + len(kwargs["augmented"])), dim=tv.dim,
+                           classes=1 if cls.task == "regression" else len(tv.class_names),
+                           folds=kwargs["folds"], fine_tunes_backbone=cls.fine_tunes_backbone)
     with heavy_job(name=f"training a {kwargs['cls'].name} head", progress=progress):
         if kwargs["cls"].task == "regression":
             return _train_regression_now(progress=progress, **kwargs)
