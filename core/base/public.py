@@ -45,6 +45,15 @@ class PublicPolicy:
     max_image_size: int = 224
     max_dataset_images: int = 100_000
     max_head_seconds: float = 3_600.0
+    # Shares of the one job slot (core.base.background): one unfinished background job per
+    # session, so nobody queues many; a turn of at most 10 minutes running (the 10,000-image
+    # extraction at 224 px takes a few), after which it stops cleanly (finished chunks kept)
+    # and asking again resumes behind whoever waits.
+    max_jobs_per_session: int = 1
+    max_job_seconds: float = 600.0
+    # What public visitors add to the cache (new subsets, sizes, heads) is kept under this,
+    # least recently used first out (core.base.cache_budget); the operator's entries stay.
+    max_public_cache_bytes: int = 2_000_000_000
 
 
 def _flag(name: str) -> bool:
