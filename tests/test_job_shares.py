@@ -15,19 +15,12 @@ from core.base.errors import CancelledError
 from core.base.jobs import JobGate
 from core.base.progress import Progress
 from core.base.public import PublicModeError
+from tests.test_background_jobs import endless
 
 
 @pytest.fixture
 def public(monkeypatch):
     monkeypatch.setenv("TRANSFER_LENS_PUBLIC", "1")
-
-
-def endless(progress):
-    done = 0
-    while True:
-        done += 1
-        progress(Progress("step", done, 0))
-        time.sleep(0.02)
 
 
 def test_the_lease_is_a_minute():
