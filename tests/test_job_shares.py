@@ -49,6 +49,19 @@ def test_a_polled_job_goes_on_and_stops_once_polling_ends():
     assert job._done.wait(10) and job.cancelled  # the tab closed: nobody polls
 
 
+def test_one_long_wait_keeps_it():
+    """A caller blocked in wait() (no timeout) is watching all along."""
+    def steps(progress):
+        for i in range(40):
+            progress(Progress("step", i, 40))
+            time.sleep(0.02)
+        return "done"
+
+    job = BackgroundJob(name="awaited", work=steps, lease_seconds=0.2)
+    job.watch("script")
+    assert job.start().wait() and job.result == "done"
+
+
 def test_a_heartbeat_keeps_it_too():
     board = JobBoard()
     job = board.submit("k", name="beat", work=endless, watcher="a")

@@ -105,11 +105,19 @@ class BackgroundJob:
             self.error, JobTimeLimitError)
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until done (or `timeout` seconds); True when done. Waiting is watching."""
-        self._seen = time.monotonic()
-        done = self._done.wait(timeout)
-        self._seen = time.monotonic()
-        return done
+        """Block until done (or `timeout` seconds); True when done. Waiting is watching:
+        the lease is renewed while blocked, however long."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            self._seen = time.monotonic()
+            step = min(self.lease_seconds / 4, 15.0)  # math.inf: a finite wake-up still
+            if deadline is not None:
+                step = min(step, max(0.0, deadline - self._seen))
+            if self._done.wait(step):
+                return True
+            if deadline is not None and time.monotonic() >= deadline:
+                self._seen = time.monotonic()
+                return False
 
     def elapsed(self) -> float:
         return (self.finished or time.monotonic()) - self.started
