@@ -162,3 +162,31 @@ def test_train_head_refuses_before_training(public, monkeypatch):
     monkeypatch.delenv("TRANSFER_LENS_PUBLIC")
     with pytest.raises(AssertionError, match="trained in a public app"):  # locally: no cap
         train_head(tv=tv, head="mlp", params=ABUSE, cross_fit_folds=10, use_cache=False)
+
+
+def test_allowed_fine_tuning_is_still_bounded(public, monkeypatch):
+    """With the operator's permission, fine-tuning keeps the extraction caps and the time
+    budget, refused before a run folder or a model exists."""
+    from core.datasets.registry import load_dataset
+    from core.finetune import FineTuneConfig, fine_tune
+    from core.finetune import trainer
+
+    monkeypatch.setenv("TRANSFER_LENS_PUBLIC_FINETUNE", "1")
+    monkeypatch.setattr(trainer, "Trainer", None)  # never reached
+    digits = load_dataset(name="digits")
+    n_train = len(digits.split_indices("train"))
+    with pytest.raises(PublicModeError, match=rf"Fine-tuning 1000 epochs on {n_train:,} images "
+                                              rf"at 88 px is not available.*it would take about "
+                                              rf".*\(an estimate: 1000 epochs of {n_train:,} "
+                                              rf"images at 48–88 px.*over the limit of 1h00m"):
+        fine_tune(dataset=digits, config=FineTuneConfig(epochs=1000))
+    with pytest.raises(PublicModeError, match=r"256 px input, over the limit of 224 px"):
+        fine_tune(dataset=digits, config=FineTuneConfig(image_size=256))
+
+
+def test_the_default_fine_tuning_fits_the_budget():
+    from core.finetune import FineTuneConfig
+    from core.heads.cost import estimate_fine_tune_cost
+
+    cost = estimate_fine_tune_cost(epoch_sizes=FineTuneConfig().epoch_sizes(), n_train=8_000)
+    assert 60 < cost.seconds < 600  # 8 epochs over the bundle-sized train split: minutes

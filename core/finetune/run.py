@@ -57,6 +57,7 @@ def fine_tune(*, dataset: ImageDataset, backbone: str = "efficientnet_lite0",
     config.validate()
     if dataset.num_classes < 2 or len(dataset.split_indices("train")) == 0:
         raise TransferLensError("Fine-tuning needs a train split with at least two classes.")
+    _bound_if_public(dataset, config)
     run_dir = run_dir_for(dataset=dataset, backbone=backbone, config=config, cache_dir=cache_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if (run_dir / "result.json").is_file():
@@ -69,6 +70,19 @@ def fine_tune(*, dataset: ImageDataset, backbone: str = "efficientnet_lite0",
     with heavy_job(name="fine-tuning", progress=progress), \
             out_of_memory_as_user_error(what="Fine-tuning", lower="batch_size or image_size"):
         return trainer.run()
+
+
+def _bound_if_public(dataset: ImageDataset, config: FineTuneConfig) -> None:
+    """A public app that allows fine-tuning still bounds it: the extraction caps on images
+    and input size, and the heads' time budget on the estimated training time."""
+    from core.base.public import check_public_extraction
+    from core.heads.cost import check_public_fine_tune_cost
+
+    check_public_extraction(images=len(dataset), image_size=config.image_size)
+    n_train = len(dataset.split_indices("train"))
+    check_public_fine_tune_cost(
+        epoch_sizes=config.epoch_sizes(), n_train=n_train,
+        what=f"Fine-tuning {config.epochs} epochs on {n_train:,} images at {config.image_size} px")
 
 
 def _load_result(run_dir: Path, config: FineTuneConfig) -> FineTuneResult:

@@ -14,13 +14,17 @@ other jobs shared it (load average ~13), in one-off timings (not a benchmark):
     counted at the same rate.
 Both rates are slow (a busy machine), so estimates err high: refusals err on the side of the
 visitors sharing the server. The heads' modules are not touched: this reads their params.
+
+Fine-tuning (only when the operator allows it in a public app) is costed from the training
+speed benchmarks/RESULTS.md section 6 measured for efficientnet_lite0 (290 images/s at
+64 px, 136 at 96, 71.6 at 128: about 1/px²), over every epoch's input size.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from core.base.progress import format_seconds
 
@@ -28,6 +32,7 @@ KERAS_MACS_PER_SECOND = 3.2e9
 KERAS_STEP_SECONDS = 2.7e-3
 NUMPY_MACS_PER_SECOND = 1.7e8
 C_GRID_SIZE = 3  # logreg's C="auto" tries up to core.heads.logreg.C_GRID's 3 values
+FINETUNE_IMAGES_PER_SECOND_AT_64PX = 290.0
 
 
 @dataclass(frozen=True)
@@ -35,14 +40,17 @@ class HeadCost:
     """An upper bound of a head's training work and the time it takes here."""
 
     head: str
-    multiply_adds: float
+    multiply_adds: float  # 0 when costed another way (fine-tuning: images and sizes)
     steps: int  # gradient steps (Keras heads); 0 for the others
     seconds: float
+    basis: str = ""  # what the estimate counts, when not multiply-adds
+    kind: str = "an upper bound"  # or "an estimate" (fine-tuning runs every epoch anyway)
 
     def describe(self) -> str:
         steps = f" and {self.steps:,} gradient steps" if self.steps else ""
-        return (f"about {format_seconds(self.seconds)} (an upper bound: {self.multiply_adds:.2g} "
-                f"multiply-adds{steps}, at rates measured on this machine)")
+        basis = self.basis or f"{self.multiply_adds:.2g} multiply-adds{steps}"
+        return (f"about {format_seconds(self.seconds)} ({self.kind}: {basis}, at rates "
+                f"measured on this machine)")
 
 
 def _keras(params: dict[str, Any], *, n_rows: int, dim: int, classes: int,
@@ -89,6 +97,38 @@ def estimate_head_cost(*, head: str, params: dict[str, Any], n_rows: int, dim: i
     return HeadCost(head=head, multiply_adds=macs, steps=steps, seconds=seconds)
 
 
+def estimate_fine_tune_cost(*, epoch_sizes: Sequence[int], n_train: int) -> HeadCost:
+    """Fine-tuning's training time: every epoch over `n_train` images at its input size."""
+    seconds = sum(n_train / (FINETUNE_IMAGES_PER_SECOND_AT_64PX * (64 / size) ** 2)
+                  for size in epoch_sizes)
+    sizes = "–".join(str(s) for s in sorted({min(epoch_sizes), max(epoch_sizes)}))
+    return HeadCost(head="finetune", multiply_adds=0.0, steps=0, seconds=seconds,
+                    basis=f"{len(epoch_sizes)} epochs of {n_train:,} images at {sizes} px",
+                    kind="an estimate")
+
+
+def check_public_fine_tune_cost(*, epoch_sizes: Sequence[int], n_train: int,
+                                what: str) -> HeadCost | None:
+    """In a public app (whose operator allows fine-tuning), refuse a run estimated over
+    PublicPolicy.max_head_seconds; returns the estimate."""
+    from core.base.public import policy
+
+    if not policy().enabled:
+        return None
+    cost = estimate_fine_tune_cost(epoch_sizes=epoch_sizes, n_train=n_train)
+    _refuse_over_budget(what, cost, fix="use fewer epochs, a smaller input size or a subset")
+    return cost
+
+
+def _refuse_over_budget(what: str, cost: HeadCost, *, fix: str) -> None:
+    from core.base.public import policy, refuse_heavy_if_public
+
+    limit = policy().max_head_seconds
+    over = ([f"it would take {cost.describe()}, over the limit of {format_seconds(limit)}"]
+            if cost.seconds > limit else [])
+    refuse_heavy_if_public(what, over=over, fix=fix)
+
+
 def check_public_head_cost(*, head: str, params: dict[str, Any], n_rows: int, dim: int,
                            classes: int, folds: int = 0, fine_tunes_backbone: bool = False
                            ) -> HeadCost | None:
@@ -109,9 +149,6 @@ def check_public_head_cost(*, head: str, params: dict[str, Any], n_rows: int, di
         refuse_heavy_if_public(what, over=["it has no cost estimate, so its time cannot be "
                                            "bounded"], fix="choose another head")
         return None
-    limit = rules.max_head_seconds
-    over = ([f"it would take {cost.describe()}, over the limit of {format_seconds(limit)}"]
-            if cost.seconds > limit else [])
-    refuse_heavy_if_public(what, over=over, fix="use fewer epochs, hidden units, iterations "
-                                                "or folds, or a larger batch")
+    _refuse_over_budget(what, cost, fix="use fewer epochs, hidden units, iterations or "
+                                        "folds, or a larger batch")
     return cost
