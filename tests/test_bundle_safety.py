@@ -217,3 +217,11 @@ def test_the_committed_bundle_still_opens_whole(bundle_dir):
     assert bundle.thumbnail(9999).shape == (28, 28, 3)
     assert len(bundle.dataset()) == bundle.n == 10000
     assert bundle.projection("umap").shape == (10000, 2)
+
+
+def test_an_oversized_manifest_is_refused_before_reading(bundle_dir, monkeypatch):
+    from core.publish import bundle as bundle_module
+
+    monkeypatch.setattr(bundle_module, "MAX_MANIFEST_BYTES", 1_000)
+    with pytest.raises(BundleError, match=r"manifest\.json is [\d,]+ bytes, over the 1,000"):
+        open_bundle(bundle_dir)

@@ -95,7 +95,7 @@ def find_targets_file(root: Path) -> Path | None:
 class TargetTable:
     """A parsed targets file: each listed path's row, and the numeric columns."""
 
-    file: Path
+    file: Path | ShownName  # as messages name it (relative to the upload in a public app)
     paths: tuple[str, ...]  # normalised, relative to the dataset root
     values: dict[str, np.ndarray]  # column → float64 per listed path
     row_labels: tuple[str, ...]  # how each row is named in messages ("line 5", "row 4")

@@ -24,6 +24,7 @@ from core.publish import layout
 from core.publish.checks import check_manifest, inside, load_array, read_checked_sheet
 
 BUNDLES_ENV = "TRANSFER_LENS_BUNDLES"
+MAX_MANIFEST_BYTES = 16_000_000  # the committed bundle's is 5 kB
 REQUIRED = (layout.VALUES, layout.LABELS, layout.SPLITS, layout.SAMPLE_IDS,
             layout.PROBABILITIES, layout.KNN_INDICES, layout.KNN_DISTANCES, layout.LABEL_ISSUES,
             layout.THUMB_SHAPES, *map(layout.projection_file, layout.PROJECTION_METHODS))
@@ -258,6 +259,10 @@ def read_manifest(path: Path) -> dict[str, Any]:
     path = Path(path)
     file = path / layout.MANIFEST
     try:
+        size = file.stat().st_size
+        if size > MAX_MANIFEST_BYTES:  # read whole below: bounded first
+            raise BundleError(f"{file} is {size:,} bytes, over the {MAX_MANIFEST_BYTES:,} a "
+                              f"bundle manifest may have. Fix: publish the bundle again.")
         manifest = json.loads(file.read_text())
     except FileNotFoundError:
         raise BundleError(f"{file} is missing, so {path} is not a published bundle. "
@@ -320,7 +325,10 @@ def list_bundles(root: str | Path | None = None) -> list[Path]:
         if any(part.startswith(".") for part in folder.relative_to(root).parts):
             continue  # a bundle being written (atomic_folder's temp folder) or moved aside
         try:
-            if json.loads(manifest.read_text()).get("format") == layout.FORMAT:
+            if manifest.stat().st_size > MAX_MANIFEST_BYTES:
+                continue  # not one publish wrote; opening it would say so
+            listed = json.loads(manifest.read_text())
+            if isinstance(listed, dict) and listed.get("format") == layout.FORMAT:
                 found.append(folder)
         except (OSError, ValueError):
             continue
