@@ -100,3 +100,24 @@ def test_a_head_trained_by_a_visitor_is_marked(public, isolated_cache):
     head = train_head(tv=tv, head="logreg")
     marked = [e.path.name for e in marked_entries(isolated_cache)]
     assert head.key in marked
+
+
+def test_a_stopped_public_extraction_leaves_counted_work(public, isolated_cache):
+    from core.base.errors import CancelledError
+
+    cache = ArrayCache(kind="transfer_values")
+
+    def stopped():
+        work = cache.work_path("big")
+        work.mkdir(parents=True)
+        np.save(work / "chunk_000000.npy", np.zeros(MB // 8, np.float64))
+        raise CancelledError("stopped at the time limit")
+
+    with pytest.raises(CancelledError):
+        cache.load_or_compute("big", stopped)
+    marked = marked_entries(isolated_cache)
+    assert [e.path.name for e in marked] == ["big.partial"] and marked[0].bytes > MB
+    os.utime(cache.work_path("big") / PUBLIC_MARK, (time.time() - 3_600,) * 2)
+    for key in ("a", "b"):
+        save(cache, key)  # 3 MB with the stale work: the work goes first
+    assert not cache.work_path("big").exists() and cache.keys() == ["a", "b"]

@@ -140,8 +140,22 @@ class ArrayCache:
             entry = self.load(key)  # another process may have finished while we waited
             if entry is not None:
                 return entry, "hit"
-            arrays, manifest = compute()
+            try:
+                arrays, manifest = compute()
+            except BaseException:
+                self._count_partial_if_public(key)  # stopped: its finished chunks stay
+                raise
             return self.save(key, arrays=arrays, manifest=manifest), "miss"
+
+    def _count_partial_if_public(self, key: str) -> None:
+        """Work a public visitor's stopped job left (work_path) counts toward the public
+        cache budget like an entry, so stopped extractions cannot fill the disk."""
+        from core.base.public import is_public
+
+        work = self.work_path(key)
+        if is_public() and work.is_dir():
+            mark_public_made(work)
+            enforce_public_budget(self.dir.parent, keep=[work])
 
     def remove(self, key: str) -> None:
         remove_folder(self.entry_path(key))  # renamed first: no reader sees half of it

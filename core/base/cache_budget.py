@@ -1,7 +1,8 @@
 """A size budget for what public visitors add to the cache, least recently used out first.
 
 In a public app every cache entry a visitor's request writes is marked public-made (an
-empty PUBLIC_MARK file inside it, whose modification time is the entry's last use). Entries
+empty PUBLIC_MARK file inside it, whose modification time is the entry's last use), and so
+is the work folder (`<key>.partial`: finished chunks) a stopped public job leaves. Entries
 made otherwise (the operator's precomputed cache) carry no mark and are never evicted, and
 a published bundle lives outside the cache altogether. After each public write, marked
 entries beyond PublicPolicy.max_public_cache_bytes are removed, least recently used first,
@@ -62,8 +63,9 @@ def marked_entries(root: Path) -> list[MarkedEntry]:
 
 
 def _locked(entry: Path) -> bool:
-    """Whether a writer holds the entry's lock (ArrayCache.lock's file beside it)."""
-    lock = entry.parent / f"{entry.name}.lock"
+    """Whether a writer holds the entry's lock (ArrayCache.lock's file beside it; a
+    `<key>.partial` work folder shares its key's lock)."""
+    lock = entry.parent / f"{entry.name.removesuffix('.partial')}.lock"
     if not lock.exists():
         return False
     try:
