@@ -48,14 +48,16 @@ def test_a_second_watcher_joins_the_running_job_instead_of_starting_another():
     assert calls["runs"] == 1
 
 
-def test_the_work_stops_only_when_every_watcher_let_go():
-    def endless(progress):
-        done = 0
-        while True:
-            done += 1
-            progress(Progress("step", done, 0))
-            time.sleep(0.01)
+def endless(progress):
+    """Work that reports forever, until a report stops it."""
+    done = 0
+    while True:
+        done += 1
+        progress(Progress("step", done, 0))
+        time.sleep(0.01)
 
+
+def test_the_work_stops_only_when_every_watcher_let_go():
     board = JobBoard()
     job = board.submit("k", name="long", work=endless, watcher="a")
     board.submit("k", name="long", work=endless, watcher="b")

@@ -83,10 +83,32 @@ def test_fine_tuning_needs_the_operators_permission(public, monkeypatch):
     dataset = load_dataset(name="digits")
     with pytest.raises(PublicModeError, match="TRANSFER_LENS_PUBLIC_FINETUNE"):
         fine_tune(dataset=dataset, config=FineTuneConfig(epochs=1))
-    from core.finetune.run import _refuse_unless_allowed
+    from core.base.public import refuse_fine_tuning_if_public
 
     monkeypatch.setenv("TRANSFER_LENS_PUBLIC_FINETUNE", "1")
-    _refuse_unless_allowed()  # allowed now: no refusal
+    refuse_fine_tuning_if_public()  # allowed now: no refusal
+
+
+def test_the_fine_tuning_estimate_is_refused_too(public, monkeypatch):
+    """It builds the network and trains real steps: refused by core before any of that."""
+    from core.datasets.registry import load_dataset
+    from core.finetune import FineTuneConfig
+    from core.finetune import estimate as estimate_module
+
+    def measured(**kwargs):
+        raise AssertionError("measured in a public app")
+
+    monkeypatch.setattr(estimate_module, "_measure", measured)
+    dataset = load_dataset(name="digits")
+    for measure in (True, False):
+        with pytest.raises(PublicModeError, match="Estimating fine-tuning time is not "
+                                                  "available.*TRANSFER_LENS_PUBLIC_FINETUNE"):
+            estimate_module.estimate_fine_tune(dataset=dataset, backbone="efficientnet_lite0",
+                                               config=FineTuneConfig(epochs=1), measure=measure)
+    monkeypatch.setenv("TRANSFER_LENS_PUBLIC_FINETUNE", "1")  # the operator allows it
+    assert estimate_module.estimate_fine_tune(
+        dataset=dataset, backbone="efficientnet_lite0", config=FineTuneConfig(epochs=1),
+        measure=False) is None  # nothing kept yet, and nothing measured
 
 
 def test_images_over_the_pixel_limit_are_skipped_with_the_reason(public, tmp_path, monkeypatch):

@@ -116,3 +116,16 @@ def atomic_folder(path: str | Path, *, replace: bool = True) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def remove_folder(path: str | Path) -> bool:
+    """Remove the folder `path` as one step for readers: renamed aside (a hidden name beside
+    it) first, then deleted, so nobody sees it half-removed. False when it was not there."""
+    path = Path(path)
+    doomed = path.parent / f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.deleted"
+    try:
+        os.rename(path, doomed)
+    except OSError:
+        return False
+    shutil.rmtree(doomed, ignore_errors=True)
+    return True

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 import shutil
 import time
 import warnings
@@ -20,7 +19,9 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from core.base.atomic import atomic_folder
+from core.base.atomic import atomic_folder, remove_folder
+from core.base.cache_budget import (enforce_public_budget, mark_public_made,
+                                    touch_if_public_made)
 from core.base.hashing import hash_file
 from core.base.jsonio import manifest_json
 from core.base.paths import cache_root
@@ -71,7 +72,9 @@ class ArrayCache:
         if not (path / MANIFEST).is_file():
             return None
         try:
-            return self._read(path, mmap=mmap, verify=verify)
+            entry = self._read(path, mmap=mmap, verify=verify)
+            touch_if_public_made(path)  # its last use, for the public cache budget
+            return entry
         except Exception as error:  # any damage means: recompute, never load
             warnings.warn(f"Cache entry {path} is damaged ({error}); it will be recomputed.",
                           CorruptEntryWarning, stacklevel=2)
@@ -99,8 +102,15 @@ class ArrayCache:
         return CacheEntry(path=path, manifest=manifest, arrays=arrays)
 
     def save(self, key: str, *, arrays: dict[str, np.ndarray], manifest: dict[str, Any]) -> CacheEntry:
-        """Write an entry atomically; if another writer won the race, keep theirs."""
+        """Write an entry atomically; if another writer won the race, keep theirs. In a
+        public app the entry is marked public-made and the public cache budget enforced
+        (core.base.cache_budget), least recently used public entries out first."""
+        from core.base.public import is_public
+
+        public = is_public()
         with atomic_folder(self.entry_path(key), replace=False) as tmp:
+            if public:
+                mark_public_made(tmp)
             files = {}
             for name, array in arrays.items():
                 file = tmp / f"{name}.npy"
@@ -113,6 +123,8 @@ class ArrayCache:
         entry = self.load(key)
         if entry is None:
             raise RuntimeError(f"cache entry {key} vanished right after it was written")
+        if public:
+            enforce_public_budget(self.dir.parent, keep=[self.entry_path(key)])
         return entry
 
     def load_or_compute(self, key: str, compute) -> tuple[CacheEntry, str]:
@@ -128,19 +140,25 @@ class ArrayCache:
             entry = self.load(key)  # another process may have finished while we waited
             if entry is not None:
                 return entry, "hit"
-            arrays, manifest = compute()
+            try:
+                arrays, manifest = compute()
+            except BaseException:
+                self._count_partial_if_public(key)  # stopped: its finished chunks stay
+                raise
             return self.save(key, arrays=arrays, manifest=manifest), "miss"
 
+    def _count_partial_if_public(self, key: str) -> None:
+        """Work a public visitor's stopped job left (work_path) counts toward the public
+        cache budget like an entry, so stopped extractions cannot fill the disk."""
+        from core.base.public import is_public
+
+        work = self.work_path(key)
+        if is_public() and work.is_dir():
+            mark_public_made(work)
+            enforce_public_budget(self.dir.parent, keep=[work])
+
     def remove(self, key: str) -> None:
-        path = self.entry_path(key)
-        if path.exists():
-            # rename first so no reader ever sees a half-deleted entry
-            doomed = self.dir / f".{key}.{os.getpid()}.{time.monotonic_ns()}.deleted"
-            try:
-                os.rename(path, doomed)
-            except OSError:
-                return
-            shutil.rmtree(doomed, ignore_errors=True)
+        remove_folder(self.entry_path(key))  # renamed first: no reader sees half of it
 
     @contextmanager
     def lock(self, key: str) -> Iterator[None]:

@@ -30,6 +30,11 @@ class ParameterError(TransferLensError, ValueError):
     ValueError: callers that already turned bad values into user errors keep doing so."""
 
 
+class BundleError(TransferLensError):
+    """A published bundle's manifest or one of its files is malformed or unsafe: the message
+    names the entry at fault."""
+
+
 class ResourceLimitError(TransferLensError):
     """The work would not fit in this machine's memory: the message names the estimate, the
     limit and the parameter to lower."""

@@ -35,6 +35,25 @@ class PublicPolicy:
     max_image_pixels: int = 4_000_000  # per image (e.g. 2000×2000)
     max_inspect_bytes: int = 10_000_000  # one image uploaded to "Inspect an image"
     upload_ttl_seconds: int = 3_600  # uploads older than this are removed
+    # Heavy work, bounded so one visitor cannot hold the shared CPU (or fill the disk with a
+    # new cache entry per size) for hours: extraction of at most the committed bundle's
+    # 10,000 images, at most EfficientNet-Lite0's native 224 px (a larger input costs px²
+    # and shows these small images no better); built-in datasets up to 100,000 images
+    # (Fashion-MNIST's 70,000 fit, the generated 1,000,000 do not); a head's training at
+    # most an hour by core.heads.cost's upper-bound estimate (no early stop counted).
+    max_extract_images: int = 10_000
+    max_image_size: int = 224
+    max_dataset_images: int = 100_000
+    max_head_seconds: float = 3_600.0
+    # Shares of the one job slot (core.base.background): one unfinished background job per
+    # session, so nobody queues many; a turn of at most 10 minutes running (the 10,000-image
+    # extraction at 224 px takes a few), after which it stops cleanly (finished chunks kept)
+    # and asking again resumes behind whoever waits.
+    max_jobs_per_session: int = 1
+    max_job_seconds: float = 600.0
+    # What public visitors add to the cache (new subsets, sizes, heads) is kept under this,
+    # least recently used first out (core.base.cache_budget); the operator's entries stay.
+    max_public_cache_bytes: int = 2_000_000_000
 
 
 def _flag(name: str) -> bool:
@@ -58,6 +77,49 @@ def refuse_if_public(what: str, *, why: str) -> None:
                               f"Run Transfer Lens on your own machine to use it.")
 
 
+def refuse_fine_tuning_if_public(what: str = "Fine-tuning") -> None:
+    """A public app fine-tunes (or times fine-tuning steps) only when its operator allows
+    it: either takes the shared CPU for long."""
+    if not policy().allow_fine_tuning:
+        refuse_if_public(what, why=f"it would hold the shared CPU for many minutes (the "
+                                   f"operator can allow it with {FINETUNE_ENV}=1)")
+
+
+def refuse_heavy_if_public(what: str, *, over: list[str], fix: str) -> None:
+    """Raise PublicModeError when `over` lists a public limit that `what` exceeds (each a
+    phrase like "70,000 images, over the limit of 10,000")."""
+    if over and is_public():
+        raise PublicModeError(f"{what} is not available in this public Transfer Lens: "
+                              f"{'; '.join(over)}. These limits keep one visitor from holding "
+                              f"the shared CPU for hours. Fix: {fix}, or run Transfer Lens on "
+                              f"your own machine.")
+
+
+def check_public_extraction(*, images: int, image_size: int) -> None:
+    """A public app extracts at most `max_extract_images` images at most `max_image_size`
+    px (PublicPolicy says why); called where an extraction would start."""
+    rules = policy()
+    over = []
+    if images > rules.max_extract_images:
+        over.append(f"{images:,} images, over the limit of {rules.max_extract_images:,} (the "
+                    f"published bundle's size)")
+    if image_size > rules.max_image_size:
+        over.append(f"{image_size} px input, over the limit of {rules.max_image_size} px")
+    refuse_heavy_if_public(f"Extracting {images:,} images at {image_size} px", over=over,
+                           fix=f"choose a subset of at most {rules.max_extract_images:,} images "
+                               f"and an input size of at most {rules.max_image_size} px")
+
+
+def check_public_dataset(*, name: str, images: int) -> None:
+    """A public app loads built-in datasets of at most `max_dataset_images` images."""
+    rules = policy()
+    over = ([f"it has {images:,} images, over the limit of {rules.max_dataset_images:,}"]
+            if images > rules.max_dataset_images else [])
+    refuse_heavy_if_public(f"The dataset {name}", over=over,
+                           fix="choose a smaller dataset (e.g. fashion_mnist, or a subset of "
+                               "it) or the published bundle")
+
+
 def uploads_root(cache_root: Path) -> Path:
     """Where a public app keeps its visitors' uploads (each in a session's own folder)."""
     return cache_root / UPLOADS_DIR
@@ -70,3 +132,16 @@ def is_inside(path: Path, folder: Path) -> bool:
     except ValueError:
         return False
     return True
+
+
+def shown_path(path: str | Path, *, root: str | Path) -> str:
+    """`path` as a message shows it: in a public app relative to the dataset `root` (the
+    visitor gave a .zip, and the server's folders are none of their business; the root
+    itself is "the dataset folder"), elsewhere as it is."""
+    if not is_public():
+        return str(path)
+    try:
+        relative = Path(path).relative_to(root)
+    except ValueError:
+        return Path(path).name
+    return relative.as_posix() if relative.parts else "the dataset folder"

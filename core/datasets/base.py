@@ -59,19 +59,22 @@ class ArrayImages:
 class FileImages:
     """Images decoded from files on demand (folder datasets); always RGB."""
 
-    def __init__(self, paths: Sequence[Path]) -> None:
+    def __init__(self, paths: Sequence[Path], *, root: Path | None = None) -> None:
         self.paths = [Path(p) for p in paths]
+        self.root = root  # the dataset folder: errors name paths relative to it when public
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def get(self, index: int) -> np.ndarray:
+        from core.base.public import shown_path
         from core.datasets.image_io import load_rgb
 
-        return load_rgb(self.paths[index])
+        path = self.paths[index]
+        return load_rgb(path, name=None if self.root is None else shown_path(path, root=self.root))
 
     def take(self, indices: np.ndarray) -> "FileImages":
-        return FileImages([self.paths[i] for i in np.asarray(indices)])
+        return FileImages([self.paths[i] for i in np.asarray(indices)], root=self.root)
 
     @property
     def uniform_shape(self) -> None:

@@ -18,6 +18,7 @@ from core.datasets.targets import TargetTable, find_targets_file, read_targets_f
 from core.base.errors import DatasetError
 from core.base.hashing import hash_file, new_hasher
 from core.base.progress import ProgressCallback, ProgressTracker
+from core.base.public import shown_path
 
 PHOTO_CROP_FRACTION = 0.875
 
@@ -74,14 +75,17 @@ def load_image_folder(*, path: str | Path, val_fraction: float = 0.1, test_fract
     root = root.resolve()
 
     targets_file = find_targets_file(root)
-    table = read_targets_file(targets_file) if targets_file else None
     split_dirs = _split_folders(root)
     if split_dirs:
         scan = _scan_split_layout(root, split_dirs)
-    elif table is not None and not _subdirs(root):
+    elif targets_file is not None and not _subdirs(root):
         scan = _scan_flat(root)
     else:
         scan = _scan_class_layout(root)
+    # the walk opened no file: the targets file may list at most the images it found
+    table = read_targets_file(
+        targets_file, images=len(scan.candidates) + len(scan.skipped),
+        shown=shown_path(targets_file, root=root)) if targets_file else None
     if table is not None:
         _keep_listed(scan, root, table)
     digests = _check_and_hash(scan, verify=verify, workers=workers, progress=progress)
@@ -106,7 +110,7 @@ def load_image_folder(*, path: str | Path, val_fraction: float = 0.1, test_fract
     rels = [c.rel for c in kept]
     dataset = ImageDataset(
         name=root.name,
-        images=FileImages([c.path for c in kept]),
+        images=FileImages([c.path for c in kept], root=root),
         labels=labels,
         class_names=class_names,
         splits=splits.astype(np.uint8),
@@ -158,7 +162,7 @@ def _split_folders(root: Path) -> dict[str, Path]:
     for folder in subdirs:
         split = SPLIT_FOLDERS[folder.name.lower()]
         if split in found:
-            raise DatasetError(f"{root} has two folders for the {split} split: "
+            raise DatasetError(f"{shown_path(root, root=root)} has two folders for the {split} split: "
                                f"{found[split].name}/ and {folder.name}/. Keep only one.")
         found[split] = folder
     # A lone `train/` full of images (no class sub-folders) is really a class named
@@ -221,8 +225,10 @@ def _scan_class_layout(root: Path) -> _Scan:
     scan = _Scan()
     class_dirs = _subdirs(root)
     if not class_dirs:
-        raise DatasetError(f"{root} has no class sub-folders. Put each class's images in its "
-                           f"own sub-folder, e.g. {root / 'cats'}/*.jpg and {root / 'dogs'}/*.jpg; "
+        raise DatasetError(f"{shown_path(root, root=root)} has no class sub-folders. Put each "
+                           f"class's images in its own sub-folder, e.g. "
+                           f"{shown_path(root / 'cats', root=root)}/*.jpg and "
+                           f"{shown_path(root / 'dogs', root=root)}/*.jpg; "
                            f"or, for numeric targets, add a targets.csv at its root (a 'path' "
                            f"column and one numeric column per target).")
     _report_loose_files(scan, root, root)
@@ -261,7 +267,7 @@ def _keep_listed(scan: _Scan, root: Path, table: TargetTable) -> None:
     for path, where in zip(table.paths, table.row_labels):
         if path not in found and not (root / path).is_file():
             raise DatasetError(f"{table.file}, {where}: lists {path}, but there is no such "
-                               f"image in {root}. Fix: correct the path (relative to the "
+                               f"image in {shown_path(root, root=root)}. Fix: correct the path (relative to the "
                                f"folder, '/'-separated) or remove the row.")
     scan.candidates = kept
 
@@ -271,7 +277,7 @@ def _check_some_kept(root: Path, scan: _Scan, kept: list[_Candidate], table: Tar
         return
     example = f" (e.g. {scan.skipped[0].path}: {scan.skipped[0].reason})" if scan.skipped else ""
     raise DatasetError(f"None of the {len(table.paths)} images {table.file.name} lists could "
-                       f"be read from {root}{example}. Fix: list the folder's images, with "
+                       f"be read from {shown_path(root, root=root)}{example}. Fix: list the folder's images, with "
                        f"paths relative to it.")
 
 
@@ -338,15 +344,16 @@ def _check_classes(root: Path, scan: _Scan, kept: list[_Candidate], *,
                    split_dirs: dict[str, Path]) -> None:
     """Every class needs readable (training) images, and there must be two classes."""
     if not scan.class_folders:
-        raise DatasetError(f"{root} has no class sub-folders. Put each class's images in its "
-                           f"own sub-folder, e.g. {root / 'cats'}/*.jpg.")
+        raise DatasetError(f"{shown_path(root, root=root)} has no class sub-folders. Put each "
+                           f"class's images in its own sub-folder, e.g. "
+                           f"{shown_path(root / 'cats', root=root)}/*.jpg.")
     kept_classes = {c.class_name for c in kept}
     for name, folders in sorted(scan.class_folders.items()):
         if name in kept_classes:
             continue
         bad = scan.skipped_by_class.get(name, [])
         example = f", e.g. {bad[0].path}: {bad[0].reason}" if bad else ""
-        where = " and ".join(str(f) for f in folders)
+        where = " and ".join(shown_path(f, root=root) for f in folders)
         raise DatasetError(f"Class folder {where} has no readable images ({len(bad)} file(s) "
                            f"skipped{example}). Add images to it or remove the folder.")
     if split_dirs:
@@ -355,12 +362,13 @@ def _check_classes(root: Path, scan: _Scan, kept: list[_Candidate], *,
             if name not in train_classes:
                 elsewhere = sorted({c.split for c in kept if c.class_name == name})
                 raise DatasetError(f"Class '{name}' has images in {' and '.join(elsewhere)} but "
-                                   f"none in {split_dirs['train'] / name}. Add training images "
+                                   f"none in {shown_path(split_dirs['train'] / name, root=root)}. "
+                                   f"Add training images "
                                    "for it or remove it from the other splits.")
     if len(scan.class_folders) < 2:
         only = next(iter(scan.class_folders))
-        raise DatasetError(f"{root} has only one class ('{only}'); a classifier needs at least "
-                           "two. Add another class sub-folder.")
+        raise DatasetError(f"{shown_path(root, root=root)} has only one class ('{only}'); a "
+                           "classifier needs at least two. Add another class sub-folder.")
 
 
 def _folder_splits(kept: list[_Candidate], labels: np.ndarray, *, val_fraction: float,

@@ -34,13 +34,15 @@ class ImageReadError(DatasetError):
         super().__init__(f"Cannot read image {self.path}: {reason}")
 
 
-def load_rgb(path: str | Path, *, max_pixels: int | None = None) -> np.ndarray:
+def load_rgb(path: str | Path, *, max_pixels: int | None = None,
+             name: str | Path | None = None) -> np.ndarray:
     """Decode `path` into a uint8 H×W×3 RGB array, upright (EXIF orientation applied).
 
     Transparent pixels are composited onto white; 16-bit and float images are rescaled,
-    not clipped; animated files give their first frame. Raises ImageReadError.
+    not clipped; animated files give their first frame. Raises ImageReadError, naming the
+    image `name` (default: `path`).
     """
-    return _decode(path, max_pixels=max_pixels, reduced=False)[0]
+    return _decode(path, max_pixels=max_pixels, reduced=False, name=name)[0]
 
 
 def decode_rgb(data: bytes, *, name: str | Path, max_pixels: int | None = None) -> np.ndarray:

@@ -18,6 +18,7 @@ class DatasetInfo:
     offline: bool
     loader: Callable[[], ImageDataset]
     local: Callable[[], bool]  # loadable right now without the internet
+    images: int | None = None  # how many images it has (a public app bounds it before loading)
 
     def status(self) -> str:
         if self.local():
@@ -38,23 +39,25 @@ def _keras_cached(name: str) -> Callable[[], bool]:
 
 DATASETS: dict[str, DatasetInfo] = {
     "digits": DatasetInfo("digits", "scikit-learn's 8×8 digits, 1,797 images, 10 classes",
-                          True, builtin.load_digits, lambda: True),
+                          True, builtin.load_digits, lambda: True, 1_797),
     "fashion_mnist": DatasetInfo(
         "fashion_mnist", "Fashion-MNIST, 70,000 28×28 clothing images, 10 classes (60k/10k)",
-        True, builtin.load_fashion_mnist, lambda: builtin.find_fashion_mnist() is not None),
+        True, builtin.load_fashion_mnist, lambda: builtin.find_fashion_mnist() is not None,
+        70_000),
     "fashion_mnist_scale": DatasetInfo(
         "fashion_mnist_scale", "numeric target: Fashion-MNIST items shrunk by a factor in "
         "[0.35, 1] at random places on 40×40; target 'scale' (70,000 images)",
         True, scale_demo.load_fashion_mnist_scale,
-        lambda: builtin.find_fashion_mnist() is not None),
+        lambda: builtin.find_fashion_mnist() is not None, 70_000),
     "fashion_mnist_1m": DatasetInfo(
         "fashion_mnist_1m", "Fashion-MNIST's 70,000 images and augmentations of them "
         "(shift, flip, scale, contrast) to 1,000,000, generated on the fly",
-        True, builtin.load_fashion_mnist_1m, lambda: builtin.find_fashion_mnist() is not None),
+        True, builtin.load_fashion_mnist_1m, lambda: builtin.find_fashion_mnist() is not None,
+        builtin.FASHION_1M),
     "cifar10": DatasetInfo("cifar10", "CIFAR-10, 60,000 32×32 photos, 10 classes (keras.datasets)",
-                           False, builtin.load_cifar10, _keras_cached("cifar10")),
+                           False, builtin.load_cifar10, _keras_cached("cifar10"), 60_000),
     "mnist": DatasetInfo("mnist", "MNIST, 70,000 28×28 digits (keras.datasets)",
-                         False, builtin.load_mnist, _keras_cached("mnist")),
+                         False, builtin.load_mnist, _keras_cached("mnist"), 70_000),
 }
 
 
@@ -71,7 +74,12 @@ def load_dataset(*, name: str, val_fraction: float = 0.1, test_fraction: float =
     The fractions and seed apply to folders without their own train/test sub-folders.
     """
     if name in DATASETS:
-        return DATASETS[name].loader()
+        from core.base.public import check_public_dataset
+
+        info = DATASETS[name]
+        if info.images is not None:
+            check_public_dataset(name=name, images=info.images)
+        return info.loader()
     from core.datasets.uri_dataset import is_uri_source, load_uri_dataset
 
     if is_uri_source(name):  # a .txt list of image paths/URIs, or a URI prefix

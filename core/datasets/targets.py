@@ -6,6 +6,11 @@ one or more numeric columns, one target each. Every problem names the file and t
 says what to fix: a missing `path` column, no numeric column, a non-numeric or missing
 (NaN) value, a path listed twice, a listed image that is not in the folder. Images in the
 folder that the file does not list are skipped and counted, not guessed.
+
+The file is bounded before it is parsed (a 2 KB Parquet file can hold millions of rows):
+its size on disk, then its rows (Parquet: from the footer's metadata; CSV: parsed with a row
+cap) against MAX_TARGETS_ROWS and, when the caller knows it, the number of images the
+dataset has plus TARGETS_ROW_SLACK, and its columns against MAX_TARGET_COLUMNS.
 """
 
 from __future__ import annotations
@@ -18,9 +23,17 @@ import numpy as np
 
 from core.base.errors import DatasetError
 from core.base.hashing import hash_array, new_hasher
+from core.base.public import shown_path
 
 TARGET_FILES = ("targets.csv", "targets.parquet")
 PATH_COLUMN = "path"
+# ~40 bytes a CSV row (a path and a number): room for MAX_TARGETS_ROWS rows of long paths
+MAX_TARGETS_BYTES = 100_000_000
+MAX_TARGETS_ROWS = 2_000_000  # twice the largest built-in dataset (1M images)
+MAX_TARGET_COLUMNS = 1_000
+# rows beyond the dataset's image count that are still parsed, so a file listing a few
+# images too many gets the message naming the missing image instead of a row-count refusal
+TARGETS_ROW_SLACK = 1_000
 
 
 @dataclass(frozen=True, eq=False)
@@ -72,7 +85,8 @@ def find_targets_file(root: Path) -> Path | None:
     """The folder's targets file, None when it has none; DatasetError when it has both."""
     found = [root / name for name in TARGET_FILES if (root / name).is_file()]
     if len(found) > 1:
-        raise DatasetError(f"{root} has both {found[0].name} and {found[1].name}; keep one "
+        raise DatasetError(f"{shown_path(root, root=root)} has both {found[0].name} and "
+                           f"{found[1].name}; keep one "
                            "targets file.")
     return found[0] if found else None
 
@@ -81,7 +95,7 @@ def find_targets_file(root: Path) -> Path | None:
 class TargetTable:
     """A parsed targets file: each listed path's row, and the numeric columns."""
 
-    file: Path
+    file: Path | ShownName  # as messages name it (relative to the upload in a public app)
     paths: tuple[str, ...]  # normalised, relative to the dataset root
     values: dict[str, np.ndarray]  # column → float64 per listed path
     row_labels: tuple[str, ...]  # how each row is named in messages ("line 5", "row 4")
@@ -90,10 +104,17 @@ class TargetTable:
         return {path: i for i, path in enumerate(self.paths)}
 
 
-def read_targets_file(file: Path, *, data: bytes | None = None) -> TargetTable:
+def read_targets_file(file: Path, *, data: bytes | None = None, images: int | None = None,
+                      shown: str | None = None) -> TargetTable:
     """Parse and check a targets file (see the module docstring for the rules); `data` is
-    its content when it was read from a URI (then `file` only names it in messages)."""
-    frame = _read_frame(file, data)
+    its content when it was read from a URI (then `file` only names it in messages).
+    `images`: how many images the dataset has, so the file may list at most that many rows
+    plus TARGETS_ROW_SLACK. `shown`: how messages name the file (default: `file`)."""
+    label = shown if shown is not None else str(file)
+    max_rows = MAX_TARGETS_ROWS if images is None else min(MAX_TARGETS_ROWS,
+                                                           images + TARGETS_ROW_SLACK)
+    frame = _read_frame(file, data, max_rows=max_rows, images=images, label=label)
+    file = ShownName(label) if shown is not None else file
     columns = [str(c) for c in frame.columns]
     if PATH_COLUMN not in columns:
         raise DatasetError(f"{file} has no '{PATH_COLUMN}' column (it has: "
@@ -113,21 +134,85 @@ def read_targets_file(file: Path, *, data: bytes | None = None) -> TargetTable:
     return TargetTable(file=file, paths=paths, values=values, row_labels=row_labels)
 
 
-def _read_frame(file: Path, data: bytes | None = None):
+class ShownName(str):
+    """A file as messages name it (a URI, or a path relative to what the user gave), with the
+    `.name`/`.suffix` a Path would have."""
+
+    @property
+    def name(self) -> str:
+        return self.rsplit("/", 1)[-1]
+
+    @property
+    def suffix(self) -> str:
+        return PurePosixPath(self.name).suffix
+
+
+def _too_many_rows(label: str, rows: int | None, limit: int, images: int | None) -> DatasetError:
+    """The refusal of a file over `limit` rows (`rows`: its count, None when only the cap
+    was read)."""
+    why = (f"the dataset has {images:,} images (+{TARGETS_ROW_SLACK:,} rows of slack)"
+           if images is not None and limit < MAX_TARGETS_ROWS else
+           f"the limit is {MAX_TARGETS_ROWS:,} rows")
+    counted = f"more than {limit:,}" if rows is None else f"{rows:,}"
+    return DatasetError(f"{label} has {counted} rows, over the limit of {limit:,}: {why}. "
+                        f"Fix: list each image once, one row per image.")
+
+
+def _read_frame(file: Path, data: bytes | None, *, max_rows: int, images: int | None,
+                label: str):
     import io
 
     import pandas as pd
 
+    size = len(data) if data is not None else file.stat().st_size
+    if size > MAX_TARGETS_BYTES:
+        raise DatasetError(f"{label} is {size:,} bytes, over the limit of "
+                           f"{MAX_TARGETS_BYTES:,} for a targets file. Fix: keep only the "
+                           f"'{PATH_COLUMN}' column and the target columns.")
     source = io.BytesIO(data) if data is not None else file
     try:
         if file.suffix.lower() == ".csv":
-            # every cell as text: numbers are parsed below, where a bad one can be named
-            return pd.read_csv(source, dtype=str, keep_default_na=False, skipinitialspace=True)
-        return pd.read_parquet(source)
+            # every cell as text: numbers are parsed below, where a bad one can be named;
+            # one row past the cap is enough to know it is too long
+            frame = pd.read_csv(source, dtype=str, keep_default_na=False,
+                                skipinitialspace=True, nrows=max_rows + 1)
+            if len(frame) > max_rows:
+                raise _too_many_rows(label, None, max_rows, images)
+            if len(frame.columns) > MAX_TARGET_COLUMNS + 1:
+                raise _too_many_columns(label, len(frame.columns))
+            return frame
+        return _read_parquet_bounded(source, max_rows=max_rows, images=images, label=label)
+    except DatasetError:
+        raise
     except Exception as error:  # parser errors come in many types; all mean "cannot read it"
-        raise DatasetError(f"Cannot read {file}: {type(error).__name__}: {error}. Fix: save it "
-                           "as a CSV with a header row (path,<target>...) or as Parquet."
+        raise DatasetError(f"Cannot read {label}: {type(error).__name__}: {error}. Fix: save "
+                           "it as a CSV with a header row (path,<target>...) or as Parquet."
                            ) from None
+
+
+def _too_many_columns(label: str, columns: int) -> DatasetError:
+    return DatasetError(f"{label} has {columns:,} columns, over the limit of "
+                        f"{MAX_TARGET_COLUMNS + 1:,} ('{PATH_COLUMN}' and at most "
+                        f"{MAX_TARGET_COLUMNS:,} targets). Fix: keep only the target columns.")
+
+
+def _read_parquet_bounded(source, *, max_rows: int, images: int | None, label: str):
+    """The Parquet table, after its footer's row count, column count and uncompressed size
+    are checked (nothing but the footer is read before that)."""
+    import pyarrow.parquet as pq
+
+    parquet = pq.ParquetFile(source)
+    meta = parquet.metadata
+    if meta.num_rows > max_rows:
+        raise _too_many_rows(label, meta.num_rows, max_rows, images)
+    if meta.num_columns > MAX_TARGET_COLUMNS + 1:
+        raise _too_many_columns(label, meta.num_columns)
+    unpacked = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    if unpacked > MAX_TARGETS_BYTES:
+        raise DatasetError(f"{label} unpacks to {unpacked:,} bytes, over the limit of "
+                           f"{MAX_TARGETS_BYTES:,} for a targets file. Fix: keep only the "
+                           f"'{PATH_COLUMN}' column and the target columns.")
+    return parquet.read().to_pandas()
 
 
 def _paths(file: Path, cells: list, row_labels: Sequence[str]) -> tuple[str, ...]:

@@ -26,7 +26,7 @@ from core.base.errors import DatasetError
 from core.base.hashing import new_hasher
 from core.datasets.base import ImageDataset, stratified_splits
 from core.datasets.image_io import IMAGE_EXTENSIONS
-from core.datasets.targets import TARGET_FILES, read_targets_file
+from core.datasets.targets import TARGET_FILES, ShownName, read_targets_file
 from core.datasets.uri_io import (FileStat, is_file, is_uri, list_files, read_bytes,
                                   read_image, stat_files)
 
@@ -66,7 +66,7 @@ def load_uri_dataset(*, source: str, val_fraction: float = 0.1, test_fraction: f
     stats = _from_list(Path(source).expanduser()) if listed else _from_prefix(source)
     root = _common_root([s.uri for s in stats]) if listed else source.rstrip("/")
     rels = [_relative(s.uri, root) for s in stats]
-    table = _targets_at(root)
+    table = _targets_at(root, images=len(stats))
     if table is not None:
         stats, rels = _listed_in(table, stats, rels, root=root)
     class_names, labels = _classes(rels, source=source, with_targets=table is not None)
@@ -161,32 +161,21 @@ def _relative(location: str, root: str) -> str:
     return "/".join(parts[len(root_parts):])
 
 
-def _targets_at(root: str):
-    """The parsed targets file at the root (read wherever it lives), or None."""
+def _targets_at(root: str, *, images: int):
+    """The parsed targets file at the root (read wherever it lives), or None; it may list at
+    most the `images` found plus the targets module's slack."""
     from core.datasets.targets import find_targets_file
 
     if not is_uri(root):
         file = find_targets_file(Path(root))
-        return read_targets_file(file) if file else None
+        return read_targets_file(file, images=images) if file else None
     present = [f"{root}/{name}" for name in TARGET_FILES if is_file(f"{root}/{name}")]
     if len(present) > 1:
         raise DatasetError(f"{root} has both {TARGET_FILES[0]} and {TARGET_FILES[1]}; keep one "
                            f"targets file.")
     if not present:
         return None
-    return read_targets_file(_UriName(present[0]), data=read_bytes(present[0]))
-
-
-class _UriName(str):
-    """A URI that messages print as is, with the `.name`/`.suffix` a Path would have."""
-
-    @property
-    def name(self) -> str:
-        return self.rsplit("/", 1)[-1]
-
-    @property
-    def suffix(self) -> str:
-        return PurePosixPath(self.name).suffix
+    return read_targets_file(ShownName(present[0]), data=read_bytes(present[0]), images=images)
 
 
 def _listed_in(table, stats: list[FileStat], rels: list[str], *, root: str):

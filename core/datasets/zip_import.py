@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import stat
+import struct
 import tempfile
 import zipfile
 from contextlib import contextmanager
@@ -17,22 +18,35 @@ from core.base.errors import DatasetError
 from core.base.hashing import new_hasher
 
 # Bumped when extraction rules change, so old extractions are not reused under new rules.
-_EXTRACT_VERSION = b"zip-import-v1\0"
+_EXTRACT_VERSION = b"zip-import-v2\0"
 _CHUNK = 1 << 20
 # Compression ratio is only judged on members at least this big: a small blank BMP can
 # legitimately deflate 1000:1, and small members cannot inflate to much anyway
 # (max_total_bytes caps the total).
 RATIO_MIN_BYTES = 1 << 20
 _DRIVE = re.compile(r"^[A-Za-z]:")
+# Member names: what every common file system takes (255 bytes a component) and a depth no
+# dataset needs; longer ones failed as OSErrors deep in extraction.
+MAX_NAME_PART_BYTES = 255
+MAX_NAME_BYTES = 1_024
+MAX_NAME_DEPTH = 32
+# Every entry counts (folders, hidden files, __MACOSX twins), since each costs a parse and
+# a check: Finder's archives hold about two entries per file plus one per folder.
+ENTRIES_PER_FILE = 2
+EXTRA_ENTRIES = 1_000
+# A central-directory record is 46 bytes plus the name, extra field and comment: bounded
+# by this, the directory is never parsed into memory beyond max_entries' worth.
+MAX_RECORD_BYTES = 46 + MAX_NAME_BYTES + 2 * 1_024
 
 
 class UnsafeArchiveError(DatasetError):
     """A zip member breaks a safety rule (path, symlink, size, count or ratio limit)."""
 
-    def __init__(self, member: str, problem: str) -> None:
+    def __init__(self, member: str | None, problem: str) -> None:
         self.member = member
         self.problem = problem
-        super().__init__(f"Refusing to extract the archive: member {member!r} {problem}")
+        subject = "it" if member is None else f"member {member!r}"
+        super().__init__(f"Refusing to extract the archive: {subject} {problem}")
 
 
 def extract_zip_dataset(*, zip_path_or_fileobj: str | Path | BinaryIO, dest_dir: str | Path,
@@ -40,8 +54,11 @@ def extract_zip_dataset(*, zip_path_or_fileobj: str | Path | BinaryIO, dest_dir:
                         max_ratio: float = 200) -> Path:
     """Extract a dataset .zip into `dest_dir/<content hash>/` and return the dataset root.
 
-    Every member is checked before anything is written (paths, type, declared sizes, count,
-    ratio) and bytes are counted again while streaming, since declared sizes can lie.
+    Every member is checked before anything is written (paths, name length and depth,
+    type, declared sizes, count of every entry, ratio; the entry count and directory size
+    from the end record before the directory is parsed) and bytes are counted again while
+    streaming, since declared sizes can lie. Messages name members by their names in the
+    archive, never by the server's folders.
     Extraction goes to a temporary folder renamed into place, so a half-extracted archive is
     never visible and re-uploading the same bytes returns the same folder without work.
     The root is the archive's single top-level folder if it has one.
@@ -51,15 +68,23 @@ def extract_zip_dataset(*, zip_path_or_fileobj: str | Path | BinaryIO, dest_dir:
     dest.mkdir(parents=True, exist_ok=True)
     with _open_source(zip_path_or_fileobj, dest) as source:
         key = _content_key(source)
+        max_entries = max_entries_for(max_files)
+        _check_directory_size(source, max_entries=max_entries)
         try:
             archive = zipfile.ZipFile(source)
+        except UnicodeDecodeError as exc:
+            # the name's "UTF-8" flag is set but its bytes are not UTF-8
+            name = exc.object.decode("utf-8", "replace") if isinstance(exc.object, bytes) else "?"
+            raise UnsafeArchiveError(name, "has a name flagged as UTF-8 that is not valid "
+                                           "UTF-8. Fix: re-create the .zip with your system's "
+                                           "'Compress' (or rename the file).") from None
         except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
             raise DatasetError(f"The upload is not a readable .zip file ({exc}). Create it "
                                "with your system's 'Compress' or 'Send to > Compressed folder'."
                                ) from None
         with archive:
             members = _plan(archive, max_total_bytes=max_total_bytes, max_files=max_files,
-                            max_ratio=max_ratio)
+                            max_ratio=max_ratio, max_entries=max_entries)
             final = dest / key
             if not final.is_dir():
                 _extract_atomically(archive, members, final, max_total_bytes=max_total_bytes,
@@ -97,8 +122,57 @@ def _content_key(handle: BinaryIO) -> str:
     return hasher.hexdigest()
 
 
+def max_entries_for(max_files: int) -> int:
+    """How many entries of any kind (folders and hidden ones too) an archive of at most
+    `max_files` files may have."""
+    return ENTRIES_PER_FILE * max_files + EXTRA_ENTRIES
+
+
+def _check_directory_size(handle: BinaryIO, *, max_entries: int) -> None:
+    """Refuse, from the end record alone, an archive declaring more than `max_entries`
+    entries or a central directory larger than they need (zipfile would parse all of it)."""
+    try:
+        end = zipfile._EndRecData(handle)  # the stdlib's own end-record reader
+    except (OSError, EOFError, struct.error):
+        end = None
+    finally:
+        handle.seek(0)
+    if end is None:
+        return  # not a zip: ZipFile says so in the usual words
+    entries, size = end[zipfile._ECD_ENTRIES_TOTAL], end[zipfile._ECD_SIZE]
+    if entries > max_entries:
+        raise UnsafeArchiveError(None, f"has {entries:,} entries (folders and hidden files "
+                                       f"count too), over the limit of {max_entries:,}")
+    if size > max_entries * MAX_RECORD_BYTES:
+        raise UnsafeArchiveError(None, f"has a {size:,}-byte directory of its entries, over "
+                                       f"the {max_entries * MAX_RECORD_BYTES:,} bytes "
+                                       f"{max_entries:,} entries need")
+
+
+def _check_name(name: str) -> None:
+    """Bounded name: bytes per component and in all, and folder depth."""
+    encoded = name.encode("utf-8", "surrogateescape")
+    if len(encoded) > MAX_NAME_BYTES:
+        raise UnsafeArchiveError(_short(name), f"has a {len(encoded):,}-byte name, over "
+                                                  f"the limit of {MAX_NAME_BYTES:,}")
+    parts = encoded.split(b"/")
+    if len([p for p in parts if p]) > MAX_NAME_DEPTH:
+        raise UnsafeArchiveError(_short(name), f"is {len(parts) - 1} folders deep, over "
+                                                  f"the limit of {MAX_NAME_DEPTH}")
+    longest = max(len(p) for p in parts)
+    if longest > MAX_NAME_PART_BYTES:
+        raise UnsafeArchiveError(_short(name), f"has a {longest}-byte file or folder name, "
+                                               f"over the limit of {MAX_NAME_PART_BYTES} bytes")
+
+
+def _short(name: str, keep: int = 120) -> str:
+    """A member name cut for a message (a refused name can be thousands of characters)."""
+    return name if len(name) <= keep else name[:keep - 40] + "…" + name[-39:]
+
+
 def _safe_parts(name: str) -> list[str] | None:
     """Path components of a member name, or None for entries to skip; raises if unsafe."""
+    _check_name(name)
     if "\0" in name:
         raise UnsafeArchiveError(name, "has a NUL character in its name")
     if "\\" in name:
@@ -117,12 +191,16 @@ def _safe_parts(name: str) -> list[str] | None:
 
 
 def _plan(archive: zipfile.ZipFile, *, max_total_bytes: int, max_files: int,
-          max_ratio: float) -> list[tuple[zipfile.ZipInfo, tuple[str, ...]]]:
+          max_ratio: float, max_entries: int) -> list[tuple[zipfile.ZipInfo, tuple[str, ...]]]:
     """Check every member against the rules using the central directory; list the files."""
     members: list[tuple[zipfile.ZipInfo, tuple[str, ...]]] = []
     seen: set[str] = set()
     total = 0
-    for info in archive.infolist():
+    entries = archive.infolist()
+    if len(entries) > max_entries:  # the end record understated them
+        raise UnsafeArchiveError(None, f"has {len(entries):,} entries (folders and hidden "
+                                       f"files count too), over the limit of {max_entries:,}")
+    for info in entries:
         parts = _safe_parts(info.filename)
         mode = info.external_attr >> 16
         if stat.S_ISLNK(mode):
@@ -176,6 +254,8 @@ def _extract_atomically(archive: zipfile.ZipFile,
             except (FileExistsError, NotADirectoryError):
                 raise UnsafeArchiveError(info.filename, "needs a folder where another member "
                                                         "is a file") from None
+            except OSError as exc:
+                raise _unwritable(info.filename, exc) from None
             total += _stream_member(archive, info, target, already=total,
                                     max_total_bytes=max_total_bytes, max_ratio=max_ratio)
 
@@ -204,7 +284,16 @@ def _stream_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path
                            "Re-create the .zip and upload it again.") from None
     except FileExistsError:
         raise UnsafeArchiveError(info.filename, "clashes with another member's path") from None
+    except OSError as exc:
+        raise _unwritable(info.filename, exc) from None
     return written
+
+
+def _unwritable(member: str, exc: OSError) -> DatasetError:
+    """A member the file system refused (strerror only: the server's folder stays out)."""
+    return DatasetError(f"Archive member {_short(member)!r} cannot be written here "
+                        f"({exc.strerror or type(exc).__name__}). Rename it or re-create the "
+                        f".zip.")
 
 
 def _dataset_root(folder: Path) -> Path:

@@ -23,6 +23,7 @@ from core.base.errors import CancelledError
 from core.base.hashing import hash_key
 from core.base.jobs import heavy_job
 from core.base.progress import ProgressCallback, ProgressTracker
+from core.base.public import check_public_extraction
 from core.features.chunk_engine import ChunkEngine, ChunkProgress, ChunkTask, ExtractionJob
 from core.features.input_size import default_image_size
 
@@ -114,6 +115,7 @@ def compute_transfer_values(*, dataset: ImageDataset, backbone: str = DEFAULT_BA
 
     def compute():
         nonlocal computed
+        check_public_extraction(images=len(dataset), image_size=size)  # a miss: work would start
         with heavy_job(name=f"embedding {len(dataset):,} images", progress=progress):
             values, computed = _extract_resumable(
                 dataset=dataset, spec=spec, image_size=size, dtype=dtype, cache=cache, key=key,

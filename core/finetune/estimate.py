@@ -88,7 +88,11 @@ def estimate_fine_tune(*, dataset: ImageDataset, backbone: str, config: FineTune
     Timings come from the cache when this set-up was measured before; otherwise they are
     measured now (tens of seconds: the model is built and traced at two sizes), unless
     `measure` is False (then None). `values_cached`: the frozen transfer values at the final
-    size exist, so the run skips that extraction."""
+    size exist, so the run skips that extraction. Refused in a public app, as fine-tuning is
+    (measuring builds the network and trains real steps)."""
+    from core.base.public import refuse_fine_tuning_if_public
+
+    refuse_fine_tuning_if_public("Estimating fine-tuning time")
     config.validate()
     key = estimate_key(dataset=dataset, backbone=backbone, config=config)
     path = cache_root(cache_dir) / KIND / f"{key}.json"

@@ -15,6 +15,7 @@ from core.base.jobs import heavy_job
 from core.base.memory import out_of_memory_as_user_error
 from core.base.paths import cache_root
 from core.base.progress import ProgressCallback, format_seconds
+from core.base.public import refuse_fine_tuning_if_public
 from core.datasets.base import ImageDataset
 from core.finetune.config import FINETUNE_VERSION, FineTuneConfig, FineTuneEpoch, FineTuneResult
 
@@ -52,10 +53,11 @@ def fine_tune(*, dataset: ImageDataset, backbone: str = "efficientnet_lite0",
     that run is complete. `progress` is called after every step and may raise CancelledError
     to stop: finished epochs are kept for next time.
     """
-    _refuse_unless_allowed()
+    refuse_fine_tuning_if_public()
     config.validate()
     if dataset.num_classes < 2 or len(dataset.split_indices("train")) == 0:
         raise TransferLensError("Fine-tuning needs a train split with at least two classes.")
+    _bound_if_public(dataset, config)
     run_dir = run_dir_for(dataset=dataset, backbone=backbone, config=config, cache_dir=cache_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if (run_dir / "result.json").is_file():
@@ -68,6 +70,19 @@ def fine_tune(*, dataset: ImageDataset, backbone: str = "efficientnet_lite0",
     with heavy_job(name="fine-tuning", progress=progress), \
             out_of_memory_as_user_error(what="Fine-tuning", lower="batch_size or image_size"):
         return trainer.run()
+
+
+def _bound_if_public(dataset: ImageDataset, config: FineTuneConfig) -> None:
+    """A public app that allows fine-tuning still bounds it: the extraction caps on images
+    and input size, and the heads' time budget on the estimated training time."""
+    from core.base.public import check_public_extraction
+    from core.heads.cost import check_public_fine_tune_cost
+
+    check_public_extraction(images=len(dataset), image_size=config.image_size)
+    n_train = len(dataset.split_indices("train"))
+    check_public_fine_tune_cost(
+        epoch_sizes=config.epoch_sizes(), n_train=n_train,
+        what=f"Fine-tuning {config.epochs} epochs on {n_train:,} images at {config.image_size} px")
 
 
 def _load_result(run_dir: Path, config: FineTuneConfig) -> FineTuneResult:
@@ -86,12 +101,3 @@ def _load_result(run_dir: Path, config: FineTuneConfig) -> FineTuneResult:
 def describe_history(history: list[FineTuneEpoch]) -> str:
     return "; ".join(f"epoch {h.epoch}: val {h.val_accuracy:.4f} ({format_seconds(h.seconds)})"
                      for h in history)
-
-
-def _refuse_unless_allowed() -> None:
-    """A public app fine-tunes only when its operator allows it (it takes the CPU for long)."""
-    from core.base.public import FINETUNE_ENV, policy, refuse_if_public
-
-    if not policy().allow_fine_tuning:
-        refuse_if_public("Fine-tuning", why=f"it would hold the shared CPU for many minutes "
-                                            f"(the operator can allow it with {FINETUNE_ENV}=1)")

@@ -77,6 +77,7 @@ def train_head(*, tv: TransferValues, head: str, params: dict[str, Any] | None =
                                  on_epoch=on_epoch, folds=cross_fit_folds,
                                  augmented=augmented, dataset=dataset, key=key, target=target)
                 save_head(trained, entry)
+                _count_if_public(cache, entry)
                 return trained
     loaded.cache = "hit"
     return loaded
@@ -118,9 +119,23 @@ def _check_task(cls: type[HeadModel], *, tv: TransferValues, target) -> None:
             f"a regression head on a numeric target instead (CLI --head ridge --target NAME).")
 
 
+def _count_if_public(cache, entry: Path) -> None:
+    """A head a public visitor trained counts toward the public cache budget, like every
+    other public-made entry (core.base.cache_budget)."""
+    from core.base.cache_budget import enforce_public_budget, mark_public_made
+    from core.base.public import is_public
+
+    if is_public():
+        mark_public_made(entry)
+        enforce_public_budget(cache.dir.parent, keep=[entry])
+
+
 def _try_load(path: Path) -> Optional[TrainedHead]:
+    from core.base.cache_budget import touch_if_public_made
+
     if not (path / "manifest.json").is_file():
         return None
+    touch_if_public_made(path)
     try:
         return load_head(path)
     except Exception:  # a damaged cached head is retrained, never half-used
@@ -183,7 +198,16 @@ def _prefixed(progress: Optional[ProgressCallback], prefix: str) -> Optional[Pro
 
 
 def _train(*, progress, **kwargs) -> TrainedHead:
-    """Train through the job gate: one heavy job at a time per process (core.base.jobs)."""
+    """Train through the job gate: one heavy job at a time per process (core.base.jobs);
+    a public app first bounds the run's estimated cost (core.heads.cost)."""
+    from core.heads.cost import check_public_head_cost
+
+    cls, tv = kwargs["cls"], kwargs["tv"]
+    train_rows = int((np.asarray(tv.splits) == TRAIN).sum()) or tv.n
+    check_public_head_cost(head=cls.name, params=kwargs["params"],
+                           n_rows=train_rows * (1 + len(kwargs["augmented"])), dim=tv.dim,
+                           classes=1 if cls.task == "regression" else len(tv.class_names),
+                           folds=kwargs["folds"], fine_tunes_backbone=cls.fine_tunes_backbone)
     with heavy_job(name=f"training a {kwargs['cls'].name} head", progress=progress):
         if kwargs["cls"].task == "regression":
             return _train_regression_now(progress=progress, **kwargs)

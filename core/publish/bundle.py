@@ -17,12 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from core.base.errors import TransferLensError
+from core.base.errors import BundleError, TransferLensError
 from core.base.hashing import hash_file
 from core.base.paths import REPO_ROOT
 from core.publish import layout
+from core.publish.checks import check_manifest, inside, load_array, read_checked_sheet
 
 BUNDLES_ENV = "TRANSFER_LENS_BUNDLES"
+MAX_MANIFEST_BYTES = 16_000_000  # the committed bundle's is 5 kB
 REQUIRED = (layout.VALUES, layout.LABELS, layout.SPLITS, layout.SAMPLE_IDS,
             layout.PROBABILITIES, layout.KNN_INDICES, layout.KNN_DISTANCES, layout.LABEL_ISSUES,
             layout.THUMB_SHAPES, *map(layout.projection_file, layout.PROJECTION_METHODS))
@@ -68,7 +70,9 @@ class Bundle:
         if method not in self.manifest["projections"]:
             raise ValueError(f"bundle {self.name} has no {method!r} projection; "
                              f"it has {', '.join(self.methods)}")
-        return self._array(self.manifest["projections"][method]["file"])
+        return self._array(self.manifest["projections"][method]["file"],
+                           entry=f"projections[{method!r}].file", shape=(self.n, 2),
+                           kinds="f")
 
     def knn_graph(self):
         """The kNN graph as core's KNNGraph (what label issues and neighbour views take)."""
@@ -86,27 +90,38 @@ class Bundle:
         """The default head (a TrainedHead; logistic regression loads without TensorFlow)."""
         from core.heads import load_head
 
-        return load_head(self.path / layout.HEAD)
+        folder = inside(self.path, layout.HEAD, entry="head")
+        try:
+            return load_head(folder)
+        except TransferLensError:
+            raise
+        except (OSError, KeyError, TypeError, ValueError, AttributeError) as error:
+            raise BundleError(f"{folder} (head) is not a readable saved head "
+                              f"({type(error).__name__}: {error}). Fix: publish the bundle "
+                              f"again.") from error
 
     @cached_property
     def label_issues(self):
         """Suspected label errors, most suspicious first (core.analysis.label_issues)."""
         import pandas as pd
 
-        return pd.read_parquet(self.path / layout.LABEL_ISSUES)
+        file = inside(self.path, layout.LABEL_ISSUES, entry="label_issues")
+        try:
+            return pd.read_parquet(file)
+        except (OSError, ValueError) as error:  # pyarrow's errors are both
+            raise BundleError(f"{file} (label_issues) is not a readable Parquet table "
+                              f"({error}). Fix: publish the bundle again.") from error
 
     def thumbnail(self, index: int) -> np.ndarray:
         """Sample `index`'s thumbnail (RGB uint8), cropped from its sprite sheet."""
-        from core.publish.sprites import crop_tile, read_sheet, tile_position
+        from core.publish.sprites import crop_tile, tile_position
 
         meta = self.manifest["thumbnails"]
         if not 0 <= index < self.n:
             raise IndexError(f"sample index {index} is outside 0..{self.n - 1}")
         sheet, _, _ = tile_position(index, grid=meta["grid"])
-        if sheet not in self._sheets:
-            self._sheets[sheet] = read_sheet(self.path / meta["sheets"][sheet])
-        shape = tuple(int(v) for v in self._array(meta["shapes"])[index])
-        return crop_tile(self._sheets[sheet], index=index - sheet * meta["grid"] ** 2,
+        shape = tuple(int(v) for v in self._shapes()[index])
+        return crop_tile(self._sheet(sheet), index=index - sheet * meta["grid"] ** 2,
                          grid=meta["grid"], tile=tuple(meta["tile"]), shape=shape)
 
     def dataset(self):
@@ -130,18 +145,15 @@ class Bundle:
 
     def _thumbnail_store(self):
         from core.datasets.base import ArrayImages
-        from core.publish.sprites import read_sheet
 
         meta = self.manifest["thumbnails"]
-        shapes = self._array(meta["shapes"])
+        shapes = self._shapes()
         grid, (tile_h, tile_w) = int(meta["grid"]), (int(v) for v in meta["tile"])
         if self.n and (shapes == shapes[0]).all():
             height, width = (int(v) for v in shapes[0])
             parts = []
-            for sheet, name in enumerate(meta["sheets"]):
-                pixels = self._sheets.get(sheet)
-                if pixels is None:
-                    pixels = self._sheets[sheet] = read_sheet(self.path / name)
+            for sheet in range(len(meta["sheets"])):
+                pixels = self._sheet(sheet)
                 rows = pixels.shape[0] // tile_h
                 tiles = (pixels[:rows * tile_h].reshape(rows, tile_h, grid, tile_w, 3)
                          .transpose(0, 2, 1, 3, 4).reshape(rows * grid, tile_h, tile_w, 3))
@@ -165,8 +177,31 @@ class Bundle:
                       "shape": [self.n, self.dim], "dtype": m["value_dtype"], "n": self.n,
                       "dim": self.dim, "bundle": str(self.path)})
 
-    def _array(self, name: str) -> np.ndarray:
-        return np.load(self.path / name, mmap_mode="r", allow_pickle=False)
+    def _sheet(self, sheet: int) -> np.ndarray:
+        """Sprite sheet `sheet`, decoded once (its size checked before decoding)."""
+        if sheet not in self._sheets:
+            name = self.manifest["thumbnails"]["sheets"][sheet]
+            self._sheets[sheet] = read_checked_sheet(
+                inside(self.path, name, entry=f"thumbnails.sheets[{sheet}]"),
+                manifest=self.manifest, sheet=sheet)
+        return self._sheets[sheet]
+
+    def _shapes(self) -> np.ndarray:
+        """(N, 2) thumbnail (height, width), each within the manifest's tile."""
+        meta = self.manifest["thumbnails"]
+        shapes = self._array(meta["shapes"], entry="thumbnails.shapes", shape=(self.n, 2),
+                             kinds="iu")
+        tile = np.asarray(meta["tile"])
+        if len(shapes) and ((np.asarray(shapes) > tile).any() or (np.asarray(shapes) < 1).any()):
+            raise BundleError(f"{self.path / meta['shapes']} (thumbnails.shapes) holds a "
+                              f"thumbnail larger than the {tile[0]}×{tile[1]} tile or empty. "
+                              f"Fix: publish the bundle again.")
+        return shapes
+
+    def _array(self, name: str, *, entry: str, shape: tuple[int | None, ...],
+               kinds: str) -> np.ndarray:
+        return load_array(inside(self.path, name, entry=entry), entry=entry, shape=shape,
+                          kinds=kinds)
 
 
 class _TileImages:
@@ -190,62 +225,88 @@ class _TileImages:
 
 
 def open_bundle(path: str | Path, *, verify: bool = True) -> Bundle:
-    """The bundle in folder `path`; with `verify` every file's size and checksum is checked
-    against the manifest first (TransferLensError names the file and the fix)."""
+    """The bundle in folder `path`; the manifest's entries and file names are checked first,
+    then (with `verify`) every file's size and checksum, then each array's shape and type
+    against the manifest. A BundleError (a TransferLensError) names the entry and the fix."""
     path = Path(path)
     manifest = read_manifest(path)
-    if verify:
-        verify_files(path, manifest)
-    load = lambda name: np.load(path / name, mmap_mode="r", allow_pickle=False)  # noqa: E731
-    return Bundle(path=path, manifest=manifest, values=load(layout.VALUES),
-                  labels=load(layout.LABELS), splits=load(layout.SPLITS),
-                  sample_ids=load(layout.SAMPLE_IDS), probabilities=load(layout.PROBABILITIES),
-                  knn_indices=load(layout.KNN_INDICES), knn_distances=load(layout.KNN_DISTANCES))
+    verify_files(path, manifest, checksums=verify)
+    n, dim, classes = manifest["n"], manifest["dim"], len(manifest["class_names"])
+    k = manifest["knn"]["n_neighbors"]
+
+    def load(name: str, shape: tuple[int | None, ...], kinds: str) -> np.ndarray:
+        return load_array(inside(path, name, entry=f"files[{name!r}]"),
+                          entry=f"files[{name!r}]", shape=shape, kinds=kinds)
+
+    bundle = Bundle(path=path, manifest=manifest, values=load(layout.VALUES, (n, dim), "f"),
+                    labels=load(layout.LABELS, (n,), "iu"), splits=load(layout.SPLITS, (n,), "iu"),
+                    sample_ids=load(layout.SAMPLE_IDS, (n,), "U"),
+                    probabilities=load(layout.PROBABILITIES, (n, classes), "f"),
+                    knn_indices=load(layout.KNN_INDICES, (n, k), "iu"),
+                    knn_distances=load(layout.KNN_DISTANCES, (n, k), "f"))
+    # indices read later as positions: out-of-range ones would raise IndexError in a view
+    for name, array, bound in ((layout.LABELS, bundle.labels, classes),
+                               (layout.KNN_INDICES, bundle.knn_indices, max(n, 1))):
+        if array.size and (int(array.min()) < 0 or int(array.max()) >= bound):
+            raise BundleError(f"{path / name} (files[{name!r}]) holds values outside "
+                              f"0..{bound - 1}. Fix: publish the bundle again.")
+    return bundle
 
 
 def read_manifest(path: Path) -> dict[str, Any]:
-    """The manifest of the bundle at `path`, checked for format and version."""
+    """The manifest of the bundle at `path`, checked for format, version and every entry the
+    reader uses (core.publish.checks)."""
+    path = Path(path)
     file = path / layout.MANIFEST
     try:
+        size = file.stat().st_size
+        if size > MAX_MANIFEST_BYTES:  # read whole below: bounded first
+            raise BundleError(f"{file} is {size:,} bytes, over the {MAX_MANIFEST_BYTES:,} a "
+                              f"bundle manifest may have. Fix: publish the bundle again.")
         manifest = json.loads(file.read_text())
     except FileNotFoundError:
-        raise TransferLensError(f"{file} is missing, so {path} is not a published bundle. "
-                                f"Fix: publish one with `python -m core publish --out {path}`."
-                                ) from None
+        raise BundleError(f"{file} is missing, so {path} is not a published bundle. "
+                          f"Fix: publish one with `python -m core publish --out {path}`."
+                          ) from None
     except (OSError, ValueError) as error:
-        raise TransferLensError(f"{file} is unreadable ({error}). Fix: restore the bundle "
-                                f"(git checkout -- {path}) or publish it again.") from error
-    if manifest.get("format") != layout.FORMAT:
-        raise TransferLensError(f"{file} is not a Transfer Lens bundle manifest (format "
-                                f"{manifest.get('format')!r}, expected {layout.FORMAT!r}).")
+        raise BundleError(f"{file} is unreadable ({error}). Fix: restore the bundle "
+                          f"(git checkout -- {path}) or publish it again.") from error
+    if not isinstance(manifest, dict) or manifest.get("format") != layout.FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
+        raise BundleError(f"{file} is not a Transfer Lens bundle manifest (format "
+                          f"{found!r}, expected {layout.FORMAT!r}).")
     if manifest.get("format_version") != layout.FORMAT_VERSION:
-        raise TransferLensError(
-            f"{file} has bundle format version {manifest.get('format_version')}; this Transfer "
-            f"Lens reads version {layout.FORMAT_VERSION}. Fix: publish the bundle again with "
-            f"this version: {manifest.get('command') or 'python -m core publish'}")
-    return manifest
+        command = manifest.get("command")
+        raise BundleError(
+            f"{file} has bundle format version {manifest.get('format_version')!r:.40}; this "
+            f"Transfer Lens reads version {layout.FORMAT_VERSION}. Fix: publish the bundle "
+            f"again with this version: "
+            f"{command if isinstance(command, str) else 'python -m core publish'}")
+    return check_manifest(manifest, manifest_file=file)
 
 
-def verify_files(path: Path, manifest: dict[str, Any]) -> None:
-    """Every listed file exists with its recorded size and checksum; the required ones are
-    listed. Raises TransferLensError naming the first file at fault."""
+def verify_files(path: Path, manifest: dict[str, Any], *, checksums: bool = True) -> None:
+    """Every listed file is a file inside the bundle (no link out of it) with its recorded
+    size and (with `checksums`) checksum; the required ones are listed. Raises BundleError
+    naming the first file at fault. `manifest` is one read_manifest checked."""
+    command = manifest.get("command")
     fix = (f"Fix: restore the bundle from git (git checkout -- {path}) or publish it again: "
-           f"{manifest.get('command') or 'python -m core publish'}")
-    files = manifest.get("files", {})
+           f"{command if isinstance(command, str) else 'python -m core publish'}")
+    files = manifest["files"]
     for name in REQUIRED:
         if name not in files:
-            raise TransferLensError(f"{path / layout.MANIFEST} does not list {name}. {fix}")
+            raise BundleError(f"{path / layout.MANIFEST} does not list {name}. {fix}")
     for name, entry in files.items():
-        file = path / name
+        file = inside(path, name, entry=f"files[{name!r}]")
         if not file.is_file():
-            raise TransferLensError(f"{file} is missing from the bundle. {fix}")
+            raise BundleError(f"{file} is missing from the bundle. {fix}")
         size = file.stat().st_size
         if size != entry["bytes"]:
-            raise TransferLensError(f"{file} is damaged: {size} bytes, the manifest says "
-                                    f"{entry['bytes']}. {fix}")
-        if hash_file(file) != entry["blake2b"]:
-            raise TransferLensError(f"{file} is damaged: its checksum differs from the "
-                                    f"manifest's. {fix}")
+            raise BundleError(f"{file} is damaged: {size} bytes, the manifest says "
+                              f"{entry['bytes']}. {fix}")
+        if checksums and hash_file(file) != entry["blake2b"]:
+            raise BundleError(f"{file} is damaged: its checksum differs from the "
+                              f"manifest's. {fix}")
 
 
 def bundles_root() -> Path:
@@ -264,7 +325,10 @@ def list_bundles(root: str | Path | None = None) -> list[Path]:
         if any(part.startswith(".") for part in folder.relative_to(root).parts):
             continue  # a bundle being written (atomic_folder's temp folder) or moved aside
         try:
-            if json.loads(manifest.read_text()).get("format") == layout.FORMAT:
+            if manifest.stat().st_size > MAX_MANIFEST_BYTES:
+                continue  # not one publish wrote; opening it would say so
+            listed = json.loads(manifest.read_text())
+            if isinstance(listed, dict) and listed.get("format") == layout.FORMAT:
                 found.append(folder)
         except (OSError, ValueError):
             continue

@@ -58,14 +58,6 @@ def write_sprites(*, image: Callable[[int], np.ndarray], n: int, folder: Path, s
             "mode": "L" if gray else "RGB", "shapes": THUMB_SHAPES}
 
 
-def read_sheet(path: Path) -> np.ndarray:
-    """A sprite sheet as RGB uint8 pixels."""
-    from PIL import Image
-
-    with Image.open(path) as picture:
-        return np.asarray(picture.convert("RGB"))
-
-
 def crop_tile(sheet: np.ndarray, *, index: int, grid: int, tile: tuple[int, int],
               shape: tuple[int, int]) -> np.ndarray:
     """Sample `index`'s thumbnail (of `shape`) out of its decoded sheet."""
