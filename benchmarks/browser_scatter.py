@@ -150,7 +150,7 @@ def main() -> None:
         from core.analysis.projections import compute_projection
         from core.datasets import load_dataset
         from core.features.transfer_values import compute_transfer_values
-        from dashboard.ui.figures import display_coords
+        from dashboard.ui.map_figures import display_coords
 
         tv = compute_transfer_values(dataset=load_dataset(name=args.dataset),
                                      backbone="efficientnet_lite0", image_size=int(args.size))

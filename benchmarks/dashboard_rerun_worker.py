@@ -95,30 +95,38 @@ def _measure_method_switch(*, entry: Path, repeats: int) -> dict:
 
 
 def _measure_app(*, entry: Path, repeats: int) -> dict:
-    from dashboard.pages import VIEWS as PAGES  # the app's own list, so a new view is timed too
-    from dashboard.state import VIEW_KEY
+    from dashboard.pages import offered  # the app's own list, so a new view is timed too
 
-    VIEWS = [view.title for view in PAGES]
+    VIEWS = {view.title: view.url_path for view in offered(numeric_targets=False)}
+
+    def show(at, title: str):
+        """Request the view's page, as the menu at the top does (one script run)."""
+        from streamlit.util import calc_hash
+
+        at._page_hash = calc_hash(VIEWS[title])  # AppTest.switch_page takes page files only
+        try:
+            return at.run()
+        finally:
+            at._page_hash = ""
 
     at, first, header = _first_run(entry)
-    at.segmented_control(key=VIEW_KEY).set_value("Train a head").run()
+    show(at, "Train a head")
     started = time.perf_counter()
     at.button(key="FormSubmitter:train_form-Train").click().run()
     training = time.perf_counter() - started
     _check(at)
-    at.segmented_control(key=VIEW_KEY).set_value("Data quality").run()
+    show(at, "Data quality")
     if any(b.key == "find_issues" for b in at.button):
         at.button(key="find_issues").click().run()
     for view in VIEWS:  # warm: first visits build figures, kNN graphs, ...
-        at.segmented_control(key=VIEW_KEY).set_value(view).run()
+        show(at, view)
         _check(at)
     server: dict[str, list[float]] = {view: [] for view in VIEWS}
     round_trip: dict[str, list[float]] = {view: [] for view in VIEWS}
     for _ in range(repeats):
         for view in VIEWS:
-            at.segmented_control(key=VIEW_KEY).set_value(view)
             started = time.perf_counter()
-            at.run()
+            show(at, view)
             round_trip[view].append(time.perf_counter() - started)
             server[view].append(at.session_state["_script_seconds"])
             _check(at)
@@ -126,7 +134,7 @@ def _measure_app(*, entry: Path, repeats: int) -> dict:
     for _ in range(repeats):  # a rerun without any change (e.g. a click that changes nothing)
         at.run()
         same.append(at.session_state["_script_seconds"])
-    at.segmented_control(key=VIEW_KEY).set_value("Projections").run()
+    show(at, "Projections")
     _check(at)
     return {"header": header, "points": _points(at), "first_run_s": first, "train_s": training,
             "server_ms": {v: 1000 * statistics.median(t) for v, t in server.items()},

@@ -61,7 +61,7 @@ class Plan:
     regression_limit: int = 0
     regression_size: int = 96
     # projections: the chart's bytes per rerun at these N (density image above
-    # figures.POINTS_UP_TO), and t-SNE/UMAP through the landmark path at landmark_points
+    # map_figures.POINTS_UP_TO), and t-SNE/UMAP through the landmark path at landmark_points
     # (landmark_sample fitted; 0 = core's "auto")
     scatter_points: tuple[int, ...] = (70_000, 1_000_000)
     landmark_points: int = 1_000_000

@@ -36,9 +36,9 @@ CHROMIUM = "/usr/bin/chromium"
 # each view and the end of its URL path (Projections is the default page, "/")
 VIEWS = {"Confusion matrix": "/confusion", "Failures": "/failures", "Data quality": "/quality",
          "Inspect an image": "/inspect", "Projections": "/"}
-# a view switch is two script runs (the click's run ends in st.switch_page, then the new
-# page's run), and Streamlit's running indicator can be gone for a moment between them: the
-# switch is done when the URL names the new view and the page is idle
+# a view switch (a link in the menu at the top) is one script run of the new page: it is
+# done when the URL names the new view and the page is idle (right after the click the
+# running indicator may not be up yet)
 ON_VIEW_JS = "path => window.location.pathname.endsWith(path)"
 IDLE_JS = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
 ERRORS = "[data-testid='stException'], [data-testid='stAlertContentError']"
@@ -78,9 +78,9 @@ async def tour(page, record: dict, *, until: float, rounds: int | None = None) -
     while time.perf_counter() < until and (rounds is None or view < rounds * len(VIEWS)):
         name = names[view % len(VIEWS)]
         view += 1
-        button = page.locator("[data-testid='stMain'] button", has_text=name).first
+        link = page.get_by_role("link", name=name, exact=True)
         clicked = time.perf_counter()
-        await button.click()
+        await link.click()
         await page.wait_for_function(ON_VIEW_JS, arg=VIEWS[name], timeout=180_000)
         await idle(page)
         record["switch_ms"].append((time.perf_counter() - clicked) * 1000)
@@ -148,7 +148,7 @@ async def session(browser, url: str, index: int, deadline: float, out: dict) -> 
         await idle(page)
         await tour(page, record, until=deadline, rounds=1)  # while nobody trains yet
         # one head per session, each its own job (its own C)
-        await page.locator("[data-testid='stMain'] button", has_text="Train a head").first.click()
+        await page.get_by_role("link", name="Train a head", exact=True).click()
         await page.wait_for_function(ON_VIEW_JS, arg="/train", timeout=180_000)
         await idle(page)
         field = page.get_by_label("C (inverse regularisation)", exact=True)

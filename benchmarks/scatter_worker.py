@@ -1,6 +1,6 @@
 """The projection chart's bytes per rerun and build times at N points, in a fresh process.
 
-Below figures.POINTS_UP_TO the chart is the light scatter (uint16 positions, uint32 index
+Below map_figures.POINTS_UP_TO the chart is the light scatter (uint16 positions, uint32 index
 customdata); above it the density image of every point plus a sample. Coordinates: the 2-D
 PCA of Fashion-MNIST's real transfer values (`--source real`, Lite0 at 96 px, computed once
 and cached), repeated to N rows with Gaussian jitter of 1% of each axis' spread when N is
@@ -47,15 +47,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
 
-    from dashboard.ui import figures
+    from dashboard.ui import figures, map_figures
 
     coords, labels, names = map_points(n=args.n, source=args.source)
     n = len(coords)
     splits = np.zeros(n, np.int8)
     started = time.perf_counter()
-    if n <= figures.POINTS_UP_TO:
+    if n <= map_figures.POINTS_UP_TO:
         kind = "scatter"
-        figure = figures.projection_figure(coords=coords, labels=labels, splits=splits,
+        figure = map_figures.projection_figure(coords=coords, labels=labels, splits=splits,
                                            class_names=names, sample_ids=np.arange(n),
                                            colour="class")
         aggregate_s = None
@@ -63,13 +63,13 @@ def main() -> None:
         kind = "density"
         from core.analysis.density_image import categorical_image, to_png
 
-        display = figures.display_coords(coords)
-        groups = figures.colour_groups(labels=labels, splits=splits, class_names=names,
+        display = map_figures.display_coords(coords)
+        groups = map_figures.colour_groups(labels=labels, splits=splits, class_names=names,
                                        colour="class")
         codes = np.full(n, -1, np.int32)
         for code, (_, _, mask) in enumerate(groups):
             codes[mask] = code
-        whole = (0.0, float(figures.DISPLAY_STEPS))
+        whole = (0.0, float(map_figures.DISPLAY_STEPS))
         # the first call compiles datashader's numba kernels: time the second, as a server
         # that has drawn one map would
         for _ in range(2):
@@ -79,9 +79,9 @@ def main() -> None:
                                       y_range=whole, width=1000, height=600)
             png = to_png(image)
             aggregate_s = time.perf_counter() - start
-        sample = np.sort(np.random.default_rng(0).choice(n, figures.SAMPLE_POINTS,
+        sample = np.sort(np.random.default_rng(0).choice(n, map_figures.SAMPLE_POINTS,
                                                          replace=False))
-        figure = figures.density_figure(
+        figure = map_figures.density_figure(
             image_png=png, x_range=whole, y_range=whole, full_range=(whole, whole),
             sample=sample, sample_xy=display[sample], labels=labels, splits=splits,
             class_names=names, colour="class", n=n)

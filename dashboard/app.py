@@ -12,6 +12,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 # Streamlit puts this script's folder on sys.path, not the repository root that holds
 # `core` and `dashboard`.
@@ -25,15 +26,19 @@ from dashboard import pages, resources, state  # noqa: E402
 from dashboard.ui import components, progress, sidebar  # noqa: E402
 
 
-def prepare(header, slots: dict) -> resources.Workspace | None:
-    """The sidebar choices turned into a workspace (dataset + transfer values), or None."""
+def prepare(header, slots: dict, navigate: Callable) -> resources.Workspace | None:
+    """The sidebar choices turned into a workspace (dataset + transfer values), or None.
+    `navigate(dataset)` is called as soon as the dataset is known (it decides the views)."""
     source = sidebar.dataset_source()
     if source is None:
         header.info("Choose a dataset in the sidebar to begin.")
         return None
     if resources.is_bundle_source(source[0]):
-        return _published(header, slots, source[0])
+        ws = _published(header, slots, source[0])
+        navigate(ws.dataset)
+        return ws
     full = resources.full_dataset(source[0])
+    navigate(full)  # before the (maybe long) embedding, so the menu shows meanwhile
     slots["dataset"], slots["label"] = full, source[1]
     sidebar.skipped_files(full)
     settings = sidebar.model_settings(source, full)
@@ -103,27 +108,31 @@ def run_app() -> None:
     st.sidebar.title("Transfer Lens")
     st.sidebar.caption("How well do pretrained features separate your classes?")
     header = st.empty()  # what is being looked at; written as soon as it is known
-    ws, slots = None, {}
+    ws, slots, shown = None, {}, []
 
     def draw(view: pages.View) -> None:  # runs inside page.run(), once ws is prepared
         with progress.view_container(), components.user_errors():
+            if note := pages.view_note():
+                st.info(note, icon=":material/info:")
             view.render(ws)
 
-    page, switch_to = pages.navigation(draw)  # one view at a time: only it computes, draws
+    def navigate(dataset) -> None:  # one view at a time: only it computes, draws
+        shown.append(pages.navigation(draw, dataset=dataset))
+
     # the view's frame: a long computation (extraction, projection, training) empties the
     # view and draws its progress there alone, so no greyed copy of the view shows below
     with progress.view_frame(st.container()):
         with components.user_errors():
-            ws = prepare(header, slots)
-        if ws is not None and switch_to is None:
-            page.run()
+            ws = prepare(header, slots, navigate)
+        if not shown:  # no dataset chosen, or choosing it failed: the menu all the same
+            navigate(None)
+        if ws is not None:
+            shown[-1].run()
     with components.user_errors():
         sidebar.status_panel(slots.get("status", st.sidebar), None if ws is None else ws.tv.key,
                              slots.get("dataset"), slots.get("label", ""), ws=ws)
     sidebar.link_warnings()
     state.write_url(sidebar.link_values())  # a reload or a shared link shows the same
-    if switch_to is not None:  # last: this run drew every sidebar widget, so they keep state
-        st.switch_page(switch_to, query_params=state.url_params())
 
 
 main()

@@ -1,8 +1,9 @@
 """THE list of views: title, icon, module under dashboard/views/ and URL path.
 
-Each view is an `st.Page` of `st.navigation` (hidden menu), so the view shows in the URL
-(`/train`, `/confusion`, ...) and a reload or a link opens it. The visible switch is one
-segmented control at the top of the page; choosing there switches the page.
+Each view is an `st.Page` of Streamlit's own `st.navigation`, shown at the top of the page:
+a click there is one script run, and the view shows in the URL (`/train`, `/confusion`,
+...), so a reload or a link opens it. Old URLs and views the dataset does not offer are
+hidden pages that hand over to the right view (see `navigation`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class View:
     icon: str
     module: str  # dashboard.views.<module>, which has render(ws)
     url_path: str
+    needs_target: bool = False  # offered only for datasets with a numeric target
 
     def render(self, ws) -> None:
         importlib.import_module(f"dashboard.views.{self.module}").render(ws)
@@ -35,7 +37,8 @@ FAILURES = View("Failures", ":material/report:", "failures", "failures")
 DATA_QUALITY = View("Data quality", ":material/fact_check:", "data_quality", "quality")
 INSPECT = View("Inspect an image", ":material/image_search:", "inspect", "inspect")
 EXPORT = View("Export", ":material/download:", "export", "export")
-REGRESSION = View("Regression", ":material/straighten:", "regression", "regression")
+REGRESSION = View("Regression", ":material/straighten:", "regression", "regression",
+                  needs_target=True)
 VIEWS: tuple[View, ...] = (PROJECTIONS, TRAIN, CONFUSION, FAILURES, DATA_QUALITY, INSPECT,
                            EXPORT, REGRESSION)
 BY_TITLE = {view.title: view for view in VIEWS}
@@ -45,33 +48,62 @@ BY_URL = {**{old: view for old, view in OLD_URLS.items()},
           **{view.url_path: view for view in VIEWS}}
 
 
-def navigation(draw: Callable[[View], None]):
-    """Register every view with st.navigation and draw the view switch.
+def offered(*, numeric_targets: bool) -> tuple[View, ...]:
+    """The views listed for a dataset (with or without a numeric target)."""
+    return tuple(view for view in VIEWS if numeric_targets or not view.needs_target)
 
-    Returns (the page the URL asks for, the page the user chose instead or None). Switch to
-    the latter with `st.switch_page` only at the end of the run: widgets not drawn in a run
-    (the sidebar's) lose their state, so the run that switches must still draw them all.
 
-    `draw(view)` is what running the page does (app.py draws the view with the workspace).
+def page(view: View, draw: Callable[[View], None] | None = None, *,
+         hidden: bool = False, url_path: str | None = None) -> st.Page:
+    """The view's st.Page. Its identity is the URL path, so a page made again (for
+    st.switch_page from a button) is the one st.navigation registered."""
+    return st.Page(partial(draw or _not_drawn, view), title=view.title, icon=view.icon,
+                   url_path=url_path or view.url_path, default=view is VIEWS[0],
+                   visibility="hidden" if hidden else "visible")
+
+
+def navigation(draw: Callable[[View], None], *, dataset=None) -> st.Page:
+    """Register the views with st.navigation (the menu at the top) and return the page this
+    run draws; `page.run()` calls `draw(view)` (app.py draws the view with the workspace).
+
+    `dataset` (the chosen one, or None) decides which views are offered. A URL that names a
+    view not offered (Regression on a dataset without a numeric target) or an old URL
+    switches to the view it stands for, or to the first view with a note that says why.
     """
-    pages = {view.url_path: st.Page(partial(draw, view), title=view.title, icon=view.icon,
-                                    url_path=view.url_path, default=view is VIEWS[0])
-             for view in VIEWS}
-    old = [st.Page(partial(draw, view), title=f"{view.title} ({path})", icon=view.icon,
-                   url_path=path) for path, view in OLD_URLS.items()]
-    page = st.navigation([*pages.values(), *old], position="hidden")
-    current = BY_URL.get(page.url_path, VIEWS[0])  # the default page's url_path is ""
-    chosen = _selector(current)
-    return page, (None if chosen is current else pages[chosen.url_path])
+    listed = offered(numeric_targets=bool(dataset is not None and dataset.target_names))
+    pages = [page(view, draw) for view in listed]
+    # reachable by URL only: they never draw, they switch (below)
+    aliases = {**{view.url_path: view for view in VIEWS if view not in listed},
+               **OLD_URLS}
+    hidden = [page(view, hidden=True, url_path=path) for path, view in aliases.items()]
+    current = st.navigation([*pages, *hidden], position="top")
+    path = current.url_path or VIEWS[0].url_path  # the default page's url_path is ""
+    if path in aliases:
+        view = aliases[path]
+        if view not in listed:
+            name = getattr(dataset, "name", "this dataset")
+            state.note_view(VIEWS[0].url_path,
+                            f"The link opens “{view.title}”, which needs a numeric target; "
+                            f"**{name}** has none, so this is “{VIEWS[0].title}”.")
+            view = VIEWS[0]
+        # the widgets drawn so far keep their state: a run stopped for a switch keeps all
+        st.switch_page(page(view), query_params=state.url_params())
+    if state.shown_view() != path:
+        state.resend_url()
+    state.set_shown_view(path)
+    return current
 
 
-def _selector(current: View) -> View:
-    """The view switch, and the view chosen with it. The URL decides which page runs; the
-    switch follows it when the URL changed (reload, link, back button)."""
-    if state.shown_view() != current.url_path:
-        state.go_to(current.title)  # before the widget is drawn
-    state.set_shown_view(current.url_path)
-    st.segmented_control(
-        "View", list(BY_TITLE), key=state.VIEW_KEY, required=True, label_visibility="collapsed",
-        format_func=lambda title: f"{BY_TITLE[title].icon} {title}")
-    return BY_TITLE.get(state.chosen_view(), current)
+def view_note() -> str | None:
+    """Why this view, not the one the link asked for (shown while the view stays open)."""
+    return state.view_note(state.shown_view())
+
+
+def go_to(view: View) -> None:
+    """Switch to `view` in the same run (a button's on_click: callbacks run before the
+    script, so the script runs once, on the new page). Keeps the URL's parameters."""
+    st.switch_page(page(view), query_params=state.url_params())
+
+
+def _not_drawn(view: View) -> None:
+    raise RuntimeError(f"{view.title}: a page made for st.switch_page is never run")

@@ -23,8 +23,8 @@ SESSION_TOKEN = "_session_token"  # random; names this session's private uploads
 SESSION_STARTED = "_session_started"  # the once-per-session chores ran (pruning old uploads)
 
 # --- navigation (see dashboard/pages.py) ---
-VIEW_KEY = "view"  # the view selector's value: a page title
-SHOWN_VIEW = "_shown_view"  # the url path of the page drawn last (tells a URL change apart)
+SHOWN_VIEW = "_shown_view"  # the url path of the page this run draws (the run log names it)
+VIEW_NOTE = "_view_note"  # (url path, text): why the link landed on this view, not another
 
 # --- the link: what the page shows, in the URL's query string (st.query_params) ---
 # Read once at session start (they seed the widgets; invalid values are ignored with a
@@ -194,21 +194,26 @@ def pop(key: str, default: Any = None) -> Any:
 
 # --- navigation ---
 
-def go_to(view: str) -> None:
-    """Switch view (use as an on_click callback: it runs before the selector is drawn)."""
-    st.session_state[VIEW_KEY] = view
-
-
-def chosen_view() -> str | None:
-    return st.session_state.get(VIEW_KEY)
-
-
 def shown_view() -> str | None:
     return st.session_state.get(SHOWN_VIEW)
 
 
 def set_shown_view(url_path: str) -> None:
     st.session_state[SHOWN_VIEW] = url_path
+
+
+def note_view(url_path: str, text: str) -> None:
+    """A note for the view at `url_path`, shown while that view stays open."""
+    st.session_state[VIEW_NOTE] = (url_path, text)
+
+
+def view_note(url_path: str | None) -> str | None:
+    """The note for the view at `url_path`; another view drops it."""
+    note = st.session_state.get(VIEW_NOTE)
+    if note is not None and note[0] != url_path:
+        del st.session_state[VIEW_NOTE]
+        return None
+    return None if note is None else note[1]
 
 
 def set_tv_key(tv_key: str) -> None:
@@ -257,6 +262,13 @@ def write_url(values: dict[str, Any]) -> None:
 def url_params() -> dict[str, str]:
     """The URL's parameters now (to carry them across a page switch)."""
     return st.query_params.to_dict()
+
+
+def resend_url() -> None:
+    """Send the URL's parameters to the browser again: a click in the menu at the top drops
+    them from the address bar, while the server still holds them (so write_url sees no
+    change to send)."""
+    st.query_params.from_dict(url_params())
 
 
 # --- trained heads, keyed by the transfer values they were trained on ---

@@ -22,6 +22,7 @@ pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts"
+RUNS = "runs.jsonl"  # the server's run log (app.py: one line per script run) in tmp_path
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                "--disable-component-update"]
 
@@ -32,7 +33,8 @@ def app_server(tmp_path: Path, dataset: str):
     the server's log tail is printed at the end (pytest shows it when a test fails)."""
     env = {**os.environ, "TRANSFER_LENS_CACHE": str(tmp_path / "cache"),
            "TRANSFER_LENS_DATASET": dataset, "TRANSFER_LENS_BACKBONE": "tiny_test_cnn",
-           "TRANSFER_LENS_IMAGE_SIZE": "32", "TF_CPP_MIN_LOG_LEVEL": "3"}
+           "TRANSFER_LENS_IMAGE_SIZE": "32", "TF_CPP_MIN_LOG_LEVEL": "3",
+           "TRANSFER_LENS_RUN_LOG": str(tmp_path / RUNS)}
     try:
         with streamlit_server(script=ROOT / "tests" / "dashboard_entry.py", env=env,
                               log_path=tmp_path / "streamlit.log") as (url, _):
@@ -81,15 +83,48 @@ def idle(page) -> None:
     page.wait_for_timeout(300)
 
 
-def open_view(page, name: str) -> None:
-    """Click the view switch, then wait for the page switch it ends with (its URL) and the
-    new page's own run: idle alone can fall in the gap between the two runs."""
+def open_view(page, name: str, runs: Path | None = None) -> None:
+    """Click the view's link in the menu at the top, then wait for its URL (the link's
+    parameters back after the path: the menu drops them, the run puts them back) and its
+    run. With `runs` (the server's run log) check that the switch was one script run."""
+    import json
+
     from dashboard.pages import BY_TITLE, VIEWS
 
-    path = "" if BY_TITLE[name] is VIEWS[0] else BY_TITLE[name].url_path
-    page.locator("[data-testid='stMain'] button", has_text=name).first.click()
-    page.wait_for_url(re.compile(rf"^[^?]*/{re.escape(path)}(\?.*)?$"), timeout=120_000)
+    view = BY_TITLE[name]
+    path = "" if view is VIEWS[0] else view.url_path
+    before = len(runs.read_text().splitlines()) if runs is not None else 0
+    page.get_by_role("link", name=name, exact=True).click()
+    page.wait_for_url(re.compile(rf"^[^?]*/{re.escape(path)}\?(.*&)?ds="), timeout=120_000)
     idle(page)
+    if runs is not None:  # the line is written as the run ends: wait for it, then a little
+        deadline = time.monotonic() + 60
+        while len(runs.read_text().splitlines()) == before and time.monotonic() < deadline:
+            page.wait_for_timeout(200)
+        idle(page)
+        page.wait_for_timeout(1000)  # a second run would have started by now
+        views = [json.loads(line)["view"] for line in runs.read_text().splitlines()[before:]]
+        assert views == [view.url_path], f"switching to {name} took these runs: {views}"
+
+
+def assert_menu_fits(page, *, numeric_targets: bool) -> None:
+    """The menu at the top lists the views this dataset offers, all on one row at 1,280 px
+    (none folded into an overflow menu)."""
+    from dashboard.pages import offered
+
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.wait_for_timeout(800)
+    links = page.locator("[data-testid='stTopNavLink']")
+    titles = [text.split("\n")[-1].strip() for text in links.all_inner_texts()]  # after the icon
+    assert titles == [view.title for view in offered(numeric_targets=numeric_targets)], titles
+    boxes = [links.nth(i).bounding_box() for i in range(links.count())]
+    assert all(box and box["height"] > 0 and box["x"] + box["width"] <= 1280
+               for box in boxes), boxes  # an overflowing link is folded away: no height
+    assert len({round(box["y"]) for box in boxes}) == 1, boxes
+    name = "targets" if numeric_targets else "classes"
+    page.screenshot(path=str(ARTIFACTS / f"menu_1280_{name}.png"))
+    page.set_viewport_size({"width": 1440, "height": 1000})
+    page.wait_for_timeout(300)
 
 
 def shot(page, name: str) -> None:
@@ -146,12 +181,14 @@ def select_box(page, start: tuple[float, float], end: tuple[float, float]) -> in
     return count
 
 
-def test_dashboard_in_chromium(page) -> None:
+def test_dashboard_in_chromium(page, tmp_path) -> None:
+    runs = tmp_path / RUNS  # each view switch below is checked to be one script run
     # first visit: transfer values are computed, then the projection appears
     page.wait_for_selector(".js-plotly-plot .nsewdrag", timeout=180_000)
     idle(page)
     wait_for_text(page, "Select points on the plot")
     shot(page, "1_projections")
+    assert_menu_fits(page, numeric_targets=False)
 
     # box-select the middle of the plot by dragging (the default drag mode is "select")
     count = select_box(page, (0.25, 0.25), (0.55, 0.6))
@@ -167,7 +204,7 @@ def test_dashboard_in_chromium(page) -> None:
     page.wait_for_selector("text=/\\d of 8 neighbours share its label/")
     shot(page, "1_projections_selection")
 
-    open_view(page, "Train a head")
+    open_view(page, "Train a head", runs)
     page.get_by_role("button", name="Train", exact=True).click()
     page.wait_for_selector("text=Test accuracy")
     idle(page)
@@ -182,6 +219,12 @@ def test_dashboard_in_chromium(page) -> None:
     page.wait_for_selector("text=Heads on these transfer values (2)")
     page.wait_for_selector("text=Compare two heads")
     idle(page)
+    # the link names the new head a run after the page shows it (so on the commit before
+    # the menu too): wait for that run
+    page.wait_for_function(
+        "() => { const h = new URLSearchParams(location.search).get('h');"
+        " const row = h && document.querySelector('.st-key-head_row_' + h);"
+        " return !!row && row.innerText.includes('active'); }", timeout=60_000)
     active = head_in_url(page)
     assert "active" in page.locator(f".st-key-head_row_{active}").inner_text()
     shot(page, "2_train_heads")
@@ -189,7 +232,7 @@ def test_dashboard_in_chromium(page) -> None:
     page.wait_for_timeout(800)
     page.screenshot(path=str(ARTIFACTS / "2_train_compare.png"))  # the comparison, in view
 
-    open_view(page, "Confusion matrix")
+    open_view(page, "Confusion matrix", runs)
     page.wait_for_selector(".js-plotly-plot")
     wait_for_text(page, r"\d+ test images, \d+ on the diagonal")
     # clicking a cell (true 1, predicted 1) shows that cell's images
@@ -199,11 +242,11 @@ def test_dashboard_in_chromium(page) -> None:
     idle(page)
     shot(page, "3_confusion")
 
-    open_view(page, "Failures")
+    open_view(page, "Failures", runs)
     page.wait_for_selector("text=/misclassified/")
     shot(page, "4_failures")
 
-    open_view(page, "Data quality")
+    open_view(page, "Data quality", runs)
     page.get_by_role("button", name=re.compile("Check data quality")).click()
     page.wait_for_selector("text=/suspected label errors/")
     idle(page)
@@ -218,22 +261,22 @@ def test_dashboard_in_chromium(page) -> None:
         idle(page)
         shot(page, f"5_data_quality_{suffix}")
 
-    open_view(page, "Inspect an image")
+    open_view(page, "Inspect an image", runs)
     page.wait_for_selector("text=/transfer values as a/")
     wait_for_text(page, "Prediction")
     shot(page, "6_inspect")
 
-    open_view(page, "Export")
+    open_view(page, "Export", runs)
     page.get_by_role("button", name="Create transfer values").click()
     page.wait_for_selector("text=/Download .*\\.npy/")
     shot(page, "7_export")
 
     # back on the projections, the selection is still there
-    open_view(page, "Projections")
+    open_view(page, "Projections", runs)
     page.wait_for_selector(f"text=Selection: {count:,} image")
 
     # a reload (a new session) shows the same view with the same head active
-    open_view(page, "Train a head")
+    open_view(page, "Train a head", runs)
     assert head_in_url(page) == active
     page.reload()
     # (three by now: "Data quality" cross-fitted one)
@@ -263,12 +306,19 @@ def test_dashboard_in_chromium(page) -> None:
     assert page.locator(".js-plotly-plot").count() == 2
     shot(page, "9_before_after")
 
-    # a link to the old Label issues view opens Data quality (a new session: the
-    # cross-fitted head comes from the cache, so the label errors show at once)
+    # a link to the old Label issues view opens Data quality, under its own URL now (a new
+    # session: the cross-fitted head comes from the cache, so the label errors show at once)
     page.goto(re.sub(r"/[^/?]*(\?.*)?$", r"/label-issues\1", page.url))
     page.wait_for_selector("text=/suspected label errors/", timeout=180_000)
     idle(page)
-    assert "/label-issues" in page.url
+    assert re.search(r"/quality\?.*ds=digits", page.url), page.url
+    # a link to Regression, which digits (no numeric target) does not offer: Projections
+    page.goto(re.sub(r"/[^/?]*(\?.*)?$", r"/regression\1", page.url))
+    wait_for_text(page, "which needs a numeric target; digits has none")
+    idle(page)
+    assert re.search(r"/\?.*ds=digits", page.url), page.url
+    page.wait_for_selector(".js-plotly-plot .nsewdrag")
+    shot(page, "9_link_to_a_view_not_offered")
 
     # other settings are embedded in the background: the views keep the previous values
     # (the header says so, the sidebar shows the job), then switch by themselves
@@ -305,6 +355,7 @@ def test_regression_walk_in_chromium(regression_server) -> None:
         page.get_by_role("option", name="ink (a number)").click()
         idle(page)
         wait_for_text(page, r"target ink")
+        assert_menu_fits(page, numeric_targets=True)
         page.wait_for_function("() => new URLSearchParams(location.search).get('t') === 'ink'")
         page.locator("[data-testid='stMain'] button", has_text="target").first.click()
         idle(page)

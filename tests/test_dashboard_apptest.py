@@ -42,9 +42,32 @@ def assert_clean(at: AppTest) -> None:
 
 
 def show(at: AppTest, view: str) -> AppTest:
-    at.segmented_control(key="view").set_value(view).run()
+    """Open `view` (its title) as a click in the menu at the top does: one run of its page."""
+    from dashboard.pages import BY_TITLE
+
+    return show_path(at, BY_TITLE[view].url_path)
+
+
+def show_path(at: AppTest, url_path: str) -> AppTest:
+    """Open the URL path `url_path`, as a link or the menu does. AppTest.switch_page takes
+    page files only; a page's id is the hash of its URL path."""
+    from streamlit.util import calc_hash
+
+    at._page_hash = calc_hash(url_path)
+    try:
+        at.run()
+    finally:
+        at._page_hash = ""  # later runs stay on the page this one finished on
     assert_clean(at)
     return at
+
+
+def shown(at: AppTest) -> str:
+    """The title of the view the last run drew."""
+    from dashboard.pages import BY_URL
+    from dashboard.state import SHOWN_VIEW
+
+    return BY_URL[at.session_state[SHOWN_VIEW]].title
 
 
 def metric(at: AppTest, label: str) -> str:
@@ -253,7 +276,7 @@ def test_opens_on_projections_with_cache_status(app: AppTest, tiny_backbone) -> 
     assert "Transfer values: **computed** (cache miss)" in page
     assert "Head: none trained on these transfer values yet" in page
     assert "Select points on the plot" in page
-    assert app.segmented_control(key="view").value == "Projections"
+    assert shown(app) == "Projections"
     # a second visitor (new session, same cache) gets the cached transfer values
     again = AppTest.from_file(APP, default_timeout=TIMEOUT)
     again.run()
@@ -304,7 +327,7 @@ def test_selection_shows_gallery_class_mix_and_neighbours(app: AppTest) -> None:
     # Inspect is one click away from any thumbnail
     app.button(key="selection_gallery_in_100").click().run()
     assert_clean(app)
-    assert app.segmented_control(key="view").value == "Inspect an image"
+    assert shown(app) == "Inspect an image"
     assert app.number_input(key="inspect_index").value == 100
     show(app, "Projections")
     app.button(key="clear_selection").click().run()
@@ -391,12 +414,57 @@ def test_train_each_head(app: AppTest, head: str, params: dict) -> None:
     assert delta.endswith(f"vs previous {head}")
 
 
+def test_a_view_switch_is_one_script_run(app: AppTest, tmp_path, monkeypatch) -> None:
+    """Opening a view from the menu, and a button that goes to a view, each run the script
+    once (app.py logs one line per run); the URL's parameters stay."""
+    from dashboard.pages import VIEWS, offered
+
+    log = tmp_path / "runs.jsonl"
+    monkeypatch.setenv("TRANSFER_LENS_RUN_LOG", str(log))
+
+    def runs() -> list[str]:
+        return [json.loads(line)["view"] for line in log.read_text().splitlines()] \
+            if log.exists() else []
+
+    link = dict(app.query_params)
+    assert link.get("ds") == "digits"
+    for view in [*offered(numeric_targets=False)[1:], VIEWS[0]]:
+        before = len(runs())
+        show(app, view.title)
+        assert runs()[before:] == [view.url_path], view.title
+        assert shown(app) == view.title
+        assert dict(app.query_params) == link
+    show(app, "Confusion matrix")
+    before = len(runs())
+    app.button(key="goto_train_confusion").click().run()
+    assert runs()[before:] == ["train"]
+    assert shown(app) == "Train a head"
+    assert dict(app.query_params) == link
+
+
+def test_old_urls_and_views_not_offered_land_on_a_view(app: AppTest) -> None:
+    """/label-issues (the old name) opens Data quality; /regression on digits (no numeric
+    target, so not in the menu) opens Projections with a note saying why."""
+    show_path(app, "label-issues")
+    assert shown(app) == "Data quality"
+    show_path(app, "regression")
+    assert shown(app) == "Projections"
+    note = "The link opens “Regression”, which needs a numeric target; **digits** has none"
+    assert note in texts(app)
+    assert "Select points on the plot" in texts(app)
+    app.run()  # the note stays while the view does …
+    assert note in texts(app)
+    show(app, "Export")  # … and goes with it
+    show(app, "Projections")
+    assert note not in texts(app)
+
+
 def test_views_ask_for_a_head_first(app: AppTest) -> None:
     for view in ("Confusion matrix", "Failures"):
         show(app, view)
         assert "Train a head first" in texts(app)
     app.button(key="goto_train_failures").click().run()
-    assert app.segmented_control(key="view").value == "Train a head"
+    assert shown(app) == "Train a head"
 
 
 def test_confusion_matrix_and_cell_gallery(app: AppTest) -> None:
@@ -447,7 +515,7 @@ def test_failure_gallery_worst_first_with_filters(app: AppTest) -> None:
     assert any(c.startswith(f"digits/{index:04d} ") and c.endswith("(query)")
                for c in all_captions(app))
     app.button(key=f"inspect_{index}").click().run()
-    assert app.segmented_control(key="view").value == "Inspect an image"
+    assert shown(app) == "Inspect an image"
     assert app.number_input(key="inspect_index").value == index
 
 

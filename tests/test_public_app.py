@@ -127,8 +127,11 @@ at.query_params["ds"] = {BUNDLE!r}
 at.run()
 for method in ("tsne", "umap", "pca"):
     at.segmented_control(key="proj_method").set_value(method).run()
-for view in ("Confusion matrix", "Failures", "Data quality", "Inspect an image"):
-    at.segmented_control(key="view").set_value(view).run()
+from streamlit.util import calc_hash
+for path in ("confusion", "failures", "quality", "inspect"):  # as the menu at the top does
+    at._page_hash = calc_hash(path)
+    at.run()
+    assert at.session_state["_shown_view"] == path, path
 assert not at.exception and not at.error, (at.exception, at.error)
 print("tensorflow" in sys.modules, "keras" in sys.modules)
 """

@@ -236,13 +236,13 @@ def test_a_regression_head_in_every_view_export_inspect_sidebar_delete(
 
 def test_a_target_colouring_above_the_point_limit_is_a_density_image(
         folder, tiny_backbone, monkeypatch) -> None:
-    """Above figures.POINTS_UP_TO a target colours the density picture (each pixel its
+    """Above map_figures.POINTS_UP_TO a target colours the density picture (each pixel its
     points' mean) under a coloured sample, as the class colourings do, not every point."""
     from dashboard import state
-    from dashboard.ui import figures
+    from dashboard.ui import map_figures
 
-    monkeypatch.setattr(figures, "POINTS_UP_TO", 40)  # the folder holds 90 images
-    monkeypatch.setattr(figures, "SAMPLE_POINTS", 20)
+    monkeypatch.setattr(map_figures, "POINTS_UP_TO", 40)  # the folder holds 90 images
+    monkeypatch.setattr(map_figures, "SAMPLE_POINTS", 20)
     at = open_app(folder, tiny_backbone, monkeypatch)
     at.selectbox(key=state.TARGET_CHOICE).set_value("ink").run()
     at.segmented_control(key=state.PROJ_COLOUR).set_value("target").run()

@@ -1,4 +1,4 @@
-"""The scatter at any N: the light wire format below figures.POINTS_UP_TO, the density image
+"""The scatter at any N: the light wire format below map_figures.POINTS_UP_TO, the density image
 above it (with a tiny threshold on digits), box and lasso selections resolved on the server
 over every point, and zoom to selection."""
 
@@ -52,7 +52,7 @@ def test_continuous_image_is_the_mean_per_pixel_and_rows_run_top_down() -> None:
 
 
 def test_light_wire_format_under_15_bytes_a_point() -> None:
-    from dashboard.ui.figures import display_coords, projection_figure
+    from dashboard.ui.map_figures import display_coords, projection_figure
 
     rng = np.random.default_rng(0)
     n = 20_000
@@ -78,7 +78,7 @@ def test_light_wire_format_under_15_bytes_a_point() -> None:
 
 
 def test_display_coords_span_the_grid() -> None:
-    from dashboard.ui.figures import DISPLAY_STEPS, display_coords
+    from dashboard.ui.map_figures import DISPLAY_STEPS, display_coords
 
     coords = np.array([[-2.0, 10.0], [2.0, 30.0], [0.0, 20.0]])
     display = display_coords(coords)
@@ -150,7 +150,7 @@ def _display(tiny_backbone) -> np.ndarray:
     from core.analysis.projections import compute_projection
     from core.datasets import load_dataset
     from core.features.transfer_values import compute_transfer_values
-    from dashboard.ui.figures import display_coords
+    from dashboard.ui.map_figures import display_coords
 
     tv = compute_transfer_values(dataset=load_dataset(name="digits"), backbone=tiny_backbone,
                                  image_size=32)
@@ -159,12 +159,12 @@ def _display(tiny_backbone) -> np.ndarray:
 
 def test_density_view_selects_every_point_and_zooms(app: AppTest, tiny_backbone,
                                                     monkeypatch) -> None:
-    from dashboard.ui import figures
+    from dashboard.ui import map_figures
 
     below = _figure(app)
     assert not below["layout"].get("images") and len(below["data"]) >= 10
-    monkeypatch.setattr(figures, "POINTS_UP_TO", 500)
-    monkeypatch.setattr(figures, "SAMPLE_POINTS", 200)
+    monkeypatch.setattr(map_figures, "POINTS_UP_TO", 500)
+    monkeypatch.setattr(map_figures, "SAMPLE_POINTS", 200)
     app.run()
     assert_clean(app)
     figure = _figure(app)
@@ -202,7 +202,7 @@ def test_density_view_selects_every_point_and_zooms(app: AppTest, tiny_backbone,
     assert zoomed["layout"]["xaxis"]["range"] == [5000.0, 60000.0]
     assert zoomed["layout"]["images"][0]["source"] != image["source"]
     app.button(key="zoom_whole_map").click().run()
-    assert _figure(app)["layout"]["xaxis"]["range"] == [0.0, float(figures.DISPLAY_STEPS)]
+    assert _figure(app)["layout"]["xaxis"]["range"] == [0.0, float(map_figures.DISPLAY_STEPS)]
 
     # colour by split: the density picture and legend follow the colouring
     app.segmented_control(key="proj_colour").set_value("split").run()

@@ -165,7 +165,7 @@ def _scatter_and_landmarks(run: Run, source: str) -> list[str]:
              else "seeded Gaussian blobs")
     return ["", "The projection chart at any N (`benchmarks/scatter_worker.py`, coordinates: "
             f"{where}): bytes of the figure JSON Streamlit sends on each rerun that draws it; "
-            "up to `figures.POINTS_UP_TO` the light scatter (uint16 positions, uint32 index "
+            "up to `map_figures.POINTS_UP_TO` the light scatter (uint16 positions, uint32 index "
             "customdata, base64), above it the density image of every point (datashader, "
             "256-colour PNG) plus a 3,000-point sample. Cached switch = serialising the "
             "memoised figure, the part of a cached rerun that grows with N (median of 5; the "

@@ -23,8 +23,8 @@ METHOD_LABELS = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
 
 CSS = """
 <style>
-/* less empty space above the first line: the header carries the context already */
-[data-testid="stMainBlockContainer"] { padding-top: 2.2rem; }
+/* the first line just below the views' menu (Streamlit's top bar, 3.75rem high) */
+[data-testid="stMainBlockContainer"] { padding-top: 4.5rem; }
 /* a little air between gallery thumbnails, which otherwise touch */
 [data-testid="stImageContainer"] { padding: 2px 3px; }
 [data-testid="stImageContainer"] img { border-radius: 3px; object-fit: contain; }
@@ -125,7 +125,7 @@ def need_head(what: str, key: str) -> None:
     st.info(f"Train a head first: {what} needs a classifier trained on these transfer values. "
             "A head trained on other data or another backbone does not apply here.",
             icon=":material/model_training:")
-    st.button(f"Go to “{pages.TRAIN.title}”", on_click=state.go_to, args=(pages.TRAIN.title,),
+    st.button(f"Go to “{pages.TRAIN.title}”", on_click=pages.go_to, args=(pages.TRAIN,),
               type="primary", key=f"goto_train_{key}")
 
 
@@ -137,8 +137,8 @@ def classes_only(ws: Workspace, what: str) -> bool:
     st.info(f"{what} is for classes; the sidebar's Target is the number "
             f"**{ws.target.name}**. Its errors are in the “{pages.REGRESSION.title}” view; "
             "choose “Classes” under Target to see this view.", icon=":material/category:")
-    st.button(f"Go to “{pages.REGRESSION.title}”", on_click=state.go_to,
-              args=(pages.REGRESSION.title,), key="goto_regression")
+    st.button(f"Go to “{pages.REGRESSION.title}”", on_click=pages.go_to,
+              args=(pages.REGRESSION,), key="goto_regression")
     return True
 
 
@@ -249,4 +249,4 @@ def neighbours_panel(ws: Workspace, shown: Sequence[int] | np.ndarray, *,
 
 def _inspect(tv_key: str, index: int) -> None:
     state.choose_image(tv_key, index)
-    state.go_to(pages.INSPECT.title)
+    pages.go_to(pages.INSPECT)

@@ -10,7 +10,7 @@ import streamlit as st
 
 from dashboard import resources, state
 from dashboard.resources import Workspace
-from dashboard.ui import components, figures
+from dashboard.ui import components, figures, map_figures
 from dashboard.ui.components import METHOD_LABELS
 
 COLOURS = {"class": "class", "predicted": "predicted class", "correct": "correct / wrong",
@@ -64,7 +64,7 @@ def render(ws: Workspace) -> None:
     if target is None and colour in TARGET_COLOURS:
         colour = "class"
     config = {"scrollZoom": True, "displaylogo": False}
-    if dims == 2 and ws.tv.n > figures.POINTS_UP_TO:
+    if dims == 2 and ws.tv.n > map_figures.POINTS_UP_TO:
         _density_chart(ws, projection, colour=colour, token=token, config=config,
                        continuous=None if target is None else target[0],
                        continuous_token=None if target is None else target[1])
@@ -72,7 +72,7 @@ def render(ws: Workspace) -> None:
         figure = (_target_figure(ws, projection, colour, *target) if target is not None
                   else resources.remembered(
             ("figure", projection.key, colour, token),
-            lambda: figures.PrerenderedFigure(figures.projection_figure(
+            lambda: figures.PrerenderedFigure(map_figures.projection_figure(
                 coords=np.asarray(projection.coords), labels=ws.tv.labels, splits=ws.tv.splits,
                 class_names=ws.class_names, sample_ids=ws.tv.sample_ids, colour=colour,
                 predictions=None if head is None else head.head.predictions,
@@ -96,16 +96,16 @@ def _target_colouring(ws: Workspace, colour: str):
     head."""
     target = ws.target
     if colour == "target":
-        return figures.target_colouring(values=target.values, title=target.name), (target.key,)
+        return map_figures.target_colouring(values=target.values, title=target.name), (target.key,)
     record = resources.regression_head(ws)
     if record is None:
         st.caption(f"Colouring by {TARGET_COLOURS[colour]} needs a regression head on "
                    f"{target.name} (see “Train a head”); coloured by class meanwhile.")
         return None
     predicted = np.asarray(record.head.predictions, dtype=np.float64)
-    colouring = (figures.target_colouring(values=predicted, title=f"predicted {target.name}")
+    colouring = (map_figures.target_colouring(values=predicted, title=f"predicted {target.name}")
                  if colour == "predicted_value" else
-                 figures.target_colouring(values=predicted - target.values,
+                 map_figures.target_colouring(values=predicted - target.values,
                                           title=f"error in {target.name}", diverging=True))
     return colouring, (target.key, record.token)
 
@@ -113,7 +113,7 @@ def _target_colouring(ws: Workspace, colour: str):
 def _target_figure(ws: Workspace, projection, colour: str, colouring, token: tuple):
     return resources.remembered(
         ("figure", projection.key, colour, *token),
-        lambda: figures.PrerenderedFigure(figures.continuous_projection_figure(
+        lambda: figures.PrerenderedFigure(map_figures.continuous_projection_figure(
             coords=np.asarray(projection.coords), colouring=colouring, labels=ws.tv.labels,
             class_names=ws.class_names)))
 
@@ -137,7 +137,7 @@ def _before_after(ws: Workspace, *, method: str, dims: int, params: dict | None)
                                              ("After fine-tuning", done.after))):
         projection = resources.projection(tv, method=method, dims=dims, params=params)
         def draw(projection=projection, tv=tv, title=title):
-            figure = figures.projection_figure(
+            figure = map_figures.projection_figure(
                 coords=np.asarray(projection.coords), labels=tv.labels, splits=tv.splits,
                 class_names=ws.class_names, sample_ids=tv.sample_ids, colour="class")
             figure.update_layout(title={"text": title, "y": 0.97, "yanchor": "top"},
@@ -232,16 +232,16 @@ def _region(boxes: list[dict], lassos: list[dict]) -> tuple | None:
 
 def _density_chart(ws: Workspace, projection, *, colour: str, token, config: dict,
                    continuous=None, continuous_token: tuple | None = None) -> None:
-    """A map above figures.POINTS_UP_TO points: a density image of every point under a
+    """A map above map_figures.POINTS_UP_TO points: a density image of every point under a
     seeded sample; "Zoom to selection" re-aggregates the selected region at full detail.
     `continuous` (a ContinuousColouring: a target) colours by a number instead of `colour`
     (confidence is one too): each pixel the mean of its points' values."""
     tv, head = ws.tv, ws.head
     if continuous is None and colour == "confidence" and head is not None:
-        continuous = figures.confidence_colouring(head.head.probabilities)
+        continuous = map_figures.confidence_colouring(head.head.probabilities)
     display = resources.remembered(("display", projection.key),
-                                   lambda: figures.display_coords(np.asarray(projection.coords)))
-    whole = ((0.0, float(figures.DISPLAY_STEPS)), (0.0, float(figures.DISPLAY_STEPS)))
+                                   lambda: map_figures.display_coords(np.asarray(projection.coords)))
+    whole = ((0.0, float(map_figures.DISPLAY_STEPS)), (0.0, float(map_figures.DISPLAY_STEPS)))
     region = state.zoom(projection.key) or whole
     predictions = None if head is None else head.head.predictions
 
@@ -250,7 +250,7 @@ def _density_chart(ws: Workspace, projection, *, colour: str, token, config: dic
         inside = np.flatnonzero((display[:, 0] >= x0) & (display[:, 0] <= x1)
                                 & (display[:, 1] >= y0) & (display[:, 1] <= y1))
         rng = np.random.default_rng(0)
-        sample = np.sort(rng.choice(inside, size=min(figures.SAMPLE_POINTS, len(inside)),
+        sample = np.sort(rng.choice(inside, size=min(map_figures.SAMPLE_POINTS, len(inside)),
                                     replace=False))
         ranges = {"coords": display, "width": DENSITY_WIDTH, "height": DENSITY_HEIGHT,
                   "x_range": region[0], "y_range": region[1]}
@@ -259,14 +259,14 @@ def _density_chart(ws: Workspace, projection, *, colour: str, token, config: dic
                                         value_range=continuous.value_range,
                                         colour_scale=continuous.colour_scale, **ranges)
         else:
-            groups = figures.colour_groups(
+            groups = map_figures.colour_groups(
                 labels=tv.labels, splits=tv.splits, class_names=ws.class_names, colour=colour,
                 predictions=predictions, split_names=resources.SPLIT_NAMES)
             codes = np.full(tv.n, -1, dtype=np.int32)
             for code, (_, _, mask) in enumerate(groups):
                 codes[mask] = code
             png = resources.density_png(codes=codes, colours=[g[1] for g in groups], **ranges)
-        figure = figures.density_figure(
+        figure = map_figures.density_figure(
             image_png=png, x_range=region[0], y_range=region[1], full_range=whole,
             sample=sample, sample_xy=display[sample], labels=tv.labels, splits=tv.splits,
             class_names=ws.class_names, colour=colour, predictions=predictions,
@@ -288,8 +288,8 @@ def _density_chart(ws: Workspace, projection, *, colour: str, token, config: dic
     back.button("Whole map", icon=":material/zoom_out_map:", key="zoom_whole_map",
                 disabled=region == whole, on_click=state.set_zoom, args=(projection.key, None))
     note.caption(f"{tv.n:,} points are more than the browser draws smoothly "
-                 f"(above {figures.POINTS_UP_TO:,}): the picture shows every point, the dots "
-                 f"over it are a sample of {figures.SAMPLE_POINTS:,} for hover (the legend "
+                 f"(above {map_figures.POINTS_UP_TO:,}): the picture shows every point, the dots "
+                 f"over it are a sample of {map_figures.SAMPLE_POINTS:,} for hover (the legend "
                  "toggles those). Selections count every point.")
 
 

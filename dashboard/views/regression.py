@@ -32,8 +32,8 @@ def render(ws: Workspace) -> None:
     if record is None:
         st.info(f"Train a regression head on **{target.name}** first (ridge takes seconds).",
                 icon=":material/model_training:")
-        st.button(f"Go to “{pages.TRAIN.title}”", on_click=state.go_to,
-                  args=(pages.TRAIN.title,), type="primary", key="goto_train_regression")
+        st.button(f"Go to “{pages.TRAIN.title}”", on_click=pages.go_to,
+                  args=(pages.TRAIN,), type="primary", key="goto_train_regression")
         _outliers(ws, None)
         return
     head = record.head
