@@ -30,14 +30,15 @@ class View:
 
 PROJECTIONS = View("Projections", ":material/scatter_plot:", "projections", "projections")
 TRAIN = View("Train a head", ":material/model_training:", "train", "train")
+FINETUNE = View("Fine-tune the backbone", ":material/tune:", "finetune", "finetune")
 CONFUSION = View("Confusion matrix", ":material/grid_on:", "confusion", "confusion")
 FAILURES = View("Failures", ":material/report:", "failures", "failures")
 DATA_QUALITY = View("Data quality", ":material/fact_check:", "data_quality", "quality")
 INSPECT = View("Inspect an image", ":material/image_search:", "inspect", "inspect")
 EXPORT = View("Export", ":material/download:", "export", "export")
 REGRESSION = View("Regression", ":material/straighten:", "regression", "regression")
-VIEWS: tuple[View, ...] = (PROJECTIONS, TRAIN, CONFUSION, FAILURES, DATA_QUALITY, INSPECT,
-                           EXPORT, REGRESSION)
+VIEWS: tuple[View, ...] = (PROJECTIONS, TRAIN, FINETUNE, CONFUSION, FAILURES, DATA_QUALITY,
+                           INSPECT, EXPORT, REGRESSION)
 BY_TITLE = {view.title: view for view in VIEWS}
 # old URLs that still open a view (links shared before it was renamed)
 OLD_URLS = {"label-issues": DATA_QUALITY}
