@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from core.base.public import PublicModeError, policy
+from core.base import public as rules_module
+from core.base.public import PublicModeError
 from dashboard.state import session
 
 
 def public_policy():
     """The public policy in force (core.base.public.PublicPolicy; read from the environment)."""
-    return policy()
+    return rules_module.policy()  # looked up per call (tests replace it)
 
 
 def is_public() -> bool:

@@ -214,13 +214,13 @@ def _on_select(tv_key: str, display: np.ndarray | None = None) -> None:
     `display`: the map's display coordinates when it is drawn as a density image; the browser
     then holds only a sample, so a box or lasso is resolved over every point on the server.
     """
-    selection = (state.get(state.PROJECTION_CHART) or {}).get("selection", {})
-    boxes, lassos = selection.get("box") or [], selection.get("lasso") or []
+    chart = (state.get(state.PROJECTION_CHART) or {}).get("selection", {})
+    boxes, lassos = chart.get("box") or [], chart.get("lasso") or []
     region = _region(boxes, lassos)
     if display is not None and (boxes or lassos):
         indices = select_points(display, boxes=boxes, lassos=lassos)
     else:
-        points = selection.get("points", [])
+        points = chart.get("points", [])
         indices = [index for point in points if (index := _sample_index(point)) is not None]
     selection.set_selection(tv_key, indices, region=region)
     if len(indices) == 1:
