@@ -22,29 +22,34 @@ if ROOT not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from dashboard import pages, resources, state  # noqa: E402
-from dashboard.ui import components, progress, sidebar  # noqa: E402
+from dashboard import pages, state  # noqa: E402
+from dashboard.services import datasets  # noqa: E402
+from dashboard.services.bundles import is_bundle_source  # noqa: E402
+from dashboard.services.public import start_session  # noqa: E402
+from dashboard.services.workspace import Workspace, bundle_workspace, workspace  # noqa: E402
+from dashboard.state import session, url  # noqa: E402
+from dashboard.ui import cache_panel, components, extraction, progress, sidebar  # noqa: E402
 
 
-def prepare(header, slots: dict, navigate: Callable) -> resources.Workspace | None:
+def prepare(header, slots: dict, navigate: Callable) -> Workspace | None:
     """The sidebar choices turned into a workspace (dataset + transfer values), or None.
     `navigate(dataset)` is called as soon as the dataset is known (it decides the views)."""
     source = sidebar.dataset_source()
     if source is None:
         header.info("Choose a dataset in the sidebar to begin.")
         return None
-    if resources.is_bundle_source(source[0]):
+    if is_bundle_source(source[0]):
         ws = _published(header, slots, source[0])
         navigate(ws.dataset)
         return ws
-    full = resources.full_dataset(source[0])
+    full = datasets.full_dataset(source[0])
     navigate(full)  # before the (maybe long) embedding, so the menu shows meanwhile
     slots["dataset"], slots["label"] = full, source[1]
     sidebar.skipped_files(full)
     settings = sidebar.model_settings(source, full)
     if settings is None:
         return None
-    dataset = resources.limited_dataset(settings.dataset, settings.limit)
+    dataset = datasets.limited_dataset(settings.dataset, settings.limit)
     header.markdown(f"**{settings.dataset_label}** · {len(dataset):,} images · "
                     f"**{settings.backbone}** at {settings.image_size} px")
     # the cache panel goes below the settings; while the values load it says so
@@ -52,7 +57,7 @@ def prepare(header, slots: dict, navigate: Callable) -> resources.Workspace | No
     note = slots["status"].empty()
     note.markdown(":orange[●] Transfer values: loading or computing (see the progress bar)…")
     try:
-        ws = resources.workspace(settings)  # None while the user has paused extraction
+        ws = workspace(settings, watch=extraction.WATCH)  # None while extraction is paused
     finally:
         note.empty()
     if ws is not None:
@@ -62,14 +67,14 @@ def prepare(header, slots: dict, navigate: Callable) -> resources.Workspace | No
             header.markdown(f"{ws.describe()}  \n:orange[Showing the previous transfer "
                             f"values while {ws.pending.describe()} are embedded in the "
                             "background (progress in the sidebar).]")
-            sidebar.pending_extraction(ws.pending)
+            extraction.pending_extraction(ws.pending)
         state.set_tv_key(ws.tv.key)
     return ws
 
 
-def _published(header, slots: dict, source: str) -> resources.Workspace:
+def _published(header, slots: dict, source: str) -> Workspace:
     """A published bundle: everything precomputed, read from its files (no backbone runs)."""
-    ws = resources.bundle_workspace(source)
+    ws = bundle_workspace(source)
     slots["dataset"], slots["label"] = ws.dataset, ws.settings.dataset_label
     sidebar.bundle_settings(ws)
     slots["status"] = st.sidebar.container()
@@ -86,7 +91,7 @@ RUN_LOG = os.environ.get("TRANSFER_LENS_RUN_LOG")
 def log_run(started: float) -> None:
     if RUN_LOG:
         line = json.dumps({"view": state.shown_view(), "seconds": time.perf_counter() - started,
-                           "session": state.session_token()[:8]})
+                           "session": session.session_token()[:8]})
         with open(RUN_LOG, "a", encoding="utf-8") as log:  # one short append per run
             log.write(line + "\n")
 
@@ -102,8 +107,7 @@ def main() -> None:
 def run_app() -> None:
     st.set_page_config(page_title="Transfer Lens", page_icon=":material/lens_blur:",
                        layout="wide", initial_sidebar_state="expanded")
-    state.init()
-    resources.start_session()
+    start_session()
     components.inject_css()
     st.sidebar.title("Transfer Lens")
     st.sidebar.caption("How well do pretrained features separate your classes?")
@@ -129,10 +133,10 @@ def run_app() -> None:
         if ws is not None:
             shown[-1].run()
     with components.user_errors():
-        sidebar.status_panel(slots.get("status", st.sidebar), None if ws is None else ws.tv.key,
-                             slots.get("dataset"), slots.get("label", ""), ws=ws)
+        cache_panel.status_panel(slots.get("status", st.sidebar), None if ws is None else ws.tv.key,
+                                 slots.get("dataset"), slots.get("label", ""), ws=ws)
     sidebar.link_warnings()
-    state.write_url(sidebar.link_values())  # a reload or a shared link shows the same
+    url.write_url(sidebar.link_values())  # a reload or a shared link shows the same
 
 
 main()

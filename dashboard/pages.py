@@ -29,9 +29,15 @@ class View:
     def render(self, ws) -> None:
         importlib.import_module(f"dashboard.views.{self.module}").render(ws)
 
+    def go_to(self) -> None:
+        """Switch to this view (a button's on_click; see `go_to`). ui/ takes views as such
+        destinations, so it switches without importing this module (ui sits below it)."""
+        go_to(self)
+
 
 PROJECTIONS = View("Projections", ":material/scatter_plot:", "projections", "projections")
 TRAIN = View("Train a head", ":material/model_training:", "train", "train")
+FINETUNE = View("Fine-tune", ":material/tune:", "finetune", "finetune")
 CONFUSION = View("Confusion matrix", ":material/grid_on:", "confusion", "confusion")
 FAILURES = View("Failures", ":material/report:", "failures", "failures")
 DATA_QUALITY = View("Data quality", ":material/fact_check:", "data_quality", "quality")
@@ -39,8 +45,8 @@ INSPECT = View("Inspect an image", ":material/image_search:", "inspect", "inspec
 EXPORT = View("Export", ":material/download:", "export", "export")
 REGRESSION = View("Regression", ":material/straighten:", "regression", "regression",
                   needs_target=True)
-VIEWS: tuple[View, ...] = (PROJECTIONS, TRAIN, CONFUSION, FAILURES, DATA_QUALITY, INSPECT,
-                           EXPORT, REGRESSION)
+VIEWS: tuple[View, ...] = (PROJECTIONS, TRAIN, FINETUNE, CONFUSION, FAILURES, DATA_QUALITY,
+                           INSPECT, EXPORT, REGRESSION)
 BY_TITLE = {view.title: view for view in VIEWS}
 # old URLs that still open a view (links shared before it was renamed)
 OLD_URLS = {"label-issues": DATA_QUALITY}

@@ -241,5 +241,83 @@ def test_views_do_not_import_each_other():
     assert not offenders, f"views importing other views: {offenders}"
 
 
+# The dashboard's layers, lowest first. A module imports only its own layer and the ones
+# below, also inside functions:
+# - state: session-state keys and bookkeeping (only streamlit);
+# - services: the memoised, session-aware calls into core; they draw nothing, and report
+#   progress through what the ui layer passes in (dashboard/services/report.py);
+# - ui: widgets shared by the views (sidebar, galleries, progress, head history, figures);
+#   they know no view, so a "Go to …" button is given its view's title by the caller;
+# - pages: THE list of views; it loads a view by its module name when the page runs, so
+#   views can name each other's titles (pages.TRAIN.title) without a cycle;
+# - views: one per page; app.py on top puts the page together.
+DASHBOARD_LAYERS = (("dashboard.state",), ("dashboard.services",), ("dashboard.ui",),
+                    ("dashboard.pages",), ("dashboard.views",), ("dashboard.app",))
+MAX_LINES = 400  # any dashboard module (a module past it holds two concerns)
+MAX_VIEW_LINES = 500  # a view: one page, drawn top to bottom
+# what a service may use of streamlit: caches and state, nothing drawn
+SERVICE_STREAMLIT = {"cache_resource", "cache_data", "session_state", "query_params"}
+
+
+def _dashboard_layer(module: str) -> int | None:
+    for layer, prefixes in enumerate(DASHBOARD_LAYERS):
+        if any(module == prefix or module.startswith(prefix + ".") for prefix in prefixes):
+            return layer
+    return None
+
+
+def _upward(graph: dict[str, set[str]]) -> list[str]:
+    """Every edge of `graph` from a dashboard layer to a higher one."""
+    found = []
+    for module, targets in sorted(graph.items()):
+        layer = _dashboard_layer(module)
+        if layer is None:
+            continue
+        found += [f"{module} ({DASHBOARD_LAYERS[layer][0]}) imports {target} "
+                  f"({DASHBOARD_LAYERS[_dashboard_layer(target)][0]})"
+                  for target in sorted(targets) if (_dashboard_layer(target) or 0) > layer]
+    return found
+
+
+def test_dashboard_imports_only_down_its_layers():
+    upward = _upward(_graph())
+    assert not upward, "dashboard imports going up a layer:\n" + "\n".join(upward)
+
+
+def test_dashboard_layer_checker_sees_upward_imports():
+    graph = {"dashboard.services.heads": {"dashboard.state.results", "core.heads"},
+             "dashboard.ui.components": {"dashboard.pages", "dashboard.services.memo"},
+             "dashboard.views.train": {"dashboard.pages", "dashboard.ui.training"},
+             "dashboard.state": {"dashboard.views.train"}, "core.heads": {"dashboard.app"}}
+    assert _upward(graph) == [
+        "dashboard.state (dashboard.state) imports dashboard.views.train (dashboard.views)",
+        "dashboard.ui.components (dashboard.ui) imports dashboard.pages (dashboard.pages)"]
+
+
+def test_services_draw_nothing():
+    drawing = {}
+    for module, path in _modules().items():
+        if not module.startswith("dashboard.services"):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        used = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name) and node.value.id == "st"}
+        if used - SERVICE_STREAMLIT:
+            drawing[module] = sorted(used - SERVICE_STREAMLIT)
+    assert not drawing, f"services using streamlit beyond caches and state: {drawing}"
+
+
+def test_dashboard_modules_stay_short():
+    long = {}
+    for module, path in _modules().items():
+        if not module.startswith("dashboard"):
+            continue
+        limit = MAX_VIEW_LINES if module.startswith("dashboard.views.") else MAX_LINES
+        lines = len(path.read_text(encoding="utf-8").splitlines())
+        if lines > limit:
+            long[module] = f"{lines} lines (at most {limit})"
+    assert not long, f"dashboard modules too long: {long}"
+
+
 if __name__ == "__main__":
     raise SystemExit(pytest.main([__file__, "-q"]))

@@ -287,9 +287,7 @@ def test_dashboard_in_chromium(page, tmp_path) -> None:
     shot(page, "2_train_after_reload")
 
     # fine-tune the backbone, then every view on it and before/after side by side
-    open_view(page, "Train a head")
-    page.locator("[data-testid='stMain'] button", has_text="Fine-tune").first.click()
-    idle(page)
+    open_view(page, "Fine-tune")
     page.get_by_text("Random left-right flip", exact=True).click()  # digits are not mirror-symmetric
     page.get_by_role("button", name="Start fine-tuning").click()
     page.wait_for_selector("text=Fine-tuned backbone", timeout=300_000)

@@ -102,9 +102,9 @@ def settle(at: AppTest) -> AppTest:
     """After a settings change: new transfer values are embedded in the background while
     the previous workspace shows; wait for that extraction, then rerun as the sidebar's
     poll would (AppTest does not run fragments on a timer)."""
-    from dashboard import resources
+    from dashboard.services import extraction
 
-    for _, job in resources._extractions.running():
+    for _, job in extraction._extractions.running():
         assert job.wait(TIMEOUT), f"{job.name} did not finish"
     at.run()
     assert_clean(at)
@@ -219,12 +219,12 @@ def test_new_settings_embed_in_the_background_while_the_previous_workspace_shows
     import threading
 
     from core.base.progress import Progress
-    from dashboard import resources
+    from dashboard.services import extraction
 
     train(app)
     show(app, "Projections")
     gate, seen = threading.Event(), []
-    real = resources._extraction_job
+    real = extraction._extraction_job
 
     def held_job(settings, dataset, key):  # the extraction waits for the test's go
         job = real(settings, dataset, key)
@@ -242,7 +242,7 @@ def test_new_settings_embed_in_the_background_while_the_previous_workspace_shows
         return original(**kwargs)
 
     tv_module.compute_transfer_values = slow_compute
-    resources._extraction_job = held_job
+    extraction._extraction_job = held_job
     try:
         app.selectbox(key="image_size").set_value(48).run()
         assert_clean(app)
@@ -260,7 +260,7 @@ def test_new_settings_embed_in_the_background_while_the_previous_workspace_shows
     finally:
         gate.set()
         tv_module.compute_transfer_values = original
-        resources._extraction_job = real
+        extraction._extraction_job = real
     settle(app)
     page = texts(app)
     assert "at 48 px → 16-d transfer values" in page
@@ -285,7 +285,7 @@ def test_opens_on_projections_with_cache_status(app: AppTest, tiny_backbone) -> 
 
 
 def test_selection_shows_gallery_class_mix_and_neighbours(app: AppTest) -> None:
-    from dashboard.state import Selection
+    from dashboard.state.selection import Selection
 
     tv_key = app.session_state["tv_key"]
     chosen = np.array([3, 10, 17, 42, 100, 1500])
@@ -717,9 +717,9 @@ def test_unavailable_backbone_explains_why(app: AppTest) -> None:
     assert not app.exception
     assert any("Fix:" in w.value for w in app.warning)  # the sidebar explains
     # the failed extraction (in the background) is told in the next run
-    from dashboard import resources
+    from dashboard.services import extraction
 
-    for _, job in resources._extractions.running():
+    for _, job in extraction._extractions.running():
         job.wait(TIMEOUT)
     app.run()
     assert not app.exception
@@ -772,9 +772,7 @@ def test_skipped_files_are_listed(app: AppTest, tmp_path) -> None:
 
 
 def test_fine_tune_then_compare_before_and_after(app: AppTest) -> None:
-    show(app, "Train a head")
-    app.segmented_control(key="head_type").set_value("finetune").run()
-    assert_clean(app)
+    show(app, "Fine-tune")
     assert "Fine-tune the backbone itself" in texts(app)
     assert "feature_space" not in [w.key for w in app.segmented_control]  # nothing to switch yet
     # the expected time, measured here from real steps (for the form's submitted values:
@@ -954,17 +952,18 @@ def _train_forged_params() -> None:
     parameters no widget would send (session state "forged": head and params)."""
     import streamlit as st
 
-    from dashboard import resources, state
+    from dashboard.services.extraction import Settings
+    from dashboard.services.workspace import workspace
     from dashboard.ui import components
+    from dashboard.ui.extraction import WATCH
     from dashboard.views import train
 
-    state.init()
-    ws = resources.workspace(resources.Settings(
+    ws = workspace(Settings(
         dataset="digits", dataset_label="digits", backbone="tiny_test_cnn", image_size=32,
-        limit=None))
+        limit=None), watch=WATCH)
     head, params = st.session_state["forged"]
     with components.user_errors():
-        train._train(ws, head, params, 0, fine_tune=False)
+        train._train(ws, head, params, 0)
     active = ws.head
     st.markdown(f"active: {None if active is None else active.key}")
 
@@ -1007,7 +1006,7 @@ def test_degenerate_run_never_becomes_active(app: AppTest) -> None:
 
 def test_csv_downloads_of_selection_failures_and_label_issues(app: AppTest, downloads,
                                                               monkeypatch) -> None:
-    from dashboard.state import Selection
+    from dashboard.state.selection import Selection
 
     train(app)
     show(app, "Projections")

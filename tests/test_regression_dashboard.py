@@ -69,7 +69,9 @@ def assert_continuous(spec: dict, title: str) -> None:
 
 
 def test_regression_session(folder, tiny_backbone, monkeypatch) -> None:
-    from dashboard import resources, state
+    from dashboard import state
+    from dashboard.services import datasets, extraction
+    from dashboard.state import results, selection
 
     at = open_app(folder, tiny_backbone, monkeypatch)
     tv_key = at.session_state[state.TV_KEY]
@@ -80,7 +82,7 @@ def test_regression_session(folder, tiny_backbone, monkeypatch) -> None:
     at.selectbox(key=state.TARGET_CHOICE).set_value("ink").run()
     assert_clean(at)
     assert at.session_state[state.TV_KEY] == tv_key
-    assert not resources._extractions.running()
+    assert not extraction._extractions.running()
     assert "target **ink**" in texts(at)
     assert at.query_params.get("t") in ("ink", ["ink"])
     # colour the projection by it: one continuous trace with a colour bar, not class colours
@@ -111,12 +113,12 @@ def test_regression_session(folder, tiny_backbone, monkeypatch) -> None:
     show(at, "Regression")
     spec = figure_spec(at)
     assert any(trace.get("name") == "identity" for trace in spec["data"])
-    head = at.session_state[state.REGRESSION_HEADS][(tv_key, _target_key(folder))].head
-    target = resources.full_dataset(str(folder)).target("ink").values
+    head = at.session_state[results.RESULTS][tv_key].regression[_target_key(folder)].head
+    target = datasets.full_dataset(str(folder)).target("ink").values
     errors = np.asarray(head.predictions) - target
     worst = np.argsort(-np.abs(errors))[:3]
-    at.session_state[state.REGRESSION_SELECTION] = state.Selection(tv_key=tv_key,
-                                                                   indices=np.sort(worst))
+    at.session_state[selection.REGRESSION_SELECTION] = selection.Selection(
+        tv_key=tv_key, indices=np.sort(worst))
     at.run()
     assert_clean(at)
     assert "Selection: 3 images" in texts(at)
@@ -174,6 +176,7 @@ def test_a_regression_head_in_every_view_export_inspect_sidebar_delete(
 
     from core.datasets.registry import load_dataset
     from dashboard import state
+    from dashboard.state import results
 
     at = open_app(folder, tiny_backbone, monkeypatch)
     at.selectbox(key=state.TARGET_CHOICE).set_value("ink").run()
@@ -183,7 +186,7 @@ def test_a_regression_head_in_every_view_export_inspect_sidebar_delete(
     at.button(key="FormSubmitter:regression_form-Train").click().run()
     assert_clean(at)
     tv_key = at.session_state[state.TV_KEY]
-    record = at.session_state[state.REGRESSION_HEADS][(tv_key, _target_key(folder))]
+    record = at.session_state[results.RESULTS][tv_key].regression[_target_key(folder)]
     head = record.head
     sidebar = " ".join(m.value for m in at.sidebar.markdown)
     assert "Head on **ink**: **ridge**" in sidebar and "R²" in sidebar

@@ -1,4 +1,7 @@
-"""Shared UI pieces: error display, image galleries, nearest neighbours, small charts."""
+"""Shared UI pieces: error display, image galleries, nearest neighbours, small charts.
+
+They know no view: a button that goes to another view is given its title by the caller
+(a view, which has dashboard.pages)."""
 
 from __future__ import annotations
 
@@ -6,15 +9,27 @@ import math
 import traceback
 from contextlib import contextmanager
 from functools import partial
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator, Protocol, Sequence
 
 import numpy as np
 import streamlit as st
 
-from dashboard import pages, resources, state
-from dashboard.resources import CancelledError, TransferLensError, Workspace
-from dashboard.ui.progress import (  # noqa: F401 (views draw progress from here)
-    computing_area, progress_panel, redraw_if_replaced, view_replaced)
+from core.base.errors import CancelledError, TransferLensError
+from core.datasets.thumbnails import thumbnail
+from dashboard import state
+from dashboard.services import exports
+from dashboard.services.analysis import nearest
+from dashboard.services.workspace import Workspace
+from dashboard.state import selection
+from dashboard.ui.progress import REPORT
+
+
+class Destination(Protocol):
+    """A view a button switches to (dashboard.pages.View; ui/ sits below pages)."""
+
+    title: str
+
+    def go_to(self) -> None: ...
 
 THUMB = 96  # px: thumbnails are upscaled (nearest-neighbour) to this size by core
 # display names of core's projection methods (core.analysis.projections.METHODS)
@@ -60,17 +75,18 @@ def user_errors() -> Iterator[None]:
 
 def thumbnails(dataset, indices: Sequence[int], *, size: int = THUMB) -> list[np.ndarray]:
     """RGB uint8 thumbnails for dataset samples (tiny images upscaled without blurring)."""
-    return [resources.thumbnail(dataset.images.get(int(i)), size=size) for i in indices]
+    return [thumbnail(dataset.images.get(int(i)), size=size) for i in indices]
 
 
 def image_grid(dataset, indices: Sequence[int], captions: Sequence[str], *,
                size: int = THUMB, pick: str | None = None, key: str = "grid",
-               per_row: int | None = None) -> None:
+               per_row: int | None = None, inspect_view: Destination | None = None) -> None:
     """A wrapping grid of thumbnails with a caption under each.
 
     With `pick` (the transfer-values key the indices belong to) every thumbnail gets two
-    small buttons: its nearest neighbours (state.choose_image; the view shows them) and
-    Inspect (switches to the Inspect view on that image). The buttons' keys start with `key`.
+    small buttons: its nearest neighbours (selection.choose_image; the view shows them) and
+    Inspect (switches to the view `inspect_view` on that image). The buttons' keys
+    start with `key`.
     """
     if len(indices) == 0:
         return
@@ -80,7 +96,7 @@ def image_grid(dataset, indices: Sequence[int], captions: Sequence[str], *,
         st.image(images, caption=list(captions), width=size, output_format="PNG")
         return
     per_row = per_row or max(2, 1000 // (size + 40))
-    chosen = state.chosen_image(pick)
+    chosen = selection.chosen_image(pick)
     for start in range(0, len(images), per_row):
         columns = st.columns(per_row, gap="small")
         for column, index, image, caption in zip(columns, indices[start:start + per_row],
@@ -91,17 +107,18 @@ def image_grid(dataset, indices: Sequence[int], captions: Sequence[str], *,
                 st.image(image, caption=caption, width=size, output_format="PNG")
                 left, right = st.columns(2, gap=None)
                 left.button(":material/hub:", key=f"{key}_nb_{index}", type="tertiary",
-                            on_click=state.choose_image, args=(pick, index),
+                            on_click=selection.choose_image, args=(pick, index),
                             help="Nearest neighbours" + (" (shown)" if chosen == index else ""))
                 right.button(":material/image_search:", key=f"{key}_in_{index}",
-                             type="tertiary", on_click=_inspect, args=(pick, index),
+                             type="tertiary", on_click=_inspect,
+                             args=(pick, index, inspect_view),
                              help="Inspect this image")
 
 
 def paginated_grid(dataset, indices: Sequence[int] | np.ndarray,
                    caption: Callable[[int], str], *, key: str, per_page: int = 48,
                    size: int = THUMB, pick: str | None = None,
-                   per_row: int | None = None) -> None:
+                   per_row: int | None = None, inspect_view: Destination | None = None) -> None:
     """A grid of `per_page` thumbnails with page buttons below (only one page is encoded)."""
     indices = np.asarray(indices)
     n_pages = max(1, math.ceil(len(indices) / per_page))
@@ -117,28 +134,30 @@ def paginated_grid(dataset, indices: Sequence[int] | np.ndarray,
         if n_pages > 1:
             st.caption(f"Showing {len(shown)} of {len(indices):,} · page {page} of {n_pages}")
         image_grid(dataset, shown, [caption(int(i)) for i in shown], size=size, pick=pick,
-                   key=key, per_row=per_row)
+                   key=key, per_row=per_row, inspect_view=inspect_view)
 
 
-def need_head(what: str, key: str) -> None:
-    """The message views show when they depend on a trained head that does not exist yet."""
+def need_head(what: str, key: str, *, train_view: Destination) -> None:
+    """The message views show when they depend on a trained head that does not exist yet
+    (a button goes to the view `train_view`)."""
     st.info(f"Train a head first: {what} needs a classifier trained on these transfer values. "
             "A head trained on other data or another backbone does not apply here.",
             icon=":material/model_training:")
-    st.button(f"Go to “{pages.TRAIN.title}”", on_click=pages.go_to, args=(pages.TRAIN,),
+    st.button(f"Go to “{train_view.title}”", on_click=train_view.go_to,
               type="primary", key=f"goto_train_{key}")
 
 
-def classes_only(ws: Workspace, what: str) -> bool:
+def classes_only(ws: Workspace, what: str, *, regression_view: Destination) -> bool:
     """True (after saying so) when the sidebar's Target is a number: `what` only makes sense
-    for classes. The same dataset's classes work as before with Target on the classes."""
+    for classes (its errors are in the view `regression_view`). The same dataset's
+    classes work as before with Target on the classes."""
     if ws.target is None:
         return False
     st.info(f"{what} is for classes; the sidebar's Target is the number "
-            f"**{ws.target.name}**. Its errors are in the “{pages.REGRESSION.title}” view; "
+            f"**{ws.target.name}**. Its errors are in the “{regression_view.title}” view; "
             "choose “Classes” under Target to see this view.", icon=":material/category:")
-    st.button(f"Go to “{pages.REGRESSION.title}”", on_click=pages.go_to,
-              args=(pages.REGRESSION,), key="goto_regression")
+    st.button(f"Go to “{regression_view.title}”", on_click=regression_view.go_to,
+              key="goto_regression")
     return True
 
 
@@ -165,10 +184,10 @@ def csv_download(ws: Workspace, rows, *, what: str, label: str, key: str, head=N
     import hashlib
 
     rows = np.asarray(rows, dtype=np.int64)
-    file_name = resources.rows_csv_name(ws, what)
+    file_name = exports.rows_csv_name(ws, what)
     if len(rows) > EAGER_CSV_ROWS:
         # runs on the click, outside the script run: everything it needs is bound here
-        data = partial(resources.write_rows_csv, ws, rows, name=file_name, head=head,
+        data = partial(exports.write_rows_csv, ws, rows, name=file_name, head=head,
                        extra_columns=extra_columns)
     else:
         digest = hashlib.sha1(rows.tobytes())
@@ -176,7 +195,7 @@ def csv_download(ws: Workspace, rows, *, what: str, label: str, key: str, head=N
             digest.update(name.encode())
             digest.update(np.asarray(column).astype(str).tobytes())
         memo_key = (digest.hexdigest(), None if head is None else head.key)
-        data = resources.rows_csv(ws, rows, what=what, memo_key=memo_key, head=head,
+        data = exports.rows_csv(ws, rows, what=what, memo_key=memo_key, head=head,
                                   extra_columns=extra_columns)
     st.download_button(label, data=data, file_name=file_name, mime="text/csv", key=key,
                        icon=":material/download:", on_click="ignore", help=help)
@@ -212,29 +231,31 @@ def sample_name(ws: Workspace, index: int) -> str:
     return str(ws.tv.sample_ids[int(index)])
 
 
-def show_neighbours(ws: Workspace, index: int, k: int = 8, *,
+def show_neighbours(ws: Workspace, index: int, k: int = 8, *, inspect_view: Destination,
                     inspect_button: bool = True, key: str = "neighbours") -> None:
     """The image and its k nearest neighbours, with class and distance; each is clickable
-    (its own neighbours, or Inspect)."""
-    neighbours = resources.nearest(ws.tv, index, k=k)
+    (its own neighbours, or Inspect: the view `inspect_view`)."""
+    neighbours = nearest(ws.tv, index, k=k, report=REPORT)
     indices = [index] + [j for j, _ in neighbours]
     captions = [f"{sample_name(ws, index)} · {ws.class_names[ws.tv.labels[index]]} (query)"]
     captions += [f"{sample_name(ws, j)} · {ws.class_names[ws.tv.labels[j]]} · d={d:.3g}"
                  for j, d in neighbours]
-    image_grid(ws.dataset, indices, captions, pick=ws.tv.key, key=key, per_row=k + 1)
+    image_grid(ws.dataset, indices, captions, pick=ws.tv.key, key=key, per_row=k + 1,
+               inspect_view=inspect_view)
     same = sum(ws.tv.labels[j] == ws.tv.labels[index] for j, _ in neighbours)
     st.caption(f"{same} of {len(neighbours)} neighbours share its label "
                f"“{ws.class_names[ws.tv.labels[index]]}”.")
     if inspect_button:
-        st.button("Inspect this image", on_click=_inspect, args=(ws.tv.key, index),
+        st.button("Inspect this image", on_click=_inspect, args=(ws.tv.key, index, inspect_view),
                   key=f"inspect_{index}", icon=":material/image_search:")
 
 
 def neighbours_panel(ws: Workspace, shown: Sequence[int] | np.ndarray, *,
+                     inspect_view: Destination,
                      key: str = "neighbours") -> None:
     """The chosen image's neighbours when it is one of `shown` (the thumbnails' buttons
     choose it), else a hint."""
-    chosen = state.chosen_image(ws.tv.key)
+    chosen = selection.chosen_image(ws.tv.key)
     if chosen is None or chosen not in set(int(i) for i in shown):
         st.caption("Click :material/hub: under an image for its nearest neighbours, "
                    ":material/image_search: to inspect it.")
@@ -242,11 +263,12 @@ def neighbours_panel(ws: Workspace, shown: Sequence[int] | np.ndarray, *,
     with st.container(border=True):
         title, close = st.columns([6, 1], vertical_alignment="center")
         title.markdown(f"**Nearest neighbours of {sample_name(ws, chosen)}**")
-        close.button("Close", key=f"{key}_close", on_click=state.forget_image,
+        close.button("Close", key=f"{key}_close", on_click=selection.forget_image,
                      icon=":material/close:", type="tertiary")
-        show_neighbours(ws, chosen, key=key)
+        show_neighbours(ws, chosen, key=key, inspect_view=inspect_view)
 
 
-def _inspect(tv_key: str, index: int) -> None:
-    state.choose_image(tv_key, index)
-    pages.go_to(pages.INSPECT)
+def _inspect(tv_key: str, index: int, inspect_view: Destination | None) -> None:
+    selection.choose_image(tv_key, index)
+    if inspect_view is not None:
+        inspect_view.go_to()

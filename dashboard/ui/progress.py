@@ -163,3 +163,20 @@ def progress_panel(label: str, *, starting: str | None = None,
 @contextmanager
 def _here() -> Iterator[None]:
     yield
+
+
+class StreamlitReport:
+    """The Report services take (dashboard.services.report): progress bars, spinners and
+    the view's frame, drawn here."""
+
+    def progress(self, label: str, *, starting: str | None = None, replace_view: bool = False):
+        return progress_panel(label, starting=starting, replace_view=replace_view)
+
+    def busy(self, text: str):
+        return st.spinner(text)
+
+    def kept(self) -> None:
+        redraw_if_replaced()
+
+
+REPORT = StreamlitReport()

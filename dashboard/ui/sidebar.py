@@ -12,10 +12,16 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import resources, state
-from dashboard.resources import ImageDataset, Settings, Workspace
-from dashboard.ui import components
-from dashboard.ui.progress import queued_text
+from core.backbones.registry import DEFAULT_BACKBONE, REGISTRY, get_backbone, list_backbones
+from core.datasets.base import ImageDataset
+from core.datasets.registry import DATASETS, default_dataset_name
+from core.features.input_size import default_image_size
+from dashboard import state
+from dashboard.services import bundles as published, datasets
+from dashboard.services.extraction import Settings
+from dashboard.services.public import is_public, public_policy, upload_limits
+from dashboard.services.workspace import Workspace
+from dashboard.state import results, url
 
 FOLDER, UPLOAD = "__folder__", "__upload__"
 CUSTOM = "__custom__"
@@ -34,17 +40,17 @@ def _env(name: str) -> str | None:
 
 def _apply_env_defaults() -> None:
     """Seed the widgets' session-state keys once per session: the link's parameters first
-    (state.URL_*), then the environment, then the offline defaults."""
+    (url.URL_*), then the environment, then the offline defaults."""
     if state.get(state.SIDEBAR_SEEDED):
         return
     state.put(state.SIDEBAR_SEEDED, True)
-    catalog, bundles = resources.dataset_catalog(), resources.bundles()
-    public = resources.is_public()  # a public app takes no server path, from a link or else
+    catalog, bundles = DATASETS, published.bundles()
+    public = is_public()  # a public app takes no server path, from a link or else
 
     def known(value: str) -> bool:
         return value in catalog or value in bundles
 
-    dataset = _from_link(state.URL_DATASET,
+    dataset = _from_link(url.URL_DATASET,
                          lambda v: known(v) or (not public and Path(v).exists()),
                          "no such built-in dataset or published bundle here" if public
                          else "no such built-in dataset, folder or .zip here")
@@ -52,27 +58,27 @@ def _apply_env_defaults() -> None:
     if public and env and not known(env):
         env = None
     # a public app opens on its first published bundle: instant, and nothing to compute
-    default = next(iter(bundles)) if public and bundles else resources.default_dataset_name()
+    default = next(iter(bundles)) if public and bundles else default_dataset_name()
     dataset = dataset or env or default
     if known(dataset):
         state.put(state.DATASET_CHOICE, dataset)
     else:  # a folder or .zip path: load_dataset understands both
         state.put(state.DATASET_CHOICE, FOLDER)
         state.put(state.DATASET_FOLDER, dataset)
-    backbone = _from_link(state.URL_BACKBONE,
-                          lambda v: resources.known_backbone(v) or (not public and ".keras:" in v),
+    backbone = _from_link(url.URL_BACKBONE,
+                          lambda v: v in REGISTRY or (not public and ".keras:" in v),
                           "not a known backbone" if public
                           else "not a known backbone (nor 'model.keras:layer')")
     env = _env("BACKBONE")
-    if public and env and not resources.known_backbone(env):
+    if public and env and env not in REGISTRY:
         env = None
-    backbone = backbone or env or resources.default_backbone()
-    if resources.known_backbone(backbone):
+    backbone = backbone or env or DEFAULT_BACKBONE
+    if backbone in REGISTRY:
         state.put(state.BACKBONE_CHOICE, backbone)
     else:
         state.put(state.BACKBONE_CHOICE, CUSTOM)
         state.put(state.BACKBONE_CUSTOM, backbone)
-    size = _from_link(state.URL_SIZE, lambda v: v == "auto" or (v.isdigit() and
+    size = _from_link(url.URL_SIZE, lambda v: v == "auto" or (v.isdigit() and
                                                                 16 <= int(v) <= 1024),
                       "an input size is 'auto' or a whole number of pixels (16–1024)")
     size = size or _env("IMAGE_SIZE")
@@ -80,7 +86,7 @@ def _apply_env_defaults() -> None:
         state.put(state.IMAGE_SIZE, AUTO)
     elif size and size.isdigit():
         state.put(state.IMAGE_SIZE, int(size))
-    limit = _from_link(state.URL_LIMIT, lambda v: v.lower() == "all" or (v.isdigit() and
+    limit = _from_link(url.URL_LIMIT, lambda v: v.lower() == "all" or (v.isdigit() and
                                                                          int(v) > 0),
                        "the number of images is 'all' or a positive whole number")
     limit = limit or _env("LIMIT")
@@ -91,15 +97,15 @@ def _apply_env_defaults() -> None:
 
 def _from_link(name: str, valid, why: str) -> str | None:
     """The link's value for a sidebar setting, or None (absent, or invalid: then warned)."""
-    value = state.take_url(name)
+    value = url.take_url(name)
     if value is not None and not valid(value):
-        state.reject_url(name, value, why)
+        url.reject_url(name, value, why)
         return None
     return value
 
 
 def link_values() -> dict[str, str | None]:
-    """The current choices as the link's parameters (see state.URL_KEYS)."""
+    """The current choices as the link's parameters (see url.URL_KEYS)."""
     choice = state.get(state.DATASET_CHOICE)
     dataset = (state.get(state.DATASET_FOLDER) if choice == FOLDER
                else None if choice == UPLOAD else choice)  # an upload cannot be linked to
@@ -108,19 +114,19 @@ def link_values() -> dict[str, str | None]:
         backbone = state.get(state.BACKBONE_CUSTOM)
     size = state.get(state.IMAGE_SIZE)
     limit = state.get(state.LIMIT_PREFERENCE)
-    return {state.URL_DATASET: dataset or None, state.URL_BACKBONE: backbone or None,
-            state.URL_SIZE: None if size is None else ("auto" if size == AUTO else size),
-            state.URL_LIMIT: None if limit is None else ("all" if limit == ALL else limit),
-            state.URL_METHOD: state.get(state.PROJ_METHOD),
-            state.URL_COLOUR: state.get(state.PROJ_COLOUR),
-            state.URL_HEAD: state.active_head_key(state.get(state.TV_KEY)),
-            state.URL_TARGET: (None if state.get(state.TARGET_CHOICE) in (None, CLASSES)
+    return {url.URL_DATASET: dataset or None, url.URL_BACKBONE: backbone or None,
+            url.URL_SIZE: None if size is None else ("auto" if size == AUTO else size),
+            url.URL_LIMIT: None if limit is None else ("all" if limit == ALL else limit),
+            url.URL_METHOD: state.get(state.PROJ_METHOD),
+            url.URL_COLOUR: state.get(state.PROJ_COLOUR),
+            url.URL_HEAD: results.active_head_key(state.get(state.TV_KEY)),
+            url.URL_TARGET: (None if state.get(state.TARGET_CHOICE) in (None, CLASSES)
                                else state.get(state.TARGET_CHOICE))}
 
 
 def link_warnings() -> None:
     """Link parameters that were ignored (once, in the sidebar)."""
-    for warning in state.take_url_warnings():
+    for warning in url.take_url_warnings():
         st.sidebar.warning(f"Ignored the link's {warning}.", icon=":material/link_off:")
 
 
@@ -128,11 +134,10 @@ def link_warnings() -> None:
 
 def dataset_source() -> tuple[str, str] | None:
     """The chosen dataset as (name or path for core's load_dataset, label), or None."""
-    DATASETS = resources.dataset_catalog()
-    bundles = resources.bundles()
+    bundles = published.bundles()
     _apply_env_defaults()
     st.sidebar.subheader("Dataset")
-    public = resources.is_public()
+    public = is_public()
     # published bundles open at once; a public app reads no folder of the server's
     options = [*bundles, *DATASETS, *([] if public else [FOLDER]), UPLOAD]
 
@@ -170,13 +175,13 @@ def dataset_source() -> tuple[str, str] | None:
 
 
 def _uploaded_zip() -> tuple[str, str] | None:
-    rules = resources.public_policy()
+    rules = public_policy()
     upload = st.sidebar.file_uploader(
         "Dataset .zip", type=["zip"], key=state.DATASET_ZIP,
         help="A .zip holding one folder of images per class.",
         max_upload_size=max(1, rules.max_upload_bytes // 1_000_000) if rules.enabled else None)
     if rules.enabled:
-        st.sidebar.caption(resources.upload_limits())
+        st.sidebar.caption(upload_limits())
     done = state.get(state.EXTRACTED_ZIP)  # (file id, folder, file name)
     if upload is None:
         if done is not None:  # an uploader forgets its file when the view (page) changes
@@ -192,7 +197,7 @@ def _uploaded_zip() -> tuple[str, str] | None:
         return None
     if done is None or done[0] != upload.file_id:
         with st.sidebar.status(f"Unpacking {upload.name}…"):
-            folder = resources.extract_uploaded_zip(upload)
+            folder = datasets.extract_uploaded_zip(upload)
         done = (upload.file_id, folder, upload.name)
         state.put(state.EXTRACTED_ZIP, done)
     return done[1], Path(upload.name).stem
@@ -221,12 +226,12 @@ def skipped_files(dataset: ImageDataset) -> None:
 def model_settings(source: tuple[str, str], dataset: ImageDataset) -> Settings | None:
     """Backbone, input size and subset for the loaded dataset (None: nothing usable chosen)."""
     st.sidebar.subheader("Backbone")
-    specs = resources.backbones()
-    reasons = resources.unavailable_reasons(tuple(s.name for s in specs))
+    specs = list_backbones()
+    reasons = datasets.unavailable_reasons(tuple(s.name for s in specs))
     # offline and available first: those work here and now
     specs.sort(key=lambda s: (reasons[s.name] is not None, not s.offline))
     # a public app runs no model file from the server's disk
-    names = [s.name for s in specs] + ([] if resources.is_public() else [CUSTOM])
+    names = [s.name for s in specs] + ([] if is_public() else [CUSTOM])
     by_name = {s.name: s for s in specs}
 
     def label(name: str) -> str:
@@ -245,7 +250,7 @@ def model_settings(source: tuple[str, str], dataset: ImageDataset) -> Settings |
         if not backbone:
             st.sidebar.info("Enter 'path/to/model.keras:layer_name'.")
             return None
-        spec = resources.backbone(backbone)
+        spec = get_backbone(backbone)
     else:
         backbone, spec = choice, by_name[choice]
         reason = reasons[choice]
@@ -254,7 +259,7 @@ def model_settings(source: tuple[str, str], dataset: ImageDataset) -> Settings |
         else:
             st.sidebar.caption(f"{spec.description} · {spec.feature_dim}-d transfer values")
 
-    image_size = _size_picker(resources.default_image_size(dataset, spec), spec.native_size)
+    image_size = _size_picker(default_image_size(dataset=dataset, spec=spec), spec.native_size)
     limit = _limit_picker(len(dataset))
     return Settings(dataset=source[0], dataset_label=source[1], backbone=backbone,
                     image_size=image_size, limit=limit, target=_target_picker(dataset))
@@ -264,12 +269,12 @@ def _target_picker(dataset: ImageDataset) -> str | None:
     """What the heads predict: the classes, or one of the dataset's numeric targets (only
     offered when it has some). The link's `t` seeds it once."""
     names = list(dataset.target_names)
-    linked = state.take_url(state.URL_TARGET)
+    linked = url.take_url(url.URL_TARGET)
     if linked is not None:
         if linked in names:
             state.put(state.TARGET_CHOICE, linked)
         else:
-            state.reject_url(state.URL_TARGET, linked, "this dataset has no such numeric target"
+            url.reject_url(url.URL_TARGET, linked, "this dataset has no such numeric target"
                              + (f" (it has: {', '.join(names)})" if names else ""))
     if not names:
         state.pop(state.TARGET_CHOICE)  # so the link names no target this dataset lacks
@@ -360,40 +365,6 @@ def bundle_settings(ws: Workspace) -> None:
         "Choose the dataset itself above to change the backbone or the subset.")
 
 
-# --- an extraction running in the background ---
-
-POLL_SECONDS = 1.0
-
-
-def pending_extraction(pending) -> None:
-    """While the sidebar's new settings are embedded in the background (the views show the
-    previous workspace meanwhile): its progress, refreshed every second, and Stop; the
-    whole page reruns once the values are ready, so the views switch to them."""
-    @st.fragment(run_every=POLL_SECONDS)
-    def poll() -> None:
-        job = pending.job
-        if job.done or state.extraction_paused(pending.key):
-            st.rerun(scope="app")  # the views switch to the new values (or say it stopped)
-        box = st.container(border=True)
-        box.markdown(f"**Embedding in the background:** {pending.describe()}")
-        progress = job.progress
-        if progress is None:
-            box.progress(0.0, text="loading the model, first batch…")
-        elif progress.stage == "queued":
-            box.progress(0.0, text=queued_text(progress))
-        else:
-            box.progress(progress.fraction, text=progress.describe())
-        box.caption("The views keep showing the previous transfer values meanwhile and "
-                    "switch by themselves when the new ones are ready.")
-        box.button("Stop", key="stop_background_extraction", icon=":material/stop_circle:",
-                   on_click=state.pause_extraction, args=(pending.key,),
-                   help="Stops after the current batch; finished chunks are kept, and "
-                        "choosing these settings again resumes from them.")
-
-    with st.sidebar:
-        poll()
-
-
 # --- original or fine-tuned backbone ---
 
 def feature_space_picker(ws: Workspace) -> None:
@@ -406,112 +377,3 @@ def feature_space_picker(ws: Workspace) -> None:
         help="Fine-tuned: the backbone after fine-tuning on these images. Every view "
              "(projections, confusion matrix, failures, label issues) then uses its transfer "
              "values, so you can compare before and after.")
-
-
-# --- cache and head status ---
-
-def status_panel(where, tv_key: str | None, dataset: ImageDataset | None = None,
-                 dataset_label: str = "", ws: Workspace | None = None) -> None:
-    """Cache hit/miss for the current transfer values, the head, the cache's size and
-    location, and clearing it (after a confirmation that names what goes and its size);
-    drawn into `where` (a sidebar container)."""
-    where.subheader("Cache")
-    if tv_key is not None:
-        record = state.tv_status(tv_key)
-        if record is not None and record[0] == "bundle":
-            where.markdown(":green[●] Transfer values: **from the published bundle**")
-        elif record is not None and record[0] == "miss":
-            where.markdown(f":orange[●] Transfer values: **computed** (cache miss) "
-                           f"in {record[1]:.1f} s, now cached")
-        else:
-            where.markdown(":green[●] Transfer values: **cache hit**")
-        if ws is not None and ws.target is not None:
-            regression_head_status(where, ws)
-        else:
-            head_status(where, tv_key)
-    if resources.is_public():
-        # shared by every visitor: its location stays private, and nobody clears it
-        where.caption("Shared by every visitor of this public app: what anyone computed "
-                      "opens at once for everyone.")
-        return
-    overview = resources.cache_overview(resources.cache_folder())
-    entries = sum(kind["entries"] for kind in overview["kinds"].values())
-    where.caption(f"{components.human_bytes(overview['bytes'])} in {entries} "
-                  f"entr{'y' if entries == 1 else 'ies'} at")
-    where.code(overview["path"], language=None)
-    if (freed := state.take_cache_cleared()) is not None:
-        where.success(f"Cache cleared: {components.human_bytes(freed)} freed.")
-    if not state.clear_cache_asked():
-        where.button("Clear cache…", on_click=state.ask_clear_cache, icon=":material/delete:",
-                     key="clear_cache",
-                     help="Asks what to delete (this dataset's entries or everything) first. "
-                          "Deleted arrays are recomputed when you ask for them.")
-        return
-    _confirm_clear(where, overview, dataset, dataset_label)
-
-
-def head_status(where, tv_key: str) -> None:
-    """One line: the active head on these transfer values and how many are kept."""
-    head = resources.active_head(tv_key)
-    count = len(resources.heads_on(tv_key))
-    if head is not None:
-        acc = head.head.metrics["test_accuracy"]
-        where.markdown(f":green[●] Head: **{head.head.head}**, test accuracy {acc:.1%}"
-                       + (f" · active of {count} kept" if count > 1 else ""))
-    elif count:
-        where.markdown(f":orange[●] Head: none usable of {count} kept (degenerate runs)")
-    else:
-        where.markdown(":gray[●] Head: none trained on these transfer values yet")
-
-
-def regression_head_status(where, ws: Workspace) -> None:
-    """One line: the regression head shown for the chosen target and how many are kept."""
-    record = resources.regression_head(ws)
-    count = len(resources.regression_heads_on(ws.tv.key, ws.target))
-    if record is not None:
-        m = record.head.metrics
-        where.markdown(f":green[●] Head on **{ws.target.name}**: **{record.head.head}**, "
-                       f"{m.get('reported_on', 'test')} R² {m['r2']:.3f}"
-                       + (f" · shown of {count} kept" if count > 1 else ""))
-    elif count:
-        where.markdown(f":orange[●] Head on **{ws.target.name}**: none usable of {count} kept "
-                       "(degenerate runs)")
-    else:
-        where.markdown(f":gray[●] Head on **{ws.target.name}**: none trained yet")
-
-
-def _confirm_clear(where, overview: dict, dataset: ImageDataset | None, label: str) -> None:
-    box = where.container(border=True)
-    scopes = {"everything": (None, overview["bytes"])}
-    if dataset is not None and dataset.source:
-        entries, size = resources.dataset_cache_entries(dataset.source)
-        scopes = {"dataset": (entries, size), **scopes}
-    names = {"dataset": f"This dataset ({label or dataset.name if dataset else ''})",
-             "everything": "Everything in the cache"}
-
-    def describe(scope: str) -> str:
-        entries, size = scopes[scope]
-        count = "" if entries is None else f", {len(entries)} entr{'y' if len(entries) == 1 else 'ies'}"
-        return f"{names[scope]}: {components.human_bytes(size)}{count}"
-
-    if state.get(state.CLEAR_SCOPE) not in scopes:
-        state.put(state.CLEAR_SCOPE, next(iter(scopes)))
-    scope = box.radio("Delete", list(scopes), format_func=describe, key=state.CLEAR_SCOPE,
-                      help="This dataset: its transfer values (every subset, backbone and "
-                           "input size) and what was computed from them (projections, "
-                           "neighbours, heads). Everything: the whole cache folder, uploads "
-                           "included.")
-    entries, size = scopes[scope]
-    box.caption("Nothing is recomputed until you ask; a long extraction may be needed then.")
-    confirm, cancel = box.columns(2)
-    confirm.button(f"Delete {components.human_bytes(size)}", type="primary",
-                   key="clear_cache_confirm", on_click=_clear_cache, args=(entries,),
-                   disabled=size == 0 and entries is not None and not entries)
-    cancel.button("Cancel", key="clear_cache_cancel", on_click=state.cancel_clear_cache)
-
-
-def _clear_cache(entries: list | None) -> None:
-    if entries is None:
-        state.cache_cleared(resources.clear_cache(), everything=True)
-    else:
-        state.cache_cleared(resources.clear_dataset_cache(entries), everything=False)

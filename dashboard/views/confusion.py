@@ -5,19 +5,22 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from dashboard import resources, state
-from dashboard.resources import Workspace
+from core.heads.evaluation import cell_indices, confusion_matrix
+from core.base.splits import split_mask
+from dashboard import pages, state
+from dashboard.services.workspace import Workspace
 from dashboard.ui import components, figures
 
 SPLITS = ("test", "val", "train", "all")  # "all": every image
 
 
 def render(ws: Workspace) -> None:
-    if components.classes_only(ws, "The confusion matrix"):
+    if components.classes_only(ws, "The confusion matrix",
+                               regression_view=pages.REGRESSION):
         return
     record = ws.head
     if record is None:
-        components.need_head("the confusion matrix", "confusion")
+        components.need_head("the confusion matrix", "confusion", train_view=pages.TRAIN)
         return
     head, tv = record.head, ws.tv
     state.seed(state.CM_SPLIT, "test")
@@ -26,13 +29,12 @@ def render(ws: Workspace) -> None:
                                    persist_state="session") or "test"
     normalized = right.toggle("Normalize rows (recall per class)", key="cm_normalized",
                               persist_state="session")
-    mask = resources.split_mask(tv, None if split == "all" else split)
+    mask = None if split == "all" else split_mask(tv.splits, split)
     labels = tv.labels if mask is None else tv.labels[mask]
     predictions = head.predictions if mask is None else head.predictions[mask]
     n_classes = len(ws.class_names)
-    counts = resources.confusion_matrix(labels=labels, predictions=predictions,
-                                        num_classes=n_classes)
-    shown = (resources.confusion_matrix(labels=labels, predictions=predictions, num_classes=n_classes,
+    counts = confusion_matrix(labels=labels, predictions=predictions, num_classes=n_classes)
+    shown = (confusion_matrix(labels=labels, predictions=predictions, num_classes=n_classes,
                               normalize=True) if normalized else counts)
     if split in ("train", "all"):
         st.caption("Train predictions are in-sample (the head saw these images), so they look "
@@ -72,7 +74,7 @@ def _cell_gallery(ws: Workspace, head, mask, counts: np.ndarray) -> None:
                           format_func=lambda c: ws.class_names[c])
     predicted = right.selectbox("Predicted class", options, key=state.CM_PRED,
                                 format_func=lambda c: ws.class_names[c])
-    indices = resources.cell_indices(labels=ws.tv.labels, predictions=head.predictions,
+    indices = cell_indices(labels=ws.tv.labels, predictions=head.predictions,
                            true_class=true, predicted_class=predicted, mask=mask)
     verdict = ("correctly classified" if true == predicted
                else f"predicted as “{ws.class_names[predicted]}”")

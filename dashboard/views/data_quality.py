@@ -12,9 +12,16 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import resources, state
-from dashboard.resources import Workspace
+from core.analysis.label_issues import DEFAULT_CROSS_FIT_FOLDS, DEFAULT_NEIGHBORS
+from core.base.splits import SPLIT_NAMES
+from core.heads import DEFAULT_HEAD, head_title, train_head
+from dashboard import pages, state
+from dashboard.services import heads, quality
+from dashboard.services.analysis import class_counts, knn as knn_graph
+from dashboard.services.workspace import Workspace
+from dashboard.state import results
 from dashboard.ui import components, figures
+from dashboard.ui.progress import REPORT, progress_panel
 
 PER_PAGE = 8
 GROUPS_PER_PAGE = 6
@@ -36,9 +43,10 @@ def render(ws: Workspace) -> None:
         label_visibility="collapsed", format_func=lambda s: f"{ICONS[s]} {s}") or LABELS
     # label errors, outliers (class entropy) and the rest rest on a classifier; the target's
     # own outliers are in the Regression view
-    if section != BALANCE and components.classes_only(ws, f"“{section}”"):
+    if section != BALANCE and components.classes_only(
+            ws, f"“{section}”", regression_view=pages.REGRESSION):
         return
-    record = resources.crossfit_head(ws.tv.key)
+    record = heads.crossfit_head(ws.tv.key)
     if section == BALANCE:
         _balance(ws, record)
         return
@@ -56,8 +64,8 @@ def render(ws: Workspace) -> None:
 
 
 def _explain_and_offer(ws: Workspace) -> None:
-    folds, head = resources.label_issue_folds(), resources.default_head()
-    title = resources.head_title(head)
+    folds, head = DEFAULT_CROSS_FIT_FOLDS, DEFAULT_HEAD
+    title = head_title(head)
     st.markdown(
         "Data quality rests on predictions for every image by a classifier that **never saw "
         "the image**: a label is suspicious when such a classifier confidently predicts "
@@ -66,32 +74,31 @@ def _explain_and_offer(ws: Workspace) -> None:
         f"is trained {folds} times, each time holding out 1/{folds} of the data.")
     if st.button(f"Check data quality ({folds}-fold cross-fitted {title})",
                  type="primary", icon=":material/search:", key="find_issues"):
-        with components.progress_panel(f"Cross-fitting the head {title}…") as panel:
-            trained = resources.train_head(ws.tv, head=head, progress=panel,
-                                           cross_fit_folds=folds)
-        state.store_crossfit_head(ws.tv.key, trained)
+        with progress_panel(f"Cross-fitting the head {title}…") as panel:
+            trained = train_head(tv=ws.tv, head=head, progress=panel, cross_fit_folds=folds)
+        results.store_crossfit_head(ws.tv.key, trained)
         st.rerun()
     st.caption("A head trained with cross-fitting in “Train a head” is used too. "
                "“Class balance” needs no head.")
 
 
 def _report(ws: Workspace, record, threshold: float | None = None):
-    return resources.quality_report(ws, record, duplicate_threshold=threshold)
+    return quality.quality_report(ws, record, duplicate_threshold=threshold, report=REPORT)
 
 
 def _threshold() -> float:
     return float(state.get(state.QUALITY_THRESHOLD,
-                           resources.quality_defaults()["duplicate_threshold"]))
+                           quality.quality_defaults()["duplicate_threshold"]))
 
 
 # --- label errors ---
 
 def _label_errors(ws: Workspace, record) -> None:
-    issues = resources.quality_section(_report(ws, record), "label_issues")
+    issues = quality.quality_section(_report(ws, record), "label_issues", report=REPORT)
     names = ws.class_names
     st.markdown(f"**{len(issues):,} suspected label errors** among {ws.tv.n:,} images, "
                 f"ranked by a cross-fitted {record.head.head} head and the "
-                f"{resources.label_issue_neighbors()} nearest neighbours of each image "
+                f"{DEFAULT_NEIGHBORS} nearest neighbours of each image "
                 "(as `python -m core label-issues` and `quality` rank them).")
     if issues.empty:
         st.success("No suspicious labels found: the head and the neighbours agree with the "
@@ -115,7 +122,7 @@ def _label_errors(ws: Workspace, record) -> None:
              "first: sample id, given label and class, split, the suggested label and the "
              "evidence (suspicion score, the head's confidence in the given label, the "
              "neighbours' agreement, which witness flagged it).")
-    knn = resources.knn(ws.tv)
+    knn = knn_graph(ws.tv, report=REPORT)
 
     def text(row) -> str:
         witness = WITNESS.get(str(row.get("witness", "")), "")
@@ -132,17 +139,17 @@ def _ranked_rows(ws: Workspace, frame: pd.DataFrame, knn, *, text, key: str,
                  page_key: str) -> None:
     """One bordered row per sample (image, `text(row)`, its nearest neighbours), a page at
     a time; any thumbnail's neighbours button opens the neighbours panel above."""
-    pages = max(1, math.ceil(len(frame) / PER_PAGE))
+    n_pages = max(1, math.ceil(len(frame) / PER_PAGE))
     body = st.container()
-    if state.get(page_key, 1) > pages:  # the list shrank under a filter
+    if state.get(page_key, 1) > n_pages:  # the list shrank under a filter
         state.put(page_key, 1)
-    page = st.pagination(pages, key=page_key) if pages > 1 else 1
+    page = st.pagination(n_pages, key=page_key) if n_pages > 1 else 1
     rows = frame.iloc[(page - 1) * PER_PAGE: page * PER_PAGE]
     on_page = rows["index"].to_numpy()
     with body:
         components.neighbours_panel(
             ws, np.concatenate([on_page, *(_neighbours(knn, i) for i in on_page)]),
-            key=f"{key}_neighbours")
+            key=f"{key}_neighbours", inspect_view=pages.INSPECT)
         names = ws.class_names
         for _, row in rows.iterrows():
             index = int(row["index"])
@@ -151,7 +158,8 @@ def _ranked_rows(ws: Workspace, frame: pd.DataFrame, knn, *, text, key: str,
                 with image_col:
                     components.image_grid(ws.dataset, [index],
                                           [components.sample_name(ws, index)], size=112,
-                                          pick=ws.tv.key, key=key, per_row=1)
+                                          pick=ws.tv.key, key=key, per_row=1,
+                                          inspect_view=pages.INSPECT)
                 text_col.markdown(text(row))
                 neighbours = _neighbours(knn, index)
                 with neighbours_col:
@@ -159,7 +167,7 @@ def _ranked_rows(ws: Workspace, frame: pd.DataFrame, knn, *, text, key: str,
                     components.image_grid(ws.dataset, neighbours,
                                           [names[ws.tv.labels[j]] for j in neighbours],
                                           size=72, pick=ws.tv.key, key=f"{key}_{index}",
-                                          per_row=6)
+                                          per_row=6, inspect_view=pages.INSPECT)
 
 
 def _neighbours(knn, index: int) -> list[int]:
@@ -170,9 +178,9 @@ def _neighbours(knn, index: int) -> list[int]:
 
 def _outliers(ws: Workspace, record) -> None:
     report = _report(ws, record)
-    ranked = resources.quality_section(report, "ranked_outliers")
-    flagged = resources.quality_section(report, "outliers")
-    defaults = resources.quality_defaults()
+    ranked = quality.quality_section(report, "ranked_outliers", report=REPORT)
+    flagged = quality.quality_section(report, "outliers", report=REPORT)
+    defaults = quality.quality_defaults()
     limit = report.outlier_limit
     st.markdown(
         f"**{len(flagged):,} outliers** among {ws.tv.n:,} images: images in a region no "
@@ -190,19 +198,19 @@ def _outliers(ws: Workspace, record) -> None:
 
     def text(row) -> str:
         badge = " · :red[**outlier**]" if row["score"] >= limit else ""
-        return (f"Label: **{row['given_class']}** ({resources.split_name(int(row['split']))})  \n"
+        return (f"Label: **{row['given_class']}** ({SPLIT_NAMES[int(row['split'])]})  \n"
                 f"Outlier score **{row['score']:.3f}**{badge}  \n"
                 f"Its own uncertainty {row['uncertainty']:.2f} · isolation "
                 f"{row['isolation']:.2f}× the typical distance to its neighbours")
 
-    _ranked_rows(ws, shown, resources.knn(ws.tv), text=text, key="outlier",
+    _ranked_rows(ws, shown, knn_graph(ws.tv, report=REPORT), text=text, key="outlier",
                  page_key="outliers_page")
 
 
 # --- near-duplicates and split leakage ---
 
 def _duplicates(ws: Workspace, record) -> None:
-    defaults = resources.quality_defaults()
+    defaults = quality.quality_defaults()
     default, pixels = defaults["duplicate_threshold"], defaults["pixel_threshold"]
     state.seed(state.QUALITY_THRESHOLD, default)
     threshold = st.slider(
@@ -217,9 +225,9 @@ def _duplicates(ws: Workspace, record) -> None:
              "copies and near-identical renders; raising it also groups look-alikes "
              "(`python -m core quality --duplicate-threshold`).")
     report = _report(ws, record, threshold)
-    duplicates = resources.quality_section(report, "duplicates")
-    head = resources.active_head(ws.tv.key) or record
-    leak = resources.leakage_accuracy(ws, report, head)
+    duplicates = quality.quality_section(report, "duplicates", report=REPORT)
+    head = heads.active_head(ws.tv.key) or record
+    leak = quality.leakage_accuracy(ws, report, head, report=REPORT)
     groups = int(duplicates["group"].nunique()) if len(duplicates) else 0
     cols = st.columns(4)
     cols[0].metric("Duplicate groups", f"{groups:,}",
@@ -243,15 +251,16 @@ def _duplicates(ws: Workspace, record) -> None:
     st.markdown(f"**{len(duplicates):,} images in {groups:,} near-duplicate groups**, largest "
                 "first; a group spanning splits leaks test images into training.")
     order = list(dict.fromkeys(duplicates["group"].tolist()))
-    pages = max(1, math.ceil(len(order) / GROUPS_PER_PAGE))
+    n_pages = max(1, math.ceil(len(order) / GROUPS_PER_PAGE))
     body = st.container()
-    if state.get("duplicates_page", 1) > pages:
+    if state.get("duplicates_page", 1) > n_pages:
         state.put("duplicates_page", 1)
-    page = st.pagination(pages, key="duplicates_page") if pages > 1 else 1
+    page = st.pagination(n_pages, key="duplicates_page") if n_pages > 1 else 1
     shown = order[(page - 1) * GROUPS_PER_PAGE: page * GROUPS_PER_PAGE]
     members = duplicates[duplicates["group"].isin(shown)]
     with body:
-        components.neighbours_panel(ws, members["index"].to_numpy(), key="dup_neighbours")
+        components.neighbours_panel(ws, members["index"].to_numpy(), key="dup_neighbours",
+                                    inspect_view=pages.INSPECT)
         for group in shown:
             rows = members[members["group"] == group]
             cross = bool(rows["cross_split"].iloc[0])
@@ -262,9 +271,10 @@ def _duplicates(ws: Workspace, record) -> None:
                 indices = rows["index"].to_numpy()[:12]
                 components.image_grid(
                     ws.dataset, indices,
-                    [f"{components.sample_name(ws, i)} · {c} · {resources.split_name(int(s))}"
+                    [f"{components.sample_name(ws, i)} · {c} · {SPLIT_NAMES[int(s)]}"
                      for i, c, s in zip(indices, rows["given_class"], rows["split"])],
-                    size=88, pick=ws.tv.key, key=f"dup_{group}", per_row=8)
+                    size=88, pick=ws.tv.key, key=f"dup_{group}", per_row=8,
+                    inspect_view=pages.INSPECT)
 
 
 MATCHED = {"pixels": "same pixels (resized, re-saved or shifted copy)",
@@ -284,8 +294,8 @@ def _matched_by(rows: pd.DataFrame) -> str:
 # --- class balance ---
 
 def _balance(ws: Workspace, record) -> None:
-    counts = resources.class_counts(ws.tv)
-    splits = [name for name in resources.SPLIT_NAMES if counts[str(name)].sum() > 0]
+    counts = class_counts(ws.tv, report=REPORT)
+    splits = [name for name in SPLIT_NAMES if counts[str(name)].sum() > 0]
     st.markdown(f"**{len(counts)} classes**, {ws.tv.n:,} images: the largest class has "
                 f"{counts['total'].max() / max(1, counts['total'].min()):.1f}× the images of "
                 "the smallest.")
@@ -296,7 +306,8 @@ def _balance(ws: Workspace, record) -> None:
                    "see “Label errors”.")
         st.dataframe(counts[["class", *map(str, splits), "total"]], hide_index=True)
         return
-    balance = resources.quality_section(_report(ws, record, _threshold()), "balance")
+    balance = quality.quality_section(_report(ws, record, _threshold()), "balance",
+                                      report=REPORT)
     st.markdown("**Per-class quality**: how many of each class's images are flagged (a label "
                 "error, an outlier or a near-duplicate).")
     table = balance[["class", *map(str, splits), "total", "flagged", "flagged_share"]]
@@ -311,7 +322,7 @@ def _balance(ws: Workspace, record) -> None:
 def _export(ws: Workspace, record) -> None:
     threshold = _threshold()
     report = _report(ws, record, threshold)
-    flagged = resources.quality_flagged(report)
+    flagged = quality.quality_flagged(report, report=REPORT)
     counts = report.counts()
     st.markdown(
         f"**{len(flagged):,} flagged items** ({flagged['index'].nunique():,} images): "

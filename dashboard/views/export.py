@@ -11,23 +11,27 @@ from typing import Callable
 
 import streamlit as st
 
-from dashboard import resources, state
-from dashboard.resources import Workspace
+from dashboard import pages
+from dashboard.services import cache, exports, heads
+from dashboard.services.public import is_public
+from dashboard.services.workspace import Workspace
+from dashboard.state import selection, session
 from dashboard.ui import components
 from dashboard.ui.components import METHOD_LABELS
+from dashboard.ui.progress import REPORT
 
 
 def render(ws: Workspace) -> None:
-    folder = resources.export_folder(ws)
+    folder = exports.export_folder(ws)
     stem = _stem(ws)
-    if resources.is_public():  # a public app shows no server path
+    if is_public():  # a public app shows no server path
         st.markdown("Files are made on the server on request and downloaded from here.")
     else:
         st.markdown(f"Files are written to `{folder}` and can be downloaded from here.")
 
     target = ws.target
     # with a numeric target chosen, the head that predicts it is the one exported
-    record = resources.view_head(ws)
+    record = heads.view_head(ws)
     with st.container(border=True):
         st.markdown("#### Transfer values")
         st.caption(f"{ws.tv.n:,} × {ws.tv.dim:,} float matrix, one row per image.")
@@ -46,22 +50,23 @@ def render(ws: Workspace) -> None:
             _export_item(ws, f"values_parquet_{head.key}",
                          folder / f"{stem}_{head.head}_{head.key[:8]}.parquet",
                          "Create transfer values",
-                         lambda path: resources.export_values(ws, path, fmt, head=head,
-                                                              target=target))
+                         lambda path: exports.export_values(ws, path, fmt, head=head,
+                                                            target=target))
         else:
             _export_item(ws, f"values_{fmt}{target_key if fmt == 'parquet' else ''}",
                          folder / f"{stem}{target_key if fmt == 'parquet' else ''}.{fmt}",
                          "Create transfer values",
-                         lambda path: resources.export_values(ws, path, fmt, target=target))
+                         lambda path: exports.export_values(ws, path, fmt, target=target))
 
     with st.container(border=True):
         st.markdown("#### Projection")
-        method, dims, params = state.projection_choice()  # what Projections shows
+        method, dims, params = selection.projection_choice()  # what Projections shows
         st.caption(f"The {METHOD_LABELS.get(method, method)} {dims}-D coordinates shown in "
                    "Projections, with labels, as CSV.")
         _export_item(ws, f"projection_{method}_{dims}", folder / f"{stem}_{method}{dims}d.csv",
                      "Create projection CSV",
-                     lambda path: resources.export_projection(ws, path, method, dims, params))
+                     lambda path: exports.export_projection(ws, path, method, dims, params,
+                                                           report=REPORT))
 
     with st.container(border=True):
         st.markdown("#### Trained head")
@@ -69,7 +74,7 @@ def render(ws: Workspace) -> None:
             st.info(f"Train a regression head on **{target.name}** first (Train a head).",
                     icon=":material/model_training:")
         elif record is None:
-            components.need_head("exporting a head", "export")
+            components.need_head("exporting a head", "export", train_view=pages.TRAIN)
         else:
             head = record.head
             named = head.head if target is None else f"{_safe(target.name)}_{head.head}"
@@ -90,7 +95,7 @@ def render(ws: Workspace) -> None:
                           else f"the predicted {target.name}."))
             _export_item(ws, f"model_{record.token}", folder / f"{stem}_{named}_model.keras",
                          "Create end-to-end model",
-                         lambda path: resources.export_model(ws, record.head, path))
+                         lambda path: exports.export_model(ws, record.head, path))
 
 
 def _safe(name: str) -> str:
@@ -105,7 +110,7 @@ def _stem(ws: Workspace) -> str:
 def _export_item(ws: Workspace, what: str, path: Path, label: str,
                  write: Callable[[Path], object]) -> None:
     """A create button, then (once the file exists) a download button and the path."""
-    created = state.export_path(ws.tv.key, what)
+    created = session.export_path(ws.tv.key, what)
     if created is None or not Path(created).exists():
         slot = st.empty()
         if not slot.button(label, key=f"create_{what}", icon=":material/save:"):
@@ -115,14 +120,14 @@ def _export_item(ws: Workspace, what: str, path: Path, label: str,
             result = write(path)
         slot.empty()
         created = str(result if isinstance(result, (str, Path)) else path)
-        state.store_export(ws.tv.key, what, created)
-        resources.cache_overview.clear()
+        session.store_export(ws.tv.key, what, created)
+        cache.cache_overview.clear()
     file = Path(created)
     name = f"{file.name}.zip" if file.is_dir() else file.name  # folders download zipped
     st.download_button(f"Download {name}", data=lambda: _read(file), file_name=name,
                        key=f"download_{what}", icon=":material/download:", on_click="ignore",
                        mime="application/zip" if file.is_dir() else "application/octet-stream")
-    st.caption(_size(file) if resources.is_public() else f"{_size(file)} · `{file}`")
+    st.caption(_size(file) if is_public() else f"{_size(file)} · `{file}`")
 
 
 def _read(file: Path) -> bytes:

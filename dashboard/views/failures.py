@@ -4,27 +4,30 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import resources, state
-from dashboard.resources import Workspace
+from core.heads.evaluation import failure_ranking
+from core.base.splits import split_mask
+from dashboard import pages, state
+from dashboard.services.workspace import Workspace
 from dashboard.ui import components
 
 SPLITS = ("test", "val")
 
 
 def render(ws: Workspace) -> None:
-    if components.classes_only(ws, "The failure gallery"):
+    if components.classes_only(ws, "The failure gallery",
+                               regression_view=pages.REGRESSION):
         return
     record = ws.head
     if record is None:
-        components.need_head("the failure gallery", "failures")
+        components.need_head("the failure gallery", "failures", train_view=pages.TRAIN)
         return
     head, tv, names = record.head, ws.tv, ws.class_names
     state.seed(state.FAIL_SPLIT, "test")
     split_col, true_col, pred_col = st.columns([1, 2, 2], vertical_alignment="bottom")
     split = split_col.segmented_control("Split", list(SPLITS), key=state.FAIL_SPLIT, required=True,
                                         persist_state="session") or "test"
-    mask = resources.split_mask(tv, split)
-    ranking = resources.failure_ranking(labels=tv.labels, probabilities=head.probabilities, mask=mask)
+    mask = split_mask(tv.splits, split)
+    ranking = failure_ranking(labels=tv.labels, probabilities=head.probabilities, mask=mask)
     options = list(range(len(names)))
     true_filter = true_col.multiselect("True class", options, format_func=lambda c: names[c],
                                        key="fail_true", placeholder="any",
@@ -54,9 +57,11 @@ def render(ws: Workspace) -> None:
     st.caption("Under each image: true class → predicted class, and the head's confidence "
                "in its (wrong) prediction. Worst first: confidently wrong images often hide "
                "label errors or look-alike classes.")
-    components.neighbours_panel(ws, shown["index"].to_numpy(), key="fail_neighbours")
+    components.neighbours_panel(ws, shown["index"].to_numpy(), key="fail_neighbours",
+                                inspect_view=pages.INSPECT)
     components.paginated_grid(ws.dataset, shown["index"].to_numpy(), caption,
-                              key="fail_gallery", per_page=40, size=112, pick=tv.key)
+                              key="fail_gallery", per_page=40, size=112, pick=tv.key,
+                              inspect_view=pages.INSPECT)
     components.csv_download(
         ws, shown["index"].to_numpy(), what=f"failures_{split}", label="Failures as CSV",
         key="failures_csv", head=head,

@@ -10,9 +10,15 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import resources, state
-from dashboard.resources import Workspace
+from core.base.errors import TransferLensError
+from core.base.splits import SPLIT_CODES, SPLIT_NAMES
+from dashboard import pages, state
+from dashboard.services import heads, images
+from dashboard.services.public import check_inspect_upload, public_policy
+from dashboard.services.workspace import Workspace
+from dashboard.state import selection
 from dashboard.ui import components, figures
+from dashboard.ui.progress import REPORT
 
 TOP_K = 5
 
@@ -32,15 +38,15 @@ def render(ws: Workspace) -> None:
 
 def _from_dataset(ws: Workspace) -> None:
     tv = ws.tv
-    chosen = state.chosen_image(tv.key)
+    chosen = selection.chosen_image(tv.key)
     state.put(state.INSPECT_INDEX, 0 if chosen is None else chosen)
     index = int(st.number_input(
         f"Sample index (0–{tv.n - 1:,})", min_value=0, max_value=tv.n - 1, step=1,
-        key=state.INSPECT_INDEX, on_change=state.choose_image_from,
+        key=state.INSPECT_INDEX, on_change=selection.choose_image_from,
         args=(tv.key, state.INSPECT_INDEX),
         help="Or pick an image in the Projections view and press “Inspect this image”."))
     names = ws.class_names
-    split = resources.split_name(tv.splits[index])
+    split = SPLIT_NAMES[int(tv.splits[index])]
     picture, values = st.columns([1, 3])
     with picture:
         components.image_grid(ws.dataset, [index], [components.sample_name(ws, index)],
@@ -55,7 +61,8 @@ def _from_dataset(ws: Workspace) -> None:
             config={"displaylogo": False}, key="values_heatmap")
     _prediction(ws, index)
     st.subheader("Nearest neighbours")
-    components.show_neighbours(ws, index, inspect_button=False, key="inspect_neighbours")
+    components.show_neighbours(ws, index, inspect_button=False, key="inspect_neighbours",
+                               inspect_view=pages.INSPECT)
 
 
 def _prediction(ws: Workspace, index: int) -> None:
@@ -67,13 +74,13 @@ def _prediction(ws: Workspace, index: int) -> None:
             return
         st.markdown("**Class**")
     if record is None:
-        components.need_head("the prediction", "inspect")
+        components.need_head("the prediction", "inspect", train_view=pages.TRAIN)
         return
     probabilities = record.head.probabilities[index]
     top = np.argsort(probabilities)[::-1][:TOP_K]
     _top_k_table([ws.class_names[c] for c in top], [float(probabilities[c]) for c in top],
                  true_name=ws.class_names[ws.tv.labels[index]])
-    if ws.tv.splits[index] == resources.split_code("train"):
+    if ws.tv.splits[index] == SPLIT_CODES["train"]:
         st.caption("This is a training image: the head saw it, so its confidence here is "
                    "optimistic.")
 
@@ -82,7 +89,7 @@ def _target_prediction(ws: Workspace, index: int) -> None:
     """The chosen target's given value, and the regression head's prediction and error."""
     target = ws.target
     given = float(target.values[index])
-    record = resources.regression_head(ws)
+    record = heads.regression_head(ws)
     columns = st.columns(3)
     columns[0].metric(f"Given {target.name}", f"{given:.4g}", border=True)
     if record is None:
@@ -92,7 +99,7 @@ def _target_prediction(ws: Workspace, index: int) -> None:
     predicted = float(record.head.predictions[index])
     columns[1].metric(f"Predicted ({record.head.head})", f"{predicted:.4g}", border=True)
     columns[2].metric("Error (predicted − given)", f"{predicted - given:+.3g}", border=True)
-    if ws.tv.splits[index] == resources.split_code("train"):
+    if ws.tv.splits[index] == SPLIT_CODES["train"]:
         st.caption("This is a training image: the head saw its value, so the error here is "
                    "optimistic.")
 
@@ -109,7 +116,7 @@ def _top_k_table(names: list[str], probabilities: list[float], true_name: str | 
 
 
 def _uploaded(ws: Workspace) -> None:
-    rules = resources.public_policy()
+    rules = public_policy()
     upload = st.file_uploader("An image to classify", key="inspect_upload",
                               type=["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"],
                               max_upload_size=max(1, rules.max_inspect_bytes // 1_000_000)
@@ -120,7 +127,7 @@ def _uploaded(ws: Workspace) -> None:
                    "(visitors take turns with the backbone).")
     # with a numeric target chosen, the upload gets its regression head's number
     target = ws.target
-    record = resources.view_head(ws)
+    record = heads.view_head(ws)
     if upload is None or record is None:
         if upload is None:
             st.caption("The image goes through the same backbone and input size as the "
@@ -132,12 +139,14 @@ def _uploaded(ws: Workspace) -> None:
             st.info(f"Train a regression head on **{target.name}** first (Train a head).",
                     icon=":material/model_training:")
         else:
-            components.need_head("classifying a new image", "upload")
+            components.need_head("classifying a new image", "upload",
+                                 train_view=pages.TRAIN)
         return
-    resources.check_inspect_upload(upload.name, upload.size)
+    check_inspect_upload(upload.name, upload.size)
     image = _decode(upload)
     with st.spinner(f"Running {ws.settings.backbone} and the head…"):
-        result = resources.predict(ws, image, top_k=TOP_K, n_neighbors=8, head=record.head)
+        result = images.predict(ws, image, top_k=TOP_K, n_neighbors=8, head=record.head,
+                                report=REPORT)
     picture, prediction = st.columns([1, 2])
     picture.image(image, caption=upload.name, width=192)
     with prediction:
@@ -163,7 +172,7 @@ def _decode(upload) -> np.ndarray:
     the uploaded file, not the temporary copy core reads."""
     data = upload.getvalue()
     if not data:
-        raise resources.TransferLensError(
+        raise TransferLensError(
             f"{upload.name} is empty (0 bytes). Fix: upload the image file again, or another "
             "one.")
     suffix = Path(upload.name).suffix
@@ -171,7 +180,7 @@ def _decode(upload) -> np.ndarray:
         handle.write(data)
         handle.flush()
         try:
-            return resources.decode_image(handle.name)
-        except resources.TransferLensError as error:
-            raise resources.TransferLensError(
+            return images.decode_image(handle.name)
+        except TransferLensError as error:
+            raise TransferLensError(
                 str(error).replace(handle.name, upload.name)) from error

@@ -8,9 +8,17 @@ from functools import partial
 import numpy as np
 import streamlit as st
 
-from dashboard import resources, state
-from dashboard.resources import Workspace
+from core.analysis.projections import METHODS, default_params, warm_up_umap_in_background
+from core.analysis.selection import select_points
+from core.base.splits import SPLIT_NAMES
+from dashboard import pages, state
+from dashboard.services import heads
+from dashboard.services.analysis import density_png, projection as project, separability
+from dashboard.services.memo import remembered
+from dashboard.services.workspace import Workspace
+from dashboard.state import selection, url
 from dashboard.ui import components, figures, map_figures
+from dashboard.ui.progress import REPORT
 from dashboard.ui.components import METHOD_LABELS
 
 COLOURS = {"class": "class", "predicted": "predicted class", "correct": "correct / wrong",
@@ -23,14 +31,14 @@ DENSITY_WIDTH, DENSITY_HEIGHT = 1000, 600  # px of the density image (the chart 
 
 
 def render(ws: Workspace) -> None:
-    _seed_from_link(state.PROJ_METHOD, state.URL_METHOD, resources.projection_methods())
-    _seed_from_link(state.PROJ_COLOUR, state.URL_COLOUR, (*COLOURS, *TARGET_COLOURS))
+    _seed_from_link(state.PROJ_METHOD, url.URL_METHOD, METHODS)
+    _seed_from_link(state.PROJ_COLOUR, url.URL_COLOUR, (*COLOURS, *TARGET_COLOURS))
     state.seed(state.PROJ_METHOD, "pca")
     state.seed(state.PROJ_COLOUR, "class")
     left, middle, right = st.columns([3, 1, 5], vertical_alignment="bottom")
     # `or default` below: a required control can still report None in a rerun that races a
     # click (seen in the 8-session load test); the other views' controls do the same
-    method = left.segmented_control("Method", list(resources.projection_methods()),
+    method = left.segmented_control("Method", list(METHODS),
                                     format_func=lambda m: METHOD_LABELS.get(m, m),
                                     key=state.PROJ_METHOD, required=True,
                                     persist_state="session") or "pca"
@@ -58,7 +66,7 @@ def render(ws: Workspace) -> None:
             help="The same projection of the original and the fine-tuned backbone's values."):
         _before_after(ws, method=method, dims=dims, params=params)
         return
-    projection = resources.projection(ws.tv, method=method, dims=dims, params=params)
+    projection = project(ws.tv, method=method, dims=dims, params=params, report=REPORT)
     token = head.token if head is not None else 0
     target = _target_colouring(ws, colour) if colour in TARGET_COLOURS else None
     if target is None and colour in TARGET_COLOURS:
@@ -70,14 +78,14 @@ def render(ws: Workspace) -> None:
                        continuous_token=None if target is None else target[1])
     else:
         figure = (_target_figure(ws, projection, colour, *target) if target is not None
-                  else resources.remembered(
+                  else remembered(
             ("figure", projection.key, colour, token),
             lambda: figures.PrerenderedFigure(map_figures.projection_figure(
                 coords=np.asarray(projection.coords), labels=ws.tv.labels, splits=ws.tv.splits,
                 class_names=ws.class_names, sample_ids=ws.tv.sample_ids, colour=colour,
                 predictions=None if head is None else head.head.predictions,
                 probabilities=None if head is None else head.head.probabilities,
-                split_names=resources.SPLIT_NAMES))))
+                split_names=SPLIT_NAMES))))
         if dims == 2:
             st.plotly_chart(figure, key=state.PROJECTION_CHART,
                             on_select=partial(_on_select, ws.tv.key),
@@ -86,7 +94,7 @@ def render(ws: Workspace) -> None:
             st.plotly_chart(figure, key="projection_chart_3d", config=config)
     st.caption(_describe(projection, ws))
     if method != "umap":
-        resources.warm_up_umap()  # compile UMAP's kernels while the user looks at this plot
+        warm_up_umap_in_background()  # compile UMAP's kernels while the user looks at this plot
     _selection_panel(ws)
 
 
@@ -97,7 +105,7 @@ def _target_colouring(ws: Workspace, colour: str):
     target = ws.target
     if colour == "target":
         return map_figures.target_colouring(values=target.values, title=target.name), (target.key,)
-    record = resources.regression_head(ws)
+    record = heads.regression_head(ws)
     if record is None:
         st.caption(f"Colouring by {TARGET_COLOURS[colour]} needs a regression head on "
                    f"{target.name} (see “Train a head”); coloured by class meanwhile.")
@@ -111,7 +119,7 @@ def _target_colouring(ws: Workspace, colour: str):
 
 
 def _target_figure(ws: Workspace, projection, colour: str, colouring, token: tuple):
-    return resources.remembered(
+    return remembered(
         ("figure", projection.key, colour, *token),
         lambda: figures.PrerenderedFigure(map_figures.continuous_projection_figure(
             coords=np.asarray(projection.coords), colouring=colouring, labels=ws.tv.labels,
@@ -120,13 +128,13 @@ def _target_figure(ws: Workspace, projection, colour: str, colouring, token: tup
 
 def _seed_from_link(key: str, name: str, valid: tuple[str, ...]) -> None:
     """The link's method or colouring, when it names one (else a warning, and the default)."""
-    value = state.take_url(name)
+    value = url.take_url(name)
     if value is None:
         return
     if value in valid:
         state.put(key, value)
     else:
-        state.reject_url(name, value, "choose one of " + ", ".join(valid))
+        url.reject_url(name, value, "choose one of " + ", ".join(valid))
 
 
 def _before_after(ws: Workspace, *, method: str, dims: int, params: dict | None) -> None:
@@ -135,7 +143,7 @@ def _before_after(ws: Workspace, *, method: str, dims: int, params: dict | None)
     columns = st.columns(2)
     for column, (title, tv) in zip(columns, (("Before fine-tuning", done.before),
                                              ("After fine-tuning", done.after))):
-        projection = resources.projection(tv, method=method, dims=dims, params=params)
+        projection = project(tv, method=method, dims=dims, params=params, report=REPORT)
         def draw(projection=projection, tv=tv, title=title):
             figure = map_figures.projection_figure(
                 coords=np.asarray(projection.coords), labels=tv.labels, splits=tv.splits,
@@ -144,8 +152,8 @@ def _before_after(ws: Workspace, *, method: str, dims: int, params: dict | None)
                                  margin={"t": 48})
             return figures.PrerenderedFigure(figure)
 
-        figure = resources.remembered(("figure", projection.key, "class", 0, title), draw)
-        knn = resources.separability(tv)
+        figure = remembered(("figure", projection.key, "class", 0, title), draw)
+        knn = separability(tv, report=REPORT)
         with column:
             st.plotly_chart(figure, key=f"projection_{'after' if tv is done.after else 'before'}",
                             config={"scrollZoom": True, "displaylogo": False})
@@ -163,7 +171,7 @@ def _params(method: str) -> dict | None:
     """
     if method == "pca":
         return None
-    defaults = resources.projection_defaults(method)
+    defaults = default_params(method)
     if method == "tsne":
         state.seed(state.TSNE_PERPLEXITY, int(defaults["perplexity"]))
     else:
@@ -180,7 +188,7 @@ def _params(method: str) -> dict | None:
             st.slider("Minimum distance", 0.0, 1.0, step=0.05, key=state.UMAP_MIN_DIST,
                       persist_state="session", help="Smaller values pack clusters tighter.")
         st.form_submit_button("Recompute", icon=":material/refresh:")
-    return state.projection_choice()[2]
+    return selection.projection_choice()[2]
 
 
 def _describe(projection, ws: Workspace) -> str:
@@ -206,19 +214,19 @@ def _on_select(tv_key: str, display: np.ndarray | None = None) -> None:
     `display`: the map's display coordinates when it is drawn as a density image; the browser
     then holds only a sample, so a box or lasso is resolved over every point on the server.
     """
-    selection = (state.get(state.PROJECTION_CHART) or {}).get("selection", {})
-    boxes, lassos = selection.get("box") or [], selection.get("lasso") or []
+    chart = (state.get(state.PROJECTION_CHART) or {}).get("selection", {})
+    boxes, lassos = chart.get("box") or [], chart.get("lasso") or []
     region = _region(boxes, lassos)
     if display is not None and (boxes or lassos):
-        indices = resources.select_in_map(display, boxes=boxes, lassos=lassos)
+        indices = select_points(display, boxes=boxes, lassos=lassos)
     else:
-        points = selection.get("points", [])
+        points = chart.get("points", [])
         indices = [index for point in points if (index := _sample_index(point)) is not None]
-    state.set_selection(tv_key, indices, region=region)
+    selection.set_selection(tv_key, indices, region=region)
     if len(indices) == 1:
-        state.choose_image(tv_key, indices[0])
+        selection.choose_image(tv_key, indices[0])
     else:  # a new selection starts with its first image's neighbours
-        state.forget_image()
+        selection.forget_image()
 
 
 def _region(boxes: list[dict], lassos: list[dict]) -> tuple | None:
@@ -239,10 +247,10 @@ def _density_chart(ws: Workspace, projection, *, colour: str, token, config: dic
     tv, head = ws.tv, ws.head
     if continuous is None and colour == "confidence" and head is not None:
         continuous = map_figures.confidence_colouring(head.head.probabilities)
-    display = resources.remembered(("display", projection.key),
-                                   lambda: map_figures.display_coords(np.asarray(projection.coords)))
+    display = remembered(("display", projection.key),
+                         lambda: map_figures.display_coords(np.asarray(projection.coords)))
     whole = ((0.0, float(map_figures.DISPLAY_STEPS)), (0.0, float(map_figures.DISPLAY_STEPS)))
-    region = state.zoom(projection.key) or whole
+    region = selection.zoom(projection.key) or whole
     predictions = None if head is None else head.head.predictions
 
     def draw():
@@ -255,38 +263,37 @@ def _density_chart(ws: Workspace, projection, *, colour: str, token, config: dic
         ranges = {"coords": display, "width": DENSITY_WIDTH, "height": DENSITY_HEIGHT,
                   "x_range": region[0], "y_range": region[1]}
         if continuous is not None:
-            png = resources.density_png(values=continuous.values,
-                                        value_range=continuous.value_range,
-                                        colour_scale=continuous.colour_scale, **ranges)
+            png = density_png(values=continuous.values, value_range=continuous.value_range,
+                              colour_scale=continuous.colour_scale, **ranges)
         else:
             groups = map_figures.colour_groups(
                 labels=tv.labels, splits=tv.splits, class_names=ws.class_names, colour=colour,
-                predictions=predictions, split_names=resources.SPLIT_NAMES)
+                predictions=predictions, split_names=SPLIT_NAMES)
             codes = np.full(tv.n, -1, dtype=np.int32)
             for code, (_, _, mask) in enumerate(groups):
                 codes[mask] = code
-            png = resources.density_png(codes=codes, colours=[g[1] for g in groups], **ranges)
+            png = density_png(codes=codes, colours=[g[1] for g in groups], **ranges)
         figure = map_figures.density_figure(
             image_png=png, x_range=region[0], y_range=region[1], full_range=whole,
             sample=sample, sample_xy=display[sample], labels=tv.labels, splits=tv.splits,
             class_names=ws.class_names, colour=colour, predictions=predictions,
-            split_names=resources.SPLIT_NAMES, n=tv.n, continuous=continuous)
+            split_names=SPLIT_NAMES, n=tv.n, continuous=continuous)
         figure.update_layout(uirevision=str(region))  # a new region resets the axes to it
         return figures.PrerenderedFigure(figure)
 
-    figure = resources.remembered(("density", projection.key, colour, token, region,
+    figure = remembered(("density", projection.key, colour, token, region,
                                    continuous_token), draw)
     st.plotly_chart(figure, key=state.PROJECTION_CHART,
                     on_select=partial(_on_select, tv.key, display),
                     selection_mode=("box", "lasso"), config=config)
-    selected_region = state.selection_region(tv.key)
+    selected_region = selection.selection_region(tv.key)
     # wide enough for "Zoom to selection" with its icon at a 1440 px window (was cut off)
     zoom_in, back, note = st.columns([1.3, 1, 3.7], vertical_alignment="center")
     zoom_in.button("Zoom to selection", icon=":material/zoom_in:", key="zoom_to_selection",
                    disabled=selected_region is None,
-                   on_click=state.set_zoom, args=(projection.key, selected_region))
+                   on_click=selection.set_zoom, args=(projection.key, selected_region))
     back.button("Whole map", icon=":material/zoom_out_map:", key="zoom_whole_map",
-                disabled=region == whole, on_click=state.set_zoom, args=(projection.key, None))
+                disabled=region == whole, on_click=selection.set_zoom, args=(projection.key, None))
     note.caption(f"{tv.n:,} points are more than the browser draws smoothly "
                  f"(above {map_figures.POINTS_UP_TO:,}): the picture shows every point, the dots "
                  f"over it are a sample of {map_figures.SAMPLE_POINTS:,} for hover (the legend "
@@ -301,7 +308,7 @@ def _sample_index(point: dict) -> int | None:
 
 def _selection_panel(ws: Workspace) -> None:
     tv = ws.tv
-    selected = state.selection(tv.key)
+    selected = selection.selection(tv.key)
     if len(selected) == 0:
         st.info("Select points on the plot (drag a box, or pick the lasso) to see their images "
                 "here.", icon=":material/select:")
@@ -309,7 +316,7 @@ def _selection_panel(ws: Workspace) -> None:
     head = ws.head
     title, clear = st.columns([5, 1], vertical_alignment="bottom")
     title.subheader(f"Selection: {len(selected):,} image{'s' if len(selected) != 1 else ''}")
-    clear.button("Clear selection", on_click=state.clear_selection, key="clear_selection")
+    clear.button("Clear selection", on_click=selection.clear_selection, key="clear_selection")
     mix, gallery = st.columns([1, 3])
     with mix:
         st.markdown("**Class mix**")
@@ -328,7 +335,7 @@ def _selection_panel(ws: Workspace) -> None:
     with gallery:
         components.paginated_grid(ws.dataset, selected, lambda i: _caption(ws, i),
                                   key="selection_gallery", per_page=40, pick=tv.key,
-                                  per_row=7)
+                                  per_row=7, inspect_view=pages.INSPECT)
     _neighbours_panel(ws, selected)
 
 
@@ -345,10 +352,11 @@ def _caption(ws: Workspace, index: int) -> str:
 
 def _neighbours_panel(ws: Workspace, selected: np.ndarray) -> None:
     """The chosen image's neighbours (the first selected image's until one is clicked)."""
-    chosen = state.chosen_image(ws.tv.key)
+    chosen = selection.chosen_image(ws.tv.key)
     if chosen is None:
         chosen = int(selected[0])
     st.subheader(f"Nearest neighbours of {components.sample_name(ws, chosen)}")
     st.caption("Click :material/hub: under any image for its neighbours, "
                ":material/image_search: to inspect it.")
-    components.show_neighbours(ws, chosen, key="proj_neighbours")
+    components.show_neighbours(ws, chosen, key="proj_neighbours",
+                               inspect_view=pages.INSPECT)

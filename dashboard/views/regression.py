@@ -11,9 +11,16 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import pages, resources, state
-from dashboard.resources import Workspace
+from core.base.splits import SPLIT_CODES, SPLIT_NAMES
+from core.heads import head_title
+from dashboard import pages, state
+from dashboard.services import heads
+from dashboard.services.memo import remembered
+from dashboard.services.quality import target_outliers
+from dashboard.services.workspace import Workspace
+from dashboard.state import selection
 from dashboard.ui import components, figures
+from dashboard.ui.progress import REPORT
 
 OUTLIER_FOLDS = 5  # core's label-issue default; the cross-fitted ridge takes seconds
 
@@ -28,7 +35,7 @@ def render(ws: Workspace) -> None:
             "a targets.csv at its root (a 'path' column and numeric columns), and the "
             "built-in fashion_mnist_scale has one."), icon=":material/straighten:")
         return
-    record = resources.regression_head(ws)
+    record = heads.regression_head(ws)
     if record is None:
         st.info(f"Train a regression head on **{target.name}** first (ridge takes seconds).",
                 icon=":material/model_training:")
@@ -40,15 +47,15 @@ def render(ws: Workspace) -> None:
     actual = np.asarray(target.values, dtype=np.float64)
     predicted = np.asarray(head.predictions, dtype=np.float64)
     m = head.metrics
-    st.caption(f"{resources.head_title(head.head)} head on **{target.name}** · R² "
+    st.caption(f"{head_title(head.head)} head on **{target.name}** · R² "
                f"{m['r2']:.3f}, MAE {m['mae']:.4g} on {m['reported_on']} (predicting the "
                f"training mean: MAE {m['baseline_mae']:.4g}). Train-split predictions are "
                "in-sample.")
-    figure = resources.remembered(
+    figure = remembered(
         ("regression_figure", ws.tv.key, target.key, record.token),
         lambda: figures.PrerenderedFigure(figures.predicted_vs_actual_figure(
             actual=actual, predicted=predicted, splits=np.asarray(ws.tv.splits),
-            split_names=resources.SPLIT_NAMES, sample_ids=np.asarray(ws.tv.sample_ids),
+            split_names=SPLIT_NAMES, sample_ids=np.asarray(ws.tv.sample_ids),
             target=target.name)))
     chart, histogram = st.columns([3, 2])
     with chart:
@@ -74,7 +81,7 @@ def _on_select(tv_key: str) -> None:
     points = (event or {}).get("selection", {}).get("points", [])
     indices = [int(round(values[0])) for point in points
                if (values := components.customdata(point))]
-    state.set_regression_selection(tv_key, indices)
+    selection.set_regression_selection(tv_key, indices)
 
 
 def _caption(ws: Workspace, actual: np.ndarray, predicted: np.ndarray, index: int) -> str:
@@ -86,14 +93,14 @@ def _caption(ws: Workspace, actual: np.ndarray, predicted: np.ndarray, index: in
 
 
 def _selection(ws: Workspace, actual: np.ndarray, predicted: np.ndarray) -> None:
-    selected = state.regression_selection(ws.tv.key)
+    selected = selection.regression_selection(ws.tv.key)
     if len(selected) == 0:
         return
     title, clear = st.columns([5, 1], vertical_alignment="bottom")
     errors = np.abs(predicted[selected] - actual[selected])
     title.subheader(f"Selection: {len(selected):,} image{'s' if len(selected) != 1 else ''} "
                     f"· MAE {errors.mean():.3g}")
-    clear.button("Clear selection", on_click=state.clear_regression_selection,
+    clear.button("Clear selection", on_click=selection.clear_regression_selection,
                  key="clear_regression_selection")
     order = selected[np.argsort(-errors, kind="stable")]  # worst first
     components.paginated_grid(ws.dataset, order, partial(_caption, ws, actual, predicted),
@@ -102,12 +109,12 @@ def _selection(ws: Workspace, actual: np.ndarray, predicted: np.ndarray) -> None
 
 def _worst(ws: Workspace, actual: np.ndarray, predicted: np.ndarray) -> None:
     st.subheader("Worst errors")
-    split_names = [name for code, name in enumerate(resources.SPLIT_NAMES)
+    split_names = [name for code, name in enumerate(SPLIT_NAMES)
                    if np.any(ws.tv.splits == code)]
     left, right = st.columns(2)
     split = left.selectbox("Split", split_names, index=len(split_names) - 1,
                            key="regression_split")
-    rows = np.flatnonzero(ws.tv.splits == resources.split_code(split))
+    rows = np.flatnonzero(ws.tv.splits == SPLIT_CODES[split])
     if len(ws.class_names) >= 2:
         options = ["all", *ws.class_names]
         chosen = right.selectbox("Class", options, key=state.REGRESSION_CLASS)
@@ -144,7 +151,7 @@ def _outliers(ws: Workspace, head) -> None:
                "Suspect the value before the image.")
     if not st.toggle("Rank the target outliers", key="regression_outliers"):
         return
-    ranked = resources.target_outliers(ws, folds=OUTLIER_FOLDS)
+    ranked = target_outliers(ws, folds=OUTLIER_FOLDS, report=REPORT)
     flagged = ranked[ranked["flagged"]]
     st.markdown(f"**{len(flagged):,}** of {len(ranked):,} values flagged; the 21 most "
                 "suspicious:")

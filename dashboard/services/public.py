@@ -1,0 +1,66 @@
+"""Public mode: core.base.public decides and enforces; the app hides and explains."""
+
+from __future__ import annotations
+
+from core.base import public as rules_module
+from core.base.public import PublicModeError
+from dashboard.state import session
+
+
+def public_policy():
+    """The public policy in force (core.base.public.PublicPolicy; read from the environment)."""
+    return rules_module.policy()  # looked up per call (tests replace it)
+
+
+def is_public() -> bool:
+    return public_policy().enabled
+
+
+def megabytes(size: int) -> str:
+    if size < 1e6:
+        return f"{size / 1e3:,.0f} kB"
+    return f"{size / 1e6:,.1f} MB" if size < 1e9 else f"{size / 1e9:,.1f} GB"
+
+
+def upload_limits() -> str:
+    """The public upload limits in words (shown next to the uploaders)."""
+    rules = public_policy()
+    return (f"Up to {rules.max_upload_bytes / 1e6:g} MB and {rules.max_upload_images:,} images "
+            f"per .zip, {rules.max_image_pixels / 1e6:g} megapixels per image. Your upload is "
+            f"kept in a folder of your session only, and removed after "
+            f"{rules.upload_ttl_seconds / 3600:g} hour{'s' if rules.upload_ttl_seconds != 3600 else ''}.")
+
+
+def session_uploads():
+    """This session's uploads folder (core.datasets.uploads; per session in a public app)."""
+    from core.datasets.uploads import session_uploads_dir
+
+    return session_uploads_dir(session_id=session.session_token())
+
+
+def start_session() -> None:
+    """Once per browser session: remove other sessions' uploads past their time limit."""
+    if session.session_started():
+        return
+    from core.datasets.uploads import prune_uploads
+
+    session.session_token()
+    prune_uploads()
+
+
+def check_inspect_upload(name: str, size: int) -> None:
+    """A public app classifies images of up to max_inspect_bytes (checked before decoding)."""
+    rules = public_policy()
+    if rules.enabled and size > rules.max_inspect_bytes:
+        raise PublicModeError(
+            f"{name} is {megabytes(size)}; this public Transfer Lens classifies images of up "
+            f"to {megabytes(rules.max_inspect_bytes)}. Fix: upload a smaller copy of the image.")
+
+
+def check_inspect_image(image) -> None:
+    rules = public_policy()
+    pixels = int(image.shape[0]) * int(image.shape[1])
+    if rules.enabled and pixels > rules.max_image_pixels:
+        raise PublicModeError(
+            f"The image has {pixels / 1e6:.1f} megapixels; this public Transfer Lens takes up "
+            f"to {rules.max_image_pixels / 1e6:g} per image. Fix: upload a smaller copy.")

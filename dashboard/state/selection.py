@@ -1,0 +1,120 @@
+"""Points picked on the maps (the projection, predicted-vs-actual), the density map's zoom
+and the chosen image, each valid for one set of transfer values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import numpy as np
+import streamlit as st
+
+from dashboard.state import PROJ_3D, PROJ_METHOD, TSNE_PERPLEXITY, UMAP_MIN_DIST, UMAP_NEIGHBORS
+
+SELECTION = "selection"
+REGRESSION_SELECTION = "regression_selection"  # picked on predicted-vs-actual (a Selection)
+CHOSEN_IMAGE = "chosen_image"
+PROJ_ZOOM = "proj_zoom"  # (projection key, x range, y range) of a zoomed density map
+
+
+@dataclass
+class Selection:
+    """Sample indices picked on the projection, valid for one set of transfer values."""
+
+    tv_key: str
+    indices: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    # the box/lasso's bounding box on the map (display units): what "Zoom to selection" shows
+    region: tuple | None = None
+
+
+def _indices(key: str, tv_key: str) -> np.ndarray:
+    stored: Selection | None = st.session_state.get(key)
+    if stored is None or stored.tv_key != tv_key:
+        return np.zeros(0, dtype=np.int64)
+    return stored.indices
+
+
+# --- the projection's selection ---
+
+def selection(tv_key: str) -> np.ndarray:
+    return _indices(SELECTION, tv_key)
+
+
+def set_selection(tv_key: str, indices: Iterable[int], region: tuple | None = None) -> None:
+    array = np.unique(np.asarray(indices if isinstance(indices, np.ndarray) else list(indices),
+                                 dtype=np.int64))
+    st.session_state[SELECTION] = Selection(tv_key=tv_key, indices=array, region=region)
+
+
+def selection_region(tv_key: str) -> tuple | None:
+    """((x0, x1), (y0, y1)) around the current box/lasso selection, if there is one."""
+    stored: Selection | None = st.session_state.get(SELECTION)
+    return None if stored is None or stored.tv_key != tv_key else stored.region
+
+
+def clear_selection() -> None:
+    st.session_state.pop(SELECTION, None)
+
+
+def zoom(projection_key: str) -> tuple | None:
+    """The region of this map the density view is zoomed into, or None for all of it."""
+    stored = st.session_state.get(PROJ_ZOOM)
+    return stored[1] if stored and stored[0] == projection_key else None
+
+
+def set_zoom(projection_key: str, region: tuple | None) -> None:
+    if region is None:
+        st.session_state.pop(PROJ_ZOOM, None)
+    else:
+        st.session_state[PROJ_ZOOM] = (projection_key, region)
+
+
+def projection_choice() -> tuple[str, int, dict | None]:
+    """The method, dimensions and parameters the Projections view shows (or would show)."""
+    method = st.session_state.get(PROJ_METHOD, "pca")
+    dims = 3 if st.session_state.get(PROJ_3D) else 2
+    params = None
+    if method == "tsne" and TSNE_PERPLEXITY in st.session_state:
+        params = {"perplexity": st.session_state[TSNE_PERPLEXITY]}
+    elif method == "umap" and UMAP_NEIGHBORS in st.session_state:
+        params = {"n_neighbors": st.session_state[UMAP_NEIGHBORS],
+                  "min_dist": st.session_state[UMAP_MIN_DIST]}
+    return method, dims, params
+
+
+# --- predicted vs actual (regression) ---
+
+def regression_selection(tv_key: str) -> np.ndarray:
+    return _indices(REGRESSION_SELECTION, tv_key)
+
+
+def set_regression_selection(tv_key: str, indices: Iterable[int]) -> None:
+    array = np.unique(np.asarray(list(indices), dtype=np.int64))
+    st.session_state[REGRESSION_SELECTION] = Selection(tv_key=tv_key, indices=array)
+
+
+def clear_regression_selection() -> None:
+    st.session_state.pop(REGRESSION_SELECTION, None)
+
+
+# --- the chosen image (its neighbours, Inspect) ---
+
+def chosen_image(tv_key: str) -> int | None:
+    """The sample whose neighbours (and inspection) the user asked for."""
+    stored = st.session_state.get(CHOSEN_IMAGE)
+    if not stored or stored[0] != tv_key:
+        return None
+    return stored[1]
+
+
+def choose_image(tv_key: str, index: int) -> None:
+    st.session_state[CHOSEN_IMAGE] = (tv_key, int(index))
+
+
+def forget_image() -> None:
+    st.session_state.pop(CHOSEN_IMAGE, None)
+
+
+def choose_image_from(tv_key: str, widget_key: str) -> None:
+    """on_change callback: the image a widget (selectbox, number input) now shows."""
+    choose_image(tv_key, st.session_state[widget_key])

@@ -1,0 +1,74 @@
+"""The link: what the page shows, in the URL's query string (st.query_params).
+
+Read once at session start (they seed the widgets; invalid values are ignored with a
+warning), written back on every run, so a reload or a shared link shows the same picture.
+The view itself is the URL's path (dashboard/pages.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+URL_DATASET = "ds"  # a built-in dataset name or a folder / .zip path
+URL_BACKBONE = "bb"  # a registered backbone or "model.keras:layer"
+URL_SIZE = "px"  # input size in pixels, or "auto"
+URL_LIMIT = "n"  # images to embed, or "all"
+URL_METHOD = "m"  # projection method: pca, tsne, umap
+URL_COLOUR = "c"  # colour the projection by: class, predicted, correct, confidence, split
+URL_HEAD = "h"  # the active head's key (a cached head on these transfer values)
+URL_TARGET = "t"  # a numeric target's name (absent: the classes)
+URL_KEYS = (URL_DATASET, URL_BACKBONE, URL_SIZE, URL_LIMIT, URL_METHOD, URL_COLOUR, URL_HEAD,
+            URL_TARGET)
+URL_START = "_url_start"  # the link's parameters at session start, taken one by one
+URL_WARNINGS = "_url_warnings"  # link parameters that were ignored, and why
+
+
+def _url_start() -> dict[str, str]:
+    if URL_START not in st.session_state:
+        st.session_state[URL_START] = {key: st.query_params[key] for key in URL_KEYS
+                                       if key in st.query_params}
+    return st.session_state[URL_START]
+
+
+def take_url(name: str) -> str | None:
+    """The link's value for `name` at session start, once (None: absent or already taken)."""
+    value = _url_start().pop(name, None)
+    return None if value is None else str(value).strip() or None
+
+
+def reject_url(name: str, value: str, why: str) -> None:
+    """A link parameter that cannot be used: it is ignored, with a warning (see url_warnings)."""
+    st.session_state.setdefault(URL_WARNINGS, []).append(f"`{name}={value}`: {why}")
+
+
+def take_url_warnings() -> list[str]:
+    return st.session_state.pop(URL_WARNINGS, [])
+
+
+def write_url(values: dict[str, Any]) -> None:
+    """Put the current choices in the URL (None removes a parameter). Parameters not taken
+    yet (a method for a view not shown yet) stay as the link gave them."""
+    pending = _url_start()
+    for name in URL_KEYS:
+        value = values.get(name)
+        if value is None and name in pending:
+            value = pending[name]
+        if value is None:
+            if name in st.query_params:
+                del st.query_params[name]
+        elif st.query_params.get(name) != str(value):
+            st.query_params[name] = str(value)
+
+
+def url_params() -> dict[str, str]:
+    """The URL's parameters now (to carry them across a page switch)."""
+    return st.query_params.to_dict()
+
+
+def resend_url() -> None:
+    """Send the URL's parameters to the browser again: a click in the menu at the top drops
+    them from the address bar, while the server still holds them (so write_url sees no
+    change to send)."""
+    st.query_params.from_dict(url_params())

@@ -1,0 +1,105 @@
+"""Waiting for transfer values: the extraction's progress with Stop, and the note with
+Resume when the user stopped it or cleared the cache (services.extraction calls these);
+in the sidebar, an extraction running in the background while the views show others."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.base.background import BackgroundJob
+from core.base.progress import Progress
+from core.datasets.base import ImageDataset
+from dashboard.services.extraction import Settings
+from dashboard.state import session
+from dashboard.ui.progress import computing_area, progress_panel, queued_text
+
+
+class ExtractionPanel:
+    """services.extraction.ExtractionWatch, drawn in the view's frame."""
+
+    def wait(self, job: BackgroundJob, settings: Settings, dataset: ImageDataset,
+             key: str) -> None:
+        with computing_area("Computing transfer values"):  # alone in the view's frame
+            _wait_for_extraction(job, settings, dataset, key)
+
+    def paused(self, why: str, n: int) -> None:
+        _show_paused(why, n)
+
+
+WATCH = ExtractionPanel()
+
+
+def _wait_for_extraction(job: BackgroundJob, settings: Settings, dataset: ImageDataset,
+                         key: str) -> None:
+    """Progress of the background extraction with a Stop button and a word on why, until
+    it is done. A click reruns the script, which ends this wait, not the extraction."""
+    stop_slot = st.empty()
+    # Stop marks the key paused; the rerun then lets go of the job, which stops at its
+    # next progress report (finished chunks are kept) unless another session waits for it.
+    stop_slot.button("Stop", key="stop_extraction", on_click=session.pause_extraction,
+                     args=(key,), icon=":material/stop_circle:",
+                     help="Stops after the current batch; finished chunks are kept.")
+    explain = st.empty()
+    explain.caption(
+        f"First time for this dataset, backbone and input size: every image goes through "
+        f"{settings.backbone} once, and the transfer values are cached, so next time they "
+        "load in a second. The views open as soon as this is done.")
+    label = (f"Starting {settings.backbone} to embed {len(dataset):,} images at "
+             f"{settings.image_size} px…")
+    starting = Progress("loading the model, first batch", 0, len(dataset))
+    try:
+        with progress_panel(label, starting="loading the model, first batch…") as panel:
+            # every pass draws (the panel redraws at most ~8 times a second), which is
+            # also where Streamlit can end this run when the user clicks
+            while not job.wait(0.15):
+                panel(job.progress or starting)
+    finally:
+        stop_slot.empty()
+        explain.empty()
+
+
+def _show_paused(why: str, n: int) -> None:
+    if why == session.CLEARED:
+        st.info(f"The cache was cleared: the transfer values of these {n:,} images are "
+                "computed again when you ask.", icon=":material/delete_sweep:")
+        st.button("Recompute transfer values", on_click=session.resume_extraction,
+                  type="primary", key="resume_extraction", icon=":material/refresh:")
+        return
+    st.warning("Extraction stopped. The chunks already finished are kept in the cache; "
+               "resuming continues from there.", icon=":material/pause_circle:")
+    st.button("Resume extraction", on_click=session.resume_extraction, type="primary",
+              key="resume_extraction")
+
+
+# --- an extraction running in the background (the sidebar) ---
+
+POLL_SECONDS = 1.0
+
+
+def pending_extraction(pending) -> None:
+    """While the sidebar's new settings are embedded in the background (the views show the
+    previous workspace meanwhile): its progress, refreshed every second, and Stop; the
+    whole page reruns once the values are ready, so the views switch to them."""
+    @st.fragment(run_every=POLL_SECONDS)
+    def poll() -> None:
+        job = pending.job
+        if job.done or session.extraction_paused(pending.key):
+            st.rerun(scope="app")  # the views switch to the new values (or say it stopped)
+        box = st.container(border=True)
+        box.markdown(f"**Embedding in the background:** {pending.describe()}")
+        progress = job.progress
+        if progress is None:
+            box.progress(0.0, text="loading the model, first batch…")
+        elif progress.stage == "queued":
+            box.progress(0.0, text=queued_text(progress))
+        else:
+            box.progress(progress.fraction, text=progress.describe())
+        box.caption("The views keep showing the previous transfer values meanwhile and "
+                    "switch by themselves when the new ones are ready.")
+        box.button("Stop", key="stop_background_extraction", icon=":material/stop_circle:",
+                   on_click=session.pause_extraction, args=(pending.key,),
+                   help="Stops after the current batch; finished chunks are kept, and "
+                        "choosing these settings again resumes from them.")
+
+    with st.sidebar:
+        poll()
