@@ -66,7 +66,7 @@ class Plan:
     scatter_points: tuple[int, ...] = (70_000, 1_000_000)
     landmark_points: int = 1_000_000
     landmark_sample: int = 0
-    # the chart in headless Chromium (benchmarks/browser_scatter.py) on these datasets' real
+    # the chart in headless Chromium (benchmarks/workers/browser_scatter.py) on these datasets' real
     # values at these sizes (px); () skips it (quick runs, or no Chromium)
     browser_datasets: tuple[tuple[str, int], ...] = (("fashion_mnist", 96),
                                                      ("fashion_mnist_1m", 32))
@@ -155,7 +155,7 @@ class Run:
     def worker(self, module: str, *args: Any, timeout: float | None = None,
                env: dict[str, str] | None = None) -> dict:
         """Run one worker module in a fresh process and return its JSON result."""
-        self.log(f"{module.removeprefix('benchmarks.')} {' '.join(map(str, args))}"
+        self.log(f"{module.removeprefix('benchmarks.workers.')} {' '.join(map(str, args))}"
                  + (f" {env}" if env else ""))
         return run_worker(module, *map(str, args), timeout=timeout or self.plan.worker_timeout_s,
                           env={**self.env, **(env or {})})

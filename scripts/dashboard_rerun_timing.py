@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.dashboard_rerun_worker import format_result, measure, use_backbone  # noqa: E402
+from benchmarks.workers.dashboard_rerun_worker import format_result, measure, use_backbone  # noqa: E402
 
 
 def main() -> None:

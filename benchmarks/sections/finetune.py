@@ -15,7 +15,7 @@ def run(*, run: Run) -> list[str]:
     results, errors = [], []
     for size in plan.finetune_sizes:
         try:
-            results.append(run.worker("benchmarks.finetune_speed_worker", "--size", size,
+            results.append(run.worker("benchmarks.workers.finetune_speed_worker", "--size", size,
                                       "--batch", plan.finetune_batch,
                                       "--steps", plan.finetune_steps))
         except Exception as error:
@@ -60,7 +60,7 @@ def _ablation(*, run: Run, size: int, errors: list[str]) -> list[str]:
     for _ in range(2):
         for label, args, env in VARIANTS:
             try:
-                result = run.worker("benchmarks.finetune_speed_worker", "--size", size,
+                result = run.worker("benchmarks.workers.finetune_speed_worker", "--size", size,
                                     "--batch", plan.finetune_batch, "--steps",
                                     plan.finetune_steps, *args, env=env)
             except Exception as error:

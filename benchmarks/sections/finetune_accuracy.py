@@ -20,7 +20,7 @@ def run(*, run: Run) -> list[str]:
     results, errors = [], []
     for seed in plan.finetune_accuracy_seeds:
         try:
-            results.append(run.worker("benchmarks.finetune_accuracy_worker", "--dataset",
+            results.append(run.worker("benchmarks.workers.finetune_accuracy_worker", "--dataset",
                                       plan.finetune_accuracy_dataset, "--backbone",
                                       plan.finetune_accuracy_backbone, "--seed", seed,
                                       "--extra", *plan.finetune_accuracy_extra))
