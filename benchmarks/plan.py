@@ -48,6 +48,7 @@ class Plan:
     finetune_sizes: tuple[int, ...]
     finetune_batch: int
     finetune_steps: int
+    depthwise_repeats: int  # timed steps per shape of the depthwise-gradient comparison
     # quality: (dataset, backbone, px, limit) per input, noise levels, seeds
     quality_inputs: tuple[tuple[str, str, int, int], ...]
     quality_noise: tuple[float, ...]
@@ -98,6 +99,7 @@ class Plan:
             dashboard_dataset=dataset, dashboard_backbone=BACKBONE, dashboard_size=96,
             dashboard_limits=("10000", "all"), dashboard_repeats=5,
             finetune_sizes=(64, 96, 128), finetune_batch=128, finetune_steps=12,
+            depthwise_repeats=20,
             quality_inputs=((dataset, BACKBONE, 96, 10_000), ("digits", BACKBONE, 0, 0)),
             quality_noise=(0.01, 0.03, 0.05), quality_seeds=(1, 2, 3),
             worker_timeout_s=3 * 3600.0)
@@ -116,6 +118,7 @@ class Plan:
             dashboard_dataset="digits", dashboard_backbone="tiny_test_cnn", dashboard_size=32,
             dashboard_limits=("1000", "all"), dashboard_repeats=1,
             finetune_sizes=(32, 48), finetune_batch=8, finetune_steps=2,
+            depthwise_repeats=2,
             quality_inputs=(("digits", "pixels", 0, 0),), quality_noise=(0.03,),
             quality_seeds=(1,), worker_timeout_s=600.0,
             ray_images=256, ray_size=32, ray_projection_images=128, regression_limit=600,
