@@ -53,10 +53,15 @@ def main() -> None:
         config = config_from_params(params, seed=args.seed, backbone=args.backbone)
         backbone = args.backbone
     dataset = load_dataset(name=args.dataset)
+    if args.run_dir:  # checked first: a run of other settings would be trained from scratch
+        from core.finetune.run import run_dir_for
+
+        expected = run_dir_for(dataset=dataset, backbone=backbone, config=config,
+                               cache_dir=cache_dir)
+        if expected.resolve() != args.run_dir.resolve():
+            raise SystemExit(f"{args.run_dir} is not the run of its settings on {args.dataset}")
     done = fine_tune_and_evaluate(dataset=dataset, backbone=backbone, config=config,
                                   cache_dir=cache_dir)
-    if args.run_dir and done.result.run_dir.resolve() != args.run_dir.resolve():
-        raise SystemExit(f"{args.run_dir} is not the run of these settings on {args.dataset}")
     mlp = train_head(tv=done.before, head="mlp", seed=config.seed, cache_dir=cache_dir)
     labels = np.asarray(done.after.labels)
     val, test = (split_mask(done.after.splits, name) for name in ("val", "test"))
