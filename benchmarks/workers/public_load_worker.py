@@ -28,10 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import emit
+from benchmarks.common import ROOT, emit
 from tests.streamlit_server import streamlit_server
 
-ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 # each view and the end of its URL path (Projections is the default page, "/")
 VIEWS = {"Confusion matrix": "/confusion", "Failures": "/failures", "Data quality": "/quality",
