@@ -48,6 +48,7 @@ class Plan:
     finetune_sizes: tuple[int, ...]
     finetune_batch: int
     finetune_steps: int
+    depthwise_repeats: int  # timed steps per shape of the depthwise-gradient comparison
     # quality: (dataset, backbone, px, limit) per input, noise levels, seeds
     quality_inputs: tuple[tuple[str, str, int, int], ...]
     quality_noise: tuple[float, ...]
@@ -66,7 +67,7 @@ class Plan:
     scatter_points: tuple[int, ...] = (70_000, 1_000_000)
     landmark_points: int = 1_000_000
     landmark_sample: int = 0
-    # the chart in headless Chromium (benchmarks/browser_scatter.py) on these datasets' real
+    # the chart in headless Chromium (benchmarks/workers/browser_scatter.py) on these datasets' real
     # values at these sizes (px); () skips it (quick runs, or no Chromium)
     browser_datasets: tuple[tuple[str, int], ...] = (("fashion_mnist", 96),
                                                      ("fashion_mnist_1m", 32))
@@ -98,6 +99,7 @@ class Plan:
             dashboard_dataset=dataset, dashboard_backbone=BACKBONE, dashboard_size=96,
             dashboard_limits=("10000", "all"), dashboard_repeats=5,
             finetune_sizes=(64, 96, 128), finetune_batch=128, finetune_steps=12,
+            depthwise_repeats=20,
             quality_inputs=((dataset, BACKBONE, 96, 10_000), ("digits", BACKBONE, 0, 0)),
             quality_noise=(0.01, 0.03, 0.05), quality_seeds=(1, 2, 3),
             worker_timeout_s=3 * 3600.0)
@@ -116,6 +118,7 @@ class Plan:
             dashboard_dataset="digits", dashboard_backbone="tiny_test_cnn", dashboard_size=32,
             dashboard_limits=("1000", "all"), dashboard_repeats=1,
             finetune_sizes=(32, 48), finetune_batch=8, finetune_steps=2,
+            depthwise_repeats=2,
             quality_inputs=(("digits", "pixels", 0, 0),), quality_noise=(0.03,),
             quality_seeds=(1,), worker_timeout_s=600.0,
             ray_images=256, ray_size=32, ray_projection_images=128, regression_limit=600,
@@ -155,7 +158,7 @@ class Run:
     def worker(self, module: str, *args: Any, timeout: float | None = None,
                env: dict[str, str] | None = None) -> dict:
         """Run one worker module in a fresh process and return its JSON result."""
-        self.log(f"{module.removeprefix('benchmarks.')} {' '.join(map(str, args))}"
+        self.log(f"{module.removeprefix('benchmarks.workers.')} {' '.join(map(str, args))}"
                  + (f" {env}" if env else ""))
         return run_worker(module, *map(str, args), timeout=timeout or self.plan.worker_timeout_s,
                           env={**self.env, **(env or {})})

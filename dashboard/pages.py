@@ -16,6 +16,7 @@ from typing import Callable
 import streamlit as st
 
 from dashboard import state
+from dashboard.state import url
 
 
 @dataclass(frozen=True)
@@ -93,9 +94,9 @@ def navigation(draw: Callable[[View], None], *, dataset=None) -> st.Page:
                             f"**{name}** has none, so this is “{VIEWS[0].title}”.")
             view = VIEWS[0]
         # the widgets drawn so far keep their state: a run stopped for a switch keeps all
-        st.switch_page(page(view), query_params=state.url_params())
+        st.switch_page(page(view), query_params=url.url_params())
     if state.shown_view() != path:
-        state.resend_url()
+        url.resend_url()
     state.set_shown_view(path)
     return current
 
@@ -108,7 +109,7 @@ def view_note() -> str | None:
 def go_to(view: View) -> None:
     """Switch to `view` in the same run (a button's on_click: callbacks run before the
     script, so the script runs once, on the new page). Keeps the URL's parameters."""
-    st.switch_page(page(view), query_params=state.url_params())
+    st.switch_page(page(view), query_params=url.url_params())
 
 
 def _not_drawn(view: View) -> None:

@@ -94,7 +94,7 @@ def test_quality_cli_json_and_csv(capsys, tmp_path):
 def _digits_with_planted_copies(per_kind: int = 20, seed: int = 0):
     """300 digits upscaled to 28×28 (like a small Fashion-MNIST) with `per_kind` copies of
     train images of each kind added to test; raw pixels stand in for transfer values."""
-    from benchmarks.outliers_worker import upscaled_digits
+    from benchmarks.workers.outliers_worker import upscaled_digits
     from benchmarks.planted_copies import KINDS, plant_copies
     from core.datasets.base import make_array_dataset, stratified_splits
 

@@ -14,9 +14,11 @@ def run(*, run: Run) -> list[str]:
     plan = run.plan
     rate, rate_note = _extraction_rate(run)
     with tempfile.TemporaryDirectory(prefix="bench-cache-", dir=run.scratch) as cache_dir:
-        built = run.worker("benchmarks.cache_open_worker", "--phase", "build", "--cache-dir",
+        built = run.worker("benchmarks.workers.cache_open_worker",
+                           "--phase", "build", "--cache-dir",
                            cache_dir, "--n", plan.cache_rows, "--dim", plan.cache_dim)
-        opened = run.worker("benchmarks.cache_open_worker", "--phase", "open", "--cache-dir",
+        opened = run.worker("benchmarks.workers.cache_open_worker",
+                            "--phase", "open", "--cache-dir",
                             cache_dir, "--key", built["key"])
     n = built["n"]
     recompute = n / rate
@@ -52,7 +54,8 @@ def _extraction_rate(run: Run) -> tuple[float, str]:
         return rates[size], (f"the pipeline's {rates[size]:.0f} images/s measured in section 1 "
                              f"({BACKBONE} at {size} px)")
     n = run.plan.recompute_images
-    result = run.worker("benchmarks.extraction_worker", "--backbone", BACKBONE, "--size", size,
+    result = run.worker("benchmarks.workers.extraction_worker",
+                        "--backbone", BACKBONE, "--size", size,
                         "--n", n, "--rounds", 1)
     rate = result["pipeline_images_per_s"]
     return rate, (f"{rate:.0f} images/s, the pipeline's rate measured in this section on "

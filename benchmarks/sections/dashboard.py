@@ -15,7 +15,7 @@ def run(*, run: Run) -> list[str]:
     for limit in plan.dashboard_limits:
         try:
             results.append(run.worker(
-                "benchmarks.dashboard_rerun_worker", "--dataset", plan.dashboard_dataset,
+                "benchmarks.workers.dashboard_rerun_worker", "--dataset", plan.dashboard_dataset,
                 "--backbone", plan.dashboard_backbone, "--size", plan.dashboard_size,
                 "--limit", limit, "--repeats", plan.dashboard_repeats))
         except Exception as error:

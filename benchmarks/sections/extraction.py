@@ -14,7 +14,7 @@ def run(*, run: Run) -> list[str]:
     rows, rates, errors = [], {}, []
     for size in plan.extraction_sizes:
         try:
-            result = run.worker("benchmarks.extraction_worker", "--backbone", BACKBONE,
+            result = run.worker("benchmarks.workers.extraction_worker", "--backbone", BACKBONE,
                                 "--size", size, "--n", plan.extraction_images,
                                 "--rounds", plan.extraction_rounds)
         except Exception as error:  # one size failing must not hide the others

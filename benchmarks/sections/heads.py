@@ -19,7 +19,7 @@ def run(*, run: Run) -> list[str]:
     for backbone, size, heads in inputs:
         label = "raw pixels" if backbone == PIXELS else f"{backbone} at {size} px"
         try:  # extraction (or a cache hit) first, so head workers time only training
-            values = run.worker("benchmarks.transfer_values_worker", "--dataset", dataset,
+            values = run.worker("benchmarks.workers.transfer_values_worker", "--dataset", dataset,
                                 "--backbone", backbone, "--size", size)
         except Exception as error:
             errors.append(f"- {label}: preparing the values failed: "
@@ -31,7 +31,7 @@ def run(*, run: Run) -> list[str]:
         logreg_s = None
         for head in heads:
             try:
-                result = run.worker("benchmarks.head_training_worker", "--dataset", dataset,
+                result = run.worker("benchmarks.workers.head_training_worker", "--dataset", dataset,
                                     "--backbone", backbone, "--size", size, "--head", head)
             except Exception as error:
                 errors.append(f"- {label}, {head}: `{report.error_summary(error)}`")

@@ -22,19 +22,20 @@ def run(*, run: Run) -> list[str]:
     got: dict[str, dict[int, Any]] = {m: {} for m in ("pca", "tsne", "before", "sklearn",
                                                       "umap", "tsne_seeds", "sklearn_seeds")}
     for n in plan.projection_points:
-        got["pca"][n] = _attempt(run, "benchmarks.projection_worker", "--method", "pca",
+        got["pca"][n] = _attempt(run, "benchmarks.workers.projection_worker", "--method", "pca",
                                  "--n", n, "--source", source)
         x_file = run.scratch / f"tsne-input-{n}.npy"
-        got["tsne"][n] = _attempt(run, "benchmarks.projection_worker", "--method", "tsne",
+        got["tsne"][n] = _attempt(run, "benchmarks.workers.projection_worker", "--method", "tsne",
                                   "--n", n, "--source", source, "--save-input", x_file)
-        got["before"][n] = _attempt(run, "benchmarks.projection_worker", "--method", "tsne",
+        got["before"][n] = _attempt(run, "benchmarks.workers.projection_worker", "--method", "tsne",
                                     "--n", n, "--source", source, "--engine", "before")
         if n <= plan.sklearn_max_points and "error" not in got["tsne"][n]:
-            got["sklearn"][n] = _attempt(run, "benchmarks.sklearn_tsne_worker", "--input", x_file,
+            got["sklearn"][n] = _attempt(run, "benchmarks.workers.sklearn_tsne_worker",
+                                         "--input", x_file,
                                          timeout=plan.sklearn_cap_s + SKLEARN_STARTUP_S)
             _other_seeds(run, n, source, x_file, got)
             x_file.unlink(missing_ok=True)
-        got["umap"][n] = _attempt(run, "benchmarks.projection_worker", "--method", "umap",
+        got["umap"][n] = _attempt(run, "benchmarks.workers.projection_worker", "--method", "umap",
                                   "--n", n, "--source", source)
     return [f"Input: {source_note}. Each method and N ran in a fresh worker process with an "
             "empty scratch cache (nothing is a cache hit). t-SNE: perplexity 30 on the same "
@@ -89,9 +90,10 @@ def _other_seeds(run: Run, n: int, source: str, x_file: Path, got: dict) -> None
     after the first, each pair on the same input, for recall@10 over several inputs."""
     ours, theirs = [got["tsne"][n]], [got["sklearn"][n]]
     for seed in run.plan.tsne_quality_seeds[1:]:
-        ours.append(_attempt(run, "benchmarks.projection_worker", "--method", "tsne", "--n", n,
+        ours.append(_attempt(run, "benchmarks.workers.projection_worker",
+                             "--method", "tsne", "--n", n,
                              "--source", source, "--subset-seed", seed, "--save-input", x_file))
-        theirs.append(_attempt(run, "benchmarks.sklearn_tsne_worker", "--input", x_file,
+        theirs.append(_attempt(run, "benchmarks.workers.sklearn_tsne_worker", "--input", x_file,
                                timeout=run.plan.sklearn_cap_s + SKLEARN_STARTUP_S))
     got["tsne_seeds"][n], got["sklearn_seeds"][n] = ours, theirs
 
@@ -120,19 +122,20 @@ def _scatter_and_landmarks(run: Run, source: str) -> list[str]:
     """The chart's bytes per rerun at each N, and t-SNE/UMAP through the landmark path."""
     plan = run.plan
     real = "--source", ("real" if source != SYNTHETIC else "synthetic")
-    scatter = {n: _attempt(run, "benchmarks.scatter_worker", "--n", n, *real)
+    scatter = {n: _attempt(run, "benchmarks.workers.scatter_worker", "--n", n, *real)
                for n in plan.scatter_points}
     million = _million(run) if source != SYNTHETIC else None
     landmark_args = ("--n", plan.landmark_points,
                      *(("--landmarks", plan.landmark_sample) if plan.landmark_sample else ()),
                      *(("--synthetic",) if source == SYNTHETIC else ()),
                      *(("--dataset", million[0], "--size", million[1]) if million else ()))
-    landmarks = {m: _attempt(run, "benchmarks.landmark_worker", "--method", m, *landmark_args)
+    landmarks = {m: _attempt(run, "benchmarks.workers.landmark_worker",
+                             "--method", m, *landmark_args)
                  for m in ("tsne", "umap")}
     switched = [] if source == SYNTHETIC else [("fashion_mnist", REAL_SIZE),
                                               *([million] if million else [])]
     switches = [(f"{dataset} at {size} px",
-                 _attempt(run, "benchmarks.dashboard_rerun_worker", "--dataset", dataset,
+                 _attempt(run, "benchmarks.workers.dashboard_rerun_worker", "--dataset", dataset,
                           "--size", size, "--limit", "all", "--method-switch"))
                 for dataset, size in switched]
 
@@ -163,7 +166,8 @@ def _scatter_and_landmarks(run: Run, source: str) -> list[str]:
     where = ("the 2-D PCA of the real values, repeated with 1% jitter above 70,000 points "
              "(derived from real values, not extracted)" if source != SYNTHETIC
              else "seeded Gaussian blobs")
-    return ["", "The projection chart at any N (`benchmarks/scatter_worker.py`, coordinates: "
+    return ["", "The projection chart at any N (`benchmarks/workers/scatter_worker.py`, "
+            "coordinates: "
             f"{where}): bytes of the figure JSON Streamlit sends on each rerun that draws it; "
             "up to `map_figures.POINTS_UP_TO` the light scatter (uint16 positions, uint32 index "
             "customdata, base64), above it the density image of every point (datashader, "
@@ -174,7 +178,8 @@ def _scatter_and_landmarks(run: Run, source: str) -> list[str]:
             *report.table(["N", "chart", "bytes per rerun", "bytes/point",
                            "cached switch (ms)", "aggregation"],
                           [scatter_row(n) for n in plan.scatter_points]),
-            "t-SNE and UMAP through the landmark path (`benchmarks/landmark_worker.py`: fit a "
+            "t-SNE and UMAP through the landmark path (`benchmarks/workers/landmark_worker.py`: "
+            "fit a "
             "seeded sample, place the rest with the library's `transform`; "
             + ("the real values from the 1280-d ones, the shared PCA-50 included in the time"
                if million else "50-D values derived from real ones, see the worker"
@@ -197,14 +202,14 @@ def _million(run: Run) -> tuple[str, int] | None:
     if run.plan.million is None:
         return None
     dataset, size = run.plan.million
-    r = _attempt(run, "benchmarks.transfer_values_worker", "--dataset", dataset, "--backbone",
-                 BACKBONE, "--size", size)
+    r = _attempt(run, "benchmarks.workers.transfer_values_worker",
+                 "--dataset", dataset, "--backbone", BACKBONE, "--size", size)
     return None if "error" in r else (dataset, size)
 
 
 def _in_chromium(run: Run) -> list[str]:
     """The app's projection chart in headless Chromium on each plan.browser_datasets."""
-    from benchmarks.browser_scatter import CHROMIUM
+    from benchmarks.workers.browser_scatter import CHROMIUM
 
     if not run.plan.browser_datasets:
         return []
@@ -213,7 +218,8 @@ def _in_chromium(run: Run) -> list[str]:
                     "`bash scripts/setup.sh --dev` installs it)."]
     rows = []
     for dataset, size in run.plan.browser_datasets:
-        r = _attempt(run, "benchmarks.browser_scatter", "--dataset", dataset, "--size", size)
+        r = _attempt(run, "benchmarks.workers.browser_scatter",
+                     "--dataset", dataset, "--size", size)
         if "error" in r:
             rows.append([dataset, "failed", r["error"], "", "", "", "", ""])
             continue
@@ -228,7 +234,8 @@ def _in_chromium(run: Run) -> list[str]:
                      f"{r['selected']:,} ({exact})",
                      report.number(r["js_heap_mb"], 4),
                      f"{r['csv_rows']:,} rows in {report.seconds(r['csv_seconds'])}"])
-    return ["", "The chart in headless Chromium (`benchmarks/browser_scatter.py`: the app on the "
+    return ["", "The chart in headless Chromium (`benchmarks/workers/browser_scatter.py`: "
+            "the app on the "
                 "real values, Debian Chromium with software WebGL, one page): first chart from "
                 "page load (values cached, projection computed), a cached method switch from "
                 "click to chart drawn (median of 3), the frame interval while a 72-move lasso "
@@ -247,7 +254,7 @@ def _source(run: Run) -> tuple[str, str]:
         why = "quick run" if run.plan.quick else "Fashion-MNIST is not available here"
         return SYNTHETIC, f"{describe_source(SYNTHETIC)} ({why})"
     try:
-        tv = run.worker("benchmarks.transfer_values_worker", "--dataset", "fashion_mnist",
+        tv = run.worker("benchmarks.workers.transfer_values_worker", "--dataset", "fashion_mnist",
                         "--backbone", BACKBONE, "--size", REAL_SIZE)
     except Exception as error:
         return SYNTHETIC, (f"{describe_source(SYNTHETIC)}, because computing the real values "

@@ -11,7 +11,7 @@ RSS_LIMIT_MB = 2_500
 
 def run(*, run: Run) -> list[str]:
     sessions, seconds = (2, 20) if run.plan.quick else (8, 120)
-    r = run.worker("benchmarks.public_load_worker", "--sessions", sessions,
+    r = run.worker("benchmarks.workers.public_load_worker", "--sessions", sessions,
                    "--seconds", seconds, timeout=seconds + 600)
     if not r["view_switches"]:
         raise SectionFailed("no view switch completed", [f"- `{e}`" for e in r["errors"]])
@@ -36,7 +36,8 @@ def run(*, run: Run) -> list[str]:
     ]
     errors = [f"- `{e}`" for e in r["errors"]] + [
         f"- retried drag: {e}" for e in r.get("select_retries", [])]
-    return [f"`benchmarks/public_load_worker.py` starts `streamlit run dashboard/app.py` with "
+    return [f"`benchmarks/workers/public_load_worker.py` starts `streamlit run dashboard/app.py` "
+            f"with "
             "TRANSFER_LENS_PUBLIC=1 on the committed `demo/fashion_mnist_10k` bundle (scratch "
             "cache, localhost, stops by itself) and drives concurrent pages of one headless "
             "Chromium: each opens the app, goes once through every view (box-selecting on the "

@@ -32,7 +32,8 @@ def _label_errors(*, run: Run) -> list[str]:
             planted = 0
             for seed in plan.quality_seeds:
                 try:
-                    result = run.worker("benchmarks.label_noise_worker", "--dataset", dataset,
+                    result = run.worker("benchmarks.workers.label_noise_worker",
+                                        "--dataset", dataset,
                                         "--backbone", backbone, "--size", size, "--limit",
                                         limit, "--noise", noise, "--seed", seed)
                 except Exception as error:
@@ -71,7 +72,7 @@ def _outliers(*, run: Run) -> list[str]:
     plan = run.plan
     dataset = plan.quality_inputs[0][0]
     planted = PLANTED_OUTLIERS if not plan.quick else 30
-    results, errors = _per_seed(run, "outliers", "--planted", planted)
+    results, errors = _per_seed(run, "benchmarks.workers.outliers_worker", "--planted", planted)
     k = sum(r["k"] for r in results)
     rows = [[f"{dataset} ({results[0]['n']:,})", f"{k:,}",
              *(f"{sum(r['hits'][m] for r in results):,} ({report.percent(sum(r['hits'][m] for r in results) / k)})"
@@ -96,7 +97,8 @@ def _outliers(*, run: Run) -> list[str]:
 def _duplicates(*, run: Run) -> list[str]:
     plan = run.plan
     per_kind = 100 if not plan.quick else 10
-    results, errors = _per_seed(run, "duplicates", "--per-kind", per_kind)
+    results, errors = _per_seed(run, "benchmarks.workers.duplicates_worker",
+                                "--per-kind", per_kind)
     kinds = list(results[0]["features"])
     seeds = len(results)
     rows = []
@@ -146,14 +148,15 @@ def _duplicates(*, run: Run) -> list[str]:
             *errors, *([""] if errors else [])]
 
 
-def _per_seed(run: Run, kind: str, *args) -> tuple[list[dict], list[str]]:
-    """benchmarks.<kind>_worker on the first quality input once per seed: the results, and
+def _per_seed(run: Run, worker: str, *args) -> tuple[list[dict], list[str]]:
+    """`worker` on the first quality input once per seed: the results, and
     a line per failed seed (SectionFailed when every seed failed)."""
     dataset, backbone, size, limit = run.plan.quality_inputs[0]
+    kind = worker.rsplit(".", 1)[-1].removesuffix("_worker")  # for the messages
     results, errors = [], []
     for seed in run.plan.quality_seeds:
         try:
-            results.append(run.worker(f"benchmarks.{kind}_worker", "--dataset", dataset,
+            results.append(run.worker(worker, "--dataset", dataset,
                                       "--backbone", backbone, "--size", size, "--limit", limit,
                                       *args, "--seed", seed))
         except Exception as error:

@@ -30,7 +30,7 @@ def run(*, run: Run) -> list[str]:
     for label, extra, cores in CONFIGS:
         save = run.scratch / f"ray-{len(results)}.npy"
         try:
-            results[label] = (run.worker("benchmarks.ray_worker", "extract", "--dataset",
+            results[label] = (run.worker("benchmarks.workers.ray_worker", "extract", "--dataset",
                                          dataset, "--backbone", BACKBONE, "--size", size,
                                          "--n", n, "--save", save, *extra), cores, save)
         except Exception as error:  # one configuration failing must not hide the others
@@ -81,7 +81,7 @@ def _projection(*, run: Run, dataset: str, errors: list[str]) -> list[str]:
     on paper to 1M images on more workers."""
     plan = run.plan
     try:
-        result = run.worker("benchmarks.ray_worker", "extract", "--dataset", dataset,
+        result = run.worker("benchmarks.workers.ray_worker", "extract", "--dataset", dataset,
                             "--backbone", BACKBONE, "--size", 224, "--n",
                             plan.ray_projection_images, "--engine", "ray", "--workers", 2,
                             "--chunk", 256)
@@ -113,7 +113,7 @@ def _prediction(*, run: Run, dataset: str, errors: list[str]) -> list[str]:
     """`predict` on both engines over the test images written as PNG files."""
     plan = run.plan
     try:
-        r = run.worker("benchmarks.ray_worker", "predict-check", "--dataset", dataset,
+        r = run.worker("benchmarks.workers.ray_worker", "predict-check", "--dataset", dataset,
                        "--backbone", BACKBONE, "--size", plan.ray_size, "--workers", 2)
     except Exception as error:
         errors.append(f"- predict on both engines failed: `{report.error_summary(error)}`")

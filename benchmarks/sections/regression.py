@@ -29,7 +29,7 @@ def run(*, run: Run) -> list[str]:
         for pair in params:
             args += ["--param", pair]
         try:
-            result = run.worker("benchmarks.regression_worker", *args)
+            result = run.worker("benchmarks.workers.regression_worker", *args)
         except Exception as error:
             errors.append(f"- {label}: `{report.error_summary(error)}`")
             continue
@@ -75,7 +75,8 @@ def _details(result: dict) -> str:
 
 def _outliers(run: Run, *, limit: int, size: int, errors: list[str]) -> list[str]:
     try:
-        r = run.worker("benchmarks.target_outliers_worker", "--backbone", BACKBONE, "--size",
+        r = run.worker("benchmarks.workers.target_outliers_worker",
+                       "--backbone", BACKBONE, "--size",
                        size, "--limit", limit, "--fraction", 0.02, "--top", 0.04, "--seed", 1)
     except Exception as error:
         errors.append(f"- target outliers: `{report.error_summary(error)}`")

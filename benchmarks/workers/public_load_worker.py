@@ -10,7 +10,7 @@ running indicator is gone: server run + transfer + drawing), peak server RSS (Vm
 server process from /proc, sampled every 0.25 s; psutil is not a dependency), errors shown
 on any page, heads trained, and how many sessions saw "Queued: place" in their progress bar.
 
-    python -m benchmarks.public_load_worker --sessions 8 --seconds 120
+    python -m benchmarks.workers.public_load_worker --sessions 8 --seconds 120
 """
 
 from __future__ import annotations
@@ -28,10 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import emit
+from benchmarks.common import ROOT, emit
 from tests.streamlit_server import streamlit_server
 
-ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 # each view and the end of its URL path (Projections is the default page, "/")
 VIEWS = {"Confusion matrix": "/confusion", "Failures": "/failures", "Data quality": "/quality",

@@ -3,7 +3,8 @@
 Runs `python -m core train --head finetune --json ...` in a child process with a fresh cache
 folder (so the frozen transfer values, the fine-tuning and the fine-tuned values are all
 computed), and reports its JSON with the run's per-epoch history, the wall-clock time of the
-whole command and the child's peak memory.
+whole command and the child's peak memory. With `--cache DIR` (an empty or new folder) the
+cache is kept there, so later workers can load the finished run (its `run_dir`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from benchmarks.common import ROOT, emit
 
@@ -26,6 +29,9 @@ def main() -> None:
     parser.add_argument("--dataset", default="fashion_mnist")
     parser.add_argument("--backbone", default="efficientnet_lite0")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cache", type=Path,
+                        help="an empty or new folder to keep the cache in (default: a temporary "
+                             "one, deleted)")
     parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[],
                         help="more arguments of `core train` (e.g. --param epochs=1)")
     args = parser.parse_args()
@@ -33,7 +39,7 @@ def main() -> None:
     command = [sys.executable, "-m", "core", "train", "--dataset", args.dataset, "--backbone",
                args.backbone, "--head", "finetune", "--json", "--seed", str(args.seed),
                *args.extra]
-    with tempfile.TemporaryDirectory(prefix="finetune-accuracy-") as cache:
+    with _empty_cache(args.cache) as cache:
         started = time.perf_counter()
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
                               env={**os.environ, "TRANSFER_LENS_CACHE": cache})
@@ -48,7 +54,22 @@ def main() -> None:
           **{name: result.get(name) for name in (
               "test_accuracy", "val_accuracy", "train_accuracy", "test_log_loss",
               "images_per_second", "fine_tune_seconds", "total_seconds", "weights", "n_train",
-              "n_val", "n_test")}})
+              "n_val", "n_test")}, "run_dir": result["run_dir"] if args.cache else None})
+
+
+@contextmanager
+def _empty_cache(folder: Path | None) -> Iterator[str]:
+    """`folder` (which must be empty: the measurement starts from nothing), else a temporary
+    folder deleted afterwards."""
+    if folder is None:
+        with tempfile.TemporaryDirectory(prefix="finetune-accuracy-") as cache:
+            yield cache
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    if any(folder.iterdir()):
+        raise SystemExit(f"--cache {folder} is not empty; the command must start from an "
+                         "empty cache")
+    yield str(folder)
 
 
 if __name__ == "__main__":

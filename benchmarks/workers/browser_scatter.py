@@ -4,7 +4,7 @@ and mouse-up to gallery with the selection's count checked against a point-in-po
 the lasso over every point's display position. Reports the JS heap.
 
 Run by the projections section on plan.browser_datasets (after it computed their values),
-or by hand: `python -m benchmarks.browser_scatter --dataset fashion_mnist --size 96`.
+or by hand: `python -m benchmarks.workers.browser_scatter --dataset fashion_mnist --size 96`.
 """
 
 from __future__ import annotations
@@ -18,9 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import emit
+from benchmarks.common import ROOT, emit
 
-ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                "--disable-component-update"]

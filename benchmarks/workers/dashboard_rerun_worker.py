@@ -3,8 +3,12 @@ bytes the projection chart costs per rerun that draws it.
 
 Drives the real app with Streamlit's AppTest: the first run computes (or loads) everything,
 a head is trained, each view is visited once to warm it, then every view switch is timed.
-`python -m benchmarks.dashboard_rerun_worker --limit 10000` measures one subset size and
-prints JSON; `scripts/dashboard_rerun_timing.py` prints the same measurement as a table.
+`python -m benchmarks.workers.dashboard_rerun_worker --limit 10000` measures one subset size and
+prints JSON; with `--table` it prints the measurement as a table instead, and `--limit` may
+list several sizes, measured one after the other in the same process:
+
+    .venv/bin/python -m benchmarks.workers.dashboard_rerun_worker --dataset fashion_mnist \\
+        --backbone efficientnet_lite0 --size 96 --limit 10000,all --table
 
 `--method-switch` times only what the projection view does when the user switches between
 cached methods (PCA ↔ UMAP, each computed once untimed): no head, no other views, so it runs
@@ -178,7 +182,7 @@ def _check(at) -> None:
 
 
 def format_result(result: dict, *, repeats: int) -> str:
-    """The measurement as a small text table (for the script)."""
+    """The measurement as a small text table (`--table`)."""
     lines = [f"\n{result['header']}",
              f"  first run {result['first_run_s']:.1f} s, training (logreg) "
              f"{result['train_s']:.1f} s",
@@ -196,15 +200,31 @@ def main() -> None:
     parser.add_argument("--dataset", default="fashion_mnist")
     parser.add_argument("--backbone", default="efficientnet_lite0")
     parser.add_argument("--size", type=int, default=96)
-    parser.add_argument("--limit", default="10000", help="a subset size, or 'all'")
+    parser.add_argument("--limit", default="10000",
+                        help="a subset size, or 'all'; with --table, several, comma-separated")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--method-switch", action="store_true",
                         help="time only cached projection-method switches (PCA ↔ UMAP)")
+    parser.add_argument("--table", action="store_true",
+                        help="print a table per limit instead of one JSON line")
+    parser.add_argument("--cache", help="cache folder (default: $TRANSFER_LENS_CACHE or cache/)")
     args = parser.parse_args()
+    limits = [limit.strip() for limit in args.limit.split(",") if limit.strip()]
+    if len(limits) != 1 and not args.table:
+        parser.error("one --limit per JSON line: pass --table to measure several")
+    if args.table and args.method_switch:
+        parser.error("--table prints the view-switch measurement, not --method-switch")
+    if args.cache:
+        os.environ["TRANSFER_LENS_CACHE"] = args.cache
     use_backbone(args.backbone)
-    result = measure(dataset=args.dataset, backbone=args.backbone, size=args.size,
-                     limit=args.limit, repeats=args.repeats, method_switch=args.method_switch)
-    emit({**result, "limit": args.limit, "repeats": args.repeats, "peak_rss_mb": peak_rss_mb()})
+    for limit in limits:
+        result = measure(dataset=args.dataset, backbone=args.backbone, size=args.size,
+                         limit=limit, repeats=args.repeats, method_switch=args.method_switch)
+        if args.table:
+            print(format_result(result, repeats=args.repeats))
+        else:
+            emit({**result, "limit": limit, "repeats": args.repeats,
+                  "peak_rss_mb": peak_rss_mb()})
 
 
 if __name__ == "__main__":

@@ -1,16 +1,17 @@
 """Worker: are TensorFlow's CPU gradients of depthwise convolutions worth replacing?
 
 Forward + backward of the depthwise convolutions EfficientNet-Lite0 trains at 88 px with the
-top 13 blocks unfrozen (batch 128), three ways: TensorFlow's own kernels, a custom gradient
+top 13 blocks unfrozen (batch 128 unless --batch), three ways: TensorFlow's own kernels, a custom gradient
 whose filter part is k² strided slices times the output gradient, and one whose filter part
 is a single einsum over the stacked slices. Reports ms per shape and the total; both custom
 gradients are checked against TensorFlow's.
 
-    python -m benchmarks.depthwise_gradient_worker
+    python -m benchmarks.workers.depthwise_gradient_worker [--batch 128] [--repeats 20]
 """
 
 from __future__ import annotations
 
+import argparse
 import time
 
 from benchmarks.common import emit
@@ -21,6 +22,10 @@ SHAPES = ((22, 144, 5, 2), (11, 240, 5, 1), (11, 240, 3, 2), (6, 480, 3, 1), (6,
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=20, help="timed steps per shape and way")
+    args = parser.parse_args()
     from core.base.tf_env import import_tensorflow
 
     tf = import_tensorflow()
@@ -28,12 +33,12 @@ def main() -> None:
             "einsum": _custom(tf, einsum=True)}
     rows, totals = [], dict.fromkeys(ways, 0.0)
     for side, channels, kernel, stride in SHAPES:
-        x = tf.random.normal([128, side, side, channels])
+        x = tf.random.normal([args.batch, side, side, channels])
         w = tf.random.normal([kernel, kernel, channels, 1])
         row = {"shape": [side, channels, kernel, stride]}
         reference = None
         for name, conv in ways.items():
-            seconds, grads = _time(tf, conv, x, w, stride)
+            seconds, grads = _time(tf, conv, x, w, stride, repeats=args.repeats)
             row[f"{name}_ms"] = seconds * 1000
             totals[name] += seconds * 1000
             if reference is None:
@@ -43,7 +48,7 @@ def main() -> None:
                     float(tf.reduce_max(tf.abs(a - b)) / tf.reduce_max(tf.abs(a)))
                     for a, b in zip(reference, grads))
         rows.append(row)
-    emit({"rows": rows, "total_ms": totals})
+    emit({"rows": rows, "total_ms": totals, "batch": args.batch, "repeats": args.repeats})
 
 
 def _native(tf):

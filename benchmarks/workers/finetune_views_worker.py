@@ -3,7 +3,7 @@ runs, scored on validation and test. Loads each run's saved backbone and classif
 is retrained) and sums logits, which for the linear classifier is the same as averaging the
 views' transfer values.
 
-    python -m benchmarks.finetune_views_worker --dataset fashion_mnist RUN_DIR [RUN_DIR ...]
+    python -m benchmarks.workers.finetune_views_worker --dataset fashion_mnist RUN_DIR [RUN_DIR ...]
 """
 
 from __future__ import annotations
