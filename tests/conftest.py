@@ -1,3 +1,6 @@
+"""Fixtures every test module may use; helpers live in tests/support/ (no test module
+imports another)."""
+
 import os
 import sys
 from pathlib import Path
@@ -7,6 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+pytest.register_assert_rewrite("tests.support")  # their asserts explain failures too
 
 
 @pytest.fixture(autouse=True)
@@ -19,13 +23,38 @@ def isolated_cache(tmp_path, monkeypatch):
 
 @pytest.fixture
 def tiny_backbone():
-    from tests.tiny_backbone import NAME, register_tiny
+    from tests.support.tiny_backbone import NAME, register_tiny
 
     register_tiny()
     yield NAME
     from core.backbones.registry import REGISTRY
 
     REGISTRY.pop(NAME, None)
+
+
+@pytest.fixture
+def tv(isolated_cache):
+    """All 1,797 digits as pixel features (no extraction), in the test's own cache."""
+    from tests.support.data import digits_pixels
+
+    return digits_pixels()
+
+
+@pytest.fixture
+def app(tiny_backbone, monkeypatch):
+    """The app (AppTest) on digits with the tiny backbone, after its first run."""
+    pytest.importorskip("streamlit")
+    from tests.support.apptest import open_app
+
+    return open_app(dataset="digits", backbone=tiny_backbone, monkeypatch=monkeypatch)
+
+
+@pytest.fixture
+def downloads(monkeypatch) -> dict[str, bytes]:
+    """file name → bytes of every file the app hands to a download button."""
+    from tests.support.apptest import record_downloads
+
+    return record_downloads(monkeypatch)
 
 
 def pytest_collection_modifyitems(config, items):

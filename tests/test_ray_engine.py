@@ -17,6 +17,7 @@ from core.base.errors import DependencyError, TransferLensError
 from core.datasets import load_dataset
 from core.features.ray_engine import DatasetRecipe, RayEngine
 from core.features.transfer_values import compute_transfer_values
+from tests.support.data import make_folder
 
 ray = pytest.importorskip("ray")  # requirements-dev.txt installs it, so this always runs
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
@@ -74,20 +75,8 @@ def test_digits_on_two_nodes_equal_the_local_engine_under_the_same_key(cluster, 
     assert again.cache == "hit" and again.images_computed == 0
 
 
-def make_folder(root, rng):
-    for c, name in enumerate(["cats", "dogs", "owls"]):
-        (root / name).mkdir(parents=True)
-        for i in range(12):
-            w, h = rng.integers(20, 90, 2)
-            pixels = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
-            pixels[..., c] = 255
-            mode = ["RGB", "L", "P", "RGBA"][i % 4]
-            Image.fromarray(pixels).convert(mode).save(root / name / f"{i}.png")
-    (root / "dogs" / "broken.jpg").write_bytes(b"not really a jpeg")
-
-
 def test_folder_on_two_nodes_equals_the_local_engine(cluster, tiny_backbone, tmp_path):
-    make_folder(tmp_path / "pets", np.random.default_rng(0))
+    make_folder(tmp_path / "pets", np.random.default_rng(0), per_class=12)
     data = load_dataset(name=str(tmp_path / "pets"))
     engine = RayEngine(workers=2)  # a folder needs no recipe: workers get paths
     remote = compute_transfer_values(dataset=data, backbone=tiny_backbone, image_size=24,
@@ -100,7 +89,7 @@ def test_folder_on_two_nodes_equals_the_local_engine(cluster, tiny_backbone, tmp
 
 
 def test_a_file_a_worker_cannot_read_stops_the_run_naming_it(cluster, tiny_backbone, tmp_path):
-    make_folder(tmp_path / "pets", np.random.default_rng(1))
+    make_folder(tmp_path / "pets", np.random.default_rng(1), per_class=12)
     data = load_dataset(name=str(tmp_path / "pets"))
     gone = tmp_path / "pets" / "owls" / "3.png"
     gone.unlink()  # after the driver loaded the folder: as if a node did not see it
@@ -146,7 +135,7 @@ def test_killed_driver_resumes_from_finished_chunks(cluster, tiny_backbone, isol
                                                     tmp_path):
     driver = textwrap.dedent(f"""
         import os, signal, ray
-        from tests.tiny_backbone import register_tiny
+        from tests.support.tiny_backbone import register_tiny
         from core.features.ray_engine import DatasetRecipe, RayEngine
         from core.features.transfer_values import compute_transfer_values
         name = register_tiny()
@@ -265,7 +254,7 @@ def test_predict_on_both_engines_agrees_and_matches_the_head(cluster, tiny_backb
 
 def test_uri_list_and_file_prefix_on_two_nodes_equal_the_local_engine(cluster, tiny_backbone,
                                                                       tmp_path):
-    make_folder(tmp_path / "pets", np.random.default_rng(2))
+    make_folder(tmp_path / "pets", np.random.default_rng(2), per_class=12)
     (tmp_path / "pets" / "dogs" / "broken.jpg").unlink()  # a URI list names only images
     files = sorted((tmp_path / "pets").rglob("*.png"))
     listing = tmp_path / "pets.txt"  # file:// URIs and plain paths, mixed as a user might
@@ -288,7 +277,7 @@ def test_uri_list_and_file_prefix_on_two_nodes_equal_the_local_engine(cluster, t
 
 
 def test_a_uri_gone_after_listing_stops_the_ray_run_naming_it(cluster, tiny_backbone, tmp_path):
-    make_folder(tmp_path / "pets", np.random.default_rng(3))
+    make_folder(tmp_path / "pets", np.random.default_rng(3), per_class=12)
     # the one unreadable file is the one that goes: with the broken JPEG too, whichever
     # chunk a worker finished first decided the message
     (tmp_path / "pets" / "dogs" / "broken.jpg").unlink()

@@ -82,7 +82,7 @@ def _run_child(code: str, cache: str) -> subprocess.CompletedProcess:
 
 CHILD_PRELUDE = """
     import os, signal, sys
-    from tests.tiny_backbone import register_tiny
+    from tests.support.tiny_backbone import register_tiny
     from core.datasets import load_dataset
     from core.features.transfer_values import compute_transfer_values
     name = register_tiny()
