@@ -2,15 +2,22 @@
 PYTHON ?= python3
 VENV ?= .venv
 PORT ?= 8501
+TEST_WORKERS ?= 2
 export PYTHON VENV
 
-.PHONY: run test setup setup-dev bench clean-cache
+.PHONY: run test test-fast setup setup-dev bench clean-cache
 
 run: setup
 	$(VENV)/bin/streamlit run dashboard/app.py --server.address 127.0.0.1 --server.port $(PORT)
 
+# The whole suite (CI runs this), on TEST_WORKERS processes (pytest-xdist); tests marked
+# with one xdist_group share a costly module fixture and stay on one worker.
 test: setup-dev
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
+
+# The unit tests: no real backbone, no large dataset, no browser.
+test-fast: setup-dev
+	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadgroup -m "not slow and not browser"
 
 setup:
 	@bash scripts/setup.sh

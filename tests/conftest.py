@@ -3,6 +3,9 @@ imports another)."""
 
 import os
 import sys
+import threading
+import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -19,6 +22,25 @@ def isolated_cache(tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     monkeypatch.setenv("TRANSFER_LENS_CACHE", str(cache))
     return cache
+
+
+# core.base.background's jobs (the app's extractions) and the app's kNN build
+BACKGROUND_THREADS = ("job: ", "knn-")
+
+
+@pytest.fixture(autouse=True)
+def background_work_ends_with_its_test():
+    """A test's background threads finish before the next test starts: they cannot write
+    into another test's cache folder or take its CPU (tests run two at a time in CI)."""
+    before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + 120
+    started = [thread for thread in threading.enumerate()
+               if thread not in before and thread.name.startswith(BACKGROUND_THREADS)]
+    for thread in started:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    if left := [thread.name for thread in started if thread.is_alive()]:
+        warnings.warn(f"background threads still running after the test: {left}")
 
 
 @pytest.fixture

@@ -466,6 +466,7 @@ def test_zip_upload_dataset(app: AppTest) -> None:
     assert "**two_digits** · 20 images · 2 classes" in texts(app)
 
 
+@pytest.mark.slow  # embeds 10,000 Fashion-MNIST images, then 1,000
 def test_fashion_mnist_subset(app: AppTest) -> None:
     from core.datasets.registry import DATASETS
 
