@@ -27,6 +27,7 @@ from tests.support.data import digit_pngs  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLE = "bundle:digits_tiny"
 PUBLIC_REFUSAL = "is not available in this public Transfer Lens"
+pytestmark = pytest.mark.xdist_group("bundles_root")  # one worker publishes
 
 
 @pytest.fixture(scope="module")
