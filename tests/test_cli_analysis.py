@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from core.cli import main
 from tests.support.cli import cli_json
 
@@ -62,6 +64,7 @@ def test_bad_parameter_is_reported(capsys):
     assert "bogus" in json.loads(captured.out.strip().splitlines()[-1])["error"]
 
 
+@pytest.mark.slow  # fine-tuning runs
 def test_train_finetune_json_and_export(capsys, tmp_path, tiny_backbone):
     """`train --head finetune`: the same JSON fields as the other heads, evaluated on the
     fine-tuned backbone's values; a second run is served from the finished run."""
@@ -92,6 +95,7 @@ def test_train_finetune_json_and_export(capsys, tmp_path, tiny_backbone):
     assert again["total_seconds"] < first["total_seconds"]
 
 
+@pytest.mark.slow  # fine-tuning runs
 def test_finetune_refuses_cross_fit_and_bad_settings(capsys, tiny_backbone):
     base = ["train", "--dataset", "digits", "--backbone", tiny_backbone, "--limit", "200",
             "--head", "finetune", "--image-size", "32"]

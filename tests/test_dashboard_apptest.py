@@ -24,6 +24,8 @@ from tests.support.apptest import (APP, TIMEOUT, TRAIN, all_captions,  # noqa: E
                                    texts, train)
 from tests.support.data import digit_pngs  # noqa: E402
 
+pytestmark = pytest.mark.slow  # the whole app (AppTest), each test from its first run
+
 
 # --- tests ---
 

@@ -27,7 +27,8 @@ from tests.support.data import digit_pngs  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLE = "bundle:digits_tiny"
 PUBLIC_REFUSAL = "is not available in this public Transfer Lens"
-pytestmark = pytest.mark.xdist_group("bundles_root")  # one worker publishes
+# the whole app (AppTest) on a bundle published once per module (by one worker)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("bundles_root")]
 
 
 @pytest.fixture(scope="module")

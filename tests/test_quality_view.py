@@ -16,6 +16,8 @@ from streamlit.testing.v1 import AppTest  # noqa: E402,F401
 from tests.support.apptest import (all_captions, assert_clean,  # noqa: E402
                                    digits_test_count, download, metric, show, texts)
 
+pytestmark = pytest.mark.slow  # the whole app (AppTest), each test from its first run
+
 
 def section(at: AppTest, name: str) -> AppTest:
     at.segmented_control(key="quality_section").set_value(name).run()

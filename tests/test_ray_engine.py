@@ -51,6 +51,7 @@ def local_values(dataset, backbone, tmp_path, **kwargs):
                                    cache_dir=tmp_path / "local", **kwargs)
 
 
+@pytest.mark.slow  # a 2-node Ray cluster
 def test_digits_on_two_nodes_equal_the_local_engine_under_the_same_key(cluster, tiny_backbone,
                                                                         tmp_path):
     recipe = digits_recipe()
@@ -77,6 +78,7 @@ def test_digits_on_two_nodes_equal_the_local_engine_under_the_same_key(cluster, 
     assert again.cache == "hit" and again.images_computed == 0
 
 
+@pytest.mark.slow  # a 2-node Ray cluster
 def test_folder_on_two_nodes_equals_the_local_engine(cluster, tiny_backbone, tmp_path):
     make_folder(tmp_path / "pets", np.random.default_rng(0), per_class=12)
     data = load_dataset(name=str(tmp_path / "pets"))
@@ -90,6 +92,7 @@ def test_folder_on_two_nodes_equals_the_local_engine(cluster, tiny_backbone, tmp
     assert remote.manifest["skipped_files"] == local.manifest["skipped_files"] != []
 
 
+@pytest.mark.slow  # a 2-node Ray cluster
 def test_a_file_a_worker_cannot_read_stops_the_run_naming_it(cluster, tiny_backbone, tmp_path):
     make_folder(tmp_path / "pets", np.random.default_rng(1), per_class=12)
     data = load_dataset(name=str(tmp_path / "pets"))
@@ -102,6 +105,7 @@ def test_a_file_a_worker_cannot_read_stops_the_run_naming_it(cluster, tiny_backb
                                 engine=RayEngine(workers=2))
 
 
+@pytest.mark.slow  # a 2-node Ray cluster
 def test_killed_worker_is_replaced_and_the_values_are_identical(cluster, tiny_backbone,
                                                                tmp_path):
     recipe = digits_recipe()
@@ -133,6 +137,7 @@ def _alive(pid: int) -> bool:
         return False
 
 
+@pytest.mark.slow  # a 2-node Ray cluster
 def test_killed_driver_resumes_from_finished_chunks(cluster, tiny_backbone, isolated_cache,
                                                     tmp_path):
     driver = textwrap.dedent(f"""
@@ -170,6 +175,7 @@ def test_killed_driver_resumes_from_finished_chunks(cluster, tiny_backbone, isol
     assert np.abs(np.asarray(resumed.values) - np.asarray(local.values)).max() <= 1e-4
 
 
+@pytest.mark.slow  # a 2-node Ray cluster
 def test_array_dataset_without_a_recipe_is_refused(cluster, tiny_backbone):
     data = load_dataset(name="digits").limited(limit=100)
     with pytest.raises(TransferLensError, match="re-open a built-in dataset by name"):
@@ -194,6 +200,7 @@ def test_ray_missing_is_a_clear_error(monkeypatch, tiny_backbone, capsys):
                  "--json"]) == 0
 
 
+@pytest.mark.slow  # a fresh Python process that starts Ray
 def test_unreachable_address_is_a_clear_error(isolated_cache):
     result = subprocess.run(
         [sys.executable, "-m", "core", "extract", "--dataset", "digits", "--limit", "50",
@@ -206,6 +213,7 @@ def test_unreachable_address_is_a_clear_error(isolated_cache):
     assert "ray start --head" in error["error"]
 
 
+@pytest.mark.slow  # a 2-node Ray cluster
 def test_predict_on_both_engines_agrees_and_matches_the_head(cluster, tiny_backbone, tmp_path):
     import pandas as pd
 
@@ -254,6 +262,7 @@ def test_predict_on_both_engines_agrees_and_matches_the_head(cluster, tiny_backb
                                engine=engine, workers=1)
 
 
+@pytest.mark.slow  # a 2-node Ray cluster
 def test_uri_list_and_file_prefix_on_two_nodes_equal_the_local_engine(cluster, tiny_backbone,
                                                                       tmp_path):
     make_folder(tmp_path / "pets", np.random.default_rng(2), per_class=12)
@@ -278,6 +287,7 @@ def test_uri_list_and_file_prefix_on_two_nodes_equal_the_local_engine(cluster, t
     assert np.abs(np.asarray(folder.values) - np.asarray(remote.values)).max() <= 1e-4
 
 
+@pytest.mark.slow  # a 2-node Ray cluster
 def test_a_uri_gone_after_listing_stops_the_ray_run_naming_it(cluster, tiny_backbone, tmp_path):
     make_folder(tmp_path / "pets", np.random.default_rng(3), per_class=12)
     # the one unreadable file is the one that goes: with the broken JPEG too, whichever

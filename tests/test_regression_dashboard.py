@@ -17,6 +17,8 @@ from tests.support.apptest import (APP, TIMEOUT, all_captions, assert_clean,  # 
                                    open_app, settle, show, texts)
 from tests.support.data import write_folder  # noqa: E402
 
+pytestmark = pytest.mark.slow  # the whole app (AppTest), each test from its first run
+
 
 @pytest.fixture
 def folder(tmp_path) -> Path:

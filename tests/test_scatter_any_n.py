@@ -145,6 +145,7 @@ def _display(tiny_backbone) -> np.ndarray:
     return display_coords(np.asarray(compute_projection(tv=tv, method="pca").coords))
 
 
+@pytest.mark.slow  # the whole app (AppTest)
 def test_density_view_selects_every_point_and_zooms(app: AppTest, tiny_backbone,
                                                     monkeypatch) -> None:
     from dashboard.ui import figures
