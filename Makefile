@@ -15,7 +15,7 @@ run: setup
 test: setup-dev
 	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
-# The unit tests: no real backbone, no large dataset, no browser.
+# The unit tests: neither slow (see pytest.ini) nor browser.
 test-fast: setup-dev
 	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadgroup -m "not slow and not browser"
 
