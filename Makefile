@@ -10,14 +10,16 @@ export PYTHON VENV
 run: setup
 	$(VENV)/bin/streamlit run dashboard/app.py --server.address 127.0.0.1 --server.port $(PORT)
 
-# The whole suite (CI runs this), on TEST_WORKERS processes (pytest-xdist); tests marked
-# with one xdist_group share a costly module fixture and stay on one worker.
+# The whole suite (CI runs this), on TEST_WORKERS processes (pytest-xdist). A test file
+# runs on one worker, so its module fixtures (a Ray cluster, a published bundle, UMAP's
+# compile) are made once (xdist_group marks are ignored under pytest 9.2: xdist 3.8
+# renames item._nodeid, which pytest 9.2 no longer reads).
 test: setup-dev
-	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
+	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # The unit tests: neither slow (see pytest.ini) nor browser.
 test-fast: setup-dev
-	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadgroup -m "not slow and not browser"
+	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow and not browser"
 
 setup:
 	@bash scripts/setup.sh

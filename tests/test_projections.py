@@ -13,7 +13,6 @@ from core.analysis.projections import (compute_projection, default_params, umap_
 from tests.support.data import digits_pixels_subset
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
-pytestmark = pytest.mark.xdist_group("umap_warm_up")  # one worker compiles UMAP here
 
 
 @pytest.fixture(scope="module", autouse=True)

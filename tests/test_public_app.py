@@ -27,8 +27,7 @@ from tests.support.data import digit_pngs  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLE = "bundle:digits_tiny"
 PUBLIC_REFUSAL = "is not available in this public Transfer Lens"
-# the whole app (AppTest) on a bundle published once per module (by one worker)
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("bundles_root")]
+pytestmark = pytest.mark.slow  # the whole app (AppTest), each test from its first run
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,6 @@ from core.publish.bundle import REQUIRED
 from tests.support.publish import LIMIT, SIZE, publish
 
 ROOT = Path(__file__).resolve().parent.parent
-pytestmark = pytest.mark.xdist_group("published_once")  # one worker publishes
 
 
 @pytest.fixture(scope="module")

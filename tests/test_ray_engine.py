@@ -22,8 +22,6 @@ from tests.support.data import make_folder
 ray = pytest.importorskip("ray")  # requirements-dev.txt installs it, so this always runs
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 STORE = 100 * 2**20  # object store per node: small, the machine is shared
-# one worker starts the module's cluster (`make test` runs two workers)
-pytestmark = pytest.mark.xdist_group("ray_cluster")
 
 
 @pytest.fixture(scope="module")
