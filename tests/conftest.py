@@ -1,5 +1,11 @@
+"""Fixtures every test module may use; helpers live in tests/support/ (no test module
+imports another)."""
+
 import os
 import sys
+import threading
+import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -7,6 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+pytest.register_assert_rewrite("tests.support")  # their asserts explain failures too
 
 
 @pytest.fixture(autouse=True)
@@ -17,15 +24,59 @@ def isolated_cache(tmp_path, monkeypatch):
     return cache
 
 
+# core.base.background's jobs (the app's extractions) and the app's kNN build
+BACKGROUND_THREADS = ("job: ", "knn-")
+
+
+@pytest.fixture(autouse=True)
+def background_work_ends_with_its_test():
+    """A test's background threads finish before the next test starts: they cannot write
+    into another test's cache folder or take its CPU (tests run two at a time in CI)."""
+    before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + 120
+    started = [thread for thread in threading.enumerate()
+               if thread not in before and thread.name.startswith(BACKGROUND_THREADS)]
+    for thread in started:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    if left := [thread.name for thread in started if thread.is_alive()]:
+        warnings.warn(f"background threads still running after the test: {left}")
+
+
 @pytest.fixture
 def tiny_backbone():
-    from tests.tiny_backbone import NAME, register_tiny
+    from tests.support.tiny_backbone import NAME, register_tiny
 
     register_tiny()
     yield NAME
     from core.backbones.registry import REGISTRY
 
     REGISTRY.pop(NAME, None)
+
+
+@pytest.fixture
+def tv(isolated_cache):
+    """All 1,797 digits as pixel features (no extraction), in the test's own cache."""
+    from tests.support.data import digits_pixels
+
+    return digits_pixels()
+
+
+@pytest.fixture
+def app(tiny_backbone, monkeypatch):
+    """The app (AppTest) on digits with the tiny backbone, after its first run."""
+    pytest.importorskip("streamlit")
+    from tests.support.apptest import open_app
+
+    return open_app(dataset="digits", backbone=tiny_backbone, monkeypatch=monkeypatch)
+
+
+@pytest.fixture
+def downloads(monkeypatch) -> dict[str, bytes]:
+    """file name → bytes of every file the app hands to a download button."""
+    from tests.support.apptest import record_downloads
+
+    return record_downloads(monkeypatch)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -7,6 +7,7 @@ from core.datasets import DATASETS, load_dataset
 from core.datasets import builtin
 from core.datasets.augmented import augment, augmented_dataset
 from core.features.feature_sets import pixel_values
+from tests.support.cli import cli_json
 
 
 @pytest.fixture
@@ -68,8 +69,13 @@ def test_too_few_images_is_an_error():
 
 
 @pytest.mark.skipif(builtin.find_fashion_mnist() is None, reason="Fashion-MNIST not installed")
-def test_fashion_mnist_1m_is_listed_and_generated_on_the_fly():
-    assert DATASETS["fashion_mnist_1m"].local()
+def test_fashion_mnist_1m_is_listed_and_generated_on_the_fly(capsys, monkeypatch):
+    # listed as available by `python -m core datasets`, and missing once its files are gone
+    rows = {row["name"]: row for row in cli_json(capsys, "datasets")["datasets"]}
+    assert rows["fashion_mnist_1m"]["status"] == "available" and rows["fashion_mnist_1m"]["offline"]
+    with monkeypatch.context() as gone:
+        gone.setattr(builtin, "find_fashion_mnist", lambda: None)
+        assert DATASETS["fashion_mnist_1m"].status() == "missing"
     data = load_dataset(name="fashion_mnist_1m")
     base = load_dataset(name="fashion_mnist")
     assert len(data) == 1_000_000 and data.class_names == base.class_names

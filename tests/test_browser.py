@@ -7,40 +7,16 @@ goes to test-artifacts/ (git-ignored) for a human to look at.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.streamlit_server import streamlit_server
+from tests.support.browser import (ARTIFACTS, RUNS, app_server, chromium_page, drag_box,
+                                   idle, main_text, select_box, shot, wait_for_text)
 
 pytestmark = pytest.mark.browser
-
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = ROOT / "test-artifacts"
-RUNS = "runs.jsonl"  # the server's run log (app.py: one line per script run) in tmp_path
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update"]
-
-
-@contextlib.contextmanager
-def app_server(tmp_path: Path, dataset: str):
-    """The app on `dataset` with the tiny test backbone, served on a free localhost port;
-    the server's log tail is printed at the end (pytest shows it when a test fails)."""
-    env = {**os.environ, "TRANSFER_LENS_CACHE": str(tmp_path / "cache"),
-           "TRANSFER_LENS_DATASET": dataset, "TRANSFER_LENS_BACKBONE": "tiny_test_cnn",
-           "TRANSFER_LENS_IMAGE_SIZE": "32", "TF_CPP_MIN_LOG_LEVEL": "3",
-           "TRANSFER_LENS_RUN_LOG": str(tmp_path / RUNS)}
-    try:
-        with streamlit_server(script=ROOT / "tests" / "dashboard_entry.py", env=env,
-                              log_path=tmp_path / "streamlit.log") as (url, _):
-            yield url
-    finally:
-        print((tmp_path / "streamlit.log").read_text()[-3000:])
 
 
 @pytest.fixture
@@ -50,37 +26,10 @@ def server(tmp_path):
         yield url
 
 
-@contextlib.contextmanager
-def chromium_page(url: str, *, width: int = 1440, height: int = 1000, on_page=None):
-    """A headless Chromium page at `url` (skips without chromium or playwright); `on_page`
-    sees the page before it loads (to listen for requests or errors)."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing (apt install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        page = browser.new_page(viewport={"width": width, "height": height})
-        page.set_default_timeout(120_000)
-        if on_page is not None:
-            on_page(page)
-        page.goto(url)
-        yield page
-        browser.close()
-
-
 @pytest.fixture
 def page(server):
     with chromium_page(server) as page:
         yield page
-
-
-def idle(page) -> None:
-    """Wait until Streamlit has finished the current run (no running indicator)."""
-    page.wait_for_timeout(300)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=120_000)
-    page.wait_for_timeout(300)
 
 
 def open_view(page, name: str, runs: Path | None = None) -> None:
@@ -127,58 +76,12 @@ def assert_menu_fits(page, *, numeric_targets: bool) -> None:
     page.wait_for_timeout(300)
 
 
-def shot(page, name: str) -> None:
-    """The whole page: Streamlit scrolls inside its main pane, so grow the window to fit."""
-    height = page.evaluate(
-        "() => Math.max(...Array.from(document.querySelectorAll('section, div'),"
-        " e => e.scrollHeight))")
-    page.set_viewport_size({"width": 1440, "height": min(max(int(height) + 40, 1000), 7000)})
-    page.wait_for_timeout(800)  # charts re-layout to the new size
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-    page.set_viewport_size({"width": 1440, "height": 1000})
-    page.wait_for_timeout(300)
-
-
-def drag_box(page, start: tuple[float, float], stop: tuple[float, float]) -> None:
-    """Drag with the mouse over the first plotly chart, between two fractions of its area
-    (a box selection when the drag mode is "select")."""
-    area = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
-    page.mouse.move(area["x"] + area["width"] * start[0], area["y"] + area["height"] * start[1])
-    page.mouse.down()
-    page.mouse.move(area["x"] + area["width"] * stop[0], area["y"] + area["height"] * stop[1],
-                    steps=12)
-    page.mouse.up()
-
-
 def head_in_url(page) -> str:
     """The active head's key, from the page's link (query parameter h)."""
     from urllib.parse import parse_qs, urlparse
 
     page.wait_for_function("() => new URLSearchParams(location.search).has('h')")
     return parse_qs(urlparse(page.url).query)["h"][0]
-
-
-def main_text(page) -> str:
-    return page.locator("[data-testid='stMain']").inner_text()
-
-
-def wait_for_text(page, pattern: str, timeout: float = 120) -> re.Match:
-    """The first match of `pattern` in the main pane, waiting for it: a view whose
-    computation replaced it (the kNN graph for the neighbours) is redrawn one run later."""
-    deadline = time.monotonic() + timeout
-    while (match := re.search(pattern, main_text(page))) is None:
-        assert time.monotonic() < deadline, f"no {pattern!r} in the page after {timeout} s"
-        page.wait_for_timeout(250)
-    return match
-
-
-def select_box(page, start: tuple[float, float], end: tuple[float, float]) -> int:
-    """Box-select on the projection (fractions of the plot area); the selection's size."""
-    drag_box(page, start, end)
-    idle(page)
-    count = int(wait_for_text(page, r"Selection: ([\d,]+) image").group(1).replace(",", ""))
-    assert count > 0
-    return count
 
 
 def test_dashboard_in_chromium(page, tmp_path) -> None:
@@ -336,7 +239,7 @@ def test_dashboard_in_chromium(page, tmp_path) -> None:
 @pytest.fixture
 def regression_server(tmp_path):
     """The app on a folder of digit PNGs with a targets.csv (`ink`, `width`), tiny backbone."""
-    from tests.test_regression_dashboard import write_folder
+    from tests.support.data import write_folder
 
     folder = write_folder(tmp_path / "inky", per_class=40)
     with app_server(tmp_path, str(folder)) as url:

@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from tests.streamlit_server import streamlit_server
-from tests.test_browser import (ARTIFACTS, ROOT, chromium_page, idle, main_text,
-                                select_box, shot)
+from tests.support import ROOT
+from tests.support.browser import ARTIFACTS, chromium_page, idle, main_text, select_box, shot
+from tests.support.streamlit_server import streamlit_server
 
 pytestmark = pytest.mark.browser
 OPEN_LIMIT_S = 10.0

@@ -103,6 +103,7 @@ OFFLINE_CHILD = """
 
 
 @pytest.mark.parametrize("name", ["cifar10", "mnist"])
+@pytest.mark.slow  # a fresh Python process that imports TensorFlow
 def test_keras_datasets_offline_give_clear_error(name, tmp_path):
     env = {**os.environ, "KERAS_HOME": str(tmp_path / "keras"), "PYTHONPATH": str(ROOT)}
     result = subprocess.run([sys.executable, "-c", textwrap.dedent(OFFLINE_CHILD).format(name=name)],

@@ -2,30 +2,26 @@
 
 import json
 
+import pytest
+
 from core.cli import main
+from tests.support.cli import cli_json
 
 DATA = ["--dataset", "digits", "--backbone", "pixels", "--limit", "500"]
 
 
-def run(capsys, *args):
-    code = main(list(args))
-    out = capsys.readouterr().out.strip().splitlines()
-    assert code == 0, out
-    return json.loads(out[-1])
-
-
 def test_project_pca_then_hit(capsys):
-    first = run(capsys, "project", *DATA, "--method", "pca", "--dims", "3", "--json")
+    first = cli_json(capsys, "project", *DATA, "--method", "pca", "--dims", "3", "--json")
     assert {"n", "method", "cache", "seconds"} <= set(first)
     assert (first["n"], first["method"], first["dims"], first["cache"]) == (500, "pca", 3, "miss")
     assert len(first["explained_variance"]) == 3
-    second = run(capsys, "project", *DATA, "--method", "pca", "--dims", "3", "--json")
+    second = cli_json(capsys, "project", *DATA, "--method", "pca", "--dims", "3", "--json")
     assert second["cache"] == "hit" and second["key"] == first["key"]
 
 
 def test_project_tsne_with_csv(capsys, tmp_path):
     out = tmp_path / "coords.csv"
-    result = run(capsys, "project", *DATA, "--method", "tsne", "--n-iter", "260",
+    result = cli_json(capsys, "project", *DATA, "--method", "tsne", "--n-iter", "260",
                  "--perplexity", "10", "--out", str(out), "--json")
     assert result["params"]["perplexity"] == 10 and result["cache"] == "miss"
     lines = out.read_text().splitlines()
@@ -33,7 +29,7 @@ def test_project_tsne_with_csv(capsys, tmp_path):
 
 
 def test_train_save_and_json(capsys, tmp_path):
-    result = run(capsys, "train", *DATA, "--head", "logreg", "--cross-fit", "3",
+    result = cli_json(capsys, "train", *DATA, "--head", "logreg", "--cross-fit", "3",
                  "--save", str(tmp_path / "head"), "--json")
     for key in ("head", "test_accuracy", "val_accuracy", "train_seconds", "n_train"):
         assert key in result
@@ -46,18 +42,18 @@ def test_train_save_and_json(capsys, tmp_path):
 
 
 def test_train_softmax_epochs(capsys):
-    result = run(capsys, "train", *DATA, "--head", "softmax", "--epochs", "3", "--json")
+    result = cli_json(capsys, "train", *DATA, "--head", "softmax", "--epochs", "3", "--json")
     assert result["epochs_run"] <= 3 and result["params"]["epochs"] == 3
 
 
 def test_label_issues_neighbors_separability(capsys):
-    issues = run(capsys, "label-issues", *DATA, "--top", "3", "--cross-fit", "3", "--json")
+    issues = cli_json(capsys, "label-issues", *DATA, "--top", "3", "--cross-fit", "3", "--json")
     assert issues["n"] == 500 and len(issues["top"]) <= 3
     if issues["top"]:
         assert {"sample_id", "given", "suggested", "score"} <= set(issues["top"][0])
-    near = run(capsys, "neighbors", *DATA, "--index", "4", "-k", "3", "--json")
+    near = cli_json(capsys, "neighbors", *DATA, "--index", "4", "-k", "3", "--json")
     assert len(near["neighbors"]) == 3 and near["index"] == 4
-    sep = run(capsys, "separability", *DATA, "--json")
+    sep = cli_json(capsys, "separability", *DATA, "--json")
     assert 0 < sep["knn_accuracy"] <= 1 and sep["n"] == 500
 
 
@@ -68,13 +64,14 @@ def test_bad_parameter_is_reported(capsys):
     assert "bogus" in json.loads(captured.out.strip().splitlines()[-1])["error"]
 
 
+@pytest.mark.slow  # fine-tuning runs
 def test_train_finetune_json_and_export(capsys, tmp_path, tiny_backbone):
     """`train --head finetune`: the same JSON fields as the other heads, evaluated on the
     fine-tuned backbone's values; a second run is served from the finished run."""
     args = ["train", "--dataset", "digits", "--backbone", tiny_backbone, "--limit", "400",
             "--head", "finetune", "--image-size", "32", "--epochs", "2", "--param", "flip=false",
             "--param", "batch_size=32", "--param", "head_epochs=2", "--json"]
-    first = run(capsys, *args, "--export", str(tmp_path / "model.keras"))
+    first = cli_json(capsys, *args, "--export", str(tmp_path / "model.keras"))
     for key in ("head", "test_accuracy", "val_accuracy", "train_seconds", "n_train"):
         assert first[key] is not None, key
     assert first["head"] == "finetune" and first["epochs"] == 2 and first["image_size"] == 32
@@ -92,12 +89,13 @@ def test_train_finetune_json_and_export(capsys, tmp_path, tiny_backbone):
     model = keras.saving.load_model(tmp_path / "model.keras", safe_mode=True)
     predicted = model.predict(data.images.batch(test), verbose=0).argmax(axis=1)
     assert abs(np.mean(predicted == data.labels[test]) - first["test_accuracy"]) <= 1 / len(test)
-    again = run(capsys, *args)  # the finished run is loaded, not trained again
+    again = cli_json(capsys, *args)  # the finished run is loaded, not trained again
     assert again["run_dir"] == first["run_dir"] and again["test_accuracy"] == first["test_accuracy"]
     assert again["train_seconds"] == first["train_seconds"]  # the run's own time, not a reload's
     assert again["total_seconds"] < first["total_seconds"]
 
 
+@pytest.mark.slow  # fine-tuning runs
 def test_finetune_refuses_cross_fit_and_bad_settings(capsys, tiny_backbone):
     base = ["train", "--dataset", "digits", "--backbone", tiny_backbone, "--limit", "200",
             "--head", "finetune", "--image-size", "32"]

@@ -10,13 +10,9 @@ import numpy as np
 import pytest
 
 from core.cli import main
+from tests.support.cli import last_json
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def last_json(capsys) -> dict:
-    out = capsys.readouterr().out.strip().splitlines()
-    return json.loads(out[-1])
 
 
 def test_datasets_and_backbones_listing(capsys):

@@ -11,7 +11,6 @@ import io
 import json
 import re
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,179 +18,13 @@ import pytest
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
-APP = str(ROOT / "dashboard" / "app.py")
-TIMEOUT = 240  # s per run: the first run imports TensorFlow and builds the backbone
-TRAIN = "FormSubmitter:train_form-Train"
+from tests.support.apptest import (APP, TIMEOUT, TRAIN, all_captions,  # noqa: E402
+                                   assert_clean, chart_title, digits_test_count, download,
+                                   head_keys, metric, percent, settle, show, show_path, shown,
+                                   sidebar_texts, texts, train)
+from tests.support.data import digit_pngs  # noqa: E402
 
-
-# --- helpers ---
-
-def texts(at: AppTest) -> str:
-    """Everything readable on the page (markdown, captions, alerts, headings), one string."""
-    parts = []
-    for kind in ("markdown", "caption", "info", "warning", "success", "error", "subheader",
-                 "title", "header"):
-        parts += [str(element.value) for element in getattr(at, kind)]
-    return "\n".join(parts)
-
-
-def assert_clean(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-
-
-def show(at: AppTest, view: str) -> AppTest:
-    """Open `view` (its title) as a click in the menu at the top does: one run of its page."""
-    from dashboard.pages import BY_TITLE
-
-    return show_path(at, BY_TITLE[view].url_path)
-
-
-def show_path(at: AppTest, url_path: str) -> AppTest:
-    """Open the URL path `url_path`, as a link or the menu does. AppTest.switch_page takes
-    page files only; a page's id is the hash of its URL path."""
-    from streamlit.util import calc_hash
-
-    at._page_hash = calc_hash(url_path)
-    try:
-        at.run()
-    finally:
-        at._page_hash = ""  # later runs stay on the page this one finished on
-    assert_clean(at)
-    return at
-
-
-def shown(at: AppTest) -> str:
-    """The title of the view the last run drew."""
-    from dashboard.pages import BY_URL
-    from dashboard.state import SHOWN_VIEW
-
-    return BY_URL[at.session_state[SHOWN_VIEW]].title
-
-
-def metric(at: AppTest, label: str) -> str:
-    found = [m for m in at.metric if m.label == label]
-    assert found, f"no metric {label!r} among {[m.label for m in at.metric]}"
-    return found[0].value
-
-
-def chart_title(at: AppTest) -> str:
-    return json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["title"]["text"]
-
-
-def percent(text: str) -> float:
-    return float(text.rstrip("%")) / 100
-
-
-def all_captions(at: AppTest) -> list[str]:
-    return [caption for image in at.image for caption in image.captions]
-
-
-def train(at: AppTest, head: str = "logreg", **params) -> AppTest:
-    show(at, "Train a head")
-    at.segmented_control(key="head_type").set_value(head).run()
-    for name, value in params.items():
-        at.number_input(key=f"hp_{head}_{name}").set_value(value)
-    at.button(key=TRAIN).click().run()
-    assert_clean(at)
-    return at
-
-
-def settle(at: AppTest) -> AppTest:
-    """After a settings change: new transfer values are embedded in the background while
-    the previous workspace shows; wait for that extraction, then rerun as the sidebar's
-    poll would (AppTest does not run fragments on a timer)."""
-    from dashboard.services import extraction
-
-    for _, job in extraction._extractions.running():
-        assert job.wait(TIMEOUT), f"{job.name} did not finish"
-    at.run()
-    assert_clean(at)
-    return at
-
-
-def sidebar_texts(at: AppTest) -> str:
-    return "\n".join(str(m.value) for m in at.sidebar.markdown)
-
-
-def head_keys(at: AppTest) -> list[str]:
-    """The heads listed in the Train view, in order (each has a delete button)."""
-    return [b.key.removeprefix("head_delete_") for b in at.button
-            if b.key and b.key.startswith("head_delete_") and "_yes_" not in b.key
-            and "_no_" not in b.key]
-
-
-@pytest.fixture
-def downloads(monkeypatch) -> dict[str, bytes]:
-    """file name → bytes of every file the app hands to a download button (AppTest keeps
-    them in an in-memory media store that the test cannot reach after a run)."""
-    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
-
-    files: dict[str, bytes] = {}
-    original = MemoryMediaFileStorage.load_and_get_id
-
-    def record(self, path_or_data, mimetype, kind, filename=None):
-        if filename is not None and isinstance(path_or_data, bytes):
-            files[filename] = path_or_data
-        return original(self, path_or_data, mimetype, kind, filename)
-
-    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", record)
-    return files
-
-
-def download(at: AppTest, key: str, files: dict[str, bytes]):
-    """The CSV behind the download button `key`, as a DataFrame."""
-    import pandas as pd
-
-    found = [b for b in at.get("download_button") if b.proto.id.endswith(key)]
-    assert found, f"no download button {key}"
-    file_id = found[0].proto.url.rsplit("/", 1)[-1].split(".")[0]
-    matches = [data for name, data in files.items() if _file_id(data, name) == file_id]
-    assert matches, (found[0].proto.url, list(files))
-    return pd.read_csv(io.BytesIO(matches[0]))
-
-
-def _file_id(data: bytes, file_name: str) -> str:
-    from streamlit.runtime.memory_media_file_storage import _calculate_file_id
-
-    return _calculate_file_id(data, "text/csv", file_name)
-
-
-def digits_test_count() -> int:
-    from core.datasets.registry import load_dataset
-
-    return int(load_dataset(name="digits").split_mask("test").sum())
-
-
-def digit_pngs(classes=("0", "1", "7"), per_class: int = 12) -> dict[str, bytes]:
-    """Real digit images as PNG files in class folders (for folder and .zip datasets)."""
-    from PIL import Image
-    from sklearn.datasets import load_digits
-
-    bunch = load_digits()
-    files = {}
-    for name in classes:
-        rows = np.flatnonzero(bunch.target == int(name))[:per_class]
-        for i, row in enumerate(rows):
-            pixels = np.round(bunch.images[row] * 255 / 16).astype(np.uint8)
-            buffer = io.BytesIO()
-            Image.fromarray(pixels).resize((24, 24), Image.NEAREST).save(buffer, format="PNG")
-            files[f"digit_{name}/img_{i:02d}.png"] = buffer.getvalue()
-    return files
-
-
-@pytest.fixture
-def app(tiny_backbone, monkeypatch) -> AppTest:
-    """The app on digits with the tiny backbone, after its first run."""
-    monkeypatch.setenv("TRANSFER_LENS_DATASET", "digits")
-    monkeypatch.setenv("TRANSFER_LENS_BACKBONE", tiny_backbone)
-    monkeypatch.setenv("TRANSFER_LENS_IMAGE_SIZE", "32")
-    monkeypatch.delenv("TRANSFER_LENS_LIMIT", raising=False)
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.run()
-    assert_clean(at)
-    return at
+pytestmark = pytest.mark.slow  # the whole app (AppTest), each test from its first run
 
 
 # --- tests ---
@@ -630,7 +463,7 @@ def test_change_dataset_backbone_and_invalidation(app: AppTest, tmp_path, monkey
     # another backbone: new transfer values (a cache miss), and the head no longer applies
     REGISTRY["tiny_test_cnn_b"] = BackboneSpec(
         name="tiny_test_cnn_b", native_size=16, feature_dim=16, offline=True,
-        description="second test-only CNN", builder="tests.tiny_backbone:build_tiny",
+        description="second test-only CNN", builder="tests.support.tiny_backbone:build_tiny",
         weights_id=lambda: "seed7-b", unavailable_reason=lambda: None)
     try:
         app.run()  # the sidebar lists backbones as they are registered at each run
@@ -680,6 +513,7 @@ def test_zip_upload_dataset(app: AppTest) -> None:
     assert "**two_digits** · 20 images · 2 classes" in texts(app)
 
 
+@pytest.mark.slow  # embeds 10,000 Fashion-MNIST images, then 1,000
 def test_fashion_mnist_subset(app: AppTest) -> None:
     from core.datasets.registry import DATASETS
 

@@ -9,12 +9,7 @@ from core.features.feature_sets import concatenate, from_arrays
 from core.heads import train_head
 from core.analysis.label_issues import find_label_issues
 from core.analysis.separability import separability
-from tests.analysis_data import digits_pixels, with_flipped_labels
-
-
-@pytest.fixture
-def tv(isolated_cache):
-    return digits_pixels()
+from tests.support.data import with_flipped_labels
 
 
 def test_confusion_matrix_cells_and_normalisation(tv):

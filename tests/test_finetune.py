@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-pytestmark = pytest.mark.slow
 
 SETUP = """
     import os, signal, sys, json
@@ -32,6 +31,7 @@ def run(code: str, cache: Path) -> subprocess.CompletedProcess:
                           env=env, capture_output=True, text=True, timeout=900, cwd=ROOT)
 
 
+@pytest.mark.slow  # fine-tunes EfficientNet-Lite0
 def test_sigkill_after_an_epoch_resumes_from_checkpoint(tmp_path):
     killed = run("""
     def on_epoch(record):
@@ -65,6 +65,7 @@ def test_sigkill_after_an_epoch_resumes_from_checkpoint(tmp_path):
     assert not list((tmp_path / "a" / "finetune").glob("*/epoch_*"))  # checkpoints cleaned up
 
 
+@pytest.mark.slow  # fine-tunes EfficientNet-Lite0
 def test_finetuned_backbone_gives_new_cached_transfer_values(tmp_path):
     from core.datasets import load_dataset
     from core.finetune import FineTuneConfig, fine_tune
@@ -94,6 +95,7 @@ def test_finetuned_backbone_gives_new_cached_transfer_values(tmp_path):
     np.testing.assert_array_equal(probs.argmax(1), logits.argmax(1))
 
 
+@pytest.mark.slow  # fine-tunes EfficientNet-Lite0
 def test_progressive_resizing_grows_the_input_and_saves_the_final_size(tmp_path):
     from core.datasets import load_dataset
     from core.finetune import FineTuneConfig, fine_tune

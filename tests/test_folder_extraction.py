@@ -1,23 +1,10 @@
 """Folder datasets through extraction: mixed sizes and modes, skipped files kept in the manifest."""
 
 import numpy as np
-from PIL import Image
 
 from core.datasets import load_dataset
 from core.features.transfer_values import compute_transfer_values
-
-
-def make_folder(root, rng):
-    for c, name in enumerate(["cats", "dogs", "owls"]):
-        folder = root / name
-        folder.mkdir(parents=True)
-        for i in range(8):
-            w, h = rng.integers(20, 90, 2)
-            pixels = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
-            pixels[..., c] = 255  # each class has its own dominant channel
-            mode = ["RGB", "L", "P", "RGBA"][i % 4]
-            Image.fromarray(pixels).convert(mode).save(folder / f"{i}.png")
-    (root / "dogs" / "broken.jpg").write_bytes(b"not really a jpeg")
+from tests.support.data import make_folder
 
 
 def test_folder_extracts_and_reports_skipped(tmp_path, tiny_backbone):

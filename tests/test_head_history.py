@@ -15,8 +15,9 @@ from core.heads import (HEADS, HeadModel, best_head, compare_cached_heads, compa
                         delete_head, is_degenerate, list_heads, load_head_by_key, register_head,
                         train_head)
 from core.base.params import Params, param
-from tests.analysis_data import digits_pixels
-from tests.conftest import ROOT
+from tests.support import ROOT
+from tests.support.cli import cli_json
+from tests.support.data import digits_pixels
 
 
 @pytest.fixture
@@ -125,25 +126,16 @@ def test_compare_two_heads(trained):
     json.dumps(by_key)
 
 
-def _cli(capsys, *argv) -> dict:
-    from core.cli.main import main
-
-    code = main([*argv, "--json"])
-    out = capsys.readouterr().out.strip().splitlines()[-1]
-    assert code == 0, out
-    return json.loads(out)
-
-
 def test_heads_command(trained, capsys):
     tv, good, weaker, bad = trained
-    listed = _cli(capsys, "heads", "--dataset", "digits", "--backbone", "pixels")
+    listed = cli_json(capsys, "heads", "--dataset", "digits", "--backbone", "pixels")
     assert listed["tv_key"] == tv.key
     best = [row["key"] for row in listed["heads"] if row["best"]]
     assert best == [good.key]
-    compared = _cli(capsys, "heads", "--compare", weaker.key, good.key)
+    compared = cli_json(capsys, "heads", "--compare", weaker.key, good.key)
     assert np.array(compared["confusion_change"]).sum() == 0
-    assert _cli(capsys, "heads", "--delete", bad.key) == {"deleted": bad.key}
-    assert len(_cli(capsys, "heads", "--all")["heads"]) == 2
+    assert cli_json(capsys, "heads", "--delete", bad.key) == {"deleted": bad.key}
+    assert len(cli_json(capsys, "heads", "--all")["heads"]) == 2
 
 
 def test_rows_csv_and_values_parquet_exports(trained, tmp_path):

@@ -1,6 +1,7 @@
 """Every head and fine-tuning parameter is checked in core against its declared bounds, and
 sizes that cannot fit in memory are refused before TensorFlow allocates anything."""
 
+import json
 import math
 
 import pytest
@@ -11,7 +12,8 @@ from core.base.params import ParamSpec
 from core.finetune import FineTuneConfig
 from core.finetune.evaluate import config_from_params
 from core.heads import HEADS, default_head_params, parameter_specs, train_head
-from tests.analysis_data import digits_pixels
+from tests.support.cli import run_cli
+from tests.support.data import digits_pixels
 
 
 def _out_of_range(spec: ParamSpec) -> list:
@@ -57,7 +59,7 @@ def test_head_parameter_out_of_range_names_its_bound(head, name, value):
     assert str(raised.value) == f"{name} must be {spec.describe()}, got {value!r}"
 
 
-def test_the_reported_values_are_refused_with_their_bounds():
+def test_the_reported_values_are_refused_with_their_bounds(capsys):
     mlp = HEADS["mlp"]
     with pytest.raises(ParameterError, match=r"^epochs must be an integer from 1 to 1000, got -5$"):
         mlp.resolve_params({"epochs": -5})
@@ -65,7 +67,14 @@ def test_the_reported_values_are_refused_with_their_bounds():
         mlp.resolve_params({"batch_size": 0})
     with pytest.raises(ParameterError, match="hidden must be an integer from 1 to 100000"):
         mlp.resolve_params({"hidden": 10**9})
-    assert isinstance(ParameterError("x"), TransferLensError) and isinstance(ParameterError("x"), ValueError)
+    # the CLI reports the refusal as one line and a JSON error of its own type, no traceback
+    code, out = run_cli(["train", "--dataset", "digits", "--backbone", "pixels", "--limit", "200",
+                         "--head", "mlp", "--param", "epochs=-5", "--json"], capsys)
+    assert code == 2 and "Traceback" not in out.err
+    assert out.err.strip().splitlines()[-1] == ("error: epochs must be an integer from 1 to "
+                                                "1000, got -5")
+    assert json.loads(out.out.strip().splitlines()[-1]) == {
+        "error": "epochs must be an integer from 1 to 1000, got -5", "type": "ParameterError"}
 
 
 @pytest.mark.parametrize("value", [True, "ten", 2.5, math.nan, math.inf, None])

@@ -13,21 +13,23 @@ from core.features.feature_sets import from_arrays
 from core.heads import (HEADS, HeadModel, default_head_params, describe_head, load_head,
                         register_head, train_head)
 from core.heads.base import softmax
-from tests.analysis_data import digits_pixels
+from tests.support.data import digits_pixels
 
 FAST_KERAS = {"epochs": 6, "learning_rate": 1e-2}  # enough to learn digits in seconds
-
-
-@pytest.fixture
-def tv(isolated_cache):
-    return digits_pixels()
 
 
 def test_registry_lists_the_heads():
     assert {"logreg", "softmax", "mlp"} <= set(HEADS)
     assert list(HEADS)[0] == "logreg"  # the default comes first
-    for name in ("logreg", "softmax", "mlp"):
-        assert describe_head(name)
+    # each head describes itself, and the numbers its description quotes are its defaults
+    assert describe_head("logreg").startswith("Logistic regression (scikit-learn, L-BFGS)")
+    for name in ("softmax", "mlp"):
+        defaults = default_head_params(name)
+        assert f"batch {defaults['batch_size']}" in describe_head(name)
+    mlp = default_head_params("mlp")
+    assert f"Dense({mlp['hidden']}, relu)" in describe_head("mlp")
+    assert f"dropout {mlp['dropout']} after the hidden layer" in describe_head("mlp")
+    assert describe_head("softmax").startswith("One softmax layer")
     assert default_head_params("mlp")["hidden"] == 1024
     assert default_head_params("mlp")["batch_size"] == 64
     with pytest.raises(ValueError, match="unknown head"):

@@ -14,7 +14,7 @@ from core.analysis.neighbors import knn_graph
 from core.cli import main
 from core.cli.main import build_parser
 from core.heads import DEFAULT_HEAD, train_head
-from tests.analysis_data import digits_pixels
+from tests.support.data import digits_pixels
 
 DISPLAY_NEIGHBORS = 60  # a graph bigger than core's default voting neighbourhood
 

@@ -10,7 +10,7 @@ from core.base.cache import ArrayCache
 from core.analysis.neighbors import KNNGraph, knn_graph, nearest_neighbors
 from core.analysis.projections import (compute_projection, default_params, umap_warm_up_status,
                               warm_up_umap_in_background)
-from tests.analysis_data import digits_pixels_subset
+from tests.support.data import digits_pixels_subset
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 

@@ -20,18 +20,20 @@ import pytest
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from tests.test_dashboard_apptest import (APP, TIMEOUT, assert_clean, digit_pngs,  # noqa: E402
-                                          show, texts, train)
+from tests.support.apptest import (APP, TIMEOUT, assert_clean, show, texts,  # noqa: E402
+                                   train)
+from tests.support.data import digit_pngs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLE = "bundle:digits_tiny"
 PUBLIC_REFUSAL = "is not available in this public Transfer Lens"
+pytestmark = pytest.mark.slow  # the whole app (AppTest), each test from its first run
 
 
 @pytest.fixture(scope="module")
 def bundles_root(tmp_path_factory) -> Path:
     from core.publish.writer import publish_bundle
-    from tests.tiny_backbone import register_tiny
+    from tests.support.tiny_backbone import register_tiny
 
     root = tmp_path_factory.mktemp("bundles")
     name = register_tiny()

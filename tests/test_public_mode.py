@@ -8,7 +8,7 @@ import pytest
 from core.base.errors import DatasetError
 from core.base.paths import cache_root
 from core.base.public import PublicModeError, policy, uploads_root
-from tests.test_zip_import import _dataset_members, _zip
+from tests.support.data import dataset_members, write_zip
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def test_server_folders_and_zip_paths_are_refused(public, tmp_path):
 
     folder = tmp_path / "server_images"
     (folder / "a").mkdir(parents=True)
-    archive = _zip(tmp_path / "data.zip", _dataset_members())
+    archive = write_zip(tmp_path / "data.zip", dataset_members())
     for path in (folder, archive, tmp_path / "missing"):
         with pytest.raises(PublicModeError, match="server's disk"):
             load_dataset(name=str(path))
@@ -39,7 +39,7 @@ def test_uploads_extract_only_into_the_uploads_folder(public, tmp_path):
     from core.datasets.registry import load_dataset
     from core.datasets.zip_import import extract_zip_dataset
 
-    archive = _zip(tmp_path / "flowers.zip", _dataset_members())
+    archive = write_zip(tmp_path / "flowers.zip", dataset_members())
     with pytest.raises(PublicModeError, match="own folder"):
         extract_zip_dataset(zip_path_or_fileobj=archive, dest_dir=tmp_path / "elsewhere")
     assert not (tmp_path / "elsewhere").exists()
@@ -56,7 +56,7 @@ def test_upload_limits_apply(public, tmp_path, monkeypatch):
     small = public_module.PublicPolicy(enabled=True, allow_fine_tuning=False,
                                        max_upload_bytes=10_000_000, max_upload_images=3)
     monkeypatch.setattr(public_module, "policy", lambda: small)
-    archive = _zip(tmp_path / "flowers.zip", _dataset_members())
+    archive = write_zip(tmp_path / "flowers.zip", dataset_members())
     session = uploads_root(cache_root()) / "session-b"
     with pytest.raises(DatasetError, match="limit of 3 files"):
         extract_zip_dataset(zip_path_or_fileobj=archive, dest_dir=session)
@@ -124,11 +124,11 @@ def test_images_over_the_pixel_limit_are_skipped_with_the_reason(public, tmp_pat
     tight = public_module.PublicPolicy(enabled=True, allow_fine_tuning=False,
                                        max_image_pixels=100 * 100)
     monkeypatch.setattr(public_module, "policy", lambda: tight)
-    members = _dataset_members()
+    members = dataset_members()
     big = io.BytesIO()
     Image.fromarray(np.zeros((200, 150, 3), np.uint8)).save(big, format="PNG")
     members["flowers/daisy/huge.png"] = big.getvalue()
-    root = extract_zip_dataset(zip_path_or_fileobj=_zip(tmp_path / "f.zip", members),
+    root = extract_zip_dataset(zip_path_or_fileobj=write_zip(tmp_path / "f.zip", members),
                                dest_dir=uploads_root(cache_root()) / "session-c")
     dataset = load_dataset(name=str(root))
     assert len(dataset) == 8
@@ -143,7 +143,7 @@ def test_each_session_has_its_own_uploads_and_stale_ones_are_pruned(public, tmp_
                                        session_uploads_dir)
     from core.datasets.zip_import import extract_zip_dataset
 
-    archive = _zip(tmp_path / "flowers.zip", _dataset_members())
+    archive = write_zip(tmp_path / "flowers.zip", dataset_members())
     mine = session_uploads_dir(session_id="session-aaaa")
     theirs = session_uploads_dir(session_id="session-bbbb")
     assert mine != theirs and mine.parent == theirs.parent == uploads_root(cache_root())

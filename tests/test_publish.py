@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import shutil
 import subprocess
@@ -14,34 +12,18 @@ import numpy as np
 import pytest
 
 from core.base.errors import TransferLensError
-from core.cli import main
 from core.publish import layout, list_bundles, open_bundle
 from core.publish.bundle import REQUIRED
+from tests.support.publish import LIMIT, SIZE, publish
 
 ROOT = Path(__file__).resolve().parent.parent
-LIMIT = 600
-SIZE = 32
-
-
-def publish(capsys, *, out: Path, cache: Path, backbone: str, extra=()) -> dict:
-    """Run the CLI in-process; the summary is its last stdout line (capsys=None: outside a
-    test, e.g. in a module fixture, where stdout is captured here)."""
-    capture = io.StringIO()
-    with contextlib.redirect_stdout(capture) if capsys is None else contextlib.nullcontext():
-        code = main(["publish", "--dataset", "digits", "--backbone", backbone, "--image-size",
-                     str(SIZE), "--limit", str(LIMIT), "--cache-dir", str(cache), "--out",
-                     str(out), "--json", *extra])
-    lines = capture.getvalue() if capsys is None else capsys.readouterr().out
-    lines = lines.strip().splitlines()
-    assert code == 0, lines
-    return json.loads(lines[-1])
 
 
 @pytest.fixture(scope="module")
 def published_once(tmp_path_factory):
     """One bundle for the module (publishing takes seconds); tests that change it copy it."""
     from core.backbones.registry import REGISTRY
-    from tests.tiny_backbone import NAME, register_tiny
+    from tests.support.tiny_backbone import NAME, register_tiny
 
     register_tiny()
     root = tmp_path_factory.mktemp("publish")

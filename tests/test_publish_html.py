@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_browser import ARTIFACTS, chromium_page, drag_box
-from tests.test_publish import LIMIT, publish
+from tests.support.browser import ARTIFACTS, chromium_page, drag_box
+from tests.support.publish import LIMIT, publish
 
 pytestmark = pytest.mark.browser
 

@@ -16,7 +16,7 @@ from core.base.splits import TEST, TRAIN
 from core.cli import main
 from core.features.feature_sets import from_arrays
 from core.heads import train_head
-from tests.analysis_data import digits_pixels, with_flipped_labels
+from tests.support.data import digits_pixels, with_flipped_labels
 
 
 @pytest.mark.parametrize("seed", [0, 1])

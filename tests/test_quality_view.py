@@ -13,9 +13,10 @@ import pytest
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402,F401
 
-from tests.test_dashboard_apptest import (  # noqa: E402,F401 (app, downloads: fixtures)
-    all_captions, app, assert_clean, digits_test_count, download, downloads, metric, show,
-    texts)
+from tests.support.apptest import (all_captions, assert_clean,  # noqa: E402
+                                   digits_test_count, download, metric, show, texts)
+
+pytestmark = pytest.mark.slow  # the whole app (AppTest), each test from its first run
 
 
 def section(at: AppTest, name: str) -> AppTest:

@@ -17,6 +17,7 @@ from core.base.errors import DependencyError, TransferLensError
 from core.datasets import load_dataset
 from core.features.ray_engine import DatasetRecipe, RayEngine
 from core.features.transfer_values import compute_transfer_values
+from tests.support.data import make_folder
 
 ray = pytest.importorskip("ray")  # requirements-dev.txt installs it, so this always runs
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
@@ -48,6 +49,7 @@ def local_values(dataset, backbone, tmp_path, **kwargs):
                                    cache_dir=tmp_path / "local", **kwargs)
 
 
+@pytest.mark.slow  # a 2-node Ray cluster
 def test_digits_on_two_nodes_equal_the_local_engine_under_the_same_key(cluster, tiny_backbone,
                                                                         tmp_path):
     recipe = digits_recipe()
@@ -74,20 +76,9 @@ def test_digits_on_two_nodes_equal_the_local_engine_under_the_same_key(cluster, 
     assert again.cache == "hit" and again.images_computed == 0
 
 
-def make_folder(root, rng):
-    for c, name in enumerate(["cats", "dogs", "owls"]):
-        (root / name).mkdir(parents=True)
-        for i in range(12):
-            w, h = rng.integers(20, 90, 2)
-            pixels = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
-            pixels[..., c] = 255
-            mode = ["RGB", "L", "P", "RGBA"][i % 4]
-            Image.fromarray(pixels).convert(mode).save(root / name / f"{i}.png")
-    (root / "dogs" / "broken.jpg").write_bytes(b"not really a jpeg")
-
-
+@pytest.mark.slow  # a 2-node Ray cluster
 def test_folder_on_two_nodes_equals_the_local_engine(cluster, tiny_backbone, tmp_path):
-    make_folder(tmp_path / "pets", np.random.default_rng(0))
+    make_folder(tmp_path / "pets", np.random.default_rng(0), per_class=12)
     data = load_dataset(name=str(tmp_path / "pets"))
     engine = RayEngine(workers=2)  # a folder needs no recipe: workers get paths
     remote = compute_transfer_values(dataset=data, backbone=tiny_backbone, image_size=24,
@@ -99,8 +90,9 @@ def test_folder_on_two_nodes_equals_the_local_engine(cluster, tiny_backbone, tmp
     assert remote.manifest["skipped_files"] == local.manifest["skipped_files"] != []
 
 
+@pytest.mark.slow  # a 2-node Ray cluster
 def test_a_file_a_worker_cannot_read_stops_the_run_naming_it(cluster, tiny_backbone, tmp_path):
-    make_folder(tmp_path / "pets", np.random.default_rng(1))
+    make_folder(tmp_path / "pets", np.random.default_rng(1), per_class=12)
     data = load_dataset(name=str(tmp_path / "pets"))
     gone = tmp_path / "pets" / "owls" / "3.png"
     gone.unlink()  # after the driver loaded the folder: as if a node did not see it
@@ -111,6 +103,7 @@ def test_a_file_a_worker_cannot_read_stops_the_run_naming_it(cluster, tiny_backb
                                 engine=RayEngine(workers=2))
 
 
+@pytest.mark.slow  # a 2-node Ray cluster
 def test_killed_worker_is_replaced_and_the_values_are_identical(cluster, tiny_backbone,
                                                                tmp_path):
     recipe = digits_recipe()
@@ -142,11 +135,12 @@ def _alive(pid: int) -> bool:
         return False
 
 
+@pytest.mark.slow  # a 2-node Ray cluster
 def test_killed_driver_resumes_from_finished_chunks(cluster, tiny_backbone, isolated_cache,
                                                     tmp_path):
     driver = textwrap.dedent(f"""
         import os, signal, ray
-        from tests.tiny_backbone import register_tiny
+        from tests.support.tiny_backbone import register_tiny
         from core.features.ray_engine import DatasetRecipe, RayEngine
         from core.features.transfer_values import compute_transfer_values
         name = register_tiny()
@@ -179,6 +173,7 @@ def test_killed_driver_resumes_from_finished_chunks(cluster, tiny_backbone, isol
     assert np.abs(np.asarray(resumed.values) - np.asarray(local.values)).max() <= 1e-4
 
 
+@pytest.mark.slow  # a 2-node Ray cluster
 def test_array_dataset_without_a_recipe_is_refused(cluster, tiny_backbone):
     data = load_dataset(name="digits").limited(limit=100)
     with pytest.raises(TransferLensError, match="re-open a built-in dataset by name"):
@@ -203,6 +198,7 @@ def test_ray_missing_is_a_clear_error(monkeypatch, tiny_backbone, capsys):
                  "--json"]) == 0
 
 
+@pytest.mark.slow  # a fresh Python process that starts Ray
 def test_unreachable_address_is_a_clear_error(isolated_cache):
     result = subprocess.run(
         [sys.executable, "-m", "core", "extract", "--dataset", "digits", "--limit", "50",
@@ -215,6 +211,7 @@ def test_unreachable_address_is_a_clear_error(isolated_cache):
     assert "ray start --head" in error["error"]
 
 
+@pytest.mark.slow  # a 2-node Ray cluster
 def test_predict_on_both_engines_agrees_and_matches_the_head(cluster, tiny_backbone, tmp_path):
     import pandas as pd
 
@@ -263,9 +260,10 @@ def test_predict_on_both_engines_agrees_and_matches_the_head(cluster, tiny_backb
                                engine=engine, workers=1)
 
 
+@pytest.mark.slow  # a 2-node Ray cluster
 def test_uri_list_and_file_prefix_on_two_nodes_equal_the_local_engine(cluster, tiny_backbone,
                                                                       tmp_path):
-    make_folder(tmp_path / "pets", np.random.default_rng(2))
+    make_folder(tmp_path / "pets", np.random.default_rng(2), per_class=12)
     (tmp_path / "pets" / "dogs" / "broken.jpg").unlink()  # a URI list names only images
     files = sorted((tmp_path / "pets").rglob("*.png"))
     listing = tmp_path / "pets.txt"  # file:// URIs and plain paths, mixed as a user might
@@ -287,8 +285,9 @@ def test_uri_list_and_file_prefix_on_two_nodes_equal_the_local_engine(cluster, t
     assert np.abs(np.asarray(folder.values) - np.asarray(remote.values)).max() <= 1e-4
 
 
+@pytest.mark.slow  # a 2-node Ray cluster
 def test_a_uri_gone_after_listing_stops_the_ray_run_naming_it(cluster, tiny_backbone, tmp_path):
-    make_folder(tmp_path / "pets", np.random.default_rng(3))
+    make_folder(tmp_path / "pets", np.random.default_rng(3), per_class=12)
     # the one unreadable file is the one that goes: with the broken JPEG too, whichever
     # chunk a worker finished first decided the message
     (tmp_path / "pets" / "dogs" / "broken.jpg").unlink()

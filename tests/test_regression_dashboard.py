@@ -4,7 +4,6 @@ mean brightness (a number the head can read from the image)."""
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
@@ -14,43 +13,16 @@ import pytest
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from tests.test_dashboard_apptest import (APP, TIMEOUT, all_captions, assert_clean,  # noqa: E402
-                                          digit_pngs, settle, show, texts)
+from tests.support.apptest import (APP, TIMEOUT, all_captions, assert_clean,  # noqa: E402
+                                   open_app, settle, show, texts)
+from tests.support.data import write_folder  # noqa: E402
 
-
-def write_folder(folder: Path, *, per_class: int = 30, bad_row: str | None = None,
-                 header: str = "path,ink,width") -> Path:
-    """Class folders of digit PNGs and a targets.csv (`ink`: mean brightness / 255;
-    `width`: a second target). `bad_row` replaces the third data row verbatim."""
-    from PIL import Image
-
-    lines = [header]
-    for name, data in digit_pngs(per_class=per_class).items():
-        (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        (folder / name).write_bytes(data)
-        pixels = np.asarray(Image.open(io.BytesIO(data)), dtype=np.float64)
-        columns = np.flatnonzero(pixels.max(axis=0) > 0)
-        lines.append(f"{name},{pixels.mean() / 255:.6f},{columns.size}")
-    if bad_row is not None:
-        lines[3] = bad_row
-    (folder / "targets.csv").write_text("\n".join(lines) + "\n")
-    return folder
+pytestmark = pytest.mark.slow  # the whole app (AppTest), each test from its first run
 
 
 @pytest.fixture
 def folder(tmp_path) -> Path:
     return write_folder(tmp_path / "inky")
-
-
-def open_app(folder: Path, tiny_backbone: str, monkeypatch) -> AppTest:
-    monkeypatch.setenv("TRANSFER_LENS_DATASET", str(folder))
-    monkeypatch.setenv("TRANSFER_LENS_BACKBONE", tiny_backbone)
-    monkeypatch.setenv("TRANSFER_LENS_IMAGE_SIZE", "32")
-    monkeypatch.delenv("TRANSFER_LENS_LIMIT", raising=False)
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.run()
-    assert_clean(at)
-    return at
 
 
 def figure_spec(at: AppTest, index: int = 0) -> dict:
@@ -73,7 +45,7 @@ def test_regression_session(folder, tiny_backbone, monkeypatch) -> None:
     from dashboard.services import datasets, extraction
     from dashboard.state import results, selection
 
-    at = open_app(folder, tiny_backbone, monkeypatch)
+    at = open_app(dataset=str(folder), backbone=tiny_backbone, monkeypatch=monkeypatch)
     tv_key = at.session_state[state.TV_KEY]
     # the classes first, as before; the Target picker offers the two columns
     assert at.selectbox(key=state.TARGET_CHOICE).options == [
@@ -178,7 +150,7 @@ def test_a_regression_head_in_every_view_export_inspect_sidebar_delete(
     from dashboard import state
     from dashboard.state import results
 
-    at = open_app(folder, tiny_backbone, monkeypatch)
+    at = open_app(dataset=str(folder), backbone=tiny_backbone, monkeypatch=monkeypatch)
     at.selectbox(key=state.TARGET_CHOICE).set_value("ink").run()
     sidebar = " ".join(m.value for m in at.sidebar.markdown)
     assert "Head on **ink**: none trained yet" in sidebar
@@ -246,7 +218,7 @@ def test_a_target_colouring_above_the_point_limit_is_a_density_image(
 
     monkeypatch.setattr(map_figures, "POINTS_UP_TO", 40)  # the folder holds 90 images
     monkeypatch.setattr(map_figures, "SAMPLE_POINTS", 20)
-    at = open_app(folder, tiny_backbone, monkeypatch)
+    at = open_app(dataset=str(folder), backbone=tiny_backbone, monkeypatch=monkeypatch)
     at.selectbox(key=state.TARGET_CHOICE).set_value("ink").run()
     at.segmented_control(key=state.PROJ_COLOUR).set_value("target").run()
     assert_clean(at)

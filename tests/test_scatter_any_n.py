@@ -13,7 +13,8 @@ pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 from streamlit.testing.v1.element_tree import Block, UnknownElement, Widget  # noqa: E402
 
-from tests.test_dashboard_apptest import app, assert_clean, texts  # noqa: E402,F401
+from tests.support.apptest import assert_clean, texts  # noqa: E402
+from tests.support.geometry import even_odd  # noqa: E402
 
 
 # --- unit: aggregation and wire format ---
@@ -128,19 +129,6 @@ def _select(at: AppTest, *, box=(), lasso=()) -> AppTest:
     return at.run()
 
 
-def _even_odd(points: np.ndarray, xs, ys) -> np.ndarray:
-    """Point in polygon by counting edge crossings of a ray to +x (the even-odd rule)."""
-    inside = np.zeros(len(points), dtype=bool)
-    px, py = points[:, 0], points[:, 1]
-    for i in range(len(xs)):
-        x0, y0, x1, y1 = xs[i - 1], ys[i - 1], xs[i], ys[i]
-        crosses = (y0 > py) != (y1 > py)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            at_x = x0 + (py - y0) * (x1 - x0) / (y1 - y0)
-        inside ^= crosses & (px < at_x)
-    return inside
-
-
 def _figure(at: AppTest) -> dict:
     return json.loads(at.get("plotly_chart")[0].proto.spec)
 
@@ -157,6 +145,7 @@ def _display(tiny_backbone) -> np.ndarray:
     return display_coords(np.asarray(compute_projection(tv=tv, method="pca").coords))
 
 
+@pytest.mark.slow  # the whole app (AppTest)
 def test_density_view_selects_every_point_and_zooms(app: AppTest, tiny_backbone,
                                                     monkeypatch) -> None:
     from dashboard.ui import map_figures
@@ -190,7 +179,7 @@ def test_density_view_selects_every_point_and_zooms(app: AppTest, tiny_backbone,
     lasso = {"x": [5000.0, 60000.0, 60000.0, 5000.0], "y": [5000.0, 60000.0, 5000.0, 60000.0]}
     _select(app, lasso=[lasso])
     assert_clean(app)
-    expected = np.flatnonzero(_even_odd(display, lasso["x"], lasso["y"]))
+    expected = np.flatnonzero(even_odd(display, lasso["x"], lasso["y"]))
     assert 0 < len(expected) < 1797
     assert np.array_equal(app.session_state["selection"].indices, expected)
     assert f"Selection: {len(expected):,} image" in texts(app)

@@ -4,16 +4,7 @@ import numpy as np
 import pytest
 
 from core.analysis.selection import points_in_box, points_in_lasso, select_points
-
-
-def _even_odd(px: float, py: float, xs, ys) -> bool:
-    """A plain crossing-number test, written independently of the code under test."""
-    inside = False
-    for i in range(len(xs)):
-        x1, y1, x2, y2 = xs[i - 1], ys[i - 1], xs[i], ys[i]
-        if (y1 > py) != (y2 > py) and px < (x2 - x1) * (py - y1) / (y2 - y1) + x1:
-            inside = not inside
-    return inside
+from tests.support.geometry import even_odd
 
 
 @pytest.fixture
@@ -40,7 +31,7 @@ def test_lasso_matches_an_even_odd_test_even_when_it_crosses_itself(coords, shap
                    1.5 * np.sin(3 * np.linspace(0, 2 * np.pi, 72))),
     }[shape]
     got = points_in_lasso(coords, x=list(xs), y=list(ys))
-    want = [i for i, (px, py) in enumerate(coords) if _even_odd(px, py, list(xs), list(ys))]
+    want = np.flatnonzero(even_odd(coords, list(xs), list(ys)))
     np.testing.assert_array_equal(got, want)
     assert 0 < len(got) < len(coords)
     if shape == "pentagram":  # the centre pentagon is crossed twice: outside, as in plotly

@@ -51,6 +51,7 @@ def test_only_values_both_witnesses_contradict_rank_first():
     assert flagged.iloc[0]["suggested"] == pytest.approx(y[wrong], abs=0.3)
 
 
+@pytest.mark.slow  # EfficientNet-Lite0 on 3,000 images
 @pytest.mark.skipif(find_fashion_mnist() is None, reason="needs the Fashion-MNIST IDX files")
 def test_planted_wrong_scales_rank_in_the_top_4_percent():
     """The issue's test: 2 % of fashion_mnist_scale's targets replaced by 1.35 − v (a gross

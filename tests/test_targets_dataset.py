@@ -13,6 +13,7 @@ from PIL import Image
 
 from core.base.errors import DatasetError
 from core.datasets.folder import UNLISTED_REASON, load_image_folder
+from tests.support.cli import run_cli
 
 
 def _png(path: Path, seed: int) -> Path:
@@ -143,20 +144,12 @@ def test_unreadable_csv_is_a_dataset_error(tmp_path):
         load_image_folder(path=root)
 
 
-def _cli(argv, capsys):
-    from core.cli.main import main
-
-    code = main(argv)
-    captured = capsys.readouterr()
-    return code, captured
-
-
 def test_cli_reports_bad_targets_without_a_traceback(tmp_path, capsys):
     root = tmp_path / "flat"
     _flat(root, 3)
     _csv(root, "path,length\nimg_00.png,1\nimg_01.png,x\nimg_02.png,2\n")
-    code, out = _cli(["train", "--dataset", str(root), "--head", "ridge", "--target", "length",
-                      "--backbone", "pixels", "--json"], capsys)
+    code, out = run_cli(["train", "--dataset", str(root), "--head", "ridge", "--target", "length",
+                         "--backbone", "pixels", "--json"], capsys)
     assert code == 2 and "Traceback" not in out.err
     error = json.loads(out.out.strip().splitlines()[-1])
     assert error["type"] == "DatasetError" and "line 3: 'length' is 'x'" in error["error"]
@@ -166,7 +159,7 @@ def test_cli_unknown_target_is_refused_before_extraction(tmp_path, capsys):
     root = tmp_path / "flat"
     names = _flat(root, 3)
     _csv(root, "path,length\n" + "".join(f"{n},1\n" for n in names))
-    code, out = _cli(["extract", "--dataset", str(root), "--target", "weight", "--json"], capsys)
+    code, out = run_cli(["extract", "--dataset", str(root), "--target", "weight", "--json"], capsys)
     assert code == 2 and "no target 'weight'" in out.err and "Traceback" not in out.err
 
 
@@ -174,8 +167,8 @@ def test_cli_counts_unlisted_images(tmp_path, capsys, tiny_backbone):
     root = tmp_path / "flat"
     names = _flat(root, 40)
     _csv(root, "path,length\n" + "".join(f"{n},{i}\n" for i, n in enumerate(names[:12])))
-    code, out = _cli(["train", "--dataset", str(root), "--head", "ridge", "--target", "length",
-                      "--backbone", tiny_backbone, "--image-size", "32", "--json"], capsys)
+    code, out = run_cli(["train", "--dataset", str(root), "--head", "ridge", "--target", "length",
+                         "--backbone", tiny_backbone, "--image-size", "32", "--json"], capsys)
     assert code == 0, out.err
     assert "skipped 28 image(s) the targets file does not list" in out.err
     assert out.err.count(UNLISTED_REASON) == 20  # the first 20 named, the rest counted
@@ -183,15 +176,15 @@ def test_cli_counts_unlisted_images(tmp_path, capsys, tiny_backbone):
     assert result["n"] == 12 and result["target"] == "length"
     assert {"r2", "mae", "rmse", "baseline_mae", "n_train", "train_seconds"} <= set(result)
     assert result["n_train"] + result["n_val"] + result["n_test"] == 12
-    code, out = _cli(["train", "--dataset", str(root), "--head", "logreg", "--target", "length",
-                      "--backbone", tiny_backbone, "--image-size", "32", "--json"], capsys)
+    code, out = run_cli(["train", "--dataset", str(root), "--head", "logreg", "--target", "length",
+                         "--backbone", tiny_backbone, "--image-size", "32", "--json"], capsys)
     assert code == 2 and "--target goes with a regression head" in out.err
-    code, out = _cli(["train", "--dataset", str(root), "--head", "logreg", "--backbone",
-                      tiny_backbone, "--image-size", "32", "--json"], capsys)
+    code, out = run_cli(["train", "--dataset", str(root), "--head", "logreg", "--backbone",
+                         tiny_backbone, "--image-size", "32", "--json"], capsys)
     assert code == 2 and "needs at least two classes" in out.err and "Traceback" not in out.err
-    code, out = _cli(["target-outliers", "--dataset", str(root), "--target", "length",
-                      "--backbone", tiny_backbone, "--image-size", "32", "--cross-fit", "2",
-                      "--neighbors", "3", "--json"], capsys)
+    code, out = run_cli(["target-outliers", "--dataset", str(root), "--target", "length",
+                         "--backbone", tiny_backbone, "--image-size", "32", "--cross-fit", "2",
+                         "--neighbors", "3", "--json"], capsys)
     assert code == 0, out.err
     assert json.loads(out.out.strip().splitlines()[-1])["target"] == "length"
 
@@ -225,6 +218,6 @@ def test_fashion_mnist_scale_is_listed(capsys):
     from core.datasets.registry import DATASETS
 
     assert "fashion_mnist_scale" in DATASETS
-    code, out = _cli(["datasets", "--json"], capsys)
+    code, out = run_cli(["datasets", "--json"], capsys)
     names = [row["name"] for row in json.loads(out.out.strip().splitlines()[-1])["datasets"]]
     assert code == 0 and "fashion_mnist_scale" in names

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from core.base.jobs import heavy_job
 from core.base.tf_env import configure
 
@@ -61,6 +63,7 @@ def test_clear_session_still_clears_when_no_job_runs():
     assert keras.layers.Conv2D(2, 3).name == "conv2d"  # the naming started afresh
 
 
+@pytest.mark.slow  # a fresh Python process that imports TensorFlow
 def test_concurrent_first_imports_are_safe():
     """configure() from several threads at once in a fresh interpreter (the app's
     background extraction and its script thread) must not expose half-imported modules;

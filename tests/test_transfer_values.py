@@ -82,7 +82,7 @@ def _run_child(code: str, cache: str) -> subprocess.CompletedProcess:
 
 CHILD_PRELUDE = """
     import os, signal, sys
-    from tests.tiny_backbone import register_tiny
+    from tests.support.tiny_backbone import register_tiny
     from core.datasets import load_dataset
     from core.features.transfer_values import compute_transfer_values
     name = register_tiny()
@@ -90,6 +90,7 @@ CHILD_PRELUDE = """
 """
 
 
+@pytest.mark.slow  # a fresh Python process that imports TensorFlow
 def test_sigkill_midway_then_resume_equals_uninterrupted(tiny_backbone, isolated_cache, tmp_path):
     killer = CHILD_PRELUDE + """
     def progress(p):
@@ -117,6 +118,7 @@ def test_sigkill_midway_then_resume_equals_uninterrupted(tiny_backbone, isolated
     np.testing.assert_array_equal(np.asarray(resumed.values), np.asarray(clean.values))
 
 
+@pytest.mark.slow  # two fresh Python processes that import TensorFlow
 def test_two_concurrent_writers_end_with_one_correct_entry(isolated_cache, tiny_backbone):
     writer = CHILD_PRELUDE + """
     tv = compute_transfer_values(dataset=data, backbone=name, chunk_size=128)

@@ -8,38 +8,12 @@ import struct
 import zipfile
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from core.datasets.folder import load_image_folder
 from core.datasets.zip_import import UnsafeArchiveError, extract_zip_dataset
 from core.base.errors import DatasetError
-
-
-def _jpeg_bytes(seed: int) -> bytes:
-    pixels = np.random.default_rng(seed).integers(0, 256, (10, 12, 3), dtype=np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="JPEG", quality=90)
-    return buffer.getvalue()
-
-
-def _zip(path: Path, members: dict[str | zipfile.ZipInfo, bytes],
-         compression: int = zipfile.ZIP_DEFLATED) -> Path:
-    with zipfile.ZipFile(path, "w", compression=compression) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return path
-
-
-def _dataset_members(prefix: str = "flowers/") -> dict[str, bytes]:
-    members = {f"{prefix}{cls}/{i}.jpg": _jpeg_bytes(10 * c + i)
-               for c, cls in enumerate(("daisy", "roses")) for i in range(4)}
-    members[f"{prefix}LICENSE.txt"] = b"cc-by"
-    # Finder adds these; they must not reach the dataset.
-    members[f"__MACOSX/{prefix}daisy/._0.jpg"] = b"AppleDouble"
-    members[f"{prefix}.DS_Store"] = b"\0\0\0\1Bud1"
-    return members
+from tests.support.data import dataset_members, write_zip
 
 
 def _only_entries(dest: Path) -> list[str]:
@@ -49,7 +23,7 @@ def _only_entries(dest: Path) -> list[str]:
 # --- happy path -------------------------------------------------------------------------
 
 def test_round_trip_to_load_image_folder(tmp_path):
-    archive = _zip(tmp_path / "flowers.zip", _dataset_members())
+    archive = write_zip(tmp_path / "flowers.zip", dataset_members())
     dest = tmp_path / "uploads"
     root = extract_zip_dataset(zip_path_or_fileobj=archive, dest_dir=dest)
     assert root.name == "flowers" and root.parent.parent == dest
@@ -59,7 +33,7 @@ def test_round_trip_to_load_image_folder(tmp_path):
 
     # The same folder on disk, loaded directly, has the same content fingerprint.
     direct = tmp_path / "direct" / "flowers"
-    for name, data in _dataset_members().items():
+    for name, data in dataset_members().items():
         if name.startswith("flowers/") and name.endswith(".jpg"):
             (direct / name[len("flowers/"):]).parent.mkdir(parents=True, exist_ok=True)
             (direct / name[len("flowers/"):]).write_bytes(data)
@@ -67,7 +41,7 @@ def test_round_trip_to_load_image_folder(tmp_path):
 
 
 def test_reupload_is_a_no_op_returning_the_same_path(tmp_path):
-    archive = _zip(tmp_path / "flowers.zip", _dataset_members())
+    archive = write_zip(tmp_path / "flowers.zip", dataset_members())
     dest = tmp_path / "uploads"
     first = extract_zip_dataset(zip_path_or_fileobj=archive, dest_dir=dest)
     marker = first / "daisy" / "0.jpg"
@@ -81,7 +55,7 @@ def test_reupload_is_a_no_op_returning_the_same_path(tmp_path):
 
 
 def test_non_seekable_stream(tmp_path):
-    data = _zip(tmp_path / "f.zip", _dataset_members()).read_bytes()
+    data = write_zip(tmp_path / "f.zip", dataset_members()).read_bytes()
 
     class Pipe(io.RawIOBase):
         def __init__(self) -> None:
@@ -101,16 +75,16 @@ def test_non_seekable_stream(tmp_path):
 
 
 def test_archive_without_a_top_level_folder(tmp_path):
-    archive = _zip(tmp_path / "flat.zip", _dataset_members(prefix=""))
+    archive = write_zip(tmp_path / "flat.zip", dataset_members(prefix=""))
     root = extract_zip_dataset(zip_path_or_fileobj=archive, dest_dir=tmp_path / "up")
     assert root.parent == tmp_path / "up"
     assert load_image_folder(path=root).class_names == ("daisy", "roses")
 
 
 def test_small_highly_compressible_member_is_allowed(tmp_path):
-    members = _dataset_members()
+    members = dataset_members()
     members["flowers/daisy/blank.bmp"] = bytes(200_000)  # deflates ~1000:1 but is tiny
-    root = extract_zip_dataset(zip_path_or_fileobj=_zip(tmp_path / "z.zip", members),
+    root = extract_zip_dataset(zip_path_or_fileobj=write_zip(tmp_path / "z.zip", members),
                                dest_dir=tmp_path / "up")
     assert (root / "daisy" / "blank.bmp").stat().st_size == 200_000
 
@@ -118,7 +92,7 @@ def test_small_highly_compressible_member_is_allowed(tmp_path):
 # --- refusals ---------------------------------------------------------------------------
 
 def _refused(tmp_path: Path, members: dict, match: str, **limits) -> UnsafeArchiveError:
-    archive = _zip(tmp_path / "bad.zip", members, compression=limits.pop("compression",
+    archive = write_zip(tmp_path / "bad.zip", members, compression=limits.pop("compression",
                                                                          zipfile.ZIP_DEFLATED))
     dest = tmp_path / "up"
     with pytest.raises(UnsafeArchiveError, match=match) as info:
@@ -138,7 +112,7 @@ def _refused(tmp_path: Path, members: dict, match: str, **limits) -> UnsafeArchi
     ("..\\evil.png", "backslashes"),
 ])
 def test_unsafe_paths_are_refused(tmp_path, name, problem):
-    members = _dataset_members()
+    members = dataset_members()
     members[name] = b"payload"
     error = _refused(tmp_path, members, match=problem)
     assert error.member == name and repr(name) in str(error)
@@ -148,7 +122,7 @@ def test_symlink_member_is_refused(tmp_path):
     link = zipfile.ZipInfo("flowers/daisy/link.jpg")
     link.create_system = 3
     link.external_attr = (stat.S_IFLNK | 0o777) << 16
-    members = _dataset_members()
+    members = dataset_members()
     members[link] = b"/etc/passwd"
     error = _refused(tmp_path, members, match="symbolic link")
     assert error.member == "flowers/daisy/link.jpg"
@@ -167,14 +141,14 @@ def test_too_large_total(tmp_path):
 
 
 def test_high_ratio_bomb(tmp_path):
-    members = _dataset_members()
+    members = dataset_members()
     members["flowers/daisy/bomb.bmp"] = bytes(5 << 20)  # 5 MiB of zeros deflates ~1000:1
     error = _refused(tmp_path, members, match=r"compression ratio limit of 200:1")
     assert error.member == "flowers/daisy/bomb.bmp"
 
 
 def test_duplicate_member_names(tmp_path):
-    members = _dataset_members()
+    members = dataset_members()
     archive = tmp_path / "dup.zip"
     with pytest.warns(UserWarning, match="Duplicate name"):
         with zipfile.ZipFile(archive, "w") as z:
@@ -186,7 +160,8 @@ def test_duplicate_member_names(tmp_path):
 
 
 def test_encrypted_member_is_refused(tmp_path):
-    archive = _zip(tmp_path / "enc.zip", {"flowers/daisy/secret.jpg": b"x", **_dataset_members()})
+    archive = write_zip(tmp_path / "enc.zip",
+                        {"flowers/daisy/secret.jpg": b"x", **dataset_members()})
     raw = bytearray(archive.read_bytes())
     # zipfile cannot write encrypted members; set the "encrypted" flag bit of the first one
     # in its local header (offset 6) and directory entry (offset 8).
@@ -202,7 +177,7 @@ def test_encrypted_member_is_refused(tmp_path):
 
 def test_member_lying_about_its_size_is_refused_while_streaming(tmp_path):
     data = bytes(range(256)) * 8  # 2048 bytes, stored so the patch below stays simple
-    archive = _zip(tmp_path / "liar.zip", {"d/a/x.bin": data, "d/b/y.bin": b"y"},
+    archive = write_zip(tmp_path / "liar.zip", {"d/a/x.bin": data, "d/b/y.bin": b"y"},
                    compression=zipfile.ZIP_STORED)
     raw = bytearray(archive.read_bytes())
     # Declare 100 bytes uncompressed in the local header (offset 22) and directory (24).
@@ -230,6 +205,6 @@ def test_missing_zip(tmp_path):
 
 
 def test_archive_with_only_junk(tmp_path):
-    archive = _zip(tmp_path / "junk.zip", {"__MACOSX/._a.jpg": b"x", ".DS_Store": b"y"})
+    archive = write_zip(tmp_path / "junk.zip", {"__MACOSX/._a.jpg": b"x", ".DS_Store": b"y"})
     with pytest.raises(DatasetError, match="contains no files"):
         extract_zip_dataset(zip_path_or_fileobj=archive, dest_dir=tmp_path / "up")

@@ -72,7 +72,7 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     from playwright.sync_api import sync_playwright
 
-    from tests.streamlit_server import streamlit_server
+    from tests.support.streamlit_server import streamlit_server
 
     env = {**os.environ, "TRANSFER_LENS_DATASET": args.dataset,
            "TRANSFER_LENS_BACKBONE": "efficientnet_lite0",

@@ -45,7 +45,7 @@ finally:
 def use_backbone(name: str) -> None:
     """Make test-only backbones known in this process (the app runs in it too)."""
     if name == "tiny_test_cnn":
-        from tests.tiny_backbone import register_tiny
+        from tests.support.tiny_backbone import register_tiny
 
         register_tiny()
 

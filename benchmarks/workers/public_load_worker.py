@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import ROOT, emit
-from tests.streamlit_server import streamlit_server
+from tests.support.streamlit_server import streamlit_server
 
 CHROMIUM = "/usr/bin/chromium"
 # each view and the end of its URL path (Projections is the default page, "/")

@@ -25,6 +25,6 @@ def build_tiny(*, input_size: int):
 def register_tiny() -> str:
     REGISTRY[NAME] = BackboneSpec(
         name=NAME, native_size=16, feature_dim=16, offline=True, description="test-only CNN",
-        builder="tests.tiny_backbone:build_tiny", weights_id=lambda: "seed7",
+        builder="tests.support.tiny_backbone:build_tiny", weights_id=lambda: "seed7",
         unavailable_reason=lambda: None)
     return NAME

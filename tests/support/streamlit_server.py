@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 from typing import Iterator
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import ROOT
 
 
 def free_port() -> int:
