@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
 from core.base.background import JobBoard
 from core.base.errors import CancelledError
 from core.base.progress import Progress
+from tests.support.jobs import endless
 
 
 def stepping_work(gate: threading.Event, steps: int = 50):
@@ -46,15 +46,6 @@ def test_a_second_watcher_joins_the_running_job_instead_of_starting_another():
     gate.set()
     assert first.wait(10) and first.result == "finished"
     assert calls["runs"] == 1
-
-
-def endless(progress):
-    """Work that reports forever, until a report stops it."""
-    done = 0
-    while True:
-        done += 1
-        progress(Progress("step", done, 0))
-        time.sleep(0.01)
 
 
 def test_the_work_stops_only_when_every_watcher_let_go():

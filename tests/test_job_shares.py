@@ -15,7 +15,7 @@ from core.base.errors import CancelledError
 from core.base.jobs import JobGate
 from core.base.progress import Progress
 from core.base.public import PublicModeError
-from tests.test_background_jobs import endless
+from tests.support.jobs import endless
 
 
 @pytest.fixture

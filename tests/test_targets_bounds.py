@@ -21,7 +21,7 @@ from core.base.public import uploads_root
 from core.datasets import targets as targets_module
 from core.datasets.folder import load_image_folder
 from core.datasets.targets import MAX_TARGETS_ROWS, TARGETS_ROW_SLACK, read_targets_file
-from tests.test_zip_import import _dataset_members, _zip
+from tests.support.data import dataset_members, write_zip
 
 ROOT = Path(__file__).resolve().parent.parent
 HUGE_ROWS = 4_000_000
@@ -56,8 +56,8 @@ def test_a_tiny_zip_with_millions_of_rows_is_refused_from_the_footer(public, tmp
     from core.datasets.registry import load_dataset
     from core.datasets.zip_import import extract_zip_dataset
 
-    members = _dataset_members() | {"flowers/targets.parquet": huge_parquet}
-    archive = _zip(tmp_path / "rows.zip", members)
+    members = dataset_members() | {"flowers/targets.parquet": huge_parquet}
+    archive = write_zip(tmp_path / "rows.zip", members)
     with zipfile.ZipFile(archive) as opened:  # the "2 KB upload" of the rows
         assert opened.getinfo("flowers/targets.parquet").compress_size < 2_000
     root = extract_zip_dataset(zip_path_or_fileobj=archive,
@@ -143,11 +143,11 @@ def test_a_parquet_that_unpacks_past_the_size_limit(tmp_path, monkeypatch):
 
 
 def test_a_few_rows_too_many_still_name_the_missing_image(tmp_path):
-    from tests.test_targets_dataset import _csv, _flat
+    from tests.support.data import flat_folder, write_targets_csv
 
     root = tmp_path / "lengths"
-    names = _flat(root, n=4)
-    _csv(root, "path,length\n" + "".join(f"{n},1\n" for n in names) + "gone.png,2\n")
+    names = flat_folder(root, n=4)
+    write_targets_csv(root, "path,length\n" + "".join(f"{n},1\n" for n in names) + "gone.png,2\n")
     with pytest.raises(DatasetError, match=r"line 6: lists gone\.png, but there is no such "
                                            r"image"):
         load_image_folder(path=root)
@@ -157,8 +157,8 @@ def test_public_messages_name_paths_inside_the_upload(public, tmp_path):
     from core.datasets.zip_import import extract_zip_dataset
 
     members = {f"bags/bags_only/{i}.jpg": data for i, data in
-               enumerate(_dataset_members().values()) if data[:2] == b"\xff\xd8"}
-    archive = _zip(tmp_path / "one.zip", members)
+               enumerate(dataset_members().values()) if data[:2] == b"\xff\xd8"}
+    archive = write_zip(tmp_path / "one.zip", members)
     root = extract_zip_dataset(zip_path_or_fileobj=archive,
                                dest_dir=uploads_root(cache_root()) / "session-one")
     with pytest.raises(DatasetError) as caught:
@@ -166,8 +166,8 @@ def test_public_messages_name_paths_inside_the_upload(public, tmp_path):
     assert str(caught.value).startswith("the dataset folder has only one class ('bags_only')")
     assert "public_uploads" not in str(caught.value)
 
-    members = _dataset_members() | {"flowers/targets.csv": b"path,length\nnope.jpg,1\n"}
-    root = extract_zip_dataset(zip_path_or_fileobj=_zip(tmp_path / "t.zip", members),
+    members = dataset_members() | {"flowers/targets.csv": b"path,length\nnope.jpg,1\n"}
+    root = extract_zip_dataset(zip_path_or_fileobj=write_zip(tmp_path / "t.zip", members),
                                dest_dir=uploads_root(cache_root()) / "session-one")
     with pytest.raises(DatasetError) as caught:
         load_image_folder(path=root)
@@ -179,7 +179,7 @@ def test_public_image_errors_name_the_path_inside_the_upload(public, tmp_path):
     from core.datasets.zip_import import extract_zip_dataset
     from core.datasets.image_io import ImageReadError
 
-    archive = _zip(tmp_path / "flowers.zip", _dataset_members())
+    archive = write_zip(tmp_path / "flowers.zip", dataset_members())
     root = extract_zip_dataset(zip_path_or_fileobj=archive,
                                dest_dir=uploads_root(cache_root()) / "session-img")
     dataset = load_image_folder(path=root)
@@ -191,9 +191,9 @@ def test_public_image_errors_name_the_path_inside_the_upload(public, tmp_path):
 
 def test_local_messages_keep_the_full_path(tmp_path, monkeypatch):
     monkeypatch.delenv("TRANSFER_LENS_PUBLIC", raising=False)
-    from tests.test_targets_dataset import _flat
+    from tests.support.data import flat_folder
 
     root = tmp_path / "solo" / "only"
-    _flat(root, n=3)
+    flat_folder(root, n=3)
     with pytest.raises(DatasetError, match=f"^{tmp_path / 'solo'} has only one class"):
         load_image_folder(path=tmp_path / "solo")

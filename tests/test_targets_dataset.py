@@ -4,42 +4,21 @@ input with a message naming the file and row, and the built-in fashion_mnist_sca
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
 
 from core.base.errors import DatasetError
 from core.datasets.folder import UNLISTED_REASON, load_image_folder
 from tests.support.cli import run_cli
-
-
-def _png(path: Path, seed: int) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pixels = np.random.default_rng(seed).integers(0, 256, (10, 12, 3), dtype=np.uint8)
-    Image.fromarray(pixels).save(path)
-    return path
-
-
-def _flat(root: Path, n: int = 12) -> list[str]:
-    names = [f"img_{i:02d}.png" for i in range(n)]
-    for i, name in enumerate(names):
-        _png(root / name, seed=i)
-    return names
-
-
-def _csv(root: Path, text: str) -> Path:
-    file = root / "targets.csv"
-    file.write_text(text)
-    return file
+from tests.support.data import flat_folder, write_png, write_targets_csv
 
 
 def test_flat_folder_with_targets_csv(tmp_path):
     root = tmp_path / "lengths"
-    names = _flat(root)
-    _csv(root, "path,length,age\n" + "".join(f"{n},{i * 1.5},{i}\n" for i, n in enumerate(names)))
+    names = flat_folder(root)
+    write_targets_csv(root, "path,length,age\n" + "".join(f"{n},{i * 1.5},{i}\n" for i, n in enumerate(names)))
     ds = load_image_folder(path=root)
     assert len(ds) == 12 and ds.class_names == () and set(ds.labels) == {0}
     assert ds.target_names == ("length", "age")
@@ -62,7 +41,7 @@ def test_class_folders_with_targets_parquet_and_unlisted_images_skipped(tmp_path
     rows = []
     for c, name in enumerate(("cats", "tigers")):
         for i in range(6):
-            _png(root / name / f"{i}.png", seed=10 * c + i)
+            write_png(root / name / f"{i}.png", seed=10 * c + i)
             if i < 5:  # the sixth of each class is not listed
                 rows.append({"path": f"{name}/{i}.png", "length": 50.0 + 100 * c + i})
     pd.DataFrame(rows).to_parquet(root / "targets.parquet")
@@ -77,10 +56,10 @@ def test_class_folders_with_targets_parquet_and_unlisted_images_skipped(tmp_path
 
 def test_transfer_values_do_not_depend_on_the_targets(tmp_path):
     root = tmp_path / "flat"
-    names = _flat(root, 6)
-    _csv(root, "path,v\n" + "".join(f"{n},{i}\n" for i, n in enumerate(names)))
+    names = flat_folder(root, 6)
+    write_targets_csv(root, "path,v\n" + "".join(f"{n},{i}\n" for i, n in enumerate(names)))
     first = load_image_folder(path=root).fingerprint
-    _csv(root, "path,v\n" + "".join(f"{n},{10 * i}\n" for i, n in enumerate(names)))
+    write_targets_csv(root, "path,v\n" + "".join(f"{n},{10 * i}\n" for i, n in enumerate(names)))
     assert load_image_folder(path=root).fingerprint == first
 
 
@@ -97,15 +76,15 @@ def test_transfer_values_do_not_depend_on_the_targets(tmp_path):
 ])
 def test_bad_targets_csv_names_the_file_and_row(tmp_path, text, message):
     root = tmp_path / "flat"
-    _flat(root, 4)
-    _csv(root, text)
+    flat_folder(root, 4)
+    write_targets_csv(root, text)
     with pytest.raises(DatasetError, match=message):
         load_image_folder(path=root)
 
 
 def test_bad_parquet_value_names_the_row(tmp_path):
     root = tmp_path / "flat"
-    names = _flat(root, 3)
+    names = flat_folder(root, 3)
     pd.DataFrame({"path": names, "length": [1.0, float("nan"), 2.0]}).to_parquet(
         root / "targets.parquet")
     with pytest.raises(DatasetError, match=r"targets\.parquet, row 2: 'length' is nan"):
@@ -114,8 +93,8 @@ def test_bad_parquet_value_names_the_row(tmp_path):
 
 def test_both_targets_files_is_an_error(tmp_path):
     root = tmp_path / "flat"
-    names = _flat(root, 2)
-    _csv(root, "path,v\n" + "".join(f"{n},1\n" for n in names))
+    names = flat_folder(root, 2)
+    write_targets_csv(root, "path,v\n" + "".join(f"{n},1\n" for n in names))
     pd.DataFrame({"path": names, "v": [1.0, 2.0]}).to_parquet(root / "targets.parquet")
     with pytest.raises(DatasetError, match="both targets.csv and targets.parquet; keep one"):
         load_image_folder(path=root)
@@ -123,14 +102,14 @@ def test_both_targets_files_is_an_error(tmp_path):
 
 def test_missing_targets_file_is_named(tmp_path):
     root = tmp_path / "flat"
-    _flat(root, 3)
+    flat_folder(root, 3)
     with pytest.raises(DatasetError, match="no class sub-folders.*targets.csv"):
         load_image_folder(path=root)
     (root / "a").mkdir()
     (root / "b").mkdir()
     for i in range(3):
-        _png(root / "a" / f"{i}.png", i)
-        _png(root / "b" / f"{i}.png", 10 + i)
+        write_png(root / "a" / f"{i}.png", i)
+        write_png(root / "b" / f"{i}.png", 10 + i)
     ds = load_image_folder(path=root)  # a classification dataset: no targets file needed
     with pytest.raises(DatasetError, match="has no numeric targets.*targets.csv at the folder"):
         ds.target("length")
@@ -138,7 +117,7 @@ def test_missing_targets_file_is_named(tmp_path):
 
 def test_unreadable_csv_is_a_dataset_error(tmp_path):
     root = tmp_path / "flat"
-    _flat(root, 2)
+    flat_folder(root, 2)
     (root / "targets.csv").write_bytes(b'path,v\n"unterminated,1\n')
     with pytest.raises(DatasetError, match=r"Cannot read .*targets\.csv"):
         load_image_folder(path=root)
@@ -146,8 +125,8 @@ def test_unreadable_csv_is_a_dataset_error(tmp_path):
 
 def test_cli_reports_bad_targets_without_a_traceback(tmp_path, capsys):
     root = tmp_path / "flat"
-    _flat(root, 3)
-    _csv(root, "path,length\nimg_00.png,1\nimg_01.png,x\nimg_02.png,2\n")
+    flat_folder(root, 3)
+    write_targets_csv(root, "path,length\nimg_00.png,1\nimg_01.png,x\nimg_02.png,2\n")
     code, out = run_cli(["train", "--dataset", str(root), "--head", "ridge", "--target", "length",
                          "--backbone", "pixels", "--json"], capsys)
     assert code == 2 and "Traceback" not in out.err
@@ -157,16 +136,16 @@ def test_cli_reports_bad_targets_without_a_traceback(tmp_path, capsys):
 
 def test_cli_unknown_target_is_refused_before_extraction(tmp_path, capsys):
     root = tmp_path / "flat"
-    names = _flat(root, 3)
-    _csv(root, "path,length\n" + "".join(f"{n},1\n" for n in names))
+    names = flat_folder(root, 3)
+    write_targets_csv(root, "path,length\n" + "".join(f"{n},1\n" for n in names))
     code, out = run_cli(["extract", "--dataset", str(root), "--target", "weight", "--json"], capsys)
     assert code == 2 and "no target 'weight'" in out.err and "Traceback" not in out.err
 
 
 def test_cli_counts_unlisted_images(tmp_path, capsys, tiny_backbone):
     root = tmp_path / "flat"
-    names = _flat(root, 40)
-    _csv(root, "path,length\n" + "".join(f"{n},{i}\n" for i, n in enumerate(names[:12])))
+    names = flat_folder(root, 40)
+    write_targets_csv(root, "path,length\n" + "".join(f"{n},{i}\n" for i, n in enumerate(names[:12])))
     code, out = run_cli(["train", "--dataset", str(root), "--head", "ridge", "--target", "length",
                          "--backbone", tiny_backbone, "--image-size", "32", "--json"], capsys)
     assert code == 0, out.err

@@ -13,11 +13,7 @@ import pytest
 from core.datasets.folder import load_image_folder
 from core.datasets.zip_import import UnsafeArchiveError, extract_zip_dataset
 from core.base.errors import DatasetError
-from tests.support.data import dataset_members, write_zip
-
-
-def _only_entries(dest: Path) -> list[str]:
-    return sorted(p.name for p in dest.iterdir())
+from tests.support.data import dataset_members, only_entries, write_zip
 
 
 # --- happy path -------------------------------------------------------------------------
@@ -51,7 +47,7 @@ def test_reupload_is_a_no_op_returning_the_same_path(tmp_path):
                                      dest_dir=dest)
     assert first == again == from_bytes
     assert marker.stat().st_mtime_ns == mtime  # not extracted again
-    assert len(_only_entries(dest)) == 1  # no leftover temporary folders
+    assert len(only_entries(dest)) == 1  # no leftover temporary folders
 
 
 def test_non_seekable_stream(tmp_path):
@@ -98,7 +94,7 @@ def _refused(tmp_path: Path, members: dict, match: str, **limits) -> UnsafeArchi
     with pytest.raises(UnsafeArchiveError, match=match) as info:
         extract_zip_dataset(zip_path_or_fileobj=archive, dest_dir=dest, **limits)
     assert isinstance(info.value, DatasetError)
-    assert _only_entries(dest) == []  # nothing extracted, no temp folder left behind
+    assert only_entries(dest) == []  # nothing extracted, no temp folder left behind
     assert not (tmp_path / "evil.png").exists()
     return info.value
 
@@ -172,7 +168,7 @@ def test_encrypted_member_is_refused(tmp_path):
     with pytest.raises(UnsafeArchiveError, match="encrypted") as info:
         extract_zip_dataset(zip_path_or_fileobj=archive, dest_dir=dest)
     assert info.value.member == "flowers/daisy/secret.jpg"
-    assert _only_entries(dest) == []
+    assert only_entries(dest) == []
 
 
 def test_member_lying_about_its_size_is_refused_while_streaming(tmp_path):
@@ -189,7 +185,7 @@ def test_member_lying_about_its_size_is_refused_while_streaming(tmp_path):
     dest = tmp_path / "up"
     with pytest.raises(DatasetError, match="d/a/x.bin"):
         extract_zip_dataset(zip_path_or_fileobj=archive, dest_dir=dest)
-    assert _only_entries(dest) == []
+    assert only_entries(dest) == []
 
 
 def test_not_a_zip(tmp_path):

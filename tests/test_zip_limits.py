@@ -17,14 +17,14 @@ from core.base.paths import cache_root
 from core.base.public import uploads_root
 from core.datasets.zip_import import (MAX_NAME_BYTES, MAX_NAME_DEPTH, UnsafeArchiveError,
                                       extract_zip_dataset, max_entries_for)
-from tests.test_zip_import import _dataset_members, _only_entries, _zip
+from tests.support.data import dataset_members, only_entries, write_zip
 
 
 def refused(tmp_path: Path, archive: Path, match: str, **limits) -> UnsafeArchiveError:
     dest = tmp_path / "up"
     with pytest.raises(UnsafeArchiveError, match=match) as info:
         extract_zip_dataset(zip_path_or_fileobj=archive, dest_dir=dest, **limits)
-    assert _only_entries(dest) == []  # nothing extracted, no temp folder left
+    assert only_entries(dest) == []  # nothing extracted, no temp folder left
     assert str(tmp_path) not in str(info.value)  # no server path in the message
     return info.value
 
@@ -33,7 +33,7 @@ def refused(tmp_path: Path, archive: Path, match: str, **limits) -> UnsafeArchiv
 def hidden_150k(tmp_path_factory) -> Path:
     archive = tmp_path_factory.mktemp("hidden") / "hidden.zip"
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as out:
-        for name, data in _dataset_members().items():
+        for name, data in dataset_members().items():
             out.writestr(name, data)
         for i in range(150_000):
             out.writestr(f"flowers/.cache/{i}", b"")
@@ -51,8 +51,8 @@ def test_150k_hidden_entries_are_refused_in_public_mode(hidden_150k, tmp_path, m
 
 
 def test_hidden_entries_count_toward_the_limit(tmp_path):
-    members = _dataset_members() | {f"flowers/._{i}.jpg": b"x" for i in range(1_100)}
-    refused(tmp_path, _zip(tmp_path / "h.zip", members), match=r"over the limit of 1,010",
+    members = dataset_members() | {f"flowers/._{i}.jpg": b"x" for i in range(1_100)}
+    refused(tmp_path, write_zip(tmp_path / "h.zip", members), match=r"over the limit of 1,010",
             max_files=5)
     # the same archive is fine under the default limits: hidden entries are still skipped
     root = extract_zip_dataset(zip_path_or_fileobj=tmp_path / "h.zip", dest_dir=tmp_path / "ok")
@@ -60,8 +60,8 @@ def test_hidden_entries_count_toward_the_limit(tmp_path):
 
 
 def test_an_end_record_that_understates_the_entries(tmp_path):
-    members = _dataset_members() | {f"flowers/.h{i}": b"" for i in range(1_100)}
-    archive = _zip(tmp_path / "lie.zip", members)
+    members = dataset_members() | {f"flowers/.h{i}": b"" for i in range(1_100)}
+    archive = write_zip(tmp_path / "lie.zip", members)
     raw = bytearray(archive.read_bytes())
     end = raw.rfind(b"PK\x05\x06")
     raw[end + 8:end + 12] = struct.pack("<HH", 3, 3)  # entries on this disk, in all
@@ -70,8 +70,8 @@ def test_an_end_record_that_understates_the_entries(tmp_path):
 
 
 def test_an_oversized_directory_is_refused_from_the_end_record(tmp_path):
-    members = _dataset_members() | {"flowers/daisy/x.jpg": b"x"}
-    archive = _zip(tmp_path / "big.zip", members)
+    members = dataset_members() | {"flowers/daisy/x.jpg": b"x"}
+    archive = write_zip(tmp_path / "big.zip", members)
     raw = bytearray(archive.read_bytes())
     end = raw.rfind(b"PK\x05\x06")
     raw[end + 12:end + 16] = struct.pack("<I", 50_000_000)  # directory size
@@ -88,22 +88,22 @@ def test_an_oversized_directory_is_refused_from_the_end_record(tmp_path):
     ("flowers/.hidden/" + "h" * 300, r"300-byte file or folder name"),  # hidden: checked too
 ])
 def test_member_names_are_bounded(tmp_path, name, match):
-    error = refused(tmp_path, _zip(tmp_path / "n.zip", _dataset_members() | {name: b"x"}),
+    error = refused(tmp_path, write_zip(tmp_path / "n.zip", dataset_members() | {name: b"x"}),
                     match=match)
     assert len(error.member) <= 120  # the message shows a cut name, not 4 KB of it
 
 
 def test_names_at_the_limits_are_accepted(tmp_path):
     deep = "flowers/daisy/" + "d/" * (MAX_NAME_DEPTH - 3) + "x.jpg"
-    members = _dataset_members() | {"flowers/daisy/" + "n" * 251 + ".jpg": b"x", deep: b"x"}
-    root = extract_zip_dataset(zip_path_or_fileobj=_zip(tmp_path / "ok.zip", members),
+    members = dataset_members() | {"flowers/daisy/" + "n" * 251 + ".jpg": b"x", deep: b"x"}
+    root = extract_zip_dataset(zip_path_or_fileobj=write_zip(tmp_path / "ok.zip", members),
                                dest_dir=tmp_path / "up")
     assert (root / "daisy" / ("n" * 251 + ".jpg")).is_file()
 
 
 def test_invalid_utf8_flagged_as_utf8_is_refused(tmp_path):
-    members = _dataset_members() | {"flowers/daisy/caf\u00e9.jpg": b"x"}  # written UTF-8 flagged
-    archive = _zip(tmp_path / "utf.zip", members)
+    members = dataset_members() | {"flowers/daisy/caf\u00e9.jpg": b"x"}  # written UTF-8 flagged
+    archive = write_zip(tmp_path / "utf.zip", members)
     raw = archive.read_bytes()
     assert raw.count("\u00e9".encode()) == 2  # local header and directory
     archive.write_bytes(raw.replace("\u00e9".encode(), b"\xff\xfe"))
@@ -117,7 +117,7 @@ def test_unwritable_members_name_the_member_only(tmp_path, monkeypatch):
     def fail(*args, **kwargs):
         raise OSError(28, "No space left on device", str(tmp_path / "secret" / "where"))
 
-    data = io.BytesIO(_zip(tmp_path / "ok.zip", _dataset_members()).read_bytes())
+    data = io.BytesIO(write_zip(tmp_path / "ok.zip", dataset_members()).read_bytes())
     monkeypatch.setattr(zip_import, "open", fail, raising=False)  # the member's write
     with pytest.raises(DatasetError) as caught:
         extract_zip_dataset(zip_path_or_fileobj=data, dest_dir=tmp_path / "up")

@@ -125,3 +125,32 @@ def dataset_members(prefix: str = "flowers/") -> dict[str, bytes]:
     members[f"__MACOSX/{prefix}daisy/._0.jpg"] = b"AppleDouble"
     members[f"{prefix}.DS_Store"] = b"\0\0\0\1Bud1"
     return members
+
+
+def only_entries(dest: Path) -> list[str]:
+    """The names directly in `dest`, sorted (what an extraction left there)."""
+    return sorted(p.name for p in dest.iterdir())
+
+
+def write_png(path: Path, seed: int) -> Path:
+    """A 12×10 RGB PNG of random pixels (seeded)."""
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = np.random.default_rng(seed).integers(0, 256, (10, 12, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+def flat_folder(root: Path, n: int = 12) -> list[str]:
+    """`n` PNGs directly in `root` (a folder without classes); their names."""
+    names = [f"img_{i:02d}.png" for i in range(n)]
+    for i, name in enumerate(names):
+        write_png(root / name, seed=i)
+    return names
+
+
+def write_targets_csv(root: Path, text: str) -> Path:
+    file = root / "targets.csv"
+    file.write_text(text)
+    return file
