@@ -321,3 +321,17 @@ def test_dashboard_modules_stay_short():
 
 if __name__ == "__main__":
     raise SystemExit(pytest.main([__file__, "-q"]))
+
+
+def test_no_test_module_imports_another() -> None:
+    """Shared helpers and fixtures live in tests/support/ and conftest.py: a test module that
+    imports another runs (and couples to) that module's tests' set-up."""
+    offenders = []
+    for path in sorted((ROOT / "tests").glob("test_*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in _import_nodes(tree):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""])
+            offenders += [f"{path.name} imports {name}" for name in names
+                          if name.startswith("tests.test_")]
+    assert not offenders, offenders
