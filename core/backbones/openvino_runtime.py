@@ -10,6 +10,7 @@ TensorFlow only while converting.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
@@ -43,7 +44,9 @@ def converted_model(*, fields: dict[str, Any], build: Callable[[], Any], input_s
         from core.base.tf_env import import_tensorflow
 
         import_tensorflow()
-        model = ov.convert_model(build(), input=[input_shape])
+        with warnings.catch_warnings():  # Keras notes the tracer's input structure: harmless
+            warnings.simplefilter("ignore", UserWarning)
+            model = ov.convert_model(build(), input=[input_shape])
         xml, weights = _serialised(ov, model)
         return {"xml": xml, "bin": weights}, {"key_fields": fields}
 
