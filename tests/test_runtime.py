@@ -181,7 +181,7 @@ def test_batch_prediction_on_openvino_equals_tensorflow(tiny_backbone, tmp_path,
     model = export_end_to_end_model(head=trained, backbone=tiny_backbone, image_size=32,
                                     path=tmp_path / "digits.keras")
     images = [data.images.get(i) for i in range(24)]
-    images.append(np.asarray(Image.fromarray(images[0][..., 0]).resize((20, 13))))  # other size
+    images.append(np.asarray(Image.fromarray(images[0][..., 0]).resize((20, 13)))[..., None])
     reference = BatchPredictor(model_path=model, runtime=RuntimeChoice("tensorflow"))
     fast = BatchPredictor(model_path=model, runtime=RuntimeChoice("openvino"))
     assert fast.runtime == RuntimeChoice("openvino") and reference.runtime.runtime == "tensorflow"

@@ -84,7 +84,7 @@ def register(sub, handlers: dict[str, Handler]) -> None:
                    help="ray: actors (default: as many as the cluster's CPUs allow at "
                         "--cpus-per-worker each)")
     p.add_argument("--cpus-per-worker", type=float, default=1.0,
-                   help="ray: CPUs each actor reserves and its TensorFlow ops use (default 1; "
+                   help="ray: CPUs each actor reserves and its runtime's ops use (default 1; "
                         "e.g. 2 for fewer, bigger workers)")
     p.add_argument("--chunk-size", type=int, default=None,
                    help=f"ray: images per resumable chunk, the unit a worker takes (default "
