@@ -68,7 +68,7 @@ def _serialised(ov, model) -> tuple[np.ndarray, np.ndarray]:
 
 class OpenVinoForward:
     """A compiled model: `__call__` for one batch, `map` for a stream of batches kept in
-    flight on OpenVINO's streams while the caller prepares the next (AsyncInferQueue)."""
+    flight on OpenVINO's streams while the caller prepares the next."""
 
     def __init__(self, *, model, precision: str = "f32", threads: int | None = None) -> None:
         import openvino as ov
@@ -79,34 +79,34 @@ class OpenVinoForward:
             config["INFERENCE_NUM_THREADS"] = int(threads)
         self.compiled = ov.Core().compile_model(model, "CPU", config)
         self.jobs = max(1, int(self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
-        self._ov = ov
-        self._request = None
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        if self._request is None:
-            self._request = self.compiled.create_infer_request()
-        outputs = self._request.infer({0: np.ascontiguousarray(batch, np.float32)})
-        return np.array(outputs[0])
+        return next(self.map([batch]))
 
     def map(self, batches: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
-        """Outputs in input order; up to `jobs` batches run at once."""
-        done: dict[int, np.ndarray] = {}
-        queue = self._ov.AsyncInferQueue(self.compiled, self.jobs)
-        queue.set_callback(lambda request, position: done.__setitem__(
-            position, np.array(request.get_output_tensor(0).data)))
-        following = 0
+        """Outputs in input order; up to `jobs` batches run at once, on requests taken in
+        turn. No Python callback runs on OpenVINO's threads: a callback waiting for the GIL
+        while the main thread destroyed a queue deadlocked (seen in a test at 260 px).
+        Requests are per call, so threads sharing this model do not share requests."""
+        requests = [self.compiled.create_infer_request() for _ in range(self.jobs)]
+        busy: list = []
         try:
-            for position, batch in enumerate(batches):
-                queue.start_async({0: np.ascontiguousarray(batch, np.float32)},
-                                  userdata=position)
-                while following in done:
-                    yield done.pop(following)
-                    following += 1
+            for batch in batches:
+                if len(busy) == len(requests):
+                    yield self._finish(busy.pop(0))
+                request = next(r for r in requests if all(r is not b for b in busy))
+                request.start_async({0: np.ascontiguousarray(batch, np.float32)})
+                busy.append(request)
+            while busy:
+                yield self._finish(busy.pop(0))
         finally:
-            queue.wait_all()  # no request outlives the caller's loop (closed early or not)
-        while following in done:
-            yield done.pop(following)
-            following += 1
+            for request in busy:  # closed early: no request outlives the caller's loop
+                request.wait()
+
+    @staticmethod
+    def _finish(request) -> np.ndarray:
+        request.wait()
+        return np.array(request.get_output_tensor(0).data)
 
 
 def backbone_forward(*, spec, image_size: int, precision: str, threads: int | None = None,
