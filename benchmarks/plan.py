@@ -24,6 +24,9 @@ class Plan:
     extraction_sizes: tuple[int, ...]
     extraction_images: int
     extraction_rounds: int
+    # a reduced precision against f32 downstream (head, kNN, label issues): size, images
+    extraction_downstream_size: int
+    extraction_downstream_images: int
     # 2. cache
     cache_rows: int
     cache_dim: int
@@ -92,6 +95,7 @@ class Plan:
         return cls(
             quick=False, output=ROOT / "benchmarks" / "RESULTS.md",
             extraction_sizes=(96, 128, 224), extraction_images=2048, extraction_rounds=2,
+            extraction_downstream_size=96, extraction_downstream_images=70_000,
             cache_rows=70_000, cache_dim=1280, recompute_size=96, recompute_images=1024,
             projection_points=(2_000, 10_000, 70_000), projection_real=fashion_available,
             sklearn_max_points=10_000, sklearn_cap_s=300.0,
@@ -111,6 +115,7 @@ class Plan:
         return cls(
             quick=True, output=ROOT / "benchmarks" / "RESULTS-quick.md",
             extraction_sizes=(32, 48), extraction_images=64, extraction_rounds=1,
+            extraction_downstream_size=32, extraction_downstream_images=500,
             cache_rows=2_000, cache_dim=1280, recompute_size=32, recompute_images=64,
             projection_points=(200, 400), projection_real=False,
             sklearn_max_points=400, sklearn_cap_s=60.0,

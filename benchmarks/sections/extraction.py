@@ -1,49 +1,165 @@
-"""1. The extraction pipeline (compute_transfer_values) vs the bare model's forward pass."""
+"""1. Extraction: TensorFlow's bare forward pass vs the pipeline on each runtime and precision,
+side by side in one run, with the values' agreement and, for each reduced precision, what
+users do with the values (a head's accuracy, kNN neighbours, label-issue ranking) against f32.
+"""
 
 from __future__ import annotations
 
 from benchmarks import report
 from benchmarks.plan import BACKBONE, Run, SectionFailed
 
-TITLE = "Extraction pipeline vs bare model"
-TARGET = 0.9  # pipeline images/s over bare images/s
+TITLE = "Extraction: bare model vs pipeline, per runtime and precision"
+TARGET = 0.9  # TensorFlow pipeline images/s over bare images/s
+# issue 31's bounds for a reduced precision, against f32 on Fashion-MNIST
+BOUNDS = {"accuracy_points": 0.2, "knn_overlap": 0.9}
+
+
+def configurations() -> list[tuple[str, str, str]]:
+    """(mode, runtime, precision): TF bare, then every installed runtime's pipeline."""
+    from core.backbones.runtime import (F32, OPENVINO, REDUCED_PRECISIONS, TENSORFLOW,
+                                        installed)
+
+    configs = [("bare", TENSORFLOW, F32), ("pipeline", TENSORFLOW, F32)]
+    if installed(OPENVINO):
+        configs += [("pipeline", OPENVINO, precision) for precision in (F32, *REDUCED_PRECISIONS)]
+    return configs
 
 
 def run(*, run: Run) -> list[str]:
     plan = run.plan
-    rows, rates, errors = [], {}, []
+    configs = configurations()
+    rows, errors, rates = [], [], {}
+    dataset = "?"
     for size in plan.extraction_sizes:
-        try:
-            result = run.worker("benchmarks.workers.extraction_worker", "--backbone", BACKBONE,
-                                "--size", size, "--n", plan.extraction_images,
-                                "--rounds", plan.extraction_rounds)
-        except Exception as error:  # one size failing must not hide the others
-            errors.append(f"- {size} px failed: `{report.error_summary(error)}`")
-            continue
-        rates[size] = result["pipeline_images_per_s"]
-        met = "yes" if result["ratio"] >= TARGET else "**no**"
-        unfolded = result.get("unfolded_bare_images_per_s")
-        rows.append([f"{size} px", report.number(result["bare_images_per_s"]),
-                     report.number(result["pipeline_images_per_s"]),
-                     f"{result['ratio']:.3f}", met,
-                     (f"{report.number(unfolded)} ({report.ratio(result['bare_images_per_s'] / unfolded)})"
-                      if unfolded else "–"),
-                     report.number(result["peak_rss_mb"], 4),
-                     ", ".join(report.number(r) for r in result["pipeline_all"])])
-        dataset = result["dataset"]
-        run.log(f"  {size} px: pipeline/bare = {result['ratio']:.3f}")
+        best: dict[tuple, dict] = {}
+        for round_ in range(plan.extraction_rounds):  # alternate: a noisy neighbour hits all
+            for mode, runtime, precision in configs:
+                out = run.scratch / f"values-{size}-{runtime}-{precision}.npy"
+                try:
+                    result = run.worker("benchmarks.workers.extraction_worker", "--backbone", BACKBONE,
+                                        "--size", size, "--n", plan.extraction_images,
+                                        "--mode", mode, "--runtime", runtime,
+                                        "--precision", precision,
+                                        *(("--out", out) if mode == "pipeline" else ()))
+                except Exception as error:  # one configuration failing must not hide the rest
+                    errors.append(f"- {size} px {mode} {runtime} {precision} failed: "
+                                  f"`{report.error_summary(error)}`")
+                    continue
+                dataset = result["dataset"]
+                key = (mode, runtime, precision)
+                previous = best.get(key)
+                result["all"] = [*(previous or {}).get("all", []), result["images_per_s"]]
+                result["peak_rss_mb"] = max(result["peak_rss_mb"],
+                                            (previous or {}).get("peak_rss_mb", 0.0))
+                if previous is None or result["images_per_s"] >= previous["images_per_s"]:
+                    best[key] = result
+                else:
+                    previous.update(all=result["all"], peak_rss_mb=result["peak_rss_mb"])
+        rows += _size_rows(size, best, run)
+        default = best.get(("pipeline", *_default_runtime()))
+        if default is not None:
+            rates[size] = default["images_per_s"]
     run.results["extraction_rates"] = rates
     if not rows:
-        raise SectionFailed("every size failed", errors)
-    return [f"{BACKBONE}, {plan.extraction_images} images of {dataset} per round, "
-            f"batch 64, best of {plan.extraction_rounds} alternating rounds. Bare = the model's "
-            "`tf.function` on ready float32 batches; pipeline = `compute_transfer_values` "
-            "(uint8 batches, in-graph resize, chunked cache writes to a temp dir). Peak memory "
-            "= ru_maxrss of the worker process (both paths ran in it). Unfolded BN = the same "
-            "network with a BatchNorm layer after every conv, bare (in brackets: how much faster "
-            "the folded extractor core uses is).", "",
-            *report.table(["input", "bare images/s", "pipeline images/s", "pipeline / bare",
-                           f"≥ {TARGET} met", "unfolded BN, bare images/s", "peak RSS MB",
-                           "pipeline images/s per round"], rows),
-            *errors]
+        raise SectionFailed("every configuration failed", errors)
+    downstream = _downstream(run)
+    return [f"{BACKBONE}, {plan.extraction_images} images of {dataset} per run, batch 64, "
+            f"best of {plan.extraction_rounds} alternating rounds, each configuration in a fresh "
+            "process. Bare = TensorFlow's `tf.function` on ready float32 batches; pipeline = "
+            "`compute_transfer_values` on that runtime and precision (uint8 batches, "
+            "preprocessing in TensorFlow, chunked cache writes to a fresh folder), timed after "
+            "the model is built (and converted: set-up). Agreement is against the TensorFlow "
+            "pipeline's values on the same images: max |Δ| / max |value| and the lowest "
+            "per-image cosine. Peak RSS = ru_maxrss of the configuration's process. Unfolded "
+            "BN = the network with a BatchNorm layer after every conv, bare.", "",
+            *report.table(["input", "configuration", "images/s", "/ TF bare",
+                           "peak RSS MB", "max rel. diff", "min cosine", "set-up",
+                           "images/s per round"], rows),
+            *downstream, *errors]
 
+
+def _default_runtime() -> tuple[str, str]:
+    from core.backbones.runtime import resolve_runtime
+
+    choice = resolve_runtime()
+    return choice.runtime, choice.precision
+
+
+def _size_rows(size: int, best: dict[tuple, dict], run: Run) -> list[list[str]]:
+    import numpy as np
+
+    bare = best.get(("bare", "tensorflow", "f32"))
+    reference_file = run.scratch / f"values-{size}-tensorflow-f32.npy"
+    reference = np.load(reference_file) if reference_file.exists() else None
+    rows = []
+    for (mode, runtime, precision), result in best.items():
+        rate = result["images_per_s"]
+        agreement = ("–", "–")
+        if mode == "pipeline" and reference is not None:
+            values = np.load(run.scratch / f"values-{size}-{runtime}-{precision}.npy")
+            agreement = _agreement(reference, values)
+        name = "TF bare" if mode == "bare" else f"{runtime} {precision} pipeline"
+        ran = result.get("ran") or {}
+        if ran.get("runtime_note"):
+            name += f" (ran {ran['runtime']} {ran['precision']}: {ran['runtime_note']})"
+        if mode == "bare" and result.get("unfolded_images_per_s"):
+            name += f" (unfolded BN: {report.number(result['unfolded_images_per_s'])} images/s)"
+        ratio = rate / bare["images_per_s"] if bare else None
+        met = ""
+        if mode == "pipeline" and runtime == "tensorflow" and ratio is not None:
+            met = " (≥ 0.9 met)" if ratio >= TARGET else " (**below 0.9**)"
+        rows.append([f"{size} px", name, report.number(rate),
+                     (report.ratio(ratio) + met) if ratio is not None else "–",
+                     report.number(result["peak_rss_mb"], 4), *agreement,
+                     report.seconds(result.get("setup_seconds")),
+                     ", ".join(report.number(r) for r in result["all"])])
+        run.log(f"  {size} px {name}: {report.number(rate)} images/s")
+    return rows
+
+
+def _agreement(reference, values) -> tuple[str, str]:
+    import numpy as np
+
+    reference = np.asarray(reference, np.float64)
+    values = np.asarray(values, np.float64)
+    relative = np.abs(values - reference).max() / max(np.abs(reference).max(), 1e-12)
+    cosine = (reference * values).sum(1) / np.maximum(
+        np.linalg.norm(reference, axis=1) * np.linalg.norm(values, axis=1), 1e-12)
+    return f"{relative:.2g}", f"{cosine.min():.6f}"
+
+
+def _downstream(run: Run) -> list[str]:
+    """Each reduced precision against f32 on what users do with the values."""
+    from core.backbones.runtime import OPENVINO, REDUCED_PRECISIONS, installed
+
+    plan = run.plan
+    if not installed(OPENVINO):
+        return ["", "No reduced precision: OpenVINO is not installed here."]
+    rows, errors = [], []
+    for precision in REDUCED_PRECISIONS:
+        try:
+            result = run.worker("benchmarks.workers.runtime_downstream_worker", "--size",
+                                plan.extraction_downstream_size, "--n",
+                                plan.extraction_downstream_images, "--precision", precision)
+        except Exception as error:
+            errors.append(f"- downstream {precision} failed: `{report.error_summary(error)}`")
+            continue
+        difference = 100 * (result["test_accuracy"] - result["f32_test_accuracy"])
+        holds = (abs(difference) <= BOUNDS["accuracy_points"]
+                 and result["knn15_overlap"] >= BOUNDS["knn_overlap"])
+        rows.append([precision, result["dataset"], f"{result['n']:,}",
+                     f"{100 * result['f32_test_accuracy']:.2f} %",
+                     f"{100 * result['test_accuracy']:.2f} %", f"{difference:+.2f}",
+                     f"{result['knn15_overlap']:.3f}",
+                     f"{result['label_issues_top300_overlap']:.3f}",
+                     f"{result['min_cosine']:.4f}", "yes" if holds else "**no**"])
+    size = plan.extraction_downstream_size
+    return ["", f"**Reduced precision downstream** at {size} px, each against OpenVINO f32 "
+            "(equal to TensorFlow's values) on the same images: the logistic-regression head's "
+            "test accuracy (points), the mean share of each image's 15 nearest neighbours "
+            "kept, and the share of the 300 most suspicious label issues (logreg, 5-fold "
+            "cross-fit) kept. Bounds (issue 31): accuracy within "
+            f"{BOUNDS['accuracy_points']} points, kNN@15 overlap ≥ {BOUNDS['knn_overlap']}.", "",
+            *report.table(["precision", "dataset", "images", "f32 test acc.",
+                           "test acc.", "Δ points", "kNN@15 overlap", "label issues top-300 "
+                           "overlap", "min cosine", "bounds hold"], rows), *errors]

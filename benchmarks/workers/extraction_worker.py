@@ -1,10 +1,12 @@
-"""One extraction measurement in its own process: bare forward pass vs the whole pipeline.
+"""One extraction measurement in its own process (its own peak memory): TensorFlow's bare
+forward pass, or the whole pipeline on one runtime and precision.
 
-Both run the same compiled backbone on the same images, alternating, so a noisy neighbour
-slows both alike. Bare = the model's tf.function on ready-made float32 batches;
-pipeline = compute_transfer_values (uint8 batches, in-graph resize, chunked cache writes).
-For EfficientNet-Lite the unfolded port (a BatchNorm layer after every conv) runs bare too:
-the registry's extractor folds BN into the convs.
+Bare = the model's tf.function on ready-made float32 batches (and, for EfficientNet-Lite,
+the unfolded port with a BatchNorm layer after every conv: the registry's extractor folds BN
+into the convs). Pipeline = compute_transfer_values on `--runtime`/`--precision` (uint8
+batches, in-graph resize, chunked cache writes to a fresh folder); the model is built (and
+converted, for OpenVINO) before the clock starts, and that set-up time is reported apart.
+The pipeline's values go to `--out` so the section compares runtimes on the same images.
 """
 
 from __future__ import annotations
@@ -23,62 +25,76 @@ def main() -> None:
     parser.add_argument("--backbone", default="efficientnet_lite0")
     parser.add_argument("--size", type=int, default=96)
     parser.add_argument("--n", type=int, default=2048)
-    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--mode", choices=["bare", "pipeline"], default="pipeline")
+    parser.add_argument("--runtime", default="tensorflow")
+    parser.add_argument("--precision", default="f32")
+    parser.add_argument("--out", default=None, help="pipeline: save the values here (.npy)")
     args = parser.parse_args()
 
-    from core.backbones.registry import get_backbone
     from core.datasets import default_dataset_name, load_dataset
-    from core.features.extractor import FeatureExtractor
-    from core.backbones.lite_specs import has_lite_structure
-    from core.base.tf_env import import_tensorflow
-    from core.features.transfer_values import compute_transfer_values
 
-    tf = import_tensorflow()
     name = default_dataset_name()
     data = load_dataset(name=name).limited(limit=args.n, seed=1)
-    spec = get_backbone(args.backbone)
-    extractor = FeatureExtractor.for_backbone(spec=spec, image_size=args.size)
-    model = extractor.model
+    result = {"backbone": args.backbone, "size": args.size, "n": len(data), "dataset": name,
+              "mode": args.mode, "runtime": args.runtime, "precision": args.precision}
+    if args.mode == "bare":
+        result.update(_bare(args, batches=int(np.ceil(len(data) / args.batch))))
+    else:
+        result.update(_pipeline(args, data))
+    emit({**result, "peak_rss_mb": peak_rss_mb()})
 
+
+def _bare(args, *, batches: int) -> dict:
+    from core.backbones.lite_specs import has_lite_structure
+    from core.backbones.registry import get_backbone
+    from core.base.tf_env import import_tensorflow
+
+    tf = import_tensorflow()
+    model = get_backbone(args.backbone).build(input_size=args.size)
     ready = [tf.constant(np.random.default_rng(i).uniform(0, 255, (args.batch, args.size,
                                                                    args.size, 3)).astype("float32"))
              for i in range(4)]
-    bare_fn = tf.function(lambda x: model(x, training=False))
-    bare_fn(ready[0])  # trace once, as the pipeline's graph is traced in its warm-up below
-    unfolded_fn = None
-    if has_lite_structure(args.backbone):
-        from core.backbones.efficientnet_lite import build_efficientnet_lite
 
-        unfolded = build_efficientnet_lite(variant=args.backbone, input_size=args.size)
-        unfolded_fn = tf.function(lambda x: unfolded(x, training=False))
-        unfolded_fn(ready[0])
-    extractor.features(data.images.batch(np.arange(min(8, len(data)))), crop_fraction=1.0)
-
-    bare_rates, pipe_rates, unfolded_rates = [], [], []
-    batches = int(np.ceil(len(data) / args.batch))
-
-    def bare(fn) -> float:
+    def rate(fn) -> float:
+        fn(ready[0])  # trace once, as the pipeline's graph is traced in its warm-up
         start = time.perf_counter()
         for i in range(batches):
             fn(ready[i % len(ready)]).numpy()
         return batches * args.batch / (time.perf_counter() - start)
 
-    for round_ in range(args.rounds):
-        bare_rates.append(bare(bare_fn))
-        if unfolded_fn is not None:
-            unfolded_rates.append(bare(unfolded_fn))
-        with tempfile.TemporaryDirectory() as cache:
-            start = time.perf_counter()
-            tv = compute_transfer_values(dataset=data, backbone=args.backbone,
-                                         image_size=args.size, cache_dir=cache,
-                                         batch_size=args.batch)
-            pipe_rates.append(tv.n / (time.perf_counter() - start))
-    emit({"backbone": args.backbone, "size": args.size, "n": len(data), "dataset": name,
-          "bare_images_per_s": max(bare_rates), "pipeline_images_per_s": max(pipe_rates),
-          "ratio": max(pipe_rates) / max(bare_rates), "bare_all": bare_rates,
-          "pipeline_all": pipe_rates, "peak_rss_mb": peak_rss_mb(),
-          "unfolded_bare_images_per_s": max(unfolded_rates) if unfolded_rates else None})
+    result = {"images_per_s": rate(tf.function(lambda x: model(x, training=False)))}
+    if has_lite_structure(args.backbone):
+        from core.backbones.efficientnet_lite import build_efficientnet_lite
+
+        unfolded = build_efficientnet_lite(variant=args.backbone, input_size=args.size)
+        result["unfolded_images_per_s"] = rate(tf.function(lambda x: unfolded(x, training=False)))
+    return result
+
+
+def _pipeline(args, data) -> dict:
+    from core.backbones.registry import get_backbone
+    from core.backbones.runtime import resolve_runtime
+    from core.features.extractor import FeatureExtractor
+    from core.features.transfer_values import compute_transfer_values
+
+    with tempfile.TemporaryDirectory() as cache:
+        started = time.perf_counter()
+        choice = resolve_runtime(runtime=args.runtime, precision=args.precision)
+        extractor = FeatureExtractor.for_backbone(spec=get_backbone(args.backbone),
+                                                  image_size=args.size, runtime=choice,
+                                                  cache_dir=cache)
+        extractor.features(data.images.batch(np.arange(min(8, len(data)))))
+        setup = time.perf_counter() - started
+        start = time.perf_counter()
+        tv = compute_transfer_values(dataset=data, backbone=args.backbone, image_size=args.size,
+                                     cache_dir=cache, batch_size=args.batch,
+                                     runtime=args.runtime, precision=args.precision)
+        seconds = time.perf_counter() - start
+        if args.out:
+            np.save(args.out, np.asarray(tv.values), allow_pickle=False)
+        ran = tv.runtime.report() if tv.runtime else {}
+    return {"images_per_s": tv.n / seconds, "setup_seconds": setup, "ran": ran}
 
 
 if __name__ == "__main__":

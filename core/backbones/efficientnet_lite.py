@@ -212,9 +212,10 @@ def _weight_map(blocks: list[_Block], include_top: bool) -> Iterator[tuple[str, 
         yield "predictions", "dense", "_fc"
 
 
-def _load_torch_weights(model: "keras.Model", blocks: list[_Block], state: dict[str, np.ndarray],
-                        *, include_top: bool, source: str) -> None:
-    """Copy every tensor of the state dict into its Keras layer, each exactly once."""
+def _torch_arrays(blocks: list[_Block], state: dict[str, np.ndarray], *, include_top: bool,
+                  source: str) -> dict[str, list[np.ndarray]]:
+    """Keras layer name → its weights in Keras layout, using every tensor of the state dict
+    exactly once."""
     # num_batches_tracked is a training counter with no Keras counterpart.
     unused = {key for key in state if not key.endswith(".num_batches_tracked")}
 
@@ -225,24 +226,52 @@ def _load_torch_weights(model: "keras.Model", blocks: list[_Block], state: dict[
         unused.remove(key)
         return state[key]
 
-    assigned = set()
-    for layer_name, kind, prefix in _weight_map(blocks, include_top):
-        layer = model.get_layer(layer_name)
-        arrays = _CONVERTERS[kind](take, prefix)
-        expected = [tuple(weight.shape) for weight in layer.weights]
-        if [array.shape for array in arrays] != expected:
-            raise TorchFormatError(f"{source}: {prefix} has shapes {[a.shape for a in arrays]}, "
-                                   f"Keras layer {layer_name} needs {expected}")
-        layer.set_weights(arrays)
-        assigned.add(layer_name)
+    arrays = {layer_name: _CONVERTERS[kind](take, prefix)
+              for layer_name, kind, prefix in _weight_map(blocks, include_top)}
     if not include_top:  # the classifier is deliberately left out of a feature extractor
         take("_fc.weight")
         take("_fc.bias")
     if unused:
         raise TorchFormatError(f"{source}: tensors not used by the Keras model: {sorted(unused)}")
-    unfilled = [layer.name for layer in model.layers if layer.weights and layer.name not in assigned]
+    return arrays
+
+
+def _load_torch_weights(model: "keras.Model", arrays: dict[str, list[np.ndarray]], *,
+                        source: str, fold_bn: bool = False) -> None:
+    """Copy the converted tensors into their Keras layers; with fold_bn, into the BN-folded
+    graph: w·γ/√(σ²+ε) per output channel and bias β − μ·γ/√(σ²+ε), computed from the
+    tensors directly (no unfolded model is built just to read them back)."""
+    assigned = set()
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        if layer.name not in arrays:
+            raise TorchFormatError(f"{source}: Keras layer {layer.name} has no weights in the file")
+        weights = arrays[layer.name]
+        bn = layer.name.removesuffix("_conv") + "_bn"
+        if fold_bn and bn in arrays:
+            weights = _folded(weights[0], *arrays[bn])
+            assigned.add(bn)
+        expected = [tuple(weight.shape) for weight in layer.weights]
+        if [array.shape for array in weights] != expected:
+            raise TorchFormatError(f"{source}: {layer.name} gets shapes "
+                                   f"{[a.shape for a in weights]}, the Keras layer needs {expected}")
+        layer.set_weights(weights)
+        assigned.add(layer.name)
+    unfilled = sorted(set(arrays) - assigned)
     if unfilled:
-        raise TorchFormatError(f"{source}: Keras layers left without weights: {unfilled}")
+        raise TorchFormatError(f"{source}: tensors for layers the model lacks: {unfilled}")
+
+
+def _folded(kernel: np.ndarray, gamma: np.ndarray, beta: np.ndarray, mean: np.ndarray,
+            var: np.ndarray) -> list[np.ndarray]:
+    """A conv's kernel and bias with its BatchNorm folded in (inference mode)."""
+    scale = gamma / np.sqrt(var + BN_EPSILON)
+    if kernel.shape[-1] == 1 and len(scale) == kernel.shape[-2]:  # depthwise (kh,kw,C,1)
+        kernel = kernel * scale[None, None, :, None]
+    else:
+        kernel = kernel * scale
+    return [kernel, beta - mean * scale]
 
 
 def _weights_file(key: str) -> Path:
@@ -279,39 +308,13 @@ def build_efficientnet_lite(*, variant: str, input_size: int | None = None,
     state = load_state_dict(path)
     keras = _keras()
     blocks = _blocks(spec)
+    arrays = _torch_arrays(blocks, state, include_top=include_top, source=path.name)
     model = _build_graph(keras, variant=spec, blocks=blocks, size=size, include_top=include_top,
-                         name=f"efficientnet_{key}", fast_gradients=fast_gradients and not fold_bn,
-                         any_size=any_size and not fold_bn)
-    _load_torch_weights(model, blocks, state, include_top=include_top, source=path.name)
-    if fold_bn:
-        folded = _build_graph(keras, variant=spec, blocks=blocks, size=size,
-                              include_top=include_top, name=f"efficientnet_{key}_folded",
-                              fold_bn=True, fast_gradients=fast_gradients, any_size=any_size)
-        _copy_folded(model, folded)
-        return folded
+                         name=f"efficientnet_{key}" + ("_folded" if fold_bn else ""),
+                         fold_bn=fold_bn, fast_gradients=fast_gradients,
+                         any_size=any_size)
+    _load_torch_weights(model, arrays, source=path.name, fold_bn=fold_bn)
     return model
-
-
-def _copy_folded(model: "keras.Model", folded: "keras.Model") -> None:
-    """Copy weights into the BN-folded twin: w·γ/√(σ²+ε) per output channel, β − μ·γ/√(σ²+ε)."""
-    bn_of = {layer.name.removesuffix("_bn"): layer for layer in model.layers
-             if layer.name.endswith("_bn")}
-    for layer in folded.layers:
-        if not layer.weights:
-            continue
-        source = model.get_layer(layer.name)
-        prefix = layer.name.removesuffix("_conv")
-        if prefix not in bn_of:
-            layer.set_weights(source.get_weights())
-            continue
-        gamma, beta, mean, var = bn_of[prefix].get_weights()
-        scale = gamma / np.sqrt(var + BN_EPSILON)
-        (kernel,) = source.get_weights()
-        if kernel.shape[-1] == 1 and len(scale) == kernel.shape[-2]:  # depthwise (kh,kw,C,1)
-            kernel = kernel * scale[None, None, :, None]
-        else:
-            kernel = kernel * scale
-        layer.set_weights([kernel, beta - mean * scale])
 
 
 def build_feature_extractor_lite0(*, input_size: int | None = None) -> "keras.Model":

@@ -36,6 +36,24 @@ def add_dataset_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
 
 
+def add_runtime_args(parser: argparse.ArgumentParser) -> None:
+    """--runtime and --precision, from their one declaration (`core.backbones.runtime`)."""
+    from core.backbones.runtime import RUNTIME_DEFAULTS, RUNTIME_SPECS
+
+    for name, spec in RUNTIME_SPECS.items():
+        parser.add_argument(f"--{name}", choices=list(spec.choices),
+                            default=RUNTIME_DEFAULTS[name],
+                            help=f"{spec.help} (default {RUNTIME_DEFAULTS[name]})")
+
+
+def runtime_args(args: argparse.Namespace) -> dict[str, str]:
+    """runtime= and precision= for core, from the parsed flags (defaults where a command has
+    none)."""
+    from core.backbones.runtime import RUNTIME_DEFAULTS
+
+    return {name: getattr(args, name, default) for name, default in RUNTIME_DEFAULTS.items()}
+
+
 def load_for_cli(args: argparse.Namespace, split: str = "all"):
     from core.datasets import load_dataset
 
@@ -71,7 +89,8 @@ def features_for_cli(args: argparse.Namespace, split: str = "all", dataset=None)
     dataset = dataset if dataset is not None else load_for_cli(args, split=split)
     return feature_values(dataset=dataset, backbone=args.backbone,
                           image_size=args.image_size, cache_dir=args.cache_dir,
-                          dtype=getattr(args, "dtype", "float32"), progress=progress_bar())
+                          dtype=getattr(args, "dtype", "float32"), progress=progress_bar(),
+                          **runtime_args(args))
 
 
 def parse_value(text: str) -> Any:

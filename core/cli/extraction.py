@@ -8,8 +8,8 @@ from typing import Any
 
 from core.base.errors import TransferLensError
 from core.base.splits import SPLITS
-from core.cli.args import (Handler, add_dataset_args, features_for_cli, load_for_cli,
-                           progress_bar, user_errors)
+from core.cli.args import (Handler, add_dataset_args, add_runtime_args, features_for_cli,
+                           load_for_cli, progress_bar, runtime_args, user_errors)
 
 
 def cmd_extract(args: argparse.Namespace) -> dict[str, Any]:
@@ -23,13 +23,25 @@ def cmd_extract(args: argparse.Namespace) -> dict[str, Any]:
               "total_seconds": round(time.perf_counter() - started, 3), "path": str(tv.path),
               "key": tv.key, "backbone": args.backbone,
               "image_size": tv.image_size, "dtype": str(tv.values.dtype),
-              "engine": args.engine, "images_computed": tv.images_computed}
+              "engine": args.engine, "images_computed": tv.images_computed,
+              **_runtime_report(tv)}
     if engine is not None:
         result["worker_images_per_second"] = {
             worker: round(rate, 1) for worker, rate in engine.worker_throughput().items()}
     if not args.json:
-        print(f"{tv.n} × {tv.dim} transfer values ({tv.cache}, {tv.seconds:.2f}s) at {tv.path}")
+        ran = f", {result['runtime']} {result['precision']}" if "runtime" in result else ""
+        print(f"{tv.n} × {tv.dim} transfer values ({tv.cache}{ran}, {tv.seconds:.2f}s) at "
+              f"{tv.path}")
     return result
+
+
+def _runtime_report(tv) -> dict[str, Any]:
+    """Which runtime and precision computed the values: this run's, or on a cache hit the
+    run's that wrote the entry (nothing for raw pixels or entries from before runtimes)."""
+    if tv.runtime is not None:
+        return tv.runtime.report()
+    return {name: tv.manifest[name] for name in ("runtime", "precision", "runtime_note")
+            if name in tv.manifest}
 
 
 def _extract_on_ray(args: argparse.Namespace):
@@ -49,7 +61,7 @@ def _extract_on_ray(args: argparse.Namespace):
                                  dtype=args.dtype, cache_dir=args.cache_dir,
                                  chunk_size=args.chunk_size,
                                  progress=progress_bar(),
-                                 engine=engine)
+                                 engine=engine, **runtime_args(args))
     return tv, engine
 
 
@@ -60,6 +72,7 @@ def register(sub, handlers: dict[str, Handler]) -> None:
     add_dataset_args(p)
     p.add_argument("--split", choices=[*SPLITS, "all"], default="all")
     p.add_argument("--dtype", choices=["float32", "float16"], default="float32")
+    add_runtime_args(p)
     p.add_argument("--engine", choices=["local", "ray"], default="local",
                    help="where the backbone runs: this process (local) or Ray Data actors on "
                         "a Ray cluster (ray; needs `pip install 'ray[data]'`); both write the "
@@ -71,7 +84,7 @@ def register(sub, handlers: dict[str, Handler]) -> None:
                    help="ray: actors (default: as many as the cluster's CPUs allow at "
                         "--cpus-per-worker each)")
     p.add_argument("--cpus-per-worker", type=float, default=1.0,
-                   help="ray: CPUs each actor reserves and its TensorFlow ops use (default 1; "
+                   help="ray: CPUs each actor reserves and its runtime's ops use (default 1; "
                         "e.g. 2 for fewer, bigger workers)")
     p.add_argument("--chunk-size", type=int, default=None,
                    help=f"ray: images per resumable chunk, the unit a worker takes (default "

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from core.cli.args import Handler, progress_bar, user_errors
+from core.cli.args import Handler, add_runtime_args, progress_bar, runtime_args, user_errors
 
 
 def cmd_predict(args: argparse.Namespace) -> dict[str, Any]:
@@ -15,10 +15,11 @@ def cmd_predict(args: argparse.Namespace) -> dict[str, Any]:
     result = predict_to_parquet(model_path=args.model, images=args.images, out=args.out,
                                 engine=args.engine, address=args.address, workers=args.workers,
                                 top_k=args.top_k, batch_size=args.batch_size,
-                                class_names=_class_names(args.classes), progress=progress_bar())
+                                class_names=_class_names(args.classes), progress=progress_bar(),
+                                **runtime_args(args))
     if not args.json:
-        print(f"{result['n']} predictions ({result['engine']}, {result['seconds']:.1f}s) → "
-              f"{result['out']}")
+        print(f"{result['n']} predictions ({result['engine']}, {result['runtime']} "
+              f"{result['precision']}, {result['seconds']:.1f}s) → {result['out']}")
     return result
 
 
@@ -47,6 +48,7 @@ def register(sub, handlers: dict[str, Handler]) -> None:
     p.add_argument("--top-k", type=int, default=DEFAULT_TOP_K)
     p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH)
     p.add_argument("--engine", choices=["local", "ray"], default="local")
+    add_runtime_args(p)
     p.add_argument("--address", default=None, help="ray: the cluster's address (host:6379)")
     p.add_argument("--workers", type=int, default=None, help="ray: actors, one CPU each")
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")

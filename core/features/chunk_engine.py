@@ -13,6 +13,7 @@ from typing import Iterator, Protocol
 
 import numpy as np
 
+from core.backbones.runtime import RuntimeChoice
 from core.backbones.spec import BackboneSpec
 from core.base.progress import ProgressTracker
 from core.datasets.base import ImageDataset
@@ -43,6 +44,8 @@ class ExtractionJob:
     dtype: str
     batch_size: int
     weights: str  # the key's weights id, checked again where the model is built
+    runtime: RuntimeChoice = RuntimeChoice()  # what runs the forward pass (f32: any runtime)
+    cache_dir: str | None = None  # where this process keeps converted models
 
 
 class ChunkProgress:
@@ -52,6 +55,15 @@ class ChunkProgress:
     def __init__(self, tracker: ProgressTracker, *, done: int) -> None:
         self.tracker = tracker
         self.done = done
+        self.runtime: RuntimeChoice | None = None  # what the engine ran, once it says
+
+    def ran(self, runtime: RuntimeChoice, *, asked: RuntimeChoice) -> None:
+        """The runtime the engine built instead of `asked` (or the same): the progress line
+        names it, and a fallback's note is said once."""
+        self.runtime = runtime
+        self.tracker.stage = self.tracker.stage.replace(asked.label, runtime.label)
+        if runtime.note:
+            self.note(runtime.note)
 
     def note(self, message: str) -> None:
         self.tracker.update(self.done, message)

@@ -1,72 +1,109 @@
-"""Runs a backbone over uint8 images in batches: the only place extraction touches TensorFlow.
+"""Runs a backbone over uint8 images in batches: the only place extraction touches a runtime.
 
-Every image goes through `core.features.preprocessing`. Array datasets (digits,
-Fashion-MNIST, CIFAR) are preprocessed inside the TensorFlow graph from uint8 batches, so
-memory stays at the dataset's uint8 size. Folder images differ in size, so a thread pool
-decodes and preprocesses them one by one (the same TensorFlow function) while the model
-runs the previous batch.
+Every image goes through `core.features.preprocessing`, in TensorFlow. Array datasets
+(digits, Fashion-MNIST, CIFAR) are preprocessed inside the TensorFlow graph from uint8
+batches, so memory stays at the dataset's uint8 size. Folder images differ in size, so a
+thread pool decodes and preprocesses them one by one (the same TensorFlow function) while
+the model runs the previous batch. The forward pass runs on the chosen runtime
+(`core.backbones.runtime`): TensorFlow (fused with the preprocessing in one graph), or
+OpenVINO on the preprocessed batches, several in flight at once. OpenVINO's own conversion
+of the preprocessing differs from TensorFlow's by up to 0.5 grey levels, so it stays in
+TensorFlow.
 """
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
-from typing import Iterator, Sequence
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
 from core.backbones.registry import BackboneSpec
+from core.backbones.runtime import OPENVINO, RuntimeChoice
+from core.base.errors import BackboneUnavailableError
 from core.datasets.base import ImageDataset, ImageStore
 from core.features.preprocessing import Preprocessing, preprocess_batch, preprocess_image
 
 
 class FeatureExtractor:
-    """A backbone at one input size, compiled once per process."""
+    """A backbone at one input size, compiled once per process: a Keras `model` run by
+    TensorFlow, or `forward` (an `OpenVinoForward`) when another runtime runs it.
+    `runtime` says which runtime and precision run (after any fallback)."""
 
-    def __init__(self, *, model, image_size: int) -> None:
+    def __init__(self, *, model=None, image_size: int, forward=None,
+                 runtime: RuntimeChoice = RuntimeChoice()) -> None:
         from core.base.tf_env import import_tensorflow
 
+        if (model is None) == (forward is None):
+            raise ValueError("give a Keras model or a forward function, not both or neither")
         tf = import_tensorflow()
         self.model = model
         self.image_size = image_size
+        self.runtime = runtime
+        self._forward = forward
         self._tf = tf
         self._functions: dict[Preprocessing, object] = {}
-        self._model_function = tf.function(
-            lambda x: model(x, training=False), reduce_retracing=True,
-            input_signature=[tf.TensorSpec([None, image_size, image_size, 3], tf.float32)])
+        if model is not None:
+            function = tf.function(
+                lambda x: model(x, training=False), reduce_retracing=True,
+                input_signature=[tf.TensorSpec([None, image_size, image_size, 3], tf.float32)])
+            self._forward = lambda x: function(x).numpy()
 
     @staticmethod
-    def for_backbone(*, spec: BackboneSpec, image_size: int) -> "FeatureExtractor":
-        return _cached_extractor(spec.name, image_size)
+    def for_backbone(*, spec: BackboneSpec, image_size: int,
+                     runtime: RuntimeChoice = RuntimeChoice(),
+                     cache_dir: str | Path | None = None) -> "FeatureExtractor":
+        """The process's extractor for this backbone, size and runtime (built once)."""
+        return _cached_extractor(spec.name, image_size, runtime,
+                                 None if cache_dir is None else str(cache_dir))
 
     def preprocessing(self, crop_fraction: float) -> Preprocessing:
         return Preprocessing(size=self.image_size, crop_fraction=crop_fraction)
 
     def _graph(self, preprocessing: Preprocessing):
-        """A tf.function: uint8 (B, H, W, C) → features (B, D), preprocessing in the graph."""
+        """A tf.function: uint8 (B, H, W, C) → features (B, D) with preprocessing and model in
+        one graph (TensorFlow runtime), or → the model's input (B, S, S, 3) (others)."""
         if preprocessing not in self._functions:
             tf, model = self._tf, self.model
 
             @tf.function(input_signature=[tf.TensorSpec([None, None, None, None], tf.uint8)],
                          reduce_retracing=True)
             def features(batch):
-                return model(preprocess_batch(batch, preprocessing=preprocessing), training=False)
+                pixels = preprocess_batch(batch, preprocessing=preprocessing)
+                return pixels if model is None else model(pixels, training=False)
 
             self._functions[preprocessing] = features
         return self._functions[preprocessing]
 
+    def _uniform(self, batches: Iterable[np.ndarray], crop_fraction: float) -> Iterator[np.ndarray]:
+        """Features of uint8 batches (B, H, W[, C]) of one image size each, in order."""
+        graph = self._graph(self.preprocessing(crop_fraction))
+        batches = (_hwc_batch(batch) for batch in batches)
+        if self.model is not None:
+            for batch in batches:
+                yield graph(batch).numpy()
+        else:  # preprocess the next batch while the runtime works on this one
+            yield from self._many(graph(batch).numpy() for batch in batches)
+
+    def _many(self, inputs: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """The forward pass over preprocessed batches, in order."""
+        run_many = getattr(self._forward, "map", None)
+        if run_many is not None:
+            yield from run_many(inputs)
+        else:
+            for batch in inputs:
+                yield self._forward(batch)
+
     def features(self, batch: np.ndarray, *, crop_fraction: float = 1.0) -> np.ndarray:
         """Features of a uint8 batch (B, H, W) or (B, H, W, C) of images of one size."""
-        batch = np.asarray(batch, dtype=np.uint8)
-        if batch.ndim == 3:
-            batch = batch[..., None]
-        return self._graph(self.preprocessing(crop_fraction))(batch).numpy()
+        return next(self._uniform([batch], crop_fraction))
 
     def image_features(self, images: Sequence[np.ndarray], *,
                        crop_fraction: float = 1.0) -> np.ndarray:
         """Features of uint8 images of any sizes and channel counts."""
-        return self._model_function(
-            _preprocessed(images, self.preprocessing(crop_fraction))).numpy()
+        return self._forward(_preprocessed(images, self.preprocessing(crop_fraction)))
 
     def run(self, *, dataset: ImageDataset, indices: np.ndarray, batch_size: int,
             crop_fraction: float) -> Iterator[np.ndarray]:
@@ -81,8 +118,7 @@ class FeatureExtractor:
         batches = [indices[i:i + batch_size] for i in range(0, len(indices), batch_size)]
         store = images
         if store.uniform_shape is not None:
-            for rows in batches:
-                yield self.features(store.batch(rows), crop_fraction=crop_fraction)
+            yield from self._uniform((store.batch(rows) for rows in batches), crop_fraction)
             return
         # Variable-size files: decode+preprocess the next batch in threads while this one runs.
         preprocessing = self.preprocessing(crop_fraction)
@@ -90,13 +126,21 @@ class FeatureExtractor:
         def load(rows: np.ndarray) -> np.ndarray:
             return _preprocessed([store.get(int(i)) for i in rows], preprocessing)
 
-        with ThreadPoolExecutor(max_workers=2) as pool:
+        def loaded(pool: ThreadPoolExecutor) -> Iterator[np.ndarray]:
             pending = pool.submit(load, batches[0]) if batches else None
             for position in range(len(batches)):
                 ready = pending.result()
                 if position + 1 < len(batches):
                     pending = pool.submit(load, batches[position + 1])
-                yield self._model_function(ready).numpy()
+                yield ready
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            yield from self._many(loaded(pool))
+
+
+def _hwc_batch(batch: np.ndarray) -> np.ndarray:
+    batch = np.asarray(batch, dtype=np.uint8)
+    return batch[..., None] if batch.ndim == 3 else batch
 
 
 def _preprocessed(images: Sequence[np.ndarray], preprocessing: Preprocessing) -> np.ndarray:
@@ -104,8 +148,37 @@ def _preprocessed(images: Sequence[np.ndarray], preprocessing: Preprocessing) ->
 
 
 @lru_cache(maxsize=4)
-def _cached_extractor(backbone: str, image_size: int) -> FeatureExtractor:
+def _cached_extractor(backbone: str, image_size: int, runtime: RuntimeChoice,
+                      cache_dir: str | None) -> FeatureExtractor:
     from core.backbones.registry import get_backbone
 
-    model = get_backbone(backbone).build(input_size=image_size)
-    return FeatureExtractor(model=model, image_size=image_size)
+    return build_extractor(spec=get_backbone(backbone), image_size=image_size, runtime=runtime,
+                           cache_dir=cache_dir)
+
+
+def build_extractor(*, spec: BackboneSpec, image_size: int, runtime: RuntimeChoice,
+                    cache_dir: str | Path | None = None, threads: int | None = None
+                    ) -> FeatureExtractor:
+    """The backbone on `runtime`. When OpenVINO cannot convert or compile it, f32 falls back
+    to TensorFlow (the same values) with a note in `extractor.runtime`; a reduced precision
+    cannot (its values would land under the wrong key), so that is an error naming the cause."""
+    if runtime.runtime == OPENVINO:
+        try:
+            from core.backbones.openvino_runtime import backbone_forward
+
+            forward = backbone_forward(spec=spec, image_size=image_size,
+                                       precision=runtime.precision, threads=threads,
+                                       cache_dir=cache_dir)
+            return FeatureExtractor(image_size=image_size, forward=forward, runtime=runtime)
+        except BackboneUnavailableError:
+            raise  # missing weights: TensorFlow would fail the same way
+        except Exception as error:  # noqa: BLE001 — any converter failure means: fall back
+            reason = (f"OpenVINO could not run {spec.name} at {image_size} px "
+                      f"({type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''})")
+            if runtime.precision != "f32":
+                raise BackboneUnavailableError(
+                    f"{reason}. Fix: use --precision f32 (TensorFlow's values) or "
+                    f"--runtime tensorflow.") from error
+            runtime = runtime.fallback(reason)
+    return FeatureExtractor(model=spec.build(input_size=image_size), image_size=image_size,
+                            runtime=runtime)

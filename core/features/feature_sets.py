@@ -121,14 +121,17 @@ def concatenate(*, parts: Sequence[TransferValues], cache_dir: str | Path | None
 
 def feature_values(*, dataset: ImageDataset, backbone: str, image_size: int | None = None,
                    cache_dir: str | Path | None = None, dtype: str = "float32",
-                   progress: Optional[ProgressCallback] = None) -> TransferValues:
-    """Transfer values of `backbone`, or raw pixels when backbone == "pixels"."""
+                   progress: Optional[ProgressCallback] = None,
+                   **runtime: str) -> TransferValues:
+    """Transfer values of `backbone`, or raw pixels when backbone == "pixels". `runtime`:
+    `compute_transfer_values`' runtime= and precision= (the backbone's forward pass)."""
     if backbone == PIXELS:
         return pixel_values(dataset=dataset, cache_dir=cache_dir, progress=progress)
     from core.features.transfer_values import compute_transfer_values
 
     return compute_transfer_values(dataset=dataset, backbone=backbone, image_size=image_size,
-                                   cache_dir=cache_dir, dtype=dtype, progress=progress)
+                                   cache_dir=cache_dir, dtype=dtype, progress=progress,
+                                   **runtime)
 
 
 # --- shared plumbing ---

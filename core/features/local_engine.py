@@ -20,7 +20,9 @@ class LocalEngine:
         from core.features.extractor import FeatureExtractor
 
         progress.note("loading the backbone")
-        extractor = FeatureExtractor.for_backbone(spec=job.spec, image_size=job.image_size)
+        extractor = FeatureExtractor.for_backbone(spec=job.spec, image_size=job.image_size,
+                                                  runtime=job.runtime, cache_dir=job.cache_dir)
+        progress.ran(extractor.runtime, asked=job.runtime)
         progress.started()
         for task in todo:
             parts = []

@@ -25,6 +25,7 @@ from typing import Any, Iterator, Optional
 
 import numpy as np
 
+from core.backbones.runtime import RuntimeChoice
 from core.base.errors import (BackboneUnavailableError, DatasetError, DependencyError,
                               TransferLensError)
 from core.datasets.base import ArrayImages, FileImages, ImageDataset
@@ -185,6 +186,10 @@ class RayEngine:
                         progress.advance(len(values), f"{len(self.stats)} of {workers} workers "
                                                       f"reporting")
                         if first:  # the rate from here on leaves out the workers' start-up
+                            name, precision = str(batch["runtime"][row]).split()
+                            progress.ran(RuntimeChoice(name, precision,
+                                                       str(batch["runtime_note"][row])),
+                                         asked=job.runtime)
                             progress.started()
                             first = False
             finally:
@@ -232,6 +237,7 @@ def _worker_settings(job: ExtractionJob, *, recipe: Optional[DatasetRecipe],
             "weights": job.weights,
             "recipe": recipe if isinstance(job.dataset.images, ArrayImages) else None,
             "fingerprint": job.dataset.fingerprint, "threads": max(1, int(threads)),
+            "runtime": job.runtime,
             "versions": {"extractor": EXTRACTOR_VERSION, "preprocessing": METHOD}}
 
 
@@ -281,9 +287,10 @@ class ChunkWorker:
 
     def _set_up(self, *, spec, image_size: int, dtype: str, batch_size: int,
                 crop_fraction: float, weights: str, recipe: Optional[DatasetRecipe],
-                fingerprint: str, threads: int, versions: dict[str, Any]) -> None:
+                fingerprint: str, threads: int, versions: dict[str, Any],
+                runtime: RuntimeChoice = RuntimeChoice()) -> None:
         from core.base.tf_env import import_tensorflow
-        from core.features.extractor import FeatureExtractor
+        from core.features.extractor import build_extractor
 
         _check_same_code(versions)
         tf = import_tensorflow()
@@ -296,8 +303,9 @@ class ChunkWorker:
                 f"The weights of backbone {spec.name} on Ray node {_node()} differ from the "
                 f"driver's ({spec.weights_id()} vs {weights}). Fix: install the same weight "
                 f"packages on every node.")
-        self.extractor = FeatureExtractor(model=spec.build(input_size=image_size),
-                                          image_size=image_size)
+        # converted models go to this node's own cache (the driver's folder may not exist here)
+        self.extractor = build_extractor(spec=spec, image_size=image_size, runtime=runtime,
+                                         threads=threads)
         self.dtype, self.batch_size, self.crop_fraction = dtype, batch_size, crop_fraction
         self.dataset = None
         if recipe is not None:
@@ -320,9 +328,13 @@ class ChunkWorker:
                 values.append(np.zeros((0, 0), np.float32))
                 errors.append(str(error))
             seconds.append(time.perf_counter() - started)
+        ran = getattr(self, "extractor", None)
+        ran = ran.runtime if ran is not None else RuntimeChoice()
         return {"index": np.array(indices), "values": column_of(values),
                 "worker": np.array([self.worker] * len(indices)), "seconds": np.array(seconds),
-                "error": np.array(errors)}
+                "error": np.array(errors),
+                "runtime": np.array([f"{ran.runtime} {ran.precision}"] * len(indices)),
+                "runtime_note": np.array([ran.note] * len(indices))}
 
     def _chunk(self, batch: dict[str, np.ndarray], row: int) -> np.ndarray:
         if self.failure:

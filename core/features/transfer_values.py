@@ -15,6 +15,7 @@ from typing import Any, Optional
 import numpy as np
 
 from core.backbones.registry import DEFAULT_BACKBONE, BackboneSpec, get_backbone
+from core.backbones.runtime import RUNTIME_DEFAULTS, RuntimeChoice, resolve_runtime
 from core.base.atomic import atomic_save_npy, atomic_write_bytes
 from core.base.cache import ArrayCache, CacheEntry
 from core.datasets.base import ImageDataset
@@ -50,6 +51,7 @@ class TransferValues:
     seconds: float
     manifest: dict[str, Any]
     images_computed: int = 0  # by this call; 0 on a hit, less than n when it resumed
+    runtime: RuntimeChoice | None = None  # what computed them; None: this call computed none
 
     @property
     def n(self) -> int:
@@ -67,9 +69,11 @@ class TransferValues:
 
 
 def cache_key_fields(*, dataset: ImageDataset, spec: BackboneSpec, image_size: int,
-                     dtype: str) -> dict[str, Any]:
+                     dtype: str, runtime: RuntimeChoice = RuntimeChoice()) -> dict[str, Any]:
     """Everything that changes the output; hashed into the cache key. The preprocessing's
-    fields (image_size, crop_fraction, method) are read back by `preprocessing_of`."""
+    fields (image_size, crop_fraction, method) are read back by `preprocessing_of`. The
+    runtime enters only at a reduced precision: every runtime's f32 values equal
+    TensorFlow's (within 1e-4 relative), so they share one entry."""
     preprocessing = Preprocessing(size=image_size, crop_fraction=dataset.crop_fraction)
     return {
         "dataset": dataset.fingerprint,
@@ -78,14 +82,20 @@ def cache_key_fields(*, dataset: ImageDataset, spec: BackboneSpec, image_size: i
         **preprocessing.fields(),
         "dtype": dtype,
         "extractor_version": EXTRACTOR_VERSION,
+        **runtime.key_fields(),
     }
 
 
 def transfer_values_key(*, dataset: ImageDataset, backbone: str = DEFAULT_BACKBONE,
-                        image_size: int | None = None, dtype: str = "float32") -> str:
+                        image_size: int | None = None, dtype: str = "float32",
+                        precision: str = RUNTIME_DEFAULTS["precision"]) -> str:
+    """The key `compute_transfer_values` uses (at a reduced precision: OpenVINO's)."""
+    from core.backbones.runtime import OPENVINO
+
     spec = get_backbone(backbone)
     size = image_size or default_image_size(dataset=dataset, spec=spec)
-    return hash_key(cache_key_fields(dataset=dataset, spec=spec, image_size=size, dtype=dtype))
+    return hash_key(cache_key_fields(dataset=dataset, spec=spec, image_size=size, dtype=dtype,
+                                     runtime=RuntimeChoice(OPENVINO, precision)))
 
 
 def compute_transfer_values(*, dataset: ImageDataset, backbone: str = DEFAULT_BACKBONE,
@@ -93,7 +103,9 @@ def compute_transfer_values(*, dataset: ImageDataset, backbone: str = DEFAULT_BA
                             cache_dir: str | Path | None = None, batch_size: int = DEFAULT_BATCH,
                             chunk_size: int | None = None,
                             progress: Optional[ProgressCallback] = None,
-                            engine: Optional[ChunkEngine] = None) -> TransferValues:
+                            engine: Optional[ChunkEngine] = None,
+                            runtime: str = RUNTIME_DEFAULTS["runtime"],
+                            precision: str = RUNTIME_DEFAULTS["precision"]) -> TransferValues:
     """Transfer values for every sample of `dataset`, from the cache or computed once.
 
     `image_size=None` means `default_image_size` (the backbone's native size, smaller for
@@ -102,35 +114,67 @@ def compute_transfer_values(*, dataset: ImageDataset, backbone: str = DEFAULT_BA
     are kept, and the same call resumes from them (`chunk_size` None: the engine's
     `default_chunk`). `engine` runs the unfinished chunks
     (default: `LocalEngine`, this process; `core.features.ray_engine.RayEngine` spreads them
-    over a Ray cluster); the entry, its key and its values are the same whichever ran."""
+    over a Ray cluster); the entry, its key and its values are the same whichever ran.
+    `runtime`/`precision` choose what runs the forward pass (`core.backbones.runtime`;
+    `tv.runtime` says what ran, with a note when it fell back to TensorFlow)."""
     started = time.perf_counter()
     if dtype not in ("float32", "float16"):
         raise ValueError("dtype must be 'float32' or 'float16'")
     spec = get_backbone(backbone)
     size = int(image_size or default_image_size(dataset=dataset, spec=spec))
-    fields = cache_key_fields(dataset=dataset, spec=spec, image_size=size, dtype=dtype)
-    key = hash_key(fields)
     cache = ArrayCache(kind=KIND, root=cache_dir)
-    computed = 0
+    choice = _usable_runtime(resolve_runtime(runtime=runtime, precision=precision), spec=spec,
+                             image_size=size, dataset=dataset, dtype=dtype, cache=cache,
+                             cache_dir=cache_dir)
+    fields = cache_key_fields(dataset=dataset, spec=spec, image_size=size, dtype=dtype,
+                              runtime=choice)
+    key = hash_key(fields)
+    computed, ran = 0, None
 
     def compute():
-        nonlocal computed
+        nonlocal computed, ran
         check_public_extraction(images=len(dataset), image_size=size)  # a miss: work would start
         with heavy_job(name=f"embedding {len(dataset):,} images", progress=progress):
-            values, computed = _extract_resumable(
+            values, computed, ran = _extract_resumable(
                 dataset=dataset, spec=spec, image_size=size, dtype=dtype, cache=cache, key=key,
                 fields=fields, batch_size=batch_size, chunk_size=chunk_size, progress=progress,
-                engine=engine)
+                engine=engine, runtime=choice, cache_dir=cache_dir)
         return ({"values": values, "labels": dataset.labels, "splits": dataset.splits,
                  "sample_ids": dataset.sample_ids.astype(str)},
-                _manifest(dataset, spec, fields, values))
+                {**_manifest(dataset, spec, fields, values), **(ran or choice).report()})
 
     entry, status = cache.load_or_compute(key, compute)
     if status == "miss":
         _remove_work(cache.work_path(key))
     tv = _from_entry(entry, status=status, seconds=time.perf_counter() - started)
     tv.images_computed = computed
+    tv.runtime = ran or (choice if computed else None)
     return tv
+
+
+def _usable_runtime(choice: RuntimeChoice, *, spec: BackboneSpec, image_size: int,
+                    dataset: ImageDataset, dtype: str, cache: ArrayCache,
+                    cache_dir: str | Path | None) -> RuntimeChoice:
+    """`choice`, or TensorFlow f32 when a reduced precision's entry is missing and its
+    runtime cannot run here: that must be known before the key, which holds the precision
+    (an f32 runtime falls back later, when the engine builds it, under the same key)."""
+    if choice.precision == "f32":
+        return choice
+    fields = cache_key_fields(dataset=dataset, spec=spec, image_size=image_size, dtype=dtype,
+                              runtime=choice)
+    if cache.exists(hash_key(fields)):
+        return choice
+    from core.base.errors import BackboneUnavailableError
+    from core.features.extractor import FeatureExtractor
+
+    try:
+        FeatureExtractor.for_backbone(spec=spec, image_size=image_size, runtime=choice,
+                                      cache_dir=cache_dir)
+    except BackboneUnavailableError as error:
+        if not spec.available():
+            raise
+        return choice.fallback(str(error).split(". Fix:")[0])
+    return choice
 
 
 def has_transfer_values(*, key: str, cache_dir: str | Path | None = None) -> bool:
@@ -172,9 +216,13 @@ def _manifest(dataset: ImageDataset, spec: BackboneSpec, fields: dict, values: n
 def _extract_resumable(*, dataset: ImageDataset, spec: BackboneSpec, image_size: int, dtype: str,
                        cache: ArrayCache, key: str, fields: dict, batch_size: int,
                        chunk_size: int | None, progress: Optional[ProgressCallback],
-                       engine: Optional[ChunkEngine] = None) -> tuple[np.ndarray, int]:
-    """The values, and how many images this call computed (the rest came from chunks a
-    killed run left). Any engine fills the same chunk files, so either resumes the other."""
+                       engine: Optional[ChunkEngine] = None,
+                       runtime: RuntimeChoice = RuntimeChoice(),
+                       cache_dir: str | Path | None = None
+                       ) -> tuple[np.ndarray, int, RuntimeChoice | None]:
+    """The values, how many images this call computed (the rest came from chunks a killed
+    run left) and the runtime that computed them (None: none). Any engine fills the same
+    chunk files, so either resumes the other."""
     import json
 
     from core.features.local_engine import LocalEngine
@@ -204,15 +252,16 @@ def _extract_resumable(*, dataset: ImageDataset, spec: BackboneSpec, image_size:
     chunks: list[np.ndarray | None] = [_read_chunk(work, i, stop - start, plan["dim"])
                                        for i, (start, stop) in enumerate(bounds)]
     done_before = sum(stop - start for (start, stop), c in zip(bounds, chunks) if c is not None)
-    stage = f"extract {spec.name}@{image_size}px" + ("" if engine.name == "local"
-                                                     else f" on {engine.name}")
+    stage = (f"extract {spec.name}@{image_size}px, {runtime.label}"
+             + ("" if engine.name == "local" else f", on {engine.name}"))
     tracker = ProgressTracker(stage=stage, total=n, callback=progress, done_before=done_before)
     tracker.update(done_before, "resuming" if done_before else "")
     todo = [ChunkTask(i, start, stop) for i, (start, stop) in enumerate(bounds)
             if chunks[i] is None]
     if todo:
         job = ExtractionJob(dataset=dataset, spec=spec, image_size=image_size, dtype=dtype,
-                            batch_size=batch_size, weights=fields["weights"])
+                            batch_size=batch_size, weights=fields["weights"], runtime=runtime,
+                            cache_dir=None if cache_dir is None else str(cache_dir))
         counter = ChunkProgress(tracker, done=done_before)
         finished = iter(engine.chunks(job=job, todo=todo, progress=counter))
         try:
@@ -233,7 +282,7 @@ def _extract_resumable(*, dataset: ImageDataset, spec: BackboneSpec, image_size:
             if close is not None:
                 close()  # stop the engine's work (workers, threads) whatever ended the loop
     values = np.concatenate(chunks) if chunks else np.zeros((0, plan["dim"]), dtype=dtype)
-    return values, n - done_before
+    return values, n - done_before, (counter.runtime if todo else None)
 
 
 def _read_chunk(work: Path, index: int, rows: int, dim: int) -> np.ndarray | None:

@@ -18,6 +18,7 @@ from typing import Any, Iterator, Optional, Sequence
 
 import numpy as np
 
+from core.backbones.runtime import OPENVINO, RUNTIME_DEFAULTS, RuntimeChoice, resolve_runtime
 from core.base.errors import DatasetError, TransferLensError
 from core.base.progress import ProgressCallback, ProgressTracker
 from core.datasets.uri_io import is_uri, list_files, read_image  # noqa: F401  (read_image: workers)
@@ -76,11 +77,28 @@ def load_end_to_end_model(path: str | Path):
 
 
 class BatchPredictor:
-    """The model, loaded once; `predict` turns a batch of locations into output rows."""
+    """The model, loaded once; `predict` turns a batch of locations into output rows.
 
-    def __init__(self, *, model_path: str | Path, top_k: int = DEFAULT_TOP_K) -> None:
+    On OpenVINO the model's preprocessing layer runs in TensorFlow (the one preprocessing)
+    and the rest, converted once per model file, on OpenVINO; `runtime` says what runs
+    (TensorFlow, with a note, when the model cannot be split or converted)."""
+
+    def __init__(self, *, model_path: str | Path, top_k: int = DEFAULT_TOP_K,
+                 runtime: RuntimeChoice = RuntimeChoice(), threads: int | None = None,
+                 cache_dir: str | Path | None = None) -> None:
         self.model = load_end_to_end_model(model_path)
         self.top_k = top_k
+        self.runtime = runtime
+        self._run = lambda batch: np.asarray(self.model(batch, training=False), np.float32)
+        if runtime.runtime == OPENVINO:
+            try:
+                self._run = _openvino_run(self.model, model_path=Path(model_path),
+                                          precision=runtime.precision, threads=threads,
+                                          cache_dir=cache_dir)
+            except Exception as error:  # noqa: BLE001 — any converter failure: fall back
+                self.runtime = runtime.fallback(
+                    f"OpenVINO could not run {Path(model_path).name} ({type(error).__name__}: "
+                    f"{(str(error).splitlines() or [''])[0][:200]})")
 
     def outputs(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """Model outputs (B, C) in order; images of one shape run as one batch."""
@@ -89,8 +107,7 @@ class BatchPredictor:
             shapes.setdefault(image.shape, []).append(position)
         result: Optional[np.ndarray] = None
         for positions in shapes.values():
-            batch = np.stack([images[p] for p in positions])
-            out = np.asarray(self.model(batch, training=False), dtype=np.float32)
+            out = self._run(np.stack([images[p] for p in positions]))
             if result is None:
                 result = np.empty((len(images), out.shape[1]), dtype=np.float32)
             result[positions] = out
@@ -98,6 +115,29 @@ class BatchPredictor:
 
     def predict(self, locations: Sequence[str]) -> np.ndarray:
         return self.outputs([read_image(location) for location in locations])
+
+
+def _openvino_run(model, *, model_path: Path, precision: str, threads: int | None,
+                  cache_dir: str | Path | None):
+    """uint8 batch → outputs: the model's PreprocessImages layer in TensorFlow, the rest on
+    OpenVINO (converted once per model file's content)."""
+    import keras
+
+    from core.backbones.layers import PreprocessImages
+    from core.backbones.openvino_runtime import OpenVinoForward, converted_model
+    from core.base.hashing import hash_file
+
+    front = [layer for layer in model.layers if isinstance(layer, PreprocessImages)]
+    if len(front) != 1:
+        raise ValueError(f"expected one preprocessing layer, found {len(front)}")
+    preprocess = front[0]
+    size = preprocess.size
+    converted = converted_model(
+        fields={"model_file": hash_file(model_path), "part": "after-preprocessing"},
+        build=lambda: keras.Model(preprocess.output, model.output),
+        input_shape=[-1, size, size, 3], cache_dir=cache_dir)
+    forward = OpenVinoForward(model=converted, precision=precision, threads=threads)
+    return lambda batch: forward(np.asarray(preprocess(batch)))
 
 
 def batches_of(locations: Sequence[str], batch_size: int) -> list[tuple[int, list[str]]]:
@@ -135,13 +175,20 @@ def predict_to_parquet(*, model_path: str | Path, images: str, out: str | Path,
                        workers: Optional[int] = None, top_k: int = DEFAULT_TOP_K,
                        batch_size: int = DEFAULT_BATCH,
                        class_names: Optional[Sequence[str]] = None,
-                       progress: Optional[ProgressCallback] = None) -> dict[str, Any]:
-    """Predict every image at `images` and write one row each to `out` (Parquet, atomic)."""
+                       progress: Optional[ProgressCallback] = None,
+                       runtime: str = RUNTIME_DEFAULTS["runtime"],
+                       precision: str = RUNTIME_DEFAULTS["precision"],
+                       cache_dir: str | Path | None = None) -> dict[str, Any]:
+    """Predict every image at `images` and write one row each to `out` (Parquet, atomic).
+    `runtime`/`precision` choose what runs the model (`core.backbones.runtime`); the result
+    says what ran."""
     from core.base.atomic import atomic_write_bytes
 
     if engine not in ("local", "ray"):
         raise ValueError("engine must be 'local' or 'ray'")
     started = time.perf_counter()
+    choice = resolve_runtime(runtime=runtime, precision=precision)
+    ran: dict[str, RuntimeChoice] = {}
     locations = list_images(images)
     batches = batches_of(locations, batch_size)
     tracker = ProgressTracker(stage=f"predict on {engine}", total=len(locations),
@@ -150,7 +197,8 @@ def predict_to_parquet(*, model_path: str | Path, images: str, out: str | Path,
     run = _run_local if engine == "local" else _run_on_ray
     done = 0
     for position, values in run(model_path=model_path, batches=batches, top_k=top_k,
-                                address=address, workers=workers, tracker=tracker):
+                                address=address, workers=workers, tracker=tracker,
+                                runtime=choice, ran=ran, cache_dir=cache_dir):
         outputs[position] = values
         done += len(values)
         tracker.update(done)
@@ -161,20 +209,26 @@ def predict_to_parquet(*, model_path: str | Path, images: str, out: str | Path,
     frame.to_parquet(buffer, index=False)
     atomic_write_bytes(Path(out), buffer.getvalue())
     return {"n": len(frame), "out": str(out), "engine": engine,
+            **ran.get("runtime", choice).report(),
             "kind": "regression" if "value" in frame else "classification",
             "seconds": round(time.perf_counter() - started, 3)}
 
 
-def _run_local(*, model_path, batches, top_k, tracker, **_) -> Iterator[tuple[int, np.ndarray]]:
+def _run_local(*, model_path, batches, top_k, tracker, runtime, ran, cache_dir, **_
+               ) -> Iterator[tuple[int, np.ndarray]]:
     tracker.update(0, "loading the model")
-    predictor = BatchPredictor(model_path=model_path, top_k=top_k)
+    predictor = BatchPredictor(model_path=model_path, top_k=top_k, runtime=runtime,
+                               cache_dir=cache_dir)
+    ran["runtime"] = predictor.runtime
+    tracker.stage = f"{tracker.stage}, {predictor.runtime.label}"
+    tracker.update(0, predictor.runtime.note)
     tracker.restart_clock(0)
     for position, (_, locations) in enumerate(batches):
         yield position, predictor.predict(locations)
 
 
-def _run_on_ray(*, model_path, batches, top_k, address, workers, tracker
-                ) -> Iterator[tuple[int, np.ndarray]]:
+def _run_on_ray(*, model_path, batches, top_k, address, workers, tracker, runtime, ran,
+                **_) -> Iterator[tuple[int, np.ndarray]]:
     from core.features.ray_engine import ClusterSession, quiet_ray_data, worker_errors
 
     tracker.update(0, "connecting to Ray")
@@ -188,7 +242,7 @@ def _run_on_ray(*, model_path, batches, top_k, address, workers, tracker
             PredictWorker, batch_size=1, batch_format="numpy", num_cpus=1,
             compute=ActorPoolStrategy(size=max(1, min(size, len(items)))),
             fn_constructor_kwargs={"model_path": str(Path(model_path).resolve()),
-                                   "top_k": top_k})
+                                   "top_k": top_k, "runtime": runtime})
         tracker.update(0, "starting Ray workers")
         results = mapped.iter_batches(batch_size=None, batch_format="numpy")
         try:
@@ -196,6 +250,11 @@ def _run_on_ray(*, model_path, batches, top_k, address, workers, tracker
                 for row in range(len(batch["position"])):
                     if batch["error"][row]:
                         raise TransferLensError(f"A Ray worker failed: {batch['error'][row]}")
+                    if "runtime" not in ran:
+                        name, precision = str(batch["runtime"][row]).split()
+                        ran["runtime"] = RuntimeChoice(name, precision,
+                                                       str(batch["runtime_note"][row]))
+                        tracker.stage = f"{tracker.stage}, {ran['runtime'].label}"
                     yield int(batch["position"][row]), np.asarray(batch["outputs"][row])
         finally:
             close = getattr(results, "close", None)
@@ -206,7 +265,8 @@ def _run_on_ray(*, model_path, batches, top_k, address, workers, tracker
 class PredictWorker:
     """A Ray Data actor: the model once, then batches of locations → outputs."""
 
-    def __init__(self, *, model_path: str, top_k: int) -> None:
+    def __init__(self, *, model_path: str, top_k: int,
+                 runtime: RuntimeChoice = RuntimeChoice()) -> None:
         from core.base.tf_env import import_tensorflow
 
         tf = import_tensorflow()
@@ -214,7 +274,9 @@ class PredictWorker:
             tf.config.threading.set_intra_op_parallelism_threads(1)  # one CPU per actor
         except RuntimeError:
             pass
-        self.predictor = BatchPredictor(model_path=model_path, top_k=top_k)
+        # converted models go to this node's own cache; one CPU per actor
+        self.predictor = BatchPredictor(model_path=model_path, top_k=top_k, runtime=runtime,
+                                        threads=1)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         from core.features.ray_engine import column_of
@@ -227,5 +289,8 @@ class PredictWorker:
             except TransferLensError as error:
                 outputs.append(np.zeros((0, 0), np.float32))
                 errors.append(str(error))
+        ran = self.predictor.runtime
         return {"position": np.asarray(batch["position"]),
-                "outputs": column_of(outputs), "error": np.array(errors)}
+                "outputs": column_of(outputs), "error": np.array(errors),
+                "runtime": np.array([ran.label] * len(errors)),
+                "runtime_note": np.array([ran.note] * len(errors))}

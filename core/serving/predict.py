@@ -6,14 +6,17 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from core.backbones.runtime import F32, OPENVINO, RUNTIME_DEFAULTS, resolve_runtime
 from core.base.splits import split_indices
 from core.features.transfer_values import TransferValues
 
 
 def image_features(*, images: Sequence[np.ndarray], backbone: str, image_size: int | None,
-                   tv: TransferValues | None = None, crop_fraction: float = 1.0) -> np.ndarray:
+                   tv: TransferValues | None = None, crop_fraction: float = 1.0,
+                   runtime: str = RUNTIME_DEFAULTS["runtime"]) -> np.ndarray:
     """Transfer values of new uint8 images (any sizes, 1 or 3 channels), computed the way the
-    training ones were (`core.features.preprocessing`)."""
+    training ones were (`core.features.preprocessing`), at the precision `tv` was extracted
+    at (f32 when unknown) on `runtime` (`core.backbones.runtime`)."""
     from core.features.feature_sets import PIXELS
 
     if backbone == PIXELS:
@@ -22,8 +25,11 @@ def image_features(*, images: Sequence[np.ndarray], backbone: str, image_size: i
     from core.features.extractor import FeatureExtractor
 
     spec = get_backbone(backbone)
-    extractor = FeatureExtractor.for_backbone(spec=spec,
-                                              image_size=int(image_size or spec.native_size))
+    precision = (tv.manifest.get("precision", F32) if tv is not None else F32)
+    extractor = FeatureExtractor.for_backbone(
+        spec=spec, image_size=int(image_size or spec.native_size),
+        runtime=resolve_runtime(runtime=runtime if precision == F32 else OPENVINO,
+                                precision=precision))
     return extractor.image_features(images, crop_fraction=crop_fraction)
 
 

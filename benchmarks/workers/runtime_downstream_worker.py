@@ -1,0 +1,64 @@
+"""A reduced precision against f32 on what users do with transfer values, in its own process:
+the logistic-regression head's test accuracy, each image's 15 nearest neighbours, and the
+300 most suspicious label issues. f32 runs on OpenVINO (equal to TensorFlow's values)."""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+
+import numpy as np
+
+from benchmarks.common import emit
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--size", type=int, default=96)
+    parser.add_argument("--n", type=int, default=70_000)
+    parser.add_argument("--precision", default="bf16")
+    parser.add_argument("--backbone", default="efficientnet_lite0")
+    parser.add_argument("--top", type=int, default=300)
+    args = parser.parse_args()
+
+    from core.analysis.label_issues import DEFAULT_CROSS_FIT_FOLDS, find_label_issues
+    from core.analysis.neighbors import knn_graph
+    from core.datasets import default_dataset_name, load_dataset
+    from core.features.transfer_values import compute_transfer_values
+    from core.heads import train_head
+
+    name = default_dataset_name()
+    data = load_dataset(name=name).limited(limit=args.n, seed=1)
+    measured = {}
+    with tempfile.TemporaryDirectory() as cache:
+        for precision in ("f32", args.precision):
+            tv = compute_transfer_values(dataset=data, backbone=args.backbone,
+                                         image_size=args.size, cache_dir=cache,
+                                         runtime="openvino", precision=precision)
+            if tv.runtime is None or tv.runtime.precision != precision:
+                raise SystemExit(f"{precision} did not run: {tv.runtime}")
+            head = train_head(tv=tv, head="logreg", cache_dir=cache)
+            folds = train_head(tv=tv, head="logreg", cross_fit_folds=DEFAULT_CROSS_FIT_FOLDS,
+                               cache_dir=cache)
+            issues = find_label_issues(tv=tv, probabilities=folds.probabilities,
+                                       include_all=True, top=args.top, cache_dir=cache)
+            measured[precision] = {
+                "values": np.asarray(tv.values, np.float64),
+                "accuracy": float(head.metrics["test_accuracy"]),
+                "neighbours": np.asarray(knn_graph(tv=tv, n_neighbors=15,
+                                                   cache_dir=cache).indices_),
+                "issues": set(issues["index"].tolist())}
+    f32, low = measured["f32"], measured[args.precision]
+    shared = [len(set(a) & set(b)) / len(a) for a, b in zip(f32["neighbours"], low["neighbours"])]
+    cosine = (f32["values"] * low["values"]).sum(1) / np.maximum(
+        np.linalg.norm(f32["values"], axis=1) * np.linalg.norm(low["values"], axis=1), 1e-12)
+    emit({"dataset": name, "n": len(data), "size": args.size, "precision": args.precision,
+          "f32_test_accuracy": f32["accuracy"], "test_accuracy": low["accuracy"],
+          "knn15_overlap": float(np.mean(shared)),
+          "label_issues_top300_overlap": len(f32["issues"] & low["issues"]) / max(
+              1, len(f32["issues"])),
+          "min_cosine": float(cosine.min())})
+
+
+if __name__ == "__main__":
+    main()

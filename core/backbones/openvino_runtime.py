@@ -1,0 +1,120 @@
+"""A Keras model's forward pass on OpenVINO: converted once, cached, compiled per precision.
+
+The converted network (OpenVINO IR: the .xml graph and the .bin weights) is cached like any
+entry (`core.base.cache`: kind "converted_models", a hashed dict of everything that changes
+it — backbone, weights, input size, runtime and its version — written atomically, checked
+by checksum, no pickle), as two byte arrays the IR reader takes from memory. The precision
+is a compile hint, so one conversion serves f32 and bf16. OpenVINO is imported only here,
+TensorFlow only while converting.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+import numpy as np
+
+from core.base.cache import ArrayCache
+from core.base.hashing import hash_key
+
+KIND = "converted_models"
+CONVERTER_VERSION = 1  # bump when the conversion below changes its output
+
+
+def openvino_version() -> str:
+    import openvino
+
+    return openvino.__version__
+
+
+def converted_model(*, fields: dict[str, Any], build: Callable[[], Any], input_shape: list[int],
+                    cache_dir: str | Path | None = None):
+    """The OpenVINO model for `fields` from the cache, else `build()` (a Keras model taking
+    float32 `input_shape`, -1 for any size) converted and cached. Raises what the conversion
+    raises: callers fall back to TensorFlow."""
+    import openvino as ov
+
+    fields = {**fields, "runtime": "openvino", "openvino": openvino_version(),
+              "converter_version": CONVERTER_VERSION}
+    cache = ArrayCache(kind=KIND, root=cache_dir)
+
+    def convert():
+        from core.base.tf_env import import_tensorflow
+
+        import_tensorflow()
+        with warnings.catch_warnings():  # Keras notes the tracer's input structure: harmless
+            warnings.simplefilter("ignore", UserWarning)
+            model = ov.convert_model(build(), input=[input_shape])
+        xml, weights = _serialised(ov, model)
+        return {"xml": xml, "bin": weights}, {"key_fields": fields}
+
+    entry, _ = cache.load_or_compute(hash_key(fields), convert)
+    return ov.Core().read_model(model=np.asarray(entry["xml"]).tobytes(),
+                                weights=ov.Tensor(np.array(entry["bin"])))
+
+
+def _serialised(ov, model) -> tuple[np.ndarray, np.ndarray]:
+    """The IR's .xml and .bin as uint8 arrays (written by OpenVINO to a temp folder)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="transfer-lens-ir-") as folder:
+        xml = Path(folder) / "model.xml"
+        ov.save_model(model, str(xml), compress_to_fp16=False)  # f32 weights: exact values
+        return (np.frombuffer(xml.read_bytes(), np.uint8).copy(),
+                np.frombuffer(xml.with_suffix(".bin").read_bytes(), np.uint8).copy())
+
+
+class OpenVinoForward:
+    """A compiled model: `__call__` for one batch, `map` for a stream of batches kept in
+    flight on OpenVINO's streams while the caller prepares the next."""
+
+    def __init__(self, *, model, precision: str = "f32", threads: int | None = None) -> None:
+        import openvino as ov
+
+        config: dict[str, Any] = {"PERFORMANCE_HINT": "THROUGHPUT",
+                                  "INFERENCE_PRECISION_HINT": precision}
+        if threads:  # a Ray actor: as many threads as CPUs it was given
+            config["INFERENCE_NUM_THREADS"] = int(threads)
+        self.compiled = ov.Core().compile_model(model, "CPU", config)
+        self.jobs = max(1, int(self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        return next(self.map([batch]))
+
+    def map(self, batches: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """Outputs in input order; up to `jobs` batches run at once, on requests taken in
+        turn. No Python callback runs on OpenVINO's threads: a callback waiting for the GIL
+        while the main thread destroyed a queue deadlocked (seen in a test at 260 px).
+        Requests are per call, so threads sharing this model do not share requests."""
+        requests = [self.compiled.create_infer_request() for _ in range(self.jobs)]
+        busy: list = []
+        try:
+            for batch in batches:
+                if len(busy) == len(requests):
+                    yield self._finish(busy.pop(0))
+                request = next(r for r in requests if all(r is not b for b in busy))
+                request.start_async({0: np.ascontiguousarray(batch, np.float32)})
+                busy.append(request)
+            while busy:
+                yield self._finish(busy.pop(0))
+        finally:
+            for request in busy:  # closed early: no request outlives the caller's loop
+                request.wait()
+
+    @staticmethod
+    def _finish(request) -> np.ndarray:
+        request.wait()
+        return np.array(request.get_output_tensor(0).data)
+
+
+def backbone_forward(*, spec, image_size: int, precision: str, threads: int | None = None,
+                     cache_dir: str | Path | None = None) -> OpenVinoForward:
+    """A registered backbone at `image_size` on OpenVINO (converted once per backbone,
+    weights, size and OpenVINO version)."""
+    model = converted_model(
+        fields={"backbone": spec.name, "weights": spec.weights_id(), "image_size": image_size},
+        build=lambda: spec.build(input_size=image_size), input_shape=[-1, image_size, image_size, 3],
+        cache_dir=cache_dir)
+    return OpenVinoForward(model=model, precision=precision, threads=threads)

@@ -1,0 +1,43 @@
+"""OpenVINO's f32 values equal TensorFlow's within 1e-4 relative on real images with the real
+EfficientNet-Lite0 at every size the app offers and every registered native size: the
+condition for writing them under the same cache key (issue 31)."""
+
+import numpy as np
+import pytest
+
+from core.backbones.lite_specs import LITE_SIZES
+from core.backbones.registry import get_backbone
+from core.backbones.runtime import RuntimeChoice
+from core.datasets import load_dataset
+
+pytest.importorskip("openvino")
+pytestmark = pytest.mark.slow
+
+# the app's input sizes (dashboard/ui/sidebar.py SIZES) and the Lite family's native ones
+SIZES = sorted({32, 48, 64, 96, 128, 160, 192, 224, 240, 260, 299, *LITE_SIZES.values()})
+
+
+@pytest.fixture(scope="module")
+def images():
+    from core.datasets.builtin import find_fashion_mnist
+
+    dataset = load_dataset(name="fashion_mnist" if find_fashion_mnist() else "digits")
+    rows = np.random.default_rng(0).choice(len(dataset), size=48, replace=False)
+    return dataset.images.batch(np.sort(rows))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_openvino_f32_equals_tensorflow_on_real_images(images, size, tmp_path):
+    from core.features.extractor import build_extractor
+
+    spec = get_backbone("efficientnet_lite0")
+    reference = build_extractor(spec=spec, image_size=size, runtime=RuntimeChoice("tensorflow"))
+    fast = build_extractor(spec=spec, image_size=size, runtime=RuntimeChoice("openvino"),
+                           cache_dir=tmp_path)
+    assert fast.runtime == RuntimeChoice("openvino", "f32")
+    batches = [images[:32], images[32:]]
+    expected = np.concatenate([reference.features(b) for b in batches])
+    got = np.concatenate(list(fast._uniform(batches, 1.0)))
+    scale = np.abs(expected).max()
+    assert scale > 0 and np.isfinite(got).all()
+    assert np.abs(got - expected).max() <= 1e-4 * scale, (size, np.abs(got - expected).max() / scale)
