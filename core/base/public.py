@@ -35,6 +35,7 @@ class PublicPolicy:
     max_image_pixels: int = 4_000_000  # per image (e.g. 2000×2000)
     max_inspect_bytes: int = 10_000_000  # one image uploaded to "Inspect an image"
     upload_ttl_seconds: int = 3_600  # uploads older than this are removed
+    max_corrections: int = 2_000  # relabelled/excluded/kept samples per visitor and dataset
 
 
 def _flag(name: str) -> bool:
