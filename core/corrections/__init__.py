@@ -12,10 +12,11 @@ from core.corrections.apply import corrected, corrected_key, is_corrected, kept_
 from core.corrections.compare import CorrectionComparison, retrain_and_compare
 from core.corrections.overlay import (ACTIONS, DEFAULT_NAMESPACE, MAX_RECORDS, REASONS,
                                       Correction, Corrections, CorrectionsError,
-                                      corrections_path, dataset_id_of, open_corrections,
+                                      corrections_from_file, corrections_path,
+                                      dataset_id_of, open_corrections,
                                       read_corrections_file, record_limit)
 
 __all__ = ["ACTIONS", "DEFAULT_NAMESPACE", "MAX_RECORDS", "REASONS", "Correction",
            "CorrectionComparison", "Corrections", "CorrectionsError", "corrected",
-           "corrected_key", "corrections_path", "dataset_id_of", "is_corrected", "kept_rows",
-           "open_corrections", "read_corrections_file", "record_limit", "retrain_and_compare"]
+           "corrected_key", "corrections_from_file", "corrections_path", "dataset_id_of",
+           "is_corrected", "kept_rows", "open_corrections", "read_corrections_file", "record_limit", "retrain_and_compare"]

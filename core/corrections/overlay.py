@@ -88,7 +88,7 @@ class Corrections:
     undo step; `undo()` reverts the last step, `undo_sample(id)` drops one sample's record
     (itself undoable)."""
 
-    def __init__(self, *, path: Path, dataset: str, namespace: str, sample_ids: np.ndarray,
+    def __init__(self, *, path: Path | None, dataset: str, namespace: str, sample_ids: np.ndarray,
                  labels: np.ndarray, class_names: Sequence[str]) -> None:
         self.path = path
         self.dataset = dataset
@@ -102,7 +102,7 @@ class Corrections:
                                    "one id per sample")
         self.records: dict[str, Correction] = {}
         self.undo_stack: list[list[dict]] = []  # each step: [{"sample_id", "before"}, ...]
-        if path.is_file():
+        if path is not None and path.is_file():
             self._read()
 
     # --- reading and writing ---
@@ -132,7 +132,8 @@ class Corrections:
         return ("\n".join(lines) + "\n").encode()
 
     def _save(self) -> None:
-        atomic_write_bytes(self.path, self.to_jsonl())
+        if self.path is not None:  # None: a detached overlay, held in memory only
+            atomic_write_bytes(self.path, self.to_jsonl())
 
     # --- what it says ---
 
@@ -426,3 +427,12 @@ def open_corrections(*, tv, namespace: Optional[str] = None,
                                              cache_dir=cache_dir),
                        dataset=dataset, namespace=namespace, sample_ids=tv.sample_ids,
                        labels=tv.labels, class_names=tv.class_names)
+
+
+def corrections_from_file(*, tv, path: str | Path) -> Corrections:
+    """A detached overlay (in memory, never saved) holding a corrections file's records,
+    validated against tv: e.g. to train once on corrected labels (`train --corrections`)."""
+    overlay = Corrections(path=None, dataset=dataset_id_of(tv), namespace=DEFAULT_NAMESPACE,
+                          sample_ids=tv.sample_ids, labels=tv.labels, class_names=tv.class_names)
+    overlay.apply_file(path)
+    return overlay
