@@ -71,7 +71,7 @@ def test_writes_are_atomic(tv, monkeypatch):
     with pytest.raises(OSError):
         overlay.relabel(sample_ids=_ids(tv, [1]), labels="5")
     assert overlay.path.read_bytes() == saved  # the old file, whole
-    assert [p.name for p in overlay.path.parent.iterdir()] == [overlay.path.name]  # no temp left
+    assert not [p for p in overlay.path.parent.iterdir() if ".tmp" in p.name]  # no temp left
 
 
 def test_undo_last_change_and_one_sample(tv):
@@ -271,3 +271,12 @@ def test_apply_a_corrections_file(tv, tmp_path):
     (tmp_path / "bad.jsonl").write_text('{"sample_id": "x"}\n')
     with pytest.raises(CorrectionsError, match="line 1"):
         target.apply_file(tmp_path / "bad.jsonl")
+
+
+def test_two_openers_of_one_namespace_add_up_and_status(tv):
+    tab_a, tab_b = open_corrections(tv=tv), open_corrections(tv=tv)
+    tab_a.exclude(sample_ids=_ids(tv, [0]))
+    tab_b.relabel(sample_ids=_ids(tv, [1]), labels="3")  # b had not seen a's change
+    assert set(open_corrections(tv=tv).records) == set(_ids(tv, [0, 1]))
+    assert list(tab_b.status(_ids(tv, [0, 1, 2]))) == ["exclude", "relabel", ""]
+    assert tab_a.undo() == 1 and set(tab_a.records) == set(_ids(tv, [0]))  # b's step undone

@@ -12,12 +12,14 @@ is stable across saves, reasons and times.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import re
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable, Mapping, Optional, Sequence
+from typing import Iterable, Iterator, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -168,6 +170,12 @@ class Corrections:
                 kept[row] = False
         return labels, kept
 
+    def status(self, sample_ids: Sequence) -> np.ndarray:
+        """Per sample id its record's action (relabel, exclude, keep) or "" (none): badges in
+        a gallery, a review queue's reviewed/changed/left counts."""
+        return np.array([self.records[str(k)].action if str(k) in self.records else ""
+                         for k in sample_ids], dtype=object)
+
     def rows(self, *, actions: Iterable[str] = ("relabel", "exclude")) -> np.ndarray:
         """Dataset rows of the records with these actions, ascending."""
         wanted = set(actions)
@@ -216,9 +224,30 @@ class Corrections:
 
     # --- changes ---
 
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Hold the overlay's inter-process lock and start from what is on disk: two tabs
+        (or processes) on one namespace add to each other's changes, never erase them."""
+        if self.path is None:
+            yield
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_name(self.path.name + ".lock"), "a+") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                if self.path.is_file():
+                    self._read()
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
     def _change(self, new: Mapping[str, Optional[Correction]]) -> int:
         """Set (a Correction) or drop (None) each sample's record as one undoable step;
         returns how many records changed."""
+        with self._writing():
+            return self._change_now(new)
+
+    def _change_now(self, new: Mapping[str, Optional[Correction]]) -> int:
         step = [{"sample_id": k, "before": None if k not in self.records
                  else asdict(self.records[k])}
                 for k, record in new.items() if self.records.get(k) != record]
@@ -335,17 +364,18 @@ class Corrections:
 
     def undo(self) -> int:
         """Revert the last change; returns how many records it touched (0: nothing to undo)."""
-        if not self.undo_stack:
-            return 0
-        step = self.undo_stack.pop()
-        for entry in step:
-            before = entry["before"]
-            if before is None:
-                self.records.pop(entry["sample_id"], None)
-            else:
-                self.records[entry["sample_id"]] = Correction(**before)
-        self._save()
-        return len(step)
+        with self._writing():
+            if not self.undo_stack:
+                return 0
+            step = self.undo_stack.pop()
+            for entry in step:
+                before = entry["before"]
+                if before is None:
+                    self.records.pop(entry["sample_id"], None)
+                else:
+                    self.records[entry["sample_id"]] = Correction(**before)
+            self._save()
+            return len(step)
 
     def undo_sample(self, sample_id: str) -> int:
         """Drop one sample's record (undoable like any change)."""
