@@ -1,4 +1,4 @@
-"""8. Corrections: planted label flips in train+validation, then a head trained on the noisy
+"""12. Corrections: planted label flips in train+validation, then a head trained on the noisy
 labels, on labels corrected by accepting our flagged suggestions (no human), after
 Cleanlab's documented flow (flag with `cleanlab.filter.find_label_issues`, drop the
 flagged) on the same values and out-of-fold probabilities, and on the clean labels."""
