@@ -27,7 +27,7 @@ def corrected(tv: TransferValues, corrections: Corrections) -> TransferValues:
     """tv with the corrected labels and without the excluded samples (rows keep their order;
     `kept_rows(result)` maps them back to tv's rows). No corrections that change training:
     tv itself, so every cached result on it is found again."""
-    if not np.array_equal(np.asarray(tv.sample_ids).astype(str), corrections._ids):
+    if not np.array_equal(np.asarray(tv.sample_ids).astype(str), corrections.sample_ids):
         raise CorrectionsError("these corrections were opened on other transfer values "
                                "(sample ids differ); open them with open_corrections(tv=...)")
     content_hash = corrections.content_hash

@@ -45,7 +45,7 @@ def class_folder(name: str) -> str:
 
 
 def _check_dataset(dataset: ImageDataset, corrections: Corrections) -> None:
-    if not np.array_equal(np.asarray(dataset.sample_ids).astype(str), corrections._ids):
+    if not np.array_equal(np.asarray(dataset.sample_ids).astype(str), corrections.sample_ids):
         raise CorrectionsError(f"dataset '{dataset.name}' is not the one these corrections "
                                f"were made on (its sample ids differ)")
 

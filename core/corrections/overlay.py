@@ -107,6 +107,11 @@ class Corrections:
         if path is not None and path.is_file():
             self._read()
 
+    @property
+    def sample_ids(self) -> np.ndarray:
+        """The dataset's sample ids, in row order (what the overlay validates against)."""
+        return self._ids
+
     # --- reading and writing ---
 
     def _read(self) -> None:
@@ -297,19 +302,18 @@ class Corrections:
     def exclude(self, *, sample_ids: Sequence, reason: str = "manual",
                 source: str = "manual") -> int:
         """Leave these samples out of training and evaluation."""
-        ids = self._check_ids(sample_ids)
-        self._check_reason(reason)
-        when = _now()
-        return self._change({k: self._record(k, action="exclude", label=None, reason=reason,
-                                             source=source, when=when) for k in ids})
+        return self._mark(sample_ids, action="exclude", reason=reason, source=source)
 
     def keep(self, *, sample_ids: Sequence, reason: str = "manual",
              source: str = "review") -> int:
         """Mark samples reviewed with their label confirmed (a review queue's "keep")."""
+        return self._mark(sample_ids, action="keep", reason=reason, source=source)
+
+    def _mark(self, sample_ids: Sequence, *, action: str, reason: str, source: str) -> int:
         ids = self._check_ids(sample_ids)
         self._check_reason(reason)
         when = _now()
-        return self._change({k: self._record(k, action="keep", label=None, reason=reason,
+        return self._change({k: self._record(k, action=action, label=None, reason=reason,
                                              source=source, when=when) for k in ids})
 
     def remove(self, *, sample_ids: Sequence) -> int:
