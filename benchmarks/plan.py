@@ -85,6 +85,12 @@ class Plan:
     # the whole fine-tuning command from an empty cache, once per seed (issue 19's goal:
     # each >= 95.0 % test accuracy within 45 minutes); extra: more `core train` arguments
     finetune_accuracy_seeds: tuple[int, ...] = (0, 1)
+    # corrections: (dataset, backbone, px, limit), planted flip rates of train+val, seeds and
+    # the heads scored (logreg barely loses accuracy to flips: the MLP does)
+    corrections_input: tuple[str, str, int, int] = ("fashion_mnist", BACKBONE, 96, 10_000)
+    corrections_noise: tuple[float, ...] = (0.05, 0.10)
+    corrections_seeds: tuple[int, ...] = (1, 2, 3)
+    corrections_heads: tuple[str, ...] = ("logreg", "mlp")
     finetune_accuracy_dataset: str = "fashion_mnist"
     finetune_accuracy_backbone: str = BACKBONE
     finetune_accuracy_extra: tuple[str, ...] = ()
@@ -130,6 +136,8 @@ class Plan:
             regression_size=32, scatter_points=(2_000, 200_000), landmark_points=3_000,
             landmark_sample=500, browser_datasets=(), tsne_quality_seeds=(0, 1),
             million=None, finetune_accuracy_seeds=(0,), finetune_accuracy_dataset="digits",
+            corrections_input=("digits", "pixels", 0, 0), corrections_noise=(0.05,),
+            corrections_seeds=(1,), corrections_heads=("logreg",),
             finetune_accuracy_extra=("--image-size", "32", "--param", "epochs=1", "--param",
                                      "start_size=0", "--param", "flip=false"))
 

@@ -166,10 +166,15 @@ def test_core_never_imports_streamlit():
 # flow: base is plumbing; a dataset is read, a backbone built, features computed from both;
 # heads train on features and evaluate their predictions (core.heads.evaluation); analysis
 # comes after heads because data quality asks a head for out-of-fold probabilities (label
-# issues, target outliers); fine-tuning trains a backbone and hands its classifier over as a
+# issues, target outliers); corrections sit between heads and analysis: they relabel and
+# exclude samples of transfer values and retrain heads on them (so they need heads), and
+# every analysis can then run on corrected values without knowing how they were made (label
+# issues are handed to corrections as a table, so corrections import no analysis);
+# fine-tuning trains a backbone and hands its classifier over as a
 # head; serving and publish deliver trained heads and analyses; cli drives them all.
 CORE_LAYERS = (("base",), ("datasets",), ("backbones",), ("features",), ("heads",),
-               ("analysis",), ("finetune",), ("serving", "publish"), ("cli",))
+               ("corrections",), ("analysis",), ("finetune",), ("serving", "publish"),
+               ("cli",))
 # core/__init__.py holds the version only, so any layer may import it; core/__main__.py is
 # the entry point (`python -m core`), above cli
 CORE_ROOT, CORE_ENTRY = "core", "core.__main__"

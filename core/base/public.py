@@ -54,6 +54,7 @@ class PublicPolicy:
     # What public visitors add to the cache (new subsets, sizes, heads) is kept under this,
     # least recently used first out (core.base.cache_budget); the operator's entries stay.
     max_public_cache_bytes: int = 2_000_000_000
+    max_corrections: int = 2_000  # relabelled/excluded/kept samples per visitor and dataset
 
 
 def _flag(name: str) -> bool:

@@ -12,6 +12,7 @@ from core.base.errors import TransferLensError
 from core.base.splits import split_mask
 from core.cli.args import (Handler, add_dataset_args, features_for_cli, load_for_cli, param_dict,
                            parse_value, progress_bar, user_errors)
+from core.cli.corrections import corrected_for_train
 
 
 def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
@@ -25,6 +26,10 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     extra: dict[str, Any] = {}
     # a head that fine-tunes the backbone trains on images and brings its own model
     fine_tunes = HEADS[args.head].fine_tunes_backbone
+    if args.corrections and (fine_tunes or HEADS[args.head].task == "regression"):
+        raise TransferLensError(f"--corrections trains a head on transfer values with "
+                                f"corrected labels; '{args.head}' "
+                                f"{'fine-tunes the backbone' if fine_tunes else 'predicts a number'}.")
     if HEADS[args.head].task == "regression":
         return _train_regression(args, params, started)
     if args.target is not None:
@@ -35,7 +40,7 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     else:
         if args.C is not None:
             params["C"] = parse_value(args.C)
-        tv = features_for_cli(args)
+        tv, extra = corrected_for_train(args, features_for_cli(args))
         trained = train_head(tv=tv, head=args.head, params=params, seed=args.seed,
                              cross_fit_folds=args.cross_fit, cache_dir=args.cache_dir,
                              use_cache=not args.no_cache, progress=progress_bar())
@@ -211,4 +216,7 @@ def register(subparsers, handlers: dict[str, Handler]) -> None:
                    help="export backbone + head as one Keras model taking uint8 images of "
                         "any size, greyscale or RGB")
     p.add_argument("--no-cache", action="store_true", help="train again even if cached")
+    p.add_argument("--corrections", default=None, metavar="FILE",
+                   help="train on the labels a corrections file gives (relabelled, excluded "
+                        "samples left out); see `corrections export --file`")
     handlers["train"] = user_errors(cmd_train)
