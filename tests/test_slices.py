@@ -93,3 +93,21 @@ def test_rows_and_bounds(tmp_path):
     with pytest.raises(ValueError, match="probabilities"):
         find_error_slices(tv=tv, probabilities=probabilities[:, :2])
     assert SliceConfig.parameter_specs()["alpha"].help
+
+
+def test_cli_slices_json(capsys, tmp_path):
+    import json
+
+    from core.cli.main import main
+
+    code = main(["slices", "--dataset", "digits", "--backbone", "pixels", "--cache-dir",
+                 str(tmp_path), "--cross-fit", "3", "--param", "min_size=10", "--json"])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["evaluated"] == result["n"] == 1797 and result["cross_fit_folds"] == 3
+    assert 0 < result["overall_error_rate"] < 0.2
+    for item in result["slices"]:
+        assert item["size"] == len(item["members"]) >= 10
+        assert item["error_rate"] > result["overall_error_rate"]
+        assert len(item["gallery_ids"]) == len(item["gallery"]) > 0 and item["description"]
+    assert [s["rank"] for s in result["slices"]] == list(range(1, len(result["slices"]) + 1))
