@@ -166,11 +166,13 @@ def _dual_function(backbone: str, image_size: int):
 
 def class_activation_maps(*, dataset, tv: TransferValues, trained, indices: Sequence[int],
                           backbone: str, cache_dir: str | Path | None = None,
-                          batch_size: int = BATCH) -> ActivationMaps:
+                          batch_size: int = BATCH,
+                          preprocessing=None) -> ActivationMaps:
     """Maps of the predicted and the given class for dataset rows `indices` (at most
     MAX_IMAGES), with `trained` (a TrainedHead on `tv`, the values of `dataset` from
     `backbone`). The backbone runs once per batch; the result is cached per (tv, head,
-    indices)."""
+    indices). `preprocessing` (a `Preprocessing`) defaults to the one tv's manifest records;
+    pass it for values assembled from parts (`from_arrays`), which record none."""
     from core.features.preprocessing import preprocessing_of
 
     started = time.perf_counter()
@@ -186,7 +188,7 @@ def class_activation_maps(*, dataset, tv: TransferValues, trained, indices: Sequ
     if getattr(head_class, "needs_images", False):
         raise TransferLensError(f"class activation maps for the fine-tuned head "
                                 f"'{trained.head}' are not available yet")
-    preprocessing = preprocessing_of(tv.manifest)
+    preprocessing = preprocessing or preprocessing_of(tv.manifest)
     if preprocessing is None:
         raise TransferLensError("class activation maps need backbone transfer values (these "
                                 "are raw pixels or imported arrays)")
@@ -194,7 +196,8 @@ def class_activation_maps(*, dataset, tv: TransferValues, trained, indices: Sequ
     method = "cam" if weights is not None else "grad-cam"
     shapes = [tuple(np.shape(dataset.images.get(int(i)))[:2]) for i in indices]
     fields = {"tv": tv.key, "head": trained.key or _head_fingerprint(weights, trained),
-              "indices": hash_array(indices), "method": method, "version": CAM_VERSION}
+              "indices": hash_array(indices), "method": method,
+              "preprocessing": preprocessing.fields(), "version": CAM_VERSION}
     key = hash_key(fields)
     cache = ArrayCache(kind=KIND, root=cache_dir)
 
