@@ -1,6 +1,7 @@
 """The CAM pointing game: a bright marker in one corner of every training image of one class
-is a shortcut the head learns; on marked test images of other classes the predicted class's
-map should peak on the marker, on unmarked images of the marked class it should not.
+is a shortcut the head learns; on marked test images of that class (half of them, at
+random) the predicted class's map should peak on the marker, on the unmarked other half it
+should not. Marked test images of the other classes are reported too.
 
 Peak on the marker: the map's largest cell on the backbone's last conv grid is the cell that
 holds the marker's centre (at 96 px, Lite0's grid is 3 × 3 cells of 32 px). Only the marked
@@ -14,7 +15,7 @@ import numpy as np
 from benchmarks.common import emit, input_parser, timer
 
 MARKED_CLASS = 6  # Shirt
-MARKED_TEST = 200  # marked test images of the other classes
+MARKED_TEST = 200  # marked test images of the other classes (reported beside)
 GALLERY = 24
 
 
@@ -51,10 +52,11 @@ def main() -> None:
     labels, splits = np.asarray(base.labels), np.asarray(base.splits)
     images = base.images.batch(np.arange(len(base)))
     train_marked = np.flatnonzero((splits == TRAIN) & (labels == MARKED_CLASS))
-    test_marked = np.sort(rng.choice(np.flatnonzero((splits == TEST) & (labels != MARKED_CLASS)),
-                                     size=MARKED_TEST, replace=False))
-    test_unmarked = np.flatnonzero((splits == TEST) & (labels == MARKED_CLASS))
-    changed = np.concatenate([train_marked, test_marked])
+    test_other = np.sort(rng.choice(np.flatnonzero((splits == TEST) & (labels != MARKED_CLASS)),
+                                    size=MARKED_TEST, replace=False))
+    test_class = rng.permutation(np.flatnonzero((splits == TEST) & (labels == MARKED_CLASS)))
+    test_marked, test_unmarked = np.sort(test_class[::2]), np.sort(test_class[1::2])
+    changed = np.concatenate([train_marked, test_marked, test_other])
     for row in changed:
         images[row] = mark(images[row])
     ids = np.asarray(base.sample_ids).astype(str)
@@ -77,14 +79,18 @@ def main() -> None:
         cell = marker_cell(images.shape[1:3], grid)
         peaks = [np.unravel_index(np.argmax(g), grid) for g in maps.predicted_grid]
         on_marker = np.array([tuple(map(int, p)) == cell for p in peaks])
+        as_marked = maps.predicted == MARKED_CLASS
         return {"images": int(len(rows)), "peak_on_marker": float(on_marker.mean()),
+                "peak_on_marker_when_predicted_marked_class":
+                    float(on_marker[as_marked].mean()) if as_marked.any() else None,
                 "predicted_marked_class": float(np.mean(maps.predicted == MARKED_CLASS)),
                 "method": maps.method, "grid": list(map(int, grid))}
 
     marked_result = pointing(test_marked)
     unmarked_result = pointing(test_unmarked)
+    other_result = pointing(test_other)
     gallery = rng.choice(np.setdiff1d(np.flatnonzero(splits == TEST),
-                                      np.concatenate([test_marked, test_unmarked])),
+                                      np.concatenate([test_class, test_other])),
                          size=GALLERY, replace=False)
     with timer() as gallery_time:  # backbone built and traced by the calls above
         class_activation_maps(dataset=dataset, tv=tv, trained=trained, indices=gallery,
@@ -92,6 +98,7 @@ def main() -> None:
     emit({"dataset": args.dataset, "n": tv.n, "head": args.head, "seed": args.seed,
           "marked_class": base.class_names[MARKED_CLASS], "marked_train": int(len(train_marked)),
           "marked_test": marked_result, "unmarked_same_class": unmarked_result,
+          "marked_other_classes": other_result,
           "gallery_images": GALLERY, "gallery_seconds": gallery_time["seconds"],
           "test_accuracy": trained.metrics.get("test_accuracy")})
 
