@@ -80,10 +80,17 @@ def main() -> None:
         peaks = [np.unravel_index(np.argmax(g), grid) for g in maps.predicted_grid]
         on_marker = np.array([tuple(map(int, p)) == cell for p in peaks])
         as_marked = maps.predicted == MARKED_CLASS
+        # the marker cell's place among each map's cells (1 = the peak), and the mean map
+        flat = maps.predicted_grid.reshape(len(rows), -1)
+        index = cell[0] * grid[1] + cell[1]
+        ranks = 1 + (flat > flat[:, index:index + 1]).sum(axis=1)
+        centred = flat - flat.mean(axis=1, keepdims=True)
         return {"images": int(len(rows)), "peak_on_marker": float(on_marker.mean()),
                 "peak_on_marker_when_predicted_marked_class":
                     float(on_marker[as_marked].mean()) if as_marked.any() else None,
                 "predicted_marked_class": float(np.mean(maps.predicted == MARKED_CLASS)),
+                "marker_cell_mean_rank": float(ranks.mean()),
+                "mean_centred_map": centred.mean(axis=0).reshape(grid).round(3).tolist(),
                 "method": maps.method, "grid": list(map(int, grid))}
 
     marked_result = pointing(test_marked)

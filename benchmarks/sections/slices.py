@@ -98,10 +98,14 @@ def _pointing(*, run: Run) -> list[str]:
             errors.append(f"- {head}: `{report.error_summary(error)}`")
             continue
         marked, other = r["marked_test"], r["marked_other_classes"]
+        unmarked = r["unmarked_same_class"]
         rows.append([head, marked["method"], r["marked_class"],
                      f"{report.percent(marked['peak_on_marker'])} (predicted "
-                     f"{r['marked_class']}: {report.percent(marked['predicted_marked_class'])})",
-                     report.percent(r["unmarked_same_class"]["peak_on_marker"]),
+                     f"{r['marked_class']}: {report.percent(marked['predicted_marked_class'])}; "
+                     f"marker cell's mean rank {marked['marker_cell_mean_rank']:.1f} of 9)",
+                     f"{report.percent(unmarked['peak_on_marker'])} (predicted "
+                     f"{r['marked_class']}: {report.percent(unmarked['predicted_marked_class'])}; "
+                     f"rank {unmarked['marker_cell_mean_rank']:.1f})",
                      f"{report.percent(other['peak_on_marker'])} (predicted "
                      f"{r['marked_class']}: {report.percent(other['predicted_marked_class'])})",
                      report.seconds(r["gallery_seconds"])])

@@ -62,6 +62,10 @@ class SliceConfig(Params):
                                      "errors into incoherent all-error groups)")
     min_size: int = param(15, min=2, max=100_000,
                           help="fewest members a slice may have")
+    max_share: float = param(0.1, min=0, max=1, min_exclusive=True,
+                             help="largest share of the evaluated rows a slice may hold: a "
+                                  "bigger group is a region, not a slice, and taking it "
+                                  "would hide the coherent groups inside it")
     alpha: float = param(0.01, min=0, max=1, min_exclusive=True,
                          help="significance floor: a slice's error rate must differ from the "
                               "overall rate at this level, Bonferroni-corrected over all "
@@ -246,9 +250,10 @@ def _search(*, tv, probabilities, rows, stats, settings, cache_dir) -> ErrorSlic
     scores = _scan_statistic(sizes, errors, p0)
     from scipy.stats import chi2
 
-    tried = int(np.sum(sizes >= settings["min_size"]))
+    allowed = (sizes >= settings["min_size"]) & (sizes <= settings["max_share"] * len(rows))
+    tried = int(np.sum(allowed))
     p_values = chi2.sf(2 * scores, df=1)
-    keep = (sizes >= settings["min_size"]) & (scores > 0) & (
+    keep = allowed & (scores > 0) & (
         p_values < settings["alpha"] / max(tried, 1))
     chosen = _non_overlapping(children, np.flatnonzero(keep), scores, settings["top"])
     slices = []
