@@ -100,12 +100,21 @@ def main() -> None:
                                   image_stats=image_statistics(planted))
     ours = {name: best_match([s.members for s in found.slices], rows)
             for name, rows in slices.items()}
+    # the marked training twins (labelled Trouser, so rarely "wrong") share the marker: the
+    # share of the marker slice's best match that carries it at all
+    twins = np.flatnonzero(labels != np.asarray(base.labels))
+    marker_match = best_match([s.members for s in found.slices], slices["marker"])
+    marked_any = np.union1d(slices["marker"], twins)
+    members = next((s.members for s in found.slices if s.rank == marker_match["rank"]), [])
+    marker_marked_share = (len(np.intersect1d(members, marked_any)) / len(members)
+                           if len(members) else None)
     top = [{"size": s.size, "error_rate": s.error_rate, "description": s.description}
            for s in found.slices[:5]]
     result = {"dataset": args.dataset, "seed": args.seed, "n": tv.n,
               "changed_images": int(len(changed)), "extraction_seconds": extraction["seconds"],
               "overall_error_rate": float(wrong.mean()), "rest_error_rate": rest_rate,
               "failure": failure, "ours": ours, "ours_top": top,
+              "marker_match_marked_share": marker_marked_share,
               "ours_slices": len(found.slices), "ours_seconds": ours_time["seconds"]}
     if not args.no_sliceguard:
         try:

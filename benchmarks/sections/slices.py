@@ -86,6 +86,11 @@ def _planted(*, run: Run) -> list[str]:
             *report.table(["seed", "planted slice", "rows", "errors vs rest", "ours",
                            "goal met", "sliceguard 0.0.35"], rows),
             "", f"Slices returned, and sliceguard's time under heavy machine load: {timing}.", "",
+            "Share of our best match for the marker slice that carries the marker (the "
+            "held-out T-shirts or their 150 mislabelled training twins, which the head gets "
+            "'right' as Trouser): " + ", ".join(
+                f"seed {r['seed']} {report.percent(r['marker_match_marked_share'])}"
+                for r in results if r.get("marker_match_marked_share") is not None) + ".", "",
             *errors, *guard_errors, *([""] if errors or guard_errors else [])]
 
 
