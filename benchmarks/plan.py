@@ -94,6 +94,11 @@ class Plan:
     finetune_accuracy_dataset: str = "fashion_mnist"
     finetune_accuracy_backbone: str = BACKBONE
     finetune_accuracy_extra: tuple[str, ...] = ()
+    # error slices and class activation maps (issue 30): planted slices on these values
+    # (dataset, backbone, px, limit; None skips: the planting is Fashion-MNIST's classes),
+    # one run per seed; sliceguard from its own --target folder when it is there
+    slices_input: tuple[str, str, int, int] | None = ("fashion_mnist", BACKBONE, 96, 10_000)
+    slices_seeds: tuple[int, ...] = (1, 2, 3)
 
     @classmethod
     def full(cls, *, fashion_available: bool) -> "Plan":
@@ -135,7 +140,8 @@ class Plan:
             ray_images=256, ray_size=32, ray_projection_images=128, regression_limit=600,
             regression_size=32, scatter_points=(2_000, 200_000), landmark_points=3_000,
             landmark_sample=500, browser_datasets=(), tsne_quality_seeds=(0, 1),
-            million=None, finetune_accuracy_seeds=(0,), finetune_accuracy_dataset="digits",
+            million=None, slices_input=None,
+            finetune_accuracy_seeds=(0,), finetune_accuracy_dataset="digits",
             corrections_input=("digits", "pixels", 0, 0), corrections_noise=(0.05,),
             corrections_seeds=(1,), corrections_heads=("logreg",),
             finetune_accuracy_extra=("--image-size", "32", "--param", "epochs=1", "--param",

@@ -10,12 +10,12 @@ import json
 import sys
 
 from core.base.errors import TransferLensError
-from core.cli import (analysis, catalog, corrections, extraction, heads, predict, publish,
-                      quality, targets, training)
+from core.cli import (analysis, catalog, corrections, extraction, failures, heads, predict,
+                      publish, quality, targets, training)
 from core.cli.args import Handler
 
 COMMAND_GROUPS = (catalog, extraction, analysis, training, heads, publish, quality, targets,
-                  predict, corrections)
+                  predict, corrections, failures)
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:

@@ -100,10 +100,16 @@ class LogisticRegressionHead(HeadModel):
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         return softmax(self.decision_function(X).astype(np.float64)).astype(np.float32)
 
-    def to_keras(self):
-        """One Dense softmax layer with the standardization folded into its weights."""
+    def folded_weights(self) -> tuple[np.ndarray, np.ndarray]:
+        """(kernel (D, C), bias (C,)): the logits as X @ kernel + bias, the standardization
+        folded in (the export's Dense layer, and exact class activation maps)."""
         kernel = (self.coef_ / self.scale_).T
         bias = self.intercept_ - (self.mean_ / self.scale_) @ self.coef_.T
+        return kernel, bias
+
+    def to_keras(self):
+        """One Dense softmax layer with the standardization folded into its weights."""
+        kernel, bias = self.folded_weights()
         return linear_softmax_model(kernel=kernel, bias=bias, layer_name="logreg",
                                     model_name="logreg_head")
 
