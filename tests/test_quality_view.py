@@ -100,3 +100,20 @@ def test_every_section_and_the_csv_equal_to_the_cli(app: AppTest, downloads, tin
                 "--image-size", "32", "--json", "--csv", str(path)]) in (0, None)
     theirs = pd.read_csv(path)
     pd.testing.assert_frame_equal(ours[theirs.columns], theirs)
+
+
+def test_the_cross_fitted_head_becomes_the_sessions_head(app: AppTest) -> None:
+    """Issue 28 item 1: the session's first head, cross-fitted by Data quality, was called
+    'none usable of 1 kept (degenerate runs)' although it scored far above chance."""
+    from tests.support.apptest import sidebar_texts
+
+    show(app, "Data quality")
+    assert "Head: none trained on these transfer values yet" in sidebar_texts(app)
+    app.button(key="find_issues").click().run()
+    assert_clean(app)
+    sidebar = sidebar_texts(app)
+    assert "degenerate" not in sidebar, sidebar
+    assert re.search(r"Head: \*\*logreg\*\*, test accuracy \d+\.\d%", sidebar), sidebar
+    show(app, "Confusion matrix")
+    assert "Train a head first" not in texts(app)
+    assert app.get("plotly_chart"), "the confusion matrix of the cross-fitted head"

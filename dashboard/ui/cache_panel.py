@@ -55,11 +55,15 @@ def status_panel(where, tv_key: str | None, dataset: ImageDataset | None = None,
 def head_status(where, tv_key: str) -> None:
     """One line: the active head on these transfer values and how many are kept."""
     head = heads.active_head(tv_key)
-    count = len(heads.heads_on(tv_key))
+    kept = heads.heads_on(tv_key)
+    count, usable = len(kept), sum(not summary.degenerate for summary in kept)
     if head is not None:
         acc = head.head.metrics["test_accuracy"]
         where.markdown(f":green[●] Head: **{head.head.head}**, test accuracy {acc:.1%}"
                        + (f" · active of {count} kept" if count > 1 else ""))
+    elif usable:  # kept and usable, just not chosen by this session (core's rule says so)
+        where.markdown(f":orange[●] Head: none active; {usable} usable of {count} kept "
+                       "(make one active in “Train a head”)")
     elif count:
         where.markdown(f":orange[●] Head: none usable of {count} kept (degenerate runs)")
     else:

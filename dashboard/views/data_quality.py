@@ -14,7 +14,7 @@ import streamlit as st
 
 from core.analysis.label_issues import DEFAULT_CROSS_FIT_FOLDS, DEFAULT_NEIGHBORS
 from core.base.splits import SPLIT_NAMES
-from core.heads import DEFAULT_HEAD, head_title, train_head
+from core.heads import DEFAULT_HEAD, head_title, is_degenerate, train_head
 from dashboard import pages, state
 from dashboard.services import heads, quality
 from dashboard.services.analysis import class_counts, knn as knn_graph
@@ -77,6 +77,8 @@ def _explain_and_offer(ws: Workspace) -> None:
         with progress_panel(f"Cross-fitting the head {title}…") as panel:
             trained = train_head(tv=ws.tv, head=head, progress=panel, cross_fit_folds=folds)
         results.store_crossfit_head(ws.tv.key, trained)
+        if heads.active_head(ws.tv.key) is None and is_degenerate(trained) is None:
+            results.store_head(ws.tv.key, trained)  # the session's first head: use it everywhere
         st.rerun()
     st.caption("A head trained with cross-fitting in “Train a head” is used too. "
                "“Class balance” needs no head.")
