@@ -80,6 +80,22 @@ class FileImages:
     def uniform_shape(self) -> None:
         return None
 
+    def sample_sides(self, count: int) -> np.ndarray:
+        """The longer side (px) of up to `count` images spread evenly over the dataset, read
+        from the files' headers only (no decoding); unreadable files are left out."""
+        from PIL import Image
+
+        picks = np.unique(np.linspace(0, len(self.paths) - 1, num=min(count, len(self.paths)),
+                                      dtype=np.int64)) if self.paths else []
+        sides = []
+        for index in picks:
+            try:
+                with Image.open(self.paths[index]) as image:
+                    sides.append(max(image.size))
+            except (OSError, ValueError):
+                continue
+        return np.asarray(sides, dtype=np.int64)
+
 
 @dataclass(frozen=True)
 class SkippedFile:
