@@ -47,6 +47,7 @@ def prepare(header, slots: dict, navigate: Callable) -> Workspace | None:
     slots["dataset"], slots["label"] = full, source[1]
     sidebar.skipped_files(full)
     settings = sidebar.model_settings(source, full)
+    sidebar.link_warnings(slots["notes"])  # now: the embedding below can take minutes
     if settings is None:
         return None
     dataset = datasets.limited_dataset(settings.dataset, settings.limit)
@@ -112,7 +113,7 @@ def run_app() -> None:
     st.sidebar.title("Transfer Lens")
     st.sidebar.caption("How well do pretrained features separate your classes?")
     header = st.empty()  # what is being looked at; written as soon as it is known
-    ws, slots, shown = None, {}, []
+    ws, slots, shown = None, {"notes": st.sidebar.empty()}, []  # notes: the link's, on top
 
     def draw(view: pages.View) -> None:  # runs inside page.run(), once ws is prepared
         with progress.view_container(), components.user_errors():
@@ -135,7 +136,7 @@ def run_app() -> None:
     with components.user_errors():
         cache_panel.status_panel(slots.get("status", st.sidebar), None if ws is None else ws.tv.key,
                                  slots.get("dataset"), slots.get("label", ""), ws=ws)
-    sidebar.link_warnings()
+    sidebar.link_warnings(slots["notes"], final=True)
     url.write_url(sidebar.link_values())  # a reload or a shared link shows the same
 
 

@@ -198,6 +198,15 @@ def test_link_opens_the_same_picture(tiny_backbone, monkeypatch) -> None:
     assert "`px=huge`" in warnings and "`m=nope`" in warnings
     assert "PCA of 1,797 points" in texts(bad)
     assert bad.query_params["m"] == "pca"
+    # more images than the dataset has: all are embedded, and the link's note says so
+    # (issue 28 item 6: n=99999999 quietly became "all")
+    big = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    big.query_params.update({"ds": "digits", "bb": tiny_backbone, "px": "32", "n": "99999999"})
+    big.run()
+    assert not big.exception and not big.error
+    warnings = " ".join(w.value for w in big.warning)
+    assert "`n=99999999`: this dataset has 1,797 images, so all 1,797 are embedded" in warnings
+    assert "**digits** · 1,797 images" in texts(big)
 
 
 def test_projection_methods_and_colouring(app: AppTest) -> None:

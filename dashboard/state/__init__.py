@@ -38,6 +38,7 @@ IMAGE_SIZE = "image_size"
 LIMIT = "limit"
 LIMIT_PREFERENCE = "limit_preference"  # the applied subset size (LIMIT is the slider's)
 LIMIT_SHOWN = "_limit_shown"  # the dataset size the slider was last drawn for
+LIMIT_LINKED = "_limit_linked"  # the link's n, until checked against the dataset's size
 CLEAR_SCOPE = "clear_scope"
 TARGET_CHOICE = "target_choice"  # sidebar: CLASSES or a numeric target's name
 

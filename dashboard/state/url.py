@@ -40,11 +40,20 @@ def take_url(name: str) -> str | None:
 
 def reject_url(name: str, value: str, why: str) -> None:
     """A link parameter that cannot be used: it is ignored, with a warning (see url_warnings)."""
-    st.session_state.setdefault(URL_WARNINGS, []).append(f"`{name}={value}`: {why}")
+    warnings = st.session_state.setdefault(URL_WARNINGS, [])
+    text = f"`{name}={value}`: {why}"
+    if text not in warnings:
+        warnings.append(text)
 
 
-def take_url_warnings() -> list[str]:
-    return st.session_state.pop(URL_WARNINGS, [])
+def url_warnings() -> list[str]:
+    """The link's ignored parameters, shown until dismissed (a long computation reruns the
+    script: a note shown once would vanish with it)."""
+    return list(st.session_state.get(URL_WARNINGS, []))
+
+
+def dismiss_url_warnings() -> None:
+    st.session_state.pop(URL_WARNINGS, None)
 
 
 def write_url(values: dict[str, Any]) -> None:

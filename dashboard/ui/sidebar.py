@@ -89,6 +89,8 @@ def _apply_env_defaults() -> None:
     limit = _from_link(url.URL_LIMIT, lambda v: v.lower() == "all" or (v.isdigit() and
                                                                          int(v) > 0),
                        "the number of images is 'all' or a positive whole number")
+    if limit is not None:
+        state.put(state.LIMIT_LINKED, limit)
     limit = limit or _env("LIMIT")
     if limit is not None:
         state.put(state.LIMIT_PREFERENCE,
@@ -124,10 +126,20 @@ def link_values() -> dict[str, str | None]:
                                else state.get(state.TARGET_CHOICE))}
 
 
-def link_warnings() -> None:
-    """Link parameters that were ignored (once, in the sidebar)."""
-    for warning in url.take_url_warnings():
-        st.sidebar.warning(f"Ignored the link's {warning}.", icon=":material/link_off:")
+def link_warnings(slot, *, final: bool = False) -> None:
+    """The link's ignored parameters, in `slot` (an st.empty near the top of the sidebar):
+    drawn before the embedding starts and again at the end of the run with what the views
+    added, and kept until the visitor dismisses them."""
+    warnings = url.url_warnings()
+    if not warnings:
+        slot.empty()
+        return
+    with slot.container():
+        for warning in warnings:
+            st.warning(f"Ignored the link's {warning}.", icon=":material/link_off:")
+        if final:
+            st.button("Dismiss", key="dismiss_link_notes", on_click=url.dismiss_url_warnings,
+                      icon=":material/close:", type="tertiary")
 
 
 # --- dataset ---
@@ -318,6 +330,10 @@ def _limit_picker(n_total: int) -> int | None:
     The slider is a pending choice: a new extraction starts only with Apply, not at every
     notch passed on the way."""
     preferred = state.seed(state.LIMIT_PREFERENCE, DEFAULT_LIMIT)
+    linked = state.pop(state.LIMIT_LINKED)
+    if linked is not None and preferred != ALL and preferred >= n_total:
+        url.reject_url(url.URL_LIMIT, linked, f"this dataset has {n_total:,} images, so all "
+                                              f"{n_total:,} are embedded")
     sizes = {limit for limit in LIMITS if limit != ALL} | ({preferred} - {ALL})
     options = sorted(limit for limit in sizes if limit < n_total) + [ALL]
     # applied: the preference when this dataset is big enough for it, else "all"
