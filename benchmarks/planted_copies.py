@@ -35,17 +35,18 @@ def jpeg(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def shifted(image: np.ndarray, rng: np.random.Generator, *, most: int = 2) -> np.ndarray:
     """Moved by 1–`most` px up, down, left or right; the uncovered border is black."""
     step = int(rng.integers(1, most + 1)) * int(rng.choice([-1, 1]))
-    return _moved(image, *((step, 0) if rng.random() < 0.5 else (0, step)))
+    return moved(image, *((step, 0) if rng.random() < 0.5 else (0, step)))
 
 
 def shifted_both(image: np.ndarray, rng: np.random.Generator, *, most: int = 2) -> np.ndarray:
     """Moved by 1–`most` px along both axes (diagonally); the uncovered border is black."""
     dy, dx = (int(v) * int(s) for v, s in zip(rng.integers(1, most + 1, size=2),
                                                 rng.choice([-1, 1], size=2)))
-    return _moved(image, dy, dx)
+    return moved(image, dy, dx)
 
 
-def _moved(image: np.ndarray, dy: int, dx: int) -> np.ndarray:
+def moved(image: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """Moved by (dy, dx) px; the uncovered border is black (as a crop-and-pad copy is)."""
     height, width = image.shape[:2]
     out = np.zeros_like(image)
     out[max(0, dy):height + min(0, dy), max(0, dx):width + min(0, dx)] = \

@@ -7,21 +7,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from benchmarks.planted_copies import moved
 from core.analysis.duplicates import find_duplicates
 from core.base.splits import TEST, TRAIN
 from core.datasets.base import make_array_dataset
 from core.features.feature_sets import from_arrays
 
 SHIFTS = [(dy, dx) for dy in (-2, 0, 2) for dx in (-2, 0, 2) if (dy, dx) != (0, 0)]
-
-
-def _moved(image: np.ndarray, dy: int, dx: int) -> np.ndarray:
-    """Moved by (dy, dx) px; the uncovered border is black (as a crop-and-pad copy is)."""
-    height, width = image.shape[:2]
-    out = np.zeros_like(image)
-    out[max(0, dy):height + min(0, dy), max(0, dx):width + min(0, dx)] = \
-        image[max(0, -dy):height - max(0, dy), max(0, -dx):width - max(0, dx)]
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +32,7 @@ def test_copies_shifted_two_pixels_along_either_or_both_axes_are_found(fashion) 
     images, labels, classes = fashion
     rng = np.random.default_rng(12)
     originals = rng.choice(len(images), size=4 * len(SHIFTS), replace=False)
-    copies = np.stack([_moved(images[o], *SHIFTS[i % len(SHIFTS)])
+    copies = np.stack([moved(images[o], *SHIFTS[i % len(SHIFTS)])
                        for i, o in enumerate(originals)])
     n = len(images)
     dataset = make_array_dataset(
