@@ -39,10 +39,10 @@ class View:
 PROJECTIONS = View("Projections", ":material/scatter_plot:", "projections", "projections")
 TRAIN = View("Train a head", ":material/model_training:", "train", "train")
 FINETUNE = View("Fine-tune", ":material/tune:", "finetune", "finetune")
-CONFUSION = View("Confusion matrix", ":material/grid_on:", "confusion", "confusion")
+CONFUSION = View("Confusion", ":material/grid_on:", "confusion", "confusion")
 FAILURES = View("Failures", ":material/report:", "failures", "failures")
 DATA_QUALITY = View("Data quality", ":material/fact_check:", "data_quality", "quality")
-INSPECT = View("Inspect an image", ":material/image_search:", "inspect", "inspect")
+INSPECT = View("Inspect", ":material/image_search:", "inspect", "inspect")
 EXPORT = View("Export", ":material/download:", "export", "export")
 REGRESSION = View("Regression", ":material/straighten:", "regression", "regression",
                   needs_target=True)

@@ -135,7 +135,7 @@ def test_dashboard_in_chromium(page, tmp_path) -> None:
     page.wait_for_timeout(800)
     page.screenshot(path=str(ARTIFACTS / "2_train_compare.png"))  # the comparison, in view
 
-    open_view(page, "Confusion matrix", runs)
+    open_view(page, "Confusion", runs)
     page.wait_for_selector(".js-plotly-plot")
     wait_for_text(page, r"\d+ test images, \d+ on the diagonal")
     # clicking a cell (true 1, predicted 1) shows that cell's images
@@ -164,7 +164,7 @@ def test_dashboard_in_chromium(page, tmp_path) -> None:
         idle(page)
         shot(page, f"5_data_quality_{suffix}")
 
-    open_view(page, "Inspect an image", runs)
+    open_view(page, "Inspect", runs)
     page.wait_for_selector("text=/transfer values as a/")
     wait_for_text(page, "Prediction")
     shot(page, "6_inspect")

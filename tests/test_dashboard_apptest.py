@@ -87,7 +87,7 @@ def test_new_settings_embed_in_the_background_while_the_previous_workspace_shows
         assert "PCA of 1,797 points" in page
         assert "Embedding in the background:" in sidebar_texts(app)
         assert seen and not seen[0].done
-        show(app, "Confusion matrix")  # … and they work while the extraction runs
+        show(app, "Confusion")  # … and they work while the extraction runs
         assert "Train a head first" not in texts(app)
         gate.set()
     finally:
@@ -160,7 +160,7 @@ def test_selection_shows_gallery_class_mix_and_neighbours(app: AppTest) -> None:
     # Inspect is one click away from any thumbnail
     app.button(key="selection_gallery_in_100").click().run()
     assert_clean(app)
-    assert shown(app) == "Inspect an image"
+    assert shown(app) == "Inspect"
     assert app.number_input(key="inspect_index").value == 100
     show(app, "Projections")
     app.button(key="clear_selection").click().run()
@@ -276,7 +276,7 @@ def test_a_view_switch_is_one_script_run(app: AppTest, tmp_path, monkeypatch) ->
         assert runs()[before:] == [view.url_path], view.title
         assert shown(app) == view.title
         assert dict(app.query_params) == link
-    show(app, "Confusion matrix")
+    show(app, "Confusion")
     before = len(runs())
     app.button(key="goto_train_confusion").click().run()
     assert runs()[before:] == ["train"]
@@ -302,7 +302,7 @@ def test_old_urls_and_views_not_offered_land_on_a_view(app: AppTest) -> None:
 
 
 def test_views_ask_for_a_head_first(app: AppTest) -> None:
-    for view in ("Confusion matrix", "Failures"):
+    for view in ("Confusion", "Failures"):
         show(app, view)
         assert "Train a head first" in texts(app)
     app.button(key="goto_train_failures").click().run()
@@ -311,7 +311,7 @@ def test_views_ask_for_a_head_first(app: AppTest) -> None:
 
 def test_confusion_matrix_and_cell_gallery(app: AppTest) -> None:
     train(app)
-    show(app, "Confusion matrix")
+    show(app, "Confusion")
     page = texts(app)
     match = re.search(r"([\d,]+) test images, ([\d,]+) on the diagonal", page)
     assert match and int(match.group(1)) == digits_test_count()
@@ -357,7 +357,7 @@ def test_failure_gallery_worst_first_with_filters(app: AppTest) -> None:
     assert any(c.startswith(f"digits/{index:04d} ") and c.endswith("(query)")
                for c in all_captions(app))
     app.button(key=f"inspect_{index}").click().run()
-    assert shown(app) == "Inspect an image"
+    assert shown(app) == "Inspect"
     assert app.number_input(key="inspect_index").value == index
 
 
@@ -408,10 +408,10 @@ def test_label_issues_rank_like_the_cli(app: AppTest, tiny_backbone, capsys) -> 
 def test_inspect_dataset_image_and_upload(app: AppTest) -> None:
     from PIL import Image
 
-    show(app, "Inspect an image")
+    show(app, "Inspect")
     assert "Train a head first" in texts(app)  # the prediction needs a head
     train(app)
-    show(app, "Inspect an image")
+    show(app, "Inspect")
     app.number_input(key="inspect_index").set_value(7).run()
     assert_clean(app)
     page = texts(app)
@@ -482,7 +482,7 @@ def test_change_dataset_backbone_and_invalidation(app: AppTest, tmp_path, monkey
         assert "**tiny_test_cnn_b** at 32 px" in page
         assert "Transfer values: **computed** (cache miss)" in page
         assert "Head: none trained on these transfer values yet" in page
-        show(app, "Confusion matrix")
+        show(app, "Confusion")
         assert "Train a head first" in texts(app)
         # back to the first backbone: its head is still there
         app.selectbox(key="backbone_choice").set_value("tiny_test_cnn").run()
@@ -647,7 +647,7 @@ def test_fine_tune_then_compare_before_and_after(app: AppTest) -> None:
     assert app.segmented_control(key="feature_space").value == "fine-tuned"
     assert "**fine-tuned** at 32 px" in texts(app)
     assert f"Head: **finetune**, test accuracy {test_accuracy:.1%}" in texts(app)
-    show(app, "Confusion matrix")
+    show(app, "Confusion")
     assert "needs a trained head" not in texts(app)
     show(app, "Projections")
     app.toggle(key="proj_compare").set_value(True).run()
@@ -681,7 +681,7 @@ def test_efficientnet_lite0_small(monkeypatch) -> None:
             "→ 1,280-d transfer values") in texts(at)
     train(at)
     assert percent(metric(at, "Test accuracy")) > 0.5
-    show(at, "Inspect an image")
+    show(at, "Inspect")
     assert chart_title(at) == "Its 1,280 transfer values as a 32×40 picture"
 
 

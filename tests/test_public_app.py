@@ -84,13 +84,13 @@ def test_bundle_opens_every_view_without_computing(on_bundles, isolated_cache) -
         assert_clean(at)
         assert f"{label} of 600 points · from the cache in 0.0 s" in texts(at)
     # a box on the projection: gallery and neighbours from the bundle's thumbnails and graph
-    show(at, "Confusion matrix")
+    show(at, "Confusion")
     assert at.get("plotly_chart") and "images of class" in texts(at)
     show(at, "Failures")
     assert "misclassified" in texts(at)
     show(at, "Data quality")
     assert "suspected label errors" in texts(at)
-    show(at, "Inspect an image")
+    show(at, "Inspect")
     assert "Label **" in texts(at) and at.image
     show(at, "Export")
     at.button(key="create_projection_umap_2").click().run()

@@ -114,6 +114,6 @@ def test_the_cross_fitted_head_becomes_the_sessions_head(app: AppTest) -> None:
     sidebar = sidebar_texts(app)
     assert "degenerate" not in sidebar, sidebar
     assert re.search(r"Head: \*\*logreg\*\*, test accuracy \d+\.\d%", sidebar), sidebar
-    show(app, "Confusion matrix")
+    show(app, "Confusion")
     assert "Train a head first" not in texts(app)
     assert app.get("plotly_chart"), "the confusion matrix of the cross-fitted head"

@@ -65,7 +65,7 @@ def test_regression_session(folder, tiny_backbone, monkeypatch) -> None:
     at.segmented_control(key=state.PROJ_COLOUR).set_value("residual").run()
     assert "needs a regression head on ink" in texts(at)
     # class-only views say so instead of breaking
-    show(at, "Confusion matrix")
+    show(at, "Confusion")
     assert "is for classes" in texts(at)
     # train ridge: R², MAE against the mean baseline
     show(at, "Train a head")
@@ -105,7 +105,7 @@ def test_regression_session(folder, tiny_backbone, monkeypatch) -> None:
     # back to the classes: classification as before on the same dataset
     at.selectbox(key=state.TARGET_CHOICE).set_value("__classes__").run()
     assert_clean(at)
-    show(at, "Confusion matrix")
+    show(at, "Confusion")
     assert "Train a head first" in texts(at)
 
 
@@ -164,7 +164,7 @@ def test_a_regression_head_in_every_view_export_inspect_sidebar_delete(
     assert "Head on **ink**: **ridge**" in sidebar and "R²" in sidebar
 
     # Inspect: the given value, the head's prediction and its error
-    show(at, "Inspect an image")
+    show(at, "Inspect")
     at.number_input(key=state.INSPECT_INDEX).set_value(5).run()
     assert_clean(at)
     data = load_dataset(name=str(folder))

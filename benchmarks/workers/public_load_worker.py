@@ -33,8 +33,8 @@ from tests.support.streamlit_server import streamlit_server
 
 CHROMIUM = "/usr/bin/chromium"
 # each view and the end of its URL path (Projections is the default page, "/")
-VIEWS = {"Confusion matrix": "/confusion", "Failures": "/failures", "Data quality": "/quality",
-         "Inspect an image": "/inspect", "Projections": "/"}
+VIEWS = {"Confusion": "/confusion", "Failures": "/failures", "Data quality": "/quality",
+         "Inspect": "/inspect", "Projections": "/"}
 # a view switch (a link in the menu at the top) is one script run of the new page: it is
 # done when the URL names the new view and the page is idle (right after the click the
 # running indicator may not be up yet)
