@@ -25,7 +25,7 @@ import streamlit as st  # noqa: E402
 from dashboard import pages, state  # noqa: E402
 from dashboard.services import datasets  # noqa: E402
 from dashboard.services.bundles import is_bundle_source  # noqa: E402
-from dashboard.services.public import start_session  # noqa: E402
+from dashboard.services.public import is_public, start_session  # noqa: E402
 from dashboard.services.workspace import Workspace, bundle_workspace, workspace  # noqa: E402
 from dashboard.state import session, url  # noqa: E402
 from dashboard.ui import cache_panel, components, extraction, progress, sidebar  # noqa: E402
@@ -107,6 +107,8 @@ def main() -> None:
 def run_app() -> None:
     st.set_page_config(page_title="Transfer Lens", page_icon=":material/lens_blur:",
                        layout="wide", initial_sidebar_state="expanded")
+    if is_public():  # Streamlit's own error display too shows no traceback to visitors
+        st.set_option("client.showErrorDetails", "none")
     start_session()
     components.inject_css()
     st.sidebar.title("Transfer Lens")

@@ -375,3 +375,48 @@ def test_visitors_list_and_start_from_only_their_own_heads(public, isolated_cach
     assert "Removed the active head from your list" in texts(first)
     assert not any("C=0.7" in row for row in head_rows(first))
     assert mine[0].key in {h.key for h in list_heads(tv_key=tv_key)}, "the file must stay"
+
+
+# --- issue 27: no server internals on the page, per-session files ---
+
+def test_public_unexpected_error_shows_an_incident_id_only(public, monkeypatch,
+                                                         caplog) -> None:
+    """A bug in a view: the visitor sees an incident id, the server log has the traceback
+    under that id; neither the traceback nor the path in the message reaches the page."""
+    import logging
+    import re
+
+    from streamlit import config
+
+    from dashboard.views import projections
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("/abs/path/secret")
+
+    monkeypatch.setattr(projections, "project", broken)
+    before = config.get_option("client.showErrorDetails")
+    try:
+        with caplog.at_level(logging.ERROR, logger="transfer_lens.dashboard"):
+            at = run_app(ds=BUNDLE)
+        assert config.get_option("client.showErrorDetails") == "none"
+    finally:
+        config.set_option("client.showErrorDetails", before)
+    assert not at.exception
+    shown = " ".join(e.value for e in at.error)
+    incident = re.search(r"incident ([0-9a-f]{8})", shown)
+    assert incident, shown
+    page = shown + " " + texts(at) + " ".join(str(c.value) for c in at.code)
+    assert "/abs/path/secret" not in page and "Traceback" not in page
+    assert not at.expander  # no folded technical details either
+    logged = [r for r in caplog.records if incident.group(1) in r.getMessage()]
+    assert logged and logged[0].exc_info and "/abs/path/secret" in caplog.text
+
+
+def test_public_messages_show_no_cache_path(public, isolated_cache) -> None:
+    """A user error naming a file under the cache shows it relative to the cache."""
+    at = _call_in_app("from core.base.errors import TransferLensError; "
+                      "from core.base.paths import cache_root; "
+                      "raise TransferLensError(f'Cannot read image {cache_root()}/x/y.png')",
+                      public)
+    assert [e.value for e in at.error] == ["Cannot read image <cache>/x/y.png"]
+    assert str(isolated_cache) not in texts(at)

@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from core.base import public as rules_module
 from core.base.public import PublicModeError
 from dashboard.state import session
+
+
+ROOT = Path(__file__).resolve().parent.parent.parent  # the repository
+
+
+def scrub_paths(text: str) -> str:
+    """`text` with the cache root and the repository root made relative ("<cache>/…",
+    "<app>/…"): defence in depth for a public page (core already words most messages
+    relative to what the visitor gave). The longer root goes first (one may hold the other)."""
+    from core.base.paths import cache_root
+
+    roots = {str(cache_root().resolve()): "<cache>", str(cache_root()): "<cache>",
+             str(ROOT): "<app>"}
+    for root in sorted(roots, key=len, reverse=True):
+        text = text.replace(root, roots[root])
+    return text
 
 
 def public_policy():
