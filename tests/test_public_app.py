@@ -420,3 +420,27 @@ def test_public_messages_show_no_cache_path(public, isolated_cache) -> None:
                       public)
     assert [e.value for e in at.error] == ["Cannot read image <cache>/x/y.png"]
     assert str(isolated_cache) not in texts(at)
+
+
+def test_public_exports_are_per_session(public, isolated_cache) -> None:
+    """Two visitors save a head each on the same values: each download holds its own head,
+    written in its own session's folder (they used to share one export folder)."""
+    from core.heads import load_head
+
+    sessions = {0.7: run_app(ds=BUNDLE), 0.9: run_app(ds=BUNDLE)}
+    for C, at in sessions.items():
+        train(at, C=C)
+    saved = {}
+    for C, at in sessions.items():
+        show(at, "Export")
+        [create] = [b.key for b in at.button if b.key and b.key.startswith("create_head_")]
+        at.button(key=create).click().run()
+        assert_clean(at)
+        [(_, path)] = [(what, p) for (_, what), p in at.session_state["exports"].items()
+                       if what.startswith("head_")]
+        token = at.session_state["_session_token"]
+        assert Path(path).is_relative_to(isolated_cache / "public_uploads" / token)
+        saved[C] = Path(path)
+    assert saved[0.7] != saved[0.9]
+    for C, path in saved.items():  # what each download button reads when clicked
+        assert load_head(path).params["C"] == C
