@@ -20,8 +20,8 @@ import pytest
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from tests.support.apptest import (APP, TIMEOUT, assert_clean, show, texts,  # noqa: E402
-                                   train)
+from tests.support.apptest import (APP, TIMEOUT, assert_clean, settle, show,  # noqa: E402
+                                   texts, train)
 from tests.support.data import digit_pngs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -444,3 +444,42 @@ def test_public_exports_are_per_session(public, isolated_cache) -> None:
     assert saved[0.7] != saved[0.9]
     for C, path in saved.items():  # what each download button reads when clicked
         assert load_head(path).params["C"] == C
+
+
+def test_public_uploads_are_pruned_by_last_use(public, isolated_cache) -> None:
+    """Two uploads with file dates two hours old: the one its session still uses is kept,
+    the one nobody used for over an hour is removed when a new visitor arrives; its owner
+    is told to upload again (no path, no traceback). Replacing an upload removes the old."""
+    import time
+
+    def made_two_hours_ago(at: AppTest) -> Path:
+        folder = isolated_cache / "public_uploads" / at.session_state["_session_token"]
+        old = time.time() - 7200
+        for path in [folder, *folder.rglob("*")]:
+            os.utime(path, (old, old))
+        return folder
+
+    used, gone = run_app(), run_app()
+    upload(used, "threes.zip", zip_of(digit_pngs(("3", "8"), per_class=8), "threes"))
+    upload(gone, "sevens.zip", zip_of(digit_pngs(("7", "1"), per_class=6), "sevens"))
+    kept, removed = made_two_hours_ago(used), made_two_hours_ago(gone)
+    used.run()  # the session uses its upload: its lease is renewed
+    assert_clean(used)
+    run_app()  # a new visitor: stale uploads are pruned
+    assert kept.is_dir() and not removed.exists()
+    used.run()
+    assert_clean(used)
+    assert "**threes** · 16 images" in texts(used)
+    # its owner comes back on another view (the uploader forgot the file): told, no path
+    gone.file_uploader(key="dataset_zip").set_value(None).run()
+    assert not gone.exception and not gone.error, [e.value for e in gone.error]
+    note = " ".join(i.value for i in gone.sidebar.info)
+    assert "sevens.zip is no longer on the server" in note and str(isolated_cache) not in note
+    # replacing an upload removes the earlier one at once
+    first = Path(used.session_state["extracted_zip"][1])
+    used.file_uploader(key="dataset_zip").set_value(
+        ("fours.zip", zip_of(digit_pngs(("4", "9"), per_class=5), "fours"),
+         "application/zip")).run()
+    settle(used)
+    assert "**fours** · 10 images" in texts(used)
+    assert not first.exists() and Path(used.session_state["extracted_zip"][1]).is_dir()

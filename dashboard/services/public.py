@@ -57,13 +57,25 @@ def session_uploads():
 
 
 def start_session() -> None:
-    """Once per browser session: remove other sessions' uploads past their time limit."""
+    """Every script run: renew this session's lease on its uploads (a session using its
+    upload keeps it). Once per browser session: remove other sessions' uploads whose lease
+    ran out (Streamlit tells nothing when a session ends: a gone session stops renewing)."""
+    from core.datasets.uploads import prune_uploads, touch_session_uploads
+
+    if is_public():
+        touch_session_uploads(session_id=session.session_token())
     if session.session_started():
         return
-    from core.datasets.uploads import prune_uploads
-
     session.session_token()
     prune_uploads()
+
+
+def forget_session_uploads() -> None:
+    """This session replaces its upload: its earlier uploads (and exports) go at once."""
+    from core.datasets.uploads import remove_session_uploads
+
+    if is_public():
+        remove_session_uploads(session_id=session.session_token())
 
 
 def check_inspect_upload(name: str, size: int) -> None:

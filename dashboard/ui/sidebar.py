@@ -183,6 +183,14 @@ def _uploaded_zip() -> tuple[str, str] | None:
     if rules.enabled:
         st.sidebar.caption(upload_limits())
     done = state.get(state.EXTRACTED_ZIP)  # (file id, folder, file name)
+    if done is not None and not Path(done[1]).is_dir():  # removed after an hour unused
+        state.put(state.EXTRACTED_ZIP, None)
+        if upload is None:
+            st.sidebar.info(f"{done[2]} is no longer on the server (a public app removes "
+                            "uploads after an hour without use). Fix: upload it again.",
+                            icon=":material/schedule:")
+            return None
+        done = None
     if upload is None:
         if done is not None:  # an uploader forgets its file when the view (page) changes
             st.sidebar.caption(f"Using {done[2]}, uploaded earlier; upload another to replace "
@@ -197,7 +205,7 @@ def _uploaded_zip() -> tuple[str, str] | None:
         return None
     if done is None or done[0] != upload.file_id:
         with st.sidebar.status(f"Unpacking {upload.name}…"):
-            folder = datasets.extract_uploaded_zip(upload)
+            folder = datasets.extract_uploaded_zip(upload, replaces=done is not None)
         done = (upload.file_id, folder, upload.name)
         state.put(state.EXTRACTED_ZIP, done)
     return done[1], Path(upload.name).stem
