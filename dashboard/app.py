@@ -25,7 +25,8 @@ import streamlit as st  # noqa: E402
 from dashboard import pages, state  # noqa: E402
 from dashboard.services import datasets  # noqa: E402
 from dashboard.services.bundles import is_bundle_source  # noqa: E402
-from dashboard.services.public import is_public, start_session  # noqa: E402
+from dashboard.services.public import (is_public, start_session,  # noqa: E402
+                                       warn_if_server_takes_larger_uploads)
 from dashboard.services.workspace import Workspace, bundle_workspace, workspace  # noqa: E402
 from dashboard.state import session, url  # noqa: E402
 from dashboard.ui import cache_panel, components, extraction, progress, sidebar  # noqa: E402
@@ -109,6 +110,7 @@ def run_app() -> None:
                        layout="wide", initial_sidebar_state="expanded")
     if is_public():  # Streamlit's own error display too shows no traceback to visitors
         st.set_option("client.showErrorDetails", "none")
+        warn_if_server_takes_larger_uploads()
     start_session()
     components.inject_css()
     st.sidebar.title("Transfer Lens")

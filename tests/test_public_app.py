@@ -483,3 +483,30 @@ def test_public_uploads_are_pruned_by_last_use(public, isolated_cache) -> None:
     settle(used)
     assert "**fours** · 10 images" in texts(used)
     assert not first.exists() and Path(used.session_state["extracted_zip"][1]).is_dir()
+
+
+def test_public_server_upload_limit(public, monkeypatch, caplog) -> None:
+    """The uploader states and enforces the public limit; a public server whose
+    server.maxUploadSize is above it (it takes such files into memory first) is reported to
+    the operator in the server log, with the fix."""
+    import logging
+
+    from streamlit import config
+
+    from dashboard.services import public as public_service
+
+    for server_mb, warned in ((1000, True), (50, False)):
+        monkeypatch.setattr(public_service, "_warned_upload_size", False)
+        before = config.get_option("server.maxUploadSize")
+        config.set_option("server.maxUploadSize", server_mb)
+        caplog.clear()
+        try:
+            with caplog.at_level(logging.WARNING, logger="transfer_lens.dashboard"):
+                at = run_app()
+        finally:
+            config.set_option("server.maxUploadSize", before)
+        fix = "STREAMLIT_SERVER_MAX_UPLOAD_SIZE=50"
+        assert (fix in caplog.text) is warned, caplog.text
+    at.selectbox(key="dataset_choice").set_value("__upload__").run()
+    assert at.file_uploader(key="dataset_zip").proto.max_upload_size_mb == 50
+    assert "Up to 50 MB" in texts(at)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from core.base import public as rules_module
@@ -38,6 +39,35 @@ def megabytes(size: int) -> str:
     if size < 1e6:
         return f"{size / 1e3:,.0f} kB"
     return f"{size / 1e6:,.1f} MB" if size < 1e9 else f"{size / 1e9:,.1f} GB"
+
+
+def largest_upload_mb() -> int:
+    """The largest upload a public app states (MB): what the public server's
+    `server.maxUploadSize` should be, so it refuses larger files before taking them in."""
+    rules = public_policy()
+    return max(1, -(-max(rules.max_upload_bytes, rules.max_inspect_bytes) // 1_000_000))
+
+
+_warned_upload_size = False
+
+
+def warn_if_server_takes_larger_uploads() -> None:
+    """Once per process: tell the operator (server log) when a public server's
+    `server.maxUploadSize` is above the largest stated limit (Streamlit reads a file of up
+    to that size into memory before the app can refuse it; it cannot be set at runtime)."""
+    global _warned_upload_size
+    if _warned_upload_size or not is_public():
+        return
+    from streamlit import config
+
+    _warned_upload_size = True
+    server_mb = config.get_option("server.maxUploadSize")
+    if server_mb > largest_upload_mb():
+        logging.getLogger("transfer_lens.dashboard").warning(
+            "public mode: server.maxUploadSize is %s MB, above the largest public limit "
+            "(%s MB); the server takes such files into memory before the app refuses them. "
+            "Fix: start it with STREAMLIT_SERVER_MAX_UPLOAD_SIZE=%s (docs/public-mode.md).",
+            server_mb, largest_upload_mb(), largest_upload_mb())
 
 
 def upload_limits() -> str:
