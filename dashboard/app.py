@@ -25,7 +25,7 @@ import streamlit as st  # noqa: E402
 from dashboard import pages, state  # noqa: E402
 from dashboard.services import datasets  # noqa: E402
 from dashboard.services.bundles import is_bundle_source  # noqa: E402
-from dashboard.services.public import (is_public, start_session,  # noqa: E402
+from dashboard.services.public import (is_public, session_jobs, start_session,  # noqa: E402
                                        warn_if_server_takes_larger_uploads)
 from dashboard.services.workspace import Workspace, bundle_workspace, workspace  # noqa: E402
 from dashboard.state import session, url  # noqa: E402
@@ -100,7 +100,8 @@ def log_run(started: float) -> None:
 def main() -> None:
     started = time.perf_counter()
     try:
-        run_app()
+        with session_jobs():  # foreground heavy jobs count against this session's share
+            run_app()
     finally:  # also when the run ends in st.rerun() or st.switch_page()
         log_run(started)
 

@@ -510,3 +510,26 @@ def test_public_server_upload_limit(public, monkeypatch, caplog) -> None:
     at.selectbox(key="dataset_choice").set_value("__upload__").run()
     assert at.file_uploader(key="dataset_zip").proto.max_upload_size_mb == 50
     assert "Up to 50 MB" in texts(at)
+
+
+def test_public_foreground_jobs_count_against_the_sessions_share(public,
+                                                                 isolated_cache) -> None:
+    """Training runs as this session's job: a session that already holds its share of the
+    line is refused (with the reason), while another visitor trains as usual."""
+    from core.base.jobs import job_gate
+    from tests.support.apptest import TRAIN
+
+    busy, other = run_app(ds=BUNDLE), run_app(ds=BUNDLE)
+    gate, held = job_gate(), object()
+    gate._owners[held] = busy.session_state["_session_token"]  # a job of busy's in line
+    try:
+        show(busy, "Train a head")
+        busy.button(key=TRAIN).click().run()
+        train(other, C=0.5)
+    finally:
+        gate._owners.pop(held, None)
+    assert not busy.exception
+    refused = [e.value for e in busy.error if "heavy job(s) of yours" in e.value]
+    assert refused and "training a logreg head" in refused[0], [e.value for e in busy.error]
+    assert "Trained: test accuracy" in " ".join(t.value for t in other.toast)
+    assert not gate._owners  # every finished job let go of its place

@@ -100,6 +100,14 @@ def start_session() -> None:
     prune_uploads()
 
 
+def session_jobs():
+    """A block whose heavy jobs (training, a projection, the backbone on an upload) count
+    against this session's share in a public app (core.base.jobs.job_owner)."""
+    from core.base.jobs import job_owner
+
+    return job_owner(session.session_token() if is_public() else None)
+
+
 def forget_session_uploads() -> None:
     """This session replaces its upload: its earlier uploads (and exports) go at once."""
     from core.datasets.uploads import remove_session_uploads
