@@ -533,3 +533,23 @@ def test_public_foreground_jobs_count_against_the_sessions_share(public,
     assert refused and "training a logreg head" in refused[0], [e.value for e in busy.error]
     assert "Trained: test accuracy" in " ".join(t.value for t in other.toast)
     assert not gate._owners  # every finished job let go of its place
+
+
+def test_public_sidebar_offers_only_datasets_core_loads(public, monkeypatch) -> None:
+    """fashion_mnist_1m is over PublicPolicy.max_dataset_images: not offered, and a link to
+    it opens the bundle with a warning (locally it is offered as before)."""
+    from core.base.public import policy
+    from core.datasets.registry import DATASETS
+
+    too_large = [n for n, info in DATASETS.items()
+                 if info.images and info.images > policy().max_dataset_images]
+    assert "fashion_mnist_1m" in too_large
+    at = run_app(ds="fashion_mnist_1m")
+    assert_clean(at)
+    options = at.selectbox(key="dataset_choice").options  # labels: "name (status)"
+    assert not [o for o in options if o.split()[0] in too_large] and "digits" in options
+    assert "too large for this public app" in " ".join(w.value for w in at.warning)
+    assert "**digits_tiny (published)**" in texts(at)
+    monkeypatch.delenv("TRANSFER_LENS_PUBLIC")
+    local = run_app().selectbox(key="dataset_choice").options
+    assert [o for o in local if o.split()[0] == "fashion_mnist_1m"], "|".join(local)

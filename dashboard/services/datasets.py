@@ -22,6 +22,15 @@ def full_dataset(name: str) -> ImageDataset:
     return load_dataset(name)
 
 
+def offered_datasets() -> list[str]:
+    """The built-in datasets to offer: in a public app only those core loads there (at most
+    PublicPolicy.max_dataset_images images; fashion_mnist_1m is refused)."""
+    rules = public_policy()
+    return [name for name, info in DATASETS.items()
+            if not rules.enabled or info.images is None
+            or info.images <= rules.max_dataset_images]
+
+
 @st.cache_resource(show_spinner="Loading the dataset…", max_entries=4)
 def load_dataset(name: str) -> ImageDataset:
     from core.datasets.registry import load_dataset as load

@@ -44,7 +44,7 @@ def _apply_env_defaults() -> None:
     if state.get(state.SIDEBAR_SEEDED):
         return
     state.put(state.SIDEBAR_SEEDED, True)
-    catalog, bundles = DATASETS, published.bundles()
+    catalog, bundles = datasets.offered_datasets(), published.bundles()
     public = is_public()  # a public app takes no server path, from a link or else
 
     def known(value: str) -> bool:
@@ -52,7 +52,8 @@ def _apply_env_defaults() -> None:
 
     dataset = _from_link(url.URL_DATASET,
                          lambda v: known(v) or (not public and Path(v).exists()),
-                         "no such built-in dataset or published bundle here" if public
+                         "no such built-in dataset or published bundle here (or one too "
+                         "large for this public app)" if public
                          else "no such built-in dataset, folder or .zip here")
     env = _env("DATASET")
     if public and env and not known(env):
@@ -139,7 +140,7 @@ def dataset_source() -> tuple[str, str] | None:
     st.sidebar.subheader("Dataset")
     public = is_public()
     # published bundles open at once; a public app reads no folder of the server's
-    options = [*bundles, *DATASETS, *([] if public else [FOLDER]), UPLOAD]
+    options = [*bundles, *datasets.offered_datasets(), *([] if public else [FOLDER]), UPLOAD]
 
     def label(option: str) -> str:
         if option in bundles:
