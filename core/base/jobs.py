@@ -10,8 +10,8 @@ transfer values first) does not wait for itself. TRANSFER_LENS_JOBS=N allows N a
 A job may name its `owner` (a session): in a public app an owner holds at most
 PublicPolicy.max_jobs_per_session places in line or slots at once, so one visitor cannot
 fill the line. A caller that does not pass one (training, projections deep in core) gets the
-owner of the surrounding `job_owner` block (the app wraps each session's script run in one). The queued message says how long the running job has run and how long the
-waiter has waited.
+owner of the surrounding `job_owner` block (the app wraps each session's script run in one).
+The queued message says how long the running job has run and how long the waiter has waited.
 """
 
 from __future__ import annotations

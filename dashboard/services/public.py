@@ -19,7 +19,8 @@ def scrub_paths(text: str) -> str:
     relative to what the visitor gave). The longer root goes first (one may hold the other)."""
     from core.base.paths import cache_root
 
-    roots = {str(cache_root().resolve()): "<cache>", str(cache_root()): "<cache>",
+    cache = cache_root()  # absolute forms only: a relative "cache" is also a plain word
+    roots = {str(cache.resolve()): "<cache>", str(cache.absolute()): "<cache>",
              str(ROOT): "<app>"}
     for root in sorted(roots, key=len, reverse=True):
         text = text.replace(root, roots[root])
@@ -75,8 +76,9 @@ def upload_limits() -> str:
     rules = public_policy()
     return (f"Up to {rules.max_upload_bytes / 1e6:g} MB and {rules.max_upload_images:,} images "
             f"per .zip, {rules.max_image_pixels / 1e6:g} megapixels per image. Your upload is "
-            f"kept in a folder of your session only, and removed after "
-            f"{rules.upload_ttl_seconds / 3600:g} hour{'s' if rules.upload_ttl_seconds != 3600 else ''}.")
+            f"kept in a folder of your session only, and removed "
+            f"{rules.upload_ttl_seconds / 3600:g} hour{'s' if rules.upload_ttl_seconds != 3600 else ''} "
+            "after your last use.")
 
 
 def session_uploads():
