@@ -412,6 +412,25 @@ def test_public_unexpected_error_shows_an_incident_id_only(public, monkeypatch,
     assert logged and logged[0].exc_info and "/abs/path/secret" in caplog.text
 
 
+def test_local_unexpected_error_keeps_its_folded_details(on_bundles, monkeypatch) -> None:
+    """Locally (one user, on their own machine) a bug still shows its type, message and the
+    folded traceback, and Streamlit's error details are left as configured."""
+    from streamlit import config
+
+    from dashboard.views import projections
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("/abs/path/secret")
+
+    monkeypatch.setattr(projections, "project", broken)
+    before = config.get_option("client.showErrorDetails")
+    at = run_app(ds=BUNDLE)
+    assert config.get_option("client.showErrorDetails") == before
+    assert any("RuntimeError: /abs/path/secret" in e.value for e in at.error)
+    assert [e for e in at.expander if "Technical details" in str(e.label)]
+    assert "Traceback" in " ".join(str(c.value) for c in at.code)
+
+
 def test_public_messages_show_no_cache_path(public, isolated_cache) -> None:
     """A user error naming a file under the cache shows it relative to the cache."""
     at = _call_in_app("from core.base.errors import TransferLensError; "
