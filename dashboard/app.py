@@ -25,7 +25,8 @@ import streamlit as st  # noqa: E402
 from dashboard import pages, state  # noqa: E402
 from dashboard.services import datasets  # noqa: E402
 from dashboard.services.bundles import is_bundle_source  # noqa: E402
-from dashboard.services.public import start_session  # noqa: E402
+from dashboard.services.public import (is_public, session_jobs, start_session,  # noqa: E402
+                                       warn_if_server_takes_larger_uploads)
 from dashboard.services.workspace import Workspace, bundle_workspace, workspace  # noqa: E402
 from dashboard.state import session, url  # noqa: E402
 from dashboard.ui import cache_panel, components, extraction, progress, sidebar  # noqa: E402
@@ -100,7 +101,8 @@ def log_run(started: float) -> None:
 def main() -> None:
     started = time.perf_counter()
     try:
-        run_app()
+        with session_jobs():  # foreground heavy jobs count against this session's share
+            run_app()
     finally:  # also when the run ends in st.rerun() or st.switch_page()
         log_run(started)
 
@@ -108,6 +110,9 @@ def main() -> None:
 def run_app() -> None:
     st.set_page_config(page_title="Transfer Lens", page_icon=":material/lens_blur:",
                        layout="wide", initial_sidebar_state="expanded")
+    if is_public():  # Streamlit's own error display too shows no traceback to visitors
+        st.set_option("client.showErrorDetails", "none")
+        warn_if_server_takes_larger_uploads()
     start_session()
     components.inject_css()
     st.sidebar.title("Transfer Lens")

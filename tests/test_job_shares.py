@@ -191,3 +191,26 @@ def test_the_gate_holds_a_public_owner_to_one_place(public):
     assert "; waited 0s so far) (place 1 in line)" in message
     with gate.slot(name="again", owner="s1"):  # its job ended: a new place is fine
         pass
+
+
+def test_jobs_in_a_job_owner_block_count_against_its_owner(public, monkeypatch):
+    """Core's own heavy_job calls (training, projections) name no owner: the app's
+    job_owner block gives them the session's, and a new thread starts without one."""
+    from core.base import jobs
+
+    gate = JobGate(slots=1)
+    monkeypatch.setattr(jobs, "_gate", gate)
+    seen = []
+    with jobs.job_owner("session-a"):
+        with jobs.heavy_job(name="training"):
+            seen.append(dict(gate._owners))
+        worker = threading.Thread(target=lambda: seen.append(jobs._owner.get()))
+        worker.start()
+        worker.join()
+    assert list(seen[0].values()) == ["session-a"] and seen[1] is None
+    with jobs.heavy_job(name="outside"):
+        assert not gate._owners  # no block: no owner
+    gate._owners[object()] = "session-a"  # session-a holds its one place
+    with jobs.job_owner("session-a"), pytest.raises(PublicModeError, match="of yours"):
+        with jobs.heavy_job(name="training"):
+            pass

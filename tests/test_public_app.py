@@ -20,8 +20,8 @@ import pytest
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from tests.support.apptest import (APP, TIMEOUT, assert_clean, show, texts,  # noqa: E402
-                                   train)
+from tests.support.apptest import (APP, TIMEOUT, assert_clean, settle, show,  # noqa: E402
+                                   texts, train)
 from tests.support.data import digit_pngs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -375,3 +375,200 @@ def test_visitors_list_and_start_from_only_their_own_heads(public, isolated_cach
     assert "Removed the active head from your list" in texts(first)
     assert not any("C=0.7" in row for row in head_rows(first))
     assert mine[0].key in {h.key for h in list_heads(tv_key=tv_key)}, "the file must stay"
+
+
+# --- issue 27: no server internals on the page, per-session files ---
+
+def test_public_unexpected_error_shows_an_incident_id_only(public, monkeypatch,
+                                                         caplog) -> None:
+    """A bug in a view: the visitor sees an incident id, the server log has the traceback
+    under that id; neither the traceback nor the path in the message reaches the page."""
+    import logging
+    import re
+
+    from streamlit import config
+
+    from dashboard.views import projections
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("/abs/path/secret")
+
+    monkeypatch.setattr(projections, "project", broken)
+    before = config.get_option("client.showErrorDetails")
+    try:
+        with caplog.at_level(logging.ERROR, logger="transfer_lens.dashboard"):
+            at = run_app(ds=BUNDLE)
+        assert config.get_option("client.showErrorDetails") == "none"
+    finally:
+        config.set_option("client.showErrorDetails", before)
+    assert not at.exception
+    shown = " ".join(e.value for e in at.error)
+    incident = re.search(r"incident ([0-9a-f]{8})", shown)
+    assert incident, shown
+    page = shown + " " + texts(at) + " ".join(str(c.value) for c in at.code)
+    assert "/abs/path/secret" not in page and "Traceback" not in page
+    assert not at.expander  # no folded technical details either
+    logged = [r for r in caplog.records if incident.group(1) in r.getMessage()]
+    assert logged and logged[0].exc_info and "/abs/path/secret" in caplog.text
+
+
+def test_local_unexpected_error_keeps_its_folded_details(on_bundles, monkeypatch) -> None:
+    """Locally (one user, on their own machine) a bug still shows its type, message and the
+    folded traceback, and Streamlit's error details are left as configured."""
+    from streamlit import config
+
+    from dashboard.views import projections
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("/abs/path/secret")
+
+    monkeypatch.setattr(projections, "project", broken)
+    before = config.get_option("client.showErrorDetails")
+    at = run_app(ds=BUNDLE)
+    assert config.get_option("client.showErrorDetails") == before
+    assert any("RuntimeError: /abs/path/secret" in e.value for e in at.error)
+    assert [e for e in at.expander if "Technical details" in str(e.label)]
+    assert "Traceback" in " ".join(str(c.value) for c in at.code)
+
+
+def test_public_messages_show_no_cache_path(public, isolated_cache) -> None:
+    """A user error naming a file under the cache shows it relative to the cache."""
+    at = _call_in_app("from core.base.errors import TransferLensError; "
+                      "from core.base.paths import cache_root; "
+                      "raise TransferLensError(f'Cannot read image {cache_root()}/x/y.png')",
+                      public)
+    assert [e.value for e in at.error] == ["Cannot read image <cache>/x/y.png"]
+    assert str(isolated_cache) not in texts(at)
+
+
+def test_public_exports_are_per_session(public, isolated_cache) -> None:
+    """Two visitors save a head each on the same values: each download holds its own head,
+    written in its own session's folder (they used to share one export folder)."""
+    from core.heads import load_head
+
+    sessions = {0.7: run_app(ds=BUNDLE), 0.9: run_app(ds=BUNDLE)}
+    for C, at in sessions.items():
+        train(at, C=C)
+    saved = {}
+    for C, at in sessions.items():
+        show(at, "Export")
+        [create] = [b.key for b in at.button if b.key and b.key.startswith("create_head_")]
+        at.button(key=create).click().run()
+        assert_clean(at)
+        [(_, path)] = [(what, p) for (_, what), p in at.session_state["exports"].items()
+                       if what.startswith("head_")]
+        token = at.session_state["_session_token"]
+        assert Path(path).is_relative_to(isolated_cache / "public_uploads" / token)
+        saved[C] = Path(path)
+    assert saved[0.7] != saved[0.9]
+    for C, path in saved.items():  # what each download button reads when clicked
+        assert load_head(path).params["C"] == C
+
+
+def test_public_uploads_are_pruned_by_last_use(public, isolated_cache) -> None:
+    """Two uploads with file dates two hours old: the one its session still uses is kept,
+    the one nobody used for over an hour is removed when a new visitor arrives; its owner
+    is told to upload again (no path, no traceback). Replacing an upload removes the old."""
+    import time
+
+    def made_two_hours_ago(at: AppTest) -> Path:
+        folder = isolated_cache / "public_uploads" / at.session_state["_session_token"]
+        old = time.time() - 7200
+        for path in [folder, *folder.rglob("*")]:
+            os.utime(path, (old, old))
+        return folder
+
+    used, gone = run_app(), run_app()
+    upload(used, "threes.zip", zip_of(digit_pngs(("3", "8"), per_class=8), "threes"))
+    upload(gone, "sevens.zip", zip_of(digit_pngs(("7", "1"), per_class=6), "sevens"))
+    kept, removed = made_two_hours_ago(used), made_two_hours_ago(gone)
+    used.run()  # the session uses its upload: its lease is renewed
+    assert_clean(used)
+    run_app()  # a new visitor: stale uploads are pruned
+    assert kept.is_dir() and not removed.exists()
+    used.run()
+    assert_clean(used)
+    assert "**threes** · 16 images" in texts(used)
+    # its owner comes back on another view (the uploader forgot the file): told, no path
+    gone.file_uploader(key="dataset_zip").set_value(None).run()
+    assert not gone.exception and not gone.error, [e.value for e in gone.error]
+    note = " ".join(i.value for i in gone.sidebar.info)
+    assert "sevens.zip is no longer on the server" in note and str(isolated_cache) not in note
+    # replacing an upload removes the earlier one at once
+    first = Path(used.session_state["extracted_zip"][1])
+    used.file_uploader(key="dataset_zip").set_value(
+        ("fours.zip", zip_of(digit_pngs(("4", "9"), per_class=5), "fours"),
+         "application/zip")).run()
+    settle(used)
+    assert "**fours** · 10 images" in texts(used)
+    assert not first.exists() and Path(used.session_state["extracted_zip"][1]).is_dir()
+
+
+def test_public_server_upload_limit(public, monkeypatch, caplog) -> None:
+    """The uploader states and enforces the public limit; a public server whose
+    server.maxUploadSize is above it (it takes such files into memory first) is reported to
+    the operator in the server log, with the fix."""
+    import logging
+
+    from streamlit import config
+
+    from dashboard.services import public as public_service
+
+    for server_mb, warned in ((1000, True), (50, False)):
+        monkeypatch.setattr(public_service, "_warned_upload_size", False)
+        before = config.get_option("server.maxUploadSize")
+        config.set_option("server.maxUploadSize", server_mb)
+        caplog.clear()
+        try:
+            with caplog.at_level(logging.WARNING, logger="transfer_lens.dashboard"):
+                at = run_app()
+        finally:
+            config.set_option("server.maxUploadSize", before)
+        fix = "STREAMLIT_SERVER_MAX_UPLOAD_SIZE=50"
+        assert (fix in caplog.text) is warned, caplog.text
+    at.selectbox(key="dataset_choice").set_value("__upload__").run()
+    assert at.file_uploader(key="dataset_zip").proto.max_upload_size_mb == 50
+    assert "Up to 50 MB" in texts(at)
+
+
+def test_public_foreground_jobs_count_against_the_sessions_share(public,
+                                                                 isolated_cache) -> None:
+    """Training runs as this session's job: a session that already holds its share of the
+    line is refused (with the reason), while another visitor trains as usual."""
+    from core.base.jobs import job_gate
+    from tests.support.apptest import TRAIN
+
+    busy, other = run_app(ds=BUNDLE), run_app(ds=BUNDLE)
+    gate, held = job_gate(), object()
+    gate._owners[held] = busy.session_state["_session_token"]  # a job of busy's in line
+    try:
+        show(busy, "Train a head")
+        busy.button(key=TRAIN).click().run()
+        train(other, C=0.5)
+    finally:
+        gate._owners.pop(held, None)
+    assert not busy.exception
+    refused = [e.value for e in busy.error if "heavy job(s) of yours" in e.value]
+    assert refused and "training a logreg head" in refused[0], [e.value for e in busy.error]
+    assert "Trained: test accuracy" in " ".join(t.value for t in other.toast)
+    assert not gate._owners  # every finished job let go of its place
+
+
+def test_public_sidebar_offers_only_datasets_core_loads(public, monkeypatch) -> None:
+    """fashion_mnist_1m is over PublicPolicy.max_dataset_images: not offered, and a link to
+    it opens the bundle with a warning (locally it is offered as before)."""
+    from core.base.public import policy
+    from core.datasets.registry import DATASETS
+
+    too_large = [n for n, info in DATASETS.items()
+                 if info.images and info.images > policy().max_dataset_images]
+    assert "fashion_mnist_1m" in too_large
+    at = run_app(ds="fashion_mnist_1m")
+    assert_clean(at)
+    options = at.selectbox(key="dataset_choice").options  # labels: "name (status)"
+    assert not [o for o in options if o.split()[0] in too_large] and "digits" in options
+    assert "too large for this public app" in " ".join(w.value for w in at.warning)
+    assert "**digits_tiny (published)**" in texts(at)
+    monkeypatch.delenv("TRANSFER_LENS_PUBLIC")
+    local = run_app().selectbox(key="dataset_choice").options
+    assert [o for o in local if o.split()[0] == "fashion_mnist_1m"], "|".join(local)

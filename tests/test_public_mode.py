@@ -158,3 +158,27 @@ def test_each_session_has_its_own_uploads_and_stale_ones_are_pruned(public, tmp_
     assert not mine.exists() and theirs.exists()
     remove_session_uploads(session_id="session-bbbb")
     assert not theirs.exists()
+
+
+def test_uploads_are_pruned_by_their_sessions_last_use(public, tmp_path):
+    """File dates say when an upload was made; the lease says whether it is still used."""
+    import os
+    import time
+
+    from core.datasets.uploads import (LAST_USE, prune_uploads, session_uploads_dir,
+                                       touch_session_uploads)
+
+    old = time.time() - 7200
+    folders = {}
+    for session_id in ("session-used", "session-gone"):
+        folder = session_uploads_dir(session_id=session_id)
+        (folder / "x.png").write_bytes(b"x")
+        for path in [folder, *folder.rglob("*")]:
+            os.utime(path, (old, old))
+        folders[session_id] = folder
+    touch_session_uploads(session_id="session-used")
+    assert time.time() - (folders["session-used"] / LAST_USE).stat().st_mtime < 5
+    touch_session_uploads(session_id="session-never")  # no folder: none is made
+    assert not (folders["session-used"].parent / "session-never").exists()
+    assert prune_uploads() == 1
+    assert folders["session-used"].is_dir() and not folders["session-gone"].exists()

@@ -9,8 +9,9 @@ runs. The gate is re-entrant per thread: a job that starts another (fine-tuning 
 transfer values first) does not wait for itself. TRANSFER_LENS_JOBS=N allows N at once.
 A job may name its `owner` (a session): in a public app an owner holds at most
 PublicPolicy.max_jobs_per_session places in line or slots at once, so one visitor cannot
-fill the line. The queued message says how long the running job has run and how long the
-waiter has waited.
+fill the line. A caller that does not pass one (training, projections deep in core) gets the
+owner of the surrounding `job_owner` block (the app wraps each session's script run in one).
+The queued message says how long the running job has run and how long the waiter has waited.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import threading
 import time
 from collections import deque
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Iterator, Optional
 
 from core.base.progress import Progress, ProgressCallback, format_seconds
@@ -135,8 +137,24 @@ def job_gate() -> JobGate:
         return _gate
 
 
+# whose share a heavy job started in this context counts against (not inherited by new
+# threads: background jobs have their own per-watcher share, core.base.background)
+_owner: ContextVar[object | None] = ContextVar("job_owner", default=None)
+
+
+@contextmanager
+def job_owner(owner: object | None) -> Iterator[None]:
+    """Heavy jobs started in the block without an `owner` count against `owner`."""
+    token = _owner.set(owner)
+    try:
+        yield
+    finally:
+        _owner.reset(token)
+
+
 def heavy_job(*, name: str, progress: Optional[ProgressCallback] = None,
               owner: object | None = None):
     """`with heavy_job(name=..., progress=...):` — a slot of the process-wide gate
-    (`owner`: whose share it counts against in a public app)."""
-    return job_gate().slot(name=name, progress=progress, owner=owner)
+    (`owner`: whose share it counts against in a public app; default: job_owner's)."""
+    return job_gate().slot(name=name, progress=progress,
+                           owner=_owner.get() if owner is None else owner)

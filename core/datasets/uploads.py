@@ -3,6 +3,7 @@ after the public policy's time limit, so nothing one visitor uploads is seen by 
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import time
@@ -12,6 +13,10 @@ from core.base.paths import cache_root
 from core.base.public import policy, uploads_root
 
 _SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{8,128}$")
+# a session's lease on its folder: this file's modification time is the session's last use
+# (file dates of the upload itself say when it was made, not whether it is still open)
+LAST_USE = ".last_use"
+TOUCH_INTERVAL_SECONDS = 60.0  # a session renews its lease at most this often
 
 
 def session_uploads_dir(*, session_id: str) -> Path:
@@ -24,10 +29,31 @@ def session_uploads_dir(*, session_id: str) -> Path:
         raise ValueError(f"not a session id: {session_id!r}")
     if policy().enabled:
         folder = uploads_root(cache_root()) / session_id
-    else:
-        folder = cache_root() / "uploads"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / LAST_USE).touch()
+        return folder
+    folder = cache_root() / "uploads"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def touch_session_uploads(*, session_id: str, now: float | None = None) -> None:
+    """Renew a public session's lease on its uploads folder (if it has one): prune_uploads
+    keeps a folder its session used within the time limit, however old its files are."""
+    if not _SESSION_ID.match(session_id):
+        return
+    stamp = uploads_root(cache_root()) / session_id / LAST_USE
+    now = time.time() if now is None else now
+    try:
+        if now - stamp.stat().st_mtime < TOUCH_INTERVAL_SECONDS:
+            return
+    except FileNotFoundError:
+        pass  # an older folder without a lease yet, or no folder
+    try:
+        stamp.touch()
+        os.utime(stamp, (now, now))
+    except FileNotFoundError:  # no uploads folder (pruned, or never made): nothing to keep
+        pass
 
 
 def remove_session_uploads(*, session_id: str) -> None:
@@ -37,8 +63,9 @@ def remove_session_uploads(*, session_id: str) -> None:
 
 
 def prune_uploads(*, max_age_seconds: float | None = None, now: float | None = None) -> int:
-    """Remove public sessions' upload folders untouched for longer than the limit (default:
-    the policy's upload_ttl_seconds); returns how many were removed."""
+    """Remove public sessions' upload folders not used for longer than the limit (default:
+    the policy's upload_ttl_seconds): a session that has gone (Streamlit says nothing when a
+    tab closes) stops renewing its lease. Returns how many were removed."""
     root = uploads_root(cache_root())
     if not root.is_dir():
         return 0
@@ -53,4 +80,9 @@ def prune_uploads(*, max_age_seconds: float | None = None, now: float | None = N
 
 
 def _last_touched(folder: Path) -> float:
+    """The session's last use of the folder (its lease); for a folder without one, the
+    newest of its file dates."""
+    stamp = folder / LAST_USE
+    if stamp.is_file():
+        return stamp.stat().st_mtime
     return max([folder.stat().st_mtime] + [p.stat().st_mtime for p in folder.rglob("*")])

@@ -11,7 +11,8 @@ from core.base.paths import cache_root
 from core.base.public import PublicModeError
 from core.datasets.base import ImageDataset
 from core.datasets.registry import DATASETS
-from dashboard.services.public import is_public, megabytes, public_policy, session_uploads
+from dashboard.services.public import (forget_session_uploads, is_public, megabytes,
+                                       public_policy, session_uploads)
 
 
 def full_dataset(name: str) -> ImageDataset:
@@ -19,6 +20,15 @@ def full_dataset(name: str) -> ImageDataset:
     here a public session is also kept out of other sessions' uploads)."""
     _refuse_others_upload(name)
     return load_dataset(name)
+
+
+def offered_datasets() -> list[str]:
+    """The built-in datasets to offer: in a public app only those core loads there (at most
+    PublicPolicy.max_dataset_images images; fashion_mnist_1m is refused)."""
+    rules = public_policy()
+    return [name for name, info in DATASETS.items()
+            if not rules.enabled or info.images is None
+            or info.images <= rules.max_dataset_images]
 
 
 @st.cache_resource(show_spinner="Loading the dataset…", max_entries=4)
@@ -46,10 +56,11 @@ def limited_dataset(name: str, limit: int | None) -> ImageDataset:
     return full_dataset(name).limited(limit=limit)
 
 
-def extract_uploaded_zip(upload) -> str:
+def extract_uploaded_zip(upload, *, replaces: bool = False) -> str:
     """Unpack an uploaded .zip of class folders into this session's uploads folder (shared
     <cache>/uploads locally; a private per-session folder in a public app); returns the
-    dataset folder. A public app refuses an upload over its size limit before writing."""
+    dataset folder. A public app refuses an upload over its size limit before writing, and
+    removes the session's earlier upload when this one `replaces` it."""
     from core.datasets.zip_import import extract_zip_dataset
 
     rules = public_policy()
@@ -58,6 +69,8 @@ def extract_uploaded_zip(upload) -> str:
             f"{upload.name} is {megabytes(upload.size)}; this public Transfer Lens takes a "
             f".zip of up to {megabytes(rules.max_upload_bytes)}. Fix: upload fewer or smaller "
             "images, or run Transfer Lens on your own machine for larger datasets.")
+    if replaces:
+        forget_session_uploads()
     return str(extract_zip_dataset(zip_path_or_fileobj=upload, dest_dir=session_uploads()))
 
 

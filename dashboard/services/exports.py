@@ -1,5 +1,7 @@
 """Files the Export view and the CSV buttons write (core.serving.export), under
-<cache>/exports/<the values' key>."""
+<cache>/exports/<the values' key>; in a public app under the session's own folder
+(public_uploads/<session token>/exports/<the values' key>), so one visitor's download never
+holds another's file, and the files go with the session's uploads."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from typing import TYPE_CHECKING, Hashable
 from core.base.paths import cache_root
 from dashboard.services.analysis import projection
 from dashboard.services.memo import remembered
+from dashboard.services.public import is_public, session_uploads
 from dashboard.services.report import Report
 
 if TYPE_CHECKING:
@@ -15,6 +18,9 @@ if TYPE_CHECKING:
 
 
 def export_folder(ws: Workspace):
+    """Where this session's files of these values are written (shared locally: one user)."""
+    if is_public():
+        return session_uploads() / "exports" / ws.tv.key[:16]
     return cache_root() / "exports" / ws.tv.key[:16]
 
 

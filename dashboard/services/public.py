@@ -2,9 +2,29 @@
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 from core.base import public as rules_module
 from core.base.public import PublicModeError
 from dashboard.state import session
+
+
+ROOT = Path(__file__).resolve().parent.parent.parent  # the repository
+
+
+def scrub_paths(text: str) -> str:
+    """`text` with the cache root and the repository root made relative ("<cache>/…",
+    "<app>/…"): defence in depth for a public page (core already words most messages
+    relative to what the visitor gave). The longer root goes first (one may hold the other)."""
+    from core.base.paths import cache_root
+
+    cache = cache_root()  # absolute forms only: a relative "cache" is also a plain word
+    roots = {str(cache.resolve()): "<cache>", str(cache.absolute()): "<cache>",
+             str(ROOT): "<app>"}
+    for root in sorted(roots, key=len, reverse=True):
+        text = text.replace(root, roots[root])
+    return text
 
 
 def public_policy():
@@ -22,13 +42,43 @@ def megabytes(size: int) -> str:
     return f"{size / 1e6:,.1f} MB" if size < 1e9 else f"{size / 1e9:,.1f} GB"
 
 
+def largest_upload_mb() -> int:
+    """The largest upload a public app states (MB): what the public server's
+    `server.maxUploadSize` should be, so it refuses larger files before taking them in."""
+    rules = public_policy()
+    return max(1, -(-max(rules.max_upload_bytes, rules.max_inspect_bytes) // 1_000_000))
+
+
+_warned_upload_size = False
+
+
+def warn_if_server_takes_larger_uploads() -> None:
+    """Once per process: tell the operator (server log) when a public server's
+    `server.maxUploadSize` is above the largest stated limit (Streamlit reads a file of up
+    to that size into memory before the app can refuse it; it cannot be set at runtime)."""
+    global _warned_upload_size
+    if _warned_upload_size or not is_public():
+        return
+    from streamlit import config
+
+    _warned_upload_size = True
+    server_mb = config.get_option("server.maxUploadSize")
+    if server_mb > largest_upload_mb():
+        logging.getLogger("transfer_lens.dashboard").warning(
+            "public mode: server.maxUploadSize is %s MB, above the largest public limit "
+            "(%s MB); the server takes such files into memory before the app refuses them. "
+            "Fix: start it with STREAMLIT_SERVER_MAX_UPLOAD_SIZE=%s (docs/public-mode.md).",
+            server_mb, largest_upload_mb(), largest_upload_mb())
+
+
 def upload_limits() -> str:
     """The public upload limits in words (shown next to the uploaders)."""
     rules = public_policy()
     return (f"Up to {rules.max_upload_bytes / 1e6:g} MB and {rules.max_upload_images:,} images "
             f"per .zip, {rules.max_image_pixels / 1e6:g} megapixels per image. Your upload is "
-            f"kept in a folder of your session only, and removed after "
-            f"{rules.upload_ttl_seconds / 3600:g} hour{'s' if rules.upload_ttl_seconds != 3600 else ''}.")
+            f"kept in a folder of your session only, and removed "
+            f"{rules.upload_ttl_seconds / 3600:g} hour{'s' if rules.upload_ttl_seconds != 3600 else ''} "
+            "after your last use.")
 
 
 def session_uploads():
@@ -39,13 +89,33 @@ def session_uploads():
 
 
 def start_session() -> None:
-    """Once per browser session: remove other sessions' uploads past their time limit."""
+    """Every script run: renew this session's lease on its uploads (a session using its
+    upload keeps it). Once per browser session: remove other sessions' uploads whose lease
+    ran out (Streamlit tells nothing when a session ends: a gone session stops renewing)."""
+    from core.datasets.uploads import prune_uploads, touch_session_uploads
+
+    if is_public():
+        touch_session_uploads(session_id=session.session_token())
     if session.session_started():
         return
-    from core.datasets.uploads import prune_uploads
-
     session.session_token()
     prune_uploads()
+
+
+def session_jobs():
+    """A block whose heavy jobs (training, a projection, the backbone on an upload) count
+    against this session's share in a public app (core.base.jobs.job_owner)."""
+    from core.base.jobs import job_owner
+
+    return job_owner(session.session_token() if is_public() else None)
+
+
+def forget_session_uploads() -> None:
+    """This session replaces its upload: its earlier uploads (and exports) go at once."""
+    from core.datasets.uploads import remove_session_uploads
+
+    if is_public():
+        remove_session_uploads(session_id=session.session_token())
 
 
 def check_inspect_upload(name: str, size: int) -> None:

@@ -4,6 +4,7 @@ sidebar's settings or from a published bundle."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from core.base.background import BackgroundJob
@@ -102,7 +103,8 @@ def workspace(settings: Settings, *, watch: ExtractionWatch) -> Workspace | None
     is returned meanwhile, with `pending` saying what is being embedded. `watch` shows an
     extraction waited for (dashboard.ui.extraction)."""
     previous = session.ready_settings()
-    fallback = previous is not None and previous != settings and values_ready(previous)
+    fallback = (previous is not None and previous != settings and values_ready(previous)
+                and _images_there(previous))
     tv = transfer_values(settings, watch=watch, wait=not fallback)
     if tv is None:
         job = running_extraction(settings) if fallback else None
@@ -115,6 +117,13 @@ def workspace(settings: Settings, *, watch: ExtractionWatch) -> Workspace | None
         return ws
     session.set_ready_settings(settings)
     return _open_workspace(settings, tv)
+
+
+def _images_there(settings: Settings) -> bool:
+    """False when the settings' dataset was an upload that has since been removed (replaced
+    by a new upload, or pruned): its images cannot be shown while the new values embed."""
+    folder = Path(settings.dataset)
+    return not folder.is_absolute() or folder.is_dir()
 
 
 def _open_workspace(settings: Settings, tv) -> Workspace:

@@ -5,7 +5,9 @@ They know no view: a button that goes to another view is given its title by the 
 
 from __future__ import annotations
 
+import logging
 import math
+import secrets
 import traceback
 from contextlib import contextmanager
 from functools import partial
@@ -19,6 +21,7 @@ from core.datasets.thumbnails import thumbnail
 from dashboard import state
 from dashboard.services import exports
 from dashboard.services.analysis import nearest
+from dashboard.services.public import is_public, scrub_paths
 from dashboard.services.workspace import Workspace
 from dashboard.state import selection
 from dashboard.ui.progress import REPORT
@@ -51,26 +54,43 @@ def inject_css() -> None:
     st.html(CSS)
 
 
+LOG = logging.getLogger("transfer_lens.dashboard")
+
+
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Show errors as messages, never as a traceback.
 
     TransferLensError messages are written for users (they name the fix), so they are shown
-    as they are. Anything else is a bug: say so plainly, with details folded away.
+    as they are (in a public app with server paths made relative). Anything else is a bug:
+    locally say so plainly, with details folded away; in a public app show only an incident
+    id, and log the traceback under that id (a visitor must see no server internals).
     Streamlit's own rerun/stop signals derive from BaseException and pass through.
     """
     try:
         yield
     except CancelledError as error:
-        st.warning(str(error), icon=":material/stop_circle:")
+        st.warning(_visible(str(error)), icon=":material/stop_circle:")
     except TransferLensError as error:
-        st.error(str(error), icon=":material/error:")
+        st.error(_visible(str(error)), icon=":material/error:")
     except Exception as error:  # noqa: BLE001 - last line of defence for the UI
+        if is_public():
+            incident = secrets.token_hex(4)
+            LOG.error("incident %s: unexpected error on the page", incident, exc_info=True)
+            st.error(f"Something went wrong on the server (incident {incident}). Please try "
+                     "again, or another choice; if it keeps happening, tell the operator the "
+                     "incident id.", icon=":material/bug_report:")
+            return
         st.error(f"Something went wrong: {type(error).__name__}: {error}. This is a bug in "
                  "Transfer Lens; the details below help to report it.",
                  icon=":material/bug_report:")
         with st.expander("Technical details"):
             st.code(traceback.format_exc(), language="text")
+
+
+def _visible(message: str) -> str:
+    """A user message as shown: in a public app without the server's absolute paths."""
+    return scrub_paths(message) if is_public() else message
 
 
 def thumbnails(dataset, indices: Sequence[int], *, size: int = THUMB) -> list[np.ndarray]:

@@ -44,7 +44,7 @@ def _apply_env_defaults() -> None:
     if state.get(state.SIDEBAR_SEEDED):
         return
     state.put(state.SIDEBAR_SEEDED, True)
-    catalog, bundles = DATASETS, published.bundles()
+    catalog, bundles = datasets.offered_datasets(), published.bundles()
     public = is_public()  # a public app takes no server path, from a link or else
 
     def known(value: str) -> bool:
@@ -52,7 +52,8 @@ def _apply_env_defaults() -> None:
 
     dataset = _from_link(url.URL_DATASET,
                          lambda v: known(v) or (not public and Path(v).exists()),
-                         "no such built-in dataset or published bundle here" if public
+                         "no such built-in dataset or published bundle here (or one too "
+                         "large for this public app)" if public
                          else "no such built-in dataset, folder or .zip here")
     env = _env("DATASET")
     if public and env and not known(env):
@@ -151,7 +152,7 @@ def dataset_source() -> tuple[str, str] | None:
     st.sidebar.subheader("Dataset")
     public = is_public()
     # published bundles open at once; a public app reads no folder of the server's
-    options = [*bundles, *DATASETS, *([] if public else [FOLDER]), UPLOAD]
+    options = [*bundles, *datasets.offered_datasets(), *([] if public else [FOLDER]), UPLOAD]
 
     def label(option: str) -> str:
         if option in bundles:
@@ -195,6 +196,14 @@ def _uploaded_zip() -> tuple[str, str] | None:
     if rules.enabled:
         st.sidebar.caption(upload_limits())
     done = state.get(state.EXTRACTED_ZIP)  # (file id, folder, file name)
+    if done is not None and not Path(done[1]).is_dir():  # removed after an hour unused
+        state.put(state.EXTRACTED_ZIP, None)
+        if upload is None:
+            st.sidebar.info(f"{done[2]} is no longer on the server (a public app removes "
+                            "uploads after an hour without use). Fix: upload it again.",
+                            icon=":material/schedule:")
+            return None
+        done = None
     if upload is None:
         if done is not None:  # an uploader forgets its file when the view (page) changes
             st.sidebar.caption(f"Using {done[2]}, uploaded earlier; upload another to replace "
@@ -209,7 +218,7 @@ def _uploaded_zip() -> tuple[str, str] | None:
         return None
     if done is None or done[0] != upload.file_id:
         with st.sidebar.status(f"Unpacking {upload.name}…"):
-            folder = datasets.extract_uploaded_zip(upload)
+            folder = datasets.extract_uploaded_zip(upload, replaces=done is not None)
         done = (upload.file_id, folder, upload.name)
         state.put(state.EXTRACTED_ZIP, done)
     return done[1], Path(upload.name).stem
