@@ -29,7 +29,8 @@ from dashboard.services.public import (is_public, session_jobs, start_session,  
                                        warn_if_server_takes_larger_uploads)
 from dashboard.services.workspace import Workspace, bundle_workspace, workspace  # noqa: E402
 from dashboard.state import session, url  # noqa: E402
-from dashboard.ui import cache_panel, components, extraction, progress, sidebar  # noqa: E402
+from dashboard.ui import (cache_panel, components, extraction, link_notes, progress,  # noqa: E402
+                          sidebar)
 
 
 def prepare(header, slots: dict, navigate: Callable) -> Workspace | None:
@@ -48,7 +49,7 @@ def prepare(header, slots: dict, navigate: Callable) -> Workspace | None:
     slots["dataset"], slots["label"] = full, source[1]
     sidebar.skipped_files(full)
     settings = sidebar.model_settings(source, full)
-    sidebar.link_warnings(slots["notes"])  # now: the embedding below can take minutes
+    link_notes.show(slots["notes"])  # now: the embedding below can take minutes
     if settings is None:
         return None
     dataset = datasets.limited_dataset(settings.dataset, settings.limit)
@@ -141,7 +142,7 @@ def run_app() -> None:
     with components.user_errors():
         cache_panel.status_panel(slots.get("status", st.sidebar), None if ws is None else ws.tv.key,
                                  slots.get("dataset"), slots.get("label", ""), ws=ws)
-    sidebar.link_warnings(slots["notes"], final=True)
+    link_notes.show(slots["notes"], final=True)
     url.write_url(sidebar.link_values())  # a reload or a shared link shows the same
 
 

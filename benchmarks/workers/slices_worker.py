@@ -60,7 +60,7 @@ def main() -> None:
     parser.add_argument("--no-sliceguard", action="store_true")
     args = parser.parse_args()
 
-    from benchmarks.planted_slices import SLICES, plant
+    from benchmarks.planted_slices import plant
     from core.analysis.slices import find_error_slices, image_statistics
     from core.datasets import load_dataset
     from core.datasets.base import make_array_dataset

@@ -127,22 +127,6 @@ def link_values() -> dict[str, str | None]:
                                else state.get(state.TARGET_CHOICE))}
 
 
-def link_warnings(slot, *, final: bool = False) -> None:
-    """The link's ignored parameters, in `slot` (an st.empty near the top of the sidebar):
-    drawn before the embedding starts and again at the end of the run with what the views
-    added, and kept until the visitor dismisses them."""
-    warnings = url.url_warnings()
-    if not warnings:
-        slot.empty()
-        return
-    with slot.container():
-        for warning in warnings:
-            st.warning(f"Ignored the link's {warning}.", icon=":material/link_off:")
-        if final:
-            st.button("Dismiss", key="dismiss_link_notes", on_click=url.dismiss_url_warnings,
-                      icon=":material/close:", type="tertiary")
-
-
 # --- dataset ---
 
 def dataset_source() -> tuple[str, str] | None:
