@@ -207,6 +207,7 @@ def test_link_opens_the_same_picture(tiny_backbone, monkeypatch) -> None:
     warnings = " ".join(w.value for w in big.warning)
     assert "`n=99999999`: this dataset has 1,797 images, so all 1,797 are embedded" in warnings
     assert "**digits** · 1,797 images" in texts(big)
+    assert big.query_params["n"] == "all"  # the link says what is shown: a reload warns no more
 
 
 def test_projection_methods_and_colouring(app: AppTest) -> None:

@@ -117,6 +117,9 @@ def link_values() -> dict[str, str | None]:
         backbone = state.get(state.BACKBONE_CUSTOM)
     size = state.get(state.IMAGE_SIZE)
     limit = state.get(state.LIMIT_PREFERENCE)
+    shown = state.get(state.LIMIT_SHOWN)  # the dataset's size: a larger preference means all
+    if limit is not None and shown is not None and limit >= shown:
+        limit = ALL
     return {url.URL_DATASET: dataset or None, url.URL_BACKBONE: backbone or None,
             url.URL_SIZE: None if size is None else ("auto" if size == AUTO else size),
             url.URL_LIMIT: None if limit is None else ("all" if limit == ALL else limit),
