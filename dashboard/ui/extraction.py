@@ -9,7 +9,7 @@ import streamlit as st
 from core.base.background import BackgroundJob
 from core.base.progress import Progress
 from core.datasets.base import ImageDataset
-from dashboard.services.extraction import Settings
+from dashboard.services.extraction import Settings, stop_extraction
 from dashboard.state import session
 from dashboard.ui.progress import computing_area, progress_panel, queued_text
 
@@ -22,8 +22,8 @@ class ExtractionPanel:
         with computing_area("Computing transfer values"):  # alone in the view's frame
             _wait_for_extraction(job, settings, dataset, key)
 
-    def paused(self, why: str, n: int) -> None:
-        _show_paused(why, n)
+    def paused(self, why: str, n: int, kept: int) -> None:
+        _show_paused(why, n, kept)
 
 
 WATCH = ExtractionPanel()
@@ -34,9 +34,9 @@ def _wait_for_extraction(job: BackgroundJob, settings: Settings, dataset: ImageD
     """Progress of the background extraction with a Stop button and a word on why, until
     it is done. A click reruns the script, which ends this wait, not the extraction."""
     stop_slot = st.empty()
-    # Stop marks the key paused; the rerun then lets go of the job, which stops at its
-    # next progress report (finished chunks are kept) unless another session waits for it.
-    stop_slot.button("Stop", key="stop_extraction", on_click=session.pause_extraction,
+    # Stop marks the key paused and ends the job at its next progress report (finished
+    # chunks are kept); a session still waiting for it starts it again from them
+    stop_slot.button("Stop", key="stop_extraction", on_click=stop_extraction,
                      args=(key,), icon=":material/stop_circle:",
                      help="Stops after the current batch; finished chunks are kept.")
     explain = st.empty()
@@ -58,15 +58,16 @@ def _wait_for_extraction(job: BackgroundJob, settings: Settings, dataset: ImageD
         explain.empty()
 
 
-def _show_paused(why: str, n: int) -> None:
+def _show_paused(why: str, n: int, kept: int) -> None:
     if why == session.CLEARED:
         st.info(f"The cache was cleared: the transfer values of these {n:,} images are "
                 "computed again when you ask.", icon=":material/delete_sweep:")
         st.button("Recompute transfer values", on_click=session.resume_extraction,
                   type="primary", key="resume_extraction", icon=":material/refresh:")
         return
-    st.warning("Extraction stopped. The chunks already finished are kept in the cache; "
-               "resuming continues from there.", icon=":material/pause_circle:")
+    st.warning(f"Extraction stopped at {kept:,} of {n:,} images; Resume continues from "
+               "there (the finished chunks are kept in the cache).",
+               icon=":material/pause_circle:")
     st.button("Resume extraction", on_click=session.resume_extraction, type="primary",
               key="resume_extraction")
 
@@ -97,7 +98,7 @@ def pending_extraction(pending) -> None:
         box.caption("The views keep showing the previous transfer values meanwhile and "
                     "switch by themselves when the new ones are ready.")
         box.button("Stop", key="stop_background_extraction", icon=":material/stop_circle:",
-                   on_click=session.pause_extraction, args=(pending.key,),
+                   on_click=stop_extraction, args=(pending.key,),
                    help="Stops after the current batch; finished chunks are kept, and "
                         "choosing these settings again resumes from them.")
 
