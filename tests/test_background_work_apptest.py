@@ -11,9 +11,24 @@ import pytest
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from tests.support.apptest import TIMEOUT, assert_clean, settle, texts  # noqa: E402
+from tests.support.apptest import (TIMEOUT, TRAIN, assert_clean, head_keys, settle,  # noqa: E402
+                                   show, texts)
 
 pytestmark = pytest.mark.slow  # the whole app (AppTest)
+
+
+def hold_extractions(monkeypatch) -> threading.Event:
+    """Extractions wait for the returned event before they start (then run as usual)."""
+    import core.features.transfer_values as tv_module
+
+    gate, original = threading.Event(), tv_module.compute_transfer_values
+
+    def held(**kwargs):
+        gate.wait(TIMEOUT)
+        return original(**kwargs)
+
+    monkeypatch.setattr(tv_module, "compute_transfer_values", held)
+    return gate
 
 
 def test_stop_ends_the_extraction_keeps_its_chunks_and_resume_continues(
@@ -64,3 +79,32 @@ def test_stop_ends_the_extraction_keeps_its_chunks_and_resume_continues(
     settle(app)
     assert "at 48 px → 16-d transfer values" in texts(app)
     assert runs and runs[-1].images_computed == 1797 - kept  # resumed, not redone
+
+
+def test_a_click_acts_on_the_values_it_was_made_on(app: AppTest, tiny_backbone,
+                                                   monkeypatch) -> None:
+    """Train while new values embed is refused, naming them; a click from a page drawn
+    before they arrived is refused too, naming the values now shown; then it trains."""
+    from dashboard.services import extraction
+
+    gate = hold_extractions(monkeypatch)
+    try:
+        app.selectbox(key="image_size").set_value(48).run()
+        show(app, "Train a head")
+        app.button(key=TRAIN).click().run()
+        assert_clean(app)
+        new = f"digits · 1,797 images · {tiny_backbone} at 48 px"
+        assert f"Not started: **{new}** are being embedded in the background" in texts(app)
+        assert head_keys(app) == []
+    finally:
+        gate.set()
+    for _, job in extraction._extractions.running():
+        assert job.wait(TIMEOUT)
+    app.button(key=TRAIN).click().run()  # on the page drawn while 32 px was shown
+    assert_clean(app)
+    assert (f"you clicked on a page that showed digits · 1,797 images · {tiny_backbone} at "
+            f"32 px; the views now show **{new}**" in texts(app))
+    assert head_keys(app) == []
+    app.button(key=TRAIN).click().run()
+    assert_clean(app)
+    assert len(head_keys(app)) == 1 and "at 48 px" in texts(app)
