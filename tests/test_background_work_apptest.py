@@ -108,3 +108,37 @@ def test_a_click_acts_on_the_values_it_was_made_on(app: AppTest, tiny_backbone,
     app.button(key=TRAIN).click().run()
     assert_clean(app)
     assert len(head_keys(app)) == 1 and "at 48 px" in texts(app)
+
+
+def test_an_upload_takes_over_the_main_pane_and_offers_the_previous_dataset(
+        app: AppTest, monkeypatch) -> None:
+    """The main pane says at once that the uploaded dataset is being embedded, with its
+    progress, instead of silently showing the old one; the user may keep exploring that."""
+    import io
+    import zipfile
+
+    from tests.support.data import digit_pngs
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in digit_pngs(("3", "8"), per_class=10).items():
+            archive.writestr(f"two_digits/{name}", data)
+    gate = hold_extractions(monkeypatch)
+    try:
+        app.selectbox(key="dataset_choice").set_value("__upload__").run()
+        app.file_uploader(key="dataset_zip").set_value(("two_digits.zip", buffer.getvalue(),
+                                                        "application/zip")).run()
+        assert_clean(app)
+        main = "\n".join(str(m.value) for m in app.main.markdown)
+        assert "**Embedding the new dataset:** two_digits · 20 images" in main
+        assert "**two_digits** is being embedded (progress below); digits is still open." \
+            in main
+        assert app.main.get("progress") and "PCA of" not in texts(app)  # not the old view
+        app.button(key="explore_previous").click().run()
+        assert_clean(app)
+        assert "PCA of 1,797 points" in texts(app)
+        assert "Showing the previous transfer values while two_digits" in texts(app)
+    finally:
+        gate.set()
+    settle(app)
+    assert "**two_digits** · 20 images · 2 classes" in texts(app)

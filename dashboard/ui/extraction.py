@@ -10,7 +10,7 @@ from core.base.background import BackgroundJob
 from core.base.progress import Progress
 from core.datasets.base import ImageDataset
 from dashboard.services.extraction import Settings, stop_extraction
-from dashboard.state import session
+from dashboard.state import clicks, session
 from dashboard.ui.progress import computing_area, progress_panel, queued_text
 
 
@@ -72,22 +72,34 @@ def _show_paused(why: str, n: int, kept: int) -> None:
               key="resume_extraction")
 
 
-# --- an extraction running in the background (the sidebar) ---
+# --- an extraction running in the background (the sidebar, or the main pane) ---
 
 POLL_SECONDS = 1.0
 
 
-def pending_extraction(pending) -> None:
-    """While the sidebar's new settings are embedded in the background (the views show the
-    previous workspace meanwhile): its progress, refreshed every second, and Stop; the
-    whole page reruns once the values are ready, so the views switch to them."""
+def takes_over(ws) -> bool:
+    """A new dataset (an upload, another dataset) being embedded fills the main pane until
+    the user chooses to keep exploring the previous one meanwhile; other settings (input
+    size, backbone, subset) of the same dataset keep the views, with progress in the sidebar."""
+    pending = ws.pending
+    return (pending is not None and pending.settings.dataset != ws.settings.dataset
+            and not clicks.exploring_previous(pending.key))
+
+
+def pending_extraction(pending, *, previous=None) -> None:
+    """While the sidebar's new settings are embedded in the background: its progress,
+    refreshed every second, and Stop; the whole page reruns once the values are ready, so
+    the views switch to them. In the sidebar while the views show the previous workspace;
+    in the main pane, with an offer to keep exploring `previous` (a Workspace), when the
+    new settings take it over (takes_over)."""
     @st.fragment(run_every=POLL_SECONDS)
     def poll() -> None:
         job = pending.job
         if job.done or session.extraction_paused(pending.key):
             st.rerun(scope="app")  # the views switch to the new values (or say it stopped)
         box = st.container(border=True)
-        box.markdown(f"**Embedding in the background:** {pending.describe()}")
+        box.markdown(f"**Embedding {'the new dataset' if previous else 'in the background'}:**"
+                     f" {pending.describe()}")
         progress = job.progress
         if progress is None:
             box.progress(0.0, text="loading the model, first batch…")
@@ -95,12 +107,24 @@ def pending_extraction(pending) -> None:
             box.progress(0.0, text=queued_text(progress))
         else:
             box.progress(progress.fraction, text=progress.describe())
-        box.caption("The views keep showing the previous transfer values meanwhile and "
-                    "switch by themselves when the new ones are ready.")
+        if previous is None:
+            box.caption("The views keep showing the previous transfer values meanwhile and "
+                        "switch by themselves when the new ones are ready.")
+        else:
+            box.caption("The views open on it by themselves when it is ready; its transfer "
+                        "values are cached, so next time it opens in seconds.")
+            box.button(f"Keep exploring {previous.settings.dataset_label} meanwhile",
+                       key="explore_previous", icon=":material/arrow_back:",
+                       on_click=clicks.explore_previous, args=(pending.key,),
+                       help="The views show the previous dataset, with this progress in "
+                            "the sidebar, until the new one is ready.")
         box.button("Stop", key="stop_background_extraction", icon=":material/stop_circle:",
                    on_click=stop_extraction, args=(pending.key,),
                    help="Stops after the current batch; finished chunks are kept, and "
                         "choosing these settings again resumes from them.")
 
+    if previous is not None:
+        poll()
+        return
     with st.sidebar:
         poll()
