@@ -6,6 +6,8 @@ from __future__ import annotations
 import threading
 import time
 
+import numpy as np
+
 import pytest
 
 pytest.importorskip("streamlit")
@@ -110,14 +112,24 @@ def test_a_click_acts_on_the_values_it_was_made_on(app: AppTest, tiny_backbone,
     assert len(head_keys(app)) == 1 and "at 48 px" in texts(app)
 
 
-def test_an_upload_takes_over_the_main_pane_and_offers_the_previous_dataset(
-        app: AppTest, monkeypatch) -> None:
-    """The main pane says at once that the uploaded dataset is being embedded, with its
-    progress, instead of silently showing the old one; the user may keep exploring that."""
+def test_the_main_pane_says_what_happened_to_a_box_and_an_upload(app: AppTest,
+                                                                 monkeypatch) -> None:
+    """A box that catches no point says so (it looked like no selection at all); after an
+    upload the main pane says at once that the new dataset is being embedded, with its
+    progress, instead of silently showing the old one, and offers to keep exploring that."""
     import io
     import zipfile
 
+    from dashboard.state.selection import Selection
     from tests.support.data import digit_pngs
+
+    app.session_state["selection"] = Selection(
+        tv_key=app.session_state["tv_key"], indices=np.zeros(0, int),
+        region=((50.0, 60.0), (50.0, 60.0)), drawn="box")
+    app.run()
+    assert_clean(app)
+    assert "The box you drew holds no points, so nothing is selected" in texts(app)
+    assert "Select points on the plot" not in texts(app)
 
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
