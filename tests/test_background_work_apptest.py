@@ -141,6 +141,8 @@ def test_the_main_pane_says_what_happened_to_a_box_and_an_upload(app: AppTest,
         app.file_uploader(key="dataset_zip").set_value(("two_digits.zip", buffer.getvalue(),
                                                         "application/zip")).run()
         assert_clean(app)
+        status = [s.label for s in app.sidebar.status]  # not "Unpacking…" once unpacked
+        assert status == ["Unpacked two_digits.zip"], status
         main = "\n".join(str(m.value) for m in app.main.markdown)
         assert "**Embedding the new dataset:** two_digits · 20 images" in main
         assert "**two_digits** is being embedded (progress below); digits is still open." \

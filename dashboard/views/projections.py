@@ -341,7 +341,7 @@ def _selection_panel(ws: Workspace) -> None:
     with gallery:
         components.paginated_grid(ws.dataset, selected, lambda i: _caption(ws, i),
                                   key="selection_gallery", per_page=40, pick=tv.key,
-                                  per_row=7, inspect_view=pages.INSPECT)
+                                  per_row=6, inspect_view=pages.INSPECT)
     _neighbours_panel(ws, selected)
 
 

@@ -55,8 +55,10 @@ def render(ws: Workspace) -> None:
     # 3. the heads so far, the active one highlighted; two side by side
     kept = heads.heads_on(ws.tv.key)
     record = ws.head  # resolves the active head (the link's, else the best)
+    published = ws.bundle is not None and record is not None and record.head is ws.bundle.head
+    unlisted = record if published else None  # in use until the visitor trains a head
     head_history.head_history(kept, None if record is None else record.key,
-                              head_history.class_heads(ws.tv))
+                              head_history.class_heads(ws.tv, unlisted=unlisted))
     # 4. the result
     if ws.head is not None:
         _results(ws, ws.head)
