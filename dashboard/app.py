@@ -66,7 +66,10 @@ def prepare(header, slots: dict, navigate: Callable) -> Workspace | None:
     if ws is not None:
         sidebar.feature_space_picker(ws)
         header.markdown(ws.describe())
-        if ws.pending is not None:  # the new settings are embedded in the background
+        if extraction.takes_over(ws):  # a new dataset: its progress fills the view
+            header.markdown(f"**{ws.pending.settings.dataset_label}** is being embedded "
+                            f"(progress below); {ws.settings.dataset_label} is still open.")
+        elif ws.pending is not None:  # the new settings are embedded in the background
             header.markdown(f"{ws.describe()}  \n:orange[Showing the previous transfer "
                             f"values while {ws.pending.describe()} are embedded in the "
                             "background (progress in the sidebar).]")
@@ -125,6 +128,9 @@ def run_app() -> None:
         with progress.view_container(), components.user_errors():
             if note := pages.view_note():
                 st.info(note, icon=":material/info:")
+            if extraction.takes_over(ws):
+                extraction.pending_extraction(ws.pending, previous=ws)
+                return
             view.render(ws)
 
     def navigate(dataset) -> None:  # one view at a time: only it computes, draws

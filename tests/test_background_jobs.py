@@ -101,3 +101,12 @@ def test_rejoining_before_the_next_report_keeps_the_work_going(rejoin):
     assert job.wait(10)
     assert (job.result == "finished") is rejoin
     assert job.cancelled is (not rejoin)
+
+
+def test_stop_ends_the_job_whoever_still_watches():
+    """Stop is not a watcher letting go: a closed tab's watch must not keep the job on."""
+    board = JobBoard()
+    job = board.submit("k", name="endless", work=endless, watcher="a")
+    job.watch("a-closed-tab")
+    board.stop("k")
+    assert job.wait(10) and job.cancelled and job.watchers == 0

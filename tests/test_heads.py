@@ -62,6 +62,25 @@ def test_logreg_auto_C_tunes_on_validation(tv):
     assert trained.metrics["val_accuracy"] == best["val_accuracy"]
 
 
+def test_logreg_reports_each_solver_iteration_and_stops_mid_solve(tv):
+    """Not only "fitting…": one report per L-BFGS iteration, and Cancel stops the solver."""
+    progress = []
+    trained = train_head(tv=tv, head="logreg", progress=progress.append, use_cache=False)
+    steps = [p for p in progress if p.stage == "train logreg, L-BFGS iteration"]
+    assert [p.done for p in steps] == list(range(1, len(steps) + 1)) and len(steps) >= 5
+    assert steps[0].total == trained.params["max_iter"]
+
+    def cancel_at_iteration_3(p):
+        if p.stage.endswith("iteration") and p.done == 3:
+            raise CancelledError("stop")
+        seen.append(p)
+
+    seen = []
+    with pytest.raises(CancelledError):
+        train_head(tv=tv, head="logreg", progress=cancel_at_iteration_3, use_cache=False)
+    assert seen[-1].done == 2
+
+
 @pytest.mark.parametrize("head", ["softmax", "mlp"])
 def test_keras_head_beats_chance_and_logs_epochs(tv, head):
     epochs = []

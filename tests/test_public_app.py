@@ -364,7 +364,10 @@ def test_visitors_list_and_start_from_only_their_own_heads(public, isolated_cach
     # a new visitor starts from the bundle's head, not from the best anyone trained
     third = run_app(ds=BUNDLE)
     show(third, "Train a head")
-    assert "Heads on these transfer values (0)" in texts(third)
+    # … and the list says so, not "Heads (0)" beside the head in use (issue 28 item 9)
+    assert "Heads you trained here (0)" in texts(third)
+    assert "None yet. The views use the published head, Logistic regression (" in texts(third)
+    assert "Heads on these transfer values (0)" not in texts(third)
     # "deleting" in a public app only hides the head from the session's own list
     tv_key = first.session_state["tv_key"]
     mine = [h for h in list_heads(tv_key=tv_key) if h.params.get("C") == 0.7]

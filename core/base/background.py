@@ -7,8 +7,10 @@ progress callback (core.base.progress); the board keeps its latest snapshot for 
 polls, and stopping works the usual way: the next progress report raises CancelledError
 (finished chunks are kept by the work itself).
 
-A job stops only when every watcher has let go of it: one visitor leaving (or pressing
-Stop) does not cancel what another is still waiting for. A closed tab never lets go, so
+A job stops when every watcher has let go of it: one visitor leaving does not cancel what
+another is still waiting for. Stop (`JobBoard.stop`) ends it at its next report whoever
+watches, since a closed tab's watch would otherwise keep it running; a visitor still
+waiting asks again and the new run resumes from the finished part. A closed tab never lets go, so
 watchers also hold a lease: a job nobody has watched, polled (`progress`, `wait`) or sent a
 `heartbeat` for during LEASE_SECONDS is stopped as abandoned. A job may also have a
 wall-time limit (`max_seconds`, counted from when it leaves the queue): it then stops
@@ -77,6 +79,12 @@ class BackgroundJob:
             self._watchers.discard(watcher)
             if not self._watchers:
                 self._cancel.set()
+
+    def stop(self) -> None:
+        """End the work at its next report, whoever still watches (their watch ends too)."""
+        with self._lock:
+            self._watchers.clear()
+            self._cancel.set()
 
     @property
     def watchers(self) -> int:
@@ -218,6 +226,12 @@ class JobBoard:
         job = self.get(key)
         if job is not None:
             job.release(watcher)
+
+    def stop(self, key: Hashable) -> None:
+        """Stop `key`'s job at its next report, however many watch it (BackgroundJob.stop)."""
+        job = self.get(key)
+        if job is not None:
+            job.stop()
 
     def running(self) -> list[tuple[Hashable, BackgroundJob]]:
         with self._lock:

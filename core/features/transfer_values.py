@@ -182,6 +182,22 @@ def has_transfer_values(*, key: str, cache_dir: str | Path | None = None) -> boo
     return ArrayCache(kind=KIND, root=cache_dir).exists(key)
 
 
+def kept_images(*, key: str, cache_dir: str | Path | None = None) -> int:
+    """Images whose values a stopped extraction of `key` kept in finished chunks (0: none):
+    where the same extraction resumes. Chunk files are written atomically, so one that
+    exists is finished."""
+    import json
+
+    work = ArrayCache(kind=KIND, root=cache_dir).work_path(key)
+    try:
+        plan = json.loads((work / "plan.json").read_text())
+        n, size = int(plan["n"]), int(plan["chunk_size"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+    return sum(min(start + size, n) - start for index, start in enumerate(range(0, n, size))
+               if (work / f"chunk_{index:06d}.npy").is_file())
+
+
 def load_transfer_values(*, key: str, cache_dir: str | Path | None = None) -> TransferValues | None:
     """Open cached transfer values by key without a dataset or TensorFlow."""
     entry = ArrayCache(kind=KIND, root=cache_dir).load(key)

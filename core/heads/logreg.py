@@ -39,6 +39,31 @@ class LogRegConfig(Params):
     max_iter: int = param(300, min=1, max=10_000, help="L-BFGS iterations at most")
 
 
+class _IterationReport:
+    """A scikit-learn fit callback (sklearn.callback, ≥ 1.9): each L-BFGS iteration is a
+    progress report, so the bar moves while the solver runs and Cancel stops it there."""
+
+    def __init__(self, progress, *, max_iter: int) -> None:
+        self.progress, self.max_iter, self.C, self.done = progress, max_iter, None, 0
+
+    def setup(self, estimator, context) -> None:
+        self.done = 0  # one fit per C: iterations count from 0 again
+
+    def teardown(self, estimator, context) -> None:
+        pass
+
+    def on_fit_task_begin(self, estimator, context) -> None:
+        pass
+
+    def on_fit_task_end(self, estimator, context, *, X=None) -> bool:
+        # no X: the iteration scikit-learn opened after the last one, which never ran
+        if context.task_name == "lbfgs-iter" and X is not None and self.progress is not None:
+            self.done += 1
+            self.progress(Progress("train logreg, L-BFGS iteration", self.done, self.max_iter,
+                                   message=f"C={self.C:g}, stops when converged"))
+        return False
+
+
 @register_head
 class LogisticRegressionHead(HeadModel):
     name = "logreg"
@@ -56,10 +81,14 @@ class LogisticRegressionHead(HeadModel):
         z_train = scaler.transform(data.x_train).astype(np.float32)
         z_val = scaler.transform(data.x_val).astype(np.float32) if len(data.x_val) else None
         grid = C_GRID if self.params["C"] == "auto" else (float(self.params["C"]),)
-        model = LogisticRegression(C=grid[0], max_iter=int(self.params["max_iter"]),
-                                   warm_start=True)
+        max_iter = int(self.params["max_iter"])
+        model = LogisticRegression(C=grid[0], max_iter=max_iter, warm_start=True)
+        iterations = _IterationReport(progress, max_iter=max_iter)
+        if progress is not None and hasattr(model, "set_callbacks"):  # scikit-learn ≥ 1.9
+            model.set_callbacks(iterations)
         best, tried = None, []
         for step, C in enumerate(grid):
+            iterations.C = C
             if progress is not None:
                 progress(Progress("train logreg", step, len(grid), message=f"C={C:g}"))
             started = time.perf_counter()

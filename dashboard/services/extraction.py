@@ -36,9 +36,10 @@ class ExtractionWatch(Protocol):
              key: str) -> None:
         """Progress of the running job (with Stop) until it is done."""
 
-    def paused(self, why: str, n: int) -> None:
+    def paused(self, why: str, n: int, kept: int) -> None:
         """The user paused this extraction (session.STOPPED) or cleared the cache
-        (session.CLEARED): say so, and offer to resume."""
+        (session.CLEARED): say so, with the `kept` of `n` images a resume starts from, and
+        offer to resume."""
 
 
 def tv_key(settings: Settings) -> str:
@@ -56,7 +57,7 @@ def transfer_values(settings: Settings, *, watch: ExtractionWatch, wait: bool = 
     are ready; otherwise return None at once while the extraction runs (the caller shows
     the previous workspace meanwhile). None also while the user has paused this
     extraction."""
-    from core.features.transfer_values import load_transfer_values
+    from core.features.transfer_values import kept_images, load_transfer_values
 
     dataset = limited_dataset(settings.dataset, settings.limit)
     key = tv_key(settings)
@@ -73,7 +74,7 @@ def transfer_values(settings: Settings, *, watch: ExtractionWatch, wait: bool = 
     if tv is None:
         if (why := session.extraction_paused(key)) is not None:
             _extractions.release(key, session.session_token())
-            watch.paused(why, len(dataset))
+            watch.paused(why, len(dataset), kept_images(key=key))
             return None
         job = _extraction_job(settings, dataset, key)
         if not job.done and not wait:
@@ -86,6 +87,13 @@ def transfer_values(settings: Settings, *, watch: ExtractionWatch, wait: bool = 
         session.record_tv_status(key, "miss", tv.seconds)
         cache.cache_overview.clear()
     return memo().put((root(), "tv", key), tv)
+
+
+def stop_extraction(key: str) -> None:
+    """Stop: this session pauses `key`'s extraction, and the job ends at its next batch
+    even if other watchers (a closed tab) still hold it; finished chunks stay for Resume."""
+    session.pause_extraction(key)
+    _extractions.stop(key)
 
 
 def values_ready(settings: Settings) -> bool:

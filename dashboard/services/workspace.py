@@ -107,7 +107,9 @@ def workspace(settings: Settings, *, watch: ExtractionWatch) -> Workspace | None
                 and _images_there(previous))
     tv = transfer_values(settings, watch=watch, wait=not fallback)
     if tv is None:
-        job = running_extraction(settings) if fallback else None
+        # paused: the job ends at its next batch; the note with Resume shows, not its progress
+        paused = session.extraction_paused(tv_key(settings)) is not None
+        job = running_extraction(settings) if fallback and not paused else None
         if job is None:
             return None
         ws = _open_workspace(previous, transfer_values(previous, watch=watch))

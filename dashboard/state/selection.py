@@ -25,6 +25,7 @@ class Selection:
     indices: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     # the box/lasso's bounding box on the map (display units): what "Zoom to selection" shows
     region: tuple | None = None
+    drawn: str | None = None  # "box" or "lasso" when the user drew one (it may catch nothing)
 
 
 def _indices(key: str, tv_key: str) -> np.ndarray:
@@ -40,10 +41,20 @@ def selection(tv_key: str) -> np.ndarray:
     return _indices(SELECTION, tv_key)
 
 
-def set_selection(tv_key: str, indices: Iterable[int], region: tuple | None = None) -> None:
+def set_selection(tv_key: str, indices: Iterable[int], region: tuple | None = None,
+                  drawn: str | None = None) -> None:
     array = np.unique(np.asarray(indices if isinstance(indices, np.ndarray) else list(indices),
                                  dtype=np.int64))
-    st.session_state[SELECTION] = Selection(tv_key=tv_key, indices=array, region=region)
+    st.session_state[SELECTION] = Selection(tv_key=tv_key, indices=array, region=region,
+                                            drawn=drawn)
+
+
+def empty_shape(tv_key: str) -> str | None:
+    """"box" or "lasso" when the last one drawn on this map caught no point, else None."""
+    stored: Selection | None = st.session_state.get(SELECTION)
+    if stored is None or stored.tv_key != tv_key or len(stored.indices):
+        return None
+    return stored.drawn
 
 
 def selection_region(tv_key: str) -> tuple | None:

@@ -46,6 +46,14 @@ CSS = """
 /* a little air between gallery thumbnails, which otherwise touch */
 [data-testid="stImageContainer"] { padding: 2px 3px; }
 [data-testid="stImageContainer"] img { border-radius: 3px; object-fit: contain; }
+/* gallery captions break between words only (a file name is never cut mid-word: a name
+   wider than its thumbnail ends in …), in three lines of the same height everywhere, so
+   the buttons under the thumbnails stay in one line */
+[class*="st-key-gallery_"] [data-testid="stImageCaption"] { height: 2.95rem; overflow: hidden; }
+[class*="st-key-gallery_"] [data-testid="stImageCaption"] p {
+  word-break: normal; overflow-wrap: normal; font-size: 0.75rem; line-height: 1.3;
+  overflow: hidden; text-overflow: ellipsis; }
+[class*="st-key-gallery_"] [data-testid="stCaptionContainer"] { overflow-wrap: normal; }
 </style>
 """
 
@@ -117,8 +125,9 @@ def image_grid(dataset, indices: Sequence[int], captions: Sequence[str], *,
         return
     per_row = per_row or max(2, 1000 // (size + 40))
     chosen = selection.chosen_image(pick)
+    box = st.container(key=f"gallery_{key}")  # its class scopes the captions' CSS
     for start in range(0, len(images), per_row):
-        columns = st.columns(per_row, gap="small")
+        columns = box.columns(per_row, gap="small")
         for column, index, image, caption in zip(columns, indices[start:start + per_row],
                                                   images[start:start + per_row],
                                                   captions[start:start + per_row]):
@@ -132,7 +141,7 @@ def image_grid(dataset, indices: Sequence[int], captions: Sequence[str], *,
                 right.button(":material/image_search:", key=f"{key}_in_{index}",
                              type="tertiary", on_click=_inspect,
                              args=(pick, index, inspect_view),
-                             help="Inspect this image")
+                             help=f"Inspect {caption}")  # the whole caption, if cut short
 
 
 def paginated_grid(dataset, indices: Sequence[int] | np.ndarray,

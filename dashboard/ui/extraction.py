@@ -9,8 +9,8 @@ import streamlit as st
 from core.base.background import BackgroundJob
 from core.base.progress import Progress
 from core.datasets.base import ImageDataset
-from dashboard.services.extraction import Settings
-from dashboard.state import session
+from dashboard.services.extraction import Settings, stop_extraction
+from dashboard.state import clicks, session
 from dashboard.ui.progress import computing_area, progress_panel, queued_text
 
 
@@ -22,8 +22,8 @@ class ExtractionPanel:
         with computing_area("Computing transfer values"):  # alone in the view's frame
             _wait_for_extraction(job, settings, dataset, key)
 
-    def paused(self, why: str, n: int) -> None:
-        _show_paused(why, n)
+    def paused(self, why: str, n: int, kept: int) -> None:
+        _show_paused(why, n, kept)
 
 
 WATCH = ExtractionPanel()
@@ -34,9 +34,9 @@ def _wait_for_extraction(job: BackgroundJob, settings: Settings, dataset: ImageD
     """Progress of the background extraction with a Stop button and a word on why, until
     it is done. A click reruns the script, which ends this wait, not the extraction."""
     stop_slot = st.empty()
-    # Stop marks the key paused; the rerun then lets go of the job, which stops at its
-    # next progress report (finished chunks are kept) unless another session waits for it.
-    stop_slot.button("Stop", key="stop_extraction", on_click=session.pause_extraction,
+    # Stop marks the key paused and ends the job at its next progress report (finished
+    # chunks are kept); a session still waiting for it starts it again from them
+    stop_slot.button("Stop", key="stop_extraction", on_click=stop_extraction,
                      args=(key,), icon=":material/stop_circle:",
                      help="Stops after the current batch; finished chunks are kept.")
     explain = st.empty()
@@ -58,35 +58,48 @@ def _wait_for_extraction(job: BackgroundJob, settings: Settings, dataset: ImageD
         explain.empty()
 
 
-def _show_paused(why: str, n: int) -> None:
+def _show_paused(why: str, n: int, kept: int) -> None:
     if why == session.CLEARED:
         st.info(f"The cache was cleared: the transfer values of these {n:,} images are "
                 "computed again when you ask.", icon=":material/delete_sweep:")
         st.button("Recompute transfer values", on_click=session.resume_extraction,
                   type="primary", key="resume_extraction", icon=":material/refresh:")
         return
-    st.warning("Extraction stopped. The chunks already finished are kept in the cache; "
-               "resuming continues from there.", icon=":material/pause_circle:")
+    st.warning(f"Extraction stopped at {kept:,} of {n:,} images; Resume continues from "
+               "there (the finished chunks are kept in the cache).",
+               icon=":material/pause_circle:")
     st.button("Resume extraction", on_click=session.resume_extraction, type="primary",
               key="resume_extraction")
 
 
-# --- an extraction running in the background (the sidebar) ---
+# --- an extraction running in the background (the sidebar, or the main pane) ---
 
 POLL_SECONDS = 1.0
 
 
-def pending_extraction(pending) -> None:
-    """While the sidebar's new settings are embedded in the background (the views show the
-    previous workspace meanwhile): its progress, refreshed every second, and Stop; the
-    whole page reruns once the values are ready, so the views switch to them."""
+def takes_over(ws) -> bool:
+    """A new dataset (an upload, another dataset) being embedded fills the main pane until
+    the user chooses to keep exploring the previous one meanwhile; other settings (input
+    size, backbone, subset) of the same dataset keep the views, with progress in the sidebar."""
+    pending = ws.pending
+    return (pending is not None and pending.settings.dataset != ws.settings.dataset
+            and not clicks.exploring_previous(pending.key))
+
+
+def pending_extraction(pending, *, previous=None) -> None:
+    """While the sidebar's new settings are embedded in the background: its progress,
+    refreshed every second, and Stop; the whole page reruns once the values are ready, so
+    the views switch to them. In the sidebar while the views show the previous workspace;
+    in the main pane, with an offer to keep exploring `previous` (a Workspace), when the
+    new settings take it over (takes_over)."""
     @st.fragment(run_every=POLL_SECONDS)
     def poll() -> None:
         job = pending.job
         if job.done or session.extraction_paused(pending.key):
             st.rerun(scope="app")  # the views switch to the new values (or say it stopped)
         box = st.container(border=True)
-        box.markdown(f"**Embedding in the background:** {pending.describe()}")
+        box.markdown(f"**Embedding {'the new dataset' if previous else 'in the background'}:**"
+                     f" {pending.describe()}")
         progress = job.progress
         if progress is None:
             box.progress(0.0, text="loading the model, first batch…")
@@ -94,12 +107,24 @@ def pending_extraction(pending) -> None:
             box.progress(0.0, text=queued_text(progress))
         else:
             box.progress(progress.fraction, text=progress.describe())
-        box.caption("The views keep showing the previous transfer values meanwhile and "
-                    "switch by themselves when the new ones are ready.")
+        if previous is None:
+            box.caption("The views keep showing the previous transfer values meanwhile and "
+                        "switch by themselves when the new ones are ready.")
+        else:
+            box.caption("The views open on it by themselves when it is ready; its transfer "
+                        "values are cached, so next time it opens in seconds.")
+            box.button(f"Keep exploring {previous.settings.dataset_label} meanwhile",
+                       key="explore_previous", icon=":material/arrow_back:",
+                       on_click=clicks.explore_previous, args=(pending.key,),
+                       help="The views show the previous dataset, with this progress in "
+                            "the sidebar, until the new one is ready.")
         box.button("Stop", key="stop_background_extraction", icon=":material/stop_circle:",
-                   on_click=session.pause_extraction, args=(pending.key,),
+                   on_click=stop_extraction, args=(pending.key,),
                    help="Stops after the current batch; finished chunks are kept, and "
                         "choosing these settings again resumes from them.")
 
+    if previous is not None:
+        poll()
+        return
     with st.sidebar:
         poll()

@@ -5,7 +5,7 @@ head in use, delete one (after a confirmation), compare two."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Callable
 
@@ -133,8 +133,11 @@ def pick_two(heads: list, keys: tuple[str, str], *, first: str | None,
 
 # --- the classification heads ---
 
-def class_heads(tv) -> HeadList:
-    """The history of the classification heads on `tv` (the active head is the one in use)."""
+def class_heads(tv, *, unlisted: Any = None) -> HeadList:
+    """The history of the classification heads on `tv` (the active head is the one in use).
+    `unlisted`: the active head (a HeadRecord) when it is none of the listed ones (a
+    published bundle's): the list is then titled and explained as the session's own, so
+    "(0)" never stands beside a head in use."""
     def scores(summary) -> str:
         seconds = summary.train_seconds
         return (f"val **{percent(summary.val_accuracy)}** · test "
@@ -142,7 +145,7 @@ def class_heads(tv) -> HeadList:
                 f":gray[{'?' if seconds is None else f'{seconds:.1f} s'} · "
                 f"{when(summary.created)} · `{summary.key[:8]}`]")
 
-    return HeadList(
+    kind = HeadList(
         title="Heads on these transfer values",
         empty="None yet. Every head trained here is kept in the cache and listed here, "
               "also after a reload.",
@@ -156,6 +159,14 @@ def class_heads(tv) -> HeadList:
         on_use=lambda key: head_service.make_head_active(tv.key, key),
         on_delete=lambda key: head_service.delete_head(tv.key, key),
         compare=lambda heads, active: _compare_classifiers(tv, heads, active))
+    if unlisted is None:
+        return kind
+    from core.heads import head_title
+
+    head = unlisted.head
+    return replace(kind, title="Heads you trained here", empty=(
+        f"None yet. The views use the published head, {head_title(head.head)} "
+        f"({percent(head.metrics['test_accuracy'])} on test), until you train one here."))
 
 
 def _compare_classifiers(tv, heads: list, active: str | None) -> None:

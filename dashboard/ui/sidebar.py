@@ -204,8 +204,11 @@ def _uploaded_zip() -> tuple[str, str] | None:
                          "another one.", icon=":material/error:")
         return None
     if done is None or done[0] != upload.file_id:
-        with st.sidebar.status(f"Unpacking {upload.name}…"):
+        with st.sidebar.status(f"Unpacking {upload.name}…") as unpacking:
             folder = datasets.extract_uploaded_zip(upload, replaces=done is not None)
+            # the label stays on the page until the next full run, which may be minutes
+            # away while the new dataset embeds: it must not say "Unpacking…" meanwhile
+            unpacking.update(label=f"Unpacked {upload.name}", state="complete")
         done = (upload.file_id, folder, upload.name)
         state.put(state.EXTRACTED_ZIP, done)
     return done[1], Path(upload.name).stem

@@ -20,7 +20,7 @@ from dashboard.services import heads, quality
 from dashboard.services.analysis import class_counts, knn as knn_graph
 from dashboard.services.workspace import Workspace
 from dashboard.state import results
-from dashboard.ui import components, figures
+from dashboard.ui import click_guard, components, figures
 from dashboard.ui.progress import REPORT, progress_panel
 
 PER_PAGE = 8
@@ -73,7 +73,9 @@ def _explain_and_offer(ws: Workspace) -> None:
         f"where no class is claimed. To get such out-of-fold predictions, the head **{title}** "
         f"is trained {folds} times, each time holding out 1/{folds} of the data.")
     if st.button(f"Check data quality ({folds}-fold cross-fitted {title})",
-                 type="primary", icon=":material/search:", key="find_issues"):
+                 type="primary", icon=":material/search:", key="find_issues",
+                 **click_guard.remember("find_issues", ws)) and not click_guard.refused(
+                     "find_issues", ws):
         with progress_panel(f"Cross-fitting the head {title}…") as panel:
             trained = train_head(tv=ws.tv, head=head, progress=panel, cross_fit_folds=folds)
         results.store_crossfit_head(ws.tv.key, trained)

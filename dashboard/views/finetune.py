@@ -17,7 +17,7 @@ from dashboard.services import finetune, heads
 from dashboard.services.analysis import separability
 from dashboard.services.workspace import Workspace
 from dashboard.state import results, session
-from dashboard.ui import components, training
+from dashboard.ui import click_guard, components, training
 from dashboard.ui.param_widgets import param_widgets
 from dashboard.ui.progress import REPORT, computing_area, progress_panel, redraw_if_replaced
 
@@ -47,7 +47,7 @@ def render(ws: Workspace) -> None:
             st.warning("Training cancelled. " + ("The previous head is kept."
                        if ws.head is not None else "No head was stored."),
                        icon=":material/stop_circle:")
-        if submitted:
+        if submitted and not click_guard.refused("finetune", ws):
             with computing_area("Fine-tuning"):  # alone in the view's frame (ui.progress)
                 _fine_tune(ws, params)
             redraw_if_replaced()
@@ -68,7 +68,8 @@ def _settings(ws: Workspace) -> tuple[dict, bool]:
         params = param_widgets(HEAD, {k: defaults[k] for k in WIDGETS}, helps=HELP,
                                specs=FineTuneConfig.parameter_specs())
         submitted = st.form_submit_button("Start fine-tuning", type="primary",
-                                          icon=":material/play_arrow:")
+                                          icon=":material/play_arrow:",
+                                          **click_guard.remember("finetune", ws))
     if not submitted:
         _estimate(ws, params)
     return params, submitted

@@ -222,7 +222,8 @@ def _on_select(tv_key: str, display: np.ndarray | None = None) -> None:
     else:
         points = chart.get("points", [])
         indices = [index for point in points if (index := _sample_index(point)) is not None]
-    selection.set_selection(tv_key, indices, region=region)
+    drawn = "lasso" if lassos else "box" if boxes else None
+    selection.set_selection(tv_key, indices, region=region, drawn=drawn)
     if len(indices) == 1:
         selection.choose_image(tv_key, indices[0])
     else:  # a new selection starts with its first image's neighbours
@@ -309,6 +310,11 @@ def _sample_index(point: dict) -> int | None:
 def _selection_panel(ws: Workspace) -> None:
     tv = ws.tv
     selected = selection.selection(tv.key)
+    if len(selected) == 0 and (shape := selection.empty_shape(tv.key)) is not None:
+        st.warning(f"The {shape} you drew holds no points, so nothing is selected. Draw it "
+                   "over the dots (on a density map, over the coloured cells), or scroll to "
+                   "zoom in first.", icon=":material/select:")
+        return
     if len(selected) == 0:
         st.info("Select points on the plot (drag a box, or pick the lasso) to see their images "
                 "here.", icon=":material/select:")
@@ -335,7 +341,7 @@ def _selection_panel(ws: Workspace) -> None:
     with gallery:
         components.paginated_grid(ws.dataset, selected, lambda i: _caption(ws, i),
                                   key="selection_gallery", per_page=40, pick=tv.key,
-                                  per_row=7, inspect_view=pages.INSPECT)
+                                  per_row=6, inspect_view=pages.INSPECT)
     _neighbours_panel(ws, selected)
 
 

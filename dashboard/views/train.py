@@ -26,7 +26,7 @@ from dashboard.services.analysis import separability
 from dashboard.services.workspace import Workspace
 from dashboard.state import results, session
 from dashboard.state.results import HeadRecord
-from dashboard.ui import head_history, training
+from dashboard.ui import click_guard, head_history, training
 from dashboard.ui.param_widgets import param_widgets
 from dashboard.ui.progress import REPORT, computing_area, progress_panel, redraw_if_replaced
 
@@ -41,13 +41,13 @@ def render(ws: Workspace) -> None:
                                 required=True, persist_state="session") or DEFAULT_HEAD
     st.caption(describe_head(head))
     # 1. settings
-    params, folds, submitted = _head_settings(head)
+    params, folds, submitted = _head_settings(head, ws)
     if session.was_cancelled():
         st.warning("Training cancelled. " + ("The previous head is kept."
                    if ws.head is not None else "No head was stored."),
                    icon=":material/stop_circle:")
     # 2. training
-    if submitted:
+    if submitted and not click_guard.refused("train", ws):
         with computing_area("Training"):  # alone in the view's frame (see ui.progress)
             _train(ws, head, params, folds)
         redraw_if_replaced()
@@ -55,14 +55,16 @@ def render(ws: Workspace) -> None:
     # 3. the heads so far, the active one highlighted; two side by side
     kept = heads.heads_on(ws.tv.key)
     record = ws.head  # resolves the active head (the link's, else the best)
+    published = ws.bundle is not None and record is not None and record.head is ws.bundle.head
+    unlisted = record if published else None  # in use until the visitor trains a head
     head_history.head_history(kept, None if record is None else record.key,
-                              head_history.class_heads(ws.tv))
+                              head_history.class_heads(ws.tv, unlisted=unlisted))
     # 4. the result
     if ws.head is not None:
         _results(ws, ws.head)
 
 
-def _head_settings(head: str) -> tuple[dict, int, bool]:
+def _head_settings(head: str, ws: Workspace) -> tuple[dict, int, bool]:
     with st.form("train_form", border=False):
         params = param_widgets(head, default_head_params(head), specs=parameter_specs(head))
         with st.expander("Cross-fitting (for data quality)"):
@@ -71,7 +73,8 @@ def _head_settings(head: str) -> tuple[dict, int, bool]:
                 persist_state="session",
                 help="With k ≥ 2 folds the train samples' probabilities are out-of-fold, so "
                      "“Data quality” can trust them. Costs k extra fits; 0 = off.")
-        submitted = st.form_submit_button("Train", type="primary", icon=":material/play_arrow:")
+        submitted = st.form_submit_button("Train", type="primary", icon=":material/play_arrow:",
+                                          **click_guard.remember("train", ws))
     return params, int(folds), submitted
 
 
@@ -170,10 +173,11 @@ def _render_regression(ws: Workspace) -> None:
                "only (its trainer and evaluation are built around softmax and accuracy).")
     with st.form("regression_form", border=False):
         params = param_widgets(head, default_head_params(head), specs=parameter_specs(head))
-        submitted = st.form_submit_button("Train", type="primary", icon=":material/play_arrow:")
+        submitted = st.form_submit_button("Train", type="primary", icon=":material/play_arrow:",
+                                          **click_guard.remember("train", ws))
     if session.was_cancelled():
         st.warning("Training cancelled. The previous head is kept.", icon=":material/stop_circle:")
-    if submitted:
+    if submitted and not click_guard.refused("train", ws):
         with computing_area("Training"):
             _train_regression(ws, head, params)
         redraw_if_replaced()
