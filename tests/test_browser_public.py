@@ -1,7 +1,8 @@
 """The public demo in a real browser: `streamlit run dashboard/app.py` with
 TRANSFER_LENS_PUBLIC=1 on the committed bundle (demo/fashion_mnist_10k) opens to a drawn
-projection within seconds, and a box selection fills the gallery from the bundle's
-thumbnails. The measured time goes to test-artifacts/public_open_seconds.txt."""
+projection, and a box selection fills the gallery from the bundle's thumbnails. The time to
+the first drawn projection goes to test-artifacts/public_open_seconds.txt; the figure that
+counts is the public-load benchmark's (`open_s`, on a quiet machine): tests assert no time."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from tests.support.browser import ARTIFACTS, chromium_page, idle, main_text, sel
 from tests.support.streamlit_server import streamlit_server
 
 pytestmark = pytest.mark.browser
-OPEN_LIMIT_S = 10.0
 # the first trace of the plot with its points laid out (plotly's data and a WebGL canvas)
 DRAWN_JS = """() => {
   const plot = document.querySelector('.js-plotly-plot');
@@ -61,4 +61,3 @@ def test_public_demo_opens_to_a_drawn_projection(public_server) -> None:
             "() => document.querySelectorAll(\"[data-testid='stImage'] img\").length >= "
             f"{min(count, 40) + 9}")
         shot(page, "public_2_selection")
-        assert seconds < OPEN_LIMIT_S, f"the projection took {seconds:.1f} s to draw"

@@ -8,7 +8,6 @@ import io
 import json
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 
@@ -62,16 +61,13 @@ def test_a_tiny_zip_with_millions_of_rows_is_refused_from_the_footer(public, tmp
         assert opened.getinfo("flowers/targets.parquet").compress_size < 2_000
     root = extract_zip_dataset(zip_path_or_fileobj=archive,
                                dest_dir=uploads_root(cache_root()) / "session-rows")
-    started = time.perf_counter()
     with pytest.raises(DatasetError) as caught:
         load_dataset(name=str(root))
-    seconds = time.perf_counter() - started
     message = str(caught.value)
     limit = 8 + TARGETS_ROW_SLACK  # 8 images in the folder, plus the slack
     assert message.startswith(f"targets.parquet has 4,000,000 rows, over the limit of {limit:,}")
     assert "the dataset has 8 images" in message
     assert str(cache_root()) not in message and "public_uploads" not in message
-    assert seconds < 5  # footer only (measured ~0.05 s); generous for a loaded machine
 
 
 def test_the_refusal_reads_only_the_footer(tmp_path, huge_parquet):
