@@ -18,18 +18,16 @@ from tests.support.apptest import (all_captions, assert_clean, metric, show,  # 
 pytestmark = pytest.mark.slow  # the whole app (AppTest)
 
 
-def test_without_a_head_it_points_to_training(app: AppTest) -> None:
+def test_error_slices_view(app: AppTest, tiny_backbone, monkeypatch) -> None:
+    from core.base import public
+    from core.base.errors import TransferLensError
+    from dashboard.state.selection import Selection
+
+    # no head yet: say so, with a button to the Train view
     show_path(app, "slices")
     assert "Train a head first: error slices needs a classifier" in texts(app)
     app.button(key="goto_train_slices").click().run()
     assert shown(app) == "Train a head"
-
-
-def test_slices_selection_maps_and_public_bounds(app: AppTest, tiny_backbone,
-                                                 monkeypatch) -> None:
-    from core.base import public
-    from core.base.errors import TransferLensError
-    from dashboard.state.selection import Selection
 
     show(app, "Data quality")
     app.button(key="find_issues").click().run()  # a 5-fold cross-fitted logreg, made active

@@ -57,7 +57,7 @@ def render(ws: Workspace) -> None:
                    "predicts it, else → the predicted class. Failing images nearest the "
                    "group's centre first.")
         cam_overlays.gallery(ws, head, slices.gallery_order(item, head, ws.tv.labels), caption,
-                             key="slice_gallery", per_page=24, pick=ws.tv.key, per_row=8,
+                             key="slice_gallery", per_page=24, size=112, pick=ws.tv.key, per_row=6,
                              inspect_view=pages.INSPECT)
         components.neighbours_panel(ws, item.members, key="slice_neighbours",
                                     inspect_view=pages.INSPECT)
@@ -103,10 +103,10 @@ def _slice_list(result) -> None:
     st.dataframe(table, hide_index=True, key="slice_table", column_config={
         "slice": st.column_config.TextColumn("Slice", width="small"),
         "images": st.column_config.NumberColumn("Images", width="small"),
-        "wrong": st.column_config.ProgressColumn("Wrong in the slice", format="percent",
-                                                 min_value=0, max_value=1, width="small"),
+        "wrong": st.column_config.ProgressColumn("Wrong in it", format="percent",
+                                                 min_value=0, max_value=1, width="medium"),
         "rest": st.column_config.ProgressColumn("Wrong elsewhere", format="percent",
-                                                min_value=0, max_value=1, width="small"),
+                                                min_value=0, max_value=1, width="medium"),
         "mistakes": st.column_config.TextColumn("Top mistakes (given → predicted)"),
         "description": st.column_config.TextColumn("Description", width="large")})
 
@@ -184,7 +184,7 @@ def _details(ws: Workspace, head, item, label: str, overall: float) -> None:
     st.markdown(f"**{label.capitalize()}** · {item.size:,} images, {item.errors:,} wrong")
     accuracy, rest = st.columns(2)
     accuracy.metric("Accuracy in it", f"{item.accuracy:.1%}", border=True,
-                    delta=f"{item.accuracy - item.rest_accuracy:+.1%} vs the rest",
+                    delta=f"{100 * (item.accuracy - item.rest_accuracy):+.1f} pts",
                     delta_color="normal")
     rest.metric("Accuracy elsewhere", f"{item.rest_accuracy:.1%}", border=True)
     st.markdown(item.description)
@@ -196,7 +196,7 @@ def _details(ws: Workspace, head, item, label: str, overall: float) -> None:
     st.caption(f"Scan score {item.score:.1f} (p {p_value}); overall error rate {overall:.1%}"
                + (f"; {share:.0%} {split}" if split in SPLIT_NAMES and share else "") + ".")
     buttons = st.columns(2)
-    buttons[0].button("Show in Projections", icon=":material/scatter_plot:", key="slice_to_map",
+    buttons[0].button("In Projections", icon=":material/scatter_plot:", key="slice_to_map",
                       on_click=_to_projections, args=(ws.tv.key, item.members),
                       help="Select these images on the Projections view's map (its gallery, "
                            "class mix and neighbours).")
