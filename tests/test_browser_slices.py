@@ -47,11 +47,14 @@ def test_error_slices_in_chromium(tmp_path) -> None:
         # back to the top slice: its images with their class activation maps
         page.get_by_role("radio", name="Slice #1", exact=True).click()
         idle(page)
-        wait_for_text(page, r"Slice #1: \d+ images")
+        size = int(wait_for_text(page, r"Slice #1: (\d+) images").group(1))
         page.get_by_text("Class activation maps", exact=True).first.click()
-        idle(page)
         wait_for_text(page, "Maps of the predicted class")
-        assert page.locator("[data-testid='stImage'] img").count() >= 1
+        # one page of the gallery (24), once its maps are computed
+        page.wait_for_function(
+            "n => Array.from(document.querySelectorAll(\"[data-testid='stImage'] img\"))"
+            ".filter(img => img.complete && img.naturalWidth).length >= n", arg=min(size, 24))
+        idle(page)
         heat = page.evaluate(_REDDEST_PIXEL)  # blended maps colour the grey digits
         assert heat > 60, heat
         shot(page, "slices_3_cam_gallery")
