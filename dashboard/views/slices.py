@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core.base.errors import ResourceLimitError
 from core.base.splits import SPLIT_NAMES
 from dashboard import pages, state
 from dashboard.services import slices
@@ -18,7 +19,7 @@ from dashboard.services.analysis import projection as project
 from dashboard.services.memo import remembered
 from dashboard.services.workspace import Workspace
 from dashboard.state import selection
-from dashboard.ui import cam_overlays, components, figures, slice_figures
+from dashboard.ui import cam_overlays, components, figures, map_figures, slice_figures
 from dashboard.ui.components import METHOD_LABELS
 from dashboard.ui.progress import REPORT
 
@@ -33,17 +34,17 @@ def render(ws: Workspace) -> None:
         return
     head = _pick_head(ws)
     rows = slices.evaluated_rows(ws, head)
-    result = slices.error_slices(ws, head, report=REPORT)
     wrong = head.predictions != ws.tv.labels
-    st.caption(_evaluated_note(ws, head, rows, result.overall_error_rate))
-    _slice_list(result)
-    focus = _focus(result, ws)
-    item, label = _focused(ws, head, result, focus)
+    overall = float(wrong[rows].mean()) if len(rows) else 0.0
+    st.caption(_evaluated_note(ws, head, rows, overall))
+    found = _slice_list(ws, head)
+    focus = _focus(found, ws)
+    item, label = _focused(ws, head, found, focus)
     left, right = st.columns([3, 2])
     with left:
         _map(ws, rows, wrong, item, label)
     with right:
-        _details(ws, head, item, label, result.overall_error_rate)
+        _details(ws, head, item, label, overall)
     if item is not None:
         st.subheader(f"{label.capitalize()}: {item.size:,} images")
         names = ws.class_names
@@ -85,12 +86,20 @@ def _evaluated_note(ws: Workspace, head, rows: np.ndarray, overall: float) -> st
             "(docs/slices.md).")
 
 
-def _slice_list(result) -> None:
+def _slice_list(ws: Workspace, head) -> list:
+    """The slices as a table (core's ErrorSlice list, best first); [] when none or too many
+    images to search (core's bound, said in a warning: a map selection is still scored)."""
+    try:
+        result = slices.error_slices(ws, head, report=REPORT)
+    except ResourceLimitError as error:
+        st.warning(f"{error}. In the app: fewer “Images to embed” in the sidebar. A selection "
+                   "on the map is still scored.", icon=":material/block:")
+        return []
     if not len(result):
         st.success(f"No error slices: none of the {result.candidates:,} candidate groups errs "
                    "significantly more than the rest. Select points on the map to score a "
                    "group of your own.", icon=":material/check_circle:")
-        return
+        return []
     st.markdown(f"**{len(result)} error slice{'s' if len(result) != 1 else ''}** among "
                 f"{result.candidates:,} candidate groups")
     table = pd.DataFrame({
@@ -109,15 +118,16 @@ def _slice_list(result) -> None:
                                                 min_value=0, max_value=1, width="medium"),
         "mistakes": st.column_config.TextColumn("Top mistakes (given → predicted)"),
         "description": st.column_config.TextColumn("Description", width="large")})
+    return result.slices
 
 
 def _pairs(pairs: list[dict]) -> str:
     return ", ".join(f"{p['given']} → {p['predicted']} ×{p['count']}" for p in pairs)
 
 
-def _focus(result, ws: Workspace) -> str | None:
+def _focus(found: list, ws: Workspace) -> str | None:
     """What the map and the gallery show: a slice's rank, or the map's selection."""
-    options = [str(s.rank) for s in result.slices]
+    options = [str(s.rank) for s in found]
     if len(selection.selection(ws.tv.key)):
         options.append(SELECTED)
     if not options:
@@ -131,31 +141,37 @@ def _focus(result, ws: Workspace) -> str | None:
              "lasso on the map to score any group the same way.")
 
 
-def _focused(ws: Workspace, head, result, focus: str | None):
+def _focused(ws: Workspace, head, found: list, focus: str | None):
     """(ErrorSlice or None, its name) of the focus."""
     if focus == SELECTED:
         picked = selection.selection(ws.tv.key)
         return slices.score_selection(ws, head, picked, report=REPORT), "your selection"
     if focus is None:
         return None, ""
-    return result.slices[int(focus) - 1], f"slice #{focus}"
+    return found[int(focus) - 1], f"slice #{focus}"
 
 
 def _map(ws: Workspace, rows: np.ndarray, wrong: np.ndarray, item, label: str) -> None:
     method, _, params = selection.projection_choice()  # as the Projections view shows it
     coords = project(ws.tv, method=method, dims=2, params=params, report=REPORT)
     members = np.zeros(0, np.int64) if item is None else item.members
-    digest = hashlib.sha1(wrong.tobytes() + members.tobytes()).hexdigest()
+    drawn = rows
+    if len(rows) > map_figures.POINTS_UP_TO:  # the slice's own points are drawn in any case
+        drawn = np.sort(np.random.default_rng(0).choice(rows, map_figures.POINTS_UP_TO,
+                                                        replace=False))
+    digest = hashlib.sha1(wrong.tobytes() + drawn.tobytes() + members.tobytes()).hexdigest()
     figure = remembered(
         ("slice_map", coords.key, digest, label),
         lambda: figures.PrerenderedFigure(slice_figures.slice_map(
-            coords=np.asarray(coords.coords), evaluated=rows, wrong=wrong, highlight=members,
+            coords=np.asarray(coords.coords), evaluated=drawn, wrong=wrong, highlight=members,
             label=label or "slice")))
     st.plotly_chart(figure, key=state.SLICE_CHART, on_select=partial(_on_select, ws.tv.key),
                     selection_mode=("points", "box", "lasso"),
                     config={"scrollZoom": True, "displaylogo": False})
+    sample = (f", a seeded sample of {len(drawn):,} drawn (a box scores the drawn ones)"
+              if len(drawn) < len(rows) else "")
     st.caption(f"{METHOD_LABELS.get(method, method)} of the {len(rows):,} evaluated images "
-               "(the Projections view's method). Drag a box or lasso to score a group.")
+               f"(the Projections view's method){sample}. Drag a box or lasso to score a group.")
 
 
 def _on_select(tv_key: str) -> None:
