@@ -41,13 +41,14 @@ TRAIN = View("Train a head", ":material/model_training:", "train", "train")
 FINETUNE = View("Fine-tune", ":material/tune:", "finetune", "finetune")
 CONFUSION = View("Confusion", ":material/grid_on:", "confusion", "confusion")
 FAILURES = View("Failures", ":material/report:", "failures", "failures")
+SLICES = View("Error slices", ":material/troubleshoot:", "slices", "slices")
 DATA_QUALITY = View("Data quality", ":material/fact_check:", "data_quality", "quality")
 INSPECT = View("Inspect", ":material/image_search:", "inspect", "inspect")
 EXPORT = View("Export", ":material/download:", "export", "export")
 REGRESSION = View("Regression", ":material/straighten:", "regression", "regression",
                   needs_target=True)
-VIEWS: tuple[View, ...] = (PROJECTIONS, TRAIN, FINETUNE, CONFUSION, FAILURES, DATA_QUALITY,
-                           INSPECT, EXPORT, REGRESSION)
+VIEWS: tuple[View, ...] = (PROJECTIONS, TRAIN, FINETUNE, CONFUSION, FAILURES, SLICES,
+                           DATA_QUALITY, INSPECT, EXPORT, REGRESSION)
 BY_TITLE = {view.title: view for view in VIEWS}
 # old URLs that still open a view (links shared before it was renamed)
 OLD_URLS = {"label-issues": DATA_QUALITY}

@@ -452,3 +452,40 @@ def _from_entry(entry) -> ErrorSlices:
     return ErrorSlices(slices=slices, evaluated=np.asarray(entry["evaluated"]),
                        overall_error_rate=saved["overall_error_rate"],
                        candidates=saved["candidates"], settings=saved["settings"])
+
+
+# --- a group picked by hand ---
+
+
+def score_selection(*, tv: TransferValues, probabilities: np.ndarray,
+                    members: Sequence[int], evaluated: Optional[np.ndarray] = None,
+                    image_stats: Optional[dict[str, np.ndarray]] = None,
+                    gallery: int = SliceConfig.gallery) -> ErrorSlice:
+    """Any group of rows (a selection on the map) described and scored as a slice would be
+    (rank 0): only its `evaluated` (out-of-sample) rows count, against the other evaluated
+    rows; the p-value is for this one group (no search, so no correction)."""
+    from scipy.stats import chi2
+
+    probabilities = np.asarray(probabilities, dtype=np.float32)
+    rows = np.arange(tv.n) if evaluated is None else np.unique(np.asarray(evaluated, np.int64))
+    chosen = np.unique(np.asarray(members, dtype=np.int64))
+    if len(chosen) and (chosen[0] < 0 or chosen[-1] >= tv.n):
+        raise ValueError(f"selected rows must lie in 0..{tv.n - 1}")
+    local = np.flatnonzero(np.isin(rows, chosen))
+    if len(local) == 0 or len(local) == len(rows):
+        raise ValueError(f"a selection needs at least one of the {len(rows):,} evaluated "
+                         f"(out-of-sample) images inside it and one outside, got "
+                         f"{len(local):,} inside")
+    labels = np.asarray(tv.labels, np.int64)
+    predicted = probabilities.argmax(axis=1)
+    wrong = (predicted != labels)[rows].astype(np.float64)
+    n_err = int(wrong[local].sum())
+    rest_rate = float((wrong.sum() - n_err) / (len(rows) - len(local)))
+    score = float(_scan_statistic(np.asarray([len(local)]), np.asarray([float(n_err)]),
+                                  float(wrong.mean()))[0])
+    stats = {name: np.asarray(v, np.float32) for name, v in (image_stats or {}).items()}
+    return _describe(rank=0, local=local, members=rows[local], n_err=n_err,
+                     rest_rate=rest_rate, score=score, p_value=float(chi2.sf(2 * score, df=1)),
+                     space=np.zeros((len(rows), 1)), rows=rows, wrong=wrong, tv=tv,
+                     labels=labels, predicted=predicted, probabilities=probabilities,
+                     stats=stats, gallery=int(gallery))

@@ -55,6 +55,8 @@ class PublicPolicy:
     # least recently used first out (core.base.cache_budget); the operator's entries stay.
     max_public_cache_bytes: int = 2_000_000_000
     max_corrections: int = 2_000  # relabelled/excluded/kept samples per visitor and dataset
+    # class activation maps run the backbone once per image shown: one gallery page at a time
+    max_cam_images: int = 48
 
 
 def _flag(name: str) -> bool:
@@ -119,6 +121,21 @@ def check_public_dataset(*, name: str, images: int) -> None:
     refuse_heavy_if_public(f"The dataset {name}", over=over,
                            fix="choose a smaller dataset (e.g. fashion_mnist, or a subset of "
                                "it) or the published bundle")
+
+
+def check_public_cam(*, images: int, image_size: int) -> None:
+    """A public app computes class activation maps for at most `max_cam_images` images at a
+    time, at most `max_image_size` px (each map is a backbone run on the image)."""
+    rules = policy()
+    over = []
+    if images > rules.max_cam_images:
+        over.append(f"{images:,} images at once, over the limit of {rules.max_cam_images}")
+    if image_size > rules.max_image_size:
+        over.append(f"{image_size} px input, over the limit of {rules.max_image_size} px")
+    refuse_heavy_if_public(f"Class activation maps for {images:,} images at {image_size} px",
+                           over=over, fix=f"show at most {rules.max_cam_images} images at a "
+                                          f"time at an input size of at most "
+                                          f"{rules.max_image_size} px")
 
 
 def uploads_root(cache_root: Path) -> Path:

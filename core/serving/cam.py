@@ -28,6 +28,7 @@ import numpy as np
 
 from core.base.cache import ArrayCache
 from core.base.errors import ResourceLimitError, TransferLensError
+from core.base.public import check_public_cam
 from core.base.hashing import hash_array, hash_key
 from core.features.transfer_values import TransferValues
 
@@ -192,6 +193,7 @@ def class_activation_maps(*, dataset, tv: TransferValues, trained, indices: Sequ
     if preprocessing is None:
         raise TransferLensError("class activation maps need backbone transfer values (these "
                                 "are raw pixels or imported arrays)")
+    check_public_cam(images=len(indices), image_size=preprocessing.size)
     weights = linear_weights(trained.model)
     method = "cam" if weights is not None else "grad-cam"
     shapes = [tuple(np.shape(dataset.images.get(int(i)))[:2]) for i in indices]

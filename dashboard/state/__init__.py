@@ -65,6 +65,9 @@ INSPECT_INDEX = "inspect_index"
 REGRESSION_HEAD_TYPE = "regression_head_type"
 REGRESSION_CHART = "regression_chart"  # the predicted-vs-actual scatter
 REGRESSION_CLASS = "regression_class"  # worst residuals: filter by class
+SLICE_HEAD = "slice_head"  # Error slices: the key of the head whose errors are grouped
+SLICE_FOCUS = "slice_focus"  # Error slices: a slice's rank ("1", ...) or "selection"
+SLICE_CHART = "slice_chart"  # Error slices: the map (a box/lasso scores a selection)
 
 
 # --- plain access for widget keys (always one of the constants above) ---

@@ -34,6 +34,8 @@ class Destination(Protocol):
 
     def go_to(self) -> None: ...
 
+# draws the images of a grid: (indices, size=px) → RGB uint8 arrays (default: thumbnails)
+Tiles = Callable[..., list]
 THUMB = 96  # px: thumbnails are upscaled (nearest-neighbour) to this size by core
 # display names of core's projection methods (core.analysis.projections.METHODS)
 METHOD_LABELS = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
@@ -108,8 +110,10 @@ def thumbnails(dataset, indices: Sequence[int], *, size: int = THUMB) -> list[np
 
 def image_grid(dataset, indices: Sequence[int], captions: Sequence[str], *,
                size: int = THUMB, pick: str | None = None, key: str = "grid",
-               per_row: int | None = None, inspect_view: Destination | None = None) -> None:
-    """A wrapping grid of thumbnails with a caption under each.
+               per_row: int | None = None, inspect_view: Destination | None = None,
+               tiles: Tiles | None = None) -> None:
+    """A wrapping grid of thumbnails with a caption under each (`tiles`: draws the images
+    instead, e.g. with class activation maps blended in).
 
     With `pick` (the transfer-values key the indices belong to) every thumbnail gets two
     small buttons: its nearest neighbours (selection.choose_image; the view shows them) and
@@ -118,7 +122,7 @@ def image_grid(dataset, indices: Sequence[int], captions: Sequence[str], *,
     """
     if len(indices) == 0:
         return
-    images = thumbnails(dataset, indices, size=size)
+    images = (tiles or partial(thumbnails, dataset))(indices, size=size)
     if pick is None:
         # PNG, not the default JPEG: upscaled pixels must stay crisp
         st.image(images, caption=list(captions), width=size, output_format="PNG")
@@ -147,8 +151,10 @@ def image_grid(dataset, indices: Sequence[int], captions: Sequence[str], *,
 def paginated_grid(dataset, indices: Sequence[int] | np.ndarray,
                    caption: Callable[[int], str], *, key: str, per_page: int = 48,
                    size: int = THUMB, pick: str | None = None,
-                   per_row: int | None = None, inspect_view: Destination | None = None) -> None:
-    """A grid of `per_page` thumbnails with page buttons below (only one page is encoded)."""
+                   per_row: int | None = None, inspect_view: Destination | None = None,
+                   tiles: Tiles | None = None) -> None:
+    """A grid of `per_page` thumbnails with page buttons below (only one page is encoded,
+    and only its `tiles` drawn)."""
     indices = np.asarray(indices)
     n_pages = max(1, math.ceil(len(indices) / per_page))
     grid = st.container()
@@ -163,7 +169,7 @@ def paginated_grid(dataset, indices: Sequence[int] | np.ndarray,
         if n_pages > 1:
             st.caption(f"Showing {len(shown)} of {len(indices):,} · page {page} of {n_pages}")
         image_grid(dataset, shown, [caption(int(i)) for i in shown], size=size, pick=pick,
-                   key=key, per_row=per_row, inspect_view=inspect_view)
+                   key=key, per_row=per_row, inspect_view=inspect_view, tiles=tiles)
 
 
 def need_head(what: str, key: str, *, train_view: Destination) -> None:

@@ -8,7 +8,7 @@ from core.heads.evaluation import failure_ranking
 from core.base.splits import split_mask
 from dashboard import pages, state
 from dashboard.services.workspace import Workspace
-from dashboard.ui import components
+from dashboard.ui import cam_overlays, components
 
 SPLITS = ("test", "val")
 
@@ -59,9 +59,8 @@ def render(ws: Workspace) -> None:
                "label errors or look-alike classes.")
     components.neighbours_panel(ws, shown["index"].to_numpy(), key="fail_neighbours",
                                 inspect_view=pages.INSPECT)
-    components.paginated_grid(ws.dataset, shown["index"].to_numpy(), caption,
-                              key="fail_gallery", per_page=40, size=112, pick=tv.key,
-                              inspect_view=pages.INSPECT)
+    cam_overlays.gallery(ws, head, shown["index"].to_numpy(), caption, key="fail_gallery",
+                         per_page=40, size=112, pick=tv.key, inspect_view=pages.INSPECT)
     components.csv_download(
         ws, shown["index"].to_numpy(), what=f"failures_{split}", label="Failures as CSV",
         key="failures_csv", head=head,

@@ -17,7 +17,7 @@ from dashboard.services import heads, images
 from dashboard.services.public import check_inspect_upload, public_policy
 from dashboard.services.workspace import Workspace
 from dashboard.state import selection
-from dashboard.ui import components, figures
+from dashboard.ui import cam_overlays, components, figures
 from dashboard.ui.progress import REPORT
 
 TOP_K = 5
@@ -83,6 +83,7 @@ def _prediction(ws: Workspace, index: int) -> None:
     if ws.tv.splits[index] == SPLIT_CODES["train"]:
         st.caption("This is a training image: the head saw it, so its confidence here is "
                    "optimistic.")
+    cam_overlays.strip(ws, record.head, index, key="inspect")
 
 
 def _target_prediction(ws: Workspace, index: int) -> None:
