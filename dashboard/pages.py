@@ -26,6 +26,7 @@ class View:
     module: str  # dashboard.views.<module>, which has render(ws)
     url_path: str
     needs_target: bool = False  # offered only for datasets with a numeric target
+    section: str = ""  # "" is on the menu's row; a name is a drop-down of that name after it
 
     def render(self, ws) -> None:
         importlib.import_module(f"dashboard.views.{self.module}").render(ws)
@@ -38,7 +39,10 @@ class View:
 
 PROJECTIONS = View("Projections", ":material/scatter_plot:", "projections", "projections")
 TRAIN = View("Train a head", ":material/model_training:", "train", "train")
-FINETUNE = View("Fine-tune", ":material/tune:", "finetune", "finetune")
+# the everyday loop is one click away; the rarer ways to train fold into one drop-down,
+# so the row fits 1,280 px beside the sidebar
+MORE_TRAINING = "Train more"
+FINETUNE = View("Fine-tune", ":material/tune:", "finetune", "finetune", section=MORE_TRAINING)
 CONFUSION = View("Confusion", ":material/grid_on:", "confusion", "confusion")
 FAILURES = View("Failures", ":material/report:", "failures", "failures")
 SLICES = View("Error slices", ":material/troubleshoot:", "slices", "slices")
@@ -46,7 +50,7 @@ DATA_QUALITY = View("Data quality", ":material/fact_check:", "data_quality", "qu
 INSPECT = View("Inspect", ":material/image_search:", "inspect", "inspect")
 EXPORT = View("Export", ":material/download:", "export", "export")
 REGRESSION = View("Regression", ":material/straighten:", "regression", "regression",
-                  needs_target=True)
+                  needs_target=True, section=MORE_TRAINING)
 VIEWS: tuple[View, ...] = (PROJECTIONS, TRAIN, FINETUNE, CONFUSION, FAILURES, SLICES,
                            DATA_QUALITY, INSPECT, EXPORT, REGRESSION)
 BY_TITLE = {view.title: view for view in VIEWS}
@@ -59,6 +63,14 @@ BY_URL = {**{old: view for old, view in OLD_URLS.items()},
 def offered(*, numeric_targets: bool) -> tuple[View, ...]:
     """The views listed for a dataset (with or without a numeric target)."""
     return tuple(view for view in VIEWS if numeric_targets or not view.needs_target)
+
+
+def menu(views: tuple[View, ...]) -> dict[str, list[View]]:
+    """The menu's layout: views on the row ("" first), then one drop-down per section."""
+    sections: dict[str, list[View]] = {"": []}
+    for view in views:
+        sections.setdefault(view.section, []).append(view)
+    return sections
 
 
 def page(view: View, draw: Callable[[View], None] | None = None, *,
@@ -79,12 +91,14 @@ def navigation(draw: Callable[[View], None], *, dataset=None) -> st.Page:
     switches to the view it stands for, or to the first view with a note that says why.
     """
     listed = offered(numeric_targets=bool(dataset is not None and dataset.target_names))
-    pages = [page(view, draw) for view in listed]
+    sections = {name: [page(view, draw) for view in views]
+                for name, views in menu(listed).items()}
     # reachable by URL only: they never draw, they switch (below)
     aliases = {**{view.url_path: view for view in VIEWS if view not in listed},
                **OLD_URLS}
     hidden = [page(view, hidden=True, url_path=path) for path, view in aliases.items()]
-    current = st.navigation([*pages, *hidden], position="top")
+    sections[""].extend(hidden)
+    current = st.navigation(sections, position="top")
     path = current.url_path or VIEWS[0].url_path  # the default page's url_path is ""
     if path in aliases:
         view = aliases[path]

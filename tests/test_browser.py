@@ -43,7 +43,11 @@ def open_view(page, name: str, runs: Path | None = None) -> None:
     view = BY_TITLE[name]
     path = "" if view is VIEWS[0] else view.url_path
     before = len(runs.read_text().splitlines()) if runs is not None else 0
-    page.get_by_role("link", name=name, exact=True).click()
+    if view.section:  # a drop-down: open it, then its link
+        page.locator("[data-testid='stTopNavSection']", has_text=view.section).click()
+        page.locator("[data-testid='stTopNavDropdownLink']:visible", has_text=name).click()
+    else:
+        page.get_by_role("link", name=name, exact=True).click()
     page.wait_for_url(re.compile(rf"^[^?]*/{re.escape(path)}\?(.*&)?ds="), timeout=120_000)
     idle(page)
     if runs is not None:  # the line is written as the run ends: wait for it, then a little
@@ -57,21 +61,36 @@ def open_view(page, name: str, runs: Path | None = None) -> None:
 
 
 def assert_menu_fits(page, *, numeric_targets: bool) -> None:
-    """The menu at the top lists the views this dataset offers, all on one row at 1,280 px
-    (none folded into an overflow menu)."""
-    from dashboard.pages import offered
+    """The menu at the top lists the views this dataset offers: the row's views, then one
+    drop-down per section, all on one row at 1,280 px (none folded into an overflow menu);
+    a drop-down lists its views."""
+    from dashboard.pages import menu, offered
 
+    layout = menu(offered(numeric_targets=numeric_targets))
     page.set_viewport_size({"width": 1280, "height": 800})
     page.wait_for_timeout(800)
-    links = page.locator("[data-testid='stTopNavLink']")
+    links = page.locator("[data-testid='stTopNavLink']:visible")
+    sections = page.locator("[data-testid='stTopNavSection']")
     titles = [text.split("\n")[-1].strip() for text in links.all_inner_texts()]  # after the icon
-    assert titles == [view.title for view in offered(numeric_targets=numeric_targets)], titles
-    boxes = [links.nth(i).bounding_box() for i in range(links.count())]
+    assert titles == [view.title for view in layout[""]], titles
+    assert [text.strip() for text in sections.all_inner_texts()] == \
+        [name for name in layout if name], sections.all_inner_texts()
+    boxes = [item.bounding_box() for item in (*links.all(), *sections.all())]
     assert all(box and box["height"] > 0 and box["x"] + box["width"] <= 1280
                for box in boxes), boxes  # an overflowing link is folded away: no height
     assert len({round(box["y"]) for box in boxes}) == 1, boxes
     name = "targets" if numeric_targets else "classes"
     page.screenshot(path=str(ARTIFACTS / f"menu_1280_{name}.png"))
+    for section, views in layout.items():
+        if section:
+            sections.filter(has_text=section).click()
+            listed = page.locator("[data-testid='stTopNavDropdownLink']:visible")
+            listed.first.wait_for()
+            assert [text.split("\n")[-1].strip() for text in listed.all_inner_texts()] == \
+                [view.title for view in views]
+            page.screenshot(path=str(ARTIFACTS / f"menu_1280_{name}_{section}.png"))
+            sections.filter(has_text=section).click()  # closes it
+            listed.first.wait_for(state="hidden")
     page.set_viewport_size({"width": 1440, "height": 1000})
     page.wait_for_timeout(300)
 
