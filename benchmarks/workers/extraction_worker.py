@@ -5,7 +5,7 @@ Bare = the model's tf.function on ready-made float32 batches (and, for Efficient
 the unfolded port with a BatchNorm layer after every conv: the registry's extractor folds BN
 into the convs). Pipeline = compute_transfer_values on `--runtime`/`--precision` (uint8
 batches, in-graph resize, chunked cache writes to a fresh folder); the model is built (and
-converted, for OpenVINO) before the clock starts, and that set-up time is reported apart.
+converted, for OpenVINO and ONNX Runtime) before the clock starts, and that set-up time is reported apart.
 The pipeline's values go to `--out` so the section compares runtimes on the same images.
 """
 

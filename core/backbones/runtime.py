@@ -1,11 +1,11 @@
 """Which inference runtime runs a backbone's forward pass, and at which precision.
 
-TensorFlow runs every model (and all training); OpenVINO, when installed, runs the same
-converted network faster on Intel CPUs. In float32 OpenVINO's values equal TensorFlow's
-within 1e-4 relative (tests/test_runtime_equality.py, on real images at every registered
-size), so it writes under the same transfer-values cache key; a reduced precision (bf16)
-changes the values and gets its own key. Nothing here imports TensorFlow or OpenVINO.
-ONNX Runtime is not offered: see README "Backbones" (its converter tf2onnx was not adopted).
+TensorFlow runs every model (and all training); OpenVINO and ONNX Runtime, when installed,
+run the same converted network (`core.backbones.converted`), faster on Intel CPUs. In
+float32 their values equal TensorFlow's within 1e-4 relative (tests/test_runtime_equality.py,
+on real images at every registered size), so they write under the same transfer-values
+cache key; a reduced precision changes the values and gets its own key. Nothing here
+imports TensorFlow, OpenVINO or ONNX Runtime.
 """
 
 from __future__ import annotations
@@ -19,22 +19,31 @@ from core.base.params import ParamSpec
 
 TENSORFLOW = "tensorflow"
 OPENVINO = "openvino"
+ONNXRUNTIME = "onnxruntime"
 AUTO = "auto"
 F32 = "f32"
-REDUCED_PRECISIONS = ("bf16",)
 # fastest first among runtimes whose f32 values equal TensorFlow's (issue 31's prototype
 # and benchmark section 1: OpenVINO f32 1.1-1.3x TensorFlow's bare forward pass)
-PREFERENCE = (TENSORFLOW, OPENVINO)  # OpenVINO first once measured faster here (docs/runtimes.md)
-OPENVINO_REQUIREMENT = "openvino>=2025.1,<2027"
+PREFERENCE = (TENSORFLOW, OPENVINO, ONNXRUNTIME)  # reordered once measured here (docs/runtimes.md)
+REQUIREMENTS = {OPENVINO: ("openvino>=2025.1,<2027",),
+                ONNXRUNTIME: ("onnxruntime>=1.20,<2", "tf2onnx>=1.17,<1.18")}
+# the one runtime that runs each reduced precision (so its cache key is known up front)
+PRECISION_RUNTIME = {"bf16": OPENVINO}
+REDUCED_PRECISIONS = tuple(PRECISION_RUNTIME)
+# how a runtime is named in a line the user reads
+DISPLAY_NAMES = {TENSORFLOW: "TensorFlow", OPENVINO: "OpenVINO", ONNXRUNTIME: "ONNX Runtime"}
+# the modules a runtime needs: the runtime, and for ONNX Runtime the converter Keras drives
+MODULES = {TENSORFLOW: ("tensorflow",), OPENVINO: ("openvino",),
+           ONNXRUNTIME: ("onnxruntime", "tf2onnx")}
 
 # the one declaration of each knob: choices (its bounds), default and help
 RUNTIME_SPECS: dict[str, ParamSpec] = {
-    "runtime": ParamSpec("choice", choices=(AUTO, TENSORFLOW, OPENVINO),
+    "runtime": ParamSpec("choice", choices=(AUTO, TENSORFLOW, OPENVINO, ONNXRUNTIME),
                          help="what runs the backbone's forward pass: auto (the first installed "
                               "of PREFERENCE, runtimes whose float32 values equal "
                               "TensorFlow's; OpenVINO for reduced precision), "
-                              "tensorflow, or openvino (falls back to tensorflow with a note "
-                              "when it is missing or cannot convert the model)"),
+                              "tensorflow, openvino or onnxruntime (falls back to tensorflow "
+                              "with a note when it is missing or cannot convert the model)"),
     "precision": ParamSpec("choice", choices=(F32, *REDUCED_PRECISIONS),
                            help="f32: values equal TensorFlow's (the same cache entry); bf16: "
                                 "OpenVINO in bfloat16, faster where the CPU has bf16 units, "
@@ -74,33 +83,34 @@ class RuntimeChoice:
 
 def installed(runtime: str) -> bool:
     """Whether the runtime's package can be imported here (without importing it)."""
-    module = {TENSORFLOW: "tensorflow", OPENVINO: "openvino"}[runtime]
     try:
-        return importlib.util.find_spec(module) is not None
+        return all(importlib.util.find_spec(module) is not None for module in MODULES[runtime])
     except (ImportError, ValueError):
         return False
 
 
+def requirement(runtime: str) -> str:
+    """The pip command that installs a runtime."""
+    return "pip install " + " ".join(f"'{r}'" for r in REQUIREMENTS[runtime])
+
+
 def resolve_runtime(*, runtime: str = AUTO, precision: str = F32) -> RuntimeChoice:
     """The runtime and precision to use: `auto` is the first installed of `PREFERENCE` (for
-    reduced precision, OpenVINO); a runtime that is not installed falls back to TensorFlow
-    f32 with a note. Reduced precision needs OpenVINO (TensorFlow's CPU kernels have none
-    worth using)."""
+    a reduced precision, the runtime that runs it, `PRECISION_RUNTIME`); a runtime that is
+    not installed falls back to TensorFlow f32 with a note. TensorFlow runs f32 only (its
+    CPU kernels have no reduced precision worth using)."""
     runtime = RUNTIME_SPECS["runtime"].check("runtime", runtime)
     precision = RUNTIME_SPECS["precision"].check("precision", precision)
-    if runtime == TENSORFLOW and precision != F32:
-        raise ParameterError(f"precision {precision} needs --runtime openvino (or auto); "
-                             f"TensorFlow runs f32 only")
-    if runtime == AUTO and precision != F32:  # only OpenVINO runs reduced precision
-        if installed(OPENVINO):
-            return RuntimeChoice(OPENVINO, precision)
-        return RuntimeChoice().fallback(
-            f"precision {precision} needs OpenVINO, which is not installed "
-            f"(`pip install '{OPENVINO_REQUIREMENT}'`)")
-    if runtime == AUTO:
-        return RuntimeChoice(next(name for name in PREFERENCE if installed(name)), precision)
-    if runtime == OPENVINO and not installed(OPENVINO):
-        return RuntimeChoice().fallback(
-            f"OpenVINO is not installed (`pip install '{OPENVINO_REQUIREMENT}'`)")
+    if precision != F32:
+        needed = PRECISION_RUNTIME[precision]
+        if runtime not in (AUTO, needed):
+            raise ParameterError(f"precision {precision} needs --runtime {needed} (or auto); "
+                                 f"{DISPLAY_NAMES[runtime]} does not run it here")
+        runtime = needed
+    elif runtime == AUTO:
+        runtime = next(name for name in PREFERENCE if installed(name))
+    if not installed(runtime):
+        name = DISPLAY_NAMES[runtime]
+        what = f"precision {precision} needs {name}, which is" if precision != F32 else f"{name} is"
+        return RuntimeChoice().fallback(f"{what} not installed (`{requirement(runtime)}`)")
     return RuntimeChoice(runtime, precision)
-

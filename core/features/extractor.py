@@ -6,9 +6,9 @@ batches, so memory stays at the dataset's uint8 size. Folder images differ in si
 thread pool decodes and preprocesses them one by one (the same TensorFlow function) while
 the model runs the previous batch. The forward pass runs on the chosen runtime
 (`core.backbones.runtime`): TensorFlow (fused with the preprocessing in one graph), or
-OpenVINO on the preprocessed batches, several in flight at once. OpenVINO's own conversion
-of the preprocessing differs from TensorFlow's by up to 0.5 grey levels, so it stays in
-TensorFlow.
+OpenVINO or ONNX Runtime on the preprocessed batches, the next batch prepared while one runs.
+OpenVINO's own conversion of the preprocessing differs from TensorFlow's by up to 0.5 grey
+levels, so it stays in TensorFlow.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from core.backbones.registry import BackboneSpec
-from core.backbones.runtime import OPENVINO, RuntimeChoice
+from core.backbones.runtime import TENSORFLOW, RuntimeChoice
 from core.base.errors import BackboneUnavailableError
 from core.datasets.base import ImageDataset, ImageStore
 from core.features.preprocessing import Preprocessing, preprocess_batch, preprocess_image
@@ -29,7 +29,7 @@ from core.features.preprocessing import Preprocessing, preprocess_batch, preproc
 
 class FeatureExtractor:
     """A backbone at one input size, compiled once per process: a Keras `model` run by
-    TensorFlow, or `forward` (an `OpenVinoForward`) when another runtime runs it.
+    TensorFlow, or `forward` (`core.backbones.converted`) when another runtime runs it.
     `runtime` says which runtime and precision run (after any fallback)."""
 
     def __init__(self, *, model=None, image_size: int, forward=None,
@@ -159,22 +159,22 @@ def _cached_extractor(backbone: str, image_size: int, runtime: RuntimeChoice,
 def build_extractor(*, spec: BackboneSpec, image_size: int, runtime: RuntimeChoice,
                     cache_dir: str | Path | None = None, threads: int | None = None
                     ) -> FeatureExtractor:
-    """The backbone on `runtime`. When OpenVINO cannot convert or compile it, f32 falls back
+    """The backbone on `runtime`. When another runtime cannot convert or run it, f32 falls back
     to TensorFlow (the same values) with a note in `extractor.runtime`; a reduced precision
     cannot (its values would land under the wrong key), so that is an error naming the cause."""
-    if runtime.runtime == OPENVINO:
-        try:
-            from core.backbones.openvino_runtime import backbone_forward
+    if runtime.runtime != TENSORFLOW:
+        from core.backbones.converted import backbone_fields, converted_forward, could_not_run
 
-            forward = backbone_forward(spec=spec, image_size=image_size,
-                                       precision=runtime.precision, threads=threads,
-                                       cache_dir=cache_dir)
+        try:
+            forward = converted_forward(
+                runtime=runtime.runtime, fields=backbone_fields(spec, image_size),
+                build=lambda: spec.build(input_size=image_size), image_size=image_size,
+                precision=runtime.precision, threads=threads, cache_dir=cache_dir)
             return FeatureExtractor(image_size=image_size, forward=forward, runtime=runtime)
         except BackboneUnavailableError:
             raise  # missing weights: TensorFlow would fail the same way
         except Exception as error:  # noqa: BLE001 — any converter failure means: fall back
-            reason = (f"OpenVINO could not run {spec.name} at {image_size} px "
-                      f"({type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''})")
+            reason = could_not_run(runtime.runtime, f"{spec.name} at {image_size} px", error)
             if runtime.precision != "f32":
                 raise BackboneUnavailableError(
                     f"{reason}. Fix: use --precision f32 (TensorFlow's values) or "

@@ -89,13 +89,14 @@ def cache_key_fields(*, dataset: ImageDataset, spec: BackboneSpec, image_size: i
 def transfer_values_key(*, dataset: ImageDataset, backbone: str = DEFAULT_BACKBONE,
                         image_size: int | None = None, dtype: str = "float32",
                         precision: str = RUNTIME_DEFAULTS["precision"]) -> str:
-    """The key `compute_transfer_values` uses (at a reduced precision: OpenVINO's)."""
-    from core.backbones.runtime import OPENVINO
+    """The key `compute_transfer_values` uses (at a reduced precision: its runtime's)."""
+    from core.backbones.runtime import PRECISION_RUNTIME, TENSORFLOW
 
     spec = get_backbone(backbone)
     size = image_size or default_image_size(dataset=dataset, spec=spec)
+    choice = RuntimeChoice(PRECISION_RUNTIME.get(precision, TENSORFLOW), precision)
     return hash_key(cache_key_fields(dataset=dataset, spec=spec, image_size=size, dtype=dtype,
-                                     runtime=RuntimeChoice(OPENVINO, precision)))
+                                     runtime=choice))
 
 
 def compute_transfer_values(*, dataset: ImageDataset, backbone: str = DEFAULT_BACKBONE,

@@ -6,7 +6,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from core.backbones.runtime import F32, OPENVINO, RUNTIME_DEFAULTS, resolve_runtime
+from core.backbones.runtime import AUTO, F32, RUNTIME_DEFAULTS, resolve_runtime
 from core.base.splits import split_indices
 from core.features.transfer_values import TransferValues
 
@@ -28,7 +28,7 @@ def image_features(*, images: Sequence[np.ndarray], backbone: str, image_size: i
     precision = (tv.manifest.get("precision", F32) if tv is not None else F32)
     extractor = FeatureExtractor.for_backbone(
         spec=spec, image_size=int(image_size or spec.native_size),
-        runtime=resolve_runtime(runtime=runtime if precision == F32 else OPENVINO,
+        runtime=resolve_runtime(runtime=runtime if precision == F32 else AUTO,
                                 precision=precision))
     return extractor.image_features(images, crop_fraction=crop_fraction)
 
