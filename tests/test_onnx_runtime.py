@@ -20,13 +20,16 @@ def _fail_export(monkeypatch):
     monkeypatch.setattr(keras.Model, "export", fail)
 
 
-def test_onnxruntime_is_chosen_by_name_and_refuses_bf16(monkeypatch):
+def test_onnxruntime_is_chosen_by_name_and_runs_int8_not_bf16(monkeypatch):
     from core.backbones import runtime as rt
     from core.base.errors import ParameterError
 
     assert resolve_runtime(runtime="onnxruntime") == RuntimeChoice("onnxruntime", "f32")
+    assert resolve_runtime(precision="int8") == RuntimeChoice("onnxruntime", "int8")
     with pytest.raises(ParameterError, match="bf16 needs --runtime openvino"):
         resolve_runtime(runtime="onnxruntime", precision="bf16")
+    with pytest.raises(ParameterError, match="int8 needs --runtime onnxruntime"):
+        resolve_runtime(runtime="openvino", precision="int8")
     monkeypatch.setattr(rt, "PREFERENCE", ("onnxruntime", "tensorflow"))
     assert resolve_runtime() == RuntimeChoice("onnxruntime", "f32")
     monkeypatch.setattr(rt, "installed", lambda name: name == "tensorflow")
@@ -78,6 +81,34 @@ def test_f32_values_equal_tensorflow_under_the_same_key_and_the_model_is_cached(
     again = compute_transfer_values(dataset=digits.limited(limit=50), backbone=tiny_backbone,
                                     image_size=32, runtime="onnxruntime")
     assert again.runtime == RuntimeChoice("onnxruntime", "f32")
+
+
+def test_int8_is_calibrated_on_the_dataset_under_its_own_key_and_predict_uses_it(
+        tiny_backbone, digits, isolated_cache):
+    from core.backbones.runtime import CALIBRATION
+    from core.base.cache import ArrayCache
+    from core.serving.predict import image_features
+
+    f32 = compute_transfer_values(dataset=digits, backbone=tiny_backbone, image_size=32,
+                                  runtime="tensorflow")
+    low = compute_transfer_values(dataset=digits, backbone=tiny_backbone, image_size=32,
+                                  precision="int8")
+    assert low.runtime == RuntimeChoice("onnxruntime", "int8", calibration=digits.fingerprint)
+    assert low.key != f32.key and low.key == transfer_values_key(
+        dataset=digits, backbone=tiny_backbone, image_size=32, precision="int8")
+    assert low.manifest["key_fields"]["calibration"] == CALIBRATION
+    assert low.manifest["calibration"] == digits.fingerprint
+    a, b = np.asarray(f32.values), np.asarray(low.values)
+    cosine = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)
+    assert cosine.min() > 0.98 and not np.array_equal(a, b)  # close, not equal: its own key
+    cache = ArrayCache(kind="converted_models")
+    precisions = sorted(cache.manifest(k)["key_fields"].get("precision", "f32")
+                        for k in cache.keys())
+    assert precisions == ["f32", "int8"]  # the f32 export, then its quantised model
+    # new images get the int8 model the values came from (found in the cache)
+    new = image_features(images=[digits.images.get(i) for i in range(6)],
+                         backbone=tiny_backbone, image_size=32, tv=low)
+    np.testing.assert_allclose(new, b[:6], rtol=1e-5, atol=1e-6)
 
 
 def test_batch_prediction_on_onnxruntime_equals_tensorflow(tiny_backbone, tmp_path,

@@ -36,8 +36,8 @@ def test_auto_picks_the_first_installed_of_the_preference(monkeypatch):
 def test_bad_choices_are_refused_naming_the_bound():
     with pytest.raises(ParameterError, match="runtime must be one of 'auto', 'tensorflow'"):
         resolve_runtime(runtime="onnx")
-    with pytest.raises(ParameterError, match="precision must be one of 'f32', 'bf16'"):
-        resolve_runtime(precision="int8")
+    with pytest.raises(ParameterError, match="precision must be one of 'f32', 'bf16', 'int8'"):
+        resolve_runtime(precision="int4")
     with pytest.raises(ParameterError, match="bf16 needs --runtime openvino"):
         resolve_runtime(runtime="tensorflow", precision="bf16")
 

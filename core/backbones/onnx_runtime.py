@@ -32,13 +32,17 @@ def converter_versions() -> dict[str, str]:
     return {"keras": keras.__version__, "tf2onnx": tf2onnx.__version__}
 
 
+def _onnx_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    return {**fields, "runtime": "onnxruntime", **converter_versions(), "opset": OPSET,
+            "converter_version": CONVERTER_VERSION}
+
+
 def converted_onnx(*, fields: dict[str, Any], build: Callable[[], Any], image_size: int,
                    cache_dir: str | Path | None = None) -> bytes:
     """The ONNX model (serialised) for `fields` from the cache, else `build()` (a Keras
     model taking float32 (B, image_size, image_size, 3)) exported and cached. Raises what
     the export raises: callers fall back to TensorFlow."""
-    fields = {**fields, "runtime": "onnxruntime", **converter_versions(), "opset": OPSET,
-              "converter_version": CONVERTER_VERSION}
+    fields = _onnx_fields(fields)
 
     def convert() -> dict[str, bytes]:
         from core.base.tf_env import import_tensorflow
@@ -52,6 +56,51 @@ def converted_onnx(*, fields: dict[str, Any], build: Callable[[], Any], image_si
             build().export(str(path), format="onnx", verbose=False,
                            input_signature=signature, opset_version=OPSET)
             return {"onnx": path.read_bytes()}
+
+    return cached_conversion(fields=fields, convert=convert, cache_dir=cache_dir)["onnx"]
+
+
+def quantized_onnx(*, f32: Callable[[], bytes], fields: dict[str, Any],
+                   calibration: Callable[[], np.ndarray] | None,
+                   cache_dir: str | Path | None = None) -> bytes:
+    """The int8 model of the f32 ONNX model `f32()` from the cache, else quantised after
+    training (static, QDQ, uint8 activations and per-channel int8 weights, min-max ranges)
+    with `calibration()`'s float32 model inputs, and cached. `fields` names the model and
+    the calibration set; without `calibration` a missing entry is an error."""
+    import onnxruntime
+
+    from core.backbones.runtime import CALIBRATION
+
+    fields = {**_onnx_fields(fields), "precision": "int8", "calibration_method": CALIBRATION,
+              "onnxruntime": onnxruntime.__version__}
+
+    def convert() -> dict[str, bytes]:
+        if calibration is None:
+            raise LookupError("the int8 model calibrated on this dataset is not in the "
+                              "cache here; extract the dataset with --precision int8 first")
+        from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod,
+                                              QuantFormat, QuantType, quantize_static)
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+
+        images = np.ascontiguousarray(calibration(), np.float32)
+
+        class Reader(CalibrationDataReader):
+            def __init__(self) -> None:
+                self.batches = iter([{"images": images[i:i + 32]}
+                                     for i in range(0, len(images), 32)])
+
+            def get_next(self):
+                return next(self.batches, None)
+
+        with tempfile.TemporaryDirectory(prefix="transfer-lens-int8-") as folder:
+            source, prepared, quantized = (Path(folder) / name for name in
+                                           ("f32.onnx", "prepared.onnx", "int8.onnx"))
+            source.write_bytes(f32())
+            quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
+            quantize_static(str(prepared), str(quantized), Reader(), quant_format=QuantFormat.QDQ,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            per_channel=True, calibrate_method=CalibrationMethod.MinMax)
+            return {"onnx": quantized.read_bytes()}
 
     return cached_conversion(fields=fields, convert=convert, cache_dir=cache_dir)["onnx"]
 
@@ -81,11 +130,9 @@ class OnnxForward:
     with the next batch's preparation overlapping this one's run (ONNX Runtime releases the
     GIL while it runs)."""
 
-    def __init__(self, *, model: bytes, precision: str = "f32", threads: int | None = None) -> None:
+    def __init__(self, *, model: bytes, threads: int | None = None) -> None:
         import onnxruntime as ort
 
-        if precision != "f32":
-            raise ValueError(f"ONNX Runtime runs f32 here, not {precision}")
         options = ort.SessionOptions()
         options.intra_op_num_threads = int(threads or default_threads())
         options.inter_op_num_threads = 1

@@ -28,7 +28,12 @@ PREFERENCE = (TENSORFLOW, OPENVINO, ONNXRUNTIME)  # reordered once measured here
 REQUIREMENTS = {OPENVINO: ("openvino>=2025.1,<2027",),
                 ONNXRUNTIME: ("onnxruntime>=1.20,<2", "tf2onnx>=1.17,<1.18")}
 # the one runtime that runs each reduced precision (so its cache key is known up front)
-PRECISION_RUNTIME = {"bf16": OPENVINO}
+PRECISION_RUNTIME = {"bf16": OPENVINO, "int8": ONNXRUNTIME}
+INT8 = "int8"
+# how int8 is calibrated (core.backbones.onnx_runtime.quantized): in int8 keys, so a change
+# of method makes new entries
+CALIBRATION = "ort-qdq-u8s8-perchannel-minmax-256-v1"
+CALIBRATION_IMAGES = 256  # a seeded sample of the dataset being extracted
 REDUCED_PRECISIONS = tuple(PRECISION_RUNTIME)
 # how a runtime is named in a line the user reads
 DISPLAY_NAMES = {TENSORFLOW: "TensorFlow", OPENVINO: "OpenVINO", ONNXRUNTIME: "ONNX Runtime"}
@@ -41,13 +46,15 @@ RUNTIME_SPECS: dict[str, ParamSpec] = {
     "runtime": ParamSpec("choice", choices=(AUTO, TENSORFLOW, OPENVINO, ONNXRUNTIME),
                          help="what runs the backbone's forward pass: auto (the first installed "
                               "of PREFERENCE, runtimes whose float32 values equal "
-                              "TensorFlow's; OpenVINO for reduced precision), "
+                              "TensorFlow's; for a reduced precision, the runtime that runs it), "
                               "tensorflow, openvino or onnxruntime (falls back to tensorflow "
                               "with a note when it is missing or cannot convert the model)"),
     "precision": ParamSpec("choice", choices=(F32, *REDUCED_PRECISIONS),
                            help="f32: values equal TensorFlow's (the same cache entry); bf16: "
-                                "OpenVINO in bfloat16, faster where the CPU has bf16 units, "
-                                "slightly different values under their own cache key"),
+                                "OpenVINO in bfloat16, faster where the CPU has bf16 units; "
+                                "int8: ONNX Runtime, quantised after training with the "
+                                "dataset's own images as calibration set. Reduced precisions "
+                                "give slightly different values under their own cache key"),
 }
 RUNTIME_DEFAULTS: dict[str, str] = {"runtime": AUTO, "precision": F32}
 
@@ -59,13 +66,17 @@ class RuntimeChoice:
     runtime: str = TENSORFLOW
     precision: str = F32
     note: str = ""
+    # int8: the fingerprint of the dataset whose images calibrated the quantised model
+    calibration: str = ""
 
     def key_fields(self) -> dict[str, Any]:
         """What goes into a transfer-values key: nothing in f32 (every runtime's f32 values
-        equal TensorFlow's, so old entries stay valid), runtime and precision otherwise."""
+        equal TensorFlow's, so old entries stay valid), runtime and precision otherwise (and
+        for int8 the calibration method; its images are the key's dataset's)."""
         if self.precision == F32:
             return {}
-        return {"runtime": self.runtime, "precision": self.precision}
+        return {"runtime": self.runtime, "precision": self.precision,
+                **({"calibration": CALIBRATION} if self.precision == INT8 else {})}
 
     @property
     def label(self) -> str:
@@ -74,7 +85,8 @@ class RuntimeChoice:
     def report(self) -> dict[str, str]:
         """For JSON results and manifests."""
         return {"runtime": self.runtime, "precision": self.precision,
-                **({"runtime_note": self.note} if self.note else {})}
+                **({"runtime_note": self.note} if self.note else {}),
+                **({"calibration": self.calibration} if self.calibration else {})}
 
     def fallback(self, reason: str) -> "RuntimeChoice":
         """TensorFlow f32 instead, with one line saying why."""

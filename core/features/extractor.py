@@ -156,12 +156,25 @@ def _cached_extractor(backbone: str, image_size: int, runtime: RuntimeChoice,
                            cache_dir=cache_dir)
 
 
+def calibration_inputs(*, dataset: ImageDataset, image_size: int) -> np.ndarray:
+    """int8's calibration set: a seeded sample of the dataset's images, preprocessed as
+    extraction preprocesses them (float32 model inputs)."""
+    from core.backbones.runtime import CALIBRATION_IMAGES
+
+    rows = np.random.default_rng(0).choice(len(dataset), min(CALIBRATION_IMAGES, len(dataset)),
+                                           replace=False)
+    preprocessing = Preprocessing(size=image_size, crop_fraction=dataset.crop_fraction)
+    return _preprocessed([dataset.images.get(int(i)) for i in np.sort(rows)], preprocessing)
+
+
 def build_extractor(*, spec: BackboneSpec, image_size: int, runtime: RuntimeChoice,
-                    cache_dir: str | Path | None = None, threads: int | None = None
-                    ) -> FeatureExtractor:
+                    cache_dir: str | Path | None = None, threads: int | None = None,
+                    calibration_images=None) -> FeatureExtractor:
     """The backbone on `runtime`. When another runtime cannot convert or run it, f32 falls back
     to TensorFlow (the same values) with a note in `extractor.runtime`; a reduced precision
-    cannot (its values would land under the wrong key), so that is an error naming the cause."""
+    cannot (its values would land under the wrong key), so that is an error naming the cause.
+    `calibration_images`: int8's calibration set (`calibration_inputs`), needed once per
+    dataset, backbone and size (then the quantised model is cached)."""
     if runtime.runtime != TENSORFLOW:
         from core.backbones.converted import backbone_fields, converted_forward, could_not_run
 
@@ -169,7 +182,8 @@ def build_extractor(*, spec: BackboneSpec, image_size: int, runtime: RuntimeChoi
             forward = converted_forward(
                 runtime=runtime.runtime, fields=backbone_fields(spec, image_size),
                 build=lambda: spec.build(input_size=image_size), image_size=image_size,
-                precision=runtime.precision, threads=threads, cache_dir=cache_dir)
+                precision=runtime.precision, threads=threads, cache_dir=cache_dir,
+                calibration=runtime.calibration, calibration_images=calibration_images)
             return FeatureExtractor(image_size=image_size, forward=forward, runtime=runtime)
         except BackboneUnavailableError:
             raise  # missing weights: TensorFlow would fail the same way
