@@ -61,3 +61,13 @@ def test_runtime_choice_runs_the_extraction_and_the_progress_line_names_it(
     settle(app)
     tv = load_transfer_values(key=app.session_state[TV_KEY])
     assert tv.manifest["runtime"] == "onnxruntime" and tv.n == 1797
+
+
+def test_the_server_sets_the_runtime_and_a_value_out_of_bounds_is_ignored(monkeypatch) -> None:
+    from dashboard.services.runtimes import server_runtime
+
+    monkeypatch.setenv("TRANSFER_LENS_RUNTIME", "onnxruntime")
+    monkeypatch.setenv("TRANSFER_LENS_PRECISION", "int4")
+    assert server_runtime() == ("onnxruntime", "f32")
+    monkeypatch.setenv("TRANSFER_LENS_PRECISION", "int8")
+    assert server_runtime() == ("onnxruntime", "int8")

@@ -53,8 +53,9 @@ RUNTIME_SPECS: dict[str, ParamSpec] = {
                            help="f32: values equal TensorFlow's (the same cache entry); bf16: "
                                 "OpenVINO in bfloat16, faster where the CPU has bf16 units; "
                                 "int8: ONNX Runtime, quantised after training with the "
-                                "dataset's own images as calibration set. Reduced precisions "
-                                "give slightly different values under their own cache key"),
+                                "dataset's own images as calibration set (measured below the "
+                                "accuracy bounds: docs/runtimes.md). Reduced precisions give "
+                                "different values under their own cache key"),
 }
 RUNTIME_DEFAULTS: dict[str, str] = {"runtime": AUTO, "precision": F32}
 

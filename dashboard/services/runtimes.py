@@ -8,6 +8,11 @@ from core.backbones.runtime import (AUTO, DISPLAY_NAMES, F32, PRECISION_RUNTIME,
                                     RUNTIME_DEFAULTS, RUNTIME_SPECS, installed, resolve_runtime)
 
 
+# what a reduced precision does to the values, measured (docs/runtimes.md)
+REDUCED_NOTES = {"bf16": "slightly different values",
+                 "int8": "approximate values, below the accuracy bounds"}
+
+
 def runtime_options() -> list[str]:
     """"runtime precision" choices this server can run: auto and every installed runtime in
     f32, then each reduced precision whose runtime is installed."""
@@ -32,7 +37,7 @@ def option_label(option: str) -> str:
     runtime, precision = option.split()
     if precision != F32:
         return (f"{precision} on {DISPLAY_NAMES[PRECISION_RUNTIME[precision]]} "
-                "(slightly different values, cached apart)")
+                f"({REDUCED_NOTES[precision]}, cached apart)")
     if runtime == AUTO:
         return f"auto: {DISPLAY_NAMES[resolve_runtime(runtime=runtime).runtime]} f32"
     return f"{DISPLAY_NAMES[runtime]} f32"
