@@ -13,6 +13,7 @@ levels, so it stays in TensorFlow.
 
 from __future__ import annotations
 
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
@@ -156,6 +157,23 @@ def _cached_extractor(backbone: str, image_size: int, runtime: RuntimeChoice,
                            cache_dir=cache_dir)
 
 
+# int8's calibration sets by dataset fingerprint (weakly: a dataset gone is not kept for this)
+_calibration_sets: "weakref.WeakValueDictionary[str, ImageDataset]" = weakref.WeakValueDictionary()
+
+
+def calibrated_runtime(runtime: RuntimeChoice, dataset: ImageDataset) -> RuntimeChoice:
+    """int8: `runtime` naming `dataset` as its calibration set, whose images quantise the
+    model when this process first builds it (then it is cached); other precisions as given."""
+    from dataclasses import replace
+
+    from core.backbones.runtime import INT8
+
+    if runtime.precision != INT8:
+        return runtime
+    _calibration_sets[dataset.fingerprint] = dataset
+    return replace(runtime, calibration=dataset.fingerprint)
+
+
 def calibration_inputs(*, dataset: ImageDataset, image_size: int) -> np.ndarray:
     """int8's calibration set: a seeded sample of the dataset's images, preprocessed as
     extraction preprocesses them (float32 model inputs)."""
@@ -168,16 +186,19 @@ def calibration_inputs(*, dataset: ImageDataset, image_size: int) -> np.ndarray:
 
 
 def build_extractor(*, spec: BackboneSpec, image_size: int, runtime: RuntimeChoice,
-                    cache_dir: str | Path | None = None, threads: int | None = None,
-                    calibration_images=None) -> FeatureExtractor:
+                    cache_dir: str | Path | None = None, threads: int | None = None
+                    ) -> FeatureExtractor:
     """The backbone on `runtime`. When another runtime cannot convert or run it, f32 falls back
     to TensorFlow (the same values) with a note in `extractor.runtime`; a reduced precision
     cannot (its values would land under the wrong key), so that is an error naming the cause.
-    `calibration_images`: int8's calibration set (`calibration_inputs`), needed once per
-    dataset, backbone and size (then the quantised model is cached)."""
+    int8 finds its quantised model in the cache, or quantises it with the calibration set
+    `calibrated_runtime` named in this process."""
     if runtime.runtime != TENSORFLOW:
         from core.backbones.converted import backbone_fields, converted_forward, could_not_run
 
+        source = _calibration_sets.get(runtime.calibration)
+        calibration_images = None if source is None else (
+            lambda: calibration_inputs(dataset=source, image_size=image_size))
         try:
             forward = converted_forward(
                 runtime=runtime.runtime, fields=backbone_fields(spec, image_size),

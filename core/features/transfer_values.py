@@ -160,29 +160,20 @@ def _usable_runtime(choice: RuntimeChoice, *, spec: BackboneSpec, image_size: in
     runtime cannot run here: that must be known before the key, which holds the precision
     (an f32 runtime falls back later, when the engine builds it, under the same key). int8
     is calibrated here, on this dataset's images, once per dataset, backbone and size."""
-    from dataclasses import replace
-
-    from core.backbones.runtime import INT8
-
     if choice.precision == "f32":
         return choice
-    if choice.precision == INT8:
-        choice = replace(choice, calibration=dataset.fingerprint)
+    from core.features.extractor import FeatureExtractor, calibrated_runtime
+
+    choice = calibrated_runtime(choice, dataset)
     fields = cache_key_fields(dataset=dataset, spec=spec, image_size=image_size, dtype=dtype,
                               runtime=choice)
     if cache.exists(hash_key(fields)):
         return choice
     from core.base.errors import BackboneUnavailableError
-    from core.features.extractor import FeatureExtractor, build_extractor, calibration_inputs
 
-    try:
-        if choice.precision == INT8:  # the engine then finds the quantised model cached
-            build_extractor(spec=spec, image_size=image_size, runtime=choice, cache_dir=cache_dir,
-                            calibration_images=lambda: calibration_inputs(
-                                dataset=dataset, image_size=image_size))
-        else:
-            FeatureExtractor.for_backbone(spec=spec, image_size=image_size, runtime=choice,
-                                          cache_dir=cache_dir)
+    try:  # the engine then reuses this extractor (int8: quantised here, then cached)
+        FeatureExtractor.for_backbone(spec=spec, image_size=image_size, runtime=choice,
+                                      cache_dir=cache_dir)
     except BackboneUnavailableError as error:
         if not spec.available():
             raise
