@@ -307,3 +307,45 @@ def test_cpus_per_worker_on_the_cli(capsys, tiny_backbone):
                  "--engine", "ray", "--cpus-per-worker", "0", "--json"]) == 2
     error = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert "cpus_per_worker must be positive, got 0.0" in error["error"]
+
+
+@pytest.mark.slow  # a Ray cluster
+def test_onnxruntime_on_ray_equals_tensorflow_locally_for_extraction_and_predict(
+        cluster, tiny_backbone, tmp_path):
+    """The runtime choice reaches the Ray workers (one actor each, to stay lean): their ONNX
+    Runtime values and predictions equal TensorFlow's in this process, under the same key."""
+    import pandas as pd
+
+    from core.heads import train_head
+    from core.serving.batch_predict import predict_to_parquet
+    from core.serving.export import export_end_to_end_model
+
+    pytest.importorskip("onnxruntime")
+    recipe = digits_recipe(limit=200)
+    data = recipe.open()
+    remote = compute_transfer_values(dataset=data, backbone=tiny_backbone, chunk_size=200,
+                                     engine=RayEngine(workers=1, recipe=recipe),
+                                     runtime="onnxruntime")
+    local = local_values(data, tiny_backbone, tmp_path, runtime="tensorflow")
+    assert remote.runtime.label == "onnxruntime f32" and remote.manifest["runtime"] == "onnxruntime"
+    assert remote.key == local.key
+    assert np.abs(np.asarray(remote.values) - np.asarray(local.values)).max() <= 1e-4
+
+    trained = train_head(tv=local, head="logreg", params={"C": 10.0})
+    model = export_end_to_end_model(head=trained, backbone=tiny_backbone, image_size=32,
+                                    path=tmp_path / "digits.keras")
+    folder = tmp_path / "unlabelled"
+    folder.mkdir()
+    for i in range(16):
+        Image.fromarray(data.images.get(i)[..., 0]).save(folder / f"{i:04d}.png")
+    tables = {}
+    for engine, runtime in (("local", "tensorflow"), ("ray", "onnxruntime")):
+        out = tmp_path / f"{engine}.parquet"
+        summary = predict_to_parquet(model_path=model, images=str(folder), out=out,
+                                     engine=engine, workers=1, runtime=runtime,
+                                     cache_dir=tmp_path / "converted")
+        assert summary["runtime"] == runtime
+        tables[engine] = pd.read_parquet(out)
+    assert tables["local"]["predicted"].tolist() == tables["ray"]["predicted"].tolist()
+    np.testing.assert_allclose(tables["local"]["top1_probability"],
+                               tables["ray"]["top1_probability"], atol=1e-5)

@@ -12,22 +12,9 @@ from core.base.errors import ParameterError
 from core.datasets import load_dataset
 from core.features.transfer_values import compute_transfer_values, transfer_values_key
 
+from tests.support.runtimes import digits, fail as _fail, fresh_extractors  # noqa: F401
+
 openvino = pytest.importorskip("openvino")  # requirements.txt installs it, so this runs
-
-
-@pytest.fixture(autouse=True)
-def fresh_extractors():
-    """Extractors are memoised per process; each test builds its own."""
-    from core.features.extractor import _cached_extractor
-
-    _cached_extractor.cache_clear()
-    yield
-    _cached_extractor.cache_clear()
-
-
-@pytest.fixture
-def digits():
-    return load_dataset(name="digits").limited(limit=96)
 
 
 def test_auto_picks_the_first_installed_of_the_preference(monkeypatch):
@@ -49,8 +36,8 @@ def test_auto_picks_the_first_installed_of_the_preference(monkeypatch):
 def test_bad_choices_are_refused_naming_the_bound():
     with pytest.raises(ParameterError, match="runtime must be one of 'auto', 'tensorflow'"):
         resolve_runtime(runtime="onnx")
-    with pytest.raises(ParameterError, match="precision must be one of 'f32', 'bf16'"):
-        resolve_runtime(precision="int8")
+    with pytest.raises(ParameterError, match="precision must be one of 'f32', 'bf16', 'int8'"):
+        resolve_runtime(precision="int4")
     with pytest.raises(ParameterError, match="bf16 needs --runtime openvino"):
         resolve_runtime(runtime="tensorflow", precision="bf16")
 
@@ -119,10 +106,6 @@ def test_converted_model_is_cached_per_backbone_size_and_runtime(tiny_backbone, 
     tv = compute_transfer_values(dataset=other, backbone=tiny_backbone, image_size=32,
                                  runtime="openvino")
     assert tv.runtime == RuntimeChoice("openvino", "f32")  # 32 px came from the cache
-
-
-def _fail(*args, **kwargs):
-    raise RuntimeError("converter exploded\nsecond line of a long trace")
 
 
 def test_failed_conversion_falls_back_to_tensorflow_with_one_line(tiny_backbone, digits,

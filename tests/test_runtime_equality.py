@@ -1,17 +1,20 @@
-"""OpenVINO's f32 values equal TensorFlow's within 1e-4 relative on real images with the real
-EfficientNet-Lite0 at every size the app offers and every registered native size: the
-condition for writing them under the same cache key (issue 31)."""
+"""OpenVINO's and ONNX Runtime's f32 values equal TensorFlow's within 1e-4 relative on real
+images with the real EfficientNet-Lite0 at every size the app offers and every registered
+native size: the condition for writing them under the same cache key (issue 31)."""
 
 import numpy as np
 import pytest
 
 from core.backbones.lite_specs import LITE_SIZES
 from core.backbones.registry import get_backbone
-from core.backbones.runtime import RuntimeChoice
+from core.backbones.runtime import ONNXRUNTIME, OPENVINO, RuntimeChoice, installed
 from core.datasets import load_dataset
 
-pytest.importorskip("openvino")
 pytestmark = pytest.mark.slow
+# requirements.txt installs both, so both run
+RUNTIMES = [pytest.param(name, marks=pytest.mark.skipif(not installed(name),
+                                                        reason=f"{name} is not installed"))
+            for name in (OPENVINO, ONNXRUNTIME)]
 
 # the app's input sizes (dashboard/ui/sidebar.py SIZES) and the Lite family's native ones
 SIZES = sorted({32, 48, 64, 96, 128, 160, 192, 224, 240, 260, 299, *LITE_SIZES.values()})
@@ -26,18 +29,39 @@ def images():
     return dataset.images.batch(np.sort(rows))
 
 
+@pytest.fixture(scope="module")
+def tensorflow_values(images):
+    """TensorFlow's values per size, computed once for every runtime compared with them."""
+    from core.features.extractor import build_extractor
+
+    spec, values = get_backbone("efficientnet_lite0"), {}
+
+    def at(size: int) -> np.ndarray:
+        if size not in values:
+            reference = build_extractor(spec=spec, image_size=size,
+                                        runtime=RuntimeChoice("tensorflow"))
+            values[size] = np.concatenate([reference.features(b) for b in _batches(images)])
+        return values[size]
+
+    return at
+
+
+def _batches(images):
+    return [images[:32], images[32:]]
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
 @pytest.mark.parametrize("size", SIZES)
-def test_openvino_f32_equals_tensorflow_on_real_images(images, size, tmp_path):
+def test_f32_equals_tensorflow_on_real_images(images, tensorflow_values, size, runtime, tmp_path):
     from core.features.extractor import build_extractor
 
     spec = get_backbone("efficientnet_lite0")
-    reference = build_extractor(spec=spec, image_size=size, runtime=RuntimeChoice("tensorflow"))
-    fast = build_extractor(spec=spec, image_size=size, runtime=RuntimeChoice("openvino"),
+    fast = build_extractor(spec=spec, image_size=size, runtime=RuntimeChoice(runtime),
                            cache_dir=tmp_path)
-    assert fast.runtime == RuntimeChoice("openvino", "f32")
-    batches = [images[:32], images[32:]]
-    expected = np.concatenate([reference.features(b) for b in batches])
-    got = np.concatenate(list(fast._uniform(batches, 1.0)))
+    assert fast.runtime == RuntimeChoice(runtime, "f32")
+    expected = tensorflow_values(size)
+    got = np.concatenate(list(fast._uniform(_batches(images), 1.0)))
     scale = np.abs(expected).max()
     assert scale > 0 and np.isfinite(got).all()
-    assert np.abs(got - expected).max() <= 1e-4 * scale, (size, np.abs(got - expected).max() / scale)
+    assert np.abs(got - expected).max() <= 1e-4 * scale, (runtime, size,
+                                                         np.abs(got - expected).max() / scale)

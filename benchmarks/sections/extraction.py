@@ -15,13 +15,16 @@ BOUNDS = {"accuracy_points": 0.2, "knn_overlap": 0.9}
 
 
 def configurations() -> list[tuple[str, str, str]]:
-    """(mode, runtime, precision): TF bare, then every installed runtime's pipeline."""
-    from core.backbones.runtime import (F32, OPENVINO, REDUCED_PRECISIONS, TENSORFLOW,
-                                        installed)
+    """(mode, runtime, precision): TF bare, then every installed runtime's pipeline in f32
+    and each reduced precision it runs."""
+    from core.backbones.runtime import (F32, ONNXRUNTIME, OPENVINO, PRECISION_RUNTIME,
+                                        TENSORFLOW, installed)
 
     configs = [("bare", TENSORFLOW, F32), ("pipeline", TENSORFLOW, F32)]
-    if installed(OPENVINO):
-        configs += [("pipeline", OPENVINO, precision) for precision in (F32, *REDUCED_PRECISIONS)]
+    for runtime in (OPENVINO, ONNXRUNTIME):
+        if installed(runtime):
+            reduced = [p for p, runs_it in PRECISION_RUNTIME.items() if runs_it == runtime]
+            configs += [("pipeline", runtime, precision) for precision in (F32, *reduced)]
     return configs
 
 
@@ -130,13 +133,14 @@ def _agreement(reference, values) -> tuple[str, str]:
 
 def _downstream(run: Run) -> list[str]:
     """Each reduced precision against f32 on what users do with the values."""
-    from core.backbones.runtime import OPENVINO, REDUCED_PRECISIONS, installed
+    from core.backbones.runtime import DISPLAY_NAMES, PRECISION_RUNTIME, installed
 
     plan = run.plan
-    if not installed(OPENVINO):
-        return ["", "No reduced precision: OpenVINO is not installed here."]
     rows, errors = [], []
-    for precision in REDUCED_PRECISIONS:
+    for precision, runtime in PRECISION_RUNTIME.items():
+        if not installed(runtime):
+            errors.append(f"- {precision}: {DISPLAY_NAMES[runtime]} is not installed here")
+            continue
         try:
             result = run.worker("benchmarks.workers.runtime_downstream_worker", "--size",
                                 plan.extraction_downstream_size, "--n",
@@ -147,15 +151,15 @@ def _downstream(run: Run) -> list[str]:
         difference = 100 * (result["test_accuracy"] - result["f32_test_accuracy"])
         holds = (abs(difference) <= BOUNDS["accuracy_points"]
                  and result["knn15_overlap"] >= BOUNDS["knn_overlap"])
-        rows.append([precision, result["dataset"], f"{result['n']:,}",
+        rows.append([f"{runtime} {precision}", result["dataset"], f"{result['n']:,}",
                      f"{100 * result['f32_test_accuracy']:.2f} %",
                      f"{100 * result['test_accuracy']:.2f} %", f"{difference:+.2f}",
                      f"{result['knn15_overlap']:.3f}",
                      f"{result['label_issues_top300_overlap']:.3f}",
                      f"{result['min_cosine']:.4f}", "yes" if holds else "**no**"])
     size = plan.extraction_downstream_size
-    return ["", f"**Reduced precision downstream** at {size} px, each against OpenVINO f32 "
-            "(equal to TensorFlow's values) on the same images: the logistic-regression head's "
+    return ["", f"**Reduced precision downstream** at {size} px, each against its runtime's "
+            "f32 (equal to TensorFlow's values) on the same images: the logistic-regression head's "
             "test accuracy (points), the mean share of each image's 15 nearest neighbours "
             "kept, and the share of the 300 most suspicious label issues (logreg, 5-fold "
             "cross-fit) kept. Bounds (issue 31): accuracy within "

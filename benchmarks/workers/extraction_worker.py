@@ -5,7 +5,7 @@ Bare = the model's tf.function on ready-made float32 batches (and, for Efficient
 the unfolded port with a BatchNorm layer after every conv: the registry's extractor folds BN
 into the convs). Pipeline = compute_transfer_values on `--runtime`/`--precision` (uint8
 batches, in-graph resize, chunked cache writes to a fresh folder); the model is built (and
-converted, for OpenVINO) before the clock starts, and that set-up time is reported apart.
+converted, for OpenVINO and ONNX Runtime, and calibrated for int8) before the clock starts, and that set-up time is reported apart.
 The pipeline's values go to `--out` so the section compares runtimes on the same images.
 """
 
@@ -75,12 +75,13 @@ def _bare(args, *, batches: int) -> dict:
 def _pipeline(args, data) -> dict:
     from core.backbones.registry import get_backbone
     from core.backbones.runtime import resolve_runtime
-    from core.features.extractor import FeatureExtractor
+    from core.features.extractor import FeatureExtractor, calibrated_runtime
     from core.features.transfer_values import compute_transfer_values
 
     with tempfile.TemporaryDirectory() as cache:
         started = time.perf_counter()
-        choice = resolve_runtime(runtime=args.runtime, precision=args.precision)
+        choice = calibrated_runtime(resolve_runtime(runtime=args.runtime,
+                                                    precision=args.precision), data)
         extractor = FeatureExtractor.for_backbone(spec=get_backbone(args.backbone),
                                                   image_size=args.size, runtime=choice,
                                                   cache_dir=cache)

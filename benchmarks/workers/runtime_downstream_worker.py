@@ -1,6 +1,7 @@
 """A reduced precision against f32 on what users do with transfer values, in its own process:
 the logistic-regression head's test accuracy, each image's 15 nearest neighbours, and the
-300 most suspicious label issues. f32 runs on OpenVINO (equal to TensorFlow's values)."""
+300 most suspicious label issues. f32 runs on the runtime that runs the reduced precision
+(its f32 values equal TensorFlow's)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ def main() -> None:
 
     from core.analysis.label_issues import DEFAULT_CROSS_FIT_FOLDS, find_label_issues
     from core.analysis.neighbors import knn_graph
+    from core.backbones.runtime import PRECISION_RUNTIME
     from core.datasets import default_dataset_name, load_dataset
     from core.features.transfer_values import compute_transfer_values
     from core.heads import train_head
@@ -34,7 +36,8 @@ def main() -> None:
         for precision in ("f32", args.precision):
             tv = compute_transfer_values(dataset=data, backbone=args.backbone,
                                          image_size=args.size, cache_dir=cache,
-                                         runtime="openvino", precision=precision)
+                                         runtime=PRECISION_RUNTIME[args.precision],
+                                         precision=precision)
             if tv.runtime is None or tv.runtime.precision != precision:
                 raise SystemExit(f"{precision} did not run: {tv.runtime}")
             head = train_head(tv=tv, head="logreg", cache_dir=cache)

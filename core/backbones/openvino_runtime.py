@@ -1,10 +1,9 @@
 """A Keras model's forward pass on OpenVINO: converted once, cached, compiled per precision.
 
-The converted network (OpenVINO IR: the .xml graph and the .bin weights) is cached like any
-entry (`core.base.cache`: kind "converted_models", a hashed dict of everything that changes
-it — backbone, weights, input size, runtime and its version — written atomically, checked
-by checksum, no pickle), as two byte arrays the IR reader takes from memory. The precision
-is a compile hint, so one conversion serves f32 and bf16. OpenVINO is imported only here,
+The converted network (OpenVINO IR: the .xml graph and the .bin weights) is cached by
+`core.backbones.conversion_cache` (keyed by what was converted and OpenVINO's version), as
+two byte arrays the IR reader takes from memory. The precision is a compile hint, so one
+conversion serves f32 and bf16. OpenVINO is imported only here,
 TensorFlow only while converting.
 """
 
@@ -16,10 +15,8 @@ from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
-from core.base.cache import ArrayCache
-from core.base.hashing import hash_key
+from core.backbones.conversion_cache import cached_conversion
 
-KIND = "converted_models"
 CONVERTER_VERSION = 1  # bump when the conversion below changes its output
 
 
@@ -38,32 +35,26 @@ def converted_model(*, fields: dict[str, Any], build: Callable[[], Any], input_s
 
     fields = {**fields, "runtime": "openvino", "openvino": openvino_version(),
               "converter_version": CONVERTER_VERSION}
-    cache = ArrayCache(kind=KIND, root=cache_dir)
 
-    def convert():
-        from core.base.tf_env import import_tensorflow
-
-        import_tensorflow()
+    def convert() -> dict[str, bytes]:
         with warnings.catch_warnings():  # Keras notes the tracer's input structure: harmless
             warnings.simplefilter("ignore", UserWarning)
             model = ov.convert_model(build(), input=[input_shape])
-        xml, weights = _serialised(ov, model)
-        return {"xml": xml, "bin": weights}, {"key_fields": fields}
+        return _serialised(ov, model)
 
-    entry, _ = cache.load_or_compute(hash_key(fields), convert)
-    return ov.Core().read_model(model=np.asarray(entry["xml"]).tobytes(),
-                                weights=ov.Tensor(np.array(entry["bin"])))
+    files = cached_conversion(fields=fields, convert=convert, cache_dir=cache_dir)
+    return ov.Core().read_model(model=files["xml"],
+                                weights=ov.Tensor(np.frombuffer(files["bin"], np.uint8).copy()))
 
 
-def _serialised(ov, model) -> tuple[np.ndarray, np.ndarray]:
-    """The IR's .xml and .bin as uint8 arrays (written by OpenVINO to a temp folder)."""
+def _serialised(ov, model) -> dict[str, bytes]:
+    """The IR's .xml and .bin (written by OpenVINO to a temp folder)."""
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="transfer-lens-ir-") as folder:
         xml = Path(folder) / "model.xml"
         ov.save_model(model, str(xml), compress_to_fp16=False)  # f32 weights: exact values
-        return (np.frombuffer(xml.read_bytes(), np.uint8).copy(),
-                np.frombuffer(xml.with_suffix(".bin").read_bytes(), np.uint8).copy())
+        return {"xml": xml.read_bytes(), "bin": xml.with_suffix(".bin").read_bytes()}
 
 
 class OpenVinoForward:
@@ -107,14 +98,3 @@ class OpenVinoForward:
     def _finish(request) -> np.ndarray:
         request.wait()
         return np.array(request.get_output_tensor(0).data)
-
-
-def backbone_forward(*, spec, image_size: int, precision: str, threads: int | None = None,
-                     cache_dir: str | Path | None = None) -> OpenVinoForward:
-    """A registered backbone at `image_size` on OpenVINO (converted once per backbone,
-    weights, size and OpenVINO version)."""
-    model = converted_model(
-        fields={"backbone": spec.name, "weights": spec.weights_id(), "image_size": image_size},
-        build=lambda: spec.build(input_size=image_size), input_shape=[-1, image_size, image_size, 3],
-        cache_dir=cache_dir)
-    return OpenVinoForward(model=model, precision=precision, threads=threads)

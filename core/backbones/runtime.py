@@ -1,11 +1,11 @@
 """Which inference runtime runs a backbone's forward pass, and at which precision.
 
-TensorFlow runs every model (and all training); OpenVINO, when installed, runs the same
-converted network faster on Intel CPUs. In float32 OpenVINO's values equal TensorFlow's
-within 1e-4 relative (tests/test_runtime_equality.py, on real images at every registered
-size), so it writes under the same transfer-values cache key; a reduced precision (bf16)
-changes the values and gets its own key. Nothing here imports TensorFlow or OpenVINO.
-ONNX Runtime is not offered: see README "Backbones" (its converter tf2onnx was not adopted).
+TensorFlow runs every model (and all training); OpenVINO and ONNX Runtime, when installed,
+run the same converted network (`core.backbones.converted`), faster on Intel CPUs. In
+float32 their values equal TensorFlow's within 1e-4 relative (tests/test_runtime_equality.py,
+on real images at every registered size), so they write under the same transfer-values
+cache key; a reduced precision changes the values and gets its own key. Nothing here
+imports TensorFlow, OpenVINO or ONNX Runtime.
 """
 
 from __future__ import annotations
@@ -19,26 +19,43 @@ from core.base.params import ParamSpec
 
 TENSORFLOW = "tensorflow"
 OPENVINO = "openvino"
+ONNXRUNTIME = "onnxruntime"
 AUTO = "auto"
 F32 = "f32"
-REDUCED_PRECISIONS = ("bf16",)
 # fastest first among runtimes whose f32 values equal TensorFlow's (issue 31's prototype
 # and benchmark section 1: OpenVINO f32 1.1-1.3x TensorFlow's bare forward pass)
-PREFERENCE = (TENSORFLOW, OPENVINO)  # OpenVINO first once measured faster here (docs/runtimes.md)
-OPENVINO_REQUIREMENT = "openvino>=2025.1,<2027"
+PREFERENCE = (TENSORFLOW, OPENVINO, ONNXRUNTIME)  # reordered once measured here (docs/runtimes.md)
+REQUIREMENTS = {OPENVINO: ("openvino>=2025.1,<2027",),
+                ONNXRUNTIME: ("onnxruntime>=1.20,<2", "tf2onnx>=1.17,<1.18")}
+# the one runtime that runs each reduced precision (so its cache key is known up front)
+PRECISION_RUNTIME = {"bf16": OPENVINO, "int8": ONNXRUNTIME}
+INT8 = "int8"
+# how int8 is calibrated (core.backbones.onnx_runtime.quantized): in int8 keys, so a change
+# of method makes new entries
+CALIBRATION = "ort-qdq-u8s8-perchannel-minmax-256-v1"
+CALIBRATION_IMAGES = 256  # a seeded sample of the dataset being extracted
+REDUCED_PRECISIONS = tuple(PRECISION_RUNTIME)
+# how a runtime is named in a line the user reads
+DISPLAY_NAMES = {TENSORFLOW: "TensorFlow", OPENVINO: "OpenVINO", ONNXRUNTIME: "ONNX Runtime"}
+# the modules a runtime needs: the runtime, and for ONNX Runtime the converter Keras drives
+MODULES = {TENSORFLOW: ("tensorflow",), OPENVINO: ("openvino",),
+           ONNXRUNTIME: ("onnxruntime", "tf2onnx")}
 
 # the one declaration of each knob: choices (its bounds), default and help
 RUNTIME_SPECS: dict[str, ParamSpec] = {
-    "runtime": ParamSpec("choice", choices=(AUTO, TENSORFLOW, OPENVINO),
+    "runtime": ParamSpec("choice", choices=(AUTO, TENSORFLOW, OPENVINO, ONNXRUNTIME),
                          help="what runs the backbone's forward pass: auto (the first installed "
                               "of PREFERENCE, runtimes whose float32 values equal "
-                              "TensorFlow's; OpenVINO for reduced precision), "
-                              "tensorflow, or openvino (falls back to tensorflow with a note "
-                              "when it is missing or cannot convert the model)"),
+                              "TensorFlow's; for a reduced precision, the runtime that runs it), "
+                              "tensorflow, openvino or onnxruntime (falls back to tensorflow "
+                              "with a note when it is missing or cannot convert the model)"),
     "precision": ParamSpec("choice", choices=(F32, *REDUCED_PRECISIONS),
                            help="f32: values equal TensorFlow's (the same cache entry); bf16: "
-                                "OpenVINO in bfloat16, faster where the CPU has bf16 units, "
-                                "slightly different values under their own cache key"),
+                                "OpenVINO in bfloat16, faster where the CPU has bf16 units; "
+                                "int8: ONNX Runtime, quantised after training with the "
+                                "dataset's own images as calibration set (measured below the "
+                                "accuracy bounds: docs/runtimes.md). Reduced precisions give "
+                                "different values under their own cache key"),
 }
 RUNTIME_DEFAULTS: dict[str, str] = {"runtime": AUTO, "precision": F32}
 
@@ -50,13 +67,17 @@ class RuntimeChoice:
     runtime: str = TENSORFLOW
     precision: str = F32
     note: str = ""
+    # int8: the fingerprint of the dataset whose images calibrated the quantised model
+    calibration: str = ""
 
     def key_fields(self) -> dict[str, Any]:
         """What goes into a transfer-values key: nothing in f32 (every runtime's f32 values
-        equal TensorFlow's, so old entries stay valid), runtime and precision otherwise."""
+        equal TensorFlow's, so old entries stay valid), runtime and precision otherwise (and
+        for int8 the calibration method; its images are the key's dataset's)."""
         if self.precision == F32:
             return {}
-        return {"runtime": self.runtime, "precision": self.precision}
+        return {"runtime": self.runtime, "precision": self.precision,
+                **({"calibration": CALIBRATION} if self.precision == INT8 else {})}
 
     @property
     def label(self) -> str:
@@ -65,7 +86,8 @@ class RuntimeChoice:
     def report(self) -> dict[str, str]:
         """For JSON results and manifests."""
         return {"runtime": self.runtime, "precision": self.precision,
-                **({"runtime_note": self.note} if self.note else {})}
+                **({"runtime_note": self.note} if self.note else {}),
+                **({"calibration": self.calibration} if self.calibration else {})}
 
     def fallback(self, reason: str) -> "RuntimeChoice":
         """TensorFlow f32 instead, with one line saying why."""
@@ -74,33 +96,34 @@ class RuntimeChoice:
 
 def installed(runtime: str) -> bool:
     """Whether the runtime's package can be imported here (without importing it)."""
-    module = {TENSORFLOW: "tensorflow", OPENVINO: "openvino"}[runtime]
     try:
-        return importlib.util.find_spec(module) is not None
+        return all(importlib.util.find_spec(module) is not None for module in MODULES[runtime])
     except (ImportError, ValueError):
         return False
 
 
+def requirement(runtime: str) -> str:
+    """The pip command that installs a runtime."""
+    return "pip install " + " ".join(f"'{r}'" for r in REQUIREMENTS[runtime])
+
+
 def resolve_runtime(*, runtime: str = AUTO, precision: str = F32) -> RuntimeChoice:
     """The runtime and precision to use: `auto` is the first installed of `PREFERENCE` (for
-    reduced precision, OpenVINO); a runtime that is not installed falls back to TensorFlow
-    f32 with a note. Reduced precision needs OpenVINO (TensorFlow's CPU kernels have none
-    worth using)."""
+    a reduced precision, the runtime that runs it, `PRECISION_RUNTIME`); a runtime that is
+    not installed falls back to TensorFlow f32 with a note. TensorFlow runs f32 only (its
+    CPU kernels have no reduced precision worth using)."""
     runtime = RUNTIME_SPECS["runtime"].check("runtime", runtime)
     precision = RUNTIME_SPECS["precision"].check("precision", precision)
-    if runtime == TENSORFLOW and precision != F32:
-        raise ParameterError(f"precision {precision} needs --runtime openvino (or auto); "
-                             f"TensorFlow runs f32 only")
-    if runtime == AUTO and precision != F32:  # only OpenVINO runs reduced precision
-        if installed(OPENVINO):
-            return RuntimeChoice(OPENVINO, precision)
-        return RuntimeChoice().fallback(
-            f"precision {precision} needs OpenVINO, which is not installed "
-            f"(`pip install '{OPENVINO_REQUIREMENT}'`)")
-    if runtime == AUTO:
-        return RuntimeChoice(next(name for name in PREFERENCE if installed(name)), precision)
-    if runtime == OPENVINO and not installed(OPENVINO):
-        return RuntimeChoice().fallback(
-            f"OpenVINO is not installed (`pip install '{OPENVINO_REQUIREMENT}'`)")
+    if precision != F32:
+        needed = PRECISION_RUNTIME[precision]
+        if runtime not in (AUTO, needed):
+            raise ParameterError(f"precision {precision} needs --runtime {needed} (or auto); "
+                                 f"{DISPLAY_NAMES[runtime]} does not run it here")
+        runtime = needed
+    elif runtime == AUTO:
+        runtime = next(name for name in PREFERENCE if installed(name))
+    if not installed(runtime):
+        name = DISPLAY_NAMES[runtime]
+        what = f"precision {precision} needs {name}, which is" if precision != F32 else f"{name} is"
+        return RuntimeChoice().fallback(f"{what} not installed (`{requirement(runtime)}`)")
     return RuntimeChoice(runtime, precision)
-

@@ -6,13 +6,14 @@ batches, so memory stays at the dataset's uint8 size. Folder images differ in si
 thread pool decodes and preprocesses them one by one (the same TensorFlow function) while
 the model runs the previous batch. The forward pass runs on the chosen runtime
 (`core.backbones.runtime`): TensorFlow (fused with the preprocessing in one graph), or
-OpenVINO on the preprocessed batches, several in flight at once. OpenVINO's own conversion
-of the preprocessing differs from TensorFlow's by up to 0.5 grey levels, so it stays in
-TensorFlow.
+OpenVINO or ONNX Runtime on the preprocessed batches, the next batch prepared while one runs.
+OpenVINO's own conversion of the preprocessing differs from TensorFlow's by up to 0.5 grey
+levels, so it stays in TensorFlow.
 """
 
 from __future__ import annotations
 
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from core.backbones.registry import BackboneSpec
-from core.backbones.runtime import OPENVINO, RuntimeChoice
+from core.backbones.runtime import TENSORFLOW, RuntimeChoice
 from core.base.errors import BackboneUnavailableError
 from core.datasets.base import ImageDataset, ImageStore
 from core.features.preprocessing import Preprocessing, preprocess_batch, preprocess_image
@@ -29,7 +30,7 @@ from core.features.preprocessing import Preprocessing, preprocess_batch, preproc
 
 class FeatureExtractor:
     """A backbone at one input size, compiled once per process: a Keras `model` run by
-    TensorFlow, or `forward` (an `OpenVinoForward`) when another runtime runs it.
+    TensorFlow, or `forward` (`core.backbones.converted`) when another runtime runs it.
     `runtime` says which runtime and precision run (after any fallback)."""
 
     def __init__(self, *, model=None, image_size: int, forward=None,
@@ -156,25 +157,59 @@ def _cached_extractor(backbone: str, image_size: int, runtime: RuntimeChoice,
                            cache_dir=cache_dir)
 
 
+# int8's calibration sets by dataset fingerprint (weakly: a dataset gone is not kept for this)
+_calibration_sets: "weakref.WeakValueDictionary[str, ImageDataset]" = weakref.WeakValueDictionary()
+
+
+def calibrated_runtime(runtime: RuntimeChoice, dataset: ImageDataset) -> RuntimeChoice:
+    """int8: `runtime` naming `dataset` as its calibration set, whose images quantise the
+    model when this process first builds it (then it is cached); other precisions as given."""
+    from dataclasses import replace
+
+    from core.backbones.runtime import INT8
+
+    if runtime.precision != INT8:
+        return runtime
+    _calibration_sets[dataset.fingerprint] = dataset
+    return replace(runtime, calibration=dataset.fingerprint)
+
+
+def calibration_inputs(*, dataset: ImageDataset, image_size: int) -> np.ndarray:
+    """int8's calibration set: a seeded sample of the dataset's images, preprocessed as
+    extraction preprocesses them (float32 model inputs)."""
+    from core.backbones.runtime import CALIBRATION_IMAGES
+
+    rows = np.random.default_rng(0).choice(len(dataset), min(CALIBRATION_IMAGES, len(dataset)),
+                                           replace=False)
+    preprocessing = Preprocessing(size=image_size, crop_fraction=dataset.crop_fraction)
+    return _preprocessed([dataset.images.get(int(i)) for i in np.sort(rows)], preprocessing)
+
+
 def build_extractor(*, spec: BackboneSpec, image_size: int, runtime: RuntimeChoice,
                     cache_dir: str | Path | None = None, threads: int | None = None
                     ) -> FeatureExtractor:
-    """The backbone on `runtime`. When OpenVINO cannot convert or compile it, f32 falls back
+    """The backbone on `runtime`. When another runtime cannot convert or run it, f32 falls back
     to TensorFlow (the same values) with a note in `extractor.runtime`; a reduced precision
-    cannot (its values would land under the wrong key), so that is an error naming the cause."""
-    if runtime.runtime == OPENVINO:
-        try:
-            from core.backbones.openvino_runtime import backbone_forward
+    cannot (its values would land under the wrong key), so that is an error naming the cause.
+    int8 finds its quantised model in the cache, or quantises it with the calibration set
+    `calibrated_runtime` named in this process."""
+    if runtime.runtime != TENSORFLOW:
+        from core.backbones.converted import backbone_fields, converted_forward, could_not_run
 
-            forward = backbone_forward(spec=spec, image_size=image_size,
-                                       precision=runtime.precision, threads=threads,
-                                       cache_dir=cache_dir)
+        source = _calibration_sets.get(runtime.calibration)
+        calibration_images = None if source is None else (
+            lambda: calibration_inputs(dataset=source, image_size=image_size))
+        try:
+            forward = converted_forward(
+                runtime=runtime.runtime, fields=backbone_fields(spec, image_size),
+                build=lambda: spec.build(input_size=image_size), image_size=image_size,
+                precision=runtime.precision, threads=threads, cache_dir=cache_dir,
+                calibration=runtime.calibration, calibration_images=calibration_images)
             return FeatureExtractor(image_size=image_size, forward=forward, runtime=runtime)
         except BackboneUnavailableError:
             raise  # missing weights: TensorFlow would fail the same way
         except Exception as error:  # noqa: BLE001 — any converter failure means: fall back
-            reason = (f"OpenVINO could not run {spec.name} at {image_size} px "
-                      f"({type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''})")
+            reason = could_not_run(runtime.runtime, f"{spec.name} at {image_size} px", error)
             if runtime.precision != "f32":
                 raise BackboneUnavailableError(
                     f"{reason}. Fix: use --precision f32 (TensorFlow's values) or "

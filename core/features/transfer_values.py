@@ -89,13 +89,14 @@ def cache_key_fields(*, dataset: ImageDataset, spec: BackboneSpec, image_size: i
 def transfer_values_key(*, dataset: ImageDataset, backbone: str = DEFAULT_BACKBONE,
                         image_size: int | None = None, dtype: str = "float32",
                         precision: str = RUNTIME_DEFAULTS["precision"]) -> str:
-    """The key `compute_transfer_values` uses (at a reduced precision: OpenVINO's)."""
-    from core.backbones.runtime import OPENVINO
+    """The key `compute_transfer_values` uses (at a reduced precision: its runtime's)."""
+    from core.backbones.runtime import PRECISION_RUNTIME, TENSORFLOW
 
     spec = get_backbone(backbone)
     size = image_size or default_image_size(dataset=dataset, spec=spec)
+    choice = RuntimeChoice(PRECISION_RUNTIME.get(precision, TENSORFLOW), precision)
     return hash_key(cache_key_fields(dataset=dataset, spec=spec, image_size=size, dtype=dtype,
-                                     runtime=RuntimeChoice(OPENVINO, precision)))
+                                     runtime=choice))
 
 
 def compute_transfer_values(*, dataset: ImageDataset, backbone: str = DEFAULT_BACKBONE,
@@ -157,17 +158,20 @@ def _usable_runtime(choice: RuntimeChoice, *, spec: BackboneSpec, image_size: in
                     cache_dir: str | Path | None) -> RuntimeChoice:
     """`choice`, or TensorFlow f32 when a reduced precision's entry is missing and its
     runtime cannot run here: that must be known before the key, which holds the precision
-    (an f32 runtime falls back later, when the engine builds it, under the same key)."""
+    (an f32 runtime falls back later, when the engine builds it, under the same key). int8
+    is calibrated here, on this dataset's images, once per dataset, backbone and size."""
     if choice.precision == "f32":
         return choice
+    from core.features.extractor import FeatureExtractor, calibrated_runtime
+
+    choice = calibrated_runtime(choice, dataset)
     fields = cache_key_fields(dataset=dataset, spec=spec, image_size=image_size, dtype=dtype,
                               runtime=choice)
     if cache.exists(hash_key(fields)):
         return choice
     from core.base.errors import BackboneUnavailableError
-    from core.features.extractor import FeatureExtractor
 
-    try:
+    try:  # the engine then reuses this extractor (int8: quantised here, then cached)
         FeatureExtractor.for_backbone(spec=spec, image_size=image_size, runtime=choice,
                                       cache_dir=cache_dir)
     except BackboneUnavailableError as error:

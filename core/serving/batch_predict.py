@@ -18,7 +18,8 @@ from typing import Any, Iterator, Optional, Sequence
 
 import numpy as np
 
-from core.backbones.runtime import OPENVINO, RUNTIME_DEFAULTS, RuntimeChoice, resolve_runtime
+from core.backbones.converted import could_not_run
+from core.backbones.runtime import RUNTIME_DEFAULTS, TENSORFLOW, RuntimeChoice, resolve_runtime
 from core.base.errors import DatasetError, TransferLensError
 from core.base.progress import ProgressCallback, ProgressTracker
 from core.datasets.uri_io import is_uri, list_files, read_image  # noqa: F401  (read_image: workers)
@@ -79,8 +80,8 @@ def load_end_to_end_model(path: str | Path):
 class BatchPredictor:
     """The model, loaded once; `predict` turns a batch of locations into output rows.
 
-    On OpenVINO the model's preprocessing layer runs in TensorFlow (the one preprocessing)
-    and the rest, converted once per model file, on OpenVINO; `runtime` says what runs
+    On another runtime the model's preprocessing layer runs in TensorFlow (the one
+    preprocessing) and the rest, converted once per model file, on it; `runtime` says what runs
     (TensorFlow, with a note, when the model cannot be split or converted)."""
 
     def __init__(self, *, model_path: str | Path, top_k: int = DEFAULT_TOP_K,
@@ -90,15 +91,13 @@ class BatchPredictor:
         self.top_k = top_k
         self.runtime = runtime
         self._run = lambda batch: np.asarray(self.model(batch, training=False), np.float32)
-        if runtime.runtime == OPENVINO:
+        if runtime.runtime != TENSORFLOW:
             try:
-                self._run = _openvino_run(self.model, model_path=Path(model_path),
-                                          precision=runtime.precision, threads=threads,
-                                          cache_dir=cache_dir)
+                self._run = _converted_run(self.model, model_path=Path(model_path),
+                                           runtime=runtime, threads=threads, cache_dir=cache_dir)
             except Exception as error:  # noqa: BLE001 — any converter failure: fall back
                 self.runtime = runtime.fallback(
-                    f"OpenVINO could not run {Path(model_path).name} ({type(error).__name__}: "
-                    f"{(str(error).splitlines() or [''])[0][:200]})")
+                    could_not_run(runtime.runtime, Path(model_path).name, error))
 
     def outputs(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """Model outputs (B, C) in order; images of one shape run as one batch."""
@@ -117,26 +116,25 @@ class BatchPredictor:
         return self.outputs([read_image(location) for location in locations])
 
 
-def _openvino_run(model, *, model_path: Path, precision: str, threads: int | None,
-                  cache_dir: str | Path | None):
+def _converted_run(model, *, model_path: Path, runtime: RuntimeChoice, threads: int | None,
+                   cache_dir: str | Path | None):
     """uint8 batch → outputs: the model's PreprocessImages layer in TensorFlow, the rest on
-    OpenVINO (converted once per model file's content)."""
+    `runtime` (converted once per model file's content)."""
     import keras
 
+    from core.backbones.converted import converted_forward
     from core.backbones.layers import PreprocessImages
-    from core.backbones.openvino_runtime import OpenVinoForward, converted_model
     from core.base.hashing import hash_file
 
     front = [layer for layer in model.layers if isinstance(layer, PreprocessImages)]
     if len(front) != 1:
         raise ValueError(f"expected one preprocessing layer, found {len(front)}")
     preprocess = front[0]
-    size = preprocess.size
-    converted = converted_model(
+    forward = converted_forward(
+        runtime=runtime.runtime,
         fields={"model_file": hash_file(model_path), "part": "after-preprocessing"},
-        build=lambda: keras.Model(preprocess.output, model.output),
-        input_shape=[-1, size, size, 3], cache_dir=cache_dir)
-    forward = OpenVinoForward(model=converted, precision=precision, threads=threads)
+        build=lambda: keras.Model(preprocess.output, model.output), image_size=preprocess.size,
+        precision=runtime.precision, threads=threads, cache_dir=cache_dir)
     return lambda batch: forward(np.asarray(preprocess(batch)))
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Sequence
 
 import numpy as np
 
-from core.backbones.runtime import F32, OPENVINO, RUNTIME_DEFAULTS, resolve_runtime
+from core.backbones.runtime import AUTO, F32, RUNTIME_DEFAULTS, resolve_runtime
 from core.base.splits import split_indices
 from core.features.transfer_values import TransferValues
 
@@ -25,11 +26,13 @@ def image_features(*, images: Sequence[np.ndarray], backbone: str, image_size: i
     from core.features.extractor import FeatureExtractor
 
     spec = get_backbone(backbone)
-    precision = (tv.manifest.get("precision", F32) if tv is not None else F32)
+    manifest = tv.manifest if tv is not None else {}
+    precision = manifest.get("precision", F32)
+    choice = resolve_runtime(runtime=runtime if precision == F32 else AUTO, precision=precision)
+    if manifest.get("calibration"):  # int8: the model calibrated on the training images
+        choice = replace(choice, calibration=manifest["calibration"])
     extractor = FeatureExtractor.for_backbone(
-        spec=spec, image_size=int(image_size or spec.native_size),
-        runtime=resolve_runtime(runtime=runtime if precision == F32 else OPENVINO,
-                                precision=precision))
+        spec=spec, image_size=int(image_size or spec.native_size), runtime=choice)
     return extractor.image_features(images, crop_fraction=crop_fraction)
 
 

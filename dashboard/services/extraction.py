@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from core.backbones.runtime import RUNTIME_DEFAULTS
 from core.base.background import BackgroundJob, JobBoard
 from core.base.paths import cache_root
 from core.datasets.base import ImageDataset
@@ -27,6 +28,9 @@ class Settings:
     # a numeric target's name, None: the classes (not part of the transfer values' key, so
     # switching it never re-embeds)
     target: str | None = None
+    # what runs the forward pass (core.backbones.runtime); f32 runtimes share one key
+    runtime: str = RUNTIME_DEFAULTS["runtime"]
+    precision: str = RUNTIME_DEFAULTS["precision"]
 
 
 class ExtractionWatch(Protocol):
@@ -48,7 +52,7 @@ def tv_key(settings: Settings) -> str:
 
     dataset = limited_dataset(settings.dataset, settings.limit)
     return transfer_values_key(dataset=dataset, backbone=settings.backbone,
-                               image_size=settings.image_size)
+                               image_size=settings.image_size, precision=settings.precision)
 
 
 def transfer_values(settings: Settings, *, watch: ExtractionWatch, wait: bool = True):
@@ -128,10 +132,19 @@ def _extraction_job(settings: Settings, dataset: ImageDataset, key: str) -> Back
     def work(progress):
         return compute_transfer_values(dataset=dataset, backbone=settings.backbone,
                                        image_size=settings.image_size, cache_dir=folder,
-                                       progress=progress)
+                                       progress=progress, runtime=settings.runtime,
+                                       precision=settings.precision)
 
     return _extractions.submit(key, name=f"embedding {len(dataset):,} images", work=work,
                                watcher=me)
+
+
+def runtime_label(settings: Settings) -> str:
+    """The runtime and precision an extraction with these settings starts on ("openvino
+    f32"); the progress line then names what ran, after any fallback."""
+    from core.backbones.runtime import resolve_runtime
+
+    return resolve_runtime(runtime=settings.runtime, precision=settings.precision).label
 
 
 def running_extraction(settings: Settings) -> BackgroundJob | None:

@@ -35,6 +35,7 @@ EXTRACTED_ZIP = "extracted_zip"
 BACKBONE_CHOICE = "backbone_choice"
 BACKBONE_CUSTOM = "backbone_custom"
 IMAGE_SIZE = "image_size"
+RUNTIME_CHOICE = "runtime_choice"  # "runtime precision" (core.backbones.runtime), not in public mode
 LIMIT = "limit"
 LIMIT_PREFERENCE = "limit_preference"  # the applied subset size (LIMIT is the slider's)
 LIMIT_SHOWN = "_limit_shown"  # the dataset size the slider was last drawn for

@@ -9,7 +9,7 @@ import streamlit as st
 from core.base.background import BackgroundJob
 from core.base.progress import Progress
 from core.datasets.base import ImageDataset
-from dashboard.services.extraction import Settings, stop_extraction
+from dashboard.services.extraction import Settings, runtime_label, stop_extraction
 from dashboard.state import clicks, session
 from dashboard.ui.progress import computing_area, progress_panel, queued_text
 
@@ -45,7 +45,7 @@ def _wait_for_extraction(job: BackgroundJob, settings: Settings, dataset: ImageD
         f"{settings.backbone} once, and the transfer values are cached, so next time they "
         "load in a second. The views open as soon as this is done.")
     label = (f"Starting {settings.backbone} to embed {len(dataset):,} images at "
-             f"{settings.image_size} px…")
+             f"{settings.image_size} px on {runtime_label(settings)}…")
     starting = Progress("loading the model, first batch", 0, len(dataset))
     try:
         with progress_panel(label, starting="loading the model, first batch…") as panel:

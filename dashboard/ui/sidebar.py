@@ -1,8 +1,10 @@
-"""The sidebar: what to look at (dataset, backbone, input size, subset) and the cache.
+"""The sidebar: what to look at (dataset, backbone, input size, runtime, subset) and the cache.
 
 Defaults come from the environment first (TRANSFER_LENS_DATASET, TRANSFER_LENS_BACKBONE,
-TRANSFER_LENS_IMAGE_SIZE, TRANSFER_LENS_LIMIT), then from the offline defaults, and are
-written into session state once, so the widgets own their values afterwards.
+TRANSFER_LENS_IMAGE_SIZE, TRANSFER_LENS_RUNTIME, TRANSFER_LENS_PRECISION,
+TRANSFER_LENS_LIMIT), then from the offline defaults, and are written into session state
+once, so the widgets own their values afterwards. A public app shows no runtime choice:
+the server's environment decides.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dashboard.services.extraction import Settings
 from dashboard.services.public import is_public, public_policy, upload_limits
 from dashboard.services.workspace import Workspace
 from dashboard.state import results, url
+from dashboard.ui.runtime_picker import runtime_picker
 
 FOLDER, UPLOAD = "__folder__", "__upload__"
 CUSTOM = "__custom__"
@@ -271,9 +274,11 @@ def model_settings(source: tuple[str, str], dataset: ImageDataset) -> Settings |
             st.sidebar.caption(f"{spec.description} · {spec.feature_dim}-d transfer values")
 
     image_size = _size_picker(default_image_size(dataset=dataset, spec=spec), spec.native_size)
+    runtime, precision = runtime_picker()
     limit = _limit_picker(len(dataset))
     return Settings(dataset=source[0], dataset_label=source[1], backbone=backbone,
-                    image_size=image_size, limit=limit, target=_target_picker(dataset))
+                    image_size=image_size, limit=limit, target=_target_picker(dataset),
+                    runtime=runtime, precision=precision)
 
 
 def _target_picker(dataset: ImageDataset) -> str | None:

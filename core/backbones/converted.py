@@ -1,0 +1,58 @@
+"""A Keras model's forward pass on a non-TensorFlow runtime: the one door the extractor and
+batch prediction go through (converted once, `core.backbones.conversion_cache`). Each
+runtime's module is imported only when it runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from core.backbones.runtime import DISPLAY_NAMES, INT8, ONNXRUNTIME, OPENVINO
+
+
+def converted_forward(*, runtime: str, fields: dict[str, Any], build: Callable[[], Any],
+                      image_size: int, precision: str, threads: int | None = None,
+                      cache_dir: str | Path | None = None, calibration: str = "",
+                      calibration_images: Callable[[], np.ndarray] | None = None):
+    """A forward function (`__call__` for a batch, `map` for a stream of them) of the Keras
+    model `build()` returns, taking float32 (B, image_size, image_size, 3), on `runtime`.
+    int8 is quantised with `calibration_images()` (model inputs) of the dataset whose
+    fingerprint is `calibration`, or found in the cache by it. Raises what the conversion
+    raises: callers fall back to TensorFlow."""
+    if runtime == OPENVINO:
+        from core.backbones.openvino_runtime import OpenVinoForward, converted_model
+
+        model = converted_model(fields=fields, build=build,
+                                input_shape=[-1, image_size, image_size, 3], cache_dir=cache_dir)
+        return OpenVinoForward(model=model, precision=precision, threads=threads)
+    if runtime == ONNXRUNTIME:
+        from core.backbones.onnx_runtime import OnnxForward, converted_onnx, quantized_onnx
+
+        def f32() -> bytes:
+            return converted_onnx(fields=fields, build=build, image_size=image_size,
+                                  cache_dir=cache_dir)
+
+        if precision == INT8:
+            if not calibration:
+                raise ValueError("int8 is calibrated on a dataset's images, so it runs in "
+                                 "extraction (extract --precision int8), not on this model")
+            model = quantized_onnx(f32=f32, fields={**fields, "calibration": calibration},
+                                   calibration=calibration_images, cache_dir=cache_dir)
+        else:
+            model = f32()
+        return OnnxForward(model=model, threads=threads)
+    raise ValueError(f"no converted forward pass for runtime {runtime!r}")
+
+
+def backbone_fields(spec, image_size: int) -> dict[str, Any]:
+    """What identifies a registered backbone's conversion (the runtime adds its own)."""
+    return {"backbone": spec.name, "weights": spec.weights_id(), "image_size": image_size}
+
+
+def could_not_run(runtime: str, what: str, error: BaseException) -> str:
+    """One line: which runtime could not run what, and the error's first line."""
+    first = (str(error).splitlines() or [""])[0][:200]
+    return f"{DISPLAY_NAMES[runtime]} could not run {what} ({type(error).__name__}: {first})"

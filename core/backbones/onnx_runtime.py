@@ -1,0 +1,156 @@
+"""A Keras model's forward pass on ONNX Runtime: converted once, cached, run in a session.
+
+Conversion is Keras' own ONNX export (`model.export(format="onnx")`, which drives tf2onnx
+on the TensorFlow backend), cached by `core.backbones.conversion_cache` as one byte array
+keyed by what was converted and the converter's versions. ONNX Runtime is imported only
+here, TensorFlow only while converting.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+import numpy as np
+
+from core.backbones.conversion_cache import cached_conversion
+
+CONVERTER_VERSION = 1  # bump when the conversion below changes its output
+OPSET = 17  # ONNX Runtime 1.20+ runs it; the opset issue 31's prototype measured
+
+
+def converter_versions() -> dict[str, str]:
+    """The versions that change a converted model (ONNX Runtime itself does not)."""
+    import keras
+    import tf2onnx
+
+    return {"keras": keras.__version__, "tf2onnx": tf2onnx.__version__}
+
+
+def _onnx_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    return {**fields, "runtime": "onnxruntime", **converter_versions(), "opset": OPSET,
+            "converter_version": CONVERTER_VERSION}
+
+
+def converted_onnx(*, fields: dict[str, Any], build: Callable[[], Any], image_size: int,
+                   cache_dir: str | Path | None = None) -> bytes:
+    """The ONNX model (serialised) for `fields` from the cache, else `build()` (a Keras
+    model taking float32 (B, image_size, image_size, 3)) exported and cached. Raises what
+    the export raises: callers fall back to TensorFlow."""
+    fields = _onnx_fields(fields)
+
+    def convert() -> dict[str, bytes]:
+        from core.base.tf_env import import_tensorflow
+
+        tf = import_tensorflow()
+        signature = [tf.TensorSpec([None, image_size, image_size, 3], tf.float32, name="images")]
+        with tempfile.TemporaryDirectory(prefix="transfer-lens-onnx-") as folder, \
+                warnings.catch_warnings(), _quiet_tf2onnx():
+            warnings.simplefilter("ignore")  # tf2onnx's deprecation notes: not the user's
+            path = Path(folder) / "model.onnx"
+            build().export(str(path), format="onnx", verbose=False,
+                           input_signature=signature, opset_version=OPSET)
+            return {"onnx": path.read_bytes()}
+
+    return cached_conversion(fields=fields, convert=convert, cache_dir=cache_dir)["onnx"]
+
+
+def quantized_onnx(*, f32: Callable[[], bytes], fields: dict[str, Any],
+                   calibration: Callable[[], np.ndarray] | None,
+                   cache_dir: str | Path | None = None) -> bytes:
+    """The int8 model of the f32 ONNX model `f32()` from the cache, else quantised after
+    training (static, QDQ, uint8 activations and per-channel int8 weights, min-max ranges)
+    with `calibration()`'s float32 model inputs, and cached. `fields` names the model and
+    the calibration set; without `calibration` a missing entry is an error."""
+    import onnxruntime
+
+    from core.backbones.runtime import CALIBRATION
+
+    fields = {**_onnx_fields(fields), "precision": "int8", "calibration_method": CALIBRATION,
+              "onnxruntime": onnxruntime.__version__}
+
+    def convert() -> dict[str, bytes]:
+        if calibration is None:
+            raise LookupError("the int8 model calibrated on this dataset is not in the "
+                              "cache here; extract the dataset with --precision int8 first")
+        from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod,
+                                              QuantFormat, QuantType, quantize_static)
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+
+        images = np.ascontiguousarray(calibration(), np.float32)
+
+        class Reader(CalibrationDataReader):
+            def __init__(self) -> None:
+                self.batches = iter([{"images": images[i:i + 32]}
+                                     for i in range(0, len(images), 32)])
+
+            def get_next(self):
+                return next(self.batches, None)
+
+        with tempfile.TemporaryDirectory(prefix="transfer-lens-int8-") as folder:
+            source, prepared, quantized = (Path(folder) / name for name in
+                                           ("f32.onnx", "prepared.onnx", "int8.onnx"))
+            source.write_bytes(f32())
+            quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
+            quantize_static(str(prepared), str(quantized), Reader(), quant_format=QuantFormat.QDQ,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            per_channel=True, calibrate_method=CalibrationMethod.MinMax)
+            return {"onnx": quantized.read_bytes()}
+
+    return cached_conversion(fields=fields, convert=convert, cache_dir=cache_dir)["onnx"]
+
+
+class _quiet_tf2onnx:
+    """tf2onnx logs every step at INFO: kept to warnings while it converts."""
+
+    def __enter__(self):
+        self.logger = logging.getLogger("tf2onnx")
+        self.level = self.logger.level
+        self.logger.setLevel(logging.WARNING)
+
+    def __exit__(self, *exc):
+        self.logger.setLevel(self.level)
+
+
+def default_threads() -> int:
+    """The CPUs this process may use (2 on the project's machines)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class OnnxForward:
+    """An ONNX Runtime session: `__call__` for one batch, `map` for a stream of batches
+    with the next batch's preparation overlapping this one's run (ONNX Runtime releases the
+    GIL while it runs)."""
+
+    def __init__(self, *, model: bytes, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = int(threads or default_threads())
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3  # errors only
+        self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        self.input = self.session.get_inputs()[0].name
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self.input: np.ascontiguousarray(batch, np.float32)})[0]
+
+    def map(self, batches: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """Outputs in input order, one batch running while the caller makes the next."""
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnxruntime") as pool:
+            running = None
+            for batch in batches:
+                queued = pool.submit(self, batch)
+                if running is not None:
+                    yield running.result()
+                running = queued
+            if running is not None:
+                yield running.result()

@@ -1,0 +1,73 @@
+"""The sidebar's runtime choice (issue 31) with AppTest: what is installed is offered, the
+chosen runtime runs the extraction, and the progress line names runtime and precision."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+pytest.importorskip("streamlit")
+pytest.importorskip("onnxruntime")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from tests.support.apptest import TIMEOUT, assert_clean, settle  # noqa: E402
+
+pytestmark = pytest.mark.slow  # the whole app (AppTest)
+
+
+def _sidebar_progress(at: AppTest) -> str:
+    return "\n".join(element.proto.text for element in at.sidebar.get("progress"))
+
+
+def test_runtime_choice_runs_the_extraction_and_the_progress_line_names_it(
+        app: AppTest, tiny_backbone) -> None:
+    import core.features.transfer_values as tv_module
+    from core.features.transfer_values import load_transfer_values
+    from dashboard.state import TV_KEY
+
+    choice = app.selectbox(key="runtime_choice")
+    assert choice.value == "auto f32"
+    assert choice.options[0] == "auto: TensorFlow f32"  # AppTest lists the labels
+    assert {"TensorFlow f32", "OpenVINO f32", "ONNX Runtime f32",
+            "bf16 on OpenVINO (slightly different values, cached apart)"} <= set(choice.options)
+
+    # hold the real extraction once it has run a batch, so the running line can be read
+    ran, gate, original = threading.Event(), threading.Event(), tv_module.compute_transfer_values
+
+    def held(**kwargs):
+        report = kwargs["progress"]
+
+        def progress(snapshot):
+            report(snapshot)
+            if snapshot.done > 0 and not ran.is_set():
+                ran.set()
+                gate.wait(TIMEOUT)
+
+        return original(**{**kwargs, "progress": progress})
+
+    tv_module.compute_transfer_values = held
+    try:
+        choice.set_value("onnxruntime f32")
+        app.selectbox(key="image_size").set_value(48).run()
+        assert_clean(app)
+        assert ran.wait(TIMEOUT)
+        app.run()
+        line = _sidebar_progress(app)
+        assert f"extract {tiny_backbone}@48px, onnxruntime f32" in line, line
+    finally:
+        gate.set()
+        tv_module.compute_transfer_values = original
+    settle(app)
+    tv = load_transfer_values(key=app.session_state[TV_KEY])
+    assert tv.manifest["runtime"] == "onnxruntime" and tv.n == 1797
+
+
+def test_the_server_sets_the_runtime_and_a_value_out_of_bounds_is_ignored(monkeypatch) -> None:
+    from dashboard.services.runtimes import server_runtime
+
+    monkeypatch.setenv("TRANSFER_LENS_RUNTIME", "onnxruntime")
+    monkeypatch.setenv("TRANSFER_LENS_PRECISION", "int4")
+    assert server_runtime() == ("onnxruntime", "f32")
+    monkeypatch.setenv("TRANSFER_LENS_PRECISION", "int8")
+    assert server_runtime() == ("onnxruntime", "int8")
