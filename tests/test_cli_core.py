@@ -3,11 +3,9 @@
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from core.cli import main
 from tests.support.cli import last_json
