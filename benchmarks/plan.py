@@ -144,7 +144,10 @@ class Plan:
             ray_images=256, ray_size=32, ray_projection_images=128, regression_limit=600,
             regression_size=32, scatter_points=(2_000, 200_000), landmark_points=3_000,
             landmark_sample=500, browser_datasets=(), tsne_quality_seeds=(0, 1),
-            million=None, slices_input=None, soak_sessions=3, soak_seconds=60.0,
+            million=None, slices_input=None,
+            # a visitor's first round of the views takes about a minute on the busy 2-core
+            # machine: in one minute no cached view switch happened
+            soak_sessions=3, soak_seconds=120.0,
             finetune_accuracy_seeds=(0,), finetune_accuracy_dataset="digits",
             corrections_input=("digits", "pixels", 0, 0), corrections_noise=(0.05,),
             corrections_seeds=(1,), corrections_heads=("logreg",),
