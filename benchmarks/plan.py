@@ -99,6 +99,10 @@ class Plan:
     # one run per seed; sliceguard from its own --target folder when it is there
     slices_input: tuple[str, str, int, int] | None = ("fashion_mnist", BACKBONE, 96, 10_000)
     slices_seeds: tuple[int, ...] = (1, 2, 3)
+    # the public demo's soak (issue 27): concurrent browser sessions (one in four abusive)
+    # for this long on the bundle in public mode
+    soak_sessions: int = 8
+    soak_seconds: float = 600.0
 
     @classmethod
     def full(cls, *, fashion_available: bool) -> "Plan":
@@ -141,6 +145,9 @@ class Plan:
             regression_size=32, scatter_points=(2_000, 200_000), landmark_points=3_000,
             landmark_sample=500, browser_datasets=(), tsne_quality_seeds=(0, 1),
             million=None, slices_input=None,
+            # a visitor's first round of the views takes about a minute on the busy 2-core
+            # machine: in one minute no cached view switch happened
+            soak_sessions=3, soak_seconds=120.0,
             finetune_accuracy_seeds=(0,), finetune_accuracy_dataset="digits",
             corrections_input=("digits", "pixels", 0, 0), corrections_noise=(0.05,),
             corrections_seeds=(1,), corrections_heads=("logreg",),

@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import pytest
+
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
@@ -16,3 +18,27 @@ def test_every_worker_is_run_by_a_section_under_its_module_name():
 
 def test_no_worker_is_left_beside_the_harness():
     assert not sorted(BENCHMARKS.glob("*_worker.py"))
+
+
+def test_the_soak_samples_the_server_tree_and_judges_memory_after_minute_one():
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from benchmarks.workers.public_load_worker import rss_mb
+    from benchmarks.workers.public_soak_worker import memory_summary, tree_rss_mb
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        time.sleep(0.5)  # the child's interpreter is up
+        own, theirs = rss_mb(os.getpid()), rss_mb(child.pid)
+        assert theirs > 0 and tree_rss_mb(os.getpid()) >= 0.95 * (own + theirs)
+    finally:
+        child.kill()
+        child.wait()
+    # the minute counts from when every page had opened (10 s): the warm-up is left out
+    summary = memory_summary([(2.0, 500.0), (69.0, 900.0), (71.0, 1_000.0), (600.0, 1_050.0)],
+                             start=10.0)
+    assert summary == {"rss_minute_one_mb": 1_000.0, "rss_end_mb": 1_050.0,
+                       "rss_growth": pytest.approx(0.05), "peak_rss_mb": 1_050.0}

@@ -436,13 +436,66 @@ def test_local_unexpected_error_keeps_its_folded_details(on_bundles, monkeypatch
 
 
 def test_public_messages_show_no_cache_path(public, isolated_cache) -> None:
-    """A user error naming a file under the cache shows it relative to the cache."""
+    """A user error naming a file under the cache shows it relative to the cache; one in a
+    visitor's upload as inside their .zip (no token, no server folder)."""
     at = _call_in_app("from core.base.errors import TransferLensError; "
                       "from core.base.paths import cache_root; "
                       "raise TransferLensError(f'Cannot read image {cache_root()}/x/y.png')",
                       public)
     assert [e.value for e in at.error] == ["Cannot read image <cache>/x/y.png"]
     assert str(isolated_cache) not in texts(at)
+    at = _call_in_app("from core.base.errors import TransferLensError; "
+                      "from core.base.paths import cache_root; "
+                      "raise TransferLensError(f'Cannot read image {cache_root()}/public_uploads"
+                      "/tok3n-of-a-session/0123456789abcdef0123456789abcdef/my/img3.png')",
+                      public)
+    assert [e.value for e in at.error] == ["Cannot read image my/img3.png"]
+
+
+BROKEN_PNG = b"\x89PNG\r\n\x1a\nbroken"
+
+
+def test_public_upload_messages_name_paths_inside_the_zip(public, isolated_cache) -> None:
+    """Every message an upload can produce, as a visitor meets it: paths are named as
+    inside their .zip, and neither the cache path, the session's token nor the uploads
+    folder appears anywhere on the page (the one-class upload used to show
+    <cache>/public_uploads/<token>/…/bags_only)."""
+    from tests.support.apptest import page_text
+    from tests.support.data import huge_parquet_bytes
+
+    at = run_app()
+    token = at.session_state["_session_token"]
+    two = digit_pngs(("3", "8"), per_class=2)
+    deep = "/".join(["d"] * 40) + "/x.png"
+    cases = [
+        ("bags_only.zip", zip_of(digit_pngs(("3",), per_class=3), "bags_only"),
+         "bags_only/ has only one class ('digit_3')"),
+        ("flat.zip", zip_of({"a.png": two["digit_3/img_00.png"]}, "flat"),
+         "The .zip has only one class ('flat')"),
+        ("my.zip", zip_of({**two, "digit_9/img3.png": BROKEN_PNG}, "my"),
+         "Class folder my/digit_9/ has no readable images (1 file(s) skipped, e.g. "
+         "my/digit_9/img3.png: not an image"),
+        ("t.zip", zip_of({**two, "targets.csv": b"path,y\nnope.png,1\n"}, "t"),
+         "t/targets.csv, line 2: lists nope.png, but there is no such image in t/."),
+        ("v.zip", zip_of({**two, "targets.csv": b"path,y\ndigit_3/img_00.png,abc\n"}, "v"),
+         "v/targets.csv, line 2: 'y' is 'abc', not a number."),
+        ("rows.zip", zip_of({**two, "targets.parquet": huge_parquet_bytes()}, "rows"),
+         "rows/targets.parquet has 4,000,000 rows, over the limit of 1,004"),
+        ("p.zip", zip_of({**two, "targets.parquet": b"PAR1garbagePAR1"}, "p"),
+         "Cannot read p/targets.parquet: "),
+        ("deep.zip", zip_of({deep: BROKEN_PNG}, "deep"), "is 41 folders deep, over the limit"),
+        ("long.zip", zip_of({"a" * 300 + ".png": BROKEN_PNG}, "long"),
+         "has a 304-byte file or folder name, over the limit of 255 bytes"),
+        ("not.zip", b"hello", "The upload is not a readable .zip file"),
+    ]
+    for name, data, expected in cases:
+        upload(at, name, data)
+        assert not at.exception
+        shown = [e.value for e in at.error]
+        assert len(shown) == 1 and expected in shown[0], (name, shown)
+        page = page_text(at)
+        for secret in (str(isolated_cache), token, "public_uploads", "Traceback"):
+            assert secret not in page, (name, secret, page)
 
 
 def test_public_exports_are_per_session(public, isolated_cache) -> None:

@@ -108,7 +108,7 @@ def test_the_issues_mlp_is_refused_with_its_estimate_and_the_limit(public):
     message = str(caught.value)
     assert message.startswith("Training the mlp head (epochs 1000, batch_size 1, ")
     assert "hidden 100000" in message and "with 10 cross-fit folds on 7,837 rows × 1,280" in message
-    assert "it would take about 1029h59m (an upper bound: 1.1e+16 multiply-adds and " \
+    assert "it would take about 550h46m (an upper bound: 1.1e+16 multiply-adds and " \
            "86,207,000 gradient steps" in message
     assert "over the limit of 1h00m" in message
 
@@ -128,8 +128,29 @@ def test_default_heads_fit_the_budget_with_cross_fitting(public):
         assert cost is not None and cost.seconds < 3_600, (name, cost)
 
 
+def test_logreg_with_c_auto_and_5_folds_is_ordinary_use(public):
+    """Logistic regression with C="auto" (3 values of C, 300 L-BFGS iterations each at
+    most) and 5 cross-fit folds on the bundle is accepted, and its bound counts what the
+    code does: every fit × C × iteration × line-search evaluation × rows·features·classes;
+    10 folds of it go over the hour and are refused with the estimate."""
+    from core.heads import cost
+    from core.heads.registry import get_head_class
+
+    params = get_head_class("logreg").resolve_params({"C": "auto"})
+    accepted = cost.check_public_head_cost(head="logreg", params=params, n_rows=7_837,
+                                           dim=1_280, classes=10, folds=5)
+    units = 6 * 3 * 300 * cost.LBFGS_EVALUATIONS_PER_ITERATION * 7_837 * 1_280 * 10
+    assert accepted.multiply_adds == pytest.approx(2 * units)
+    assert accepted.seconds == pytest.approx(units * cost.LOGREG_SECONDS_PER_UNIT)
+    assert 600 < accepted.seconds < 3_600  # minutes, not seconds: an upper bound
+    with pytest.raises(PublicModeError, match=r"with 10 cross-fit folds .* it would take "
+                                              r"about 1h\d\dm .* over the limit of 1h00m"):
+        cost.check_public_head_cost(head="logreg", params=params, n_rows=7_837, dim=1_280,
+                                    classes=10, folds=10)
+
+
 def test_cost_grows_with_every_parameter():
-    from core.heads.cost import KERAS_MACS_PER_SECOND, estimate_head_cost
+    from core.heads.cost import KERAS_MACS_PER_SECOND, KERAS_STEP_SECONDS, estimate_head_cost
 
     base = dict(epochs=10, batch_size=64, hidden=100)
     cost = lambda **kw: estimate_head_cost(head="mlp", params={**base, **kw}, n_rows=1_000,  # noqa: E731
@@ -138,7 +159,7 @@ def test_cost_grows_with_every_parameter():
     assert one.multiply_adds == 10 * 1_000 * (50 * 100 + 100 * 10)
     assert one.steps == 10 * 16
     assert one.seconds == pytest.approx(one.multiply_adds / KERAS_MACS_PER_SECOND
-                                        + 160 * 2.7e-3)
+                                        + 160 * KERAS_STEP_SECONDS)
     assert cost(epochs=20) > cost() and cost(hidden=1_000) > cost() and cost(batch_size=1) > cost()
     folds = estimate_head_cost(head="mlp", params=base, n_rows=1_000, dim=50, classes=10, folds=4)
     assert folds.multiply_adds == 5 * one.multiply_adds

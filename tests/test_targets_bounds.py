@@ -20,24 +20,9 @@ from core.base.public import uploads_root
 from core.datasets import targets as targets_module
 from core.datasets.folder import load_image_folder
 from core.datasets.targets import MAX_TARGETS_ROWS, TARGETS_ROW_SLACK, read_targets_file
-from tests.support.data import dataset_members, write_zip
+from tests.support.data import dataset_members, huge_parquet_bytes, write_zip
 
 ROOT = Path(__file__).resolve().parent.parent
-HUGE_ROWS = 4_000_000
-
-
-def huge_parquet_bytes(rows: int = HUGE_ROWS) -> bytes:
-    """`rows` identical rows (one dictionary entry, run-length encoded): ~18 KB on disk."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    index = pa.array(np.zeros(rows, np.int8))
-    table = pa.table({"path": pa.DictionaryArray.from_arrays(index, pa.array(["daisy/0.jpg"])),
-                      "length": pa.DictionaryArray.from_arrays(index, pa.array([1.0]))})
-    out = io.BytesIO()
-    pq.write_table(table, out, compression="zstd", data_page_size=1 << 30,
-                   write_statistics=False, row_group_size=rows)
-    return out.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +50,7 @@ def test_a_tiny_zip_with_millions_of_rows_is_refused_from_the_footer(public, tmp
         load_dataset(name=str(root))
     message = str(caught.value)
     limit = 8 + TARGETS_ROW_SLACK  # 8 images in the folder, plus the slack
-    assert message.startswith(f"targets.parquet has 4,000,000 rows, over the limit of {limit:,}")
+    assert message.startswith(f"flowers/targets.parquet has 4,000,000 rows, over the limit of {limit:,}")
     assert "the dataset has 8 images" in message
     assert str(cache_root()) not in message and "public_uploads" not in message
 
@@ -159,7 +144,7 @@ def test_public_messages_name_paths_inside_the_upload(public, tmp_path):
                                dest_dir=uploads_root(cache_root()) / "session-one")
     with pytest.raises(DatasetError) as caught:
         load_image_folder(path=root)
-    assert str(caught.value).startswith("the dataset folder has only one class ('bags_only')")
+    assert str(caught.value).startswith("bags/ has only one class ('bags_only')")
     assert "public_uploads" not in str(caught.value)
 
     members = dataset_members() | {"flowers/targets.csv": b"path,length\nnope.jpg,1\n"}
@@ -167,8 +152,8 @@ def test_public_messages_name_paths_inside_the_upload(public, tmp_path):
                                dest_dir=uploads_root(cache_root()) / "session-one")
     with pytest.raises(DatasetError) as caught:
         load_image_folder(path=root)
-    assert str(caught.value).startswith("targets.csv, line 2: lists nope.jpg, but there is no "
-                                        "such image in the dataset folder")
+    assert str(caught.value).startswith("flowers/targets.csv, line 2: lists nope.jpg, but "
+                                        "there is no such image in flowers/.")
 
 
 def test_public_image_errors_name_the_path_inside_the_upload(public, tmp_path):
@@ -182,7 +167,7 @@ def test_public_image_errors_name_the_path_inside_the_upload(public, tmp_path):
     (root / "daisy" / "0.jpg").write_bytes(b"gone bad")  # damaged after loading
     with pytest.raises(ImageReadError) as caught:
         dataset.images.get(0)
-    assert str(caught.value).startswith("Cannot read image daisy/0.jpg:")
+    assert str(caught.value).startswith("Cannot read image flowers/daisy/0.jpg:")
 
 
 def test_local_messages_keep_the_full_path(tmp_path, monkeypatch):

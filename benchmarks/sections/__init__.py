@@ -6,7 +6,7 @@ from importlib import import_module
 from types import ModuleType
 
 ORDER = ("extraction", "cache", "projections", "heads", "dashboard", "finetune", "quality",
-         "public", "ray", "regression", "finetune_accuracy", "corrections", "slices")
+         "public", "ray", "regression", "finetune_accuracy", "corrections", "slices", "soak")
 
 
 def section_module(name: str) -> ModuleType:

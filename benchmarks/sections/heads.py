@@ -59,7 +59,40 @@ def run(*, run: Run) -> list[str]:
             *report.table(["input", "head", "train time", "time / logreg", "test accuracy",
                            "val accuracy", "vs pixels logreg (test)", "epochs or C",
                            "peak RSS MB"], table_rows),
-            *errors, *([""] if errors else [])]
+            *errors, *([""] if errors else []), *_cost_rates(run)]
+
+
+def _cost_rates(run: Run) -> list[str]:
+    """The CPU-time rates core.heads.cost bounds a public head's training time with,
+    measured again by the heads' own fits (compare them with the module's constants)."""
+    from core.heads import cost
+
+    try:
+        r = run.worker("benchmarks.workers.head_cost_worker", "--repeats",
+                       1 if run.plan.quick else 3)
+    except Exception as error:
+        return [f"Rates of `core/heads/cost.py`: failed: `{report.error_summary(error)}`", ""]
+    rows = [
+        ["logreg: CPU-s per row·feature·class per loss-and-gradient evaluation",
+         ", ".join(f"{size}: {t:.2g}" for size, t in
+                   zip(r["logreg_sizes"], r["logreg_seconds_per_unit"])),
+         f"{cost.LOGREG_SECONDS_PER_UNIT:.2g}"],
+        ["logreg: L-BFGS evaluations per iteration",
+         f"{r['logreg_evals_per_iteration']:.2f} ({r['logreg_evaluations']} in "
+         f"{r['logreg_iterations']} iterations)", f"{cost.LBFGS_EVALUATIONS_PER_ITERATION:g}"],
+        ["ridge: multiply-adds per CPU-s", f"{r['ridge_macs_per_second']:.2g} "
+                                           f"({r['ridge_size']})",
+         f"{cost.RIDGE_MACS_PER_SECOND:.2g}"],
+        ["Keras: forward multiply-adds per CPU-s", f"{r['keras_macs_per_second']:.2g} "
+                                                   f"({r['keras_mac_size']})",
+         f"{cost.KERAS_MACS_PER_SECOND:.2g}"],
+        ["Keras: CPU-s per gradient step", f"{r['keras_step_seconds']:.2g}",
+         f"{cost.KERAS_STEP_SECONDS:.2g}"],
+    ]
+    return ["Rates behind the public head-cost bound (`benchmarks/workers/head_cost_worker.py`, "
+            f"the heads' own fits, CPU time, median of {r['repeats']}): a measured rate much "
+            "faster than the constant means the bound can be loosened.", "",
+            *report.table(["rate", "measured", "core/heads/cost.py"], rows), ""]
 
 
 def _gain(accuracy: float, baseline: float | None) -> str:

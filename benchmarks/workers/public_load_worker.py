@@ -17,14 +17,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -189,12 +192,11 @@ async def drive(url: str, sessions: int, seconds: float) -> dict:
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--sessions", type=int, default=8)
-    parser.add_argument("--seconds", type=float, default=120)
-    args = parser.parse_args()
-    # a terminated worker still stops its server (the finally below)
+@contextlib.contextmanager
+def public_server() -> Iterator[tuple[str, subprocess.Popen, Path]]:
+    """`streamlit run dashboard/app.py` in public mode on the committed bundle, with a
+    scratch cache and run log; yields (url, server process, scratch folder) and stops it.
+    A terminated worker still stops its server."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     with tempfile.TemporaryDirectory(prefix="public-load-") as scratch:
         env = {**os.environ, "TRANSFER_LENS_PUBLIC": "1",
@@ -204,17 +206,32 @@ def main() -> None:
             env.pop(name, None)
         with streamlit_server(script=ROOT / "dashboard" / "app.py", env=env,
                               log_path=Path(scratch) / "streamlit.log") as (url, server):
-            sampler = Sampler(server.pid)
-            sampler.start()
-            try:
-                started = time.perf_counter()
-                records = asyncio.run(drive(url, args.sessions, args.seconds))
-                wall = time.perf_counter() - started
-            finally:
-                sampler.stop.set()
-        tail = (Path(scratch) / "streamlit.log").read_text()[-2000:]
-        runs = [json.loads(line) for line in
-                (Path(scratch) / "runs.jsonl").read_text().splitlines() if line.strip()]
+            yield url, server, Path(scratch)
+
+
+def script_runs(scratch: Path) -> list[dict]:
+    """The server's run log (one JSON line per script run)."""
+    log = scratch / "runs.jsonl"
+    return [json.loads(line) for line in log.read_text().splitlines() if line.strip()] \
+        if log.is_file() else []
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sessions", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=120)
+    args = parser.parse_args()
+    with public_server() as (url, server, scratch):
+        sampler = Sampler(server.pid)
+        sampler.start()
+        try:
+            started = time.perf_counter()
+            records = asyncio.run(drive(url, args.sessions, args.seconds))
+            wall = time.perf_counter() - started
+        finally:
+            sampler.stop.set()
+        tail = (scratch / "streamlit.log").read_text()[-2000:]
+        runs = script_runs(scratch)
     # the server's part: script runs of the views that only read the bundle (training runs
     # on "Train a head" hold a job for seconds and are left out)
     served = np.array([run["seconds"] * 1000 for run in runs if run["view"] not in (None, "train")])

@@ -150,16 +150,3 @@ def is_inside(path: Path, folder: Path) -> bool:
     except ValueError:
         return False
     return True
-
-
-def shown_path(path: str | Path, *, root: str | Path) -> str:
-    """`path` as a message shows it: in a public app relative to the dataset `root` (the
-    visitor gave a .zip, and the server's folders are none of their business; the root
-    itself is "the dataset folder"), elsewhere as it is."""
-    if not is_public():
-        return str(path)
-    try:
-        relative = Path(path).relative_to(root)
-    except ValueError:
-        return Path(path).name
-    return relative.as_posix() if relative.parts else "the dataset folder"

@@ -67,7 +67,7 @@ class FileImages:
         return len(self.paths)
 
     def get(self, index: int) -> np.ndarray:
-        from core.base.public import shown_path
+        from core.datasets.uploads import shown_path
         from core.datasets.image_io import load_rgb
 
         path = self.paths[index]

@@ -18,7 +18,8 @@ from core.datasets.targets import TargetTable, find_targets_file, read_targets_f
 from core.base.errors import DatasetError
 from core.base.hashing import hash_file, new_hasher
 from core.base.progress import ProgressCallback, ProgressTracker
-from core.base.public import shown_path
+from core.base.public import is_public
+from core.datasets.uploads import shown_path, shown_subject
 
 PHOTO_CROP_FRACTION = 0.875
 
@@ -67,11 +68,13 @@ def load_image_folder(*, path: str | Path, val_fraction: float = 0.1, test_fract
         raise ValueError("val_fraction and test_fraction must be in [0, 1) and sum to less than 1")
     root = Path(path).expanduser()
     if not root.exists():
-        raise DatasetError(f"Dataset folder {root} does not exist. Check the path; it should "
-                           "be a folder with one sub-folder of images per class.")
+        folder = shown_subject(root, root=root) if is_public() else f"Dataset folder {root}"
+        raise DatasetError(f"{folder} does not exist. Check the path; it should be a folder "
+                           "with one sub-folder of images per class.")
     if not root.is_dir():
-        raise DatasetError(f"{root} is a file, not a folder. Point to the folder that holds one "
-                           "sub-folder of images per class (or upload it as a .zip).")
+        raise DatasetError(f"{shown_subject(root, root=root)} is a file, not a folder. Point to "
+                           "the folder that holds one sub-folder of images per class (or "
+                           "upload it as a .zip).")
     root = root.resolve()
 
     targets_file = find_targets_file(root)
@@ -162,8 +165,9 @@ def _split_folders(root: Path) -> dict[str, Path]:
     for folder in subdirs:
         split = SPLIT_FOLDERS[folder.name.lower()]
         if split in found:
-            raise DatasetError(f"{shown_path(root, root=root)} has two folders for the {split} split: "
-                               f"{found[split].name}/ and {folder.name}/. Keep only one.")
+            raise DatasetError(f"{shown_subject(root, root=root)} has two folders for the "
+                               f"{split} split: {found[split].name}/ and {folder.name}/. Keep "
+                               f"only one.")
         found[split] = folder
     # A lone `train/` full of images (no class sub-folders) is really a class named
     # "train"; layout A handles it (and will ask for a second class).
@@ -225,8 +229,8 @@ def _scan_class_layout(root: Path) -> _Scan:
     scan = _Scan()
     class_dirs = _subdirs(root)
     if not class_dirs:
-        raise DatasetError(f"{shown_path(root, root=root)} has no class sub-folders. Put each "
-                           f"class's images in its own sub-folder, e.g. "
+        raise DatasetError(f"{shown_subject(root, root=root)} has no class sub-folders. Put "
+                           f"each class's images in its own sub-folder, e.g. "
                            f"{shown_path(root / 'cats', root=root)}/*.jpg and "
                            f"{shown_path(root / 'dogs', root=root)}/*.jpg; "
                            f"or, for numeric targets, add a targets.csv at its root (a 'path' "
@@ -267,18 +271,25 @@ def _keep_listed(scan: _Scan, root: Path, table: TargetTable) -> None:
     for path, where in zip(table.paths, table.row_labels):
         if path not in found and not (root / path).is_file():
             raise DatasetError(f"{table.file}, {where}: lists {path}, but there is no such "
-                               f"image in {shown_path(root, root=root)}. Fix: correct the path (relative to the "
-                               f"folder, '/'-separated) or remove the row.")
+                               f"image in {shown_path(root, root=root)}. Fix: correct the path "
+                               f"(relative to the folder, '/'-separated) or remove the row.")
     scan.candidates = kept
+
+
+def _shown_file(root: Path, rel: str) -> str:
+    """A dataset file (`rel`: its sample id) as messages name it: in a public app as inside
+    the visitor's .zip, elsewhere relative to the dataset folder (as before)."""
+    return shown_path(root / rel, root=root) if is_public() else rel
 
 
 def _check_some_kept(root: Path, scan: _Scan, kept: list[_Candidate], table: TargetTable) -> None:
     if kept:
         return
-    example = f" (e.g. {scan.skipped[0].path}: {scan.skipped[0].reason})" if scan.skipped else ""
+    example = (f" (e.g. {_shown_file(root, scan.skipped[0].path)}: "
+               f"{scan.skipped[0].reason})" if scan.skipped else "")
     raise DatasetError(f"None of the {len(table.paths)} images {table.file.name} lists could "
-                       f"be read from {shown_path(root, root=root)}{example}. Fix: list the folder's images, with "
-                       f"paths relative to it.")
+                       f"be read from {shown_path(root, root=root)}{example}. Fix: list the "
+                       f"folder's images, with paths relative to it.")
 
 
 def _scan_split_layout(root: Path, split_dirs: dict[str, Path]) -> _Scan:
@@ -344,15 +355,16 @@ def _check_classes(root: Path, scan: _Scan, kept: list[_Candidate], *,
                    split_dirs: dict[str, Path]) -> None:
     """Every class needs readable (training) images, and there must be two classes."""
     if not scan.class_folders:
-        raise DatasetError(f"{shown_path(root, root=root)} has no class sub-folders. Put each "
-                           f"class's images in its own sub-folder, e.g. "
+        raise DatasetError(f"{shown_subject(root, root=root)} has no class sub-folders. Put "
+                           f"each class's images in its own sub-folder, e.g. "
                            f"{shown_path(root / 'cats', root=root)}/*.jpg.")
     kept_classes = {c.class_name for c in kept}
     for name, folders in sorted(scan.class_folders.items()):
         if name in kept_classes:
             continue
         bad = scan.skipped_by_class.get(name, [])
-        example = f", e.g. {bad[0].path}: {bad[0].reason}" if bad else ""
+        example = (f", e.g. {_shown_file(root, bad[0].path)}: {bad[0].reason}"
+                   if bad else "")
         where = " and ".join(shown_path(f, root=root) for f in folders)
         raise DatasetError(f"Class folder {where} has no readable images ({len(bad)} file(s) "
                            f"skipped{example}). Add images to it or remove the folder.")
@@ -367,7 +379,7 @@ def _check_classes(root: Path, scan: _Scan, kept: list[_Candidate], *,
                                    "for it or remove it from the other splits.")
     if len(scan.class_folders) < 2:
         only = next(iter(scan.class_folders))
-        raise DatasetError(f"{shown_path(root, root=root)} has only one class ('{only}'); a "
+        raise DatasetError(f"{shown_subject(root, root=root)} has only one class ('{only}'); a "
                            "classifier needs at least two. Add another class sub-folder.")
 
 

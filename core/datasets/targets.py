@@ -23,7 +23,7 @@ import numpy as np
 
 from core.base.errors import DatasetError
 from core.base.hashing import hash_array, new_hasher
-from core.base.public import shown_path
+from core.datasets.uploads import shown_subject
 
 TARGET_FILES = ("targets.csv", "targets.parquet")
 PATH_COLUMN = "path"
@@ -85,7 +85,7 @@ def find_targets_file(root: Path) -> Path | None:
     """The folder's targets file, None when it has none; DatasetError when it has both."""
     found = [root / name for name in TARGET_FILES if (root / name).is_file()]
     if len(found) > 1:
-        raise DatasetError(f"{shown_path(root, root=root)} has both {found[0].name} and "
+        raise DatasetError(f"{shown_subject(root, root=root)} has both {found[0].name} and "
                            f"{found[1].name}; keep one "
                            "targets file.")
     return found[0] if found else None

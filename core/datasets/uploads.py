@@ -1,5 +1,6 @@
 """Where visitors' uploads go: one folder per app session, removed when the session ends or
-after the public policy's time limit, so nothing one visitor uploads is seen by another."""
+after the public policy's time limit, so nothing one visitor uploads is seen by another;
+and how messages name a file in an upload (as inside the visitor's .zip)."""
 
 from __future__ import annotations
 
@@ -86,3 +87,42 @@ def _last_touched(folder: Path) -> float:
     if stamp.is_file():
         return stamp.stat().st_mtime
     return max([folder.stat().st_mtime] + [p.stat().st_mtime for p in folder.rglob("*")])
+
+
+def shown_path(path: str | Path, *, root: str | Path) -> str:
+    """`path` as a message shows it: in a public app relative to what the visitor gave,
+    elsewhere as it is. A path in an upload is named as inside the visitor's .zip
+    (`bags/cats/3.png`; a folder ends in "/", the .zip's top level is "the .zip"), never by
+    the server's folders or the session's token; any other path relative to the dataset
+    `root` (the root itself: "the dataset folder")."""
+    if not policy().enabled:
+        return str(path)
+    inside_zip = _inside_upload(Path(path))
+    if inside_zip is not None:
+        if not inside_zip.parts:
+            return "the .zip"
+        return inside_zip.as_posix() + ("/" if Path(path).is_dir() else "")
+    try:
+        relative = Path(path).relative_to(root)
+    except ValueError:
+        return Path(path).name
+    return relative.as_posix() if relative.parts else "the dataset folder"
+
+
+def shown_subject(path: str | Path, *, root: str | Path) -> str:
+    """shown_path at the start of a sentence ("The .zip has…", "bags/ has…")."""
+    text = shown_path(path, root=root)
+    return text[0].upper() + text[1:] if text.startswith("the ") else text
+
+
+def _inside_upload(path: Path) -> Path | None:
+    """`path` relative to the extracted .zip it lies in (an upload is extracted into
+    public_uploads/<session token>/<content key>/), or None when it is in no upload."""
+    root = uploads_root(cache_root())
+    for base in {root, root.resolve()}:
+        try:
+            parts = path.relative_to(base).parts
+        except ValueError:
+            continue
+        return Path(*parts[2:]) if len(parts) >= 2 else Path()
+    return None

@@ -3,17 +3,27 @@ public app refuses a run that would hold the shared CPU for hours (issue 27: an 
 100,000 hidden units, 1,000 epochs, batch 1 and 10 folds would take weeks).
 
 The estimate is an upper bound: every epoch (Keras heads) or iteration (L-BFGS) runs, none
-stopped early, over the training rows, once more per cross-fit fold. Multiply-adds become
-seconds through rates measured roughly on the project's 2-core machine while about eight
-other jobs shared it (load average ~13), in one-off timings (not a benchmark):
-  - Keras Dense training: 3.2e9 forward multiply-adds a second (an MLP 1,280 → 1,024 → 10
-    epoch over 5,000 rows at batch 64: 2.1 s; the backward pass is inside that time), and
-    2.7 ms of fixed cost per gradient step (batch 1 on a tiny model: 2,000 steps, 5.3 s);
-  - scikit-learn's L-BFGS logistic regression: 1.7e8 multiply-adds a second counted as
-    2·N·D·C an iteration (5,000 × 1,280 × 10, 30 iterations: 22 s); numpy's ridge is
-    counted at the same rate.
-Both rates are slow (a busy machine), so estimates err high: refusals err on the side of the
-visitors sharing the server. The heads' modules are not touched: this reads their params.
+stopped early, over the training rows, once more per cross-fit fold. Work is counted from
+what the heads' code does; it becomes seconds through CPU-time rates of the heads' own fits
+(`python -m benchmarks.workers.head_cost_worker`: median of 3 runs per size, all threads'
+CPU time, which is what a job takes from the shared CPU), measured 2026-12-06 on the
+project's 2-core machine under a load average of ~20 (rates err slow, estimates high):
+  - logistic regression (scikit-learn L-BFGS): each evaluation of the loss and its gradient
+    is a rows × features × classes product each way; 2.4e-9 CPU-s per row·feature·class
+    (the slowest of 1,800×256, 3,600×640 and 7,200×1,280 ×10 classes: 0.39, 2.4 and 1.9
+    e-9), and L-BFGS's line search made 1.22 evaluations an iteration over all fits and 1.56
+    on a converging C=auto fit: 1.6 is counted. C="auto" counts all 3 values of the grid
+    at max_iter each;
+  - ridge (Gram matrix rows·dim², eigendecomposition ~9·dim³): 7.0e9 multiply-adds per
+    CPU-s (3,600 × 1,280);
+  - Keras Dense training (softmax, mlp): 6.1e9 and 6.7e9 forward multiply-adds per CPU-s
+    (3,600 × 640 → 512 → 10 at batch 256; the backward pass is inside that time): 6.0e9
+    is used; 0.8 and 1.5 ms of fixed cost per gradient step (batch 1 on a tiny model):
+    1.5 ms is used.
+So every head's defaults, and logistic regression with C=auto, each with 5 cross-fit folds
+on the public bundle's 7,837 × 1,280 values, fit the public hour (C=auto: ~35 min bound),
+while an MLP with 100,000 hidden units, 1,000 epochs, batch 1 and 10 folds counts ~550 h.
+The heads' modules are not touched: this reads their params.
 
 Fine-tuning (only when the operator allows it in a public app) is costed from the training
 speed benchmarks/RESULTS.md section 6 measured for efficientnet_lite0 (290 images/s at
@@ -28,9 +38,11 @@ from typing import Any, Callable, Sequence
 
 from core.base.progress import format_seconds
 
-KERAS_MACS_PER_SECOND = 3.2e9
-KERAS_STEP_SECONDS = 2.7e-3
-NUMPY_MACS_PER_SECOND = 1.7e8
+KERAS_MACS_PER_SECOND = 6.0e9
+KERAS_STEP_SECONDS = 1.5e-3
+LOGREG_SECONDS_PER_UNIT = 2.4e-9  # one row × feature × class in one loss-and-gradient evaluation
+LBFGS_EVALUATIONS_PER_ITERATION = 1.6
+RIDGE_MACS_PER_SECOND = 7.0e9
 C_GRID_SIZE = 3  # logreg's C="auto" tries up to core.heads.logreg.C_GRID's 3 values
 FINETUNE_IMAGES_PER_SECOND_AT_64PX = 290.0
 
@@ -66,14 +78,15 @@ def _keras(params: dict[str, Any], *, n_rows: int, dim: int, classes: int,
 def _logreg(params: dict[str, Any], *, n_rows: int, dim: int, classes: int,
             fits: int) -> tuple[float, int, float]:
     grid = C_GRID_SIZE if params.get("C") == "auto" else 1
-    macs = float(fits) * grid * int(params["max_iter"]) * 2 * n_rows * dim * classes
-    return macs, 0, macs / NUMPY_MACS_PER_SECOND
+    evaluations = fits * grid * int(params["max_iter"]) * LBFGS_EVALUATIONS_PER_ITERATION
+    units = evaluations * n_rows * dim * classes  # the loss's product, and the gradient's
+    return 2 * units, 0, units * LOGREG_SECONDS_PER_UNIT
 
 
 def _ridge(params: dict[str, Any], *, n_rows: int, dim: int, classes: int,
            fits: int) -> tuple[float, int, float]:
     macs = float(fits) * (n_rows * dim * dim + 9 * dim ** 3)  # Gram matrix, then eigh
-    return macs, 0, macs / NUMPY_MACS_PER_SECOND
+    return macs, 0, macs / RIDGE_MACS_PER_SECOND
 
 
 MODELS: dict[str, Callable[..., tuple[float, int, float]]] = {

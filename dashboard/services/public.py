@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 from core.base import public as rules_module
@@ -15,16 +16,26 @@ ROOT = Path(__file__).resolve().parent.parent.parent  # the repository
 
 def scrub_paths(text: str) -> str:
     """`text` with the cache root and the repository root made relative ("<cache>/…",
-    "<app>/…"): defence in depth for a public page (core already words most messages
-    relative to what the visitor gave). The longer root goes first (one may hold the other)."""
+    "<app>/…"), and a path in a visitor's upload named as inside their .zip (the session's
+    token and the server's folders dropped): defence in depth for a public page (core
+    already words its messages relative to what the visitor gave). The longer root goes
+    first (one may hold the other)."""
     from core.base.paths import cache_root
+    from core.base.public import UPLOADS_DIR
 
     cache = cache_root()  # absolute forms only: a relative "cache" is also a plain word
     roots = {str(cache.resolve()): "<cache>", str(cache.absolute()): "<cache>",
              str(ROOT): "<app>"}
     for root in sorted(roots, key=len, reverse=True):
         text = text.replace(root, roots[root])
-    return text
+    # <cache>/public_uploads/<token>/<content key>/bags/x.png → bags/x.png
+    text = re.sub(rf"<cache>/{UPLOADS_DIR}/[^/\s'\"]+/(?:[0-9a-f]{{32}}/)?", "", text)
+    return re.sub(rf"<cache>/{UPLOADS_DIR}(?:/[^/\s'\"]+)?", "your upload", text)
+
+
+def visible(message: str) -> str:
+    """A user message as shown: in a public app without the server's paths."""
+    return scrub_paths(message) if is_public() else message
 
 
 def public_policy():

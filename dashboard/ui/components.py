@@ -21,7 +21,7 @@ from core.datasets.thumbnails import thumbnail
 from dashboard import state
 from dashboard.services import exports
 from dashboard.services.analysis import nearest
-from dashboard.services.public import is_public, scrub_paths
+from dashboard.services.public import is_public, visible
 from dashboard.services.workspace import Workspace
 from dashboard.state import selection
 from dashboard.ui.progress import REPORT
@@ -80,9 +80,9 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except CancelledError as error:
-        st.warning(_visible(str(error)), icon=":material/stop_circle:")
+        st.warning(visible(str(error)), icon=":material/stop_circle:")
     except TransferLensError as error:
-        st.error(_visible(str(error)), icon=":material/error:")
+        st.error(visible(str(error)), icon=":material/error:")
     except Exception as error:  # noqa: BLE001 - last line of defence for the UI
         if is_public():
             incident = secrets.token_hex(4)
@@ -96,11 +96,6 @@ def user_errors() -> Iterator[None]:
                  icon=":material/bug_report:")
         with st.expander("Technical details"):
             st.code(traceback.format_exc(), language="text")
-
-
-def _visible(message: str) -> str:
-    """A user message as shown: in a public app without the server's absolute paths."""
-    return scrub_paths(message) if is_public() else message
 
 
 def thumbnails(dataset, indices: Sequence[int], *, size: int = THUMB) -> list[np.ndarray]:

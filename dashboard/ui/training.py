@@ -10,6 +10,7 @@ import streamlit as st
 
 from core.base.errors import CancelledError, TransferLensError
 from core.heads import head_title
+from dashboard.services.public import visible
 from dashboard.state import results, session
 from dashboard.state.results import HeadRecord
 from dashboard.ui.progress import view_replaced
@@ -38,7 +39,7 @@ def run_training(tv_key: str, work: Callable[[Callable[[Any], None]], Any], *,
     except CancelledError:
         raise
     except TransferLensError as error:  # a bound, the memory needed, ...: for users
-        tell(tv_key, "error", f"{error}", kept)
+        tell(tv_key, "error", visible(str(error)), kept)
         return None
     finally:
         cancel_slot.empty()

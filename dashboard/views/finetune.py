@@ -15,6 +15,7 @@ from core.heads import describe_head
 from dashboard import pages, state
 from dashboard.services import finetune, heads
 from dashboard.services.analysis import separability
+from dashboard.services.public import visible
 from dashboard.services.workspace import Workspace
 from dashboard.state import results, session
 from dashboard.ui import click_guard, components, training
@@ -91,7 +92,7 @@ def _estimate(ws: Workspace, params: dict) -> None:
                 estimate = finetune.finetune_estimate(ws, params, measure=True,
                                                       progress=panel)
     except TransferLensError as error:  # settings out of bounds, no such backbone
-        st.caption(f":orange[No time estimate: {error}]")
+        st.caption(f":orange[No time estimate: {visible(str(error))}]")
         return
     if estimate is not None:
         st.caption(f":material/timer: Expected: {estimate.describe()} (with the values of "

@@ -36,6 +36,16 @@ def texts(at: AppTest) -> str:
     return "\n".join(parts)
 
 
+def page_text(at: AppTest) -> str:
+    """All a visitor could read: texts(), code blocks, exceptions, expander labels, tables."""
+    parts = [texts(at)]
+    parts += [str(element.value) for kind in ("code", "exception", "text", "json")
+              for element in getattr(at, kind)]
+    parts += [str(expander.label) for expander in at.expander]
+    parts += [table.value.to_csv() for table in at.dataframe]
+    return "\n".join(parts)
+
+
 def assert_clean(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]

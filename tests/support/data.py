@@ -154,3 +154,18 @@ def write_targets_csv(root: Path, text: str) -> Path:
     file = root / "targets.csv"
     file.write_text(text)
     return file
+
+
+def huge_parquet_bytes(rows: int = 4_000_000) -> bytes:
+    """A targets.parquet of `rows` identical rows (one dictionary entry, run-length encoded):
+    ~18 KB on disk, ~2 KB zipped; read whole, 4,000,000 rows took ~860 MB (issue 27)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    index = pa.array(np.zeros(rows, np.int8))
+    table = pa.table({"path": pa.DictionaryArray.from_arrays(index, pa.array(["daisy/0.jpg"])),
+                      "length": pa.DictionaryArray.from_arrays(index, pa.array([1.0]))})
+    out = io.BytesIO()
+    pq.write_table(table, out, compression="zstd", data_page_size=1 << 30,
+                   write_statistics=False, row_group_size=rows)
+    return out.getvalue()

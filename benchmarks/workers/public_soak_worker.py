@@ -1,0 +1,334 @@
+"""Worker: the public demo's soak (issue 27). The public server of public_load_worker (public
+mode, committed bundle, scratch cache) and N concurrent browser sessions for a fixed time:
+normal visitors go through the views (box-selecting on the projection), train a default
+logistic-regression head and look at Confusion and Failures, round after round; abusive
+visitors (one in four, at least one) mix in what issue 27 found: a 2 KB .zip holding a
+4,000,000-row targets.parquet, zips with 40-folder-deep and 300-character member names,
+links asking for every image at 1,024 px (Fashion-MNIST and its 1,000,000-image version),
+the MLP with 100,000 hidden units, 1,000 epochs, batch 1 and 10 folds, and the fine-tune
+view (its time estimate is refused in public mode).
+
+Measured: errors a normal visitor saw (an error box, a traceback, a server path or the
+uploads folder in the page's text, a timeout or any driver failure: should be 0), what the
+abusers saw (refused with the limit, or an internal leaking), the click-to-idle time of the
+normal visitors' cached view switches (every round after their first), and the RSS of the
+server's process tree (VmRSS of the streamlit process and its descendants from /proc,
+sampled every `--sample-seconds`): a minute after every visitor's page had opened, at the
+end, and its peak. Each visitor stays `--seconds` from its page's opening.
+
+    python -m benchmarks.workers.public_soak_worker --sessions 8 --seconds 600
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import os
+import tempfile
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.common import ROOT, emit
+from benchmarks.workers.public_load_worker import (CHROMIUM, ERRORS, IDLE_JS, ON_VIEW_JS, VIEWS,
+                                                   box_select, idle, public_server, rss_mb,
+                                                   script_runs)
+
+REFUSED = "is not available in this public Transfer Lens"
+ABUSE_MLP = {"Hidden": "100000", "Epochs": "1000", "Batch size": "1", "Folds": "10"}
+ABUSE_LINKS = ("/?ds=fashion_mnist&n=all&px=1024", "/?ds=fashion_mnist_1m&n=all&px=1024",
+               "/?ds=fashion_mnist&n=99999999")
+ALERTS = "[data-testid='stAlertContentError'], [data-testid='stAlertContentWarning']"
+FINETUNE_NOTE = "[data-testid='stAlertContentInfo']"  # the view says it is not offered
+INTERNALS = ("Traceback", "public_uploads", "Something went wrong", str(ROOT))
+
+
+def tree_rss_mb(pid: int) -> float:
+    """VmRSS of `pid` and all its descendants (the server's worker processes, if any)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        total += rss_mb(current)
+        todo += children.get(current, [])
+    return total
+
+
+class TreeSampler(threading.Thread):
+    """(seconds since start, MB) of the process tree every `every` seconds."""
+
+    def __init__(self, pid: int, every: float) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.every, self.stop = pid, every, threading.Event()
+        self.samples: list[tuple[float, float]] = []
+        self.started = time.perf_counter()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            self.samples.append((time.perf_counter() - self.started, tree_rss_mb(self.pid)))
+            self.stop.wait(self.every)
+
+
+def hostile_zips(folder: Path) -> dict[str, Path]:
+    """The abusers' uploads: the 2 KB parquet bomb, deep names, long names."""
+    from tests.support.data import digit_pngs, huge_parquet_bytes
+
+    images = digit_pngs(("3", "8"), per_class=2)
+    contents = {
+        "rows.zip": {**images, "targets.parquet": huge_parquet_bytes()},
+        "deep.zip": {"/".join(["d"] * 40) + "/x.png": next(iter(images.values()))},
+        "long.zip": {**images, "digit_3/" + "a" * 300 + ".png": next(iter(images.values()))},
+    }
+    paths = {}
+    for name, members in contents.items():
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for member, data in members.items():
+                archive.writestr(f"{Path(name).stem}/{member}", data)
+        paths[name] = folder / name
+        paths[name].write_bytes(buffer.getvalue())
+    return paths
+
+
+async def open_view(page, name: str, path: str) -> float:
+    """Click `name` in the menu; ms until the URL names it and the page is idle."""
+    clicked = time.perf_counter()
+    await page.get_by_role("link", name=name, exact=True).click()
+    await page.wait_for_function(ON_VIEW_JS, arg=path, timeout=180_000)
+    await idle(page)
+    return (time.perf_counter() - clicked) * 1000
+
+
+async def leaks(page, secrets: tuple[str, ...]) -> list[str]:
+    """Error boxes and server internals on the page now."""
+    found = [f"error box: {e[:200]}" for e in await page.locator(ERRORS).all_inner_texts()]
+    text = await page.locator("[data-testid='stApp']").inner_text()
+    found += [f"{secret!r} on the page" for secret in secrets if secret in text]
+    return found
+
+
+async def train_default_head(page, record: dict, secrets: tuple[str, ...]) -> None:
+    await open_view(page, "Train a head", "/train")
+    await page.get_by_role("button", name="Train", exact=True).click()
+    await idle(page, timeout=600_000)
+    record["errors"] += await leaks(page, secrets)
+    record["heads"] += 1
+
+
+async def normal_visitor(page, url: str, record: dict, deadline: float,
+                         secrets: tuple[str, ...]) -> None:
+    rounds = 0
+    while time.perf_counter() < deadline:
+        if rounds % 3 == 1:  # a default head now and then (the same one: cached after one)
+            await train_default_head(page, record, secrets)
+        for name, path in VIEWS.items():
+            if time.perf_counter() >= deadline:
+                break
+            ms = await open_view(page, name, path)
+            # the first round computes (neighbours, the head's view); later ones are cached
+            record["switch_ms" if rounds else "first_ms"].append(ms)
+            if name == "Projections":
+                await box_select(page, record)
+                record["selections"] += 1
+            record["errors"] += await leaks(page, secrets)
+        rounds += 1
+
+
+async def upload(page, file: Path) -> None:
+    sidebar = page.locator("[data-testid='stSidebar']")
+    await sidebar.locator("[data-testid='stSelectbox']").first.click()
+    await page.get_by_role("option", name="Upload a .zip of class folders…").click()
+    await idle(page)
+    await sidebar.locator("input[type='file']").set_input_files(str(file))
+    await page.wait_for_timeout(500)
+    await idle(page, timeout=300_000)
+
+
+def _message(alert: str) -> str:
+    """An alert's text without its icon's name (a material icon is a ligature word)."""
+    icon, _, rest = alert.partition("\n\n")
+    return rest if rest and icon.isidentifier() else alert
+
+
+async def abusive_visitor(page, url: str, record: dict, deadline: float, zips: dict,
+                          secrets: tuple[str, ...]) -> None:
+    """Round after round of issue 27's abuse; each attempt should end in a refusal (an
+    error box naming the limit) and never show server internals."""
+
+    async def seen(what: str, expect: str | None = None, boxes: str | None = None) -> None:
+        """Refused: an error or warning box appears (within a minute) and, with `expect`,
+        says it; the first box's text is kept for the report."""
+        try:
+            await page.wait_for_selector(boxes or ALERTS, timeout=60_000)
+            await idle(page)
+            alerts = await page.locator(boxes or ALERTS).all_inner_texts()
+        except Exception:  # noqa: BLE001 - no box: not refused
+            alerts = []
+        counts = record["abuse"].setdefault(what, {"refused": 0, "not_refused": 0, "shown": ""})
+        refused = bool(alerts) and (expect is None or any(expect in a for a in alerts))
+        counts["refused" if refused else "not_refused"] += 1
+        counts["shown"] = counts["shown"] or " / ".join(_message(a)[:160] for a in alerts)
+        record["abuser_leaks"] += [f"{what}: {x}" for x in await leaks(page, secrets)
+                                   if not x.startswith("error box")]
+
+    while time.perf_counter() < deadline:
+        for name, file in zips.items():
+            await page.goto(url)
+            await idle(page)
+            await upload(page, file)
+            await seen(f"upload {name}", "over the limit" if name != "rows.zip"
+                       else "rows, over the limit")
+        for link in ABUSE_LINKS:
+            await page.goto(url + link)
+            await idle(page, timeout=300_000)
+            await seen(f"link {link}")
+        await page.goto(url)
+        await idle(page)
+        await open_view(page, "Train a head", "/train")
+        await page.get_by_role("radio", name="MLP (Keras)").or_(
+            page.get_by_role("button", name="MLP (Keras)")).first.click()
+        await idle(page)
+        await page.get_by_text("Cross-fitting (for data quality)").click()  # holds Folds
+        for label, value in ABUSE_MLP.items():
+            field = page.get_by_label(label, exact=True)
+            await field.fill(value)
+            await field.press("Tab")
+        await page.get_by_role("button", name="Train", exact=True).click()
+        await idle(page, timeout=300_000)
+        await seen("the issue's MLP", "over the limit of 1h00m")
+        await page.goto(url + "/finetune")
+        await idle(page)
+        await seen("fine-tune view (estimate)", "not offered in this public Transfer Lens",
+                   boxes=FINETUNE_NOTE)
+        record["rounds"] += 1
+
+
+async def session(browser, url: str, index: int, abusive: bool, seconds: float, out: dict,
+                  zips: dict, secrets: tuple[str, ...]) -> None:
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(180_000)
+    record = {"abusive": abusive, "switch_ms": [], "first_ms": [], "selections": 0,
+              "heads": 0, "errors": [], "select_retries": [], "abuse": {},
+              "abuser_leaks": [], "rounds": 0}
+    out[index] = record
+    page.on("pageerror", lambda err: record["errors"].append(f"page error: {err}"[:300]))
+    page.on("crash", lambda *_: record["errors"].append("renderer crashed"))
+    try:
+        await page.goto(url)
+        await page.wait_for_selector(".js-plotly-plot .nsewdrag")
+        await idle(page)
+        # each visitor stays `seconds` after its page opened (a cold server opens 8 at once
+        # in tens of seconds on 2 cores)
+        record["opened_at"] = time.perf_counter()
+        deadline = record["opened_at"] + seconds
+        if abusive:
+            await abusive_visitor(page, url, record, deadline, zips, secrets)
+        else:
+            await normal_visitor(page, url, record, deadline, secrets)
+    except Exception as error:  # noqa: BLE001 - counted (a timeout is an error), run goes on
+        record["errors"].append(f"{type(error).__name__}: {str(error)[:300]}")
+        if os.environ.get("LOAD_SHOTS"):
+            await page.screenshot(path=f"{os.environ['LOAD_SHOTS']}/soak_error_{index}.png")
+    finally:
+        await page.close()
+
+
+async def drive(url: str, sessions: int, seconds: float, zips: dict,
+                secrets: tuple[str, ...]) -> dict:
+    from playwright.async_api import async_playwright
+
+    abusers = max(1, sessions // 4)
+    out: dict[int, dict] = {}
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu",
+                                            "--disable-background-networking"])
+        await asyncio.gather(*(session(browser, url, i, i < abusers, seconds, out, zips,
+                                       secrets) for i in range(sessions)))
+        await browser.close()
+    return out
+
+
+def memory_summary(samples: list[tuple[float, float]], *, start: float = 0.0) -> dict:
+    """The tree's RSS one minute after `start` (when every visitor's page had opened; the
+    server's warm-up comes before), at the end, and its peak (MB)."""
+    if not samples:
+        return {"rss_minute_one_mb": None, "rss_end_mb": None, "rss_growth": None,
+                "peak_rss_mb": None}
+    after_minute = [mb for t, mb in samples if t >= start + 60] or [samples[-1][1]]
+    end = samples[-1][1]
+    return {"rss_minute_one_mb": after_minute[0], "rss_end_mb": end,
+            "rss_growth": end / after_minute[0] - 1 if after_minute[0] else None,
+            "peak_rss_mb": max(mb for _, mb in samples)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sessions", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=600)
+    parser.add_argument("--sample-seconds", type=float, default=2.0)
+    args = parser.parse_args()
+    with public_server() as (url, server, scratch), \
+            tempfile.TemporaryDirectory(prefix="soak-zips-") as folder:
+        zips = hostile_zips(Path(folder))
+        secrets = (*INTERNALS, str(scratch))
+        sampler = TreeSampler(server.pid, args.sample_seconds)
+        sampler.start()
+        try:
+            started = time.perf_counter()
+            records = asyncio.run(drive(url, args.sessions, args.seconds, zips, secrets))
+            wall = time.perf_counter() - started
+        finally:
+            sampler.stop.set()
+            sampler.join()
+        tail = (scratch / "streamlit.log").read_text()[-3000:]
+        runs = script_runs(scratch)
+    # the soak's clock: from when the last visitor's page had opened (server time)
+    opened = max((r["opened_at"] for r in records.values() if "opened_at" in r),
+                 default=sampler.started) - sampler.started
+    normal = [r for r in records.values() if not r["abusive"]]
+    abusers = [r for r in records.values() if r["abusive"]]
+    switches = np.array([ms for r in normal for ms in r["switch_ms"]])
+    errors = [e for r in normal for e in r["errors"]]
+    abuse: dict[str, dict[str, int]] = {}
+    for r in abusers:
+        for what, counts in r["abuse"].items():
+            for key, n in counts.items():
+                totals = abuse.setdefault(what, {"refused": 0, "not_refused": 0, "shown": ""})
+                if key == "shown":
+                    totals[key] = totals[key] or n
+                else:
+                    totals[key] += n
+    served = np.array([run["seconds"] * 1000 for run in runs
+                       if run.get("view") not in (None, "train")])
+    emit({"sessions": args.sessions, "normal_sessions": len(normal),
+          "abusive_sessions": len(abusers), "seconds": args.seconds, "wall_s": wall,
+          "view_switches": int(switches.size),
+          "switch_p50_ms": float(np.percentile(switches, 50)) if switches.size else None,
+          "switch_p95_ms": float(np.percentile(switches, 95)) if switches.size else None,
+          "server_p95_ms": float(np.percentile(served, 95)) if served.size else None,
+          "selections": sum(r["selections"] for r in normal),
+          "heads_trained": sum(r["heads"] for r in normal),
+          "abuse_rounds": sum(r["rounds"] for r in abusers), "abuse": abuse,
+          "abuser_leaks": [x for r in abusers for x in r["abuser_leaks"]][:20],
+          "abuser_errors": [e for r in abusers for e in r["errors"]][:10],
+          "error_count": len(errors), "errors": errors[:20],
+          **memory_summary(sampler.samples, start=opened), "all_open_s": opened,
+          "rss_samples": len(sampler.samples),
+          "rss_trace_mb": [round(mb) for _, mb in sampler.samples[::max(
+              1, len(sampler.samples) // 60)]],
+          "server_log_tail": tail if errors or any(r["errors"] for r in abusers) else ""})
+
+
+if __name__ == "__main__":
+    main()
