@@ -629,3 +629,26 @@ def test_public_sidebar_offers_only_datasets_core_loads(public, monkeypatch) -> 
     monkeypatch.delenv("TRANSFER_LENS_PUBLIC")
     local = run_app().selectbox(key="dataset_choice").options
     assert [o for o in local if o.split()[0] == "fashion_mnist_1m"], "|".join(local)
+
+
+def test_public_subset_slider_stops_at_the_extraction_cap(public, monkeypatch,
+                                                          tiny_backbone) -> None:
+    """A link asking for more images than a public app extracts gets the cap, with a note
+    that says so (not "all are embedded", then a refusal); the slider offers no more."""
+    import dataclasses
+
+    from core.base import public as rules
+
+    capped = dataclasses.replace(rules.policy(), max_extract_images=1_000)
+    monkeypatch.setattr(rules, "policy", lambda: capped)
+    at = run_app(ds="digits", bb=tiny_backbone, n="99999999")
+    assert_clean(at)
+    notes = " ".join(w.value for w in at.warning)
+    assert ("Ignored the link's `n=99999999`: this public app embeds at most 1,000 of a "
+            "dataset's images, so 1,000 are embedded") in notes
+    assert "all 1,797" not in notes and not at.error
+    assert "Embedding a random 1,000 of 1,797 images (a public app's most)." in \
+        [c.value for c in at.sidebar.caption]
+    at = run_app(ds="digits", bb=tiny_backbone, n="all")
+    assert not [s for s in at.sidebar.select_slider if s.label == "Images to embed"]
+    assert not at.error

@@ -24,14 +24,12 @@ from dashboard.services.extraction import Settings
 from dashboard.services.public import is_public, public_policy, upload_limits
 from dashboard.services.workspace import Workspace
 from dashboard.state import results, url
+from dashboard.ui.limit_picker import ALL, limit_picker
 from dashboard.ui.runtime_picker import runtime_picker
 
 FOLDER, UPLOAD = "__folder__", "__upload__"
 CUSTOM = "__custom__"
 CLASSES = "__classes__"  # "target" option meaning: the classes (classification)
-ALL = 0  # "limit" option meaning the whole dataset
-LIMITS = (1_000, 2_000, 5_000, 10_000, 20_000, ALL)
-DEFAULT_LIMIT = 10_000  # embed a subset first: a useful picture in well under a minute
 AUTO = 0  # "image size" option meaning: core's default for the dataset and backbone
 SIZES = (32, 48, 64, 96, 128, 160, 192, 224, 240, 260, 299)
 
@@ -275,7 +273,7 @@ def model_settings(source: tuple[str, str], dataset: ImageDataset) -> Settings |
 
     image_size = _size_picker(default_image_size(dataset=dataset, spec=spec), spec.native_size)
     runtime, precision = runtime_picker()
-    limit = _limit_picker(len(dataset))
+    limit = limit_picker(len(dataset))
     return Settings(dataset=source[0], dataset_label=source[1], backbone=backbone,
                     image_size=image_size, limit=limit, target=_target_picker(dataset),
                     runtime=runtime, precision=precision)
@@ -326,49 +324,6 @@ def _size_picker(auto: int, native: int) -> int:
              "small images gain little from a large one, so auto picks a smaller input for "
              "them. Measured speeds: the README's Benchmarks section.")
     return auto if size == AUTO else int(size)
-
-
-def _limit_picker(n_total: int) -> int | None:
-    """How many images to embed; the choice is remembered per session across datasets.
-
-    The slider is a pending choice: a new extraction starts only with Apply, not at every
-    notch passed on the way."""
-    preferred = state.seed(state.LIMIT_PREFERENCE, DEFAULT_LIMIT)
-    linked = state.pop(state.LIMIT_LINKED)
-    if linked is not None and preferred != ALL and preferred >= n_total:
-        url.reject_url(url.URL_LIMIT, linked, f"this dataset has {n_total:,} images, so all "
-                                              f"{n_total:,} are embedded")
-    sizes = {limit for limit in LIMITS if limit != ALL} | ({preferred} - {ALL})
-    options = sorted(limit for limit in sizes if limit < n_total) + [ALL]
-    # applied: the preference when this dataset is big enough for it, else "all"
-    applied = preferred if preferred in options else ALL
-    if state.get(state.LIMIT) not in options or state.get(state.LIMIT_SHOWN) != n_total:
-        state.put(state.LIMIT, applied)  # a new dataset: the slider starts at what applies
-    state.put(state.LIMIT_SHOWN, n_total)
-
-    def label(limit: int) -> str:
-        return f"all {n_total:,}" if limit == ALL else f"{limit:,}"
-
-    if len(options) > 1:
-        pending = st.sidebar.select_slider(
-            "Images to embed", options, format_func=label, key=state.LIMIT,
-            persist_state="session",
-            help="Start with a random subset (each split keeps its share); embed the full "
-                 "set when the picture looks right. Takes effect with Apply.")
-        if pending != applied:
-            st.sidebar.button(f"Apply: embed {label(pending)} images", type="primary",
-                              key="apply_limit", on_click=_remember_limit,
-                              icon=":material/check:")
-    limit = applied
-    if limit == ALL:
-        st.sidebar.caption(f"Embedding all {n_total:,} images.")
-        return None
-    st.sidebar.caption(f"Embedding a random {limit:,} of {n_total:,} images.")
-    return int(limit)
-
-
-def _remember_limit() -> None:
-    state.put(state.LIMIT_PREFERENCE, state.get(state.LIMIT))
 
 
 def bundle_settings(ws: Workspace) -> None:
