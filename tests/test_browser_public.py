@@ -1,21 +1,20 @@
 """The public demo in a real browser: `streamlit run dashboard/app.py` with
 TRANSFER_LENS_PUBLIC=1 on the committed bundle (demo/fashion_mnist_10k) opens to a drawn
-projection within seconds, and a box selection fills the gallery from the bundle's
-thumbnails. The measured time goes to test-artifacts/public_open_seconds.txt."""
+projection, and a box selection fills the gallery from the bundle's thumbnails. How long the
+projection takes to draw is the benchmarks' figure (public section: first drawn projection
+per session), not asserted here."""
 
 from __future__ import annotations
 
 import os
-import time
 
 import pytest
 
 from tests.support import ROOT
-from tests.support.browser import ARTIFACTS, chromium_page, idle, main_text, select_box, shot
+from tests.support.browser import chromium_page, idle, main_text, select_box, shot
 from tests.support.streamlit_server import streamlit_server
 
 pytestmark = pytest.mark.browser
-OPEN_LIMIT_S = 10.0
 # the first trace of the plot with its points laid out (plotly's data and a WebGL canvas)
 DRAWN_JS = """() => {
   const plot = document.querySelector('.js-plotly-plot');
@@ -38,17 +37,8 @@ def public_server(tmp_path):
 
 
 def test_public_demo_opens_to_a_drawn_projection(public_server) -> None:
-    started = {}
-
-    def on_page(page):
-        started["t"] = time.perf_counter()  # just before page.goto: the page load
-
-    with chromium_page(public_server, on_page=on_page) as page:
+    with chromium_page(public_server) as page:
         page.wait_for_function(DRAWN_JS, timeout=60_000)
-        seconds = time.perf_counter() - started["t"]
-        ARTIFACTS.mkdir(exist_ok=True)
-        (ARTIFACTS / "public_open_seconds.txt").write_text(f"{seconds:.2f}\n")
-        print(f"public demo: projection drawn {seconds:.2f} s after the page load began")
         idle(page)
         text = main_text(page)
         assert "fashion_mnist_10k (published)" in text
@@ -61,4 +51,3 @@ def test_public_demo_opens_to_a_drawn_projection(public_server) -> None:
             "() => document.querySelectorAll(\"[data-testid='stImage'] img\").length >= "
             f"{min(count, 40) + 9}")
         shot(page, "public_2_selection")
-        assert seconds < OPEN_LIMIT_S, f"the projection took {seconds:.1f} s to draw"
