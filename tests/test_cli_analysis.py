@@ -95,7 +95,7 @@ def test_train_finetune_json_and_export(capsys, tmp_path, tiny_backbone):
     assert again["total_seconds"] < first["total_seconds"]
 
 
-@pytest.mark.slow  # fine-tuning runs
+@pytest.mark.slow  # imports TensorFlow (the tiny backbone is built to count its blocks)
 def test_finetune_refuses_cross_fit_and_bad_settings(capsys, tiny_backbone, monkeypatch):
     from core.finetune.trainer import Trainer
 
