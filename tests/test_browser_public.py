@@ -1,18 +1,17 @@
 """The public demo in a real browser: `streamlit run dashboard/app.py` with
 TRANSFER_LENS_PUBLIC=1 on the committed bundle (demo/fashion_mnist_10k) opens to a drawn
-projection, and a box selection fills the gallery from the bundle's thumbnails. The time to
-the first drawn projection goes to test-artifacts/public_open_seconds.txt; the figure that
-counts is the public-load benchmark's (`open_s`, on a quiet machine): tests assert no time."""
+projection, and a box selection fills the gallery from the bundle's thumbnails. How long the
+projection takes to draw is the benchmarks' figure (public section: first drawn projection
+per session), not asserted here."""
 
 from __future__ import annotations
 
 import os
-import time
 
 import pytest
 
 from tests.support import ROOT
-from tests.support.browser import ARTIFACTS, chromium_page, idle, main_text, select_box, shot
+from tests.support.browser import chromium_page, idle, main_text, select_box, shot
 from tests.support.streamlit_server import streamlit_server
 
 pytestmark = pytest.mark.browser
@@ -38,17 +37,8 @@ def public_server(tmp_path):
 
 
 def test_public_demo_opens_to_a_drawn_projection(public_server) -> None:
-    started = {}
-
-    def on_page(page):
-        started["t"] = time.perf_counter()  # just before page.goto: the page load
-
-    with chromium_page(public_server, on_page=on_page) as page:
+    with chromium_page(public_server) as page:
         page.wait_for_function(DRAWN_JS, timeout=60_000)
-        seconds = time.perf_counter() - started["t"]
-        ARTIFACTS.mkdir(exist_ok=True)
-        (ARTIFACTS / "public_open_seconds.txt").write_text(f"{seconds:.2f}\n")
-        print(f"public demo: projection drawn {seconds:.2f} s after the page load began")
         idle(page)
         text = main_text(page)
         assert "fashion_mnist_10k (published)" in text

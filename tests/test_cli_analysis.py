@@ -95,8 +95,14 @@ def test_train_finetune_json_and_export(capsys, tmp_path, tiny_backbone):
     assert again["total_seconds"] < first["total_seconds"]
 
 
-@pytest.mark.slow  # fine-tuning runs
-def test_finetune_refuses_cross_fit_and_bad_settings(capsys, tiny_backbone):
+@pytest.mark.slow  # imports TensorFlow (the tiny backbone is built to count its blocks)
+def test_finetune_refuses_cross_fit_and_bad_settings(capsys, tiny_backbone, monkeypatch):
+    from core.finetune.trainer import Trainer
+
+    def no_work(self):
+        raise AssertionError("bad settings must be refused before extraction and training")
+
+    monkeypatch.setattr(Trainer, "run", no_work)
     base = ["train", "--dataset", "digits", "--backbone", tiny_backbone, "--limit", "200",
             "--head", "finetune", "--image-size", "32"]
     assert main([*base, "--cross-fit", "3"]) != 0
@@ -106,5 +112,9 @@ def test_finetune_refuses_cross_fit_and_bad_settings(capsys, tiny_backbone):
     # the tiny backbone has no named blocks: top-K is an error, not a head-only "fine-tune"
     assert main([*base, "--unfreeze", "top-2", "--param", "head_epochs=1"]) != 0
     assert "cannot pick its top blocks" in capsys.readouterr().err
+    # Lite0 has 16 blocks: known from its table, refused before any extraction or training
+    lite = [arg if arg != tiny_backbone else "efficientnet_lite0" for arg in base]
+    assert main([*lite, "--unfreeze", "top-17"]) != 0
+    assert "K must be at most 16 (top-16)" in capsys.readouterr().err
     assert main([*base, "--param", "warp=9"]) != 0
     assert "unknown fine-tuning parameter" in capsys.readouterr().err

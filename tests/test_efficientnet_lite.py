@@ -181,6 +181,7 @@ def test_lite0_matches_torch_semantics(lite0_classifier) -> None:
 def test_lite0_model_structure(lite0_classifier) -> None:
     names = lite.block_names(lite0_classifier)
     assert len(names) == 16 and names[0] == "block1a" and names[-1] == "block7a"
+    assert names == lite.variant_block_names("lite0")  # the table fine-tuning checks top-K on
     assert names.index("block3b") == names.index("block3a") + 1
     for layer in ("normalize", "stem_conv", "block3b_project_bn", "block2b_add", "head_conv",
                   "avg_pool", "predictions"):

@@ -12,27 +12,56 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# progressive: epochs at 32, 32 and 40 px, so the resumed epoch runs at a new size
+CONFIG = dict(epochs=3, image_size=40, start_size=32, batch_size=32, head_epochs=2,
+              unfreeze="top-2")
 SETUP = """
     import os, signal, sys, json
     sys.path.insert(0, {root!r})
     from core.datasets import load_dataset
     from core.finetune import fine_tune, FineTuneConfig
     data = load_dataset(name="digits").limited(limit=240)
-    # progressive: epochs at 32, 32 and 40 px, so the resumed epoch runs at a new size
-    config = FineTuneConfig(epochs=3, image_size=40, start_size=32, batch_size=32,
-                            head_epochs=2, unfreeze="top-2")
+    config = FineTuneConfig(**{config!r})
     assert config.epoch_sizes() == [32, 32, 40]
 """
 
 
 def run(code: str, cache: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "TRANSFER_LENS_CACHE": str(cache)}
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(SETUP.format(root=str(ROOT)) + code)],
+    script = textwrap.dedent(SETUP.format(root=str(ROOT), config=CONFIG) + code)
+    return subprocess.run([sys.executable, "-c", script],
                           env=env, capture_output=True, text=True, timeout=900, cwd=ROOT)
 
 
+REPORT = """
+    result = fine_tune(dataset=data, config=config)
+    print(json.dumps({"resumed": result.resumed_from_epoch,
+                      "history": [h.val_loss for h in result.history],
+                      "kernel": float(result.head_weights[0].sum())}))
+"""
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory) -> tuple[Path, dict]:
+    """SETUP's run without interruption, in its own process: (its cache, its report). One
+    fine-tuning run serves the resume comparison, the new transfer values and the export."""
+    cache = tmp_path_factory.mktemp("finetune-straight")
+    done = run(REPORT, cache)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return cache, json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def finished_run(cache: Path):
+    """The straight run's result, loaded from its folder (nothing trains again), and its data."""
+    from core.datasets import load_dataset
+    from core.finetune import FineTuneConfig, fine_tune
+
+    data = load_dataset(name="digits").limited(limit=240)
+    return fine_tune(dataset=data, config=FineTuneConfig(**CONFIG), cache_dir=cache), data
+
+
 @pytest.mark.slow  # fine-tunes EfficientNet-Lite0
-def test_sigkill_after_an_epoch_resumes_from_checkpoint(tmp_path):
+def test_sigkill_after_an_epoch_resumes_from_checkpoint(tmp_path, straight):
     killed = run("""
     def on_epoch(record):
         if record.epoch == 2:
@@ -45,19 +74,12 @@ def test_sigkill_after_an_epoch_resumes_from_checkpoint(tmp_path):
     state = json.loads((run_dirs[0] / "state.json").read_text())
     assert state["epoch"] == 2 and len(state["history"]) == 2
 
-    report = """
-    result = fine_tune(dataset=data, config=config)
-    print(json.dumps({"resumed": result.resumed_from_epoch,
-                      "history": [h.val_loss for h in result.history],
-                      "kernel": float(result.head_weights[0].sum())}))
-    """
-    resumed = run(report, tmp_path / "a")
+    resumed = run(REPORT, tmp_path / "a")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     resumed_out = json.loads(resumed.stdout.strip().splitlines()[-1])
     assert resumed_out["resumed"] == 2 and len(resumed_out["history"]) == 3
 
-    straight = run(report, tmp_path / "b")
-    straight_out = json.loads(straight.stdout.strip().splitlines()[-1])
+    _, straight_out = straight
     assert straight_out["resumed"] == 0
     # the resumed run continues the same trajectory: same data order, same optimizer state
     np.testing.assert_allclose(resumed_out["history"], straight_out["history"], rtol=2e-3)
@@ -65,59 +87,50 @@ def test_sigkill_after_an_epoch_resumes_from_checkpoint(tmp_path):
     assert not list((tmp_path / "a" / "finetune").glob("*/epoch_*"))  # checkpoints cleaned up
 
 
-@pytest.mark.slow  # fine-tunes EfficientNet-Lite0
-def test_finetuned_backbone_gives_new_cached_transfer_values(tmp_path):
-    from core.datasets import load_dataset
-    from core.finetune import FineTuneConfig, fine_tune
+@pytest.mark.slow  # fine-tunes EfficientNet-Lite0 (the module's one straight run)
+def test_finetuned_backbone_gives_new_cached_transfer_values(straight, monkeypatch):
     from core.features.transfer_values import compute_transfer_values
+    from core.finetune.trainer import Trainer
 
-    data = load_dataset(name="digits").limited(limit=240)
-    config = FineTuneConfig(epochs=1, image_size=32, batch_size=32, head_epochs=2)
-    result = fine_tune(dataset=data, config=config, cache_dir=tmp_path)
-    before = compute_transfer_values(dataset=data, backbone="efficientnet_lite0", image_size=32,
-                                     cache_dir=tmp_path)
-    after = compute_transfer_values(dataset=data, backbone=result.backbone_name, image_size=32,
-                                    cache_dir=tmp_path)
+    def train_again(self):
+        raise AssertionError("a finished run is loaded, not trained again")
+
+    monkeypatch.setattr(Trainer, "run", train_again)
+    cache, report = straight
+    result, data = finished_run(cache)
+    assert result.resumed_from_epoch == 0 and len(result.history) == 3
+    assert result.head_weights[0].sum() == pytest.approx(report["kernel"])
+    assert [h.val_loss for h in result.history] == report["history"]
+    before = compute_transfer_values(dataset=data, backbone="efficientnet_lite0", image_size=40,
+                                     cache_dir=cache)
+    after = compute_transfer_values(dataset=data, backbone=result.backbone_name, image_size=40,
+                                    cache_dir=cache)
     assert before.key != after.key and after.values.shape == before.values.shape
     assert not np.allclose(before.values, after.values)
     assert result.run_dir.name in after.manifest["key_fields"]["backbone"]
-    again = fine_tune(dataset=data, config=config, cache_dir=tmp_path)  # finished: instant
-    assert again.run_dir == result.run_dir and len(again.history) == 1
+    assert not list(result.run_dir.glob("epoch_*"))  # checkpoints cleaned up
+
+
+@pytest.mark.slow  # fine-tunes EfficientNet-Lite0 (the module's one straight run)
+def test_progressive_resizing_grows_the_input_and_saves_the_final_size(straight):
+    from core.features.transfer_values import compute_transfer_values
+
+    cache, _ = straight
+    result, data = finished_run(cache)
+    assert [h.epoch for h in result.history] == [1, 2, 3]
+    assert [h.image_size for h in result.history] == [32, 32, 40]  # grew, as SETUP asserts
+    assert all(np.isfinite(h.val_loss) for h in result.history)
 
     import keras
     import core.backbones.layers  # noqa: F401  registers the layer used by the exported model
 
+    backbone = keras.saving.load_model(result.backbone_path, safe_mode=True, compile=False)
+    assert backbone.input_shape == (None, 40, 40, 3)  # declares the final size, not "any"
+    after = compute_transfer_values(dataset=data, backbone=result.backbone_name, image_size=40,
+                                    cache_dir=cache)
     model = keras.saving.load_model(result.model_path, safe_mode=True)
     probs = model(data.images.batch(np.arange(16)), training=False).numpy()
     assert probs.shape == (16, 10) and np.allclose(probs.sum(1), 1, atol=1e-4)
-    kernel, bias = result.head_weights
-    logits = np.asarray(after.values[:16]) @ kernel + bias
-    np.testing.assert_array_equal(probs.argmax(1), logits.argmax(1))
-
-
-@pytest.mark.slow  # fine-tunes EfficientNet-Lite0
-def test_progressive_resizing_grows_the_input_and_saves_the_final_size(tmp_path):
-    from core.datasets import load_dataset
-    from core.finetune import FineTuneConfig, fine_tune
-    from core.features.transfer_values import compute_transfer_values
-
-    config = FineTuneConfig(epochs=3, image_size=48, start_size=32, batch_size=32, head_epochs=2,
-                            flip=False, unfreeze="top-2")
-    assert config.epoch_sizes() == [32, 40, 48]
-    data = load_dataset(name="digits").limited(limit=240)
-    result = fine_tune(dataset=data, config=config, cache_dir=tmp_path)
-    assert [h.epoch for h in result.history] == [1, 2, 3]
-    assert all(np.isfinite(h.val_loss) for h in result.history)
-
-    import keras
-    import core.backbones.layers  # noqa: F401
-
-    backbone = keras.saving.load_model(result.backbone_path, safe_mode=True, compile=False)
-    assert backbone.input_shape == (None, 48, 48, 3)  # declares the final size, not "any"
-    after = compute_transfer_values(dataset=data, backbone=result.backbone_name, image_size=48,
-                                    cache_dir=tmp_path)
-    model = keras.saving.load_model(result.model_path, safe_mode=True)
-    probs = model(data.images.batch(np.arange(16)), training=False).numpy()
     kernel, bias = result.head_weights
     np.testing.assert_array_equal(probs.argmax(1),
                                   (np.asarray(after.values[:16]) @ kernel + bias).argmax(1))

@@ -98,21 +98,18 @@ def test_damage_is_detected_and_named(published, tmp_path):
 
 def test_open_bundle_does_not_import_tensorflow(published):
     _, out, _, _ = published
+    # how long this takes is the benchmarks' figure (cache section, cache_open_worker)
     script = (
-        "import sys, time\n"
-        "started = time.perf_counter()\n"
+        "import sys\n"
         "from core.publish import open_bundle\n"
         f"bundle = open_bundle({str(out)!r})\n"
-        "seconds = time.perf_counter() - started\n"
         "bundle.head, bundle.label_issues, bundle.thumbnail(0), bundle.transfer_values()\n"
         "bundle.knn_graph(), bundle.projection('umap')\n"
-        "print('tensorflow' in sys.modules, 'keras' in sys.modules, seconds)\n")
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules)\n")
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    tensorflow, keras, seconds = result.stdout.split()
-    assert (tensorflow, keras) == ("False", "False")
-    assert float(seconds) < 5
+    assert result.stdout.split() == ["False", "False"]
 
 
 def test_thumbnails_round_trip(published):

@@ -1,4 +1,5 @@
-"""2. Opening cached transfer values vs recomputing them, and cache → first PCA view."""
+"""2. Opening cached transfer values vs recomputing them, cache → first PCA view, and
+opening a published bundle."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ def run(*, run: Run) -> list[str]:
              report.seconds(opened["open_to_pca_seconds"]),
              report.ratio(recompute / opened["open_to_pca_seconds"])]]
     run.log(f"  open {opened['open_seconds']:.2f} s vs recompute {recompute:.0f} s")
+    bundle = _bundle_open(run)
     return [f"A synthetic entry of {n:,} × {built['dim']} float32 "
             f"({built['bytes'] / 2**20:.0f} MB on disk) written with "
             f"`core.features.feature_sets.from_arrays` into a temp cache in "
@@ -43,7 +45,27 @@ def run(*, run: Run) -> list[str]:
             f"(not included). Peak RSS of the open process: "
             f"{report.number(opened['peak_rss_mb'], 4)} MB.", "",
             f"Recompute time is **derived**, not run: {n:,} / {rate_note}.", "",
-            *report.table(["step", "time", "recompute / this"], rows)]
+            *report.table(["step", "time", "recompute / this"], rows), *bundle]
+
+
+def _bundle_open(run: Run) -> list[str]:
+    """A published bundle opened in a fresh process, as the public app opens it (the first
+    committed one; nothing when there is none)."""
+    from core.publish import list_bundles
+
+    bundles = list_bundles()
+    if not bundles:
+        return []
+    r = run.worker("benchmarks.workers.cache_open_worker", "--phase", "bundle",
+                   "--bundle", bundles[0])
+    tensorflow = "imported TensorFlow" if r["tensorflow_imported"] else "without TensorFlow"
+    return ["", f"The published bundle `{bundles[0].name}` ({r['n']:,} images) opened with "
+            f"`core.publish.open_bundle` in a fresh process, {tensorflow}: importing "
+            f"`core.publish` {report.seconds(r['import_seconds'])}, opening (manifest, "
+            f"checksums, mmap) {report.seconds(r['open_seconds'])}, then head, label issues, "
+            f"a thumbnail, kNN graph and UMAP coordinates "
+            f"{report.seconds(r['first_use_seconds'])}; peak RSS "
+            f"{report.number(r['peak_rss_mb'], 4)} MB."]
 
 
 def _extraction_rate(run: Run) -> tuple[float, str]:

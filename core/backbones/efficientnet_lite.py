@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 __all__ = [
     "VARIANTS", "block_names", "build_efficientnet_lite", "build_feature_extractor_lite0",
     "build_feature_extractor_lite1", "build_feature_extractor_lite2", "imagenet_class_names",
-    "reference_preprocess", "top_k_classes",
+    "reference_preprocess", "top_k_classes", "variant_block_names",
 ]
 
 
@@ -344,6 +344,12 @@ def block_names(model: "keras.Model") -> list[str]:
         if match:
             seen.setdefault(match.group(1))
     return list(seen)
+
+
+def variant_block_names(name: str) -> list[str]:
+    """block_names of `name`'s model ("lite0" or "efficientnet_lite0"), known without
+    building it (no weights, no Keras)."""
+    return [block.name for block in _blocks(_variant(name)[1])]
 
 
 def reference_preprocess(image: np.ndarray, *, size: int, crop_fraction: float = 0.875) -> np.ndarray:

@@ -17,6 +17,7 @@ from core.base.paths import cache_root
 from core.base.progress import ProgressCallback, format_seconds
 from core.base.public import refuse_fine_tuning_if_public
 from core.datasets.base import ImageDataset
+from core.finetune.blocks import check_unfreeze
 from core.finetune.config import FINETUNE_VERSION, FineTuneConfig, FineTuneEpoch, FineTuneResult
 
 KIND = "finetune"
@@ -58,6 +59,7 @@ def fine_tune(*, dataset: ImageDataset, backbone: str = "efficientnet_lite0",
     if dataset.num_classes < 2 or len(dataset.split_indices("train")) == 0:
         raise TransferLensError("Fine-tuning needs a train split with at least two classes.")
     _bound_if_public(dataset, config)
+    check_unfreeze(backbone=backbone, config=config)
     run_dir = run_dir_for(dataset=dataset, backbone=backbone, config=config, cache_dir=cache_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if (run_dir / "result.json").is_file():

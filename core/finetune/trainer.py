@@ -37,6 +37,7 @@ from core.backbones.lite_specs import has_lite_structure
 from core.base.progress import Progress
 from core.datasets.base import ImageDataset
 from core.features.preprocessing import Preprocessing
+from core.finetune.blocks import top_blocks
 from core.finetune.config import FineTuneConfig, FineTuneEpoch, FineTuneResult
 from core.finetune.schedule import OneCycleSchedule
 
@@ -113,9 +114,10 @@ class Trainer:
             features = get_backbone(self.backbone).build(input_size=config.image_size)
         features.trainable = True
         if config.unfreeze != "all":
-            blocks = _block_prefixes(features, backbone=self.backbone, unfreeze=config.unfreeze)
-            k = int(config.unfreeze[4:])
-            keep = set(blocks[len(blocks) - k:]) if k > 0 else set()
+            from core.backbones.efficientnet_lite import block_names
+
+            keep = set(top_blocks(block_names(features), backbone=self.backbone,
+                                  unfreeze=config.unfreeze))
             for layer in features.layers:
                 prefix = layer.name.split("_")[0]
                 layer.trainable = prefix in keep or layer.name.startswith("head")
@@ -387,18 +389,6 @@ class _averaged_weights:
 def _seed_generators(model) -> list:
     return [layer.seed_generator for layer in model._flatten_layers()
             if getattr(layer, "seed_generator", None) is not None]
-
-
-def _block_prefixes(model, *, backbone: str, unfreeze: str) -> list[str]:
-    """The model's blocks, input to output; an error when it has none we know."""
-    from core.backbones.efficientnet_lite import block_names
-
-    blocks = block_names(model)
-    if not blocks:
-        raise TransferLensError(f"{backbone} has no blocks named the way Transfer Lens knows, "
-                                f"so '{unfreeze}' cannot pick its top blocks; use unfreeze all "
-                                f"(--unfreeze all).")
-    return blocks
 
 
 def _end_to_end(keras, features, kernel, bias, *, preprocessing: Preprocessing,
