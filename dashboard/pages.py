@@ -42,12 +42,13 @@ FINETUNE = View("Fine-tune", ":material/tune:", "finetune", "finetune")
 CONFUSION = View("Confusion", ":material/grid_on:", "confusion", "confusion")
 FAILURES = View("Failures", ":material/report:", "failures", "failures")
 DATA_QUALITY = View("Data quality", ":material/fact_check:", "data_quality", "quality")
+REVIEW = View("Review", ":material/rule:", "review", "review")
 INSPECT = View("Inspect", ":material/image_search:", "inspect", "inspect")
 EXPORT = View("Export", ":material/download:", "export", "export")
 REGRESSION = View("Regression", ":material/straighten:", "regression", "regression",
                   needs_target=True)
 VIEWS: tuple[View, ...] = (PROJECTIONS, TRAIN, FINETUNE, CONFUSION, FAILURES, DATA_QUALITY,
-                           INSPECT, EXPORT, REGRESSION)
+                           REVIEW, INSPECT, EXPORT, REGRESSION)
 BY_TITLE = {view.title: view for view in VIEWS}
 # old URLs that still open a view (links shared before it was renamed)
 OLD_URLS = {"label-issues": DATA_QUALITY}

@@ -100,13 +100,14 @@ def thumbnails(dataset, indices: Sequence[int], *, size: int = THUMB) -> list[np
 
 def image_grid(dataset, indices: Sequence[int], captions: Sequence[str], *,
                size: int = THUMB, pick: str | None = None, key: str = "grid",
-               per_row: int | None = None, inspect_view: Destination | None = None) -> None:
+               per_row: int | None = None, inspect_view: Destination | None = None,
+               under: Callable[[int], None] | None = None) -> None:
     """A wrapping grid of thumbnails with a caption under each.
 
     With `pick` (the transfer-values key the indices belong to) every thumbnail gets two
     small buttons: its nearest neighbours (selection.choose_image; the view shows them) and
     Inspect (switches to the view `inspect_view` on that image). The buttons' keys
-    start with `key`.
+    start with `key`. `under(index)` draws more below each thumbnail (e.g. its label fixes).
     """
     if len(indices) == 0:
         return
@@ -133,12 +134,15 @@ def image_grid(dataset, indices: Sequence[int], captions: Sequence[str], *,
                              type="tertiary", on_click=_inspect,
                              args=(pick, index, inspect_view),
                              help="Inspect this image")
+                if under is not None:
+                    under(index)
 
 
 def paginated_grid(dataset, indices: Sequence[int] | np.ndarray,
                    caption: Callable[[int], str], *, key: str, per_page: int = 48,
                    size: int = THUMB, pick: str | None = None,
-                   per_row: int | None = None, inspect_view: Destination | None = None) -> None:
+                   per_row: int | None = None, inspect_view: Destination | None = None,
+                   under: Callable[[int], None] | None = None) -> None:
     """A grid of `per_page` thumbnails with page buttons below (only one page is encoded)."""
     indices = np.asarray(indices)
     n_pages = max(1, math.ceil(len(indices) / per_page))
@@ -154,7 +158,7 @@ def paginated_grid(dataset, indices: Sequence[int] | np.ndarray,
         if n_pages > 1:
             st.caption(f"Showing {len(shown)} of {len(indices):,} · page {page} of {n_pages}")
         image_grid(dataset, shown, [caption(int(i)) for i in shown], size=size, pick=pick,
-                   key=key, per_row=per_row, inspect_view=inspect_view)
+                   key=key, per_row=per_row, inspect_view=inspect_view, under=under)
 
 
 def need_head(what: str, key: str, *, train_view: Destination) -> None:
