@@ -81,15 +81,15 @@ def _queue(ws: Workspace, corrections, issues: pd.DataFrame, record) -> None:
                 f"neighbours {row['knn_agreement']:.0%} · suspicion {row['score']:.2f}")
             if status is not None:
                 st.markdown(fix_ui.badge(status))
-            _decisions(ws, index, given, suggested, position, len(queue))
         with evidence:
             neighbours = [int(j) for j in np.asarray(
                 knn_graph(ws.tv, report=REPORT).indices_[index])[:NEIGHBOURS]]
             st.caption("Nearest neighbours (their given labels)")
             components.image_grid(ws.dataset, neighbours,
                                   [names[ws.tv.labels[j]] for j in neighbours], size=88)
+        _decisions(ws, index, given, suggested, position, len(queue))
     st.caption("Keys: **A** accept the suggestion · **K** keep the given label · **X** "
-               "exclude · **←** back · **→** skip. Every decision is saved at once and can "
+               "exclude · **B** back · **S** skip. Every decision is saved at once and can "
                "be undone.")
 
 
@@ -98,7 +98,8 @@ def _decisions(ws: Workspace, index: int, given: int, suggested: int, position: 
     """The queue's buttons: each decides (saved at once) and moves to the next image."""
     names = ws.class_names
     step = partial(_decide, ws, position=position, length=length)
-    accept, keep, drop = st.columns(3, gap="small")
+    accept, keep, drop, other, back, skip = st.columns([3, 3, 2, 3, 2, 2], gap="small",
+                                                       vertical_alignment="bottom")
     accept.button(f"Accept {names[suggested]}", key="review_accept", type="primary",
                   icon=":material/check:", shortcut="A", width="stretch",
                   on_click=step, args=(fixes.relabel, [index], suggested))
@@ -106,16 +107,16 @@ def _decisions(ws: Workspace, index: int, given: int, suggested: int, position: 
                 shortcut="K", width="stretch", on_click=step, args=(fixes.keep, [index]))
     drop.button("Exclude", key="review_exclude", icon=":material/block:", shortcut="X",
                 width="stretch", on_click=step, args=(fixes.exclude, [index]))
-    other, back, skip = st.columns([2, 1, 1], vertical_alignment="bottom", gap="small")
     others = [c for c in range(len(names)) if c not in (given, suggested)]
     other.selectbox("Other class", others, index=None, format_func=lambda c: names[c],
                     key=f"review_other_{index}", placeholder="Another class…",
+                    label_visibility="collapsed",
                     on_change=_other_class, args=(ws, index, position, length),
                     disabled=not others)
-    back.button("Back", key="review_back", icon=":material/arrow_back:", shortcut="Left",
+    back.button("Back", key="review_back", icon=":material/arrow_back:", shortcut="B",
                 width="stretch", disabled=position == 0,
                 on_click=fixes.move_review, args=(ws, position - 1, length))
-    skip.button("Skip", key="review_skip", icon=":material/arrow_forward:", shortcut="Right",
+    skip.button("Skip", key="review_skip", icon=":material/arrow_forward:", shortcut="S",
                 width="stretch", disabled=position >= length - 1,
                 on_click=fixes.move_review, args=(ws, position + 1, length))
 
