@@ -70,6 +70,8 @@ def sample_actions(ws: Workspace, corrections, index: int, *, key: str, source: 
         with st.popover(label, help="Fix this image's label: relabel, exclude, undo"):
             _actions(ws, index, status, key=key, source=source, suggestion=suggestion)
         return
+    if status is not None:
+        st.markdown(badge(status))
     _actions(ws, index, status, key=key, source=source, suggestion=suggestion)
 
 
@@ -77,27 +79,29 @@ def _actions(ws: Workspace, index: int, status, *, key: str, source: str,
              suggestion: int | None) -> None:
     names = ws.class_names
     given = int(ws.tv.labels[index])
-    if status is not None:
-        st.markdown(badge(status))
-    if suggestion is not None and int(suggestion) != given:
-        st.button(f"Accept: {names[int(suggestion)]}", key=f"{key}_accept_{index}",
-                  icon=":material/check:", type="primary",
-                  on_click=act, args=(fixes.relabel, ws, [index], int(suggestion)),
-                  kwargs={"source": source, "done": f"Relabelled to {names[int(suggestion)]}."})
+    row = st.container(horizontal=True, vertical_alignment="center", gap="small")
+    done = status is not None and status[0] == "relabel" and suggestion is not None \
+        and status[1] == names[int(suggestion)]
+    if suggestion is not None and int(suggestion) != given and not done:
+        row.button(f"Accept {names[int(suggestion)]}", key=f"{key}_accept_{index}",
+                   icon=":material/check:", type="primary",
+                   on_click=act, args=(fixes.relabel, ws, [index], int(suggestion)),
+                   kwargs={"source": source, "done": f"Relabelled to {names[int(suggestion)]}."})
     current = names.index(status[1]) if status and status[0] == "relabel" else given
     widget = f"{key}_to_{index}"
     state.put(widget, current)  # the box shows the label in force (after an undo too)
-    st.selectbox("Relabel to", list(range(len(names))), format_func=lambda c: names[c],
-                 key=widget, on_change=_relabel_from, args=(ws, index, widget, source))
-    left, right = st.columns(2, gap="small")
-    left.button("Exclude", key=f"{key}_exclude_{index}", icon=":material/block:",
-                disabled=bool(status and status[0] == "exclude"),
-                on_click=act, args=(fixes.exclude, ws, [index]),
-                kwargs={"source": source, "done": "Excluded from training and evaluation."})
-    right.button("Undo", key=f"{key}_undo_{index}", icon=":material/undo:",
-                 disabled=status is None, help="Back to the dataset's label",
-                 on_click=act, args=(fixes.undo_rows, ws, [index]),
-                 kwargs={"done": "Back to the dataset's label."})
+    row.selectbox("Relabel to", list(range(len(names))), format_func=lambda c: names[c],
+                  key=widget, on_change=_relabel_from, args=(ws, index, widget, source),
+                  label_visibility="collapsed", width=150, icon=":material/edit:",
+                  help="Relabel to this class (the label in force is shown)")
+    row.button("Exclude", key=f"{key}_exclude_{index}", icon=":material/block:",
+               disabled=bool(status and status[0] == "exclude"),
+               on_click=act, args=(fixes.exclude, ws, [index]),
+               kwargs={"source": source, "done": "Excluded from training and evaluation."})
+    row.button("Undo", key=f"{key}_undo_{index}", icon=":material/undo:",
+               disabled=status is None, help="Back to the dataset's label",
+               on_click=act, args=(fixes.undo_rows, ws, [index]),
+               kwargs={"done": "Back to the dataset's label."})
 
 
 def _relabel_from(ws: Workspace, index: int, widget: str, source: str) -> None:

@@ -171,7 +171,7 @@ def _ranked_rows(ws: Workspace, frame: pd.DataFrame, knn, *, text, key: str,
         for _, row in rows.iterrows():
             index = int(row["index"])
             with st.container(border=True):
-                image_col, text_col, neighbours_col = st.columns([1, 2, 5])
+                image_col, text_col, neighbours_col = st.columns([1, 3, 4])
                 with image_col:
                     components.image_grid(ws.dataset, [index],
                                           [components.sample_name(ws, index)], size=112,
