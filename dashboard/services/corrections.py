@@ -83,12 +83,6 @@ def status_of(corrections, ws: Workspace, rows: Sequence[int]) -> dict[int, tupl
     return found
 
 
-def changed_rows(ws: Workspace) -> tuple[np.ndarray, np.ndarray]:
-    """(relabelled rows, excluded rows) of the workspace's values (for the map)."""
-    corrections = overlay(ws)
-    return corrections.rows(actions=("relabel",)), corrections.rows(actions=("exclude",))
-
-
 # --- the review queue: the flagged label errors, most suspicious first ---
 
 def review_queue(issues) -> np.ndarray:
