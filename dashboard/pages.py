@@ -26,6 +26,8 @@ class View:
     module: str  # dashboard.views.<module>, which has render(ws)
     url_path: str
     needs_target: bool = False  # offered only for datasets with a numeric target
+    # False: not a menu link (opened by URL and by the buttons that go there)
+    in_menu: bool = True
 
     def render(self, ws) -> None:
         importlib.import_module(f"dashboard.views.{self.module}").render(ws)
@@ -42,7 +44,9 @@ FINETUNE = View("Fine-tune", ":material/tune:", "finetune", "finetune")
 CONFUSION = View("Confusion", ":material/grid_on:", "confusion", "confusion")
 FAILURES = View("Failures", ":material/report:", "failures", "failures")
 DATA_QUALITY = View("Data quality", ":material/fact_check:", "data_quality", "quality")
-REVIEW = View("Review", ":material/rule:", "review", "review")
+# Review is reached from Data quality and the sidebar: an eleventh link would not fit the
+# menu's one row at 1,280 px (tests/test_browser.py)
+REVIEW = View("Review", ":material/rule:", "review", "review", in_menu=False)
 INSPECT = View("Inspect", ":material/image_search:", "inspect", "inspect")
 EXPORT = View("Export", ":material/download:", "export", "export")
 REGRESSION = View("Regression", ":material/straighten:", "regression", "regression",
@@ -57,8 +61,9 @@ BY_URL = {**{old: view for old, view in OLD_URLS.items()},
 
 
 def offered(*, numeric_targets: bool) -> tuple[View, ...]:
-    """The views listed for a dataset (with or without a numeric target)."""
-    return tuple(view for view in VIEWS if numeric_targets or not view.needs_target)
+    """The views listed in the menu for a dataset (with or without a numeric target)."""
+    return tuple(view for view in VIEWS if view.in_menu
+                 and (numeric_targets or not view.needs_target))
 
 
 def page(view: View, draw: Callable[[View], None] | None = None, *,
@@ -80,8 +85,10 @@ def navigation(draw: Callable[[View], None], *, dataset=None) -> st.Page:
     """
     listed = offered(numeric_targets=bool(dataset is not None and dataset.target_names))
     pages = [page(view, draw) for view in listed]
+    pages += [page(view, draw, hidden=True) for view in VIEWS if not view.in_menu]
     # reachable by URL only: they never draw, they switch (below)
-    aliases = {**{view.url_path: view for view in VIEWS if view not in listed},
+    aliases = {**{view.url_path: view for view in VIEWS
+                  if view not in listed and view.in_menu},
                **OLD_URLS}
     hidden = [page(view, hidden=True, url_path=path) for path, view in aliases.items()]
     current = st.navigation([*pages, *hidden], position="top")
