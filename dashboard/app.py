@@ -31,6 +31,7 @@ from dashboard.services.workspace import Workspace, bundle_workspace, workspace 
 from dashboard.state import session, url  # noqa: E402
 from dashboard.ui import (cache_panel, components, extraction, link_notes, progress,  # noqa: E402
                           sidebar)
+from dashboard.ui import corrections as corrections_ui  # noqa: E402
 
 
 def prepare(header, slots: dict, navigate: Callable) -> Workspace | None:
@@ -148,6 +149,8 @@ def run_app() -> None:
     with components.user_errors():
         cache_panel.status_panel(slots.get("status", st.sidebar), None if ws is None else ws.tv.key,
                                  slots.get("dataset"), slots.get("label", ""), ws=ws)
+        if ws is not None and ws.target is None:
+            corrections_ui.sidebar_status(st.sidebar, ws, review_view=pages.REVIEW)
     link_notes.show(slots["notes"], final=True)
     url.write_url(sidebar.link_values())  # a reload or a shared link shows the same
 

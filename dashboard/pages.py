@@ -27,6 +27,8 @@ class View:
     url_path: str
     needs_target: bool = False  # offered only for datasets with a numeric target
     section: str = ""  # "" is on the menu's row; a name is a drop-down of that name after it
+    # False: not a menu link (opened by URL and by the buttons that go there)
+    in_menu: bool = True
 
     def render(self, ws) -> None:
         importlib.import_module(f"dashboard.views.{self.module}").render(ws)
@@ -47,12 +49,15 @@ CONFUSION = View("Confusion", ":material/grid_on:", "confusion", "confusion")
 FAILURES = View("Failures", ":material/report:", "failures", "failures")
 SLICES = View("Error slices", ":material/troubleshoot:", "slices", "slices")
 DATA_QUALITY = View("Data quality", ":material/fact_check:", "data_quality", "quality")
+# Review is reached from Data quality and the sidebar (a link on the menu's row would not
+# fit 1,280 px; tests/test_browser.py)
+REVIEW = View("Review", ":material/rule:", "review", "review", in_menu=False)
 INSPECT = View("Inspect", ":material/image_search:", "inspect", "inspect")
 EXPORT = View("Export", ":material/download:", "export", "export")
 REGRESSION = View("Regression", ":material/straighten:", "regression", "regression",
                   needs_target=True, section=MORE_TRAINING)
 VIEWS: tuple[View, ...] = (PROJECTIONS, TRAIN, FINETUNE, CONFUSION, FAILURES, SLICES,
-                           DATA_QUALITY, INSPECT, EXPORT, REGRESSION)
+                           DATA_QUALITY, REVIEW, INSPECT, EXPORT, REGRESSION)
 BY_TITLE = {view.title: view for view in VIEWS}
 # old URLs that still open a view (links shared before it was renamed)
 OLD_URLS = {"label-issues": DATA_QUALITY}
@@ -61,8 +66,9 @@ BY_URL = {**{old: view for old, view in OLD_URLS.items()},
 
 
 def offered(*, numeric_targets: bool) -> tuple[View, ...]:
-    """The views listed for a dataset (with or without a numeric target)."""
-    return tuple(view for view in VIEWS if numeric_targets or not view.needs_target)
+    """The views listed in the menu for a dataset (with or without a numeric target)."""
+    return tuple(view for view in VIEWS if view.in_menu
+                 and (numeric_targets or not view.needs_target))
 
 
 def menu(views: tuple[View, ...]) -> dict[str, list[View]]:
@@ -93,8 +99,10 @@ def navigation(draw: Callable[[View], None], *, dataset=None) -> st.Page:
     listed = offered(numeric_targets=bool(dataset is not None and dataset.target_names))
     sections = {name: [page(view, draw) for view in views]
                 for name, views in menu(listed).items()}
+    sections[""] += [page(view, draw, hidden=True) for view in VIEWS if not view.in_menu]
     # reachable by URL only: they never draw, they switch (below)
-    aliases = {**{view.url_path: view for view in VIEWS if view not in listed},
+    aliases = {**{view.url_path: view for view in VIEWS
+                  if view not in listed and view.in_menu},
                **OLD_URLS}
     hidden = [page(view, hidden=True, url_path=path) for path, view in aliases.items()]
     sections[""].extend(hidden)

@@ -652,3 +652,30 @@ def test_public_subset_slider_stops_at_the_extraction_cap(public, monkeypatch,
     at = run_app(ds="digits", bb=tiny_backbone, n="all")
     assert not [s for s in at.sidebar.select_slider if s.label == "Images to embed"]
     assert not at.error
+
+
+def test_public_visitors_do_not_see_each_others_corrections(public) -> None:
+    """Issue 29: corrections belong to the visitor's session (its own namespace)."""
+    from tests.support.apptest import reviewed, show_path, sidebar_texts
+
+    def visitor() -> AppTest:
+        at = run_app()
+        assert_clean(at)
+        return show_path(at, "review")
+
+    def click(at: AppTest, key: str) -> None:
+        at.button(key=key).click().run()
+        assert_clean(at)
+
+    first, second = visitor(), visitor()
+    total = reviewed(first)[1]
+    click(first, "review_accept")
+    click(first, "review_exclude")
+    assert reviewed(first) == (2, total, 2)
+    assert "Corrections:" in sidebar_texts(first)
+    second.run()
+    assert reviewed(second) == (0, total, 0)
+    assert "Corrections:" not in sidebar_texts(second)
+    click(second, "review_keep")
+    first.run()
+    assert reviewed(first) == (2, total, 2)

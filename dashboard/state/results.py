@@ -57,6 +57,9 @@ class Results:
     # active head, so the class views never see a head without probabilities
     regression: dict[str, HeadRecord] = field(default_factory=dict)
     finetuned: Any = None  # core.finetune.evaluate.FineTuned, done on these (original) values
+    # the last retrain-and-compare on corrected labels (core.corrections.CorrectionComparison)
+    comparison: Any = None
+    review_at: int | None = None  # the review queue's position (None: first not reviewed)
 
 
 def results(tv_key: str) -> Results:
@@ -210,3 +213,22 @@ def cancel_delete_head() -> None:
 
 def head_to_delete() -> str | None:
     return st.session_state.get(HEAD_DELETE)
+
+
+# --- corrections: the review queue's position and the last before/after ---
+
+def review_position(tv_key: str) -> int | None:
+    return results(tv_key).review_at
+
+
+def set_review_position(tv_key: str, position: int | None) -> None:
+    results(tv_key).review_at = position
+
+
+def comparison(tv_key: str) -> Any:
+    """The last retrain-and-compare on these values (core.corrections.CorrectionComparison)."""
+    return results(tv_key).comparison
+
+
+def store_comparison(tv_key: str, done: Any) -> None:
+    results(tv_key).comparison = done

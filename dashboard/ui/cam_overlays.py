@@ -61,15 +61,16 @@ def overlay_tiles(ws: Workspace, head, which: str | None) -> components.Tiles | 
 
 def gallery(ws: Workspace, head, indices, caption: Callable[[int], str], *, key: str,
             per_page: int = 24, size: int = components.THUMB, pick: str | None = None,
-            per_row: int | None = None, inspect_view=None) -> None:
+            per_row: int | None = None, inspect_view=None,
+            under: Callable[[int], None] | None = None) -> None:
     """components.paginated_grid with the maps toggle above it (a page at a time: at most
-    `per_page` images' maps, one backbone run)."""
+    `per_page` images' maps, one backbone run); `under` as there."""
     which = controls(ws, head, key=key)
     if which is not None:
         st.caption(f"Maps of the {WHICH[which]}. {LEGEND}")
     components.paginated_grid(ws.dataset, indices, caption, key=key, per_page=per_page,
                               size=size, pick=pick, per_row=per_row, inspect_view=inspect_view,
-                              tiles=overlay_tiles(ws, head, which))
+                              tiles=overlay_tiles(ws, head, which), under=under)
 
 
 def strip(ws: Workspace, head, index: int, *, key: str, size: int = 192) -> None:

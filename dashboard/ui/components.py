@@ -106,14 +106,15 @@ def thumbnails(dataset, indices: Sequence[int], *, size: int = THUMB) -> list[np
 def image_grid(dataset, indices: Sequence[int], captions: Sequence[str], *,
                size: int = THUMB, pick: str | None = None, key: str = "grid",
                per_row: int | None = None, inspect_view: Destination | None = None,
-               tiles: Tiles | None = None) -> None:
+               tiles: Tiles | None = None,
+               under: Callable[[int], None] | None = None) -> None:
     """A wrapping grid of thumbnails with a caption under each (`tiles`: draws the images
     instead, e.g. with class activation maps blended in).
 
     With `pick` (the transfer-values key the indices belong to) every thumbnail gets two
     small buttons: its nearest neighbours (selection.choose_image; the view shows them) and
     Inspect (switches to the view `inspect_view` on that image). The buttons' keys
-    start with `key`.
+    start with `key`. `under(index)` draws more below each thumbnail (e.g. its label fixes).
     """
     if len(indices) == 0:
         return
@@ -141,13 +142,16 @@ def image_grid(dataset, indices: Sequence[int], captions: Sequence[str], *,
                              type="tertiary", on_click=_inspect,
                              args=(pick, index, inspect_view),
                              help=f"Inspect {caption}")  # the whole caption, if cut short
+                if under is not None:
+                    under(index)
 
 
 def paginated_grid(dataset, indices: Sequence[int] | np.ndarray,
                    caption: Callable[[int], str], *, key: str, per_page: int = 48,
                    size: int = THUMB, pick: str | None = None,
                    per_row: int | None = None, inspect_view: Destination | None = None,
-                   tiles: Tiles | None = None) -> None:
+                   tiles: Tiles | None = None,
+                   under: Callable[[int], None] | None = None) -> None:
     """A grid of `per_page` thumbnails with page buttons below (only one page is encoded,
     and only its `tiles` drawn)."""
     indices = np.asarray(indices)
@@ -164,7 +168,8 @@ def paginated_grid(dataset, indices: Sequence[int] | np.ndarray,
         if n_pages > 1:
             st.caption(f"Showing {len(shown)} of {len(indices):,} · page {page} of {n_pages}")
         image_grid(dataset, shown, [caption(int(i)) for i in shown], size=size, pick=pick,
-                   key=key, per_row=per_row, inspect_view=inspect_view, tiles=tiles)
+                   key=key, per_row=per_row, inspect_view=inspect_view, tiles=tiles,
+                   under=under)
 
 
 def need_head(what: str, key: str, *, train_view: Destination) -> None:

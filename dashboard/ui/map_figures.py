@@ -77,7 +77,8 @@ def projection_figure(*, coords: np.ndarray, labels: np.ndarray, splits: np.ndar
                       class_names: Sequence[str], sample_ids: np.ndarray, colour: str,
                       predictions: np.ndarray | None = None,
                       probabilities: np.ndarray | None = None,
-                      split_names: Sequence[str] = ()) -> go.Figure:
+                      split_names: Sequence[str] = (),
+                      corrected: dict[str, np.ndarray] | None = None) -> go.Figure:
     """A 2-D or 3-D scatter of the projection, one trace per legend entry.
 
     `colour` is "class", "predicted", "correct", "confidence" or "split". Each point carries
@@ -86,6 +87,7 @@ def projection_figure(*, coords: np.ndarray, labels: np.ndarray, splits: np.ndar
     base64 typed arrays and no string per point that is ~11 bytes a point in 2-D.
     `sample_ids` are not sent (the gallery names the selected images).
     `split_names` names the split codes in `splits`, in code order (for colour "split").
+    `corrected` (legend name → rows, e.g. relabelled / excluded) rings those points on top.
     """
     del sample_ids  # kept in the signature: callers pass it, the wire no longer carries it
     n, dims = coords.shape
@@ -111,7 +113,20 @@ def projection_figure(*, coords: np.ndarray, labels: np.ndarray, splits: np.ndar
                 showlegend=not any(t.legendgroup == legend for t in figure.data),
                 marker={"size": size, "color": hue, "opacity": 0.8},
                 customdata=part.astype(np.uint32), hovertemplate=template))
+    for (legend, rows), symbol in zip((corrected or {}).items(), CORRECTED_SYMBOLS):
+        rows = np.asarray(rows, dtype=np.int64)
+        if len(rows):
+            figure.add_trace(_scatter(
+                xyz[rows], dims, name=f"{legend} ({len(rows):,})",
+                customdata=rows.astype(np.uint32),
+                marker={"size": size + 6, "color": "#111111", "symbol": symbol,
+                        "line": {"width": 1.5, "color": "#111111"}},
+                hovertemplate=f"{legend}<extra></extra>"))
     return _finish(figure, dims, n)
+
+
+# corrected points (relabelled, excluded) are ringed in black on the class colours
+CORRECTED_SYMBOLS = ("circle-open", "x-thin-open")
 
 
 def confidence_colouring(probabilities: np.ndarray) -> ContinuousColouring:

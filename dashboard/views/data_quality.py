@@ -16,11 +16,13 @@ from core.analysis.label_issues import DEFAULT_CROSS_FIT_FOLDS, DEFAULT_NEIGHBOR
 from core.base.splits import SPLIT_NAMES
 from core.heads import DEFAULT_HEAD, head_title, is_degenerate, train_head
 from dashboard import pages, state
+from dashboard.services import corrections as fixes
 from dashboard.services import heads, quality
 from dashboard.services.analysis import class_counts, knn as knn_graph
 from dashboard.services.workspace import Workspace
 from dashboard.state import results
 from dashboard.ui import click_guard, components, figures
+from dashboard.ui import corrections as fix_ui
 from dashboard.ui.progress import REPORT, progress_panel
 
 PER_PAGE = 8
@@ -46,6 +48,7 @@ def render(ws: Workspace) -> None:
     if section != BALANCE and components.classes_only(
             ws, f"“{section}”", regression_view=pages.REGRESSION):
         return
+    fix_ui.show_notice()
     record = heads.crossfit_head(ws.tv.key)
     if section == BALANCE:
         _balance(ws, record)
@@ -126,7 +129,17 @@ def _label_errors(ws: Workspace, record) -> None:
              "first: sample id, given label and class, split, the suggested label and the "
              "evidence (suspicion score, the head's confidence in the given label, the "
              "neighbours' agreement, which witness flagged it).")
+    corrections = fixes.overlay(ws)
+    suggestions = dict(zip(shown["index"].astype(int), shown["suggested"].astype(int)))
+    fix_ui.bulk_actions(ws, shown["index"].to_numpy(), key="issues", source="label_issues",
+                        suggestions=suggestions, what="suspected label errors shown")
+    st.button(f"Review them one by one (“{pages.REVIEW.title}”)", key="issues_to_review",
+              icon=":material/rule:", on_click=pages.REVIEW.go_to)
     knn = knn_graph(ws.tv, report=REPORT)
+
+    def actions(row) -> None:
+        fix_ui.sample_actions(ws, corrections, int(row["index"]), key="issue_fix",
+                              source="label_issues", suggestion=int(row["suggested"]))
 
     def text(row) -> str:
         witness = WITNESS.get(str(row.get("witness", "")), "")
@@ -136,13 +149,15 @@ def _label_errors(ws: Workspace, record) -> None:
                 f"{row['self_confidence']:.0%}, its neighbours {row['knn_agreement']:.0%}"
                 + (f"  \nFlagged by {witness}" if witness else ""))
 
-    _ranked_rows(ws, shown, knn, text=text, key="issue", page_key="issues_page")
+    _ranked_rows(ws, shown, knn, text=text, key="issue", page_key="issues_page",
+                 actions=actions)
 
 
 def _ranked_rows(ws: Workspace, frame: pd.DataFrame, knn, *, text, key: str,
-                 page_key: str) -> None:
-    """One bordered row per sample (image, `text(row)`, its nearest neighbours), a page at
-    a time; any thumbnail's neighbours button opens the neighbours panel above."""
+                 page_key: str, actions=None) -> None:
+    """One bordered row per sample (image, `text(row)` and `actions(row)`, its nearest
+    neighbours), a page at a time; any thumbnail's neighbours button opens the neighbours
+    panel above."""
     n_pages = max(1, math.ceil(len(frame) / PER_PAGE))
     body = st.container()
     if state.get(page_key, 1) > n_pages:  # the list shrank under a filter
@@ -158,13 +173,16 @@ def _ranked_rows(ws: Workspace, frame: pd.DataFrame, knn, *, text, key: str,
         for _, row in rows.iterrows():
             index = int(row["index"])
             with st.container(border=True):
-                image_col, text_col, neighbours_col = st.columns([1, 2, 5])
+                image_col, text_col, neighbours_col = st.columns([1, 3, 4])
                 with image_col:
                     components.image_grid(ws.dataset, [index],
                                           [components.sample_name(ws, index)], size=112,
                                           pick=ws.tv.key, key=key, per_row=1,
                                           inspect_view=pages.INSPECT)
-                text_col.markdown(text(row))
+                with text_col:
+                    st.markdown(text(row))
+                    if actions is not None:
+                        actions(row)
                 neighbours = _neighbours(knn, index)
                 with neighbours_col:
                     st.caption("Nearest neighbours (their given labels)")
@@ -207,8 +225,14 @@ def _outliers(ws: Workspace, record) -> None:
                 f"Its own uncertainty {row['uncertainty']:.2f} · isolation "
                 f"{row['isolation']:.2f}× the typical distance to its neighbours")
 
+    corrections = fixes.overlay(ws)
+
+    def actions(row) -> None:
+        fix_ui.sample_actions(ws, corrections, int(row["index"]), key="outlier_fix",
+                              source="outliers")
+
     _ranked_rows(ws, shown, knn_graph(ws.tv, report=REPORT), text=text, key="outlier",
-                 page_key="outliers_page")
+                 page_key="outliers_page", actions=actions)
 
 
 # --- near-duplicates and split leakage ---
@@ -262,6 +286,7 @@ def _duplicates(ws: Workspace, record) -> None:
     page = st.pagination(n_pages, key="duplicates_page") if n_pages > 1 else 1
     shown = order[(page - 1) * GROUPS_PER_PAGE: page * GROUPS_PER_PAGE]
     members = duplicates[duplicates["group"].isin(shown)]
+    under = fix_ui.gallery_actions(ws, fixes.overlay(ws), key="dup_fix", source="duplicates")
     with body:
         components.neighbours_panel(ws, members["index"].to_numpy(), key="dup_neighbours",
                                     inspect_view=pages.INSPECT)
@@ -278,7 +303,7 @@ def _duplicates(ws: Workspace, record) -> None:
                     [f"{components.sample_name(ws, i)} · {c} · {SPLIT_NAMES[int(s)]}"
                      for i, c, s in zip(indices, rows["given_class"], rows["split"])],
                     size=88, pick=ws.tv.key, key=f"dup_{group}", per_row=8,
-                    inspect_view=pages.INSPECT)
+                    inspect_view=pages.INSPECT, under=under)
 
 
 MATCHED = {"pixels": "same pixels (resized, re-saved or shifted copy)",

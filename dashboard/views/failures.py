@@ -8,7 +8,9 @@ from core.heads.evaluation import failure_ranking
 from core.base.splits import split_mask
 from dashboard import pages, state
 from dashboard.services.workspace import Workspace
+from dashboard.services import corrections as fixes
 from dashboard.ui import cam_overlays, components
+from dashboard.ui import corrections as fix_ui
 
 SPLITS = ("test", "val")
 
@@ -57,10 +59,16 @@ def render(ws: Workspace) -> None:
     st.caption("Under each image: true class → predicted class, and the head's confidence "
                "in its (wrong) prediction. Worst first: confidently wrong images often hide "
                "label errors or look-alike classes.")
+    fix_ui.show_notice()
     components.neighbours_panel(ws, shown["index"].to_numpy(), key="fail_neighbours",
                                 inspect_view=pages.INSPECT)
+    # the head's prediction is the suggestion: a confident failure is often a wrong label
+    suggestions = dict(zip(shown["index"].astype(int), shown["predicted"].astype(int)))
     cam_overlays.gallery(ws, head, shown["index"].to_numpy(), caption, key="fail_gallery",
-                         per_page=40, size=112, pick=tv.key, inspect_view=pages.INSPECT)
+                         per_page=40, size=112, pick=tv.key, inspect_view=pages.INSPECT,
+                         under=fix_ui.gallery_actions(ws, fixes.overlay(ws), key="fail_fix",
+                                                      source="failures",
+                                                      suggestions=suggestions))
     components.csv_download(
         ws, shown["index"].to_numpy(), what=f"failures_{split}", label="Failures as CSV",
         key="failures_csv", head=head,

@@ -13,11 +13,13 @@ import streamlit as st
 from core.base.errors import TransferLensError
 from core.base.splits import SPLIT_CODES, SPLIT_NAMES
 from dashboard import pages, state
+from dashboard.services import corrections as fixes
 from dashboard.services import heads, images
 from dashboard.services.public import check_inspect_upload, public_policy
 from dashboard.services.workspace import Workspace
 from dashboard.state import selection
 from dashboard.ui import cam_overlays, components, figures
+from dashboard.ui import corrections as fix_ui
 from dashboard.ui.progress import REPORT
 
 TOP_K = 5
@@ -53,6 +55,12 @@ def _from_dataset(ws: Workspace) -> None:
                               size=192)
         st.markdown(f"Label **{names[tv.labels[index]]}** · {split} split  \n"
                     f":gray[{tv.sample_ids[index]}]")
+        if ws.target is None:
+            fix_ui.show_notice()
+            head = ws.head
+            fix_ui.sample_actions(
+                ws, fixes.overlay(ws), index, key="inspect_fix", source="inspect",
+                suggestion=None if head is None else int(head.head.predictions[index]))
     with values:
         vector = np.asarray(tv.values[index], dtype=np.float32)
         rows, cols = figures.grid_shape(len(vector))

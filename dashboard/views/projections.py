@@ -12,12 +12,14 @@ from core.analysis.projections import METHODS, default_params, warm_up_umap_in_b
 from core.analysis.selection import select_points
 from core.base.splits import SPLIT_NAMES
 from dashboard import pages, state
+from dashboard.services import corrections as fixes
 from dashboard.services import heads
 from dashboard.services.analysis import density_png, projection as project, separability
 from dashboard.services.memo import remembered
 from dashboard.services.workspace import Workspace
 from dashboard.state import selection, url
 from dashboard.ui import components, figures, map_figures
+from dashboard.ui import corrections as fix_ui
 from dashboard.ui.progress import REPORT
 from dashboard.ui.components import METHOD_LABELS
 
@@ -77,15 +79,16 @@ def render(ws: Workspace) -> None:
                        continuous=None if target is None else target[0],
                        continuous_token=None if target is None else target[1])
     else:
+        marked, fixed = _corrected_points(ws)
         figure = (_target_figure(ws, projection, colour, *target) if target is not None
                   else remembered(
-            ("figure", projection.key, colour, token),
+            ("figure", projection.key, colour, token, fixed),
             lambda: figures.PrerenderedFigure(map_figures.projection_figure(
                 coords=np.asarray(projection.coords), labels=ws.tv.labels, splits=ws.tv.splits,
                 class_names=ws.class_names, sample_ids=ws.tv.sample_ids, colour=colour,
                 predictions=None if head is None else head.head.predictions,
                 probabilities=None if head is None else head.head.probabilities,
-                split_names=SPLIT_NAMES))))
+                split_names=SPLIT_NAMES, corrected=marked))))
         if dims == 2:
             st.plotly_chart(figure, key=state.PROJECTION_CHART,
                             on_select=partial(_on_select, ws.tv.key),
@@ -96,6 +99,18 @@ def render(ws: Workspace) -> None:
     if method != "umap":
         warm_up_umap_in_background()  # compile UMAP's kernels while the user looks at this plot
     _selection_panel(ws)
+
+
+def _corrected_points(ws: Workspace) -> tuple[dict, str]:
+    """The relabelled and excluded points to ring on the map, and their hash (memo key)."""
+    if ws.target is not None:
+        return {}, ""
+    corrections = fixes.overlay(ws)
+    if not corrections.content_hash:
+        return {}, ""
+    relabelled = corrections.rows(actions=("relabel",))
+    excluded = corrections.rows(actions=("exclude",))
+    return {"relabelled": relabelled, "excluded": excluded}, corrections.content_hash
 
 
 def _target_colouring(ws: Workspace, colour: str):
@@ -339,9 +354,18 @@ def _selection_panel(ws: Workspace) -> None:
                  + (", and the active head's prediction and class probabilities."
                     if head is not None else "."))
     with gallery:
-        components.paginated_grid(ws.dataset, selected, lambda i: _caption(ws, i),
-                                  key="selection_gallery", per_page=40, pick=tv.key,
-                                  per_row=6, inspect_view=pages.INSPECT)
+        corrections = None if ws.target is not None else fixes.overlay(ws)
+        if corrections is not None:
+            fix_ui.show_notice()
+            fix_ui.bulk_actions(ws, selected, key="selection", source="projections",
+                                what="selected", suggestions=None if head is None else dict(
+                                    zip(selected.astype(int),
+                                        head.head.predictions[selected].astype(int))))
+        components.paginated_grid(
+            ws.dataset, selected, lambda i: _caption(ws, i), key="selection_gallery",
+            per_page=40, pick=tv.key, per_row=6, inspect_view=pages.INSPECT,
+            under=None if corrections is None else fix_ui.gallery_actions(
+                ws, corrections, key="selection_fix", source="projections"))
     _neighbours_panel(ws, selected)
 
 

@@ -171,3 +171,12 @@ def record_downloads(monkeypatch) -> dict[str, bytes]:
 
     monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", record)
     return files
+
+
+def reviewed(at: AppTest) -> tuple[int, int, int]:
+    """(reviewed, of, changed) from the Review view's heading."""
+    import re
+
+    found = re.search(r"### ([\d,]+) of ([\d,]+) reviewed\s+([\d,]+) changed", texts(at))
+    assert found, texts(at)
+    return tuple(int(g.replace(",", "")) for g in found.groups())

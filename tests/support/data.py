@@ -169,3 +169,23 @@ def huge_parquet_bytes(rows: int = 4_000_000) -> bytes:
     pq.write_table(table, out, compression="zstd", data_page_size=1 << 30,
                    write_statistics=False, row_group_size=rows)
     return out.getvalue()
+
+def planted_noise_zip(path: Path, *, classes=("3", "5", "8"), per_class: int = 30,
+                      flips: int = 8) -> dict[str, str]:
+    """A .zip of real digit images (24 px PNGs) in train/ val/ test/ class folders, the last
+    `flips` images of each class filed under another class in train and val only (test
+    labels stay clean). Returns {member path: its true class} of the moved images."""
+    files = digit_pngs(classes=classes, per_class=per_class)
+    members, moved = {}, {}
+    for c, name in enumerate(classes):
+        for i in range(per_class):
+            split = "test" if i < per_class // 5 else "val" if i < per_class * 2 // 5 else "train"
+            folder = name
+            if split != "test" and i >= per_class - flips:  # planted: under another class
+                folder = classes[(c + 1 + i % 2) % len(classes)]
+            member = f"noisy/{split}/{folder}/{name}_{i:02d}.png"
+            if folder != name:
+                moved[member] = name
+            members[member] = files[f"digit_{name}/img_{i:02d}.png"]
+    write_zip(path, members)
+    return moved
