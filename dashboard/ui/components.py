@@ -125,7 +125,8 @@ def image_grid(dataset, indices: Sequence[int], captions: Sequence[str], *,
         return
     per_row = per_row or max(2, 1000 // (size + 40))
     chosen = selection.chosen_image(pick)
-    box = st.container(key=f"gallery_{key}")  # its class scopes the captions' CSS
+    # its class scopes the captions' CSS; a view may draw several grids under one key
+    box = st.container(key=f"gallery_{key}_{int(indices[0])}")
     for start in range(0, len(images), per_row):
         columns = box.columns(per_row, gap="small")
         for column, index, image, caption in zip(columns, indices[start:start + per_row],
