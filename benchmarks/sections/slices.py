@@ -121,7 +121,8 @@ def _pointing(*, run: Run) -> list[str]:
         unmarked = r["unmarked_same_class"]
 
         def rates(part: dict) -> str:
-            return (f"{report.percent(part['pointing_game_hit'])} (marker's cell the peak: "
+            return (f"{report.percent(part['pointing_game_hit'])} of {part['images']} "
+                    f"(marker's cell the peak: "
                     f"{report.percent(part['peak_on_marker'])}; predicted {r['marked_class']}: "
                     f"{report.percent(part['predicted_marked_class'])})")
 
