@@ -87,7 +87,7 @@ def _planted(*, run: Run) -> list[str]:
             "each screened to fail: coats turned 90° (a rare sub-type: 0.5 % of training coats "
             "turned too), T-shirts with a bottom bar whose 150 marked training twins are "
             "labelled Trouser (the slice: the marked held-out T-shirts), low-contrast ankle "
-            "boots, blurred pullovers, noisy sneakers; 120–154 evaluated rows each. One 5-fold "
+            "boots, blurred pullovers, noisy sneakers; 120–153 evaluated rows each. One 5-fold "
             "cross-fitted logreg gives out-of-sample predictions for all rows; both methods see "
             "the same values and predictions. Best match: the returned slice with the highest "
             "F1 against the planted rows, its rank (#), precision (P) and recall (R). Five "
