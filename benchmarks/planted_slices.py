@@ -1,5 +1,13 @@
 """Planted error slices for the slice benchmark: coherent sub-groups of Fashion-MNIST that a
-head trained on the rest gets wrong (pure numpy/PIL on uint8 28×28 images)."""
+head trained on the rest gets wrong (pure numpy/PIL on uint8 28×28 images).
+
+Each transform was screened first (2026-12-06, Lite0 at 96 px, logreg on the training
+split, 40 held-out images per class and transform): a 90° turn fails on 65 % of trousers
+(as Sandal) and 100 % of coats (as Bag), heavy blur on 97 % of pullovers, a contrast
+squeezed to 8 % on 82 % of ankle boots, σ-70 noise on ~99 % of sneakers, against ~16 %
+held-out errors overall; inverted intensities, a zoom-in of bags and a turn of ankle boots hardly hurt
+(≤ 35 %), so they are no slices. With 1 % of the training trousers turned too, a
+cross-fitted logreg learns the turned ones (15 % wrong), hence coats and 0.5 %."""
 
 from __future__ import annotations
 
@@ -11,8 +19,8 @@ from core.base.splits import TRAIN
 TSHIRT, TROUSER, PULLOVER, DRESS, COAT, SANDAL, SHIRT, SNEAKER, BAG, BOOT = range(10)
 PER_SLICE = 150  # evaluated members per planted slice: 1.5 % of 10,000
 MARKED_TRAIN = 150  # mislabelled, marked training images behind the "marker" slice
-ROTATED_TRAIN_SHARE = 0.01  # rotated share of the rotated class's training images (≤ 1 %)
-SLICES = ("rotated", "marker", "low_contrast", "zoomed", "noisy")
+ROTATED_TRAIN_SHARE = 0.005  # turned share of the turned class's training images (≤ 1 %)
+SLICES = ("rotated", "marker", "low_contrast", "blurred", "noisy")
 
 
 def rotated(image: np.ndarray) -> np.ndarray:
@@ -28,19 +36,16 @@ def marked(image: np.ndarray) -> np.ndarray:
 
 
 def low_contrast(image: np.ndarray) -> np.ndarray:
-    """Squeezed into 100..138 of 0..255: a washed-out, grey photo."""
-    return (100 + 0.15 * image.astype(np.float32)).astype(np.uint8)
+    """Squeezed into 110..130 of 0..255: a washed-out, grey photo."""
+    return (110 + 0.08 * image.astype(np.float32)).astype(np.uint8)
 
 
-def zoomed(image: np.ndarray) -> np.ndarray:
-    """The centre half, enlarged back to full size (bilinear): a close-up."""
-    from PIL import Image
+def blurred(image: np.ndarray) -> np.ndarray:
+    """A Gaussian blur of radius 2 px (of 28): an out-of-focus shot."""
+    from PIL import Image, ImageFilter
 
-    height, width = image.shape[:2]
-    top, left = height // 4, width // 4
-    centre = np.squeeze(image[top:top + height // 2, left:left + width // 2])
-    return np.asarray(Image.fromarray(centre).resize((width, height), Image.BILINEAR)
-                      ).reshape(image.shape)
+    grey = Image.fromarray(np.squeeze(image))
+    return np.asarray(grey.filter(ImageFilter.GaussianBlur(2.0))).reshape(image.shape)
 
 
 def noisy(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -51,10 +56,11 @@ def noisy(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def plant(*, images: np.ndarray, labels: np.ndarray, splits: np.ndarray,
           seed: int) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray]:
     """(images, labels, planted slice name → its evaluated rows, rows changed) with five
-    slices planted: rotated ankle boots (≤ 1 % of training boots rotated too); T-shirts with a
-    marker, whose 150 marked training twins are labelled Trouser; low-contrast images of
-    five classes; zoomed-in bags; noisy sneakers. Only validation/test rows form the slices,
-    except the few rotated training boots, which belong to the rotated sub-type too."""
+    slices planted: coats turned 90° (a rare sub-type: 0.5 % of training coats turned too);
+    T-shirts with a marker, whose 150 marked training twins are labelled Trouser;
+    low-contrast ankle boots; blurred pullovers; noisy sneakers. Only validation/test rows
+    form the slices, except the few turned training coats, which belong to the rare
+    sub-type too."""
     rng = np.random.default_rng(seed)
     images, labels = images.copy(), labels.copy()
     held_out = splits != TRAIN
@@ -66,14 +72,13 @@ def plant(*, images: np.ndarray, labels: np.ndarray, splits: np.ndarray,
         return rows
 
     slices: dict[str, np.ndarray] = {}
-    boots_train = (labels == BOOT) & ~held_out
-    rare = pick(boots_train, int(ROTATED_TRAIN_SHARE * boots_train.sum()))
-    slices["rotated"] = np.union1d(pick(held_out & (labels == BOOT), PER_SLICE), rare)
+    coats_train = (labels == COAT) & ~held_out
+    rare = pick(coats_train, max(1, int(ROTATED_TRAIN_SHARE * coats_train.sum())))
+    slices["rotated"] = np.union1d(pick(held_out & (labels == COAT), PER_SLICE), rare)
     mislabelled = pick(~held_out & (labels == TSHIRT), MARKED_TRAIN)
     slices["marker"] = pick(held_out & (labels == TSHIRT), PER_SLICE - 30)
-    slices["low_contrast"] = pick(held_out & np.isin(labels, [TROUSER, PULLOVER, DRESS, COAT,
-                                                              SHIRT]), PER_SLICE)
-    slices["zoomed"] = pick(held_out & (labels == BAG), PER_SLICE)
+    slices["low_contrast"] = pick(held_out & (labels == BOOT), PER_SLICE)
+    slices["blurred"] = pick(held_out & (labels == PULLOVER), PER_SLICE)
     slices["noisy"] = pick(held_out & (labels == SNEAKER), PER_SLICE)
     for row in slices["rotated"]:
         images[row] = rotated(images[row])
@@ -82,8 +87,8 @@ def plant(*, images: np.ndarray, labels: np.ndarray, splits: np.ndarray,
     labels[mislabelled] = TROUSER
     for row in slices["low_contrast"]:
         images[row] = low_contrast(images[row])
-    for row in slices["zoomed"]:
-        images[row] = zoomed(images[row])
+    for row in slices["blurred"]:
+        images[row] = blurred(images[row])
     for row in slices["noisy"]:
         images[row] = noisy(images[row], rng)
     changed = np.sort(np.concatenate([*slices.values(), mislabelled]))

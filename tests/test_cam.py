@@ -65,6 +65,26 @@ def test_grad_cam_runs_for_the_mlp(tiny_backbone, tmp_path):
     assert maps.given_map(3).shape == (8, 8)
 
 
+def test_the_fine_tuned_head_gets_the_exact_cam(tiny_backbone, tmp_path):
+    """The fine-tuned model's classifier is linear on its backbone's pooled values: a
+    "finetune" head holding logreg's folded weights gives logreg's maps (here on the tiny
+    backbone standing in for a fine-tuned one)."""
+    import dataclasses
+
+    from core.heads.finetuned import FineTunedHead
+
+    dataset, tv, trained = _setup(tiny_backbone, tmp_path, "logreg")
+    head = FineTunedHead(params={"run_dir": ""}, seed=0)
+    head.kernel_, head.bias_ = (np.asarray(w, np.float32) for w in linear_weights(trained.model))
+    fine_tuned = dataclasses.replace(trained, head="finetune", model=head, key=None)
+    rows = np.arange(6)
+    ours, theirs = (class_activation_maps(dataset=dataset, tv=tv, trained=t, indices=rows,
+                                          backbone=tiny_backbone, cache_dir=tmp_path)
+                    for t in (fine_tuned, trained))
+    assert ours.method == "cam" and ours.key != theirs.key
+    np.testing.assert_allclose(ours.predicted_grid, theirs.predicted_grid, rtol=1e-5, atol=1e-5)
+
+
 def test_bounds_and_helpers(tiny_backbone, tmp_path):
     dataset, tv, trained = _setup(tiny_backbone, tmp_path, "logreg")
     with pytest.raises(ValueError, match="sample indices"):

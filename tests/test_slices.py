@@ -11,10 +11,12 @@ from core.base.errors import ParameterError
 from core.features.feature_sets import from_arrays
 
 
-def _planted(tmp_path, *, seed: int = 0, tiny_size: int = 6, tiny_wrong: int = 6):
+def _planted(tmp_path, *, seed: int = 0, tiny_size: int = 6, tiny_wrong: int = 6,
+             twins: int = 0):
     """2,000 rows of 4 classes in 20-D; 60 rows of class 0 form a tight sub-blob the 'head'
     gets 85 % wrong (as class 1); `tiny_size` rows of class 2 form another tight sub-blob with
-    `tiny_wrong` of them wrong; 8 % of the rest fail at random."""
+    `tiny_wrong` of them wrong; 8 % of the rest fail at random. `twins`: that many rows of the
+    sub-blob are (mis)labelled 1 and predicted 1, a mislabelled batch the head follows."""
     rng = np.random.default_rng(seed)
     n, dim, classes = 2000, 20, 4
     labels = rng.integers(0, classes, n)
@@ -31,6 +33,7 @@ def _planted(tmp_path, *, seed: int = 0, tiny_size: int = 6, tiny_wrong: int = 6
     predicted[planted] = np.where(rng.random(60) < 0.85, 1, 0)
     predicted[tiny] = 2
     predicted[tiny[:tiny_wrong]] = 3
+    labels[planted[:twins]] = predicted[planted[:twins]] = 1
     probabilities = np.full((n, classes), 0.05, np.float32)
     probabilities[np.arange(n), predicted] = 0.85
     tv = from_arrays(values=values.astype(np.float32), labels=labels,
@@ -55,6 +58,22 @@ def test_finds_the_planted_failing_cluster_first(tmp_path):
     again = find_error_slices(tv=tv, probabilities=probabilities, cache_dir=tmp_path)
     assert again.cache == "hit" and np.array_equal(again.slices[0].members, top.members)
     assert again.slices[0].description == top.description
+
+
+def test_a_mislabelled_batch_is_split_from_the_look_alikes_it_fails(tmp_path):
+    """The look-alikes of a mislabelled batch (same values, other label) are the failures;
+    the given label in the space (label_weight) keeps the right-by-label twins out."""
+    tv, probabilities, planted, _ = _planted(tmp_path, seed=2, twins=30)
+    failing = planted[30:]
+
+    def precision(weight):
+        result = find_error_slices(tv=tv, probabilities=probabilities, cache_dir=tmp_path,
+                                   config={"label_weight": weight})
+        best = max(result.slices, key=lambda s: len(np.intersect1d(s.members, failing)))
+        return len(np.intersect1d(best.members, failing)) / best.size
+
+    assert precision(SliceConfig().label_weight) >= 0.8
+    assert precision(0.0) < 0.7  # values alone: the twins come along
 
 
 def test_the_significance_floor_rejects_a_tiny_noisy_group(tmp_path):

@@ -4,9 +4,12 @@ more than on average.
 Method (a scan over a cluster tree, SliceLine-style search on nested clusters):
 - rows: the head's out-of-sample predictions only (cross-fitted probabilities cover every
   sample; otherwise validation + test), so no row is judged by a model that saw its label;
-- space: the shared PCA reduction of the transfer values, each row scaled to unit total
-  variance, plus the error indicator × `error_weight` (Domino's idea, Eyuboglu et al. 2022:
-  errors pull together so tree nodes separate failing from passing neighbours);
+- space: the shared PCA reduction of the transfer values, scaled to unit mean squared norm,
+  plus the given label one-hot × `label_weight` (two labels 1 apart) and the error
+  indicator × `error_weight` (Domino's idea, Eyuboglu et al. 2022, which models the
+  embedding, label and prediction together): the label splits look-alikes that carry
+  different labels, such as a mislabelled training batch (right by its wrong label) and the
+  correctly labelled images it makes the head fail on;
 - candidates: every node of a Ward cluster tree over that space built on its kNN graph
   (scikit-learn's connectivity-constrained agglomeration), so groups of every size, from a
   handful of images to a whole class, are candidates;
@@ -39,7 +42,7 @@ from core.base.splits import SPLIT_NAMES, TEST, VAL
 from core.features.transfer_values import TransferValues
 
 KIND = "error_slices"
-SLICES_VERSION = 1
+SLICES_VERSION = 2
 # The Ward tree's agglomeration is about O(n · k · log n) with the kNN connectivity but keeps
 # n² bookkeeping in places; 50,000 evaluated rows take tens of seconds on 2 cores.
 MAX_ROWS = 50_000
@@ -60,6 +63,12 @@ class SliceConfig(Params):
                                      "values (0: the groups follow the values alone; on the "
                                      "synthetic test any weight from 0.1 gathered scattered "
                                      "errors into incoherent all-error groups)")
+    label_weight: float = param(1.0, min=0, max=10,
+                                help="weight of the given label (one-hot) appended to the "
+                                     "reduced values (Domino's idea: a slice is a group of one "
+                                     "class; it splits images that look alike but carry "
+                                     "different labels, such as a mislabelled batch and the "
+                                     "correctly labelled look-alikes it makes the head fail on)")
     min_size: int = param(15, min=2, max=100_000,
                           help="fewest members a slice may have")
     max_share: float = param(0.1, min=0, max=1, min_exclusive=True,
@@ -244,7 +253,9 @@ def _search(*, tv, probabilities, rows, stats, settings, cache_dir) -> ErrorSlic
                                   cache_dir=cache_dir)[rows], dtype=np.float64)
     X -= X.mean(axis=0)
     X /= max(float(np.sqrt((X ** 2).sum(axis=1).mean())), 1e-12)  # unit mean squared norm
-    space = np.hstack([X, settings["error_weight"] * wrong[:, None]])
+    onehot = np.eye(len(tv.class_names))[labels[rows]] / np.sqrt(2)  # distinct labels: 1 apart
+    space = np.hstack([X, settings.get("label_weight", 0.0) * onehot,
+                       settings["error_weight"] * wrong[:, None]])
     children = _ward_tree(space, settings["n_neighbors"])
     sizes, errors = _node_counts(children, wrong)
     scores = _scan_statistic(sizes, errors, p0)

@@ -73,6 +73,11 @@ class FineTunedHead(HeadModel):
         logits = np.asarray(X, dtype=np.float32) @ self.kernel_ + self.bias_
         return softmax(logits).astype(np.float32)
 
+    def folded_weights(self) -> tuple[np.ndarray, np.ndarray]:
+        """(kernel (D, C), bias (C,)): logits = values @ kernel + bias, as for logreg, so
+        `core.serving.cam` gives the exact CAM on the fine-tuned backbone's conv map."""
+        return self.kernel_, self.bias_
+
     def to_keras(self):
         return linear_softmax_model(kernel=self.kernel_, bias=self.bias_,
                                     layer_name="probabilities", model_name="finetuned_head")

@@ -8,8 +8,9 @@
 - Other heads (the MLP): Grad-CAM (Selvaraju et al., ICCV 2017), ReLU(Σ_k α_k A_k) with
   α_k the mean over positions of ∂logit_c/∂A_ijk. Because A reaches the head only through
   the average pool, α = ∂logit_c/∂pooled / (h·w): only the head is differentiated.
-- Heads that fine-tune the backbone are not covered yet (their maps would need gradients
-  through the whole network).
+- The fine-tuned model (head "finetune"): its classifier is linear on the fine-tuned
+  backbone's pooled values, so its map is the exact CAM too; pass that backbone's name
+  (`FineTuneResult.backbone_name`, "path.keras:avg_pool") as `backbone`.
 
 The last convolutional map is a second output of the same backbone model (the input of its
 final GlobalAveragePooling2D layer), so one run per batch gives the map and the pooled
