@@ -279,6 +279,13 @@ def test_two_sessions_see_only_their_own_uploads(public, isolated_cache) -> None
     assert_clean(second)
     assert "**threes** · 16 images · 2 classes" in texts(first)
     assert "**sevens** · 18 images · 3 classes" in texts(second)
+    # the upload session's link says it is one; opened elsewhere it says why it shows another
+    assert first.query_params["ds"] == "upload"
+    elsewhere = run_app(**dict(first.query_params))
+    assert ("Ignored the link's `ds=upload`: the link was made on a dataset uploaded in "
+            "another session, and an upload is private to its session: upload the .zip here "
+            "to see it") in " ".join(w.value for w in elsewhere.warning)
+    assert "**threes**" not in texts(elsewhere)
     folders = {}
     for at in (first, second):
         token = at.session_state["_session_token"]

@@ -30,6 +30,7 @@ from dashboard.ui.runtime_picker import runtime_picker
 FOLDER, UPLOAD = "__folder__", "__upload__"
 CUSTOM = "__custom__"
 CLASSES = "__classes__"  # "target" option meaning: the classes (classification)
+UPLOAD_LINK = "upload"  # the link's ds= of an upload session: private, so named, not linked
 AUTO = 0  # "image size" option meaning: core's default for the dataset and backbone
 SIZES = (32, 48, 64, 96, 128, 160, 192, 224, 240, 260, 299)
 
@@ -55,7 +56,10 @@ def _apply_env_defaults() -> None:
                          lambda v: known(v) or (not public and Path(v).exists()),
                          "no such built-in dataset or published bundle here (or one too "
                          "large for this public app)" if public
-                         else "no such built-in dataset, folder or .zip here")
+                         else "no such built-in dataset, folder or .zip here",
+                         upload_why="the link was made on a dataset uploaded in another "
+                                    "session, and an upload is private to its session: "
+                                    "upload the .zip here to see it")
     env = _env("DATASET")
     if public and env and not known(env):
         env = None
@@ -99,11 +103,12 @@ def _apply_env_defaults() -> None:
                   ALL if limit.lower() in ("all", "0", "none") else int(limit))
 
 
-def _from_link(name: str, valid, why: str) -> str | None:
-    """The link's value for a sidebar setting, or None (absent, or invalid: then warned)."""
+def _from_link(name: str, valid, why: str, *, upload_why: str | None = None) -> str | None:
+    """The link's value for a sidebar setting, or None (absent, or invalid: then warned,
+    with `upload_why` for the upload marker)."""
     value = url.take_url(name)
     if value is not None and not valid(value):
-        url.reject_url(name, value, why)
+        url.reject_url(name, value, upload_why if upload_why and value == UPLOAD_LINK else why)
         return None
     return value
 
@@ -112,7 +117,7 @@ def link_values() -> dict[str, str | None]:
     """The current choices as the link's parameters (see url.URL_KEYS)."""
     choice = state.get(state.DATASET_CHOICE)
     dataset = (state.get(state.DATASET_FOLDER) if choice == FOLDER
-               else None if choice == UPLOAD else choice)  # an upload cannot be linked to
+               else UPLOAD_LINK if choice == UPLOAD else choice)  # private: named only
     backbone = state.get(state.BACKBONE_CHOICE)
     if backbone == CUSTOM:
         backbone = state.get(state.BACKBONE_CUSTOM)
