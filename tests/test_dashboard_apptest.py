@@ -422,6 +422,16 @@ def test_inspect_dataset_image_and_upload(app: AppTest) -> None:
     assert len(top) == 5 and top["probability"].is_monotonic_decreasing
     assert abs(top["probability"].sum()) <= 1.0001
     assert any(c.endswith("(query)") and c.startswith("digits/0007 ") for c in all_captions(app))
+    assert app.text_input(key="inspect_id").value == "digits/0007"
+    # the name shown under every image opens it; an index only as a fallback
+    app.text_input(key="inspect_id").set_value("digits/0012").run()
+    assert app.number_input(key="inspect_index").value == 12 and "Label **2** · " in texts(app)
+    app.text_input(key="inspect_id").set_value("#9").run()
+    assert app.text_input(key="inspect_id").value == "digits/0009"
+    app.text_input(key="inspect_id").set_value("train/nope").run()
+    assert_clean(app)
+    assert any("No image here has the id “train/nope”" in w.value for w in app.warning)
+    assert app.text_input(key="inspect_id").value == "digits/0009"  # the image stays
     # a new image, classified end to end
     app.segmented_control(key="inspect_source").set_value("upload").run()
     buffer = io.BytesIO()

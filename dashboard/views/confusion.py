@@ -85,5 +85,5 @@ def _cell_gallery(ws: Workspace, head, mask, counts: np.ndarray) -> None:
     confidence = head.probabilities.max(axis=1)
     st.caption("Under each image: its sample number and the head's confidence in its "
                "prediction.")
-    components.paginated_grid(ws.dataset, indices, lambda i: f"#{i} · {confidence[i]:.0%}",
+    components.paginated_grid(ws.dataset, indices, lambda i: f"{components.sample_name(ws, i)} · {confidence[i]:.0%}",
                               key="cm_gallery")

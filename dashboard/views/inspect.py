@@ -12,6 +12,7 @@ import streamlit as st
 
 from core.base.errors import TransferLensError
 from core.base.splits import SPLIT_CODES, SPLIT_NAMES
+from core.features.sample_lookup import MAX_ID_CHARS, sample_index
 from dashboard import pages, state
 from dashboard.services import corrections as fixes
 from dashboard.services import heads, images
@@ -42,11 +43,19 @@ def _from_dataset(ws: Workspace) -> None:
     tv = ws.tv
     chosen = selection.chosen_image(tv.key)
     state.put(state.INSPECT_INDEX, 0 if chosen is None else chosen)
-    index = int(st.number_input(
-        f"Sample index (0–{tv.n - 1:,})", min_value=0, max_value=tv.n - 1, step=1,
+    state.put(state.INSPECT_ID, str(tv.sample_ids[state.get(state.INSPECT_INDEX)]))
+    by_id, by_index = st.columns([3, 1])
+    by_id.text_input(
+        "Sample id", key=state.INSPECT_ID, max_chars=MAX_ID_CHARS, on_change=_choose_by_id,
+        args=(tv,), help="The name shown under every image, in hovers' galleries and in CSVs "
+                         "(e.g. train/00024, or a file's path in its folder). Or pick an image "
+                         "in the Projections view and press “Inspect this image”.")
+    index = int(by_index.number_input(
+        f"or index (0–{tv.n - 1:,})", min_value=0, max_value=tv.n - 1, step=1,
         key=state.INSPECT_INDEX, on_change=selection.choose_image_from,
-        args=(tv.key, state.INSPECT_INDEX),
-        help="Or pick an image in the Projections view and press “Inspect this image”."))
+        args=(tv.key, state.INSPECT_INDEX)))
+    if (why := state.pop(state.INSPECT_ID_ERROR)) is not None:
+        st.warning(why, icon=":material/search_off:")
     names = ws.class_names
     split = SPLIT_NAMES[int(tv.splits[index])]
     picture, values = st.columns([1, 3])
@@ -122,6 +131,15 @@ def _top_k_table(names: list[str], probabilities: list[float], true_name: str | 
         "probability": st.column_config.ProgressColumn("Probability", format="percent",
                                                        min_value=0, max_value=1),
         "label": st.column_config.TextColumn("")})
+
+
+def _choose_by_id(tv) -> None:
+    """on_change of the sample-id box: show that image, or say why there is none."""
+    try:
+        selection.choose_image(tv.key, sample_index(tv.sample_ids, state.get(state.INSPECT_ID)))
+    except TransferLensError as error:
+        message = str(error)
+        state.put(state.INSPECT_ID_ERROR, message[:1].upper() + message[1:])
 
 
 def _uploaded(ws: Workspace) -> None:
