@@ -165,10 +165,18 @@ def test_accept_top_suggestions(tv):
     assert set(table["sample_id"]) == set(issues["sample_id"].head(10))
     assert (table["reason"] == "label_issue").all()
     labels, kept = overlay.labels_and_kept()
-    fixed_rows = issues["index"].head(10).to_numpy()
-    assert kept.all() and np.array_equal(labels[fixed_rows], issues["suggested"].head(10))
-    # most accepted suggestions undo a planted flip
+    top = issues.head(10)
+    relabel = top["action"].to_numpy() == "relabel"
+    fixed_rows, dropped_rows = top["index"].to_numpy()[relabel], top["index"].to_numpy()[~relabel]
+    assert relabel.any()  # each suggested action is carried: relabel or exclude
+    assert kept[fixed_rows].all() and not kept[dropped_rows].any() and kept.sum() == tv.n - len(dropped_rows)
+    assert np.array_equal(labels[fixed_rows], top["suggested"].to_numpy()[relabel])
+    # most accepted relabels undo a planted flip
     assert np.mean(labels[fixed_rows] == tv.labels[fixed_rows]) >= 0.7
+    assert overlay.undo() == 10 and len(overlay) == 0  # one undoable step
+    # a table without the action column (before it existed) relabels every row
+    assert overlay.accept_suggestions(issues=top.drop(columns="action"), top=3) == 3
+    assert overlay.counts()["relabel"] == 3
 
 
 def test_retrain_and_compare(tv):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -51,3 +52,13 @@ def test_a_bigger_graph_ranks_like_the_cli(capsys):
     # the slicing matters: all 60 neighbours voting rank differently
     assert not find_label_issues(**every, n_neighbors=DISPLAY_NEIGHBORS).equals(
         find_label_issues(**every))
+
+
+def test_suggested_action_relabels_only_where_model_and_neighbours_agree():
+    from core.analysis.label_issues import suggested_actions
+
+    probabilities = np.array([[0.1, 0.8, 0.1], [0.1, 0.8, 0.1], [0.4, 0.3, 0.3]])
+    votes = np.array([[0.0, 0.9, 0.1], [0.1, 0.2, 0.7], [0.0, 0.9, 0.1]])
+    suggested = np.array([1, 1, 1])
+    assert list(suggested_actions(probabilities=probabilities, votes=votes,
+                                  suggested=suggested)) == ["relabel", "exclude", "exclude"]

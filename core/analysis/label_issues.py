@@ -55,6 +55,15 @@ def model_flags(*, labels: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
                                              n_jobs=1), dtype=bool)
 
 
+def suggested_actions(*, probabilities: np.ndarray, votes: np.ndarray,
+                      suggested: np.ndarray) -> np.ndarray:
+    """Per sample "relabel" where the model's and the neighbours' top class both are the
+    suggested class (the evidence names the fix), else "exclude" (no class clearly backed:
+    what a careful reviewer does with an image they cannot label)."""
+    agree = (probabilities.argmax(axis=1) == suggested) & (votes.argmax(axis=1) == suggested)
+    return np.where(agree, "relabel", "exclude").astype(object)
+
+
 def witness_names(*, model: np.ndarray, neighbours: np.ndarray) -> np.ndarray:
     """Per sample "model", "neighbours", "both" or "" (not flagged)."""
     names = np.full(len(model), "", dtype=object)
@@ -83,7 +92,7 @@ def find_label_issues(*, tv: TransferValues, probabilities: np.ndarray,
     """Samples ranked most suspicious first.
 
     Columns: index, sample_id, given, suggested, score, knn_agreement, self_confidence,
-    given_class, suggested_class, flagged, witness. By default only flagged samples are
+    given_class, suggested_class, flagged, witness, action (`suggested_actions`). By default only flagged samples are
     returned; include_all=True ranks every sample. `top` keeps the first rows.
 
     `knn` may have any number of neighbours per row (e.g. a front end's display graph): only
@@ -105,6 +114,7 @@ def find_label_issues(*, tv: TransferValues, probabilities: np.ndarray,
     others = combined.copy()
     others[rows, labels] = -1.0
     suggested = others.argmax(axis=1)
+    action = suggested_actions(probabilities=probabilities, votes=votes, suggested=suggested)
 
     by_model = model_flags(labels=labels, probabilities=probabilities)
     by_neighbours = (votes.argmax(axis=1) != labels) & (knn_agreement < 0.5)
@@ -124,5 +134,5 @@ def find_label_issues(*, tv: TransferValues, probabilities: np.ndarray,
         "given": labels[order], "suggested": suggested[order], "score": score[order],
         "knn_agreement": knn_agreement[order], "self_confidence": self_confidence[order],
         "given_class": names[labels[order]], "suggested_class": names[suggested[order]],
-        "flagged": flagged[order], "witness": witness[order],
+        "flagged": flagged[order], "witness": witness[order], "action": action[order],
     })
