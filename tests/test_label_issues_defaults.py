@@ -54,11 +54,11 @@ def test_a_bigger_graph_ranks_like_the_cli(capsys):
         find_label_issues(**every))
 
 
-def test_suggested_action_relabels_only_where_model_and_neighbours_agree():
-    from core.analysis.label_issues import suggested_actions
+
+def test_relabel_is_backed_only_where_model_and_neighbours_agree():
+    from core.analysis.label_issues import relabel_is_backed
 
     probabilities = np.array([[0.1, 0.8, 0.1], [0.1, 0.8, 0.1], [0.4, 0.3, 0.3]])
     votes = np.array([[0.0, 0.9, 0.1], [0.1, 0.2, 0.7], [0.0, 0.9, 0.1]])
-    suggested = np.array([1, 1, 1])
-    assert list(suggested_actions(probabilities=probabilities, votes=votes,
-                                  suggested=suggested)) == ["relabel", "exclude", "exclude"]
+    assert list(relabel_is_backed(probabilities=probabilities, votes=votes,
+                                  suggested=np.array([1, 1, 1]))) == [True, False, False]

@@ -1,12 +1,13 @@
 """Planted label flips, then four training sets for one head: the noisy labels, the noisy
-labels corrected by accepting every flagged suggestion of ours (no human), Cleanlab's
+labels corrected by accepting every flagged suggestion of ours (no human: relabel or exclude,
+as `find_label_issues`' action column says), Cleanlab's
 documented flow (`cleanlab.filter.find_label_issues`, drop the flagged) on the same values
 and out-of-fold probabilities, and the clean labels (the ceiling).
 
 Flips go to a random other class on `--noise` of the train+validation samples; test labels
 stay clean and every head is scored on them. Both cleaners act on train+validation only (the
 test split is the yardstick). Prints per method: planted errors fixed (relabelled to the
-true class) or removed, correct labels wrongly changed (relabelled or dropped), and the test
+true class) or removed (excluded), correct labels wrongly changed (relabelled or excluded), and the test
 accuracy of each head.
 """
 
@@ -57,7 +58,7 @@ def main() -> None:
     with timer() as probability_time:
         p = train_head(tv=noisy, head="logreg", cross_fit_folds=DEFAULT_CROSS_FIT_FOLDS).probabilities
 
-    # ours: accept every flagged suggestion on train+val
+    # ours: accept every flagged suggestion on train+val (relabel or exclude, as suggested)
     with timer() as ours_time:
         issues = find_label_issues(tv=noisy, probabilities=p)
         issues = issues[in_fit[issues["index"].to_numpy()]]
@@ -65,13 +66,16 @@ def main() -> None:
         overlay = open_corrections(tv=noisy, namespace=f"bench-{args.seed}", cache_dir=scratch)
         overlay.accept_suggestions(issues=issues, source="benchmark")
         ours_tv = corrected(noisy, overlay)
-    ours_labels = np.asarray(ours_tv.labels)
-    changed = ours_labels != noisy_labels
-    ours = {"touched": int(changed.sum()),
-            "fixed": int((changed & is_planted & (ours_labels == truth)).sum()),
-            "removed": 0,
-            "planted_touched_wrongly": int((changed & is_planted & (ours_labels != truth)).sum()),
-            "wrong_changes": int((changed & ~is_planted).sum())}
+        ours_labels, kept = overlay.labels_and_kept()
+    relabelled = kept & (ours_labels != noisy_labels)
+    excluded = ~kept
+    ours = {"touched": int((relabelled | excluded).sum()),
+            "relabelled": int(relabelled.sum()), "excluded": int(excluded.sum()),
+            "fixed": int((relabelled & is_planted & (ours_labels == truth)).sum()),
+            "removed": int((excluded & is_planted).sum()),
+            "planted_touched_wrongly": int((relabelled & is_planted & (ours_labels != truth)).sum()),
+            "correct_excluded": int((excluded & ~is_planted).sum()),
+            "wrong_changes": int(((relabelled | excluded) & ~is_planted).sum())}
 
     # cleanlab's documented flow: flag, then drop the flagged (train+val only)
     with timer() as cleanlab_time:
@@ -82,8 +86,9 @@ def main() -> None:
         noisy, values=np.asarray(noisy.values[keep]), labels=noisy_labels[keep],
         splits=np.asarray(noisy.splits)[keep], sample_ids=np.asarray(noisy.sample_ids)[keep],
         key=hash_key({"tv": noisy.key, "drop": hash_array(keep)}))
-    cleanlab = {"touched": int(flagged.sum()), "fixed": 0,
-                "removed": int((flagged & is_planted).sum()), "planted_touched_wrongly": 0,
+    cleanlab = {"touched": int(flagged.sum()), "relabelled": 0, "excluded": int(flagged.sum()),
+                "fixed": 0, "removed": int((flagged & is_planted).sum()),
+                "planted_touched_wrongly": 0, "correct_excluded": int((flagged & ~is_planted).sum()),
                 "wrong_changes": int((flagged & ~is_planted).sum())}
 
     test = np.flatnonzero(~in_fit)
