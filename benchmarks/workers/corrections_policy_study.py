@@ -18,6 +18,7 @@ import dataclasses
 import numpy as np
 
 from benchmarks.common import emit, input_parser
+from benchmarks.workers.corrections_worker import planted_flips
 
 
 def main() -> None:
@@ -35,7 +36,6 @@ def main() -> None:
                                             NEIGHBOUR_WEIGHT, find_label_issues, model_flags)
     from core.analysis.neighbors import knn_graph, neighbor_label_votes
     from core.base.hashing import hash_array, hash_key
-    from core.base.splits import TEST
     from core.datasets import load_dataset
     from core.features.feature_sets import feature_values
     from core.heads import train_head
@@ -44,17 +44,9 @@ def main() -> None:
     clean = feature_values(dataset=dataset, backbone=args.backbone, image_size=args.size or None)
     truth = np.asarray(clean.labels, dtype=np.int64)
     num_classes = len(clean.class_names)
-    rng = np.random.default_rng(args.seed)  # the same flips as corrections_worker
-    fit_rows = np.flatnonzero(np.asarray(clean.splits) != TEST)
-    planted = np.sort(rng.choice(fit_rows, size=max(1, int(round(args.noise * len(fit_rows)))),
-                                 replace=False))
-    noisy_labels = truth.copy()
-    noisy_labels[planted] = (truth[planted] + rng.integers(1, num_classes, len(planted))) % num_classes
-    noisy = dataclasses.replace(clean, labels=noisy_labels, key=hash_key(
-        {"tv": clean.key, "labels": hash_array(noisy_labels)}))
-    is_planted = np.zeros(clean.n, dtype=bool)
-    is_planted[planted] = True
-    in_fit = np.asarray(clean.splits) != TEST
+    noisy, planted, is_planted, in_fit = planted_flips(clean=clean, noise=args.noise,
+                                                       seed=args.seed)
+    noisy_labels = np.asarray(noisy.labels)
     test = np.flatnonzero(~in_fit)
     test_values = np.asarray(clean.values[test], dtype=np.float32)
 

@@ -21,6 +21,29 @@ import numpy as np
 from benchmarks.common import emit, input_parser, peak_rss_mb, timer
 
 
+def planted_flips(*, clean, noise: float, seed: int):
+    """(noisy tv, planted rows, planted mask, train+validation mask): `noise` of the
+    train+validation labels moved to a random other class, the test labels left clean."""
+    from core.base.hashing import hash_array, hash_key
+    from core.base.splits import TEST
+
+    truth = np.asarray(clean.labels, dtype=np.int64)
+    num_classes = len(clean.class_names)
+    rng = np.random.default_rng(seed)
+    in_fit = np.asarray(clean.splits) != TEST
+    fit_rows = np.flatnonzero(in_fit)
+    planted = np.sort(rng.choice(fit_rows, size=max(1, int(round(noise * len(fit_rows)))),
+                                 replace=False))
+    noisy_labels = truth.copy()
+    noisy_labels[planted] = (truth[planted] + rng.integers(1, num_classes, len(planted))) % num_classes
+    # same values, other labels: a key of its own, nothing written or re-extracted
+    noisy = dataclasses.replace(clean, labels=noisy_labels, key=hash_key(
+        {"tv": clean.key, "labels": hash_array(noisy_labels)}))
+    is_planted = np.zeros(clean.n, dtype=bool)
+    is_planted[planted] = True
+    return noisy, planted, is_planted, in_fit
+
+
 def main() -> None:
     parser = input_parser()
     parser.add_argument("--noise", type=float, required=True)
@@ -32,7 +55,6 @@ def main() -> None:
 
     from core.analysis.label_issues import DEFAULT_CROSS_FIT_FOLDS, find_label_issues
     from core.base.hashing import hash_array, hash_key
-    from core.base.splits import TEST
     from core.corrections import corrected, open_corrections
     from core.datasets import load_dataset
     from core.features.feature_sets import feature_values
@@ -41,19 +63,9 @@ def main() -> None:
     dataset = load_dataset(name=args.dataset).limited(limit=args.limit or None)
     clean = feature_values(dataset=dataset, backbone=args.backbone, image_size=args.size or None)
     truth = np.asarray(clean.labels, dtype=np.int64)
-    num_classes = len(clean.class_names)
-    rng = np.random.default_rng(args.seed)
-    fit_rows = np.flatnonzero(np.asarray(clean.splits) != TEST)
-    planted = np.sort(rng.choice(fit_rows, size=max(1, int(round(args.noise * len(fit_rows)))),
-                                 replace=False))
-    noisy_labels = truth.copy()
-    noisy_labels[planted] = (truth[planted] + rng.integers(1, num_classes, len(planted))) % num_classes
-    # same values, other labels: a key of its own, nothing written or re-extracted
-    noisy = dataclasses.replace(clean, labels=noisy_labels, key=hash_key(
-        {"tv": clean.key, "labels": hash_array(noisy_labels)}))
-    is_planted = np.zeros(clean.n, dtype=bool)
-    is_planted[planted] = True
-    in_fit = np.asarray(clean.splits) != TEST
+    noisy, planted, is_planted, in_fit = planted_flips(clean=clean, noise=args.noise,
+                                                       seed=args.seed)
+    noisy_labels = np.asarray(noisy.labels)
 
     with timer() as probability_time:
         p = train_head(tv=noisy, head="logreg", cross_fit_folds=DEFAULT_CROSS_FIT_FOLDS).probabilities
