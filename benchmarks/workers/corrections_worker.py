@@ -117,7 +117,7 @@ def main() -> None:
                 accuracy[head][name] = float(np.mean(predictions == truth[test]))
         seconds[head] = head_time["seconds"]
     emit({"dataset": args.dataset, "noise": args.noise, "seed": args.seed, "n": clean.n,
-          "planted": int(len(planted)), "n_fit": int(len(fit_rows)), "n_test": int(len(test)),
+          "planted": int(len(planted)), "n_fit": int(in_fit.sum()), "n_test": int(len(test)),
           "methods": {"ours": ours, "cleanlab": cleanlab}, "accuracy": accuracy,
           "seconds": {"probabilities": probability_time["seconds"],
                       "ours_flagging": ours_time["seconds"],
