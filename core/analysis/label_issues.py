@@ -24,9 +24,10 @@ Northcutt et al. 2021) on p with fewer than half the neighbours agreeing — wit
 
 *Action* is what accepting a suggestion with no human does: exclude. Measured (benchmarks
 section 12, Fashion-MNIST 10k, 5 % / 10 % flips, seeds 1–3): excluding every flagged sample
-recovers more of the noisy→clean accuracy gap than relabelling every one to its suggested
-class, or relabelling only where the model's and the neighbours' top class are the
-suggested one (`relabel_is_backed`): a flagged correct label that is relabelled becomes
+recovers more of the noisy→clean accuracy gap (120 % / 106 %) than relabelling every one to
+its suggested class (98 % / 103 %) and at least as much as relabelling only where the
+model's and the neighbours' top class are the suggested one (`relabel_is_backed`; 107 % /
+106 %), with Cleanlab's drop flow at 127 % / 111 %: a flagged correct label that is relabelled becomes
 wrong, while an excluded one only loses a hard, ambiguous sample. The suggested class
 stays for a reviewer, who relabels one image at a time.
 """
