@@ -165,10 +165,24 @@ def test_accept_top_suggestions(tv):
     assert set(table["sample_id"]) == set(issues["sample_id"].head(10))
     assert (table["reason"] == "label_issue").all()
     labels, kept = overlay.labels_and_kept()
-    fixed_rows = issues["index"].head(10).to_numpy()
-    assert kept.all() and np.array_equal(labels[fixed_rows], issues["suggested"].head(10))
-    # most accepted suggestions undo a planted flip
+    top = issues.head(10)
+    assert (top["action"] == "exclude").all()  # the measured no-human policy
+    assert kept.sum() == tv.n - 10 and not kept[top["index"].to_numpy()].any()
+    assert overlay.undo() == 10 and len(overlay) == 0  # one undoable step
+    # each row's action is carried: relabel where the evidence backs the suggested class
+    mixed = top.assign(action=np.where(top["relabel_backed"], "relabel", "exclude"))
+    assert overlay.accept_suggestions(issues=mixed) == 10
+    labels, kept = overlay.labels_and_kept()
+    backed = top["relabel_backed"].to_numpy()
+    fixed_rows, dropped_rows = top["index"].to_numpy()[backed], top["index"].to_numpy()[~backed]
+    assert backed.any() and kept[fixed_rows].all() and not kept[dropped_rows].any()
+    assert np.array_equal(labels[fixed_rows], top["suggested"].to_numpy()[backed])
+    # most backed relabels undo a planted flip
     assert np.mean(labels[fixed_rows] == tv.labels[fixed_rows]) >= 0.7
+    overlay.clear()
+    # a table without the action column (before it existed) relabels every row
+    assert overlay.accept_suggestions(issues=top.drop(columns="action"), top=3) == 3
+    assert overlay.counts()["relabel"] == 3
 
 
 def test_retrain_and_compare(tv):

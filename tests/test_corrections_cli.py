@@ -22,7 +22,8 @@ def test_accept_list_undo_export_and_train(capsys, tmp_path):
     assert code == 0 and listed["counts"]["total"] == 0 and listed["content_hash"] == ""
 
     code, accepted = _run(capsys, "corrections", "accept", *DATA, "--k", "2", "--cross-fit", "3")
-    assert code == 0 and accepted["changed"] == 2 and accepted["counts"]["relabel"] == 2
+    # accepting with no human excludes the flagged samples (benchmarks section 12)
+    assert code == 0 and accepted["changed"] == 2 and accepted["counts"]["exclude"] == 2
     assert all(r["reason"] == "label_issue" and r["source"] == "cli"
                for r in accepted["records"])
 
@@ -30,16 +31,16 @@ def test_accept_list_undo_export_and_train(capsys, tmp_path):
     code, exported = _run(capsys, "corrections", "export", *DATA, "--file", str(tmp_path / "c.jsonl"),
                           "--csv", str(tmp_path / "c.csv"), "--zip", str(tmp_path / "c.zip"),
                           "--folder", str(out))
-    assert code == 0 and exported["exported"]["folder"]["images"] == 1797
-    relabelled = {r["sample_id"]: r["label"] for r in accepted["records"]}
+    assert code == 0 and exported["exported"]["folder"]["images"] == 1795
+    excluded = {r["sample_id"] for r in accepted["records"]}
     csv = pd.read_csv(tmp_path / "c.csv", dtype=str).set_index("sample_id")
-    assert all(csv.loc[k, "label"] == v for k, v in relabelled.items())
+    assert len(csv) == 1795 and not excluded & set(csv.index)
     with zipfile.ZipFile(tmp_path / "c.zip") as archive:
         labels = pd.read_csv(archive.open("labels.csv"), dtype=str).set_index("sample_id")
-    assert all(labels.loc[k, "label"] == v for k, v in relabelled.items())
+    assert len(labels) == 1795 and not excluded & set(labels.index)
 
     code, trained = _run(capsys, "train", *DATA, "--corrections", str(tmp_path / "c.jsonl"))
-    assert code == 0 and trained["corrections"]["relabelled"] == 2
+    assert code == 0 and trained["corrections"]["excluded"] == 2
     assert trained["corrections"]["content_hash"] == accepted["content_hash"]
     code, plain = _run(capsys, "train", *DATA)
     assert code == 0 and plain["key"] != trained["key"] and "corrections" not in plain
@@ -55,8 +56,8 @@ def test_accept_list_undo_export_and_train(capsys, tmp_path):
                          "--file", str(tmp_path / "c.jsonl"))
     assert code == 0 and applied["changed"] == 2 and applied["content_hash"] == accepted["content_hash"]
     code, one = _run(capsys, "corrections", "undo", *DATA, "--namespace", "other",
-                     "--sample", next(iter(relabelled)))
-    assert code == 0 and one["changed"] == 1 and one["counts"]["relabel"] == 1
+                     "--sample", next(iter(excluded)))
+    assert code == 0 and one["changed"] == 1 and one["counts"]["exclude"] == 1
 
 
 def test_errors_are_one_json_line(capsys, tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -51,3 +52,13 @@ def test_a_bigger_graph_ranks_like_the_cli(capsys):
     # the slicing matters: all 60 neighbours voting rank differently
     assert not find_label_issues(**every, n_neighbors=DISPLAY_NEIGHBORS).equals(
         find_label_issues(**every))
+
+
+
+def test_relabel_is_backed_only_where_model_and_neighbours_agree():
+    from core.analysis.label_issues import relabel_is_backed
+
+    probabilities = np.array([[0.1, 0.8, 0.1], [0.1, 0.8, 0.1], [0.4, 0.3, 0.3]])
+    votes = np.array([[0.0, 0.9, 0.1], [0.1, 0.2, 0.7], [0.0, 0.9, 0.1]])
+    assert list(relabel_is_backed(probabilities=probabilities, votes=votes,
+                                  suggested=np.array([1, 1, 1]))) == [True, False, False]

@@ -1,12 +1,13 @@
 """Planted label flips, then four training sets for one head: the noisy labels, the noisy
-labels corrected by accepting every flagged suggestion of ours (no human), Cleanlab's
+labels corrected by accepting every flagged suggestion of ours (no human: relabel or exclude,
+as `find_label_issues`' action column says), Cleanlab's
 documented flow (`cleanlab.filter.find_label_issues`, drop the flagged) on the same values
 and out-of-fold probabilities, and the clean labels (the ceiling).
 
 Flips go to a random other class on `--noise` of the train+validation samples; test labels
 stay clean and every head is scored on them. Both cleaners act on train+validation only (the
 test split is the yardstick). Prints per method: planted errors fixed (relabelled to the
-true class) or removed, correct labels wrongly changed (relabelled or dropped), and the test
+true class) or removed (excluded), correct labels wrongly changed (relabelled or excluded), and the test
 accuracy of each head.
 """
 
@@ -20,6 +21,29 @@ import numpy as np
 from benchmarks.common import emit, input_parser, peak_rss_mb, timer
 
 
+def planted_flips(*, clean, noise: float, seed: int):
+    """(noisy tv, planted rows, planted mask, train+validation mask): `noise` of the
+    train+validation labels moved to a random other class, the test labels left clean."""
+    from core.base.hashing import hash_array, hash_key
+    from core.base.splits import TEST
+
+    truth = np.asarray(clean.labels, dtype=np.int64)
+    num_classes = len(clean.class_names)
+    rng = np.random.default_rng(seed)
+    in_fit = np.asarray(clean.splits) != TEST
+    fit_rows = np.flatnonzero(in_fit)
+    planted = np.sort(rng.choice(fit_rows, size=max(1, int(round(noise * len(fit_rows)))),
+                                 replace=False))
+    noisy_labels = truth.copy()
+    noisy_labels[planted] = (truth[planted] + rng.integers(1, num_classes, len(planted))) % num_classes
+    # same values, other labels: a key of its own, nothing written or re-extracted
+    noisy = dataclasses.replace(clean, labels=noisy_labels, key=hash_key(
+        {"tv": clean.key, "labels": hash_array(noisy_labels)}))
+    is_planted = np.zeros(clean.n, dtype=bool)
+    is_planted[planted] = True
+    return noisy, planted, is_planted, in_fit
+
+
 def main() -> None:
     parser = input_parser()
     parser.add_argument("--noise", type=float, required=True)
@@ -31,7 +55,6 @@ def main() -> None:
 
     from core.analysis.label_issues import DEFAULT_CROSS_FIT_FOLDS, find_label_issues
     from core.base.hashing import hash_array, hash_key
-    from core.base.splits import TEST
     from core.corrections import corrected, open_corrections
     from core.datasets import load_dataset
     from core.features.feature_sets import feature_values
@@ -40,24 +63,14 @@ def main() -> None:
     dataset = load_dataset(name=args.dataset).limited(limit=args.limit or None)
     clean = feature_values(dataset=dataset, backbone=args.backbone, image_size=args.size or None)
     truth = np.asarray(clean.labels, dtype=np.int64)
-    num_classes = len(clean.class_names)
-    rng = np.random.default_rng(args.seed)
-    fit_rows = np.flatnonzero(np.asarray(clean.splits) != TEST)
-    planted = np.sort(rng.choice(fit_rows, size=max(1, int(round(args.noise * len(fit_rows)))),
-                                 replace=False))
-    noisy_labels = truth.copy()
-    noisy_labels[planted] = (truth[planted] + rng.integers(1, num_classes, len(planted))) % num_classes
-    # same values, other labels: a key of its own, nothing written or re-extracted
-    noisy = dataclasses.replace(clean, labels=noisy_labels, key=hash_key(
-        {"tv": clean.key, "labels": hash_array(noisy_labels)}))
-    is_planted = np.zeros(clean.n, dtype=bool)
-    is_planted[planted] = True
-    in_fit = np.asarray(clean.splits) != TEST
+    noisy, planted, is_planted, in_fit = planted_flips(clean=clean, noise=args.noise,
+                                                       seed=args.seed)
+    noisy_labels = np.asarray(noisy.labels)
 
     with timer() as probability_time:
         p = train_head(tv=noisy, head="logreg", cross_fit_folds=DEFAULT_CROSS_FIT_FOLDS).probabilities
 
-    # ours: accept every flagged suggestion on train+val
+    # ours: accept every flagged suggestion on train+val (relabel or exclude, as suggested)
     with timer() as ours_time:
         issues = find_label_issues(tv=noisy, probabilities=p)
         issues = issues[in_fit[issues["index"].to_numpy()]]
@@ -65,13 +78,16 @@ def main() -> None:
         overlay = open_corrections(tv=noisy, namespace=f"bench-{args.seed}", cache_dir=scratch)
         overlay.accept_suggestions(issues=issues, source="benchmark")
         ours_tv = corrected(noisy, overlay)
-    ours_labels = np.asarray(ours_tv.labels)
-    changed = ours_labels != noisy_labels
-    ours = {"touched": int(changed.sum()),
-            "fixed": int((changed & is_planted & (ours_labels == truth)).sum()),
-            "removed": 0,
-            "planted_touched_wrongly": int((changed & is_planted & (ours_labels != truth)).sum()),
-            "wrong_changes": int((changed & ~is_planted).sum())}
+        ours_labels, kept = overlay.labels_and_kept()
+    relabelled = kept & (ours_labels != noisy_labels)
+    excluded = ~kept
+    ours = {"touched": int((relabelled | excluded).sum()),
+            "relabelled": int(relabelled.sum()), "excluded": int(excluded.sum()),
+            "fixed": int((relabelled & is_planted & (ours_labels == truth)).sum()),
+            "removed": int((excluded & is_planted).sum()),
+            "planted_touched_wrongly": int((relabelled & is_planted & (ours_labels != truth)).sum()),
+            "correct_excluded": int((excluded & ~is_planted).sum()),
+            "wrong_changes": int(((relabelled | excluded) & ~is_planted).sum())}
 
     # cleanlab's documented flow: flag, then drop the flagged (train+val only)
     with timer() as cleanlab_time:
@@ -82,8 +98,9 @@ def main() -> None:
         noisy, values=np.asarray(noisy.values[keep]), labels=noisy_labels[keep],
         splits=np.asarray(noisy.splits)[keep], sample_ids=np.asarray(noisy.sample_ids)[keep],
         key=hash_key({"tv": noisy.key, "drop": hash_array(keep)}))
-    cleanlab = {"touched": int(flagged.sum()), "fixed": 0,
-                "removed": int((flagged & is_planted).sum()), "planted_touched_wrongly": 0,
+    cleanlab = {"touched": int(flagged.sum()), "relabelled": 0, "excluded": int(flagged.sum()),
+                "fixed": 0, "removed": int((flagged & is_planted).sum()),
+                "planted_touched_wrongly": 0, "correct_excluded": int((flagged & ~is_planted).sum()),
                 "wrong_changes": int((flagged & ~is_planted).sum())}
 
     test = np.flatnonzero(~in_fit)
@@ -100,7 +117,7 @@ def main() -> None:
                 accuracy[head][name] = float(np.mean(predictions == truth[test]))
         seconds[head] = head_time["seconds"]
     emit({"dataset": args.dataset, "noise": args.noise, "seed": args.seed, "n": clean.n,
-          "planted": int(len(planted)), "n_fit": int(len(fit_rows)), "n_test": int(len(test)),
+          "planted": int(len(planted)), "n_fit": int(in_fit.sum()), "n_test": int(len(test)),
           "methods": {"ours": ours, "cleanlab": cleanlab}, "accuracy": accuracy,
           "seconds": {"probabilities": probability_time["seconds"],
                       "ours_flagging": ours_time["seconds"],

@@ -283,6 +283,11 @@ class Corrections:
                 source: str = "manual") -> int:
         """Give each sample a new class (one label for all, or one per id). A label equal to
         the dataset's own records a keep. Returns how many records changed."""
+        return self._change(self._relabel_records(sample_ids, labels, reason=reason,
+                                                  source=source))
+
+    def _relabel_records(self, sample_ids: Sequence, labels, *, reason: str,
+                         source: str) -> dict[str, Correction]:
         ids = self._check_ids(sample_ids)
         self._check_reason(reason)
         if isinstance(labels, (str, int, np.integer)):
@@ -297,7 +302,7 @@ class Corrections:
             new[sample_id] = self._record(sample_id, action="keep" if same else "relabel",
                                           label=None if same else label, reason=reason,
                                           source=source, when=when)
-        return self._change(new)
+        return new
 
     def exclude(self, *, sample_ids: Sequence, reason: str = "manual",
                 source: str = "manual") -> int:
@@ -310,11 +315,16 @@ class Corrections:
         return self._mark(sample_ids, action="keep", reason=reason, source=source)
 
     def _mark(self, sample_ids: Sequence, *, action: str, reason: str, source: str) -> int:
+        return self._change(self._mark_records(sample_ids, action=action, reason=reason,
+                                               source=source))
+
+    def _mark_records(self, sample_ids: Sequence, *, action: str, reason: str,
+                      source: str) -> dict[str, Correction]:
         ids = self._check_ids(sample_ids)
         self._check_reason(reason)
         when = _now()
-        return self._change({k: self._record(k, action=action, label=None, reason=reason,
-                                             source=source, when=when) for k in ids})
+        return {k: self._record(k, action=action, label=None, reason=reason, source=source,
+                                when=when) for k in ids}
 
     def remove(self, *, sample_ids: Sequence) -> int:
         """Drop these samples' records (back to the dataset's label), as one undoable step."""
@@ -323,9 +333,11 @@ class Corrections:
 
     def accept_suggestions(self, *, issues, top: Optional[int] = None,
                            flagged_only: bool = True, source: str = "label_issues") -> int:
-        """Relabel to the suggested class the first `top` rows (all when None) of a
+        """Accept the first `top` rows (all when None) of a
         `core.analysis.label_issues.find_label_issues` table (columns sample_id and
-        suggested_class), flagged rows only unless `flagged_only=False`."""
+        suggested_class), flagged rows only unless `flagged_only=False`, as one undoable
+        step: each row's suggested `action` — relabel to the suggested class, or exclude —
+        and relabel for a table without that column."""
         missing = {"sample_id", "suggested_class"} - set(issues.columns)
         if missing:
             raise CorrectionsError(f"the label-issue table lacks {sorted(missing)}; pass the "
@@ -338,9 +350,19 @@ class Corrections:
             issues = issues.head(top)
         if not len(issues):
             return 0
-        return self.relabel(sample_ids=issues["sample_id"].tolist(),
-                            labels=issues["suggested_class"].tolist(), reason="label_issue",
-                            source=source)
+        actions = (issues["action"].astype(str) if "action" in issues.columns
+                   else np.full(len(issues), "relabel", dtype=object))
+        unknown = sorted(set(actions) - {"relabel", "exclude"})
+        if unknown:
+            raise CorrectionsError(f"suggested actions must be relabel or exclude, got {unknown}")
+        relabel = issues[np.asarray(actions) == "relabel"]
+        exclude = issues[np.asarray(actions) == "exclude"]
+        new = self._relabel_records(relabel["sample_id"].tolist(),
+                                    relabel["suggested_class"].tolist(),
+                                    reason="label_issue", source=source)
+        new.update(self._mark_records(exclude["sample_id"].tolist(), action="exclude",
+                                      reason="label_issue", source=source))
+        return self._change(new)
 
     def apply_records(self, records: Iterable[Correction], *, source: Optional[str] = None) -> int:
         """Apply records (e.g. from another corrections file) as one step, validated whole."""
