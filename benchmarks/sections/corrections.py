@@ -33,8 +33,47 @@ def run(*, run: Run) -> list[str]:
                 errors.append(f"- {noise:.0%} seed {seed}: `{report.error_summary(error)}`")
     if not results:
         raise SectionFailed("every run failed", errors)
+    studies = {}
+    for noise, seed in results:  # the policies behind the no-human action, same flips
+        try:
+            studies[(noise, seed)] = run.worker(
+                "benchmarks.workers.corrections_policy_study", "--dataset", dataset,
+                "--backbone", backbone, "--size", size, "--limit", limit, "--noise", noise,
+                "--seed", seed)
+        except Exception as error:
+            errors.append(f"- policy study, {noise:.0%} seed {seed}: "
+                          f"`{report.error_summary(error)}`")
     return [*describe(dataset=dataset, results=results, heads=plan.corrections_heads,
-                      seeds=plan.corrections_seeds), *errors, *([""] if errors else [])]
+                      seeds=plan.corrections_seeds), *policies(studies),
+            *errors, *([""] if errors else [])]
+
+
+def policies(studies: dict) -> list[str]:
+    """The policy study's table: flag set × action, summed over seeds per noise level."""
+    if not studies:
+        return []
+    lines = ["Policies for the no-human action (`corrections_policy_study`, logreg, the same "
+             "flips): flag sets ours (`find_label_issues`), cl (Cleanlab's filter on the "
+             "model's probabilities), q (its filter on model + neighbour votes); actions "
+             "relabel, exclude, or agree (relabel where model and neighbours both back the "
+             "suggestion, exclude the rest). Counts summed over seeds, accuracy averaged.", ""]
+    rows = []
+    for noise in sorted({n for n, _ in studies}):
+        runs = [r["results"] for (n, _), r in studies.items() if n == noise]
+        names = [name for name in runs[0] if name not in ("noisy", "clean")]
+        for name in names:
+            if not all(name in r for r in runs):
+                continue
+            counts = {k: sum(r[name].get(k, 0) for r in runs)
+                      for k in ("relabelled", "excluded", "fixed", "removed", "wrong_changes")}
+            mean = {s: sum(r[s]["accuracy"] for r in runs) / len(runs)
+                    for s in ("noisy", "clean", name)}
+            rows.append([f"{noise:.0%}", name, *(f"{counts[k]:,}" for k in counts),
+                         f"{100 * mean[name]:.2f} %",
+                         report.percent(gap_recovered(mean, name))])
+    return lines + report.table(["noise", "policy", "relabelled", "excluded", "planted fixed",
+                                 "planted removed", "wrong changes", "logreg test",
+                                 "gap recovered"], rows)
 
 
 def describe(*, dataset: str, results: dict, heads, seeds) -> list[str]:
