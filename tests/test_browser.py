@@ -157,10 +157,20 @@ def test_dashboard_in_chromium(page, tmp_path) -> None:
     open_view(page, "Confusion", runs)
     page.wait_for_selector(".js-plotly-plot")
     wait_for_text(page, r"\d+ test images, \d+ on the diagonal")
-    # clicking a cell (true 1, predicted 1) shows that cell's images
-    cells = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
-    page.mouse.click(cells["x"] + cells["width"] * 0.15, cells["y"] + cells["height"] * 0.15)
-    page.wait_for_selector("text=/images of class “1” correctly classified/")
+    # clicking a cell (true 1, predicted 1) shows that cell's images; under load a click
+    # before plotly binds its handlers is lost, so it is clicked again until it shows
+    idle(page)
+    cell_images = page.locator("text=/images of class “1” correctly classified/")
+    for _ in range(4):
+        cells = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+        page.mouse.click(cells["x"] + cells["width"] * 0.15,
+                         cells["y"] + cells["height"] * 0.15)
+        try:
+            cell_images.wait_for(timeout=30_000)
+            break
+        except Exception:  # noqa: BLE001 -- playwright's TimeoutError: click again
+            idle(page)
+    cell_images.wait_for(timeout=30_000)
     idle(page)
     shot(page, "3_confusion")
 
