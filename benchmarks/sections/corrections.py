@@ -10,6 +10,8 @@ from benchmarks.plan import Run, SectionFailed
 
 TITLE = "Corrections: fix planted label errors, retrain, measure the gain"
 SETS = ("noisy", "ours", "cleanlab", "clean")
+# what a worker counts per method or policy, summed over seeds in both tables
+COUNTS = ("relabelled", "excluded", "fixed", "removed", "wrong_changes")
 
 
 def gap_recovered(accuracy: dict[str, float], method: str) -> float | None:
@@ -65,7 +67,7 @@ def policies(studies: dict) -> list[str]:
             if not all(name in r for r in runs):
                 continue
             counts = {k: sum(r[name].get(k, 0) for r in runs)
-                      for k in ("relabelled", "excluded", "fixed", "removed", "wrong_changes")}
+                      for k in COUNTS}
             mean = {s: sum(r[s]["accuracy"] for r in runs) / len(runs)
                     for s in ("noisy", "clean", name)}
             rows.append([f"{noise:.0%}", name, *(f"{counts[k]:,}" for k in counts),
@@ -96,7 +98,7 @@ def describe(*, dataset: str, results: dict, heads, seeds) -> list[str]:
         planted = sum(r["planted"] for r in runs)
         for method in ("ours", "cleanlab"):
             total = {k: sum(r["methods"][method][k] for r in runs)
-                     for k in ("relabelled", "excluded", "fixed", "removed", "wrong_changes")}
+                     for k in COUNTS}
             rows.append([f"{noise:.0%}", f"{planted:,}", method, f"{total['relabelled']:,}",
                          f"{total['excluded']:,}", f"{total['fixed']:,}", f"{total['removed']:,}",
                          f"{total['wrong_changes']:,}"])
