@@ -231,6 +231,8 @@ def _uploaded_zip() -> tuple[str, str] | None:
             unpacking.update(label=f"Unpacked {upload.name}", state="complete")
         done = (upload.file_id, folder, upload.name)
         state.put(state.EXTRACTED_ZIP, done)
+        if state.pop(state.UPLOAD_LINKED):  # the link's "upload the .zip here" is done
+            url.withdraw_url_warning(url.URL_DATASET)
     return done[1], Path(upload.name).stem
 
 
