@@ -39,7 +39,7 @@ def prepare(header, slots: dict, navigate: Callable) -> Workspace | None:
     `navigate(dataset)` is called as soon as the dataset is known (it decides the views)."""
     source = sidebar.dataset_source()
     if source is None:
-        header.info("Choose a dataset in the sidebar to begin.")
+        header.info(sidebar.no_dataset_note(), icon=":material/info:")
         return None
     if is_bundle_source(source[0]):
         ws = _published(header, slots, source[0])

@@ -8,13 +8,12 @@ goes to test-artifacts/ (git-ignored) for a human to look at.
 from __future__ import annotations
 
 import re
-import time
-from pathlib import Path
 
 import pytest
 
 from tests.support.browser import (ARTIFACTS, RUNS, app_server, chromium_page, drag_box,
-                                   idle, main_text, select_box, shot, wait_for_text)
+                                   idle, main_text, open_view, select_box, shot,
+                                   wait_for_text)
 
 pytestmark = pytest.mark.browser
 
@@ -30,34 +29,6 @@ def server(tmp_path):
 def page(server):
     with chromium_page(server) as page:
         yield page
-
-
-def open_view(page, name: str, runs: Path | None = None) -> None:
-    """Click the view's link in the menu at the top, then wait for its URL (the link's
-    parameters back after the path: the menu drops them, the run puts them back) and its
-    run. With `runs` (the server's run log) check that the switch was one script run."""
-    import json
-
-    from dashboard.pages import BY_TITLE, VIEWS
-
-    view = BY_TITLE[name]
-    path = "" if view is VIEWS[0] else view.url_path
-    before = len(runs.read_text().splitlines()) if runs is not None else 0
-    if view.section:  # a drop-down: open it, then its link
-        page.locator("[data-testid='stTopNavSection']", has_text=view.section).click()
-        page.locator("[data-testid='stTopNavDropdownLink']:visible", has_text=name).click()
-    else:
-        page.get_by_role("link", name=name, exact=True).click()
-    page.wait_for_url(re.compile(rf"^[^?]*/{re.escape(path)}\?(.*&)?ds="), timeout=120_000)
-    idle(page)
-    if runs is not None:  # the line is written as the run ends: wait for it, then a little
-        deadline = time.monotonic() + 60
-        while len(runs.read_text().splitlines()) == before and time.monotonic() < deadline:
-            page.wait_for_timeout(200)
-        idle(page)
-        page.wait_for_timeout(1000)  # a second run would have started by now
-        views = [json.loads(line)["view"] for line in runs.read_text().splitlines()[before:]]
-        assert views == [view.url_path], f"switching to {name} took these runs: {views}"
 
 
 def assert_menu_fits(page, *, numeric_targets: bool) -> None:

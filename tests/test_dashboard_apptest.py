@@ -209,6 +209,16 @@ def test_link_opens_the_same_picture(tiny_backbone, monkeypatch) -> None:
     assert "`n=99999999`: this dataset has 1,797 images, so all 1,797 are embedded" in warnings
     assert "**digits** · 1,797 images" in texts(big)
     assert big.query_params["n"] == "all"  # the link says what is shown: a reload warns no more
+    # a link from an upload session (or its reload): the uploader waits for the .zip, and
+    # no other dataset embeds meanwhile with the link's n=all (issue 28)
+    upload = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    upload.query_params.update({"ds": "upload", "bb": tiny_backbone, "n": "all"})
+    upload.run()
+    assert_clean(upload)
+    assert "**This link was made on an uploaded dataset**" in texts(upload)
+    assert upload.session_state["dataset_choice"] == "__upload__"
+    assert "tv_key" not in upload.session_state  # nothing embedded
+    assert upload.query_params["ds"] == "upload" and upload.query_params["n"] == "all"
 
 
 def test_projection_methods_and_colouring(app: AppTest) -> None:

@@ -32,6 +32,7 @@ DATASET_CHOICE = "dataset_choice"
 DATASET_FOLDER = "dataset_folder"
 DATASET_ZIP = "dataset_zip"
 EXTRACTED_ZIP = "extracted_zip"
+UPLOAD_LINKED = "_upload_linked"  # the link named an upload (private to another session)
 BACKBONE_CHOICE = "backbone_choice"
 BACKBONE_CUSTOM = "backbone_custom"
 IMAGE_SIZE = "image_size"

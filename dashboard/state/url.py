@@ -56,6 +56,12 @@ def dismiss_url_warnings() -> None:
     st.session_state.pop(URL_WARNINGS, None)
 
 
+def withdraw_url_warning(name: str) -> None:
+    """Drop the warning about parameter `name`: what it asked for has been done since."""
+    warnings = st.session_state.get(URL_WARNINGS, [])
+    warnings[:] = [text for text in warnings if not text.startswith(f"`{name}=")]
+
+
 def write_url(values: dict[str, Any]) -> None:
     """Put the current choices in the URL (None removes a parameter). Parameters not taken
     yet (a method for a view not shown yet) stay as the link gave them."""

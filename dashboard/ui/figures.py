@@ -106,7 +106,9 @@ def confusion_figure(*, matrix: np.ndarray, class_names: Sequence[str], normaliz
     figure = go.Figure(go.Heatmap(
         z=matrix, x=names, y=names, text=text, texttemplate="%{text}", colorscale="Blues",
         xgap=1, ygap=1, hoverinfo="skip",
-        colorbar={"tickformat": ".0%" if normalized else ",d", "thickness": 14}))
+        # counts tick at whole numbers: auto ticks at halves printed 1, 2, 2, 3, 3, 4, 4
+        colorbar={"tickformat": ".0%" if normalized else ",d", "thickness": 14,
+                  "dtick": None if normalized or counts.max() > 10 else 1}))
     true, predicted = np.divmod(np.arange(k * k), k)
     share = matrix[true, predicted] if normalized else None
     side = max(420, min(46 * k + 180, 900))
@@ -115,7 +117,8 @@ def confusion_figure(*, matrix: np.ndarray, class_names: Sequence[str], normaliz
         marker={"symbol": "square", "size": max(8, (side - 200) / k * 0.9), "opacity": 0},
         customdata=np.column_stack([true, predicted, counts[true, predicted]]
                                    + ([share] if normalized else [])),
-        hovertemplate=("true <b>%{y}</b><br>predicted <b>%{x}</b><br>%{customdata[2]:,} images"
+        text=[f"{n:,} image{'s' if n != 1 else ''}" for n in counts[true, predicted]],
+        hovertemplate=("true <b>%{y}</b><br>predicted <b>%{x}</b><br>%{text}"
                        + ("<br>%{customdata[3]:.1%} of the true class" if normalized else "")
                        + "<br><i>click to see them</i><extra></extra>"),
         showlegend=False))

@@ -53,24 +53,29 @@ def _apply_env_defaults() -> None:
         return value in catalog or value in bundles
 
     dataset = _from_link(url.URL_DATASET,
-                         lambda v: known(v) or (not public and Path(v).exists()),
+                         lambda v: v == UPLOAD_LINK or known(v)
+                         or (not public and Path(v).exists()),
                          "no such built-in dataset or published bundle here (or one too "
                          "large for this public app)" if public
-                         else "no such built-in dataset, folder or .zip here",
-                         upload_why="the link was made on a dataset uploaded in another "
-                                    "session, and an upload is private to its session: "
-                                    "upload the .zip here to see it")
-    env = _env("DATASET")
-    if public and env and not known(env):
-        env = None
-    # a public app opens on its first published bundle: instant, and nothing to compute
-    default = next(iter(bundles)) if public and bundles else default_dataset_name()
-    dataset = dataset or env or default
-    if known(dataset):
-        state.put(state.DATASET_CHOICE, dataset)
-    else:  # a folder or .zip path: load_dataset understands both
-        state.put(state.DATASET_CHOICE, FOLDER)
-        state.put(state.DATASET_FOLDER, dataset)
+                         else "no such built-in dataset, folder or .zip here")
+    if dataset == UPLOAD_LINK:  # not here: the uploader waits, and no other dataset embeds
+        url.reject_url(url.URL_DATASET, dataset,
+                       "the link was made on a dataset uploaded in another session, and an "
+                       "upload is private to its session: upload the .zip here to see it")
+        state.put(state.UPLOAD_LINKED, True)
+        state.put(state.DATASET_CHOICE, UPLOAD)
+    else:
+        env = _env("DATASET")
+        if public and env and not known(env):
+            env = None
+        # a public app opens on its first published bundle: instant, nothing to compute
+        default = next(iter(bundles)) if public and bundles else default_dataset_name()
+        dataset = dataset or env or default
+        if known(dataset):
+            state.put(state.DATASET_CHOICE, dataset)
+        else:  # a folder or .zip path: load_dataset understands both
+            state.put(state.DATASET_CHOICE, FOLDER)
+            state.put(state.DATASET_FOLDER, dataset)
     backbone = _from_link(url.URL_BACKBONE,
                           lambda v: v in REGISTRY or (not public and ".keras:" in v),
                           "not a known backbone" if public
@@ -103,14 +108,23 @@ def _apply_env_defaults() -> None:
                   ALL if limit.lower() in ("all", "0", "none") else int(limit))
 
 
-def _from_link(name: str, valid, why: str, *, upload_why: str | None = None) -> str | None:
-    """The link's value for a sidebar setting, or None (absent, or invalid: then warned,
-    with `upload_why` for the upload marker)."""
+def _from_link(name: str, valid, why: str) -> str | None:
+    """The link's value for a sidebar setting, or None (absent, or invalid: then warned)."""
     value = url.take_url(name)
     if value is not None and not valid(value):
-        url.reject_url(name, value, upload_why if upload_why and value == UPLOAD_LINK else why)
+        url.reject_url(name, value, why)
         return None
     return value
+
+
+def no_dataset_note() -> str:
+    """What the main pane says while no dataset is chosen."""
+    if state.get(state.DATASET_CHOICE) == UPLOAD and state.get(state.UPLOAD_LINKED):
+        return ("**This link was made on an uploaded dataset**, and an upload is private to "
+                "the session that uploaded it (a reload or another browser is a new "
+                "session), so it is not here and no other dataset is shown instead. "
+                "Upload the .zip in the sidebar to see it.")
+    return "Choose a dataset in the sidebar to begin."
 
 
 def link_values() -> dict[str, str | None]:
@@ -217,6 +231,8 @@ def _uploaded_zip() -> tuple[str, str] | None:
             unpacking.update(label=f"Unpacked {upload.name}", state="complete")
         done = (upload.file_id, folder, upload.name)
         state.put(state.EXTRACTED_ZIP, done)
+        if state.pop(state.UPLOAD_LINKED):  # the link's "upload the .zip here" is done
+            url.withdraw_url_warning(url.URL_DATASET)
     return done[1], Path(upload.name).stem
 
 

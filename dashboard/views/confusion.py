@@ -78,12 +78,15 @@ def _cell_gallery(ws: Workspace, head, mask, counts: np.ndarray) -> None:
                            true_class=true, predicted_class=predicted, mask=mask)
     verdict = ("correctly classified" if true == predicted
                else f"predicted as “{ws.class_names[predicted]}”")
-    st.markdown(f"**{len(indices):,} images of class “{ws.class_names[true]}” {verdict}**")
+    st.markdown(f"**{len(indices):,} image{'s' if len(indices) != 1 else ''} of class "
+                f"“{ws.class_names[true]}” {verdict}**")
     if len(indices) == 0:
         st.caption("No images in this cell.")
         return
     confidence = head.probabilities.max(axis=1)
-    st.caption("Under each image: its sample number and the head's confidence in its "
+    st.caption("Under each image: its sample id and the head's confidence in its "
                "prediction.")
-    components.paginated_grid(ws.dataset, indices, lambda i: f"{components.sample_name(ws, i)} · {confidence[i]:.0%}",
-                              key="cm_gallery")
+    with st.container(key="gallery_cm"):  # the galleries' captions: never cut mid-word
+        components.paginated_grid(
+            ws.dataset, indices,
+            lambda i: f"{components.sample_name(ws, i)} · {confidence[i]:.0%}", key="cm_gallery")

@@ -4,6 +4,7 @@ headless Chromium (Playwright) pages on it, with waits, drags and screenshots.""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import time
@@ -24,13 +25,15 @@ RUNS = "runs.jsonl"  # the server's run log (app.py: one line per script run) in
 
 
 @contextlib.contextmanager
-def app_server(tmp_path: Path, dataset: str):
-    """The app on `dataset` with the tiny test backbone, served on a free localhost port;
-    the server's log tail is printed at the end (pytest shows it when a test fails)."""
+def app_server(tmp_path: Path, dataset: str | None):
+    """The app on `dataset` (None: the offline default, as `make run` opens) with the tiny
+    test backbone, served on a free localhost port; the server's log tail is printed at the
+    end (pytest shows it when a test fails)."""
     env = {**os.environ, "TRANSFER_LENS_CACHE": str(tmp_path / "cache"),
            "TRANSFER_LENS_DATASET": dataset, "TRANSFER_LENS_BACKBONE": "tiny_test_cnn",
            "TRANSFER_LENS_IMAGE_SIZE": "32", "TF_CPP_MIN_LOG_LEVEL": "3",
            "TRANSFER_LENS_RUN_LOG": str(tmp_path / RUNS)}
+    env = {name: value for name, value in env.items() if value is not None}
     try:
         with streamlit_server(script=ROOT / "tests" / "support" / "dashboard_entry.py", env=env,
                               log_path=tmp_path / "streamlit.log") as (url, _):
@@ -110,3 +113,29 @@ def select_box(page, start: tuple[float, float], end: tuple[float, float]) -> in
     count = int(wait_for_text(page, r"Selection: ([\d,]+) image").group(1).replace(",", ""))
     assert count > 0
     return count
+
+
+def open_view(page, name: str, runs: Path | None = None) -> None:
+    """Click the view's link in the menu at the top, then wait for its URL (the link's
+    parameters back after the path: the menu drops them, the run puts them back) and its
+    run. With `runs` (the server's run log) check that the switch was one script run."""
+    from dashboard.pages import BY_TITLE, VIEWS
+
+    view = BY_TITLE[name]
+    path = "" if view is VIEWS[0] else view.url_path
+    before = len(runs.read_text().splitlines()) if runs is not None else 0
+    if view.section:  # a drop-down: open it, then its link
+        page.locator("[data-testid='stTopNavSection']", has_text=view.section).click()
+        page.locator("[data-testid='stTopNavDropdownLink']:visible", has_text=name).click()
+    else:
+        page.get_by_role("link", name=name, exact=True).click()
+    page.wait_for_url(re.compile(rf"^[^?]*/{re.escape(path)}\?(.*&)?ds="), timeout=120_000)
+    idle(page)
+    if runs is not None:  # the line is written as the run ends: wait for it, then a little
+        deadline = time.monotonic() + 60
+        while len(runs.read_text().splitlines()) == before and time.monotonic() < deadline:
+            page.wait_for_timeout(200)
+        idle(page)
+        page.wait_for_timeout(1000)  # a second run would have started by now
+        views = [json.loads(line)["view"] for line in runs.read_text().splitlines()[before:]]
+        assert views == [view.url_path], f"switching to {name} took these runs: {views}"
