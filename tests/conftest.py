@@ -24,6 +24,16 @@ def isolated_cache(tmp_path, monkeypatch):
     return cache
 
 
+@pytest.fixture(autouse=True)
+def tensorflow_unless_chosen(monkeypatch):
+    """`auto` runs TensorFlow in tests (the reference every runtime is compared with): its
+    first choice, ONNX Runtime, would convert the backbone once per test's cache, minutes in
+    all. Tests of another runtime name it, or set `PREFERENCE` themselves."""
+    from core.backbones import runtime
+
+    monkeypatch.setattr(runtime, "PREFERENCE", (runtime.TENSORFLOW,))
+
+
 # core.base.background's jobs (the app's extractions) and the app's kNN build
 BACKGROUND_THREADS = ("job: ", "knn-")
 

@@ -22,9 +22,10 @@ OPENVINO = "openvino"
 ONNXRUNTIME = "onnxruntime"
 AUTO = "auto"
 F32 = "f32"
-# fastest first among runtimes whose f32 values equal TensorFlow's (issue 31's prototype
-# and benchmark section 1: OpenVINO f32 1.1-1.3x TensorFlow's bare forward pass)
-PREFERENCE = (TENSORFLOW, OPENVINO, ONNXRUNTIME)  # reordered once measured here (docs/runtimes.md)
+# fastest first among runtimes whose f32 values equal TensorFlow's: benchmark section 1 on a
+# quiet machine (2026-12-06, Lite0, batch 64) ran the pipeline at 930/534/171 images/s on ONNX
+# Runtime, 792/466/155 on OpenVINO and 743/445/151 on TensorFlow at 96/128/224 px
+PREFERENCE = (ONNXRUNTIME, OPENVINO, TENSORFLOW)
 REQUIREMENTS = {OPENVINO: ("openvino>=2025.1,<2027",),
                 ONNXRUNTIME: ("onnxruntime>=1.20,<2", "tf2onnx>=1.17,<1.18")}
 # the one runtime that runs each reduced precision (so its cache key is known up front)
