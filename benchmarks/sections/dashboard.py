@@ -73,8 +73,8 @@ def _cold_start(run: Run) -> list[str]:
             f"({result['backbone']} at {result['size']} px, extracted on "
             f"{result.get('runtime')} {result.get('precision')}). First UMAP drawn after "
             f"**{report.seconds(result['first_umap_s'])}** from opening the page (issue 31's "
-            f"goal: ≤ 90 s on 2 cores). Parts, each from its progress line's first sight to "
-            f"the next: {parts}.", ""]
+            f"goal: ≤ 90 s on 2 cores). Parts, the gaps between consecutive events (a "
+            f"progress line first seen, a cache entry written): {parts}.", ""]
 
 
 def _chart_cell(result: dict) -> str:
