@@ -99,6 +99,12 @@ class Plan:
     # one run per seed; sliceguard from its own --target folder when it is there
     slices_input: tuple[str, str, int, int] | None = ("fashion_mnist", BACKBONE, 96, 10_000)
     slices_seeds: tuple[int, ...] = (1, 2, 3)
+    # the whole `extract` command from an empty cache, TensorFlow against auto, alternating
+    # (dataset, px, limit; 0: every image), and rounds; (issue 31's goal: auto >= 1.3x)
+    extract_command: tuple[str, int, int] = ("fashion_mnist", 96, 0)
+    extract_command_rounds: int = 2
+    # a cold app to its first UMAP (dataset, limit; 0: every image; None skips): a browser
+    cold_start: tuple[str, int] | None = ("fashion_mnist", 0)
     # the public demo's soak (issue 27): concurrent browser sessions (one in four abusive)
     # for this long on the bundle in public mode
     soak_sessions: int = 8
@@ -121,7 +127,8 @@ class Plan:
             depthwise_repeats=20,
             quality_inputs=((dataset, BACKBONE, 96, 10_000), ("digits", BACKBONE, 0, 0)),
             quality_noise=(0.01, 0.03, 0.05), quality_seeds=(1, 2, 3),
-            worker_timeout_s=3 * 3600.0)
+            worker_timeout_s=3 * 3600.0, extract_command=(dataset, 96, 0),
+            cold_start=(dataset, 0))
 
     @classmethod
     def quick_run(cls) -> "Plan":
@@ -148,6 +155,8 @@ class Plan:
             # a visitor's first round of the views takes about a minute on the busy 2-core
             # machine: in one minute no cached view switch happened
             soak_sessions=3, soak_seconds=120.0,
+            extract_command=("digits", 32, 256), extract_command_rounds=1,
+            cold_start=("digits", 300),
             finetune_accuracy_seeds=(0,), finetune_accuracy_dataset="digits",
             corrections_input=("digits", "pixels", 0, 0), corrections_noise=(0.05,),
             corrections_seeds=(1,), corrections_heads=("logreg",),

@@ -24,6 +24,17 @@ def isolated_cache(tmp_path, monkeypatch):
     return cache
 
 
+@pytest.fixture(autouse=True)
+def tensorflow_unless_chosen(monkeypatch):
+    """`auto` runs TensorFlow in tests and their subprocesses (the reference every runtime
+    is compared with; tests compare values across processes exactly): its first choice, ONNX
+    Runtime, would also convert the backbone once per test's cache, minutes in all. Tests of
+    another runtime name it, or remove this variable."""
+    from core.backbones.runtime import AUTO_ENV
+
+    monkeypatch.setenv(AUTO_ENV, "tensorflow")
+
+
 # core.base.background's jobs (the app's extractions) and the app's kNN build
 BACKGROUND_THREADS = ("job: ", "knn-")
 

@@ -30,6 +30,7 @@ def test_onnxruntime_is_chosen_by_name_and_runs_int8_not_bf16(monkeypatch):
         resolve_runtime(runtime="onnxruntime", precision="bf16")
     with pytest.raises(ParameterError, match="int8 needs --runtime onnxruntime"):
         resolve_runtime(runtime="openvino", precision="int8")
+    monkeypatch.delenv(rt.AUTO_ENV)  # conftest keeps auto on TensorFlow
     monkeypatch.setattr(rt, "PREFERENCE", ("onnxruntime", "tensorflow"))
     assert resolve_runtime() == RuntimeChoice("onnxruntime", "f32")
     monkeypatch.setattr(rt, "installed", lambda name: name == "tensorflow")

@@ -18,6 +18,13 @@ openvino = pytest.importorskip("openvino")  # requirements.txt installs it, so t
 
 
 def test_auto_picks_the_first_installed_of_the_preference(monkeypatch):
+    assert resolve_runtime() == RuntimeChoice("tensorflow", "f32")  # conftest's variable
+    monkeypatch.setenv(rt.AUTO_ENV, "openvino, tensorflow")
+    assert resolve_runtime() == RuntimeChoice("openvino", "f32")
+    monkeypatch.setenv(rt.AUTO_ENV, "onnx")
+    with pytest.raises(ParameterError, match="TRANSFER_LENS_AUTO_RUNTIME='onnx': 'onnx' is not"):
+        resolve_runtime()
+    monkeypatch.delenv(rt.AUTO_ENV)
     assert resolve_runtime() == RuntimeChoice(rt.PREFERENCE[0], "f32")
     assert resolve_runtime(precision="bf16") == RuntimeChoice("openvino", "bf16")
     monkeypatch.setattr(rt, "PREFERENCE", ("openvino", "tensorflow"))

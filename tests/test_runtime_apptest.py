@@ -1,5 +1,6 @@
 """The sidebar's runtime choice (issue 31) with AppTest: what is installed is offered, the
-chosen runtime runs the extraction, and the progress line names runtime and precision."""
+chosen runtime runs the extraction, and the progress line names runtime and precision; a
+cold start to UMAP compiles UMAP while it extracts."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ pytest.importorskip("streamlit")
 pytest.importorskip("onnxruntime")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from tests.support.apptest import TIMEOUT, assert_clean, settle  # noqa: E402
+from tests.support.apptest import APP, TIMEOUT, assert_clean, settle  # noqa: E402
 
 pytestmark = pytest.mark.slow  # the whole app (AppTest)
 
@@ -71,3 +72,29 @@ def test_the_server_sets_the_runtime_and_a_value_out_of_bounds_is_ignored(monkey
     assert server_runtime() == ("onnxruntime", "f32")
     monkeypatch.setenv("TRANSFER_LENS_PRECISION", "int8")
     assert server_runtime() == ("onnxruntime", "int8")
+
+
+def test_a_link_to_umap_compiles_umap_while_the_values_are_extracted(tiny_backbone,
+                                                                     monkeypatch) -> None:
+    """Cold start (issue 31): UMAP's numba kernels start compiling with the extraction, not
+    after the kNN graph, where the first map waited for them."""
+    import core.analysis.projections as projections
+
+    calls = []
+    monkeypatch.setattr(projections, "warm_up_umap_in_background",
+                        lambda: calls.append("compile UMAP"))
+
+    pca = projections.compute_projection
+
+    def projection(*, tv, dims, **kwargs):  # PCA's map: UMAP's would compile numba here
+        calls.append("projection")
+        return pca(tv=tv, method="pca", dims=dims)
+
+    monkeypatch.setattr(projections, "compute_projection", projection)
+    monkeypatch.delenv("TRANSFER_LENS_DATASET", raising=False)
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update({"ds": "digits", "bb": tiny_backbone, "px": "32", "n": "100",
+                            "m": "umap"})
+    at.run()
+    assert_clean(at)
+    assert calls[:2] == ["compile UMAP", "projection"], calls

@@ -1,6 +1,7 @@
 """OpenVINO's and ONNX Runtime's f32 values equal TensorFlow's within 1e-4 relative on real
 images with the real EfficientNet-Lite0 at every size the app offers and every registered
-native size: the condition for writing them under the same cache key (issue 31)."""
+native size: the condition for writing them under the same cache key (issue 31). Each
+runtime converts Lite0 once, for any size, and that one model serves every size."""
 
 import numpy as np
 import pytest
@@ -30,6 +31,13 @@ def images():
 
 
 @pytest.fixture(scope="module")
+def conversions(tmp_path_factory):
+    """A cache folder per runtime, shared by every size: one conversion serves them all."""
+    return {runtime: tmp_path_factory.mktemp(f"converted-{runtime}")
+            for runtime in (OPENVINO, ONNXRUNTIME)}
+
+
+@pytest.fixture(scope="module")
 def tensorflow_values(images):
     """TensorFlow's values per size, computed once for every runtime compared with them."""
     from core.features.extractor import build_extractor
@@ -52,13 +60,18 @@ def _batches(images):
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
 @pytest.mark.parametrize("size", SIZES)
-def test_f32_equals_tensorflow_on_real_images(images, tensorflow_values, size, runtime, tmp_path):
+def test_f32_equals_tensorflow_on_real_images(images, tensorflow_values, size, runtime,
+                                              conversions):
+    from core.base.cache import ArrayCache
     from core.features.extractor import build_extractor
 
     spec = get_backbone("efficientnet_lite0")
     fast = build_extractor(spec=spec, image_size=size, runtime=RuntimeChoice(runtime),
-                           cache_dir=tmp_path)
+                           cache_dir=conversions[runtime])
     assert fast.runtime == RuntimeChoice(runtime, "f32")
+    cache = ArrayCache(kind="converted_models", root=conversions[runtime])
+    (key,) = cache.keys()  # the one conversion, whichever size came first
+    assert cache.manifest(key)["key_fields"]["image_size"] == "any"
     expected = tensorflow_values(size)
     got = np.concatenate(list(fast._uniform(_batches(images), 1.0)))
     scale = np.abs(expected).max()

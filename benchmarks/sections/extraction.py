@@ -1,6 +1,8 @@
 """1. Extraction: TensorFlow's bare forward pass vs the pipeline on each runtime and precision,
 side by side in one run, with the values' agreement and, for each reduced precision, what
 users do with the values (a head's accuracy, kNN neighbours, label-issue ranking) against f32.
+Then the whole `extract` command from an empty cache (TensorFlow against auto) and one
+conversion for every input size against one per size.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ BOUNDS = {"accuracy_points": 0.2, "knn_overlap": 0.9}
 
 
 def configurations() -> list[tuple[str, str, str]]:
-    """(mode, runtime, precision): TF bare, then every installed runtime's pipeline in f32
-    and each reduced precision it runs."""
+    """(mode, runtime, precision): TF bare, then every installed runtime's bare forward pass
+    and pipeline in f32 and each reduced precision it runs."""
     from core.backbones.runtime import (F32, ONNXRUNTIME, OPENVINO, PRECISION_RUNTIME,
                                         TENSORFLOW, installed)
 
@@ -24,7 +26,8 @@ def configurations() -> list[tuple[str, str, str]]:
     for runtime in (OPENVINO, ONNXRUNTIME):
         if installed(runtime):
             reduced = [p for p, runs_it in PRECISION_RUNTIME.items() if runs_it == runtime]
-            configs += [("pipeline", runtime, precision) for precision in (F32, *reduced)]
+            configs += [("bare", runtime, F32),
+                        *[("pipeline", runtime, precision) for precision in (F32, *reduced)]]
     return configs
 
 
@@ -65,13 +68,15 @@ def run(*, run: Run) -> list[str]:
     run.results["extraction_rates"] = rates
     if not rows:
         raise SectionFailed("every configuration failed", errors)
-    downstream = _downstream(run)
+    downstream = [*_downstream(run), *_whole_command(run), *_conversion_shapes(run)]
     return [f"{BACKBONE}, {plan.extraction_images} images of {dataset} per run, batch 64, "
             f"best of {plan.extraction_rounds} alternating rounds, each configuration in a fresh "
             "process. Bare = TensorFlow's `tf.function` on ready float32 batches; pipeline = "
             "`compute_transfer_values` on that runtime and precision (uint8 batches, "
             "preprocessing in TensorFlow, chunked cache writes to a fresh folder), timed after "
-            "the model is built (and converted: set-up). Agreement is against the TensorFlow "
+            "the model is built (and converted: set-up); a runtime's bare = its forward pass "
+            "alone on ready float32 batches (conversion not timed), so bare against pipeline "
+            "shows what the pipeline around it costs. Agreement is against the TensorFlow "
             "pipeline's values on the same images: max |Δ| / max |value| and the lowest "
             "per-image cosine. Peak RSS = ru_maxrss of the configuration's process. Unfolded "
             "BN = the network with a BatchNorm layer after every conv, bare.", "",
@@ -101,7 +106,8 @@ def _size_rows(size: int, best: dict[tuple, dict], run: Run) -> list[list[str]]:
         if mode == "pipeline" and reference is not None:
             values = np.load(run.scratch / f"values-{size}-{runtime}-{precision}.npy")
             agreement = _agreement(reference, values)
-        name = "TF bare" if mode == "bare" else f"{runtime} {precision} pipeline"
+        name = (("TF bare" if runtime == "tensorflow" else f"{runtime} {precision} bare")
+                if mode == "bare" else f"{runtime} {precision} pipeline")
         ran = result.get("ran") or {}
         if ran.get("runtime_note"):
             name += f" (ran {ran['runtime']} {ran['precision']}: {ran['runtime_note']})"
@@ -167,3 +173,80 @@ def _downstream(run: Run) -> list[str]:
             *report.table(["precision", "dataset", "images", "f32 test acc.",
                            "test acc.", "Δ points", "kNN@15 overlap", "label issues top-300 "
                            "overlap", "min cosine", "bounds hold"], rows), *errors]
+
+
+def _whole_command(run: Run) -> list[str]:
+    """`python -m core extract` from an empty cache on TensorFlow and on auto, alternating
+    rounds, each a fresh process timed start to exit; their values compared."""
+    import shutil
+
+    import numpy as np
+
+    dataset, size, limit = run.plan.extract_command
+    best: dict[str, dict] = {}
+    walls: dict[str, list[float]] = {}
+    errors = []
+    for round_ in range(run.plan.extract_command_rounds):
+        for runtime in ("tensorflow", "auto"):
+            cache = run.scratch / f"extract-command-{runtime}-{round_}"
+            try:
+                result = run.worker("benchmarks.workers.extract_command_worker", "--dataset",
+                                    dataset, "--size", size, "--limit", limit, "--runtime",
+                                    runtime, "--cache-dir", cache)
+            except Exception as error:
+                errors.append(f"- extract on {runtime} failed: `{report.error_summary(error)}`")
+                continue
+            walls.setdefault(runtime, []).append(result["wall_seconds"])
+            if runtime not in best or result["wall_seconds"] < best[runtime]["wall_seconds"]:
+                result["values_array"] = np.load(result["values"])
+                best[runtime] = result
+            shutil.rmtree(cache, ignore_errors=True)
+    rows = []
+    reference = best.get("tensorflow")
+    for runtime, result in best.items():
+        ran = f"{result['runtime']} {result['precision']}"
+        if result.get("runtime_note"):
+            ran += f" ({result['runtime_note']})"
+        speed = (reference["wall_seconds"] / result["wall_seconds"]) if reference else None
+        agreement = (_agreement(reference["values_array"], result["values_array"])
+                     if reference else ("–", "–"))
+        rows.append([runtime, ran, f"{result['n']:,}", report.seconds(result["wall_seconds"]),
+                     report.seconds(result["command_seconds"]),
+                     report.number(result["images_per_s"]),
+                     report.ratio(speed) if speed else "–", *agreement,
+                     ", ".join(report.seconds(w) for w in walls[runtime])])
+    limit_text = f"{limit:,} images of " if limit else ""
+    return ["", f"**The whole `extract` command** on {limit_text}{dataset} at {size} px from an "
+            "empty cache (`benchmarks/workers/extract_command_worker.py`): a fresh "
+            "`python -m core extract` process per run, timed from its start to its exit "
+            "(imports, dataset, model build or conversion, extraction, cache writes), "
+            f"TensorFlow and auto alternating, best of {run.plan.extract_command_rounds}. "
+            "Command's own = the `seconds` it reports (from the call into core). Speed-up = "
+            "TensorFlow's wall time / this one's (issue 31's goal for auto: ≥ 1.3×). "
+            "Agreement against TensorFlow's values as above.", "",
+            *report.table(["--runtime", "ran", "images", "wall", "command's own", "images/s",
+                           "speed-up", "max rel. diff", "min cosine", "wall per round"], rows),
+            *errors]
+
+
+def _conversion_shapes(run: Run) -> list[str]:
+    """One conversion for every input size against one per size, at the first size."""
+    size = run.plan.extraction_sizes[0]
+    try:
+        result = run.worker("benchmarks.workers.conversion_shape_worker", "--backbone", BACKBONE,
+                            "--size", size, "--rounds", 2 if run.plan.quick else 4,
+                            "--batches", 2 if run.plan.quick else 16)
+    except Exception as error:
+        return ["", f"- conversion shapes failed: `{report.error_summary(error)}`"]
+    rows = [[runtime, report.number(r["best"]["static"]), report.number(r["best"]["any_size"]),
+             report.ratio(r["ratio"]), f"{r['max_rel_diff']:.2g}",
+             "; ".join(f"{shape}: " + ", ".join(report.number(x) for x in rates)
+                       for shape, rates in r["images_per_s"].items())]
+            for runtime, r in result["runtimes"].items()]
+    return ["", f"**One conversion for every input size** ({BACKBONE} at {size} px, batch 64, "
+            f"{result['rounds']} alternating rounds in one process, "
+            "`benchmarks/workers/conversion_shape_worker.py`): the model converted at this size "
+            "(static) against the one converted for any size (what extraction uses for Lite). "
+            "OpenVINO compiles the any-size model for the size that runs.", "",
+            *report.table(["runtime", "static images/s", "any-size images/s",
+                           "any-size / static", "max rel. diff", "images/s per round"], rows)]

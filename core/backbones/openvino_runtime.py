@@ -17,7 +17,9 @@ import numpy as np
 
 from core.backbones.conversion_cache import cached_conversion
 
-CONVERTER_VERSION = 1  # bump when the conversion below changes its output
+# bump when the conversion below changes its output; 2: free height and width for
+# backbones that compute the same function at every size (one conversion for all sizes)
+CONVERTER_VERSION = 2
 
 
 def openvino_version() -> str:
@@ -26,12 +28,15 @@ def openvino_version() -> str:
     return openvino.__version__
 
 
-def converted_model(*, fields: dict[str, Any], build: Callable[[], Any], input_shape: list[int],
+def converted_model(*, fields: dict[str, Any], build: Callable[[], Any], image_size: int | None,
                     cache_dir: str | Path | None = None):
     """The OpenVINO model for `fields` from the cache, else `build()` (a Keras model taking
-    float32 `input_shape`, -1 for any size) converted and cached. Raises what the conversion
-    raises: callers fall back to TensorFlow."""
+    float32 (B, image_size, image_size, 3); None: any height and width) converted and
+    cached. Raises what the conversion raises: callers fall back to TensorFlow."""
     import openvino as ov
+
+    side = -1 if image_size is None else int(image_size)
+    input_shape = [-1, side, side, 3]
 
     fields = {**fields, "runtime": "openvino", "openvino": openvino_version(),
               "converter_version": CONVERTER_VERSION}
@@ -59,10 +64,16 @@ def _serialised(ov, model) -> dict[str, bytes]:
 
 class OpenVinoForward:
     """A compiled model: `__call__` for one batch, `map` for a stream of batches kept in
-    flight on OpenVINO's streams while the caller prepares the next."""
+    flight on OpenVINO's streams while the caller prepares the next. A model converted for
+    any size is compiled for `image_size`."""
 
-    def __init__(self, *, model, precision: str = "f32", threads: int | None = None) -> None:
+    def __init__(self, *, model, precision: str = "f32", threads: int | None = None,
+                 image_size: int | None = None) -> None:
         import openvino as ov
+
+        if image_size is not None and model.input(0).get_partial_shape()[1].is_dynamic:
+            # compiled for this size: a conversion for any size, at a static model's speed
+            model.reshape([-1, int(image_size), int(image_size), 3])
 
         config: dict[str, Any] = {"PERFORMANCE_HINT": "THROUGHPUT",
                                   "INFERENCE_PRECISION_HINT": precision}

@@ -11,6 +11,7 @@ imports TensorFlow, OpenVINO or ONNX Runtime.
 from __future__ import annotations
 
 import importlib.util
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,9 +23,13 @@ OPENVINO = "openvino"
 ONNXRUNTIME = "onnxruntime"
 AUTO = "auto"
 F32 = "f32"
-# fastest first among runtimes whose f32 values equal TensorFlow's (issue 31's prototype
-# and benchmark section 1: OpenVINO f32 1.1-1.3x TensorFlow's bare forward pass)
-PREFERENCE = (TENSORFLOW, OPENVINO, ONNXRUNTIME)  # reordered once measured here (docs/runtimes.md)
+# fastest first among runtimes whose f32 values equal TensorFlow's: benchmark section 1 on a
+# quiet machine (2026-12-06, Lite0, batch 64) ran the pipeline at 930/534/171 images/s on ONNX
+# Runtime, 792/466/155 on OpenVINO and 743/445/151 on TensorFlow at 96/128/224 px
+PREFERENCE = (ONNXRUNTIME, OPENVINO, TENSORFLOW)
+# the runtimes `auto` tries instead, in order, comma-separated (e.g. "tensorflow": a server
+# that should not convert models; the test suite, whose reference is TensorFlow)
+AUTO_ENV = "TRANSFER_LENS_AUTO_RUNTIME"
 REQUIREMENTS = {OPENVINO: ("openvino>=2025.1,<2027",),
                 ONNXRUNTIME: ("onnxruntime>=1.20,<2", "tf2onnx>=1.17,<1.18")}
 # the one runtime that runs each reduced precision (so its cache key is known up front)
@@ -102,13 +107,27 @@ def installed(runtime: str) -> bool:
         return False
 
 
+def preference() -> tuple[str, ...]:
+    """The runtimes `auto` tries, in order: $TRANSFER_LENS_AUTO_RUNTIME when set, else
+    PREFERENCE."""
+    value = os.environ.get(AUTO_ENV, "").strip()
+    if not value:
+        return PREFERENCE
+    names = tuple(name.strip() for name in value.split(",") if name.strip())
+    known = (TENSORFLOW, OPENVINO, ONNXRUNTIME)
+    if unknown := [name for name in names if name not in known]:
+        raise ParameterError(f"{AUTO_ENV}={value!r}: {unknown[0]!r} is not a runtime. Fix: "
+                             f"a comma-separated list of {', '.join(known)}, or unset it")
+    return names
+
+
 def requirement(runtime: str) -> str:
     """The pip command that installs a runtime."""
     return "pip install " + " ".join(f"'{r}'" for r in REQUIREMENTS[runtime])
 
 
 def resolve_runtime(*, runtime: str = AUTO, precision: str = F32) -> RuntimeChoice:
-    """The runtime and precision to use: `auto` is the first installed of `PREFERENCE` (for
+    """The runtime and precision to use: `auto` is the first installed of `preference()` (for
     a reduced precision, the runtime that runs it, `PRECISION_RUNTIME`); a runtime that is
     not installed falls back to TensorFlow f32 with a note. TensorFlow runs f32 only (its
     CPU kernels have no reduced precision worth using)."""
@@ -121,7 +140,7 @@ def resolve_runtime(*, runtime: str = AUTO, precision: str = F32) -> RuntimeChoi
                                  f"{DISPLAY_NAMES[runtime]} does not run it here")
         runtime = needed
     elif runtime == AUTO:
-        runtime = next(name for name in PREFERENCE if installed(name))
+        runtime = next((name for name in preference() if installed(name)), TENSORFLOW)
     if not installed(runtime):
         name = DISPLAY_NAMES[runtime]
         what = f"precision {precision} needs {name}, which is" if precision != F32 else f"{name} is"

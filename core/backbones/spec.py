@@ -25,6 +25,9 @@ class BackboneSpec:
     builder: str | Callable  # "module:function" (imported lazily) or a callable; called as f(input_size=S)
     weights_id: Callable[[], str]
     unavailable_reason: Callable[[], Optional[str]]
+    # the network built at one input size computes the same function at every other (no
+    # size-dependent padding or reshape): one conversion for a runtime serves every size
+    any_size: bool = False
 
     def available(self) -> bool:
         return self.unavailable_reason() is None

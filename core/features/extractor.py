@@ -204,7 +204,8 @@ def build_extractor(*, spec: BackboneSpec, image_size: int, runtime: RuntimeChoi
                 runtime=runtime.runtime, fields=backbone_fields(spec, image_size),
                 build=lambda: spec.build(input_size=image_size), image_size=image_size,
                 precision=runtime.precision, threads=threads, cache_dir=cache_dir,
-                calibration=runtime.calibration, calibration_images=calibration_images)
+                calibration=runtime.calibration, calibration_images=calibration_images,
+                any_size=spec.any_size)
             return FeatureExtractor(image_size=image_size, forward=forward, runtime=runtime)
         except BackboneUnavailableError:
             raise  # missing weights: TensorFlow would fail the same way

@@ -32,6 +32,12 @@ def _url_start() -> dict[str, str]:
     return st.session_state[URL_START]
 
 
+def peek_url(name: str) -> str | None:
+    """The link's value for `name` at session start, left there for `take_url`."""
+    value = _url_start().get(name)
+    return None if value is None else str(value).strip() or None
+
+
 def take_url(name: str) -> str | None:
     """The link's value for `name` at session start, once (None: absent or already taken)."""
     value = _url_start().pop(name, None)

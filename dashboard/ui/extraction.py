@@ -10,7 +10,8 @@ from core.base.background import BackgroundJob
 from core.base.progress import Progress
 from core.datasets.base import ImageDataset
 from dashboard.services.extraction import Settings, runtime_label, stop_extraction
-from dashboard.state import clicks, session
+from dashboard import state
+from dashboard.state import clicks, session, url
 from dashboard.ui.progress import computing_area, progress_panel, queued_text
 
 
@@ -47,6 +48,12 @@ def _wait_for_extraction(job: BackgroundJob, settings: Settings, dataset: ImageD
     label = (f"Starting {settings.backbone} to embed {len(dataset):,} images at "
              f"{settings.image_size} px on {runtime_label(settings)}…")
     starting = Progress("loading the model, first batch", 0, len(dataset))
+    if (state.get(state.PROJ_METHOD) or url.peek_url(url.URL_METHOD)) == "umap":
+        # UMAP is what the user sees next: its numba kernels compile now, not after the
+        # kNN graph, where a cold start waited for them
+        from core.analysis.projections import warm_up_umap_in_background
+
+        warm_up_umap_in_background()
     try:
         with progress_panel(label, starting="loading the model, first batch…") as panel:
             # every pass draws (the panel redraws at most ~8 times a second), which is

@@ -1,0 +1,53 @@
+"""The whole `python -m core extract` command from an empty cache, as a user runs it: one
+fresh process (imports, dataset load, model build or conversion, extraction, cache writes),
+timed from its start to its exit. The cache folder `--cache-dir` must not exist yet; the
+values stay in it so the section can compare runtimes, and the section removes it.
+
+    python -m benchmarks.workers.extract_command_worker --runtime auto --cache-dir /tmp/x
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from benchmarks.common import ROOT, emit
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--dataset", default="fashion_mnist")
+    parser.add_argument("--size", type=int, default=96)
+    parser.add_argument("--limit", type=int, default=0, help="0: every image")
+    parser.add_argument("--runtime", default="auto")
+    parser.add_argument("--cache-dir", required=True)
+    args = parser.parse_args()
+    cache = Path(args.cache_dir)
+    if cache.exists():
+        raise SystemExit(f"{cache} exists: the command is timed from an empty cache")
+    command = [sys.executable, "-m", "core", "extract", "--dataset", args.dataset,
+               "--image-size", str(args.size), "--runtime", args.runtime,
+               "--cache-dir", str(cache), "--json",
+               *(("--limit", str(args.limit)) if args.limit else ())]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env.pop("TRANSFER_LENS_AUTO_RUNTIME", None)  # auto as shipped
+    started = time.perf_counter()
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - started
+    if result.returncode != 0:
+        raise SystemExit(f"extract failed ({result.returncode}): {result.stderr[-2000:]}")
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    emit({"runtime_asked": args.runtime, "dataset": args.dataset, "size": args.size,
+          "n": summary["n"], "wall_seconds": wall, "command_seconds": summary["seconds"],
+          "images_per_s": summary["n"] / wall, "runtime": summary.get("runtime"),
+          "precision": summary.get("precision"), "runtime_note": summary.get("runtime_note"),
+          "values": summary["path"]})
+
+
+if __name__ == "__main__":
+    main()
