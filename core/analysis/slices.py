@@ -64,9 +64,10 @@ class SliceConfig(Params):
                              help="neighbours per row in the graph the cluster tree follows")
     error_weight: float = param(0.0, min=0, max=10,
                                 help="weight of the error indicator appended to the reduced "
-                                     "values (0: the groups follow the values alone; on the "
-                                     "synthetic test any weight from 0.1 gathered scattered "
-                                     "errors into incoherent all-error groups)")
+                                     "values, not to the graph of who may merge (0: ignored; "
+                                     "when it was in that graph too, any weight from 0.1 "
+                                     "gathered the synthetic test's scattered errors into "
+                                     "incoherent all-error groups)")
     label_weight: float = param(1.0, min=0, max=10,
                                 help="weight of the given label (one-hot) appended to the "
                                      "reduced values (Domino's idea: a slice is a group of one "
