@@ -9,9 +9,9 @@ conv cell is the marker's cell, the cell whose activations the marker changes mo
 backbone run on the marked test images and on the same images unmarked). That cell is
 measured, not assumed: Lite0's corner cell sees mostly padding, and a probe (a 4 px dot
 moved along the diagonal of a grey 224 px image) changed cell 1's activations most while the
-dot lay anywhere in px 0–80, cell 0's far less; the cells' sensitivity centroids sit within
-about a third of a cell of the centres `core.serving.cam.to_image_size` draws them at, so
-the stretched map is not offset. Only the marked images get new transfer values.
+dot lay anywhere in px 0–80, cell 0's far less; the 7 cells' sensitivity centroids lie 2 px
+on average (each within 22 px) from the centres `core.serving.cam.to_image_size` draws them
+at, where a half-cell offset would be 16 px, so the stretched map is not offset. Only the marked images get new transfer values.
 
 Also times the maps of 24-image galleries at each `--gallery-sizes` input size (values and
 head at that size; backbone loaded; cache cold): the first gallery after loading (its batch
