@@ -117,7 +117,7 @@ def _planted(*, run: Run) -> list[str]:
 
 def _pointing(*, run: Run) -> list[str]:
     plan = run.plan
-    rows, errors = [], []
+    rows, errors, alignment = [], [], None
     for head in ("logreg", "mlp"):
         try:
             dataset, backbone = plan.slices_input[:2]
@@ -143,8 +143,16 @@ def _pointing(*, run: Run) -> list[str]:
                      *(f"{report.seconds(timed[str(px)]['first'])} / "
                        f"{report.seconds(timed[str(px)]['next'])}" if str(px) in timed else "–"
                        for px in GALLERY_SIZES)])
+        alignment = alignment or r.get("alignment")
     if not rows:
         raise SectionFailed("every CAM pointing-game run failed", errors)
+    aligned = [] if alignment is None else [
+        f"Is the stretched map aligned with the image? A 4 px dot moved along the diagonal of "
+        f"a grey {CAM_SIZE} px image: each diagonal conv cell's sensitivity centroid lies "
+        f"{alignment['mean_offset']:+.1f} px on average (at most "
+        f"{alignment['max_abs_offset']:.0f} px) from the centre the map is drawn at, with "
+        f"cells of {alignment['cell_px']:.0f} px: a half-cell offset would be "
+        f"{alignment['cell_px'] / 2:.0f} px.", ""]
     return ["CAM pointing game: a bright 4 × 4 px square in the top-left corner of every "
             "training Shirt (28 px images); half the test Shirts marked the same way, the "
             "other half not, and 200 marked test images of the other classes. The map of the "
@@ -163,5 +171,5 @@ def _pointing(*, run: Run) -> list[str]:
             *report.table(["head", "map", "grid", "marker's cell", "marked Shirts: hit",
                            "unmarked Shirts: hit", "marked other classes: hit",
                            *(f"24-image gallery at {px} px: first / next"
-                             for px in GALLERY_SIZES)], rows), "",
+                             for px in GALLERY_SIZES)], rows), "", *aligned,
             *errors, *([""] if errors else [])]

@@ -9,9 +9,10 @@ conv cell is the marker's cell, the cell whose activations the marker changes mo
 backbone run on the marked test images and on the same images unmarked). That cell is
 measured, not assumed: Lite0's corner cell sees mostly padding, and a probe (a 4 px dot
 moved along the diagonal of a grey 224 px image) changed cell 1's activations most while the
-dot lay anywhere in px 0–80, cell 0's far less; the 7 cells' sensitivity centroids lie 2 px
-on average (each within 22 px) from the centres `core.serving.cam.to_image_size` draws them
-at, where a half-cell offset would be 16 px, so the stretched map is not offset. Only the marked images get new transfer values.
+dot lay anywhere in px 0–80, cell 0's far less. The same probe (`cell_alignment`, reported)
+sets each cell's sensitivity centroid beside the centre `core.serving.cam.to_image_size`
+draws it at: a development run found them 2 px apart on average (each within 22 px) at
+224 px, where a half-cell offset would be 16 px, so the stretched map is not offset. Only the marked images get new transfer values.
 
 Also times the maps of 24-image galleries at each `--gallery-sizes` input size (values and
 head at that size; backbone loaded; cache cold): the first gallery after loading (its batch
@@ -68,6 +69,39 @@ def marker_cell(*, backbone: str, preprocessing, marked: np.ndarray,
                 for images in (marked, unmarked)]
         change = change + np.abs(conv[0] - conv[1]).sum(axis=(0, 3))
     return tuple(int(v) for v in np.unravel_index(np.argmax(change), np.shape(change)))
+
+
+def cell_alignment(*, backbone: str, preprocessing, step: int = 4) -> dict:
+    """Where each diagonal conv cell looks: a 4 px white dot moved along the diagonal of a
+    grey image; per cell, the dot positions weighted by the 4th power of the cell's summed
+    absolute activation change give its sensitivity centroid, set beside the centre
+    `core.serving.cam.to_image_size` draws the cell at (a bilinear stretch: (i + ½)·cell −
+    ½ px). A systematic half-cell offset would show as offsets near cell/2."""
+    from core.features.preprocessing import preprocess_image
+    from core.serving.cam import _dual_function
+
+    size = preprocessing.size
+    run = _dual_function(backbone, size)
+    grey = np.full((size, size), 60, np.uint8)
+    positions = np.arange(0, size - 4, step)
+    images = [grey]
+    for p in positions:
+        dotted = grey.copy()
+        dotted[p:p + 4, p:p + 4] = 255
+        images.append(dotted)
+    conv = np.concatenate([np.asarray(run(np.stack([preprocess_image(i, preprocessing=preprocessing)
+                                                    for i in images[start:start + 32]]))[0])
+                           for start in range(0, len(images), 32)])
+    change = np.abs(conv[1:] - conv[:1]).sum(axis=3)
+    cells = change.shape[1]
+    centres = positions + 1.5
+    weights = np.stack([change[:, i, i] ** 4 for i in range(cells)], axis=1)
+    centroids = (weights * centres[:, None]).sum(axis=0) / weights.sum(axis=0)
+    drawn = (np.arange(cells) + 0.5) * size / cells - 0.5
+    offset = centroids - drawn
+    return {"cell_px": size / cells, "centroids": centroids.round(1).tolist(),
+            "drawn": drawn.round(1).tolist(), "mean_offset": float(offset.mean()),
+            "max_abs_offset": float(np.abs(offset).max())}
 
 
 def marked_values(*, base, dataset, changed: np.ndarray, backbone: str, size: int | None,
@@ -145,6 +179,7 @@ def main() -> None:
                                                head=args.head)
     cell = marker_cell(backbone=args.backbone, preprocessing=preprocessing,
                        marked=images[test_marked], unmarked=originals[test_marked])
+    alignment = cell_alignment(backbone=args.backbone, preprocessing=preprocessing)
 
     def pointing(rows: np.ndarray) -> dict:
         maps = class_activation_maps(dataset=dataset, tv=tv, trained=trained, indices=rows,
@@ -188,6 +223,7 @@ def main() -> None:
     emit({"dataset": args.dataset, "n": tv.n, "head": args.head, "seed": args.seed,
           "size": preprocessing.size, "marked_class": base.class_names[MARKED_CLASS],
           "marked_train": int(len(train_marked)), "marker_cell": list(cell),
+          "alignment": alignment,
           "marked_test": marked_result, "unmarked_same_class": unmarked_result,
           "marked_other_classes": other_result,
           "gallery_images": GALLERY, "gallery_seconds": timings,
