@@ -678,6 +678,13 @@ def test_fine_tune_then_compare_before_and_after(app: AppTest) -> None:
     assert f"Head: **finetune**, test accuracy {test_accuracy:.1%}" in texts(app)
     show(app, "Confusion")
     assert "needs a trained head" not in texts(app)
+    # class activation maps of the fine-tuned model, from the fine-tuned backbone's conv map
+    show(app, "Failures")
+    assert not app.toggle(key="fail_gallery_cam").disabled
+    app.toggle(key="fail_gallery_cam").set_value(True).run()
+    assert_clean(app)
+    assert "Maps of the predicted class" in texts(app)
+    assert "class activation maps" not in " ".join(i.value for i in app.info)
     show(app, "Projections")
     app.toggle(key="proj_compare").set_value(True).run()
     assert_clean(app)

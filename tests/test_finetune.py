@@ -109,6 +109,30 @@ def test_finetuned_backbone_gives_new_cached_transfer_values(straight, monkeypat
     assert not np.allclose(before.values, after.values)
     assert result.run_dir.name in after.manifest["key_fields"]["backbone"]
     assert not list(result.run_dir.glob("epoch_*"))  # checkpoints cleaned up
+    _fine_tuned_values_get_exact_maps(data, after, result, cache)
+
+
+def _fine_tuned_values_get_exact_maps(data, after, result, cache) -> None:
+    """The fine-tuned model's maps (the dashboard's Error slices and galleries ask for them on
+    fine-tuned values): exact CAM on the fine-tuned backbone's conv map, whose mean over
+    positions is the fine-tuned classifier's logit."""
+    import dataclasses
+
+    from core.heads import train_head
+    from core.heads.finetuned import FineTunedHead
+    from core.serving.cam import class_activation_maps
+
+    model = FineTunedHead(params={"run_dir": str(result.run_dir)}, seed=0)
+    model.kernel_, model.bias_ = (np.asarray(w, np.float32) for w in result.head_weights)
+    trained = dataclasses.replace(train_head(tv=after, head="logreg", cache_dir=cache),
+                                  head="finetune", model=model, key=None)
+    rows = np.arange(5)
+    maps = class_activation_maps(dataset=data, tv=after, trained=trained, indices=rows,
+                                 backbone=result.backbone_name, cache_dir=cache)
+    logits = np.asarray(after.values[rows], np.float64) @ model.kernel_ + model.bias_
+    assert maps.method == "cam" and maps.predicted_grid.shape[0] == len(rows)
+    np.testing.assert_allclose(maps.predicted_grid.mean(axis=(1, 2)),
+                               logits[np.arange(len(rows)), maps.predicted], rtol=1e-3, atol=1e-2)
 
 
 @pytest.mark.slow  # fine-tunes EfficientNet-Lite0 (the module's one straight run)

@@ -11,10 +11,10 @@ from benchmarks.plan import Run, SectionFailed
 
 TITLE = "Error slices and class activation maps"
 GOAL_PRECISION, GOAL_RECALL = 0.8, 0.5
-# Lite0's last conv map is 3 × 3 at 96 px, and every cell's receptive field spans the whole
-# image, so no corner marker can be the peak there (0 % in the 96 px run): the pointing game
-# runs at 224 px (7 × 7), on 3,000 images to keep the 224 px extraction affordable
-CAM_SIZE, CAM_LIMIT = 224, 3000
+# the pointing game runs at the size the app draws maps at, 224 px (7 × 7; Lite0's 3 × 3
+# grid at 96 px has every cell's receptive field spanning the whole image), on 3,000 images
+# to keep the 224 px extraction affordable; galleries are timed at the issue's 96 px too
+CAM_SIZE, CAM_LIMIT, GALLERY_SIZES = 224, 3000, (96, 224)
 
 
 def run(*, run: Run) -> list[str]:
@@ -35,12 +35,16 @@ def _worker_args(plan) -> list:
 
 
 def _match(best: dict) -> str:
+    """"#plain rank / rank among unplanted groups, P, R" of a best match."""
     if best is None or best.get("rank") is None:
         return "not found"
-    planted = best.get("planted_rank")
-    rank = (f"#{best['rank']}" if planted in (None, best["rank"])
-            else f"#{best['rank']} ({planted} without planted)")
-    return f"{rank}, P {best['precision']:.2f}, R {best['recall']:.2f}"
+    planted = best.get("planted_rank", best["rank"])
+    return f"#{best['rank']} / {planted}, P {best['precision']:.2f}, R {best['recall']:.2f}"
+
+
+def _goal(best: dict, *, rank_key: str) -> bool:
+    return (best["rank"] is not None and best.get(rank_key, best["rank"]) <= 3
+            and best["precision"] >= GOAL_PRECISION and best["recall"] >= GOAL_RECALL)
 
 
 def _planted(*, run: Run) -> list[str]:
@@ -63,15 +67,14 @@ def _planted(*, run: Run) -> list[str]:
         for name, failure in result["failure"].items():
             ours = result["ours"][name]
             guard = result.get("sliceguard", {}).get(name)
-            goal = (ours["rank"] is not None and ours.get("planted_rank", ours["rank"]) <= 3
-                    and ours["precision"] >= GOAL_PRECISION and ours["recall"] >= GOAL_RECALL)
             better = guard is not None and guard.get("rank") is not None and (
                 guard["f1"] > ours["f1"])
-            goal = goal and not better
+            goal = _goal(ours, rank_key="planted_rank") and not better
+            plain = _goal(ours, rank_key="rank") and not better
             rows.append([result["seed"], name, failure["size"],
                          f"{report.percent(failure['error_rate'])} vs "
                          f"{report.percent(result['rest_error_rate'])}",
-                         _match(ours), "yes" if goal else "no",
+                         _match(ours), "yes" if goal else "no", "yes" if plain else "no",
                          _match(guard) if guard is not None else
                          ("error" if "sliceguard_error" in result else "not run")])
     guard_errors = [f"- seed {r['seed']}: sliceguard failed: `{r['sliceguard_error'][-300:]}`"
@@ -90,13 +93,19 @@ def _planted(*, run: Run) -> list[str]:
             "boots, blurred pullovers, noisy sneakers; 120–153 evaluated rows each. One 5-fold "
             "cross-fitted logreg gives out-of-sample predictions for all rows; both methods see "
             "the same values and predictions. Best match: the returned slice with the highest "
-            "F1 against the planted rows, its rank (#), precision (P) and recall (R). Five "
-            "slices planted at once cannot all rank ≤ 3, so a slice's rank also counts only the "
-            "groups above it that are no other planted slice's best match ('without planted'). "
-            "Goal: that rank ≤ 3, P ≥ 0.8, R ≥ 0.5, and an F1 at least sliceguard's. Failure: "
-            "the planted rows' error rate vs rows outside every planted slice.", "",
-            *report.table(["seed", "planted slice", "rows", "errors vs rest", "ours",
-                           "goal met", "sliceguard 0.0.35"], rows),
+            "F1 against the planted rows, shown as '#plain rank / rank among unplanted groups', "
+            "precision (P) and recall (R). The plain rank is the match's place in the returned "
+            "list. Five slices planted at once cannot all be #1–#3, so the goal reads 'in the "
+            "top 3' with the second rank: 1 + the returned groups above the match that are no "
+            "other planted slice's best match, i.e. at most two unplanted groups above it. "
+            "Goal: that rank ≤ 3, P ≥ 0.8, R ≥ 0.5, and an F1 at least sliceguard's; the next "
+            "column applies the same goal to the plain rank, for a reader who takes 'top 3' "
+            "literally. Failure: the planted rows' error rate vs rows outside every planted "
+            "slice.", "",
+            *report.table(["seed", "planted slice", "rows", "errors vs rest",
+                           "ours: # / unplanted #, P, R", "goal met",
+                           "goal met by plain rank", "sliceguard 0.0.35: # / unplanted #, P, R"],
+                          rows),
             "", f"Slices returned, and sliceguard's time under heavy machine load: {timing}.", "",
             "Share of our best match for the marker slice that carries the marker (the "
             "held-out T-shirts or their 150 mislabelled training twins, which the head gets "
@@ -108,12 +117,13 @@ def _planted(*, run: Run) -> list[str]:
 
 def _pointing(*, run: Run) -> list[str]:
     plan = run.plan
-    rows, errors = [], []
+    rows, errors, alignment = [], [], None
     for head in ("logreg", "mlp"):
         try:
             dataset, backbone = plan.slices_input[:2]
             r = run.worker("benchmarks.workers.cam_worker", "--dataset", dataset, "--backbone",
-                           backbone, "--size", CAM_SIZE, "--limit", CAM_LIMIT, "--head", head)
+                           backbone, "--size", CAM_SIZE, "--limit", CAM_LIMIT, "--head", head,
+                           "--gallery-sizes", ",".join(map(str, GALLERY_SIZES)))
         except Exception as error:
             errors.append(f"- {head}: `{report.error_summary(error)}`")
             continue
@@ -126,21 +136,40 @@ def _pointing(*, run: Run) -> list[str]:
                     f"{report.percent(part['peak_on_marker'])}; predicted {r['marked_class']}: "
                     f"{report.percent(part['predicted_marked_class'])})")
 
+        timed = r["gallery_seconds"]
         rows.append([head, marked["method"], f"{marked['grid'][0]} × {marked['grid'][1]}",
+                     f"({r['marker_cell'][0]}, {r['marker_cell'][1]})",
                      rates(marked), rates(unmarked), rates(other),
-                     report.seconds(r["gallery_seconds"])])
+                     *(f"{report.seconds(timed[str(px)]['first'])} / "
+                       f"{report.seconds(timed[str(px)]['next'])}" if str(px) in timed else "–"
+                       for px in GALLERY_SIZES)])
+        alignment = alignment or r.get("alignment")
     if not rows:
         raise SectionFailed("every CAM pointing-game run failed", errors)
+    aligned = [] if alignment is None else [
+        f"Is the stretched map aligned with the image? A 4 px dot moved along the diagonal of "
+        f"a grey {CAM_SIZE} px image: each diagonal conv cell's sensitivity centroid lies "
+        f"{alignment['mean_offset']:+.1f} px on average (at most "
+        f"{alignment['max_abs_offset']:.0f} px) from the centre the map is drawn at, with "
+        f"cells of {alignment['cell_px']:.0f} px: a half-cell offset would be "
+        f"{alignment['cell_px'] / 2:.0f} px.", ""]
     return ["CAM pointing game: a bright 4 × 4 px square in the top-left corner of every "
             "training Shirt (28 px images); half the test Shirts marked the same way, the "
             "other half not, and 200 marked test images of the other classes. The map of the "
             "predicted class hits the marker when the peak of the map stretched over the "
             f"{CAM_SIZE} px input lies within 15 px of the marker's box (the standard pointing "
             "game's tolerance, Zhang et al. 2016); stricter, in brackets: the largest conv "
-            f"cell is the one holding the marker's centre. {CAM_LIMIT:,} images. Goal: ≥ 90 % "
-            "on marked Shirts, under half on unmarked ones. Gallery: the maps of 24 test images at "
-            f"{CAM_SIZE} px, predicted and given class, backbone loaded, cache cold — measured "
-            "under heavy machine load.", "",
-            *report.table(["head", "map", "grid", "marked Shirts: hit", "unmarked Shirts: hit",
-                           "marked other classes: hit", "24-image gallery"], rows), "",
+            "cell is the marker's cell, the one whose activations the marker changes most "
+            "(measured: the backbone run on the marked test Shirts with and without it; Lite0's "
+            "corner cell sees mostly padding, so it is not the cell geometry suggests). "
+            f"{CAM_LIMIT:,} images at {CAM_SIZE} px, the size the app draws maps at. Goal: "
+            "≥ 90 % on marked Shirts, under half on unmarked ones. Galleries: the maps of 24 "
+            "test images, predicted and given class, at each input size with values and head "
+            "of that size, backbone loaded, cache cold: the first gallery after loading (a "
+            "batch shape new to the backbone, as a session's first page) / the next one. "
+            "Goal (the issue's size, 96 px): ≤ 2 s.", "",
+            *report.table(["head", "map", "grid", "marker's cell", "marked Shirts: hit",
+                           "unmarked Shirts: hit", "marked other classes: hit",
+                           *(f"24-image gallery at {px} px: first / next"
+                             for px in GALLERY_SIZES)], rows), "", *aligned,
             *errors, *([""] if errors else [])]

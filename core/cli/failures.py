@@ -120,8 +120,9 @@ def register(subparsers, handlers: dict[str, Handler]) -> None:
     p = subparsers.add_parser("slices", help="error slices: groups where the head fails")
     head_args(p)
     p.add_argument("--param", action="append", metavar="NAME=VALUE",
-                   help="a SliceConfig setting (pca_dims, n_neighbors, min_size, alpha, top, "
-                        "gallery, error_weight)")
+                   help="a SliceConfig setting (pca_dims, n_neighbors, label_weight, "
+                        "prediction_weight, error_weight, min_size, max_share, alpha, top, "
+                        "gallery)")
     p.add_argument("--no-members", action="store_true", help="leave member lists out of --json")
     handlers["slices"] = user_errors(cmd_slices)
 

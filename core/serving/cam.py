@@ -109,8 +109,10 @@ def _before_last_dense(keras_model):
     return keras.Model(keras_model.input, last.input), kernel, bias
 
 
-def _logit_gradients(model, pooled: np.ndarray, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(logits (B, C), ∂logit_classes/∂pooled (B, D)) of a Keras head, by TensorFlow."""
+def _logit_gradients(model, pooled: np.ndarray,
+                     given: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(logits (B, C), ∂logit_predicted/∂pooled, ∂logit_given/∂pooled (B, D)) of a Keras
+    head, by TensorFlow: one forward pass and one tape for both classes."""
     from core.base.tf_env import import_tensorflow
 
     tf = import_tensorflow()
@@ -119,11 +121,12 @@ def _logit_gradients(model, pooled: np.ndarray, classes: np.ndarray) -> tuple[np
         raise TransferLensError("Grad-CAM needs a head with a Keras model (logreg, softmax, mlp)")
     inner, kernel, bias = _before_last_dense(keras_model)
     x = tf.constant(pooled, tf.float32)
-    with tf.GradientTape() as tape:
+    with tf.GradientTape(persistent=True) as tape:
         tape.watch(x)
         logits = tf.matmul(inner(x, training=False), tf.constant(kernel, tf.float32)) + bias
-        chosen = tf.gather(logits, classes, axis=1, batch_dims=1)
-    return logits.numpy(), tape.gradient(chosen, x).numpy()
+        predicted = tf.gather(logits, tf.argmax(logits, axis=1), axis=1, batch_dims=1)
+        labelled = tf.gather(logits, tf.constant(given, tf.int64), axis=1, batch_dims=1)
+    return logits.numpy(), tape.gradient(predicted, x).numpy(), tape.gradient(labelled, x).numpy()
 
 
 # --- the backbone's last convolutional map ---
@@ -249,10 +252,9 @@ def _compute(*, dataset, trained, indices, weights, backbone, preprocessing,
                     "given_grid": np.einsum("bhwd,db->bhw", conv, kernel[:, labels])
                     + bias[labels][:, None, None]}
         else:
-            logits, _ = _logit_gradients(trained.model, pooled, np.zeros(len(rows), np.int64))
-            predicted = logits.argmax(axis=1)
-            maps = {name: _grad_cam(trained.model, conv, pooled, classes)
-                    for name, classes in (("predicted_grid", predicted), ("given_grid", labels))}
+            logits, *gradients = _logit_gradients(trained.model, pooled, labels)
+            maps = {name: _grad_cam(conv, gradient)
+                    for name, gradient in zip(("predicted_grid", "given_grid"), gradients)}
         parts["logits"].append(logits.astype(np.float32))
         for name, grid in maps.items():
             parts[name].append(grid.astype(np.float32))
@@ -267,8 +269,8 @@ def _compute(*, dataset, trained, indices, weights, backbone, preprocessing,
             "given_grid": np.concatenate(parts["given_grid"])}
 
 
-def _grad_cam(model, conv: np.ndarray, pooled: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    _, gradient = _logit_gradients(model, pooled, classes)
+def _grad_cam(conv: np.ndarray, gradient: np.ndarray) -> np.ndarray:
+    """ReLU(Σ_k α_k A_k), α = ∂logit/∂pooled spread over the h·w positions it averages."""
     alpha = gradient / (conv.shape[1] * conv.shape[2])
     return np.maximum(np.einsum("bhwd,bd->bhw", conv, alpha), 0.0)
 

@@ -16,13 +16,15 @@ if TYPE_CHECKING:
 
 def unavailable(ws: Workspace, head) -> str | None:
     """Why `head` on these values can have no class activation maps (before any backbone
-    runs), or None. The backbone's own limits (a custom model without a last conv map)
-    show when the maps are computed (core raises TransferLensError)."""
+    runs), or None. Fine-tuned values have them: `ws.values_backbone` is then the fine-tuned
+    backbone, and every head on them (its own "finetune" classifier too) is linear on its
+    pooled values or differentiable. The backbone's own limits (a custom model without a
+    last conv map) show when the maps are computed (core raises TransferLensError)."""
     if getattr(head, "task", "classification") != "classification":
         return "class activation maps are for classification heads"
-    if ws.fine_tuned_view or getattr(type(head.model), "needs_images", False):
-        return ("class activation maps are not available for a fine-tuned backbone yet "
-                "(they would need gradients through the whole network)")
+    if getattr(type(head.model), "needs_images", False):
+        return ("this head trains on images, not on transfer values, so it has no weights on "
+                "the pooled values to weight the conv map with")
     from core.features.preprocessing import preprocessing_of
 
     if preprocessing_of(ws.tv.manifest) is None:
