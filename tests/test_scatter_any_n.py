@@ -67,15 +67,73 @@ def test_light_wire_format_under_15_bytes_a_point() -> None:
     wire = json.dumps(figure.to_dict())
     assert len(wire) / n <= 15, len(wire) / n
     assert "id17" not in wire  # no string per point
-    # every point exactly once, its index in customdata, at its display position
+    # every point exactly once, its index in customdata[0], at its display position
     display = display_coords(coords)
     seen = []
     for trace in figure.data:
-        index = np.asarray(trace.customdata)
+        index = np.asarray(trace.customdata)[:, 0]
         assert np.array_equal(np.column_stack([trace.x, trace.y]), display[index])
         assert np.all(labels[index] == labels[index[0]])
         seen.append(index)
     assert np.array_equal(np.sort(np.concatenate(seen)), np.arange(n))
+
+
+def _hovers(figure) -> dict[int, str]:
+    """Each point's hover as the browser writes it: {row: text}, from the trace's template
+    with customdata (d3's `0Nd` zero-pads) or text filled in."""
+    import re
+
+    shown = {}
+    for trace in figure.data:
+        data = np.asarray(trace.customdata)
+        for k in range(len(data)):
+            row = data[k, 0] if data.ndim == 2 else data[k]
+            text = trace.hovertemplate
+            if trace.text is not None:
+                text = text.replace("%{text}", trace.text[k])
+            for slot in re.findall(r"%\{customdata\[1\](?::0\d+d)?\}", text):
+                width = re.search(r"0(\d+)d", slot)
+                text = text.replace(slot, f"{int(data[k, 1]):0{width.group(1) if width else 1}d}")
+            assert "%{customdata" not in text, text
+            shown.setdefault(int(row), text)
+    return shown
+
+
+def test_hover_names_each_point_by_its_sample_id() -> None:
+    """The map's hover shows the id galleries and Inspect show (it said `sample #index`),
+    for regular ids (a number in customdata) and file names (strings), on the scatter, the
+    confidence colouring and a density map's sample."""
+    from dashboard.ui.map_figures import density_figure, display_coords, projection_figure
+
+    rng = np.random.default_rng(1)
+    n = 400
+    coords = rng.standard_normal((n, 2))
+    labels = rng.integers(0, 3, n)
+    regular = np.array([f"{'train' if i % 2 else 'test'}/{i * 7:05d}" for i in range(n)])
+    files = np.array([f"cat {i}/IMG_{rng.integers(1e6)}<b>.jpg" if i % 3 else f"dog/{i}.png"
+                      for i in range(n)])
+    common = {"coords": coords, "labels": labels, "splits": np.zeros(n, np.int8),
+              "class_names": ["a", "b", "c"], "predictions": rng.integers(0, 3, n),
+              "probabilities": rng.dirichlet(np.ones(3), n)}
+    from dashboard.ui.figures import escape
+
+    for ids in (regular, files):
+        for colour in ("class", "confidence"):
+            shown = _hovers(projection_figure(sample_ids=ids, colour=colour, **common))
+            assert sorted(shown) == list(range(n))
+            for row, text in shown.items():
+                assert f"<br>{escape(ids[row])}<" in text, (row, text)
+                assert "#" not in text
+    sample = np.arange(0, n, 3)
+    display = display_coords(coords)
+    figure = density_figure(image_png=b"", x_range=(0, 1), y_range=(0, 1),
+                            full_range=((0, 1), (0, 1)), sample=sample,
+                            sample_xy=display[sample], labels=labels,
+                            splits=common["splits"], class_names=common["class_names"],
+                            colour="class", n=n, sample_ids=regular)
+    shown = _hovers(figure)
+    assert sorted(shown) == sample.tolist()
+    assert all(f"<br>{regular[row]}<" in text for row, text in shown.items())
 
 
 def test_display_coords_span_the_grid() -> None:

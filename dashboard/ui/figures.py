@@ -220,8 +220,8 @@ def predicted_vs_actual_figure(*, actual: np.ndarray, predicted: np.ndarray,
             x=actual[rows], y=predicted[rows], mode="markers", name=split,
             marker={"size": size, "color": split_colours[code % 3], "opacity": 0.7},
             customdata=np.column_stack([rows, predicted[rows] - actual[rows]]),
-            text=sample_ids[rows],
-            hovertemplate=("%{text}<br>sample #%{customdata[0]}<br>actual %{x:.4g}<br>"
+            text=[escape(i) for i in np.asarray(sample_ids)[rows].astype(str)],
+            hovertemplate=("%{text}<br>actual %{x:.4g}<br>"
                            "predicted %{y:.4g}<br>error %{customdata[1]:+.4g}<extra></extra>")))
     low = float(min(np.min(actual), np.min(predicted)))
     high = float(max(np.max(actual), np.max(predicted)))

@@ -2,14 +2,17 @@
 `core`.
 
 Scatter plots up to POINTS_UP_TO points: WebGL traces of uint16 grid positions, the sample
-index as uint32 `customdata` (base64 typed arrays), one hover template per trace and no
-string per point. Larger 2-D maps: a server-side density image of every point under a sample
+index as uint32 `customdata` (base64 typed arrays), one hover template per trace. The hover
+names a point by its sample id, the name galleries and Inspect show (`hover_ids`): ids that
+are a fixed text around a number (`train/00024`) go as that number in a second uint32
+customdata column, formatted back by the trace's template; other ids as one string per point. Larger 2-D maps: a server-side density image of every point under a sample
 of real points (`density_figure`). Numbers (confidence, a target, a residual) colour a map
 through a `ContinuousColouring`.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Sequence
 
 import numpy as np
@@ -22,6 +25,10 @@ PAIR_TRACES_UP_TO = 20  # classes; beyond, (true, predicted) pairs would mean to
 POINTS_UP_TO = 150_000  # 2-D maps with more points are drawn as a server-side density image
 DISPLAY_STEPS = 65_535  # 2-D maps are sent as uint16 grid positions (2 bytes per coordinate)
 SAMPLE_POINTS = 3_000  # real points drawn over a density image, for hover and legend
+# a trace splits into at most this many id patterns (text + number + text); beyond, its ids
+# go as strings (one trace per pattern: a folder of arbitrary file names would make thousands)
+MAX_ID_PATTERNS = 8
+_ID_NUMBER = re.compile(r"^(.*?)(\d{1,9})(\D*)$")  # up to 9 digits: fits a uint32
 
 
 def display_coords(coords: np.ndarray) -> np.ndarray:
@@ -82,21 +89,21 @@ def projection_figure(*, coords: np.ndarray, labels: np.ndarray, splits: np.ndar
     """A 2-D or 3-D scatter of the projection, one trace per legend entry.
 
     `colour` is "class", "predicted", "correct", "confidence" or "split". Each point carries
-    its sample index as customdata (uint32); the selection maps back through it. 2-D
-    coordinates go out as uint16 grid positions (`display_coords`), 3-D as float32: with
-    base64 typed arrays and no string per point that is ~11 bytes a point in 2-D.
-    `sample_ids` are not sent (the gallery names the selected images).
+    its sample index as customdata[0] (uint32); the selection maps back through it. 2-D
+    coordinates go out as uint16 grid positions (`display_coords`), 3-D as float32. The
+    hover names each point by its sample id (`hover_ids`): for ids like `train/00024`
+    that adds 4 bytes a point (~16 in all in 2-D), other ids go as strings.
     `split_names` names the split codes in `splits`, in code order (for colour "split").
     `corrected` (legend name → rows, e.g. relabelled / excluded) rings those points on top.
     """
-    del sample_ids  # kept in the signature: callers pass it, the wire no longer carries it
+    sample_ids = np.asarray(sample_ids).astype(str)
     n, dims = coords.shape
     xyz = display_coords(coords) if dims == 2 else np.asarray(coords, np.float32)
     has_head = predictions is not None
     names = list(class_names)
     if colour == "confidence" and has_head:
         return _finish(_continuous_figure(xyz, confidence_colouring(probabilities), labels,
-                                          predictions, names), dims, n)
+                                          predictions, names, sample_ids=sample_ids), dims, n)
     groups = colour_groups(labels=labels, splits=splits, class_names=names, colour=colour,
                            predictions=predictions, split_names=split_names)
     figure = go.Figure()
@@ -108,20 +115,23 @@ def projection_figure(*, coords: np.ndarray, labels: np.ndarray, splits: np.ndar
         # Split each legend entry by (true, predicted) so the hover template can name both
         # without a string per point; legendgroup keeps one legend toggle per entry.
         for part, template in _hover_parts(members, labels, predictions, names, has_head):
-            figure.add_trace(_scatter(
-                xyz[part], dims, name=legend, legendgroup=legend,
-                showlegend=not any(t.legendgroup == legend for t in figure.data),
-                marker={"size": size, "color": hue, "opacity": 0.8},
-                customdata=part.astype(np.uint32), hovertemplate=template))
+            for rows, hover in hover_ids(part, sample_ids, template):
+                figure.add_trace(_scatter(
+                    xyz[rows], dims, name=legend, legendgroup=legend,
+                    showlegend=not any(t.legendgroup == legend for t in figure.data),
+                    marker={"size": size, "color": hue, "opacity": 0.8}, **hover))
     for (legend, rows), symbol in zip((corrected or {}).items(), CORRECTED_SYMBOLS):
         rows = np.asarray(rows, dtype=np.int64)
         if len(rows):
-            figure.add_trace(_scatter(
-                xyz[rows], dims, name=f"{legend} ({len(rows):,})",
-                customdata=rows.astype(np.uint32),
-                marker={"size": size + 6, "color": "#111111", "symbol": symbol,
-                        "line": {"width": 1.5, "color": "#111111"}},
-                hovertemplate=f"{legend}<extra></extra>"))
+            for part, hover in hover_ids(rows, sample_ids, f"{escape(legend)}<br>{ID_SLOT}"
+                                                           "<extra></extra>"):
+                figure.add_trace(_scatter(
+                    xyz[part], dims, name=f"{legend} ({len(rows):,})",
+                    legendgroup=f"corrected {legend}",
+                    showlegend=not any(t.legendgroup == f"corrected {legend}"
+                                       for t in figure.data),
+                    marker={"size": size + 6, "color": "#111111", "symbol": symbol,
+                            "line": {"width": 1.5, "color": "#111111"}}, **hover))
     return _finish(figure, dims, n)
 
 
@@ -140,7 +150,7 @@ def density_figure(*, image_png: bytes, x_range: tuple[float, float],
                    sample: np.ndarray, sample_xy: np.ndarray, labels: np.ndarray,
                    splits: np.ndarray, class_names: Sequence[str], colour: str,
                    predictions: np.ndarray | None = None,
-                   split_names: Sequence[str] = (), n: int,
+                   split_names: Sequence[str] = (), n: int, sample_ids: np.ndarray,
                    continuous: ContinuousColouring | None = None) -> go.Figure:
     """A map too large to send point by point: the density image of every point (a PNG,
     `core.analysis.density_image`) under a seeded sample of real points for hover and the
@@ -148,7 +158,7 @@ def density_figure(*, image_png: bytes, x_range: tuple[float, float],
     image's extent (a zoomed region or the whole map, `full_range`). Box and lasso
     selections are resolved over all points on the server, from their geometry.
     `continuous` colours the sample by a number (the confidence, a target) instead of
-    `colour`.
+    `colour`. The sample's hover names each point by its sample id (`hover_ids`).
     """
     import base64
 
@@ -163,31 +173,106 @@ def density_figure(*, image_png: bytes, x_range: tuple[float, float],
     sample = np.asarray(sample)
     if continuous is not None:  # the sample's dots coloured through the same scale
         figure = _continuous_figure(sample_xy, continuous, labels, predictions, names,
-                                    members=sample, figure=figure, size=size, opacity=0.5)
+                                    sample_ids=sample_ids, members=sample, figure=figure,
+                                    size=size, opacity=0.5)
     else:
         groups = colour_groups(labels=labels[sample], splits=splits[sample], class_names=names,
                                colour=colour,
                                predictions=None if predictions is None else predictions[sample],
                                split_names=split_names)
+        position = np.full(int(sample.max(initial=-1)) + 1, -1, dtype=np.int64)
+        position[sample] = np.arange(len(sample))
         for legend, hue, mask in groups:
-            rows = np.flatnonzero(mask)
+            template = f"<b>{escape(legend)}</b><br>{ID_SLOT}<extra></extra>"
             # an entry with no sampled point still needs its legend line
-            figure.add_trace(go.Scattergl(
-                x=sample_xy[rows, 0], y=sample_xy[rows, 1], mode="markers", name=legend,
-                legendgroup=legend, marker={"size": size, "color": hue, "opacity": 0.5},
-                customdata=sample[rows].astype(np.uint32),
-                hovertemplate=f"<b>{escape(legend)}</b><br>sample #%{{customdata}}"
-                              "<extra></extra>"))
+            for part, hover in (hover_ids(sample[mask], sample_ids, template)
+                                or [(sample[mask], {"customdata": np.zeros(0, np.uint32)})]):
+                rows = position[part]
+                figure.add_trace(go.Scattergl(
+                    x=sample_xy[rows, 0], y=sample_xy[rows, 1], mode="markers", name=legend,
+                    legendgroup=legend,
+                    showlegend=not any(t.legendgroup == legend for t in figure.data),
+                    marker={"size": size, "color": hue, "opacity": 0.5}, **hover))
     _finish(figure, 2, n)
     figure.update_layout(xaxis={"range": list(x_range)}, yaxis={"range": list(y_range)},
                          meta={"full_range": [list(r) for r in full_range]})
     return figure
 
 
+ID_SLOT = "{id}"  # where a hover template names the point: filled in by `hover_ids`
+
+
+def hover_ids(rows: np.ndarray, sample_ids: np.ndarray,
+              template: str) -> list[tuple[np.ndarray, dict]]:
+    """Split `rows` into traces whose hover names each point by its sample id: a list of
+    (rows, trace keywords: customdata, hovertemplate and, for irregular ids, text).
+
+    customdata[0] is always the row (the selection maps back through it). Ids of one
+    pattern, a fixed text around a number (`train/00024`), carry the number as
+    customdata[1] and the template writes the text around it: 2–4 bytes a point instead of
+    a string. Ids that fit no pattern, or a set with more than MAX_ID_PATTERNS patterns, go
+    as strings in `text`. Either way the hover shows exactly the id, as galleries and
+    Inspect do.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    ids = np.asarray(sample_ids)[rows].astype(str)
+    if not len(rows):
+        return []
+    groups = _id_patterns(ids)
+    if groups is None:
+        return [(rows, {"customdata": rows.astype(_index_dtype(rows)),
+                        "text": [escape(t) for t in ids],
+                        "hovertemplate": template.replace(ID_SLOT, "%{text}")})]
+    parts = []
+    for (head, width, tail), (positions, numbers) in groups.items():
+        # width 0: numbers as they are; else zero-padded to that many digits
+        number = f"%{{customdata[1]:0{width}d}}" if width > 1 else "%{customdata[1]}"
+        data = np.column_stack([rows[positions], numbers])
+        parts.append((rows[positions], {
+            "customdata": data.astype(_index_dtype(data)),
+            "hovertemplate": template.replace(ID_SLOT, escape(head) + number + escape(tail))}))
+    return parts
+
+
+def _id_patterns(ids: np.ndarray) -> dict | None:
+    """{(text before, width, text after): (positions, numbers)} with `width` 0 for unpadded
+    numbers, or None when an id has no number or there are over MAX_ID_PATTERNS patterns."""
+    split: dict[tuple[str, str], list[tuple[int, str]]] = {}
+    for position, text in enumerate(ids):
+        match = _ID_NUMBER.match(text)
+        if match is None:
+            return None
+        head, digits, tail = match.groups()
+        split.setdefault((head, tail), []).append((position, digits))
+        if len(split) > MAX_ID_PATTERNS:
+            return None
+    groups: dict = {}
+    for (head, tail), members in split.items():
+        lengths = {len(d) for _, d in members}
+        padded = {len(d) for _, d in members if len(d) > 1 and d[0] == "0"}
+        for position, digits in members:
+            # one format for the pair when it can write every number back exactly
+            width = (0 if not padded else next(iter(padded)) if lengths == padded
+                     else len(digits))
+            entry = groups.setdefault((head, width, tail), ([], []))
+            entry[0].append(position)
+            entry[1].append(int(digits))
+        if len(groups) > MAX_ID_PATTERNS:
+            return None
+    return {key: (np.asarray(positions), np.asarray(numbers, dtype=np.int64))
+            for key, (positions, numbers) in groups.items()}
+
+
+def _index_dtype(values: np.ndarray) -> type:
+    """uint16 when every value fits (half the bytes on the wire), else uint32."""
+    return np.uint16 if int(np.max(values, initial=0)) <= np.iinfo(np.uint16).max else np.uint32
+
+
 def _hover_parts(members: np.ndarray, labels: np.ndarray, predictions: np.ndarray | None,
                  names: list[str], has_head: bool):
-    """(indices, hover template) pairs covering `members`."""
-    base = "sample #%{customdata}"
+    """(indices, hover template) pairs covering `members`; ID_SLOT marks where the sample id
+    goes (`hover_ids`)."""
+    base = ID_SLOT
     if not has_head or len(names) > PAIR_TRACES_UP_TO:
         for c in np.unique(labels[members]):
             part = members[labels[members] == c]
@@ -203,6 +288,7 @@ def _hover_parts(members: np.ndarray, labels: np.ndarray, predictions: np.ndarra
 
 
 def _continuous_figure(xyz, colouring: ContinuousColouring, labels, predictions, names, *,
+                       sample_ids: np.ndarray,
                        members: np.ndarray | None = None, figure: go.Figure | None = None,
                        size: float | None = None, opacity: float = 0.85) -> go.Figure:
     """Points coloured through `colouring`'s scale; `members` are the sample indices of the
@@ -215,18 +301,17 @@ def _continuous_figure(xyz, colouring: ContinuousColouring, labels, predictions,
     position[members] = np.arange(len(members))
     for part, template in _hover_parts(members, labels, predictions, names,
                                        predictions is not None):
-        rows = position[part]
         template = template.replace(
             "<extra>", f"<br>{escape(colouring.name)} %{{marker.color:{colouring.tick_format}}}"
                        "<extra>")
-        figure.add_trace(_scatter(
-            xyz[rows], dims, name=colouring.name, showlegend=False,
-            marker={"size": size or marker_size(len(members)),
-                    "color": colouring.values[part].astype(np.float32), "cmin": lo, "cmax": hi,
-                    "colorscale": colouring.colour_scale, "opacity": opacity,
-                    "colorbar": {"title": {"text": colouring.name},
-                                 "tickformat": colouring.tick_format}},
-            customdata=part.astype(np.uint32), hovertemplate=template))
+        for piece, hover in hover_ids(part, sample_ids, template):
+            figure.add_trace(_scatter(
+                xyz[position[piece]], dims, name=colouring.name, showlegend=False,
+                marker={"size": size or marker_size(len(members)),
+                        "color": colouring.values[piece].astype(np.float32), "cmin": lo,
+                        "cmax": hi, "colorscale": colouring.colour_scale, "opacity": opacity,
+                        "colorbar": {"title": {"text": colouring.name},
+                                     "tickformat": colouring.tick_format}}, **hover))
     for trace in figure.data[1:]:  # one colour bar is enough
         trace.marker.showscale = False
     return figure
@@ -275,11 +360,13 @@ def target_colouring(*, values: np.ndarray, title: str,
 
 
 def continuous_projection_figure(*, coords: np.ndarray, colouring: ContinuousColouring,
-                                 labels: np.ndarray, class_names: Sequence[str]) -> go.Figure:
+                                 labels: np.ndarray, class_names: Sequence[str],
+                                 sample_ids: np.ndarray) -> go.Figure:
     """The projection coloured by a number on a continuous scale with one colour bar: the
-    class figure's wire format (uint16 grid positions in 2-D, the sample index as uint32
-    customdata, the value read from marker.color in the hover), one trace per class so
-    the hover names it without a string per point."""
+    class figure's wire format (uint16 grid positions in 2-D, the sample index and the
+    sample id as in `hover_ids`, the value read from marker.color in the hover), one trace
+    per class so the hover names it without a string per point."""
     n, dims = coords.shape
     xyz = display_coords(coords) if dims == 2 else np.asarray(coords, np.float32)
-    return _finish(_continuous_figure(xyz, colouring, labels, None, list(class_names)), dims, n)
+    return _finish(_continuous_figure(xyz, colouring, labels, None, list(class_names),
+                                      sample_ids=np.asarray(sample_ids).astype(str)), dims, n)

@@ -138,7 +138,7 @@ def _target_figure(ws: Workspace, projection, colour: str, colouring, token: tup
         ("figure", projection.key, colour, *token),
         lambda: figures.PrerenderedFigure(map_figures.continuous_projection_figure(
             coords=np.asarray(projection.coords), colouring=colouring, labels=ws.tv.labels,
-            class_names=ws.class_names)))
+            class_names=ws.class_names, sample_ids=ws.tv.sample_ids)))
 
 
 def _seed_from_link(key: str, name: str, valid: tuple[str, ...]) -> None:
@@ -293,7 +293,7 @@ def _density_chart(ws: Workspace, projection, *, colour: str, token, config: dic
             image_png=png, x_range=region[0], y_range=region[1], full_range=whole,
             sample=sample, sample_xy=display[sample], labels=tv.labels, splits=tv.splits,
             class_names=ws.class_names, colour=colour, predictions=predictions,
-            split_names=SPLIT_NAMES, n=tv.n, continuous=continuous)
+            split_names=SPLIT_NAMES, n=tv.n, sample_ids=tv.sample_ids, continuous=continuous)
         figure.update_layout(uirevision=str(region))  # a new region resets the axes to it
         return figures.PrerenderedFigure(figure)
 
