@@ -168,9 +168,9 @@ class _ChartSelection(Widget):
         return state
 
 
-def _select(at: AppTest, *, box=(), lasso=()) -> AppTest:
-    """Send a box or lasso selection event from the projection chart, then rerun."""
-    event = {"selection": {"points": [], "point_indices": [], "box": list(box),
+def _select(at: AppTest, *, box=(), lasso=(), points=()) -> AppTest:
+    """Send a box, lasso or points selection event from the projection chart, then rerun."""
+    event = {"selection": {"points": list(points), "point_indices": [], "box": list(box),
                            "lasso": list(lasso)}}
 
     def swap(block: Block) -> bool:
@@ -255,3 +255,52 @@ def test_density_view_selects_every_point_and_zooms(app: AppTest, tiny_backbone,
     app.segmented_control(key="proj_colour").set_value("split").run()
     assert_clean(app)
     assert {t["name"] for t in _figure(app)["data"]} <= {"train", "val", "test"}
+
+
+@pytest.mark.slow  # the whole app (AppTest), four sessions
+def test_selection_goes_in_the_link_and_a_link_opens_it(app: AppTest, tiny_backbone) -> None:
+    """Issue 28 item 7: a box as its ranges, points picked one by one as stored ids; a link
+    opens the selection (gallery and map), a bad value is named in a note, and clearing
+    the selection clears it from the link."""
+    from tests.support.apptest import APP, TIMEOUT
+
+    display = _display(tiny_backbone).astype(float)
+    _select(app, box=[{"x": [45000.4, 20000.0], "y": [10000.0, 40000.0]}])
+    assert app.query_params["sel"] == "box:20000,45000,10000,40000"
+    expected = np.flatnonzero((display[:, 0] >= 20000) & (display[:, 0] <= 45000)
+                              & (display[:, 1] >= 10000) & (display[:, 1] <= 40000))
+
+    def opened(sel: str) -> AppTest:
+        at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+        at.query_params.update({"ds": "digits", "bb": tiny_backbone, "px": "32", "sel": sel})
+        at.run()
+        assert_clean(at)
+        return at
+
+    linked = opened(app.query_params["sel"])
+    assert f"Selection: {len(expected):,} images" in texts(linked)
+    assert np.array_equal(linked.session_state["selection"].indices, expected)
+    assert _figure(linked)["layout"]["selections"][0]["x0"] == 20000  # the map shows it
+    assert linked.query_params["sel"] == "box:20000,45000,10000,40000"
+
+    # points picked one by one: their ids stored server-side, the link holds the key
+    _select(app, points=[{"customdata": [7, 7]}, {"customdata": [1500, 1500]}])
+    key = app.query_params["sel"]
+    assert key.startswith("ids:") and len(key) == 24
+    linked = opened(key)
+    assert linked.session_state["selection"].indices.tolist() == [7, 1500]
+    assert "Selection: 2 images" in texts(linked)
+    rings = [t for t in _figure(linked)["data"] if t["name"].startswith("selection from")]
+    assert rings and "digits/" in rings[0]["hovertemplate"]
+
+    # an unknown key, a hostile shape: a note names the value, nothing is selected
+    for bad, says in (("ids:" + "0" * 20, "no selection is stored under this key"),
+                      ("box:1,2,3,70000", "past the map's grid")):
+        unknown = opened(bad)
+        notes = " ".join(w.value for w in unknown.warning)
+        assert f"`sel={bad}`" in notes and says in notes and "nothing is selected" in notes
+        assert "Select points on the plot" in texts(unknown)
+        assert "sel" not in unknown.query_params
+
+    app.button(key="clear_selection").click().run()
+    assert "sel" not in app.query_params

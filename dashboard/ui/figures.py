@@ -28,6 +28,16 @@ class PrerenderedFigure(go.Figure):
     def to_dict(self) -> dict:
         return self._prerendered
 
+    def extended(self, *, layout: dict | None = None,
+                 traces: Sequence[dict] = ()) -> "PrerenderedFigure":
+        """A copy with `traces` (dicts) drawn on top and `layout` entries set: the
+        memoised dict is shared, not mutated."""
+        new = PrerenderedFigure(go.Figure())
+        base = self._prerendered
+        new._prerendered = {**base, "data": [*base.get("data", []), *traces],
+                            "layout": {**base.get("layout", {}), **(layout or {})}}
+        return new
+
 
 def palette(n: int) -> list[str]:
     colours = qualitative.Plotly if n <= 10 else qualitative.Alphabet + qualitative.Dark24

@@ -338,6 +338,38 @@ def _finish(figure: go.Figure, dims: int, n: int) -> go.Figure:
     return figure
 
 
+# --- a selection opened from a link: plotly did not draw it, so the figure does ---
+
+LINKED_RINGS_UP_TO = 20_000  # points of a stored (not drawn) selection ringed on the map
+
+
+def linked_selection(*, boxes: Sequence[dict], lassos: Sequence[dict], rows: np.ndarray,
+                     xy: np.ndarray, sample_ids: np.ndarray) -> tuple[dict, list[dict]]:
+    """(layout entries, trace dicts) that show a selection a link opened on a 2-D map: its
+    boxes and lassos as the map's own selections (plotly highlights the points inside, as
+    after a drag), or, for a stored set of ids, its first LINKED_RINGS_UP_TO points ringed.
+    `xy` are every point's `display_coords`."""
+    shapes = [{"type": "rect", "xref": "x", "yref": "y", "x0": b["x"][0], "x1": b["x"][1],
+               "y0": b["y"][0], "y1": b["y"][1]} for b in boxes]
+    shapes += [{"type": "path", "xref": "x", "yref": "y",
+                "path": "M" + "L".join(f"{x:g},{y:g}" for x, y in zip(l["x"], l["y"])) + "Z"}
+               for l in lassos]
+    if shapes:
+        return {"selections": shapes}, []
+    rows = np.asarray(rows, dtype=np.int64)[:LINKED_RINGS_UP_TO]
+    figure = go.Figure()
+    name = f"selection from the link ({len(rows):,})"
+    for part, hover in hover_ids(rows, sample_ids, f"{escape(name)}<br>{ID_SLOT}"
+                                                   "<extra></extra>"):
+        figure.add_trace(go.Scattergl(
+            x=xy[part, 0], y=xy[part, 1], mode="markers", name=name, legendgroup=name,
+            showlegend=not figure.data,
+            marker={"size": marker_size(len(xy)) + 6, "color": "#111111",
+                    "symbol": "circle-open", "line": {"width": 1.5, "color": "#111111"}},
+            **hover))
+    return {}, figure.to_dict()["data"]
+
+
 # --- numbers on the map: a target, a prediction, a residual ---
 
 RED_BLUE = ("#2166ac", "#67a9cf", "#d1e5f0", "#f7f7f7", "#fddbc7", "#ef8a62", "#b2182b")
