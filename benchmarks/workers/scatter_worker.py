@@ -67,8 +67,6 @@ def file_ids(n: int) -> np.ndarray:
 def index_only(figure):
     """The figure as sent before the hover named sample ids: customdata the row (uint32)
     and `sample #row`, no text."""
-    from dashboard.ui.map_figures import ID_SLOT  # noqa: F401 (the slot the app fills)
-
     old = copy.deepcopy(figure)  # (a deep copy holds typed arrays as dicts: read the original)
     for source, trace in zip(figure.data, old.data):
         if source.customdata is None:
@@ -193,7 +191,7 @@ def main() -> None:
 
 def _with_file_ids(figure, n: int):
     """The same figure with ids that fit no pattern: one string per point."""
-    from dashboard.ui.map_figures import ID_SLOT, hover_ids
+    from dashboard.ui.hover_ids import ID_SLOT, hover_ids
 
     names = file_ids(n)
     new = copy.deepcopy(figure)

@@ -7,8 +7,8 @@ import numpy as np
 import plotly.graph_objects as go
 
 from dashboard.ui.figures import escape, marker_size
-from dashboard.ui.map_figures import (CORRECT_COLOUR, ID_SLOT, WRONG_COLOUR, _finish,
-                                      display_coords, hover_ids)
+from dashboard.ui.hover_ids import ID_SLOT, hover_ids
+from dashboard.ui.map_figures import CORRECT_COLOUR, WRONG_COLOUR, _finish, display_coords
 
 SLICE_RIGHT, SLICE_WRONG = "#1c7ed6", "#c92a2a"  # the highlighted group's members
 
