@@ -40,6 +40,8 @@ def test_a_drag_repeating_positions_and_too_long_a_lasso() -> None:
     same = {"x": [1, 1, 5, 5, 9, 1], "y": [2, 2, 8, 8, 2, 2]}  # repeats, closed on itself
     assert link.shapes_link(lassos=[same]) == "lasso:1,2,5,8,9,2"
     assert link.shapes_link() is None
+    assert link.shapes_link(boxes=[{"x": [float("nan"), 1], "y": [0, 1]}]) is None
+    assert link.shapes_link(boxes=[{"x": [0.2, 0.8], "y": [0, 1]}]) is None  # no grid point
     t = np.linspace(0, 2 * np.pi, 400)  # 400 distinct vertices: over MAX_LINK_CHARS
     long = {"x": list(30000 + 20000 * np.cos(t)), "y": list(30000 + 20000 * np.sin(t))}
     assert link.shapes_link(lassos=[long]) is None

@@ -14,6 +14,7 @@ of a lasso's vertices, every coordinate.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Iterable
@@ -47,16 +48,33 @@ def _grid(value: float) -> int:
     return int(min(max(round(float(value)), 0), GRID_STEPS))
 
 
+def _inwards(ends) -> tuple[int, int]:
+    low, high = sorted(float(v) for v in ends[:2])
+    low, high = _grid(math.ceil(low)), _grid(math.floor(high))
+    if low > high:
+        raise ValueError("a box between two grid lines holds no grid point")
+    return low, high
+
+
 def shapes_link(*, boxes: Iterable[dict] = (), lassos: Iterable[dict] = ()) -> str | None:
-    """The link value of these shapes (map grid coordinates, rounded and clipped to the
-    grid), or None when there is none or it would be longer than MAX_LINK_CHARS, or has
-    more than MAX_SHAPES shapes or MAX_VERTICES vertices (store the ids instead)."""
+    """The link value of these shapes (map grid coordinates clipped to the grid; a box's
+    ends rounded inwards, a lasso's vertices to the nearest), or None when there is none,
+    or it would be longer than MAX_LINK_CHARS, or has more than MAX_SHAPES shapes or
+    MAX_VERTICES vertices, or numbers that are not finite (store the ids instead)."""
     boxes, lassos = list(boxes), list(lassos)
     if not boxes and not lassos or len(boxes) + len(lassos) > MAX_SHAPES:
         return None
+    try:
+        return _shapes_text(boxes, lassos)
+    except (KeyError, TypeError, ValueError, OverflowError):  # not finite numbers: ids instead
+        return None
+
+
+def _shapes_text(boxes: list[dict], lassos: list[dict]) -> str | None:
     parts = []
     for box in boxes:
-        (x0, x1), (y0, y1) = sorted(map(_grid, box["x"][:2])), sorted(map(_grid, box["y"][:2]))
+        # rounded inwards: the box holds exactly the grid points the drawn one held
+        (x0, x1), (y0, y1) = _inwards(box["x"]), _inwards(box["y"])
         parts.append(f"box:{x0},{x1},{y0},{y1}")
     for lasso in lassos:
         points = [(_grid(x), _grid(y)) for x, y in zip(lasso["x"], lasso["y"])]
