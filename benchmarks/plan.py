@@ -67,7 +67,7 @@ class Plan:
     # projections: the chart's bytes per rerun at these N (density image above
     # map_figures.POINTS_UP_TO), and t-SNE/UMAP through the landmark path at landmark_points
     # (landmark_sample fitted; 0 = core's "auto")
-    scatter_points: tuple[int, ...] = (70_000, 1_000_000)
+    scatter_points: tuple[int, ...] = (10_000, 70_000, 1_000_000)
     landmark_points: int = 1_000_000
     landmark_sample: int = 0
     # the chart in headless Chromium (benchmarks/workers/browser_scatter.py) on these datasets' real

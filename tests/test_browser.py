@@ -74,6 +74,41 @@ def head_in_url(page) -> str:
     return parse_qs(urlparse(page.url).query)["h"][0]
 
 
+# a point outside the map's selection (inside, plotly's selection outline takes the mouse)
+POINT_XY = """() => { const gd = document.querySelector('.js-plotly-plot');
+  const s = (gd.layout.selections || [])[0]; const r = gd.getBoundingClientRect();
+  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+  for (const t of gd._fullData) { for (let i = 0; t.x && i < t.x.length; i++) {
+    const x = t.x[i], y = t.y[i];
+    if (!s || x < Math.min(s.x0, s.x1) - 500 || x > Math.max(s.x0, s.x1) + 500
+        || y < Math.min(s.y0, s.y1) - 500 || y > Math.max(s.y0, s.y1) + 500)
+      return [r.left + xa._offset + xa.l2p(x), r.top + ya._offset + ya.l2p(y)]; } } }"""
+
+
+def assert_selection_link_opens(page, count: int) -> None:
+    """Issue 28: the box just drawn is in the link; the link in a new session shows the
+    same selection, drawn on the map, and the map's hover names a point by its sample id."""
+    page.wait_for_function(
+        "() => (new URLSearchParams(location.search).get('sel') || '').startsWith('box:')")
+    linked = page.context.browser.new_page(viewport={"width": 1440, "height": 1000})
+    linked.goto(page.url)
+    linked.wait_for_selector(".js-plotly-plot .nsewdrag", timeout=120_000)
+    idle(linked)
+    shown = wait_for_text(linked, r"Selection: ([\d,]+) image").group(1)
+    assert int(shown.replace(",", "")) == count
+    assert linked.evaluate("() => document.querySelector('.js-plotly-plot')"
+                           ".layout.selections.length") == 1
+    linked.screenshot(path=str(ARTIFACTS / "1_projections_from_link.png"))
+    x, y = linked.evaluate(POINT_XY)
+    linked.mouse.move(x - 30, y - 30)  # plotly hovers on a move over the plot, not a jump
+    linked.mouse.move(x, y, steps=5)
+    hover = linked.locator(".hoverlayer .hovertext").first
+    hover.wait_for(timeout=10_000)
+    text = hover.text_content()  # an SVG element: no inner_text
+    assert "digits/" in text and "#" not in text, text
+    linked.close()
+
+
 def test_dashboard_in_chromium(page, tmp_path) -> None:
     runs = tmp_path / RUNS  # each view switch below is checked to be one script run
     # first visit: transfer values are computed, then the projection appears
@@ -96,6 +131,7 @@ def test_dashboard_in_chromium(page, tmp_path) -> None:
     page.wait_for_selector("text=Class mix")
     page.wait_for_selector("text=/\\d of 8 neighbours share its label/")
     shot(page, "1_projections_selection")
+    assert_selection_link_opens(page, count)
 
     open_view(page, "Train a head", runs)
     page.get_by_role("button", name="Train", exact=True).click()

@@ -67,15 +67,73 @@ def test_light_wire_format_under_15_bytes_a_point() -> None:
     wire = json.dumps(figure.to_dict())
     assert len(wire) / n <= 15, len(wire) / n
     assert "id17" not in wire  # no string per point
-    # every point exactly once, its index in customdata, at its display position
+    # every point exactly once, its index in customdata[0], at its display position
     display = display_coords(coords)
     seen = []
     for trace in figure.data:
-        index = np.asarray(trace.customdata)
+        index = np.asarray(trace.customdata)[:, 0]
         assert np.array_equal(np.column_stack([trace.x, trace.y]), display[index])
         assert np.all(labels[index] == labels[index[0]])
         seen.append(index)
     assert np.array_equal(np.sort(np.concatenate(seen)), np.arange(n))
+
+
+def _hovers(figure) -> dict[int, str]:
+    """Each point's hover as the browser writes it: {row: text}, from the trace's template
+    with customdata (d3's `0Nd` zero-pads) or text filled in."""
+    import re
+
+    shown = {}
+    for trace in figure.data:
+        data = np.asarray(trace.customdata)
+        for k in range(len(data)):
+            row = data[k, 0] if data.ndim == 2 else data[k]
+            text = trace.hovertemplate
+            if trace.text is not None:
+                text = text.replace("%{text}", trace.text[k])
+            for slot in re.findall(r"%\{customdata\[1\](?::0\d+d)?\}", text):
+                width = re.search(r"0(\d+)d", slot)
+                text = text.replace(slot, f"{int(data[k, 1]):0{width.group(1) if width else 1}d}")
+            assert "%{customdata" not in text, text
+            shown.setdefault(int(row), text)
+    return shown
+
+
+def test_hover_names_each_point_by_its_sample_id() -> None:
+    """The map's hover shows the id galleries and Inspect show (it said `sample #index`),
+    for regular ids (a number in customdata) and file names (strings), on the scatter, the
+    confidence colouring and a density map's sample."""
+    from dashboard.ui.map_figures import density_figure, display_coords, projection_figure
+
+    rng = np.random.default_rng(1)
+    n = 400
+    coords = rng.standard_normal((n, 2))
+    labels = rng.integers(0, 3, n)
+    regular = np.array([f"{'train' if i % 2 else 'test'}/{i * 7:05d}" for i in range(n)])
+    files = np.array([f"cat {i}/IMG_{rng.integers(1e6)}<b>.jpg" if i % 3 else f"dog/{i}.png"
+                      for i in range(n)])
+    common = {"coords": coords, "labels": labels, "splits": np.zeros(n, np.int8),
+              "class_names": ["a", "b", "c"], "predictions": rng.integers(0, 3, n),
+              "probabilities": rng.dirichlet(np.ones(3), n)}
+    from dashboard.ui.figures import escape
+
+    for ids in (regular, files):
+        for colour in ("class", "confidence"):
+            shown = _hovers(projection_figure(sample_ids=ids, colour=colour, **common))
+            assert sorted(shown) == list(range(n))
+            for row, text in shown.items():
+                assert f"<br>{escape(ids[row])}<" in text, (row, text)
+                assert "#" not in text
+    sample = np.arange(0, n, 3)
+    display = display_coords(coords)
+    figure = density_figure(image_png=b"", x_range=(0, 1), y_range=(0, 1),
+                            full_range=((0, 1), (0, 1)), sample=sample,
+                            sample_xy=display[sample], labels=labels,
+                            splits=common["splits"], class_names=common["class_names"],
+                            colour="class", n=n, sample_ids=regular)
+    shown = _hovers(figure)
+    assert sorted(shown) == sample.tolist()
+    assert all(f"<br>{regular[row]}<" in text for row, text in shown.items())
 
 
 def test_display_coords_span_the_grid() -> None:
@@ -110,9 +168,9 @@ class _ChartSelection(Widget):
         return state
 
 
-def _select(at: AppTest, *, box=(), lasso=()) -> AppTest:
-    """Send a box or lasso selection event from the projection chart, then rerun."""
-    event = {"selection": {"points": [], "point_indices": [], "box": list(box),
+def _select(at: AppTest, *, box=(), lasso=(), points=()) -> AppTest:
+    """Send a box, lasso or points selection event from the projection chart, then rerun."""
+    event = {"selection": {"points": list(points), "point_indices": [], "box": list(box),
                            "lasso": list(lasso)}}
 
     def swap(block: Block) -> bool:
@@ -197,3 +255,52 @@ def test_density_view_selects_every_point_and_zooms(app: AppTest, tiny_backbone,
     app.segmented_control(key="proj_colour").set_value("split").run()
     assert_clean(app)
     assert {t["name"] for t in _figure(app)["data"]} <= {"train", "val", "test"}
+
+
+@pytest.mark.slow  # the whole app (AppTest), four sessions
+def test_selection_goes_in_the_link_and_a_link_opens_it(app: AppTest, tiny_backbone) -> None:
+    """Issue 28 item 7: a box as its ranges, points picked one by one as stored ids; a link
+    opens the selection (gallery and map), a bad value is named in a note, and clearing
+    the selection clears it from the link."""
+    from tests.support.apptest import APP, TIMEOUT
+
+    display = _display(tiny_backbone).astype(float)
+    _select(app, box=[{"x": [45000.4, 20000.0], "y": [10000.0, 40000.0]}])
+    assert app.query_params["sel"] == "box:20000,45000,10000,40000"
+    expected = np.flatnonzero((display[:, 0] >= 20000) & (display[:, 0] <= 45000)
+                              & (display[:, 1] >= 10000) & (display[:, 1] <= 40000))
+
+    def opened(sel: str) -> AppTest:
+        at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+        at.query_params.update({"ds": "digits", "bb": tiny_backbone, "px": "32", "sel": sel})
+        at.run()
+        assert_clean(at)
+        return at
+
+    linked = opened(app.query_params["sel"])
+    assert f"Selection: {len(expected):,} images" in texts(linked)
+    assert np.array_equal(linked.session_state["selection"].indices, expected)
+    assert _figure(linked)["layout"]["selections"][0]["x0"] == 20000  # the map shows it
+    assert linked.query_params["sel"] == "box:20000,45000,10000,40000"
+
+    # points picked one by one: their ids stored server-side, the link holds the key
+    _select(app, points=[{"customdata": [7, 7]}, {"customdata": [1500, 1500]}])
+    key = app.query_params["sel"]
+    assert key.startswith("ids:") and len(key) == 24
+    linked = opened(key)
+    assert linked.session_state["selection"].indices.tolist() == [7, 1500]
+    assert "Selection: 2 images" in texts(linked)
+    rings = [t for t in _figure(linked)["data"] if t["name"].startswith("selection from")]
+    assert rings and "digits/" in rings[0]["hovertemplate"]
+
+    # an unknown key, a hostile shape: a note names the value, nothing is selected
+    for bad, says in (("ids:" + "0" * 20, "no selection is stored under this key"),
+                      ("box:1,2,3,70000", "past the map's grid")):
+        unknown = opened(bad)
+        notes = " ".join(w.value for w in unknown.warning)
+        assert f"`sel={bad}`" in notes and says in notes and "nothing is selected" in notes
+        assert "Select points on the plot" in texts(unknown)
+        assert "sel" not in unknown.query_params
+
+    app.button(key="clear_selection").click().run()
+    assert "sel" not in app.query_params

@@ -122,7 +122,10 @@ def _scatter_and_landmarks(run: Run, source: str) -> list[str]:
     """The chart's bytes per rerun at each N, and t-SNE/UMAP through the landmark path."""
     plan = run.plan
     real = "--source", ("real" if source != SYNTHETIC else "synthetic")
-    scatter = {n: _attempt(run, "benchmarks.workers.scatter_worker", "--n", n, *real)
+    from benchmarks.workers.browser_scatter import CHROMIUM
+
+    draw = ("--draw",) if Path(CHROMIUM).exists() else ()
+    scatter = {n: _attempt(run, "benchmarks.workers.scatter_worker", "--n", n, *real, *draw)
                for n in plan.scatter_points}
     million = _million(run) if source != SYNTHETIC else None
     landmark_args = ("--n", plan.landmark_points,
@@ -142,8 +145,12 @@ def _scatter_and_landmarks(run: Run, source: str) -> list[str]:
     def scatter_row(n: int) -> list[str]:
         r = scatter[n]
         if "error" in r:
-            return [f"{n:,}", "failed", r["error"], "", "", ""]
+            return [f"{n:,}", "failed", r["error"], "", "", "", "", ""]
+        hover, drawn = r["hover_bytes"], r.get("draw_ms") or {}
         return [f"{n:,}", r["kind"], f"{r['bytes']:,}", f"{r['bytes_per_point']:.2f}",
+                " / ".join(f"{hover[k]:,}" for k in ("index", "ids", "strings")),
+                " / ".join(f"{drawn[k]:.0f}" for k in ("index", "ids", "strings"))
+                if drawn else "not measured",
                 f"{r['cached_switch_ms']:.1f}",
                 report.seconds(r["aggregate_seconds"]) if r.get("aggregate_seconds") else "–"]
 
@@ -174,9 +181,15 @@ def _scatter_and_landmarks(run: Run, source: str) -> list[str]:
             "256-colour PNG) plus a 3,000-point sample. Cached switch = serialising the "
             "memoised figure, the part of a cached rerun that grows with N (median of 5; the "
             "rest of the script is in the dashboard section). Aggregation = datashader + PNG, "
-            "warm (numba compiled).", "",
+            "warm (numba compiled). The hover's sample ids three ways: the wire before ids "
+            "(`sample #row`), ids as the app sends them (Fashion-MNIST-style `train/00024`: "
+            "the number in customdata[1]) and ids that fit no pattern (one string per point); "
+            "bytes of each figure's JSON, and ms from Plotly.newPlot to drawn in headless "
+            "Chromium (software WebGL, median of 5).", "",
             *report.table(["N", "chart", "bytes per rerun", "bytes/point",
-                           "cached switch (ms)", "aggregation"],
+                           "hover bytes: index / ids / strings",
+                           "draw ms: index / ids / strings", "cached switch (ms)",
+                           "aggregation"],
                           [scatter_row(n) for n in plan.scatter_points]),
             "t-SNE and UMAP through the landmark path (`benchmarks/workers/landmark_worker.py`: "
             "fit a "

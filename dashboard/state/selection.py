@@ -26,6 +26,11 @@ class Selection:
     # the box/lasso's bounding box on the map (display units): what "Zoom to selection" shows
     region: tuple | None = None
     drawn: str | None = None  # "box" or "lasso" when the user drew one (it may catch nothing)
+    # in the link: its `sel=` value (core.analysis.selection_link), the projection its shapes
+    # are on, and whether it came from a link (the map then draws it: plotly did not)
+    link: str | None = None
+    drawn_on: str | None = None
+    from_link: bool = False
 
 
 def _indices(key: str, tv_key: str) -> np.ndarray:
@@ -42,11 +47,25 @@ def selection(tv_key: str) -> np.ndarray:
 
 
 def set_selection(tv_key: str, indices: Iterable[int], region: tuple | None = None,
-                  drawn: str | None = None) -> None:
+                  drawn: str | None = None, *, link: str | None = None,
+                  drawn_on: str | None = None, from_link: bool = False) -> None:
     array = np.unique(np.asarray(indices if isinstance(indices, np.ndarray) else list(indices),
                                  dtype=np.int64))
     st.session_state[SELECTION] = Selection(tv_key=tv_key, indices=array, region=region,
-                                            drawn=drawn)
+                                            drawn=drawn, link=link, drawn_on=drawn_on,
+                                            from_link=from_link)
+
+
+def stored_selection(tv_key: str) -> Selection | None:
+    """The projection's selection on these values, with its link value (None: none)."""
+    stored: Selection | None = st.session_state.get(SELECTION)
+    return stored if stored is not None and stored.tv_key == tv_key else None
+
+
+def selection_link(tv_key: str) -> str | None:
+    """The selection's `sel=` value for the link, or None."""
+    stored = stored_selection(tv_key)
+    return None if stored is None else stored.link
 
 
 def empty_shape(tv_key: str) -> str | None:

@@ -19,8 +19,9 @@ URL_METHOD = "m"  # projection method: pca, tsne, umap
 URL_COLOUR = "c"  # colour the projection by: class, predicted, correct, confidence, split
 URL_HEAD = "h"  # the active head's key (a cached head on these transfer values)
 URL_TARGET = "t"  # a numeric target's name (absent: the classes)
+URL_SELECTION = "sel"  # the map's selection (core.analysis.selection_link)
 URL_KEYS = (URL_DATASET, URL_BACKBONE, URL_SIZE, URL_LIMIT, URL_METHOD, URL_COLOUR, URL_HEAD,
-            URL_TARGET)
+            URL_TARGET, URL_SELECTION)
 URL_START = "_url_start"  # the link's parameters at session start, taken one by one
 URL_WARNINGS = "_url_warnings"  # link parameters that were ignored, and why
 
@@ -47,6 +48,7 @@ def take_url(name: str) -> str | None:
 def reject_url(name: str, value: str, why: str) -> None:
     """A link parameter that cannot be used: it is ignored, with a warning (see url_warnings)."""
     warnings = st.session_state.setdefault(URL_WARNINGS, [])
+    value = value if len(value) <= 60 else value[:57] + "…"  # a long selection, a long path
     text = f"`{name}={value}`: {why}"
     if text not in warnings:
         warnings.append(text)

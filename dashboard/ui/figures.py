@@ -28,6 +28,16 @@ class PrerenderedFigure(go.Figure):
     def to_dict(self) -> dict:
         return self._prerendered
 
+    def extended(self, *, layout: dict | None = None,
+                 traces: Sequence[dict] = ()) -> "PrerenderedFigure":
+        """A copy with `traces` (dicts) drawn on top and `layout` entries set: the
+        memoised dict is shared, not mutated."""
+        new = PrerenderedFigure(go.Figure())
+        base = self._prerendered
+        new._prerendered = {**base, "data": [*base.get("data", []), *traces],
+                            "layout": {**base.get("layout", {}), **(layout or {})}}
+        return new
+
 
 def palette(n: int) -> list[str]:
     colours = qualitative.Plotly if n <= 10 else qualitative.Alphabet + qualitative.Dark24
@@ -223,8 +233,8 @@ def predicted_vs_actual_figure(*, actual: np.ndarray, predicted: np.ndarray,
             x=actual[rows], y=predicted[rows], mode="markers", name=split,
             marker={"size": size, "color": split_colours[code % 3], "opacity": 0.7},
             customdata=np.column_stack([rows, predicted[rows] - actual[rows]]),
-            text=sample_ids[rows],
-            hovertemplate=("%{text}<br>sample #%{customdata[0]}<br>actual %{x:.4g}<br>"
+            text=[escape(i) for i in np.asarray(sample_ids)[rows].astype(str)],
+            hovertemplate=("%{text}<br>actual %{x:.4g}<br>"
                            "predicted %{y:.4g}<br>error %{customdata[1]:+.4g}<extra></extra>")))
     low = float(min(np.min(actual), np.min(predicted)))
     high = float(max(np.max(actual), np.max(predicted)))

@@ -2,8 +2,10 @@
 `core`.
 
 Scatter plots up to POINTS_UP_TO points: WebGL traces of uint16 grid positions, the sample
-index as uint32 `customdata` (base64 typed arrays), one hover template per trace and no
-string per point. Larger 2-D maps: a server-side density image of every point under a sample
+index as uint32 `customdata` (base64 typed arrays), one hover template per trace. The hover
+names a point by its sample id, the name galleries and Inspect show (`hover_ids`): ids that
+are a fixed text around a number (`train/00024`) go as that number in a second uint32
+customdata column, formatted back by the trace's template; other ids as one string per point. Larger 2-D maps: a server-side density image of every point under a sample
 of real points (`density_figure`). Numbers (confidence, a target, a residual) colour a map
 through a `ContinuousColouring`.
 """
@@ -15,12 +17,14 @@ from typing import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from core.analysis.selection_link import GRID_STEPS
 from dashboard.ui.figures import escape, marker_size, palette
+from dashboard.ui.hover_ids import ID_SLOT, hover_ids
 
 CORRECT_COLOUR, WRONG_COLOUR = "#adb5bd", "#e03131"
 PAIR_TRACES_UP_TO = 20  # classes; beyond, (true, predicted) pairs would mean too many traces
 POINTS_UP_TO = 150_000  # 2-D maps with more points are drawn as a server-side density image
-DISPLAY_STEPS = 65_535  # 2-D maps are sent as uint16 grid positions (2 bytes per coordinate)
+DISPLAY_STEPS = GRID_STEPS  # 2-D maps are sent as uint16 grid positions (2 bytes each)
 SAMPLE_POINTS = 3_000  # real points drawn over a density image, for hover and legend
 
 
@@ -82,21 +86,21 @@ def projection_figure(*, coords: np.ndarray, labels: np.ndarray, splits: np.ndar
     """A 2-D or 3-D scatter of the projection, one trace per legend entry.
 
     `colour` is "class", "predicted", "correct", "confidence" or "split". Each point carries
-    its sample index as customdata (uint32); the selection maps back through it. 2-D
-    coordinates go out as uint16 grid positions (`display_coords`), 3-D as float32: with
-    base64 typed arrays and no string per point that is ~11 bytes a point in 2-D.
-    `sample_ids` are not sent (the gallery names the selected images).
+    its sample index as customdata[0] (uint32); the selection maps back through it. 2-D
+    coordinates go out as uint16 grid positions (`display_coords`), 3-D as float32. The
+    hover names each point by its sample id (`hover_ids`): for ids like `train/00024`
+    that adds 4 bytes a point (~16 in all in 2-D), other ids go as strings.
     `split_names` names the split codes in `splits`, in code order (for colour "split").
     `corrected` (legend name → rows, e.g. relabelled / excluded) rings those points on top.
     """
-    del sample_ids  # kept in the signature: callers pass it, the wire no longer carries it
+    sample_ids = np.asarray(sample_ids).astype(str)
     n, dims = coords.shape
     xyz = display_coords(coords) if dims == 2 else np.asarray(coords, np.float32)
     has_head = predictions is not None
     names = list(class_names)
     if colour == "confidence" and has_head:
         return _finish(_continuous_figure(xyz, confidence_colouring(probabilities), labels,
-                                          predictions, names), dims, n)
+                                          predictions, names, sample_ids=sample_ids), dims, n)
     groups = colour_groups(labels=labels, splits=splits, class_names=names, colour=colour,
                            predictions=predictions, split_names=split_names)
     figure = go.Figure()
@@ -108,20 +112,23 @@ def projection_figure(*, coords: np.ndarray, labels: np.ndarray, splits: np.ndar
         # Split each legend entry by (true, predicted) so the hover template can name both
         # without a string per point; legendgroup keeps one legend toggle per entry.
         for part, template in _hover_parts(members, labels, predictions, names, has_head):
-            figure.add_trace(_scatter(
-                xyz[part], dims, name=legend, legendgroup=legend,
-                showlegend=not any(t.legendgroup == legend for t in figure.data),
-                marker={"size": size, "color": hue, "opacity": 0.8},
-                customdata=part.astype(np.uint32), hovertemplate=template))
+            for rows, hover in hover_ids(part, sample_ids, template):
+                figure.add_trace(_scatter(
+                    xyz[rows], dims, name=legend, legendgroup=legend,
+                    showlegend=not any(t.legendgroup == legend for t in figure.data),
+                    marker={"size": size, "color": hue, "opacity": 0.8}, **hover))
     for (legend, rows), symbol in zip((corrected or {}).items(), CORRECTED_SYMBOLS):
         rows = np.asarray(rows, dtype=np.int64)
         if len(rows):
-            figure.add_trace(_scatter(
-                xyz[rows], dims, name=f"{legend} ({len(rows):,})",
-                customdata=rows.astype(np.uint32),
-                marker={"size": size + 6, "color": "#111111", "symbol": symbol,
-                        "line": {"width": 1.5, "color": "#111111"}},
-                hovertemplate=f"{legend}<extra></extra>"))
+            for part, hover in hover_ids(rows, sample_ids, f"{escape(legend)}<br>{ID_SLOT}"
+                                                           "<extra></extra>"):
+                figure.add_trace(_scatter(
+                    xyz[part], dims, name=f"{legend} ({len(rows):,})",
+                    legendgroup=f"corrected {legend}",
+                    showlegend=not any(t.legendgroup == f"corrected {legend}"
+                                       for t in figure.data),
+                    marker={"size": size + 6, "color": "#111111", "symbol": symbol,
+                            "line": {"width": 1.5, "color": "#111111"}}, **hover))
     return _finish(figure, dims, n)
 
 
@@ -140,7 +147,7 @@ def density_figure(*, image_png: bytes, x_range: tuple[float, float],
                    sample: np.ndarray, sample_xy: np.ndarray, labels: np.ndarray,
                    splits: np.ndarray, class_names: Sequence[str], colour: str,
                    predictions: np.ndarray | None = None,
-                   split_names: Sequence[str] = (), n: int,
+                   split_names: Sequence[str] = (), n: int, sample_ids: np.ndarray,
                    continuous: ContinuousColouring | None = None) -> go.Figure:
     """A map too large to send point by point: the density image of every point (a PNG,
     `core.analysis.density_image`) under a seeded sample of real points for hover and the
@@ -148,7 +155,7 @@ def density_figure(*, image_png: bytes, x_range: tuple[float, float],
     image's extent (a zoomed region or the whole map, `full_range`). Box and lasso
     selections are resolved over all points on the server, from their geometry.
     `continuous` colours the sample by a number (the confidence, a target) instead of
-    `colour`.
+    `colour`. The sample's hover names each point by its sample id (`hover_ids`).
     """
     import base64
 
@@ -163,21 +170,26 @@ def density_figure(*, image_png: bytes, x_range: tuple[float, float],
     sample = np.asarray(sample)
     if continuous is not None:  # the sample's dots coloured through the same scale
         figure = _continuous_figure(sample_xy, continuous, labels, predictions, names,
-                                    members=sample, figure=figure, size=size, opacity=0.5)
+                                    sample_ids=sample_ids, members=sample, figure=figure,
+                                    size=size, opacity=0.5)
     else:
         groups = colour_groups(labels=labels[sample], splits=splits[sample], class_names=names,
                                colour=colour,
                                predictions=None if predictions is None else predictions[sample],
                                split_names=split_names)
+        position = np.full(int(sample.max(initial=-1)) + 1, -1, dtype=np.int64)
+        position[sample] = np.arange(len(sample))
         for legend, hue, mask in groups:
-            rows = np.flatnonzero(mask)
+            template = f"<b>{escape(legend)}</b><br>{ID_SLOT}<extra></extra>"
             # an entry with no sampled point still needs its legend line
-            figure.add_trace(go.Scattergl(
-                x=sample_xy[rows, 0], y=sample_xy[rows, 1], mode="markers", name=legend,
-                legendgroup=legend, marker={"size": size, "color": hue, "opacity": 0.5},
-                customdata=sample[rows].astype(np.uint32),
-                hovertemplate=f"<b>{escape(legend)}</b><br>sample #%{{customdata}}"
-                              "<extra></extra>"))
+            for part, hover in (hover_ids(sample[mask], sample_ids, template)
+                                or [(sample[mask], {"customdata": np.zeros(0, np.uint32)})]):
+                rows = position[part]
+                figure.add_trace(go.Scattergl(
+                    x=sample_xy[rows, 0], y=sample_xy[rows, 1], mode="markers", name=legend,
+                    legendgroup=legend,
+                    showlegend=not any(t.legendgroup == legend for t in figure.data),
+                    marker={"size": size, "color": hue, "opacity": 0.5}, **hover))
     _finish(figure, 2, n)
     figure.update_layout(xaxis={"range": list(x_range)}, yaxis={"range": list(y_range)},
                          meta={"full_range": [list(r) for r in full_range]})
@@ -186,8 +198,9 @@ def density_figure(*, image_png: bytes, x_range: tuple[float, float],
 
 def _hover_parts(members: np.ndarray, labels: np.ndarray, predictions: np.ndarray | None,
                  names: list[str], has_head: bool):
-    """(indices, hover template) pairs covering `members`."""
-    base = "sample #%{customdata}"
+    """(indices, hover template) pairs covering `members`; ID_SLOT marks where the sample id
+    goes (`hover_ids`)."""
+    base = ID_SLOT
     if not has_head or len(names) > PAIR_TRACES_UP_TO:
         for c in np.unique(labels[members]):
             part = members[labels[members] == c]
@@ -203,6 +216,7 @@ def _hover_parts(members: np.ndarray, labels: np.ndarray, predictions: np.ndarra
 
 
 def _continuous_figure(xyz, colouring: ContinuousColouring, labels, predictions, names, *,
+                       sample_ids: np.ndarray,
                        members: np.ndarray | None = None, figure: go.Figure | None = None,
                        size: float | None = None, opacity: float = 0.85) -> go.Figure:
     """Points coloured through `colouring`'s scale; `members` are the sample indices of the
@@ -215,18 +229,17 @@ def _continuous_figure(xyz, colouring: ContinuousColouring, labels, predictions,
     position[members] = np.arange(len(members))
     for part, template in _hover_parts(members, labels, predictions, names,
                                        predictions is not None):
-        rows = position[part]
         template = template.replace(
             "<extra>", f"<br>{escape(colouring.name)} %{{marker.color:{colouring.tick_format}}}"
                        "<extra>")
-        figure.add_trace(_scatter(
-            xyz[rows], dims, name=colouring.name, showlegend=False,
-            marker={"size": size or marker_size(len(members)),
-                    "color": colouring.values[part].astype(np.float32), "cmin": lo, "cmax": hi,
-                    "colorscale": colouring.colour_scale, "opacity": opacity,
-                    "colorbar": {"title": {"text": colouring.name},
-                                 "tickformat": colouring.tick_format}},
-            customdata=part.astype(np.uint32), hovertemplate=template))
+        for piece, hover in hover_ids(part, sample_ids, template):
+            figure.add_trace(_scatter(
+                xyz[position[piece]], dims, name=colouring.name, showlegend=False,
+                marker={"size": size or marker_size(len(members)),
+                        "color": colouring.values[piece].astype(np.float32), "cmin": lo,
+                        "cmax": hi, "colorscale": colouring.colour_scale, "opacity": opacity,
+                        "colorbar": {"title": {"text": colouring.name},
+                                     "tickformat": colouring.tick_format}}, **hover))
     for trace in figure.data[1:]:  # one colour bar is enough
         trace.marker.showscale = False
     return figure
@@ -253,6 +266,38 @@ def _finish(figure: go.Figure, dims: int, n: int) -> go.Figure:
     return figure
 
 
+# --- a selection opened from a link: plotly did not draw it, so the figure does ---
+
+LINKED_RINGS_UP_TO = 20_000  # points of a stored (not drawn) selection ringed on the map
+
+
+def linked_selection(*, boxes: Sequence[dict], lassos: Sequence[dict], rows: np.ndarray,
+                     xy: np.ndarray, sample_ids: np.ndarray) -> tuple[dict, list[dict]]:
+    """(layout entries, trace dicts) that show a selection a link opened on a 2-D map: its
+    boxes and lassos as the map's own selections (plotly highlights the points inside, as
+    after a drag), or, for a stored set of ids, its first LINKED_RINGS_UP_TO points ringed.
+    `xy` are every point's `display_coords`."""
+    shapes = [{"type": "rect", "xref": "x", "yref": "y", "x0": b["x"][0], "x1": b["x"][1],
+               "y0": b["y"][0], "y1": b["y"][1]} for b in boxes]
+    shapes += [{"type": "path", "xref": "x", "yref": "y",
+                "path": "M" + "L".join(f"{x:g},{y:g}" for x, y in zip(l["x"], l["y"])) + "Z"}
+               for l in lassos]
+    if shapes:
+        return {"selections": shapes}, []
+    rows = np.asarray(rows, dtype=np.int64)[:LINKED_RINGS_UP_TO]
+    figure = go.Figure()
+    name = f"selection from the link ({len(rows):,})"
+    for part, hover in hover_ids(rows, sample_ids, f"{escape(name)}<br>{ID_SLOT}"
+                                                   "<extra></extra>"):
+        figure.add_trace(go.Scattergl(
+            x=xy[part, 0], y=xy[part, 1], mode="markers", name=name, legendgroup=name,
+            showlegend=not figure.data,
+            marker={"size": marker_size(len(xy)) + 6, "color": "#111111",
+                    "symbol": "circle-open", "line": {"width": 1.5, "color": "#111111"}},
+            **hover))
+    return {}, figure.to_dict()["data"]
+
+
 # --- numbers on the map: a target, a prediction, a residual ---
 
 RED_BLUE = ("#2166ac", "#67a9cf", "#d1e5f0", "#f7f7f7", "#fddbc7", "#ef8a62", "#b2182b")
@@ -275,11 +320,13 @@ def target_colouring(*, values: np.ndarray, title: str,
 
 
 def continuous_projection_figure(*, coords: np.ndarray, colouring: ContinuousColouring,
-                                 labels: np.ndarray, class_names: Sequence[str]) -> go.Figure:
+                                 labels: np.ndarray, class_names: Sequence[str],
+                                 sample_ids: np.ndarray) -> go.Figure:
     """The projection coloured by a number on a continuous scale with one colour bar: the
-    class figure's wire format (uint16 grid positions in 2-D, the sample index as uint32
-    customdata, the value read from marker.color in the hover), one trace per class so
-    the hover names it without a string per point."""
+    class figure's wire format (uint16 grid positions in 2-D, the sample index and the
+    sample id as in `hover_ids`, the value read from marker.color in the hover), one trace
+    per class so the hover names it without a string per point."""
     n, dims = coords.shape
     xyz = display_coords(coords) if dims == 2 else np.asarray(coords, np.float32)
-    return _finish(_continuous_figure(xyz, colouring, labels, None, list(class_names)), dims, n)
+    return _finish(_continuous_figure(xyz, colouring, labels, None, list(class_names),
+                                      sample_ids=np.asarray(sample_ids).astype(str)), dims, n)

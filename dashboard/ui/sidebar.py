@@ -23,7 +23,7 @@ from dashboard.services import bundles as published, datasets
 from dashboard.services.extraction import Settings
 from dashboard.services.public import is_public, public_policy, upload_limits
 from dashboard.services.workspace import Workspace
-from dashboard.state import results, url
+from dashboard.state import results, selection, url
 from dashboard.ui.limit_picker import ALL, limit_picker
 from dashboard.ui.runtime_picker import runtime_picker
 
@@ -147,7 +147,8 @@ def link_values() -> dict[str, str | None]:
             url.URL_COLOUR: state.get(state.PROJ_COLOUR),
             url.URL_HEAD: results.active_head_key(state.get(state.TV_KEY)),
             url.URL_TARGET: (None if state.get(state.TARGET_CHOICE) in (None, CLASSES)
-                               else state.get(state.TARGET_CHOICE))}
+                               else state.get(state.TARGET_CHOICE)),
+            url.URL_SELECTION: selection.selection_link(state.get(state.TV_KEY))}
 
 
 # --- dataset ---

@@ -10,10 +10,12 @@ import streamlit as st
 
 from core.analysis.projections import METHODS, default_params, warm_up_umap_in_background
 from core.analysis.selection import select_points
+from core.analysis.selection_link import ids_link, parse_link, shapes_link
+from core.base.errors import TransferLensError
 from core.base.splits import SPLIT_NAMES
 from dashboard import pages, state
 from dashboard.services import corrections as fixes
-from dashboard.services import heads
+from dashboard.services import heads, selections
 from dashboard.services.analysis import density_png, projection as project, separability
 from dashboard.services.memo import remembered
 from dashboard.services.workspace import Workspace
@@ -74,10 +76,19 @@ def render(ws: Workspace) -> None:
     if target is None and colour in TARGET_COLOURS:
         colour = "class"
     config = {"scrollZoom": True, "displaylogo": False}
+    if dims == 2:
+        display = remembered(("display", projection.key),
+                             lambda: map_figures.display_coords(np.asarray(projection.coords)))
+        # a box or lasso goes in the link as its shape when the link redraws this same map
+        linkable = _link_redraws(method, params)
+        _selection_from_link(ws, display, projection.key)
+        _relink(ws, projection.key)
+        on_select = partial(_on_select, ws.tv.key, drawn_on=projection.key, linkable=linkable)
     if dims == 2 and ws.tv.n > map_figures.POINTS_UP_TO:
         _density_chart(ws, projection, colour=colour, token=token, config=config,
                        continuous=None if target is None else target[0],
-                       continuous_token=None if target is None else target[1])
+                       continuous_token=None if target is None else target[1],
+                       display=display, on_select=on_select)
     else:
         marked, fixed = _corrected_points(ws)
         figure = (_target_figure(ws, projection, colour, *target) if target is not None
@@ -90,8 +101,8 @@ def render(ws: Workspace) -> None:
                 probabilities=None if head is None else head.head.probabilities,
                 split_names=SPLIT_NAMES, corrected=marked))))
         if dims == 2:
-            st.plotly_chart(figure, key=state.PROJECTION_CHART,
-                            on_select=partial(_on_select, ws.tv.key),
+            st.plotly_chart(_with_linked_selection(figure, ws, display),
+                            key=state.PROJECTION_CHART, on_select=on_select,
                             selection_mode=("points", "box", "lasso"), config=config)
         else:
             st.plotly_chart(figure, key="projection_chart_3d", config=config)
@@ -138,7 +149,77 @@ def _target_figure(ws: Workspace, projection, colour: str, colouring, token: tup
         ("figure", projection.key, colour, *token),
         lambda: figures.PrerenderedFigure(map_figures.continuous_projection_figure(
             coords=np.asarray(projection.coords), colouring=colouring, labels=ws.tv.labels,
-            class_names=ws.class_names)))
+            class_names=ws.class_names, sample_ids=ws.tv.sample_ids)))
+
+
+def _link_redraws(method: str, params: dict | None) -> bool:
+    """Whether a link redraws this map: the link holds the method, not t-SNE's or UMAP's
+    parameters, so shapes drawn with other than their defaults go as stored ids."""
+    defaults = default_params(method) if method != "pca" else {}
+    return all(defaults.get(name) == value for name, value in (params or {}).items())
+
+
+def _selection_from_link(ws: Workspace, display: np.ndarray, projection_key: str) -> None:
+    """The link's selection (`sel=`), once: its shapes resolved over every point of this
+    map, or its stored ids; a value that cannot be used is named in a note."""
+    value = url.take_url(url.URL_SELECTION)
+    if value is None:
+        return
+    try:
+        linked = parse_link(value)
+        if linked.stored is not None:
+            found = selections.load(ws, linked.stored)
+            if found is None:
+                url.reject_url(url.URL_SELECTION, value,
+                               "no selection is stored under this key here (stored "
+                               "selections belong to the machine, or in a public app the "
+                               "session, that made them); nothing is selected")
+                return
+            rows = found.rows
+            if found.missing:
+                url.reject_url(url.URL_SELECTION, value,
+                               f"{found.missing:,} of its images are not among these "
+                               f"{ws.tv.n:,}; the other {len(rows):,} are selected")
+        else:
+            rows = select_points(display, boxes=linked.boxes, lassos=linked.lassos)
+    except TransferLensError as error:
+        url.reject_url(url.URL_SELECTION, value, f"{error}; nothing is selected")
+        return
+    selection.set_selection(ws.tv.key, rows, region=_region(list(linked.boxes),
+                                                            list(linked.lassos)),
+                            drawn=linked.drawn, link=value, drawn_on=projection_key,
+                            from_link=True)
+    selection.forget_image()
+
+
+def _relink(ws: Workspace, projection_key: str) -> None:
+    """Keep the selection's link value true to what is selected: points picked one by one,
+    a lasso too long for a URL, or shapes drawn on another projection (the method changed
+    since) go as their ids, stored server-side."""
+    stored = selection.stored_selection(ws.tv.key)
+    if stored is None:
+        return
+    is_shape = stored.link is not None and not stored.link.startswith("ids:")
+    if stored.link is not None and (not is_shape or stored.drawn_on == projection_key):
+        return
+    stored.link, stored.drawn_on = None, projection_key
+    if len(stored.indices):
+        try:
+            stored.link = ids_link(selections.save(ws, stored.indices))
+        except TransferLensError:
+            pass  # over the store's bounds: the link goes without the selection
+
+
+def _with_linked_selection(figure, ws: Workspace, display: np.ndarray):
+    """The map with a selection a link opened drawn on it (plotly drew the user's own)."""
+    stored = selection.stored_selection(ws.tv.key)
+    if stored is None or not stored.from_link or not stored.link:
+        return figure
+    linked = parse_link(stored.link)
+    layout, traces = map_figures.linked_selection(
+        boxes=linked.boxes, lassos=linked.lassos, rows=stored.indices, xy=display,
+        sample_ids=ws.tv.sample_ids)
+    return figure.extended(layout=layout, traces=traces)
 
 
 def _seed_from_link(key: str, name: str, valid: tuple[str, ...]) -> None:
@@ -222,12 +303,15 @@ def _describe(projection, ws: Workspace) -> str:
                                        "Switch off 3-D to select points.")
 
 
-def _on_select(tv_key: str, display: np.ndarray | None = None) -> None:
+def _on_select(tv_key: str, display: np.ndarray | None = None, *,
+               drawn_on: str | None = None, linkable: bool = False) -> None:
     """Copy the chart's selection into our own state: the chart's widget state is dropped
     when another view is shown (or the figure changes), ours is kept.
 
     `display`: the map's display coordinates when it is drawn as a density image; the browser
     then holds only a sample, so a box or lasso is resolved over every point on the server.
+    `drawn_on`, `linkable`: the projection's key, and whether the link redraws it; then a
+    box or lasso goes in the link as its shape (else `_relink` stores its ids).
     """
     chart = (state.get(state.PROJECTION_CHART) or {}).get("selection", {})
     boxes, lassos = chart.get("box") or [], chart.get("lasso") or []
@@ -238,7 +322,9 @@ def _on_select(tv_key: str, display: np.ndarray | None = None) -> None:
         points = chart.get("points", [])
         indices = [index for point in points if (index := _sample_index(point)) is not None]
     drawn = "lasso" if lassos else "box" if boxes else None
-    selection.set_selection(tv_key, indices, region=region, drawn=drawn)
+    link = shapes_link(boxes=boxes, lassos=lassos) if linkable else None
+    selection.set_selection(tv_key, indices, region=region, drawn=drawn, link=link,
+                            drawn_on=drawn_on)
     if len(indices) == 1:
         selection.choose_image(tv_key, indices[0])
     else:  # a new selection starts with its first image's neighbours
@@ -255,7 +341,8 @@ def _region(boxes: list[dict], lassos: list[dict]) -> tuple | None:
 
 
 def _density_chart(ws: Workspace, projection, *, colour: str, token, config: dict,
-                   continuous=None, continuous_token: tuple | None = None) -> None:
+                   display: np.ndarray, on_select, continuous=None,
+                   continuous_token: tuple | None = None) -> None:
     """A map above map_figures.POINTS_UP_TO points: a density image of every point under a
     seeded sample; "Zoom to selection" re-aggregates the selected region at full detail.
     `continuous` (a ContinuousColouring: a target) colours by a number instead of `colour`
@@ -263,8 +350,6 @@ def _density_chart(ws: Workspace, projection, *, colour: str, token, config: dic
     tv, head = ws.tv, ws.head
     if continuous is None and colour == "confidence" and head is not None:
         continuous = map_figures.confidence_colouring(head.head.probabilities)
-    display = remembered(("display", projection.key),
-                         lambda: map_figures.display_coords(np.asarray(projection.coords)))
     whole = ((0.0, float(map_figures.DISPLAY_STEPS)), (0.0, float(map_figures.DISPLAY_STEPS)))
     region = selection.zoom(projection.key) or whole
     predictions = None if head is None else head.head.predictions
@@ -293,14 +378,14 @@ def _density_chart(ws: Workspace, projection, *, colour: str, token, config: dic
             image_png=png, x_range=region[0], y_range=region[1], full_range=whole,
             sample=sample, sample_xy=display[sample], labels=tv.labels, splits=tv.splits,
             class_names=ws.class_names, colour=colour, predictions=predictions,
-            split_names=SPLIT_NAMES, n=tv.n, continuous=continuous)
+            split_names=SPLIT_NAMES, n=tv.n, sample_ids=tv.sample_ids, continuous=continuous)
         figure.update_layout(uirevision=str(region))  # a new region resets the axes to it
         return figures.PrerenderedFigure(figure)
 
     figure = remembered(("density", projection.key, colour, token, region,
                                    continuous_token), draw)
-    st.plotly_chart(figure, key=state.PROJECTION_CHART,
-                    on_select=partial(_on_select, tv.key, display),
+    st.plotly_chart(_with_linked_selection(figure, ws, display), key=state.PROJECTION_CHART,
+                    on_select=partial(on_select, display=display),
                     selection_mode=("box", "lasso"), config=config)
     selected_region = selection.selection_region(tv.key)
     # wide enough for "Zoom to selection" with its icon at a 1440 px window (was cut off)

@@ -164,7 +164,7 @@ def _map(ws: Workspace, rows: np.ndarray, wrong: np.ndarray, item, label: str) -
         ("slice_map", coords.key, digest, label),
         lambda: figures.PrerenderedFigure(slice_figures.slice_map(
             coords=np.asarray(coords.coords), evaluated=drawn, wrong=wrong, highlight=members,
-            label=label or "slice")))
+            label=label or "slice", sample_ids=ws.tv.sample_ids)))
     st.plotly_chart(figure, key=state.SLICE_CHART, on_select=partial(_on_select, ws.tv.key),
                     selection_mode=("points", "box", "lasso"),
                     config={"scrollZoom": True, "displaylogo": False})
