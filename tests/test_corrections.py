@@ -183,6 +183,19 @@ def test_accept_top_suggestions(tv):
     # a table without the action column (before it existed) relabels every row
     assert overlay.accept_suggestions(issues=top.drop(columns="action"), top=3) == 3
     assert overlay.counts()["relabel"] == 3
+    overlay.clear()
+    # the no-human policy: the first N of the whole ranking are excluded, N the confident-joint
+    # estimate on the combined evidence; the rest are kept, flagged or not
+    ranked = find_label_issues(tv=noisy, probabilities=probabilities, include_all=True)
+    n = int((ranked["action"] == "exclude").sum())
+    assert set(ranked["action"]) == {"exclude", "keep"}
+    assert (ranked["action"].head(n) == "exclude").all() and len(flipped) // 2 <= n < tv.n // 5
+    assert overlay.accept_suggestions(issues=ranked, flagged_only=False) == n
+    labels, kept = overlay.labels_and_kept()
+    assert np.array_equal(np.flatnonzero(~kept), np.sort(ranked["index"].head(n).to_numpy()))
+    assert np.isin(np.flatnonzero(~kept), flipped).mean() >= 0.6  # mostly planted errors
+    with pytest.raises(CorrectionsError, match="relabel, exclude or keep"):
+        overlay.accept_suggestions(issues=ranked.assign(action="drop"), flagged_only=False)
 
 
 def test_retrain_and_compare(tv):
