@@ -58,12 +58,9 @@ def _accept(args: argparse.Namespace, tv, overlay) -> int:
 
     trained = train_head(tv=tv, head=args.head, cross_fit_folds=args.cross_fit, seed=args.seed,
                          cache_dir=args.cache_dir, progress=progress_bar())
-    # no K: the measured no-human policy over the whole ranking (each row's action);
-    # K: the K most suspicious flagged samples
     issues = find_label_issues(tv=tv, probabilities=trained.probabilities,
-                               include_all=args.k is None, cache_dir=args.cache_dir)
-    return overlay.accept_suggestions(issues=issues, top=args.k, flagged_only=args.k is not None,
-                                      source="cli")
+                               cache_dir=args.cache_dir)
+    return overlay.accept_suggestions(issues=issues, top=args.k, source="cli")
 
 
 def _export(args: argparse.Namespace, dataset, overlay) -> dict[str, Any]:
@@ -138,9 +135,7 @@ def register(subparsers, handlers: dict[str, Handler]) -> None:
     p.add_argument("--top", type=int, default=20, help="records shown (default %(default)s)")
     accept = p.add_argument_group("accept / compare")
     accept.add_argument("--k", type=int, default=None, metavar="K",
-                        help="accept the first K flagged suggestions (default: the no-human "
-                             "policy — exclude as many of the most suspicious samples as the "
-                             "confident joint estimates are wrong)")
+                        help="accept the first K flagged suggestions (default: all flagged)")
     accept.add_argument("--head", choices=head_names(fine_tunes_backbone=False),
                         default=DEFAULT_HEAD)
     accept.add_argument("--cross-fit", type=int, default=DEFAULT_CROSS_FIT_FOLDS, metavar="K")
