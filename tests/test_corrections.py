@@ -183,6 +183,17 @@ def test_accept_top_suggestions(tv):
     # a table without the action column (before it existed) relabels every row
     assert overlay.accept_suggestions(issues=top.drop(columns="action"), top=3) == 3
     assert overlay.counts()["relabel"] == 3
+    overlay.clear()
+    # the whole ranking: flagged rows exclude, the rest keep; accepting it all = the flagged
+    ranked = find_label_issues(tv=noisy, probabilities=probabilities, include_all=True)
+    flagged_rows = ranked["flagged"].to_numpy(dtype=bool)
+    assert np.array_equal(ranked["action"].to_numpy() == "exclude", flagged_rows)
+    assert (ranked.loc[~flagged_rows, "action"] == "keep").all() and (~flagged_rows).any()
+    assert overlay.accept_suggestions(issues=ranked, flagged_only=False) == len(issues)
+    labels, kept = overlay.labels_and_kept()
+    assert np.array_equal(np.flatnonzero(~kept), np.sort(issues["index"].to_numpy()))
+    with pytest.raises(CorrectionsError, match="relabel, exclude or keep"):
+        overlay.accept_suggestions(issues=ranked.assign(action="drop"), flagged_only=False)
 
 
 def test_retrain_and_compare(tv):

@@ -1,14 +1,15 @@
 """Planted label flips, then four training sets for one head: the noisy labels, the noisy
-labels corrected by accepting every flagged suggestion of ours (no human: relabel or exclude,
+labels corrected by accepting every suggestion of ours (no human: relabel, exclude or keep,
 as `find_label_issues`' action column says), Cleanlab's
 documented flow (`cleanlab.filter.find_label_issues`, drop the flagged) on the same values
 and out-of-fold probabilities, and the clean labels (the ceiling).
 
 Flips go to a random other class on `--noise` of the train+validation samples; test labels
-stay clean and every head is scored on them. Both cleaners act on train+validation only (the
-test split is the yardstick). Prints per method: planted errors fixed (relabelled to the
-true class) or removed (excluded), correct labels wrongly changed (relabelled or excluded), and the test
-accuracy of each head.
+stay clean. Both cleaners act on train+validation only. Every head is scored on the subset's
+clean test split and on the held-out yardstick (`benchmarks.heldout`: the dataset's other
+test images, never seen). Prints per method: planted errors fixed (relabelled to the true
+class) or removed (excluded), correct labels wrongly changed (relabelled or excluded), and
+the accuracy of each head on each yardstick.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import tempfile
 import numpy as np
 
 from benchmarks.common import emit, input_parser, peak_rss_mb, timer
+from benchmarks.heldout import heldout_test
 
 
 def planted_flips(*, clean, noise: float, seed: int):
@@ -44,6 +46,20 @@ def planted_flips(*, clean, noise: float, seed: int):
     return noisy, planted, is_planted, in_fit
 
 
+def without(tv, *, keep: np.ndarray, splits: np.ndarray | None = None):
+    """`tv` restricted to the `keep` rows (same values and labels), with `splits` in place of
+    its own when given: a key of its own, nothing written or re-extracted."""
+    from core.base.hashing import hash_array, hash_key
+
+    fields = {"tv": tv.key, "drop": hash_array(keep)}  # the key section 12 always gave
+    if splits is not None:
+        fields["splits"] = hash_array(splits)
+    splits = np.asarray(tv.splits if splits is None else splits)
+    return dataclasses.replace(
+        tv, values=np.asarray(tv.values[keep]), labels=np.asarray(tv.labels)[keep],
+        splits=splits[keep], sample_ids=np.asarray(tv.sample_ids)[keep], key=hash_key(fields))
+
+
 def main() -> None:
     parser = input_parser()
     parser.add_argument("--noise", type=float, required=True)
@@ -54,7 +70,6 @@ def main() -> None:
     from cleanlab.filter import find_label_issues as cleanlab_filter
 
     from core.analysis.label_issues import DEFAULT_CROSS_FIT_FOLDS, find_label_issues
-    from core.base.hashing import hash_array, hash_key
     from core.corrections import corrected, open_corrections
     from core.datasets import load_dataset
     from core.features.feature_sets import feature_values
@@ -70,15 +85,19 @@ def main() -> None:
     with timer() as probability_time:
         p = train_head(tv=noisy, head="logreg", cross_fit_folds=DEFAULT_CROSS_FIT_FOLDS).probabilities
 
-    # ours: accept every flagged suggestion on train+val (relabel or exclude, as suggested)
+    # ours: accept every suggestion on train+val, as each row's action says (no human)
     with timer() as ours_time:
-        issues = find_label_issues(tv=noisy, probabilities=p)
+        issues = find_label_issues(tv=noisy, probabilities=p, include_all=True)
         issues = issues[in_fit[issues["index"].to_numpy()]]
     with tempfile.TemporaryDirectory() as scratch:
         overlay = open_corrections(tv=noisy, namespace=f"bench-{args.seed}", cache_dir=scratch)
-        overlay.accept_suggestions(issues=issues, source="benchmark")
+        overlay.accept_suggestions(issues=issues, flagged_only=False, source="benchmark")
         ours_tv = corrected(noisy, overlay)
         ours_labels, kept = overlay.labels_and_kept()
+    if np.array_equal(ours_labels, noisy_labels):  # exclusions only: the study's key, its head
+        assert np.array_equal(np.asarray(ours_tv.sample_ids),
+                              np.asarray(without(noisy, keep=kept).sample_ids))
+        ours_tv = without(noisy, keep=kept)
     relabelled = kept & (ours_labels != noisy_labels)
     excluded = ~kept
     ours = {"touched": int((relabelled | excluded).sum()),
@@ -93,31 +112,34 @@ def main() -> None:
     with timer() as cleanlab_time:
         flagged = np.asarray(cleanlab_filter(labels=noisy_labels, pred_probs=p), dtype=bool)
     flagged &= in_fit
-    keep = ~flagged
-    cleanlab_tv = dataclasses.replace(
-        noisy, values=np.asarray(noisy.values[keep]), labels=noisy_labels[keep],
-        splits=np.asarray(noisy.splits)[keep], sample_ids=np.asarray(noisy.sample_ids)[keep],
-        key=hash_key({"tv": noisy.key, "drop": hash_array(keep)}))
+    cleanlab_tv = without(noisy, keep=~flagged)
     cleanlab = {"touched": int(flagged.sum()), "relabelled": 0, "excluded": int(flagged.sum()),
                 "fixed": 0, "removed": int((flagged & is_planted).sum()),
                 "planted_touched_wrongly": 0, "correct_excluded": int((flagged & ~is_planted).sum()),
                 "wrong_changes": int((flagged & ~is_planted).sum())}
 
     test = np.flatnonzero(~in_fit)
+    # every set scored on the same clean images: the subset's test split, and the yardstick
+    yardsticks = {"test": (np.asarray(clean.values[test], dtype=np.float32), truth[test])}
+    heldout = heldout_test(dataset=args.dataset, backbone=args.backbone, size=args.size,
+                           limit=args.limit)
+    if heldout is not None:
+        yardsticks["heldout"] = heldout
     sets = {"noisy": noisy, "ours": ours_tv, "cleanlab": cleanlab_tv, "clean": clean}
-    accuracy: dict[str, dict[str, float]] = {}
+    accuracy: dict[str, dict[str, dict[str, float]]] = {name: {} for name in yardsticks}
     seconds: dict[str, float] = {}
     for head in args.heads.split(","):
-        accuracy[head] = {}
+        for name in yardsticks:
+            accuracy[name][head] = {}
         with timer() as head_time:
             for name, tv in sets.items():
                 trained = train_head(tv=tv, head=head, seed=0)
-                values = np.asarray(clean.values[test], dtype=np.float32)
-                predictions = trained.predict(values)  # every set scored on the same clean test
-                accuracy[head][name] = float(np.mean(predictions == truth[test]))
+                for yardstick, (values, labels) in yardsticks.items():
+                    accuracy[yardstick][head][name] = float(np.mean(trained.predict(values) == labels))
         seconds[head] = head_time["seconds"]
     emit({"dataset": args.dataset, "noise": args.noise, "seed": args.seed, "n": clean.n,
           "planted": int(len(planted)), "n_fit": int(in_fit.sum()), "n_test": int(len(test)),
+          "n_heldout": 0 if heldout is None else int(len(heldout[1])),
           "methods": {"ours": ours, "cleanlab": cleanlab}, "accuracy": accuracy,
           "seconds": {"probabilities": probability_time["seconds"],
                       "ours_flagging": ours_time["seconds"],

@@ -336,8 +336,9 @@ class Corrections:
         """Accept the first `top` rows (all when None) of a
         `core.analysis.label_issues.find_label_issues` table (columns sample_id and
         suggested_class), flagged rows only unless `flagged_only=False`, as one undoable
-        step: each row's suggested `action` — relabel to the suggested class, or exclude —
-        and relabel for a table without that column."""
+        step: each row's suggested `action` — relabel to the suggested class, exclude, or
+        keep (left as it is) — and relabel for a table without that column. The measured
+        no-human policy is `find_label_issues(include_all=True)` with `flagged_only=False`."""
         missing = {"sample_id", "suggested_class"} - set(issues.columns)
         if missing:
             raise CorrectionsError(f"the label-issue table lacks {sorted(missing)}; pass the "
@@ -352,9 +353,10 @@ class Corrections:
             return 0
         actions = (issues["action"].astype(str) if "action" in issues.columns
                    else np.full(len(issues), "relabel", dtype=object))
-        unknown = sorted(set(actions) - {"relabel", "exclude"})
+        unknown = sorted(set(actions) - {"relabel", "exclude", "keep"})
         if unknown:
-            raise CorrectionsError(f"suggested actions must be relabel or exclude, got {unknown}")
+            raise CorrectionsError(f"suggested actions must be relabel, exclude or keep, got "
+                                   f"{unknown}")
         relabel = issues[np.asarray(actions) == "relabel"]
         exclude = issues[np.asarray(actions) == "exclude"]
         new = self._relabel_records(relabel["sample_id"].tolist(),

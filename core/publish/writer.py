@@ -41,7 +41,8 @@ def publish_bundle(*, dataset: str, backbone: str, out: str | Path,
     and return a summary (path, n, bytes, files, precision decision). A bundle of the same
     inputs that still verifies is left as it is (status "unchanged"), so republishing does
     not churn a git history."""
-    from core.analysis.label_issues import DEFAULT_CROSS_FIT_FOLDS, DEFAULT_NEIGHBORS
+    from core.analysis.label_issues import (DEFAULT_CROSS_FIT_FOLDS, DEFAULT_NEIGHBORS,
+                                            LABEL_ISSUES_VERSION)
     from core.datasets import load_dataset
     from core.features.feature_sets import feature_values
     from core.heads import DEFAULT_HEAD
@@ -53,7 +54,7 @@ def publish_bundle(*, dataset: str, backbone: str, out: str | Path,
               "backbone": backbone, "image_size": image_size, "thumb_size": thumb_size,
               "sheet_grid": sheet_grid, "knn_neighbors": knn_neighbors, "seed": seed,
               "head": DEFAULT_HEAD, "cross_fit_folds": DEFAULT_CROSS_FIT_FOLDS,
-              "label_issue_neighbors": DEFAULT_NEIGHBORS,
+              "label_issue_neighbors": DEFAULT_NEIGHBORS, "label_issues": LABEL_ISSUES_VERSION,
               "tolerance_points": FLOAT16_TOLERANCE_POINTS}
     inputs_key = hash_key(inputs)
     unchanged = _unchanged_bundle(out, inputs_key)
