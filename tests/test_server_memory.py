@@ -55,3 +55,18 @@ def test_the_public_deploy_the_docs_give_is_the_one_the_benchmarks_start():
     missing = [f"{name}={value}" for name, value in deploy_environment().items()
                if f"{name}={value}" not in command]
     assert not missing, f"docs/public-mode.md's deploy command lacks {missing}"
+
+
+def test_sessions_showing_one_cached_head_share_its_figures():
+    """Every page load of the public demo records the bundle's head in its new session; the
+    record's token is part of the shared memo's keys for the figures coloured by it, so a
+    per-session token made a copy of the 10,000-point projection figure (and the head's
+    data-quality results) per visitor until the memo's 48 entries were full of them. One
+    cached head is one token; a head without a cache key still gets its own."""
+    from types import SimpleNamespace
+
+    from dashboard.state import results
+
+    cached, uncached = SimpleNamespace(key="3f" * 32), SimpleNamespace(key=None)
+    assert results._record(cached).token == results._record(cached).token == cached.key
+    assert results._record(uncached).token != results._record(uncached).token

@@ -3,7 +3,7 @@ server's PYTHONPATH and MEMORY_PROBE=FILE in its environment (the soak worker's 
 FILE` sets both), a daemon thread of `streamlit run` appends one JSON line every
 MEMORY_PROBE_SECONDS (30): RSS and its anonymous / file-backed parts, glibc malloc's arenas
 (mallinfo2: in use, free inside arenas, mmapped blocks), threads, Streamlit sessions (active
-and kept for reconnection), the app's memo entries, extraction jobs, whether TensorFlow is
+and kept for reconnection), the app's memo entries by kind, extraction jobs, whether TensorFlow is
 loaded, and Python's garbage collections. MEMORY_PROBE_TRACE=1 also starts tracemalloc and
 adds the Python heap and its top 15 growths (file:line) since the third line: Python-heap
 growth told from allocator growth. Other processes (the worker itself) ignore it.
@@ -58,7 +58,10 @@ if os.environ.get("MEMORY_PROBE") and sys.argv[:2] == ["-m", "run"]:
                              active_sessions=len(sessions.list_active_sessions()))
             memo = sys.modules.get("dashboard.services.memo")
             if memo is not None:
-                found["memo_items"] = len(memo.memo()._items)
+                kinds: dict = {}
+                for key in list(memo.memo()._items):
+                    kinds[str(key[1])] = kinds.get(str(key[1]), 0) + 1
+                found["memo_items"] = kinds
             extraction = sys.modules.get("dashboard.services.extraction")
             if extraction is not None:
                 found["extraction_jobs"] = len(extraction._extractions._jobs)
