@@ -5,6 +5,7 @@ from __future__ import annotations
 from benchmarks import report
 from benchmarks.plan import Run, SectionFailed
 from benchmarks.sections.public import RSS_LIMIT_MB
+from dashboard.services.public import deploy_environment
 
 TITLE = "Public demo soak: normal use with abuse mixed in"
 GROWTH_LIMIT = 0.10  # memory at the end within 10 % of its level after the first minute
@@ -57,9 +58,9 @@ def run(*, run: Run) -> list[str]:
              + [f"- abuser saw server internals: `{e}`" for e in r["abuser_leaks"]]
              + [f"- abuser's driver: `{e}`" for e in r["abuser_errors"]])
     return ["`benchmarks/workers/public_soak_worker.py` starts the public server of section 8 "
-            "as docs/public-mode.md deploys it (TRANSFER_LENS_PUBLIC=1, "
-            "STREAMLIT_SERVER_MAX_UPLOAD_SIZE=50, STREAMLIT_CLIENT_SHOW_ERROR_DETAILS=none, "
-            "MALLOC_ARENA_MAX=2; the committed bundle, a scratch cache) and drives "
+            "as docs/public-mode.md deploys it ("
+            + ", ".join(f"{name}={value}" for name, value in deploy_environment().items())
+            + "; the committed bundle, a scratch cache) and drives "
             "concurrent pages of one headless Chromium. Normal visitors go round the views "
             "(box-selecting on the projection), train a default logistic-regression head every "
             "few rounds, and are checked after every step for an error box or server "
