@@ -23,7 +23,7 @@ if ROOT not in sys.path:
 import streamlit as st  # noqa: E402
 
 from dashboard import pages, state  # noqa: E402
-from dashboard.services import datasets  # noqa: E402
+from dashboard.services import allocator, datasets  # noqa: E402
 from dashboard.services.bundles import is_bundle_source  # noqa: E402
 from dashboard.services.public import (is_public, session_jobs, start_session,  # noqa: E402
                                        warn_if_server_takes_larger_uploads)
@@ -105,6 +105,7 @@ def log_run(started: float) -> None:
 
 def main() -> None:
     started = time.perf_counter()
+    allocator.tune()  # once per process: the script threads' C heap (see the module)
     try:
         with session_jobs():  # foreground heavy jobs count against this session's share
             run_app()

@@ -42,3 +42,8 @@ def test_the_soak_samples_the_server_tree_and_judges_memory_after_minute_one():
                              start=10.0)
     assert summary == {"rss_minute_one_mb": 1_000.0, "rss_end_mb": 1_050.0,
                        "rss_growth": pytest.approx(0.05), "peak_rss_mb": 1_050.0}
+    # ... and from a minute after every visitor had done each kind of its work once
+    samples = [(2.0, 500.0), (71.0, 1_000.0), (200.0, 1_400.0), (400.0, 1_470.0)]
+    warm = memory_summary(samples, start=10.0, warm=130.0)
+    assert (warm["rss_warm_mb"], warm["rss_growth_warm"]) == (1_400.0, pytest.approx(0.05))
+    assert memory_summary(samples, start=10.0, warm=350.0)["rss_growth_warm"] is None

@@ -1,5 +1,6 @@
-"""Worker: the public demo under load. Starts `streamlit run dashboard/app.py` in public mode
-(TRANSFER_LENS_PUBLIC=1) on the committed bundle, on a free localhost port with a scratch
+"""Worker: the public demo under load. Starts `streamlit run dashboard/app.py` as the public
+deploy does (docs/public-mode.md: TRANSFER_LENS_PUBLIC=1 and the rest of
+`deploy_environment()`) on the committed bundle, on a free localhost port with a scratch
 cache, and drives N concurrent browser sessions (pages of one headless Chromium, asyncio)
 for a fixed time: each goes once through the views, trains one logistic-regression head
 (its own C, so every one is a real job through the job gate), then switches views and
@@ -32,6 +33,7 @@ from typing import Iterator
 import numpy as np
 
 from benchmarks.common import ROOT, emit
+from dashboard.services.public import deploy_environment
 from tests.support.streamlit_server import streamlit_server
 
 CHROMIUM = "/usr/bin/chromium"
@@ -46,10 +48,11 @@ IDLE_JS = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
 ERRORS = "[data-testid='stException'], [data-testid='stAlertContentError']"
 
 
-def rss_mb(pid: int) -> float:
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """A memory field of /proc/<pid>/status in MB (VmRSS; RssFile: its mapped files' pages)."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
@@ -193,17 +196,23 @@ async def drive(url: str, sessions: int, seconds: float) -> dict:
 
 
 @contextlib.contextmanager
-def public_server() -> Iterator[tuple[str, subprocess.Popen, Path]]:
+def public_server(extra_env: dict[str, str] | None = None
+                  ) -> Iterator[tuple[str, subprocess.Popen, Path]]:
     """`streamlit run dashboard/app.py` in public mode on the committed bundle, with a
     scratch cache and run log; yields (url, server process, scratch folder) and stops it.
-    A terminated worker still stops its server."""
+    `extra_env` goes to the server only (a variant to compare). A terminated worker still
+    stops its server."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     with tempfile.TemporaryDirectory(prefix="public-load-") as scratch:
-        env = {**os.environ, "TRANSFER_LENS_PUBLIC": "1",
+        # started as docs/public-mode.md deploys it: measured is what a deployer runs
+        env = {**os.environ, **deploy_environment(),
                "TRANSFER_LENS_CACHE": str(Path(scratch) / "cache"), "TF_CPP_MIN_LOG_LEVEL": "3",
                "TRANSFER_LENS_RUN_LOG": str(Path(scratch) / "runs.jsonl")}
         for name in ("TRANSFER_LENS_DATASET", "TRANSFER_LENS_BUNDLES", "TRANSFER_LENS_JOBS"):
             env.pop(name, None)
+        env.update(extra_env or {})
+        for name in [name for name, value in env.items() if value == ""]:
+            del env[name]  # a variant without it
         with streamlit_server(script=ROOT / "dashboard" / "app.py", env=env,
                               log_path=Path(scratch) / "streamlit.log") as (url, server):
             yield url, server, Path(scratch)

@@ -44,11 +44,12 @@ ABUSE_LINKS = ("/?ds=fashion_mnist&n=all&px=1024", "/?ds=fashion_mnist_1m&n=all&
                "/?ds=fashion_mnist&n=99999999")
 ALERTS = "[data-testid='stAlertContentError'], [data-testid='stAlertContentWarning']"
 FINETUNE_NOTE = "[data-testid='stAlertContentInfo']"  # the view says it is not offered
+PROBE = Path(__file__).resolve().parent / "memory_probe"  # its sitecustomize.py
 INTERNALS = ("Traceback", "public_uploads", "Something went wrong", str(ROOT))
 
 
-def tree_rss_mb(pid: int) -> float:
-    """VmRSS of `pid` and all its descendants (the server's worker processes, if any)."""
+def tree_rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """VmRSS (or `field`) of `pid` and all its descendants (the server's worker processes)."""
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -59,7 +60,7 @@ def tree_rss_mb(pid: int) -> float:
     total, todo = 0.0, [pid]
     while todo:
         current = todo.pop()
-        total += rss_mb(current)
+        total += rss_mb(current, field)
         todo += children.get(current, [])
     return total
 
@@ -131,6 +132,8 @@ async def normal_visitor(page, url: str, record: dict, deadline: float,
     while time.perf_counter() < deadline:
         if rounds % 3 == 1:  # a default head now and then (the same one: cached after one)
             await train_default_head(page, record, secrets)
+        if rounds == 2:  # every kind of its work done once (views, selection, a head)
+            record.setdefault("warm_at", time.perf_counter())
         for name, path in VIEWS.items():
             if time.perf_counter() >= deadline:
                 break
@@ -211,6 +214,7 @@ async def abusive_visitor(page, url: str, record: dict, deadline: float, zips: d
         await seen("fine-tune view (estimate)", "not offered in this public Transfer Lens",
                    boxes=FINETUNE_NOTE)
         record["rounds"] += 1
+        record.setdefault("warm_at", time.perf_counter())  # every kind of abuse done once
 
 
 async def session(browser, url: str, index: int, abusive: bool, seconds: float, out: dict,
@@ -259,17 +263,27 @@ async def drive(url: str, sessions: int, seconds: float, zips: dict,
     return out
 
 
-def memory_summary(samples: list[tuple[float, float]], *, start: float = 0.0) -> dict:
+def memory_summary(samples: list[tuple[float, float]], *, start: float = 0.0,
+                   warm: float | None = None) -> dict:
     """The tree's RSS one minute after `start` (when every visitor's page had opened; the
-    server's warm-up comes before), at the end, and its peak (MB)."""
+    server's warm-up comes before), at the end, and its peak (MB). With `warm` (when every
+    visitor had done each kind of its work once: the first of some work loads libraries,
+    e.g. an abuser's capped link embeds images and loads TensorFlow), also the RSS a minute
+    after it and the growth from there to the end (None if the run ended before)."""
     if not samples:
         return {"rss_minute_one_mb": None, "rss_end_mb": None, "rss_growth": None,
                 "peak_rss_mb": None}
     after_minute = [mb for t, mb in samples if t >= start + 60] or [samples[-1][1]]
     end = samples[-1][1]
-    return {"rss_minute_one_mb": after_minute[0], "rss_end_mb": end,
-            "rss_growth": end / after_minute[0] - 1 if after_minute[0] else None,
-            "peak_rss_mb": max(mb for _, mb in samples)}
+    summary = {"rss_minute_one_mb": after_minute[0], "rss_end_mb": end,
+               "rss_growth": end / after_minute[0] - 1 if after_minute[0] else None,
+               "peak_rss_mb": max(mb for _, mb in samples)}
+    if warm is not None:
+        after_warm = [mb for t, mb in samples[:-1] if t >= warm + 60]
+        summary.update(rss_warm_mb=after_warm[0] if after_warm else None,
+                       rss_growth_warm=end / after_warm[0] - 1 if after_warm else None,
+                       warm_s=warm)
+    return summary
 
 
 def main() -> None:
@@ -277,8 +291,18 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=600)
     parser.add_argument("--sample-seconds", type=float, default=2.0)
+    parser.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="an environment variable for the server only, to compare a "
+                        "variant (NAME= leaves NAME out)")
+    parser.add_argument("--probe", metavar="FILE",
+                        help="the server writes a memory probe line to FILE every 30 s "
+                        "(benchmarks/workers/memory_probe; MEMORY_PROBE_TRACE=1: tracemalloc)")
     args = parser.parse_args()
-    with public_server() as (url, server, scratch), \
+    extra_env = dict(item.split("=", 1) for item in args.server_env)
+    if args.probe:
+        extra_env.update(MEMORY_PROBE=str(Path(args.probe).resolve()), PYTHONPATH=os.pathsep.join(
+            [str(PROBE), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    with public_server(extra_env) as (url, server, scratch), \
             tempfile.TemporaryDirectory(prefix="soak-zips-") as folder:
         zips = hostile_zips(Path(folder))
         secrets = (*INTERNALS, str(scratch))
@@ -291,11 +315,17 @@ def main() -> None:
         finally:
             sampler.stop.set()
             sampler.join()
+        # of the RSS at the end, the pages of mapped files (libraries such as TensorFlow's,
+        # cache files): shared and reclaimable, unlike the anonymous rest
+        file_mb = tree_rss_mb(server.pid, "RssFile")
         tail = (scratch / "streamlit.log").read_text()[-3000:]
         runs = script_runs(scratch)
     # the soak's clock: from when the last visitor's page had opened (server time)
     opened = max((r["opened_at"] for r in records.values() if "opened_at" in r),
                  default=sampler.started) - sampler.started
+    # ... and from when every visitor had done each kind of its work once (None: not all)
+    warm = (max(r["warm_at"] for r in records.values()) - sampler.started
+            if all("warm_at" in r for r in records.values()) else None)
     normal = [r for r in records.values() if not r["abusive"]]
     abusers = [r for r in records.values() if r["abusive"]]
     switches = np.array([ms for r in normal for ms in r["switch_ms"]])
@@ -323,8 +353,8 @@ def main() -> None:
           "abuser_leaks": [x for r in abusers for x in r["abuser_leaks"]][:20],
           "abuser_errors": [e for r in abusers for e in r["errors"]][:10],
           "error_count": len(errors), "errors": errors[:20],
-          **memory_summary(sampler.samples, start=opened), "all_open_s": opened,
-          "rss_samples": len(sampler.samples),
+          **memory_summary(sampler.samples, start=opened, warm=warm), "all_open_s": opened,
+          "rss_end_file_mb": file_mb, "rss_samples": len(sampler.samples),
           "rss_trace_mb": [round(mb) for _, mb in sampler.samples[::max(
               1, len(sampler.samples) // 60)]],
           "server_log_tail": tail if errors or any(r["errors"] for r in abusers) else ""})

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from core.base import public as rules_module
 from core.base.public import PublicModeError
+from dashboard.services import allocator
 from dashboard.state import session
 
 
@@ -58,6 +59,17 @@ def largest_upload_mb() -> int:
     `server.maxUploadSize` should be, so it refuses larger files before taking them in."""
     rules = public_policy()
     return max(1, -(-max(rules.max_upload_bytes, rules.max_inspect_bytes) // 1_000_000))
+
+
+def deploy_environment() -> dict[str, str]:
+    """The environment a public server is started with (docs/public-mode.md; the public
+    benchmarks start theirs so): public mode, the server refusing uploads above the largest
+    stated limit, Streamlit's error details hidden, and two malloc arenas for the script
+    threads (dashboard/services/allocator.py)."""
+    return {"TRANSFER_LENS_PUBLIC": "1",
+            "STREAMLIT_SERVER_MAX_UPLOAD_SIZE": str(largest_upload_mb()),
+            "STREAMLIT_CLIENT_SHOW_ERROR_DETAILS": "none",
+            "MALLOC_ARENA_MAX": str(allocator.ARENAS)}
 
 
 _warned_upload_size = False

@@ -32,7 +32,9 @@ class HeadRecord:
     """A trained head plus what the UI needs to compare it with what came before."""
 
     head: Any  # core.heads.TrainedHead
-    token: int  # unique id, part of memo keys for figures coloured by this head
+    # part of memo keys for figures coloured by this head: its cache key (every session
+    # showing one cached head, e.g. the bundle's, shares its figures), else a unique id
+    token: int | str
     before_accuracy: float | None  # the previous head's test accuracy, if any
     before_label: str
 
@@ -68,7 +70,8 @@ def results(tv_key: str) -> Results:
 
 
 def _record(head: Any, before: float | None = None, label: str = "") -> HeadRecord:
-    return HeadRecord(head=head, token=next(_tokens), before_accuracy=before, before_label=label)
+    token = head.key or next(_tokens)  # a cache key names the same predictions everywhere
+    return HeadRecord(head=head, token=token, before_accuracy=before, before_label=label)
 
 
 # --- the active head ---

@@ -1,0 +1,94 @@
+"""A memory probe for the public server (not part of the app): with this folder on the
+server's PYTHONPATH and MEMORY_PROBE=FILE in its environment (the soak worker's `--probe
+FILE` sets both), a daemon thread of `streamlit run` appends one JSON line every
+MEMORY_PROBE_SECONDS (30): RSS and its anonymous / file-backed parts, glibc malloc's arenas
+(mallinfo2: in use, free inside arenas, mmapped blocks), threads, Streamlit sessions (active
+and kept for reconnection), the app's memo entries by kind, extraction jobs, whether TensorFlow is
+loaded, and Python's garbage collections. MEMORY_PROBE_TRACE=1 also starts tracemalloc and
+adds the Python heap and its top 15 growths (file:line) since the third line: Python-heap
+growth told from allocator growth. Other processes (the worker itself) ignore it.
+"""
+
+import os
+import sys
+
+if os.environ.get("MEMORY_PROBE") and sys.argv[:2] == ["-m", "run"]:
+    import ctypes
+    import gc
+    import json
+    import threading
+    import time
+    import tracemalloc
+
+    _TRACE = os.environ.get("MEMORY_PROBE_TRACE") == "1"
+    if _TRACE:
+        tracemalloc.start()
+
+    class _MallInfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+            "fordblks", "keepcost")]
+
+    def _status() -> dict:
+        fields = ("VmRSS", "RssAnon", "RssFile")
+        with open("/proc/self/status") as status:
+            return {line.split(":")[0]: round(int(line.split()[1]) / 1024)
+                    for line in status if line.startswith(fields)}
+
+    def _malloc() -> dict:
+        try:
+            libc = ctypes.CDLL("libc.so.6")
+            libc.mallinfo2.restype = _MallInfo2
+            info = libc.mallinfo2()
+        except (OSError, AttributeError):
+            return {}
+        mb = 2 ** 20
+        return {"malloc_arenas_mb": round(info.arena / mb), "malloc_in_use_mb":
+                round(info.uordblks / mb), "malloc_free_mb": round(info.fordblks / mb),
+                "malloc_mmapped_mb": round(info.hblkhd / mb)}
+
+    def _app() -> dict:
+        found = {"tensorflow": "tensorflow" in sys.modules}
+        try:
+            from streamlit.runtime import Runtime
+
+            if Runtime.exists():
+                sessions = Runtime.instance()._session_mgr
+                found.update(sessions=len(sessions.list_sessions()),
+                             active_sessions=len(sessions.list_active_sessions()))
+            memo = sys.modules.get("dashboard.services.memo")
+            if memo is not None:
+                kinds: dict = {}
+                for key in list(memo.memo()._items):
+                    kinds[str(key[1])] = kinds.get(str(key[1]), 0) + 1
+                found["memo_items"] = kinds
+            extraction = sys.modules.get("dashboard.services.extraction")
+            if extraction is not None:
+                found["extraction_jobs"] = len(extraction._extractions._jobs)
+        except Exception as error:  # noqa: BLE001 - a probe never takes the server down
+            found["error"] = repr(error)[:200]
+        return found
+
+    def _probe() -> None:
+        every = float(os.environ.get("MEMORY_PROBE_SECONDS", "30"))
+        started, lines, base = time.monotonic(), 0, None
+        with open(os.environ["MEMORY_PROBE"], "a", encoding="utf-8") as out:
+            while True:
+                time.sleep(every)
+                line = {"t": round(time.monotonic() - started), **_status(), **_malloc(),
+                        "threads": threading.active_count(), **_app(),
+                        "gc_collections": [s["collections"] for s in gc.get_stats()]}
+                if _TRACE:
+                    line["python_heap_mb"] = round(tracemalloc.get_traced_memory()[0] / 2**20)
+                    snapshot = tracemalloc.take_snapshot()
+                    base = snapshot if lines == 2 else base
+                    if base is not None:
+                        line["python_growth_mb"] = [
+                            [round(d.size_diff / 2**20, 1), str(d.traceback[0])]
+                            for d in snapshot.compare_to(base, "lineno")[:15]]
+                    del snapshot
+                lines += 1
+                out.write(json.dumps(line) + "\n")
+                out.flush()
+
+    threading.Thread(target=_probe, name="memory-probe", daemon=True).start()
