@@ -40,8 +40,8 @@ from benchmarks.workers.public_load_worker import (CHROMIUM, ERRORS, IDLE_JS, ON
 
 REFUSED = "is not available in this public Transfer Lens"
 ABUSE_MLP = {"Hidden": "100000", "Epochs": "1000", "Batch size": "1", "Folds": "10"}
-ABUSE_LINKS = ("/?ds=fashion_mnist&n=all&px=1024", "/?ds=fashion_mnist_1m&n=all&px=1024",
-               "/?ds=fashion_mnist&n=99999999")
+ABUSE_LINKS = ("/?ds=fashion_mnist&n=99999999", "/?ds=fashion_mnist&n=all&px=1024",
+               "/?ds=fashion_mnist_1m&n=all&px=1024")
 ALERTS = "[data-testid='stAlertContentError'], [data-testid='stAlertContentWarning']"
 FINETUNE_NOTE = "[data-testid='stAlertContentInfo']"  # the view says it is not offered
 PROBE = Path(__file__).resolve().parent / "memory_probe"  # its sitecustomize.py
@@ -185,16 +185,18 @@ async def abusive_visitor(page, url: str, record: dict, deadline: float, zips: d
                                    if not x.startswith("error box")]
 
     while time.perf_counter() < deadline:
+        # links first: the capped n=99999999 embeds once and loads TensorFlow, a one-time
+        # cost the soak's first-minute baseline should hold rather than count as growth
+        for link in ABUSE_LINKS:
+            await page.goto(url + link)
+            await idle(page, timeout=300_000)
+            await seen(f"link {link}")
         for name, file in zips.items():
             await page.goto(url)
             await idle(page)
             await upload(page, file)
             await seen(f"upload {name}", "over the limit" if name != "rows.zip"
                        else "rows, over the limit")
-        for link in ABUSE_LINKS:
-            await page.goto(url + link)
-            await idle(page, timeout=300_000)
-            await seen(f"link {link}")
         await page.goto(url)
         await idle(page)
         await open_view(page, "Train a head", "/train")
