@@ -11,6 +11,22 @@ from streamlit.testing.v1 import AppTest
 from tests.support import ROOT
 
 APP = str(ROOT / "dashboard" / "app.py")
+
+
+def _scan_installed_components_once() -> None:
+    """Every new AppTest scans the metadata of every installed package for Streamlit
+    components (about 0.2 s quiet, 6 s on a loaded machine, 100+ AppTests in the suite);
+    the installed packages do not change during a test run, so one scan per process."""
+    import functools
+
+    from streamlit.components.v2 import manifest_scanner
+
+    scan = manifest_scanner.scan_component_manifests
+    if not hasattr(scan, "cache_info"):
+        manifest_scanner.scan_component_manifests = functools.lru_cache(maxsize=None)(scan)
+
+
+_scan_installed_components_once()
 TIMEOUT = 240  # s per run: the first run imports TensorFlow and builds the backbone
 TRAIN = "FormSubmitter:train_form-Train"
 
