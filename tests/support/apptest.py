@@ -31,12 +31,16 @@ TIMEOUT = 240  # s per run: the first run imports TensorFlow and builds the back
 TRAIN = "FormSubmitter:train_form-Train"
 
 
-def open_app(*, dataset: str, backbone: str, monkeypatch) -> AppTest:
-    """The app on `dataset` with `backbone` at 32 px, after its first (clean) run."""
+def open_app(*, dataset: str, backbone: str, monkeypatch, limit: int | None = None) -> AppTest:
+    """The app on `dataset` (a random `limit` of its images, or all) with `backbone` at
+    32 px, after its first (clean) run."""
     monkeypatch.setenv("TRANSFER_LENS_DATASET", dataset)
     monkeypatch.setenv("TRANSFER_LENS_BACKBONE", backbone)
     monkeypatch.setenv("TRANSFER_LENS_IMAGE_SIZE", "32")
-    monkeypatch.delenv("TRANSFER_LENS_LIMIT", raising=False)
+    if limit is None:
+        monkeypatch.delenv("TRANSFER_LENS_LIMIT", raising=False)
+    else:
+        monkeypatch.setenv("TRANSFER_LENS_LIMIT", str(limit))
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.run()
     assert_clean(at)
