@@ -14,13 +14,12 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from tests.support.apptest import APP, TIMEOUT, assert_clean, settle  # noqa: E402
 
-pytestmark = pytest.mark.slow  # the whole app (AppTest)
-
 
 def _sidebar_progress(at: AppTest) -> str:
     return "\n".join(element.proto.text for element in at.sidebar.get("progress"))
 
 
+@pytest.mark.slow  # the whole app (AppTest)
 def test_runtime_choice_runs_the_extraction_and_the_progress_line_names_it(
         app: AppTest, tiny_backbone) -> None:
     import core.features.transfer_values as tv_module

@@ -11,16 +11,36 @@ from streamlit.testing.v1 import AppTest
 from tests.support import ROOT
 
 APP = str(ROOT / "dashboard" / "app.py")
+
+
+def _scan_installed_components_once() -> None:
+    """Every new AppTest scans the metadata of every installed package for Streamlit
+    components (about 0.2 s quiet, 6 s on a loaded machine, 100+ AppTests in the suite);
+    the installed packages do not change during a test run, so one scan per process."""
+    import functools
+
+    from streamlit.components.v2 import manifest_scanner
+
+    scan = manifest_scanner.scan_component_manifests
+    if not hasattr(scan, "cache_info"):
+        manifest_scanner.scan_component_manifests = functools.lru_cache(maxsize=None)(scan)
+
+
+_scan_installed_components_once()
 TIMEOUT = 240  # s per run: the first run imports TensorFlow and builds the backbone
 TRAIN = "FormSubmitter:train_form-Train"
 
 
-def open_app(*, dataset: str, backbone: str, monkeypatch) -> AppTest:
-    """The app on `dataset` with `backbone` at 32 px, after its first (clean) run."""
+def open_app(*, dataset: str, backbone: str, monkeypatch, limit: int | None = None) -> AppTest:
+    """The app on `dataset` (a random `limit` of its images, or all) with `backbone` at
+    32 px, after its first (clean) run."""
     monkeypatch.setenv("TRANSFER_LENS_DATASET", dataset)
     monkeypatch.setenv("TRANSFER_LENS_BACKBONE", backbone)
     monkeypatch.setenv("TRANSFER_LENS_IMAGE_SIZE", "32")
-    monkeypatch.delenv("TRANSFER_LENS_LIMIT", raising=False)
+    if limit is None:
+        monkeypatch.delenv("TRANSFER_LENS_LIMIT", raising=False)
+    else:
+        monkeypatch.setenv("TRANSFER_LENS_LIMIT", str(limit))
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.run()
     assert_clean(at)
