@@ -344,6 +344,23 @@ def test_confusion_matrix_and_cell_gallery(app: AppTest) -> None:
     assert "%" in app.get("plotly_chart")[0].proto.spec
     app.segmented_control(key="cm_split").set_value("all").run()
     assert "1,797 all images" in texts(app)
+    # the cell and split are in the link, and a new session opened on it shows them
+    assert app.query_params["cell"] == "0,0" and app.query_params["split"] == "all"
+    linked = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    linked.query_params.update({**dict(app.query_params), "cell": "2,7"})
+    linked.run()
+    show(linked, "Confusion")
+    assert "1,797 all images" in texts(linked)
+    assert "images of class “2” predicted as “7”" in texts(linked) or \
+        "image of class “2” predicted as “7”" in texts(linked)
+    assert linked.query_params["cell"] == "2,7"
+    bad = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    bad.query_params.update({**dict(app.query_params), "cell": "2,99", "split": "nope"})
+    bad.run()
+    show(bad, "Confusion")
+    warnings = " ".join(w.value for w in bad.warning)
+    assert "`cell=2,99`" in warnings and "`split=nope`" in warnings
+    assert "test images" in texts(bad)  # the defaults: the test split, most confused cell
 
 
 def test_failure_gallery_worst_first_with_filters(app: AppTest) -> None:

@@ -4,14 +4,12 @@ message naming the file (relative to the upload), the count and the limit."""
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from core.base.errors import DatasetError

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import ROOT, emit
-from benchmarks.workers.public_load_worker import (CHROMIUM, ERRORS, IDLE_JS, ON_VIEW_JS, VIEWS,
+from benchmarks.workers.public_load_worker import (CHROMIUM, ERRORS, ON_VIEW_JS, VIEWS,
                                                    box_select, idle, public_server, rss_mb,
                                                    script_runs)
 

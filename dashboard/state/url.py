@@ -20,8 +20,10 @@ URL_COLOUR = "c"  # colour the projection by: class, predicted, correct, confide
 URL_HEAD = "h"  # the active head's key (a cached head on these transfer values)
 URL_TARGET = "t"  # a numeric target's name (absent: the classes)
 URL_SELECTION = "sel"  # the map's selection (core.analysis.selection_link)
+URL_CELL = "cell"  # the confusion matrix's cell: true,predicted class indices
+URL_SPLIT = "split"  # the confusion matrix's split
 URL_KEYS = (URL_DATASET, URL_BACKBONE, URL_SIZE, URL_LIMIT, URL_METHOD, URL_COLOUR, URL_HEAD,
-            URL_TARGET, URL_SELECTION)
+            URL_TARGET, URL_SELECTION, URL_CELL, URL_SPLIT)
 URL_START = "_url_start"  # the link's parameters at session start, taken one by one
 URL_WARNINGS = "_url_warnings"  # link parameters that were ignored, and why
 

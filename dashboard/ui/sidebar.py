@@ -148,7 +148,10 @@ def link_values() -> dict[str, str | None]:
             url.URL_HEAD: results.active_head_key(state.get(state.TV_KEY)),
             url.URL_TARGET: (None if state.get(state.TARGET_CHOICE) in (None, CLASSES)
                                else state.get(state.TARGET_CHOICE)),
-            url.URL_SELECTION: selection.selection_link(state.get(state.TV_KEY))}
+            url.URL_SELECTION: selection.selection_link(state.get(state.TV_KEY)),
+            url.URL_CELL: (f"{state.get(state.CM_TRUE)},{state.get(state.CM_PRED)}"
+                           if state.has(state.CM_TRUE) and state.has(state.CM_PRED) else None),
+            url.URL_SPLIT: state.get(state.CM_SPLIT)}
 
 
 # --- dataset ---

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import streamlit as st
 
 from core.heads.evaluation import cell_indices, confusion_matrix
 from core.base.splits import split_mask
 from dashboard import pages, state
+from dashboard.state import url
 from dashboard.services.workspace import Workspace
 from dashboard.ui import components, figures
 
 SPLITS = ("test", "val", "train", "all")  # "all": every image
+CELL_LINK = re.compile(r"(\d{1,5}),(\d{1,5})")  # true,predicted: what a link may say
 
 
 def render(ws: Workspace) -> None:
@@ -23,6 +27,7 @@ def render(ws: Workspace) -> None:
         components.need_head("the confusion matrix", "confusion", train_view=pages.TRAIN)
         return
     head, tv = record.head, ws.tv
+    _seed_from_link(len(ws.class_names))
     state.seed(state.CM_SPLIT, "test")
     left, right = st.columns([3, 2], vertical_alignment="bottom")
     split = left.segmented_control("Split", list(SPLITS), key=state.CM_SPLIT, required=True,
@@ -47,6 +52,29 @@ def render(ws: Workspace) -> None:
     st.caption(f"{counts.sum():,} {split} images, {correct:,} on the diagonal "
                f"({correct / max(counts.sum(), 1):.1%}). Click a cell, or choose one below.")
     _cell_gallery(ws, head, mask, counts)
+
+
+def _seed_from_link(n_classes: int) -> None:
+    """The link's split and cell (true,predicted class indices), when valid; else a note
+    naming the value, and the defaults (the test split, the most confused cell)."""
+    split = url.take_url(url.URL_SPLIT)
+    if split is not None:
+        if split in SPLITS:
+            state.put(state.CM_SPLIT, split)
+        else:
+            url.reject_url(url.URL_SPLIT, split, "choose one of " + ", ".join(SPLITS))
+    cell = url.take_url(url.URL_CELL)
+    if cell is None:
+        return
+    match = CELL_LINK.fullmatch(cell)
+    pair = tuple(int(v) for v in match.groups()) if match else ()
+    if pair and max(pair) < n_classes:
+        state.put(state.CM_TRUE, pair[0])
+        state.put(state.CM_PRED, pair[1])
+    else:
+        url.reject_url(url.URL_CELL, cell, f"a cell is two class numbers from 0 to "
+                       f"{n_classes - 1}, true then predicted (e.g. 3,5); showing the most "
+                       "confused cell")
 
 
 def _on_click() -> None:
