@@ -103,6 +103,12 @@ class Plan:
     # for this long on the bundle in public mode
     soak_sessions: int = 8
     soak_seconds: float = 600.0
+    # the default input size (issue 31): frozen heads' test accuracy on the dataset's values
+    # at each size (real cache; limit 0 = every image) against the extraction rate there
+    input_size_dataset: str = "fashion_mnist"
+    input_size_sizes: tuple[int, ...] = (96, 128, 160, 224)
+    input_size_limit: int = 0
+    input_size_heads: tuple[str, ...] = ("logreg", "mlp")
 
     @classmethod
     def full(cls, *, fashion_available: bool) -> "Plan":
@@ -121,7 +127,7 @@ class Plan:
             depthwise_repeats=20,
             quality_inputs=((dataset, BACKBONE, 96, 10_000), ("digits", BACKBONE, 0, 0)),
             quality_noise=(0.01, 0.03, 0.05), quality_seeds=(1, 2, 3),
-            worker_timeout_s=3 * 3600.0)
+            worker_timeout_s=3 * 3600.0, input_size_dataset=dataset)
 
     @classmethod
     def quick_run(cls) -> "Plan":
@@ -151,6 +157,7 @@ class Plan:
             finetune_accuracy_seeds=(0,), finetune_accuracy_dataset="digits",
             corrections_input=("digits", "pixels", 0, 0), corrections_noise=(0.05,),
             corrections_seeds=(1,), corrections_heads=("logreg",),
+            input_size_dataset="digits", input_size_sizes=(32, 48),
             finetune_accuracy_extra=("--image-size", "32", "--param", "epochs=1", "--param",
                                      "start_size=0", "--param", "flip=false"))
 
