@@ -65,7 +65,7 @@ def converted_onnx(*, fields: dict[str, Any], build: Callable[[], Any], image_si
 class Int8Recipe:
     """How post-training quantisation treats the f32 ONNX model: which convolutions stay in
     float32 (`keep_f32`: "depthwise" = grouped convs, "first" = the stem, "last" = the final
-    1x1 projection the features are pooled from), how activation ranges are calibrated
+    1x1 projection the features are pooled from, "add" = the residual additions), how activation ranges are calibrated
     (`method`: minmax, percentile, entropy), symmetric activations (int8 then) and the
     format (QDQ or QOperator). Weights are always int8 per output channel."""
 
@@ -83,8 +83,9 @@ class Int8Recipe:
         """The names of the nodes of `model` (serialised ONNX) this recipe keeps in f32."""
         import onnx
 
-        convs = [node for node in onnx.load_from_string(model).graph.node if node.op_type == "Conv"]
-        kept = set()
+        nodes = onnx.load_from_string(model).graph.node
+        convs = [node for node in nodes if node.op_type == "Conv"]
+        kept = {n.name for n in nodes if n.op_type == "Add"} if "add" in self.keep_f32 else set()
         if "depthwise" in self.keep_f32:
             kept |= {n.name for n in convs if any(a.name == "group" and a.i > 1
                                                    for a in n.attribute)}
