@@ -112,6 +112,18 @@ class Plan:
     # for this long on the bundle in public mode
     soak_sessions: int = 8
     soak_seconds: float = 600.0
+    # int8 recipes (benchmarks/workers/int8_recipes_worker.py's names) compared in section 1
+    # on this many images; () skips them
+    int8_recipes: tuple[str, ...] = ("all-int8", "f32-last", "f32-depthwise",
+                                     "f32-depthwise-first-last", "percentile-f32-last",
+                                     "symmetric-f32-last", "qoperator-f32-last")
+    int8_recipe_images: int = 3000
+    # the default input size (issue 31): frozen heads' test accuracy on the dataset's values
+    # at each size (real cache; limit 0 = every image) against the extraction rate there
+    input_size_dataset: str = "fashion_mnist"
+    input_size_sizes: tuple[int, ...] = (96, 128, 160, 224)
+    input_size_limit: int = 0
+    input_size_heads: tuple[str, ...] = ("logreg", "mlp")
 
     @classmethod
     def full(cls, *, fashion_available: bool) -> "Plan":
@@ -131,7 +143,7 @@ class Plan:
             quality_inputs=((dataset, BACKBONE, 96, 10_000), ("digits", BACKBONE, 0, 0)),
             quality_noise=(0.01, 0.03, 0.05), quality_seeds=(1, 2, 3),
             worker_timeout_s=3 * 3600.0, extract_command=(dataset, 96, 0),
-            cold_start=(dataset, 0))
+            cold_start=(dataset, 0), input_size_dataset=dataset)
 
     @classmethod
     def quick_run(cls) -> "Plan":
@@ -163,6 +175,8 @@ class Plan:
             finetune_accuracy_seeds=(0,), finetune_accuracy_dataset="digits",
             corrections_input=("digits", "pixels", 0, 0), corrections_noise=(0.05,),
             corrections_seeds=(1,), corrections_heads=("logreg",),
+            input_size_dataset="digits", input_size_sizes=(32, 48),
+            int8_recipes=("all-int8", "f32-last"), int8_recipe_images=400,
             finetune_accuracy_extra=("--image-size", "32", "--param", "epochs=1", "--param",
                                      "start_size=0", "--param", "flip=false"))
 

@@ -6,7 +6,8 @@ from importlib import import_module
 from types import ModuleType
 
 ORDER = ("extraction", "cache", "projections", "heads", "dashboard", "finetune", "quality",
-         "public", "ray", "regression", "finetune_accuracy", "corrections", "slices", "soak")
+         "public", "ray", "regression", "finetune_accuracy", "corrections", "slices", "soak",
+         "input_size")
 
 
 def section_module(name: str) -> ModuleType:

@@ -83,7 +83,7 @@ def run(*, run: Run) -> list[str]:
             *report.table(["input", "configuration", "images/s", "/ TF bare",
                            "peak RSS MB", "max rel. diff", "min cosine", "set-up",
                            "images/s per round"], rows),
-            *downstream, *errors]
+            *downstream, *_int8_recipes(run), *errors]
 
 
 def _default_runtime() -> tuple[str, str]:
@@ -250,3 +250,37 @@ def _conversion_shapes(run: Run) -> list[str]:
             "OpenVINO compiles the any-size model for the size that runs.", "",
             *report.table(["runtime", "static images/s", "any-size images/s",
                            "any-size / static", "max rel. diff", "images/s per round"], rows)]
+
+
+def _int8_recipes(run: Run) -> list[str]:
+    """int8 recipes (parts kept in f32, calibration) against ONNX Runtime f32: downstream
+    measures and the forward pass's speed (`int8_recipes_worker`, docs/runtimes.md)."""
+    from core.backbones.runtime import ONNXRUNTIME, installed
+
+    plan = run.plan
+    if not plan.int8_recipes or not installed(ONNXRUNTIME):
+        return []
+    try:
+        result = run.worker("benchmarks.workers.int8_recipes_worker", "--size",
+                            plan.extraction_downstream_size, "--n", plan.int8_recipe_images,
+                            "--recipes", ",".join(plan.int8_recipes),
+                            "--cache", run.scratch / "int8-recipes")
+    except Exception as error:
+        return ["", f"- int8 recipes failed: `{report.error_summary(error)}`"]
+    rows = []
+    for r in result["recipes"]:
+        difference = 100 * (r["test_accuracy"] - r["f32_test_accuracy"])
+        holds = (abs(difference) <= BOUNDS["accuracy_points"]
+                 and r["knn15_overlap"] >= BOUNDS["knn_overlap"])
+        rows.append([f"`{r['name']}`", f"{difference:+.2f}", f"{r['knn15_overlap']:.3f}",
+                     f"{r['median_cosine']:.3f} / {r['min_cosine']:.3f}",
+                     report.ratio(r["speedup"]),
+                     ", ".join(report.ratio(x) for x in r["round_speedups"]),
+                     "yes" if holds else "**no**"])
+    n = result["recipes"][0]["n"] if result["recipes"] else 0
+    return ["", f"**int8 recipes** at {plan.extraction_downstream_size} px on {n:,} images, "
+            "each against ONNX Runtime f32 in one process: the logreg head's test accuracy "
+            "(points), kNN@15 overlap, per-image cosine, and the forward pass alone (batch 64, "
+            "alternating rounds on the same preprocessed batches; best int8 / best f32).", "",
+            *report.table(["recipe", "Δ points", "kNN@15 overlap", "median / min cosine",
+                           "int8 / f32 speed", "per round", "bounds hold"], rows)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from benchmarks.common import emit, peak_rss_mb, timer
+from benchmarks.workers.transfer_values_worker import benchmark_dataset
 
 
 def main() -> None:
@@ -15,14 +16,15 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=0)
     parser.add_argument("--head", required=True)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--limit", type=int, default=0,
+                        help="a seeded subset of this many images (0: all)")
     args = parser.parse_args()
 
-    from core.datasets import load_dataset
     from core.features.feature_sets import feature_values
     from core.heads import train_head
 
-    tv = feature_values(dataset=load_dataset(name=args.dataset), backbone=args.backbone,
-                        image_size=args.size or None)
+    tv = feature_values(dataset=benchmark_dataset(args.dataset, limit=args.limit),
+                        backbone=args.backbone, image_size=args.size or None)
     with timer() as took:
         trained = train_head(tv=tv, head=args.head, seed=args.seed, use_cache=False)
     metrics = trained.metrics

@@ -52,15 +52,24 @@ def main() -> None:
                                                    cache_dir=cache).indices_),
                 "issues": set(issues["index"].tolist())}
     f32, low = measured["f32"], measured[args.precision]
-    shared = [len(set(a) & set(b)) / len(a) for a, b in zip(f32["neighbours"], low["neighbours"])]
-    cosine = (f32["values"] * low["values"]).sum(1) / np.maximum(
-        np.linalg.norm(f32["values"], axis=1) * np.linalg.norm(low["values"], axis=1), 1e-12)
     emit({"dataset": name, "n": len(data), "size": args.size, "precision": args.precision,
           "f32_test_accuracy": f32["accuracy"], "test_accuracy": low["accuracy"],
-          "knn15_overlap": float(np.mean(shared)),
+          "knn15_overlap": neighbour_overlap(f32["neighbours"], low["neighbours"]),
           "label_issues_top300_overlap": len(f32["issues"] & low["issues"]) / max(
               1, len(f32["issues"])),
-          "min_cosine": float(cosine.min())})
+          "min_cosine": float(cosines(f32["values"], low["values"]).min())})
+
+
+def neighbour_overlap(reference: np.ndarray, other: np.ndarray) -> float:
+    """The mean share of each row's neighbours (index rows) that `other` keeps."""
+    return float(np.mean([len(set(a) & set(b)) / len(a) for a, b in zip(reference, other)]))
+
+
+def cosines(reference: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """Each row's cosine similarity between two value matrices."""
+    reference, other = np.asarray(reference, np.float64), np.asarray(other, np.float64)
+    return (reference * other).sum(1) / np.maximum(
+        np.linalg.norm(reference, axis=1) * np.linalg.norm(other, axis=1), 1e-12)
 
 
 if __name__ == "__main__":

@@ -16,18 +16,29 @@ def main() -> None:
     parser.add_argument("--dataset", required=True)
     parser.add_argument("--backbone", required=True)
     parser.add_argument("--size", type=int, default=0, help="input px (ignored for pixels)")
+    parser.add_argument("--limit", type=int, default=0,
+                        help="a seeded subset of this many images (0: all)")
+    parser.add_argument("--runtime", default="auto", help="what runs the forward pass")
     args = parser.parse_args()
 
-    from core.datasets import load_dataset
     from core.features.feature_sets import feature_values
 
-    dataset = load_dataset(name=args.dataset)
     with timer() as took:
-        tv = feature_values(dataset=dataset, backbone=args.backbone,
-                            image_size=args.size or None)
+        tv = feature_values(dataset=benchmark_dataset(args.dataset, limit=args.limit),
+                            backbone=args.backbone, image_size=args.size or None,
+                            **({} if args.backbone == "pixels" else {"runtime": args.runtime}))
+    ran = tv.runtime.report() if tv.runtime else {}
     emit({"dataset": args.dataset, "backbone": args.backbone, "size": args.size, "key": tv.key,
           "cache": tv.cache, "seconds": took["seconds"], "n": tv.n, "dim": tv.dim,
-          "images_per_s": tv.n / took["seconds"], "peak_rss_mb": peak_rss_mb()})
+          "images_per_s": tv.n / took["seconds"], "ran": ran, "peak_rss_mb": peak_rss_mb()})
+
+
+def benchmark_dataset(name: str, *, limit: int = 0):
+    """The dataset `name`, or a seeded subset of `limit` images of it (0: all)."""
+    from core.datasets import load_dataset
+
+    dataset = load_dataset(name=name)
+    return dataset.limited(limit=limit, seed=1) if limit else dataset
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import os
 import tempfile
 import warnings
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
@@ -64,49 +65,102 @@ def converted_onnx(*, fields: dict[str, Any], build: Callable[[], Any], image_si
     return cached_conversion(fields=fields, convert=convert, cache_dir=cache_dir)["onnx"]
 
 
+@dataclass(frozen=True)
+class Int8Recipe:
+    """How post-training quantisation treats the f32 ONNX model: which convolutions stay in
+    float32 (`keep_f32`: "depthwise" = grouped convs, "first" = the stem, "last" = the final
+    1x1 projection the features are pooled from, "add" = the residual additions), how activation ranges are calibrated
+    (`method`: minmax, percentile, entropy), symmetric activations (int8 then) and the
+    format (QDQ or QOperator). Weights are always int8 per output channel."""
+
+    keep_f32: tuple[str, ...] = ()
+    method: str = "minmax"
+    symmetric_activations: bool = False
+    quant_format: str = "qdq"
+
+    @property
+    def name(self) -> str:
+        return "-".join([self.quant_format, "s8s8" if self.symmetric_activations else "u8s8",
+                         self.method, *(f"f32{part}" for part in self.keep_f32)])
+
+    def nodes_kept(self, model: bytes) -> list[str]:
+        """The names of the nodes of `model` (serialised ONNX) this recipe keeps in f32."""
+        import onnx
+
+        nodes = onnx.load_from_string(model).graph.node
+        convs = [node for node in nodes if node.op_type == "Conv"]
+        kept = {n.name for n in nodes if n.op_type == "Add"} if "add" in self.keep_f32 else set()
+        if "depthwise" in self.keep_f32:
+            kept |= {n.name for n in convs if any(a.name == "group" and a.i > 1
+                                                   for a in n.attribute)}
+        if "first" in self.keep_f32 and convs:
+            kept.add(convs[0].name)
+        if "last" in self.keep_f32 and convs:
+            kept.add(convs[-1].name)
+        return sorted(kept)
+
+
+# the recipe int8 extraction uses (benchmarks/workers/int8_recipes_worker.py compared them);
+# core.backbones.runtime.CALIBRATION names it in transfer-value keys
+INT8_RECIPE = Int8Recipe()
+
+
 def quantized_onnx(*, f32: Callable[[], bytes], fields: dict[str, Any],
                    calibration: Callable[[], np.ndarray] | None,
-                   cache_dir: str | Path | None = None) -> bytes:
+                   cache_dir: str | Path | None = None, recipe: Int8Recipe = INT8_RECIPE) -> bytes:
     """The int8 model of the f32 ONNX model `f32()` from the cache, else quantised after
-    training (static, QDQ, uint8 activations and per-channel int8 weights, min-max ranges)
-    with `calibration()`'s float32 model inputs, and cached. `fields` names the model and
-    the calibration set; without `calibration` a missing entry is an error."""
+    training by `recipe` with `calibration()`'s float32 model inputs, and cached. `fields`
+    names the model and the calibration set; without `calibration` a missing entry is an
+    error."""
     import onnxruntime
 
     from core.backbones.runtime import CALIBRATION
 
     fields = {**_onnx_fields(fields), "precision": "int8", "calibration_method": CALIBRATION,
-              "onnxruntime": onnxruntime.__version__}
+              "recipe": recipe.name, "onnxruntime": onnxruntime.__version__}
 
     def convert() -> dict[str, bytes]:
         if calibration is None:
             raise LookupError("the int8 model calibrated on this dataset is not in the "
                               "cache here; extract the dataset with --precision int8 first")
-        from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod,
-                                              QuantFormat, QuantType, quantize_static)
-        from onnxruntime.quantization.shape_inference import quant_pre_process
-
-        images = np.ascontiguousarray(calibration(), np.float32)
-
-        class Reader(CalibrationDataReader):
-            def __init__(self) -> None:
-                self.batches = iter([{"images": images[i:i + 32]}
-                                     for i in range(0, len(images), 32)])
-
-            def get_next(self):
-                return next(self.batches, None)
-
-        with tempfile.TemporaryDirectory(prefix="transfer-lens-int8-") as folder:
-            source, prepared, quantized = (Path(folder) / name for name in
-                                           ("f32.onnx", "prepared.onnx", "int8.onnx"))
-            source.write_bytes(f32())
-            quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
-            quantize_static(str(prepared), str(quantized), Reader(), quant_format=QuantFormat.QDQ,
-                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                            per_channel=True, calibrate_method=CalibrationMethod.MinMax)
-            return {"onnx": quantized.read_bytes()}
+        return {"onnx": quantize(f32(), images=calibration(), recipe=recipe)}
 
     return cached_conversion(fields=fields, convert=convert, cache_dir=cache_dir)["onnx"]
+
+
+def quantize(model: bytes, *, images: np.ndarray, recipe: Int8Recipe) -> bytes:
+    """`model` (serialised f32 ONNX) quantised by `recipe`, calibrated on `images` (float32
+    model inputs)."""
+    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod,
+                                          QuantFormat, QuantType, quantize_static)
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    images = np.ascontiguousarray(images, np.float32)
+    methods = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
+               "entropy": CalibrationMethod.Entropy}
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.batches = iter([{"images": images[i:i + 32]}
+                                 for i in range(0, len(images), 32)])
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    with tempfile.TemporaryDirectory(prefix="transfer-lens-int8-") as folder:
+        source, prepared, quantized = (Path(folder) / name for name in
+                                       ("f32.onnx", "prepared.onnx", "int8.onnx"))
+        source.write_bytes(model)
+        quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
+        quantize_static(
+            str(prepared), str(quantized), Reader(),
+            quant_format=QuantFormat.QDQ if recipe.quant_format == "qdq" else QuantFormat.QOperator,
+            activation_type=QuantType.QInt8 if recipe.symmetric_activations else QuantType.QUInt8,
+            weight_type=QuantType.QInt8, per_channel=True,
+            calibrate_method=methods[recipe.method],
+            nodes_to_exclude=recipe.nodes_kept(prepared.read_bytes()),
+            extra_options={"ActivationSymmetric": recipe.symmetric_activations})
+        return quantized.read_bytes()
 
 
 class _quiet_tf2onnx:
