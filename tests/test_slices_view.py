@@ -18,7 +18,7 @@ from tests.support.apptest import (all_captions, assert_clean, metric, show,  # 
 pytestmark = pytest.mark.slow  # the whole app (AppTest)
 
 
-def test_error_slices_view(app: AppTest, tiny_backbone, monkeypatch) -> None:
+def test_error_slices_view(app: AppTest, tiny_backbone, monkeypatch, tmp_path) -> None:
     from core.base import public
     from core.base.errors import TransferLensError
     from dashboard.state.selection import Selection
@@ -89,15 +89,19 @@ def test_error_slices_view(app: AppTest, tiny_backbone, monkeypatch) -> None:
     def no_conv_map(*_, **__):
         raise TransferLensError("backbone custom does not end in a global average pool")
 
-    monkeypatch.setattr("core.serving.cam._dual_function", no_conv_map)
-    app.number_input(key="inspect_index").set_value(5).run()
-    assert ("This backbone cannot give class activation maps: backbone custom does not"
-            in texts(app))
+    # a context, not monkeypatch.undo(): undo would also drop conftest's
+    # TRANSFER_LENS_AUTO_RUNTIME, and the sidebar's "auto: …" option would change mid-test
+    with monkeypatch.context() as patch:
+        patch.setattr("core.serving.cam._dual_function", no_conv_map)
+        app.number_input(key="inspect_index").set_value(5).run()
+        assert ("This backbone cannot give class activation maps: backbone custom does not"
+                in texts(app))
 
     # public: at most max_cam_images maps at once (a gallery page of 24 is over 4)
-    monkeypatch.undo()
     policy = public.PublicPolicy(enabled=True, allow_fine_tuning=False, max_cam_images=4)
     monkeypatch.setattr(public, "policy", lambda: policy)
+    # the maps above are cached: a fresh cache folder makes the page compute them under it
+    monkeypatch.setenv("TRANSFER_LENS_CACHE", str(tmp_path / "public-cache"))
     show_path(app, "slices")
     app.segmented_control(key="slice_focus").set_value("1").run()
     warned = "\n".join(str(w.value) for w in app.warning)
