@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from benchmarks.common import emit, input_parser
-from benchmarks.workers.corrections_worker import planted_flips, without
+from benchmarks.workers.corrections_worker import noisy_inputs, without
 
 CV_FOLDS = 3
 CANDIDATES = ("ours_exclude", "ours_top_q", "cleanlab_drop")
@@ -64,16 +64,9 @@ def main() -> None:
                                             NEIGHBOUR_WEIGHT, find_label_issues)
     from core.analysis.neighbors import knn_graph, neighbor_label_votes
     from core.base.splits import TEST
-    from core.datasets import load_dataset
-    from core.features.feature_sets import feature_values
     from core.heads import train_head
 
-    dataset = load_dataset(name=args.dataset).limited(limit=args.limit or None)
-    clean = feature_values(dataset=dataset, backbone=args.backbone, image_size=args.size or None)
-    truth = np.asarray(clean.labels, dtype=np.int64)
-    noisy, planted, is_planted, in_fit = planted_flips(clean=clean, noise=args.noise,
-                                                       seed=args.seed)
-    noisy_labels = np.asarray(noisy.labels)
+    clean, truth, noisy, planted, is_planted, in_fit, noisy_labels = noisy_inputs(args)
     test = np.flatnonzero(~in_fit)
     test_values = np.asarray(clean.values[test], dtype=np.float32)
     heldout = heldout_test(dataset=args.dataset, backbone=args.backbone, size=args.size,

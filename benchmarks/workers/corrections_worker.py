@@ -46,6 +46,20 @@ def planted_flips(*, clean, noise: float, seed: int):
     return noisy, planted, is_planted, in_fit
 
 
+def noisy_inputs(args):
+    """(clean tv, true labels, noisy tv, planted rows, planted mask, train+validation mask,
+    noisy labels) for the worker's --dataset/--backbone/--size/--limit, --noise and --seed."""
+    from core.datasets import load_dataset
+    from core.features.feature_sets import feature_values
+
+    dataset = load_dataset(name=args.dataset).limited(limit=args.limit or None)
+    clean = feature_values(dataset=dataset, backbone=args.backbone, image_size=args.size or None)
+    noisy, planted, is_planted, in_fit = planted_flips(clean=clean, noise=args.noise,
+                                                       seed=args.seed)
+    return (clean, np.asarray(clean.labels, dtype=np.int64), noisy, planted, is_planted,
+            in_fit, np.asarray(noisy.labels))
+
+
 def without(tv, *, keep: np.ndarray, splits: np.ndarray | None = None):
     """`tv` restricted to the `keep` rows (same values and labels), with `splits` in place of
     its own when given: a key of its own, nothing written or re-extracted."""
@@ -71,16 +85,9 @@ def main() -> None:
 
     from core.analysis.label_issues import DEFAULT_CROSS_FIT_FOLDS, find_label_issues
     from core.corrections import corrected, open_corrections
-    from core.datasets import load_dataset
-    from core.features.feature_sets import feature_values
     from core.heads import train_head
 
-    dataset = load_dataset(name=args.dataset).limited(limit=args.limit or None)
-    clean = feature_values(dataset=dataset, backbone=args.backbone, image_size=args.size or None)
-    truth = np.asarray(clean.labels, dtype=np.int64)
-    noisy, planted, is_planted, in_fit = planted_flips(clean=clean, noise=args.noise,
-                                                       seed=args.seed)
-    noisy_labels = np.asarray(noisy.labels)
+    clean, truth, noisy, planted, is_planted, in_fit, noisy_labels = noisy_inputs(args)
 
     with timer() as probability_time:
         p = train_head(tv=noisy, head="logreg", cross_fit_folds=DEFAULT_CROSS_FIT_FOLDS).probabilities
