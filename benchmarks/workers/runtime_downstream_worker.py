@@ -6,7 +6,6 @@ the logistic-regression head's test accuracy, each image's 15 nearest neighbours
 from __future__ import annotations
 
 import argparse
-import tempfile
 
 import numpy as np
 
@@ -32,25 +31,22 @@ def main() -> None:
     name = default_dataset_name()
     data = load_dataset(name=name).limited(limit=args.n, seed=1)
     measured = {}
-    with tempfile.TemporaryDirectory() as cache:
-        for precision in ("f32", args.precision):
-            tv = compute_transfer_values(dataset=data, backbone=args.backbone,
-                                         image_size=args.size, cache_dir=cache,
-                                         runtime=PRECISION_RUNTIME[args.precision],
-                                         precision=precision)
-            if tv.runtime is None or tv.runtime.precision != precision:
-                raise SystemExit(f"{precision} did not run: {tv.runtime}")
-            head = train_head(tv=tv, head="logreg", cache_dir=cache)
-            folds = train_head(tv=tv, head="logreg", cross_fit_folds=DEFAULT_CROSS_FIT_FOLDS,
-                               cache_dir=cache)
-            issues = find_label_issues(tv=tv, probabilities=folds.probabilities,
-                                       include_all=True, top=args.top, cache_dir=cache)
-            measured[precision] = {
-                "values": np.asarray(tv.values, np.float64),
-                "accuracy": float(head.metrics["test_accuracy"]),
-                "neighbours": np.asarray(knn_graph(tv=tv, n_neighbors=15,
-                                                   cache_dir=cache).indices_),
-                "issues": set(issues["index"].tolist())}
+    # the run's cache (full runs: the real one), so a re-run reuses the values and heads
+    for precision in ("f32", args.precision):
+        tv = compute_transfer_values(dataset=data, backbone=args.backbone, image_size=args.size,
+                                     runtime=PRECISION_RUNTIME[args.precision],
+                                     precision=precision)
+        if tv.manifest.get("precision", "f32") != precision:  # the manifest says what made them
+            raise SystemExit(f"{precision} did not run: {tv.runtime or tv.manifest}")
+        head = train_head(tv=tv, head="logreg")
+        folds = train_head(tv=tv, head="logreg", cross_fit_folds=DEFAULT_CROSS_FIT_FOLDS)
+        issues = find_label_issues(tv=tv, probabilities=folds.probabilities, include_all=True,
+                                   top=args.top)
+        measured[precision] = {
+            "values": np.asarray(tv.values, np.float64),
+            "accuracy": float(head.metrics["test_accuracy"]),
+            "neighbours": np.asarray(knn_graph(tv=tv, n_neighbors=15).indices_),
+            "issues": set(issues["index"].tolist())}
     f32, low = measured["f32"], measured[args.precision]
     emit({"dataset": name, "n": len(data), "size": args.size, "precision": args.precision,
           "f32_test_accuracy": f32["accuracy"], "test_accuracy": low["accuracy"],
