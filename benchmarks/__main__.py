@@ -37,6 +37,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--heads-224", action="store_true",
                         help="also train the heads on 224 px values (a 70k extraction at 224 "
                              "px is slow when not cached)")
+    parser.add_argument("--no-int8-recipes", action="store_true",
+                        help="leave out section 1's int8 recipe comparison (about 10 minutes; "
+                             "docs/runtimes.md holds its last table)")
     return parser.parse_args(argv)
 
 
@@ -62,7 +65,8 @@ def make_plan(args: argparse.Namespace) -> Plan:
         from core.datasets.registry import DATASETS  # light: no TensorFlow
 
         plan = Plan.full(fashion_available=DATASETS["fashion_mnist"].local())
-    return plan.with_overrides(sizes=args.sizes, points=args.points, heads_224=args.heads_224)
+    return plan.with_overrides(sizes=args.sizes, points=args.points, heads_224=args.heads_224,
+                               int8_recipes=not args.no_int8_recipes)
 
 
 def run_section(*, name: str, run: Run) -> tuple[list[str], bool]:

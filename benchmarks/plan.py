@@ -181,12 +181,14 @@ class Plan:
                                      "start_size=0", "--param", "flip=false"))
 
     def with_overrides(self, *, sizes: tuple[int, ...] | None, points: tuple[int, ...] | None,
-                       heads_224: bool) -> "Plan":
+                       heads_224: bool, int8_recipes: bool = True) -> "Plan":
         plan = self
         if sizes:
             plan = replace(plan, extraction_sizes=sizes, head_sizes=sizes, finetune_sizes=sizes)
         if points:
             plan = replace(plan, projection_points=points)
+        if not int8_recipes:
+            plan = replace(plan, int8_recipes=())
         if heads_224 and 224 not in plan.head_sizes:
             plan = replace(plan, head_sizes=(*plan.head_sizes, 224))
         return plan
