@@ -325,3 +325,16 @@ def test_regression_walk_in_chromium(regression_server) -> None:
         assert errors and all(e < 0 for e in errors), captions[:count]
         assert errors == sorted(errors, key=abs, reverse=True)  # worst first
         shot(page, "r4_regression_selection")
+
+        # the selection is in the link (the box on the chart's grid, or the ids when the
+        # box would not select exactly these images): a new page opened on it shows them
+        page.wait_for_function(
+            "() => /^(box|ids):/.test(new URLSearchParams(location.search).get('rsel') || '')")
+        linked = page.context.browser.new_page(viewport={"width": 1440, "height": 1000})
+        linked.goto(page.url)
+        linked.wait_for_selector(".js-plotly-plot .nsewdrag", timeout=180_000)
+        idle(linked)
+        assert int(wait_for_text(linked, r"Selection: ([\d,]+) image").group(1)) == count
+        assert linked.locator("[data-testid='stImageCaption']").all_inner_texts()[:count] == \
+            captions[:count]
+        shot(linked, "r5_regression_selection_from_link")
