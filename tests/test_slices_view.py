@@ -101,6 +101,10 @@ def test_error_slices_view(app: AppTest, tiny_backbone, monkeypatch, tmp_path) -
     assert (f"`slice=99`: the slices here are 1 to {len(expected)}, and nothing is "
             "selected; showing Slice #1") in notes
     assert bad.segmented_control(key="slice_focus").value == "1"
+    # a selection cleared (on Projections) leaves the link with neither
+    show(app, "Projections")
+    app.button(key="clear_selection").click().run()
+    assert not {"sel", "slice"} & set(app.query_params)
 
     # Failures and Inspect have the same maps; a backbone without a conv map says so
     show(app, "Failures")

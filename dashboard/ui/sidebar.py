@@ -154,9 +154,18 @@ def link_values() -> dict[str, str | None]:
             url.URL_SPLIT: state.get(state.CM_SPLIT),
             url.URL_REGRESSION_SELECTION: selection.selection_link(
                 state.get(state.TV_KEY), selection.REGRESSION_SELECTION),
-            url.URL_SLICE: None if state.get(state.SLICE_FOCUS) in (None, "1")
-            else state.get(state.SLICE_FOCUS),
+            url.URL_SLICE: _slice_shown(),
             **projection.link_values()}
+
+
+def _slice_shown() -> str | None:
+    """Error slices' group shown, for the link: none for the first slice, nor for a
+    selection cleared since (a link must not name what its page no longer shows)."""
+    focus = state.get(state.SLICE_FOCUS)
+    if focus in (None, "1") or (focus == "selection"
+                                and not len(selection.selection(state.get(state.TV_KEY)))):
+        return None
+    return focus
 
 
 # --- dataset ---
