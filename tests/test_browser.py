@@ -85,17 +85,25 @@ POINT_XY = """() => { const gd = document.querySelector('.js-plotly-plot');
       return [r.left + xa._offset + xa.l2p(x), r.top + ya._offset + ya.l2p(y)]; } } }"""
 
 
-def assert_selection_link_opens(page, count: int) -> None:
-    """Issue 28: the box just drawn is in the link; the link in a new session shows the
-    same selection, drawn on the map, and the map's hover names a point by its sample id."""
+def opened_from_link(page, name: str, forms: str, count: int):
+    """A new page (a new session) on `page`'s link, once the link's `name=` value is of one
+    of `forms` ("box", "box|ids"), showing the same selection of `count` images."""
     page.wait_for_function(
-        "() => (new URLSearchParams(location.search).get('sel') || '').startsWith('box:')")
+        "([name, forms]) => new RegExp('^(' + forms + '):')"
+        ".test(new URLSearchParams(location.search).get(name) || '')", arg=[name, forms])
     linked = page.context.browser.new_page(viewport={"width": 1440, "height": 1000})
     linked.goto(page.url)
-    linked.wait_for_selector(".js-plotly-plot .nsewdrag", timeout=120_000)
+    linked.wait_for_selector(".js-plotly-plot .nsewdrag", timeout=180_000)
     idle(linked)
     shown = wait_for_text(linked, r"Selection: ([\d,]+) image").group(1)
     assert int(shown.replace(",", "")) == count
+    return linked
+
+
+def assert_selection_link_opens(page, count: int) -> None:
+    """Issue 28: the box just drawn is in the link; the link in a new session shows the
+    same selection, drawn on the map, and the map's hover names a point by its sample id."""
+    linked = opened_from_link(page, "sel", "box", count)
     assert linked.evaluate("() => document.querySelector('.js-plotly-plot')"
                            ".layout.selections.length") == 1
     linked.screenshot(path=str(ARTIFACTS / "1_projections_from_link.png"))
@@ -325,3 +333,10 @@ def test_regression_walk_in_chromium(regression_server) -> None:
         assert errors and all(e < 0 for e in errors), captions[:count]
         assert errors == sorted(errors, key=abs, reverse=True)  # worst first
         shot(page, "r4_regression_selection")
+
+        # the selection is in the link (the box on the chart's grid, or the ids when the
+        # box would not select exactly these images): a new page opened on it shows them
+        linked = opened_from_link(page, "rsel", "box|ids", count)
+        assert linked.locator("[data-testid='stImageCaption']").all_inner_texts()[:count] == \
+            captions[:count]
+        shot(linked, "r5_regression_selection_from_link")

@@ -42,6 +42,11 @@ def test_error_slices_in_chromium(tmp_path) -> None:
         size = int(wait_for_text(page, r"Your selection · (\d+) images").group(1))
         assert size > 0
         page.wait_for_selector(".js-plotly-plot .legendtext >> text=/your selection/")
+        # in the link as the box itself (every image is evaluated and drawn here, so it
+        # selects the same ones on the whole map), with the group shown
+        page.wait_for_function("() => { const q = new URLSearchParams(location.search); "
+                               "return /^box:/.test(q.get('sel') || '') "
+                               "&& q.get('slice') === 'selection'; }")
         shot(page, "slices_2_selection")
 
         # back to the top slice: its images with their class activation maps

@@ -168,16 +168,18 @@ def test_selection_shows_gallery_class_mix_and_neighbours(app: AppTest) -> None:
     assert "Select points on the plot" in texts(app)
 
 
-def test_link_opens_the_same_picture(tiny_backbone, monkeypatch) -> None:
-    """Dataset, backbone, input size, subset, method and colouring come from the URL's query
-    parameters at session start, and go back into it when changed; bad ones are ignored with
-    a warning."""
+def test_link_opens_the_same_picture(tiny_backbone, monkeypatch, isolated_cache) -> None:
+    """Dataset, backbone, input size, subset, method, its t-SNE/UMAP parameters and
+    colouring come from the URL's query parameters at session start, and go back into it
+    when changed; bad ones are ignored with a warning."""
+    from core.base.cache import ArrayCache
+
     monkeypatch.delenv("TRANSFER_LENS_DATASET", raising=False)
     monkeypatch.delenv("TRANSFER_LENS_LIMIT", raising=False)
     monkeypatch.setenv("TRANSFER_LENS_BACKBONE", "efficientnet_lite0")
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.query_params.update({"ds": "digits", "bb": tiny_backbone, "px": "48", "n": "1000",
-                            "m": "tsne", "c": "split"})
+                            "m": "tsne", "perplexity": "40", "c": "split"})
     at.run()
     assert_clean(at)
     page = texts(at)
@@ -186,29 +188,44 @@ def test_link_opens_the_same_picture(tiny_backbone, monkeypatch) -> None:
     assert "t-SNE of 1,000 points" in page
     assert '"train"' in at.get("plotly_chart")[0].proto.spec  # coloured by split
     assert at.query_params["m"] == "tsne" and at.query_params["n"] == "1000"
-    # a change goes back into the link
+    # the link's perplexity: on the slider (bounded as core declares it), and the map's
+    slider = at.slider(key="tsne_perplexity")
+    assert (slider.value, slider.min, slider.max) == (40, 5, 100)
+    assert at.query_params["perplexity"] == "40"
+    cache = ArrayCache(kind="projections", root=isolated_cache)
+    assert [cache.manifest(key)["key_fields"]["params"]["perplexity"]
+            for key in cache.keys()] == [40.0]
+    # a change goes back into the link (PCA has no parameters to link)
     at.segmented_control(key="proj_method").set_value("pca").run()
-    assert at.query_params["m"] == "pca"
+    assert at.query_params["m"] == "pca" and "perplexity" not in at.query_params
     # a link with bad values: ignored with a warning, never a traceback
     bad = AppTest.from_file(APP, default_timeout=TIMEOUT)
     bad.query_params.update({"ds": "digits", "bb": tiny_backbone, "px": "huge", "m": "nope",
-                             "c": "split"})
+                             "c": "split", "perplexity": "500", "min_dist": "abc",
+                             "dims": "4"})
     bad.run()
     assert not bad.exception and not bad.error
     warnings = " ".join(w.value for w in bad.warning)
     assert "`px=huge`" in warnings and "`m=nope`" in warnings
+    assert ("`perplexity=500`: perplexity must be an integer from 5 to 100, got 500; the "
+            "default 30 is used") in warnings
+    assert "`min_dist=abc`: min_dist must be a number from 0 to 1, got 'abc'" in warnings
+    assert "`dims=4`: dims must be one of 2, 3, got '4'; the map is 2-D" in warnings
+    assert not {"perplexity", "min_dist", "dims"} & set(bad.query_params)
     assert "PCA of 1,797 points" in texts(bad)
     assert bad.query_params["m"] == "pca"
     # more images than the dataset has: all are embedded, and the link's note says so
     # (issue 28 item 6: n=99999999 quietly became "all")
     big = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    big.query_params.update({"ds": "digits", "bb": tiny_backbone, "px": "32", "n": "99999999"})
+    big.query_params.update({"ds": "digits", "bb": tiny_backbone, "px": "32", "n": "99999999",
+                             "dims": "3"})
     big.run()
     assert not big.exception and not big.error
     warnings = " ".join(w.value for w in big.warning)
     assert "`n=99999999`: this dataset has 1,797 images, so all 1,797 are embedded" in warnings
     assert "**digits** · 1,797 images" in texts(big)
     assert big.query_params["n"] == "all"  # the link says what is shown: a reload warns no more
+    assert "Switch off 3-D to select points" in texts(big) and big.query_params["dims"] == "3"
     # a link from an upload session (or its reload): the uploader waits for the .zip, and
     # no other dataset embeds meanwhile with the link's n=all (issue 28)
     upload = AppTest.from_file(APP, default_timeout=TIMEOUT)

@@ -93,6 +93,29 @@ def test_values_are_normalised_and_auto_is_accepted():
         HEADS["logreg"].resolve_params({"epochs": 3})
 
 
+def test_projection_choices_are_bounded_and_read_from_link_text():
+    """t-SNE's and UMAP's chosen parameters are declared once (the sliders' bounds, the
+    link's check) and bounded before a projection starts; a link's text is read as the
+    kind (an exact float comes back exactly)."""
+    from core.analysis.projection_params import chosen_specs
+    from core.analysis.projections import resolve_params
+
+    assert resolve_params("tsne", None)["perplexity"] == 30.0  # cache keys as before
+    assert resolve_params("umap", {"min_dist": 0})["min_dist"] == 0.0
+    with pytest.raises(ParameterError, match="perplexity must be an integer from 5 to 100, "
+                                             "got 500"):
+        resolve_params("tsne", {"perplexity": 500})
+    spec = chosen_specs("umap")["min_dist"]
+    assert spec.parse("min_dist", "0.15000000000000002") == 0.15000000000000002
+    assert spec.parse("min_dist", " 1 ") == 1.0
+    assert chosen_specs("umap")["n_neighbors"].parse("n_neighbors", "30") == 30
+    for text in ("nan", "-inf", "1e400", "0x1", "", "1" * 80, "1.5"):
+        with pytest.raises(ParameterError, match="min_dist must be a number from 0 to 1"):
+            spec.parse("min_dist", text)
+    with pytest.raises(ParameterError, match="an integer from 5 to 100, got 30.5"):
+        chosen_specs("tsne")["perplexity"].parse("perplexity", "30.5")
+
+
 @pytest.mark.parametrize("head,name,value", list(_cases({"finetune": FINE_TUNING_SPECS})))
 def test_fine_tuning_parameter_out_of_range_names_its_bound(head, name, value):
     message = f"{name} must be {FINE_TUNING_SPECS[name].describe()}, got {value!r}"

@@ -14,7 +14,7 @@ pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from tests.support.apptest import (APP, TIMEOUT, all_captions, assert_clean,  # noqa: E402
-                                   open_app, settle, show, texts)
+                                   open_app, select_on_chart, settle, show, texts)
 from tests.support.data import write_folder  # noqa: E402
 
 pytestmark = pytest.mark.slow  # the whole app (AppTest), each test from its first run
@@ -98,6 +98,7 @@ def test_regression_session(folder, tiny_backbone, monkeypatch) -> None:
     for index in worst:
         assert any(f"error {errors[index]:+.3g}" in c for c in captions), (index, captions[:5])
     assert "Error per class" in texts(at)
+    _selection_in_the_link(at, actual=target, predicted=np.asarray(head.predictions))
     # the target outliers, ranked
     at.toggle(key="regression_outliers").set_value(True).run()
     assert_clean(at)
@@ -107,6 +108,44 @@ def test_regression_session(folder, tiny_backbone, monkeypatch) -> None:
     assert_clean(at)
     show(at, "Confusion")
     assert "Train a head first" in texts(at)
+
+
+def _selection_in_the_link(at: AppTest, *, actual: np.ndarray, predicted: np.ndarray) -> None:
+    """Predicted against actual's selection is in the link (`rsel=`): points set as picked
+    go as their stored ids, a box drawn on the chart as its shape on the chart's grid; a new
+    session opened on the link selects the same images and draws the box; a bad value is
+    named in a note."""
+    from dashboard.state import selection
+
+    assert at.query_params["rsel"].startswith("ids:")
+    xs = np.unique(actual)[len(actual) // 4:-len(actual) // 4]
+    gap = int(np.argmax(np.diff(xs)))  # a box edge halfway across the middle's widest gap
+    edge = float(xs[gap] + xs[gap + 1]) / 2
+    right = np.flatnonzero(actual > edge)
+    low, high = float(min(actual.min(), predicted.min())), float(predicted.max()) + 1
+    select_on_chart(at, "regression_chart", box=[{"x": [edge, actual.max() + 1],
+                                                  "y": [low - 1, high]}],
+                    points=[{"customdata": [int(i), 0.0]} for i in right])
+    assert_clean(at)
+    assert f"Selection: {len(right)} images" in texts(at)
+    assert at.query_params["rsel"].startswith("box:")
+
+    def opened(rsel: str) -> AppTest:
+        linked = AppTest.from_file(APP, default_timeout=TIMEOUT)
+        linked.query_params.update({**dict(at.query_params), "rsel": rsel})
+        linked.run()
+        return show(linked, "Regression")
+
+    linked = opened(at.query_params["rsel"])
+    assert f"Selection: {len(right)} images" in texts(linked)
+    assert np.array_equal(linked.session_state[selection.REGRESSION_SELECTION].indices, right)
+    drawn = figure_spec(linked)["layout"]["selections"][0]  # in the chart's own units
+    assert drawn["x0"] == pytest.approx(edge, rel=1e-3, abs=1e-3)
+    assert linked.query_params["rsel"] == at.query_params["rsel"]
+    bad = opened("lasso:1,2,3,4")
+    notes = " ".join(w.value for w in bad.warning)
+    assert "`rsel=lasso:1,2,3,4`: a lasso is lasso:x0,y0,x1,y1,... with 3 to" in notes
+    assert "nothing is selected" in notes and "Selection:" not in texts(bad)
 
 
 def _target_key(folder: Path) -> str:

@@ -11,9 +11,8 @@ import pytest
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
-from streamlit.testing.v1.element_tree import Block, UnknownElement, Widget  # noqa: E402
 
-from tests.support.apptest import assert_clean, texts  # noqa: E402
+from tests.support.apptest import assert_clean, select_on_chart, texts  # noqa: E402
 from tests.support.geometry import even_odd  # noqa: E402
 
 
@@ -148,43 +147,9 @@ def test_display_coords_span_the_grid() -> None:
 
 # --- AppTest: the density view with a tiny threshold ---
 
-class _ChartSelection(Widget):
-    """A plotly chart whose selection event the test sets (AppTest has no plotly widget)."""
-
-    def __init__(self, proto, root, event: dict) -> None:
-        self.proto, self.root, self.id = proto, root, proto.id
-        self.key, self.disabled, self.type, self._value = None, False, "plotly_chart", event
-
-    @property
-    def value(self):
-        return self._value
-
-    @property
-    def _widget_state(self):
-        from streamlit.proto.WidgetStates_pb2 import WidgetState
-
-        state = WidgetState(id=self.id)
-        state.string_value = json.dumps(self._value)
-        return state
-
-
 def _select(at: AppTest, *, box=(), lasso=(), points=()) -> AppTest:
     """Send a box, lasso or points selection event from the projection chart, then rerun."""
-    event = {"selection": {"points": list(points), "point_indices": [], "box": list(box),
-                           "lasso": list(lasso)}}
-
-    def swap(block: Block) -> bool:
-        for position, child in block.children.items():
-            if (isinstance(child, UnknownElement) and child.type == "plotly_chart"
-                    and child.proto.id.endswith("projection_chart")):
-                block.children[position] = _ChartSelection(child.proto, child.root, event)
-                return True
-            if isinstance(child, Block) and swap(child):
-                return True
-        return False
-
-    assert swap(at._tree), "no projection chart on the page"
-    return at.run()
+    return select_on_chart(at, "projection_chart", box=box, lasso=lasso, points=points)
 
 
 def _figure(at: AppTest) -> dict:
@@ -265,10 +230,13 @@ def test_selection_goes_in_the_link_and_a_link_opens_it(app: AppTest, tiny_backb
     from tests.support.apptest import APP, TIMEOUT
 
     display = _display(tiny_backbone).astype(float)
-    _select(app, box=[{"x": [45000.4, 20000.0], "y": [10000.0, 40000.0]}])
-    assert app.query_params["sel"] == "box:20000,45000,10000,40000"
     expected = np.flatnonzero((display[:, 0] >= 20000) & (display[:, 0] <= 45000)
                               & (display[:, 1] >= 10000) & (display[:, 1] <= 40000))
+    # with the points inside it, as the browser sends them: the box is in the link as its
+    # shape only when it selects exactly those points
+    _select(app, box=[{"x": [45000.4, 20000.0], "y": [10000.0, 40000.0]}],
+            points=[{"customdata": [int(i), int(i)]} for i in expected])
+    assert app.query_params["sel"] == "box:20000,45000,10000,40000"
 
     def opened(sel: str) -> AppTest:
         at = AppTest.from_file(APP, default_timeout=TIMEOUT)

@@ -12,16 +12,18 @@ import pytest
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from tests.support.apptest import (all_captions, assert_clean, metric, show,  # noqa: E402
-                                   show_path, shown, texts)
+from tests.support.apptest import (APP, TIMEOUT, all_captions, assert_clean,  # noqa: E402
+                                   metric, select_on_chart, show, show_path, shown, texts)
 
 pytestmark = pytest.mark.slow  # the whole app (AppTest)
 
 
 def test_error_slices_view(app: AppTest, tiny_backbone, monkeypatch, tmp_path) -> None:
+    from core.analysis.projections import compute_projection
     from core.base import public
     from core.base.errors import TransferLensError
     from dashboard.state.selection import Selection
+    from dashboard.ui.map_figures import display_coords
 
     # no head yet: say so, with a button to the Train view
     show_path(app, "slices")
@@ -73,6 +75,36 @@ def test_error_slices_view(app: AppTest, tiny_backbone, monkeypatch, tmp_path) -
     assert (f"**Your selection** · {len(eights)} images, {int((~right[eights]).sum())} wrong"
             in texts(app))
     assert _highlighted(app) == len(eights)
+
+    # the selection and the group shown are in the link: a selection set as points goes as
+    # its stored ids, a box drawn on this map as its shape (the Projections map's grid)
+    assert app.query_params["slice"] == "selection"
+    assert app.query_params["sel"].startswith("ids:")
+    grid = display_coords(np.asarray(compute_projection(tv=tv, method="pca").coords))
+    left = np.flatnonzero(grid[:, 0] <= 30000)
+    select_on_chart(app, "slice_chart", box=[{"x": [-10.0, 30000.5], "y": [0.0, 65535.0]}],
+                    points=[{"customdata": [int(i), 0]} for i in left])
+    assert app.query_params["sel"] == "box:0,30000,0,65535"
+    linked = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    linked.query_params.update(dict(app.query_params))
+    linked.run()
+    show_path(linked, "slices")
+    assert linked.segmented_control(key="slice_focus").value == "selection"
+    assert f"**Your selection** · {len(left)} images" in texts(linked)
+    assert np.array_equal(linked.session_state["selection"].indices, left)
+    bad = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    bad.query_params.update({**dict(app.query_params), "slice": "99", "sel": "box:1,2"})
+    bad.run()
+    show_path(bad, "slices")
+    notes = " ".join(w.value for w in bad.warning)
+    assert "`sel=box:1,2`: a box is box:x0,x1,y0,y1, got 2 numbers; nothing is" in notes
+    assert (f"`slice=99`: the slices here are 1 to {len(expected)}, and nothing is "
+            "selected; showing Slice #1") in notes
+    assert bad.segmented_control(key="slice_focus").value == "1"
+    # a selection cleared (on Projections) leaves the link with neither
+    show(app, "Projections")
+    app.button(key="clear_selection").click().run()
+    assert not {"sel", "slice"} & set(app.query_params)
 
     # Failures and Inspect have the same maps; a backbone without a conv map says so
     show(app, "Failures")

@@ -27,6 +27,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from core.analysis.projection_params import chosen_defaults, chosen_specs
 from core.base.cache import ArrayCache
 from core.base.hashing import hash_key
 from core.base.jobs import heavy_job
@@ -44,9 +45,11 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
     # n_iter counts all iterations, the early-exaggeration ones included (openTSNE counts
     # the two phases separately). 125 + 375 keeps each point's neighbours as well as 250 +
     # 500 and scikit-learn's 750 do, at two thirds of the cost (RESULTS.md, section 3).
-    "tsne": {"perplexity": 30.0, "n_iter": 500, "exaggeration_iter": 125, "pca_dims": 50,
-             "landmarks": "auto"},
-    "umap": {"n_neighbors": 15, "min_dist": 0.1, "metric": "euclidean", "pca_dims": 50,
+    # the parameters a user chooses (perplexity; n_neighbors, min_dist) come from
+    # core.analysis.projection_params, where their bounds are declared
+    "tsne": {**chosen_defaults("tsne"), "n_iter": 500, "exaggeration_iter": 125,
+             "pca_dims": 50, "landmarks": "auto"},
+    "umap": {**chosen_defaults("umap"), "metric": "euclidean", "pca_dims": 50,
              "landmarks": "auto"},
 }
 # Above LANDMARKS_ABOVE points, t-SNE and UMAP are fitted on a seeded sample of
@@ -114,6 +117,8 @@ def resolve_params(method: str, params: dict[str, Any] | None) -> dict[str, Any]
         raise ValueError(f"unknown {method} parameter(s) {sorted(unknown)}; "
                          f"known: {sorted(resolved)}")
     resolved.update(params or {})
+    for name, spec in chosen_specs(method).items():  # bounded before any work
+        resolved[name] = spec.check(name, resolved[name])
     if method == "tsne":
         resolved["perplexity"] = float(resolved["perplexity"])
         resolved["n_iter"] = int(resolved["n_iter"])

@@ -12,6 +12,7 @@ from typing import Any, Mapping
 from core.base.errors import ParameterError
 
 KINDS = ("int", "float", "choice", "bool", "str")
+MAX_TEXT_CHARS = 64  # a value written as text (ParamSpec.parse): longer is no value of ours
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,29 @@ class ParamSpec:
         if normalised is None or not self._within(normalised):
             raise ParameterError(f"{name} must be {self.describe()}, got {value!r}")
         return normalised
+
+    def parse(self, name: str, text: str) -> Any:
+        """A value written as text (a link's parameter) read as its kind, then `check`ed;
+        ParameterError naming the bound, or the kind when the text is not one."""
+        text = str(text).strip()
+        if len(text) > MAX_TEXT_CHARS:
+            raise ParameterError(f"{name} must be {self.describe()}, got {len(text):,} "
+                                 "characters")
+        if self.auto and text == "auto":
+            return text
+        if self.kind in ("int", "float"):
+            try:
+                value: Any = float(text)
+            except ValueError:
+                raise ParameterError(f"{name} must be {self.describe()}, got {text!r}") from None
+            value = int(value) if value.is_integer() and abs(value) < 2 ** 53 else value
+        elif self.kind == "bool":
+            value = {"true": True, "false": False}.get(text.lower(), text)
+        elif self.kind == "choice":
+            value = next((choice for choice in self.choices if str(choice) == text), text)
+        else:
+            value = text
+        return self.check(name, value)
 
     def _coerce(self, value: Any) -> Any:
         if self.kind == "choice":

@@ -9,8 +9,6 @@ from typing import Iterable
 import numpy as np
 import streamlit as st
 
-from dashboard.state import PROJ_3D, PROJ_METHOD, TSNE_PERPLEXITY, UMAP_MIN_DIST, UMAP_NEIGHBORS
-
 SELECTION = "selection"
 REGRESSION_SELECTION = "regression_selection"  # picked on predicted-vs-actual (a Selection)
 CHOSEN_IMAGE = "chosen_image"
@@ -56,15 +54,16 @@ def set_selection(tv_key: str, indices: Iterable[int], region: tuple | None = No
                                             from_link=from_link)
 
 
-def stored_selection(tv_key: str) -> Selection | None:
-    """The projection's selection on these values, with its link value (None: none)."""
-    stored: Selection | None = st.session_state.get(SELECTION)
+def stored_selection(tv_key: str, key: str = SELECTION) -> Selection | None:
+    """The projection's selection on these values (or the one under `key`, e.g.
+    REGRESSION_SELECTION), with its link value (None: none)."""
+    stored: Selection | None = st.session_state.get(key)
     return stored if stored is not None and stored.tv_key == tv_key else None
 
 
-def selection_link(tv_key: str) -> str | None:
-    """The selection's `sel=` value for the link, or None."""
-    stored = stored_selection(tv_key)
+def selection_link(tv_key: str, key: str = SELECTION) -> str | None:
+    """The selection's link value (`sel=`, or `rsel=` for REGRESSION_SELECTION), or None."""
+    stored = stored_selection(tv_key, key)
     return None if stored is None else stored.link
 
 
@@ -99,28 +98,19 @@ def set_zoom(projection_key: str, region: tuple | None) -> None:
         st.session_state[PROJ_ZOOM] = (projection_key, region)
 
 
-def projection_choice() -> tuple[str, int, dict | None]:
-    """The method, dimensions and parameters the Projections view shows (or would show)."""
-    method = st.session_state.get(PROJ_METHOD, "pca")
-    dims = 3 if st.session_state.get(PROJ_3D) else 2
-    params = None
-    if method == "tsne" and TSNE_PERPLEXITY in st.session_state:
-        params = {"perplexity": st.session_state[TSNE_PERPLEXITY]}
-    elif method == "umap" and UMAP_NEIGHBORS in st.session_state:
-        params = {"n_neighbors": st.session_state[UMAP_NEIGHBORS],
-                  "min_dist": st.session_state[UMAP_MIN_DIST]}
-    return method, dims, params
-
-
 # --- predicted vs actual (regression) ---
 
 def regression_selection(tv_key: str) -> np.ndarray:
     return _indices(REGRESSION_SELECTION, tv_key)
 
 
-def set_regression_selection(tv_key: str, indices: Iterable[int]) -> None:
+def set_regression_selection(tv_key: str, indices: Iterable[int], *, drawn: str | None = None,
+                             link: str | None = None, drawn_on: str | None = None,
+                             from_link: bool = False) -> None:
     array = np.unique(np.asarray(list(indices), dtype=np.int64))
-    st.session_state[REGRESSION_SELECTION] = Selection(tv_key=tv_key, indices=array)
+    st.session_state[REGRESSION_SELECTION] = Selection(
+        tv_key=tv_key, indices=array, drawn=drawn, link=link, drawn_on=drawn_on,
+        from_link=from_link)
 
 
 def clear_regression_selection() -> None:

@@ -11,19 +11,26 @@ from typing import Any
 
 import streamlit as st
 
+from core.analysis.projection_params import CHOSEN_NAMES
+
 URL_DATASET = "ds"  # a built-in dataset name or a folder / .zip path
 URL_BACKBONE = "bb"  # a registered backbone or "model.keras:layer"
 URL_SIZE = "px"  # input size in pixels, or "auto"
 URL_LIMIT = "n"  # images to embed, or "all"
 URL_METHOD = "m"  # projection method: pca, tsne, umap
+URL_DIMS = "dims"  # the projection in 3-D: 3 (absent: 2-D)
 URL_COLOUR = "c"  # colour the projection by: class, predicted, correct, confidence, split
 URL_HEAD = "h"  # the active head's key (a cached head on these transfer values)
 URL_TARGET = "t"  # a numeric target's name (absent: the classes)
 URL_SELECTION = "sel"  # the map's selection (core.analysis.selection_link)
 URL_CELL = "cell"  # the confusion matrix's cell: true,predicted class indices
 URL_SPLIT = "split"  # the confusion matrix's split
-URL_KEYS = (URL_DATASET, URL_BACKBONE, URL_SIZE, URL_LIMIT, URL_METHOD, URL_COLOUR, URL_HEAD,
-            URL_TARGET, URL_SELECTION, URL_CELL, URL_SPLIT)
+URL_REGRESSION_SELECTION = "rsel"  # predicted-vs-actual's selection (as `sel=`, on its chart)
+URL_SLICE = "slice"  # Error slices: the slice shown (its rank) or "selection"
+# t-SNE's and UMAP's chosen parameters go by their own names (perplexity, n_neighbors, ...)
+URL_KEYS = (URL_DATASET, URL_BACKBONE, URL_SIZE, URL_LIMIT, URL_METHOD, URL_DIMS, *CHOSEN_NAMES,
+            URL_COLOUR, URL_HEAD, URL_TARGET, URL_SELECTION, URL_CELL, URL_SPLIT,
+            URL_REGRESSION_SELECTION, URL_SLICE)
 URL_START = "_url_start"  # the link's parameters at session start, taken one by one
 URL_WARNINGS = "_url_warnings"  # link parameters that were ignored, and why
 

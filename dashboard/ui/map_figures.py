@@ -36,9 +36,26 @@ def display_coords(coords: np.ndarray) -> np.ndarray:
     these same values, so it agrees with what the browser draws point for point.
     """
     xy = np.asarray(coords[:, :2], dtype=np.float64)
-    lo, hi = xy.min(axis=0), xy.max(axis=0)
-    span = np.where(hi > lo, hi - lo, 1.0)
+    lo, span = _grid_frame(xy)
     return np.rint((xy - lo) / span * DISPLAY_STEPS).astype(np.uint16)
+
+
+def _grid_frame(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    lo, hi = xy.min(axis=0), xy.max(axis=0)
+    return lo, np.where(hi > lo, hi - lo, 1.0)
+
+
+def shapes_on_grid(shapes, coords: np.ndarray, *, back: bool = False) -> list[dict]:
+    """Boxes or lassos (dicts of "x" and "y" lists) drawn on a chart of `coords` in its own
+    units, on the grid `display_coords(coords)` puts its points (`back`: grid to units), so
+    a chart with real axes (predicted against actual) has its selection in the link too."""
+    lo, span = _grid_frame(np.asarray(coords[:, :2], dtype=np.float64))
+    scale = span / DISPLAY_STEPS
+    if back:
+        return [{"x": [lo[0] + float(v) * scale[0] for v in shape["x"]],
+                 "y": [lo[1] + float(v) * scale[1] for v in shape["y"]]} for shape in shapes]
+    return [{"x": [(float(v) - lo[0]) / scale[0] for v in shape["x"]],
+             "y": [(float(v) - lo[1]) / scale[1] for v in shape["y"]]} for shape in shapes]
 
 
 def colour_groups(*, labels: np.ndarray, splits: np.ndarray, class_names: Sequence[str],

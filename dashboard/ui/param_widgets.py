@@ -70,6 +70,16 @@ def param_widgets(head_name: str, defaults: dict[str, Any],
     return params
 
 
+def param_slider(name: str, spec, *, key: str, label: str, step: float | None = None,
+                 where=st) -> Any:
+    """A slider over a numeric ParamSpec's bounds (both must be set), its value in session
+    state under `key` (seeded by the caller); help from the spec."""
+    low, high = _bounds(spec, integer=spec.kind == "int")
+    extra = {} if step is None else {"step": step}
+    return where.slider(label, low, high, key=key, persist_state="session",
+                        help=_help(name, spec, None), **extra)
+
+
 def _fixed(spec) -> bool:
     """A numeric parameter with one allowed value (softmax's hidden=0)."""
     return (spec is not None and spec.kind in ("int", "float") and spec.min is not None

@@ -23,7 +23,7 @@ from dashboard.services import bundles as published, datasets
 from dashboard.services.extraction import Settings
 from dashboard.services.public import is_public, public_policy, upload_limits
 from dashboard.services.workspace import Workspace
-from dashboard.state import results, selection, url
+from dashboard.state import projection, results, selection, url
 from dashboard.ui.limit_picker import ALL, limit_picker
 from dashboard.ui.runtime_picker import runtime_picker
 
@@ -151,7 +151,21 @@ def link_values() -> dict[str, str | None]:
             url.URL_SELECTION: selection.selection_link(state.get(state.TV_KEY)),
             url.URL_CELL: (f"{state.get(state.CM_TRUE)},{state.get(state.CM_PRED)}"
                            if state.has(state.CM_TRUE) and state.has(state.CM_PRED) else None),
-            url.URL_SPLIT: state.get(state.CM_SPLIT)}
+            url.URL_SPLIT: state.get(state.CM_SPLIT),
+            url.URL_REGRESSION_SELECTION: selection.selection_link(
+                state.get(state.TV_KEY), selection.REGRESSION_SELECTION),
+            url.URL_SLICE: _slice_shown(),
+            **projection.link_values()}
+
+
+def _slice_shown() -> str | None:
+    """Error slices' group shown, for the link: none for the first slice, nor for a
+    selection cleared since (a link must not name what its page no longer shows)."""
+    focus = state.get(state.SLICE_FOCUS)
+    if focus in (None, "1") or (focus == "selection"
+                                and not len(selection.selection(state.get(state.TV_KEY)))):
+        return None
+    return focus
 
 
 # --- dataset ---

@@ -15,7 +15,7 @@ from dashboard import pages
 from dashboard.services import cache, exports, heads
 from dashboard.services.public import is_public
 from dashboard.services.workspace import Workspace
-from dashboard.state import selection, session
+from dashboard.state import projection, session
 from dashboard.ui import components
 from dashboard.ui.components import METHOD_LABELS
 from dashboard.ui.progress import REPORT
@@ -60,7 +60,7 @@ def render(ws: Workspace) -> None:
 
     with st.container(border=True):
         st.markdown("#### Projection")
-        method, dims, params = selection.projection_choice()  # what Projections shows
+        method, dims, params = projection.projection_choice()  # what Projections shows
         st.caption(f"The {METHOD_LABELS.get(method, method)} {dims}-D coordinates shown in "
                    "Projections, with labels, as CSV.")
         _export_item(ws, f"projection_{method}_{dims}", folder / f"{stem}_{method}{dims}d.csv",

@@ -8,10 +8,10 @@ from functools import partial
 import numpy as np
 import streamlit as st
 
-from core.analysis.projections import METHODS, default_params, warm_up_umap_in_background
+from core.analysis.projection_params import chosen_defaults, chosen_specs
+from core.analysis.projections import METHODS, warm_up_umap_in_background
 from core.analysis.selection import select_points
-from core.analysis.selection_link import ids_link, parse_link, shapes_link
-from core.base.errors import TransferLensError
+from core.analysis.selection_link import parse_link
 from core.base.splits import SPLIT_NAMES
 from dashboard import pages, state
 from dashboard.services import corrections as fixes
@@ -19,8 +19,9 @@ from dashboard.services import heads, selections
 from dashboard.services.analysis import density_png, projection as project, separability
 from dashboard.services.memo import remembered
 from dashboard.services.workspace import Workspace
+from dashboard.state import projection as chosen
 from dashboard.state import selection, url
-from dashboard.ui import components, figures, map_figures
+from dashboard.ui import components, figures, map_figures, param_widgets
 from dashboard.ui import corrections as fix_ui
 from dashboard.ui.progress import REPORT
 from dashboard.ui.components import METHOD_LABELS
@@ -32,10 +33,13 @@ NEEDS_HEAD = {"predicted", "correct", "confidence"}
 TARGET_COLOURS = {"target": "target", "predicted_value": "predicted value",
                   "residual": "residual"}
 DENSITY_WIDTH, DENSITY_HEIGHT = 1000, 600  # px of the density image (the chart is 620 high)
+PARAM_LABELS = {"perplexity": "Perplexity", "n_neighbors": "Neighbours",
+                "min_dist": "Minimum distance"}
+PARAM_STEPS = {"min_dist": 0.05}
 
 
 def render(ws: Workspace) -> None:
-    _seed_from_link(state.PROJ_METHOD, url.URL_METHOD, METHODS)
+    chosen.seed_from_link()  # the method and its parameters
     _seed_from_link(state.PROJ_COLOUR, url.URL_COLOUR, (*COLOURS, *TARGET_COLOURS))
     state.seed(state.PROJ_METHOD, "pca")
     state.seed(state.PROJ_COLOUR, "class")
@@ -79,11 +83,9 @@ def render(ws: Workspace) -> None:
     if dims == 2:
         display = remembered(("display", projection.key),
                              lambda: map_figures.display_coords(np.asarray(projection.coords)))
-        # a box or lasso goes in the link as its shape when the link redraws this same map
-        linkable = _link_redraws(method, params)
-        _selection_from_link(ws, display, projection.key)
-        _relink(ws, projection.key)
-        on_select = partial(_on_select, ws.tv.key, drawn_on=projection.key, linkable=linkable)
+        selections.map_selection_from_link(ws, grid=display, projection_key=projection.key)
+        selections.relink(ws, selection.stored_selection(ws.tv.key), drawn_on=projection.key)
+        on_select = partial(_on_select, ws, grid=display, drawn_on=projection.key)
     if dims == 2 and ws.tv.n > map_figures.POINTS_UP_TO:
         _density_chart(ws, projection, colour=colour, token=token, config=config,
                        continuous=None if target is None else target[0],
@@ -152,64 +154,6 @@ def _target_figure(ws: Workspace, projection, colour: str, colouring, token: tup
             class_names=ws.class_names, sample_ids=ws.tv.sample_ids)))
 
 
-def _link_redraws(method: str, params: dict | None) -> bool:
-    """Whether a link redraws this map: the link holds the method, not t-SNE's or UMAP's
-    parameters, so shapes drawn with other than their defaults go as stored ids."""
-    defaults = default_params(method) if method != "pca" else {}
-    return all(defaults.get(name) == value for name, value in (params or {}).items())
-
-
-def _selection_from_link(ws: Workspace, display: np.ndarray, projection_key: str) -> None:
-    """The link's selection (`sel=`), once: its shapes resolved over every point of this
-    map, or its stored ids; a value that cannot be used is named in a note."""
-    value = url.take_url(url.URL_SELECTION)
-    if value is None:
-        return
-    try:
-        linked = parse_link(value)
-        if linked.stored is not None:
-            found = selections.load(ws, linked.stored)
-            if found is None:
-                url.reject_url(url.URL_SELECTION, value,
-                               "no selection is stored under this key here (stored "
-                               "selections belong to the machine, or in a public app the "
-                               "session, that made them); nothing is selected")
-                return
-            rows = found.rows
-            if found.missing:
-                url.reject_url(url.URL_SELECTION, value,
-                               f"{found.missing:,} of its images are not among these "
-                               f"{ws.tv.n:,}; the other {len(rows):,} are selected")
-        else:
-            rows = select_points(display, boxes=linked.boxes, lassos=linked.lassos)
-    except TransferLensError as error:
-        url.reject_url(url.URL_SELECTION, value, f"{error}; nothing is selected")
-        return
-    selection.set_selection(ws.tv.key, rows, region=_region(list(linked.boxes),
-                                                            list(linked.lassos)),
-                            drawn=linked.drawn, link=value, drawn_on=projection_key,
-                            from_link=True)
-    selection.forget_image()
-
-
-def _relink(ws: Workspace, projection_key: str) -> None:
-    """Keep the selection's link value true to what is selected: points picked one by one,
-    a lasso too long for a URL, or shapes drawn on another projection (the method changed
-    since) go as their ids, stored server-side."""
-    stored = selection.stored_selection(ws.tv.key)
-    if stored is None:
-        return
-    is_shape = stored.link is not None and not stored.link.startswith("ids:")
-    if stored.link is not None and (not is_shape or stored.drawn_on == projection_key):
-        return
-    stored.link, stored.drawn_on = None, projection_key
-    if len(stored.indices):
-        try:
-            stored.link = ids_link(selections.save(ws, stored.indices))
-        except TransferLensError:
-            pass  # over the store's bounds: the link goes without the selection
-
-
 def _with_linked_selection(figure, ws: Workspace, display: np.ndarray):
     """The map with a selection a link opened drawn on it (plotly drew the user's own)."""
     stored = selection.stored_selection(ws.tv.key)
@@ -223,7 +167,7 @@ def _with_linked_selection(figure, ws: Workspace, display: np.ndarray):
 
 
 def _seed_from_link(key: str, name: str, valid: tuple[str, ...]) -> None:
-    """The link's method or colouring, when it names one (else a warning, and the default)."""
+    """The link's colouring, when it names one (else a warning, and the default)."""
     value = url.take_url(name)
     if value is None:
         return
@@ -261,30 +205,24 @@ def _before_after(ws: Workspace, *, method: str, dims: int, params: dict | None)
 
 
 def _params(method: str) -> dict | None:
-    """The few parameters worth exposing; core fills in the rest (Projection.params).
+    """The few parameters worth exposing (core declares them: projection_params); core
+    fills in the rest (Projection.params).
 
     In a form: t-SNE and UMAP take a while, so a slider nudge must not start a new run.
     """
-    if method == "pca":
+    specs = chosen_specs(method)
+    if not specs:
         return None
-    defaults = default_params(method)
-    if method == "tsne":
-        state.seed(state.TSNE_PERPLEXITY, int(defaults["perplexity"]))
-    else:
-        state.seed(state.UMAP_NEIGHBORS, int(defaults["n_neighbors"]))
-        state.seed(state.UMAP_MIN_DIST, float(defaults["min_dist"]))
+    keys, defaults = chosen.PARAM_KEYS[method], chosen_defaults(method)
+    for name in specs:
+        state.seed(keys[name], defaults[name])  # unless the link set it
     with st.expander(f"{METHOD_LABELS[method]} parameters"), \
             st.form(f"{method}_params", border=False):
-        if method == "tsne":
-            st.slider("Perplexity", 5, 100, key=state.TSNE_PERPLEXITY, persist_state="session",
-                      help="Roughly how many neighbours each point keeps close.")
-        else:
-            st.slider("Neighbours", 5, 100, key=state.UMAP_NEIGHBORS, persist_state="session",
-                      help="Larger values keep more global structure.")
-            st.slider("Minimum distance", 0.0, 1.0, step=0.05, key=state.UMAP_MIN_DIST,
-                      persist_state="session", help="Smaller values pack clusters tighter.")
+        for name, spec in specs.items():
+            param_widgets.param_slider(name, spec, key=keys[name], label=PARAM_LABELS[name],
+                                       step=PARAM_STEPS.get(name))
         st.form_submit_button("Recompute", icon=":material/refresh:")
-    return selection.projection_choice()[2]
+    return chosen.projection_choice()[2]
 
 
 def _describe(projection, ws: Workspace) -> str:
@@ -303,41 +241,33 @@ def _describe(projection, ws: Workspace) -> str:
                                        "Switch off 3-D to select points.")
 
 
-def _on_select(tv_key: str, display: np.ndarray | None = None, *,
-               drawn_on: str | None = None, linkable: bool = False) -> None:
+def _on_select(ws: Workspace, display: np.ndarray | None = None, *, grid: np.ndarray,
+               drawn_on: str) -> None:
     """Copy the chart's selection into our own state: the chart's widget state is dropped
     when another view is shown (or the figure changes), ours is kept.
 
     `display`: the map's display coordinates when it is drawn as a density image; the browser
     then holds only a sample, so a box or lasso is resolved over every point on the server.
-    `drawn_on`, `linkable`: the projection's key, and whether the link redraws it; then a
-    box or lasso goes in the link as its shape (else `_relink` stores its ids).
+    `grid`, `drawn_on`: the map's display coordinates and the projection's key; a box or
+    lasso goes in the link as its shape when it selects exactly these points there.
     """
+    tv_key = ws.tv.key
     chart = (state.get(state.PROJECTION_CHART) or {}).get("selection", {})
     boxes, lassos = chart.get("box") or [], chart.get("lasso") or []
-    region = _region(boxes, lassos)
+    region = selections.region(boxes, lassos)
     if display is not None and (boxes or lassos):
         indices = select_points(display, boxes=boxes, lassos=lassos)
     else:
         points = chart.get("points", [])
         indices = [index for point in points if (index := _sample_index(point)) is not None]
     drawn = "lasso" if lassos else "box" if boxes else None
-    link = shapes_link(boxes=boxes, lassos=lassos) if linkable else None
+    link = selections.link_value(ws, indices, grid=grid, boxes=boxes, lassos=lassos)
     selection.set_selection(tv_key, indices, region=region, drawn=drawn, link=link,
                             drawn_on=drawn_on)
     if len(indices) == 1:
         selection.choose_image(tv_key, indices[0])
     else:  # a new selection starts with its first image's neighbours
         selection.forget_image()
-
-
-def _region(boxes: list[dict], lassos: list[dict]) -> tuple | None:
-    """((x0, x1), (y0, y1)) around every box and lasso, or None without any."""
-    xs = [float(v) for shape in [*boxes, *lassos] for v in shape.get("x", [])]
-    ys = [float(v) for shape in [*boxes, *lassos] for v in shape.get("y", [])]
-    if not xs or not ys or min(xs) == max(xs) or min(ys) == max(ys):
-        return None
-    return (min(xs), max(xs)), (min(ys), max(ys))
 
 
 def _density_chart(ws: Workspace, projection, *, colour: str, token, config: dict,

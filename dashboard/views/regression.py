@@ -11,15 +11,16 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core.analysis.selection_link import parse_link
 from core.base.splits import SPLIT_CODES, SPLIT_NAMES
 from core.heads import head_title
 from dashboard import pages, state
-from dashboard.services import heads
+from dashboard.services import heads, selections
 from dashboard.services.memo import remembered
 from dashboard.services.quality import target_outliers
 from dashboard.services.workspace import Workspace
-from dashboard.state import selection
-from dashboard.ui import components, figures
+from dashboard.state import selection, url
+from dashboard.ui import components, figures, map_figures
 from dashboard.ui.progress import REPORT
 
 OUTLIER_FOLDS = 5  # core's label-issue default; the cross-fitted ridge takes seconds
@@ -57,11 +58,17 @@ def render(ws: Workspace) -> None:
             actual=actual, predicted=predicted, splits=np.asarray(ws.tv.splits),
             split_names=SPLIT_NAMES, sample_ids=np.asarray(ws.tv.sample_ids),
             target=target.name)))
+    xy = np.column_stack([actual, predicted])
+    grid = remembered(("regression_grid", ws.tv.key, target.key, record.token),
+                      lambda: map_figures.display_coords(xy))
+    drawn_on = f"{target.key}:{record.token}"  # shapes select other points with another head
+    _selection_from_link(ws, grid, drawn_on)
     chart, histogram = st.columns([3, 2])
     with chart:
         st.markdown("**Predicted against actual**")
-        st.plotly_chart(figure, key=state.REGRESSION_CHART,
-                        on_select=partial(_on_select, ws.tv.key),
+        st.plotly_chart(_with_linked_selection(figure, ws, xy),
+                        key=state.REGRESSION_CHART,
+                        on_select=partial(_on_select, ws, xy=xy, grid=grid, drawn_on=drawn_on),
                         selection_mode=("points", "box", "lasso"),
                         config={"displaylogo": False})
         st.caption("On the dashed line the head is exact. Drag a box (or the lasso) around "
@@ -76,12 +83,42 @@ def render(ws: Workspace) -> None:
     _outliers(ws, head)
 
 
-def _on_select(tv_key: str) -> None:
-    event = state.get(state.REGRESSION_CHART)
-    points = (event or {}).get("selection", {}).get("points", [])
-    indices = [int(round(values[0])) for point in points
+def _on_select(ws: Workspace, *, xy: np.ndarray, grid: np.ndarray, drawn_on: str) -> None:
+    """The chart's selection into our own state, and into the link: its box or lasso on the
+    chart's grid when that selects the same points, else their ids (as on the projection)."""
+    chart = (state.get(state.REGRESSION_CHART) or {}).get("selection", {})
+    indices = [int(round(values[0])) for point in chart.get("points", [])
                if (values := components.customdata(point))]
-    selection.set_regression_selection(tv_key, indices)
+    boxes, lassos = chart.get("box") or [], chart.get("lasso") or []
+    link = selections.link_value(ws, indices, grid=grid,
+                                 boxes=map_figures.shapes_on_grid(boxes, xy),
+                                 lassos=map_figures.shapes_on_grid(lassos, xy))
+    selection.set_regression_selection(ws.tv.key, indices, link=link, drawn_on=drawn_on,
+                                       drawn="lasso" if lassos else "box" if boxes else None)
+
+
+def _selection_from_link(ws: Workspace, grid: np.ndarray, drawn_on: str) -> None:
+    """The link's `rsel=`, once, resolved on this chart; a selection made on another head's
+    chart since goes into the link as its ids."""
+    found = selections.from_link(ws, url.URL_REGRESSION_SELECTION, grid=grid)
+    if found is not None:
+        selection.set_regression_selection(ws.tv.key, found.rows, drawn=found.linked.drawn,
+                                           link=found.value, drawn_on=drawn_on, from_link=True)
+    selections.relink(ws, selection.stored_selection(ws.tv.key, selection.REGRESSION_SELECTION),
+                      drawn_on=drawn_on)
+
+
+def _with_linked_selection(figure, ws: Workspace, xy: np.ndarray):
+    """The chart with a selection a link opened drawn on it (plotly drew the user's own)."""
+    stored = selection.stored_selection(ws.tv.key, selection.REGRESSION_SELECTION)
+    if stored is None or not stored.from_link or not stored.link:
+        return figure
+    linked = parse_link(stored.link)
+    layout, traces = map_figures.linked_selection(
+        boxes=map_figures.shapes_on_grid(linked.boxes, xy, back=True),
+        lassos=map_figures.shapes_on_grid(linked.lassos, xy, back=True),
+        rows=stored.indices, xy=xy, sample_ids=ws.tv.sample_ids)
+    return figure.extended(layout=layout, traces=traces)
 
 
 def _caption(ws: Workspace, actual: np.ndarray, predicted: np.ndarray, index: int) -> str:

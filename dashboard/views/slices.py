@@ -14,11 +14,11 @@ import streamlit as st
 from core.base.errors import ResourceLimitError
 from core.base.splits import SPLIT_NAMES
 from dashboard import pages, state
-from dashboard.services import slices
+from dashboard.services import selections, slices
 from dashboard.services.analysis import projection as project
 from dashboard.services.memo import remembered
 from dashboard.services.workspace import Workspace
-from dashboard.state import selection
+from dashboard.state import projection, selection, url
 from dashboard.ui import cam_overlays, components, figures, map_figures, slice_figures
 from dashboard.ui.components import METHOD_LABELS
 from dashboard.ui.progress import REPORT
@@ -38,11 +38,18 @@ def render(ws: Workspace) -> None:
     overall = float(wrong[rows].mean()) if len(rows) else 0.0
     st.caption(_evaluated_note(ws, head, rows, overall))
     found = _slice_list(ws, head)
+    # the map is the Projections view's, and so is its selection (the link's `sel=` too)
+    method, _, params = projection.projection_choice()
+    coords = project(ws.tv, method=method, dims=2, params=params, report=REPORT)
+    grid = remembered(("display", coords.key),
+                      lambda: map_figures.display_coords(np.asarray(coords.coords)))
+    selections.map_selection_from_link(ws, grid=grid, projection_key=coords.key)
+    selections.relink(ws, selection.stored_selection(ws.tv.key), drawn_on=coords.key)
     focus = _focus(found, ws)
     item, label = _focused(ws, head, found, focus)
     left, right = st.columns([3, 2])
     with left:
-        _map(ws, rows, wrong, item, label)
+        _map(ws, coords, grid, rows, wrong, item, label)
     with right:
         _details(ws, head, item, label, overall)
     if item is not None:
@@ -130,15 +137,27 @@ def _focus(found: list, ws: Workspace) -> str | None:
     options = [str(s.rank) for s in found]
     if len(selection.selection(ws.tv.key)):
         options.append(SELECTED)
+    linked = url.take_url(url.URL_SLICE)
+    if linked in options:
+        state.put(state.SLICE_FOCUS, linked)
+    elif linked is not None:
+        url.reject_url(url.URL_SLICE, linked, (
+            f"the slices here are 1 to {len(found)}" if found else "there is no slice here")
+            + (", and a selection" if SELECTED in options else ", and nothing is selected")
+            + f"; showing {_name(options[0]) if options else 'neither'}")
     if not options:
         return None
     if state.get(state.SLICE_FOCUS) not in options:
         state.put(state.SLICE_FOCUS, options[0])
     return st.segmented_control(
         "Show", options, key=state.SLICE_FOCUS, required=True,
-        format_func=lambda o: "Selection on the map" if o == SELECTED else f"Slice #{o}",
+        format_func=_name,
         help="A slice's images are highlighted on the map and shown below. Drag a box or "
              "lasso on the map to score any group the same way.")
+
+
+def _name(option: str) -> str:
+    return "Selection on the map" if option == SELECTED else f"Slice #{option}"
 
 
 def _focused(ws: Workspace, head, found: list, focus: str | None):
@@ -151,9 +170,9 @@ def _focused(ws: Workspace, head, found: list, focus: str | None):
     return found[int(focus) - 1], f"slice #{focus}"
 
 
-def _map(ws: Workspace, rows: np.ndarray, wrong: np.ndarray, item, label: str) -> None:
-    method, _, params = selection.projection_choice()  # as the Projections view shows it
-    coords = project(ws.tv, method=method, dims=2, params=params, report=REPORT)
+def _map(ws: Workspace, coords, grid: np.ndarray, rows: np.ndarray, wrong: np.ndarray, item,
+         label: str) -> None:
+    method = coords.method
     members = np.zeros(0, np.int64) if item is None else item.members
     drawn = rows
     if len(rows) > map_figures.POINTS_UP_TO:  # the slice's own points are drawn in any case
@@ -165,7 +184,8 @@ def _map(ws: Workspace, rows: np.ndarray, wrong: np.ndarray, item, label: str) -
         lambda: figures.PrerenderedFigure(slice_figures.slice_map(
             coords=np.asarray(coords.coords), evaluated=drawn, wrong=wrong, highlight=members,
             label=label or "slice", sample_ids=ws.tv.sample_ids)))
-    st.plotly_chart(figure, key=state.SLICE_CHART, on_select=partial(_on_select, ws.tv.key),
+    st.plotly_chart(figure, key=state.SLICE_CHART,
+                    on_select=partial(_on_select, ws, grid=grid, drawn_on=coords.key),
                     selection_mode=("points", "box", "lasso"),
                     config={"scrollZoom": True, "displaylogo": False})
     sample = (f", a seeded sample of {len(drawn):,} drawn (a box scores the drawn ones)"
@@ -174,15 +194,18 @@ def _map(ws: Workspace, rows: np.ndarray, wrong: np.ndarray, item, label: str) -
                f"(the Projections view's method){sample}. Drag a box or lasso to score a group.")
 
 
-def _on_select(tv_key: str) -> None:
+def _on_select(ws: Workspace, *, grid: np.ndarray, drawn_on: str) -> None:
     """A box or lasso on the map becomes the projection's selection (the Projections view
-    shows it too) and is scored here."""
+    shows it too) and is scored here. In the link as its shape when that selects the same
+    images on the whole map (`grid`), else as their ids."""
     chart = (state.get(state.SLICE_CHART) or {}).get("selection", {})
     picked = [int(round(values[0])) for point in chart.get("points", [])
               if (values := components.customdata(point))]
     if not picked:
         return
-    selection.set_selection(tv_key, picked)
+    boxes, lassos = chart.get("box") or [], chart.get("lasso") or []
+    selection.set_selection(ws.tv.key, picked, link=selections.link_value(
+        ws, picked, grid=grid, boxes=boxes, lassos=lassos), drawn_on=drawn_on)
     selection.forget_image()
     state.put(state.SLICE_FOCUS, SELECTED)
 

@@ -7,6 +7,7 @@ import io
 import json
 
 from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1.element_tree import Block, UnknownElement, Widget
 
 from tests.support import ROOT
 
@@ -200,3 +201,43 @@ def reviewed(at: AppTest) -> tuple[int, int, int]:
     found = re.search(r"### ([\d,]+) of ([\d,]+) reviewed\s+([\d,]+) changed", texts(at))
     assert found, texts(at)
     return tuple(int(g.replace(",", "")) for g in found.groups())
+
+
+class _ChartSelection(Widget):
+    """A plotly chart whose selection event the test sets (AppTest has no plotly widget)."""
+
+    def __init__(self, proto, root, event: dict) -> None:
+        self.proto, self.root, self.id = proto, root, proto.id
+        self.key, self.disabled, self.type, self._value = None, False, "plotly_chart", event
+
+    @property
+    def value(self):
+        return self._value
+
+    @property
+    def _widget_state(self):
+        from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+        state = WidgetState(id=self.id)
+        state.string_value = json.dumps(self._value)
+        return state
+
+
+def select_on_chart(at: AppTest, key: str, *, box=(), lasso=(), points=()) -> AppTest:
+    """Send a box, lasso or points selection event from the plotly chart whose key is `key`
+    (the projection_chart, regression_chart, slice_chart), then rerun."""
+    event = {"selection": {"points": list(points), "point_indices": [], "box": list(box),
+                           "lasso": list(lasso)}}
+
+    def swap(block: Block) -> bool:
+        for position, child in block.children.items():
+            if (isinstance(child, UnknownElement) and child.type == "plotly_chart"
+                    and child.proto.id.endswith(key)):
+                block.children[position] = _ChartSelection(child.proto, child.root, event)
+                return True
+            if isinstance(child, Block) and swap(child):
+                return True
+        return False
+
+    assert swap(at._tree), f"no chart {key} on the page"
+    return at.run()
