@@ -30,9 +30,13 @@ def test_extract_json_then_hit(tiny_backbone, capsys):
     first = last_json(capsys)
     assert first["n"] == 200 and first["dim"] == 16 and first["cache"] == "miss"
     assert Path(first["path"]).is_file()
+    # where the time went, phase by phase (the first from the process's start)
+    assert list(first["phases"]) == ["imports", "dataset", "model", "extraction", "cache_entry"]
+    assert all(seconds >= 0 for seconds in first["phases"].values())
     assert main(args) == 0
     second = last_json(capsys)
     assert second["cache"] == "hit" and second["path"] == first["path"]
+    assert list(second["phases"]) == ["imports", "dataset", "cache_entry"]  # nothing computed
     assert second["seconds"] < first["seconds"]
     np.load(second["path"], allow_pickle=False)
 

@@ -2,6 +2,10 @@
 its converted model cached, a failed conversion falling back in one line, and batch
 prediction (a tiny backbone: seconds). Real images at every size: test_runtime_equality.py."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -66,6 +70,16 @@ def test_f32_values_equal_tensorflow_under_the_same_key_and_the_model_is_cached(
     assert (fields["tf2onnx"], fields["keras"]) == (tf2onnx.__version__, keras.__version__)
     assert [p.name for p in cache.entry_path(key).glob("*.npy")] == ["onnx.npy"]
     assert not list(cache.dir.rglob("*.pkl"))
+    # with the model converted, extraction needs no TensorFlow (its import alone takes seconds)
+    code = ("import sys; from tests.support.tiny_backbone import register_tiny; "
+            "from core.datasets import load_dataset; "
+            "from core.features.transfer_values import compute_transfer_values; "
+            "tv = compute_transfer_values(dataset=load_dataset(name='digits').limited(limit=20), "
+            "backbone=register_tiny(), image_size=32, runtime='onnxruntime'); "
+            "print(tv.runtime.label, tv.images_computed, 'tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parent.parent)
+    assert out.stdout.split() == ["onnxruntime", "f32", "20", "False"], out.stderr[-2000:]
 
     # a failed conversion: TensorFlow f32 in one line, under the same key
     _fail_export(monkeypatch)

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.features.preprocessing import Preprocessing, preprocess_batch, preprocess_image
+from core.features.preprocessing import (Preprocessing, preprocess_batch, preprocess_batch_numpy,
+                                         preprocess_image)
 
 WIDE = np.random.default_rng(1).integers(0, 256, (40, 64, 3), dtype=np.uint8)  # H×W, not square
 GREY = np.random.default_rng(2).integers(0, 256, (64, 40), dtype=np.uint8)  # tall, grey
@@ -49,6 +50,33 @@ def test_centre_square_then_crop_then_resize():
                                   preprocess_image(WIDE, preprocessing=p))
     batch = preprocess_batch(np.stack([WIDE, WIDE[::-1]]), preprocessing=p).numpy()
     np.testing.assert_array_equal(batch[0], preprocess_image(WIDE, preprocessing=p))
+
+
+def test_numpy_preprocessing_gives_tensorflows_values():
+    """What converted runtimes feed their model: TensorFlow's pixels, without TensorFlow;
+    a shrinking crop (antialiased) is left to TensorFlow."""
+    rng = np.random.default_rng(3)
+    batches = [rng.integers(0, 256, (5, 28, 28, 1), dtype=np.uint8),  # Fashion-MNIST-like
+               rng.integers(0, 256, (3, 8, 8, 1), dtype=np.uint8),  # digits
+               rng.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8),  # CIFAR
+               np.stack([WIDE, WIDE[::-1]]),
+               rng.integers(0, 256, (2, 50, 30, 4), dtype=np.uint8),  # tall RGBA
+               rng.integers(0, 256, (2, 30, 50, 2), dtype=np.uint8)]  # wide grey + alpha
+    compared = 0
+    for images in batches:
+        for size in (24, 28, 40, 96, 224):
+            for crop in (1.0, 0.875):
+                p = Preprocessing(size=size, crop_fraction=crop)
+                ours = preprocess_batch_numpy(images, preprocessing=p)
+                side = min(images.shape[1:3])
+                if round(side * crop) > size:
+                    assert ours is None
+                    continue
+                expected = preprocess_batch(images, preprocessing=p).numpy()
+                assert ours.shape == expected.shape and ours.dtype == np.float32
+                np.testing.assert_array_equal(ours, expected)
+                compared += 1
+    assert compared > 30
 
 
 def test_square_array_extraction_is_unchanged(tiny_backbone):

@@ -214,7 +214,9 @@ def _whole_command(run: Run) -> list[str]:
                      report.seconds(result["command_seconds"]),
                      report.number(result["images_per_s"]),
                      report.ratio(speed) if speed else "–", *agreement,
-                     ", ".join(report.seconds(w) for w in walls[runtime])])
+                     ", ".join(report.seconds(w) for w in walls[runtime]),
+                     "; ".join(f"{name.replace('_', ' ')} {report.seconds(s)}"
+                               for name, s in result.get("phases", {}).items())])
     limit_text = f"{limit:,} images of " if limit else ""
     return ["", f"**The whole `extract` command** on {limit_text}{dataset} at {size} px from an "
             "empty cache (`benchmarks/workers/extract_command_worker.py`): a fresh "
@@ -223,9 +225,13 @@ def _whole_command(run: Run) -> list[str]:
             f"TensorFlow and auto alternating, best of {run.plan.extract_command_rounds}. "
             "Command's own = the `seconds` it reports (from the call into core). Speed-up = "
             "TensorFlow's wall time / this one's (issue 31's goal for auto: ≥ 1.3×). "
-            "Agreement against TensorFlow's values as above.", "",
+            "Agreement against TensorFlow's values as above. Phases of the best round, from the "
+            "command's own marks: imports (interpreter and core, from the process's start), "
+            "dataset, model (built, or converted and loaded), extraction (every chunk computed "
+            "and written), cache entry (written, checked, opened), exit (the rest).", "",
             *report.table(["--runtime", "ran", "images", "wall", "command's own", "images/s",
-                           "speed-up", "max rel. diff", "min cosine", "wall per round"], rows),
+                           "speed-up", "max rel. diff", "min cosine", "wall per round",
+                           "phases"], rows),
             *errors]
 
 

@@ -109,6 +109,7 @@ class ArrayCache:
         from core.base.public import is_public
 
         public = is_public()
+        written: dict[str, int] = {}  # file name → inode, hashed while writing
         with atomic_folder(self.entry_path(key), replace=False) as tmp:
             if public:
                 mark_public_made(tmp)
@@ -118,9 +119,11 @@ class ArrayCache:
                 np.save(file, np.ascontiguousarray(array), allow_pickle=False)
                 files[file.name] = {**_file_record(file), "shape": list(np.shape(array)),
                                     "dtype": str(np.asarray(array).dtype)}
+                written[file.name] = file.stat().st_ino
             full = {**manifest, "key": key, "kind": self.kind, "files": files,
                     "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
             (tmp / MANIFEST).write_text(manifest_json(full))
+        _trust_written(self.entry_path(key), written)
         entry = self.load(key)
         if entry is None:
             raise RuntimeError(f"cache entry {key} vanished right after it was written")
@@ -223,3 +226,16 @@ def clear_cache(root: str | Path | None = None) -> int:
             freed += child.stat().st_size
             child.unlink(missing_ok=True)
     return freed
+
+
+def _trust_written(folder: Path, written: dict[str, int]) -> None:
+    """Count the files this process just hashed while writing them as verified, so opening
+    the entry right after does not hash them again (hundreds of MB for 70,000 values). Only
+    the same files (inode): a writer that won the race keeps its own, which are checked."""
+    for name, inode in written.items():
+        try:
+            stat = (folder / name).stat()
+        except OSError:
+            continue
+        if stat.st_ino == inode:
+            _verified.add((str(folder / name), stat.st_mtime_ns, stat.st_size))

@@ -13,18 +13,23 @@ from core.cli.args import (Handler, add_dataset_args, add_runtime_args, features
 
 
 def cmd_extract(args: argparse.Namespace) -> dict[str, Any]:
+    from core.base import timeline
+
     started = time.perf_counter()
     engine = None
     if args.engine == "ray":
         tv, engine = _extract_on_ray(args)
     else:
-        tv = features_for_cli(args, split=args.split)
+        dataset = load_for_cli(args, split=args.split)
+        timeline.mark("dataset")
+        tv = features_for_cli(args, split=args.split, dataset=dataset)
+    timeline.mark("cache_entry")  # the values' entry written, checked and opened
     result = {"n": tv.n, "dim": tv.dim, "cache": tv.cache, "seconds": round(tv.seconds, 4),
               "total_seconds": round(time.perf_counter() - started, 3), "path": str(tv.path),
               "key": tv.key, "backbone": args.backbone,
               "image_size": tv.image_size, "dtype": str(tv.values.dtype),
               "engine": args.engine, "images_computed": tv.images_computed,
-              **_runtime_report(tv)}
+              **_runtime_report(tv), "phases": timeline.phases()}
     if engine is not None:
         result["worker_images_per_second"] = {
             worker: round(rate, 1) for worker, rate in engine.worker_throughput().items()}

@@ -28,6 +28,10 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from core.base import timeline
+
+    timeline.reset()
+    timeline.mark("imports")  # the interpreter and core's modules, from the process's start
     parser, handlers = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -1,14 +1,17 @@
 """Runs a backbone over uint8 images in batches: the only place extraction touches a runtime.
 
-Every image goes through `core.features.preprocessing`, in TensorFlow. Array datasets
-(digits, Fashion-MNIST, CIFAR) are preprocessed inside the TensorFlow graph from uint8
-batches, so memory stays at the dataset's uint8 size. Folder images differ in size, so a
-thread pool decodes and preprocesses them one by one (the same TensorFlow function) while
-the model runs the previous batch. The forward pass runs on the chosen runtime
-(`core.backbones.runtime`): TensorFlow (fused with the preprocessing in one graph), or
-OpenVINO or ONNX Runtime on the preprocessed batches, the next batch prepared while one runs.
-OpenVINO's own conversion of the preprocessing differs from TensorFlow's by up to 0.5 grey
-levels, so it stays in TensorFlow.
+Every image goes through `core.features.preprocessing`. Array datasets (digits,
+Fashion-MNIST, CIFAR) are preprocessed batch by batch from uint8, so memory stays at the
+dataset's uint8 size: inside the TensorFlow graph when TensorFlow runs the model, in NumPy
+(TensorFlow's kernel, the same values) when OpenVINO or ONNX Runtime runs it, so those
+neither import TensorFlow nor share the CPU with its threads (a shrinking crop, whose
+antialiased kernel only TensorFlow has, still goes through TensorFlow). Folder images differ
+in size, so a thread pool decodes and preprocesses them one by one (the TensorFlow
+function) while the model runs the previous batch. The forward pass runs on the chosen
+runtime (`core.backbones.runtime`): TensorFlow (fused with the preprocessing in one graph),
+or OpenVINO or ONNX Runtime on the preprocessed batches, the next batch prepared while one
+runs. OpenVINO's own conversion of the preprocessing differs from TensorFlow's by up to 0.5
+grey levels, so it never runs there.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from core.backbones.registry import BackboneSpec
 from core.backbones.runtime import TENSORFLOW, RuntimeChoice
 from core.base.errors import BackboneUnavailableError
 from core.datasets.base import ImageDataset, ImageStore
-from core.features.preprocessing import Preprocessing, preprocess_batch, preprocess_image
+from core.features.preprocessing import (Preprocessing, preprocess_batch, preprocess_batch_numpy,
+                                         preprocess_image)
 
 
 class FeatureExtractor:
@@ -35,18 +39,15 @@ class FeatureExtractor:
 
     def __init__(self, *, model=None, image_size: int, forward=None,
                  runtime: RuntimeChoice = RuntimeChoice()) -> None:
-        from core.base.tf_env import import_tensorflow
-
         if (model is None) == (forward is None):
             raise ValueError("give a Keras model or a forward function, not both or neither")
-        tf = import_tensorflow()
         self.model = model
         self.image_size = image_size
         self.runtime = runtime
         self._forward = forward
-        self._tf = tf
         self._functions: dict[Preprocessing, object] = {}
         if model is not None:
+            tf = _tensorflow()
             function = tf.function(
                 lambda x: model(x, training=False), reduce_retracing=True,
                 input_signature=[tf.TensorSpec([None, image_size, image_size, 3], tf.float32)])
@@ -67,7 +68,7 @@ class FeatureExtractor:
         """A tf.function: uint8 (B, H, W, C) → features (B, D) with preprocessing and model in
         one graph (TensorFlow runtime), or → the model's input (B, S, S, 3) (others)."""
         if preprocessing not in self._functions:
-            tf, model = self._tf, self.model
+            tf, model = _tensorflow(), self.model
 
             @tf.function(input_signature=[tf.TensorSpec([None, None, None, None], tf.uint8)],
                          reduce_retracing=True)
@@ -80,13 +81,21 @@ class FeatureExtractor:
 
     def _uniform(self, batches: Iterable[np.ndarray], crop_fraction: float) -> Iterator[np.ndarray]:
         """Features of uint8 batches (B, H, W[, C]) of one image size each, in order."""
-        graph = self._graph(self.preprocessing(crop_fraction))
+        preprocessing = self.preprocessing(crop_fraction)
         batches = (_hwc_batch(batch) for batch in batches)
         if self.model is not None:
+            graph = self._graph(preprocessing)
             for batch in batches:
                 yield graph(batch).numpy()
         else:  # preprocess the next batch while the runtime works on this one
-            yield from self._many(graph(batch).numpy() for batch in batches)
+            yield from self._many(self._model_input(batch, preprocessing) for batch in batches)
+
+    def _model_input(self, batch: np.ndarray, preprocessing: Preprocessing) -> np.ndarray:
+        """A uint8 batch as the converted model's float32 input: in NumPy (TensorFlow's
+        values, without importing it or sharing the CPU with its threads), or in
+        TensorFlow's graph where only it has the kernel (an antialiased shrink)."""
+        ready = preprocess_batch_numpy(batch, preprocessing=preprocessing)
+        return ready if ready is not None else self._graph(preprocessing)(batch).numpy()
 
     def _many(self, inputs: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         """The forward pass over preprocessed batches, in order."""
@@ -218,3 +227,11 @@ def build_extractor(*, spec: BackboneSpec, image_size: int, runtime: RuntimeChoi
             runtime = runtime.fallback(reason)
     return FeatureExtractor(model=spec.build(input_size=image_size), image_size=image_size,
                             runtime=runtime)
+
+
+def _tensorflow():
+    """TensorFlow, imported quietly on first use: only where it runs the model or the
+    preprocessing, so a converted runtime on array datasets never loads it."""
+    from core.base.tf_env import import_tensorflow
+
+    return import_tensorflow()

@@ -17,11 +17,13 @@ class LocalEngine:
 
     def chunks(self, *, job: ExtractionJob, todo: list[ChunkTask],
                progress: ChunkProgress) -> Iterator[tuple[int, np.ndarray]]:
+        from core.base import timeline
         from core.features.extractor import FeatureExtractor
 
         progress.note("loading the backbone")
         extractor = FeatureExtractor.for_backbone(spec=job.spec, image_size=job.image_size,
                                                   runtime=job.runtime, cache_dir=job.cache_dir)
+        timeline.mark("model")  # built, or converted (or found converted) and loaded
         progress.ran(extractor.runtime, asked=job.runtime)
         progress.started()
         for task in todo:

@@ -10,6 +10,8 @@ the registered Keras layer `PreprocessImages`). The TensorFlow ops themselves li
 `core.backbones.layers.preprocess_images`, next to the layer that saved models contain, so
 `core.backbones` can register that layer without importing upward; this module is cheap to
 import (cache keys use it) and loads TensorFlow only inside its functions.
+`preprocess_batch_numpy` computes the same values in NumPy (no antialiased shrink) for the
+runtimes that run a converted model, which then need no TensorFlow at all.
 """
 
 from __future__ import annotations
@@ -67,6 +69,46 @@ def preprocess_batch(images, *, preprocessing: Preprocessing):
 
     return preprocess_images(images, size=preprocessing.size,
                              crop_fraction=preprocessing.crop_fraction)
+
+
+def preprocess_batch_numpy(images: np.ndarray, *,
+                           preprocessing: Preprocessing) -> Optional[np.ndarray]:
+    """NumPy, without TensorFlow: uint8 images (B, H, W, C) of one size → float32
+    (B, S, S, 3), `preprocess_batch`'s values (its crop, channels and TensorFlow's bilinear
+    kernel, half-pixel centres, the same float32 operations in the same order); None when
+    the crop is shrunk, whose antialiased kernel only TensorFlow runs. For runtimes other
+    than TensorFlow, so their extraction neither imports it nor shares the CPU with it."""
+    images = np.asarray(images)
+    height, width, channels = images.shape[-3:]
+    side = np.float32(min(height, width))
+    crop = max(1, int(np.round(side * np.float32(preprocessing.crop_fraction))))  # half to even
+    size = preprocessing.size
+    if crop > size:
+        return None
+    top, left = (height - crop) // 2, (width - crop) // 2
+    pixels = images[:, top:top + crop, left:left + crop, :1 if channels < 3 else 3]
+    pixels = pixels.astype(np.float32)
+    # TensorFlow interpolates each output pixel from its four neighbours as top + (bottom -
+    # top) * y_lerp with top and bottom interpolated along x first: the same, row by row
+    lower, upper, lerp = _bilinear_taps(crop, size)  # a square: the same along y and x
+    left_taps, right_taps = pixels[:, :, lower], pixels[:, :, upper]
+    rows = left_taps + (right_taps - left_taps) * lerp[:, None]  # (B, crop, S, C)
+    top_rows, bottom_rows = rows[:, lower], rows[:, upper]
+    resized = top_rows + (bottom_rows - top_rows) * lerp[:, None, None]  # (B, S, S, C)
+    out = np.empty((len(images), size, size, 3), np.float32)
+    out[...] = resized  # a grey channel broadcast to RGB
+    return out
+
+
+def _bilinear_taps(size_in: int, size_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """TensorFlow's ResizeBilinear weights with half-pixel centres, in float32: each output
+    position's lower and upper input index and the weight of the upper one."""
+    scale = np.float32(size_in) / np.float32(size_out)
+    centre = (np.arange(size_out, dtype=np.float32) + np.float32(0.5)) * scale - np.float32(0.5)
+    floor = np.floor(centre)
+    lower = np.maximum(floor.astype(np.int64), 0)
+    upper = np.minimum(np.ceil(centre).astype(np.int64), size_in - 1)
+    return lower, upper, (centre - floor).astype(np.float32)
 
 
 def preprocess_image(image: np.ndarray, *, preprocessing: Preprocessing) -> np.ndarray:

@@ -245,6 +245,7 @@ def _extract_resumable(*, dataset: ImageDataset, spec: BackboneSpec, image_size:
     chunk files, so either resumes the other."""
     import json
 
+    from core.base import timeline
     from core.features.local_engine import LocalEngine
 
     engine = engine or LocalEngine()
@@ -302,6 +303,7 @@ def _extract_resumable(*, dataset: ImageDataset, spec: BackboneSpec, image_size:
             if close is not None:
                 close()  # stop the engine's work (workers, threads) whatever ended the loop
     values = np.concatenate(chunks) if chunks else np.zeros((0, plan["dim"]), dtype=dtype)
+    timeline.mark("extraction")
     return values, n - done_before, (counter.runtime if todo else None)
 
 
