@@ -14,7 +14,6 @@ import streamlit as st
 from core.base.splits import SPLIT_CODES, SPLIT_NAMES
 from core.heads import head_title
 from dashboard import pages, state
-from dashboard.services import heads
 from dashboard.services.memo import remembered
 from dashboard.services.quality import target_outliers
 from dashboard.services.workspace import Workspace
@@ -35,7 +34,7 @@ def render(ws: Workspace) -> None:
             "a targets.csv at its root (a 'path' column and numeric columns), and the "
             "built-in fashion_mnist_scale has one."), icon=":material/straighten:")
         return
-    record = heads.regression_head(ws)
+    record = ws.regression_head
     if record is None:
         st.info(f"Train a regression head on **{target.name}** first (ridge takes seconds).",
                 icon=":material/model_training:")
