@@ -83,6 +83,7 @@ def _imported_names(module: str, path: Path, *, type_checking: bool = False) -> 
     return names
 
 
+@functools.lru_cache(maxsize=2)  # read once per kind for the tests below (they only read it)
 def _graph(*, type_checking: bool = False) -> dict[str, set[str]]:
     """module → the modules of ours it imports (`type_checking`: also for annotations only)."""
     modules = _modules()
