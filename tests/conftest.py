@@ -90,6 +90,27 @@ def downloads(monkeypatch) -> dict[str, bytes]:
     return record_downloads(monkeypatch)
 
 
+def pytest_configure(config):
+    """Under `--dist loadfile` (make test) xdist hands out the files in the order that
+    pytest_collection_modifyitems leaves them, not its own most-tests-first order."""
+    if getattr(config.option, "dist", "no") == "loadfile":
+        config.option.loadscopereorder = False
+
+
 def pytest_collection_modifyitems(config, items):
-    """Browser tests run last: they are the slowest and need the rest to be sound first."""
-    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+    """In one process, browser tests run last: they are the slowest and need the rest to be
+    sound first. On xdist's workers, the longest files go first (files with browser tests,
+    then by their number of slow tests, then of tests): a file runs on one worker, and a
+    long one handed out last would keep that worker busy while the other has nothing left."""
+    if not hasattr(config, "workerinput"):
+        items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+        return
+    files: dict[str, list] = {}
+    for item in items:
+        files.setdefault(item.nodeid.split("::")[0], []).append(item)
+
+    def longest_first(tests: list) -> tuple[int, int, int]:
+        def count(mark): return sum(t.get_closest_marker(mark) is not None for t in tests)
+        return -count("browser"), -count("slow"), -len(tests)
+
+    items[:] = [item for tests in sorted(files.values(), key=longest_first) for item in tests]

@@ -1,7 +1,8 @@
 """Import rules for core/ and dashboard/, read from the source with `ast` (nothing imported).
 
-- No import cycles, counting imports inside functions too: a function-level import only
-  hides a cycle from Python's import machinery, the two modules still need each other.
+- No import cycles, counting imports inside functions and under `if TYPE_CHECKING:` too:
+  a function-level import only hides a cycle from Python's import machinery, and a
+  type-only import still ties one module's design to the other's; they still need each other.
 - core/ never imports streamlit (it is the engine behind the CLI and the app alike).
 - core/'s packages are layers (CORE_LAYERS): a module imports only its own package and the
   layers below it, inside functions too.
@@ -12,7 +13,8 @@ package); `from pkg import name` is an edge to pkg.name when that is a module, e
 Parent packages that Python also runs on the way are not edges: otherwise every package
 whose __init__ re-exports its submodules would look cyclic. A submodule that imports its
 own package (`from core.heads import X`) is an edge to the __init__, and can be a cycle.
-Imports under `if TYPE_CHECKING:` are skipped: they never run.
+Imports under `if TYPE_CHECKING:` count for cycles only: they never run, so the other
+rules, which are about what runs, skip them.
 """
 
 from __future__ import annotations
@@ -45,12 +47,13 @@ def _is_type_checking(test: ast.expr) -> bool:
         isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
-def _import_nodes(tree: ast.AST):
-    """Every Import/ImportFrom in the tree, at any depth, except under `if TYPE_CHECKING:`."""
+def _import_nodes(tree: ast.AST, *, type_checking: bool = False):
+    """Every Import/ImportFrom in the tree, at any depth; under `if TYPE_CHECKING:` only
+    when `type_checking`."""
     stack = [tree]
     while stack:
         node = stack.pop()
-        if isinstance(node, ast.If) and _is_type_checking(node.test):
+        if not type_checking and isinstance(node, ast.If) and _is_type_checking(node.test):
             stack.extend(node.orelse)
             continue
         if isinstance(node, (ast.Import, ast.ImportFrom)):
@@ -58,14 +61,15 @@ def _import_nodes(tree: ast.AST):
         stack.extend(ast.iter_child_nodes(node))
 
 
-def _imported_names(module: str, path: Path) -> set[str]:
+def _imported_names(module: str, path: Path, *, type_checking: bool = False) -> set[str]:
     """The absolute dotted names `module` imports: `import a.b` gives a.b, `from pkg import
-    name` gives pkg.name when that is a module of ours, else pkg."""
+    name` gives pkg.name when that is a module of ours, else pkg (`type_checking`: also
+    those under `if TYPE_CHECKING:`)."""
     modules = _modules()
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     names: set[str] = set()
-    for node in _import_nodes(tree):
+    for node in _import_nodes(tree, type_checking=type_checking):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
             continue
@@ -79,10 +83,12 @@ def _imported_names(module: str, path: Path) -> set[str]:
     return names
 
 
-def _graph() -> dict[str, set[str]]:
-    """module → the modules of ours it imports."""
+@functools.lru_cache(maxsize=2)  # read once per kind for the tests below (they only read it)
+def _graph(*, type_checking: bool = False) -> dict[str, set[str]]:
+    """module → the modules of ours it imports (`type_checking`: also for annotations only)."""
     modules = _modules()
-    return {module: (_imported_names(module, path) & set(modules)) - {module}
+    return {module: (_imported_names(module, path, type_checking=type_checking)
+                     & set(modules)) - {module}
             for module, path in modules.items()}
 
 
@@ -145,12 +151,15 @@ def test_the_checker_sees_function_level_and_relative_imports(tmp_path):
     tree = ast.parse("def f():\n    from .b import c\n    import x.y\nif TYPE_CHECKING:\n    import z\n")
     found = [ast.unparse(node) for node in _import_nodes(tree)]
     assert sorted(found) == ["from .b import c", "import x.y"]
+    found = [ast.unparse(node) for node in _import_nodes(tree, type_checking=True)]
+    assert sorted(found) == ["from .b import c", "import x.y", "import z"]
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [(["a", "b", "c", "a"], ["a", "b", "c"])]
 
 
 def test_no_import_cycles():
-    cycles = _cycles(_graph())
-    assert not cycles, "import cycles (imports inside functions count):\n" + "\n".join(
+    cycles = _cycles(_graph(type_checking=True))
+    assert not cycles, ("import cycles (imports inside functions and under TYPE_CHECKING "
+                        "count):\n") + "\n".join(
         " -> ".join(cycle) + f"\n    (tangled together: {', '.join(members)})"
         for cycle, members in cycles)
 

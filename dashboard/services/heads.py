@@ -3,17 +3,12 @@ cached ones listed, loaded, compared and deleted; regression heads per numeric t
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from core.base.paths import cache_root
 from dashboard.services import cache
 from dashboard.services.memo import memo, remembered, root
 from dashboard.services.public import is_public, public_policy
 from dashboard.state import results, url
 from dashboard.state.results import HeadRecord
-
-if TYPE_CHECKING:
-    from dashboard.services.workspace import Workspace
 
 
 def head_names(*, fine_tunes_backbone: bool | None = None) -> list[str]:
@@ -183,31 +178,23 @@ def regression_heads_on(tv_key: str, target) -> list:
     return heads
 
 
-def regression_head(ws: Workspace) -> HeadRecord | None:
-    """The regression head shown for the chosen target: this session's, else the cached one
-    with the best validation R² on exactly these target values (not in a public app)."""
-    target = ws.target
-    if target is None:
-        return None
-    record = results.regression_head(ws.tv.key, target.key)
+def regression_head(tv_key: str, target) -> HeadRecord | None:
+    """The regression head shown for `target` (core.datasets.targets.Target): this
+    session's, else the cached one with the best validation R² on exactly these target
+    values (not in a public app)."""
+    record = results.regression_head(tv_key, target.key)
     if record is None and not is_public():
         from core.heads import best_head
 
-        best = best_head(tv_key=ws.tv.key, target=target)
+        best = best_head(tv_key=tv_key, target=target)
         if best is not None:
-            record = results.store_regression_head(ws.tv.key, target.key, load_head(best.key))
+            record = results.store_regression_head(tv_key, target.key, load_head(best.key))
     return record
 
 
 def show_regression_head(tv_key: str, target_key: str, key: str) -> None:
     """Show the cached regression head `key` for this target (an on_click callback)."""
     results.store_regression_head(tv_key, target_key, load_head(key))
-
-
-def view_head(ws: Workspace) -> HeadRecord | None:
-    """The head the views use: the regression head of the chosen target, else the active
-    classification head."""
-    return ws.head if ws.target is None else regression_head(ws)
 
 
 def delete_regression_head(tv_key: str, target_key: str, key: str) -> None:

@@ -15,7 +15,7 @@ from dashboard.services.bundles import BUNDLE_PREFIX, bundles, published
 from dashboard.services.datasets import full_dataset, limited_dataset
 from dashboard.services.extraction import (ExtractionWatch, Settings, running_extraction,
                                            transfer_values, tv_key, values_ready)
-from dashboard.services.heads import active_head
+from dashboard.services.heads import active_head, regression_head
 from dashboard.services.memo import remembered
 from dashboard import state
 from dashboard.state import results, session
@@ -54,6 +54,19 @@ class Workspace:
     def head(self) -> HeadRecord | None:
         """The active head on exactly these transfer values, if any (see active_head)."""
         return active_head(self.tv.key)
+
+    @property
+    def regression_head(self) -> HeadRecord | None:
+        """The chosen target's regression head (see heads.regression_head), None when the
+        views work on the classes."""
+        target = self.target
+        return None if target is None else regression_head(self.tv.key, target)
+
+    @property
+    def view_head(self) -> HeadRecord | None:
+        """The head the views use: the chosen target's regression head, else the active
+        classification head."""
+        return self.head if self.target is None else self.regression_head
 
     @property
     def class_names(self) -> tuple[str, ...]:

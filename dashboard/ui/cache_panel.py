@@ -72,7 +72,7 @@ def head_status(where, tv_key: str) -> None:
 
 def regression_head_status(where, ws: Workspace) -> None:
     """One line: the regression head shown for the chosen target and how many are kept."""
-    record = heads.regression_head(ws)
+    record = ws.regression_head
     count = len(heads.regression_heads_on(ws.tv.key, ws.target))
     if record is not None:
         m = record.head.metrics

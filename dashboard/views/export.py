@@ -12,7 +12,7 @@ from typing import Callable
 import streamlit as st
 
 from dashboard import pages
-from dashboard.services import cache, exports, heads
+from dashboard.services import cache, exports
 from dashboard.services.public import is_public
 from dashboard.services.workspace import Workspace
 from dashboard.state import projection, session
@@ -31,7 +31,7 @@ def render(ws: Workspace) -> None:
 
     target = ws.target
     # with a numeric target chosen, the head that predicts it is the one exported
-    record = heads.view_head(ws)
+    record = ws.view_head
     with st.container(border=True):
         st.markdown("#### Transfer values")
         st.caption(f"{ws.tv.n:,} × {ws.tv.dim:,} float matrix, one row per image.")

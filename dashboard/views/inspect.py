@@ -15,7 +15,7 @@ from core.base.splits import SPLIT_CODES, SPLIT_NAMES
 from core.features.sample_lookup import MAX_ID_CHARS, sample_index
 from dashboard import pages, state
 from dashboard.services import corrections as fixes
-from dashboard.services import heads, images
+from dashboard.services import images
 from dashboard.services.public import check_inspect_upload, public_policy
 from dashboard.services.workspace import Workspace
 from dashboard.state import selection
@@ -107,7 +107,7 @@ def _target_prediction(ws: Workspace, index: int) -> None:
     """The chosen target's given value, and the regression head's prediction and error."""
     target = ws.target
     given = float(target.values[index])
-    record = heads.regression_head(ws)
+    record = ws.regression_head
     columns = st.columns(3)
     columns[0].metric(f"Given {target.name}", f"{given:.4g}", border=True)
     if record is None:
@@ -154,7 +154,7 @@ def _uploaded(ws: Workspace) -> None:
                    "(visitors take turns with the backbone).")
     # with a numeric target chosen, the upload gets its regression head's number
     target = ws.target
-    record = heads.view_head(ws)
+    record = ws.view_head
     if upload is None or record is None:
         if upload is None:
             st.caption("The image goes through the same backbone and input size as the "

@@ -15,7 +15,7 @@ from core.analysis.selection_link import parse_link
 from core.base.splits import SPLIT_NAMES
 from dashboard import pages, state
 from dashboard.services import corrections as fixes
-from dashboard.services import heads, selections
+from dashboard.services import selections
 from dashboard.services.analysis import density_png, projection as project, separability
 from dashboard.services.memo import remembered
 from dashboard.services.workspace import Workspace
@@ -133,7 +133,7 @@ def _target_colouring(ws: Workspace, colour: str):
     target = ws.target
     if colour == "target":
         return map_figures.target_colouring(values=target.values, title=target.name), (target.key,)
-    record = heads.regression_head(ws)
+    record = ws.regression_head
     if record is None:
         st.caption(f"Colouring by {TARGET_COLOURS[colour]} needs a regression head on "
                    f"{target.name} (see “Train a head”); coloured by class meanwhile.")

@@ -15,7 +15,7 @@ from core.analysis.selection_link import parse_link
 from core.base.splits import SPLIT_CODES, SPLIT_NAMES
 from core.heads import head_title
 from dashboard import pages, state
-from dashboard.services import heads, selections
+from dashboard.services import selections
 from dashboard.services.memo import remembered
 from dashboard.services.quality import target_outliers
 from dashboard.services.workspace import Workspace
@@ -36,7 +36,7 @@ def render(ws: Workspace) -> None:
             "a targets.csv at its root (a 'path' column and numeric columns), and the "
             "built-in fashion_mnist_scale has one."), icon=":material/straighten:")
         return
-    record = heads.regression_head(ws)
+    record = ws.regression_head
     if record is None:
         st.info(f"Train a regression head on **{target.name}** first (ridge takes seconds).",
                 icon=":material/model_training:")

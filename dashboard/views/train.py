@@ -183,10 +183,10 @@ def _render_regression(ws: Workspace) -> None:
         redraw_if_replaced()
     training.show_notice(ws.tv.key)
     kept = heads.regression_heads_on(ws.tv.key, target)
-    record = heads.regression_head(ws)
+    record = ws.regression_head
     head_history.head_history(kept, None if record is None else record.key,
                               head_history.target_heads(ws.tv, target))
-    record = heads.regression_head(ws)
+    record = ws.regression_head
     if record is not None:
         _regression_results(ws, record)
 
