@@ -161,8 +161,11 @@ def landmark_sample(*, n: int, count: int, seed: int) -> np.ndarray:
 def compute_projection(*, tv: TransferValues, method: str, dims: int = 2,
                        params: dict[str, Any] | None = None, seed: int = 0,
                        cache_dir: str | Path | None = None,
-                       progress: Optional[ProgressCallback] = None) -> Projection:
-    """The `method` projection of tv to `dims` (2 or 3) dimensions, from the cache or computed."""
+                       progress: Optional[ProgressCallback] = None,
+                       gated: bool = True) -> Projection:
+    """The `method` projection of tv to `dims` (2 or 3) dimensions, from the cache or computed.
+    `gated`: t-SNE and UMAP wait for a heavy-job slot (core.base.jobs); False runs at once,
+    beside the job that holds it (a small first map drawn while its values are extracted)."""
     if dims not in (2, 3):
         raise ValueError("dims must be 2 or 3")
     if tv.n < 4 or tv.dim < dims:
@@ -189,7 +192,7 @@ def compute_projection(*, tv: TransferValues, method: str, dims: int = 2,
     def compute():
         # PCA takes seconds even at 70k points; t-SNE and UMAP are the heavy ones
         gate = heavy_job(name=f"{method} of {tv.n:,} points", progress=progress) \
-            if method != "pca" else nullcontext()
+            if method != "pca" and gated else nullcontext()
         with gate:
             if landmarks is not None:
                 arrays, details = _run_landmarks(tv=tv, method=method, dims=dims, params=params,
