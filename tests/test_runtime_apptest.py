@@ -76,6 +76,19 @@ def test_the_server_sets_the_runtime_and_a_value_out_of_bounds_is_ignored(monkey
     assert server_runtime() == ("onnxruntime", "int8")
 
 
+def test_the_server_sets_the_first_maps_rows_and_a_value_out_of_bounds_is_ignored(
+        monkeypatch) -> None:
+    from dashboard.services.preview import PREVIEW_ROWS, ROWS_ENV, preview_rows, wanted
+
+    for value, rows in (("0", 0), ("20000", 20000), ("12", PREVIEW_ROWS),
+                        ("many", PREVIEW_ROWS), ("", PREVIEW_ROWS)):
+        monkeypatch.setenv(ROWS_ENV, value)
+        assert preview_rows() == rows, value
+    assert wanted(70_000) and not wanted(20_000)
+    monkeypatch.setenv(ROWS_ENV, "0")
+    assert not wanted(70_000)
+
+
 def test_a_link_to_umap_compiles_umap_while_the_values_are_extracted(tiny_backbone,
                                                                      monkeypatch) -> None:
     """Cold start (issue 31): UMAP's numba kernels start compiling with the extraction, not

@@ -167,6 +167,8 @@ def main() -> None:
     parser.add_argument("--backbone", default="efficientnet_lite0")
     parser.add_argument("--size", type=int, default=96)
     parser.add_argument("--timeout", type=float, default=1800)
+    parser.add_argument("--preview-rows", type=int, default=None,
+                        help="rows of the app's first map (0: none; default: the app's)")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -177,8 +179,11 @@ def main() -> None:
         env = {**os.environ, "TRANSFER_LENS_CACHE": str(Path(scratch) / "cache"),
                "TF_CPP_MIN_LOG_LEVEL": "3"}
         for name in ("TRANSFER_LENS_PUBLIC", "TRANSFER_LENS_RUNTIME", "TRANSFER_LENS_PRECISION",
-                     "TRANSFER_LENS_AUTO_RUNTIME", "TRANSFER_LENS_DATASET", "TRANSFER_LENS_LIMIT"):
+                     "TRANSFER_LENS_AUTO_RUNTIME", "TRANSFER_LENS_DATASET", "TRANSFER_LENS_LIMIT",
+                     "TRANSFER_LENS_PREVIEW_ROWS"):
             env.pop(name, None)
+        if args.preview_rows is not None:
+            env["TRANSFER_LENS_PREVIEW_ROWS"] = str(args.preview_rows)
         server_started = time.perf_counter()
         with streamlit_server(script=ROOT / "dashboard" / "app.py", env=env,
                               log_path=Path(scratch) / "streamlit.log") as (url, server), \
@@ -200,6 +205,7 @@ def main() -> None:
         events = {**seen, **saved(Path(scratch) / "cache", opened=opened)}
         runtime = _extraction_runtime(Path(scratch) / "cache")
     emit({"dataset": args.dataset, "n": n, "backbone": args.backbone, "size": args.size,
+          "preview_rows": args.preview_rows,
           "server_start_s": round(server_seconds, 2), "first_umap_s": round(seen["drawn"], 2),
           "first_preview_s": round(seen["preview drawn"], 2) if "preview drawn" in seen else None,
           "events_s": {k: round(v, 2) for k, v in sorted(events.items(), key=lambda e: e[1])},

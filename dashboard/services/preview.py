@@ -5,6 +5,7 @@ replaces it on the page."""
 
 from __future__ import annotations
 
+import os
 import tempfile
 import threading
 import time
@@ -17,6 +18,10 @@ from core.datasets.base import ImageDataset
 from dashboard.services.memo import root
 
 PREVIEW_ROWS = 10_000  # rows of the first map (whole chunks: up to one chunk more)
+# the server may set another count, or 0 for no first map (the cold-start benchmark times
+# both); a value out of bounds is ignored
+ROWS_ENV = "TRANSFER_LENS_PREVIEW_ROWS"
+ROWS_BOUNDS = (1_000, 100_000)
 # a smaller extraction soon draws the map of all its images: no preview to wait for
 PREVIEW_FOR_MORE_THAN = 30_000
 RETRY_SECONDS = 1.0  # between looks for the finished chunks, while they are not there yet
@@ -43,19 +48,28 @@ _looked: dict[tuple, float] = {}  # when the finished chunks were last looked fo
 _KEEP = 8  # previews kept (the oldest go): the map of all rows has replaced them by then
 
 
+def preview_rows() -> int:
+    """Rows of the first map: $TRANSFER_LENS_PREVIEW_ROWS when 0 (none) or within
+    ROWS_BOUNDS, else PREVIEW_ROWS."""
+    value = os.environ.get(ROWS_ENV, "").strip()
+    if value.isdigit() and (int(value) == 0 or ROWS_BOUNDS[0] <= int(value) <= ROWS_BOUNDS[1]):
+        return int(value)
+    return PREVIEW_ROWS
+
+
 def wanted(images: int) -> bool:
     """Whether an extraction of `images` images draws a first map before its whole one. Not
     in a public app: a preview runs beside the extraction, where every heavy job there
     waits its turn (and its extractions are below PREVIEW_FOR_MORE_THAN anyway)."""
     from dashboard.services.public import is_public
 
-    return images > PREVIEW_FOR_MORE_THAN and not is_public()
+    return images > PREVIEW_FOR_MORE_THAN and preview_rows() > 0 and not is_public()
 
 
 def preview_map(*, key: str, dataset: ImageDataset, method: str,
                 done: int) -> PreviewMap | None:
     """The first map of `key`'s running extraction of `dataset` (`done` images so far) by
-    `method`, once computed; it is started in a thread as soon as the first PREVIEW_ROWS
+    `method`, once computed; it is started in a thread as soon as the first preview_rows()
     rows are on disk. None meanwhile, and when computing it failed (the whole map follows
     as usual, so a preview's failure is not the user's concern)."""
     slot = (root(), key, method)
@@ -63,12 +77,13 @@ def preview_map(*, key: str, dataset: ImageDataset, method: str,
         found = _previews.get(slot)
         if found is not None:
             return found if isinstance(found, PreviewMap) else None
-        if done < PREVIEW_ROWS or time.monotonic() - _looked.get(slot, 0.0) < RETRY_SECONDS:
+        rows = preview_rows()
+        if done < rows or time.monotonic() - _looked.get(slot, 0.0) < RETRY_SECONDS:
             return None
         _looked[slot] = time.monotonic()
     from core.features.values_so_far import values_so_far
 
-    tv = values_so_far(key=key, dataset=dataset, at_least=PREVIEW_ROWS, cache_dir=root())
+    tv = values_so_far(key=key, dataset=dataset, at_least=rows, cache_dir=root())
     if tv is None:
         return None
     with _lock:
