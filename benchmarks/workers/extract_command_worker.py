@@ -48,7 +48,8 @@ def main() -> None:
     emit({"runtime_asked": args.runtime, "dataset": args.dataset, "size": args.size,
           "n": summary["n"], "wall_seconds": wall, "command_seconds": summary["seconds"],
           "images_per_s": summary["n"] / wall,
-          "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2), "runtime": summary.get("runtime"),
+          "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
+          "runtime": summary.get("runtime"),
           "precision": summary.get("precision"), "runtime_note": summary.get("runtime_note"),
           "values": summary["path"]})
 
