@@ -1,6 +1,7 @@
 """The whole `python -m core extract` command from an empty cache, as a user runs it: one
 fresh process (imports, dataset load, model build or conversion, extraction, cache writes),
-timed from its start to its exit. The cache folder `--cache-dir` must not exist yet; the
+timed from its start to its exit, with the CPU seconds it used (user + system: compare the
+app's with cold_start_worker's). The cache folder `--cache-dir` must not exist yet; the
 values stay in it so the section can compare runtimes, and the section removes it.
 
 `phases` says where the time went, from the command's own marks (`core.base.timeline`):
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -48,13 +50,16 @@ def main() -> None:
     started = time.perf_counter()
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - started
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # the command is the only child
     if result.returncode != 0:
         raise SystemExit(f"extract failed ({result.returncode}): {result.stderr[-2000:]}")
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     phases = summary.get("phases", {})
     emit({"runtime_asked": args.runtime, "dataset": args.dataset, "size": args.size,
           "n": summary["n"], "wall_seconds": wall, "command_seconds": summary["seconds"],
-          "images_per_s": summary["n"] / wall, "runtime": summary.get("runtime"),
+          "images_per_s": summary["n"] / wall,
+          "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
+          "runtime": summary.get("runtime"),
           "precision": summary.get("precision"), "runtime_note": summary.get("runtime_note"),
           "phases": {**phases, "exit": round(max(0.0, wall - sum(phases.values())), 3)},
           "values": summary["path"]})

@@ -10,7 +10,9 @@ Two UMAP traps are handled here:
   `import_umap_class` blocks that one sub-module during the import.
 - numba compiles UMAP's kernels on the first fit in a process (~30 s without a precomputed
   kNN graph, ~7 s with one); `warm_up_umap_in_background` does it once in a thread, and
-  `compute_projection` reports progress while waiting for it instead of freezing.
+  `compute_projection` reports progress while waiting for it instead of freezing. The
+  kernels it compiles are kept in numba's disk cache (CACHED_KERNELS), so only the first
+  process on a machine compiles them.
 """
 
 from __future__ import annotations
@@ -164,8 +166,11 @@ def landmark_sample(*, n: int, count: int, seed: int) -> np.ndarray:
 def compute_projection(*, tv: TransferValues, method: str, dims: int = 2,
                        params: dict[str, Any] | None = None, seed: int = 0,
                        cache_dir: str | Path | None = None,
-                       progress: Optional[ProgressCallback] = None) -> Projection:
-    """The `method` projection of tv to `dims` (2 or 3) dimensions, from the cache or computed."""
+                       progress: Optional[ProgressCallback] = None,
+                       gated: bool = True) -> Projection:
+    """The `method` projection of tv to `dims` (2 or 3) dimensions, from the cache or computed.
+    `gated`: t-SNE and UMAP wait for a heavy-job slot (core.base.jobs); False runs at once,
+    beside the job that holds it (a small first map drawn while its values are extracted)."""
     if dims not in (2, 3):
         raise ValueError("dims must be 2 or 3")
     if tv.n < 4 or tv.dim < dims:
@@ -192,7 +197,7 @@ def compute_projection(*, tv: TransferValues, method: str, dims: int = 2,
     def compute():
         # PCA takes seconds even at 70k points; t-SNE and UMAP are the heavy ones
         gate = heavy_job(name=f"{method} of {tv.n:,} points", progress=progress) \
-            if method != "pca" else nullcontext()
+            if method != "pca" and gated else nullcontext()
         with gate:
             if landmarks is not None:
                 arrays, details = _run_landmarks(tv=tv, method=method, dims=dims, params=params,
@@ -347,7 +352,28 @@ def import_umap_class():
             finally:
                 if block and sys.modules.get("umap.parametric_umap", 0) is None:
                     del sys.modules["umap.parametric_umap"]
+            _cache_compiled_kernels()
         return module.UMAP
+
+
+# umap-learn's numba kernels that a seeded fit on a precomputed kNN graph compiles; umap-learn
+# keeps only `rdist` in numba's disk cache. Kept there too, a new server process loads them
+# instead of compiling them again (5.7 of the warm-up's 7.8 CPU seconds, measured under load).
+# Not the parallel layout kernel: it shares its Python function with the serial one, and
+# numba's cache index does not tell their compile options apart.
+# (umap.utils' tau_rand_int has its signature given, so it compiles as umap is imported)
+CACHED_KERNELS = {"umap.layouts": ("clip", "_nb_optimize_layout_euclidean_single_epoch"),
+                  "umap.umap_": ("smooth_knn_dist", "compute_membership_strengths")}
+
+
+def _cache_compiled_kernels() -> None:
+    for module_name, names in CACHED_KERNELS.items():
+        module = sys.modules.get(module_name)
+        for name in names:
+            kernel = getattr(module, name, None)
+            # only before its first compilation, which then looks in the cache first
+            if callable(getattr(kernel, "enable_caching", None)) and not kernel.signatures:
+                kernel.enable_caching()
 
 
 def _warm_up() -> None:

@@ -9,10 +9,14 @@ import streamlit as st
 from core.base.background import BackgroundJob
 from core.base.progress import Progress
 from core.datasets.base import ImageDataset
+from dashboard.services import preview
 from dashboard.services.extraction import Settings, runtime_label, stop_extraction
 from dashboard import state
 from dashboard.state import clicks, session, url
+from dashboard.ui.preview_map import draw_preview
 from dashboard.ui.progress import computing_area, progress_panel, queued_text
+
+MAP_VIEW = "projections"  # pages.PROJECTIONS.url_path (ui sits below pages)
 
 
 class ExtractionPanel:
@@ -48,21 +52,40 @@ def _wait_for_extraction(job: BackgroundJob, settings: Settings, dataset: ImageD
     label = (f"Starting {settings.backbone} to embed {len(dataset):,} images at "
              f"{settings.image_size} px on {runtime_label(settings)}…")
     starting = Progress("loading the model, first batch", 0, len(dataset))
-    if (state.get(state.PROJ_METHOD) or url.peek_url(url.URL_METHOD)) == "umap":
+    method = state.get(state.PROJ_METHOD) or url.peek_url(url.URL_METHOD)
+    if method == "umap":
         # UMAP is what the user sees next: its numba kernels compile now, not after the
         # kNN graph, where a cold start waited for them
         from core.analysis.projections import warm_up_umap_in_background
 
         warm_up_umap_in_background()
+    first_map = _first_map(method, images=len(dataset))
     try:
         with progress_panel(label, starting="loading the model, first batch…") as panel:
+            preview_slot = st.empty()  # under the progress bar
             # every pass draws (the panel redraws at most ~8 times a second), which is
             # also where Streamlit can end this run when the user clicks
             while not job.wait(0.15):
                 panel(job.progress or starting)
+                if first_map is not None and job.progress is not None:
+                    found = preview.preview_map(key=key, dataset=dataset, method=first_map,
+                                                done=job.progress.done)
+                    if found is not None:
+                        draw_preview(found, preview_slot, key="preview_map_extracting")
+                        first_map = None
     finally:
         stop_slot.empty()
         explain.empty()
+
+
+def _first_map(method: str | None, *, images: int) -> str | None:
+    """The method of the first map to draw while `images` are extracted (services.preview),
+    or None: only the map view draws one, and only for a large extraction."""
+    from core.analysis.projections import METHODS
+
+    if state.shown_view() not in (None, MAP_VIEW) or not preview.wanted(images):
+        return None
+    return method if method in METHODS else "pca"
 
 
 def _show_paused(why: str, n: int, kept: int) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from contextlib import contextmanager
-from typing import Any, Iterator
+from contextlib import contextmanager, nullcontext
+from typing import Any, Callable, Iterator
 
 import streamlit as st
 
@@ -35,6 +35,7 @@ class _Frame(threading.local):
     view_drawn = False  # the view has started drawing into the frame in this run
     replaced = False  # a computation replaced the view: rerun when its result is kept
     depth = 0  # computing areas open (an inner one draws inside the outer one)
+    below: Any = None  # drawn under the next long computation's progress (show_below)
 
 
 _frame = _Frame()
@@ -44,7 +45,7 @@ _frame = _Frame()
 def view_frame(frame) -> Iterator[None]:
     """app.py: `frame` (an st.container()) holds the view, or a computation, for this run."""
     _frame.view_slot, _frame.compute_slot = frame.empty(), frame.empty()
-    _frame.view_drawn, _frame.replaced, _frame.depth = False, False, 0
+    _frame.view_drawn, _frame.replaced, _frame.depth, _frame.below = False, False, 0, None
     try:
         yield
     finally:
@@ -76,16 +77,28 @@ def computing_area(title: str) -> Iterator[None]:
     if _frame.view_drawn:
         _frame.replaced = True  # drawn again from the memo in the next run
     area = _frame.compute_slot.status(title, expanded=True)
+    below, _frame.below = _frame.below, None
     _frame.depth += 1
     try:
         with area:
-            yield
+            # the computation's progress first, then what `below` draws
+            work = st.container() if below is not None else nullcontext()
+            if below is not None:
+                below()
+            with work:
+                yield
     except Exception:
         area.update(state="error")
         raise
     finally:
         _frame.depth -= 1
     area.update(state="complete")
+
+
+def show_below(draw: Callable[[], None] | None) -> None:
+    """`draw()` draws under the progress of the next long computation of this run (a first
+    map while the whole one is computed); None: nothing."""
+    _frame.below = draw
 
 
 def view_replaced() -> bool:

@@ -15,6 +15,7 @@ from core.analysis.selection_link import parse_link
 from core.base.splits import SPLIT_NAMES
 from dashboard import pages, state
 from dashboard.services import corrections as fixes
+from dashboard.services import preview as previews
 from dashboard.services import selections
 from dashboard.services.analysis import density_png, projection as project, separability
 from dashboard.services.memo import remembered
@@ -23,7 +24,8 @@ from dashboard.state import projection as chosen
 from dashboard.state import selection, url
 from dashboard.ui import components, figures, map_figures, param_widgets
 from dashboard.ui import corrections as fix_ui
-from dashboard.ui.progress import REPORT
+from dashboard.ui.preview_map import draw_preview
+from dashboard.ui.progress import REPORT, show_below
 from dashboard.ui.components import METHOD_LABELS
 
 COLOURS = {"class": "class", "predicted": "predicted class", "correct": "correct / wrong",
@@ -74,7 +76,11 @@ def render(ws: Workspace) -> None:
             help="The same projection of the original and the fine-tuned backbone's values."):
         _before_after(ws, method=method, dims=dims, params=params)
         return
+    first_map = previews.preview_of(key=ws.tv.key, method=method) if dims == 2 else None
+    if first_map is not None:  # drawn while its values were extracted: kept until this one
+        show_below(partial(draw_preview, first_map))
     projection = project(ws.tv, method=method, dims=dims, params=params, report=REPORT)
+    show_below(None)  # a memoised map computed nothing: no later computation shows it
     token = head.token if head is not None else 0
     target = _target_colouring(ws, colour) if colour in TARGET_COLOURS else None
     if target is None and colour in TARGET_COLOURS:
