@@ -41,6 +41,7 @@ def used_at(cache: ArrayCache, key: str, seconds_ago: float) -> None:
 
 def test_the_stated_budget():
     assert policy().max_public_cache_bytes == 2_000_000_000
+    assert policy().max_public_cache_entries == 2_000
 
 
 def test_public_entries_beyond_the_budget_go_least_recently_used_first(public, isolated_cache):
@@ -80,6 +81,21 @@ def test_entries_in_use_stay_over_the_budget(public, isolated_cache):
         removed = enforce_public_budget(isolated_cache, budget=int(2.5 * MB))
     assert sorted(p.name for p in removed) == ["b", "c"]
     assert cache.keys() == ["a", "d"]
+
+
+def test_many_tiny_public_entries_are_bounded_in_number(isolated_cache, monkeypatch):
+    """Class activation maps add a tiny entry per gallery page: far under the byte budget,
+    but every public write walks every entry, so their number is bounded too (issue 27,
+    redteam: 20,000 such entries made each public write take 18 s under load)."""
+    monkeypatch.setenv("TRANSFER_LENS_PUBLIC", "1")
+    rules = dataclasses.replace(policy(), max_public_cache_entries=3)
+    monkeypatch.setattr(public_module, "policy", lambda: rules)
+    cache = ArrayCache(kind="cam")
+    for age, key in enumerate("abcd"):
+        cache.save(key, arrays={"grid": np.zeros(4)}, manifest={})
+        used_at(cache, key, 3_600 - age)  # "a" least recently used
+    cache.save("e", arrays={"grid": np.zeros(4)}, manifest={})  # in use: it stays
+    assert cache.keys() == ["c", "d", "e"]
 
 
 def test_locally_nothing_is_marked_or_evicted(isolated_cache, monkeypatch):

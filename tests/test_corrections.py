@@ -116,6 +116,45 @@ def test_bound_on_records(tv, monkeypatch):
     assert len(overlay) == 5
 
 
+def test_undo_history_is_bounded_by_entries_too(tv, monkeypatch):
+    """"Relabel all" clicked again and again on the same images (each click a step of every
+    image): the undo history keeps at most UNDO_ENTRIES_PER_RECORD × the record bound in
+    sample changes, so the file read on every run stays small (issue 27, redteam: it grew
+    by every image of every click; docs/public-mode.md has the measured growth)."""
+    from core.corrections.overlay import UNDO_ENTRIES_PER_RECORD
+
+    monkeypatch.setattr("core.corrections.overlay.MAX_RECORDS", 20)
+    overlay = open_corrections(tv=tv)
+    ids = _ids(tv, range(20))
+    for click in range(12):
+        assert overlay.relabel(sample_ids=ids, labels=str(1 + click % 2)) == 20
+    _, records, steps = read_corrections_file(overlay.path)
+    assert len(records) == 20
+    assert sum(map(len, steps)) <= UNDO_ENTRIES_PER_RECORD * 20 and len(steps) >= 2
+    assert overlay.undo() == 20 and overlay.undo() == 20  # the newest steps still undo
+    labels, _ = open_corrections(tv=tv).labels_and_kept()  # back to the 10th click's "2"
+    assert set(labels[:20]) == {list(tv.class_names).index("2")}
+
+
+def test_public_overlays_go_with_their_session(tv, monkeypatch, isolated_cache):
+    """A visitor's corrections lie in their session's own folder, so they are removed with
+    it (session end, or an hour unused) instead of piling up in the shared cache."""
+    import time
+
+    from core.datasets.uploads import prune_uploads, remove_session_uploads
+
+    monkeypatch.setenv("TRANSFER_LENS_PUBLIC", "1")
+    session = "0123456789abcdef0123456789abcdef"
+    overlay = open_corrections(tv=tv, namespace=session)
+    overlay.exclude(sample_ids=_ids(tv, [0]))
+    assert overlay.path.is_relative_to(isolated_cache / "public_uploads" / session)
+    remove_session_uploads(session_id=session)
+    assert len(open_corrections(tv=tv, namespace=session)) == 0
+    open_corrections(tv=tv, namespace=session).exclude(sample_ids=_ids(tv, [1]))
+    assert prune_uploads(max_age_seconds=60, now=time.time() + 120) == 1
+    assert not overlay.path.exists()
+
+
 def test_namespaces_are_isolated_and_public_mode_needs_one(tv, monkeypatch):
     alice = open_corrections(tv=tv, namespace="alice")
     bob = open_corrections(tv=tv, namespace="bob")

@@ -133,6 +133,8 @@ def test_fine_tuning_choices_and_rules():
         FineTuneConfig(flip=1).validate()
     with pytest.raises(TransferLensError, match="top-K"):
         FineTuneConfig(unfreeze="top").validate()
+    with pytest.raises(TransferLensError, match="top-K"):  # int("²") failed at the start
+        FineTuneConfig(unfreeze="top-²").validate()
     assert FINE_TUNING_SPECS["crop_pad_fraction"].describe() == "a number from 0 to 0.5"
     assert FINE_TUNING_SPECS["image_size"].describe() == "an integer from 32 to 1024"
 

@@ -200,12 +200,19 @@ def test_public_fine_tuning_when_the_operator_allows_it(public, monkeypatch) -> 
 
 def test_public_links_with_paths_are_ignored(public, tmp_path) -> None:
     (tmp_path / "a" / "x").mkdir(parents=True)
-    at = run_app(ds=str(tmp_path / "a"), bb="model.keras:dense")
-    assert_clean(at)
+    # and (issue 27, redteam) digits int() refuses, and values crafted as markdown
+    at = run_app(ds=str(tmp_path / "a"), bb="model.keras:dense", n="²", px="①",
+                 m="x`[Sign in](https://evil.example)`", sel="[a](https://evil.example):1")
+    assert_clean(at)  # n=² used to fail the whole page (int("²") in the sidebar)
     warnings = " ".join(w.value for w in at.warning)
     assert "no such built-in dataset or published bundle here" in warnings
     assert "not a known backbone" in warnings
+    assert "`n=²`: the number of images is" in warnings and "`px=①`: an input size" in warnings
     assert "**digits_tiny (published)**" in texts(at)
+    notes = [w.value for w in at.warning if w.value.startswith("Ignored the link's")]
+    assert [n for n in notes if n.startswith("Ignored the link's `sel=")], notes
+    for note in notes:  # the value stays in its code span; nothing outside it is a link
+        assert note.count("`") == 2 and "](" not in note.split("`")[2], note
 
 
 def test_forged_state_is_refused(public, tmp_path) -> None:

@@ -21,6 +21,9 @@ def test_an_id_wins_over_an_index_and_hash_is_an_index() -> None:
     ("x" * (MAX_ID_CHARS + 1), f"got {MAX_ID_CHARS + 1}"),
     ("#4", "index 4 is past the last image (3)"),
     ("train/99999", "no image here has the id “train/99999”"),
+    # str.isdigit() takes these, int() does not: a message, not an unexpected error
+    ("²", "no image here has the id “²”"),
+    ("#①", "no image here has the id “#①”"),
 ])
 def test_bad_input_names_itself_and_the_fix(text, message) -> None:
     with pytest.raises(ParameterError, match="Fix:") as caught:

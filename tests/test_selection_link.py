@@ -63,6 +63,11 @@ def test_a_drag_repeating_positions_and_too_long_a_lasso() -> None:
     ("box:1,2,3,4~" * 9 + "box:1,2,3,4", "shapes, over"),
     ("lasso:" + ",".join(["1"] * 2000), "over 1,500"),
     ("<script>alert(1)</script>", "no shape"),
+    # ASCII digits only: str.isdigit() also takes ² (float() refuses it: an unexpected error)
+    ("box:²,2,3,4", "whole numbers"),
+    ("lasso:١,2,3,4,5,6", "whole numbers"),
+    # the page shows the message as markdown: a crafted shape name is not repeated in it
+    ("[a](https://evil.example):1", "^that is no shape"),
 ])
 def test_hostile_link_values_are_refused_naming_the_fix(value, says) -> None:
     with pytest.raises(ParameterError, match=says):

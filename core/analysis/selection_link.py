@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from core.base.errors import ParameterError
+from core.base.params import whole_number
 
 GRID_STEPS = 65_535  # a 2-D map's coordinates run 0..GRID_STEPS (uint16)
 MAX_LINK_CHARS = 1_500  # a longer selection goes to the store (URLs stay well under 2 KB)
@@ -27,6 +28,7 @@ MAX_SHAPES = 8
 MAX_VERTICES = 1_000  # a lasso's, in a link or stored
 SHAPE_SEPARATOR = "~"
 _STORE_KEY = re.compile(r"^[0-9a-f]{20}$")  # core.base.hashing.hash_key's form
+_WORD = re.compile(r"[A-Za-z0-9_-]{1,20}")  # a shape name a message may repeat
 
 
 @dataclass(frozen=True)
@@ -117,7 +119,9 @@ def parse_link(text: str) -> LinkedSelection:
     for shape in shapes:
         kind, _, numbers = shape.partition(":")
         if kind not in ("box", "lasso"):
-            raise ParameterError(f"“{kind[:20]}” is no shape: use box:…, lasso:… or ids:…")
+            # named only when it is a plain word: the message goes on the page as markdown
+            named = f"“{kind}”" if _WORD.fullmatch(kind) else "that"
+            raise ParameterError(f"{named} is no shape: use box:…, lasso:… or ids:…")
         values = _numbers(numbers, kind)
         if kind == "box":
             if len(values) != 4:
@@ -132,11 +136,11 @@ def parse_link(text: str) -> LinkedSelection:
 
 
 def _numbers(text: str, kind: str) -> list[float]:
-    parts = text.split(",")
-    if not all(p.isdigit() and len(p) <= 5 for p in parts):
+    numbers = [whole_number(p, max_digits=5) for p in text.split(",")]
+    if None in numbers:
         raise ParameterError(f"a {kind}'s coordinates are whole numbers from 0 to "
                              f"{GRID_STEPS:,}, separated by commas")
-    values = [float(p) for p in parts]
+    values = [float(n) for n in numbers]
     if max(values) > GRID_STEPS:
         raise ParameterError(f"a coordinate of {max(values):,.0f} is past the map's grid "
                              f"(0 to {GRID_STEPS:,})")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 import shutil
 import time
 import warnings
@@ -21,8 +20,8 @@ from typing import Any, Iterator
 import numpy as np
 
 from core.base.atomic import atomic_folder, remove_folder
-from core.base.cache_budget import (enforce_public_budget, mark_public_made,
-                                    touch_if_public_made)
+from core.base.cache_budget import (enforce_public_budget, folder_size,  # noqa: F401
+                                    mark_public_made, touch_if_public_made)
 from core.base.hashing import hash_file
 from core.base.jsonio import manifest_json
 from core.base.paths import cache_root
@@ -184,19 +183,6 @@ class ArrayCache:
             return json.loads((self.entry_path(key) / MANIFEST).read_text())
         except (OSError, ValueError):
             return None
-
-
-def folder_size(path: Path) -> int:
-    """Bytes of the files under `path`. A writer may rename its temp folder into place (or a
-    file may be deleted) during the walk: what vanishes is skipped, not an error."""
-    total = 0
-    for folder, _, files in os.walk(path):  # os.walk skips a folder gone before its listing
-        for name in files:
-            try:
-                total += os.stat(os.path.join(folder, name)).st_size
-            except OSError:
-                continue
-    return total
 
 
 def cache_summary(root: str | Path | None = None) -> dict[str, Any]:

@@ -5,9 +5,11 @@ empty PUBLIC_MARK file inside it, whose modification time is the entry's last us
 is the work folder (`<key>.partial`: finished chunks) a stopped public job leaves. Entries
 made otherwise (the operator's precomputed cache) carry no mark and are never evicted, and
 a published bundle lives outside the cache altogether. After each public write, marked
-entries beyond PublicPolicy.max_public_cache_bytes are removed, least recently used first,
-skipping any in use: used within IN_USE_SECONDS (a session may still hold it memory-mapped
-and read it again) or locked by a writer.
+entries beyond PublicPolicy.max_public_cache_bytes, or beyond max_public_cache_entries in
+number (each public write walks every marked entry: many tiny ones, such as a class
+activation map per gallery page, would otherwise make every write slower without bound),
+are removed, least recently used first, skipping any in use: used within IN_USE_SECONDS (a
+session may still hold it memory-mapped and read it again) or locked by a writer.
 """
 
 from __future__ import annotations
@@ -46,6 +48,19 @@ def touch_if_public_made(folder: Path) -> None:
         pass  # unmarked (the operator's) or just evicted: nothing to record
 
 
+def folder_size(path: Path) -> int:
+    """Bytes of the files under `path`. A writer may rename its temp folder into place (or a
+    file may be deleted) during the walk: what vanishes is skipped, not an error."""
+    total = 0
+    for folder, _, files in os.walk(path):  # os.walk skips a folder gone before its listing
+        for name in files:
+            try:
+                total += os.stat(os.path.join(folder, name)).st_size
+            except OSError:
+                continue
+    return total
+
+
 def marked_entries(root: Path) -> list[MarkedEntry]:
     """Every public-made entry under the cache `root` (<kind>/<key>/), least recently used
     first."""
@@ -55,8 +70,7 @@ def marked_entries(root: Path) -> list[MarkedEntry]:
         if folder.name.startswith("."):
             continue  # a temporary or deleted folder
         try:
-            size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
-            found.append(MarkedEntry(folder, size, mark.stat().st_mtime))
+            found.append(MarkedEntry(folder, folder_size(folder), mark.stat().st_mtime))
         except OSError:
             continue  # removed meanwhile
     return sorted(found, key=lambda e: e.last_used)
@@ -81,26 +95,30 @@ def _locked(entry: Path) -> bool:
 
 
 def enforce_public_budget(root: Path, *, budget: int | None = None,
-                          keep: Iterable[Path] = (), now: float | None = None) -> list[Path]:
+                          max_entries: int | None = None, keep: Iterable[Path] = (),
+                          now: float | None = None) -> list[Path]:
     """Remove public-made entries under `root`, least recently used first, until they fit
-    `budget` bytes (default PublicPolicy.max_public_cache_bytes); never one in `keep`, used
-    within IN_USE_SECONDS, or locked. Returns the removed folders."""
+    `budget` bytes and `max_entries` entries (defaults: PublicPolicy's
+    max_public_cache_bytes and max_public_cache_entries); never one in `keep`, used within
+    IN_USE_SECONDS, or locked. Returns the removed folders."""
     from core.base.public import policy
 
-    budget = policy().max_public_cache_bytes if budget is None else budget
+    rules = policy()
+    budget = rules.max_public_cache_bytes if budget is None else budget
+    max_entries = rules.max_public_cache_entries if max_entries is None else max_entries
     now = time.time() if now is None else now
     keep = {Path(p).resolve() for p in keep}
     entries = marked_entries(root)
-    total = sum(e.bytes for e in entries)
+    total, count = sum(e.bytes for e in entries), len(entries)
     removed = []
     for entry in entries:
-        if total <= budget:
+        if total <= budget and count <= max_entries:
             break
         if (entry.path.resolve() in keep or now - entry.last_used < IN_USE_SECONDS
                 or _locked(entry.path)):
             continue
         if not remove_folder(entry.path):
             continue
-        total -= entry.bytes
+        total, count = total - entry.bytes, count - 1
         removed.append(entry.path)
     return removed

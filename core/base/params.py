@@ -121,6 +121,17 @@ class ParamSpec:
         return {**asdict(self), "choices": list(self.choices), "accepts": self.describe()}
 
 
+def whole_number(text: str, *, max_digits: int = 30) -> int | None:
+    """`text` as a whole number when it is 1 to `max_digits` ASCII digits, else None: typed
+    or linked text ("12", not "²", "١٢" or 5,000 nines). str.isdigit() also takes "²" and
+    "①", which int() refuses, and int() refuses over 4,300 digits: both would be an
+    unexpected error instead of a message."""
+    text = str(text)
+    if not (0 < len(text) <= max_digits and text.isascii() and text.isdigit()):
+        return None
+    return int(text)
+
+
 def _number(value: float) -> str:
     return f"{int(value)}" if float(value).is_integer() and abs(value) < 1e15 else f"{value:g}"
 

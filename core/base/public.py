@@ -54,6 +54,9 @@ class PublicPolicy:
     # What public visitors add to the cache (new subsets, sizes, heads) is kept under this,
     # least recently used first out (core.base.cache_budget); the operator's entries stay.
     max_public_cache_bytes: int = 2_000_000_000
+    # ... and at most this many entries: every public write walks them all (0.5–1.2 s per
+    # 1,000 measured under heavy load), and class activation maps add a tiny one per page
+    max_public_cache_entries: int = 2_000
     max_corrections: int = 2_000  # relabelled/excluded/kept samples per visitor and dataset
     # class activation maps run the backbone once per image shown: one gallery page at a time
     max_cam_images: int = 48

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from core.base.params import whole_number
 from core.cli.args import (Handler, add_dataset_args, features_for_cli, load_for_cli,
                            param_dict, progress_bar, user_errors)
 
@@ -56,8 +57,8 @@ def _rows(dataset, spec: list[str]) -> np.ndarray:
     positions = {str(sid): i for i, sid in enumerate(dataset.sample_ids)}
     rows = []
     for token in tokens:
-        if token.isdigit():
-            rows.append(int(token))
+        if (row := whole_number(token)) is not None:
+            rows.append(row)
         elif token in positions:
             rows.append(positions[token])
         else:

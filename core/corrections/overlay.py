@@ -7,7 +7,9 @@ the first line a header (format, version, dataset, class names), then one line p
 correction record, then the undo stack (one line per step, oldest first). Every change
 rewrites the file atomically (core.base.atomic), so a reader sees the old overlay or the new
 one. `content_hash` hashes only what changes training (sample → label or excluded), so it
-is stable across saves, reasons and times.
+is stable across saves, reasons and times. A public visitor's overlay lies in their session's
+own folder instead (`corrections_path`); every undo history is bounded by entries as well
+as by steps (`_bounded_undo`).
 """
 
 from __future__ import annotations
@@ -35,9 +37,12 @@ DEFAULT_NAMESPACE = "local"
 REASONS = ("label_issue", "outlier", "duplicate", "manual")
 ACTIONS = ("relabel", "exclude", "keep")  # keep: reviewed, label confirmed (changes nothing)
 # the bound on records per overlay (a public visitor's namespace gets the public policy's
-# `max_corrections`, see `record_limit`); undo keeps this many steps
+# `max_corrections`, see `record_limit`); undo keeps this many steps, holding at most
+# UNDO_ENTRIES_PER_RECORD × that bound sample changes (a step holds one per sample it changed:
+# "Relabel all" on 2,000 images, clicked 200 times, would otherwise keep 400,000 changes)
 MAX_RECORDS = 50_000
 MAX_UNDO_STEPS = 200
+UNDO_ENTRIES_PER_RECORD = 2
 MAX_FILE_BYTES = 64_000_000  # a corrections file read from outside (apply, load)
 _NAMESPACE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -69,6 +74,17 @@ def record_limit() -> int:
 
     current = policy()
     return current.max_corrections if current.enabled else MAX_RECORDS
+
+
+def _bounded_undo(steps: list[list[dict]], *, entries: int) -> list[list[dict]]:
+    """The newest undo steps: at most MAX_UNDO_STEPS of them holding at most `entries` sample
+    changes in all (the newest step is always kept), so the overlay file and the work of
+    reading it on every run stay a small multiple of its records."""
+    steps = steps[-MAX_UNDO_STEPS:]
+    total = sum(len(step) for step in steps)
+    while len(steps) > 1 and total > entries:
+        total -= len(steps.pop(0))
+    return steps
 
 
 def _now() -> str:
@@ -269,7 +285,8 @@ class Corrections:
                 self.records.pop(k, None)
             else:
                 self.records[k] = record
-        self.undo_stack = (self.undo_stack + [step])[-MAX_UNDO_STEPS:]
+        self.undo_stack = _bounded_undo(self.undo_stack + [step],
+                                         entries=UNDO_ENTRIES_PER_RECORD * limit)
         self._save()
         return len(step)
 
@@ -456,13 +473,22 @@ def read_corrections_file(path: str | Path) -> tuple[dict, list[Correction], lis
 
 def corrections_path(*, dataset: str, namespace: str = DEFAULT_NAMESPACE,
                      cache_dir: str | Path | None = None) -> Path:
-    """Where the overlay of `dataset` (its content fingerprint) in `namespace` is kept."""
+    """Where the overlay of `dataset` (its content fingerprint) in `namespace` is kept. In a
+    public app the namespace is a visitor's session and its overlays lie in that session's
+    own uploads folder (public_uploads/<session>/corrections/<dataset>.jsonl), as its
+    uploads, exports and stored selections do: they go when the session ends or stops
+    using them (core.datasets.uploads), so visitors cannot fill the disk over time."""
+    from core.base.public import is_public, uploads_root
+
     if not _NAMESPACE.match(namespace):
         raise CorrectionsError(f"namespace must be 1-64 letters, digits, '-' or '_', "
                                f"not {namespace!r}")
     if not re.match(r"^[A-Za-z0-9_-]{1,128}$", dataset):
         raise CorrectionsError(f"not a dataset fingerprint: {dataset!r}")
-    return cache_root(cache_dir) / KIND / dataset / f"{namespace}.jsonl"
+    root = cache_root(cache_dir)
+    if is_public():
+        return uploads_root(root) / namespace / KIND / f"{dataset}.jsonl"
+    return root / KIND / dataset / f"{namespace}.jsonl"
 
 
 def open_corrections(*, tv, namespace: Optional[str] = None,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from core.base.errors import ParameterError
+from core.base.params import whole_number
 
 MAX_ID_CHARS = 512  # longer than any id a dataset makes (paths are capped at 1,024 bytes)
 
@@ -22,9 +23,8 @@ def sample_index(sample_ids: np.ndarray, text: str) -> int:
     rows = np.flatnonzero(np.asarray(sample_ids).astype(str) == text)
     if len(rows):
         return int(rows[0])
-    number = text[1:] if text.startswith("#") else text
-    if number.isdigit():
-        index = int(number)
+    index = whole_number(text[1:] if text.startswith("#") else text, max_digits=MAX_ID_CHARS)
+    if index is not None:
         if index < len(sample_ids):
             return index
         raise ParameterError(f"index {index:,} is past the last image ({len(sample_ids) - 1:,}). "

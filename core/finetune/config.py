@@ -10,7 +10,7 @@ import numpy as np
 
 from core.base.errors import TransferLensError
 from core.base.memory import require_memory
-from core.base.params import Params, check_params, param
+from core.base.params import Params, check_params, param, whole_number
 
 FINETUNE_VERSION = 1
 # bytes of training memory per input pixel of one image in a batch (activations kept for the
@@ -76,7 +76,7 @@ class FineTuneConfig(Params):
 
         check_params(asdict(self), self.parameter_specs(), owner="fine-tuning")
         if self.unfreeze != "all" and not (self.unfreeze.startswith("top-")
-                                           and self.unfreeze[4:].isdigit()):
+                                           and whole_number(self.unfreeze[4:]) is not None):
             raise TransferLensError(f"unfreeze must be 'all' or 'top-K' (e.g. top-3), not "
                                     f"'{self.unfreeze}'")
         if self.start_size and self.start_size < 32:

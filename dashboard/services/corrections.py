@@ -3,8 +3,9 @@ changes by dataset row, the review queue, retrain-and-compare and the cleaned zi
 
 The overlay lives in core's store beside the dataset's cache entries, keyed by the dataset's
 content fingerprint, so a reload or a shared link finds it again. A local app uses core's
-default namespace (the CLI's too); a public app gives each visitor's session its own, so
-two visitors on one dataset never see each other's corrections."""
+default namespace (the CLI's too); a public app gives each visitor's session its own, kept in
+that session's folder (core.corrections.corrections_path), so two visitors on one dataset
+never see each other's corrections, and they go with the session."""
 
 from __future__ import annotations
 

@@ -57,10 +57,17 @@ def take_url(name: str) -> str | None:
 def reject_url(name: str, value: str, why: str) -> None:
     """A link parameter that cannot be used: it is ignored, with a warning (see url_warnings)."""
     warnings = st.session_state.setdefault(URL_WARNINGS, [])
-    value = value if len(value) <= 60 else value[:57] + "…"  # a long selection, a long path
+    value = _inert(value if len(value) <= 60 else value[:57] + "…")  # a long selection, path
     text = f"`{name}={value}`: {why}"
     if text not in warnings:
         warnings.append(text)
+
+
+def _inert(value: str) -> str:
+    """A link's value as its note shows it, in a code span: without backticks or line breaks
+    nothing can end the span, so a crafted link puts no markdown of its own (a link, an
+    image) on the page of whoever opens it."""
+    return "".join("'" if c == "`" else c if c.isprintable() else " " for c in value)
 
 
 def url_warnings() -> list[str]:

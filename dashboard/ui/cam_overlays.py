@@ -13,6 +13,7 @@ from core.base.errors import TransferLensError
 from core.base.public import PublicModeError
 from core.datasets.thumbnails import thumbnail
 from dashboard.services import activation_maps
+from dashboard.services.public import visible
 from dashboard.services.workspace import Workspace
 from dashboard.ui import components
 from dashboard.ui.progress import REPORT
@@ -99,9 +100,9 @@ def _maps(ws: Workspace, head, indices):
     try:
         return activation_maps.activation_maps(ws, head, indices, report=REPORT)
     except PublicModeError as error:
-        st.warning(str(error), icon=":material/block:")
+        st.warning(visible(str(error)), icon=":material/block:")
     except TransferLensError as error:
-        st.info(f"This backbone cannot give class activation maps: {error}",
+        st.info(visible(f"This backbone cannot give class activation maps: {error}"),
                 icon=":material/info:")
     return None
 

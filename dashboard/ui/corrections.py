@@ -15,6 +15,7 @@ import streamlit as st
 from core.base.errors import TransferLensError
 from dashboard import state
 from dashboard.services import corrections as fixes
+from dashboard.services.public import visible
 from dashboard.services.workspace import Workspace
 from dashboard.ui.components import Destination
 
@@ -27,7 +28,7 @@ def act(change: Callable[..., int], *args, done: str = "", **kwargs) -> None:
     try:
         changed = change(*args, **kwargs)
     except TransferLensError as error:
-        state.put(NOTICE, ("error", str(error)))
+        state.put(NOTICE, ("error", visible(str(error))))
         return
     if done:
         state.put(NOTICE, ("success", done.format(n=changed, s="" if changed == 1 else "s")))
@@ -150,7 +151,7 @@ def sidebar_status(where, ws: Workspace, *, review_view: Destination) -> None:
     try:
         counts = fixes.overlay(ws).counts()
     except TransferLensError as error:
-        where.warning(str(error))
+        where.warning(visible(str(error)))
         return
     if not counts["total"]:
         return

@@ -15,6 +15,7 @@ from pathlib import Path
 import streamlit as st
 
 from core.backbones.registry import DEFAULT_BACKBONE, REGISTRY, get_backbone, list_backbones
+from core.base.params import whole_number
 from core.datasets.base import ImageDataset
 from core.datasets.registry import DATASETS, default_dataset_name
 from core.features.input_size import default_image_size
@@ -89,16 +90,16 @@ def _apply_env_defaults() -> None:
     else:
         state.put(state.BACKBONE_CHOICE, CUSTOM)
         state.put(state.BACKBONE_CUSTOM, backbone)
-    size = _from_link(url.URL_SIZE, lambda v: v == "auto" or (v.isdigit() and
-                                                                16 <= int(v) <= 1024),
+    size = _from_link(url.URL_SIZE, lambda v: v == "auto"
+                      or 16 <= (whole_number(v) or 0) <= 1024,
                       "an input size is 'auto' or a whole number of pixels (16–1024)")
     size = size or _env("IMAGE_SIZE")
     if size == "auto":
         state.put(state.IMAGE_SIZE, AUTO)
-    elif size and size.isdigit():
-        state.put(state.IMAGE_SIZE, int(size))
-    limit = _from_link(url.URL_LIMIT, lambda v: v.lower() == "all" or (v.isdigit() and
-                                                                         int(v) > 0),
+    elif size and whole_number(size) is not None:
+        state.put(state.IMAGE_SIZE, whole_number(size))
+    limit = _from_link(url.URL_LIMIT, lambda v: v.lower() == "all"
+                       or (whole_number(v) or 0) > 0,
                        "the number of images is 'all' or a positive whole number")
     if limit is not None:
         state.put(state.LIMIT_LINKED, limit)
