@@ -46,7 +46,7 @@ def run(*, run: Run) -> list[str]:
          f"{r['baseline_samples']} samples) → the end ({_window(r['end_window_s'])}; "
          f"{r['end_samples']} samples)", _growth(r)],
         ["the abusers joined", "never (the run ended first)" if joined is None else
-         f"{joined:,.0f} s after the server was up, the baseline's window closed"],
+         f"{joined:,.0f} s after the server was up, when the baseline's window had closed"],
         ["of the RSS at the end: pages of mapped files (libraries, cache files; shared, "
          "reclaimable)", f"{r['rss_end_file_mb']:,.0f} MB"],
         ["peak server RSS (process tree)",
@@ -66,12 +66,15 @@ def run(*, run: Run) -> list[str]:
             + ", ".join(f"{name}={value}" for name, value in deploy_environment().items())
             + "; the committed bundle, a scratch cache) and drives "
             "concurrent pages of one headless Chromium. Normal visitors go round the views "
-            "(box-selecting on the projection), train a default logistic-regression head every "
-            "third round, and are checked after every step for an error box or server "
-            "internals in the page's text (a traceback, the repository or cache path, the "
-            "uploads folder). A normal visitor's first round starts in Inspect with one image's "
-            "class activation maps on, a backbone run, so TensorFlow and the backbone load as "
-            "a real visitor's first look loads them. One session in four is abusive: round "
+            "(box-selecting on the projection), train a default logistic-regression head at "
+            "the start of every third round, and are checked after every step for an error box "
+            "or server internals in the page's text (a traceback, the repository or cache "
+            "path, the uploads folder). A normal visitor's first round starts in Inspect with "
+            "one image's class activation maps on, a backbone run, so TensorFlow and the "
+            "backbone load as a real visitor's first look loads them; the first normal "
+            "visitor also brings its own small .zip (36 digit images in 3 classes: embedded "
+            "on ONNX Runtime, the backbone converted for it, and mapped) before it returns to "
+            "the bundle. One session in four is abusive: round "
             "after round it uploads "
             "issue 27's 2 KB .zip holding a 4,000,000-row targets.parquet, a .zip with a "
             "40-folder-deep member and one with a 300-character name, opens links asking for "
@@ -89,8 +92,8 @@ def run(*, run: Run) -> list[str]:
             f"residue), so its two levels are medians over {r['window_s']:.0f} s, which a "
             f"batch in flight does not move: the baseline from {r['baseline_after_s']:.0f} s after "
             f"every page had opened (later if a normal visitor's first round had not ended "
-            f"by then), when the server holds what normal use loads, TensorFlow and the "
-            f"backbone included; the end over the soak's last {r['window_s']:.0f} s. The abusers' "
+            f"by then), when the server holds what normal use loads (TensorFlow, the backbone, "
+            f"ONNX Runtime); the end over the soak's last {r['window_s']:.0f} s. The abusers' "
             f"pages open with the others, but they start only when the baseline's window has "
             f"closed: the growth measures what their abuse (its 10,000-image embedding "
             f"too) and the normal rounds left behind, a stronger test than a baseline that "

@@ -59,6 +59,10 @@ INTERNALS = ("Traceback", "public_uploads", "Something went wrong", str(ROOT))
 WINDOW_S = 30.0
 BASELINE_AFTER_S = 60.0
 CAM_DONE = "text=/The heat map shows where in the image/"  # the maps' legend, under the strip
+OWN_ZIP = "mine.zip"  # a normal visitor's own images: 3 classes of 12 digits
+OWN_SHOWN = r"mine · 36 images · 3 classes"  # its workspace's caption
+MAIN_SAYS_JS = ("pattern => new RegExp(pattern).test("
+                "document.querySelector(\"[data-testid='stMain']\").innerText)")
 
 
 def tree_rss_mb(pid: int, field: str = "VmRSS") -> float:
@@ -124,8 +128,9 @@ class Phases:
         self.abuse.set()
 
 
-def hostile_zips(folder: Path) -> dict[str, Path]:
-    """The abusers' uploads: the 2 KB parquet bomb, deep names, long names."""
+def visitor_zips(folder: Path) -> dict[str, Path]:
+    """The abusers' uploads (the 2 KB parquet bomb, deep names, long names) and a normal
+    visitor's own small dataset (OWN_ZIP)."""
     from tests.support.data import digit_pngs, huge_parquet_bytes
 
     images = digit_pngs(("3", "8"), per_class=2)
@@ -133,6 +138,7 @@ def hostile_zips(folder: Path) -> dict[str, Path]:
         "rows.zip": {**images, "targets.parquet": huge_parquet_bytes()},
         "deep.zip": {"/".join(["d"] * 40) + "/x.png": next(iter(images.values()))},
         "long.zip": {**images, "digit_3/" + "a" * 300 + ".png": next(iter(images.values()))},
+        OWN_ZIP: digit_pngs(("0", "1", "7"), per_class=12),
     }
     paths = {}
     for name, members in contents.items():
@@ -184,16 +190,37 @@ async def inspect_with_maps(page, image: int) -> None:
     await idle(page)
 
 
-async def normal_visitor(page, record: dict, deadline: float, secrets: tuple[str, ...], *,
-                         image: int, first_round_done) -> None:
-    """Round after round of the views; the first starts with Inspect's maps and every third
-    ends with a default head (the same one: cached after one). `first_round_done()` is
-    called when the first round (every kind of this visitor's work, once) has ended."""
+async def bring_own_images(page, url: str, file: Path) -> None:
+    """A visitor's own small .zip: embedded (ONNX Runtime, the backbone converted for it
+    once per server) and mapped (PCA; UMAP's kernels compile meanwhile), as a visitor who
+    brings their data sees it; then back to the bundle."""
+    await upload(page, file)
+    await page.wait_for_function(MAIN_SAYS_JS, arg=OWN_SHOWN, timeout=600_000)
+    await page.wait_for_selector(".js-plotly-plot .nsewdrag")
+    await idle(page)
+    await page.goto(url)
+    await page.wait_for_selector(".js-plotly-plot .nsewdrag")
+    await idle(page)
+
+
+async def normal_visitor(page, url: str, record: dict, deadline: float,
+                         secrets: tuple[str, ...], *, image: int, own: Path | None,
+                         first_round_done) -> None:
+    """Round after round of the views; the first starts with Inspect's maps, and every third
+    with a default head (the same one: cached after one), so the first round's views are
+    of the head later rounds see; with `own`, the first round starts with that .zip
+    uploaded and looked at. `first_round_done()` is called when the first round (every
+    kind of this visitor's work, once) has ended."""
     rounds = 0
     while time.perf_counter() < deadline:
         if not rounds:
+            if own is not None:
+                await bring_own_images(page, url, own)
+                record["errors"] += await leaks(page, secrets)
             await inspect_with_maps(page, image)
             record["errors"] += await leaks(page, secrets)
+        if rounds % 3 == 0:
+            await train_default_head(page, record, secrets)
         for name, path in VIEWS.items():
             if time.perf_counter() >= deadline:
                 break
@@ -204,8 +231,6 @@ async def normal_visitor(page, record: dict, deadline: float, secrets: tuple[str
                 await box_select(page, record)
                 record["selections"] += 1
             record["errors"] += await leaks(page, secrets)
-        if rounds % 3 == 0 and time.perf_counter() < deadline:
-            await train_default_head(page, record, secrets)
         if not rounds:
             first_round_done()
         rounds += 1
@@ -254,6 +279,8 @@ async def abusive_visitor(page, url: str, record: dict, deadline: float, zips: d
             await idle(page, timeout=300_000)
             await seen(f"link {link}")
         for name, file in zips.items():
+            if name == OWN_ZIP:
+                continue
             await page.goto(url)
             await idle(page)
             await upload(page, file)
@@ -307,8 +334,9 @@ async def session(browser, url: str, index: int, abusive: bool, seconds: float, 
             record["joined_at"] = time.perf_counter()
             await abusive_visitor(page, url, record, deadline, zips, secrets)
         else:
-            await normal_visitor(
-                page, record, deadline, secrets, image=1 + 997 * index,
+            await normal_visitor(  # the first normal visitor also brings its own images
+                page, url, record, deadline, secrets, image=1 + 997 * index,
+                own=zips[OWN_ZIP] if index == phases.sessions - phases.normal else None,
                 first_round_done=lambda: phases.loaded.setdefault(index, time.perf_counter()))
     except Exception as error:  # noqa: BLE001 - counted (a timeout is an error), run goes on
         record["errors"].append(f"{type(error).__name__}: {str(error)[:300]}")
@@ -380,7 +408,7 @@ def main() -> None:
             [str(PROBE), *filter(None, [os.environ.get("PYTHONPATH")])]))
     with public_server(extra_env) as (url, server, scratch), \
             tempfile.TemporaryDirectory(prefix="soak-zips-") as folder:
-        zips = hostile_zips(Path(folder))
+        zips = visitor_zips(Path(folder))
         secrets = (*INTERNALS, str(scratch))
         sampler = TreeSampler(server.pid, args.sample_seconds)
         sampler.start()
