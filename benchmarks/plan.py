@@ -167,9 +167,10 @@ class Plan:
             regression_size=32, scatter_points=(2_000, 200_000), landmark_points=3_000,
             landmark_sample=500, browser_datasets=(), tsne_quality_seeds=(0, 1),
             million=None, slices_input=None,
-            # a visitor's first round of the views takes about a minute on the busy 2-core
-            # machine: in one minute no cached view switch happened
-            soak_sessions=3, soak_seconds=120.0,
+            # a visitor's first round (an upload, Inspect's maps, a head, the views) takes
+            # two to three minutes on the busy 2-core machine, and the abuser joins only
+            # after the baseline's window (at least 90 s after the pages opened)
+            soak_sessions=3, soak_seconds=330.0,
             extract_command=("digits", 32, 256), extract_command_rounds=1,
             cold_start=("digits", 300),
             finetune_accuracy_seeds=(0,), finetune_accuracy_dataset="digits",

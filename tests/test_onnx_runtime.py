@@ -62,6 +62,20 @@ def test_f32_values_equal_tensorflow_under_the_same_key_and_the_model_is_cached(
     assert np.abs(a - b).max() <= 1e-4 * np.abs(a).max()
     assert fast.manifest["runtime"] == "onnxruntime"
 
+    # the app hands back ONNX Runtime's arena when an extraction ends: the session closes,
+    # and the next run opens it again and gives the same values
+    from core.backbones.registry import get_backbone
+    from core.features.extractor import FeatureExtractor, release_run_memory
+
+    extractor = FeatureExtractor.for_backbone(spec=get_backbone(tiny_backbone), image_size=32,
+                                              runtime=fast.runtime)
+    assert extractor._forward.session is not None
+    release_run_memory()
+    assert extractor._forward.session is None
+    again = extractor.features(digits.images.batch(np.arange(8)),
+                               crop_fraction=digits.crop_fraction)
+    assert np.abs(again - b[:8]).max() <= 1e-5 * np.abs(b).max()
+
     cache = ArrayCache(kind="converted_models")
     (key,) = cache.keys()
     fields = cache.manifest(key)["key_fields"]

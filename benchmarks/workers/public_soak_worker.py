@@ -1,20 +1,27 @@
 """Worker: the public demo's soak (issue 27). The public server of public_load_worker (public
 mode, committed bundle, scratch cache) and N concurrent browser sessions for a fixed time:
 normal visitors go through the views (box-selecting on the projection), train a default
-logistic-regression head and look at Confusion and Failures, round after round; abusive
-visitors (one in four, at least one) mix in what issue 27 found: a 2 KB .zip holding a
-4,000,000-row targets.parquet, zips with 40-folder-deep and 300-character member names,
-links asking for every image at 1,024 px (Fashion-MNIST and its 1,000,000-image version),
-the MLP with 100,000 hidden units, 1,000 epochs, batch 1 and 10 folds, and the fine-tune
-view (its time estimate is refused in public mode).
+logistic-regression head and look at Confusion and Failures, round after round; their first
+round starts in Inspect with its class activation maps on (a backbone run: TensorFlow and
+the backbone load, as a real visitor's first look loads them). Abusive visitors (one in
+four, at least one) open their page with the others and join once the baseline window has
+closed, then mix in what issue 27 found: a 2 KB .zip holding a 4,000,000-row
+targets.parquet, zips with 40-folder-deep and 300-character member names, links asking for
+every image at 1,024 px (Fashion-MNIST and its 1,000,000-image version), the MLP with
+100,000 hidden units, 1,000 epochs, batch 1 and 10 folds, and the fine-tune view (its time
+estimate is refused in public mode).
 
 Measured: errors a normal visitor saw (an error box, a traceback, a server path or the
 uploads folder in the page's text, a timeout or any driver failure: should be 0), what the
 abusers saw (refused with the limit, or an internal leaking), the click-to-idle time of the
 normal visitors' cached view switches (every round after their first), and the RSS of the
 server's process tree (VmRSS of the streamlit process and its descendants from /proc,
-sampled every `--sample-seconds`): a minute after every visitor's page had opened, at the
-end, and its peak. Each visitor stays `--seconds` from its page's opening.
+sampled every `--sample-seconds`): its peak, and two levels, each the median of the samples
+in a `WINDOW_S` window: the baseline, from a minute after every page had opened (or from
+when every normal visitor's first round had ended, if later), and the end, the soak's last
+`WINDOW_S`. The abusers wait for the baseline's window to close, so the growth from it to
+the end is the memory their abuse (and the normal visitors' rounds) left behind. Each
+visitor stays `--seconds` from its page's opening.
 
     python -m benchmarks.workers.public_soak_worker --sessions 8 --seconds 600
 """
@@ -25,6 +32,7 @@ import argparse
 import asyncio
 import io
 import os
+import re
 import tempfile
 import threading
 import time
@@ -46,6 +54,15 @@ ALERTS = "[data-testid='stAlertContentError'], [data-testid='stAlertContentWarni
 FINETUNE_NOTE = "[data-testid='stAlertContentInfo']"  # the view says it is not offered
 PROBE = Path(__file__).resolve().parent / "memory_probe"  # its sitecustomize.py
 INTERNALS = ("Traceback", "public_uploads", "Something went wrong", str(ROOT))
+# memory levels are medians over a window (one sample can catch a batch in flight); the
+# baseline's opens this long after every page had opened
+WINDOW_S = 30.0
+BASELINE_AFTER_S = 60.0
+CAM_DONE = "text=/The heat map shows where in the image/"  # the maps' legend, under the strip
+OWN_ZIP = "mine.zip"  # a normal visitor's own images: 3 classes of 12 digits
+OWN_SHOWN = r"mine · 36 images · 3 classes"  # its workspace's caption
+MAIN_SAYS_JS = ("pattern => new RegExp(pattern).test("
+                "document.querySelector(\"[data-testid='stMain']\").innerText)")
 
 
 def tree_rss_mb(pid: int, field: str = "VmRSS") -> float:
@@ -80,8 +97,40 @@ class TreeSampler(threading.Thread):
             self.stop.wait(self.every)
 
 
-def hostile_zips(folder: Path) -> dict[str, Path]:
-    """The abusers' uploads: the 2 KB parquet bomb, deep names, long names."""
+def baseline_start(opened: list[float], loaded: list[float]) -> float:
+    """When the baseline window opens: `BASELINE_AFTER_S` after the last page opened, or
+    when the last normal visitor's first round (which loads the backbone) ended, if later:
+    the baseline holds what normal use loads, never its loading in flight."""
+    return max([max(opened) + BASELINE_AFTER_S, *loaded])
+
+
+class Phases:
+    """The soak's clock, shared by its sessions (one asyncio loop; perf_counter seconds):
+    when each page opened and each normal visitor's first round ended (None: it failed
+    before), and the baseline window, after which the abusers may start."""
+
+    def __init__(self, sessions: int, normal: int) -> None:
+        self.sessions, self.normal = sessions, normal
+        self.opened: dict[int, float | None] = {}
+        self.loaded: dict[int, float | None] = {}
+        self.baseline: tuple[float, float] | None = None
+        self.abuse = asyncio.Event()
+
+    async def keep(self) -> None:
+        """Wait for every page and first round, then for the baseline window to close."""
+        while len(self.opened) < self.sessions or len(self.loaded) < self.normal:
+            await asyncio.sleep(0.5)
+        opened = [t for t in self.opened.values() if t is not None]
+        start = baseline_start(opened or [time.perf_counter()],
+                               [t for t in self.loaded.values() if t is not None])
+        self.baseline = (start, start + WINDOW_S)
+        await asyncio.sleep(max(0.0, start + WINDOW_S - time.perf_counter()))
+        self.abuse.set()
+
+
+def visitor_zips(folder: Path) -> dict[str, Path]:
+    """The abusers' uploads (the 2 KB parquet bomb, deep names, long names) and a normal
+    visitor's own small dataset (OWN_ZIP)."""
     from tests.support.data import digit_pngs, huge_parquet_bytes
 
     images = digit_pngs(("3", "8"), per_class=2)
@@ -89,6 +138,7 @@ def hostile_zips(folder: Path) -> dict[str, Path]:
         "rows.zip": {**images, "targets.parquet": huge_parquet_bytes()},
         "deep.zip": {"/".join(["d"] * 40) + "/x.png": next(iter(images.values()))},
         "long.zip": {**images, "digit_3/" + "a" * 300 + ".png": next(iter(images.values()))},
+        OWN_ZIP: digit_pngs(("0", "1", "7"), per_class=12),
     }
     paths = {}
     for name, members in contents.items():
@@ -126,14 +176,51 @@ async def train_default_head(page, record: dict, secrets: tuple[str, ...]) -> No
     record["heads"] += 1
 
 
+async def inspect_with_maps(page, image: int) -> None:
+    """A first look at one image (each visitor its own) in Inspect with its class activation
+    maps on: a backbone run, so TensorFlow and the backbone load as for a real visitor. The
+    toggle stays on for the session: later rounds show the maps from the memo."""
+    await open_view(page, "Inspect", "/inspect")
+    field = page.get_by_label(re.compile(r"^or index \("))
+    await field.fill(str(image))
+    await field.press("Enter")
+    await idle(page)
+    await page.get_by_text("Class activation maps", exact=True).first.click()
+    await page.wait_for_selector(CAM_DONE, timeout=600_000)
+    await idle(page)
+
+
+async def bring_own_images(page, url: str, file: Path) -> None:
+    """A visitor's own small .zip: embedded (ONNX Runtime, the backbone converted for it
+    once per server) and mapped (PCA; UMAP's kernels compile meanwhile), as a visitor who
+    brings their data sees it; then back to the bundle."""
+    await upload(page, file)
+    await page.wait_for_function(MAIN_SAYS_JS, arg=OWN_SHOWN, timeout=600_000)
+    await page.wait_for_selector(".js-plotly-plot .nsewdrag")
+    await idle(page)
+    await page.goto(url)
+    await page.wait_for_selector(".js-plotly-plot .nsewdrag")
+    await idle(page)
+
+
 async def normal_visitor(page, url: str, record: dict, deadline: float,
-                         secrets: tuple[str, ...]) -> None:
+                         secrets: tuple[str, ...], *, image: int, own: Path | None,
+                         first_round_done) -> None:
+    """Round after round of the views; the first starts with Inspect's maps, and every third
+    with a default head (the same one: cached after one), so the first round's views are
+    of the head later rounds see; with `own`, the first round starts with that .zip
+    uploaded and looked at. `first_round_done()` is called when the first round (every
+    kind of this visitor's work, once) has ended."""
     rounds = 0
     while time.perf_counter() < deadline:
-        if rounds % 3 == 1:  # a default head now and then (the same one: cached after one)
+        if not rounds:
+            if own is not None:
+                await bring_own_images(page, url, own)
+                record["errors"] += await leaks(page, secrets)
+            await inspect_with_maps(page, image)
+            record["errors"] += await leaks(page, secrets)
+        if rounds % 3 == 0:
             await train_default_head(page, record, secrets)
-        if rounds == 2:  # every kind of its work done once (views, selection, a head)
-            record.setdefault("warm_at", time.perf_counter())
         for name, path in VIEWS.items():
             if time.perf_counter() >= deadline:
                 break
@@ -144,6 +231,8 @@ async def normal_visitor(page, url: str, record: dict, deadline: float,
                 await box_select(page, record)
                 record["selections"] += 1
             record["errors"] += await leaks(page, secrets)
+        if not rounds:
+            first_round_done()
         rounds += 1
 
 
@@ -185,13 +274,13 @@ async def abusive_visitor(page, url: str, record: dict, deadline: float, zips: d
                                    if not x.startswith("error box")]
 
     while time.perf_counter() < deadline:
-        # links first: the capped n=99999999 embeds once and loads TensorFlow, a one-time
-        # cost the soak's first-minute baseline should hold rather than count as growth
-        for link in ABUSE_LINKS:
+        for link in ABUSE_LINKS:  # n=99999999 is capped to 10,000 images and embedded once
             await page.goto(url + link)
             await idle(page, timeout=300_000)
             await seen(f"link {link}")
         for name, file in zips.items():
+            if name == OWN_ZIP:
+                continue
             await page.goto(url)
             await idle(page)
             await upload(page, file)
@@ -216,11 +305,10 @@ async def abusive_visitor(page, url: str, record: dict, deadline: float, zips: d
         await seen("fine-tune view (estimate)", "not offered in this public Transfer Lens",
                    boxes=FINETUNE_NOTE)
         record["rounds"] += 1
-        record.setdefault("warm_at", time.perf_counter())  # every kind of abuse done once
 
 
 async def session(browser, url: str, index: int, abusive: bool, seconds: float, out: dict,
-                  zips: dict, secrets: tuple[str, ...]) -> None:
+                  zips: dict, secrets: tuple[str, ...], phases: Phases) -> None:
     page = await browser.new_page(viewport={"width": 1280, "height": 900})
     page.set_default_timeout(180_000)
     record = {"abusive": abusive, "switch_ms": [], "first_ms": [], "selections": 0,
@@ -235,57 +323,71 @@ async def session(browser, url: str, index: int, abusive: bool, seconds: float, 
         await idle(page)
         # each visitor stays `seconds` after its page opened (a cold server opens 8 at once
         # in tens of seconds on 2 cores)
-        record["opened_at"] = time.perf_counter()
+        record["opened_at"] = phases.opened[index] = time.perf_counter()
         deadline = record["opened_at"] + seconds
-        if abusive:
+        if abusive:  # joins once the baseline window has closed, its page open meanwhile
+            try:
+                await asyncio.wait_for(phases.abuse.wait(),
+                                       timeout=max(0.0, deadline - time.perf_counter()))
+            except asyncio.TimeoutError:
+                return
+            record["joined_at"] = time.perf_counter()
             await abusive_visitor(page, url, record, deadline, zips, secrets)
         else:
-            await normal_visitor(page, url, record, deadline, secrets)
+            await normal_visitor(  # the first normal visitor also brings its own images
+                page, url, record, deadline, secrets, image=1 + 997 * index,
+                own=zips[OWN_ZIP] if index == phases.sessions - phases.normal else None,
+                first_round_done=lambda: phases.loaded.setdefault(index, time.perf_counter()))
     except Exception as error:  # noqa: BLE001 - counted (a timeout is an error), run goes on
         record["errors"].append(f"{type(error).__name__}: {str(error)[:300]}")
         if os.environ.get("LOAD_SHOTS"):
             await page.screenshot(path=f"{os.environ['LOAD_SHOTS']}/soak_error_{index}.png")
     finally:
+        phases.opened.setdefault(index, None)  # failed before: the schedule goes on
+        if not abusive:
+            phases.loaded.setdefault(index, None)
         await page.close()
 
 
 async def drive(url: str, sessions: int, seconds: float, zips: dict,
-                secrets: tuple[str, ...]) -> dict:
+                secrets: tuple[str, ...]) -> tuple[dict, Phases]:
     from playwright.async_api import async_playwright
 
     abusers = max(1, sessions // 4)
     out: dict[int, dict] = {}
+    phases = Phases(sessions, sessions - abusers)
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
             executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu",
                                             "--disable-background-networking"])
+        keeper = asyncio.create_task(phases.keep())
         await asyncio.gather(*(session(browser, url, i, i < abusers, seconds, out, zips,
-                                       secrets) for i in range(sessions)))
+                                       secrets, phases) for i in range(sessions)))
+        keeper.cancel()  # a run shorter than the baseline's window ends without it
         await browser.close()
-    return out
+    return out, phases
 
 
-def memory_summary(samples: list[tuple[float, float]], *, start: float = 0.0,
-                   warm: float | None = None) -> dict:
-    """The tree's RSS one minute after `start` (when every visitor's page had opened; the
-    server's warm-up comes before), at the end, and its peak (MB). With `warm` (when every
-    visitor had done each kind of its work once: the first of some work loads libraries,
-    e.g. an abuser's capped link embeds images and loads TensorFlow), also the RSS a minute
-    after it and the growth from there to the end (None if the run ended before)."""
-    if not samples:
-        return {"rss_minute_one_mb": None, "rss_end_mb": None, "rss_growth": None,
-                "peak_rss_mb": None}
-    after_minute = [mb for t, mb in samples if t >= start + 60] or [samples[-1][1]]
-    end = samples[-1][1]
-    summary = {"rss_minute_one_mb": after_minute[0], "rss_end_mb": end,
-               "rss_growth": end / after_minute[0] - 1 if after_minute[0] else None,
-               "peak_rss_mb": max(mb for _, mb in samples)}
-    if warm is not None:
-        after_warm = [mb for t, mb in samples[:-1] if t >= warm + 60]
-        summary.update(rss_warm_mb=after_warm[0] if after_warm else None,
-                       rss_growth_warm=end / after_warm[0] - 1 if after_warm else None,
-                       warm_s=warm)
-    return summary
+def level(samples: list[tuple[float, float]], window: tuple[float, float] | None
+          ) -> tuple[float | None, int]:
+    """The median of the samples in `window` ((from, to) seconds), and how many there were
+    (None, 0: no window, or no sample in it)."""
+    inside = [mb for t, mb in samples if window and window[0] <= t <= window[1]]
+    return (float(np.median(inside)) if inside else None), len(inside)
+
+
+def memory_summary(samples: list[tuple[float, float]], *,
+                   baseline: tuple[float, float] | None, end: tuple[float, float]) -> dict:
+    """The tree's RSS (MB): its level in the `baseline` and `end` windows ((from, to)
+    seconds since sampling started; None: the run never got to the baseline), each the
+    median of the samples there, the growth from one to the other, and the peak."""
+    first, first_n = level(samples, baseline)
+    last, last_n = level(samples, end)
+    return {"rss_baseline_mb": first, "rss_end_mb": last,
+            "rss_growth": last / first - 1 if first and last else None,
+            "peak_rss_mb": max((mb for _, mb in samples), default=None),
+            "baseline_window_s": baseline, "end_window_s": end,
+            "baseline_samples": first_n, "end_samples": last_n}
 
 
 def main() -> None:
@@ -306,13 +408,14 @@ def main() -> None:
             [str(PROBE), *filter(None, [os.environ.get("PYTHONPATH")])]))
     with public_server(extra_env) as (url, server, scratch), \
             tempfile.TemporaryDirectory(prefix="soak-zips-") as folder:
-        zips = hostile_zips(Path(folder))
+        zips = visitor_zips(Path(folder))
         secrets = (*INTERNALS, str(scratch))
         sampler = TreeSampler(server.pid, args.sample_seconds)
         sampler.start()
         try:
             started = time.perf_counter()
-            records = asyncio.run(drive(url, args.sessions, args.seconds, zips, secrets))
+            records, phases = asyncio.run(drive(url, args.sessions, args.seconds, zips,
+                                                secrets))
             wall = time.perf_counter() - started
         finally:
             sampler.stop.set()
@@ -322,12 +425,16 @@ def main() -> None:
         file_mb = tree_rss_mb(server.pid, "RssFile")
         tail = (scratch / "streamlit.log").read_text()[-3000:]
         runs = script_runs(scratch)
-    # the soak's clock: from when the last visitor's page had opened (server time)
-    opened = max((r["opened_at"] for r in records.values() if "opened_at" in r),
+    # the soak's clock (seconds since sampling started): every page had opened; the
+    # baseline's window; the abusers joined; the soak's last WINDOW_S (each visitor stays
+    # `seconds` from its page's opening)
+    opened = max((t for t in phases.opened.values() if t is not None),
                  default=sampler.started) - sampler.started
-    # ... and from when every visitor had done each kind of its work once (None: not all)
-    warm = (max(r["warm_at"] for r in records.values()) - sampler.started
-            if all("warm_at" in r for r in records.values()) else None)
+    baseline = None if phases.baseline is None else tuple(
+        t - sampler.started for t in phases.baseline)
+    joined = [r["joined_at"] - sampler.started for r in records.values() if "joined_at" in r]
+    end = (opened + args.seconds - WINDOW_S, opened + args.seconds)
+    stride = max(1, len(sampler.samples) // 60)  # the trace: about 60 of the samples
     normal = [r for r in records.values() if not r["abusive"]]
     abusers = [r for r in records.values() if r["abusive"]]
     switches = np.array([ms for r in normal for ms in r["switch_ms"]])
@@ -355,10 +462,12 @@ def main() -> None:
           "abuser_leaks": [x for r in abusers for x in r["abuser_leaks"]][:20],
           "abuser_errors": [e for r in abusers for e in r["errors"]][:10],
           "error_count": len(errors), "errors": errors[:20],
-          **memory_summary(sampler.samples, start=opened, warm=warm), "all_open_s": opened,
+          **memory_summary(sampler.samples, baseline=baseline, end=end), "all_open_s": opened,
+          "abusers_joined_s": min(joined, default=None), "window_s": WINDOW_S,
+          "baseline_after_s": BASELINE_AFTER_S,
           "rss_end_file_mb": file_mb, "rss_samples": len(sampler.samples),
-          "rss_trace_mb": [round(mb) for _, mb in sampler.samples[::max(
-              1, len(sampler.samples) // 60)]],
+          "rss_trace_mb": [round(mb) for _, mb in sampler.samples[::stride]],
+          "rss_trace_step_s": stride * args.sample_seconds,
           "server_log_tail": tail if errors or any(r["errors"] for r in abusers) else ""})
 
 

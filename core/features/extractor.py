@@ -106,6 +106,13 @@ class FeatureExtractor:
             for batch in inputs:
                 yield self._forward(batch)
 
+    def release_memory(self) -> None:
+        """Let the runtime hand back what it keeps between runs (ONNX Runtime's arena); the
+        next run builds it again. TensorFlow keeps nothing worth it."""
+        release = getattr(self._forward, "release_memory", None)
+        if release is not None:
+            release()
+
     def features(self, batch: np.ndarray, *, crop_fraction: float = 1.0) -> np.ndarray:
         """Features of a uint8 batch (B, H, W) or (B, H, W, C) of images of one size."""
         return next(self._uniform([batch], crop_fraction))
@@ -157,13 +164,26 @@ def _preprocessed(images: Sequence[np.ndarray], preprocessing: Preprocessing) ->
     return np.stack([preprocess_image(image, preprocessing=preprocessing) for image in images])
 
 
+_built: "weakref.WeakSet[FeatureExtractor]" = weakref.WeakSet()  # the process's extractors
+
+
 @lru_cache(maxsize=4)
 def _cached_extractor(backbone: str, image_size: int, runtime: RuntimeChoice,
                       cache_dir: str | None) -> FeatureExtractor:
     from core.backbones.registry import get_backbone
 
-    return build_extractor(spec=get_backbone(backbone), image_size=image_size, runtime=runtime,
-                           cache_dir=cache_dir)
+    extractor = build_extractor(spec=get_backbone(backbone), image_size=image_size,
+                                runtime=runtime, cache_dir=cache_dir)
+    _built.add(extractor)
+    return extractor
+
+
+def release_run_memory() -> None:
+    """Every extractor this process built hands back what its runtime keeps between runs
+    (FeatureExtractor.release_memory). A long-lived server calls it when an extraction
+    ends, so a visitor's embedding leaves no arena behind; a command's process ends anyway."""
+    for extractor in list(_built):
+        extractor.release_memory()
 
 
 # int8's calibration sets by dataset fingerprint (weakly: a dataset gone is not kept for this)

@@ -121,6 +121,7 @@ def _extraction_job(settings: Settings, dataset: ImageDataset, key: str) -> Back
     """The running extraction of `key` (joined), or a new one; a session waits for one
     extraction at a time, so the one it asked for before is let go (it stops unless
     another session still waits for it)."""
+    from core.features.extractor import release_run_memory
     from core.features.transfer_values import compute_transfer_values
 
     me = session.session_token()
@@ -130,10 +131,13 @@ def _extraction_job(settings: Settings, dataset: ImageDataset, key: str) -> Back
     folder = str(cache_root())
 
     def work(progress):
-        return compute_transfer_values(dataset=dataset, backbone=settings.backbone,
-                                       image_size=settings.image_size, cache_dir=folder,
-                                       progress=progress, runtime=settings.runtime,
-                                       precision=settings.precision)
+        try:
+            return compute_transfer_values(dataset=dataset, backbone=settings.backbone,
+                                           image_size=settings.image_size, cache_dir=folder,
+                                           progress=progress, runtime=settings.runtime,
+                                           precision=settings.precision)
+        finally:  # the server lives on: no runtime arena kept for the next visitor's job
+            release_run_memory()
 
     return _extractions.submit(key, name=f"embedding {len(dataset):,} images", work=work,
                                watcher=me)

@@ -3,7 +3,7 @@ server's PYTHONPATH and MEMORY_PROBE=FILE in its environment (the soak worker's 
 FILE` sets both), a daemon thread of `streamlit run` appends one JSON line every
 MEMORY_PROBE_SECONDS (30): RSS and its anonymous / file-backed parts, glibc malloc's arenas
 (mallinfo2: in use, free inside arenas, mmapped blocks), threads, Streamlit sessions (active
-and kept for reconnection), the app's memo entries by kind, extraction jobs, whether TensorFlow is
+and kept for reconnection), the app's memo entries by kind, extraction jobs, whether TensorFlow (and ONNX Runtime, tf2onnx, UMAP, numba) is
 loaded, and Python's garbage collections. MEMORY_PROBE_TRACE=1 also starts tracemalloc and
 adds the Python heap and its top 15 growths (file:line) since the third line: Python-heap
 growth told from allocator growth. Other processes (the worker itself) ignore it.
@@ -48,7 +48,9 @@ if os.environ.get("MEMORY_PROBE") and sys.argv[:2] == ["-m", "run"]:
                 "malloc_mmapped_mb": round(info.hblkhd / mb)}
 
     def _app() -> dict:
-        found = {"tensorflow": "tensorflow" in sys.modules}
+        found = {"tensorflow": "tensorflow" in sys.modules,
+                 "loaded": [name for name in ("onnxruntime", "tf2onnx", "umap", "numba")
+                            if name in sys.modules]}
         try:
             from streamlit.runtime import Runtime
 
