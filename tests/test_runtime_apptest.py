@@ -81,7 +81,7 @@ def test_the_server_sets_the_first_maps_rows_and_a_value_out_of_bounds_is_ignore
     from dashboard.services.preview import PREVIEW_ROWS, ROWS_ENV, preview_rows, wanted
 
     for value, rows in (("0", 0), ("20000", 20000), ("12", PREVIEW_ROWS),
-                        ("many", PREVIEW_ROWS), ("", PREVIEW_ROWS)):
+                        ("many", PREVIEW_ROWS), ("²", PREVIEW_ROWS), ("", PREVIEW_ROWS)):
         monkeypatch.setenv(ROWS_ENV, value)
         assert preview_rows() == rows, value
     assert wanted(70_000) and not wanted(20_000)

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from core.base.params import whole_number
 from core.datasets.base import ImageDataset
 from dashboard.services.memo import root
 
@@ -51,9 +52,9 @@ _KEEP = 8  # previews kept (the oldest go): the map of all rows has replaced the
 def preview_rows() -> int:
     """Rows of the first map: $TRANSFER_LENS_PREVIEW_ROWS when 0 (none) or within
     ROWS_BOUNDS, else PREVIEW_ROWS."""
-    value = os.environ.get(ROWS_ENV, "").strip()
-    if value.isdigit() and (int(value) == 0 or ROWS_BOUNDS[0] <= int(value) <= ROWS_BOUNDS[1]):
-        return int(value)
+    value = whole_number(os.environ.get(ROWS_ENV, "").strip())
+    if value is not None and (value == 0 or ROWS_BOUNDS[0] <= value <= ROWS_BOUNDS[1]):
+        return value
     return PREVIEW_ROWS
 
 
