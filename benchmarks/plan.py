@@ -70,6 +70,9 @@ class Plan:
     scatter_points: tuple[int, ...] = (10_000, 70_000, 1_000_000)
     landmark_points: int = 1_000_000
     landmark_sample: int = 0
+    # UMAP's settings for a large map (benchmarks/workers/umap_settings_worker.py): what each
+    # cut keeps, on (dataset, px, images); None skips it
+    umap_settings: tuple[str, int, int] | None = ("fashion_mnist", 96, 20_000)
     # the chart in headless Chromium (benchmarks/workers/browser_scatter.py) on these datasets' real
     # values at these sizes (px); () skips it (quick runs, or no Chromium)
     browser_datasets: tuple[tuple[str, int], ...] = (("fashion_mnist", 96),
@@ -166,7 +169,7 @@ class Plan:
             ray_images=256, ray_size=32, ray_projection_images=128, regression_limit=600,
             regression_size=32, scatter_points=(2_000, 200_000), landmark_points=3_000,
             landmark_sample=500, browser_datasets=(), tsne_quality_seeds=(0, 1),
-            million=None, slices_input=None,
+            million=None, slices_input=None, umap_settings=("digits", 32, 1_000),
             # a visitor's first round (an upload, Inspect's maps, a head, the views) takes
             # two to three minutes on the busy 2-core machine, and the abuser joins only
             # after the baseline's window (at least 90 s after the pages opened)

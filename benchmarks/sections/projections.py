@@ -207,7 +207,7 @@ def _scatter_and_landmarks(run: Run, source: str) -> list[str]:
                *report.table(["values", "points", "to PCA", "to UMAP", "chart bytes per rerun"],
                              [switch_row(label, r) for label, r in switches])]
               if switches else []),
-            *(_in_chromium(run) if source != SYNTHETIC else [])]
+            *(_in_chromium(run) if source != SYNTHETIC else []), *_umap_settings(run)]
 
 
 def _million(run: Run) -> tuple[str, int] | None:
@@ -361,3 +361,25 @@ def _errors(got: dict) -> list[str]:
              for method, by_n in got.items() for n, results in by_n.items()
              for r in (results if isinstance(results, list) else [results]) if "error" in r]
     return [*lines, ""] if lines else []
+
+
+def _umap_settings(run: Run) -> list[str]:
+    """What each cut of UMAP's settings keeps of a large map, against a reseed
+    (`umap_settings_worker`; docs/runtimes.md says why the defaults stay)."""
+    if run.plan.umap_settings is None:
+        return []
+    dataset, size, images = run.plan.umap_settings
+    r = _attempt(run, "benchmarks.workers.umap_settings_worker", "--dataset", dataset,
+                 "--size", size, "--limit", images)
+    if "error" in r:
+        return ["", f"UMAP's settings: failed: `{r['error']}`"]
+    rows = [[name, "–" if v["overlap15_vs_today"] is None else f"{v['overlap15_vs_today']:.3f}",
+             f"{v['recall15_vs_input']:.4f}", f"{v['map_knn15_accuracy']:.4f}",
+             f"{v['cpu_s']:.1f} s", f"{v.get('cpu_vs_today', 1.0):.2f}"]
+            for name, v in r["variants"].items()]
+    return ["", f"UMAP's settings on {r['n']:,} images of {r['dataset']} at {size} px "
+            "(`benchmarks/workers/umap_settings_worker.py`: core's seeded fit on the "
+            "precomputed kNN graph, each variant on the same graph). A cut keeps the map when "
+            "its overlap@15 with today's map is near a reseed's (`today, seed 1`).", "",
+            *report.table(["settings", "overlap@15 with today's map", "recall@15 vs PCA-50",
+                           "map kNN@15 accuracy", "fit CPU", "CPU / today"], rows)]

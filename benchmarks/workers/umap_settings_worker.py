@@ -97,8 +97,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=96)
     parser.add_argument("--limit", type=int, default=20000,
                         help="the dataset's subset, as `python -m core extract --limit`")
-    parser.add_argument("--values-cache", required=True,
-                        help="the cache holding (or to hold) these values")
+    parser.add_argument("--values-cache", default=None,
+                        help="the cache holding (or to hold) these values (default: the "
+                             "run's cache)")
     parser.add_argument("--only", default="", help="comma-separated variant names")
     args = parser.parse_args()
 
