@@ -37,6 +37,10 @@ RAY_REQUIREMENT = "ray[data]>=2.60,<3"
 # enough that 10k images keep 2 workers evenly busy, large enough that per-task overhead
 # stays small (a multiple of the batch size, so batches match the local engine's)
 RAY_CHUNK = 512
+# every actor of the pool (each builds the backbone) starts before the first chunk is handed
+# out, so the work spreads over all of them; a cluster that cannot start them in this time
+# gets a clear error instead of a run on fewer workers than asked for
+ACTOR_START_S = 600
 
 
 def import_ray():
@@ -157,9 +161,10 @@ class RayEngine:
         items = _items(job=job, todo=todo, recipe=self.recipe)  # checks before connecting
         progress.note("connecting to Ray")
         with ClusterSession(address=self.address) as ray:
-            from ray.data import ActorPoolStrategy
+            from ray.data import ActorPoolStrategy, DataContext
 
             quiet_ray_data()
+            DataContext.get_current().wait_for_min_actors_s = ACTOR_START_S
             workers = self._pool_size(ray, len(todo))
             blocks = ray.data.from_items(items, override_num_blocks=len(items))
             mapped = blocks.map_batches(
@@ -249,6 +254,11 @@ def worker_errors(batches) -> Iterator[dict]:
     except TransferLensError:
         raise
     except Exception as error:  # Ray wraps worker errors in several exception types
+        if type(error).__name__ == "GetTimeoutError":  # the pool did not start in time
+            raise TransferLensError(
+                f"The Ray cluster did not start every worker within {ACTOR_START_S} s. Fix: "
+                f"ask for fewer workers (--workers) or CPUs per worker, or add nodes; "
+                f"`ray status` shows what the cluster has.") from error
         cause = _user_cause(error)
         if cause is None:
             raise
