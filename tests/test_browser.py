@@ -248,9 +248,12 @@ def test_dashboard_in_chromium(page, tmp_path) -> None:
     wait_for_text(page, "fine-tuned at 32 px")
     open_view(page, "Projections")
     page.get_by_text("Before and after fine-tuning, side by side").click()
-    page.wait_for_selector("text=After fine-tuning")
+    # both charts drawn ("text=After fine-tuning" alone also matches the toggle's own label)
+    page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 2",
+                           timeout=120_000)
     idle(page)
     assert page.locator(".js-plotly-plot").count() == 2
+    assert page.get_by_text("After fine-tuning", exact=True).count() == 1
     shot(page, "9_before_after")
 
     # a link to the old Label issues view opens Data quality, under its own URL now (a new
