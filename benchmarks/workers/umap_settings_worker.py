@@ -79,7 +79,8 @@ def scores(*, X: np.ndarray, coords: np.ndarray, today: np.ndarray | None,
            labels: np.ndarray) -> dict:
     from sklearn.neighbors import KNeighborsClassifier
 
-    sample = np.random.default_rng(0).choice(len(coords), min(5000, len(coords)), replace=False)
+    held_out = min(5000, len(coords) // 2)  # the rest trains the vote
+    sample = np.random.default_rng(0).choice(len(coords), held_out, replace=False)
     rest = np.setdiff1d(np.arange(len(coords)), sample)
     # how often a point's 15 nearest on the map share its label (held-out points)
     classes = KNeighborsClassifier(n_neighbors=K).fit(coords[rest], labels[rest])
