@@ -7,6 +7,7 @@ per key; the loser of the race reads the winner's entry).
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -190,16 +191,27 @@ def kept_images(*, key: str, cache_dir: str | Path | None = None) -> int:
     """Images whose values a stopped extraction of `key` kept in finished chunks (0: none):
     where the same extraction resumes. Chunk files are written atomically, so one that
     exists is finished."""
-    import json
-
     work = ArrayCache(kind=KIND, root=cache_dir).work_path(key)
+    plan = work_plan(work)
+    if plan is None:
+        return 0
+    return sum(stop - start for index, (start, stop) in enumerate(chunk_bounds(
+        plan["n"], plan["chunk_size"])) if _chunk_file(work, index).is_file())
+
+
+def work_plan(work: Path) -> dict | None:
+    """The plan of the extraction whose work folder is `work` (n, chunk_size, dim as ints,
+    with its fields and batch size), or None when it has no readable plan."""
     try:
         plan = json.loads((work / "plan.json").read_text())
-        n, size = int(plan["n"]), int(plan["chunk_size"])
+        return {**plan, **{name: int(plan[name]) for name in ("n", "chunk_size", "dim")}}
     except (OSError, ValueError, KeyError, TypeError):
-        return 0
-    return sum(min(start + size, n) - start for index, start in enumerate(range(0, n, size))
-               if (work / f"chunk_{index:06d}.npy").is_file())
+        return None
+
+
+def chunk_bounds(n: int, chunk_size: int) -> list[tuple[int, int]]:
+    """(start, stop) of each chunk of an extraction of n images, in order."""
+    return [(start, min(start + chunk_size, n)) for start in range(0, n, chunk_size)]
 
 
 def load_transfer_values(*, key: str, cache_dir: str | Path | None = None) -> TransferValues | None:
@@ -243,7 +255,6 @@ def _extract_resumable(*, dataset: ImageDataset, spec: BackboneSpec, image_size:
     """The values, how many images this call computed (the rest came from chunks a killed
     run left) and the runtime that computed them (None: none). Any engine fills the same
     chunk files, so either resumes the other."""
-    import json
 
     from core.base import timeline
     from core.features.local_engine import LocalEngine
@@ -269,8 +280,8 @@ def _extract_resumable(*, dataset: ImageDataset, spec: BackboneSpec, image_size:
     chunk_size, batch_size = plan["chunk_size"], plan["batch_size"]
 
     n = len(dataset)
-    bounds = [(start, min(start + chunk_size, n)) for start in range(0, n, chunk_size)]
-    chunks: list[np.ndarray | None] = [_read_chunk(work, i, stop - start, plan["dim"])
+    bounds = chunk_bounds(n, chunk_size)
+    chunks: list[np.ndarray | None] = [read_chunk(work, i, stop - start, plan["dim"])
                                        for i, (start, stop) in enumerate(bounds)]
     done_before = sum(stop - start for (start, stop), c in zip(bounds, chunks) if c is not None)
     stage = (f"extract {spec.name}@{image_size}px, {runtime.label}"
@@ -307,8 +318,14 @@ def _extract_resumable(*, dataset: ImageDataset, spec: BackboneSpec, image_size:
     return values, n - done_before, (counter.runtime if todo else None)
 
 
-def _read_chunk(work: Path, index: int, rows: int, dim: int) -> np.ndarray | None:
-    file = work / f"chunk_{index:06d}.npy"
+def _chunk_file(work: Path, index: int) -> Path:
+    return work / f"chunk_{index:06d}.npy"
+
+
+def read_chunk(work: Path, index: int, rows: int, dim: int) -> np.ndarray | None:
+    """Chunk `index` of the work folder when it is finished and whole (rows × dim, finite),
+    else None."""
+    file = _chunk_file(work, index)
     if not file.exists():
         return None
     try:

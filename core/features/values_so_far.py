@@ -9,7 +9,6 @@ cached on it is ever taken for the whole entry's.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -18,7 +17,13 @@ import numpy as np
 from core.base.cache import ArrayCache
 from core.base.hashing import hash_key
 from core.datasets.base import ImageDataset
-from core.features.transfer_values import KIND, TransferValues, _read_chunk
+from core.features.transfer_values import (
+    KIND,
+    TransferValues,
+    chunk_bounds,
+    read_chunk,
+    work_plan,
+)
 
 SO_FAR_VERSION = 1
 
@@ -32,19 +37,18 @@ def values_so_far(*, key: str, dataset: ImageDataset, at_least: int,
         raise ValueError(f"at_least must be a positive number of rows, not {at_least}")
     started = time.perf_counter()
     work = ArrayCache(kind=KIND, root=cache_dir).work_path(key)
-    try:
-        plan = json.loads((work / "plan.json").read_text())
-        n, size, dim = int(plan["n"]), int(plan["chunk_size"]), int(plan["dim"])
-    except (OSError, ValueError, KeyError, TypeError):
+    plan = work_plan(work)
+    if plan is None:
         return None
+    n, dim = plan["n"], plan["dim"]
     if n != len(dataset):
         raise ValueError(f"the extraction of {key} plans {n:,} images, the dataset has "
                          f"{len(dataset):,}: not the dataset it extracts")
     chunks, rows = [], 0
-    for index, start in enumerate(range(0, n, size)):
+    for index, (start, stop) in enumerate(chunk_bounds(n, plan["chunk_size"])):
         if rows >= min(at_least, n):
             break
-        chunk = _read_chunk(work, index, min(start + size, n) - start, dim)
+        chunk = read_chunk(work, index, stop - start, dim)
         if chunk is None:
             return None  # the leading chunks are not all finished yet
         chunks.append(chunk)
