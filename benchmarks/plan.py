@@ -106,9 +106,11 @@ class Plan:
     slices_input: tuple[str, str, int, int] | None = ("fashion_mnist", BACKBONE, 96, 10_000)
     slices_seeds: tuple[int, ...] = (1, 2, 3)
     # the whole `extract` command from an empty cache, TensorFlow against auto, alternating
-    # (dataset, px, limit; 0: every image), and rounds; (issue 31's goal: auto >= 1.3x)
+    # (dataset, px, limit; 0: every image), and rounds; (issue 31's goal: auto >= 1.3x
+    # "today", the commit the issue was filed against: its command runs alongside; None skips)
     extract_command: tuple[str, int, int] = ("fashion_mnist", 96, 0)
     extract_command_rounds: int = 2
+    extract_command_baseline: str | None = "ead765b"
     # a cold app to its first UMAP (dataset, limit; 0: every image; None skips): a browser
     cold_start: tuple[str, int] | None = ("fashion_mnist", 0)
     # the public demo's soak (issue 27): concurrent browser sessions (one in four abusive)

@@ -1,8 +1,8 @@
 """1. Extraction: TensorFlow's bare forward pass vs the pipeline on each runtime and precision,
 side by side in one run, with the values' agreement and, for each reduced precision, what
 users do with the values (a head's accuracy, kNN neighbours, label-issue ranking) against f32.
-Then the whole `extract` command from an empty cache (TensorFlow against auto) and one
-conversion for every input size against one per size.
+Then the whole `extract` command from an empty cache (issue 31's baseline commit, today's
+TensorFlow and auto) and one conversion for every input size against one per size.
 """
 
 from __future__ import annotations
@@ -176,63 +176,84 @@ def _downstream(run: Run) -> list[str]:
 
 
 def _whole_command(run: Run) -> list[str]:
-    """`python -m core extract` from an empty cache on TensorFlow and on auto, alternating
-    rounds, each a fresh process timed start to exit; their values compared."""
+    """`python -m core extract` from an empty cache: issue 31's "today" (the baseline commit's
+    own command), and today's on TensorFlow and on auto, alternating rounds, each a fresh
+    process timed start to exit; their values compared with TensorFlow's, their speed with
+    the baseline's and TensorFlow's."""
     import shutil
 
     import numpy as np
 
     dataset, size, limit = run.plan.extract_command
+    baseline = run.plan.extract_command_baseline
+    commands = {**({baseline: ("--commit", baseline)} if baseline else {}),
+                "tensorflow": ("--runtime", "tensorflow"), "auto": ("--runtime", "auto")}
     best: dict[str, dict] = {}
     walls: dict[str, list[float]] = {}
     errors = []
     for round_ in range(run.plan.extract_command_rounds):
-        for runtime in ("tensorflow", "auto"):
-            cache = run.scratch / f"extract-command-{runtime}-{round_}"
+        for name, option in commands.items():
+            cache = run.scratch / f"extract-command-{name}-{round_}"
             try:
                 result = run.worker("benchmarks.workers.extract_command_worker", "--dataset",
-                                    dataset, "--size", size, "--limit", limit, "--runtime",
-                                    runtime, "--cache-dir", cache)
+                                    dataset, "--size", size, "--limit", limit, *option,
+                                    "--cache-dir", cache)
             except Exception as error:
-                errors.append(f"- extract on {runtime} failed: `{report.error_summary(error)}`")
+                errors.append(f"- extract {' '.join(option)} failed: "
+                              f"`{report.error_summary(error)}`")
                 continue
-            walls.setdefault(runtime, []).append(result["wall_seconds"])
-            if runtime not in best or result["wall_seconds"] < best[runtime]["wall_seconds"]:
+            walls.setdefault(name, []).append(result["wall_seconds"])
+            if name not in best or result["wall_seconds"] < best[name]["wall_seconds"]:
                 result["values_array"] = np.load(result["values"])
-                best[runtime] = result
+                best[name] = result
             shutil.rmtree(cache, ignore_errors=True)
     rows = []
-    reference = best.get("tensorflow")
-    for runtime, result in best.items():
-        ran = f"{result['runtime']} {result['precision']}"
+    reference = best.get("tensorflow") or best.get(baseline)
+    for name, result in best.items():
+        if name == baseline:
+            command, ran = f"{baseline}'s (issue 31's today)", "tensorflow f32 (its only runtime)"
+        else:
+            command, ran = f"--runtime {name}", f"{result['runtime']} {result['precision']}"
         if result.get("runtime_note"):
             ran += f" ({result['runtime_note']})"
-        speed = (reference["wall_seconds"] / result["wall_seconds"]) if reference else None
-        agreement = (_agreement(reference["values_array"], result["values_array"])
-                     if reference else ("–", "–"))
-        rows.append([runtime, ran, f"{result['n']:,}", report.seconds(result["wall_seconds"]),
+        rows.append([command, ran, f"{result['n']:,}", report.seconds(result["wall_seconds"]),
                      report.seconds(result["command_seconds"]),
                      report.number(result["images_per_s"]),
-                     report.ratio(speed) if speed else "–", *agreement,
-                     ", ".join(report.seconds(w) for w in walls[runtime]),
-                     "; ".join(f"{name.replace('_', ' ')} {report.seconds(s)}"
-                               for name, s in result.get("phases", {}).items())])
+                     *[report.ratio(best[other]["wall_seconds"] / result["wall_seconds"])
+                       if other in best else "–" for other in (baseline, "tensorflow")],
+                     *_command_agreement(reference, result),
+                     ", ".join(report.seconds(w) for w in walls[name]),
+                     "; ".join(f"{phase.replace('_', ' ')} {report.seconds(s)}"
+                               for phase, s in result["phases"].items()) or "–"])
     limit_text = f"{limit:,} images of " if limit else ""
+    against = (f"{baseline}'s (the commit issue 31 was filed against, run from a temporary "
+               "git worktree of it with the same virtualenv), " if baseline else "")
     return ["", f"**The whole `extract` command** on {limit_text}{dataset} at {size} px from an "
             "empty cache (`benchmarks/workers/extract_command_worker.py`): a fresh "
             "`python -m core extract` process per run, timed from its start to its exit "
             "(imports, dataset, model build or conversion, extraction, cache writes), "
-            f"TensorFlow and auto alternating, best of {run.plan.extract_command_rounds}. "
-            "Command's own = the `seconds` it reports (from the call into core). Speed-up = "
-            "TensorFlow's wall time / this one's (issue 31's goal for auto: ≥ 1.3×). "
-            "Agreement against TensorFlow's values as above. Phases of the best round, from the "
-            "command's own marks: imports (interpreter and core, from the process's start), "
-            "dataset, model (built, or converted and loaded), extraction (every chunk computed "
-            "and written), cache entry (written, checked, opened), exit (the rest).", "",
-            *report.table(["--runtime", "ran", "images", "wall", "command's own", "images/s",
-                           "speed-up", "max rel. diff", "min cosine", "wall per round",
-                           "phases"], rows),
+            f"{against}today's on TensorFlow and today's on auto, alternating, best of "
+            f"{run.plan.extract_command_rounds}. Command's own = the `seconds` it reports "
+            "(from the call into core). Speed-up = that command's wall time / this one's "
+            f"(issue 31's goal for auto: ≥ 1.3× against {baseline or 'today'}). Agreement "
+            "against today's TensorFlow values as above. Phases of the best round, from the "
+            "command's own marks (none at the baseline): imports (interpreter and core, from "
+            "the process's start), dataset, model (built, or converted and loaded), "
+            "extraction (every chunk computed and written), cache entry (written, checked, "
+            "opened), exit (the rest).", "",
+            *report.table(["command", "ran", "images", "wall", "command's own", "images/s",
+                           f"speed-up vs {baseline or '–'}", "speed-up vs TensorFlow",
+                           "max rel. diff", "min cosine", "wall per round", "phases"], rows),
             *errors]
+
+
+def _command_agreement(reference: dict | None, result: dict) -> tuple[str, str]:
+    """`_agreement` of two commands' values, or why there is none."""
+    if reference is None:
+        return "–", "–"
+    if reference["values_array"].shape != result["values_array"].shape:
+        return f"shape {result['values_array'].shape} ≠ {reference['values_array'].shape}", "–"
+    return _agreement(reference["values_array"], result["values_array"])
 
 
 def _conversion_shapes(run: Run) -> list[str]:
