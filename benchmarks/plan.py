@@ -123,6 +123,13 @@ class Plan:
                                      "f32-depthwise-first-last", "percentile-f32-last",
                                      "symmetric-f32-last", "qoperator-f32-last")
     int8_recipe_images: int = 3000
+    # ONNX Runtime session recipes (core.backbones.onnx_session.SESSION_RECIPES' names, the
+    # first the reference) timed in section 1 at its sizes on this many images; () skips them
+    ort_session_recipes: tuple[str, ...] = (
+        "default", "extended", "spinning", "no_arena", "no_mem_pattern", "parallel",
+        "denormal_as_zero", "dynamic_blocks", "one_thread", "nchw_input", "fixed_size",
+        "pre_optimised")
+    ort_session_images: int = 1024
     # the default input size (issue 31): frozen heads' test accuracy on the dataset's values
     # at each size (real cache; limit 0 = every image) against the extraction rate there
     input_size_dataset: str = "fashion_mnist"
@@ -183,6 +190,8 @@ class Plan:
             corrections_seeds=(1,), corrections_heads=("logreg",),
             input_size_dataset="digits", input_size_sizes=(32, 48),
             int8_recipes=("all-int8", "f32-last"), int8_recipe_images=400,
+            ort_session_recipes=("default", "nchw_input", "pre_optimised"),
+            ort_session_images=64,
             finetune_accuracy_extra=("--image-size", "32", "--param", "epochs=1", "--param",
                                      "start_size=0", "--param", "flip=false"))
 

@@ -83,7 +83,7 @@ def run(*, run: Run) -> list[str]:
             *report.table(["input", "configuration", "images/s", "/ TF bare",
                            "peak RSS MB", "max rel. diff", "min cosine", "set-up",
                            "images/s per round"], rows),
-            *downstream, *_int8_recipes(run), *errors]
+            *downstream, *_int8_recipes(run), *_session_recipes(run), *errors]
 
 
 def _default_runtime() -> tuple[str, str]:
@@ -277,6 +277,51 @@ def _conversion_shapes(run: Run) -> list[str]:
             "OpenVINO compiles the any-size model for the size that runs.", "",
             *report.table(["runtime", "static images/s", "any-size images/s",
                            "any-size / static", "max rel. diff", "images/s per round"], rows)]
+
+
+def _session_recipes(run: Run) -> list[str]:
+    """ONNX Runtime session recipes against the default one, each size in one process
+    (`ort_options_worker`, `core.backbones.onnx_session`)."""
+    from core.backbones.runtime import ONNXRUNTIME, installed
+
+    plan = run.plan
+    if not plan.ort_session_recipes or not installed(ONNXRUNTIME):
+        return []
+    batch = min(64, plan.ort_session_images)
+    rows, errors, first = [], [], {}
+    for size in plan.extraction_sizes:
+        try:
+            result = run.worker("benchmarks.workers.ort_options_worker", "--backbone", BACKBONE,
+                                "--sizes", size, "--recipes", ",".join(plan.ort_session_recipes),
+                                "--batch", batch, "--batches", plan.ort_session_images // batch,
+                                "--rounds", 1 if plan.quick else 3,
+                                "--cache", run.scratch / "ort-session-recipes")
+        except Exception as error:
+            errors.append(f"- {size} px session recipes failed: `{report.error_summary(error)}`")
+            continue
+        first = result
+        for name, r in result["sizes"][str(size)].items():
+            changes = ", ".join(f"{k}={v}" for k, v in r["changes"].items()) or "–"
+            rows.append([f"{size} px", f"`{name}`", changes, report.number(r["best"]),
+                         report.ratio(r["ratio"]), report.ratio(r["median_round_ratio"]),
+                         f"{r['max_rel_diff']:.2g}" + ("" if r["within_tolerance"] else " **no**"),
+                         report.seconds(r["open_seconds"]),
+                         ", ".join(report.number(x) for x in r["images_per_s"])])
+    if not rows:
+        return ["", *errors]
+    return ["", f"**ONNX Runtime session recipes** ({BACKBONE}, {first['images']:,} images of "
+            f"{first['dataset']} per round, batch {first['batch']}, {first['rounds']} alternating "
+            "rounds in one process per size, `benchmarks/workers/ort_options_worker.py`): "
+            "each recipe of `core.backbones.onnx_session` (options and model edits) against "
+            f"`{first['reference']}` on the same preprocessed batches, `map` as extraction runs "
+            "it, one session at a time. Per-round ratio = the median of this recipe's images/s "
+            "over the reference's in the same round. Values against the reference's "
+            f"(max |Δ| / max |value|; ≤ {first['tolerance']:g} may share TensorFlow's key). Open "
+            "= the session opened from a warm cache (edits and a cached optimised graph "
+            "included). Adopting one: `SESSION_RECIPE` in core/backbones/onnx_session.py.", "",
+            *report.table(["size", "recipe", "changes", "images/s", "/ reference",
+                           "per-round ratio", "max rel. diff", "open", "images/s per round"],
+                          rows), *errors]
 
 
 def _int8_recipes(run: Run) -> list[str]:
