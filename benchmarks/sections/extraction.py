@@ -315,7 +315,8 @@ def _session_recipes(run: Run) -> list[str]:
             "each recipe of `core.backbones.onnx_session` (options and model edits) against "
             f"`{first['reference']}` on the same preprocessed batches, `map` as extraction runs "
             "it, one session at a time. Per-round ratio = the median of this recipe's images/s "
-            "over the reference's in the same round. Values against the reference's "
+            "over the reference's in the same round. Values against the reference's on "
+            f"{first['values_compared_on']:,} images "
             f"(max |Δ| / max |value|; ≤ {first['tolerance']:g} may share TensorFlow's key). Open "
             "= the session opened from a warm cache (edits and a cached optimised graph "
             "included). Adopting one: `SESSION_RECIPE` in core/backbones/onnx_session.py.", "",

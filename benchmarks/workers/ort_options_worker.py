@@ -3,9 +3,10 @@ as the optimisation level, spinning threads, the memory arena, and model edits s
 NCHW input, a fixed input size, a graph optimised once) side by side in one process: for
 each input size, the backbone converted as extraction converts it, each recipe's forward
 pass timed on the same ready batches (real images preprocessed as extraction does, `map`
-as extraction runs it) in alternating rounds, its values checked against the default
-recipe's, and the time to open its session from a warm cache (what a fresh process pays).
-One session lives at a time (each warmed up by a batch before its turn, closed after).
+as extraction runs it) in alternating rounds, its values checked against the first
+recipe's on the first four batches, and the time to open its session from a warm cache
+(what a fresh process pays). One session lives at a time (each warmed up by a batch before
+its turn, closed after).
 
     python -m benchmarks.workers.ort_options_worker --sizes 96,128,224 --cache /tmp/ort
 
@@ -67,6 +68,7 @@ def main() -> None:
                 build=lambda: spec.build(input_size=size), image_size=size, precision="f32",
                 cache_dir=args.cache, any_size=spec.any_size, session_recipe=recipe)
 
+        checked = min(len(inputs), 4 * args.batch)  # values compared on these
         forwards, opens, outputs = {}, {}, {}
         for name, recipe in recipes.items():  # one session's memory at a time
             forward(recipe)  # converted (and optimised) once: the cache is warm from here
@@ -74,7 +76,7 @@ def main() -> None:
             forwards[name] = forward(recipe)
             opens[name] = time.perf_counter() - started
             outputs[name] = np.concatenate([forwards[name](inputs[i:i + args.batch])
-                                            for i in range(0, len(inputs), args.batch)])
+                                            for i in range(0, checked, args.batch)])
             forwards[name].release_memory()
         speeds = forward_speeds(forwards, inputs, args.rounds, batch=args.batch, release=True)
         reference = names[0]
@@ -92,6 +94,7 @@ def main() -> None:
                 "open_seconds": opens[name]}
         results[str(size)] = per_size
     emit({"backbone": args.backbone, "dataset": dataset, "images": len(data),
+          "values_compared_on": min(len(data), 4 * args.batch),
           "batch": args.batch, "rounds": args.rounds, "reference": names[0],
           "tolerance": TOLERANCE, "sizes": results})
 
