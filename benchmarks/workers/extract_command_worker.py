@@ -40,12 +40,16 @@ from typing import Iterator
 
 from benchmarks.common import ROOT, emit
 
+PREFIX = "extract-baseline-"  # temporary folders of checkouts: PREFIX<pid>-<random>
+
 
 @contextmanager
 def checkout(commit: str) -> Iterator[Path]:
     """`commit` as a detached git worktree of this repository in a temporary folder, its
-    modules compiled; removed (and unregistered) afterwards, whatever happens."""
-    folder = Path(tempfile.mkdtemp(prefix="extract-baseline-"))
+    modules compiled; removed (and unregistered) afterwards, whatever happens (and, if a
+    worker was killed before, its worktree the next time)."""
+    _remove_stale_checkouts()
+    folder = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-"))
     source = folder / "src"
     try:
         _git("worktree", "add", "--detach", "--quiet", str(source), commit)
@@ -58,10 +62,24 @@ def checkout(commit: str) -> Iterator[Path]:
         _git("worktree", "prune", check=False)
 
 
-def _git(*args: str, check: bool = True) -> None:
+def _remove_stale_checkouts() -> None:
+    """The worktrees of workers that no longer run (killed by a timeout: no `finally`)."""
+    listed = _git("worktree", "list", "--porcelain")
+    for line in listed.splitlines():
+        path = Path(line.removeprefix("worktree ")) if line.startswith("worktree ") else None
+        if path is None or not path.parent.name.startswith(PREFIX):
+            continue
+        pid = path.parent.name.removeprefix(PREFIX).split("-")[0]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            _git("worktree", "remove", "--force", str(path), check=False)
+            shutil.rmtree(path.parent, ignore_errors=True)
+
+
+def _git(*args: str, check: bool = True) -> str:
     result = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
     if check and result.returncode != 0:
         raise SystemExit(f"git {' '.join(args)} failed: {result.stderr.strip()}")
+    return result.stdout
 
 
 def time_command(*, source: Path, dataset: str, size: int, limit: int, runtime: str | None,
