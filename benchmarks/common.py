@@ -89,5 +89,30 @@ def input_parser():
     return parser
 
 
+def forward_speeds(forwards: dict, inputs: np.ndarray, rounds: int, batch: int = 64,
+                   release: bool = False) -> dict[str, list[float]]:
+    """Images/s of each forward pass (`map` over batches, as extraction runs it) over
+    `inputs` in batches of `batch`, in alternating rounds (a noisy neighbour slows all),
+    after one warm-up batch each. `release`: each forward's `release_memory()` after its
+    turn and a warm-up batch before it (one session's memory at a time)."""
+    batches = [inputs[i:i + batch] for i in range(0, len(inputs), batch)]
+    for forward in forwards.values():
+        forward(batches[0])
+        if release:
+            forward.release_memory()
+    speeds: dict[str, list[float]] = {name: [] for name in forwards}
+    for _ in range(rounds):
+        for name, forward in forwards.items():
+            if release:
+                forward(batches[0])
+            start = time.perf_counter()
+            for _output in forward.map(batches):
+                pass
+            speeds[name].append(len(inputs) / (time.perf_counter() - start))
+            if release:
+                forward.release_memory()
+    return speeds
+
+
 def emit(result: dict) -> None:
     print(json.dumps(result, default=float))

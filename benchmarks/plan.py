@@ -106,9 +106,11 @@ class Plan:
     slices_input: tuple[str, str, int, int] | None = ("fashion_mnist", BACKBONE, 96, 10_000)
     slices_seeds: tuple[int, ...] = (1, 2, 3)
     # the whole `extract` command from an empty cache, TensorFlow against auto, alternating
-    # (dataset, px, limit; 0: every image), and rounds; (issue 31's goal: auto >= 1.3x)
+    # (dataset, px, limit; 0: every image), and rounds; (issue 31's goal: auto >= 1.3x
+    # "today", the commit the issue was filed against: its command runs alongside; None skips)
     extract_command: tuple[str, int, int] = ("fashion_mnist", 96, 0)
     extract_command_rounds: int = 2
+    extract_command_baseline: str | None = "ead765b"
     # a cold app to its first UMAP (dataset, limit; 0: every image; None skips): a browser
     cold_start: tuple[str, int] | None = ("fashion_mnist", 0)
     # the public demo's soak (issue 27): concurrent browser sessions (one in four abusive)
@@ -121,6 +123,13 @@ class Plan:
                                      "f32-depthwise-first-last", "percentile-f32-last",
                                      "symmetric-f32-last", "qoperator-f32-last")
     int8_recipe_images: int = 3000
+    # ONNX Runtime session recipes (core.backbones.onnx_session.SESSION_RECIPES' names, the
+    # first the reference) timed in section 1 at its sizes on this many images; () skips them
+    ort_session_recipes: tuple[str, ...] = (
+        "default", "extended", "spinning", "no_arena", "no_mem_pattern", "parallel",
+        "denormal_as_zero", "dynamic_blocks", "one_thread", "nchw_input", "fixed_size",
+        "pre_optimised")
+    ort_session_images: int = 1024
     # the default input size (issue 31): frozen heads' test accuracy on the dataset's values
     # at each size (real cache; limit 0 = every image) against the extraction rate there
     input_size_dataset: str = "fashion_mnist"
@@ -181,6 +190,8 @@ class Plan:
             corrections_seeds=(1,), corrections_heads=("logreg",),
             input_size_dataset="digits", input_size_sizes=(32, 48),
             int8_recipes=("all-int8", "f32-last"), int8_recipe_images=400,
+            ort_session_recipes=("default", "nchw_input", "pre_optimised"),
+            ort_session_images=64,
             finetune_accuracy_extra=("--image-size", "32", "--param", "epochs=1", "--param",
                                      "start_size=0", "--param", "flip=false"))
 

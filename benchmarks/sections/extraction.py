@@ -1,8 +1,8 @@
 """1. Extraction: TensorFlow's bare forward pass vs the pipeline on each runtime and precision,
 side by side in one run, with the values' agreement and, for each reduced precision, what
 users do with the values (a head's accuracy, kNN neighbours, label-issue ranking) against f32.
-Then the whole `extract` command from an empty cache (TensorFlow against auto) and one
-conversion for every input size against one per size.
+Then the whole `extract` command from an empty cache (issue 31's baseline commit, today's
+TensorFlow and auto) and one conversion for every input size against one per size.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def run(*, run: Run) -> list[str]:
             *report.table(["input", "configuration", "images/s", "/ TF bare",
                            "peak RSS MB", "max rel. diff", "min cosine", "set-up",
                            "images/s per round"], rows),
-            *downstream, *_int8_recipes(run), *errors]
+            *downstream, *_int8_recipes(run), *_session_recipes(run), *errors]
 
 
 def _default_runtime() -> tuple[str, str]:
@@ -176,63 +176,84 @@ def _downstream(run: Run) -> list[str]:
 
 
 def _whole_command(run: Run) -> list[str]:
-    """`python -m core extract` from an empty cache on TensorFlow and on auto, alternating
-    rounds, each a fresh process timed start to exit; their values compared."""
+    """`python -m core extract` from an empty cache: issue 31's "today" (the baseline commit's
+    own command), and today's on TensorFlow and on auto, alternating rounds, each a fresh
+    process timed start to exit; their values compared with TensorFlow's, their speed with
+    the baseline's and TensorFlow's."""
     import shutil
 
     import numpy as np
 
     dataset, size, limit = run.plan.extract_command
+    baseline = run.plan.extract_command_baseline
+    commands = {**({baseline: ("--commit", baseline)} if baseline else {}),
+                "tensorflow": ("--runtime", "tensorflow"), "auto": ("--runtime", "auto")}
     best: dict[str, dict] = {}
     walls: dict[str, list[float]] = {}
     errors = []
     for round_ in range(run.plan.extract_command_rounds):
-        for runtime in ("tensorflow", "auto"):
-            cache = run.scratch / f"extract-command-{runtime}-{round_}"
+        for name, option in commands.items():
+            cache = run.scratch / f"extract-command-{name}-{round_}"
             try:
                 result = run.worker("benchmarks.workers.extract_command_worker", "--dataset",
-                                    dataset, "--size", size, "--limit", limit, "--runtime",
-                                    runtime, "--cache-dir", cache)
+                                    dataset, "--size", size, "--limit", limit, *option,
+                                    "--cache-dir", cache)
             except Exception as error:
-                errors.append(f"- extract on {runtime} failed: `{report.error_summary(error)}`")
+                errors.append(f"- extract {' '.join(option)} failed: "
+                              f"`{report.error_summary(error)}`")
                 continue
-            walls.setdefault(runtime, []).append(result["wall_seconds"])
-            if runtime not in best or result["wall_seconds"] < best[runtime]["wall_seconds"]:
+            walls.setdefault(name, []).append(result["wall_seconds"])
+            if name not in best or result["wall_seconds"] < best[name]["wall_seconds"]:
                 result["values_array"] = np.load(result["values"])
-                best[runtime] = result
+                best[name] = result
             shutil.rmtree(cache, ignore_errors=True)
     rows = []
-    reference = best.get("tensorflow")
-    for runtime, result in best.items():
-        ran = f"{result['runtime']} {result['precision']}"
+    reference = best.get("tensorflow") or best.get(baseline)
+    for name, result in best.items():
+        if name == baseline:
+            command, ran = f"{baseline}'s (issue 31's today)", "tensorflow f32 (its only runtime)"
+        else:
+            command, ran = f"--runtime {name}", f"{result['runtime']} {result['precision']}"
         if result.get("runtime_note"):
             ran += f" ({result['runtime_note']})"
-        speed = (reference["wall_seconds"] / result["wall_seconds"]) if reference else None
-        agreement = (_agreement(reference["values_array"], result["values_array"])
-                     if reference else ("–", "–"))
-        rows.append([runtime, ran, f"{result['n']:,}", report.seconds(result["wall_seconds"]),
+        rows.append([command, ran, f"{result['n']:,}", report.seconds(result["wall_seconds"]),
                      report.seconds(result["command_seconds"]),
                      report.number(result["images_per_s"]),
-                     report.ratio(speed) if speed else "–", *agreement,
-                     ", ".join(report.seconds(w) for w in walls[runtime]),
-                     "; ".join(f"{name.replace('_', ' ')} {report.seconds(s)}"
-                               for name, s in result.get("phases", {}).items())])
+                     *[report.ratio(best[other]["wall_seconds"] / result["wall_seconds"])
+                       if other in best else "–" for other in (baseline, "tensorflow")],
+                     *_command_agreement(reference, result),
+                     ", ".join(report.seconds(w) for w in walls[name]),
+                     "; ".join(f"{phase.replace('_', ' ')} {report.seconds(s)}"
+                               for phase, s in result["phases"].items()) or "–"])
     limit_text = f"{limit:,} images of " if limit else ""
+    against = (f"{baseline}'s (the commit issue 31 was filed against, run from a temporary "
+               "git worktree of it with the same virtualenv), " if baseline else "")
     return ["", f"**The whole `extract` command** on {limit_text}{dataset} at {size} px from an "
             "empty cache (`benchmarks/workers/extract_command_worker.py`): a fresh "
             "`python -m core extract` process per run, timed from its start to its exit "
             "(imports, dataset, model build or conversion, extraction, cache writes), "
-            f"TensorFlow and auto alternating, best of {run.plan.extract_command_rounds}. "
-            "Command's own = the `seconds` it reports (from the call into core). Speed-up = "
-            "TensorFlow's wall time / this one's (issue 31's goal for auto: ≥ 1.3×). "
-            "Agreement against TensorFlow's values as above. Phases of the best round, from the "
-            "command's own marks: imports (interpreter and core, from the process's start), "
-            "dataset, model (built, or converted and loaded), extraction (every chunk computed "
-            "and written), cache entry (written, checked, opened), exit (the rest).", "",
-            *report.table(["--runtime", "ran", "images", "wall", "command's own", "images/s",
-                           "speed-up", "max rel. diff", "min cosine", "wall per round",
-                           "phases"], rows),
+            f"{against}today's on TensorFlow and today's on auto, alternating, best of "
+            f"{run.plan.extract_command_rounds}. Command's own = the `seconds` it reports "
+            "(from the call into core). Speed-up = that command's wall time / this one's "
+            f"(issue 31's goal for auto: ≥ 1.3× against {baseline or 'today'}). Agreement "
+            "against today's TensorFlow values as above. Phases of the best round, from the "
+            "command's own marks (none at the baseline): imports (interpreter and core, from "
+            "the process's start), dataset, model (built, or converted and loaded), "
+            "extraction (every chunk computed and written), cache entry (written, checked, "
+            "opened), exit (the rest).", "",
+            *report.table(["command", "ran", "images", "wall", "command's own", "images/s",
+                           f"speed-up vs {baseline or '–'}", "speed-up vs TensorFlow",
+                           "max rel. diff", "min cosine", "wall per round", "phases"], rows),
             *errors]
+
+
+def _command_agreement(reference: dict | None, result: dict) -> tuple[str, str]:
+    """`_agreement` of two commands' values, or why there is none."""
+    if reference is None:
+        return "–", "–"
+    if reference["values_array"].shape != result["values_array"].shape:
+        return f"shape {result['values_array'].shape} ≠ {reference['values_array'].shape}", "–"
+    return _agreement(reference["values_array"], result["values_array"])
 
 
 def _conversion_shapes(run: Run) -> list[str]:
@@ -256,6 +277,52 @@ def _conversion_shapes(run: Run) -> list[str]:
             "OpenVINO compiles the any-size model for the size that runs.", "",
             *report.table(["runtime", "static images/s", "any-size images/s",
                            "any-size / static", "max rel. diff", "images/s per round"], rows)]
+
+
+def _session_recipes(run: Run) -> list[str]:
+    """ONNX Runtime session recipes against the default one, each size in one process
+    (`ort_options_worker`, `core.backbones.onnx_session`)."""
+    from core.backbones.runtime import ONNXRUNTIME, installed
+
+    plan = run.plan
+    if not plan.ort_session_recipes or not installed(ONNXRUNTIME):
+        return []
+    batch = min(64, plan.ort_session_images)
+    rows, errors, first = [], [], {}
+    for size in plan.extraction_sizes:
+        try:
+            result = run.worker("benchmarks.workers.ort_options_worker", "--backbone", BACKBONE,
+                                "--sizes", size, "--recipes", ",".join(plan.ort_session_recipes),
+                                "--batch", batch, "--batches", plan.ort_session_images // batch,
+                                "--rounds", 1 if plan.quick else 3,
+                                "--cache", run.scratch / "ort-session-recipes")
+        except Exception as error:
+            errors.append(f"- {size} px session recipes failed: `{report.error_summary(error)}`")
+            continue
+        first = result
+        for name, r in result["sizes"][str(size)].items():
+            changes = ", ".join(f"{k}={v}" for k, v in r["changes"].items()) or "–"
+            rows.append([f"{size} px", f"`{name}`", changes, report.number(r["best"]),
+                         report.ratio(r["ratio"]), report.ratio(r["median_round_ratio"]),
+                         f"{r['max_rel_diff']:.2g}" + ("" if r["within_tolerance"] else " **no**"),
+                         report.seconds(r["open_seconds"]),
+                         ", ".join(report.number(x) for x in r["images_per_s"])])
+    if not rows:
+        return ["", *errors]
+    return ["", f"**ONNX Runtime session recipes** ({BACKBONE}, {first['images']:,} images of "
+            f"{first['dataset']} per round, batch {first['batch']}, {first['rounds']} alternating "
+            "rounds in one process per size, `benchmarks/workers/ort_options_worker.py`): "
+            "each recipe of `core.backbones.onnx_session` (options and model edits) against "
+            f"`{first['reference']}` on the same preprocessed batches, `map` as extraction runs "
+            "it, one session at a time. Per-round ratio = the median of this recipe's images/s "
+            "over the reference's in the same round. Values against the reference's on "
+            f"{first['values_compared_on']:,} images "
+            f"(max |Δ| / max |value|; ≤ {first['tolerance']:g} may share TensorFlow's key). Open "
+            "= the session opened from a warm cache (edits and a cached optimised graph "
+            "included). Adopting one: `SESSION_RECIPE` in core/backbones/onnx_session.py.", "",
+            *report.table(["size", "recipe", "changes", "images/s", "/ reference",
+                           "per-round ratio", "max rel. diff", "open", "images/s per round"],
+                          rows), *errors]
 
 
 def _int8_recipes(run: Run) -> list[str]:

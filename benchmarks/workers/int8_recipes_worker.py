@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import emit
+from benchmarks.common import emit, forward_speeds
 from benchmarks.workers.runtime_downstream_worker import cosines, neighbour_overlap
 
 # the recipes compared: parts kept in float32, calibration method, symmetric activations, format
@@ -82,7 +82,8 @@ def main() -> None:
         low = _measures(replace(tv, values=values, key=f"{tv.key}-{recipe.name}"), train_head,
                         knn_graph, args.cache)
         cosine = cosines(tv.values, values)
-        speeds = _speeds({"f32": f32, "int8": int8}, inputs[:args.timed_images], args.rounds)
+        speeds = forward_speeds({"f32": f32, "int8": int8}, inputs[:args.timed_images],
+                                args.rounds)
         result = {"recipe": recipe_name, "name": recipe.name, "dataset": name, "n": len(data),
                   "size": args.size, "f32_test_accuracy": reference["accuracy"],
                   "test_accuracy": low["accuracy"],
@@ -103,22 +104,6 @@ def _measures(tv, train_head, knn_graph, cache: str) -> dict:
     head = train_head(tv=tv, head="logreg", use_cache=False)
     return {"accuracy": float(head.metrics["test_accuracy"]),
             "neighbours": np.asarray(knn_graph(tv=tv, n_neighbors=15, cache_dir=cache).indices_)}
-
-
-def _speeds(forwards: dict, inputs: np.ndarray, rounds: int) -> dict[str, list[float]]:
-    """Images/s of each forward pass over `inputs` in batches of 64, in alternating rounds
-    (a noisy neighbour slows both), after one warm-up batch each."""
-    batches = [inputs[i:i + 64] for i in range(0, len(inputs), 64)]
-    for forward in forwards.values():
-        forward(batches[0])
-    speeds: dict[str, list[float]] = {name: [] for name in forwards}
-    for _ in range(rounds):
-        for name, forward in forwards.items():
-            start = time.perf_counter()
-            for _output in forward.map(batches):
-                pass
-            speeds[name].append(len(inputs) / (time.perf_counter() - start))
-    return speeds
 
 
 if __name__ == "__main__":

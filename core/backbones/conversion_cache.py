@@ -20,15 +20,18 @@ KIND = "converted_models"
 
 
 def cached_conversion(*, fields: dict[str, Any], convert: Callable[[], dict[str, bytes]],
-                      cache_dir: str | Path | None = None) -> dict[str, bytes]:
+                      cache_dir: str | Path | None = None,
+                      tensorflow: bool = True) -> dict[str, bytes]:
     """The files `convert()` makes for `fields` (name → bytes), from the cache or converted
-    once and cached. TensorFlow is imported only for a conversion."""
+    once and cached. TensorFlow is imported (quietly) only for a conversion, and only when
+    `tensorflow` says the conversion needs it."""
     cache = ArrayCache(kind=KIND, root=cache_dir)
 
     def compute():
-        from core.base.tf_env import import_tensorflow
+        if tensorflow:
+            from core.base.tf_env import import_tensorflow
 
-        import_tensorflow()
+            import_tensorflow()
         files = convert()
         return ({name: np.frombuffer(data, np.uint8).copy() for name, data in files.items()},
                 {"key_fields": fields})

@@ -19,14 +19,15 @@ def converted_forward(*, runtime: str, fields: dict[str, Any], build: Callable[[
                       image_size: int, precision: str, threads: int | None = None,
                       cache_dir: str | Path | None = None, calibration: str = "",
                       calibration_images: Callable[[], np.ndarray] | None = None,
-                      any_size: bool = False):
+                      any_size: bool = False, session_recipe=None):
     """A forward function (`__call__` for a batch, `map` for a stream of them) of the Keras
     model `build()` returns, taking float32 (B, image_size, image_size, 3), on `runtime`.
     `any_size`: the model computes the same function at every input size, so its f32
     conversion leaves height and width free and one cached conversion serves every size
     (`fields`' image_size is replaced by ANY_SIZE in its key). int8 is quantised with
     `calibration_images()` (model inputs) of the dataset whose fingerprint is `calibration`,
-    or found in the cache by it, from a conversion at `image_size`. Raises what the
+    or found in the cache by it, from a conversion at `image_size`. `session_recipe`: ONNX
+    Runtime's `onnx_session.SessionRecipe` (default: the one adopted). Raises what the
     conversion raises: callers fall back to TensorFlow."""
     size = None if any_size else image_size
     shared = {**fields, "image_size": ANY_SIZE} if any_size else fields
@@ -54,7 +55,8 @@ def converted_forward(*, runtime: str, fields: dict[str, Any], build: Callable[[
         else:
             model = converted_onnx(fields=shared, build=build, image_size=size,
                                    cache_dir=cache_dir)
-        return OnnxForward(model=model, threads=threads)
+        return OnnxForward(model=model, threads=threads, image_size=image_size,
+                           cache_dir=cache_dir, recipe=session_recipe)
     raise ValueError(f"no converted forward pass for runtime {runtime!r}")
 
 

@@ -9,7 +9,6 @@ here, TensorFlow only while converting.
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +19,8 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 
 from core.backbones.conversion_cache import cached_conversion
+from core.backbones.onnx_session import (SESSION_RECIPE, SessionRecipe, batch_input,
+                                         default_threads, prepared_model, recipe_named)
 
 # bump when the conversion below changes its output; 2: free height and width for
 # backbones that compute the same function at every size (one conversion for all sizes)
@@ -176,23 +177,22 @@ class _quiet_tf2onnx:
         self.logger.setLevel(self.level)
 
 
-def default_threads() -> int:
-    """The CPUs this process may use (2 on the project's machines)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
 class OnnxForward:
     """An ONNX Runtime session: `__call__` for one batch, `map` for a stream of batches
     with the next batch's preparation overlapping this one's run (ONNX Runtime releases the
-    GIL while it runs)."""
+    GIL while it runs). `recipe` (default: `onnx_session.SESSION_RECIPE`) sets the session's
+    options and edits the model (at `image_size`; a pre-optimised graph cached in
+    `cache_dir`)."""
 
     session = None  # opened by the first run, closed by `release_memory`
 
-    def __init__(self, *, model: bytes, threads: int | None = None) -> None:
-        self._model, self._threads = model, threads
+    def __init__(self, *, model: bytes, threads: int | None = None,
+                 recipe: SessionRecipe | None = None, image_size: int | None = None,
+                 cache_dir: str | Path | None = None) -> None:
+        self._model, self._recipe, self._nchw = prepared_model(
+            model, recipe=recipe or recipe_named(SESSION_RECIPE), image_size=image_size,
+            cache_dir=cache_dir)
+        self._threads = threads
         self.input = self._session().get_inputs()[0].name
 
     def _session(self):
@@ -201,13 +201,7 @@ class OnnxForward:
         if session is None:
             import onnxruntime as ort
 
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = int(self._threads or default_threads())
-            options.inter_op_num_threads = 1
-            options.log_severity_level = 3  # errors only
-            # idle threads sleep instead of spinning: the next batch's preprocessing runs
-            # beside them on the same cores (under load, 1.3–1.7× the images/s of spinning)
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            options = self._recipe.options(threads=self._threads or default_threads())
             session = self.session = ort.InferenceSession(
                 self._model, options, providers=["CPUExecutionProvider"])
         return session
@@ -220,7 +214,7 @@ class OnnxForward:
         self.session = None
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        return self._session().run(None, {self.input: np.ascontiguousarray(batch, np.float32)})[0]
+        return self._session().run(None, {self.input: batch_input(batch, nchw=self._nchw)})[0]
 
     def map(self, batches: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         """Outputs in input order, one batch running while the caller makes the next."""
