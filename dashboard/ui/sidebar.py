@@ -156,6 +156,7 @@ def link_values() -> dict[str, str | None]:
             url.URL_REGRESSION_SELECTION: selection.selection_link(
                 state.get(state.TV_KEY), selection.REGRESSION_SELECTION),
             url.URL_SLICE: _slice_shown(),
+            url.URL_ZOOM: selection.zoom_link_value(),
             **projection.link_values()}
 
 

@@ -92,6 +92,8 @@ def render(ws: Workspace) -> None:
         selections.map_selection_from_link(ws, grid=display, projection_key=projection.key)
         selections.relink(ws, selection.stored_selection(ws.tv.key), drawn_on=projection.key)
         on_select = partial(_on_select, ws, grid=display, drawn_on=projection.key)
+        selections.map_zoom_from_link(projection_key=projection.key,
+                                      density=ws.tv.n > map_figures.POINTS_UP_TO)
     if dims == 2 and ws.tv.n > map_figures.POINTS_UP_TO:
         _density_chart(ws, projection, colour=colour, token=token, config=config,
                        continuous=None if target is None else target[0],
