@@ -162,6 +162,15 @@ def regression_head(tv_key: str, target_key: str) -> HeadRecord | None:
     return results(tv_key).regression.get(target_key)
 
 
+def regression_head_key(tv_key: str | None, target_name: str | None) -> str | None:
+    """The cache key of the regression head shown for the target `target_name` (the link's
+    `rh=`), or None."""
+    if tv_key is None or target_name is None:
+        return None
+    return next((record.key for record in results(tv_key).regression.values()
+                 if record.head.target == target_name), None)
+
+
 def store_regression_head(tv_key: str, target_key: str, head: Any) -> HeadRecord:
     """Make `head` the regression head shown for this target on these values."""
     record = _record(head)
