@@ -13,6 +13,7 @@ from core.datasets.base import ImageDataset
 from dashboard.services.analysis import build_knn_in_background, graph_worth_building
 from dashboard.services.bundles import BUNDLE_PREFIX, bundles, published
 from dashboard.services.datasets import full_dataset, limited_dataset
+from dashboard.services import finetune
 from dashboard.services.extraction import (ExtractionWatch, Settings, running_extraction,
                                            transfer_values, tv_key, values_ready)
 from dashboard.services.heads import active_head, regression_head
@@ -143,7 +144,8 @@ def _images_there(settings: Settings) -> bool:
 
 def _open_workspace(settings: Settings, tv) -> Workspace:
     dataset = limited_dataset(settings.dataset, settings.limit)
-    done = results.finetuned(tv.key)
+    done = results.finetuned(tv.key) or finetune.fine_tuning_from_link(
+        dataset=dataset, backbone=settings.backbone, tv_key=tv.key)
     if done is not None and state.fine_tuned_space():
         tv = done.after
     if graph_worth_building(tv):  # else it would slow every view while it builds

@@ -7,10 +7,11 @@ ones the sliders take their bounds from; their link names are the parameters' ow
 
 from __future__ import annotations
 
-from core.analysis.projection_params import CHOICES, DIMS, chosen_defaults, chosen_specs
+from core.analysis.projection_params import (CHOICES, COMPARE, DIMS, chosen_defaults,
+                                             chosen_specs)
 from core.base.errors import ParameterError
-from dashboard.state import (PROJ_3D, PROJ_METHOD, TSNE_PERPLEXITY, UMAP_MIN_DIST,
-                             UMAP_NEIGHBORS, get, put)
+from dashboard.state import (PROJ_3D, PROJ_COMPARE, PROJ_METHOD, TSNE_PERPLEXITY,
+                             UMAP_MIN_DIST, UMAP_NEIGHBORS, get, put)
 from dashboard.state import url
 
 METHODS = tuple(CHOICES)
@@ -44,6 +45,25 @@ def seed_from_link() -> None:
                 put(key, specs[name].parse(name, value))
             except ParameterError as error:
                 url.reject_url(name, value, f"{error}; the default {defaults[name]:g} is used")
+
+
+def compare_from_link(*, fine_tuned: bool) -> None:
+    """The link's before-and-after toggle, taken once when the Projections view first
+    draws; it needs a fine-tuning in this session (`fine_tuned`: the link's `ft=` brings
+    one), else a note and one map."""
+    value = url.take_url(url.URL_COMPARE)
+    if value is None:
+        return
+    try:
+        on = COMPARE.parse(url.URL_COMPARE, value)
+    except ParameterError as error:
+        url.reject_url(url.URL_COMPARE, value, f"{error}; one map is shown")
+        return
+    if on and not fine_tuned:
+        url.reject_url(url.URL_COMPARE, value, "no fine-tuning here to compare with; one map "
+                                               "is shown")
+        return
+    put(PROJ_COMPARE, on)
 
 
 def projection_choice() -> tuple[str, int, dict | None]:

@@ -195,6 +195,16 @@ def finetuned(tv_key: str) -> Any:
     return results(tv_key).finetuned
 
 
+def finetuned_key(tv_key: str | None) -> str | None:
+    """The run key (the link's `ft=`) of this session's fine-tuning whose original or
+    fine-tuned values are `tv_key`, or None."""
+    for key, done in ((key, shown.finetuned)
+                      for key, shown in st.session_state.get(RESULTS, {}).items()):
+        if done is not None and tv_key in (key, done.after.key):
+            return done.result.run_dir.name
+    return None
+
+
 def store_finetuned(tv_key: str, done: Any) -> None:
     results(tv_key).finetuned = done
     store_head(done.after.key, done.head)

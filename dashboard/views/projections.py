@@ -70,8 +70,9 @@ def render(ws: Workspace) -> None:
         colour = "class"
 
     dims = 3 if three_d else 2
+    chosen.compare_from_link(fine_tuned=ws.finetuned is not None)
     if ws.finetuned is not None and st.toggle(
-            "Before and after fine-tuning, side by side", key="proj_compare",
+            "Before and after fine-tuning, side by side", key=state.PROJ_COMPARE,
             persist_state="session",
             help="The same projection of the original and the fine-tuned backbone's values."):
         _before_after(ws, method=method, dims=dims, params=params)
