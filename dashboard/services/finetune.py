@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from core.base.errors import ParameterError, TransferLensError
-from dashboard.services.public import visible
-from dashboard.state import results, url
+from core.base.errors import TransferLensError
 
 if TYPE_CHECKING:
     from dashboard.services.workspace import Workspace
@@ -42,24 +40,3 @@ def finetune_estimate(ws: Workspace, params: dict, *, measure: bool, progress=No
     return estimate_fine_tune(dataset=ws.dataset, backbone=ws.settings.backbone,
                               config=finetune_config(ws, params), values_cached=True,
                               measure=measure, progress=progress)
-
-
-def fine_tuning_from_link(*, dataset, backbone: str, tv_key: str):
-    """The link's `ft=`, taken once: that finished fine-tuning of `backbone` on these images,
-    read from the cache (core.finetune.evaluate.load_fine_tuned) and kept as this session's
-    on the original values `tv_key`; None without one, or when it cannot be used (a note)."""
-    key = url.take_url(url.URL_FINETUNE)
-    if key is None:
-        return None
-    from core.finetune.evaluate import load_fine_tuned
-
-    try:
-        done = load_fine_tuned(key=key, dataset=dataset, backbone=backbone)
-        if done.before.key != tv_key:
-            raise ParameterError("this fine-tuning ended at another input size")
-    except TransferLensError as error:
-        url.reject_url(url.URL_FINETUNE, key,
-                       f"{visible(str(error))}; the original backbone alone is shown")
-        return None
-    results.store_finetuned(tv_key, done)
-    return done

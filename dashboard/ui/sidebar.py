@@ -143,7 +143,6 @@ def link_values() -> dict[str, str | None]:
         limit = ALL
     target = state.get(state.TARGET_CHOICE)
     target = None if target in (None, CLASSES) else target
-    fine_tuning = results.finetuned_key(state.get(state.TV_KEY))
     return {url.URL_DATASET: dataset or None, url.URL_BACKBONE: backbone or None,
             url.URL_SIZE: None if size is None else ("auto" if size == AUTO else size),
             url.URL_LIMIT: None if limit is None else ("all" if limit == ALL else limit),
@@ -160,9 +159,6 @@ def link_values() -> dict[str, str | None]:
             url.URL_REGRESSION_SELECTION: selection.selection_link(
                 state.get(state.TV_KEY), selection.REGRESSION_SELECTION),
             url.URL_SLICE: _slice_shown(),
-            url.URL_ZOOM: selection.zoom_link_value(),
-            url.URL_FINETUNE: fine_tuning,
-            url.URL_COMPARE: "true" if fine_tuning and state.get(state.PROJ_COMPARE) else None,
             **projection.link_values()}
 
 
