@@ -151,7 +151,6 @@ def _numbers(text: str, kind: str) -> list[float]:
     return values
 
 
-
 def grid_region(region) -> tuple[tuple[float, float], tuple[float, float]] | None:
     """((x0, x1), (y0, y1)) rounded outwards to the grid and clipped to it (a zoom shows at
     least what was selected), or None when it holds no area there or is not numbers."""
