@@ -730,10 +730,50 @@ def test_fine_tune_then_compare_before_and_after(app: AppTest) -> None:
     assert titles == ["Before fine-tuning", "After fine-tuning"]
     assert sum(c.value.startswith("PCA of 1,797 points · kNN-vote accuracy")
                for c in app.caption) == 2
+    _before_after_in_the_link(app, titles)
     # back to the original values: the original page again, the fine-tuning remembered
     app.segmented_control(key="feature_space").set_value("original").run()
     assert_clean(app)
     assert "**fine-tuned**" not in texts(app)
+
+
+def _before_after_in_the_link(app: AppTest, titles: list[str]) -> None:
+    """The fine-tuning (`ft=`, its run key) and the before/after toggle (`compare=true`) are
+    in the link: a new session on it reads the fine-tuning from the cache (nothing trains)
+    and shows the same two maps; an unknown run key is named in a note, as is the toggle
+    that then has nothing to compare."""
+    key = app.query_params["ft"]
+    assert re.fullmatch(r"[0-9a-f]{20}", key) and app.query_params["compare"] == "true"
+
+    def opened(**link: str) -> AppTest:
+        at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+        at.query_params.update({**dict(app.query_params), **link})
+        at.run()
+        assert_clean(at)
+        return show(at, "Projections")
+
+    linked = opened()
+    assert [json.loads(chart.proto.spec)["layout"]["title"]["text"]
+            for chart in linked.get("plotly_chart")] == titles
+    assert linked.toggle(key="proj_compare").value
+    assert linked.query_params["ft"] == key and linked.query_params["compare"] == "true"
+    bad = opened(ft="0" * 20)
+    notes = " ".join(w.value for w in bad.warning)
+    assert (f"`ft={'0' * 20}`: no finished fine-tuning has this key here; the original "
+            "backbone alone is shown") in notes
+    assert "`compare=true`: no fine-tuning here to compare with; one map is shown" in notes
+    assert len(bad.get("plotly_chart")) == 1 and "ft" not in bad.query_params
+    # core's check of a run key: its form, a finished run here, these images and backbone
+    from core.base.errors import ParameterError
+    from core.datasets import load_dataset
+    from core.finetune.run import finished_config
+
+    digits, backbone = load_dataset(name="digits"), app.query_params["bb"]
+    assert finished_config(key=key, dataset=digits, backbone=backbone).epochs == 3
+    for bad_key, images, says in ((key, digits.limited(limit=200), "on other images"),
+                                  ("../" + key, digits, "20 hex digits")):
+        with pytest.raises(ParameterError, match=says):
+            finished_config(key=bad_key, dataset=images, backbone=backbone)
 
 
 @pytest.mark.slow

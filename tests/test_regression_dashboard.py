@@ -99,6 +99,7 @@ def test_regression_session(folder, tiny_backbone, monkeypatch) -> None:
         assert any(f"error {errors[index]:+.3g}" in c for c in captions), (index, captions[:5])
     assert "Error per class" in texts(at)
     _selection_in_the_link(at, actual=target, predicted=np.asarray(head.predictions))
+    _head_in_the_link(at, folder)
     # the target outliers, ranked
     at.toggle(key="regression_outliers").set_value(True).run()
     assert_clean(at)
@@ -130,9 +131,9 @@ def _selection_in_the_link(at: AppTest, *, actual: np.ndarray, predicted: np.nda
     assert f"Selection: {len(right)} images" in texts(at)
     assert at.query_params["rsel"].startswith("box:")
 
-    def opened(rsel: str) -> AppTest:
+    def opened(rsel: str, **more: str) -> AppTest:
         linked = AppTest.from_file(APP, default_timeout=TIMEOUT)
-        linked.query_params.update({**dict(at.query_params), "rsel": rsel})
+        linked.query_params.update({**dict(at.query_params), "rsel": rsel, **more})
         linked.run()
         return show(linked, "Regression")
 
@@ -142,10 +143,49 @@ def _selection_in_the_link(at: AppTest, *, actual: np.ndarray, predicted: np.nda
     drawn = figure_spec(linked)["layout"]["selections"][0]  # in the chart's own units
     assert drawn["x0"] == pytest.approx(edge, rel=1e-3, abs=1e-3)
     assert linked.query_params["rsel"] == at.query_params["rsel"]
-    bad = opened("lasso:1,2,3,4")
+    bad = opened("lasso:1,2,3,4", rh="0" * 20)
     notes = " ".join(w.value for w in bad.warning)
     assert "`rsel=lasso:1,2,3,4`: a lasso is lasso:x0,y0,x1,y1,... with 3 to" in notes
     assert "nothing is selected" in notes and "Selection:" not in texts(bad)
+    # the link's regression head (rh=), unknown here: named, and the best one is shown
+    assert (f"`rh={'0' * 20}`: no regression head on this target has this key here; the "
+            "best one is shown") in notes
+    assert bad.query_params["rh"] == at.query_params["rh"]
+
+
+def _head_in_the_link(at: AppTest, folder: Path) -> None:
+    """The regression head shown is in the link (`rh=`, as `h=` for classes): a second head
+    is trained and the one that is not the best is chosen; a new session on the link shows
+    that one, not the best."""
+    from core.datasets.registry import load_dataset
+    from core.heads import best_head
+    from dashboard import state
+    from dashboard.state import results
+
+    show(at, "Train a head")
+    at.selectbox(key="hp_ridge_scaling").set_value("standardize")  # sent with the form
+    at.button(key="FormSubmitter:regression_form-Train").click().run()
+    assert_clean(at)
+    assert "Heads on this target (2)" in texts(at)
+    tv_key = at.session_state[state.TV_KEY]
+    target = load_dataset(name=str(folder)).target("ink")
+    best = best_head(tv_key=tv_key, target=target).key
+    other = next(key for key in (at.query_params["rh"], *[b.key.removeprefix("head_use_")
+                                 for b in at.button if b.key.startswith("head_use_")])
+                 if key != best)
+    if at.query_params["rh"] != other:
+        at.button(key=f"head_use_{other}").click().run()
+    assert at.query_params["rh"] == other
+
+    linked = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    linked.query_params.update(dict(at.query_params))
+    linked.run()
+    assert_clean(linked)
+    show(linked, "Regression")
+    shown = linked.session_state[results.RESULTS][tv_key].regression[target.key]
+    assert shown.key == other != best
+    assert linked.query_params["rh"] == other
+    show(at, "Regression")
 
 
 def _target_key(folder: Path) -> str:

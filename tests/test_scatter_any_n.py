@@ -213,13 +213,45 @@ def test_density_view_selects_every_point_and_zooms(app: AppTest, tiny_backbone,
     zoomed = _figure(app)
     assert zoomed["layout"]["xaxis"]["range"] == [5000.0, 60000.0]
     assert zoomed["layout"]["images"][0]["source"] != image["source"]
+    _zoom_in_the_link(app, zoomed)
     app.button(key="zoom_whole_map").click().run()
     assert _figure(app)["layout"]["xaxis"]["range"] == [0.0, float(map_figures.DISPLAY_STEPS)]
+    assert "zoom" not in app.query_params
 
     # colour by split: the density picture and legend follow the colouring
     app.segmented_control(key="proj_colour").set_value("split").run()
     assert_clean(app)
     assert {t["name"] for t in _figure(app)["data"]} <= {"train", "val", "test"}
+
+
+def _zoom_in_the_link(app: AppTest, zoomed: dict) -> None:
+    """The density map's zoom is in the link (`zoom=`, on the map's grid): a new session on
+    the link shows the same region, picture and selection; a bad value is named in a note
+    and the whole map is shown."""
+    from tests.support.apptest import APP, TIMEOUT
+
+    assert app.query_params["zoom"] == "5000,60000,5000,60000"
+
+    def opened(zoom: str) -> AppTest:
+        at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+        at.query_params.update({**dict(app.query_params), "zoom": zoom})
+        at.run()
+        assert_clean(at)
+        return at
+
+    linked = opened(app.query_params["zoom"])
+    shown = _figure(linked)
+    for axis in ("xaxis", "yaxis"):
+        assert shown["layout"][axis]["range"] == zoomed["layout"][axis]["range"]
+    assert shown["layout"]["images"][0]["source"] == zoomed["layout"]["images"][0]["source"]
+    assert linked.query_params["zoom"] == app.query_params["zoom"]
+    assert np.array_equal(linked.session_state["selection"].indices,
+                          app.session_state["selection"].indices)
+    bad = opened("60000,5000,1,2")
+    notes = " ".join(w.value for w in bad.warning)
+    assert "`zoom=60000,5000,1,2`: a zoom needs x0 below x1" in notes
+    assert "the whole map is shown" in notes and "zoom" not in bad.query_params
+    assert _figure(bad)["layout"]["xaxis"]["range"] == [0.0, 65535.0]
 
 
 @pytest.mark.slow  # the whole app (AppTest), four sessions

@@ -74,6 +74,25 @@ def test_hostile_link_values_are_refused_naming_the_fix(value, says) -> None:
         link.parse_link(value)
 
 
+def test_a_zoom_goes_on_grid_lines_outwards_and_back() -> None:
+    """The density map's zoom (`zoom=`): a drawn region rounded outwards to the grid, so the
+    link's picture holds all the session's; hostile values are refused naming the form."""
+    region = ((60000.6, 5000.4), (-3.0, 70000.0))  # ends in any order, past the grid
+    assert link.grid_region(region) == ((5000.0, 60001.0), (0.0, float(link.GRID_STEPS)))
+    text = link.zoom_link(region)
+    assert text == f"5000,60001,0,{link.GRID_STEPS}"
+    assert link.parse_zoom(text) == link.grid_region(region)
+    assert link.zoom_link(None) is None
+    assert link.grid_region(((7.0, 7.0), (1.0, 2.0))) is None  # no area
+    assert link.grid_region(((float("nan"), 1.0), (1.0, 2.0))) is None
+    for value, says in (("1,2,3", "x0,x1,y0,y1, got 3"), ("2,1,3,4", "x0 below x1"),
+                        ("1,2,3,70000", "past the map's grid"), ("1,2,-3,4", "whole numbers"),
+                        ("1,2,3,4" * 9, "x0,x1,y0,y1 on the map's grid"),
+                        ("<b>1</b>,2,3,4", "whole numbers")):
+        with pytest.raises(ParameterError, match=says):
+            link.parse_zoom(value)
+
+
 def test_store_round_trip_is_keyed_by_content_and_bounded(tv) -> None:
     rows = np.array([5, 3, 900, 3])
     key = save_selection(tv=tv, rows=rows)

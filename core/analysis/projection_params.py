@@ -25,6 +25,7 @@ class UmapChoice(Params):
 
 
 DIMS = ParamSpec("choice", choices=(2, 3), help="the map's dimensions")
+COMPARE = ParamSpec("bool", help="the map before and after fine-tuning, side by side")
 
 CHOICES: dict[str, type[Params] | None] = {"pca": None, "tsne": TsneChoice, "umap": UmapChoice}
 # every chosen parameter's name, across methods (each names one parameter of one method)

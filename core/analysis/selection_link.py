@@ -10,6 +10,10 @@ they are integers already and the link resolves to the same points the browser s
 
 Everything is bounded here before any work: the value's length, the number of shapes and
 of a lasso's vertices, every coordinate.
+
+A density map's zoom (`?zoom=`) is a region of the same grid, `x0,x1,y0,y1`, its ends on
+grid lines (`grid_region` rounds a drawn region outwards), so the link shows what the
+session showed.
 """
 
 from __future__ import annotations
@@ -146,3 +150,39 @@ def _numbers(text: str, kind: str) -> list[float]:
                              f"(0 to {GRID_STEPS:,})")
     return values
 
+
+def grid_region(region) -> tuple[tuple[float, float], tuple[float, float]] | None:
+    """((x0, x1), (y0, y1)) rounded outwards to the grid and clipped to it (a zoom shows at
+    least what was selected), or None when it holds no area there or is not numbers."""
+    try:
+        ends = [sorted(float(v) for v in axis[:2]) for axis in region]
+        (x0, x1), (y0, y1) = ((_grid(math.floor(low)), _grid(math.ceil(high)))
+                              for low, high in ends)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if x0 >= x1 or y0 >= y1:
+        return None
+    return (float(x0), float(x1)), (float(y0), float(y1))
+
+
+def zoom_link(region) -> str | None:
+    """The link value (`zoom=x0,x1,y0,y1`) of a zoom region, on the grid; None for none."""
+    snapped = None if region is None else grid_region(region)
+    if snapped is None:
+        return None
+    (x0, x1), (y0, y1) = snapped
+    return f"{x0:.0f},{x1:.0f},{y0:.0f},{y1:.0f}"
+
+
+def parse_zoom(text: str) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Decode a `zoom=` value into the region it shows. Raises ParameterError naming what is
+    wrong and the form it should have."""
+    text = str(text).strip()
+    if len(text) > 4 * 6:  # four 5-digit numbers and their commas
+        raise ParameterError("a zoom is x0,x1,y0,y1 on the map's grid")
+    values = _numbers(text, "zoom")
+    if len(values) != 4:
+        raise ParameterError(f"a zoom is x0,x1,y0,y1, got {len(values)} numbers")
+    if values[0] >= values[1] or values[2] >= values[3]:
+        raise ParameterError("a zoom needs x0 below x1 and y0 below y1")
+    return (values[0], values[1]), (values[2], values[3])

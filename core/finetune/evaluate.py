@@ -17,7 +17,7 @@ from core.datasets.base import ImageDataset
 from core.backbones.lite_specs import has_lite_structure
 from core.base.params import check_params
 from core.finetune.config import FineTuneConfig, FineTuneEpoch, FineTuneResult
-from core.finetune.run import fine_tune
+from core.finetune.run import finished_config, fine_tune
 from core.heads.trained import TrainedHead
 from core.base.progress import ProgressCallback
 from core.features.transfer_values import TransferValues
@@ -73,3 +73,13 @@ def fine_tune_and_evaluate(*, dataset: ImageDataset, backbone: str = "efficientn
     head = train_head(tv=after, head="finetune", params={"run_dir": str(result.run_dir)},
                       seed=config.seed, cache_dir=cache_dir)
     return FineTuned(result=result, before=before, after=after, head=head)
+
+
+def load_fine_tuned(*, key: str, dataset: ImageDataset, backbone: str,
+                    cache_dir: str | Path | None = None) -> FineTuned:
+    """The finished fine-tuning run `key` of `backbone` on `dataset` (a link's `ft=`),
+    evaluated as `fine_tune_and_evaluate` does, from the cache: nothing trains. Raises
+    ParameterError when the key names no finished run of these images and backbone here."""
+    config = finished_config(key=key, dataset=dataset, backbone=backbone, cache_dir=cache_dir)
+    return fine_tune_and_evaluate(dataset=dataset, backbone=backbone, config=config,
+                                  cache_dir=cache_dir)

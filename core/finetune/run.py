@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+import re
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
 
-from core.base.errors import TransferLensError
+from core.base.errors import ParameterError, TransferLensError
 from core.base.hashing import hash_key
 from core.base.jobs import heavy_job
 from core.base.memory import out_of_memory_as_user_error
@@ -21,6 +22,7 @@ from core.finetune.blocks import check_unfreeze
 from core.finetune.config import FINETUNE_VERSION, FineTuneConfig, FineTuneEpoch, FineTuneResult
 
 KIND = "finetune"
+_RUN_KEY = re.compile(r"^[0-9a-f]{20}$")  # core.base.hashing.hash_key's form
 
 
 # settings added after runs were cached, with the value that means "off": a run that leaves
@@ -72,6 +74,29 @@ def fine_tune(*, dataset: ImageDataset, backbone: str = "efficientnet_lite0",
     with heavy_job(name="fine-tuning", progress=progress), \
             out_of_memory_as_user_error(what="Fine-tuning", lower="batch_size or image_size"):
         return trainer.run()
+
+
+def finished_config(*, key: str, dataset: ImageDataset, backbone: str,
+                    cache_dir: str | Path | None = None) -> FineTuneConfig:
+    """The settings of the finished run `key` (a link's `ft=`) of `backbone` on `dataset`.
+    ParameterError when the key is not of that form, no finished run has it here, or it
+    was made on other images or with another backbone."""
+    key = str(key).strip()
+    if not _RUN_KEY.match(key):
+        raise ParameterError("a fine-tuning's key is 20 hex digits")
+    result = cache_root(cache_dir) / KIND / key / "result.json"
+    if not result.is_file():
+        raise ParameterError("no finished fine-tuning has this key here")
+    try:
+        saved = json.loads(result.read_text())["config"]
+        config = FineTuneConfig(**{f.name: saved[f.name] for f in fields(FineTuneConfig)
+                                   if f.name in saved})
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ParameterError("this fine-tuning's record is damaged") from None
+    if run_dir_for(dataset=dataset, backbone=backbone, config=config,
+                   cache_dir=cache_dir).name != key:
+        raise ParameterError("this fine-tuning was made on other images or another backbone")
+    return config
 
 
 def _bound_if_public(dataset: ImageDataset, config: FineTuneConfig) -> None:

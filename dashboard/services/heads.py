@@ -73,16 +73,24 @@ def active_head(tv_key: str) -> HeadRecord | None:
 
 def _linked_head(tv_key: str) -> str | None:
     """The link's head key when it names a usable head on these values (else warned)."""
-    key = url.take_url(url.URL_HEAD)
+    return _linked_key(url.URL_HEAD, heads_on(tv_key),
+                       missing="no head with this key was trained on these transfer values "
+                               "(deleted, or another cache)")
+
+
+def _linked_key(name: str, summaries: list, *, missing: str, instead: str = "") -> str | None:
+    """The link's `name=` head key when it is among `summaries` (core.heads.HeadSummary)
+    and not degenerate, taken once; else None, and a note saying so (`missing`) and what is
+    shown `instead`."""
+    key = url.take_url(name)
     if key is None:
         return None
-    found = {summary.key: summary for summary in heads_on(tv_key)}
+    found = {summary.key: summary for summary in summaries}
     if key not in found:
-        url.reject_url(url.URL_HEAD, key, "no head with this key was trained on these "
-                                          "transfer values (deleted, or another cache)")
+        url.reject_url(name, key, missing + instead)
         return None
     if found[key].degenerate:
-        url.reject_url(url.URL_HEAD, key, f"this head is degenerate: {found[key].degenerate}")
+        url.reject_url(name, key, f"this head is degenerate: {found[key].degenerate}" + instead)
         return None
     return key
 
@@ -180,15 +188,21 @@ def regression_heads_on(tv_key: str, target) -> list:
 
 def regression_head(tv_key: str, target) -> HeadRecord | None:
     """The regression head shown for `target` (core.datasets.targets.Target): this
-    session's, else the cached one with the best validation R² on exactly these target
-    values (not in a public app)."""
+    session's, else the link's `rh` if it names a usable one on exactly these target values
+    (else a note), else the cached one with the best validation R² (not in a public app)."""
     record = results.regression_head(tv_key, target.key)
-    if record is None and not is_public():
+    if record is not None:
+        return record
+    key = _linked_key(url.URL_REGRESSION_HEAD, regression_heads_on(tv_key, target),
+                      missing="no regression head on this target has this key here",
+                      instead="; none is shown" if is_public() else "; the best one is shown")
+    if key is None and not is_public():
         from core.heads import best_head
 
         best = best_head(tv_key=tv_key, target=target)
-        if best is not None:
-            record = results.store_regression_head(tv_key, target.key, load_head(best.key))
+        key = None if best is None else best.key
+    if key is not None:
+        record = results.store_regression_head(tv_key, target.key, load_head(key))
     return record
 
 

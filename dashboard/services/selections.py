@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from core.analysis.selection import select_points
-from core.analysis.selection_link import LinkedSelection, ids_link, parse_link, shapes_link
-from core.base.errors import TransferLensError
+from core.analysis.selection_link import (LinkedSelection, ids_link, parse_link, parse_zoom,
+                                         shapes_link)
+from core.base.errors import ParameterError, TransferLensError
 from dashboard.services.corrections import namespace
 from dashboard.state import selection, url
 
@@ -126,3 +127,22 @@ def map_selection_from_link(ws: Workspace, *, grid: np.ndarray, projection_key: 
                             drawn=linked.drawn, link=found.value, drawn_on=projection_key,
                             from_link=True)
     selection.forget_image()
+
+
+def map_zoom_from_link(*, projection_key: str, density: bool) -> None:
+    """The link's `zoom=`, once, as the zoom of the 2-D map `projection_key` when it is a
+    density map (`density`); a zoom of another map (the method changed since) is dropped."""
+    selection.keep_zoom_of(projection_key if density else None)
+    value = url.take_url(url.URL_ZOOM)
+    if value is None:
+        return
+    if not density:
+        url.reject_url(url.URL_ZOOM, value, "this map draws every point (scroll to zoom); "
+                                            "the whole map is shown")
+        return
+    try:
+        region = parse_zoom(value)
+    except ParameterError as error:
+        url.reject_url(url.URL_ZOOM, value, f"{error}; the whole map is shown")
+        return
+    selection.set_zoom(projection_key, region)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from core.base.background import BackgroundJob
-from core.base.errors import TransferLensError
+from core.base.errors import ParameterError, TransferLensError
 from core.datasets.base import ImageDataset
 from dashboard.services.analysis import build_knn_in_background, graph_worth_building
 from dashboard.services.bundles import BUNDLE_PREFIX, bundles, published
@@ -17,8 +17,9 @@ from dashboard.services.extraction import (ExtractionWatch, Settings, running_ex
                                            transfer_values, tv_key, values_ready)
 from dashboard.services.heads import active_head, regression_head
 from dashboard.services.memo import remembered
+from dashboard.services.public import visible
 from dashboard import state
-from dashboard.state import results, session
+from dashboard.state import results, session, url
 from dashboard.state.results import HeadRecord
 
 
@@ -143,13 +144,35 @@ def _images_there(settings: Settings) -> bool:
 
 def _open_workspace(settings: Settings, tv) -> Workspace:
     dataset = limited_dataset(settings.dataset, settings.limit)
-    done = results.finetuned(tv.key)
+    done = results.finetuned(tv.key) or _linked_fine_tuning(
+        dataset=dataset, backbone=settings.backbone, tv_key=tv.key)
     if done is not None and state.fine_tuned_space():
         tv = done.after
     if graph_worth_building(tv):  # else it would slow every view while it builds
         build_knn_in_background(tv)
     return Workspace(settings=settings, dataset=dataset,
                      total=len(full_dataset(settings.dataset)), tv=tv, finetuned=done)
+
+
+def _linked_fine_tuning(*, dataset, backbone: str, tv_key: str):
+    """The link's `ft=`, taken once: that finished fine-tuning of `backbone` on these images,
+    read from the cache (core.finetune.evaluate.load_fine_tuned) and kept as this session's
+    on the original values `tv_key`; None without one, or when it cannot be used (a note)."""
+    key = url.take_url(url.URL_FINETUNE)
+    if key is None:
+        return None
+    from core.finetune.evaluate import load_fine_tuned
+
+    try:
+        done = load_fine_tuned(key=key, dataset=dataset, backbone=backbone)
+        if done.before.key != tv_key:
+            raise ParameterError("this fine-tuning ended at another input size")
+    except TransferLensError as error:
+        url.reject_url(url.URL_FINETUNE, key,
+                       f"{visible(str(error))}; the original backbone alone is shown")
+        return None
+    results.store_finetuned(tv_key, done)
+    return done
 
 
 def bundle_workspace(source: str) -> Workspace:

@@ -47,6 +47,7 @@ TARGET_CHOICE = "target_choice"  # sidebar: CLASSES or a numeric target's name
 # --- view widgets that code reads or seeds ---
 PROJ_METHOD = "proj_method"
 PROJ_3D = "proj_3d"
+PROJ_COMPARE = "proj_compare"  # before and after fine-tuning, side by side
 PROJ_COLOUR = "proj_colour"
 TSNE_PERPLEXITY = "tsne_perplexity"
 UMAP_NEIGHBORS = "umap_neighbors"

@@ -1,5 +1,6 @@
 """The projection the maps show (Projections, Error slices, Export): the method, 2-D or 3-D,
-and the t-SNE/UMAP parameters a user chooses, from the link once and back into it.
+and the t-SNE/UMAP parameters a user chooses, from the link once and back into it; with the
+density map's zoom and the before/after fine-tuning toggle, into it as well.
 
 The parameters are checked by core's declarations (core.analysis.projection_params), the
 ones the sliders take their bounds from; their link names are the parameters' own names.
@@ -7,11 +8,12 @@ ones the sliders take their bounds from; their link names are the parameters' ow
 
 from __future__ import annotations
 
-from core.analysis.projection_params import CHOICES, DIMS, chosen_defaults, chosen_specs
+from core.analysis.projection_params import (CHOICES, COMPARE, DIMS, chosen_defaults,
+                                             chosen_specs)
 from core.base.errors import ParameterError
-from dashboard.state import (PROJ_3D, PROJ_METHOD, TSNE_PERPLEXITY, UMAP_MIN_DIST,
-                             UMAP_NEIGHBORS, get, put)
-from dashboard.state import url
+from dashboard.state import (PROJ_3D, PROJ_COMPARE, PROJ_METHOD, TSNE_PERPLEXITY, TV_KEY,
+                             UMAP_MIN_DIST, UMAP_NEIGHBORS, get, put)
+from dashboard.state import results, selection, url
 
 METHODS = tuple(CHOICES)
 # the slider (session-state key) of each chosen parameter, per method
@@ -46,6 +48,25 @@ def seed_from_link() -> None:
                 url.reject_url(name, value, f"{error}; the default {defaults[name]:g} is used")
 
 
+def compare_from_link(*, fine_tuned: bool) -> None:
+    """The link's before-and-after toggle, taken once when the Projections view first
+    draws; it needs a fine-tuning in this session (`fine_tuned`: the link's `ft=` brings
+    one), else a note and one map."""
+    value = url.take_url(url.URL_COMPARE)
+    if value is None:
+        return
+    try:
+        on = COMPARE.parse(url.URL_COMPARE, value)
+    except ParameterError as error:
+        url.reject_url(url.URL_COMPARE, value, f"{error}; one map is shown")
+        return
+    if on and not fine_tuned:
+        url.reject_url(url.URL_COMPARE, value, "no fine-tuning here to compare with; one map "
+                                               "is shown")
+        return
+    put(PROJ_COMPARE, on)
+
+
 def projection_choice() -> tuple[str, int, dict | None]:
     """The method, dimensions and parameters the Projections view shows (or would show)."""
     seed_from_link()
@@ -60,11 +81,15 @@ def projection_choice() -> tuple[str, int, dict | None]:
 
 def link_values() -> dict[str, str | None]:
     """3-D, and the shown method's parameters that are not at their defaults, as link
-    values (an exact float: the link must redraw the same map)."""
+    values (an exact float: the link must redraw the same map); the density map's zoom; the
+    fine-tuning (its run key) and whether it is compared before and after."""
     method = get(PROJ_METHOD, "pca")
     values: dict[str, str | None] = {name: None for keys in PARAM_KEYS.values()
                                      for name in keys}
     values[url.URL_DIMS] = "3" if get(PROJ_3D) else None
+    values[url.URL_ZOOM] = selection.zoom_link_value()
+    values[url.URL_FINETUNE] = fine_tuning = results.finetuned_key(get(TV_KEY))
+    values[url.URL_COMPARE] = "true" if fine_tuning and get(PROJ_COMPARE) else None
     defaults = chosen_defaults(method)
     for name, key in PARAM_KEYS.get(method, {}).items():
         value = get(key)

@@ -162,6 +162,15 @@ def regression_head(tv_key: str, target_key: str) -> HeadRecord | None:
     return results(tv_key).regression.get(target_key)
 
 
+def regression_head_key(tv_key: str | None, target_name: str | None) -> str | None:
+    """The cache key of the regression head shown for the target `target_name` (the link's
+    `rh=`), or None."""
+    if tv_key is None or target_name is None:
+        return None
+    return next((record.key for record in results(tv_key).regression.values()
+                 if record.head.target == target_name), None)
+
+
 def store_regression_head(tv_key: str, target_key: str, head: Any) -> HeadRecord:
     """Make `head` the regression head shown for this target on these values."""
     record = _record(head)
@@ -184,6 +193,16 @@ def drop_regression_head(tv_key: str, target_key: str, key: str) -> None:
 def finetuned(tv_key: str) -> Any:
     """The fine-tuning (core.finetune.evaluate.FineTuned) done on these values, if any."""
     return results(tv_key).finetuned
+
+
+def finetuned_key(tv_key: str | None) -> str | None:
+    """The run key (the link's `ft=`) of this session's fine-tuning whose original or
+    fine-tuned values are `tv_key`, or None."""
+    for key, done in ((key, shown.finetuned)
+                      for key, shown in st.session_state.get(RESULTS, {}).items()):
+        if done is not None and tv_key in (key, done.after.key):
+            return done.result.run_dir.name
+    return None
 
 
 def store_finetuned(tv_key: str, done: Any) -> None:

@@ -9,6 +9,8 @@ from typing import Iterable
 import numpy as np
 import streamlit as st
 
+from core.analysis.selection_link import grid_region, zoom_link
+
 SELECTION = "selection"
 REGRESSION_SELECTION = "regression_selection"  # picked on predicted-vs-actual (a Selection)
 CHOSEN_IMAGE = "chosen_image"
@@ -92,10 +94,27 @@ def zoom(projection_key: str) -> tuple | None:
 
 
 def set_zoom(projection_key: str, region: tuple | None) -> None:
+    """Zoom this map into `region`, on the map's grid (as the link holds it: a link opens
+    the same picture), or back to all of it (None)."""
+    region = None if region is None else grid_region(region)
     if region is None:
         st.session_state.pop(PROJ_ZOOM, None)
     else:
         st.session_state[PROJ_ZOOM] = (projection_key, region)
+
+
+def keep_zoom_of(projection_key: str | None) -> None:
+    """Drop a zoom of another map than `projection_key` (None: no density map is shown): it
+    is not what the page shows, so the link must not name it."""
+    stored = st.session_state.get(PROJ_ZOOM)
+    if stored and stored[0] != projection_key:
+        st.session_state.pop(PROJ_ZOOM, None)
+
+
+def zoom_link_value() -> str | None:
+    """The density map's zoom as its link value (`zoom=`), or None for the whole map."""
+    stored = st.session_state.get(PROJ_ZOOM)
+    return None if not stored else zoom_link(stored[1])
 
 
 # --- predicted vs actual (regression) ---

@@ -21,16 +21,20 @@ URL_METHOD = "m"  # projection method: pca, tsne, umap
 URL_DIMS = "dims"  # the projection in 3-D: 3 (absent: 2-D)
 URL_COLOUR = "c"  # colour the projection by: class, predicted, correct, confidence, split
 URL_HEAD = "h"  # the active head's key (a cached head on these transfer values)
+URL_REGRESSION_HEAD = "rh"  # the chosen target's regression head's key (as `h=`)
 URL_TARGET = "t"  # a numeric target's name (absent: the classes)
 URL_SELECTION = "sel"  # the map's selection (core.analysis.selection_link)
 URL_CELL = "cell"  # the confusion matrix's cell: true,predicted class indices
 URL_SPLIT = "split"  # the confusion matrix's split
 URL_REGRESSION_SELECTION = "rsel"  # predicted-vs-actual's selection (as `sel=`, on its chart)
 URL_SLICE = "slice"  # Error slices: the slice shown (its rank) or "selection"
+URL_FINETUNE = "ft"  # a finished fine-tuning's run key (core.finetune.run.finished_config)
+URL_COMPARE = "compare"  # Projections: before and after fine-tuning side by side (true)
+URL_ZOOM = "zoom"  # the density map's zoom (core.analysis.selection_link.parse_zoom)
 # t-SNE's and UMAP's chosen parameters go by their own names (perplexity, n_neighbors, ...)
 URL_KEYS = (URL_DATASET, URL_BACKBONE, URL_SIZE, URL_LIMIT, URL_METHOD, URL_DIMS, *CHOSEN_NAMES,
-            URL_COLOUR, URL_HEAD, URL_TARGET, URL_SELECTION, URL_CELL, URL_SPLIT,
-            URL_REGRESSION_SELECTION, URL_SLICE)
+            URL_COLOUR, URL_HEAD, URL_REGRESSION_HEAD, URL_TARGET, URL_SELECTION, URL_CELL,
+            URL_SPLIT, URL_REGRESSION_SELECTION, URL_SLICE, URL_ZOOM, URL_FINETUNE, URL_COMPARE)
 URL_START = "_url_start"  # the link's parameters at session start, taken one by one
 URL_WARNINGS = "_url_warnings"  # link parameters that were ignored, and why
 

@@ -141,14 +141,17 @@ def link_values() -> dict[str, str | None]:
     shown = state.get(state.LIMIT_SHOWN)  # the dataset's size: a larger preference means all
     if limit is not None and shown is not None and limit >= shown:
         limit = ALL
+    target = state.get(state.TARGET_CHOICE)
+    target = None if target in (None, CLASSES) else target
     return {url.URL_DATASET: dataset or None, url.URL_BACKBONE: backbone or None,
             url.URL_SIZE: None if size is None else ("auto" if size == AUTO else size),
             url.URL_LIMIT: None if limit is None else ("all" if limit == ALL else limit),
             url.URL_METHOD: state.get(state.PROJ_METHOD),
             url.URL_COLOUR: state.get(state.PROJ_COLOUR),
             url.URL_HEAD: results.active_head_key(state.get(state.TV_KEY)),
-            url.URL_TARGET: (None if state.get(state.TARGET_CHOICE) in (None, CLASSES)
-                               else state.get(state.TARGET_CHOICE)),
+            url.URL_TARGET: target,
+            url.URL_REGRESSION_HEAD: results.regression_head_key(state.get(state.TV_KEY),
+                                                                 target),
             url.URL_SELECTION: selection.selection_link(state.get(state.TV_KEY)),
             url.URL_CELL: (f"{state.get(state.CM_TRUE)},{state.get(state.CM_PRED)}"
                            if state.has(state.CM_TRUE) and state.has(state.CM_PRED) else None),

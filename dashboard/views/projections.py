@@ -70,8 +70,9 @@ def render(ws: Workspace) -> None:
         colour = "class"
 
     dims = 3 if three_d else 2
+    chosen.compare_from_link(fine_tuned=ws.finetuned is not None)
     if ws.finetuned is not None and st.toggle(
-            "Before and after fine-tuning, side by side", key="proj_compare",
+            "Before and after fine-tuning, side by side", key=state.PROJ_COMPARE,
             persist_state="session",
             help="The same projection of the original and the fine-tuned backbone's values."):
         _before_after(ws, method=method, dims=dims, params=params)
@@ -92,6 +93,8 @@ def render(ws: Workspace) -> None:
         selections.map_selection_from_link(ws, grid=display, projection_key=projection.key)
         selections.relink(ws, selection.stored_selection(ws.tv.key), drawn_on=projection.key)
         on_select = partial(_on_select, ws, grid=display, drawn_on=projection.key)
+        selections.map_zoom_from_link(projection_key=projection.key,
+                                      density=ws.tv.n > map_figures.POINTS_UP_TO)
     if dims == 2 and ws.tv.n > map_figures.POINTS_UP_TO:
         _density_chart(ws, projection, colour=colour, token=token, config=config,
                        continuous=None if target is None else target[0],
