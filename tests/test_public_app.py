@@ -322,8 +322,9 @@ def test_uploads_over_the_limits_are_refused_clearly(public, isolated_cache,
     from core.base import public as public_module
 
     real = public_module.policy
-    monkeypatch.setattr(public_module, "policy", lambda: dataclasses.replace(
-        real(), max_upload_bytes=20_000, max_upload_images=10, max_image_pixels=30 * 30))
+    small = dataclasses.replace(real(), max_upload_bytes=20_000, max_upload_images=10,
+                                max_image_pixels=30 * 30)
+    monkeypatch.setattr(public_module, "policy", lambda: small)
     at = run_app()
     token = at.session_state["_session_token"]
     before = {p for p in isolated_cache.rglob("*") if p.is_file()}
@@ -357,6 +358,16 @@ def test_uploads_over_the_limits_are_refused_clearly(public, isolated_cache,
     # values computed for the accepted upload)
     assert not [p for p in written() if "public_uploads" in p.parts or "uploads" in p.parts
                 or p.suffix in (".png", ".bin", ".zip")]
+    # all visitors' uploads together: over their budget with every folder in use (this
+    # session's just now), another visitor's upload is refused with the wait, no path
+    full = dataclasses.replace(small, max_public_upload_bytes=1)
+    monkeypatch.setattr(public_module, "policy", lambda: full)
+    other = upload(run_app(), "threes.zip", zip_of(digit_pngs(("3", "8"), per_class=4), "threes"))
+    assert not other.exception
+    refused = [e.value for e in other.error if "too many uploads" in e.value]
+    assert refused and "try again in 10 minutes" in refused[0], [e.value for e in other.error]
+    assert str(isolated_cache) not in refused[0] and "public_uploads" not in refused[0]
+    assert "**threes**" not in texts(other) and "**pixels** · 8 images" in texts(at.run())
 
 
 def head_rows(at: AppTest) -> list[str]:

@@ -35,6 +35,13 @@ class PublicPolicy:
     max_image_pixels: int = 4_000_000  # per image (e.g. 2000×2000)
     max_inspect_bytes: int = 10_000_000  # one image uploaded to "Inspect an image"
     upload_ttl_seconds: int = 3_600  # uploads older than this are removed
+    # All sessions' upload folders together (their uploads, exports, corrections) stay under
+    # this (20 uploads at the 50 MB limit): over it, a new upload first removes the folders
+    # least recently used, but never one its session used in the last `upload_protect_seconds`
+    # (a session renews its lease at every interaction, core.datasets.uploads), then is refused
+    # with the wait until one may go.
+    max_public_upload_bytes: int = 1_000_000_000
+    upload_protect_seconds: int = 600
     # Heavy work, bounded so one visitor cannot hold the shared CPU (or fill the disk with a
     # new cache entry per size) for hours: extraction of at most the committed bundle's
     # 10,000 images, at most EfficientNet-Lite0's native 224 px (a larger input costs px²
