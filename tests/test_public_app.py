@@ -615,8 +615,9 @@ def test_public_server_upload_limit(public, monkeypatch, caplog) -> None:
 
 def test_public_foreground_jobs_count_against_the_sessions_share(public,
                                                                  isolated_cache) -> None:
-    """Training runs as this session's job: a session that already holds its share of the
-    line is refused (with the reason), while another visitor trains as usual."""
+    """Training and the error-slices search run as this session's job: a session that
+    already holds its share of the line is refused (with the reason; Error slices still
+    draws its map), while another visitor trains as usual."""
     from core.base.jobs import job_gate
     from tests.support.apptest import TRAIN
 
@@ -624,6 +625,11 @@ def test_public_foreground_jobs_count_against_the_sessions_share(public,
     gate, held = job_gate(), object()
     gate._owners[held] = busy.session_state["_session_token"]  # a job of busy's in line
     try:
+        show(busy, "Error slices")
+        searching = [w.value for w in busy.warning if "heavy job(s) of yours" in w.value]
+        assert searching and "error slices of" in searching[0], texts(busy)
+        assert busy.get("plotly_chart") and "A selection on the map is still scored" in \
+            searching[0]
         show(busy, "Train a head")
         busy.button(key=TRAIN).click().run()
         train(other, C=0.5)

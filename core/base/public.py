@@ -148,6 +148,17 @@ def check_public_cam(*, images: int, image_size: int) -> None:
                                           f"{rules.max_image_size} px")
 
 
+def check_public_slices(*, rows: int) -> None:
+    """A public app searches error slices over at most `max_extract_images` evaluated images
+    (the bundle's size: about 4 CPU-s there; the search's cluster tree grows faster than
+    the rows), called where a search would start (a cached one opens at any size)."""
+    rules = policy()
+    over = ([f"{rows:,} evaluated images, over the limit of {rules.max_extract_images:,} (the "
+             f"published bundle's size)"] if rows > rules.max_extract_images else [])
+    refuse_heavy_if_public(f"Searching error slices over {rows:,} images", over=over,
+                           fix=f"embed at most {rules.max_extract_images:,} images")
+
+
 def uploads_root(cache_root: Path) -> Path:
     """Where a public app keeps its visitors' uploads (each in a session's own folder)."""
     return cache_root / UPLOADS_DIR

@@ -12,11 +12,13 @@ import pandas as pd
 import streamlit as st
 
 from core.base.errors import ResourceLimitError
+from core.base.public import PublicModeError
 from core.base.splits import SPLIT_NAMES
 from dashboard import pages, state
 from dashboard.services import selections, slices
 from dashboard.services.analysis import projection as project
 from dashboard.services.memo import remembered
+from dashboard.services.public import visible
 from dashboard.services.workspace import Workspace
 from dashboard.state import projection, selection, url
 from dashboard.ui import cam_overlays, components, figures, map_figures, slice_figures
@@ -101,6 +103,10 @@ def _slice_list(ws: Workspace, head) -> list:
     except ResourceLimitError as error:
         st.warning(f"{error}. In the app: fewer “Images to embed” in the sidebar. A selection "
                    "on the map is still scored.", icon=":material/block:")
+        return []
+    except PublicModeError as error:  # over the public bound, or the session's job share
+        st.warning(f"{visible(str(error))} A selection on the map is still scored.",
+                   icon=":material/block:")
         return []
     if not len(result):
         st.success(f"No error slices: none of the {result.candidates:,} candidate groups errs "
