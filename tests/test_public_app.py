@@ -642,6 +642,48 @@ def test_public_foreground_jobs_count_against_the_sessions_share(public,
     assert not gate._owners  # every finished job let go of its place
 
 
+def test_forged_chart_events_get_a_note_not_an_error(public) -> None:
+    """Selection events written by hand over the websocket (not a selection, a row past the
+    data, NaN, text, a huge point list, a broken lasso, a cell past the classes; the core
+    test tries more: tests/test_selection.py) leave the visitor's selection as it was and say so, on every selecting chart: no
+    incident, no error, none of the sender's text on the page. Each used to end in an
+    incident id or Streamlit's own error."""
+    from tests.support.apptest import select_on_chart
+
+    def points(*rows) -> dict:
+        return {"selection": {"points": [{"customdata": list(r)} for r in rows], "box": [],
+                              "lasso": []}}
+
+    note = "The chart sent a selection this page cannot use"
+    at = run_app(ds=BUNDLE)
+    select_on_chart(at, "projection_chart", points=[{"customdata": [3]}, {"customdata": [5]}])
+    assert_clean(at)
+    assert "Selection: 2 images" in texts(at)
+    for event in (5, {"selection": "forged"}, points([10 ** 12]), points([float("nan")]),
+                  points(["forged"]), points(*[[1]] * 300_001),
+                  {"selection": {"points": [], "lasso": [{"x": [1, 2], "y": [1]}]}}):
+        select_on_chart(at, "projection_chart", event=event)
+        assert_clean(at)
+        assert note in " ".join(w.value for w in at.warning), texts(at)
+        assert "Selection: 2 images" in texts(at) and "forged" not in texts(at)
+    show(at, "Error slices")
+    select_on_chart(at, "slice_chart", event=points([600]))
+    assert_clean(at)
+    assert note in " ".join(w.value for w in at.warning)
+    show(at, "Confusion")
+    cell = [s.value for s in at.selectbox if s.label in ("True class", "Predicted class")]
+    for event in (points([10, 0]), points([1])):
+        select_on_chart(at, "confusion_chart", event=event)
+        assert_clean(at)
+        assert note in " ".join(w.value for w in at.warning)
+        assert [s.value for s in at.selectbox
+                if s.label in ("True class", "Predicted class")] == cell
+    select_on_chart(at, "confusion_chart", event=points([2, 7, 1]))  # a real click still works
+    assert_clean(at)
+    assert [s.value for s in at.selectbox
+            if s.label in ("True class", "Predicted class")] == [2, 7]
+
+
 def test_public_sidebar_offers_only_datasets_core_loads(public, monkeypatch) -> None:
     """fashion_mnist_1m is over PublicPolicy.max_dataset_images: not offered, and a link to
     it opens the bundle with a warning (locally it is offered as before)."""
