@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Iterator
 
 from core.base import public as public_rules
+from core.base.cache_budget import folder_size
 from core.base.paths import cache_root
 from core.base.public import PublicModeError, policy, uploads_root
 
@@ -108,7 +109,7 @@ def upload_room(*, needed: int, folder: Path, now: float | None = None) -> Itera
     ticket = object()
     with _room_lock:
         now = time.time() if now is None else now
-        folders = sorted((_last_touched(f), _folder_bytes(f), f) for f in _folders(root))
+        folders = sorted((_last_touched(f), folder_size(f), f) for f in _folders(root))
         used = sum(size for _, size, _ in folders) + sum(_reserved.values())
         waits = []  # (seconds until a folder may go, its bytes), for the refusal
         for last, size, other in folders:  # least recently used first
@@ -163,19 +164,6 @@ def _session_folder(folder: Path, root: Path) -> Path | None:
             continue
         return root / parts[0] if parts else None
     return None
-
-
-def _folder_bytes(folder: Path) -> int:
-    """Bytes of the files under `folder` (links not followed; files vanishing meanwhile,
-    e.g. a temporary one renamed, are skipped)."""
-    total = 0
-    for parent, _, names in os.walk(folder):
-        for name in names:
-            try:
-                total += os.lstat(os.path.join(parent, name)).st_size
-            except OSError:
-                pass
-    return total
 
 
 def _last_touched(folder: Path) -> float:
