@@ -29,8 +29,8 @@ from dashboard.services.public import (is_public, session_jobs, start_session,  
                                        warn_if_server_takes_larger_uploads)
 from dashboard.services.workspace import Workspace, bundle_workspace, workspace  # noqa: E402
 from dashboard.state import session, url  # noqa: E402
-from dashboard.ui import (cache_panel, components, extraction, link_notes, progress,  # noqa: E402
-                          sidebar)
+from dashboard.ui import (cache_panel, chart_events, components, extraction,  # noqa: E402
+                          link_notes, progress, sidebar)
 from dashboard.ui import corrections as corrections_ui  # noqa: E402
 
 
@@ -120,6 +120,7 @@ def run_app() -> None:
         st.set_option("client.showErrorDetails", "none")
         warn_if_server_takes_larger_uploads()
     start_session()
+    chart_events.pass_unreadable_events()  # a forged chart event gets a note, not an error
     components.inject_css()
     st.sidebar.title("Transfer Lens")
     st.sidebar.caption("How well do pretrained features separate your classes?")

@@ -322,8 +322,9 @@ def test_uploads_over_the_limits_are_refused_clearly(public, isolated_cache,
     from core.base import public as public_module
 
     real = public_module.policy
-    monkeypatch.setattr(public_module, "policy", lambda: dataclasses.replace(
-        real(), max_upload_bytes=20_000, max_upload_images=10, max_image_pixels=30 * 30))
+    small = dataclasses.replace(real(), max_upload_bytes=20_000, max_upload_images=10,
+                                max_image_pixels=30 * 30)
+    monkeypatch.setattr(public_module, "policy", lambda: small)
     at = run_app()
     token = at.session_state["_session_token"]
     before = {p for p in isolated_cache.rglob("*") if p.is_file()}
@@ -357,6 +358,16 @@ def test_uploads_over_the_limits_are_refused_clearly(public, isolated_cache,
     # values computed for the accepted upload)
     assert not [p for p in written() if "public_uploads" in p.parts or "uploads" in p.parts
                 or p.suffix in (".png", ".bin", ".zip")]
+    # all visitors' uploads together: over their budget with every folder in use (this
+    # session's just now), another visitor's upload is refused with the wait, no path
+    full = dataclasses.replace(small, max_public_upload_bytes=1)
+    monkeypatch.setattr(public_module, "policy", lambda: full)
+    other = upload(run_app(), "threes.zip", zip_of(digit_pngs(("3", "8"), per_class=4), "threes"))
+    assert not other.exception
+    refused = [e.value for e in other.error if "too many uploads" in e.value]
+    assert refused and "try again in 10 minutes" in refused[0], [e.value for e in other.error]
+    assert str(isolated_cache) not in refused[0] and "public_uploads" not in refused[0]
+    assert "**threes**" not in texts(other) and "**pixels** · 8 images" in texts(at.run())
 
 
 def head_rows(at: AppTest) -> list[str]:
@@ -604,8 +615,9 @@ def test_public_server_upload_limit(public, monkeypatch, caplog) -> None:
 
 def test_public_foreground_jobs_count_against_the_sessions_share(public,
                                                                  isolated_cache) -> None:
-    """Training runs as this session's job: a session that already holds its share of the
-    line is refused (with the reason), while another visitor trains as usual."""
+    """Training and the error-slices search run as this session's job: a session that
+    already holds its share of the line is refused (with the reason; Error slices still
+    draws its map), while another visitor trains as usual."""
     from core.base.jobs import job_gate
     from tests.support.apptest import TRAIN
 
@@ -613,6 +625,11 @@ def test_public_foreground_jobs_count_against_the_sessions_share(public,
     gate, held = job_gate(), object()
     gate._owners[held] = busy.session_state["_session_token"]  # a job of busy's in line
     try:
+        show(busy, "Error slices")
+        searching = [w.value for w in busy.warning if "heavy job(s) of yours" in w.value]
+        assert searching and "error slices of" in searching[0], texts(busy)
+        assert busy.get("plotly_chart") and "A selection on the map is still scored" in \
+            searching[0]
         show(busy, "Train a head")
         busy.button(key=TRAIN).click().run()
         train(other, C=0.5)
@@ -623,6 +640,48 @@ def test_public_foreground_jobs_count_against_the_sessions_share(public,
     assert refused and "training a logreg head" in refused[0], [e.value for e in busy.error]
     assert "Trained: test accuracy" in " ".join(t.value for t in other.toast)
     assert not gate._owners  # every finished job let go of its place
+
+
+def test_forged_chart_events_get_a_note_not_an_error(public) -> None:
+    """Selection events written by hand over the websocket (not a selection, a row past the
+    data, NaN, text, a broken lasso, a cell past the classes; the core test tries more, such
+    as 300,001 points: tests/test_selection.py) leave the visitor's selection as it was and say so, on every selecting chart: no
+    incident, no error, none of the sender's text on the page. Each used to end in an
+    incident id or Streamlit's own error."""
+    from tests.support.apptest import select_on_chart
+
+    def points(*rows) -> dict:
+        return {"selection": {"points": [{"customdata": list(r)} for r in rows], "box": [],
+                              "lasso": []}}
+
+    note = "The chart sent a selection this page cannot use"
+    at = run_app(ds=BUNDLE)
+    select_on_chart(at, "projection_chart", points=[{"customdata": [3]}, {"customdata": [5]}])
+    assert_clean(at)
+    assert "Selection: 2 images" in texts(at)
+    for event in (5, {"selection": "forged"}, points([10 ** 12]), points([float("nan")]),
+                  points(["forged"]),
+                  {"selection": {"points": [], "lasso": [{"x": [1, 2], "y": [1]}]}}):
+        select_on_chart(at, "projection_chart", event=event)
+        assert_clean(at)
+        assert note in " ".join(w.value for w in at.warning), texts(at)
+        assert "Selection: 2 images" in texts(at) and "forged" not in texts(at)
+    show(at, "Error slices")
+    select_on_chart(at, "slice_chart", event=points([600]))
+    assert_clean(at)
+    assert note in " ".join(w.value for w in at.warning)
+    show(at, "Confusion")
+    cell = [s.value for s in at.selectbox if s.label in ("True class", "Predicted class")]
+    for event in (points([10, 0]), points([1])):
+        select_on_chart(at, "confusion_chart", event=event)
+        assert_clean(at)
+        assert note in " ".join(w.value for w in at.warning)
+        assert [s.value for s in at.selectbox
+                if s.label in ("True class", "Predicted class")] == cell
+    select_on_chart(at, "confusion_chart", event=points([2, 7, 1]))  # a real click still works
+    assert_clean(at)
+    assert [s.value for s in at.selectbox
+            if s.label in ("True class", "Predicted class")] == [2, 7]
 
 
 def test_public_sidebar_offers_only_datasets_core_loads(public, monkeypatch) -> None:

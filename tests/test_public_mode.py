@@ -63,6 +63,49 @@ def test_upload_limits_apply(public, tmp_path, monkeypatch):
     assert not any(session.rglob("*.jpg"))  # nothing half-extracted is left
 
 
+def test_uploads_together_stay_within_their_budget(public, tmp_path, monkeypatch):
+    """Many sessions' uploads cannot fill the disk until the hourly prune: over the budget a
+    new upload first removes the folders least recently used, never one used within the
+    protection window, then is refused with the wait and no server path."""
+    import dataclasses
+    import os
+    import time
+    import zipfile
+
+    from core.base import public as public_module
+    from core.datasets.uploads import LAST_USE, session_uploads_dir
+    from core.datasets.zip_import import extract_zip_dataset
+
+    archive = write_zip(tmp_path / "flowers.zip", dataset_members())
+    with zipfile.ZipFile(archive) as listing:  # what one upload unpacks (no hidden entries)
+        size = sum(i.file_size for i in listing.infolist()
+                   if "__MACOSX" not in i.filename and ".DS_Store" not in i.filename)
+    rules = dataclasses.replace(policy(), max_public_upload_bytes=int(3.5 * size),
+                                upload_protect_seconds=600)
+    monkeypatch.setattr(public_module, "policy", lambda: rules)
+
+    def upload(session: str, *, idle_seconds: float = 0.0) -> Path:
+        folder = session_uploads_dir(session_id=session)
+        extract_zip_dataset(zip_path_or_fileobj=archive, dest_dir=folder)
+        last_use = time.time() - idle_seconds
+        os.utime(folder / LAST_USE, (last_use, last_use))
+        return folder
+
+    idle = upload("session-idle", idle_seconds=1800)  # gone quiet, within the hour's lease
+    reading = upload("session-read", idle_seconds=120)
+    looking = upload("session-look", idle_seconds=300)
+    fresh = upload("session-new")  # over budget: the idle one makes room
+    assert not idle.exists() and reading.is_dir() and looking.is_dir() and any(fresh.iterdir())
+    with pytest.raises(PublicModeError) as refused:  # everyone left is in use
+        upload("session-late")
+    message = str(refused.value)
+    assert "The demo holds too many uploads right now" in message
+    assert "try again in 5 minutes" in message  # when "session-look" leaves its window
+    assert str(cache_root()) not in message and "public_uploads" not in message
+    assert not any((uploads_root(cache_root()) / "session-late").rglob("*.jpg"))
+    assert reading.is_dir() and looking.is_dir()
+
+
 def test_custom_models_cache_location_and_clearing_are_refused(public, tmp_path):
     from core.backbones.registry import get_backbone
     from core.base.cache import clear_cache

@@ -118,6 +118,60 @@ def test_rows_and_bounds(tmp_path):
     assert SliceConfig.parameter_specs()["alpha"].help
 
 
+def test_a_search_is_heavy_work(tmp_path, isolated_cache, monkeypatch):
+    """A search (a cache miss) waits for the job slot and says so; a public app bounds it
+    and counts it against the session's share; a cached search opens at any size."""
+    import dataclasses
+    import threading
+
+    from core.base import public
+    from core.base.jobs import job_gate, job_owner
+    from core.base.public import PublicModeError
+
+    tv, probabilities, _, _ = _planted(tmp_path)
+    held, release = threading.Event(), threading.Event()
+
+    def running_job():
+        with job_gate().slot(name="training a head"):
+            held.set()
+            release.wait(60)
+
+    holder = threading.Thread(target=running_job)
+    holder.start()
+    assert held.wait(10)
+    heard = []
+
+    def progress(snapshot):
+        heard.append(snapshot)
+        release.set()  # the running job ends once the search says it waits
+
+    try:
+        result = find_error_slices(tv=tv, probabilities=probabilities,
+                                   progress=progress)
+    finally:
+        release.set()
+        holder.join()
+    queued = [p for p in heard if p.stage == "queued"]
+    assert queued and "waiting for training a head" in queued[0].message and len(result)
+
+    monkeypatch.setenv("TRANSFER_LENS_PUBLIC", "1")
+    small = dataclasses.replace(public.policy(), max_extract_images=1_000)
+    monkeypatch.setattr(public, "policy", lambda: small)
+    other = probabilities[::-1].copy()  # another head: not in the cache
+    with pytest.raises(PublicModeError, match="2,000 evaluated images, over the limit of 1,000"):
+        find_error_slices(tv=tv, probabilities=other)
+    assert find_error_slices(tv=tv, probabilities=probabilities).cache == "hit"
+    gate, ticket = job_gate(), object()
+    monkeypatch.setattr(public, "policy", lambda: dataclasses.replace(small,
+                                                                      max_extract_images=2_000))
+    gate._owners[ticket] = "session-busy"  # a job of this session's in line
+    try:
+        with job_owner("session-busy"), pytest.raises(PublicModeError, match="of yours"):
+            find_error_slices(tv=tv, probabilities=other)
+    finally:
+        gate._owners.pop(ticket, None)
+
+
 def test_cli_slices_json(capsys, tmp_path):
     import json
 

@@ -41,7 +41,10 @@ import pandas as pd
 from core.base.cache import ArrayCache
 from core.base.errors import ResourceLimitError
 from core.base.hashing import hash_array, hash_key
+from core.base.jobs import heavy_job
 from core.base.params import Params, param
+from core.base.progress import ProgressCallback
+from core.base.public import check_public_slices
 from core.base.splits import SPLIT_NAMES, TEST, VAL
 from core.features.transfer_values import TransferValues
 
@@ -206,13 +209,16 @@ def find_error_slices(*, tv: TransferValues, probabilities: np.ndarray,
                       evaluated: Optional[np.ndarray] = None,
                       image_stats: Optional[dict[str, np.ndarray]] = None,
                       config: Optional[dict[str, Any]] = None,
-                      cache_dir: str | Path | None = None) -> ErrorSlices:
+                      cache_dir: str | Path | None = None,
+                      progress: Optional[ProgressCallback] = None) -> ErrorSlices:
     """The ranked error slices of a head with out-of-sample `probabilities` (N, C) on tv.
 
     `evaluated`: the rows whose probabilities are out-of-sample (`out_of_sample_rows`; default
     every row). `image_stats`: optional per-row arrays (all N rows) such as
     `image_statistics(dataset.images...)`, used in the descriptions. `config`: SliceConfig
-    fields. Cached per (tv, probabilities, rows, image statistics, settings)."""
+    fields. Cached per (tv, probabilities, rows, image statistics, settings). A search (a
+    cache miss) is heavy work: bounded in a public app (check_public_slices), and it waits
+    for the job gate's slot (core.base.jobs; `progress` hears the place in line)."""
     started = time.perf_counter()
     settings = SliceConfig.check(config, owner="error slices")
     probabilities = np.asarray(probabilities, dtype=np.float32)
@@ -240,8 +246,10 @@ def find_error_slices(*, tv: TransferValues, probabilities: np.ndarray,
     cache = ArrayCache(kind=KIND, root=cache_dir)
 
     def compute():
-        result = _search(tv=tv, probabilities=probabilities, rows=rows, stats=stats,
-                         settings=settings, cache_dir=cache_dir)
+        check_public_slices(rows=len(rows))
+        with heavy_job(name=f"error slices of {len(rows):,} images", progress=progress):
+            result = _search(tv=tv, probabilities=probabilities, rows=rows, stats=stats,
+                             settings=settings, cache_dir=cache_dir)
         return _to_entry(result), {"key_fields": fields, "result": result.as_dict(
             with_members=False)}
 

@@ -35,6 +35,13 @@ class PublicPolicy:
     max_image_pixels: int = 4_000_000  # per image (e.g. 2000×2000)
     max_inspect_bytes: int = 10_000_000  # one image uploaded to "Inspect an image"
     upload_ttl_seconds: int = 3_600  # uploads older than this are removed
+    # All sessions' upload folders together (their uploads, exports, corrections) stay under
+    # this (20 uploads at the 50 MB limit): over it, a new upload first removes the folders
+    # least recently used, but never one its session used in the last `upload_protect_seconds`
+    # (a session renews its lease at every interaction, core.datasets.uploads), then is refused
+    # with the wait until one may go.
+    max_public_upload_bytes: int = 1_000_000_000
+    upload_protect_seconds: int = 600
     # Heavy work, bounded so one visitor cannot hold the shared CPU (or fill the disk with a
     # new cache entry per size) for hours: extraction of at most the committed bundle's
     # 10,000 images, at most EfficientNet-Lite0's native 224 px (a larger input costs px²
@@ -139,6 +146,17 @@ def check_public_cam(*, images: int, image_size: int) -> None:
                            over=over, fix=f"show at most {rules.max_cam_images} images at a "
                                           f"time at an input size of at most "
                                           f"{rules.max_image_size} px")
+
+
+def check_public_slices(*, rows: int) -> None:
+    """A public app searches error slices over at most `max_extract_images` evaluated images
+    (the bundle's size: about 4 CPU-s there; the search's cluster tree grows faster than
+    the rows), called where a search would start (a cached one opens at any size)."""
+    rules = policy()
+    over = ([f"{rows:,} evaluated images, over the limit of {rules.max_extract_images:,} (the "
+             f"published bundle's size)"] if rows > rules.max_extract_images else [])
+    refuse_heavy_if_public(f"Searching error slices over {rows:,} images", over=over,
+                           fix=f"embed at most {rules.max_extract_images:,} images")
 
 
 def uploads_root(cache_root: Path) -> Path:

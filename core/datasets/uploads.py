@@ -1,17 +1,24 @@
 """Where visitors' uploads go: one folder per app session, removed when the session ends or
 after the public policy's time limit, so nothing one visitor uploads is seen by another;
-and how messages name a file in an upload (as inside the visitor's .zip)."""
+all of them together kept under the policy's byte budget (`upload_room`); and how messages
+name a file in an upload (as inside the visitor's .zip)."""
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
+from core.base import public as public_rules
+from core.base.cache_budget import folder_size
 from core.base.paths import cache_root
-from core.base.public import policy, uploads_root
+from core.base.public import PublicModeError, policy, uploads_root
 
 _SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{8,128}$")
 # a session's lease on its folder: this file's modification time is the session's last use
@@ -78,6 +85,85 @@ def prune_uploads(*, max_age_seconds: float | None = None, now: float | None = N
             shutil.rmtree(folder, ignore_errors=True)
             removed += 1
     return removed
+
+
+# bytes promised to uploads being unpacked right now (not on disk yet), so two visitors
+# uploading at once cannot both pass the budget on the same free space
+_reserved: dict[object, int] = {}
+_room_lock = threading.Lock()
+
+
+@contextmanager
+def upload_room(*, needed: int, folder: Path, now: float | None = None) -> Iterator[None]:
+    """Hold `needed` bytes of the public uploads budget (PublicPolicy.max_public_upload_bytes,
+    all sessions' folders together) for the block that unpacks an upload into `folder` (its
+    session's). Over budget, other sessions' folders go least recently used first, but never
+    one used within `upload_protect_seconds` (nor `folder`'s own session); when that cannot
+    make room, PublicModeError says when to try again. Does nothing outside a public app."""
+    rules = public_rules.policy()  # looked up per call (tests replace it)
+    if not rules.enabled:
+        yield
+        return
+    root = uploads_root(cache_root())
+    own = _session_folder(Path(folder), root)
+    ticket = object()
+    with _room_lock:
+        now = time.time() if now is None else now
+        folders = sorted((_last_touched(f), folder_size(f), f) for f in _folders(root))
+        used = sum(size for _, size, _ in folders) + sum(_reserved.values())
+        waits = []  # (seconds until a folder may go, its bytes), for the refusal
+        for last, size, other in folders:  # least recently used first
+            if used + needed <= rules.max_public_upload_bytes:
+                break
+            if other == own:
+                continue
+            if now - last < rules.upload_protect_seconds:
+                waits.append((last + rules.upload_protect_seconds - now, size))
+                continue
+            shutil.rmtree(other, ignore_errors=True)
+            used -= size
+        if used + needed > rules.max_public_upload_bytes:
+            raise PublicModeError(_full_message(used + needed - rules.max_public_upload_bytes,
+                                                waits, rules))
+        _reserved[ticket] = needed
+    try:
+        yield
+    finally:
+        with _room_lock:
+            _reserved.pop(ticket, None)
+
+
+def _full_message(over: int, waits: list[tuple[float, int]], rules) -> str:
+    """The refusal: how long until enough folders leave their protection window to make room
+    (a session that keeps using its upload renews it, so this is the earliest)."""
+    freed, seconds = 0, float(rules.upload_protect_seconds)
+    for wait, size in sorted(waits):
+        freed += size
+        if freed >= over:
+            seconds = wait
+            break
+    minutes = max(1, math.ceil(seconds / 60))
+    return (f"The demo holds too many uploads right now (all visitors' uploads together are "
+            f"kept under {rules.max_public_upload_bytes / 1e9:g} GB); try again in {minutes} "
+            f"minute{'s' if minutes != 1 else ''}, or run Transfer Lens on your own machine.")
+
+
+def _folders(root: Path) -> list[Path]:
+    try:
+        return [f for f in root.iterdir() if f.is_dir() and not f.is_symlink()]
+    except FileNotFoundError:
+        return []
+
+
+def _session_folder(folder: Path, root: Path) -> Path | None:
+    """The session folder (a child of `root`) that `folder` lies in, or None."""
+    for base in {root, root.resolve()}:
+        try:
+            parts = folder.relative_to(base).parts
+        except ValueError:
+            continue
+        return root / parts[0] if parts else None
+    return None
 
 
 def _last_touched(folder: Path) -> float:

@@ -16,6 +16,7 @@ from typing import BinaryIO, Iterator
 from core.base.atomic import atomic_folder
 from core.base.errors import DatasetError
 from core.base.hashing import new_hasher
+from core.datasets.uploads import upload_room
 
 # Bumped when extraction rules change, so old extractions are not reused under new rules.
 _EXTRACT_VERSION = b"zip-import-v2\0"
@@ -56,8 +57,9 @@ def extract_zip_dataset(*, zip_path_or_fileobj: str | Path | BinaryIO, dest_dir:
 
     Every member is checked before anything is written (paths, name length and depth,
     type, declared sizes, count of every entry, ratio; the entry count and directory size
-    from the end record before the directory is parsed) and bytes are counted again while
-    streaming, since declared sizes can lie. Messages name members by their names in the
+    from the end record before the directory is parsed; in a public app, room in the budget
+    of all visitors' uploads, core.datasets.uploads.upload_room) and bytes are counted again
+    while streaming, since declared sizes can lie. Messages name members by their names in the
     archive, never by the server's folders.
     Extraction goes to a temporary folder renamed into place, so a half-extracted archive is
     never visible and re-uploading the same bytes returns the same folder without work.
@@ -87,8 +89,12 @@ def extract_zip_dataset(*, zip_path_or_fileobj: str | Path | BinaryIO, dest_dir:
                             max_ratio=max_ratio, max_entries=max_entries)
             final = dest / key
             if not final.is_dir():
-                _extract_atomically(archive, members, final, max_total_bytes=max_total_bytes,
-                                    max_ratio=max_ratio)
+                # a public app's uploads together stay within their budget (checked here,
+                # from the declared sizes, before a byte is written)
+                with upload_room(needed=sum(info.file_size for info, _ in members),
+                                 folder=dest):
+                    _extract_atomically(archive, members, final,
+                                        max_total_bytes=max_total_bytes, max_ratio=max_ratio)
     return _dataset_root(final)
 
 

@@ -82,15 +82,18 @@ def evaluated_rows(ws: Workspace, head) -> np.ndarray:
 
 def error_slices(ws: Workspace, head, *, report: Report):
     """The ranked error slices of `head` (core.analysis.slices.ErrorSlices, core's default
-    settings, as `python -m core slices`); core caches them on disk."""
+    settings, as `python -m core slices`); core caches them on disk. A search is heavy work:
+    it waits in line for the job slot (the bar says so) and counts against the session's
+    share in a public app (core.base.jobs.heavy_job), within core's public bound."""
     from core.analysis.slices import find_error_slices
 
     stats = image_stats(ws, report=report)
 
     def compute():
-        with report.busy("Searching for groups of images the head gets wrong…"):
+        with report.progress("Searching for groups of images the head gets wrong…") as panel:
             return find_error_slices(tv=ws.tv, probabilities=head.probabilities,
-                                     evaluated=evaluated_rows(ws, head), image_stats=stats)
+                                     evaluated=evaluated_rows(ws, head), image_stats=stats,
+                                     progress=panel)
 
     key = head.key or id(head)
     return remembered(("error_slices", ws.tv.key, key), compute, kept=report.kept)

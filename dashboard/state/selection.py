@@ -1,20 +1,24 @@
 """Points picked on the maps (the projection, predicted-vs-actual), the density map's zoom
-and the chosen image, each valid for one set of transfer values."""
+and the chosen image, each valid for one set of transfer values; a chart's selection event,
+checked by core before any of it is used."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import numpy as np
 import streamlit as st
 
+from core.analysis.chart_events import ChartSelection, checked_selection
 from core.analysis.selection_link import grid_region, zoom_link
+from core.base.errors import TransferLensError
 
 SELECTION = "selection"
 REGRESSION_SELECTION = "regression_selection"  # picked on predicted-vs-actual (a Selection)
 CHOSEN_IMAGE = "chosen_image"
 PROJ_ZOOM = "proj_zoom"  # (projection key, x range, y range) of a zoomed density map
+CHART_NOTE = "chart_note"  # why a chart's last selection event was refused (shown once)
 
 
 @dataclass
@@ -157,3 +161,21 @@ def forget_image() -> None:
 def choose_image_from(tv_key: str, widget_key: str) -> None:
     """on_change callback: the image a widget (selectbox, number input) now shows."""
     choose_image(tv_key, st.session_state[widget_key])
+
+
+# --- a chart's selection event ---
+
+def chart_event(chart_key: str, *, limits: Sequence[int]) -> ChartSelection | None:
+    """The selection event of the chart `chart_key` (its on_select callback runs before the
+    page), checked by core (core.analysis.chart_events: `limits` bound each customdata number
+    its points carry); None, with a note for take_chart_note, when no chart could send it."""
+    try:
+        return checked_selection(st.session_state.get(chart_key), limits=limits)
+    except TransferLensError as error:
+        st.session_state[CHART_NOTE] = str(error)
+        return None
+
+
+def take_chart_note() -> str | None:
+    """Why the last selection event was refused, once (the view shows it by its chart)."""
+    return st.session_state.pop(CHART_NOTE, None)

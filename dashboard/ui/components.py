@@ -245,21 +245,11 @@ def human_bytes(size: float) -> str:
     return f"{size:.1f} GB"
 
 
-def customdata(point: dict) -> list[float]:
-    """A selected point's customdata as a list of numbers.
-
-    Plotly sends numpy customdata as binary typed arrays; a row of a typed array reaches
-    Python as {"0": a, "1": b} (JSON of a Float64Array), a plain list as [a, b], a scalar
-    as a. NaN becomes null in JSON.
-    """
-    custom = point.get("customdata")
-    if custom is None:
-        return []
-    if isinstance(custom, dict):
-        custom = [custom[k] for k in sorted(custom, key=int)]
-    elif not isinstance(custom, (list, tuple)):
-        custom = [custom]
-    return [math.nan if v is None else float(v) for v in custom]  # NaN arrives as null
+def chart_note() -> None:
+    """Why the chart's last selection event was refused (selection.chart_event), once, by
+    the chart: a forged or broken event changes nothing and says so."""
+    if note := selection.take_chart_note():
+        st.warning(visible(note), icon=":material/select:")
 
 
 def sample_name(ws: Workspace, index: int) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import partial
 
 import numpy as np
 import streamlit as st
@@ -10,7 +11,7 @@ import streamlit as st
 from core.heads.evaluation import cell_indices, confusion_matrix
 from core.base.splits import split_mask
 from dashboard import pages, state
-from dashboard.state import url
+from dashboard.state import selection, url
 from dashboard.services.workspace import Workspace
 from dashboard.ui import components, figures
 
@@ -46,8 +47,9 @@ def render(ws: Workspace) -> None:
                    "better than the test split.")
     figure = figures.confusion_figure(matrix=shown, class_names=ws.class_names,
                                       normalized=normalized, counts=counts)
-    st.plotly_chart(figure, key=state.CONFUSION_CHART, on_select=_on_click, selection_mode="points",
-                    config={"displaylogo": False})
+    st.plotly_chart(figure, key=state.CONFUSION_CHART, on_select=partial(_on_click, n_classes),
+                    selection_mode="points", config={"displaylogo": False})
+    components.chart_note()
     correct = int(np.trace(counts))
     st.caption(f"{counts.sum():,} {split} images, {correct:,} on the diagonal "
                f"({correct / max(counts.sum(), 1):.1%}). Click a cell, or choose one below.")
@@ -77,14 +79,12 @@ def _seed_from_link(n_classes: int) -> None:
                        "confused cell")
 
 
-def _on_click() -> None:
+def _on_click(n_classes: int) -> None:
     """A click on a cell selects that cell's (true, predicted) pair in the boxes below."""
-    event = state.get(state.CONFUSION_CHART) or {}
-    points = event.get("selection", {}).get("points", [])
-    values = components.customdata(points[0]) if points else []
-    if len(values) >= 2:
-        state.put(state.CM_TRUE, int(values[0]))
-        state.put(state.CM_PRED, int(values[1]))
+    event = selection.chart_event(state.CONFUSION_CHART, limits=(n_classes, n_classes))
+    if event is not None and len(event.values):  # refused: a note says why
+        state.put(state.CM_TRUE, int(event.values[0, 0]))
+        state.put(state.CM_PRED, int(event.values[0, 1]))
 
 
 def _cell_gallery(ws: Workspace, head, mask, counts: np.ndarray) -> None:

@@ -115,6 +115,7 @@ def render(ws: Workspace) -> None:
             st.plotly_chart(_with_linked_selection(figure, ws, display),
                             key=state.PROJECTION_CHART, on_select=on_select,
                             selection_mode=("points", "box", "lasso"), config=config)
+            components.chart_note()
         else:
             st.plotly_chart(figure, key="projection_chart_3d", config=config)
     st.caption(_describe(projection, ws))
@@ -261,14 +262,15 @@ def _on_select(ws: Workspace, display: np.ndarray | None = None, *, grid: np.nda
     lasso goes in the link as its shape when it selects exactly these points there.
     """
     tv_key = ws.tv.key
-    chart = (state.get(state.PROJECTION_CHART) or {}).get("selection", {})
-    boxes, lassos = chart.get("box") or [], chart.get("lasso") or []
+    event = selection.chart_event(state.PROJECTION_CHART, limits=(ws.tv.n,))
+    if event is None:  # not an event this chart can send: nothing changes (a note says so)
+        return
+    boxes, lassos = list(event.boxes), list(event.lassos)
     region = selections.region(boxes, lassos)
     if display is not None and (boxes or lassos):
         indices = select_points(display, boxes=boxes, lassos=lassos)
     else:
-        points = chart.get("points", [])
-        indices = [index for point in points if (index := _sample_index(point)) is not None]
+        indices = event.rows.tolist()
     drawn = "lasso" if lassos else "box" if boxes else None
     link = selections.link_value(ws, indices, grid=grid, boxes=boxes, lassos=lassos)
     selection.set_selection(tv_key, indices, region=region, drawn=drawn, link=link,
@@ -326,6 +328,7 @@ def _density_chart(ws: Workspace, projection, *, colour: str, token, config: dic
     st.plotly_chart(_with_linked_selection(figure, ws, display), key=state.PROJECTION_CHART,
                     on_select=partial(on_select, display=display),
                     selection_mode=("box", "lasso"), config=config)
+    components.chart_note()
     selected_region = selection.selection_region(tv.key)
     # wide enough for "Zoom to selection" with its icon at a 1440 px window (was cut off)
     zoom_in, back, note = st.columns([1.3, 1, 3.7], vertical_alignment="center")
@@ -338,12 +341,6 @@ def _density_chart(ws: Workspace, projection, *, colour: str, token, config: dic
                  f"(above {map_figures.POINTS_UP_TO:,}): the picture shows every point, the dots "
                  f"over it are a sample of {map_figures.SAMPLE_POINTS:,} for hover (the legend "
                  "toggles those). Selections count every point.")
-
-
-def _sample_index(point: dict) -> int | None:
-    """The sample index a selected point carries in customdata[0]."""
-    values = components.customdata(point)
-    return None if not values else int(round(values[0]))
 
 
 def _selection_panel(ws: Workspace) -> None:

@@ -71,6 +71,7 @@ def render(ws: Workspace) -> None:
                         on_select=partial(_on_select, ws, xy=xy, grid=grid, drawn_on=drawn_on),
                         selection_mode=("points", "box", "lasso"),
                         config={"displaylogo": False})
+        components.chart_note()
         st.caption("On the dashed line the head is exact. Drag a box (or the lasso) around "
                    "points to see their images below.")
     with histogram:
@@ -86,10 +87,11 @@ def render(ws: Workspace) -> None:
 def _on_select(ws: Workspace, *, xy: np.ndarray, grid: np.ndarray, drawn_on: str) -> None:
     """The chart's selection into our own state, and into the link: its box or lasso on the
     chart's grid when that selects the same points, else their ids (as on the projection)."""
-    chart = (state.get(state.REGRESSION_CHART) or {}).get("selection", {})
-    indices = [int(round(values[0])) for point in chart.get("points", [])
-               if (values := components.customdata(point))]
-    boxes, lassos = chart.get("box") or [], chart.get("lasso") or []
+    event = selection.chart_event(state.REGRESSION_CHART, limits=(ws.tv.n,))
+    if event is None:  # not an event this chart can send: nothing changes (a note says so)
+        return
+    indices = event.rows.tolist()
+    boxes, lassos = list(event.boxes), list(event.lassos)
     link = selections.link_value(ws, indices, grid=grid,
                                  boxes=map_figures.shapes_on_grid(boxes, xy),
                                  lassos=map_figures.shapes_on_grid(lassos, xy))

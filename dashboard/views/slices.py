@@ -12,11 +12,13 @@ import pandas as pd
 import streamlit as st
 
 from core.base.errors import ResourceLimitError
+from core.base.public import PublicModeError
 from core.base.splits import SPLIT_NAMES
 from dashboard import pages, state
 from dashboard.services import selections, slices
 from dashboard.services.analysis import projection as project
 from dashboard.services.memo import remembered
+from dashboard.services.public import visible
 from dashboard.services.workspace import Workspace
 from dashboard.state import projection, selection, url
 from dashboard.ui import cam_overlays, components, figures, map_figures, slice_figures
@@ -101,6 +103,10 @@ def _slice_list(ws: Workspace, head) -> list:
     except ResourceLimitError as error:
         st.warning(f"{error}. In the app: fewer “Images to embed” in the sidebar. A selection "
                    "on the map is still scored.", icon=":material/block:")
+        return []
+    except PublicModeError as error:  # over the public bound, or the session's job share
+        st.warning(f"{visible(str(error))} A selection on the map is still scored.",
+                   icon=":material/block:")
         return []
     if not len(result):
         st.success(f"No error slices: none of the {result.candidates:,} candidate groups errs "
@@ -188,6 +194,7 @@ def _map(ws: Workspace, coords, grid: np.ndarray, rows: np.ndarray, wrong: np.nd
                     on_select=partial(_on_select, ws, grid=grid, drawn_on=coords.key),
                     selection_mode=("points", "box", "lasso"),
                     config={"scrollZoom": True, "displaylogo": False})
+    components.chart_note()
     sample = (f", a seeded sample of {len(drawn):,} drawn (a box scores the drawn ones)"
               if len(drawn) < len(rows) else "")
     st.caption(f"{METHOD_LABELS.get(method, method)} of the {len(rows):,} evaluated images "
@@ -198,14 +205,12 @@ def _on_select(ws: Workspace, *, grid: np.ndarray, drawn_on: str) -> None:
     """A box or lasso on the map becomes the projection's selection (the Projections view
     shows it too) and is scored here. In the link as its shape when that selects the same
     images on the whole map (`grid`), else as their ids."""
-    chart = (state.get(state.SLICE_CHART) or {}).get("selection", {})
-    picked = [int(round(values[0])) for point in chart.get("points", [])
-              if (values := components.customdata(point))]
-    if not picked:
+    event = selection.chart_event(state.SLICE_CHART, limits=(ws.tv.n,))
+    if event is None or not len(event.rows):  # refused (a note says why), or nothing picked
         return
-    boxes, lassos = chart.get("box") or [], chart.get("lasso") or []
+    picked = event.rows.tolist()
     selection.set_selection(ws.tv.key, picked, link=selections.link_value(
-        ws, picked, grid=grid, boxes=boxes, lassos=lassos), drawn_on=drawn_on)
+        ws, picked, grid=grid, boxes=event.boxes, lassos=event.lassos), drawn_on=drawn_on)
     selection.forget_image()
     state.put(state.SLICE_FOCUS, SELECTED)
 

@@ -223,11 +223,14 @@ class _ChartSelection(Widget):
         return state
 
 
-def select_on_chart(at: AppTest, key: str, *, box=(), lasso=(), points=()) -> AppTest:
+def select_on_chart(at: AppTest, key: str, *, box=(), lasso=(), points=(),
+                    event=None) -> AppTest:
     """Send a box, lasso or points selection event from the plotly chart whose key is `key`
-    (the projection_chart, regression_chart, slice_chart), then rerun."""
-    event = {"selection": {"points": list(points), "point_indices": [], "box": list(box),
-                           "lasso": list(lasso)}}
+    (the projection_chart, regression_chart, slice_chart, confusion_chart), then rerun.
+    `event`: any JSON value sent as the event instead (a forged one; NaN goes as `NaN`)."""
+    if event is None:
+        event = {"selection": {"points": list(points), "point_indices": [], "box": list(box),
+                               "lasso": list(lasso)}}
 
     def swap(block: Block) -> bool:
         for position, child in block.children.items():
