@@ -117,6 +117,27 @@ def assert_selection_link_opens(page, count: int) -> None:
     linked.close()
 
 
+def assert_feature_space_link_opens(page) -> None:
+    """Issue 28: the sidebar's feature space is in the link (`space=fine_tuned`, beside the
+    fine-tuning's `ft=` and `compare=true`); a new session on it shows every view on the
+    fine-tuned backbone, the maps before and after side by side, and no note."""
+    page.wait_for_function(
+        "() => new URLSearchParams(location.search).get('space') === 'fine_tuned'")
+    linked = page.context.browser.new_page(viewport={"width": 1440, "height": 1000})
+    linked.goto(page.url)
+    wait_for_text(linked, "fine-tuned at 32 px", timeout=180)
+    linked.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 2",
+                             timeout=120_000)
+    idle(linked)
+    assert linked.get_by_text("After fine-tuning", exact=True).count() == 1
+    sidebar = linked.locator("[data-testid='stSidebar']").inner_text()
+    assert "Feature space" in sidebar and "Ignored the link" not in sidebar, sidebar
+    assert linked.locator("[data-testid='stSidebar']").get_by_role(
+        "radio", name="Fine-tuned").is_checked()
+    shot(linked, "9_before_after_from_link")
+    linked.close()
+
+
 def test_dashboard_in_chromium(page, tmp_path) -> None:
     runs = tmp_path / RUNS  # each view switch below is checked to be one script run
     # first visit: transfer values are computed, then the projection appears
@@ -255,6 +276,13 @@ def test_dashboard_in_chromium(page, tmp_path) -> None:
     assert page.locator(".js-plotly-plot").count() == 2
     assert page.get_by_text("After fine-tuning", exact=True).count() == 1
     shot(page, "9_before_after")
+    assert_feature_space_link_opens(page)
+    # back to the original backbone, whose cross-fitted head Data quality cached above: the
+    # link below opens there (on the fine-tuned backbone it would have to cross-fit anew)
+    page.locator("[data-testid='stSidebar']").get_by_role("radio", name="Original").click()
+    page.wait_for_function("() => !new URLSearchParams(location.search).has('space')")
+    idle(page)
+    assert "fine-tuned at 32 px" not in main_text(page)
 
     # a link to the old Label issues view opens Data quality, under its own URL now (a new
     # session: the cross-fitted head comes from the cache, so the label errors show at once)

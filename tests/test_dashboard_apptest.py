@@ -202,7 +202,7 @@ def test_link_opens_the_same_picture(tiny_backbone, monkeypatch, isolated_cache)
     bad = AppTest.from_file(APP, default_timeout=TIMEOUT)
     bad.query_params.update({"ds": "digits", "bb": tiny_backbone, "px": "huge", "m": "nope",
                              "c": "split", "perplexity": "500", "min_dist": "abc",
-                             "dims": "4"})
+                             "dims": "4", "space": "sideways"})
     bad.run()
     assert not bad.exception and not bad.error
     warnings = " ".join(w.value for w in bad.warning)
@@ -211,7 +211,9 @@ def test_link_opens_the_same_picture(tiny_backbone, monkeypatch, isolated_cache)
             "default 30 is used") in warnings
     assert "`min_dist=abc`: min_dist must be a number from 0 to 1, got 'abc'" in warnings
     assert "`dims=4`: dims must be one of 2, 3, got '4'; the map is 2-D" in warnings
-    assert not {"perplexity", "min_dist", "dims"} & set(bad.query_params)
+    assert ("`space=sideways`: the space is original or fine_tuned; the original is "
+            "shown") in warnings
+    assert not {"perplexity", "min_dist", "dims", "space"} & set(bad.query_params)
     assert "PCA of 1,797 points" in texts(bad)
     assert bad.query_params["m"] == "pca"
     # more images than the dataset has: all are embedded, and the link's note says so
@@ -735,15 +737,18 @@ def test_fine_tune_then_compare_before_and_after(app: AppTest) -> None:
     app.segmented_control(key="feature_space").set_value("original").run()
     assert_clean(app)
     assert "**fine-tuned**" not in texts(app)
+    assert "space" not in app.query_params and app.query_params["ft"]
 
 
 def _before_after_in_the_link(app: AppTest, titles: list[str]) -> None:
-    """The fine-tuning (`ft=`, its run key) and the before/after toggle (`compare=true`) are
-    in the link: a new session on it reads the fine-tuning from the cache (nothing trains)
-    and shows the same two maps; an unknown run key is named in a note, as is the toggle
-    that then has nothing to compare."""
+    """The fine-tuning (`ft=`, its run key), the before/after toggle (`compare=true`) and
+    the feature space (`space=fine_tuned`) are in the link: a new session on it reads the
+    fine-tuning from the cache (nothing trains) and shows the same two maps, every view on
+    the fine-tuned backbone; an unknown run key is named in a note, as are the toggle and
+    the feature space that then have nothing to show."""
     key = app.query_params["ft"]
     assert re.fullmatch(r"[0-9a-f]{20}", key) and app.query_params["compare"] == "true"
+    assert app.query_params["space"] == "fine_tuned"
 
     def opened(**link: str) -> AppTest:
         at = AppTest.from_file(APP, default_timeout=TIMEOUT)
@@ -757,19 +762,29 @@ def _before_after_in_the_link(app: AppTest, titles: list[str]) -> None:
             for chart in linked.get("plotly_chart")] == titles
     assert linked.toggle(key="proj_compare").value
     assert linked.query_params["ft"] == key and linked.query_params["compare"] == "true"
+    assert linked.segmented_control(key="feature_space").value == "fine-tuned"
+    assert "**fine-tuned** at 32 px" in texts(linked)
+    assert not [w.value for w in linked.warning if "Ignored the link" in w.value]
+    assert linked.query_params["space"] == "fine_tuned"
     bad = opened(ft="0" * 20)
     notes = " ".join(w.value for w in bad.warning)
     assert (f"`ft={'0' * 20}`: no finished fine-tuning has this key here; the original "
             "backbone alone is shown") in notes
     assert "`compare=true`: no fine-tuning here to compare with; one map is shown" in notes
+    assert ("`space=fine_tuned`: needs a usable fine-tuning (ft=); the original is "
+            "shown") in notes
     assert len(bad.get("plotly_chart")) == 1 and "ft" not in bad.query_params
+    assert "space" not in bad.query_params and "**fine-tuned**" not in texts(bad)
     # core's check of a run key: its form, a finished run here, these images and backbone
     from core.base.errors import ParameterError
     from core.datasets import load_dataset
+    from core.finetune.config import linked_feature_space
     from core.finetune.run import finished_config
 
     digits, backbone = load_dataset(name="digits"), app.query_params["bb"]
     assert finished_config(key=key, dataset=digits, backbone=backbone).epochs == 3
+    assert linked_feature_space(" fine_tuned ", fine_tuned=True)
+    assert not linked_feature_space("original", fine_tuned=False)
     for bad_key, images, says in ((key, digits.limited(limit=200), "on other images"),
                                   ("../" + key, digits, "20 hex digits")):
         with pytest.raises(ParameterError, match=says):

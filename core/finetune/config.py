@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.base.errors import TransferLensError
+from core.base.errors import ParameterError, TransferLensError
 from core.base.memory import require_memory
 from core.base.params import Params, check_params, param, whole_number
 
@@ -18,6 +18,9 @@ FINETUNE_VERSION = 1
 # batches that cannot fit on any account
 TRAIN_BYTES_PER_PIXEL = 500
 _FRACTION = dict(kind="float", min=0, max=1, max_exclusive=True)
+# what every view of the app shows once a run finished: the original backbone's values or
+# the fine-tuned one's (the link's `space=`)
+FEATURE_SPACES = ("original", "fine_tuned")
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,18 @@ class FineTuneConfig(Params):
         sizes = [start + span * e / (self.epochs - 1) for e in range(self.epochs)]
         return [min(self.image_size, max(32, 8 * round(size / 8))) for size in sizes[:-1]] + [
             self.image_size]
+
+
+def linked_feature_space(text: str, *, fine_tuned: bool) -> bool:
+    """Whether a link's `space=` asks for the fine-tuned backbone's values. ParameterError
+    when it is none of FEATURE_SPACES, or asks for those values with no finished fine-tuning
+    to show (`fine_tuned` False: the link's `ft=` was absent or could not be used)."""
+    text = str(text).strip()
+    if text not in FEATURE_SPACES:
+        raise ParameterError(f"the space is {' or '.join(FEATURE_SPACES)}")
+    if text == FEATURE_SPACES[1] and not fine_tuned:
+        raise ParameterError("needs a usable fine-tuning (ft=)")
+    return text == FEATURE_SPACES[1]
 
 
 @dataclass

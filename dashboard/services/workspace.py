@@ -146,6 +146,7 @@ def _open_workspace(settings: Settings, tv) -> Workspace:
     dataset = limited_dataset(settings.dataset, settings.limit)
     done = results.finetuned(tv.key) or _linked_fine_tuning(
         dataset=dataset, backbone=settings.backbone, tv_key=tv.key)
+    _linked_space(fine_tuned=done is not None)
     if done is not None and state.fine_tuned_space():
         tv = done.after
     if graph_worth_building(tv):  # else it would slow every view while it builds
@@ -173,6 +174,23 @@ def _linked_fine_tuning(*, dataset, backbone: str, tv_key: str):
         return None
     results.store_finetuned(tv_key, done)
     return done
+
+
+def _linked_space(*, fine_tuned: bool) -> None:
+    """The link's `space=`, taken once, as the sidebar's feature space: the fine-tuned
+    backbone's values when there is a fine-tuning to show (`fine_tuned`, the link's `ft=`
+    brings one), else a note and the original values (core.finetune.config checks it)."""
+    value = url.take_url(url.URL_SPACE)
+    if value is None:
+        return
+    from core.finetune.config import linked_feature_space
+
+    try:
+        fine = linked_feature_space(value, fine_tuned=fine_tuned)
+    except ParameterError as error:
+        url.reject_url(url.URL_SPACE, value, f"{error}; the original is shown")
+        return
+    state.put(state.FEATURE_SPACE_KEY, state.FINE_TUNED if fine else state.ORIGINAL)
 
 
 def bundle_workspace(source: str) -> Workspace:

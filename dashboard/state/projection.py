@@ -11,8 +11,9 @@ from __future__ import annotations
 from core.analysis.projection_params import (CHOICES, COMPARE, DIMS, chosen_defaults,
                                              chosen_specs)
 from core.base.errors import ParameterError
+from core.finetune.config import FEATURE_SPACES
 from dashboard.state import (PROJ_3D, PROJ_COMPARE, PROJ_METHOD, TSNE_PERPLEXITY, TV_KEY,
-                             UMAP_MIN_DIST, UMAP_NEIGHBORS, get, put)
+                             UMAP_MIN_DIST, UMAP_NEIGHBORS, fine_tuned_space, get, put)
 from dashboard.state import results, selection, url
 
 METHODS = tuple(CHOICES)
@@ -82,7 +83,8 @@ def projection_choice() -> tuple[str, int, dict | None]:
 def link_values() -> dict[str, str | None]:
     """3-D, and the shown method's parameters that are not at their defaults, as link
     values (an exact float: the link must redraw the same map); the density map's zoom; the
-    fine-tuning (its run key) and whether it is compared before and after."""
+    fine-tuning (its run key), whether it is compared before and after, and whether every
+    view shows its values (the sidebar's feature space)."""
     method = get(PROJ_METHOD, "pca")
     values: dict[str, str | None] = {name: None for keys in PARAM_KEYS.values()
                                      for name in keys}
@@ -90,6 +92,7 @@ def link_values() -> dict[str, str | None]:
     values[url.URL_ZOOM] = selection.zoom_link_value()
     values[url.URL_FINETUNE] = fine_tuning = results.finetuned_key(get(TV_KEY))
     values[url.URL_COMPARE] = "true" if fine_tuning and get(PROJ_COMPARE) else None
+    values[url.URL_SPACE] = FEATURE_SPACES[1] if fine_tuning and fine_tuned_space() else None
     defaults = chosen_defaults(method)
     for name, key in PARAM_KEYS.get(method, {}).items():
         value = get(key)

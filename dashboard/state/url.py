@@ -31,10 +31,12 @@ URL_SLICE = "slice"  # Error slices: the slice shown (its rank) or "selection"
 URL_FINETUNE = "ft"  # a finished fine-tuning's run key (core.finetune.run.finished_config)
 URL_COMPARE = "compare"  # Projections: before and after fine-tuning side by side (true)
 URL_ZOOM = "zoom"  # the density map's zoom (core.analysis.selection_link.parse_zoom)
+URL_SPACE = "space"  # every view on the fine-tuned backbone: fine_tuned (absent: original)
 # t-SNE's and UMAP's chosen parameters go by their own names (perplexity, n_neighbors, ...)
 URL_KEYS = (URL_DATASET, URL_BACKBONE, URL_SIZE, URL_LIMIT, URL_METHOD, URL_DIMS, *CHOSEN_NAMES,
             URL_COLOUR, URL_HEAD, URL_REGRESSION_HEAD, URL_TARGET, URL_SELECTION, URL_CELL,
-            URL_SPLIT, URL_REGRESSION_SELECTION, URL_SLICE, URL_ZOOM, URL_FINETUNE, URL_COMPARE)
+            URL_SPLIT, URL_REGRESSION_SELECTION, URL_SLICE, URL_ZOOM, URL_FINETUNE, URL_COMPARE,
+            URL_SPACE)
 URL_START = "_url_start"  # the link's parameters at session start, taken one by one
 URL_WARNINGS = "_url_warnings"  # link parameters that were ignored, and why
 
