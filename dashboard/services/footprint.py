@@ -21,6 +21,7 @@ import numpy as np
 # objects of these packages are walked attribute by attribute; others (TensorFlow, plotly's
 # validators, streamlit, modules) would lead into shared state the value does not own
 _WALKED = ("core.", "dashboard.", "sklearn.")
+_SCALARS = (str, bytes, bytearray, int, float, complex, bool, type(None))
 
 
 @dataclass(frozen=True)
@@ -59,13 +60,16 @@ def footprint(value: Any) -> Footprint:
             continue
         seen.add(id(obj))
         heap += sys.getsizeof(obj)
-        if isinstance(obj, (str, bytes, bytearray, int, float, complex, bool, type(None))):
+        if isinstance(obj, _SCALARS):
             continue
         if isinstance(obj, dict):
             todo.extend(obj.keys())
             todo.extend(obj.values())
         elif isinstance(obj, (list, tuple, set, frozenset)):
-            todo.extend(obj)
+            # a figure's hover texts are tens of thousands of strings: summed at once (a
+            # string repeated in one list counts each time: an over-estimate, never under)
+            heap += sum(sys.getsizeof(item) for item in obj if type(item) in _SCALARS)
+            todo.extend(item for item in obj if type(item) not in _SCALARS)
         elif hasattr(obj, "to_plotly_json") and hasattr(obj, "to_dict"):
             todo.append(obj.to_dict())  # a plotly figure: its dict form is what it holds
         elif hasattr(obj, "memory_usage") and hasattr(obj, "index"):  # pandas
