@@ -3,15 +3,16 @@ server's PYTHONPATH and MEMORY_PROBE=FILE in its environment (the soak worker's 
 FILE` sets both), a daemon thread of `streamlit run` appends one JSON line every
 MEMORY_PROBE_SECONDS (30): RSS and its anonymous / file-backed parts, glibc malloc's arenas
 (mallinfo2: in use, free inside arenas, mmapped blocks), the anonymous RSS right after a
-malloc_trim(0), threads, Streamlit sessions (active and kept for reconnection), the app's
-memo entries by kind with their megabytes (heap and mapped files, as the memo's byte budget
-counts them: dashboard/services/footprint.py) and the budget's use, the megabytes held by
-each st.cache_resource function, extraction jobs, whether TensorFlow (and ONNX Runtime,
-tf2onnx, UMAP, numba) is loaded, and Python's garbage collections. MEMORY_PROBE_TRACE=1
-also starts tracemalloc and adds the Python heap and its top 15 growths (file:line) since
-the third line: Python-heap growth told from allocator growth (tracing slows the server
-and adds to its memory: a snapshot of a heap with TensorFlow loaded takes tens of seconds
-on a loaded machine). Other processes (the worker itself) ignore it.
+malloc_trim(0), threads, Streamlit sessions (active and kept for reconnection) and their
+state's megabytes, the app's memo entries by kind with their megabytes (heap and mapped
+files, as the memo's byte budget counts them: dashboard/services/footprint.py) and the
+budget's use, the megabytes held by each st.cache_resource function, extraction jobs,
+whether TensorFlow (and ONNX Runtime, tf2onnx, UMAP, numba) is loaded, and Python's
+garbage collections. MEMORY_PROBE_TRACE=1 also starts tracemalloc and adds the Python
+heap and its top 15 growths (file:line) since the third line: Python-heap growth told from
+allocator growth (tracing slows the server and adds to its memory: a snapshot of a heap
+with TensorFlow loaded takes tens of seconds on a loaded machine). Other processes (the
+worker itself) ignore it.
 """
 
 import os
@@ -61,8 +62,10 @@ if os.environ.get("MEMORY_PROBE") and sys.argv[:2] == ["-m", "run"]:
 
             if Runtime.exists():
                 sessions = Runtime.instance()._session_mgr
-                found.update(sessions=len(sessions.list_sessions()),
-                             active_sessions=len(sessions.list_active_sessions()))
+                kept = sessions.list_sessions()
+                found.update(sessions=len(kept),
+                             active_sessions=len(sessions.list_active_sessions()),
+                             session_state_mb=_session_state_mb(kept))
             memo = sys.modules.get("dashboard.services.memo")
             if memo is not None:
                 found.update(_memo(memo.memo()))
@@ -91,6 +94,14 @@ if os.environ.get("MEMORY_PROBE") and sys.argv[:2] == ["-m", "run"]:
         return {"memo_items": items, "memo_heap_mb": {k: _mb(v) for k, v in heap.items()},
                 "memo_mapped_mb": {k: _mb(v) for k, v in mapped.items() if v},
                 "memo_budget_mb": [_mb(store.nbytes), _mb(store.max_bytes)]}
+
+    def _session_state_mb(kept) -> float:
+        """Megabytes of every kept session's state (what it shares with others, such as
+        the bundle's head, once)."""
+        from dashboard.services.footprint import footprint
+
+        return _mb(footprint([info.session.session_state.filtered_state
+                              for info in kept]).total)
 
     def _resource_caches() -> dict:
         """Megabytes held by each st.cache_resource function's entries (heap + mapped)."""
