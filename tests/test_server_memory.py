@@ -70,3 +70,70 @@ def test_sessions_showing_one_cached_head_share_its_figures():
     cached, uncached = SimpleNamespace(key="3f" * 32), SimpleNamespace(key=None)
     assert results._record(cached).token == results._record(cached).token == cached.key
     assert results._record(uncached).token != results._record(uncached).token
+
+
+def test_the_memo_evicts_by_bytes_and_keeps_the_most_recently_used():
+    """The process-wide memo holds at most its byte budget (each value's footprint, taken
+    when it is put): the least recently used go first, a get counts as a use, a value
+    larger than the whole budget is returned but not kept, and replacing a key or
+    discarding it gives its bytes back."""
+    import numpy as np
+
+    from dashboard.services.memo import Memo
+
+    mb = 2**20
+    memo = Memo(max_items=48, max_bytes=10 * mb)
+    arrays = {name: np.ones(3 * mb, np.uint8) for name in "abcd"}
+    for name in "abc":
+        memo.put(name, arrays[name])
+    assert (len(memo), memo.nbytes) == (3, 9 * mb)
+    assert memo.get("a") is arrays["a"]  # a is now the most recently used: b goes first
+    memo.put("d", arrays["d"])
+    assert [key for key, _, _ in memo.items()] == ["c", "a", "d"]
+    assert memo.get("b") is None and memo.nbytes == 9 * mb <= memo.max_bytes
+    huge = np.ones(11 * mb, np.uint8)
+    assert memo.put("huge", huge) is huge and memo.get("huge") is None
+    assert memo.nbytes == 9 * mb  # the budget's values stay
+    memo.put("a", np.ones(1 * mb, np.uint8))  # replaced: its old bytes are given back
+    memo.discard("c")
+    assert memo.nbytes == 4 * mb and [key for key, _, _ in memo.items()] == ["d", "a"]
+    for i in range(40):  # many puts of varied sizes: never over the budget
+        memo.put(("x", i), np.ones((i % 7) * mb // 2, np.uint8))
+        assert memo.nbytes <= memo.max_bytes
+        assert memo.nbytes == sum(size for _, _, size in memo.items())
+    assert memo.get(("x", 39)) is not None  # the last put is kept
+
+
+def test_a_values_footprint_counts_each_buffer_once():
+    """What a memoised value holds: arrays by their buffer (views and repeats of one buffer
+    once; a memmap of a cache file as mapped bytes), a figure by its dict form, this
+    project's dataclasses through their fields."""
+    import numpy as np
+    import plotly.graph_objects as go
+
+    from dashboard.services.footprint import footprint
+    from dashboard.ui.figures import PrerenderedFigure
+
+    values = np.zeros((1000, 256), np.float32)
+    assert footprint(values).heap == values.nbytes
+    assert footprint([values, values[:10], values.T]).heap - values.nbytes < 200
+    text = [f"image {i}" for i in range(5000)]
+    figure = PrerenderedFigure(go.Figure(go.Scattergl(x=np.arange(5000.0), text=text)))
+    assert footprint(figure).heap > sum(map(len, text)) + 5000 * 8
+
+
+def test_cached_transfer_values_count_their_mapped_file(tmp_path):
+    """Transfer values opened from the cache are a memmap of its file: mapped bytes (its
+    pages are resident once read), walked through the TransferValues dataclass."""
+    import numpy as np
+
+    from core.features.feature_sets import from_arrays
+    from dashboard.services.footprint import footprint
+
+    tv = from_arrays(values=np.ones((300, 64), np.float32), labels=np.arange(300) % 3,
+                     cache_dir=tmp_path)
+    size = footprint({"tv": tv, "rows": tv.values[:10]})
+    arrays = (tv.values, tv.labels, tv.splits, tv.sample_ids)
+    assert isinstance(tv.values, np.memmap)
+    assert sum(a.nbytes for a in arrays) <= size.mapped < sum(a.nbytes for a in arrays) + 4096
+    assert 0 < size.heap < 20_000  # the manifest and the dataclass: no array twice

@@ -74,7 +74,9 @@ def run(*, run: Run) -> list[str]:
             "backbone load as a real visitor's first look loads them; the first normal "
             "visitor also brings its own small .zip (36 digit images in 3 classes: embedded "
             "on ONNX Runtime, the backbone converted for it, and mapped) before it returns to "
-            "the bundle. One session in four is abusive: round "
+            "the bundle, and the last normal visitor looks at Fashion-MNIST as one who picks "
+            "it in the sidebar gets it (its default 10,000 images, the public cap, embedded and "
+            "mapped). One session in four is abusive: round "
             "after round it uploads "
             "issue 27's 2 KB .zip holding a 4,000,000-row targets.parquet, a .zip with a "
             "40-folder-deep member and one with a 300-character name, opens links asking for "
@@ -93,11 +95,14 @@ def run(*, run: Run) -> list[str]:
             f"batch in flight does not move: the baseline from {r['baseline_after_s']:.0f} s after "
             f"every page had opened (later if a normal visitor's first round had not ended "
             f"by then), when the server holds what normal use loads (TensorFlow, the backbone, "
-            f"ONNX Runtime); the end over the soak's last {r['window_s']:.0f} s. The abusers' "
+            f"ONNX Runtime, a built-in dataset and its 10,000-image workspace); the end over "
+            f"the soak's last {r['window_s']:.0f} s. The abusers' "
             f"pages open with the others, but they start only when the baseline's window has "
-            f"closed: the growth measures what their abuse (its 10,000-image embedding "
-            f"too) and the normal rounds left behind, a stronger test than a baseline that "
-            f"already holds the abuse.", "",
+            f"closed: the growth measures what their abuse and the normal rounds left "
+            f"behind, a stronger test than a baseline that already holds the abuse. (Their "
+            f"capped n=99999999 link asks for the same 10,000 images as the sidebar's "
+            f"default: the same cache entries, which the baseline holds, so it measures "
+            f"the abuse, not a dataset's first load.)", "",
             *report.table(["", "measured"], rows), "",
             *report.table(["abuse", "refused", "not refused", "what the page said"], abuse),
             *([""] + notes if notes else []), ""]

@@ -3,7 +3,10 @@ mode, committed bundle, scratch cache) and N concurrent browser sessions for a f
 normal visitors go through the views (box-selecting on the projection), train a default
 logistic-regression head and look at Confusion and Failures, round after round; their first
 round starts in Inspect with its class activation maps on (a backbone run: TensorFlow and
-the backbone load, as a real visitor's first look loads them). Abusive visitors (one in
+the backbone load, as a real visitor's first look loads them); the first normal visitor's
+first round also embeds and maps its own small .zip, and the last's looks at Fashion-MNIST
+at the sidebar's default 10,000 images (as much as the abusers' capped links get, so the
+baseline holds that dataset and workspace as normal use does). Abusive visitors (one in
 four, at least one) open their page with the others and join once the baseline window has
 closed, then mix in what issue 27 found: a 2 KB .zip holding a 4,000,000-row
 targets.parquet, zips with 40-folder-deep and 300-character member names, links asking for
@@ -61,6 +64,10 @@ BASELINE_AFTER_S = 60.0
 CAM_DONE = "text=/The heat map shows where in the image/"  # the maps' legend, under the strip
 OWN_ZIP = "mine.zip"  # a normal visitor's own images: 3 classes of 12 digits
 OWN_SHOWN = r"mine · 36 images · 3 classes"  # its workspace's caption
+# a normal visitor's look at a built-in dataset: Fashion-MNIST at the sidebar's default
+# size (10,000 images, also the public cap: what the abusers' capped n=99999999 gets)
+OTHER_DATASET = "/?ds=fashion_mnist"
+OTHER_SHOWN = r"10,000 of 70,000 images · 10 classes · [^(·]+ at \d+ px"  # not the bundle's
 MAIN_SAYS_JS = ("pattern => new RegExp(pattern).test("
                 "document.querySelector(\"[data-testid='stMain']\").innerText)")
 
@@ -195,27 +202,44 @@ async def bring_own_images(page, url: str, file: Path) -> None:
     once per server) and mapped (PCA; UMAP's kernels compile meanwhile), as a visitor who
     brings their data sees it; then back to the bundle."""
     await upload(page, file)
-    await page.wait_for_function(MAIN_SAYS_JS, arg=OWN_SHOWN, timeout=600_000)
-    await page.wait_for_selector(".js-plotly-plot .nsewdrag")
-    await idle(page)
-    await page.goto(url)
-    await page.wait_for_selector(".js-plotly-plot .nsewdrag")
-    await idle(page)
+    await mapped_then_back(page, url, OWN_SHOWN, timeout=600_000)
+
+
+async def look_at_other_dataset(page, url: str) -> None:
+    """Fashion-MNIST as a visitor who picks it in the sidebar gets it: its default 10,000
+    images embedded (ONNX Runtime) and mapped; then back to the bundle."""
+    await page.goto(url + OTHER_DATASET)
+    await mapped_then_back(page, url, OTHER_SHOWN, timeout=900_000)
+
+
+async def mapped_then_back(page, url: str, shown: str, *, timeout: float) -> None:
+    """Wait until the page says `shown` (a pattern) and draws its map, then go back to the
+    bundle."""
+    await page.wait_for_function(MAIN_SAYS_JS, arg=shown, timeout=timeout)
+    for address in (None, url):
+        if address is not None:
+            await page.goto(address)
+        await page.wait_for_selector(".js-plotly-plot .nsewdrag")
+        await idle(page)
 
 
 async def normal_visitor(page, url: str, record: dict, deadline: float,
                          secrets: tuple[str, ...], *, image: int, own: Path | None,
-                         first_round_done) -> None:
+                         other: bool, first_round_done) -> None:
     """Round after round of the views; the first starts with Inspect's maps, and every third
     with a default head (the same one: cached after one), so the first round's views are
     of the head later rounds see; with `own`, the first round starts with that .zip
-    uploaded and looked at. `first_round_done()` is called when the first round (every
-    kind of this visitor's work, once) has ended."""
+    uploaded and looked at, with `other`, with a look at Fashion-MNIST (10,000 images).
+    `first_round_done()` is called when the first round (every kind of this visitor's
+    work, once) has ended."""
     rounds = 0
     while time.perf_counter() < deadline:
         if not rounds:
             if own is not None:
                 await bring_own_images(page, url, own)
+                record["errors"] += await leaks(page, secrets)
+            if other:
+                await look_at_other_dataset(page, url)
                 record["errors"] += await leaks(page, secrets)
             await inspect_with_maps(page, image)
             record["errors"] += await leaks(page, secrets)
@@ -333,10 +357,12 @@ async def session(browser, url: str, index: int, abusive: bool, seconds: float, 
                 return
             record["joined_at"] = time.perf_counter()
             await abusive_visitor(page, url, record, deadline, zips, secrets)
-        else:
-            await normal_visitor(  # the first normal visitor also brings its own images
+        else:  # the first normal visitor also brings its own images, the last looks at
+            # Fashion-MNIST (one visitor does both when there is one)
+            await normal_visitor(
                 page, url, record, deadline, secrets, image=1 + 997 * index,
                 own=zips[OWN_ZIP] if index == phases.sessions - phases.normal else None,
+                other=index == phases.sessions - 1,
                 first_round_done=lambda: phases.loaded.setdefault(index, time.perf_counter()))
     except Exception as error:  # noqa: BLE001 - counted (a timeout is an error), run goes on
         record["errors"].append(f"{type(error).__name__}: {str(error)[:300]}")
