@@ -106,14 +106,9 @@ def test_bf16mix_runs_the_start_in_f32_and_stays_closer_to_f32_than_bf16(
 
     if "BF16" not in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
         return  # no bf16 units: OpenVINO runs it all in f32
-    ran = {}  # precision of each convolution, in the order they run
-    compiled = fast._forward.compiled
-    for op in compiled.get_runtime_model().get_ordered_ops():
-        info = op.get_rt_info()
-        if info["layerType"].astype(str) == "Convolution":
-            ran[op.get_friendly_name()] = info["runtimePrecision"].astype(str)
-        elif info["layerType"].astype(str) == "Eltwise" and not ran:  # the input's scaling
-            assert info["runtimePrecision"].astype(str) == "f32"
-    precisions = list(ran.values())
-    assert precisions[:3] == ["f32"] * 3 and set(precisions[3:]) == {"bf16"}, ran
-    assert compiled.outputs[0].get_partial_shape()[1] == 1280  # the features stay output 0
+    layers = fast._forward.layers()
+    first = next(i for i, layer in enumerate(layers) if layer[0] == "Convolution")
+    assert {precision for kind, _, precision, _ in layers[:first] if kind == "Eltwise"} == {"f32"}
+    precisions = [precision for kind, _, precision, _ in layers if kind == "Convolution"]
+    assert precisions[:3] == ["f32"] * 3 and set(precisions[3:]) == {"bf16"}, layers
+    assert fast._forward.compiled.outputs[0].get_partial_shape()[1] == 1280  # the features stay output 0

@@ -130,6 +130,19 @@ class OpenVinoForward:
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         return next(self.map([batch]))
 
+    def layers(self) -> list[tuple[str, str, str, str]]:
+        """(type, name, precision, kernel) of each layer as compiled, in the order they run,
+        constants left out: which run in f32 under bf16mix, and whether bf16 runs on AMX
+        (kernels named *amx*)."""
+        rows = []
+        for op in self.compiled.get_runtime_model().get_ordered_ops():
+            info = op.get_rt_info()
+            kind = info["layerType"].astype(str)
+            if kind != "Const":
+                rows.append((kind, op.get_friendly_name(), info["runtimePrecision"].astype(str),
+                             info["primitiveType"].astype(str)))
+        return rows
+
     def map(self, batches: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         """Outputs in input order; up to `jobs` batches run at once, on requests taken in
         turn. No Python callback runs on OpenVINO's threads: a callback waiting for the GIL
