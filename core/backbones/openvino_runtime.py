@@ -50,7 +50,7 @@ def converted_model(*, fields: dict[str, Any], build: Callable[[], Any], image_s
         with warnings.catch_warnings():  # Keras notes the tracer's input structure: harmless
             warnings.simplefilter("ignore", UserWarning)
             model = ov.convert_model(build(), input=[input_shape])
-        return _serialised(ov, model)
+        return serialised_ir(ov, model)
 
     files = cached_conversion(fields=fields, convert=convert, cache_dir=cache_dir)
     weights = ov.Tensor(np.frombuffer(files["bin"], np.uint8).copy())
@@ -63,23 +63,33 @@ def converted_model(*, fields: dict[str, Any], build: Callable[[], Any], image_s
 
 def keep_start_f32(*, xml: bytes, weights, model, convolutions: int):
     """The IR read again with every operation before its (`convolutions` + 1)-th convolution
-    marked "precise" (OpenVINO's IR attribute that keeps an operation in its original
-    precision under a bf16 hint; Python has no call that sets it), and the first
-    convolution's input path kept f32 too. That path (the input's transpose and scaling) is
-    rebuilt by OpenVINO's transformations, which drop the mark; its CPU plugin keeps
-    everything after the last convolution in f32, so a one-element second output sliced
-    from that input makes the path such a tail. `model` is the unmarked read, for the
-    operations' order; the features stay output 0."""
+    kept in f32 under a bf16 hint (`keep_f32`). `model` is the unmarked read, for the
+    operations' order."""
+    return keep_f32(xml=xml, weights=weights, names=start_operations(model, convolutions))
+
+
+def start_operations(model, convolutions: int) -> set[str]:
+    """The names of the operations before the model's (`convolutions` + 1)-th convolution, in
+    the order they run (all of them when it has no more convolutions)."""
+    operations = [op for op in model.get_ordered_ops()
+                  if op.get_type_name() not in ("Parameter", "Constant", "Result")]
+    starts = [i for i, op in enumerate(operations) if op.get_type_name() in CONVOLUTIONS]
+    end = starts[convolutions] if len(starts) > convolutions else len(operations)
+    return {op.get_friendly_name() for op in operations[:end]}
+
+
+def keep_f32(*, xml: bytes, weights, names: set[str]):
+    """The IR read with the named operations marked "precise" (OpenVINO's IR attribute that
+    keeps an operation in its original precision under a bf16 hint; Python has no call that
+    sets it), and the first convolution's input path kept f32 too. That path (the input's
+    transpose and scaling) is rebuilt by OpenVINO's transformations, which drop the mark; its
+    CPU plugin keeps everything after the last convolution in f32, so a one-element second
+    output sliced from that input makes the path such a tail. The features stay output 0."""
     import xml.etree.ElementTree as ElementTree
 
     import openvino as ov
     import openvino.opset13 as opset
 
-    operations = [op for op in model.get_ordered_ops()
-                  if op.get_type_name() not in ("Parameter", "Constant", "Result")]
-    starts = [i for i, op in enumerate(operations) if op.get_type_name() in CONVOLUTIONS]
-    end = starts[convolutions] if len(starts) > convolutions else len(operations)
-    names = {op.get_friendly_name() for op in operations[:end]}
     root = ElementTree.fromstring(xml)
     for layer in root.find("layers"):
         if layer.get("name") in names:
@@ -97,7 +107,7 @@ def keep_start_f32(*, xml: bytes, weights, model, convolutions: int):
     return marked
 
 
-def _serialised(ov, model) -> dict[str, bytes]:
+def serialised_ir(ov, model) -> dict[str, bytes]:
     """The IR's .xml and .bin (written by OpenVINO to a temp folder)."""
     import tempfile
 
