@@ -54,6 +54,8 @@ def test_key_fields_only_at_reduced_precision():
     assert RuntimeChoice("tensorflow", "f32").key_fields() == {}
     assert RuntimeChoice("openvino", "bf16").key_fields() == {"runtime": "openvino",
                                                               "precision": "bf16"}
+    assert RuntimeChoice("openvino", "bf16mix").key_fields() == {
+        "runtime": "openvino", "precision": "bf16mix", "f32_convolutions": 3}
 
 
 def test_f32_runtimes_share_one_key_and_values_bf16_gets_its_own(tiny_backbone, digits,
@@ -84,6 +86,16 @@ def test_f32_runtimes_share_one_key_and_values_bf16_gets_its_own(tiny_backbone, 
     cosine = (a * reduced.values).sum(1) / (np.linalg.norm(a, axis=1)
                                             * np.linalg.norm(reduced.values, axis=1) + 1e-12)
     assert cosine.min() > 0.98  # close, not equal: hence its own key
+
+    # bf16mix keeps the first 3 convolutions in f32: all of the tiny net's 2, so f32's values
+    mixed = compute_transfer_values(dataset=digits, backbone=tiny_backbone, image_size=32,
+                                    precision="bf16mix")
+    assert mixed.runtime == RuntimeChoice("openvino", "bf16mix")
+    assert mixed.key not in (tf_values.key, reduced.key)
+    assert mixed.key == transfer_values_key(dataset=digits, backbone=tiny_backbone,
+                                            image_size=32, precision="bf16mix")
+    assert mixed.manifest["key_fields"]["f32_convolutions"] == 3
+    assert np.abs(np.asarray(mixed.values) - a).max() <= 1e-4 * np.abs(a).max()
 
 
 def test_converted_model_is_cached_per_backbone_size_and_runtime(tiny_backbone, digits,

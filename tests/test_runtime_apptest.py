@@ -33,7 +33,9 @@ def test_runtime_choice_runs_the_extraction_and_the_progress_line_names_it(
     assert choice.value == "auto f32"
     assert choice.options[0] == "auto: TensorFlow f32"  # AppTest lists the labels
     assert {"TensorFlow f32", "OpenVINO f32", "ONNX Runtime f32",
-            "bf16 on OpenVINO (slightly different values, cached apart)"} <= set(choice.options)
+            "bf16 on OpenVINO (slightly different values, cached apart)",
+            "bf16mix on OpenVINO (bf16 with its first block in f32, nearer f32's values, "
+            "cached apart)"} <= set(choice.options)
 
     # hold the real extraction once it has run a batch, so the running line can be read
     ran, gate, original = threading.Event(), threading.Event(), tv_module.compute_transfer_values

@@ -111,6 +111,9 @@ def _size_rows(size: int, best: dict[tuple, dict], run: Run) -> list[list[str]]:
         ran = result.get("ran") or {}
         if ran.get("runtime_note"):
             name += f" (ran {ran['runtime']} {ran['precision']}: {ran['runtime_note']})"
+        if result.get("bf16_convolutions"):  # what bf16mix keeps in f32, and the kernels
+            name += (f" ({result['bf16_convolutions']}/{result['convolutions']} convolutions "
+                     f"in bf16, {'on AMX' if result['amx'] else 'no AMX'})")
         if mode == "bare" and result.get("unfolded_images_per_s"):
             name += f" (unfolded BN: {report.number(result['unfolded_images_per_s'])} images/s)"
         ratio = rate / bare["images_per_s"] if bare else None

@@ -121,7 +121,19 @@ def _pipeline(args, data) -> dict:
         if args.out:
             np.save(args.out, np.asarray(tv.values), allow_pickle=False)
         ran = tv.runtime.report() if tv.runtime else {}
-    return {"images_per_s": tv.n / seconds, "setup_seconds": setup, "ran": ran}
+    return {"images_per_s": tv.n / seconds, "setup_seconds": setup, "ran": ran,
+            **_convolutions(extractor)}
+
+
+def _convolutions(extractor) -> dict:
+    """On OpenVINO: how many convolutions ran in bf16, and whether any ran on AMX."""
+    layers = getattr(extractor._forward, "layers", None)
+    if layers is None:
+        return {}
+    convolutions = [layer for layer in layers() if layer[0] == "Convolution"]
+    return {"convolutions": len(convolutions),
+            "bf16_convolutions": sum(layer[2] == "bf16" for layer in convolutions),
+            "amx": any("amx" in layer[3] for layer in convolutions)}
 
 
 if __name__ == "__main__":

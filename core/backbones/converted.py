@@ -35,7 +35,7 @@ def converted_forward(*, runtime: str, fields: dict[str, Any], build: Callable[[
         from core.backbones.openvino_runtime import OpenVinoForward, converted_model
 
         model = converted_model(fields=shared, build=build, image_size=size,
-                                cache_dir=cache_dir)
+                                cache_dir=cache_dir, precision=precision)
         return OpenVinoForward(model=model, precision=precision, threads=threads,
                                image_size=image_size)
     if runtime == ONNXRUNTIME:

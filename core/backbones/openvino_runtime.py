@@ -3,8 +3,8 @@
 The converted network (OpenVINO IR: the .xml graph and the .bin weights) is cached by
 `core.backbones.conversion_cache` (keyed by what was converted and OpenVINO's version), as
 two byte arrays the IR reader takes from memory. The precision is a compile hint, so one
-conversion serves f32 and bf16. OpenVINO is imported only here,
-TensorFlow only while converting.
+conversion serves f32, bf16 and bf16mix (bf16 with the network's start marked to stay in f32
+when the IR is read). OpenVINO is imported only here, TensorFlow only while converting.
 """
 
 from __future__ import annotations
@@ -16,10 +16,14 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 
 from core.backbones.conversion_cache import cached_conversion
+from core.backbones.runtime import BF16MIX, BF16MIX_F32_CONVOLUTIONS
 
 # bump when the conversion below changes its output; 2: free height and width for
 # backbones that compute the same function at every size (one conversion for all sizes)
 CONVERTER_VERSION = 2
+# each precision's compile hint; bf16mix is bf16 on a model whose start is marked f32
+COMPILE_HINTS = {"f32": "f32", "bf16": "bf16", BF16MIX: "bf16"}
+CONVOLUTIONS = ("Convolution", "GroupConvolution")
 
 
 def openvino_version() -> str:
@@ -29,10 +33,11 @@ def openvino_version() -> str:
 
 
 def converted_model(*, fields: dict[str, Any], build: Callable[[], Any], image_size: int | None,
-                    cache_dir: str | Path | None = None):
+                    cache_dir: str | Path | None = None, precision: str = "f32"):
     """The OpenVINO model for `fields` from the cache, else `build()` (a Keras model taking
     float32 (B, image_size, image_size, 3); None: any height and width) converted and
-    cached. Raises what the conversion raises: callers fall back to TensorFlow."""
+    cached; for bf16mix with its start marked f32 (`keep_start_f32`). Raises what the
+    conversion raises: callers fall back to TensorFlow."""
     import openvino as ov
 
     side = -1 if image_size is None else int(image_size)
@@ -45,14 +50,64 @@ def converted_model(*, fields: dict[str, Any], build: Callable[[], Any], image_s
         with warnings.catch_warnings():  # Keras notes the tracer's input structure: harmless
             warnings.simplefilter("ignore", UserWarning)
             model = ov.convert_model(build(), input=[input_shape])
-        return _serialised(ov, model)
+        return serialised_ir(ov, model)
 
     files = cached_conversion(fields=fields, convert=convert, cache_dir=cache_dir)
-    return ov.Core().read_model(model=files["xml"],
-                                weights=ov.Tensor(np.frombuffer(files["bin"], np.uint8).copy()))
+    weights = ov.Tensor(np.frombuffer(files["bin"], np.uint8).copy())
+    model = ov.Core().read_model(model=files["xml"], weights=weights)
+    if precision != BF16MIX:
+        return model
+    return keep_start_f32(xml=files["xml"], weights=weights, model=model,
+                          convolutions=BF16MIX_F32_CONVOLUTIONS)
 
 
-def _serialised(ov, model) -> dict[str, bytes]:
+def keep_start_f32(*, xml: bytes, weights, model, convolutions: int):
+    """The IR read again with every operation before its (`convolutions` + 1)-th convolution
+    kept in f32 under a bf16 hint (`keep_f32`). `model` is the unmarked read, for the
+    operations' order."""
+    return keep_f32(xml=xml, weights=weights, names=start_operations(model, convolutions))
+
+
+def start_operations(model, convolutions: int) -> set[str]:
+    """The names of the operations before the model's (`convolutions` + 1)-th convolution, in
+    the order they run (all of them when it has no more convolutions)."""
+    operations = [op for op in model.get_ordered_ops()
+                  if op.get_type_name() not in ("Parameter", "Constant", "Result")]
+    starts = [i for i, op in enumerate(operations) if op.get_type_name() in CONVOLUTIONS]
+    end = starts[convolutions] if len(starts) > convolutions else len(operations)
+    return {op.get_friendly_name() for op in operations[:end]}
+
+
+def keep_f32(*, xml: bytes, weights, names: set[str]):
+    """The IR read with the named operations marked "precise" (OpenVINO's IR attribute that
+    keeps an operation in its original precision under a bf16 hint; Python has no call that
+    sets it), and the first convolution's input path kept f32 too. That path (the input's
+    transpose and scaling) is rebuilt by OpenVINO's transformations, which drop the mark; its
+    CPU plugin keeps everything after the last convolution in f32, so a one-element second
+    output sliced from that input makes the path such a tail. The features stay output 0."""
+    import xml.etree.ElementTree as ElementTree
+
+    import openvino as ov
+    import openvino.opset13 as opset
+
+    root = ElementTree.fromstring(xml)
+    for layer in root.find("layers"):
+        if layer.get("name") in names:
+            info = layer.find("rt_info")
+            info = ElementTree.SubElement(layer, "rt_info") if info is None else info
+            ElementTree.SubElement(info, "attribute", name="precise", version="0")
+    marked = ov.Core().read_model(model=ElementTree.tostring(root), weights=weights)
+    first = next((op for op in marked.get_ordered_ops() if op.get_type_name() in CONVOLUTIONS),
+                 None)
+    if first is not None:
+        source = first.input_value(0)
+        rank = source.get_partial_shape().rank.get_length()
+        start, stop = (opset.constant(np.full(rank, v, np.int64)) for v in (0, 1))
+        marked.add_results([opset.result(opset.slice(source, start, stop, stop))])
+    return marked
+
+
+def serialised_ir(ov, model) -> dict[str, bytes]:
     """The IR's .xml and .bin (written by OpenVINO to a temp folder)."""
     import tempfile
 
@@ -76,7 +131,7 @@ class OpenVinoForward:
             model.reshape([-1, int(image_size), int(image_size), 3])
 
         config: dict[str, Any] = {"PERFORMANCE_HINT": "THROUGHPUT",
-                                  "INFERENCE_PRECISION_HINT": precision}
+                                  "INFERENCE_PRECISION_HINT": COMPILE_HINTS[precision]}
         if threads:  # a Ray actor: as many threads as CPUs it was given
             config["INFERENCE_NUM_THREADS"] = int(threads)
         self.compiled = ov.Core().compile_model(model, "CPU", config)
@@ -84,6 +139,19 @@ class OpenVinoForward:
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         return next(self.map([batch]))
+
+    def layers(self) -> list[tuple[str, str, str, str]]:
+        """(type, name, precision, kernel) of each layer as compiled, in the order they run,
+        constants left out: which run in f32 under bf16mix, and whether bf16 runs on AMX
+        (kernels named *amx*)."""
+        rows = []
+        for op in self.compiled.get_runtime_model().get_ordered_ops():
+            info = op.get_rt_info()
+            kind = info["layerType"].astype(str)
+            if kind != "Const":
+                rows.append((kind, op.get_friendly_name(), info["runtimePrecision"].astype(str),
+                             info["primitiveType"].astype(str)))
+        return rows
 
     def map(self, batches: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         """Outputs in input order; up to `jobs` batches run at once, on requests taken in

@@ -33,8 +33,12 @@ AUTO_ENV = "TRANSFER_LENS_AUTO_RUNTIME"
 REQUIREMENTS = {OPENVINO: ("openvino>=2025.1,<2027",),
                 ONNXRUNTIME: ("onnxruntime>=1.20,<2", "tf2onnx>=1.17,<1.18")}
 # the one runtime that runs each reduced precision (so its cache key is known up front)
-PRECISION_RUNTIME = {"bf16": OPENVINO, "int8": ONNXRUNTIME}
+PRECISION_RUNTIME = {"bf16": OPENVINO, "int8": ONNXRUNTIME, "bf16mix": OPENVINO}
 INT8 = "int8"
+# bf16 with the network's start in float32: its input scaling and first convolutions, where
+# bf16's rounding cost the neighbourhoods most (docs/runtimes.md); their count is in its keys
+BF16MIX = "bf16mix"
+BF16MIX_F32_CONVOLUTIONS = 3
 # how int8 is calibrated (core.backbones.onnx_runtime.quantized): in int8 keys, so a change
 # of method makes new entries
 CALIBRATION = "ort-qdq-u8s8-perchannel-minmax-256-v1"
@@ -59,7 +63,9 @@ RUNTIME_SPECS: dict[str, ParamSpec] = {
                                 "OpenVINO in bfloat16, faster where the CPU has bf16 units; "
                                 "int8: ONNX Runtime, quantised after training with the "
                                 "dataset's own images as calibration set (measured below the "
-                                "accuracy bounds: docs/runtimes.md). Reduced precisions give "
+                                "accuracy bounds: docs/runtimes.md); bf16mix: OpenVINO in "
+                                "bfloat16 with the input scaling and first convolutions in "
+                                "float32, closer to f32 than bf16. Reduced precisions give "
                                 "different values under their own cache key"),
 }
 RUNTIME_DEFAULTS: dict[str, str] = {"runtime": AUTO, "precision": F32}
@@ -78,11 +84,14 @@ class RuntimeChoice:
     def key_fields(self) -> dict[str, Any]:
         """What goes into a transfer-values key: nothing in f32 (every runtime's f32 values
         equal TensorFlow's, so old entries stay valid), runtime and precision otherwise (and
-        for int8 the calibration method; its images are the key's dataset's)."""
+        for int8 the calibration method, its images being the key's dataset's; for bf16mix
+        how many convolutions run in float32)."""
         if self.precision == F32:
             return {}
         return {"runtime": self.runtime, "precision": self.precision,
-                **({"calibration": CALIBRATION} if self.precision == INT8 else {})}
+                **({"calibration": CALIBRATION} if self.precision == INT8 else {}),
+                **({"f32_convolutions": BF16MIX_F32_CONVOLUTIONS}
+                   if self.precision == BF16MIX else {})}
 
     @property
     def label(self) -> str:

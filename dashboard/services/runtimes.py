@@ -10,7 +10,8 @@ from core.backbones.runtime import (AUTO, DISPLAY_NAMES, F32, PRECISION_RUNTIME,
 
 # what a reduced precision does to the values, measured (docs/runtimes.md)
 REDUCED_NOTES = {"bf16": "slightly different values",
-                 "int8": "approximate values, below the accuracy bounds"}
+                 "int8": "approximate values, below the accuracy bounds",
+                 "bf16mix": "bf16 with its first block in f32, nearer f32's values"}
 
 
 def runtime_options() -> list[str]:
