@@ -24,6 +24,18 @@ def isolated_cache(tmp_path, monkeypatch):
     return cache
 
 
+@pytest.fixture(scope="session", autouse=True)
+def tensorflow_for_every_fixture():
+    """tensorflow_unless_chosen for module and session fixtures too (set up before any test's
+    own fixtures): a published bundle or a fine-tuning run made once per module would
+    otherwise convert the backbone to ONNX Runtime first."""
+    from core.backbones.runtime import AUTO_ENV
+
+    with pytest.MonkeyPatch.context() as session:
+        session.setenv(AUTO_ENV, "tensorflow")
+        yield
+
+
 @pytest.fixture(autouse=True)
 def tensorflow_unless_chosen(monkeypatch):
     """`auto` runs TensorFlow in tests and their subprocesses (the reference every runtime

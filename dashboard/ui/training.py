@@ -3,6 +3,7 @@ while it runs, and why a run did not become the head when it did not."""
 
 from __future__ import annotations
 
+import time
 from typing import Any, Callable
 
 import pandas as pd
@@ -15,11 +16,16 @@ from dashboard.state import results, session
 from dashboard.state.results import HeadRecord
 from dashboard.ui.progress import view_replaced
 
+# the live curves are redrawn at most this often: two line charts cost ~0.1 CPU-s, more
+# than an epoch on small transfer values (the final curves are drawn from the history)
+CURVES_EVERY_S = 0.5
+
 
 def run_training(tv_key: str, work: Callable[[Callable[[Any], None]], Any], *,
                  curves: Callable[[list], None], kept: str, cancel: str = "Cancel training",
                  cancel_help: str | None = None) -> Any | None:
-    """`work(on_epoch)` with a cancel button and `curves` redrawn after every epoch. Cancel
+    """`work(on_epoch)` with a cancel button and `curves` redrawn after an epoch (the first,
+    then at most every CURVES_EVERY_S seconds). Cancel
     reruns the script, which stops the work at its next progress update (Streamlit
     interrupts the running script). A refusal from core (a bound, the memory needed) is
     told with `kept` (what stays the head), and None returned."""
@@ -28,11 +34,15 @@ def run_training(tv_key: str, work: Callable[[Callable[[Any], None]], Any], *,
                        key="cancel_training", help=cancel_help)
     curves_slot = st.empty()
     logs: list = []
+    drawn = [float("-inf")]  # when the curves were last drawn
 
     def on_epoch(log) -> None:
         logs.append(log)
+        if time.monotonic() - drawn[0] < CURVES_EVERY_S:
+            return
         with curves_slot.container():
             curves(logs)
+        drawn[0] = time.monotonic()
 
     try:
         return work(on_epoch)
