@@ -37,9 +37,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--heads-224", action="store_true",
                         help="also train the heads on 224 px values (a 70k extraction at 224 "
                              "px is slow when not cached)")
-    parser.add_argument("--no-int8-recipes", action="store_true",
-                        help="leave out section 1's int8 recipe comparison (about 10 minutes; "
-                             "docs/runtimes.md holds its last table)")
+    parser.add_argument("--no-precision-studies", "--no-int8-recipes", action="store_true",
+                        dest="no_precision_studies",
+                        help="leave out section 1's values-only precision studies: int8 "
+                             "recipes and where bf16's error comes from (about 15 minutes; "
+                             "docs/runtimes.md holds their last tables)")
     return parser.parse_args(argv)
 
 
@@ -66,7 +68,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
 
         plan = Plan.full(fashion_available=DATASETS["fashion_mnist"].local())
     return plan.with_overrides(sizes=args.sizes, points=args.points, heads_224=args.heads_224,
-                               int8_recipes=not args.no_int8_recipes)
+                               precision_studies=not args.no_precision_studies)
 
 
 def run_section(*, name: str, run: Run) -> tuple[list[str], bool]:

@@ -123,6 +123,10 @@ class Plan:
                                      "f32-depthwise-first-last", "percentile-f32-last",
                                      "symmetric-f32-last", "qoperator-f32-last")
     int8_recipe_images: int = 3000
+    # where bf16's error comes from (benchmarks/workers/bf16_sources_worker.py): per-layer
+    # errors on `n` images, then kNN@15 with the input and first k convolutions kept f32 on
+    # `knn_n` images for each k of `keep`; None skips it (values only: no timing)
+    bf16_sources: tuple[int, int, str] | None = (512, 10_000, "0,3,6,9")
     # ONNX Runtime session recipes (core.backbones.onnx_session.SESSION_RECIPES' names, the
     # first the reference) timed in section 1 at its sizes on this many images; () skips them.
     # Left out as unable to win on this graph (a chain of convolutions, ~98 % of kernel time):
@@ -191,20 +195,21 @@ class Plan:
             corrections_seeds=(1,), corrections_heads=("logreg",),
             input_size_dataset="digits", input_size_sizes=(32, 48),
             int8_recipes=("all-int8", "f32-last"), int8_recipe_images=400,
+            bf16_sources=(64, 300, "0,3"),
             ort_session_recipes=("default", "nchw_input", "pre_optimised"),
             ort_session_images=64,
             finetune_accuracy_extra=("--image-size", "32", "--param", "epochs=1", "--param",
                                      "start_size=0", "--param", "flip=false"))
 
     def with_overrides(self, *, sizes: tuple[int, ...] | None, points: tuple[int, ...] | None,
-                       heads_224: bool, int8_recipes: bool = True) -> "Plan":
+                       heads_224: bool, precision_studies: bool = True) -> "Plan":
         plan = self
         if sizes:
             plan = replace(plan, extraction_sizes=sizes, head_sizes=sizes, finetune_sizes=sizes)
         if points:
             plan = replace(plan, projection_points=points)
-        if not int8_recipes:
-            plan = replace(plan, int8_recipes=())
+        if not precision_studies:
+            plan = replace(plan, int8_recipes=(), bf16_sources=None)
         if heads_224 and 224 not in plan.head_sizes:
             plan = replace(plan, head_sizes=(*plan.head_sizes, 224))
         return plan

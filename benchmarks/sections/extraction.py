@@ -83,7 +83,8 @@ def run(*, run: Run) -> list[str]:
             *report.table(["input", "configuration", "images/s", "/ TF bare",
                            "peak RSS MB", "max rel. diff", "min cosine", "set-up",
                            "images/s per round"], rows),
-            *downstream, *_int8_recipes(run), *_session_recipes(run), *errors]
+            *downstream, *_int8_recipes(run), *_bf16_sources(run), *_session_recipes(run),
+            *errors]
 
 
 def _default_runtime() -> tuple[str, str]:
@@ -326,6 +327,36 @@ def _session_recipes(run: Run) -> list[str]:
             *report.table(["size", "recipe", "changes", "images/s", "/ reference",
                            "per-round ratio", "max rel. diff", "open", "images/s per round"],
                           rows), *errors]
+
+
+def _bf16_sources(run: Run) -> list[str]:
+    """Where OpenVINO's bf16 error comes from: each convolution alone in bf16, then the
+    network's start kept f32 (`bf16_sources_worker`, docs/runtimes.md; what bf16mix keeps)."""
+    from core.backbones.runtime import OPENVINO, installed
+
+    plan = run.plan
+    if plan.bf16_sources is None or not installed(OPENVINO):
+        return []
+    n, knn_n, keep = plan.bf16_sources
+    try:
+        result = run.worker("benchmarks.workers.bf16_sources_worker", "--size",
+                            plan.extraction_downstream_size, "--n", n, "--knn-n", knn_n,
+                            "--keep", keep)
+    except Exception as error:
+        return ["", f"- bf16 error sources failed: `{report.error_summary(error)}`"]
+    worst = sorted(result["layers"], key=lambda layer: -layer["relative_error"])[:5]
+    layers = "; ".join(f"convolution {layer['position']} {layer['relative_error']:.3f}"
+                       for layer in worst)
+    rows = [[str(k["f32_convolutions"]), f"{k['knn15_overlap']:.3f}",
+             f"{k['median_cosine']:.4f} / {k['min_cosine']:.4f}"] for k in result["kept"]]
+    return ["", f"**Where bf16's error comes from** (OpenVINO {result['openvino']}, "
+            f"{plan.extraction_downstream_size} px, values only). Each convolution alone in "
+            f"bf16, the rest f32, mean relative error of the features on {result['n']:,} "
+            f"images; the five largest: {layers or '–'}. Then bf16 with the input and the "
+            f"first k convolutions kept f32, against f32 on {result['knn_n']:,} images "
+            "(bf16mix keeps 3):", "",
+            *report.table(["convolutions kept f32", "kNN@15 overlap", "median / min cosine"],
+                          rows)]
 
 
 def _int8_recipes(run: Run) -> list[str]:
