@@ -111,6 +111,9 @@ class Plan:
     extract_command: tuple[str, int, int] = ("fashion_mnist", 96, 0)
     extract_command_rounds: int = 2
     extract_command_baseline: str | None = "ead765b"
+    # reduced precisions timed as whole commands too, (runtime, precision) (issue 31: one
+    # within the bounds >= 2.5x the baseline); () skips them
+    extract_command_reduced: tuple[tuple[str, str], ...] = (("openvino", "bf16mix"),)
     # a cold app to its first UMAP (dataset, limit; 0: every image; None skips): a browser
     cold_start: tuple[str, int] | None = ("fashion_mnist", 0)
     # the public demo's soak (issue 27): concurrent browser sessions (one in four abusive)

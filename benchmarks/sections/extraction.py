@@ -188,10 +188,15 @@ def _whole_command(run: Run) -> list[str]:
 
     import numpy as np
 
+    from core.backbones.runtime import installed
+
     dataset, size, limit = run.plan.extract_command
     baseline = run.plan.extract_command_baseline
     commands = {**({baseline: ("--commit", baseline)} if baseline else {}),
-                "tensorflow": ("--runtime", "tensorflow"), "auto": ("--runtime", "auto")}
+                "tensorflow": ("--runtime", "tensorflow"), "auto": ("--runtime", "auto"),
+                **{f"{runtime} {precision}": ("--runtime", runtime, "--precision", precision)
+                   for runtime, precision in run.plan.extract_command_reduced
+                   if installed(runtime)}}
     best: dict[str, dict] = {}
     walls: dict[str, list[float]] = {}
     errors = []
@@ -217,7 +222,7 @@ def _whole_command(run: Run) -> list[str]:
         if name == baseline:
             command, ran = f"{baseline}'s (issue 31's today)", "tensorflow f32 (its only runtime)"
         else:
-            command, ran = f"--runtime {name}", f"{result['runtime']} {result['precision']}"
+            command, ran = " ".join(commands[name]), f"{result['runtime']} {result['precision']}"
         if result.get("runtime_note"):
             ran += f" ({result['runtime_note']})"
         rows.append([command, ran, f"{result['n']:,}", report.seconds(result["wall_seconds"]),
@@ -236,10 +241,12 @@ def _whole_command(run: Run) -> list[str]:
             "empty cache (`benchmarks/workers/extract_command_worker.py`): a fresh "
             "`python -m core extract` process per run, timed from its start to its exit "
             "(imports, dataset, model build or conversion, extraction, cache writes), "
-            f"{against}today's on TensorFlow and today's on auto, alternating, best of "
+            f"{against}today's on TensorFlow, on auto and on each reduced precision, "
+            "alternating, best of "
             f"{run.plan.extract_command_rounds}. Command's own = the `seconds` it reports "
             "(from the call into core). Speed-up = that command's wall time / this one's "
-            f"(issue 31's goal for auto: ≥ 1.3× against {baseline or 'today'}). Agreement "
+            f"(issue 31's goals against {baseline or 'today'}: auto ≥ 1.3×, a reduced "
+            "precision within the downstream bounds ≥ 2.5×). Agreement "
             "against today's TensorFlow values as above. Phases of the best round, from the "
             "command's own marks (none at the baseline): imports (interpreter and core, from "
             "the process's start), dataset, model (built, or converted and loaded), "

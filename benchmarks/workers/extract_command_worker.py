@@ -83,12 +83,13 @@ def _git(*args: str, check: bool = True) -> str:
 
 
 def time_command(*, source: Path, dataset: str, size: int, limit: int, runtime: str | None,
-                 cache: Path, profile: str | None) -> dict:
+                 cache: Path, profile: str | None, precision: str | None = None) -> dict:
     """Run `python -m core extract` from `source` into the empty `cache`, timed start to exit."""
     profiler = ("-m", "cProfile", "-o", str(Path(profile).resolve())) if profile else ()
     command = [sys.executable, *profiler, "-m", "core", "extract", "--dataset", dataset,
                "--image-size", str(size), "--cache-dir", str(cache), "--json",
                *(("--runtime", runtime) if runtime else ()),
+               *(("--precision", precision) if precision else ()),
                *(("--limit", str(limit)) if limit else ())]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     env.pop("TRANSFER_LENS_AUTO_RUNTIME", None)  # auto as shipped
@@ -120,13 +121,16 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="0: every image")
     parser.add_argument("--runtime", default=None,
                         help="today's --runtime (default auto); not with --commit")
+    parser.add_argument("--precision", default=None,
+                        help="today's --precision (default f32); not with --commit")
     parser.add_argument("--commit", default=None,
                         help="run this commit's command (from a temporary git worktree)")
     parser.add_argument("--cache-dir", required=True)
     parser.add_argument("--profile", default=None, help="cProfile statistics to this file")
     args = parser.parse_args()
-    if args.commit and args.runtime:
-        parser.error("--runtime is today's option; --commit runs that commit's default")
+    if args.commit and (args.runtime or args.precision):
+        parser.error("--runtime/--precision are today's options; --commit runs that "
+                     "commit's default")
     cache = Path(args.cache_dir).resolve()
     if cache.exists():
         raise SystemExit(f"{cache} exists: the command is timed from an empty cache")
@@ -139,7 +143,8 @@ def main() -> None:
     else:
         runtime = args.runtime or "auto"
         emit({"runtime_asked": runtime, "commit": None,
-              **time_command(source=ROOT, runtime=runtime, **options)})
+              **time_command(source=ROOT, runtime=runtime, precision=args.precision,
+                             **options)})
 
 
 if __name__ == "__main__":
