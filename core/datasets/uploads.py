@@ -74,14 +74,11 @@ def prune_uploads(*, max_age_seconds: float | None = None, now: float | None = N
     """Remove public sessions' upload folders not used for longer than the limit (default:
     the policy's upload_ttl_seconds): a session that has gone (Streamlit says nothing when a
     tab closes) stops renewing its lease. Returns how many were removed."""
-    root = uploads_root(cache_root())
-    if not root.is_dir():
-        return 0
     limit = policy().upload_ttl_seconds if max_age_seconds is None else max_age_seconds
     now = time.time() if now is None else now
     removed = 0
-    for folder in root.iterdir():
-        if folder.is_dir() and now - _last_touched(folder) > limit:
+    for folder in _folders(uploads_root(cache_root())):
+        if now - _last_touched(folder) > limit:
             shutil.rmtree(folder, ignore_errors=True)
             removed += 1
     return removed
@@ -149,6 +146,7 @@ def _full_message(over: int, waits: list[tuple[float, int]], rules) -> str:
 
 
 def _folders(root: Path) -> list[Path]:
+    """The session folders under `root` (none when it does not exist yet)."""
     try:
         return [f for f in root.iterdir() if f.is_dir() and not f.is_symlink()]
     except FileNotFoundError:
