@@ -11,6 +11,7 @@ from typing import Any, Callable
 import numpy as np
 
 from core.backbones.runtime import DISPLAY_NAMES, INT8, ONNXRUNTIME, OPENVINO
+from core.backbones.spec import OnnxWriter
 
 ANY_SIZE = "any"  # the image_size of a conversion that serves every input size
 
@@ -19,7 +20,8 @@ def converted_forward(*, runtime: str, fields: dict[str, Any], build: Callable[[
                       image_size: int, precision: str, threads: int | None = None,
                       cache_dir: str | Path | None = None, calibration: str = "",
                       calibration_images: Callable[[], np.ndarray] | None = None,
-                      any_size: bool = False, session_recipe=None):
+                      any_size: bool = False, session_recipe=None,
+                      onnx_writer: OnnxWriter | None = None):
     """A forward function (`__call__` for a batch, `map` for a stream of them) of the Keras
     model `build()` returns, taking float32 (B, image_size, image_size, 3), on `runtime`.
     `any_size`: the model computes the same function at every input size, so its f32
@@ -27,8 +29,9 @@ def converted_forward(*, runtime: str, fields: dict[str, Any], build: Callable[[
     (`fields`' image_size is replaced by ANY_SIZE in its key). int8 is quantised with
     `calibration_images()` (model inputs) of the dataset whose fingerprint is `calibration`,
     or found in the cache by it, from a conversion at `image_size`. `session_recipe`: ONNX
-    Runtime's `onnx_session.SessionRecipe` (default: the one adopted). Raises what the
-    conversion raises: callers fall back to TensorFlow."""
+    Runtime's `onnx_session.SessionRecipe` (default: the one adopted). `onnx_writer`: the
+    backbone's own ONNX writer, which ONNX Runtime uses instead of converting `build()`.
+    Raises what the conversion raises: callers fall back to TensorFlow."""
     size = None if any_size else image_size
     shared = {**fields, "image_size": ANY_SIZE} if any_size else fields
     if runtime == OPENVINO:
@@ -39,7 +42,11 @@ def converted_forward(*, runtime: str, fields: dict[str, Any], build: Callable[[
         return OpenVinoForward(model=model, precision=precision, threads=threads,
                                image_size=image_size)
     if runtime == ONNXRUNTIME:
-        from core.backbones.onnx_runtime import OnnxForward, converted_onnx, quantized_onnx
+        from core.backbones.onnx_runtime import (
+            OnnxForward,
+            converted_onnx,
+            quantized_onnx,
+        )
 
         if precision == INT8:
             if not calibration:
@@ -48,13 +55,13 @@ def converted_forward(*, runtime: str, fields: dict[str, Any], build: Callable[[
 
             def f32() -> bytes:  # quantised from a model of this size, as before
                 return converted_onnx(fields=fields, build=build, image_size=image_size,
-                                      cache_dir=cache_dir)
+                                      cache_dir=cache_dir, writer=onnx_writer)
 
             model = quantized_onnx(f32=f32, fields={**fields, "calibration": calibration},
                                    calibration=calibration_images, cache_dir=cache_dir)
         else:
             model = converted_onnx(fields=shared, build=build, image_size=size,
-                                   cache_dir=cache_dir)
+                                   cache_dir=cache_dir, writer=onnx_writer)
         return OnnxForward(model=model, threads=threads, image_size=image_size,
                            cache_dir=cache_dir, recipe=session_recipe)
     raise ValueError(f"no converted forward pass for runtime {runtime!r}")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from core.backbones.spec import BackboneSpec, file_digest
+from core.backbones.spec import BackboneSpec, OnnxWriter, file_digest
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,8 @@ VARIANTS = {
     "lite1": LiteVariant(1.0, 1.1, 240, 0.2),
     "lite2": LiteVariant(1.1, 1.2, 260, 0.3),
 }
+# bump when core.backbones.lite_onnx writes a different graph (its converted models' key)
+LITE_ONNX_VERSION = 1
 LITE_SIZES = {f"efficientnet_{key}": variant.native_size for key, variant in VARIANTS.items()}
 
 
@@ -74,5 +76,7 @@ def lite_specs() -> dict[str, BackboneSpec]:
             builder=f"core.backbones.efficientnet_lite:build_feature_extractor_{key}",
             weights_id=lambda name=name: _weights_id(name),
             unavailable_reason=lambda name=name: lite_unavailable_reason(name),
-            any_size=True)  # "same" padding and global pooling only
+            any_size=True,  # "same" padding and global pooling only
+            onnx_writer=OnnxWriter("core.backbones.lite_onnx:lite_onnx",
+                                   version=LITE_ONNX_VERSION, kwargs=(("variant", key),)))
     return specs

@@ -1,9 +1,10 @@
 """A Keras model's forward pass on ONNX Runtime: converted once, cached, run in a session.
 
-Conversion is Keras' own ONNX export (`model.export(format="onnx")`, which drives tf2onnx
-on the TensorFlow backend), cached by `core.backbones.conversion_cache` as one byte array
-keyed by what was converted and the converter's versions. ONNX Runtime is imported only
-here, TensorFlow only while converting.
+Conversion is the backbone's own ONNX writer where it has one (EfficientNet-Lite:
+`core.backbones.lite_onnx`, no TensorFlow), else Keras' own ONNX export
+(`model.export(format="onnx")`, which drives tf2onnx on the TensorFlow backend), cached by
+`core.backbones.conversion_cache` as one byte array keyed by what was converted and the
+converter's versions. ONNX Runtime is imported only here, TensorFlow only while exporting.
 """
 
 from __future__ import annotations
@@ -19,8 +20,15 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 
 from core.backbones.conversion_cache import cached_conversion
-from core.backbones.onnx_session import (SESSION_RECIPE, SessionRecipe, batch_input,
-                                         default_threads, prepared_model, recipe_named)
+from core.backbones.onnx_session import (
+    SESSION_RECIPE,
+    SessionRecipe,
+    batch_input,
+    default_threads,
+    prepared_model,
+    recipe_named,
+)
+from core.backbones.spec import OnnxWriter
 
 # bump when the conversion below changes its output; 2: free height and width for
 # backbones that compute the same function at every size (one conversion for all sizes)
@@ -37,17 +45,24 @@ def converter_versions() -> dict[str, str]:
     return {"keras": version("keras"), "tf2onnx": version("tf2onnx")}
 
 
-def _onnx_fields(fields: dict[str, Any]) -> dict[str, Any]:
-    return {**fields, "runtime": "onnxruntime", **converter_versions(), "opset": OPSET,
-            "converter_version": CONVERTER_VERSION}
+def _onnx_fields(fields: dict[str, Any], *, writer: OnnxWriter | None = None) -> dict[str, Any]:
+    """The converted model's key: what was converted, and how (by the backbone's own
+    `writer`, or by Keras' export and its converter's versions)."""
+    how = ({"converter": "onnx_writer", "writer_version": writer.version} if writer
+           else {**converter_versions(), "converter_version": CONVERTER_VERSION})
+    return {**fields, "runtime": "onnxruntime", **how, "opset": OPSET}
 
 
 def converted_onnx(*, fields: dict[str, Any], build: Callable[[], Any], image_size: int | None,
-                   cache_dir: str | Path | None = None) -> bytes:
-    """The ONNX model (serialised) for `fields` from the cache, else `build()` (a Keras
-    model taking float32 (B, image_size, image_size, 3)) exported and cached; image_size
-    None exports it for inputs of any height and width. Raises what the export raises:
-    callers fall back to TensorFlow."""
+                   cache_dir: str | Path | None = None, writer: OnnxWriter | None = None) -> bytes:
+    """The ONNX model (serialised) for `fields` from the cache, else written by the
+    backbone's own `writer` when it has one, else `build()` (a Keras model taking float32
+    (B, image_size, image_size, 3)) exported; then cached. image_size None: inputs of any
+    height and width. Raises what the conversion raises: callers fall back to TensorFlow."""
+    if writer is not None:
+        return cached_conversion(
+            fields=_onnx_fields(fields, writer=writer), cache_dir=cache_dir, tensorflow=False,
+            convert=lambda: {"onnx": writer.write(image_size=image_size, opset=OPSET)})["onnx"]
     fields = _onnx_fields(fields)
 
     def convert() -> dict[str, bytes]:
@@ -133,8 +148,13 @@ def quantized_onnx(*, f32: Callable[[], bytes], fields: dict[str, Any],
 def quantize(model: bytes, *, images: np.ndarray, recipe: Int8Recipe) -> bytes:
     """`model` (serialised f32 ONNX) quantised by `recipe`, calibrated on `images` (float32
     model inputs)."""
-    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod,
-                                          QuantFormat, QuantType, quantize_static)
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     images = np.ascontiguousarray(images, np.float32)

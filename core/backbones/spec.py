@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from core.base.errors import BackboneUnavailableError
 from core.base.hashing import hash_file
@@ -28,6 +28,9 @@ class BackboneSpec:
     # the network built at one input size computes the same function at every other (no
     # size-dependent padding or reshape): one conversion for a runtime serves every size
     any_size: bool = False
+    # the backbone's own ONNX writer, which ONNX Runtime uses instead of converting the
+    # Keras model (no TensorFlow, no tf2onnx); None: Keras' export
+    onnx_writer: "OnnxWriter | None" = None
 
     def available(self) -> bool:
         return self.unavailable_reason() is None
@@ -36,12 +39,30 @@ class BackboneSpec:
         reason = self.unavailable_reason()
         if reason:
             raise BackboneUnavailableError(reason)
-        if callable(self.builder):
-            function = self.builder
-        else:
-            module_name, function_name = self.builder.split(":")
-            function = getattr(importlib.import_module(module_name), function_name)
-        return function(input_size=input_size or self.native_size)
+        return _function(self.builder)(input_size=input_size or self.native_size)
+
+
+@dataclass(frozen=True)
+class OnnxWriter:
+    """A backbone's own ONNX writer: `function` ("module:function", imported lazily, or a
+    callable) called as f(image_size=S or None for any size, opset=N, **kwargs) → a
+    serialised ONNX model of the same network; `version` goes into the converted model's
+    cache key (bump it when the written graph changes)."""
+
+    function: str | Callable
+    version: int
+    kwargs: tuple[tuple[str, Any], ...] = ()
+
+    def write(self, *, image_size: int | None, opset: int) -> bytes:
+        return _function(self.function)(image_size=image_size, opset=opset, **dict(self.kwargs))
+
+
+def _function(target: str | Callable) -> Callable:
+    """A builder named "module:function" imported, or the callable itself."""
+    if callable(target):
+        return target
+    module_name, function_name = target.split(":")
+    return getattr(importlib.import_module(module_name), function_name)
 
 
 @lru_cache(maxsize=None)

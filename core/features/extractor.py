@@ -234,7 +234,7 @@ def build_extractor(*, spec: BackboneSpec, image_size: int, runtime: RuntimeChoi
                 build=lambda: spec.build(input_size=image_size), image_size=image_size,
                 precision=runtime.precision, threads=threads, cache_dir=cache_dir,
                 calibration=runtime.calibration, calibration_images=calibration_images,
-                any_size=spec.any_size)
+                any_size=spec.any_size, onnx_writer=spec.onnx_writer)
             return FeatureExtractor(image_size=image_size, forward=forward, runtime=runtime)
         except BackboneUnavailableError:
             raise  # missing weights: TensorFlow would fail the same way
