@@ -88,3 +88,32 @@ def test_the_nchw_edit_is_skipped_where_the_graph_does_not_allow_it():
     assert same == model and not nchw
     images = np.random.default_rng(2).uniform(0, 255, (3, 12, 12, 3)).astype(np.float32)
     assert OnnxForward(model=model, recipe=recipe_named("nchw_input"))(images).shape == (3, 8)
+
+
+def test_data_parallel_runs_cut_each_batch_into_parts_and_keep_the_order(monkeypatch):
+    """The adopted recipe: a batch runs as parts of `part_images` side by side on a
+    one-thread session, one per worker; the outputs come back in the batches' order."""
+    model = _lite_like()
+    images = np.random.default_rng(3).uniform(0, 255, (37, 12, 12, 3)).astype(np.float32)
+    reference = OnnxForward(model=model, recipe=recipe_named("default"))(images)
+    recipe = recipe_named("data_parallel")
+    forward = OnnxForward(model=model, recipe=recipe, threads=2)
+    assert forward.session.get_session_options().intra_op_num_threads == 1
+    runs: list[tuple[int, str]] = []
+    run = forward._run
+
+    def spy(batch):
+        import threading
+
+        runs.append((len(batch), threading.current_thread().name))
+        return run(batch)
+
+    monkeypatch.setattr(forward, "_run", spy)
+    whole = forward(images)
+    assert sorted(size for size, _ in runs) == sorted([recipe.part_images] * 2 + [5])
+    assert all(name.startswith("onnxruntime") for _, name in runs)
+    streamed = np.concatenate(list(forward.map([images[:20], images[20:33], images[33:]])))
+    for values in (whole, streamed):
+        assert values.shape == reference.shape
+        assert np.abs(values - reference).max() <= 1e-5 * np.abs(reference).max()
+    assert list(forward.map([])) == []

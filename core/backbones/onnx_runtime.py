@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import warnings
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -201,8 +201,8 @@ class OnnxForward:
     """An ONNX Runtime session: `__call__` for one batch, `map` for a stream of batches
     with the next batch's preparation overlapping this one's run (ONNX Runtime releases the
     GIL while it runs). `recipe` (default: `onnx_session.SESSION_RECIPE`) sets the session's
-    options and edits the model (at `image_size`; a pre-optimised graph cached in
-    `cache_dir`)."""
+    options, whether batches run in data-parallel parts, and edits the model (at
+    `image_size`; a pre-optimised graph cached in `cache_dir`)."""
 
     session = None  # opened by the first run, closed by `release_memory`
 
@@ -212,7 +212,8 @@ class OnnxForward:
         self._model, self._recipe, self._nchw = prepared_model(
             model, recipe=recipe or recipe_named(SESSION_RECIPE), image_size=image_size,
             cache_dir=cache_dir)
-        self._threads = threads
+        self._threads = threads or default_threads()
+        self._workers = self._recipe.workers(threads=self._threads)
         self.input = self._session().get_inputs()[0].name
 
     def _session(self):
@@ -221,7 +222,7 @@ class OnnxForward:
         if session is None:
             import onnxruntime as ort
 
-            options = self._recipe.options(threads=self._threads or default_threads())
+            options = self._recipe.options(threads=self._threads)
             session = self.session = ort.InferenceSession(
                 self._model, options, providers=["CPUExecutionProvider"])
         return session
@@ -233,17 +234,35 @@ class OnnxForward:
         second); a run in flight finishes on the old one."""
         self.session = None
 
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        return self._session().run(None, {self.input: batch})[0]
+
+    def _submit(self, pool: ThreadPoolExecutor, batch: np.ndarray) -> list[Future]:
+        """The batch's runs queued on `pool`: whole, or in data-parallel parts."""
+        ready = batch_input(batch, nchw=self._nchw)
+        step = self._recipe.part_images or len(ready) or 1
+        return [pool.submit(self._run, ready[i:i + step]) for i in range(0, len(ready), step)]
+
+    @staticmethod
+    def _gathered(runs: list[Future]) -> np.ndarray:
+        outputs = [run.result() for run in runs]
+        return outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
+
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        return self._session().run(None, {self.input: batch_input(batch, nchw=self._nchw)})[0]
+        if self._workers == 1:
+            return self._run(batch_input(batch, nchw=self._nchw))
+        with ThreadPoolExecutor(self._workers, thread_name_prefix="onnxruntime") as pool:
+            return self._gathered(self._submit(pool, batch))
 
     def map(self, batches: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
-        """Outputs in input order, one batch running while the caller makes the next."""
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnxruntime") as pool:
-            running = None
+        """Outputs in input order, one batch running while the caller makes the next (its
+        parts spread over the workers as they free up)."""
+        with ThreadPoolExecutor(self._workers, thread_name_prefix="onnxruntime") as pool:
+            running: list[Future] | None = None
             for batch in batches:
-                queued = pool.submit(self, batch)
+                queued = self._submit(pool, batch)
                 if running is not None:
-                    yield running.result()
+                    yield self._gathered(running)
                 running = queued
             if running is not None:
-                yield running.result()
+                yield self._gathered(running)
