@@ -30,7 +30,7 @@ def converted_forward(*, runtime: str, fields: dict[str, Any], build: Callable[[
     `calibration_images()` (model inputs) of the dataset whose fingerprint is `calibration`,
     or found in the cache by it, from a conversion at `image_size`. `session_recipe`: ONNX
     Runtime's `onnx_session.SessionRecipe` (default: the one adopted). `onnx_writer`: the
-    backbone's own ONNX writer, which ONNX Runtime uses instead of converting `build()`.
+    backbone's own ONNX writer, which both runtimes convert from instead of `build()`.
     Raises what the conversion raises: callers fall back to TensorFlow."""
     size = None if any_size else image_size
     shared = {**fields, "image_size": ANY_SIZE} if any_size else fields
@@ -38,7 +38,7 @@ def converted_forward(*, runtime: str, fields: dict[str, Any], build: Callable[[
         from core.backbones.openvino_runtime import OpenVinoForward, converted_model
 
         model = converted_model(fields=shared, build=build, image_size=size,
-                                cache_dir=cache_dir, precision=precision)
+                                cache_dir=cache_dir, precision=precision, writer=onnx_writer)
         return OpenVinoForward(model=model, precision=precision, threads=threads,
                                image_size=image_size)
     if runtime == ONNXRUNTIME:
@@ -58,7 +58,8 @@ def converted_forward(*, runtime: str, fields: dict[str, Any], build: Callable[[
                                       cache_dir=cache_dir, writer=onnx_writer)
 
             model = quantized_onnx(f32=f32, fields={**fields, "calibration": calibration},
-                                   calibration=calibration_images, cache_dir=cache_dir)
+                                   calibration=calibration_images, cache_dir=cache_dir,
+                                   writer=onnx_writer)
         else:
             model = converted_onnx(fields=shared, build=build, image_size=size,
                                    cache_dir=cache_dir, writer=onnx_writer)

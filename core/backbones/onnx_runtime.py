@@ -33,7 +33,7 @@ from core.backbones.spec import OnnxWriter
 # bump when the conversion below changes its output; 2: free height and width for
 # backbones that compute the same function at every size (one conversion for all sizes)
 CONVERTER_VERSION = 2
-OPSET = 17  # ONNX Runtime 1.20+ runs it; the opset issue 31's prototype measured
+OPSET = 17  # Keras' export: ONNX Runtime 1.20+ runs it; the opset issue 31's prototype measured
 
 
 def converter_versions() -> dict[str, str]:
@@ -48,9 +48,9 @@ def converter_versions() -> dict[str, str]:
 def _onnx_fields(fields: dict[str, Any], *, writer: OnnxWriter | None = None) -> dict[str, Any]:
     """The converted model's key: what was converted, and how (by the backbone's own
     `writer`, or by Keras' export and its converter's versions)."""
-    how = ({"converter": "onnx_writer", "writer_version": writer.version} if writer
-           else {**converter_versions(), "converter_version": CONVERTER_VERSION})
-    return {**fields, "runtime": "onnxruntime", **how, "opset": OPSET}
+    how = (writer.key_fields() if writer else
+           {**converter_versions(), "converter_version": CONVERTER_VERSION, "opset": OPSET})
+    return {**fields, "runtime": "onnxruntime", **how}
 
 
 def converted_onnx(*, fields: dict[str, Any], build: Callable[[], Any], image_size: int | None,
@@ -62,7 +62,7 @@ def converted_onnx(*, fields: dict[str, Any], build: Callable[[], Any], image_si
     if writer is not None:
         return cached_conversion(
             fields=_onnx_fields(fields, writer=writer), cache_dir=cache_dir, tensorflow=False,
-            convert=lambda: {"onnx": writer.write(image_size=image_size, opset=OPSET)})["onnx"]
+            convert=lambda: {"onnx": writer.write(image_size=image_size)})["onnx"]
     fields = _onnx_fields(fields)
 
     def convert() -> dict[str, bytes]:
@@ -124,16 +124,17 @@ INT8_RECIPE = Int8Recipe()
 
 def quantized_onnx(*, f32: Callable[[], bytes], fields: dict[str, Any],
                    calibration: Callable[[], np.ndarray] | None,
-                   cache_dir: str | Path | None = None, recipe: Int8Recipe = INT8_RECIPE) -> bytes:
+                   cache_dir: str | Path | None = None, recipe: Int8Recipe = INT8_RECIPE,
+                   writer: OnnxWriter | None = None) -> bytes:
     """The int8 model of the f32 ONNX model `f32()` from the cache, else quantised after
     training by `recipe` with `calibration()`'s float32 model inputs, and cached. `fields`
-    names the model and the calibration set; without `calibration` a missing entry is an
-    error."""
+    names the model and the calibration set, `writer` the backbone's ONNX writer when
+    `f32()` comes from it; without `calibration` a missing entry is an error."""
     import onnxruntime
 
     from core.backbones.runtime import CALIBRATION
 
-    fields = {**_onnx_fields(fields), "precision": "int8", "calibration_method": CALIBRATION,
+    fields = {**_onnx_fields(fields, writer=writer), "precision": "int8", "calibration_method": CALIBRATION,
               "recipe": recipe.name, "onnxruntime": onnxruntime.__version__}
 
     def convert() -> dict[str, bytes]:

@@ -17,6 +17,7 @@ import numpy as np
 
 from core.backbones.conversion_cache import cached_conversion
 from core.backbones.runtime import BF16MIX, BF16MIX_F32_CONVOLUTIONS
+from core.backbones.spec import OnnxWriter
 
 # bump when the conversion below changes its output; 2: free height and width for
 # backbones that compute the same function at every size (one conversion for all sizes)
@@ -33,26 +34,30 @@ def openvino_version() -> str:
 
 
 def converted_model(*, fields: dict[str, Any], build: Callable[[], Any], image_size: int | None,
-                    cache_dir: str | Path | None = None, precision: str = "f32"):
-    """The OpenVINO model for `fields` from the cache, else `build()` (a Keras model taking
-    float32 (B, image_size, image_size, 3); None: any height and width) converted and
-    cached; for bf16mix with its start marked f32 (`keep_start_f32`). Raises what the
+                    cache_dir: str | Path | None = None, precision: str = "f32",
+                    writer: OnnxWriter | None = None):
+    """The OpenVINO model for `fields` from the cache, else converted and cached: from the
+    ONNX model the backbone's own `writer` makes when it has one (no TensorFlow), else from
+    `build()` (a Keras model taking float32 (B, image_size, image_size, 3); None: any height
+    and width); for bf16mix with its start marked f32 (`keep_start_f32`). Raises what the
     conversion raises: callers fall back to TensorFlow."""
     import openvino as ov
 
     side = -1 if image_size is None else int(image_size)
     input_shape = [-1, side, side, 3]
-
-    fields = {**fields, "runtime": "openvino", "openvino": openvino_version(),
-              "converter_version": CONVERTER_VERSION}
+    how = writer.key_fields() if writer else {"converter_version": CONVERTER_VERSION}
+    fields = {**fields, "runtime": "openvino", "openvino": openvino_version(), **how}
 
     def convert() -> dict[str, bytes]:
+        if writer is not None:
+            return serialised_ir(ov, _from_onnx(ov, writer.write(image_size=image_size)))
         with warnings.catch_warnings():  # Keras notes the tracer's input structure: harmless
             warnings.simplefilter("ignore", UserWarning)
             model = ov.convert_model(build(), input=[input_shape])
         return serialised_ir(ov, model)
 
-    files = cached_conversion(fields=fields, convert=convert, cache_dir=cache_dir)
+    files = cached_conversion(fields=fields, convert=convert, cache_dir=cache_dir,
+                              tensorflow=writer is None)
     weights = ov.Tensor(np.frombuffer(files["bin"], np.uint8).copy())
     model = ov.Core().read_model(model=files["xml"], weights=weights)
     if precision != BF16MIX:
@@ -105,6 +110,16 @@ def keep_f32(*, xml: bytes, weights, names: set[str]):
         start, stop = (opset.constant(np.full(rank, v, np.int64)) for v in (0, 1))
         marked.add_results([opset.result(opset.slice(source, start, stop, stop))])
     return marked
+
+
+def _from_onnx(ov, model: bytes):
+    """OpenVINO's model of a serialised ONNX model (its converter reads a file)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="transfer-lens-onnx-") as folder:
+        path = Path(folder) / "model.onnx"
+        path.write_bytes(model)
+        return ov.convert_model(str(path))
 
 
 def serialised_ir(ov, model) -> dict[str, bytes]:

@@ -45,16 +45,21 @@ class BackboneSpec:
 @dataclass(frozen=True)
 class OnnxWriter:
     """A backbone's own ONNX writer: `function` ("module:function", imported lazily, or a
-    callable) called as f(image_size=S or None for any size, opset=N, **kwargs) → a
-    serialised ONNX model of the same network; `version` goes into the converted model's
-    cache key (bump it when the written graph changes)."""
+    callable) called as f(image_size=S or None for any size, opset=`opset`, **kwargs) → a
+    serialised ONNX model of the same network. `version` and `opset` go into the converted
+    model's cache key (bump `version` when the written graph changes)."""
 
     function: str | Callable
     version: int
     kwargs: tuple[tuple[str, Any], ...] = ()
+    opset: int = 17  # ONNX Runtime 1.20+ and OpenVINO 2025+ read it
 
-    def write(self, *, image_size: int | None, opset: int) -> bytes:
-        return _function(self.function)(image_size=image_size, opset=opset, **dict(self.kwargs))
+    def key_fields(self) -> dict[str, Any]:
+        return {"converter": "onnx_writer", "writer_version": self.version, "opset": self.opset}
+
+    def write(self, *, image_size: int | None) -> bytes:
+        return _function(self.function)(image_size=image_size, opset=self.opset,
+                                        **dict(self.kwargs))
 
 
 def _function(target: str | Callable) -> Callable:
