@@ -24,8 +24,8 @@ ONNXRUNTIME = "onnxruntime"
 AUTO = "auto"
 F32 = "f32"
 # fastest first among runtimes whose f32 values equal TensorFlow's: benchmark section 1 on a
-# quiet machine (2026-12-06, Lite0, batch 64) ran the pipeline at 930/534/171 images/s on ONNX
-# Runtime, 792/466/155 on OpenVINO and 743/445/151 on TensorFlow at 96/128/224 px
+# quiet machine (2026-12-07, Lite0, batch 64) ran the pipeline at 1,058/567/189 images/s on ONNX
+# Runtime, 764/456/150 on OpenVINO and 717/456/165 on TensorFlow at 96/128/224 px
 PREFERENCE = (ONNXRUNTIME, OPENVINO, TENSORFLOW)
 # the runtimes `auto` tries instead, in order, comma-separated (e.g. "tensorflow": a server
 # that should not convert models; the test suite, whose reference is TensorFlow)

@@ -28,8 +28,8 @@ class BackboneSpec:
     # the network built at one input size computes the same function at every other (no
     # size-dependent padding or reshape): one conversion for a runtime serves every size
     any_size: bool = False
-    # the backbone's own ONNX writer, which ONNX Runtime uses instead of converting the
-    # Keras model (no TensorFlow, no tf2onnx); None: Keras' export
+    # the backbone's own ONNX writer, which ONNX Runtime runs and OpenVINO converts instead
+    # of the Keras model (no TensorFlow, no tf2onnx); None: they convert the Keras model
     onnx_writer: "OnnxWriter | None" = None
 
     def available(self) -> bool:
