@@ -117,3 +117,4 @@ def test_data_parallel_runs_cut_each_batch_into_parts_and_keep_the_order(monkeyp
         assert values.shape == reference.shape
         assert np.abs(values - reference).max() <= 1e-5 * np.abs(reference).max()
     assert list(forward.map([])) == []
+    assert forward(images[:0]).shape == (0, 8)  # an empty batch, as the default recipe gives

@@ -241,7 +241,9 @@ class OnnxForward:
     def _submit(self, pool: ThreadPoolExecutor, batch: np.ndarray) -> list[Future]:
         """The batch's runs queued on `pool`: whole, or in data-parallel parts."""
         ready = batch_input(batch, nchw=self._nchw)
-        step = self._recipe.part_images or len(ready) or 1
+        step = self._recipe.part_images or len(ready)
+        if not len(ready):  # an empty batch: one run, whatever the session makes of it
+            return [pool.submit(self._run, ready)]
         return [pool.submit(self._run, ready[i:i + step]) for i in range(0, len(ready), step)]
 
     @staticmethod
