@@ -547,6 +547,39 @@ def test_public_exports_are_per_session(public, isolated_cache) -> None:
         assert load_head(path).params["C"] == C
 
 
+def test_public_exports_share_the_uploads_budget(public, isolated_cache, monkeypatch) -> None:
+    """Exports are written beside the session's uploads, so they hold room in the same
+    budget before they are written: with the demo full the export is refused (no file, no
+    path) and the page goes on; a session keeps the exports of one set of values only."""
+    import dataclasses
+
+    from core.base import public as public_module
+
+    real = public_module.policy
+    at = run_app(ds=BUNDLE)
+    show(at, "Export")
+    token = at.session_state["_session_token"]
+    exports = isolated_cache / "public_uploads" / token / "exports"
+    stale = exports / "0123456789abcdef"  # this session's exports of other values
+    stale.mkdir(parents=True)
+    (stale / "old.npy").write_bytes(b"x" * 1000)
+    monkeypatch.setattr(public_module, "policy",
+                        lambda: dataclasses.replace(real(), max_public_upload_bytes=1))
+    at.button(key="create_values_npy").click().run()
+    assert not at.exception
+    refused = [e.value for e in at.error if "too many uploads" in e.value]
+    assert refused and "exported files" in refused[0], [e.value for e in at.error]
+    assert str(isolated_cache) not in refused[0] and "public_uploads" not in refused[0]
+    # nothing written; the session's old exports went first (they are its own to free)
+    assert not list(exports.rglob("*.npy")) and not stale.exists()
+    monkeypatch.setattr(public_module, "policy", real)
+    at.button(key="create_values_npy").click().run()
+    assert_clean(at)
+    [written] = list(exports.rglob("*.npy"))
+    assert written.parent.parent == exports
+    assert any(b.label.startswith("Download") for b in at.get("download_button"))
+
+
 def test_public_uploads_are_pruned_by_last_use(public, isolated_cache) -> None:
     """Two uploads with file dates two hours old: the one its session still uses is kept,
     the one nobody used for over an hour is removed when a new visitor arrives; its owner

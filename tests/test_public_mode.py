@@ -106,6 +106,40 @@ def test_uploads_together_stay_within_their_budget(public, tmp_path, monkeypatch
     assert reading.is_dir() and looking.is_dir()
 
 
+def test_exports_hold_room_in_the_uploads_budget(public, monkeypatch):
+    """An export into a session's folder holds its largest size in the budget uploads use:
+    an idle session's folder makes room, a full demo refuses before a byte is written."""
+    import dataclasses
+    import os
+    import time
+    from types import SimpleNamespace
+
+    from core.base import public as public_module
+    from core.datasets.uploads import LAST_USE, session_uploads_dir
+    from core.serving.export import MODEL_EXPORT_BYTES, export_bytes_bound, public_export_room
+
+    tv = SimpleNamespace(n=20_000, dim=1280)
+    needed = export_bytes_bound(tv=tv)
+    assert needed == 20_000 * (1280 + 256 + 16) * 4 > MODEL_EXPORT_BYTES
+    assert export_bytes_bound(tv=SimpleNamespace(n=10, dim=8)) == MODEL_EXPORT_BYTES
+    rules = dataclasses.replace(policy(), max_public_upload_bytes=needed + 1000,
+                                upload_protect_seconds=600)
+    monkeypatch.setattr(public_module, "policy", lambda: rules)
+    idle = session_uploads_dir(session_id="session-idle")
+    (idle / "data.bin").write_bytes(b"x" * 2000)
+    long_ago = time.time() - 1800
+    os.utime(idle / LAST_USE, (long_ago, long_ago))
+    mine = session_uploads_dir(session_id="session-export") / "exports" / "abc"
+    with public_export_room(tv=tv, folder=mine):
+        assert not idle.exists()  # the idle visitor's files made room
+    busy = session_uploads_dir(session_id="session-busy")
+    (busy / "data.bin").write_bytes(b"x" * 2000)
+    with pytest.raises(PublicModeError, match="uploads and exported files together"):
+        with public_export_room(tv=tv, folder=mine):
+            raise AssertionError("nothing may be written")
+    assert busy.is_dir()
+
+
 def test_custom_models_cache_location_and_clearing_are_refused(public, tmp_path):
     from core.backbones.registry import get_backbone
     from core.base.cache import clear_cache

@@ -93,8 +93,8 @@ _room_lock = threading.Lock()
 @contextmanager
 def upload_room(*, needed: int, folder: Path, now: float | None = None) -> Iterator[None]:
     """Hold `needed` bytes of the public uploads budget (PublicPolicy.max_public_upload_bytes,
-    all sessions' folders together) for the block that unpacks an upload into `folder` (its
-    session's). Over budget, other sessions' folders go least recently used first, but never
+    all sessions' folders together: uploads and the exports written beside them) for the
+    block that unpacks an upload or writes an export into `folder` (its session's). Over budget, other sessions' folders go least recently used first, but never
     one used within `upload_protect_seconds` (nor `folder`'s own session); when that cannot
     make room, PublicModeError says when to try again. Does nothing outside a public app."""
     rules = public_rules.policy()  # looked up per call (tests replace it)
@@ -140,9 +140,10 @@ def _full_message(over: int, waits: list[tuple[float, int]], rules) -> str:
             seconds = wait
             break
     minutes = max(1, math.ceil(seconds / 60))
-    return (f"The demo holds too many uploads right now (all visitors' uploads together are "
-            f"kept under {rules.max_public_upload_bytes / 1e9:g} GB); try again in {minutes} "
-            f"minute{'s' if minutes != 1 else ''}, or run Transfer Lens on your own machine.")
+    return (f"The demo holds too many uploads right now (all visitors' uploads and exported "
+            f"files together are kept under {rules.max_public_upload_bytes / 1e9:g} GB); try "
+            f"again in {minutes} minute{'s' if minutes != 1 else ''}, or run Transfer Lens on "
+            f"your own machine.")
 
 
 def _folders(root: Path) -> list[Path]:

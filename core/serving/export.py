@@ -6,12 +6,35 @@ written atomically."""
 from __future__ import annotations
 
 import io
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
 from core.base.atomic import atomic_path, atomic_save_npy, atomic_write_bytes
 from core.base.splits import SPLIT_NAMES
+
+# what an end-to-end model file may take (Lite0 plus a head: ~20 MB), for the budget below
+MODEL_EXPORT_BYTES = 64 * 2**20
+
+
+def export_bytes_bound(*, tv) -> int:
+    """The most one export of `tv` may write: its float32 values with a head's predictions
+    (a row of class probabilities each, at most 256 of them, and metadata), or a model file."""
+    return max(int(tv.n) * (int(tv.dim) + 256 + 16) * 4, MODEL_EXPORT_BYTES)
+
+
+@contextmanager
+def public_export_room(*, tv, folder: str | Path) -> Iterator[None]:
+    """Hold room for one export of `tv` into `folder` (a public session's own folder) in the
+    public budget of visitors' files, which uploads and exports share
+    (`core.datasets.uploads.upload_room`: room is made from other sessions' old files, or
+    PublicModeError says when to try again). Does nothing outside a public app."""
+    from core.datasets.uploads import upload_room
+
+    with upload_room(needed=export_bytes_bound(tv=tv), folder=Path(folder)):
+        yield
 
 
 def build_end_to_end_model(*, head, backbone: str, image_size: int | None = None,

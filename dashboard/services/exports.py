@@ -5,7 +5,9 @@ holds another's file, and the files go with the session's uploads."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Hashable
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Hashable, TypeVar
 
 from core.base.paths import cache_root
 from dashboard.services.analysis import projection
@@ -16,12 +18,32 @@ from dashboard.services.report import Report
 if TYPE_CHECKING:
     from dashboard.services.workspace import Workspace
 
+T = TypeVar("T")
+
 
 def export_folder(ws: Workspace):
     """Where this session's files of these values are written (shared locally: one user)."""
     if is_public():
         return session_uploads() / "exports" / ws.tv.key[:16]
     return cache_root() / "exports" / ws.tv.key[:16]
+
+
+def write_export(ws: Workspace, path, write: Callable[[Path], T]) -> T:
+    """`write(path)` for an export file of this session. In a public app a session keeps the
+    exports of one set of values (those of others it made go first) and the writing holds
+    room in the visitors' files budget (core.serving.export.public_export_room); PublicModeError
+    when the demo has no room."""
+    if not is_public():
+        return write(Path(path))
+    from core.serving.export import public_export_room
+
+    folder = export_folder(ws)
+    if folder.parent.is_dir():
+        for other in folder.parent.iterdir():
+            if other != folder and other.is_dir() and not other.is_symlink():
+                shutil.rmtree(other, ignore_errors=True)
+    with public_export_room(tv=ws.tv, folder=folder):
+        return write(Path(path))
 
 
 def export_values(ws: Workspace, path, fmt: str, head=None, target=None):
@@ -45,7 +67,8 @@ def write_rows_csv(ws: Workspace, rows, *, name: str, head=None, extra_columns=N
 
     path = export_folder(ws) / name
     path.parent.mkdir(parents=True, exist_ok=True)
-    export_rows_csv(tv=ws.tv, rows=rows, path=path, head=head, extra_columns=extra_columns)
+    write_export(ws, path, lambda target: export_rows_csv(
+        tv=ws.tv, rows=rows, path=target, head=head, extra_columns=extra_columns))
     return path.read_bytes()
 
 

@@ -117,7 +117,7 @@ def _export_item(ws: Workspace, what: str, path: Path, label: str,
             return
         path.parent.mkdir(parents=True, exist_ok=True)
         with st.spinner(f"Writing {path.name}…"):
-            result = write(path)
+            result = exports.write_export(ws, path, write)
         slot.empty()
         created = str(result if isinstance(result, (str, Path)) else path)
         session.store_export(ws.tv.key, what, created)
