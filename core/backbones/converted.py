@@ -42,11 +42,7 @@ def converted_forward(*, runtime: str, fields: dict[str, Any], build: Callable[[
         return OpenVinoForward(model=model, precision=precision, threads=threads,
                                image_size=image_size)
     if runtime == ONNXRUNTIME:
-        from core.backbones.onnx_runtime import (
-            OnnxForward,
-            converted_onnx,
-            quantized_onnx,
-        )
+        from core.backbones.onnx_runtime import OnnxForward, converted_onnx, quantized_onnx
 
         if precision == INT8:
             if not calibration:

@@ -7,9 +7,10 @@ Transpose to NCHW, each convolution with its bias and TensorFlow's "SAME" paddin
 (`auto_pad=SAME_UPPER`: a stride-2 convolution's extra pixel goes bottom/right), ReLU6 as
 Clip, the residual Adds, GlobalAveragePool and Squeeze. Its values equal the exported
 model's bit for bit (tests/test_lite_onnx.py), so it is cached under a key of its own
-(`LITE_ONNX_VERSION`) but serves the same transfer values. Writing it takes a fraction of a second and needs neither
-TensorFlow nor tf2onnx: a first extraction on ONNX Runtime skips the ~6 s export (importing
-TensorFlow, building and tracing the Keras model, converting).
+(`LITE_ONNX_VERSION`) but serves the same transfer values. Writing it takes under a second
+and needs neither TensorFlow nor tf2onnx: a first extraction on ONNX Runtime or OpenVINO
+skips the ~6 s export (importing TensorFlow, building and tracing the Keras model,
+converting).
 """
 
 from __future__ import annotations

@@ -20,20 +20,14 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 
 from core.backbones.conversion_cache import cached_conversion
-from core.backbones.onnx_session import (
-    SESSION_RECIPE,
-    SessionRecipe,
-    batch_input,
-    default_threads,
-    prepared_model,
-    recipe_named,
-)
+from core.backbones.onnx_session import (SESSION_RECIPE, SessionRecipe, batch_input,
+                                         default_threads, prepared_model, recipe_named)
 from core.backbones.spec import OnnxWriter
 
 # bump when the conversion below changes its output; 2: free height and width for
 # backbones that compute the same function at every size (one conversion for all sizes)
 CONVERTER_VERSION = 2
-OPSET = 17  # Keras' export: ONNX Runtime 1.20+ runs it; the opset issue 31's prototype measured
+OPSET = 17  # of Keras' export: ONNX Runtime 1.20+ runs it; issue 31's prototype measured it
 
 
 def converter_versions() -> dict[str, str]:
@@ -134,8 +128,9 @@ def quantized_onnx(*, f32: Callable[[], bytes], fields: dict[str, Any],
 
     from core.backbones.runtime import CALIBRATION
 
-    fields = {**_onnx_fields(fields, writer=writer), "precision": "int8", "calibration_method": CALIBRATION,
-              "recipe": recipe.name, "onnxruntime": onnxruntime.__version__}
+    fields = {**_onnx_fields(fields, writer=writer), "precision": "int8",
+              "calibration_method": CALIBRATION, "recipe": recipe.name,
+              "onnxruntime": onnxruntime.__version__}
 
     def convert() -> dict[str, bytes]:
         if calibration is None:
@@ -149,13 +144,8 @@ def quantized_onnx(*, f32: Callable[[], bytes], fields: dict[str, Any],
 def quantize(model: bytes, *, images: np.ndarray, recipe: Int8Recipe) -> bytes:
     """`model` (serialised f32 ONNX) quantised by `recipe`, calibrated on `images` (float32
     model inputs)."""
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        CalibrationMethod,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
+    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod,
+                                          QuantFormat, QuantType, quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     images = np.ascontiguousarray(images, np.float32)
