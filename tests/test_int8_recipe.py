@@ -35,6 +35,8 @@ def test_a_recipe_names_the_convolutions_it_keeps_in_float32():
     assert Int8Recipe().nodes_kept(model) == []
     assert Int8Recipe(keep_f32=("depthwise",)).nodes_kept(model) == ["dw"]
     assert Int8Recipe(keep_f32=("first", "last")).nodes_kept(model) == ["last", "stem"]
+    # bf16mix's start: its first three convolutions (here all of them)
+    assert Int8Recipe(keep_f32=("start",)).nodes_kept(model) == ["dw", "last", "stem"]
     assert Int8Recipe(keep_f32=("depthwise", "last"), method="percentile").name == \
         "qdq-u8s8-percentile-f32depthwise-f32last"
 

@@ -27,6 +27,8 @@ RECIPES = {
     "f32-first-last": dict(keep_f32=("first", "last")),
     "f32-depthwise-first-last": dict(keep_f32=("depthwise", "first", "last")),
     "f32-add": dict(keep_f32=("add",)),
+    "f32-start": dict(keep_f32=("start",)),  # the convolutions bf16mix keeps in f32
+    "f32-start-last": dict(keep_f32=("start", "last")),
     "f32-depthwise-add": dict(keep_f32=("depthwise", "add")),
     "percentile-f32-depthwise": dict(keep_f32=("depthwise",), method="percentile"),
     "percentile-f32-last": dict(keep_f32=("last",), method="percentile"),

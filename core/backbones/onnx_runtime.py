@@ -79,8 +79,10 @@ def converted_onnx(*, fields: dict[str, Any], build: Callable[[], Any], image_si
 @dataclass(frozen=True)
 class Int8Recipe:
     """How post-training quantisation treats the f32 ONNX model: which convolutions stay in
-    float32 (`keep_f32`: "depthwise" = grouped convs, "first" = the stem, "last" = the final
-    1x1 projection the features are pooled from, "add" = the residual additions), how activation ranges are calibrated
+    float32 (`keep_f32`: "depthwise" = grouped convs, "first" = the stem, "start" = the
+    first BF16MIX_F32_CONVOLUTIONS convs, what bf16mix keeps, "last" = the final 1x1
+    projection the features are pooled from, "add" = the residual additions), how activation
+    ranges are calibrated
     (`method`: minmax, percentile, entropy), symmetric activations (int8 then) and the
     format (QDQ or QOperator). Weights are always int8 per output channel."""
 
@@ -106,6 +108,10 @@ class Int8Recipe:
                                                    for a in n.attribute)}
         if "first" in self.keep_f32 and convs:
             kept.add(convs[0].name)
+        if "start" in self.keep_f32:
+            from core.backbones.runtime import BF16MIX_F32_CONVOLUTIONS
+
+            kept |= {node.name for node in convs[:BF16MIX_F32_CONVOLUTIONS]}
         if "last" in self.keep_f32 and convs:
             kept.add(convs[-1].name)
         return sorted(kept)
