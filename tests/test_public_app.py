@@ -570,6 +570,7 @@ def test_public_exports_share_the_uploads_budget(public, isolated_cache, monkeyp
     refused = [e.value for e in at.error if "too many uploads" in e.value]
     assert refused and "exported files" in refused[0], [e.value for e in at.error]
     assert str(isolated_cache) not in refused[0] and "public_uploads" not in refused[0]
+    assert at.button(key="create_projection_pca_2")  # the rest of the page is still there
     # nothing written; the session's old exports went first (they are its own to free)
     assert not list(exports.rglob("*.npy")) and not stale.exists()
     monkeypatch.setattr(public_module, "policy", real)

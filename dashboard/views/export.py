@@ -11,9 +11,10 @@ from typing import Callable
 
 import streamlit as st
 
+from core.base.errors import TransferLensError
 from dashboard import pages
 from dashboard.services import cache, exports
-from dashboard.services.public import is_public
+from dashboard.services.public import is_public, visible
 from dashboard.services.workspace import Workspace
 from dashboard.state import projection, session
 from dashboard.ui import components
@@ -116,8 +117,12 @@ def _export_item(ws: Workspace, what: str, path: Path, label: str,
         if not slot.button(label, key=f"create_{what}", icon=":material/save:"):
             return
         path.parent.mkdir(parents=True, exist_ok=True)
-        with st.spinner(f"Writing {path.name}…"):
-            result = exports.write_export(ws, path, write)
+        try:
+            with st.spinner(f"Writing {path.name}…"):
+                result = exports.write_export(ws, path, write)
+        except TransferLensError as error:  # e.g. no room on a public demo: said under the
+            st.error(visible(str(error)), icon=":material/error:")  # button, the page goes on
+            return
         slot.empty()
         created = str(result if isinstance(result, (str, Path)) else path)
         session.store_export(ws.tv.key, what, created)
