@@ -46,7 +46,8 @@ def main() -> None:
                                          preprocessing=preprocessing)
 
     model = converted_model(fields={**backbone_fields(spec, size), "image_size": ANY_SIZE},
-                            build=lambda: spec.build(input_size=size), image_size=None)
+                            build=lambda: spec.build(input_size=size), image_size=None,
+                            writer=spec.onnx_writer)  # as extraction converts it
     files = serialised_ir(ov, model)
     weights = ov.Tensor(np.frombuffer(files["bin"], np.uint8).copy())
 

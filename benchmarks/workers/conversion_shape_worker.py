@@ -26,7 +26,7 @@ def main() -> None:
     parser.add_argument("--runtimes", default="onnxruntime,openvino")
     args = parser.parse_args()
 
-    from core.backbones.converted import backbone_fields, converted_forward
+    from core.backbones.converted import backbone_forward
     from core.backbones.registry import get_backbone
     from core.backbones.runtime import installed
 
@@ -36,11 +36,10 @@ def main() -> None:
     results = {}
     with tempfile.TemporaryDirectory() as cache:
         for runtime in [r for r in args.runtimes.split(",") if installed(r)]:
-            forwards = {shape: converted_forward(
-                runtime=runtime, fields=backbone_fields(spec, args.size),
-                build=lambda: spec.build(input_size=args.size), image_size=args.size,
-                precision="f32", cache_dir=cache, any_size=shape == "any_size")
-                for shape in ("static", "any_size")}
+            forwards = {shape: backbone_forward(spec=spec, runtime=runtime,
+                                                image_size=args.size, cache_dir=cache,
+                                                any_size=shape == "any_size")
+                        for shape in ("static", "any_size")}
             outputs = {shape: forward(batches[0]) for shape, forward in forwards.items()}
             rates: dict[str, list[float]] = {shape: [] for shape in forwards}
             for _ in range(args.rounds):  # alternate: a noisy neighbour slows both

@@ -64,7 +64,8 @@ def main() -> None:
     spec = get_backbone(args.backbone)
     f32_model = converted_onnx(fields=backbone_fields(spec, args.size),
                                build=lambda: spec.build(input_size=args.size),
-                               image_size=args.size, cache_dir=args.cache)
+                               image_size=args.size, cache_dir=args.cache,
+                               writer=spec.onnx_writer)  # as int8 extraction quantises
     tv = compute_transfer_values(dataset=data, backbone=args.backbone, image_size=args.size,
                                  cache_dir=args.cache, runtime="onnxruntime", precision="f32")
     inputs = np.concatenate(list(FeatureExtractor(image_size=args.size, forward=lambda x: x).run(

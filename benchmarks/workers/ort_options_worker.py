@@ -48,7 +48,7 @@ def main() -> None:
         parser.error("sizes 16–512 px, batch 1–512, batches and rounds ≥ 1")
     recipes = {name: recipe_named(name) for name in names}  # unknown names fail here
 
-    from core.backbones.converted import backbone_fields, converted_forward
+    from core.backbones.converted import backbone_forward
     from core.backbones.registry import get_backbone
     from core.datasets import default_dataset_name, load_dataset
     from core.features.extractor import FeatureExtractor
@@ -63,10 +63,8 @@ def main() -> None:
             crop_fraction=data.crop_fraction)))
 
         def forward(recipe):
-            return converted_forward(
-                runtime="onnxruntime", fields=backbone_fields(spec, size),
-                build=lambda: spec.build(input_size=size), image_size=size, precision="f32",
-                cache_dir=args.cache, any_size=spec.any_size, session_recipe=recipe)
+            return backbone_forward(spec=spec, runtime="onnxruntime", image_size=size,
+                                    cache_dir=args.cache, session_recipe=recipe)
 
         checked = min(len(inputs), 4 * args.batch)  # values compared on these
         forwards, opens, outputs = {}, {}, {}

@@ -64,6 +64,19 @@ def converted_forward(*, runtime: str, fields: dict[str, Any], build: Callable[[
     raise ValueError(f"no converted forward pass for runtime {runtime!r}")
 
 
+def backbone_forward(*, spec, runtime: str, image_size: int, precision: str = "f32",
+                     any_size: bool | None = None, **options):
+    """`converted_forward` of a registered backbone (a BackboneSpec): its key fields, Keras
+    builder and own ONNX writer taken from `spec`, so extraction and the benchmarks convert
+    it the same way; `any_size` defaults to the spec's; `options` are converted_forward's
+    (threads, cache_dir, calibration, calibration_images, session_recipe)."""
+    return converted_forward(runtime=runtime, fields=backbone_fields(spec, image_size),
+                             build=lambda: spec.build(input_size=image_size),
+                             image_size=image_size, precision=precision,
+                             any_size=spec.any_size if any_size is None else any_size,
+                             onnx_writer=spec.onnx_writer, **options)
+
+
 def backbone_fields(spec, image_size: int) -> dict[str, Any]:
     """What identifies a registered backbone's conversion (the runtime adds its own)."""
     return {"backbone": spec.name, "weights": spec.weights_id(), "image_size": image_size}

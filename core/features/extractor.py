@@ -223,18 +223,16 @@ def build_extractor(*, spec: BackboneSpec, image_size: int, runtime: RuntimeChoi
     int8 finds its quantised model in the cache, or quantises it with the calibration set
     `calibrated_runtime` named in this process."""
     if runtime.runtime != TENSORFLOW:
-        from core.backbones.converted import backbone_fields, converted_forward, could_not_run
+        from core.backbones.converted import backbone_forward, could_not_run
 
         source = _calibration_sets.get(runtime.calibration)
         calibration_images = None if source is None else (
             lambda: calibration_inputs(dataset=source, image_size=image_size))
         try:
-            forward = converted_forward(
-                runtime=runtime.runtime, fields=backbone_fields(spec, image_size),
-                build=lambda: spec.build(input_size=image_size), image_size=image_size,
+            forward = backbone_forward(
+                spec=spec, runtime=runtime.runtime, image_size=image_size,
                 precision=runtime.precision, threads=threads, cache_dir=cache_dir,
-                calibration=runtime.calibration, calibration_images=calibration_images,
-                any_size=spec.any_size, onnx_writer=spec.onnx_writer)
+                calibration=runtime.calibration, calibration_images=calibration_images)
             return FeatureExtractor(image_size=image_size, forward=forward, runtime=runtime)
         except BackboneUnavailableError:
             raise  # missing weights: TensorFlow would fail the same way
