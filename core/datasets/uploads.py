@@ -15,10 +15,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from core.base import public as public_rules
+from core.base import public as public_rules  # policy() looked up per call: tests replace it
 from core.base.cache_budget import folder_size
 from core.base.paths import cache_root
-from core.base.public import PublicModeError, policy, uploads_root
+from core.base.public import PublicModeError, uploads_root
 
 _SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{8,128}$")
 # a session's lease on its folder: this file's modification time is the session's last use
@@ -35,7 +35,7 @@ def session_uploads_dir(*, session_id: str) -> Path:
     """
     if not _SESSION_ID.match(session_id):
         raise ValueError(f"not a session id: {session_id!r}")
-    if policy().enabled:
+    if public_rules.policy().enabled:
         folder = uploads_root(cache_root()) / session_id
         folder.mkdir(parents=True, exist_ok=True)
         (folder / LAST_USE).touch()
@@ -74,10 +74,11 @@ def prune_uploads(*, max_age_seconds: float | None = None, now: float | None = N
     """Remove public sessions' upload folders not used for longer than the limit (default:
     the policy's upload_ttl_seconds): a session that has gone (Streamlit says nothing when a
     tab closes) stops renewing its lease. Returns how many were removed."""
-    limit = policy().upload_ttl_seconds if max_age_seconds is None else max_age_seconds
+    limit = (public_rules.policy().upload_ttl_seconds if max_age_seconds is None
+             else max_age_seconds)
     now = time.time() if now is None else now
     removed = 0
-    for folder in _folders(uploads_root(cache_root())):
+    for folder in session_folders(uploads_root(cache_root())):
         if now - _last_touched(folder) > limit:
             shutil.rmtree(folder, ignore_errors=True)
             removed += 1
@@ -94,10 +95,11 @@ _room_lock = threading.Lock()
 def upload_room(*, needed: int, folder: Path, now: float | None = None) -> Iterator[None]:
     """Hold `needed` bytes of the public uploads budget (PublicPolicy.max_public_upload_bytes,
     all sessions' folders together: uploads and the exports written beside them) for the
-    block that unpacks an upload or writes an export into `folder` (its session's). Over budget, other sessions' folders go least recently used first, but never
-    one used within `upload_protect_seconds` (nor `folder`'s own session); when that cannot
-    make room, PublicModeError says when to try again. Does nothing outside a public app."""
-    rules = public_rules.policy()  # looked up per call (tests replace it)
+    block that unpacks an upload or writes an export into `folder` (its session's). Over
+    budget, other sessions' folders go least recently used first, but never one used within
+    `upload_protect_seconds` (nor `folder`'s own session); when that cannot make room,
+    PublicModeError says when to try again. Does nothing outside a public app."""
+    rules = public_rules.policy()
     if not rules.enabled:
         yield
         return
@@ -106,7 +108,7 @@ def upload_room(*, needed: int, folder: Path, now: float | None = None) -> Itera
     ticket = object()
     with _room_lock:
         now = time.time() if now is None else now
-        folders = sorted((_last_touched(f), folder_size(f), f) for f in _folders(root))
+        folders = sorted((_last_touched(f), folder_size(f), f) for f in session_folders(root))
         used = sum(size for _, size, _ in folders) + sum(_reserved.values())
         waits = []  # (seconds until a folder may go, its bytes), for the refusal
         for last, size, other in folders:  # least recently used first
@@ -146,8 +148,9 @@ def _full_message(over: int, waits: list[tuple[float, int]], rules) -> str:
             f"your own machine.")
 
 
-def _folders(root: Path) -> list[Path]:
-    """The session folders under `root` (none when it does not exist yet)."""
+def session_folders(root: Path) -> list[Path]:
+    """The folders directly under `root`, symlinks left out (none when it does not exist
+    yet): the sessions' folders under the uploads root, a session's exports under its own."""
     try:
         return [f for f in root.iterdir() if f.is_dir() and not f.is_symlink()]
     except FileNotFoundError:
@@ -180,7 +183,7 @@ def shown_path(path: str | Path, *, root: str | Path) -> str:
     (`bags/cats/3.png`; a folder ends in "/", the .zip's top level is "the .zip"), never by
     the server's folders or the session's token; any other path relative to the dataset
     `root` (the root itself: "the dataset folder")."""
-    if not policy().enabled:
+    if not public_rules.policy().enabled:
         return str(path)
     inside_zip = _inside_upload(Path(path))
     if inside_zip is not None:

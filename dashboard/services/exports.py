@@ -35,13 +35,13 @@ def write_export(ws: Workspace, path, write: Callable[[Path], T]) -> T:
     when the demo has no room."""
     if not is_public():
         return write(Path(path))
+    from core.datasets.uploads import session_folders
     from core.serving.export import public_export_room
 
     folder = export_folder(ws)
-    if folder.parent.is_dir():
-        for other in folder.parent.iterdir():
-            if other != folder and other.is_dir() and not other.is_symlink():
-                shutil.rmtree(other, ignore_errors=True)
+    for other in session_folders(folder.parent):
+        if other != folder:
+            shutil.rmtree(other, ignore_errors=True)
     with public_export_room(tv=ws.tv, folder=folder):
         return write(Path(path))
 
