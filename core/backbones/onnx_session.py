@@ -1,7 +1,8 @@
 """How a converted model runs in an ONNX Runtime session: the session options and the model
 edits that may make the forward pass faster with the same values (within 1e-4 relative).
 
-The converted Lite graph (Keras' ONNX export through tf2onnx, opset 17) is NHWC at its input:
+The Lite graph (written by core.backbones.lite_onnx as Keras' ONNX export through tf2onnx
+makes it, opset 17) is NHWC at its input:
 the scalar normalisation (Mul, Add), one Transpose to NCHW, 49 Conv (33 followed by a
 ReLU6 Clip), 10 residual Add, GlobalAveragePool, Squeeze. ONNX Runtime's default level
 (ALL) already fuses every Clip and Add into its convolution and runs them in its blocked
